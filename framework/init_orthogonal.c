@@ -3,7 +3,7 @@
  * sign-fixed so that the result is the unique Q whose R has a positive
  * diagonal, as Keras does (spec 7.4). Not here: parsing and config
  * (initializers.c). */
-#include "framework/init_orthogonal.h"
+#include "framework/init_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,16 +11,32 @@
 
 #include "framework/random.h"
 
+/* dot(x, y) and y -= s * x over n contiguous doubles: the two kernels the
+ * reflections are made of (contiguous, so the compiler vectorizes them). */
+static double dot(const double *x, const double *y, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += x[i] * y[i];
+    return s;
+}
+
+static void axpy(double s, const double *x, double *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] -= s * x[i];
+}
+
 void rnnc__householder_qr(double *a, int64_t m, int64_t k, double *q, double *rdiag,
                           double *betas)
 {
-    /* Rebuilding Q needs every reflector, so reflector j is kept in a's
-     * column j (rows j..m-1, where R is no longer needed) and its scaling
-     * 2/|v|^2 in betas[j]. */
+    /* Column-major throughout: column j of a is a + j*m. Rebuilding Q needs
+     * every reflector, so reflector j is kept in a's column j (rows j..m-1,
+     * where R is no longer needed) and its scaling 2/|v|^2 in betas[j]. */
     for (int64_t j = 0; j < k; j++) {
-        double norm2 = 0.0;
-        for (int64_t i = j; i < m; i++)
-            norm2 += a[i * k + j] * a[i * k + j];
+        double *v = a + j * m + j; /* (m - j,) */
+        int64_t len = m - j;
+        double norm2 = dot(v, v, len);
         double norm = sqrt(norm2);
         if (norm == 0.0) {
             /* A zero column below the diagonal: no reflection, R_jj = 0. */
@@ -28,40 +44,31 @@ void rnnc__householder_qr(double *a, int64_t m, int64_t k, double *q, double *rd
             rdiag[j] = 0.0;
             continue;
         }
-        double x0 = a[j * k + j];
+        double x0 = v[0];
         /* alpha = -sign(x0) * norm avoids cancellation in v0 = x0 - alpha. */
         double alpha = x0 > 0.0 ? -norm : norm;
-        double v0 = x0 - alpha;
+        v[0] = x0 - alpha;
         /* |v|^2 = v0^2 + (norm^2 - x0^2) */
-        double vnorm2 = v0 * v0 + (norm2 - x0 * x0);
-        betas[j] = 2.0 / vnorm2;
-        a[j * k + j] = v0; /* column j, rows j.. now holds v */
+        betas[j] = 2.0 / (v[0] * v[0] + (norm2 - x0 * x0));
         rdiag[j] = alpha;
-        /* Apply H = I - beta v v^T to the remaining columns c > j. */
+        /* H = I - beta v v^T on the remaining columns c > j. */
         for (int64_t c = j + 1; c < k; c++) {
-            double s = 0.0;
-            for (int64_t i = j; i < m; i++)
-                s += a[i * k + j] * a[i * k + c];
-            s *= betas[j];
-            for (int64_t i = j; i < m; i++)
-                a[i * k + c] -= s * a[i * k + j];
+            double *ac = a + c * m + j;
+            axpy(betas[j] * dot(v, ac, len), v, ac, len);
         }
     }
-    /* Q = H_0 H_1 ... H_{k-1} [I_k; 0]: apply the reflectors right to left. */
+    /* Q = H_0 H_1 ... H_{k-1} [I_k; 0]: apply the reflectors right to left.
+     * H_j touches rows j..m-1, where columns c < j of Q are still zero. */
     memset(q, 0, (size_t)(m * k) * sizeof *q);
     for (int64_t j = 0; j < k; j++)
-        q[j * k + j] = 1.0;
+        q[j * m + j] = 1.0;
     for (int64_t j = k - 1; j >= 0; j--) {
         if (betas[j] == 0.0)
             continue;
-        /* H_j touches rows j..m-1; columns < j of Q are still e_c there (0). */
+        const double *v = a + j * m + j;
         for (int64_t c = j; c < k; c++) {
-            double s = 0.0;
-            for (int64_t i = j; i < m; i++)
-                s += a[i * k + j] * q[i * k + c];
-            s *= betas[j];
-            for (int64_t i = j; i < m; i++)
-                q[i * k + c] -= s * a[i * k + j];
+            double *qc = q + c * m + j;
+            axpy(betas[j] * dot(v, qc, m - j), v, qc, m - j);
         }
     }
 }
@@ -78,13 +85,13 @@ rnnc_status rnnc__orthogonal_fill(uint64_t seed, double gain, const rnnc_shape *
     for (int d = 0; d < shape->ndim - 1; d++)
         rows *= shape->dim[d];
     int64_t cols = shape->dim[shape->ndim - 1];
-    int64_t m = rows > cols ? rows : cols; /* (m, k) = (max, min) */
+    int64_t m = rows > cols ? rows : cols; /* A is (m, k) = (max, min) */
     int64_t k = rows > cols ? cols : rows;
     if (k == 0)
         return RNNC_OK; /* an empty weight: nothing to fill */
 
-    double *a = malloc((size_t)(m * k) * sizeof *a);     /* (m, k) normal draws */
-    double *q = malloc((size_t)(m * k) * sizeof *q);     /* (m, k) */
+    double *a = malloc((size_t)(m * k) * sizeof *a);       /* (k, m): A column-major */
+    double *q = malloc((size_t)(m * k) * sizeof *q);       /* (m, k) draws, then Q column-major */
     double *rdiag = malloc((size_t)k * 2 * sizeof *rdiag); /* (k,) diag R, then (k,) betas */
     if (!a || !q || !rdiag) {
         free(a);
@@ -94,9 +101,14 @@ rnnc_status rnnc__orthogonal_fill(uint64_t seed, double gain, const rnnc_shape *
                          what, (long long)m, (long long)k);
     }
 
+    /* A is drawn row-major (documented in init_internal.h), then stored by
+     * columns for the QR. */
     rnnc_rng rng;
     rnnc_rng_init(&rng, seed);
-    rnnc_rng_normal(&rng, a, (size_t)(m * k));
+    rnnc_rng_normal(&rng, q, (size_t)(m * k));
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < k; j++)
+            a[j * m + i] = q[i * k + j];
     rnnc__householder_qr(a, m, k, q, rdiag, rdiag + k);
 
     /* Q D with D = sign(diag R): the unique Q whose R has a positive diagonal;
@@ -104,14 +116,15 @@ rnnc_status rnnc__orthogonal_fill(uint64_t seed, double gain, const rnnc_shape *
     for (int64_t j = 0; j < k; j++) {
         double sg = rdiag[j] > 0.0 ? 1.0 : (rdiag[j] < 0.0 ? -1.0 : 0.0);
         for (int64_t i = 0; i < m; i++)
-            q[i * k + j] *= sg * gain;
+            q[j * m + i] *= sg * gain;
     }
-    if (rows >= cols) {
-        memcpy(out, q, (size_t)(m * k) * sizeof *out); /* (rows, cols) = Q */
+    if (rows < cols) {
+        /* (rows, cols) = Q^T: row r of the result is column r of Q. */
+        memcpy(out, q, (size_t)(m * k) * sizeof *out);
     } else {
-        for (int64_t r = 0; r < rows; r++) /* (rows, cols) = Q^T, Q is (cols, rows) */
-            for (int64_t c = 0; c < cols; c++)
-                out[r * cols + c] = q[c * k + r];
+        for (int64_t i = 0; i < m; i++) /* (rows, cols) = Q */
+            for (int64_t j = 0; j < k; j++)
+                out[i * k + j] = q[j * m + i];
     }
     free(a);
     free(q);

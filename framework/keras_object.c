@@ -15,19 +15,6 @@ static bool is_keras_module(const char *m)
     return strncmp(m, "keras", 5) == 0 && (m[5] == '\0' || m[5] == '.');
 }
 
-const char *rnnc__kobj_at(const rnnc_cfg *c, char *buf, size_t cap)
-{
-    char pos[200];
-    rnnc_cfg_where(c, pos, sizeof pos);
-    if (pos[0] == '\0') {
-        if (cap)
-            buf[0] = '\0';
-    } else {
-        snprintf(buf, cap, " (%s)", pos);
-    }
-    return buf;
-}
-
 rnnc_status rnnc__kobj_parse(const rnnc_cfg *c, const char *family, const char *module,
                              const char *what, rnnc__kobj *out)
 {
@@ -43,7 +30,7 @@ rnnc_status rnnc__kobj_parse(const rnnc_cfg *c, const char *family, const char *
                          "%s: expected a %s name or a {\"class_name\": ..., \"config\": {...}} "
                          "dict, got %s%s",
                          what, family, rnnc_cfg_type_name(c->type),
-                         rnnc__kobj_at(c, where, sizeof where));
+                         rnnc_cfg_where(c, where, sizeof where));
 
     const rnnc_cfg *mod = rnnc_cfg_get(c, "module");
     const rnnc_cfg *cls = rnnc_cfg_get(c, "class_name");
@@ -53,12 +40,13 @@ rnnc_status rnnc__kobj_parse(const rnnc_cfg *c, const char *family, const char *
 
     if (!cls || cls->type != RNNC_CFG_STRING)
         return rnnc_fail(RNNC_E_ARG, "%s: a serialized %s needs a string \"class_name\"%s",
-                         what, family, rnnc__kobj_at(c, where, sizeof where));
+                         what, family, rnnc_cfg_where(c, where, sizeof where));
     if (mod && mod->type == RNNC_CFG_NULL)
         return rnnc_fail(RNNC_E_ARG,
                          "%s: %s '%s' has \"module\": null, which Keras treats as an "
                          "unregistered custom class; use \"module\": \"%s\" for a built-in %s%s",
-                         what, family, cls->v.s, module, family, rnnc__kobj_at(mod, where, sizeof where));
+                         what, family, cls->v.s, module, family,
+                         rnnc_cfg_where(mod, where, sizeof where));
     if (mod && (mod->type != RNNC_CFG_STRING || !is_keras_module(mod->v.s)))
         return rnnc_fail(RNNC_E_ARG,
                          "%s: %s '%s' comes from module %s%s%s, not a Keras module; custom "
@@ -66,7 +54,7 @@ rnnc_status rnnc__kobj_parse(const rnnc_cfg *c, const char *family, const char *
                          what, family, cls->v.s, mod->type == RNNC_CFG_STRING ? "'" : "",
                          mod->type == RNNC_CFG_STRING ? mod->v.s : rnnc_cfg_type_name(mod->type),
                          mod->type == RNNC_CFG_STRING ? "'" : "", module,
-                         rnnc__kobj_at(mod, where, sizeof where));
+                         rnnc_cfg_where(mod, where, sizeof where));
     if (reg && reg->type != RNNC_CFG_NULL &&
         (reg->type != RNNC_CFG_STRING || strcmp(reg->v.s, cls->v.s) != 0))
         return rnnc_fail(RNNC_E_ARG,
@@ -75,11 +63,11 @@ rnnc_status rnnc__kobj_parse(const rnnc_cfg *c, const char *family, const char *
                          what, family, cls->v.s, reg->type == RNNC_CFG_STRING ? "'" : "",
                          reg->type == RNNC_CFG_STRING ? reg->v.s : rnnc_cfg_type_name(reg->type),
                          reg->type == RNNC_CFG_STRING ? "'" : "",
-                         rnnc__kobj_at(reg, where, sizeof where));
+                         rnnc_cfg_where(reg, where, sizeof where));
     if (conf && conf->type != RNNC_CFG_NULL && conf->type != RNNC_CFG_MAP)
         return rnnc_fail(RNNC_E_ARG, "%s: the \"config\" of %s '%s' must be a dict, got %s%s",
                          what, family, cls->v.s, rnnc_cfg_type_name(conf->type),
-                         rnnc__kobj_at(conf, where, sizeof where));
+                         rnnc_cfg_where(conf, where, sizeof where));
     out->class_name = cls->v.s;
     out->config = (conf && conf->type == RNNC_CFG_MAP) ? conf : NULL;
     return RNNC_OK;
@@ -135,7 +123,7 @@ rnnc_status rnnc__num_read(const rnnc_cfg *map, const char *what, const char *ke
         return RNNC_OK;
     }
     return rnnc_fail(RNNC_E_ARG, "%s: '%s' must be a number, got %s%s", what, key,
-                     rnnc_cfg_type_name(v->type), rnnc__kobj_at(v, where, sizeof where));
+                     rnnc_cfg_type_name(v->type), rnnc_cfg_where(v, where, sizeof where));
 }
 
 rnnc_status rnnc__num_set(rnnc_cfg *map, const char *key, rnnc__num n)

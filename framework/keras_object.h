@@ -63,9 +63,6 @@ rnnc_status rnnc__num_set(rnnc_cfg *map, const char *key, rnnc__num n);
 rnnc_status rnnc__kobj_envelope(const char *module, const char *class_name,
                                 rnnc_cfg *config, rnnc_cfg **out);
 
-/* " (file:line:col)" of a node for messages, or "" for in-memory nodes. */
-const char *rnnc__kobj_at(const rnnc_cfg *c, char *buf, size_t cap);
-
 /* "what" for messages: what itself, or dflt when what is NULL or empty. */
 static inline const char *rnnc__what(const char *what, const char *dflt)
 {

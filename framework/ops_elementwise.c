@@ -9,20 +9,21 @@
 #include "framework/ops.h"
 #include "framework/ops_internal.h"
 
-typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MAX } binop;
+typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MAX, BIN_COUNT } binop;
 
 static const char *const binop_name[] = {"add", "sub", "mul", "div", "maximum"};
+_Static_assert(sizeof binop_name / sizeof binop_name[0] == BIN_COUNT, "binop names out of sync");
 
-/* Element-wise over the broadcast iterator: inside BODY, `y`, `pa`, `pb`
- * point at the current row of each operand and sy/sa/sb are their strides
- * along it; j runs over the row. */
+/* Element-wise over the broadcast iterator: inside the body, py, pa, pb
+ * point at the current row of each operand, sy/sa/sb are their strides
+ * along it, and j runs over the row. */
 #define BIN_ROWS(it, Y, A, B, ...)                                           \
     for (size_t r_ = 0; r_ < (it).rows; r_++, rnnc__iter_next(&(it))) {       \
         const int64_t sy = (it).istride[0], sa = (it).istride[1],             \
                       sb = (it).istride[2];                                   \
-        T *y = (Y) + (it).off[0];                                             \
+        T *py = (Y) + (it).off[0];                                            \
         const T *pa = (A) + (it).off[1], *pb = (B) + (it).off[2];             \
-        (void)sy; (void)sa; (void)sb; (void)y; (void)pa; (void)pb;            \
+        (void)sy; (void)sa; (void)sb; (void)py; (void)pa; (void)pb;           \
         for (int64_t j = 0; j < (it).inner; j++) {                            \
             __VA_ARGS__                                                       \
         }                                                                     \
@@ -71,6 +72,7 @@ static rnnc_status binary_backward(rnnc_node *n)
                         gb[j * sb] += gj;
                     }
                     break;
+                case BIN_COUNT: break;
                 }
             }
         }
@@ -96,16 +98,17 @@ static rnnc_status binary(rnnc_ctx *cx, binop op, rnnc_tensor *a, rnnc_tensor *b
         T *Y = out->data;
         const T *A = a->data, *B = b->data;
         switch (op) {
-        case BIN_ADD: BIN_ROWS(it, Y, A, B, y[j * sy] = pa[j * sa] + pb[j * sb];) break;
-        case BIN_SUB: BIN_ROWS(it, Y, A, B, y[j * sy] = pa[j * sa] - pb[j * sb];) break;
-        case BIN_MUL: BIN_ROWS(it, Y, A, B, y[j * sy] = pa[j * sa] * pb[j * sb];) break;
-        case BIN_DIV: BIN_ROWS(it, Y, A, B, y[j * sy] = pa[j * sa] / pb[j * sb];) break;
+        case BIN_ADD: BIN_ROWS(it, Y, A, B, py[j * sy] = pa[j * sa] + pb[j * sb];) break;
+        case BIN_SUB: BIN_ROWS(it, Y, A, B, py[j * sy] = pa[j * sa] - pb[j * sb];) break;
+        case BIN_MUL: BIN_ROWS(it, Y, A, B, py[j * sy] = pa[j * sa] * pb[j * sb];) break;
+        case BIN_DIV: BIN_ROWS(it, Y, A, B, py[j * sy] = pa[j * sa] / pb[j * sb];) break;
         case BIN_MAX: /* a NaN in either operand propagates, as in NumPy */
             BIN_ROWS(it, Y, A, B, {
                 const T va = pa[j * sa], vb = pb[j * sb];
-                y[j * sy] = (va >= vb || va != va) ? va : vb;
+                py[j * sy] = (va >= vb || va != va) ? va : vb;
             })
             break;
+        case BIN_COUNT: break;
         }
     });
     rnnc_tensor *in2[2] = {a, b};

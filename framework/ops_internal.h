@@ -3,14 +3,15 @@
  * Holds: argument checks that fill the error message (op name, argument
  * name, shapes, dtypes), a float-dtype dispatch macro so each kernel is
  * written once for float and double, and a strided n-d iterator used for
- * NumPy broadcasting and reductions. Not public API: nothing outside
- * framework/ops_*.c and framework/activations.c includes it. */
+ * NumPy broadcasting and reductions. Not public API: only framework/ops_*.c
+ * include it. */
 #ifndef RNNC_OPS_INTERNAL_H
 #define RNNC_OPS_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "framework/activations.h"
 #include "framework/autograd.h"
 #include "framework/tensor.h"
 
@@ -92,5 +93,10 @@ void rnnc__split_axis(const rnnc_shape *s, int axis, int64_t *outer, int64_t *mi
 /* A ctx-owned copy of t (data only), for saving non-differentiable inputs
  * (masks, ids) that the caller may overwrite before backward runs. */
 rnnc_status rnnc__ctx_copy(rnnc_ctx *cx, const rnnc_tensor *t, rnnc_tensor **out);
+
+/* The activations along the last axis (ops_softmax.c): act is
+ * RNNC_ACT_SOFTMAX, RNNC_ACT_LOG_SOFTMAX or RNNC_ACT_SPARSEMAX; x is a
+ * checked float tensor of rank >= 1. */
+rnnc_status rnnc__last_axis_act(rnnc_ctx *cx, rnnc_act act, rnnc_tensor *x, rnnc_tensor **y);
 
 #endif

@@ -46,6 +46,23 @@ stateful cases instead of x/outputs/dy/grads/losses:
   x_call0 .. x_call{n-1}, output_call<k>_<i>; layer.reset_state() was
   called right before call `reset_before_call` (the last one).
 
+Keras 3.15.1 / TF-backend behaviour the fixtures contain (and the NumPy
+reference reproduces on purpose)
+-------------------------------------------------------------------------
+* Masked steps (TF generic loop): the state is frozen; the output repeats the
+  previous OUTPUT, zeros before a row's first valid step (not the initial
+  state), zeros everywhere with zero_output_for_mask=True; a fully masked row
+  returns zeros as output and the initial state as final state.
+* Activity regularizer: applied to every returned tensor (also the state with
+  return_state) and divided by that tensor's batch size (3.14+).
+* Float64 layers still use float32-rounded constants in a few places:
+  leaky_relu slope float32(0.2), gelu's 1/sqrt(2) as float32, and the
+  L1/L2/L1L2 coefficients (ops.cast of a Python float goes through float32
+  on TF). Relative effect ~1e-8..1e-9.
+* sparsemax is Keras 3.15.1's (mathematically wrong) threshold, see
+  _sparsemax_keras315.
+* OrthogonalRegularizer fails on float64 weights, so that case is float32.
+
 Cases not generated
 -------------------
 * dropout / recurrent_dropout: the masks come from TF's RNG; cannot be
