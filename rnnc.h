@@ -1,4 +1,4 @@
-/* rnnc.h - the whole public API. */
+/* rnnc.h - the whole public API in one include. */
 #ifndef RNNC_H
 #define RNNC_H
 #include "framework/status.h"
@@ -11,4 +11,19 @@
 #include "framework/regularizers.h"
 #include "framework/constraints.h"
 #include "framework/layer.h"
+#include "framework/rnn.h"
+#include "framework/model.h"
+#include "framework/gradcheck.h"
+#include "layers/gru.h"
+#include "layers/dense.h"
+#include "layers/embedding.h"
+#include "layers/masking.h"
+#include "layers/dropout.h"
+#include "layers/batch_norm.h"
+#include "layers/activation.h"
+#include "layers/bidirectional.h"
+#include "layers/time_distributed.h"
+#include "layers/registry.h"
+#include "io/spec_reader.h"
+#include "io/json_writer.h"
 #endif

@@ -82,7 +82,34 @@ void rnnc_cfg_destroy(rnnc_cfg *c)
     free(c);
 }
 
+static rnnc_cfg *clone_rec(const rnnc_cfg *c);
+
+static void repoint_file(rnnc_cfg *c, const char *file)
+{
+    if (c->line > 0)
+        c->file = file;
+    for (size_t i = 0; i < c->n; i++)
+        repoint_file(c->items[i], file);
+}
+
+/* The clone owns a copy of the source file name, so it outlives the original. */
 rnnc_cfg *rnnc_cfg_clone(const rnnc_cfg *c)
+{
+    rnnc_cfg *d = clone_rec(c);
+    if (d && c->file && c->file[0]) {
+        size_t n = strlen(c->file) + 1;
+        d->file_owned = malloc(n);
+        if (!d->file_owned) {
+            rnnc_cfg_destroy(d);
+            return NULL;
+        }
+        memcpy(d->file_owned, c->file, n);
+        repoint_file(d, d->file_owned);
+    }
+    return d;
+}
+
+static rnnc_cfg *clone_rec(const rnnc_cfg *c)
 {
     if (!c)
         return NULL;
@@ -97,11 +124,11 @@ rnnc_cfg *rnnc_cfg_clone(const rnnc_cfg *c)
     }
     if (!d)
         return NULL;
-    d->file = c->file_owned ? "" : c->file; /* a clone must not point into a freed root */
+    d->file = ""; /* set by rnnc_cfg_clone to its own copy of the name */
     d->line = c->line;
     d->col = c->col;
     for (size_t i = 0; i < c->n; i++) {
-        rnnc_cfg *item = rnnc_cfg_clone(c->items[i]);
+        rnnc_cfg *item = clone_rec(c->items[i]);
         rnnc_status s = item ? (c->type == RNNC_CFG_MAP ? rnnc_cfg_set(d, c->keys[i], item)
                                                         : rnnc_cfg_push(d, item))
                              : RNNC_E_NOMEM;

@@ -1,0 +1,52 @@
+/* session.h - what train, evaluate and generate share: a training spec
+ * turned into a model and its data (a built-in task's generated splits or
+ * the spec's HDF5 files), with every check done before any work starts.
+ *
+ * Not here: compiling and fitting (cmd_train.c), printing (describe.h). */
+#ifndef RNNC_APPS_SESSION_H
+#define RNNC_APPS_SESSION_H
+
+#include <stdbool.h>
+
+#include "apps/tasks.h"
+#include "framework/model.h"
+#include "io/training_spec.h"
+
+/* Which splits to load. */
+enum {
+    RNNC_APP_TRAIN = 1,
+    RNNC_APP_VALIDATION = 2,
+    RNNC_APP_TEST = 4
+};
+
+typedef struct rnnc_app_session {
+    rnnc_training_spec *spec;
+    rnnc_task *task;            /* NULL for HDF5 data */
+    rnnc_model *model;          /* built */
+    bool model_has_weights;     /* the model came from a file with weights (.keras, .h5) */
+    rnnc_task_data train;       /* x NULL when not loaded */
+    rnnc_task_data validation;  /* x NULL when absent */
+    rnnc_task_data test;        /* x NULL when absent */
+} rnnc_app_session;
+
+/* Reads the spec, builds the model and loads the requested splits
+ * (`splits` is a mask of RNNC_APP_*; a validation or test split the spec
+ * does not have is left empty). seed_override >= 0 replaces fit.seed and
+ * seeds weight initialisation. On failure everything is freed and the
+ * message says what and where. */
+rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t seed_override,
+                                  rnnc_app_session *s);
+void rnnc_app_session_close(rnnc_app_session *s);
+
+/* A model from a spec's model section (inline config or a path). */
+rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model **out,
+                                     bool *has_weights);
+
+/* Checks that inputs x of a data split fit the model's declared input
+ * (rank, time steps, features, int ids vs floats); `what` names the data. */
+rnnc_status rnnc_app_check_input(const rnnc_model *m, const rnnc_tensor *x, const char *what);
+
+/* Time steps per sample of x (dim 1, or 1 for rank < 2). */
+int64_t rnnc_app_timesteps(const rnnc_tensor *x);
+
+#endif

@@ -1,0 +1,138 @@
+/* backend.c - device names, availability, resolution, and the registry of
+ * the CUDA backend's function table.
+ *
+ * The one #ifdef RNNC_HAVE_CUDA of the framework lives here: CMake defines
+ * it on this file only, when it compiled framework/backend/cuda into the
+ * library (cmake/FindRnncCuda.cmake). */
+#include "framework/backend.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "framework/backend/cuda_api.h"
+
+#ifdef RNNC_HAVE_CUDA
+/* framework/backend/cuda/cuda_api.c */
+const rnnc_cuda_api *rnnc__cuda_api(void);
+#endif
+
+static const char *const device_names[RNNC_DEVICE_COUNT] = {
+    [RNNC_DEVICE_CPU] = "cpu",
+    [RNNC_DEVICE_CUDA] = "cuda",
+    [RNNC_DEVICE_AUTO] = "auto",
+};
+
+static rnnc_device current_device = RNNC_DEVICE_CPU;
+
+rnnc_status rnnc_device_parse(const char *name, rnnc_device *out)
+{
+    if (!name)
+        return rnnc_fail(RNNC_E_ARG, "device: no name given (valid: cpu, cuda, auto)");
+    for (int d = 0; d < RNNC_DEVICE_COUNT; d++)
+        if (strcmp(name, device_names[d]) == 0) {
+            *out = (rnnc_device)d;
+            return RNNC_OK;
+        }
+    return rnnc_fail(RNNC_E_ARG, "device: unknown device '%s' (valid: cpu, cuda, auto)", name);
+}
+
+const char *rnnc_device_name(rnnc_device d)
+{
+    return (unsigned)d < RNNC_DEVICE_COUNT ? device_names[d] : "unknown";
+}
+
+const rnnc_cuda_api *rnnc_backend_cuda_table(void)
+{
+#ifdef RNNC_HAVE_CUDA
+    return rnnc__cuda_api();
+#else
+    return NULL;
+#endif
+}
+
+bool rnnc_device_built(rnnc_device d)
+{
+    switch (d) {
+    case RNNC_DEVICE_CPU:
+    case RNNC_DEVICE_AUTO:
+        return true;
+    case RNNC_DEVICE_CUDA:
+        return rnnc_backend_cuda_table() != NULL;
+    default:
+        return false;
+    }
+}
+
+rnnc_status rnnc_backend_cuda(const rnnc_cuda_api **out)
+{
+    const rnnc_cuda_api *api = rnnc_backend_cuda_table();
+    if (!api)
+        return rnnc_fail(RNNC_E_NODEV,
+                         "CUDA backend not built (configure with -DRNNC_CUDA=ON)");
+    int n = 0;
+    rnnc_status s = api->device_count(&n);
+    if (s != RNNC_OK)
+        return rnnc_fail_context(RNNC_E_NODEV, "no CUDA device present: ");
+    if (n < 1)
+        return rnnc_fail(RNNC_E_NODEV, "no CUDA device present (the driver reports 0 devices)");
+    *out = api;
+    return RNNC_OK;
+}
+
+bool rnnc_device_available(rnnc_device d)
+{
+    switch (d) {
+    case RNNC_DEVICE_CPU:
+    case RNNC_DEVICE_AUTO:
+        return true;
+    case RNNC_DEVICE_CUDA: {
+        const rnnc_cuda_api *api;
+        /* Availability is a question, not a failure: keep the caller's
+         * last error as it was. */
+        char saved[2048];
+        strncpy(saved, rnnc_last_error(), sizeof saved - 1);
+        saved[sizeof saved - 1] = '\0';
+        bool ok = rnnc_backend_cuda(&api) == RNNC_OK;
+        if (saved[0])
+            rnnc_fail(RNNC_E_ARG, "%s", saved);
+        else
+            rnnc_clear_error();
+        return ok;
+    }
+    default:
+        return false;
+    }
+}
+
+rnnc_status rnnc_device_resolve(rnnc_device want, rnnc_device *out)
+{
+    const rnnc_cuda_api *api;
+    switch (want) {
+    case RNNC_DEVICE_CPU:
+        *out = RNNC_DEVICE_CPU;
+        return RNNC_OK;
+    case RNNC_DEVICE_CUDA:
+        RNNC_TRY(rnnc_backend_cuda(&api));
+        *out = RNNC_DEVICE_CUDA;
+        return RNNC_OK;
+    case RNNC_DEVICE_AUTO:
+        *out = rnnc_device_available(RNNC_DEVICE_CUDA) ? RNNC_DEVICE_CUDA : RNNC_DEVICE_CPU;
+        return RNNC_OK;
+    default:
+        return rnnc_fail(RNNC_E_ARG, "device: invalid device value %d (valid: cpu, cuda, auto)",
+                         (int)want);
+    }
+}
+
+rnnc_status rnnc_set_device(rnnc_device want)
+{
+    rnnc_device d;
+    RNNC_TRY(rnnc_device_resolve(want, &d));
+    current_device = d;
+    return RNNC_OK;
+}
+
+rnnc_device rnnc_current_device(void)
+{
+    return current_device;
+}

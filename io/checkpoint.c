@@ -1,0 +1,717 @@
+/* checkpoint.c - checkpoints (checkpoint.h): a Keras .weights.h5 with an
+ * extra /rnnc_checkpoint group, written atomically and read back fully
+ * checked; file naming, rotation and lookup in a checkpoint directory. */
+#define _POSIX_C_SOURCE 200809L
+#include "io/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/h5_util.h"
+#include "io/weights_h5.h"
+
+#define GROUP "rnnc_checkpoint"
+#define FORMAT_NAME "rnnc-checkpoint"
+
+static char *dup_str(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+/* ---- state ---- */
+
+void rnnc_checkpoint_state_clear(rnnc_checkpoint_state *s)
+{
+    if (!s)
+        return;
+    rnnc_cfg_destroy(s->history);
+    free(s->model_config);
+    free(s->optimizer_config);
+    free(s->training_spec);
+    memset(s, 0, sizeof *s);
+}
+
+static bool good_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= sizeof ((rnnc_checkpoint_rng *)0)->name || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+rnnc_status rnnc_checkpoint_state_set_rng(rnnc_checkpoint_state *s, const char *name,
+                                          const rnnc_rng *r)
+{
+    if (!good_name(name))
+        return rnnc_fail(RNNC_E_ARG, "checkpoint: generator name '%s' must be 1-63 letters, digits, '_', '-' or '.'",
+                         name);
+    for (int i = 0; i < s->n_rngs; i++)
+        if (strcmp(s->rngs[i].name, name) == 0) {
+            s->rngs[i].state = *r;
+            return RNNC_OK;
+        }
+    if (s->n_rngs >= RNNC_CHECKPOINT_MAX_RNGS)
+        return rnnc_fail(RNNC_E_NOMEM, "checkpoint: more than %d generators", RNNC_CHECKPOINT_MAX_RNGS);
+    snprintf(s->rngs[s->n_rngs].name, sizeof s->rngs[0].name, "%s", name);
+    s->rngs[s->n_rngs++].state = *r;
+    return RNNC_OK;
+}
+
+const rnnc_rng *rnnc_checkpoint_state_rng(const rnnc_checkpoint_state *s, const char *name)
+{
+    for (int i = 0; i < s->n_rngs; i++)
+        if (strcmp(s->rngs[i].name, name) == 0)
+            return &s->rngs[i].state;
+    return NULL;
+}
+
+/* ---- HDF5 pieces ---- */
+
+static rnnc_status write_string(hid_t loc, const char *name, const char *value, const char *file)
+{
+    char why[600];
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), d = -1;
+    herr_t e = -1;
+    if (t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0 &&
+        (d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0)
+        e = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value);
+    if (d >= 0)
+        H5Dclose(d);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    rnnc_status s = RNNC_OK;
+    if (e < 0)
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot write string dataset '/%s/%s'%s", file, GROUP, name,
+                      rnnc_h5_error_detail(why, sizeof why));
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+/* A scalar variable-length string dataset; *out NULL when absent. */
+static rnnc_status read_string(hid_t loc, const char *name, const char *file, char **out)
+{
+    char why[600];
+    *out = NULL;
+    if (!rnnc_h5_exists(loc, name))
+        return RNNC_OK;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    rnnc_status s = RNNC_OK;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), ft = -1, sp = -1, mt = -1;
+    char *buf = NULL;
+    if (d < 0 || (ft = H5Dget_type(d)) < 0 || (sp = H5Dget_space(d)) < 0) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': cannot open dataset '/%s/%s'%s", file, GROUP, name,
+                      rnnc_h5_error_detail(why, sizeof why));
+    } else if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0 ||
+               H5Sget_simple_extent_type(sp) != H5S_SCALAR) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '/%s/%s' must be a scalar variable-length string", file,
+                      GROUP, name);
+    } else if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
+               H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &buf) < 0) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': cannot read dataset '/%s/%s'%s", file, GROUP, name,
+                      rnnc_h5_error_detail(why, sizeof why));
+    } else {
+        *out = dup_str(buf ? buf : "");
+        if (!*out)
+            s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &buf);
+    }
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (d >= 0)
+        H5Dclose(d);
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+static rnnc_status write_i64s(hid_t loc, const char *name, const int64_t *v, int n, const char *file)
+{
+    rnnc_tensor *t;
+    rnnc_shape shape = n == 0 ? rnnc_shape_of(NULL, 0) : RNNC_SHAPE(n);
+    RNNC_TRY(rnnc_tensor_from(RNNC_I64, &shape, v, &t));
+    rnnc_status s = rnnc_h5_write_tensor(loc, name, t, file);
+    rnnc_tensor_destroy(t);
+    return s;
+}
+
+static rnnc_status make_group(hid_t loc, const char *name, const char *file, hid_t *out)
+{
+    char why[600];
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    *out = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    rnnc_status s = RNNC_OK;
+    if (*out < 0)
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot create group '%s'%s", file, name,
+                      rnnc_h5_error_detail(why, sizeof why));
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+static rnnc_status write_history(hid_t grp, const rnnc_cfg *h, const char *file)
+{
+    char w[300];
+    for (size_t i = 0; i < h->n; i++) {
+        const rnnc_cfg *list = h->items[i];
+        if (!good_name(h->keys[i]) || list->type != RNNC_CFG_LIST)
+            return rnnc_fail(RNNC_E_ARG, "'%s': history entry '%s' must be a list of numbers under a plain name%s",
+                             file, h->keys[i], rnnc_cfg_where(list, w, sizeof w));
+        rnnc_tensor *t;
+        rnnc_shape shape = RNNC_SHAPE((int64_t)list->n);
+        RNNC_TRY(rnnc_tensor_create(RNNC_F64, &shape, &t));
+        for (size_t k = 0; k < list->n; k++) {
+            const rnnc_cfg *v = list->items[k];
+            rnnc_f64(t)[k] = v->type == RNNC_CFG_FLOAT ? v->v.f : v->type == RNNC_CFG_INT ? (double)v->v.i : 0.0;
+        }
+        rnnc_status s = rnnc_h5_write_tensor(grp, h->keys[i], t, file);
+        rnnc_tensor_destroy(t);
+        RNNC_TRY(s);
+    }
+    return RNNC_OK;
+}
+
+static rnnc_status write_state(hid_t file_id, const rnnc_checkpoint_state *st, const char *file)
+{
+    hid_t g = -1, rg = -1, hg = -1;
+    rnnc_status s;
+    if ((s = make_group(file_id, GROUP, file, &g)))
+        return s;
+    int64_t version = RNNC_CHECKPOINT_VERSION;
+    if ((s = rnnc_h5_attr_write_string(g, "format", FORMAT_NAME, file)) ||
+        (s = write_i64s(g, "version", &version, 0, file)) ||
+        (s = write_i64s(g, "epoch", &st->epoch, 0, file)) ||
+        (s = write_i64s(g, "step", &st->step, 0, file)))
+        goto done;
+    if (st->model_config && (s = write_string(g, "model_config", st->model_config, file)))
+        goto done;
+    if (st->optimizer_config && (s = write_string(g, "optimizer_config", st->optimizer_config, file)))
+        goto done;
+    if (st->training_spec && (s = write_string(g, "training_spec", st->training_spec, file)))
+        goto done;
+    if ((s = make_group(g, "rng", file, &rg)))
+        goto done;
+    for (int i = 0; i < st->n_rngs; i++) {
+        int64_t v[2] = {(int64_t)st->rngs[i].state.seed, (int64_t)st->rngs[i].state.counter};
+        if (!good_name(st->rngs[i].name)) {
+            s = rnnc_fail(RNNC_E_ARG, "'%s': bad generator name '%s'", file, st->rngs[i].name);
+            goto done;
+        }
+        if ((s = write_i64s(rg, st->rngs[i].name, v, 2, file)))
+            goto done;
+    }
+    if ((s = make_group(g, "history", file, &hg)))
+        goto done;
+    if (st->history && st->history->type == RNNC_CFG_MAP)
+        s = write_history(hg, st->history, file);
+done:
+    if (hg >= 0)
+        H5Gclose(hg);
+    if (rg >= 0)
+        H5Gclose(rg);
+    if (g >= 0)
+        H5Gclose(g);
+    return s;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* The optimizer's variables as a malloc'd array (*vars NULL when none). */
+static rnnc_status optimizer_vars(const rnnc_optimizer *opt, rnnc_optimizer_variable **vars, int *n)
+{
+    *vars = NULL;
+    *n = 0;
+    if (!opt)
+        return RNNC_OK;
+    int total;
+    RNNC_TRY(rnnc_optimizer_variables(opt, NULL, 0, &total));
+    if (total == 0)
+        return RNNC_OK;
+    *vars = calloc((size_t)total, sizeof **vars);
+    if (!*vars)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    rnnc_status s = rnnc_optimizer_variables(opt, *vars, total, n);
+    if (s != RNNC_OK) {
+        free(*vars);
+        *vars = NULL;
+    }
+    return s;
+}
+
+rnnc_status rnnc_checkpoint_save(const char *path, const rnnc_model *m, const rnnc_optimizer *opt,
+                                 const rnnc_checkpoint_state *state)
+{
+    static unsigned counter;
+    char why[600];
+    if (!path || !m || !state)
+        return rnnc_fail(RNNC_E_ARG, "rnnc_checkpoint_save: needs a path, a model and a state");
+    size_t plen = strlen(path) + 64;
+    char *partial = malloc(plen);
+    if (!partial)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    snprintf(partial, plen, "%s.partial.%ld.%u", path, (long)getpid(), counter++);
+
+    rnnc_optimizer_variable *vars = NULL;
+    const rnnc_tensor **tensors = NULL;
+    int n = 0;
+    rnnc_status s = optimizer_vars(opt, &vars, &n);
+    if (s == RNNC_OK && n > 0 && !(tensors = malloc((size_t)n * sizeof *tensors)))
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    for (int i = 0; s == RNNC_OK && i < n; i++)
+        tensors[i] = vars[i].value;
+    /* 1. The Keras part, into the partial file (itself written atomically). */
+    if (s == RNNC_OK)
+        s = rnnc_weights_save(m, partial, tensors, n, opt ? rnnc_optimizer_name(opt) : NULL);
+    free(tensors);
+    free(vars);
+    if (s != RNNC_OK) {
+        free(partial);
+        return rnnc_fail_context(s, "checkpoint '%s': ", path);
+    }
+    /* 2. Our group. */
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0)
+        s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': cannot reopen '%s'%s", path, partial,
+                      rnnc_h5_error_detail(why, sizeof why));
+    rnnc_h5_quiet_end(&q);
+    if (s == RNNC_OK)
+        s = write_state(f, state, path);
+    if (f >= 0) {
+        rnnc_h5_quiet_begin(&q);
+        herr_t e1 = H5Fflush(f, H5F_SCOPE_GLOBAL), e2 = H5Fclose(f);
+        if (s == RNNC_OK && (e1 < 0 || e2 < 0))
+            s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': writing '%s' failed%s", path, partial,
+                          rnnc_h5_error_detail(why, sizeof why));
+        rnnc_h5_quiet_end(&q);
+    }
+    /* 3. Durable, then in place. */
+    if (s == RNNC_OK) {
+        int fd = open(partial, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0)
+            s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': cannot flush '%s' to disk: %s", path, partial,
+                          strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (s == RNNC_OK && rename(partial, path) != 0)
+        s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': cannot rename '%s' onto it: %s", path, partial,
+                      strerror(errno));
+    if (s != RNNC_OK)
+        unlink(partial);
+    else
+        fsync_dir_of(path);
+    free(partial);
+    return s;
+}
+
+/* ---- reading ---- */
+
+static rnnc_status read_i64(hid_t g, const char *name, const char *file, int ndim, int64_t n,
+                            int64_t *out)
+{
+    rnnc_shape shape;
+    rnnc_dtype dt;
+    char want[64], got[64];
+    if (!rnnc_h5_exists(g, name))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint dataset '/%s/%s' is missing; the file is damaged or not written by rnnc",
+                         file, GROUP, name);
+    RNNC_TRY(rnnc_h5_dataset_info(g, name, file, &shape, &dt));
+    rnnc_shape expect = ndim == 0 ? rnnc_shape_of(NULL, 0) : RNNC_SHAPE(n);
+    if (!rnnc_shape_eq(&shape, &expect) || rnnc_dtype_is_float(dt))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint dataset '/%s/%s' must be an integer array of shape %s, got %s %s",
+                         file, GROUP, name, rnnc_shape_str(&expect, want, sizeof want),
+                         rnnc_dtype_name(dt), rnnc_shape_str(&shape, got, sizeof got));
+    rnnc_tensor *t;
+    RNNC_TRY(rnnc_h5_read_tensor(g, name, file, RNNC_I64, false, &t));
+    memcpy(out, t->data, t->numel * sizeof(int64_t));
+    rnnc_tensor_destroy(t);
+    return RNNC_OK;
+}
+
+/* Names of the links directly in group `rel` of g (malloc'd array). */
+static rnnc_status list_names(hid_t g, const char *rel, const char *file, char ***names, size_t *n)
+{
+    hid_t sub;
+    char why[600];
+    *names = NULL;
+    *n = 0;
+    RNNC_TRY(rnnc_h5_group_open(g, rel, file, &sub));
+    size_t count;
+    rnnc_status s = rnnc_h5_group_count(sub, file, &count);
+    if (s == RNNC_OK && count > 4096)
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint group '/%s/%s' has %zu entries; at most 4096 are expected",
+                      file, GROUP, rel, count);
+    if (s == RNNC_OK && count > 0 && !(*names = calloc(count, sizeof **names)))
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    for (size_t i = 0; s == RNNC_OK && i < count; i++) {
+        char buf[256];
+        ssize_t len = H5Lget_name_by_idx(sub, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, buf, sizeof buf,
+                                         H5P_DEFAULT);
+        if (len < 0 || (size_t)len >= sizeof buf)
+            s = rnnc_fail(RNNC_E_FORMAT, "'%s': cannot read entry %zu of '/%s/%s'%s", file, i, GROUP, rel,
+                          rnnc_h5_error_detail(why, sizeof why));
+        else if (!((*names)[i] = dup_str(buf)))
+            s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        else
+            (*n)++;
+    }
+    rnnc_h5_quiet_end(&q);
+    H5Gclose(sub);
+    if (s != RNNC_OK) {
+        rnnc_h5_strings_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return s;
+}
+
+static rnnc_status read_history(hid_t g, const char *file, rnnc_cfg **out)
+{
+    char **names;
+    size_t n;
+    *out = rnnc_cfg_map();
+    if (!*out)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    RNNC_TRY(list_names(g, "history", file, &names, &n));
+    rnnc_status s = RNNC_OK;
+    for (size_t i = 0; s == RNNC_OK && i < n; i++) {
+        char rel[300];
+        rnnc_tensor *t = NULL;
+        snprintf(rel, sizeof rel, "history/%s", names[i]);
+        s = rnnc_h5_read_tensor(g, rel, file, RNNC_F64, true, &t);
+        if (s == RNNC_OK && t->shape.ndim != 1)
+            s = rnnc_fail(RNNC_E_FORMAT, "'%s': '/%s/%s' must be one-dimensional", file, GROUP, rel);
+        rnnc_cfg *list = s == RNNC_OK ? rnnc_cfg_list() : NULL;
+        if (s == RNNC_OK && !list)
+            s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        for (size_t k = 0; s == RNNC_OK && k < t->numel; k++)
+            s = rnnc_cfg_push(list, rnnc_cfg_float(rnnc_f64(t)[k]));
+        if (s == RNNC_OK)
+            s = rnnc_cfg_set(*out, names[i], list);
+        else
+            rnnc_cfg_destroy(list);
+        rnnc_tensor_destroy(t);
+    }
+    rnnc_h5_strings_free(names, n);
+    return s;
+}
+
+static rnnc_status read_state_h5(hid_t f, const char *file, rnnc_checkpoint_state *st)
+{
+    hid_t g;
+    bool found;
+    char *format = NULL;
+    if (!rnnc_h5_exists(f, GROUP))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s' is not an rnnc checkpoint (no /%s group); give a file written by 'rnnc train' with a checkpoint section, e.g. checkpoints/ckpt-000003.weights.h5",
+                         file, GROUP);
+    RNNC_TRY(rnnc_h5_group_open(f, GROUP, file, &g));
+    rnnc_status s = rnnc_h5_attr_string(g, "format", file, &found, &format);
+    if (s == RNNC_OK && (!found || strcmp(format, FORMAT_NAME) != 0))
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': /%s has format '%s', expected '%s'", file, GROUP,
+                      found ? format : "(none)", FORMAT_NAME);
+    free(format);
+    int64_t version = 0;
+    if (s == RNNC_OK && (s = read_i64(g, "version", file, 0, 1, &version)) == RNNC_OK &&
+        version != RNNC_CHECKPOINT_VERSION)
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint version %lld; this rnnc reads version %d", file,
+                      (long long)version, RNNC_CHECKPOINT_VERSION);
+    if (s == RNNC_OK)
+        s = read_i64(g, "epoch", file, 0, 1, &st->epoch);
+    if (s == RNNC_OK)
+        s = read_i64(g, "step", file, 0, 1, &st->step);
+    if (s == RNNC_OK && (st->epoch < 0 || st->step < 0))
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint epoch %lld / step %lld must not be negative", file,
+                      (long long)st->epoch, (long long)st->step);
+    if (s == RNNC_OK)
+        s = read_string(g, "model_config", file, &st->model_config);
+    if (s == RNNC_OK)
+        s = read_string(g, "optimizer_config", file, &st->optimizer_config);
+    if (s == RNNC_OK)
+        s = read_string(g, "training_spec", file, &st->training_spec);
+    char **names = NULL;
+    size_t n = 0;
+    if (s == RNNC_OK)
+        s = list_names(g, "rng", file, &names, &n);
+    for (size_t i = 0; s == RNNC_OK && i < n; i++) {
+        char rel[300];
+        int64_t v[2];
+        rnnc_rng r;
+        snprintf(rel, sizeof rel, "rng/%s", names[i]);
+        if ((s = read_i64(g, rel, file, 1, 2, v)))
+            break;
+        r.seed = (uint64_t)v[0];
+        r.counter = (uint64_t)v[1];
+        s = rnnc_checkpoint_state_set_rng(st, names[i], &r);
+    }
+    rnnc_h5_strings_free(names, n);
+    if (s == RNNC_OK)
+        s = read_history(g, file, &st->history);
+    H5Gclose(g);
+    return s;
+}
+
+rnnc_status rnnc_checkpoint_read_state(const char *path, rnnc_checkpoint_state *state)
+{
+    hid_t f;
+    memset(state, 0, sizeof *state);
+    RNNC_TRY(rnnc_h5_open_read(path, &f));
+    rnnc_status s = read_state_h5(f, path, state);
+    rnnc_h5_close(f);
+    if (s != RNNC_OK)
+        rnnc_checkpoint_state_clear(state);
+    return s;
+}
+
+bool rnnc_checkpoint_sniff(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return false;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    bool yes = H5Fis_hdf5(path) > 0;
+    rnnc_h5_quiet_end(&q);
+    if (!yes)
+        return false;
+    hid_t f;
+    if (rnnc_h5_open_read(path, &f) != RNNC_OK) {
+        rnnc_clear_error();
+        return false;
+    }
+    yes = rnnc_h5_exists(f, GROUP);
+    rnnc_h5_close(f);
+    return yes;
+}
+
+rnnc_status rnnc_checkpoint_load(const char *path, rnnc_model *m, rnnc_optimizer *opt,
+                                 rnnc_checkpoint_state *state)
+{
+    rnnc_checkpoint_state st;
+    RNNC_TRY(rnnc_checkpoint_read_state(path, &st));
+
+    /* The optimizer's variables exist only once it is built for the weights. */
+    rnnc_optimizer_variable *vars = NULL;
+    rnnc_tensor **copies = NULL;
+    int n = 0;
+    rnnc_status s = RNNC_OK;
+    if (opt) {
+        rnnc_weight *w[1024];
+        int nw = 0;
+        if (!m->built && m->has_input)
+            s = rnnc_model_build(m, &m->input_shape);
+        if (s == RNNC_OK)
+            s = rnnc_model_weights(m, w, 1024, &nw);
+        if (s == RNNC_OK && nw > 1024)
+            s = rnnc_fail(RNNC_E_UNSUPPORTED, "checkpoint '%s': the model has %d weights, at most 1024 are supported",
+                          path, nw);
+        if (s == RNNC_OK && !rnnc_optimizer_built(opt))
+            s = rnnc_optimizer_build(opt, w, nw);
+        if (s == RNNC_OK)
+            s = optimizer_vars(opt, &vars, &n);
+        if (s == RNNC_OK && n > 0 && !(copies = calloc((size_t)n, sizeof *copies)))
+            s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        for (int i = 0; s == RNNC_OK && i < n; i++)
+            s = rnnc_tensor_clone(vars[i].value, &copies[i]);
+        bool found = false;
+        if (s == RNNC_OK)
+            s = rnnc_weights_load_optimizer(path, copies, n, &found);
+        if (s == RNNC_OK && !found)
+            s = rnnc_fail(RNNC_E_FORMAT, "checkpoint '%s' holds no optimizer state (/optimizer/vars); training cannot resume from it exactly",
+                          path);
+        if (s != RNNC_OK)
+            s = rnnc_fail_context(s, "resuming the optimizer '%s': ", rnnc_optimizer_name(opt));
+    }
+    /* Weights: checked in full before any is assigned. */
+    if (s == RNNC_OK)
+        s = rnnc_weights_load(m, path);
+    if (s == RNNC_OK)
+        for (int i = 0; i < n; i++)
+            memcpy(vars[i].value->data, copies[i]->data, copies[i]->numel * rnnc_dtype_size(copies[i]->dtype));
+    for (int i = 0; copies && i < n; i++)
+        rnnc_tensor_destroy(copies[i]);
+    free(copies);
+    free(vars);
+    if (s != RNNC_OK) {
+        rnnc_checkpoint_state_clear(&st);
+        return s;
+    }
+    rnnc_checkpoint_state_clear(state);
+    *state = st;
+    return RNNC_OK;
+}
+
+/* ---- the checkpoint directory ---- */
+
+const char *rnnc_checkpoint_filename(const char *dir, int64_t epoch, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/ckpt-%06lld.weights.h5", dir, (long long)epoch);
+    return buf;
+}
+
+rnnc_status rnnc_checkpoint_mkdir(const char *dir)
+{
+    char path[4096];
+    struct stat st;
+    if (strlen(dir) >= sizeof path)
+        return rnnc_fail(RNNC_E_ARG, "checkpoint directory path is too long: '%.80s...'", dir);
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (stat(path, &st) != 0) {
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                return rnnc_fail(RNNC_E_IO, "cannot create checkpoint directory '%s': %s", path, strerror(errno));
+        } else if (!S_ISDIR(st.st_mode)) {
+            return rnnc_fail(RNNC_E_IO, "checkpoint directory '%s': '%s' exists and is not a directory", dir, path);
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    return RNNC_OK;
+}
+
+/* The epoch of a checkpoint file name, or -1 for any other name. */
+static int64_t parse_name(const char *name)
+{
+    const char *pre = "ckpt-", *suf = ".weights.h5";
+    size_t n = strlen(name), lp = strlen(pre), ls = strlen(suf);
+    if (n <= lp + ls || strncmp(name, pre, lp) != 0 || strcmp(name + n - ls, suf) != 0)
+        return -1;
+    int64_t e = 0;
+    for (size_t i = lp; i < n - ls; i++) {
+        if (name[i] < '0' || name[i] > '9' || e > (INT64_MAX - 9) / 10)
+            return -1;
+        e = e * 10 + (name[i] - '0');
+    }
+    /* Only the canonical spelling, so the name rebuilt from the epoch is this file. */
+    char canon[64];
+    snprintf(canon, sizeof canon, "ckpt-%06lld.weights.h5", (long long)e);
+    return strcmp(canon, name) == 0 ? e : -1;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Epochs of the checkpoint files in dir, ascending (malloc'd). */
+static rnnc_status list_epochs(const char *dir, int64_t **epochs, size_t *n)
+{
+    *epochs = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return rnnc_fail(RNNC_E_IO, "cannot read checkpoint directory '%s': %s", dir, strerror(errno));
+    size_t cap = 0;
+    struct dirent *e;
+    rnnc_status s = RNNC_OK;
+    while ((e = readdir(d))) {
+        int64_t ep = parse_name(e->d_name);
+        if (ep < 0)
+            continue;
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            int64_t *p = realloc(*epochs, nc * sizeof *p);
+            if (!p) {
+                s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+                break;
+            }
+            *epochs = p;
+            cap = nc;
+        }
+        (*epochs)[(*n)++] = ep;
+    }
+    closedir(d);
+    if (s != RNNC_OK) {
+        free(*epochs);
+        *epochs = NULL;
+        *n = 0;
+        return s;
+    }
+    if (*n > 1)
+        qsort(*epochs, *n, sizeof **epochs, cmp_i64);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_checkpoint_rotate(const char *dir, int64_t keep)
+{
+    int64_t *ep;
+    size_t n;
+    char path[4200];
+    if (keep < 1)
+        return rnnc_fail(RNNC_E_ARG, "checkpoint: keep must be >= 1, got %lld", (long long)keep);
+    RNNC_TRY(list_epochs(dir, &ep, &n));
+    rnnc_status s = RNNC_OK;
+    for (size_t i = 0; n > (size_t)keep && i < n - (size_t)keep; i++) {
+        rnnc_checkpoint_filename(dir, ep[i], path, sizeof path);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            s = rnnc_fail(RNNC_E_IO, "cannot delete old checkpoint '%s': %s", path, strerror(errno));
+            break;
+        }
+    }
+    free(ep);
+    return s;
+}
+
+rnnc_status rnnc_checkpoint_latest(const char *dir, char *buf, size_t cap, bool *found)
+{
+    int64_t *ep;
+    size_t n;
+    *found = false;
+    RNNC_TRY(list_epochs(dir, &ep, &n));
+    if (n > 0) {
+        rnnc_checkpoint_filename(dir, ep[n - 1], buf, cap);
+        *found = true;
+    }
+    free(ep);
+    return RNNC_OK;
+}

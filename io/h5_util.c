@@ -1,0 +1,966 @@
+/* h5_util.c - checked HDF5 helpers: quiet error handling, opening files and
+ * images, atomic writers, dataset reads with shape/dtype/size checks, and
+ * string attributes in the forms Keras and h5py write. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "io/h5_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* More names than any real model has; a guard against absurd attributes. */
+#define MAX_ATTR_STRINGS ((hssize_t)1 << 20)
+#define MAX_ATTR_BYTES ((size_t)1 << 30)
+#define MAX_CHUNKS 100000
+
+void rnnc_h5_quiet_begin(rnnc_h5_quiet *q)
+{
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void rnnc_h5_quiet_end(const rnnc_h5_quiet *q)
+{
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+typedef struct {
+    char *buf;
+    size_t cap;
+} detail_sink;
+
+static herr_t detail_walk(unsigned n, const H5E_error2_t *e, void *data)
+{
+    detail_sink *d = data;
+    /* Walking upward, entry 0 is the most specific message. */
+    if (n == 0 && e && e->desc)
+        snprintf(d->buf, d->cap, "%s", e->desc);
+    return 0;
+}
+
+const char *rnnc_h5_error_detail(char *buf, size_t cap)
+{
+    detail_sink d = {buf, cap};
+    if (cap)
+        buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_walk, &d);
+    H5Eclear2(H5E_DEFAULT);
+    return buf;
+}
+
+/* Formats " (HDF5: <detail>)" or "" into buf. */
+static const char *hdf5_says(char *buf, size_t cap)
+{
+    char d[512];
+    rnnc_h5_error_detail(d, sizeof d);
+    if (d[0])
+        snprintf(buf, cap, " (HDF5: %s)", d);
+    else if (cap)
+        buf[0] = '\0';
+    return buf;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+rnnc_status rnnc_h5_open_read(const char *path, hid_t *out)
+{
+    struct stat st;
+    char why[600];
+    *out = -1;
+    if (!path || !path[0])
+        return rnnc_fail(RNNC_E_ARG, "HDF5 file: no path given");
+    if (stat(path, &st) != 0)
+        return rnnc_fail(RNNC_E_IO, "'%s': cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return rnnc_fail(RNNC_E_IO, "'%s' is a directory, not an HDF5 file", path);
+    if (!S_ISREG(st.st_mode))
+        return rnnc_fail(RNNC_E_IO, "'%s' is not a regular file", path);
+    if (st.st_size == 0)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s' is empty (0 bytes), not an HDF5 file", path);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return rnnc_fail(RNNC_E_IO, "'%s': cannot open: %s", path, strerror(errno));
+    fclose(fp);
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        rnnc_h5_quiet_end(&q);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s' is not an HDF5 file (no HDF5 signature; %lld bytes)",
+                         path, (long long)st.st_size);
+    }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t f = -1;
+    if (fapl >= 0) {
+        /* Closing the file must close everything in it: no leaked handles. */
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+        f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        H5Pclose(fapl);
+    }
+    if (f < 0) {
+        hdf5_says(why, sizeof why);
+        rnnc_h5_quiet_end(&q);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': cannot open as HDF5 (damaged or truncated file?)%s",
+                         path, why);
+    }
+    rnnc_h5_quiet_end(&q);
+    *out = f;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_h5_open_image(const void *buf, size_t size, const char *label, hid_t *out)
+{
+    char why[600];
+    *out = -1;
+    if (!buf || size == 0)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s' is empty, not an HDF5 file", label);
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    /* The superblock sits at 0, 512, 1024, 2048, ... (after a user block). */
+    bool found = false;
+    for (size_t off = 0; off + 8 <= size && !found; off = off ? off * 2 : 512)
+        found = memcmp((const unsigned char *)buf + off, sig, 8) == 0;
+    if (!found)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s' is not an HDF5 file (no HDF5 signature; %zu bytes)",
+                         label, size);
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
+    if (fapl >= 0) {
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+        if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image(fapl, (void *)buf, size) >= 0)
+            f = H5Fopen(label, H5F_ACC_RDONLY, fapl);
+        H5Pclose(fapl);
+    }
+    if (f < 0) {
+        hdf5_says(why, sizeof why);
+        rnnc_h5_quiet_end(&q);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': cannot open as HDF5 (damaged or truncated file?)%s",
+                         label, why);
+    }
+    rnnc_h5_quiet_end(&q);
+    *out = f;
+    return RNNC_OK;
+}
+
+void rnnc_h5_close(hid_t f)
+{
+    if (f >= 0) {
+        rnnc_h5_quiet q;
+        rnnc_h5_quiet_begin(&q);
+        H5Fclose(f);
+        rnnc_h5_quiet_end(&q);
+    }
+}
+
+/* ---- atomic writer ---- */
+
+static void writer_free(rnnc_h5_writer *w)
+{
+    free(w->path);
+    free(w->tmp);
+    w->path = w->tmp = NULL;
+    w->file = -1;
+}
+
+rnnc_status rnnc_h5_writer_begin(const char *path, rnnc_h5_writer *w)
+{
+    static unsigned counter;
+    char why[600];
+    struct stat st;
+    w->file = -1;
+    w->path = w->tmp = NULL;
+    if (!path || !path[0])
+        return rnnc_fail(RNNC_E_ARG, "HDF5 writer: no path given");
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return rnnc_fail(RNNC_E_IO, "'%s' is a directory; cannot write a file there", path);
+    size_t n = strlen(path) + 64;
+    w->path = dup_str(path);
+    w->tmp = malloc(n);
+    if (!w->path || !w->tmp) {
+        writer_free(w);
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    }
+    /* Reserve a unique name with O_EXCL (0666 & ~umask, like any new file). */
+    int fd = -1;
+    for (int tries = 0; tries < 100 && fd < 0; tries++) {
+        snprintf(w->tmp, n, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        rnnc_status s = rnnc_fail(RNNC_E_IO, "'%s': cannot create a temporary file beside it: %s",
+                                  path, strerror(errno));
+        writer_free(w);
+        return s;
+    }
+    close(fd);
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) {
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+        w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        H5Pclose(fapl);
+    }
+    if (w->file < 0) {
+        hdf5_says(why, sizeof why);
+        rnnc_h5_quiet_end(&q);
+        unlink(w->tmp);
+        rnnc_status s = rnnc_fail(RNNC_E_IO, "'%s': cannot create HDF5 file '%s'%s", path, w->tmp, why);
+        writer_free(w);
+        return s;
+    }
+    rnnc_h5_quiet_end(&q);
+    return RNNC_OK;
+}
+
+void rnnc_h5_writer_discard(rnnc_h5_writer *w)
+{
+    if (!w)
+        return;
+    rnnc_h5_close(w->file);
+    w->file = -1;
+    if (w->tmp)
+        unlink(w->tmp);
+    writer_free(w);
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd); /* some file systems refuse; the rename is done either way */
+        close(fd);
+    }
+}
+
+rnnc_status rnnc_h5_writer_commit(rnnc_h5_writer *w)
+{
+    char why[600];
+    rnnc_status s = RNNC_OK;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    herr_t e1 = H5Fflush(w->file, H5F_SCOPE_GLOBAL);
+    herr_t e2 = H5Fclose(w->file);
+    w->file = -1;
+    if (e1 < 0 || e2 < 0) {
+        hdf5_says(why, sizeof why);
+        s = rnnc_fail(RNNC_E_IO, "'%s': writing '%s' failed%s", w->path, w->tmp, why);
+    }
+    rnnc_h5_quiet_end(&q);
+    if (s == RNNC_OK) {
+        int fd = open(w->tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0)
+            s = rnnc_fail(RNNC_E_IO, "'%s': cannot flush '%s' to disk: %s", w->path, w->tmp,
+                          strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (s == RNNC_OK && rename(w->tmp, w->path) != 0)
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot rename '%s' onto it: %s", w->path, w->tmp,
+                      strerror(errno));
+    if (s != RNNC_OK)
+        unlink(w->tmp);
+    else
+        fsync_dir_of(w->path);
+    writer_free(w);
+    return s;
+}
+
+/* ---- paths and groups ---- */
+
+const char *rnnc_h5_path(hid_t loc, const char *rel, char *buf, size_t cap)
+{
+    char base[1024] = "";
+    if (cap == 0)
+        return buf;
+    if (rel && rel[0] == '/') {
+        snprintf(buf, cap, "%s", rel);
+        return buf;
+    }
+    ssize_t n = H5Iget_name(loc, base, sizeof base);
+    if (n <= 0)
+        base[0] = '\0';
+    bool root = strcmp(base, "/") == 0 || base[0] == '\0';
+    if (!rel || !rel[0])
+        snprintf(buf, cap, "%s", root ? "/" : base);
+    else
+        snprintf(buf, cap, "%s/%s", root ? "" : base, rel);
+    return buf;
+}
+
+bool rnnc_h5_exists(hid_t loc, const char *rel)
+{
+    char part[1024];
+    size_t len = strlen(rel);
+    if (len == 0 || len >= sizeof part)
+        return false;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    bool ok = true;
+    /* H5Lexists fails on a missing intermediate group, so walk prefixes. */
+    for (size_t i = 0; ok && i <= len; i++) {
+        if (rel[i] != '/' && rel[i] != '\0')
+            continue;
+        if (i == 0)
+            continue;
+        memcpy(part, rel, i);
+        part[i] = '\0';
+        ok = H5Lexists(loc, part, H5P_DEFAULT) > 0;
+        if (ok && rel[i] == '/') {
+            hid_t o = H5Oopen(loc, part, H5P_DEFAULT);
+            ok = o >= 0 && H5Iget_type(o) == H5I_GROUP;
+            if (o >= 0)
+                H5Oclose(o);
+        }
+    }
+    rnnc_h5_quiet_end(&q);
+    return ok;
+}
+
+rnnc_status rnnc_h5_group_open(hid_t loc, const char *rel, const char *file, hid_t *out)
+{
+    char p[1200];
+    *out = -1;
+    if (!rnnc_h5_exists(loc, rel))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': group '%s' is missing", file,
+                         rnnc_h5_path(loc, rel, p, sizeof p));
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t o = H5Oopen(loc, rel, H5P_DEFAULT);
+    if (o < 0 || H5Iget_type(o) != H5I_GROUP) {
+        if (o >= 0)
+            H5Oclose(o);
+        rnnc_h5_quiet_end(&q);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': '%s' is not a group", file,
+                         rnnc_h5_path(loc, rel, p, sizeof p));
+    }
+    rnnc_h5_quiet_end(&q);
+    *out = o;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_h5_group_count(hid_t grp, const char *file, size_t *n)
+{
+    H5G_info_t info;
+    char p[1200];
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    herr_t e = H5Gget_info(grp, &info);
+    rnnc_h5_quiet_end(&q);
+    if (e < 0)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': cannot list group '%s'", file,
+                         rnnc_h5_path(grp, "", p, sizeof p));
+    *n = (size_t)info.nlinks;
+    return RNNC_OK;
+}
+
+/* ---- datasets ---- */
+
+/* What an on-disk numeric type is: its rnnc dtype and element size. */
+typedef struct {
+    H5T_class_t cls;   /* H5T_FLOAT, H5T_INTEGER or H5T_ENUM */
+    size_t size;       /* bytes per element on disk */
+    bool is_signed;
+    rnnc_dtype dtype;  /* nearest rnnc dtype */
+} disk_type;
+
+static rnnc_status classify(hid_t type, const char *file, const char *path, disk_type *out)
+{
+    H5T_class_t c = H5Tget_class(type);
+    size_t size = H5Tget_size(type);
+    out->cls = c;
+    out->size = size;
+    out->is_signed = false;
+    if (c == H5T_FLOAT) {
+        if (size == 4)
+            out->dtype = RNNC_F32;
+        else if (size == 8)
+            out->dtype = RNNC_F64;
+        else
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds %zu-byte floats; only float32 and float64 are supported",
+                             file, path, size);
+        return RNNC_OK;
+    }
+    if (c == H5T_INTEGER || c == H5T_ENUM) {
+        hid_t base = c == H5T_ENUM ? H5Tget_super(type) : H5Tcopy(type);
+        if (base < 0)
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s': unreadable enum type", file, path);
+        out->is_signed = H5Tget_sign(base) == H5T_SGN_2;
+        H5Tclose(base);
+        if (size != 1 && size != 2 && size != 4 && size != 8)
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds %zu-byte integers", file, path, size);
+        out->dtype = size == 1 && !out->is_signed ? RNNC_U8 : size <= 4 ? RNNC_I32 : RNNC_I64;
+        if (size == 4 && !out->is_signed)
+            out->dtype = RNNC_I64;
+        return RNNC_OK;
+    }
+    static const char *const names[] = {"integer", "float", "time", "string", "bitfield", "opaque",
+                                        "compound", "reference", "enum", "variable-length", "array"};
+    const char *name = (c >= 0 && (int)c < (int)(sizeof names / sizeof names[0])) ? names[c] : "unknown";
+    return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' has %s type; expected numbers (float32 or float64)",
+                     file, path, name);
+}
+
+/* An open dataset with its checked shape and type. */
+typedef struct {
+    hid_t dset, type, space;
+    rnnc_shape shape;
+    disk_type dt;
+    char path[1200];
+} open_dataset;
+
+static void od_close(open_dataset *d)
+{
+    if (d->space >= 0)
+        H5Sclose(d->space);
+    if (d->type >= 0)
+        H5Tclose(d->type);
+    if (d->dset >= 0)
+        H5Dclose(d->dset);
+    d->dset = d->type = d->space = -1;
+}
+
+/* Opens rel as a dataset and checks everything knowable without reading:
+ * object kind, storage (no external or virtual data), rank, dims, element
+ * count, and that the declared size is possible for this file. Runs with
+ * HDF5 printing off (caller's quiet scope). */
+static rnnc_status od_open(hid_t loc, const char *rel, const char *file, open_dataset *d)
+{
+    char why[600], sh[160];
+    d->dset = d->type = d->space = -1;
+    rnnc_h5_path(loc, rel, d->path, sizeof d->path);
+    if (!rnnc_h5_exists(loc, rel))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' is missing", file, d->path);
+    hid_t o = H5Oopen(loc, rel, H5P_DEFAULT);
+    if (o < 0)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': cannot open '%s'%s", file, d->path, hdf5_says(why, sizeof why));
+    if (H5Iget_type(o) != H5I_DATASET) {
+        H5Oclose(o);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': '%s' is a group, expected a dataset", file, d->path);
+    }
+    d->dset = o;
+    hid_t dcpl = H5Dget_create_plist(d->dset);
+    if (dcpl < 0) {
+        od_close(d);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s': unreadable storage properties%s", file,
+                         d->path, hdf5_says(why, sizeof why));
+    }
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    int n_ext = H5Pget_external_count(dcpl);
+    int n_filters = H5Pget_nfilters(dcpl);
+    H5Pclose(dcpl);
+    /* External and virtual storage would make us read other files. */
+    if (layout == H5D_VIRTUAL || n_ext != 0 || layout < 0 || n_filters < 0) {
+        od_close(d);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' uses external or virtual storage, which is not accepted",
+                         file, d->path);
+    }
+    d->type = H5Dget_type(d->dset);
+    d->space = H5Dget_space(d->dset);
+    if (d->type < 0 || d->space < 0) {
+        od_close(d);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s': unreadable type or shape%s", file,
+                         d->path, hdf5_says(why, sizeof why));
+    }
+    rnnc_status s = classify(d->type, file, d->path, &d->dt);
+    if (s != RNNC_OK) {
+        od_close(d);
+        return s;
+    }
+    H5S_class_t sc = H5Sget_simple_extent_type(d->space);
+    int nd = H5Sget_simple_extent_ndims(d->space);
+    if (sc == H5S_NULL || nd < 0 || nd > RNNC_MAX_DIMS) {
+        od_close(d);
+        return rnnc_fail(RNNC_E_SHAPE, "'%s': dataset '%s' has rank %d; at most %d is supported",
+                         file, d->path, nd, RNNC_MAX_DIMS);
+    }
+    hsize_t dims[RNNC_MAX_DIMS];
+    H5Sget_simple_extent_dims(d->space, dims, NULL);
+    d->shape.ndim = nd;
+    for (int i = 0; i < nd; i++) {
+        if (dims[i] > (hsize_t)INT64_MAX) {
+            od_close(d);
+            return rnnc_fail(RNNC_E_SHAPE, "'%s': dataset '%s': dimension %d is absurd (%llu)", file,
+                             d->path, i, (unsigned long long)dims[i]);
+        }
+        d->shape.dim[i] = (int64_t)dims[i];
+    }
+    size_t numel;
+    s = rnnc_shape_numel(&d->shape, &numel);
+    if (s != RNNC_OK) {
+        od_close(d);
+        return rnnc_fail_context(s, "'%s': dataset '%s': ", file, d->path);
+    }
+    /* Never trust a declared size: without filters the bytes must be in the
+     * file; with compression, deflate cannot exceed ~1032:1. */
+    hsize_t fsize = 0;
+    hid_t fid = H5Iget_file_id(d->dset);
+    if (fid >= 0) {
+        H5Fget_filesize(fid, &fsize);
+        H5Fclose(fid);
+    }
+    double bytes = (double)numel * (double)d->dt.size;
+    double limit = n_filters == 0 ? (double)fsize : 1100.0 * (double)fsize + (double)(1 << 20);
+    if (bytes > limit) {
+        od_close(d);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' declares shape %s (%.0f bytes) but the file has only %llu bytes",
+                         file, d->path, rnnc_shape_str(&d->shape, sh, sizeof sh), bytes,
+                         (unsigned long long)fsize);
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_h5_dataset_info(hid_t loc, const char *rel, const char *file,
+                                 rnnc_shape *shape, rnnc_dtype *dtype)
+{
+    open_dataset d;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    rnnc_status s = od_open(loc, rel, file, &d);
+    if (s == RNNC_OK) {
+        *shape = d.shape;
+        *dtype = d.dt.dtype;
+        od_close(&d);
+    }
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+/* Reads d into t (same element count; t float or integer as checked by caller). */
+static rnnc_status od_read(open_dataset *d, const char *file, rnnc_tensor *t)
+{
+    char why[600];
+    if (t->numel == 0)
+        return RNNC_OK;
+    if (rnnc_dtype_is_float(t->dtype)) {
+        hid_t mem = t->dtype == RNNC_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
+        if (H5Dread(d->dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
+            return rnnc_fail(RNNC_E_FORMAT, "'%s': reading dataset '%s' failed%s", file, d->path,
+                             hdf5_says(why, sizeof why));
+        return RNNC_OK;
+    }
+    /* Integers and booleans: read in the native form of the disk type, then
+     * widen with a range check (HDF5 would saturate silently). */
+    hid_t mem = H5Tget_native_type(d->type, H5T_DIR_ASCEND);
+    if (mem < 0)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s': no native type%s", file, d->path,
+                         hdf5_says(why, sizeof why));
+    size_t es = H5Tget_size(mem);
+    if (es != d->dt.size || t->numel > SIZE_MAX / es) {
+        H5Tclose(mem);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s': unexpected integer layout", file, d->path);
+    }
+    unsigned char *raw = malloc(t->numel * es);
+    if (!raw) {
+        H5Tclose(mem);
+        return rnnc_fail(RNNC_E_NOMEM, "'%s': out of memory reading dataset '%s'", file, d->path);
+    }
+    herr_t e = H5Dread(d->dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw);
+    H5Tclose(mem);
+    if (e < 0) {
+        free(raw);
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': reading dataset '%s' failed%s", file, d->path,
+                         hdf5_says(why, sizeof why));
+    }
+    for (size_t i = 0; i < t->numel; i++) {
+        const unsigned char *p = raw + i * es;
+        int64_t v;
+        bool big = false;
+        if (es == 1)
+            v = d->dt.is_signed ? (int64_t)*(const int8_t *)p : (int64_t)*(const uint8_t *)p;
+        else if (es == 2) {
+            int16_t a;
+            uint16_t b;
+            memcpy(&a, p, 2);
+            memcpy(&b, p, 2);
+            v = d->dt.is_signed ? a : b;
+        } else if (es == 4) {
+            int32_t a;
+            uint32_t b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p, 4);
+            v = d->dt.is_signed ? a : (int64_t)b;
+        } else {
+            uint64_t b;
+            memcpy(&b, p, 8);
+            big = !d->dt.is_signed && b > (uint64_t)INT64_MAX;
+            memcpy(&v, p, 8);
+        }
+        bool fits = !big && (t->dtype == RNNC_I64 ||
+                             (t->dtype == RNNC_I32 && v >= INT32_MIN && v <= INT32_MAX) ||
+                             (t->dtype == RNNC_U8 && v >= 0 && v <= 255));
+        if (!fits) {
+            free(raw);
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s': value at flat index %zu does not fit %s",
+                             file, d->path, i, rnnc_dtype_name(t->dtype));
+        }
+        rnnc_tensor_set(t, i, (double)v);
+        if (t->dtype == RNNC_I64)
+            ((int64_t *)t->data)[i] = v; /* exact beyond 2^53 */
+    }
+    free(raw);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_h5_read_tensor(hid_t loc, const char *rel, const char *file, rnnc_dtype dtype,
+                                bool allow_int, rnnc_tensor **out)
+{
+    open_dataset d;
+    rnnc_tensor *t = NULL;
+    *out = NULL;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    rnnc_status s = od_open(loc, rel, file, &d);
+    if (s != RNNC_OK)
+        goto done;
+    bool disk_float = d.dt.cls == H5T_FLOAT;
+    if (rnnc_dtype_is_float(dtype) && !disk_float && !allow_int) {
+        s = rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds integers (%s); expected float32 or float64",
+                      file, d.path, rnnc_dtype_name(d.dt.dtype));
+    } else if (!rnnc_dtype_is_float(dtype) && disk_float) {
+        s = rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds %s; expected integers (%s)", file,
+                      d.path, rnnc_dtype_name(d.dt.dtype), rnnc_dtype_name(dtype));
+    } else if ((s = rnnc_tensor_create(dtype, &d.shape, &t)) != RNNC_OK) {
+        rnnc_fail_context(s, "'%s': dataset '%s': ", file, d.path);
+    } else if ((s = od_read(&d, file, t)) != RNNC_OK) {
+        rnnc_tensor_destroy(t);
+        t = NULL;
+    }
+    od_close(&d);
+done:
+    rnnc_h5_quiet_end(&q);
+    *out = t;
+    return s;
+}
+
+rnnc_status rnnc_h5_read_into(hid_t loc, const char *rel, const char *file, rnnc_tensor *dst)
+{
+    open_dataset d;
+    char a[160], b[160];
+    if (!rnnc_dtype_is_float(dst->dtype))
+        return rnnc_fail(RNNC_E_DTYPE, "'%s': reading '%s' into a %s tensor is not supported", file,
+                         rel, rnnc_dtype_name(dst->dtype));
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    rnnc_status s = od_open(loc, rel, file, &d);
+    if (s == RNNC_OK) {
+        if (d.dt.cls != H5T_FLOAT)
+            s = rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds integers (%s); expected float32 or float64",
+                          file, d.path, rnnc_dtype_name(d.dt.dtype));
+        else if (!rnnc_shape_eq(&d.shape, &dst->shape))
+            s = rnnc_fail(RNNC_E_SHAPE, "'%s': dataset '%s' has shape %s, expected %s", file, d.path,
+                          rnnc_shape_str(&d.shape, a, sizeof a),
+                          rnnc_shape_str(&dst->shape, b, sizeof b));
+        else
+            s = od_read(&d, file, dst);
+        od_close(&d);
+    }
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+rnnc_status rnnc_h5_write_tensor(hid_t loc, const char *name, const rnnc_tensor *t,
+                                 const char *file)
+{
+    char why[600], p[1200];
+    hid_t ftype, mtype;
+    switch (t->dtype) {
+    case RNNC_F32: ftype = H5T_IEEE_F32LE; mtype = H5T_NATIVE_FLOAT; break;
+    case RNNC_F64: ftype = H5T_IEEE_F64LE; mtype = H5T_NATIVE_DOUBLE; break;
+    case RNNC_I32: ftype = H5T_STD_I32LE; mtype = H5T_NATIVE_INT32; break;
+    case RNNC_I64: ftype = H5T_STD_I64LE; mtype = H5T_NATIVE_INT64; break;
+    case RNNC_U8: ftype = H5T_STD_U8LE; mtype = H5T_NATIVE_UINT8; break;
+    default:
+        return rnnc_fail(RNNC_E_DTYPE, "'%s': cannot write dtype %d", file, (int)t->dtype);
+    }
+    hsize_t dims[RNNC_MAX_DIMS];
+    for (int i = 0; i < t->shape.ndim; i++)
+        dims[i] = (hsize_t)t->shape.dim[i];
+    rnnc_status s = RNNC_OK;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t space = t->shape.ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(t->shape.ndim, dims, NULL);
+    hid_t ds = space >= 0 ? H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    if (ds < 0 || (t->numel && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0))
+        s = rnnc_fail(RNNC_E_IO, "'%s': writing dataset '%s' failed%s", file,
+                      rnnc_h5_path(loc, name, p, sizeof p), hdf5_says(why, sizeof why));
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (space >= 0)
+        H5Sclose(space);
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+/* ---- string attributes ---- */
+
+void rnnc_h5_strings_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static rnnc_status push_str(char ***v, size_t *n, size_t *cap, const char *s, size_t len)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 8;
+        char **p = realloc(*v, nc * sizeof *p);
+        if (!p)
+            return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        *v = p;
+        *cap = nc;
+    }
+    char *c = malloc(len + 1);
+    if (!c)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    memcpy(c, s, len);
+    c[len] = '\0';
+    (*v)[(*n)++] = c;
+    return RNNC_OK;
+}
+
+/* Appends the strings of one attribute to v. Runs inside a quiet scope. */
+static rnnc_status read_attr(hid_t obj, const char *name, const char *file, char ***v, size_t *n,
+                             size_t *cap)
+{
+    char p[1200], why[600];
+    rnnc_status s = RNNC_OK;
+    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+    if (attr < 0)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': cannot open attribute '%s' of '%s'%s", file, name,
+                         rnnc_h5_path(obj, "", p, sizeof p), hdf5_says(why, sizeof why));
+    hid_t space = H5Aget_space(attr), type = H5Aget_type(attr), mem = -1;
+    hssize_t count = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+    if (space < 0 || type < 0 || count < 0) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': attribute '%s' of '%s' is unreadable", file, name,
+                      rnnc_h5_path(obj, "", p, sizeof p));
+        goto out;
+    }
+    if (count == 0) /* Keras writes an empty list as float64 [] */
+        goto out;
+    if (H5Tget_class(type) != H5T_STRING) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': attribute '%s' of '%s' is not a string", file, name,
+                      rnnc_h5_path(obj, "", p, sizeof p));
+        goto out;
+    }
+    if (count > MAX_ATTR_STRINGS) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': attribute '%s' of '%s' has an absurd number of strings (%lld)",
+                      file, name, rnnc_h5_path(obj, "", p, sizeof p), (long long)count);
+        goto out;
+    }
+    size_t cnt = (size_t)count;
+    mem = H5Tcopy(H5T_C_S1);
+    if (mem < 0) {
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        goto out;
+    }
+    H5Tset_cset(mem, H5Tget_cset(type));
+    if (H5Tis_variable_str(type) > 0) {
+        H5Tset_size(mem, H5T_VARIABLE);
+        char **buf = calloc(cnt, sizeof *buf);
+        if (!buf) {
+            s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+            goto out;
+        }
+        if (H5Aread(attr, mem, buf) < 0) {
+            s = rnnc_fail(RNNC_E_FORMAT, "'%s': reading attribute '%s' of '%s' failed%s", file, name,
+                          rnnc_h5_path(obj, "", p, sizeof p), hdf5_says(why, sizeof why));
+            free(buf);
+            goto out;
+        }
+        for (size_t i = 0; i < cnt && s == RNNC_OK; i++)
+            s = push_str(v, n, cap, buf[i] ? buf[i] : "", buf[i] ? strlen(buf[i]) : 0);
+        H5Dvlen_reclaim(mem, space, H5P_DEFAULT, buf);
+        free(buf);
+    } else {
+        size_t size = H5Tget_size(type);
+        if (size == 0 || size > MAX_ATTR_BYTES / cnt) {
+            s = rnnc_fail(RNNC_E_FORMAT, "'%s': attribute '%s' of '%s' is absurdly large", file, name,
+                          rnnc_h5_path(obj, "", p, sizeof p));
+            goto out;
+        }
+        /* Null-padded: a name that fills its slot has no NUL. */
+        H5Tset_size(mem, size);
+        H5Tset_strpad(mem, H5T_STR_NULLPAD);
+        char *buf = malloc(cnt * size);
+        if (!buf) {
+            s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+            goto out;
+        }
+        if (H5Aread(attr, mem, buf) < 0) {
+            s = rnnc_fail(RNNC_E_FORMAT, "'%s': reading attribute '%s' of '%s' failed%s", file, name,
+                          rnnc_h5_path(obj, "", p, sizeof p), hdf5_says(why, sizeof why));
+            free(buf);
+            goto out;
+        }
+        for (size_t i = 0; i < cnt && s == RNNC_OK; i++) {
+            const char *e = buf + i * size;
+            size_t len = 0;
+            while (len < size && e[len])
+                len++;
+            s = push_str(v, n, cap, e, len);
+        }
+        free(buf);
+    }
+out:
+    if (mem >= 0)
+        H5Tclose(mem);
+    if (type >= 0)
+        H5Tclose(type);
+    if (space >= 0)
+        H5Sclose(space);
+    H5Aclose(attr);
+    return s;
+}
+
+/* Reads `name`, or its chunks name0, name1, ..., appending to v. */
+static rnnc_status read_attr_chunks(hid_t obj, const char *name, const char *file, bool *found,
+                                    char ***v, size_t *n, size_t *cap)
+{
+    char key[300];
+    rnnc_status s = RNNC_OK;
+    *found = false;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    if (H5Aexists(obj, name) > 0) {
+        *found = true;
+        s = read_attr(obj, name, file, v, n, cap);
+    } else {
+        for (int i = 0; i < MAX_CHUNKS && s == RNNC_OK; i++) {
+            snprintf(key, sizeof key, "%s%d", name, i);
+            if (H5Aexists(obj, key) <= 0)
+                break;
+            *found = true;
+            s = read_attr(obj, key, file, v, n, cap);
+        }
+    }
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+rnnc_status rnnc_h5_attr_strings(hid_t obj, const char *name, const char *file, bool *found,
+                                 char ***out, size_t *n)
+{
+    char p[1200];
+    char **v = NULL;
+    size_t cnt = 0, cap = 0;
+    bool f = false;
+    *out = NULL;
+    *n = 0;
+    rnnc_status s = read_attr_chunks(obj, name, file, &f, &v, &cnt, &cap);
+    if (s != RNNC_OK) {
+        rnnc_h5_strings_free(v, cnt);
+        return s;
+    }
+    if (found)
+        *found = f;
+    else if (!f)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': attribute '%s' is missing on '%s'", file, name,
+                         rnnc_h5_path(obj, "", p, sizeof p));
+    *out = v;
+    *n = cnt;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_h5_attr_string(hid_t obj, const char *name, const char *file, bool *found,
+                                char **out)
+{
+    char **v = NULL;
+    size_t cnt = 0;
+    *out = NULL;
+    RNNC_TRY(rnnc_h5_attr_strings(obj, name, file, found, &v, &cnt));
+    if (!v && found && !*found)
+        return RNNC_OK;
+    /* Chunks of one long value are concatenated. */
+    size_t total = 1;
+    for (size_t i = 0; i < cnt; i++)
+        total += strlen(v[i]);
+    char *s = malloc(total);
+    if (!s) {
+        rnnc_h5_strings_free(v, cnt);
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    }
+    s[0] = '\0';
+    size_t at = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        size_t l = strlen(v[i]);
+        memcpy(s + at, v[i], l);
+        at += l;
+    }
+    s[at] = '\0';
+    rnnc_h5_strings_free(v, cnt);
+    *out = s;
+    return RNNC_OK;
+}
+
+static rnnc_status write_str_attr(hid_t obj, const char *name, const char *const *v, size_t n,
+                                  bool scalar, const char *file)
+{
+    char p[1200], why[600];
+    rnnc_status s = RNNC_OK;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    hsize_t dim = n;
+    hid_t space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
+    hid_t attr = -1;
+    if (type >= 0 && space >= 0 && H5Tset_size(type, H5T_VARIABLE) >= 0 &&
+        H5Tset_cset(type, H5T_CSET_UTF8) >= 0) {
+        if (H5Aexists(obj, name) > 0)
+            H5Adelete(obj, name);
+        attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    }
+    if (attr < 0 || (n && H5Awrite(attr, type, v) < 0))
+        s = rnnc_fail(RNNC_E_IO, "'%s': writing attribute '%s' on '%s' failed%s", file, name,
+                      rnnc_h5_path(obj, "", p, sizeof p), hdf5_says(why, sizeof why));
+    if (attr >= 0)
+        H5Aclose(attr);
+    if (space >= 0)
+        H5Sclose(space);
+    if (type >= 0)
+        H5Tclose(type);
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+rnnc_status rnnc_h5_attr_write_string(hid_t obj, const char *name, const char *value,
+                                      const char *file)
+{
+    const char *v[1] = {value};
+    return write_str_attr(obj, name, v, 1, true, file);
+}
+
+rnnc_status rnnc_h5_attr_write_strings(hid_t obj, const char *name, const char *const *v,
+                                       size_t n, const char *file)
+{
+    return write_str_attr(obj, name, v, n, false, file);
+}

@@ -1,0 +1,96 @@
+/* training_spec.h - the training spec: a YAML file with a model and the
+ * sections around it (docs/spec-format.md):
+ *
+ *   model:      a Keras model config (inline map) or a path to one
+ *               (YAML / Keras JSON / .keras archive / legacy .h5)
+ *   compile:    optimizer, loss, metrics (read by the trainer)
+ *   fit:        epochs, batch_size, shuffle, seed, validation_split or
+ *               validation_data, verbose
+ *   data:       HDF5 datasets (path, x, y, sample_weight, mask, test), or a
+ *               built-in task (task: adding, with the task's keys)
+ *   checkpoint: directory, every (epochs), keep (last K files)
+ *
+ * Paths inside the spec are relative to the spec's own folder; the parsed
+ * spec holds them resolved. Keys nobody reads are errors naming
+ * file:line:col and the nearest valid key: rnnc_training_spec_read checks
+ * the top level, fit, checkpoint and HDF5 data sections itself; the
+ * `compile` map and a task's `data` map are read by their consumers (the
+ * trainer, apps/tasks.c), who call rnnc_training_spec_check_section after.
+ *
+ * Not here: building the model, the trainer, the tasks. */
+#ifndef RNNC_IO_TRAINING_SPEC_H
+#define RNNC_IO_TRAINING_SPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "framework/config.h"
+
+/* One HDF5 data source: a file and the dataset names inside it. */
+typedef struct rnnc_spec_source {
+    char *path;                /* resolved file path; NULL when the source is absent */
+    char *x;                   /* dataset names; "x" / "y" by default */
+    char *y;
+    char *sample_weight;       /* NULL: none */
+    char *mask;                /* NULL: none */
+} rnnc_spec_source;
+
+typedef struct rnnc_training_spec {
+    char *path;                /* the spec file as given */
+    char *dir;                 /* its folder ("." when none) */
+    rnnc_cfg *root;            /* the whole tree; owned */
+
+    /* model: exactly one of model_config / model_path is set. */
+    const rnnc_cfg *model_config; /* inline envelope (points into root) */
+    char *model_path;          /* resolved path to a config or model file */
+
+    const rnnc_cfg *compile;   /* the compile map (into root), or NULL */
+
+    /* fit, with Keras's defaults */
+    int64_t epochs;            /* 1 */
+    int64_t batch_size;        /* 32 */
+    bool shuffle;              /* true */
+    uint64_t seed;             /* 1337 when not given */
+    bool has_seed;
+    double validation_split;   /* 0 */
+    rnnc_spec_source validation_data; /* fit.validation_data, path NULL when absent */
+    int verbose;               /* 1: progress bar, 2: one line per epoch, 0: quiet */
+
+    /* data: a task (task != NULL, data_config is the map for apps/tasks.c)
+     * or HDF5 sources. */
+    const char *task;          /* points into root, or NULL */
+    const rnnc_cfg *data_config;
+    rnnc_spec_source train;    /* data.path / x / y / sample_weight / mask */
+    rnnc_spec_source test;     /* data.test, path NULL when absent */
+
+    /* checkpoint */
+    bool has_checkpoint;
+    char *checkpoint_dir;      /* resolved */
+    int64_t checkpoint_every;  /* epochs between checkpoints, >= 1; default 1 */
+    int64_t checkpoint_keep;   /* files kept, >= 1; default 3 */
+} rnnc_training_spec;
+
+/* Reads and validates a spec file. Errors (RNNC_E_IO, RNNC_E_FORMAT,
+ * RNNC_E_ARG) name the file, line:column and key, and suggest the nearest
+ * valid key or value. Caller owns *out (rnnc_training_spec_destroy). */
+rnnc_status rnnc_training_spec_read(const char *path, rnnc_training_spec **out);
+void rnnc_training_spec_destroy(rnnc_training_spec *s); /* NULL is a no-op */
+
+/* Whether a parsed config tree looks like a training spec (a map with a
+ * `model` key and at least one of compile / fit / data / checkpoint). */
+bool rnnc_training_spec_detect(const rnnc_cfg *root);
+
+/* Resolves a path written in the spec against the spec's folder (absolute
+ * paths are kept). Caller frees the result; NULL on out-of-memory. */
+char *rnnc_training_spec_resolve(const rnnc_training_spec *s, const char *rel);
+
+/* The keys the spec accepts in a section ("fit", "checkpoint", "compile",
+ * "data", "" for the top level); NULL-terminated, static. */
+const char *const *rnnc_training_spec_keys(const char *section);
+
+/* Reports the first key of a section map that nobody read (e.g. `compile`
+ * after the trainer consumed it), with file:line:col and a suggestion. */
+rnnc_status rnnc_training_spec_check_section(const rnnc_cfg *map, const char *section,
+                                             const char *const *known);
+
+#endif

@@ -1,0 +1,251 @@
+/* gru_fused.c - the fused whole-sequence GRU kernel (gru_fused.h): argument
+ * checks, the tape node and its saved state; the float32 and float64
+ * bodies come from gru_fused_impl.h, included once per type. */
+#include "layers/gru_fused.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How an activation is evaluated inside the kernel: inline fast paths for
+ * the common ones, rnnc_act_apply / rnnc_act_deriv for the rest. */
+enum { ACT_GENERAL, ACT_SIGMOID, ACT_TANH, ACT_LINEAR };
+
+static int act_mode(rnnc_act a)
+{
+    switch (a) {
+    case RNNC_ACT_SIGMOID:
+        return ACT_SIGMOID;
+    case RNNC_ACT_TANH:
+        return ACT_TANH;
+    case RNNC_ACT_LINEAR:
+        return ACT_LINEAR;
+    default:
+        return ACT_GENERAL;
+    }
+}
+
+/* What the node keeps from forward to backward (buffers in the node's dtype). */
+typedef struct fused_state {
+    rnnc_dtype dt;
+    int64_t B, T, F, U;
+    bool reset_after, go_backwards, return_sequences, zofm;
+    rnnc_act act, ract;
+    int mode_h, mode_r;
+    bool save_pre;  /* an activation needs its pre-activation for the derivative */
+    uint8_t *mask;  /* (B, T) copy, or NULL */
+    void *drop;     /* (B, F) copy of the input dropout mask, or NULL */
+    void *hs;       /* (T+1, B, U) states */
+    void *gates;    /* (T, B, 3U) z, r, h~ */
+    void *pre;      /* (T, B, 3U) pre-activations, or NULL */
+    void *rh;       /* (T, B, U) */
+} fused_state;
+
+static void state_free(void *p)
+{
+    fused_state *st = p;
+    if (!st)
+        return;
+    free(st->mask);
+    free(st->drop);
+    free(st->hs);
+    free(st->gates);
+    free(st->pre);
+    free(st->rh);
+    free(st);
+}
+
+#define R float
+#define SFX(n) n##_f32
+#define GEMM cblas_sgemm
+#define EXP expf
+#define TANH tanhf
+#include "layers/gru_fused_impl.h"
+#undef R
+#undef SFX
+#undef GEMM
+#undef EXP
+#undef TANH
+
+#define R double
+#define SFX(n) n##_f64
+#define GEMM cblas_dgemm
+#define EXP exp
+#define TANH tanh
+#include "layers/gru_fused_impl.h"
+#undef R
+#undef SFX
+#undef GEMM
+#undef EXP
+#undef TANH
+
+bool rnnc__gru_fused_supports(rnnc_act a)
+{
+    return rnnc_act_is_elementwise(a);
+}
+
+/* A gradient buffer to accumulate into, or NULL when t needs none. */
+static void *grad_of(rnnc_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }
+
+static rnnc_status fused_backward(rnnc_node *n)
+{
+    fused_state *st = n->state;
+    if (!st || !st->hs)
+        return rnnc_fail(RNNC_E_STATE, "gru_fused backward: the forward pass did not complete");
+    const int o = st->return_sequences ? 1 : 0;
+    const void *dY = st->return_sequences ? n->out[0]->grad : NULL;
+    const void *dlast = n->out[o]->grad, *dhT = n->out[o + 1]->grad;
+    rnnc_tensor *x = n->in[0], *h0 = n->in[1], *W = n->in[2], *Rk = n->in[3];
+    rnnc_tensor *bias = n->n_in > 4 ? n->in[4] : NULL;
+    if (st->dt == RNNC_F32)
+        return backward_f32(st, dY, dlast, dhT, x->data, W->data, Rk->data, grad_of(x),
+                            grad_of(h0), grad_of(W), grad_of(Rk), grad_of(bias));
+    return backward_f64(st, dY, dlast, dhT, x->data, W->data, Rk->data, grad_of(x), grad_of(h0),
+                        grad_of(W), grad_of(Rk), grad_of(bias));
+}
+
+static rnnc_status check_args(const rnnc__gru_fused_args *a)
+{
+    char s1[160], s2[160], s3[160];
+    if (!a->x || !a->h0 || !a->kernel || !a->recurrent_kernel)
+        return rnnc_fail(RNNC_E_ARG, "gru_fused: x, h0, kernel and recurrent_kernel are required");
+    const rnnc_dtype dt = a->x->dtype;
+    if (dt != RNNC_F32 && dt != RNNC_F64)
+        return rnnc_fail(RNNC_E_DTYPE, "gru_fused: x must be float32 or float64, got %s",
+                         rnnc_dtype_name(dt));
+    const rnnc_tensor *fl[4] = {a->h0, a->kernel, a->recurrent_kernel, a->bias};
+    for (int i = 0; i < 4; i++)
+        if (fl[i] && fl[i]->dtype != dt)
+            return rnnc_fail(RNNC_E_DTYPE, "gru_fused: all operands must be %s like x, got %s of shape %s",
+                             rnnc_dtype_name(dt), rnnc_dtype_name(fl[i]->dtype),
+                             rnnc_shape_str(&fl[i]->shape, s1, sizeof s1));
+    if (a->x->shape.ndim != 3 || a->recurrent_kernel->shape.ndim != 2 ||
+        a->kernel->shape.ndim != 2)
+        return rnnc_fail(RNNC_E_SHAPE, "gru_fused: x %s must be (B, T, F), kernel %s (F, 3U), recurrent_kernel %s (U, 3U)",
+                         rnnc_shape_str(&a->x->shape, s1, sizeof s1),
+                         rnnc_shape_str(&a->kernel->shape, s2, sizeof s2),
+                         rnnc_shape_str(&a->recurrent_kernel->shape, s3, sizeof s3));
+    const int64_t B = a->x->shape.dim[0], T = a->x->shape.dim[1], F = a->x->shape.dim[2];
+    const int64_t U = a->recurrent_kernel->shape.dim[0];
+    const rnnc_shape ks = RNNC_SHAPE(F, 3 * U), rs = RNNC_SHAPE(U, 3 * U), hs = RNNC_SHAPE(B, U);
+    if (B < 1 || T < 1 || F < 1 || U < 1 || !rnnc_shape_eq(&a->kernel->shape, &ks) ||
+        !rnnc_shape_eq(&a->recurrent_kernel->shape, &rs) || !rnnc_shape_eq(&a->h0->shape, &hs))
+        return rnnc_fail(RNNC_E_SHAPE, "gru_fused: shapes do not fit x %s: kernel %s, recurrent_kernel %s, h0 %s",
+                         rnnc_shape_str(&a->x->shape, s1, sizeof s1),
+                         rnnc_shape_str(&a->kernel->shape, s2, sizeof s2),
+                         rnnc_shape_str(&a->recurrent_kernel->shape, s3, sizeof s3),
+                         rnnc_shape_str(&a->h0->shape, s3, sizeof s3));
+    if (a->bias) {
+        const rnnc_shape bs = a->reset_after ? RNNC_SHAPE(2, 3 * U) : RNNC_SHAPE(3 * U);
+        if (!rnnc_shape_eq(&a->bias->shape, &bs))
+            return rnnc_fail(RNNC_E_SHAPE, "gru_fused: bias must be %s for reset_after=%s, got %s",
+                             rnnc_shape_str(&bs, s1, sizeof s1), a->reset_after ? "True" : "False",
+                             rnnc_shape_str(&a->bias->shape, s2, sizeof s2));
+    }
+    if (a->mask) {
+        const rnnc_shape ms = RNNC_SHAPE(B, T);
+        if (a->mask->dtype != RNNC_U8 || !rnnc_shape_eq(&a->mask->shape, &ms))
+            return rnnc_fail(RNNC_E_SHAPE, "gru_fused: mask must be uint8 %s, got %s %s",
+                             rnnc_shape_str(&ms, s1, sizeof s1), rnnc_dtype_name(a->mask->dtype),
+                             rnnc_shape_str(&a->mask->shape, s2, sizeof s2));
+    }
+    if (a->dropout) {
+        const rnnc_shape ds = RNNC_SHAPE(B, F);
+        if (a->dropout->dtype != dt || !rnnc_shape_eq(&a->dropout->shape, &ds))
+            return rnnc_fail(RNNC_E_SHAPE, "gru_fused: the dropout mask must be %s %s, got %s %s",
+                             rnnc_dtype_name(dt), rnnc_shape_str(&ds, s1, sizeof s1),
+                             rnnc_dtype_name(a->dropout->dtype),
+                             rnnc_shape_str(&a->dropout->shape, s2, sizeof s2));
+    }
+    if (!rnnc__gru_fused_supports(a->activation) || !rnnc__gru_fused_supports(a->recurrent_activation))
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "gru_fused: activations '%s'/'%s': only element-wise activations are fused",
+                         rnnc_act_name(a->activation), rnnc_act_name(a->recurrent_activation));
+    /* BLAS takes int dimensions. */
+    if (B * T > INT_MAX / 4 || 3 * U > INT_MAX / 4 || F > INT_MAX / 4)
+        return rnnc_fail(RNNC_E_SHAPE, "gru_fused: x %s is too large for BLAS int dimensions",
+                         rnnc_shape_str(&a->x->shape, s1, sizeof s1));
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__gru_fused(rnnc_ctx *cx, const rnnc__gru_fused_args *a, rnnc__gru_fused_out *out)
+{
+    memset(out, 0, sizeof *out);
+    RNNC_TRY(check_args(a));
+    const rnnc_dtype dt = a->x->dtype;
+    const int64_t B = a->x->shape.dim[0], T = a->x->shape.dim[1], F = a->x->shape.dim[2];
+    const int64_t U = a->recurrent_kernel->shape.dim[0];
+    const rnnc_shape ys = RNNC_SHAPE(B, T, U), hs = RNNC_SHAPE(B, U);
+    rnnc_tensor *Y = NULL, *last, *hT;
+    if (a->return_sequences)
+        RNNC_TRY(rnnc_ctx_tensor(cx, dt, &ys, &Y));
+    RNNC_TRY(rnnc_ctx_tensor(cx, dt, &hs, &last));
+    RNNC_TRY(rnnc_ctx_tensor(cx, dt, &hs, &hT));
+
+    fused_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rnnc_fail(RNNC_E_NOMEM, "gru_fused: out of memory");
+    st->dt = dt;
+    st->B = B;
+    st->T = T;
+    st->F = F;
+    st->U = U;
+    st->reset_after = a->reset_after;
+    st->go_backwards = a->go_backwards;
+    st->return_sequences = a->return_sequences;
+    st->zofm = a->zero_output_for_mask;
+    st->act = a->activation;
+    st->ract = a->recurrent_activation;
+    st->mode_h = act_mode(a->activation);
+    st->mode_r = act_mode(a->recurrent_activation);
+    st->save_pre = st->mode_h == ACT_GENERAL || st->mode_r == ACT_GENERAL;
+    if (a->mask) {
+        st->mask = malloc((size_t)(B * T));
+        if (st->mask)
+            memcpy(st->mask, a->mask->data, (size_t)(B * T));
+    }
+    if (a->dropout) {
+        st->drop = malloc((size_t)(B * F) * rnnc_dtype_size(dt));
+        if (st->drop)
+            memcpy(st->drop, a->dropout->data, (size_t)(B * F) * rnnc_dtype_size(dt));
+    }
+    if ((a->mask && !st->mask) || (a->dropout && !st->drop)) {
+        state_free(st);
+        return rnnc_fail(RNNC_E_NOMEM, "gru_fused: out of memory");
+    }
+
+    rnnc_tensor *ins[5] = {a->x, a->h0, a->kernel, a->recurrent_kernel, a->bias};
+    rnnc_tensor *outs[3];
+    int n_out = 0;
+    if (Y)
+        outs[n_out++] = Y;
+    outs[n_out++] = last;
+    outs[n_out++] = hT;
+    rnnc_node *node;
+    rnnc_status s = rnnc_ctx_record(cx, "gru_fused", fused_backward, a->bias ? 5 : 4, ins, n_out,
+                                    outs, &node);
+    if (s) {
+        state_free(st);
+        return s;
+    }
+    if (node) { /* the node owns st from here on, also if forward fails */
+        node->state = st;
+        node->free_state = state_free;
+    }
+    const void *bias = a->bias ? a->bias->data : NULL;
+    if (dt == RNNC_F32)
+        s = forward_f32(st, node != NULL, a->x->data, a->h0->data, a->kernel->data,
+                        a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data);
+    else
+        s = forward_f64(st, node != NULL, a->x->data, a->h0->data, a->kernel->data,
+                        a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data);
+    if (!node)
+        state_free(st);
+    if (s)
+        return s;
+    out->outputs = Y;
+    out->last = last;
+    out->state = hT;
+    return RNNC_OK;
+}

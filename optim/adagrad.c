@@ -1,0 +1,37 @@
+/* adagrad.c - Keras's Adagrad, spec 13.3: the accumulator starts at
+ * initial_accumulator_value (0.1) and epsilon is inside the square root. */
+#include <math.h>
+#include <stddef.h>
+
+#include "optim/optimizer_internal.h"
+
+static const rnnc__opt_key adagrad_keys[] = {
+    {"initial_accumulator_value", false, offsetof(struct rnnc_optimizer, initial_accumulator_value),
+     0.1, false},
+    {"epsilon", false, offsetof(struct rnnc_optimizer, epsilon), 1e-7, false},
+    {NULL, false, 0, 0.0, false}};
+
+static int adagrad_layout(const rnnc_optimizer *o, rnnc__slot_group *g)
+{
+    g[0] = (rnnc__slot_group){{"accumulator"}, 1, o->initial_accumulator_value.v};
+    return 1;
+}
+
+static rnnc_status adagrad_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
+                                  rnnc_tensor *const *slots, double lr, int64_t step)
+{
+    (void)step;
+    RNNC__OPT_DISPATCH(w->dtype, T, {
+        T *pw = w->data, *pa = slots[0]->data;
+        const T *pg = g->data;
+        const T l = (T)lr, eps = (T)o->epsilon.v;
+        for (size_t j = 0; j < w->numel; j++) {
+            pa[j] = pa[j] + pg[j] * pg[j];
+            pw[j] = pw[j] - (l * pg[j]) / (T)sqrt((double)(pa[j] + eps));
+        }
+    });
+    return RNNC_OK;
+}
+
+const rnnc__opt_class rnnc__adagrad_class = {"Adagrad", RNNC_OPTIMIZER_ADAGRAD, 0.001, adagrad_keys,
+                                             NULL, adagrad_layout, adagrad_update};

@@ -1,0 +1,109 @@
+/* optimizer_internal.h - the optimizer base struct and the class table that
+ * sgd.c, adam.c, rmsprop.c and adagrad.c fill. Private to optim/. */
+#ifndef RNNC_OPTIM_OPTIMIZER_INTERNAL_H
+#define RNNC_OPTIM_OPTIMIZER_INTERNAL_H
+
+#include <stddef.h>
+
+#include "framework/keras_object.h"
+#include "optim/optimizer.h"
+
+/* Runs the body with T = float (F32) or double (F64). */
+#define RNNC__OPT_DISPATCH(dt, T, ...)       \
+    do {                                     \
+        if ((dt) == RNNC_F32) {              \
+            typedef float T;                 \
+            __VA_ARGS__                      \
+        } else {                             \
+            typedef double T;                \
+            __VA_ARGS__                      \
+        }                                    \
+    } while (0)
+
+#define RNNC__OPT_MAX_KINDS 3
+
+/* A class argument echoed in get_config: a number (rnnc__num field) or a
+ * bool field of rnnc_optimizer, found by offset. */
+typedef struct rnnc__opt_key {
+    const char *key;
+    bool is_bool;
+    size_t offset;
+    double dflt;      /* numbers: default, written as a float */
+    bool dflt_bool;
+} rnnc__opt_key;
+
+/* Slots created together, interleaved per variable ({"momentum",
+ * "velocity"} gives m0, v0, m1, v1, ...), all starting at `init`. */
+typedef struct rnnc__slot_group {
+    const char *kinds[RNNC__OPT_MAX_KINDS];
+    int n_kinds;
+    double init;
+} rnnc__slot_group;
+
+typedef struct rnnc__opt_class {
+    const char *class_name;   /* "SGD" */
+    rnnc_optimizer_kind kind;
+    double default_lr;
+    const rnnc__opt_key *keys; /* class keys in get_config order, {NULL} ended */
+    /* Validates the class arguments once they are set (RNNC_E_ARG). */
+    rnnc_status (*check)(const rnnc_optimizer *o, const char *what);
+    /* The class's slot groups in creation order; returns their count. */
+    int (*layout)(const rnnc_optimizer *o, rnnc__slot_group *groups);
+    /* One update_step: w (in place) from the processed gradient g, with
+     * slots[k] the variable's slot of kind k (kinds numbered across the
+     * groups in order), lr the current learning rate, step = t (1-based). */
+    rnnc_status (*update)(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
+                          rnnc_tensor *const *slots, double lr, int64_t step);
+} rnnc__opt_class;
+
+extern const rnnc__opt_class rnnc__sgd_class;
+extern const rnnc__opt_class rnnc__adam_class;
+extern const rnnc__opt_class rnnc__adamw_class;
+extern const rnnc__opt_class rnnc__rmsprop_class;
+extern const rnnc__opt_class rnnc__adagrad_class;
+
+/* None is NAN in these numbers. */
+struct rnnc_optimizer {
+    const rnnc__opt_class *cls;
+    char *name;
+    rnnc_tensor *iteration;     /* int64 () */
+    rnnc_tensor *lr;            /* float32 (), NULL with a schedule */
+    rnnc_schedule *schedule;
+    rnnc__num weight_decay, clipnorm, clipvalue, global_clipnorm;
+    rnnc__num ema_momentum, loss_scale_factor;
+    bool use_ema;
+    int64_t ema_overwrite_frequency, accum_steps; /* 0 = None */
+    rnnc__num ema_overwrite_echo, accum_echo;      /* as written */
+    /* class arguments */
+    rnnc__num momentum, beta_1, beta_2, epsilon, rho, initial_accumulator_value;
+    bool nesterov, amsgrad, centered;
+    /* exclude_from_weight_decay names */
+    char **exclude;
+    int n_exclude;
+    /* built state */
+    bool built;
+    int n_vars;
+    rnnc_tensor **vars;         /* borrowed: the weights' tensors */
+    char **var_names;
+    rnnc_tensor **average;      /* EMA, per var, or NULL */
+    rnnc_tensor **accum;        /* gradient accumulators, per var, or NULL */
+    int n_kinds;
+    const char *kind_names[RNNC__OPT_MAX_KINDS];
+    rnnc_tensor **slots;        /* [var * n_kinds + kind] */
+    rnnc_tensor **gbuf;         /* per var scratch for the processed gradient */
+    int n_state;
+    rnnc_optimizer_variable *state; /* Keras order */
+    char **state_names;
+};
+
+/* Reads a class argument field. */
+static inline rnnc__num *rnnc__opt_num(rnnc_optimizer *o, size_t off)
+{
+    return (rnnc__num *)((char *)o + off);
+}
+static inline bool *rnnc__opt_bool(rnnc_optimizer *o, size_t off)
+{
+    return (bool *)((char *)o + off);
+}
+
+#endif

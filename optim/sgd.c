@@ -1,0 +1,55 @@
+/* sgd.c - Keras's SGD: plain, momentum and Nesterov updates (spec 13.3). */
+#include <stddef.h>
+
+#include "optim/optimizer_internal.h"
+
+static const rnnc__opt_key sgd_keys[] = {
+    {"momentum", false, offsetof(struct rnnc_optimizer, momentum), 0.0, false},
+    {"nesterov", true, offsetof(struct rnnc_optimizer, nesterov), 0.0, false},
+    {NULL, false, 0, 0.0, false}};
+
+static rnnc_status sgd_check(const rnnc_optimizer *o, const char *what)
+{
+    /* Keras: isinstance(momentum, float) and 0 <= momentum <= 1 */
+    if (o->momentum.is_int || !(o->momentum.v >= 0 && o->momentum.v <= 1))
+        return rnnc_fail(RNNC_E_ARG, "%s: SGD: `momentum` must be a float between [0, 1], got %s%g",
+                         what, o->momentum.is_int ? "the integer " : "", o->momentum.v);
+    return RNNC_OK;
+}
+
+static int sgd_layout(const rnnc_optimizer *o, rnnc__slot_group *g)
+{
+    if (o->momentum.v == 0)
+        return 0;
+    g[0] = (rnnc__slot_group){{"momentum"}, 1, 0.0};
+    return 1;
+}
+
+static rnnc_status sgd_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
+                              rnnc_tensor *const *slots, double lr, int64_t step)
+{
+    (void)step;
+    RNNC__OPT_DISPATCH(w->dtype, T, {
+        T *pw = w->data;
+        const T *pg = g->data;
+        const T l = (T)lr;
+        if (o->momentum.v == 0) {
+            for (size_t j = 0; j < w->numel; j++)
+                pw[j] = pw[j] - pg[j] * l;
+        } else {
+            T *pm = slots[0]->data;
+            const T mu = (T)o->momentum.v;
+            for (size_t j = 0; j < w->numel; j++) {
+                pm[j] = pm[j] * mu - pg[j] * l; /* m <- mu m - lr g */
+                if (o->nesterov)
+                    pw[j] = pw[j] + (pm[j] * mu - pg[j] * l);
+                else
+                    pw[j] = pw[j] + pm[j];
+            }
+        }
+    });
+    return RNNC_OK;
+}
+
+const rnnc__opt_class rnnc__sgd_class = {"SGD", RNNC_OPTIMIZER_SGD, 0.01, sgd_keys, sgd_check,
+                                         sgd_layout, sgd_update};

@@ -1,0 +1,219 @@
+/* trainer.h - Keras's compile / fit / evaluate / predict / train_on_batch
+ * over an rnnc_model (spec 13.6), with History and callbacks.
+ *
+ * One training step (fit, train_on_batch), as Keras's train_step:
+ *   y_pred = model(x, training=true)           rnnc_model_call
+ *   total  = loss(y, y_pred, sample_weight, mask of y_pred)
+ *            + sum of model losses (weight and activity penalties, 8.5)
+ *   backward(total * loss_scale_factor), optimizer.apply (13.2),
+ *   metrics: "loss" = running mean of total weighted by batch size, the
+ *   compiled metrics (unweighted) and weighted metrics (with the sample
+ *   weight) updated from y_pred; then the tape is cleared and the
+ *   gradients zeroed.
+ * Logs are named as Keras names them, in Keras's order (sorted by name:
+ * "accuracy", "loss", ...; validation entries "val_<name>" after them).
+ *
+ * A custom loop needs only: rnnc_model_call, rnnc_loss_call (+
+ * rnnc_model_losses), rnnc_backward, rnnc_optimizer_apply, rnnc_ctx_clear
+ * and rnnc_model_zero_grad; rnnc_trainer_train_on_batch does exactly that.
+ *
+ * The trainer borrows the model (which must outlive it) and owns what
+ * compile gives it (optimizer, loss, metrics). Callbacks are borrowed. */
+#ifndef RNNC_OPTIM_TRAINER_H
+#define RNNC_OPTIM_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "framework/config.h"
+#include "framework/model.h"
+#include "optim/losses.h"
+#include "optim/metrics.h"
+#include "optim/optimizer.h"
+
+#define RNNC_LOGS_MAX 32
+#define RNNC_LOG_NAME_MAX 64
+
+/* Named values of one batch or epoch ("loss", "accuracy", "val_loss"...). */
+typedef struct rnnc_logs {
+    int n;
+    char names[RNNC_LOGS_MAX][RNNC_LOG_NAME_MAX];
+    double values[RNNC_LOGS_MAX];
+} rnnc_logs;
+
+/* Pointer to the value named `name`, or NULL. */
+const double *rnnc_logs_get(const rnnc_logs *l, const char *name);
+/* Sets (or appends) a value; RNNC_E_ARG when full or the name is too long. */
+rnnc_status rnnc_logs_set(rnnc_logs *l, const char *name, double v);
+
+typedef struct rnnc_trainer rnnc_trainer;
+
+/* A callback: any of the hooks may be NULL; a hook failing stops fit with
+ * its status. `destroy` (may be NULL) frees the callback itself; call it
+ * through rnnc_callback_destroy. Epoch numbers are 0-based as in Keras. */
+typedef struct rnnc_callback rnnc_callback;
+struct rnnc_callback {
+    void *user;
+    rnnc_status (*on_train_begin)(rnnc_callback *cb, rnnc_trainer *tr);
+    rnnc_status (*on_epoch_begin)(rnnc_callback *cb, rnnc_trainer *tr, int epoch);
+    rnnc_status (*on_train_batch_end)(rnnc_callback *cb, rnnc_trainer *tr, int step,
+                                      const rnnc_logs *logs);
+    /* May add entries to logs (ReduceLROnPlateau adds "learning_rate"). */
+    rnnc_status (*on_epoch_end)(rnnc_callback *cb, rnnc_trainer *tr, int epoch, rnnc_logs *logs);
+    rnnc_status (*on_train_end)(rnnc_callback *cb, rnnc_trainer *tr, const rnnc_logs *logs);
+    void (*destroy)(rnnc_callback *cb);
+};
+void rnnc_callback_destroy(rnnc_callback *cb); /* NULL is a no-op */
+
+/* Where text goes (the progress display, callbacks' messages). */
+typedef void (*rnnc_print_fn)(void *user, const char *text);
+
+/* History: every log value per epoch, keys in first-seen order. */
+typedef struct rnnc_history rnnc_history;
+void rnnc_history_destroy(rnnc_history *h);
+int rnnc_history_n_epochs(const rnnc_history *h);
+int rnnc_history_n_keys(const rnnc_history *h);
+const char *rnnc_history_key(const rnnc_history *h, int i);
+/* The values of `key`, one per epoch run (NAN where an epoch lacked it);
+ * NULL for an unknown key. Valid while h lives. */
+const double *rnnc_history_get(const rnnc_history *h, const char *key);
+/* The epoch numbers run (initial_epoch, initial_epoch + 1, ...). */
+const int *rnnc_history_epochs(const rnnc_history *h);
+
+rnnc_status rnnc_trainer_create(rnnc_model *model, rnnc_trainer **out);
+void rnnc_trainer_destroy(rnnc_trainer *tr); /* NULL is a no-op */
+
+/* compile(optimizer, loss, metrics, weighted_metrics). Takes ownership of
+ * opt, loss and the metrics (also on failure). opt NULL -> RMSprop with
+ * defaults (Keras's default). Metric names must be unique. */
+rnnc_status rnnc_trainer_compile(rnnc_trainer *tr, rnnc_optimizer *opt, rnnc_loss *loss,
+                                 rnnc_metric **metrics, int n_metrics, rnnc_metric **weighted,
+                                 int n_weighted);
+/* compile from Keras identifiers/configs: optimizer ("adam" or a config
+ * dict; NULL -> "rmsprop"), loss (name or dict, required), metrics and
+ * weighted_metrics (lists of names; may be NULL). Messages name the
+ * argument ("compile.loss: ..."). */
+rnnc_status rnnc_trainer_compile_config(rnnc_trainer *tr, const rnnc_cfg *optimizer,
+                                        const rnnc_cfg *loss, const rnnc_cfg *metrics,
+                                        const rnnc_cfg *weighted_metrics);
+
+typedef enum {
+    RNNC_VERBOSE_SILENT = 0,
+    RNNC_VERBOSE_AUTO = 1,  /* live bar on a terminal, one line per epoch otherwise */
+    RNNC_VERBOSE_LINES = 2  /* one line per epoch */
+} rnnc_verbose;
+
+typedef struct rnnc_fit_options {
+    int64_t batch_size;          /* 0 -> 32 */
+    int epochs;                  /* 1 */
+    int initial_epoch;           /* 0 */
+    bool shuffle;                /* true: a new permutation every epoch */
+    uint64_t seed;               /* of the shuffling stream */
+    double validation_split;     /* in [0, 1): the last fraction of x, y, sample_weight */
+    const rnnc_tensor *x_val, *y_val, *sample_weight_val; /* validation data (wins over split) */
+    const rnnc_tensor *sample_weight; /* (N,) or matching the loss, or NULL */
+    /* class_weight: weight of class c is class_weight[c] for c < n, else 1 */
+    const double *class_weight;
+    int n_class_weight;
+    rnnc_callback *const *callbacks; /* borrowed, called in order */
+    int n_callbacks;
+    rnnc_verbose verbose;        /* RNNC_VERBOSE_AUTO */
+    rnnc_print_fn print;         /* NULL -> stdout */
+    void *print_user;
+} rnnc_fit_options;
+
+rnnc_fit_options rnnc_fit_defaults(void);
+
+/* Keras's fit. x: (N, ...) float32 or int32 (token ids); y: (N, ...). On
+ * success *history (may be NULL) receives the History (caller owns).
+ * Mismatched lengths, a validation split that leaves no data, class_weight
+ * with sample_weight, bad shapes -> RNNC_E_ARG / RNNC_E_SHAPE with the
+ * details. */
+rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                             const rnnc_fit_options *opts, rnnc_history **history);
+
+/* Keras's evaluate: loss (with the model's penalties) and metrics over
+ * batches of batch_size (0 -> 32), no shuffling, training=false. */
+rnnc_status rnnc_trainer_evaluate(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                                  const rnnc_tensor *sample_weight, int64_t batch_size,
+                                  rnnc_logs *out);
+/* Keras's predict: the model's first output for all of x, batched, no
+ * gradient, training=false. Caller owns *out. */
+rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t batch_size,
+                                 rnnc_tensor **out);
+/* One training step on one batch; *logs (may be NULL) gets the batch's
+ * loss and metrics (metrics are reset first, as Keras's train_on_batch). */
+rnnc_status rnnc_trainer_train_on_batch(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                                        const rnnc_tensor *sample_weight, rnnc_logs *logs);
+
+/* For callbacks. */
+rnnc_model *rnnc_trainer_model(rnnc_trainer *tr);
+rnnc_optimizer *rnnc_trainer_optimizer(rnnc_trainer *tr);
+/* Asks fit to stop after the current batch / epoch (model.stop_training). */
+void rnnc_trainer_stop(rnnc_trainer *tr);
+bool rnnc_trainer_stopping(const rnnc_trainer *tr);
+/* +1 / -1 when larger / smaller values of the log `name` ("val_accuracy",
+ * "loss") are better, 0 when unknown (EarlyStopping's mode="auto"). */
+int rnnc_trainer_log_direction(const rnnc_trainer *tr, const char *name);
+/* Prints through fit's print function (stdout outside fit). */
+void rnnc_trainer_print(rnnc_trainer *tr, const char *text);
+
+/* ---- built-in callbacks (callbacks.c, progress.c) -------------------------- */
+
+typedef enum { RNNC_MODE_AUTO, RNNC_MODE_MIN, RNNC_MODE_MAX } rnnc_monitor_mode;
+
+typedef struct rnnc_early_stopping_options {
+    const char *monitor;        /* "val_loss" */
+    double min_delta;           /* 0 */
+    int patience;               /* 0 */
+    int verbose;                /* 0 */
+    rnnc_monitor_mode mode;     /* auto */
+    bool has_baseline;
+    double baseline;
+    bool restore_best_weights;  /* false */
+    int start_from_epoch;       /* 0 */
+} rnnc_early_stopping_options;
+rnnc_early_stopping_options rnnc_early_stopping_defaults(void);
+rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnnc_callback **out);
+
+typedef struct rnnc_reduce_lr_options {
+    const char *monitor;   /* "val_loss" */
+    double factor;         /* 0.1, must be < 1 */
+    int patience;          /* 10 */
+    int verbose;           /* 0 */
+    rnnc_monitor_mode mode;
+    double min_delta;      /* 1e-4 */
+    int cooldown;          /* 0 */
+    double min_lr;         /* 0 */
+} rnnc_reduce_lr_options;
+rnnc_reduce_lr_options rnnc_reduce_lr_defaults(void);
+rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_options *o, rnnc_callback **out);
+
+/* Writes epoch,<sorted log keys> rows to filename, as Keras's CSVLogger. */
+rnnc_status rnnc_csv_logger_create(const char *filename, char separator, bool append,
+                                   rnnc_callback **out);
+
+/* Stops training when a batch's loss is NaN or infinite. */
+rnnc_status rnnc_terminate_on_nan_create(rnnc_callback **out);
+
+/* ModelCheckpoint: calls save(user, trainer, epoch, logs) at the end of an
+ * epoch: every epoch, or with save_best_only only when `monitor` improved
+ * (mode as EarlyStopping; a missing monitor skips the save). The app's
+ * save function writes the checkpoint (io/). */
+typedef struct rnnc_checkpoint_options {
+    const char *monitor;        /* "val_loss" */
+    rnnc_monitor_mode mode;
+    bool save_best_only;
+    int verbose;
+    rnnc_status (*save)(void *user, rnnc_trainer *tr, int epoch, const rnnc_logs *logs);
+    void *user;
+} rnnc_checkpoint_options;
+rnnc_status rnnc_model_checkpoint_create(const rnnc_checkpoint_options *o, rnnc_callback **out);
+
+/* The progress display: "Epoch 1/10", then a live bar with the running loss
+ * and metrics updated after each batch (live = true), or one line per epoch
+ * (live = false): "32/32 - 1s - 4ms/step - accuracy: 0.9000 - loss: 0.2000
+ * - val_loss: ...". fit adds one itself for verbose != 0. */
+rnnc_status rnnc_progress_create(bool live, rnnc_print_fn print, void *user, rnnc_callback **out);
+
+#endif

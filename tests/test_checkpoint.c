@@ -1,0 +1,473 @@
+/* test_checkpoint.c - training checkpoints (io/checkpoint.h): full round
+ * trip of weights, optimizer state, counters, generators and history;
+ * resuming is bit-for-bit; writes are atomic; keep-last-K rotation; and
+ * damaged, foreign or mismatched files fail clearly and change nothing.
+ *
+ * The training steps are a hand-written loop (forward, mse, backward, Adam)
+ * so that these tests depend only on the checkpoint module, not on the
+ * trainer. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "framework/model.h"
+#include "framework/random.h"
+#include "io/checkpoint.h"
+#include "io/model_loader.h"
+#include "io/spec_reader.h"
+#include "io/weights_h5.h"
+#include "optim/losses.h"
+#include "optim/optimizer.h"
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/rnnc_ckpt_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void remove_tmpdir(void)
+{
+    DIR *d = opendir(tmpdir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[600];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+TestSuite(checkpoint, .init = make_tmpdir, .fini = remove_tmpdir);
+
+static const char *model_yaml(int units)
+{
+    static char buf[600];
+    snprintf(buf, sizeof buf,
+             "class_name: Sequential\n"
+             "config:\n"
+             "  name: tiny\n"
+             "  layers:\n"
+             "    - {class_name: InputLayer, config: {batch_shape: [null, 5, 3]}}\n"
+             "    - {class_name: GRU, config: {name: gru, units: %d}}\n"
+             "    - {class_name: Dense, config: {name: dense, units: 1}}\n",
+             units);
+    return buf;
+}
+
+/* A fresh model; `seed` seeds the initialisers, so different seeds give
+ * different starting weights. */
+static rnnc_model *make_model(int units, uint64_t seed)
+{
+    rnnc_cfg *c;
+    rnnc_model *m;
+    const char *y = model_yaml(units);
+    rnnc_set_random_seed(seed);
+    rnnc_layer_reset_names();
+    cr_assert_eq(rnnc_spec_read_string(y, strlen(y), "tiny.yaml", &c), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_model_from_config(c, NULL, &m), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_cfg_destroy(c);
+    if (!m->built)
+        cr_assert_eq(rnnc_model_build(m, &m->input_shape), RNNC_OK, "%s", rnnc_last_error());
+    return m;
+}
+
+static rnnc_optimizer *make_adam(void)
+{
+    const char *y = "{class_name: Adam, config: {learning_rate: 0.05}}";
+    rnnc_cfg *c;
+    rnnc_optimizer *o;
+    cr_assert_eq(rnnc_spec_read_string(y, strlen(y), "opt", &c), RNNC_OK);
+    cr_assert_eq(rnnc_optimizer_from_config(c, "optimizer", &o), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_cfg_destroy(c);
+    return o;
+}
+
+/* Deterministic data: batch `b` of 4 samples. */
+static void batch(int b, rnnc_tensor **x, rnnc_tensor **y)
+{
+    rnnc_rng r;
+    double v[4 * 5 * 3];
+    rnnc_rng_init(&r, 1000 + (uint64_t)b);
+    rnnc_rng_normal(&r, v, 60);
+    rnnc_shape xs = RNNC_SHAPE(4, 5, 3), ys = RNNC_SHAPE(4, 1);
+    cr_assert_eq(rnnc_tensor_create(RNNC_F32, &xs, x), RNNC_OK);
+    cr_assert_eq(rnnc_tensor_create(RNNC_F32, &ys, y), RNNC_OK);
+    for (int i = 0; i < 60; i++)
+        rnnc_f32(*x)[i] = (float)v[i];
+    for (int i = 0; i < 4; i++)
+        rnnc_f32(*y)[i] = (float)(v[i * 15] + v[i * 15 + 14]);
+}
+
+/* Training steps [from, to): forward, mse, backward, Adam. */
+static void train_steps(rnnc_model *m, rnnc_optimizer *o, int from, int to)
+{
+    rnnc_loss *loss;
+    cr_assert_eq(rnnc_loss_from_name("mse", &loss), RNNC_OK);
+    rnnc_ctx *cx = rnnc_ctx_create();
+    rnnc_weight *w[64];
+    int nw;
+    cr_assert_eq(rnnc_model_weights(m, w, 64, &nw), RNNC_OK);
+    for (int step = from; step < to; step++) {
+        rnnc_tensor *x, *y, *l;
+        rnnc_call_result r;
+        batch(step, &x, &y);
+        rnnc_model_zero_grad(m);
+        rnnc_call_args a = {.n_inputs = 1, .inputs = {x}, .training = true};
+        cr_assert_eq(rnnc_model_call(m, cx, &a, &r), RNNC_OK, "%s", rnnc_last_error());
+        cr_assert_eq(rnnc_loss_call(loss, cx, y, r.outputs[0], NULL, NULL, &l), RNNC_OK, "%s", rnnc_last_error());
+        cr_assert_eq(rnnc_backward(cx, l), RNNC_OK, "%s", rnnc_last_error());
+        cr_assert_eq(rnnc_optimizer_apply(o, w, nw), RNNC_OK, "%s", rnnc_last_error());
+        rnnc_ctx_clear(cx);
+        rnnc_tensor_destroy(x);
+        rnnc_tensor_destroy(y);
+    }
+    rnnc_ctx_destroy(cx);
+    rnnc_loss_destroy(loss);
+}
+
+/* Whether two models hold bit-identical weights. */
+static bool same_weights(const rnnc_model *a, const rnnc_model *b)
+{
+    rnnc_weight *wa[64], *wb[64];
+    int na, nb;
+    cr_assert_eq(rnnc_model_weights(a, wa, 64, &na), RNNC_OK);
+    cr_assert_eq(rnnc_model_weights(b, wb, 64, &nb), RNNC_OK);
+    if (na != nb)
+        return false;
+    for (int i = 0; i < na; i++)
+        if (wa[i]->value->numel != wb[i]->value->numel ||
+            memcmp(wa[i]->value->data, wb[i]->value->data, wa[i]->value->numel * sizeof(float)) != 0)
+            return false;
+    return true;
+}
+
+static rnnc_tensor *copy_first_weight(const rnnc_model *m)
+{
+    rnnc_weight *w[64];
+    int n;
+    rnnc_tensor *t;
+    cr_assert_eq(rnnc_model_weights(m, w, 64, &n), RNNC_OK);
+    cr_assert_eq(rnnc_tensor_clone(w[0]->value, &t), RNNC_OK);
+    return t;
+}
+
+static bool first_weight_is(const rnnc_model *m, const rnnc_tensor *t)
+{
+    rnnc_weight *w[64];
+    int n;
+    cr_assert_eq(rnnc_model_weights(m, w, 64, &n), RNNC_OK);
+    return memcmp(w[0]->value->data, t->data, t->numel * sizeof(float)) == 0;
+}
+
+static void fill_state(rnnc_checkpoint_state *st, int64_t epoch, int64_t step)
+{
+    memset(st, 0, sizeof *st);
+    st->epoch = epoch;
+    st->step = step;
+    rnnc_rng r = {.seed = 0xFFFFFFFFFFFFFFF1ull, .counter = 77};
+    cr_assert_eq(rnnc_checkpoint_state_set_rng(st, "shuffle", &r), RNNC_OK);
+    st->history = rnnc_cfg_map();
+    rnnc_cfg *loss = rnnc_cfg_list();
+    for (int i = 0; i < epoch; i++)
+        cr_assert_eq(rnnc_cfg_push(loss, rnnc_cfg_float(1.0 / (i + 1))), RNNC_OK);
+    cr_assert_eq(rnnc_cfg_set(st->history, "loss", loss), RNNC_OK);
+    st->model_config = strdup("{\"class_name\": \"Sequential\"}");
+}
+
+static char *path_in(const char *name)
+{
+    static char p[2][600];
+    static int k;
+    k ^= 1;
+    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
+    return p[k];
+}
+
+static size_t file_bytes(const char *path, unsigned char **data)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = malloc((size_t)n + 1);
+    cr_assert_eq(fread(*data, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return (size_t)n;
+}
+
+static int count_files(void)
+{
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+Test(checkpoint, round_trip_restores_weights_optimizer_and_state)
+{
+    rnnc_model *m = make_model(4, 1);
+    rnnc_optimizer *o = make_adam();
+    train_steps(m, o, 0, 3);
+    rnnc_checkpoint_state st;
+    fill_state(&st, 3, 3);
+    const char *p = path_in("a.weights.h5");
+    cr_assert_eq(rnnc_checkpoint_save(p, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+
+    rnnc_model *m2 = make_model(4, 99);
+    rnnc_optimizer *o2 = make_adam();
+    cr_assert_not(same_weights(m, m2), "different seeds must start from different weights");
+    rnnc_checkpoint_state got = {0};
+    cr_assert_eq(rnnc_checkpoint_load(p, m2, o2, &got), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect(same_weights(m, m2));
+    cr_expect_eq(rnnc_optimizer_iterations(o2), 3);
+    cr_expect_eq(got.epoch, 3);
+    cr_expect_eq(got.step, 3);
+    const rnnc_rng *r = rnnc_checkpoint_state_rng(&got, "shuffle");
+    cr_assert_not_null(r);
+    cr_expect_eq(r->seed, 0xFFFFFFFFFFFFFFF1ull);
+    cr_expect_eq(r->counter, 77u);
+    const rnnc_cfg *h = rnnc_cfg_peek(got.history, "loss");
+    cr_assert_not_null(h);
+    cr_assert_eq(h->n, 3u);
+    cr_expect_float_eq(h->items[2]->v.f, 1.0 / 3, 1e-15);
+    cr_expect_str_eq(got.model_config, "{\"class_name\": \"Sequential\"}");
+
+    /* Optimizer slots too: every variable equal. */
+    rnnc_optimizer_variable va[64], vb[64];
+    int na, nb;
+    cr_assert_eq(rnnc_optimizer_variables(o, va, 64, &na), RNNC_OK);
+    cr_assert_eq(rnnc_optimizer_variables(o2, vb, 64, &nb), RNNC_OK);
+    cr_assert_eq(na, nb);
+    cr_assert_gt(na, 2, "Adam must have slots after training");
+    for (int i = 0; i < na; i++)
+        cr_expect_eq(memcmp(va[i].value->data, vb[i].value->data,
+                            va[i].value->numel * rnnc_dtype_size(va[i].value->dtype)), 0,
+                     "optimizer variable %d (%s) differs", i, va[i].name);
+    /* And Keras's loader path sees an ordinary weights file. */
+    rnnc_model *m3 = make_model(4, 5);
+    cr_expect_eq(rnnc_weights_load(m3, p), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect(same_weights(m, m3));
+
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_checkpoint_state_clear(&got);
+    rnnc_model_destroy(m);
+    rnnc_model_destroy(m2);
+    rnnc_model_destroy(m3);
+    rnnc_optimizer_destroy(o);
+    rnnc_optimizer_destroy(o2);
+}
+
+Test(checkpoint, resume_is_bit_for_bit)
+{
+    /* Straight: 8 steps. */
+    rnnc_model *a = make_model(4, 1);
+    rnnc_optimizer *oa = make_adam();
+    train_steps(a, oa, 0, 8);
+
+    /* 3 steps, checkpoint, then a new process' worth of objects resumes. */
+    rnnc_model *b = make_model(4, 1);
+    rnnc_optimizer *ob = make_adam();
+    train_steps(b, ob, 0, 3);
+    rnnc_checkpoint_state st;
+    fill_state(&st, 3, 3);
+    const char *p = path_in("mid.weights.h5");
+    cr_assert_eq(rnnc_checkpoint_save(p, b, ob, &st), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_model_destroy(b);
+    rnnc_optimizer_destroy(ob);
+
+    rnnc_model *c = make_model(4, 12345);
+    rnnc_optimizer *oc = make_adam();
+    rnnc_checkpoint_state got = {0};
+    cr_assert_eq(rnnc_checkpoint_load(p, c, oc, &got), RNNC_OK, "%s", rnnc_last_error());
+    train_steps(c, oc, (int)got.step, 8);
+    cr_expect(same_weights(a, c), "k steps + resume must equal the straight run bit for bit");
+
+    /* The control: resuming the weights without the optimizer state differs,
+     * so the comparison above can fail. */
+    rnnc_model *d = make_model(4, 12345);
+    rnnc_optimizer *od = make_adam();
+    cr_assert_eq(rnnc_weights_load(d, p), RNNC_OK, "%s", rnnc_last_error());
+    train_steps(d, od, 3, 8);
+    cr_expect_not(same_weights(a, d), "fresh Adam moments must change the result");
+
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_checkpoint_state_clear(&got);
+    rnnc_model_destroy(a);
+    rnnc_model_destroy(c);
+    rnnc_model_destroy(d);
+    rnnc_optimizer_destroy(oa);
+    rnnc_optimizer_destroy(oc);
+    rnnc_optimizer_destroy(od);
+}
+
+Test(checkpoint, failed_write_keeps_previous_file_and_leaves_no_temporary)
+{
+    rnnc_model *m = make_model(4, 1);
+    rnnc_optimizer *o = make_adam();
+    train_steps(m, o, 0, 2);
+    rnnc_checkpoint_state st;
+    fill_state(&st, 2, 2);
+    const char *p = path_in("ckpt-000002.weights.h5");
+    cr_assert_eq(rnnc_checkpoint_save(p, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+    unsigned char *before, *after;
+    size_t nb = file_bytes(p, &before);
+
+    /* A save that fails half-way (after the weights are written: a history
+     * entry that is not a list) must not touch the file. */
+    train_steps(m, o, 2, 3);
+    rnnc_cfg_set(st.history, "broken", rnnc_cfg_string("not a list"));
+    cr_assert_neq(rnnc_checkpoint_save(p, m, o, &st), RNNC_OK);
+    cr_expect(strstr(rnnc_last_error(), "broken") != NULL, "message: %s", rnnc_last_error());
+    size_t na = file_bytes(p, &after);
+    cr_expect_eq(na, nb);
+    cr_expect_eq(memcmp(before, after, nb), 0, "the previous checkpoint changed");
+    cr_expect_eq(count_files(), 1, "a temporary file was left behind");
+
+    /* A directory that does not exist: clear message, nothing written. */
+    cr_assert_neq(rnnc_checkpoint_save(path_in("nope/x.weights.h5"), m, o, &st), RNNC_OK);
+    cr_expect(strstr(rnnc_last_error(), "nope") != NULL, "message: %s", rnnc_last_error());
+
+    free(before);
+    free(after);
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_model_destroy(m);
+    rnnc_optimizer_destroy(o);
+}
+
+Test(checkpoint, rotation_keeps_the_newest_k)
+{
+    rnnc_model *m = make_model(4, 1);
+    rnnc_optimizer *o = make_adam();
+    char p[700];
+    for (int e = 1; e <= 5; e++) {
+        rnnc_checkpoint_state st;
+        fill_state(&st, e, e);
+        cr_assert_eq(rnnc_checkpoint_save(rnnc_checkpoint_filename(tmpdir, e, p, sizeof p), m, o, &st), RNNC_OK,
+                     "%s", rnnc_last_error());
+        rnnc_checkpoint_state_clear(&st);
+    }
+    /* Files that only look similar are never deleted. */
+    FILE *f = fopen(path_in("ckpt-1.weights.h5"), "w");
+    fclose(f);
+    f = fopen(path_in("notes.txt"), "w");
+    fclose(f);
+    cr_assert_eq(rnnc_checkpoint_rotate(tmpdir, 2), RNNC_OK, "%s", rnnc_last_error());
+    struct stat sb;
+    for (int e = 1; e <= 5; e++)
+        cr_expect_eq(stat(rnnc_checkpoint_filename(tmpdir, e, p, sizeof p), &sb) == 0, e >= 4, "epoch %d", e);
+    cr_expect_eq(stat(path_in("ckpt-1.weights.h5"), &sb), 0);
+    cr_expect_eq(stat(path_in("notes.txt"), &sb), 0);
+    bool found;
+    char latest[700];
+    cr_assert_eq(rnnc_checkpoint_latest(tmpdir, latest, sizeof latest, &found), RNNC_OK);
+    cr_assert(found);
+    cr_expect_str_eq(latest, rnnc_checkpoint_filename(tmpdir, 5, p, sizeof p));
+    cr_expect_eq(rnnc_checkpoint_rotate(tmpdir, 0), RNNC_E_ARG);
+    rnnc_model_destroy(m);
+    rnnc_optimizer_destroy(o);
+}
+
+Test(checkpoint, truncated_file_fails_clearly_and_changes_nothing)
+{
+    rnnc_model *m = make_model(4, 1);
+    rnnc_optimizer *o = make_adam();
+    train_steps(m, o, 0, 2);
+    rnnc_checkpoint_state st;
+    fill_state(&st, 2, 2);
+    const char *good = path_in("good.weights.h5");
+    cr_assert_eq(rnnc_checkpoint_save(good, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+    unsigned char *bytes;
+    size_t n = file_bytes(good, &bytes);
+    const char *bad = path_in("bad.weights.h5");
+    FILE *f = fopen(bad, "wb");
+    fwrite(bytes, 1, n / 2, f);
+    fclose(f);
+
+    rnnc_model *fresh = make_model(4, 42);
+    rnnc_optimizer *ofresh = make_adam();
+    rnnc_tensor *w0 = copy_first_weight(fresh);
+    rnnc_checkpoint_state got = {0};
+    cr_assert_neq(rnnc_checkpoint_load(bad, fresh, ofresh, &got), RNNC_OK);
+    cr_expect(strstr(rnnc_last_error(), "bad.weights.h5") != NULL, "message names the file: %s", rnnc_last_error());
+    cr_expect(first_weight_is(fresh, w0), "a failed load changed the model");
+    cr_expect_eq(rnnc_optimizer_iterations(ofresh), 0);
+    unsigned char *again;
+    cr_assert_eq(file_bytes(good, &again), n);
+    cr_expect_eq(memcmp(bytes, again, n), 0);
+
+    /* Garbage and an empty file. */
+    f = fopen(bad, "wb");
+    fputs("this is not HDF5 at all", f);
+    fclose(f);
+    cr_expect_neq(rnnc_checkpoint_load(bad, fresh, ofresh, &got), RNNC_OK);
+    f = fopen(bad, "wb");
+    fclose(f);
+    cr_expect_neq(rnnc_checkpoint_load(bad, fresh, ofresh, &got), RNNC_OK);
+    cr_expect(strstr(rnnc_last_error(), "bad.weights.h5") != NULL, "%s", rnnc_last_error());
+    cr_expect_neq(rnnc_checkpoint_load(path_in("missing.weights.h5"), fresh, ofresh, &got), RNNC_OK);
+    cr_expect(first_weight_is(fresh, w0));
+
+    free(bytes);
+    free(again);
+    rnnc_tensor_destroy(w0);
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_model_destroy(m);
+    rnnc_model_destroy(fresh);
+    rnnc_optimizer_destroy(o);
+    rnnc_optimizer_destroy(ofresh);
+}
+
+Test(checkpoint, foreign_or_mismatched_files_are_refused)
+{
+    rnnc_model *m = make_model(4, 1);
+    rnnc_optimizer *o = make_adam();
+    train_steps(m, o, 0, 1);
+    /* A plain weights file is not a checkpoint. */
+    const char *plain = path_in("plain.weights.h5");
+    cr_assert_eq(rnnc_weights_save(m, plain, NULL, 0, NULL), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_checkpoint_state got = {0};
+    cr_assert_neq(rnnc_checkpoint_load(plain, m, o, &got), RNNC_OK);
+    cr_expect(strstr(rnnc_last_error(), "not an rnnc checkpoint") != NULL, "%s", rnnc_last_error());
+    cr_expect_not(rnnc_checkpoint_sniff(plain));
+
+    /* A checkpoint of a GRU(4) model does not load into a GRU(5) model. */
+    rnnc_checkpoint_state st;
+    fill_state(&st, 1, 1);
+    const char *p = path_in("four.weights.h5");
+    cr_assert_eq(rnnc_checkpoint_save(p, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect(rnnc_checkpoint_sniff(p));
+    rnnc_model *five = make_model(5, 1);
+    rnnc_optimizer *o5 = make_adam();
+    rnnc_tensor *w0 = copy_first_weight(five);
+    cr_assert_neq(rnnc_checkpoint_load(p, five, o5, &got), RNNC_OK);
+    cr_expect(strstr(rnnc_last_error(), "four.weights.h5") != NULL, "%s", rnnc_last_error());
+    cr_expect(first_weight_is(five, w0));
+
+    /* Bad generator names are refused before anything is written. */
+    rnnc_rng r = {1, 2};
+    cr_expect_eq(rnnc_checkpoint_state_set_rng(&st, "a/b", &r), RNNC_E_ARG);
+    cr_expect_eq(rnnc_checkpoint_state_set_rng(&st, "", &r), RNNC_E_ARG);
+
+    rnnc_tensor_destroy(w0);
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_model_destroy(m);
+    rnnc_model_destroy(five);
+    rnnc_optimizer_destroy(o);
+    rnnc_optimizer_destroy(o5);
+}

@@ -1,0 +1,581 @@
+/* test_cli.c - the rnnc program itself, driven with fork/exec: exit codes,
+ * messages and files written. Reduced-size runs of every built-in task,
+ * resume from a checkpoint, predict on every input form (mask, initial
+ * state, single-layer model), inspect of every file kind, and bad input:
+ * unknown commands and options, missing arguments and files, specs with
+ * errors (file:line:col), and no partial output files. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "framework/model.h"
+#include "framework/random.h"
+#include "helpers/fixture.h"
+#include "io/h5_util.h"
+#include "io/model_loader.h"
+#include "io/spec_reader.h"
+#include "io/weights_h5.h"
+
+#define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
+#define EXAMPLES RNNC_SOURCE_DIR "/examples"
+
+static char tmpdir[256];
+
+typedef struct run_result {
+    int code;  /* exit code, or 128 + signal */
+    char *out; /* stdout */
+    char *err; /* stderr */
+} run_result;
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/rnnc_cli_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void rm_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        char p[1024];
+        while (d && (e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+                rm_tree(p);
+            }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void remove_tmpdir(void) { rm_tree(tmpdir); }
+
+TestSuite(cli, .init = make_tmpdir, .fini = remove_tmpdir, .timeout = 600);
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    size_t got = fread(b, 1, (size_t)n, f);
+    b[got] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* Runs build/rnnc with the given arguments (NULL-terminated), in `cwd`
+ * (NULL: the temporary folder). */
+static run_result run_in(const char *cwd, const char *const *args)
+{
+    char outp[400], errp[400];
+    snprintf(outp, sizeof outp, "%s/.stdout", tmpdir);
+    snprintf(errp, sizeof errp, "%s/.stderr", tmpdir);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(o, 1);
+        dup2(e, 2);
+        if (chdir(cwd ? cwd : tmpdir) != 0)
+            _exit(126);
+        const char *argv[64] = {RNNC_BIN};
+        int n = 1;
+        for (int i = 0; args[i] && n < 63; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(RNNC_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    run_result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(outp);
+    r.err = slurp(errp);
+    unlink(outp);
+    unlink(errp);
+    return r;
+}
+
+#define RUN(...) run_in(NULL, (const char *const[]){__VA_ARGS__, NULL})
+
+static void run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* A usage or run error: the exit code, exactly one line on stderr holding
+ * every given fragment, and no crash. */
+static void expect_error(run_result *r, int code, ...)
+{
+    cr_expect_eq(r->code, code, "exit code %d, expected %d; stderr: %s", r->code, code, r->err);
+    cr_expect_eq(count_lines(r->err), 1, "stderr must be one line, got:\n%s", r->err);
+    va_list ap;
+    va_start(ap, code);
+    for (const char *frag; (frag = va_arg(ap, const char *));)
+        cr_expect(strstr(r->err, frag) != NULL, "stderr lacks '%s':\n%s", frag, r->err);
+    va_end(ap);
+}
+
+static const char *tmp_path(const char *name)
+{
+    static char p[4][700];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
+    return p[k];
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int files_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* ---- the command line ---- */
+
+Test(cli, no_command_unknown_command_and_help)
+{
+    run_result r = RUN("--help");
+    cr_expect_eq(r.code, 0);
+    for (const char *c = "train\0evaluate\0predict\0inspect\0generate\0bench\0"; *c; c += strlen(c) + 1)
+        cr_expect(strstr(r.out, c) != NULL, "help lacks %s", c);
+    run_free(&r);
+
+    r = run_in(NULL, (const char *const[]){NULL});
+    expect_error(&r, 2, "missing command", "--help", NULL);
+    run_free(&r);
+
+    r = RUN("trian");
+    expect_error(&r, 2, "unknown command 'trian'", "did you mean 'train'", NULL);
+    run_free(&r);
+
+    r = RUN("frobnicate");
+    expect_error(&r, 2, "unknown command 'frobnicate'", NULL);
+    run_free(&r);
+
+    r = RUN("--version");
+    cr_expect_eq(r.code, 0);
+    cr_expect(strstr(r.out, "rnnc") != NULL);
+    run_free(&r);
+}
+
+Test(cli, every_command_has_help)
+{
+    const char *cmds[] = {"train", "evaluate", "predict", "inspect", "generate"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        run_result r = RUN(cmds[i], "--help");
+        cr_expect_eq(r.code, 0, "%s --help: exit %d", cmds[i], r.code);
+        cr_expect(strstr(r.out, "usage: rnnc ") != NULL, "%s --help:\n%s", cmds[i], r.out);
+        cr_expect(strstr(r.out, cmds[i]) != NULL);
+        cr_expect_str_eq(r.err, "");
+        run_free(&r);
+        r = RUN("help", cmds[i]);
+        cr_expect_eq(r.code, 0);
+        cr_expect(strstr(r.out, "usage: rnnc ") != NULL);
+        run_free(&r);
+    }
+}
+
+Test(cli, unknown_options_and_missing_arguments)
+{
+    run_result r = RUN("train", EXAMPLES "/adding.yaml", "--epoch", "3");
+    expect_error(&r, 2, "unknown option '--epoch'", "did you mean '--epochs'", NULL);
+    run_free(&r);
+
+    r = RUN("train");
+    expect_error(&r, 2, "missing argument", "SPEC.yaml", NULL);
+    run_free(&r);
+
+    r = RUN("train", EXAMPLES "/adding.yaml", "--epochs");
+    expect_error(&r, 2, "'--epochs' needs a value", NULL);
+    run_free(&r);
+
+    r = RUN("train", EXAMPLES "/adding.yaml", "--epochs", "three");
+    expect_error(&r, 2, "--epochs must be an integer", "'three'", NULL);
+    run_free(&r);
+
+    r = RUN("train", EXAMPLES "/adding.yaml", "--epochs", "0");
+    expect_error(&r, 2, "--epochs", NULL);
+    run_free(&r);
+
+    r = RUN("train", EXAMPLES "/adding.yaml", EXAMPLES "/copy.yaml");
+    expect_error(&r, 2, "unexpected argument", NULL);
+    run_free(&r);
+
+    r = RUN("predict", "--model", EXAMPLES "/adding.yaml");
+    expect_error(&r, 2, "missing --input", NULL);
+    run_free(&r);
+
+    r = RUN("inspect");
+    expect_error(&r, 2, "missing argument", NULL);
+    run_free(&r);
+
+    r = RUN("evaluate", EXAMPLES "/adding.yaml");
+    expect_error(&r, 2, "--weights", NULL);
+    run_free(&r);
+
+    r = RUN("generate", EXAMPLES "/chars.yaml", "--temperature", "-1", "--weights", "x");
+    expect_error(&r, 2, "--temperature", NULL);
+    run_free(&r);
+}
+
+Test(cli, missing_files_are_named)
+{
+    run_result r = RUN("train", "no/such/spec.yaml");
+    expect_error(&r, 1, "no/such/spec.yaml", NULL);
+    run_free(&r);
+
+    r = RUN("inspect", "nothing.h5");
+    expect_error(&r, 1, "nothing.h5", "does not exist", NULL);
+    run_free(&r);
+
+    r = RUN("inspect", tmpdir);
+    expect_error(&r, 1, "is a directory", NULL);
+    run_free(&r);
+
+    r = RUN("predict", "--model", EXAMPLES "/adding.yaml", "--weights", "w.weights.h5", "--input", "in.h5",
+            "--output", "out.h5");
+    expect_error(&r, 1, "w.weights.h5", NULL);
+    cr_expect_not(exists(tmp_path("out.h5")));
+    run_free(&r);
+
+    r = RUN("train", EXAMPLES "/adding.yaml", "--weights", "init.weights.h5");
+    expect_error(&r, 1, "init.weights.h5", NULL);
+    run_free(&r);
+
+    r = RUN("train", EXAMPLES "/adding.yaml", "--resume", "ckpt.weights.h5");
+    expect_error(&r, 1, "ckpt.weights.h5", NULL);
+    run_free(&r);
+}
+
+/* ---- specs with errors ---- */
+
+static const char *good_spec =
+    "model:\n"
+    "  class_name: Sequential\n"
+    "  config:\n"
+    "    layers:\n"
+    "      - {class_name: InputLayer, config: {batch_shape: [null, 8, 2]}}\n"
+    "      - {class_name: GRU, config: {units: 4}}\n"
+    "      - {class_name: Dense, config: {units: 1}}\n"
+    "compile: {optimizer: adam, loss: mse}\n"
+    "fit: {epochs: 1, batch_size: 16}\n"
+    "data: {task: adding, timesteps: 8, samples: 64, validation_samples: 16, test_samples: 16}\n";
+
+/* Writes good_spec with `from` replaced by `to` and runs `train` on it. */
+static run_result train_variant(const char *from, const char *to)
+{
+    char text[4096];
+    const char *at = strstr(good_spec, from);
+    cr_assert_not_null(at, "'%s' not in the spec", from);
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - good_spec), good_spec, to, at + strlen(from));
+    write_file(tmp_path("bad.yaml"), text);
+    return RUN("train", "bad.yaml", "--save-weights", "out.weights.h5");
+}
+
+Test(cli, spec_errors_name_file_line_column_and_suggest)
+{
+    /* A misspelt fit key: line 9, column 22. */
+    run_result r = train_variant("batch_size: 16", "batch_sise: 16");
+    expect_error(&r, 1, "bad.yaml:9:", "batch_sise", "did you mean 'batch_size'", NULL);
+    run_free(&r);
+
+    r = train_variant("fit:", "fitt:");
+    expect_error(&r, 1, "bad.yaml:9:", "fitt", "did you mean 'fit'", NULL);
+    run_free(&r);
+
+    r = train_variant("timesteps: 8", "timestep: 8");
+    expect_error(&r, 1, "bad.yaml:10:", "timestep", "did you mean 'timesteps'", NULL);
+    run_free(&r);
+
+    r = train_variant("task: adding", "task: addition");
+    expect_error(&r, 1, "unknown task 'addition'", "bad.yaml:10:", NULL);
+    run_free(&r);
+
+    r = train_variant("units: 4", "unitz: 4");
+    expect_error(&r, 1, "unitz", "bad.yaml:6:", NULL);
+    run_free(&r);
+
+    r = train_variant("class_name: GRU", "class_name: GRUU");
+    expect_error(&r, 1, "GRUU", "GRU", NULL);
+    run_free(&r);
+
+    r = train_variant("loss: mse", "loss: msee");
+    expect_error(&r, 1, "msee", NULL);
+    run_free(&r);
+
+    r = train_variant("epochs: 1", "epochs: -2");
+    expect_error(&r, 1, "epochs", "bad.yaml:9:", NULL);
+    run_free(&r);
+
+    r = train_variant("{epochs: 1, batch_size: 16}", "{epochs: 1, batch_size: [16");
+    expect_error(&r, 1, "bad.yaml:", NULL);
+    run_free(&r);
+
+    r = train_variant("compile: {optimizer: adam, loss: mse}", "compile: {optimizer: adam, loss: mse, metrix: [mae]}");
+    expect_error(&r, 1, "metrix", "bad.yaml:8:", "did you mean 'metrics'", NULL);
+    run_free(&r);
+
+    /* Nothing was written by any of these. */
+    cr_expect_not(exists(tmp_path("out.weights.h5")));
+}
+
+Test(cli, data_that_does_not_match_the_model)
+{
+    run_result r = train_variant("timesteps: 8", "timesteps: 9");
+    expect_error(&r, 1, "(None, 9, 2)", "(None, 8, 2)", NULL);
+    cr_expect_not(exists(tmp_path("out.weights.h5")));
+    run_free(&r);
+
+    r = train_variant("data: {task: adding, timesteps: 8, samples: 64, validation_samples: 16, test_samples: 16}",
+                      "data: {path: missing.h5}");
+    expect_error(&r, 1, "missing.h5", NULL);
+    run_free(&r);
+}
+
+/* ---- inspect ---- */
+
+Test(cli, inspect_spec_shows_summary_config_and_settings)
+{
+    run_result r = RUN("inspect", EXAMPLES "/adding.yaml");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "Model: \"adding\"") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "gru (GRU)") != NULL);
+    cr_expect(strstr(r.out, "(None, 32)") != NULL);
+    /* GRU(32) on 2 features: 3*32*(2+32) + 2*3*32 = 3456; Dense: 33. */
+    cr_expect(strstr(r.out, "3,456") != NULL);
+    cr_expect(strstr(r.out, "Total params: 3,489") != NULL);
+    cr_expect(strstr(r.out, "\"recurrent_activation\": \"sigmoid\"") != NULL, "defaults are filled in");
+    cr_expect(strstr(r.out, "\"beta_1\": 0.9") != NULL, "the optimizer is resolved");
+    cr_expect(strstr(r.out, "built-in task 'adding'") != NULL);
+    run_free(&r);
+
+    write_file(tmp_path("gru.json"),
+               "{\"class_name\": \"GRU\", \"config\": {\"units\": 3, \"return_state\": true}, "
+               "\"build_config\": {\"input_shape\": [null, 6, 2]}}");
+    r = RUN("inspect", "gru.json");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "[(None, 3), (None, 3)]") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "Total params: 72") != NULL, "%s", r.out);
+    run_free(&r);
+
+    write_file(tmp_path("junk.txt"), "::: not: [valid");
+    r = RUN("inspect", "junk.txt");
+    expect_error(&r, 1, "junk.txt", NULL);
+    run_free(&r);
+}
+
+/* ---- predict ---- */
+
+static rnnc_model *model_from_yaml(const char *yaml)
+{
+    rnnc_cfg *c;
+    rnnc_model *m;
+    cr_assert_eq(rnnc_spec_read_string(yaml, strlen(yaml), "test", &c), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_model_from_config(c, NULL, &m), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_cfg_destroy(c);
+    return m;
+}
+
+static rnnc_tensor *random_tensor(rnnc_dtype dt, rnnc_shape s, uint64_t seed)
+{
+    rnnc_tensor *t;
+    rnnc_rng r;
+    cr_assert_eq(rnnc_tensor_create(dt, &s, &t), RNNC_OK);
+    double *v = malloc(t->numel * sizeof *v);
+    rnnc_rng_init(&r, seed);
+    rnnc_rng_normal(&r, v, t->numel);
+    for (size_t i = 0; i < t->numel; i++)
+        rnnc_tensor_set(t, i, v[i]);
+    free(v);
+    return t;
+}
+
+static void write_h5(const char *path, const char *const *names, rnnc_tensor *const *ts, int n)
+{
+    rnnc_h5_writer w;
+    cr_assert_eq(rnnc_h5_writer_begin(path, &w), RNNC_OK, "%s", rnnc_last_error());
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(rnnc_h5_write_tensor(w.file, names[i], ts[i], path), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_h5_writer_commit(&w), RNNC_OK, "%s", rnnc_last_error());
+}
+
+static rnnc_tensor *read_h5(const char *path, const char *name)
+{
+    rnnc_fixture *f;
+    rnnc_tensor *t;
+    cr_assert_eq(rnnc_fixture_open(path, &f), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_fixture_read(f, name, RNNC_F32, &t), RNNC_OK, "%s: %s", name, rnnc_last_error());
+    rnnc_fixture_close(f);
+    return t;
+}
+
+/* The model's first layer called directly on all rows (the reference for
+ * predict): outputs cloned into want[], caller frees. */
+static int call_direct(rnnc_model *m, rnnc_tensor *x, const rnnc_tensor *mask, rnnc_tensor *h0,
+                       rnnc_tensor **want)
+{
+    rnnc_ctx *cx = rnnc_ctx_create();
+    rnnc_ctx_set_grad_enabled(cx, false);
+    rnnc_call_args a = {.n_inputs = h0 ? 2 : 1, .inputs = {x, h0}, .mask = mask, .training = false};
+    rnnc_call_result res;
+    cr_assert_eq(rnnc_layer_call(m->layers[0], cx, &a, &res), RNNC_OK, "%s", rnnc_last_error());
+    for (int k = 0; k < res.n_outputs; k++)
+        cr_assert_eq(rnnc_tensor_clone(res.outputs[k], &want[k]), RNNC_OK);
+    rnnc_ctx_destroy(cx);
+    return res.n_outputs;
+}
+
+static void expect_same(const rnnc_tensor *got, const rnnc_tensor *want, double tol, const char *what)
+{
+    cr_assert(rnnc_shape_eq(&got->shape, &want->shape), "%s: shapes differ", what);
+    for (size_t i = 0; i < want->numel; i++)
+        cr_assert_float_eq(rnnc_tensor_get(got, i), rnnc_tensor_get(want, i), tol, "%s[%zu]", what, i);
+}
+
+Test(cli, predict_single_layer_with_mask_and_initial_state)
+{
+    /* A GRU alone, with both outputs; its weights saved as a one-layer
+     * model, so the file holds layers/gru/cell/vars/0..2. */
+    const char *cfg = "{class_name: GRU, config: {name: g, units: 3, return_sequences: true, return_state: true}}";
+    write_file(tmp_path("gru.yaml"), cfg);
+    rnnc_set_random_seed(5);
+    rnnc_model *m = model_from_yaml(cfg);
+    rnnc_shape in = RNNC_SHAPE(-1, 6, 2);
+    cr_assert_eq(rnnc_model_build(m, &in), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_weights_save(m, tmp_path("gru.weights.h5"), NULL, 0, NULL), RNNC_OK, "%s", rnnc_last_error());
+
+    rnnc_tensor *x = random_tensor(RNNC_F32, RNNC_SHAPE(5, 6, 2), 11);
+    rnnc_tensor *h0 = random_tensor(RNNC_F32, RNNC_SHAPE(5, 3), 12);
+    rnnc_tensor *mask;
+    rnnc_shape ms = RNNC_SHAPE(5, 6);
+    cr_assert_eq(rnnc_tensor_create(RNNC_U8, &ms, &mask), RNNC_OK);
+    for (int b = 0; b < 5; b++)
+        for (int t = 0; t < 6; t++)
+            ((uint8_t *)mask->data)[b * 6 + t] = t < 6 - b; /* row b: 6-b valid steps */
+    const char *names[] = {"x", "mask", "initial_state"};
+    rnnc_tensor *ts[] = {x, mask, h0};
+    write_h5(tmp_path("in.h5"), names, ts, 3);
+
+    run_result r = RUN("predict", "--model", "gru.yaml", "--weights", "gru.weights.h5", "--input", "in.h5",
+                       "--output", "out.h5", "--batch-size", "2");
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "output_0 (5, 6, 3), output_1 (5, 3)") != NULL, "%s", r.out);
+    run_free(&r);
+
+    /* The same computation in this process. */
+    rnnc_tensor *want[RNNC_MAX_IO];
+    cr_assert_eq(call_direct(m, x, mask, h0, want), 2);
+    rnnc_tensor *o0 = read_h5(tmp_path("out.h5"), "output_0"), *o1 = read_h5(tmp_path("out.h5"), "output_1");
+    expect_same(o0, want[0], 1e-6, "sequence output");
+    expect_same(o1, want[1], 1e-6, "final state");
+    /* Row 4 has 2 valid steps: its final state is its output at step 1. */
+    for (int u = 0; u < 3; u++)
+        cr_expect_float_eq(rnnc_tensor_get(o1, 4 * 3 + u), rnnc_tensor_get(o0, (4 * 6 + 1) * 3 + u), 1e-7);
+    /* The initial state matters (a control for the comparison above). */
+    rnnc_tensor *nostate[RNNC_MAX_IO];
+    cr_assert_eq(call_direct(m, x, mask, NULL, nostate), 2);
+    cr_expect_gt(fabs(rnnc_tensor_get(nostate[1], 0) - rnnc_tensor_get(o1, 0)), 1e-4);
+
+    /* A mask of the wrong shape: clear error, no output file. */
+    rnnc_tensor *badmask;
+    rnnc_shape bs = RNNC_SHAPE(5, 4);
+    cr_assert_eq(rnnc_tensor_create(RNNC_U8, &bs, &badmask), RNNC_OK);
+    rnnc_tensor *ts2[] = {x, badmask};
+    write_h5(tmp_path("bad_in.h5"), names, ts2, 2);
+    r = RUN("predict", "--model", "gru.yaml", "--weights", "gru.weights.h5", "--input", "bad_in.h5", "--output",
+            "bad_out.h5");
+    expect_error(&r, 1, "mask", "(5, 4)", NULL);
+    cr_expect_not(exists(tmp_path("bad_out.h5")));
+    run_free(&r);
+
+    /* Weights of another shape: the dataset and both shapes are named. */
+    write_file(tmp_path("gru4.yaml"), "{class_name: GRU, config: {name: g, units: 4}}");
+    r = RUN("predict", "--model", "gru4.yaml", "--weights", "gru.weights.h5", "--input", "in.h5", "--output",
+            "bad_out.h5");
+    cr_expect_eq(r.code, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "(2, 12)") != NULL && strstr(r.err, "(2, 16)") != NULL, "%s", r.err);
+    cr_expect_not(exists(tmp_path("bad_out.h5")));
+    run_free(&r);
+
+    /* A config without weights is refused. */
+    r = RUN("predict", "--model", "gru.yaml", "--input", "in.h5", "--output", "bad_out.h5");
+    expect_error(&r, 2, "--weights", NULL);
+    run_free(&r);
+
+    /* An existing output survives a failed run untouched. */
+    write_file(tmp_path("keep.h5"), "previous contents");
+    r = RUN("predict", "--model", "gru.yaml", "--weights", "gru.weights.h5", "--input", "bad_in.h5", "--output",
+            "keep.h5");
+    cr_expect_eq(r.code, 1);
+    char *kept = slurp(tmp_path("keep.h5"));
+    cr_expect_str_eq(kept, "previous contents");
+    free(kept);
+    run_free(&r);
+    cr_expect_eq(files_in(tmpdir), 9, "a temporary file was left behind");
+
+    for (int k = 0; k < 2; k++) {
+        rnnc_tensor_destroy(want[k]);
+        rnnc_tensor_destroy(nostate[k]);
+    }
+    rnnc_tensor_destroy(o0);
+    rnnc_tensor_destroy(o1);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(h0);
+    rnnc_tensor_destroy(mask);
+    rnnc_tensor_destroy(badmask);
+    rnnc_model_destroy(m);
+}
