@@ -7,14 +7,6 @@
 #include "apps/commands.h"
 #include "framework/config.h"
 
-/* apps/cmd_bench.c arrives separately; a weak reference keeps the program
- * linkable (and `bench` reports itself missing) until it does. */
-#if defined(__GNUC__)
-int rnnc_cmd_bench(int argc, char **argv) __attribute__((weak));
-int rnnc_cmd_train(int argc, char **argv) __attribute__((weak));      /* TEMP until cmd_train.c lands */
-int rnnc_cmd_evaluate(int argc, char **argv) __attribute__((weak));   /* TEMP */
-#endif
-
 typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -52,7 +44,7 @@ int main(int argc, char **argv)
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
         if (strcmp(name, "help") == 0 && argc > 2) {
             for (size_t i = 0; i < N_COMMANDS; i++)
-                if (strcmp(argv[2], commands[i].name) == 0 && commands[i].run) {
+                if (strcmp(argv[2], commands[i].name) == 0) {
                     char *help_argv[] = {argv[2], "--help", NULL};
                     return commands[i].run(2, help_argv);
                 }
@@ -65,13 +57,8 @@ int main(int argc, char **argv)
         return RNNC_EXIT_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(name, commands[i].name) == 0) {
-            if (!commands[i].run) {
-                fprintf(stderr, "rnnc: command '%s' is not part of this build\n", name);
-                return RNNC_EXIT_FAIL;
-            }
+        if (strcmp(name, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-        }
     const char *names[N_COMMANDS + 1];
     for (size_t i = 0; i < N_COMMANDS; i++)
         names[i] = commands[i].name;

@@ -8,6 +8,7 @@
 #include "framework/random.h"
 #include "io/dataset.h"
 #include "io/model_loader.h"
+#include "optim/trainer.h"
 
 rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model **out,
                                      bool *has_weights)
@@ -174,4 +175,29 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
 fail:
     rnnc_app_session_close(s);
     return st;
+}
+
+rnnc_status rnnc_app_compile(rnnc_app_session *s, rnnc_trainer **out)
+{
+    const rnnc_cfg *c = s->spec->compile;
+    *out = NULL;
+    if (!c || !rnnc_cfg_peek(c, "loss"))
+        return rnnc_fail(RNNC_E_ARG, "%s: the 'compile' section %s; add e.g. compile: {optimizer: adam, loss: mse}",
+                         s->spec->path, c ? "has no 'loss'" : "is missing");
+    rnnc_trainer *tr;
+    RNNC_TRY(rnnc_trainer_create(s->model, &tr));
+    rnnc_status st = rnnc_trainer_compile_config(tr, rnnc_cfg_get(c, "optimizer"), rnnc_cfg_get(c, "loss"),
+                                                 rnnc_cfg_get(c, "metrics"), rnnc_cfg_get(c, "weighted_metrics"));
+    if (st == RNNC_OK) {
+        static const char *const keys[] = {"optimizer", "loss", "metrics", "weighted_metrics", NULL};
+        st = rnnc_training_spec_check_section(c, "compile", keys);
+    } else {
+        st = rnnc_fail_context(st, "%s: ", s->spec->path);
+    }
+    if (st != RNNC_OK) {
+        rnnc_trainer_destroy(tr);
+        return st;
+    }
+    *out = tr;
+    return RNNC_OK;
 }

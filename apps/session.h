@@ -38,6 +38,13 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
                                   rnnc_app_session *s);
 void rnnc_app_session_close(rnnc_app_session *s);
 
+struct rnnc_trainer;
+
+/* A trainer for the session's model, compiled from the spec's `compile`
+ * section (optimizer, loss, metrics, weighted_metrics); unknown keys there
+ * are errors with file:line:col. Caller owns *out. */
+rnnc_status rnnc_app_compile(rnnc_app_session *s, struct rnnc_trainer **out);
+
 /* A model from a spec's model section (inline config or a path). */
 rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model **out,
                                      bool *has_weights);

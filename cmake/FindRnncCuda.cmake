@@ -113,8 +113,11 @@ endif()
 
 target_sources(rnnc PRIVATE $<TARGET_OBJECTS:rnnc_cuda>)
 target_link_libraries(rnnc PRIVATE CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
-# The objects are linked by the C linker (rnnc has no CUDA sources of its own).
-set_target_properties(rnnc PROPERTIES LINKER_LANGUAGE C)
+# The objects are linked by the C linker (rnnc has no CUDA sources of its
+# own); rnnc was created before CUDA was enabled, so give it the
+# architectures too (CMake checks them on every target that sees CUDA).
+set_target_properties(rnnc PROPERTIES LINKER_LANGUAGE C
+  CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
 # The registry (framework/backend.c) is the one place that knows.
 set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/framework/backend.c APPEND PROPERTY
   COMPILE_DEFINITIONS RNNC_HAVE_CUDA=1)

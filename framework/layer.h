@@ -33,6 +33,11 @@ typedef struct rnnc_call_args {
     rnnc_tensor *inputs[RNNC_MAX_IO];
     const rnnc_tensor *mask; /* RNNC_U8 (B, T), non-zero = keep; or NULL */
     bool training;
+    /* Layers called on a list of tensors (merge layers, layers/merge.h):
+     * the mask of each inputs[i] (RNNC_U8, inputs[i]'s shape without the
+     * last axis), or NULL; `mask` is unused there. Keras reads these masks
+     * off the input tensors (backend.get_keras_mask). */
+    const rnnc_tensor *input_masks[RNNC_MAX_IO];
 } rnnc_call_args;
 
 /* What a call returns, in Keras's order (GRU: output, then final state). */
@@ -64,6 +69,11 @@ typedef struct rnnc_layer_class {
     void (*destroy)(rnnc_layer *l);
     /* Whether the layer accepts and passes on a mask (Keras supports_masking). */
     bool supports_masking;
+    /* Shape inference for a call on a list of n tensors (merge layers),
+     * checking the shapes as Keras's build does; NULL for layers that take
+     * one main input (compute_output_spec of the first shape is used). */
+    rnnc_status (*compute_output_spec_n)(const rnnc_layer *l, const rnnc_shape *shapes, int n,
+                                         rnnc_output_spec *spec);
 } rnnc_layer_class;
 
 typedef struct rnnc_weight {

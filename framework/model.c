@@ -1,14 +1,16 @@
-/* model.c - the Sequential model: layer list, forward pass, weights, losses,
- * serialization. */
+/* model.c - the model: layer list, forward pass (the layers in order, or a
+ * Functional model's graph), weights, losses, serialization. */
 #include "framework/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/graph.h"
 #include "framework/ops.h"
 
 static int seq_count;
+static int functional_count;
 
 static char *dup_str(const char *s)
 {
@@ -42,10 +44,65 @@ rnnc_status rnnc_sequential_create(const char *name, rnnc_model **out)
     return RNNC_OK;
 }
 
+rnnc_status rnnc_functional_create(const char *name, rnnc_graph *g, rnnc_model **out)
+{
+    char buf[64];
+    rnnc_model *m = NULL;
+    rnnc_status s = RNNC_OK;
+    *out = NULL;
+    if (!g) {
+        s = rnnc_fail(RNNC_E_ARG, "Functional: graph is NULL");
+        goto fail;
+    }
+    if (rnnc_graph_n_outputs(g) == 0) {
+        s = rnnc_fail(RNNC_E_STATE, "Functional: the graph is not complete (set its outputs first)");
+        goto fail;
+    }
+    if (name && strchr(name, '/')) {
+        s = rnnc_fail(RNNC_E_ARG, "Functional: name '%s' must not contain '/'", name);
+        goto fail;
+    }
+    if (!name) {
+        if (functional_count++ == 0)
+            snprintf(buf, sizeof buf, "functional");
+        else
+            snprintf(buf, sizeof buf, "functional_%d", functional_count - 1);
+        name = buf;
+    }
+    int n = rnnc_graph_n_layers(g);
+    m = calloc(1, sizeof *m);
+    if (!m || !(m->name = dup_str(name)) || !(m->input_name = dup_str(rnnc_graph_input_name(g, 0))) ||
+        (n > 0 && !(m->layers = malloc((size_t)n * sizeof *m->layers)))) {
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n; i++)
+        m->layers[i] = rnnc_graph_layer(g, i);
+    m->n_layers = m->cap_layers = n;
+    rnnc__graph_release_layers(g); /* the model frees them from now on */
+    m->graph = g;
+    m->has_input = true;
+    m->input_shape = rnnc_graph_input_shape(g, 0);
+    m->input_dtype = rnnc_graph_input_dtype(g, 0);
+    m->built = true;
+    *out = m;
+    return RNNC_OK;
+fail:
+    if (m) {
+        free(m->layers);
+        free(m->name);
+        free(m->input_name);
+        free(m);
+    }
+    rnnc_graph_destroy(g);
+    return s;
+}
+
 void rnnc_model_destroy(rnnc_model *m)
 {
     if (!m)
         return;
+    rnnc_graph_destroy(m->graph); /* released: it no longer frees the layers */
     for (int i = 0; i < m->n_layers; i++)
         rnnc_layer_destroy(m->layers[i]);
     free(m->layers);
@@ -66,6 +123,12 @@ rnnc_status rnnc_model_add(rnnc_model *m, rnnc_layer *l)
 {
     if (!l)
         return rnnc_fail(RNNC_E_ARG, "Sequential.add: layer is NULL");
+    if (m->graph) {
+        rnnc_status s = rnnc_fail(RNNC_E_STATE, "Functional '%s': layers cannot be appended; add calls to its graph before creating the model",
+                                  m->name);
+        rnnc_layer_destroy(l);
+        return s;
+    }
     if (rnnc_model_layer(m, l->name)) {
         rnnc_status s = rnnc_fail(RNNC_E_ARG, "Sequential '%s': a layer named '%s' is already in the model; layer names must be unique",
                                   m->name, l->name);
@@ -103,6 +166,11 @@ rnnc_status rnnc_model_set_input(rnnc_model *m, const rnnc_shape *batch_shape, r
 
 rnnc_status rnnc_model_build(rnnc_model *m, const rnnc_shape *input_shape)
 {
+    if (m->graph) {
+        /* Built from its inputs' shapes when its outputs were set. */
+        m->built = true;
+        return RNNC_OK;
+    }
     rnnc_shape shape = *input_shape;
     for (int i = 0; i < m->n_layers; i++) {
         rnnc_layer *l = m->layers[i];
@@ -124,6 +192,12 @@ rnnc_status rnnc_model_call(rnnc_model *m, rnnc_ctx *cx, const rnnc_call_args *a
 {
     rnnc_call_args a = *args;
     memset(res, 0, sizeof *res);
+    if (m->graph) {
+        rnnc_status s = rnnc_graph_run(m->graph, cx, args, res);
+        if (s != RNNC_OK)
+            return rnnc_fail_context(s, "Functional '%s': ", m->name);
+        return RNNC_OK;
+    }
     if (m->n_layers == 0)
         return rnnc_fail(RNNC_E_STATE, "Sequential '%s' has no layers", m->name);
     for (int i = 0; i < m->n_layers; i++) {
@@ -223,8 +297,44 @@ fail:
     return NULL;
 }
 
+/* Keras 3's Functional envelope around the graph's config. */
+static rnnc_status serialize_functional(const rnnc_model *m, rnnc_cfg **out)
+{
+    rnnc_cfg *env = rnnc_cfg_map(), *c = rnnc_cfg_map(), *bc = rnnc_cfg_map();
+    rnnc_status s = RNNC_OK;
+    if (!env || !c || !bc) {
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((s = rnnc_cfg_set_string(c, "name", m->name)) || (s = rnnc_cfg_set_bool(c, "trainable", true)) ||
+        (s = rnnc_graph_write_config(m->graph, c)) ||
+        (s = rnnc_cfg_set_string(env, "module", "keras.src.models.functional")) ||
+        (s = rnnc_cfg_set_string(env, "class_name", "Functional")))
+        goto fail;
+    s = rnnc_cfg_set(env, "config", c);
+    c = NULL;
+    if (s || (s = rnnc_cfg_set_string(env, "registered_name", "Functional")) ||
+        (s = rnnc_cfg_set_null(bc, "input_shape")))
+        goto fail;
+    s = rnnc_cfg_set(env, "build_config", bc);
+    bc = NULL;
+    if (s)
+        goto fail;
+    *out = env;
+    return RNNC_OK;
+fail:
+    rnnc_cfg_destroy(env);
+    rnnc_cfg_destroy(c);
+    rnnc_cfg_destroy(bc);
+    return s;
+}
+
 rnnc_status rnnc_model_serialize(const rnnc_model *m, rnnc_cfg **out)
 {
+    if (m->graph) {
+        *out = NULL;
+        return serialize_functional(m, out);
+    }
     rnnc_cfg *env = rnnc_cfg_map(), *c = rnnc_cfg_map(), *layers = rnnc_cfg_list();
     rnnc_status s = RNNC_OK;
     *out = NULL;

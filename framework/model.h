@@ -19,7 +19,17 @@ typedef struct rnnc_model {
     rnnc_dtype input_dtype;    /* float32, or int32 for token ids */
     char *input_name;          /* InputLayer name ("input_layer") */
     bool built;
+    struct rnnc_graph *graph; /* non-NULL for a Functional model */
 } rnnc_model;
+
+/* A Functional model over a complete graph (framework/graph.h: outputs
+ * set). Takes ownership of g (also on failure) and of its layers, which
+ * become m->layers in the order they were first added (Keras's
+ * model.layers without the InputLayers; a shared layer once). has_input,
+ * input_shape, input_dtype and input_name describe the first model input.
+ * name NULL -> "functional", "functional_1", ... Fails with RNNC_E_STATE
+ * when the graph's outputs are not set. */
+rnnc_status rnnc_functional_create(const char *name, struct rnnc_graph *g, rnnc_model **out);
 
 /* An empty Sequential model (name NULL -> "sequential", "sequential_1", ...). */
 rnnc_status rnnc_sequential_create(const char *name, rnnc_model **out);
@@ -36,7 +46,9 @@ rnnc_status rnnc_model_build(rnnc_model *m, const rnnc_shape *input_shape);
 
 /* Runs the layers in order: each layer gets the previous output (outputs[0])
  * and mask. args->inputs[1..] (initial states) go to the first layer only.
- * The result is the last layer's. */
+ * The result is the last layer's. A Functional model runs its graph
+ * (rnnc_graph_run): args->inputs are the model inputs in input_layers
+ * order, the result the outputs in output_layers order. */
 rnnc_status rnnc_model_call(rnnc_model *m, rnnc_ctx *cx, const rnnc_call_args *args,
                             rnnc_call_result *res);
 
@@ -52,7 +64,11 @@ rnnc_layer *rnnc_model_layer(const rnnc_model *m, const char *name);
 
 /* Keras serialization {"module": "keras", "class_name": "Sequential",
  * "config": {"name", "trainable", "dtype", "layers": [InputLayer?, ...]},
- * "registered_name": null, "build_config"}. Caller owns. */
+ * "registered_name": null, "build_config"}. A Functional model gives
+ * Keras 3's {"module": "keras.src.models.functional", "class_name":
+ * "Functional", "config": {"name", "trainable", "layers", "input_layers",
+ * "output_layers"}, "registered_name": "Functional", "build_config":
+ * {"input_shape": null}} (rnnc_graph_write_config). Caller owns. */
 rnnc_status rnnc_model_serialize(const rnnc_model *m, rnnc_cfg **out);
 
 #endif

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -700,6 +701,44 @@ rnnc_status rnnc_checkpoint_rotate(const char *dir, int64_t keep)
     }
     free(ep);
     return s;
+}
+
+/* The writer's pid in "ckpt-NNNNNN.weights.h5.partial.<pid>.<n>[...]", or -1. */
+static long partial_pid(const char *name)
+{
+    const char *mark = strstr(name, ".weights.h5.partial.");
+    if (strncmp(name, "ckpt-", 5) != 0 || !mark)
+        return -1;
+    char base[64];
+    snprintf(base, sizeof base, "%.*s", (int)(mark - name) + 11, name);
+    if (parse_name(base) < 0)
+        return -1;
+    char *end;
+    long pid = strtol(mark + strlen(".weights.h5.partial."), &end, 10);
+    return (pid > 0 && *end == '.') ? pid : -1;
+}
+
+rnnc_status rnnc_checkpoint_clean_stale(const char *dir, int *removed)
+{
+    char path[4400];
+    int n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return rnnc_fail(RNNC_E_IO, "cannot read checkpoint directory '%s': %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = partial_pid(e->d_name);
+        /* Only files of writers that no longer run: a live one is still writing. */
+        if (pid < 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0)
+            n++;
+    }
+    closedir(d);
+    if (removed)
+        *removed = n;
+    return RNNC_OK;
 }
 
 rnnc_status rnnc_checkpoint_latest(const char *dir, char *buf, size_t cap, bool *found)

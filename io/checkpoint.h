@@ -41,7 +41,7 @@
 #include "framework/random.h"
 #include "optim/optimizer.h"
 
-#define RNNC_CHECKPOINT_MAX_RNGS 16
+#define RNNC_CHECKPOINT_MAX_RNGS 64
 #define RNNC_CHECKPOINT_VERSION 1
 
 typedef struct rnnc_checkpoint_rng {
@@ -100,6 +100,10 @@ rnnc_status rnnc_checkpoint_mkdir(const char *dir);
 /* Deletes all but the `keep` newest checkpoint files (by epoch in the name)
  * of dir; other files are never touched. */
 rnnc_status rnnc_checkpoint_rotate(const char *dir, int64_t keep);
+/* Deletes temporary files a killed writer left in dir
+ * ("ckpt-NNNNNN.weights.h5.partial.<pid>..." whose process is gone);
+ * *removed (may be NULL) gets their number. Other files are never touched. */
+rnnc_status rnnc_checkpoint_clean_stale(const char *dir, int *removed);
 /* The newest checkpoint file of dir into buf (*found false when none). */
 rnnc_status rnnc_checkpoint_latest(const char *dir, char *buf, size_t cap, bool *found);
 

@@ -143,8 +143,12 @@ rnnc_status rnnc_h5_open_image(const void *buf, size_t size, const char *label, 
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
     if (fapl >= 0) {
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+        /* The core driver tells open files apart by name: make it unique. */
+        static unsigned serial;
+        char name[64];
+        snprintf(name, sizeof name, "rnnc-image-%u", serial++);
         if (H5Pset_fapl_core(fapl, 1 << 16, 0) >= 0 && H5Pset_file_image(fapl, (void *)buf, size) >= 0)
-            f = H5Fopen(label, H5F_ACC_RDONLY, fapl);
+            f = H5Fopen(name, H5F_ACC_RDONLY, fapl);
         H5Pclose(fapl);
     }
     if (f < 0) {
@@ -620,9 +624,12 @@ static rnnc_status od_read(open_dataset *d, const char *file, rnnc_tensor *t)
             return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s': value at flat index %zu does not fit %s",
                              file, d->path, i, rnnc_dtype_name(t->dtype));
         }
-        rnnc_tensor_set(t, i, (double)v);
         if (t->dtype == RNNC_I64)
             ((int64_t *)t->data)[i] = v; /* exact beyond 2^53 */
+        else if (t->dtype == RNNC_I32)
+            ((int32_t *)t->data)[i] = (int32_t)v;
+        else
+            ((uint8_t *)t->data)[i] = (uint8_t)v;
     }
     free(raw);
     return RNNC_OK;

@@ -17,8 +17,7 @@ static const char *const fit_keys[] = {"epochs", "batch_size", "shuffle", "seed"
 static const char *const checkpoint_keys[] = {"directory", "every", "keep", NULL};
 static const char *const data_keys[] = {"path", "x", "y", "sample_weight", "mask", "test", "task", NULL};
 static const char *const source_keys[] = {"path", "x", "y", "sample_weight", "mask", NULL};
-static const char *const compile_keys[] = {"optimizer", "loss", "metrics", "loss_weights",
-                                           "weighted_metrics", NULL};
+static const char *const compile_keys[] = {"optimizer", "loss", "metrics", "weighted_metrics", NULL};
 
 const char *const *rnnc_training_spec_keys(const char *section)
 {

@@ -57,29 +57,73 @@ static void state_free(void *p)
     free(st);
 }
 
+/* float32 row kernels for the default activations, on vector types: 4
+ * lanes (one SSE2/NEON register, the baseline of x86-64 and arm64) for the
+ * bulk of a row, 1 lane for its tail (gru_fused_rows.h). */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef float v1f __attribute__((vector_size(4)));
+typedef int32_t v1i __attribute__((vector_size(4)));
+
+#define V v4f
+#define VI v4i
+#define VW 4
+#define VN(n) n##_v4
+#include "layers/gru_fused_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#define V v1f
+#define VI v1i
+#define VW 1
+#define VN(n) n##_v1
+#include "layers/gru_fused_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+
+/* Scalar forms with the very same operations (for the other activation
+ * pairs that include sigmoid or tanh). */
+static inline float fast_sigmoidf(float x) { return sigmoid_v1((v1f){x})[0]; }
+static inline float fast_tanhf(float x) { return tanh_v1((v1f){x})[0]; }
+
+static inline double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+#define FUSED_VEC 1
 #define R float
 #define SFX(n) n##_f32
 #define GEMM cblas_sgemm
-#define EXP expf
-#define TANH tanhf
+#define GEMV cblas_sgemv
+#define SIGM fast_sigmoidf
+#define TANH fast_tanhf
 #include "layers/gru_fused_impl.h"
 #undef R
 #undef SFX
 #undef GEMM
-#undef EXP
+#undef GEMV
+#undef SIGM
 #undef TANH
+#undef FUSED_VEC
 
+/* float64 keeps libm: it is the precision reference (and matches Keras's
+ * float64 fixtures to 1e-9). */
+#define FUSED_VEC 0
 #define R double
 #define SFX(n) n##_f64
 #define GEMM cblas_dgemm
-#define EXP exp
+#define GEMV cblas_dgemv
+#define SIGM sigmoid_d
 #define TANH tanh
 #include "layers/gru_fused_impl.h"
 #undef R
 #undef SFX
 #undef GEMM
-#undef EXP
+#undef GEMV
+#undef SIGM
 #undef TANH
+#undef FUSED_VEC
 
 bool rnnc__gru_fused_supports(rnnc_act a)
 {

@@ -1,26 +1,35 @@
 /* gru_fused_impl.h - the body of the fused GRU kernel, written once for a
  * real type. Private to gru_fused.c, which includes it twice with
- *   R      float | double
- *   SFX(n) n##_f32 | n##_f64
- *   GEMM   cblas_sgemm | cblas_dgemm
- *   EXP, TANH  expf, tanhf | exp, tanh
- * and provides fused_state, the ACT_* modes and the layout comments below.
+ *   R          float | double
+ *   SFX(n)     n##_f32 | n##_f64
+ *   GEMM       cblas_sgemm | cblas_dgemm
+ *   GEMV       cblas_sgemv | cblas_dgemv
+ *   SIGM(x)    the inline sigmoid for R
+ *   TANH(x)    the inline tanh for R
+ *   FUSED_VEC  1 when the vector row kernels of gru_fused_rows.h exist for R
+ *              (float: sigmoid/tanh rows run 4 lanes at a time)
+ * and provides fused_state and the ACT_* modes.
  *
  * Layouts (row-major):
- *   X    (B*T, F)   input, row b*T + t                  (the caller's tensor)
- *   xw   (B*T, 3U)  X @ W, row b*T + t (input time)
+ *   X    (B*T, F)    input, row b*T + t                  (the caller's tensor)
+ *   xw   (B*T, 3U)   X @ W, row b*T + t (input time)
  *   hs   (T+1, B, U) hs[k] = state before processing step k (hs[0] = h0)
- *   G    (T, B, 3U) per step [z, r, h~]
- *   P    (T, B, 3U) per step pre-activations (only for non-inline activations)
- *   RH   (T, B, U)  reset_after: h @ R_h + br_h; reset_before: r * h_prev
- *   Y    (B, T, U)  outputs in processing order
- * Step k processes input time t = k, or T-1-k with go_backwards. */
+ *   G    (T, B, 3U)  per step [z, r, h~]
+ *   P    (T, B, 3U)  per step pre-activations (only for non-inline activations)
+ *   RH   (T, B, U)   reset_after: h @ R_h + br_h; reset_before: r * h_prev
+ *   Y    (B, T, U)   outputs in processing order
+ * Step k processes input time t = k, or T-1-k with go_backwards.
+ *
+ * The element-wise step functions are always_inline with the activation
+ * modes and "save pre-activations" as parameters: the dispatchers below call
+ * them with constants for the common cases, so the mode switches fold away
+ * and the loops over units vectorize. */
 
-static inline R SFX(act)(int mode, rnnc_act a, R x)
+static inline __attribute__((always_inline)) R SFX(act)(int mode, rnnc_act a, R x)
 {
     switch (mode) {
     case ACT_SIGMOID:
-        return (R)1 / ((R)1 + EXP(-x));
+        return SIGM(x);
     case ACT_TANH:
         return TANH(x);
     case ACT_LINEAR:
@@ -31,7 +40,7 @@ static inline R SFX(act)(int mode, rnnc_act a, R x)
 }
 
 /* d act / d x, given x and y = act(x). */
-static inline R SFX(dact)(int mode, rnnc_act a, R x, R y)
+static inline __attribute__((always_inline)) R SFX(dact)(int mode, rnnc_act a, R x, R y)
 {
     switch (mode) {
     case ACT_SIGMOID:
@@ -45,97 +54,113 @@ static inline R SFX(dact)(int mode, rnnc_act a, R x, R y)
     }
 }
 
-/* C (m x n) = op(A) op(B) + beta C. */
+/* C (m x n, ld ldc) = op(A) op(B) + beta C. A single row (batch 1) goes to
+ * GEMV: BLAS GEMM kernels are poor at m = 1. */
 static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const R *A, int64_t lda,
                       const R *Bm, int64_t ldb, R beta, R *C, int64_t ldc)
 {
     if (m == 0 || n == 0)
         return;
+    if (m == 1 && k > 0) {
+        /* c (n) = op(B)^T a, a = op(A)'s row: contiguous, or a column of A. */
+        const int inca = ta ? (int)lda : 1;
+        if (!tb) /* B stored (k, n) */
+            GEMV(CblasRowMajor, CblasTrans, (int)k, (int)n, (R)1, Bm, (int)ldb, A, inca, beta, C, 1);
+        else /* B stored (n, k) */
+            GEMV(CblasRowMajor, CblasNoTrans, (int)n, (int)k, (R)1, Bm, (int)ldb, A, inca, beta, C,
+                 1);
+        return;
+    }
     GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m,
          (int)n, (int)k, (R)1, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
 }
 
-/* Masking and outputs of one row after its new state hn (B=1 slice) was
- * computed: frozen state and the previous output where the row is masked. */
-static inline void SFX(row_out)(const fused_state *st, bool keep, int64_t k, const R *hp, R *hn,
-                                R *yk, const R *yprev, R *last_row)
+/* Masking and outputs of one row once its new state hn is computed: the
+ * state is frozen and the previous output repeated where the row is masked
+ * (zeros before the first valid step, or always with zero_output_for_mask). */
+static inline void SFX(row_out)(const fused_state *st, bool keep, const R *hp, R *hn, R *yk,
+                                const R *yprev, R *last_row)
 {
     const int64_t U = st->U;
     if (!st->mask) {
         if (yk)
-            for (int64_t u = 0; u < U; u++)
-                yk[u] = hn[u];
+            memcpy(yk, hn, (size_t)U * sizeof(R));
         return;
     }
-    (void)k;
     R *y = yk ? yk : last_row;
     if (keep) {
-        for (int64_t u = 0; u < U; u++)
-            y[u] = hn[u];
+        memcpy(y, hn, (size_t)U * sizeof(R));
     } else {
-        for (int64_t u = 0; u < U; u++) {
-            hn[u] = hp[u];
-            y[u] = st->zofm ? (R)0 : (yprev ? yprev[u] : (R)0);
-        }
+        memcpy(hn, hp, (size_t)U * sizeof(R));
+        if (st->zofm || !yprev)
+            memset(y, 0, (size_t)U * sizeof(R));
+        else if (y != yprev)
+            memcpy(y, yprev, (size_t)U * sizeof(R));
     }
 }
 
-/* One forward step, reset_after=True. hr = h_prev @ R (B, 3U). */
+/* One forward step, reset_after=True; hr = h_prev @ R (B, 3U). */
 static inline __attribute__((always_inline)) void
-SFX(step_ra)(const fused_state *st, int mr, int mh, int64_t k, int64_t t, const R *xw,
+SFX(step_ra)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t t, const R *xw,
              const R *hr, const R *bx, const R *bhr, const R *hp, R *hn, R *G, R *P, R *RH, R *Y,
              R *last)
 {
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_act ar = st->ract, ah = st->act;
     for (int64_t b = 0; b < B; b++) {
-        const R *x = xw + (b * T + t) * 3 * U, *h = hr + b * 3 * U, *hpb = hp + b * U;
-        R *g = G + b * 3 * U, *rh = RH + b * U, *hnb = hn + b * U;
-        R *p = P ? P + b * 3 * U : NULL;
+        const R *restrict xz = xw + (b * T + t) * 3 * U, *restrict hz = hr + b * 3 * U;
+        const R *restrict hpb = hp + b * U;
+        const R *restrict bxz = bx, *restrict bh = bhr;
+        R *restrict g = G + b * 3 * U, *restrict rh = RH + b * U, *restrict hnb = hn + b * U;
+        R *restrict p = sp ? P + b * 3 * U : NULL;
         for (int64_t u = 0; u < U; u++) {
-            const R pz = x[u] + h[u] + bx[u];
-            const R pr = x[U + u] + h[U + u] + bx[U + u];
+            const R pz = xz[u] + hz[u] + bxz[u];
+            const R pr = xz[U + u] + hz[U + u] + bxz[U + u];
             const R z = SFX(act)(mr, ar, pz), r = SFX(act)(mr, ar, pr);
-            const R rhv = h[2 * U + u] + bhr[u];
-            const R ph = x[2 * U + u] + bx[2 * U + u] + r * rhv;
+            const R rhv = hz[2 * U + u] + bh[u];
+            const R ph = xz[2 * U + u] + bxz[2 * U + u] + r * rhv;
             const R hh = SFX(act)(mh, ah, ph);
             g[u] = z;
             g[U + u] = r;
             g[2 * U + u] = hh;
             rh[u] = rhv;
-            if (p) {
+            if (sp) {
                 p[u] = pz;
                 p[U + u] = pr;
                 p[2 * U + u] = ph;
             }
-            hnb[u] = z * hpb[u] + ((R)1 - z) * hh;
+            hnb[u] = hh + z * (hpb[u] - hh); /* z h + (1 - z) h~ */
         }
-        R *yk = Y ? Y + (b * T + k) * U : NULL;
-        const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
-        SFX(row_out)(st, !st->mask || st->mask[b * T + t], k, hpb, hnb, yk, yprev, last + b * U);
+        if (st->mask || Y) {
+            R *yk = Y ? Y + (b * T + k) * U : NULL;
+            const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
+            SFX(row_out)(st, !st->mask || st->mask[b * T + t], hp + b * U, hn + b * U, yk, yprev,
+                         last + b * U);
+        }
     }
 }
 
-/* reset_after=False, first half: z, r and r * h_prev (the second GEMM's input).
- * hr = h_prev @ R[:, :2U] (B, 2U). */
+/* reset_after=False, first half: z, r and r * h_prev (the next GEMM's
+ * input); hr = h_prev @ R[:, :2U] (B, 2U). */
 static inline __attribute__((always_inline)) void
-SFX(step_rb1)(const fused_state *st, int mr, int64_t t, const R *xw, const R *hr, const R *bx,
-              const R *hp, R *G, R *P, R *RH)
+SFX(step_rb1)(const fused_state *st, int mr, bool sp, int64_t t, const R *xw, const R *hr,
+              const R *bx, const R *hp, R *G, R *P, R *RH)
 {
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_act ar = st->ract;
     for (int64_t b = 0; b < B; b++) {
-        const R *x = xw + (b * T + t) * 3 * U, *h = hr + b * 2 * U, *hpb = hp + b * U;
-        R *g = G + b * 3 * U, *rh = RH + b * U;
-        R *p = P ? P + b * 3 * U : NULL;
+        const R *restrict xz = xw + (b * T + t) * 3 * U, *restrict hz = hr + b * 2 * U;
+        const R *restrict hpb = hp + b * U, *restrict bxz = bx;
+        R *restrict g = G + b * 3 * U, *restrict rh = RH + b * U;
+        R *restrict p = sp ? P + b * 3 * U : NULL;
         for (int64_t u = 0; u < U; u++) {
-            const R pz = x[u] + h[u] + bx[u];
-            const R pr = x[U + u] + h[U + u] + bx[U + u];
+            const R pz = xz[u] + hz[u] + bxz[u];
+            const R pr = xz[U + u] + hz[U + u] + bxz[U + u];
             const R z = SFX(act)(mr, ar, pz), r = SFX(act)(mr, ar, pr);
             g[u] = z;
             g[U + u] = r;
             rh[u] = r * hpb[u];
-            if (p) {
+            if (sp) {
                 p[u] = pz;
                 p[U + u] = pr;
             }
@@ -143,67 +168,135 @@ SFX(step_rb1)(const fused_state *st, int mr, int64_t t, const R *xw, const R *hr
     }
 }
 
-/* reset_after=False, second half: hh2 = (r * h_prev) @ R_h (B, U). */
+/* reset_after=False, second half; hh2 = (r * h_prev) @ R_h (B, U). */
 static inline __attribute__((always_inline)) void
-SFX(step_rb2)(const fused_state *st, int mh, int64_t k, int64_t t, const R *xw, const R *hh2,
-              const R *bx, const R *hp, R *hn, R *G, R *P, R *Y, R *last)
+SFX(step_rb2)(const fused_state *st, int mh, bool sp, int64_t k, int64_t t, const R *xw,
+              const R *hh2, const R *bx, const R *hp, R *hn, R *G, R *P, R *Y, R *last)
 {
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_act ah = st->act;
     for (int64_t b = 0; b < B; b++) {
-        const R *x = xw + (b * T + t) * 3 * U, *hpb = hp + b * U, *q = hh2 + b * U;
-        R *g = G + b * 3 * U, *hnb = hn + b * U;
-        R *p = P ? P + b * 3 * U : NULL;
+        const R *restrict xh = xw + (b * T + t) * 3 * U + 2 * U, *restrict q = hh2 + b * U;
+        const R *restrict hpb = hp + b * U, *restrict bxh = bx + 2 * U;
+        R *restrict g = G + b * 3 * U, *restrict hnb = hn + b * U;
+        R *restrict p = sp ? P + b * 3 * U : NULL;
         for (int64_t u = 0; u < U; u++) {
-            const R ph = x[2 * U + u] + bx[2 * U + u] + q[u];
+            const R ph = xh[u] + bxh[u] + q[u];
             const R hh = SFX(act)(mh, ah, ph);
             const R z = g[u];
             g[2 * U + u] = hh;
-            if (p)
+            if (sp)
                 p[2 * U + u] = ph;
-            hnb[u] = z * hpb[u] + ((R)1 - z) * hh;
+            hnb[u] = hh + z * (hpb[u] - hh);
         }
-        R *yk = Y ? Y + (b * T + k) * U : NULL;
-        const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
-        SFX(row_out)(st, !st->mask || st->mask[b * T + t], k, hpb, hnb, yk, yprev, last + b * U);
+        if (st->mask || Y) {
+            R *yk = Y ? Y + (b * T + k) * U : NULL;
+            const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
+            SFX(row_out)(st, !st->mask || st->mask[b * T + t], hp + b * U, hn + b * U, yk, yprev,
+                         last + b * U);
+        }
     }
 }
 
-/* Dispatches a step to a copy specialized for the common activation pairs
- * (the modes become constants, so the act() switches fold away). */
-static void SFX(step_ra_any)(const fused_state *st, int64_t k, int64_t t, const R *xw, const R *hr,
-                             const R *bx, const R *bhr, const R *hp, R *hn, R *G, R *P, R *RH,
-                             R *Y, R *last)
+/* The default pair without saved pre-activations: the case the vector
+ * row kernels serve. */
+static inline bool SFX(default_pair)(const fused_state *st, const R *P)
 {
-    if (st->mode_r == ACT_SIGMOID && st->mode_h == ACT_TANH)
-        SFX(step_ra)(st, ACT_SIGMOID, ACT_TANH, k, t, xw, hr, bx, bhr, hp, hn, G, P, RH, Y, last);
+    return st->mode_r == ACT_SIGMOID && st->mode_h == ACT_TANH && !P;
+}
+
+#if FUSED_VEC
+/* Per-step outputs of every row (masking, Y, last) after its state. */
+static void SFX(rows_out)(const fused_state *st, int64_t k, int64_t t, const R *hp, R *hn, R *Y,
+                          R *last)
+{
+    const int64_t B = st->B, T = st->T, U = st->U;
+    if (!st->mask && !Y)
+        return;
+    for (int64_t b = 0; b < B; b++) {
+        R *yk = Y ? Y + (b * T + k) * U : NULL;
+        const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
+        SFX(row_out)(st, !st->mask || st->mask[b * T + t], hp + b * U, hn + b * U, yk, yprev,
+                     last + b * U);
+    }
+}
+#endif
+
+/* Dispatchers: vector rows (float, default pair), else a scalar copy
+ * specialized for the default pair, else the general one. */
+static void SFX(step_ra_any)(const fused_state *st, int64_t k, int64_t t, const R *xw,
+                             const R *hr, const R *bx, const R *bhr, const R *hp, R *hn, R *G,
+                             R *P, R *RH, R *Y, R *last)
+{
+#if FUSED_VEC
+    if (SFX(default_pair)(st, P)) {
+        const int64_t B = st->B, T = st->T, U = st->U;
+        for (int64_t b = 0; b < B; b++) {
+            const R *x = xw + (b * T + t) * 3 * U, *h = hr + b * 3 * U, *hpb = hp + b * U;
+            R *g = G + b * 3 * U, *rh = RH + b * U, *hnb = hn + b * U;
+            int64_t u = fwd_ra_v4(U, 0, x, h, bx, bhr, hpb, g, rh, hnb);
+            fwd_ra_v1(U, u, x, h, bx, bhr, hpb, g, rh, hnb);
+        }
+        SFX(rows_out)(st, k, t, hp, hn, Y, last);
+        return;
+    }
+#endif
+    if (SFX(default_pair)(st, P))
+        SFX(step_ra)(st, ACT_SIGMOID, ACT_TANH, false, k, t, xw, hr, bx, bhr, hp, hn, G, P, RH, Y,
+                     last);
     else
-        SFX(step_ra)(st, st->mode_r, st->mode_h, k, t, xw, hr, bx, bhr, hp, hn, G, P, RH, Y, last);
+        SFX(step_ra)(st, st->mode_r, st->mode_h, P != NULL, k, t, xw, hr, bx, bhr, hp, hn, G, P,
+                     RH, Y, last);
 }
 
 static void SFX(step_rb1_any)(const fused_state *st, int64_t t, const R *xw, const R *hr,
                               const R *bx, const R *hp, R *G, R *P, R *RH)
 {
-    if (st->mode_r == ACT_SIGMOID)
-        SFX(step_rb1)(st, ACT_SIGMOID, t, xw, hr, bx, hp, G, P, RH);
+#if FUSED_VEC
+    if (SFX(default_pair)(st, P)) {
+        const int64_t B = st->B, T = st->T, U = st->U;
+        for (int64_t b = 0; b < B; b++) {
+            const R *x = xw + (b * T + t) * 3 * U, *h = hr + b * 2 * U, *hpb = hp + b * U;
+            R *g = G + b * 3 * U, *rh = RH + b * U;
+            int64_t u = fwd_rb1_v4(U, 0, x, h, bx, hpb, g, rh);
+            fwd_rb1_v1(U, u, x, h, bx, hpb, g, rh);
+        }
+        return;
+    }
+#endif
+    if (st->mode_r == ACT_SIGMOID && !P)
+        SFX(step_rb1)(st, ACT_SIGMOID, false, t, xw, hr, bx, hp, G, P, RH);
     else
-        SFX(step_rb1)(st, st->mode_r, t, xw, hr, bx, hp, G, P, RH);
+        SFX(step_rb1)(st, st->mode_r, P != NULL, t, xw, hr, bx, hp, G, P, RH);
 }
 
 static void SFX(step_rb2_any)(const fused_state *st, int64_t k, int64_t t, const R *xw,
                               const R *hh2, const R *bx, const R *hp, R *hn, R *G, R *P, R *Y,
                               R *last)
 {
-    if (st->mode_h == ACT_TANH)
-        SFX(step_rb2)(st, ACT_TANH, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
+#if FUSED_VEC
+    if (SFX(default_pair)(st, P)) {
+        const int64_t B = st->B, T = st->T, U = st->U;
+        for (int64_t b = 0; b < B; b++) {
+            const R *xh = xw + (b * T + t) * 3 * U + 2 * U, *q = hh2 + b * U, *hpb = hp + b * U;
+            R *g = G + b * 3 * U, *hnb = hn + b * U;
+            int64_t u = fwd_rb2_v4(U, 0, xh, q, bx + 2 * U, hpb, g, hnb);
+            fwd_rb2_v1(U, u, xh, q, bx + 2 * U, hpb, g, hnb);
+        }
+        SFX(rows_out)(st, k, t, hp, hn, Y, last);
+        return;
+    }
+#endif
+    if (st->mode_h == ACT_TANH && !P)
+        SFX(step_rb2)(st, ACT_TANH, false, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
     else
-        SFX(step_rb2)(st, st->mode_h, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
+        SFX(step_rb2)(st, st->mode_h, P != NULL, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
 }
 
 /* The forward pass. With `save`, the per-step tensors backward needs are
- * left in st (hs, gates, pre, rh); otherwise only two state buffers and
- * one step of scratch are used. Y may be NULL (no return_sequences); last
- * and hT are (B, U) and last starts zeroed. */
+ * left in st (hs, gates, pre, rh); otherwise only two state buffers and one
+ * step of scratch are used. Y may be NULL (no return_sequences); last and
+ * hT are (B, U) and last starts zeroed. */
 static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R *h0, const R *W,
                                 const R *Rk, const R *bias, R *Y, R *last, R *hT)
 {
@@ -227,15 +320,15 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
         return rnnc_fail(RNNC_E_NOMEM, "GRU fused kernel: out of memory for the workspace (B=%lld, T=%lld, F=%lld, U=%lld)",
                          (long long)B, (long long)T, (long long)F, (long long)U);
     }
-    R *xw = tmp;                                  /* (B*T, 3U) */
-    R *xd = drop ? xw + B * T * 3 * U : NULL;     /* (B*T, F) dropped inputs */
+    R *xw = tmp;                                         /* (B*T, 3U) */
+    R *xd = drop ? xw + B * T * 3 * U : NULL;            /* (B*T, F) dropped inputs */
     R *hr = xw + B * T * 3 * U + (drop ? B * T * F : 0); /* (B, 3U) */
-    R *hh2 = hr + B * 3 * U;                      /* (B, U) */
-    R *bx = hh2 + BU;                             /* (3U) input-side bias (+ recurrent z, r) */
-    R *bhr = bx + 3 * U;                          /* (U) recurrent candidate bias */
+    R *hh2 = hr + B * 3 * U;                             /* (B, U) */
+    R *bx = hh2 + BU;                                    /* (3U) */
+    R *bhr = bx + 3 * U;                                 /* (U) */
 
-    /* Bias folded into two vectors: z and r see bi + br, h~ sees bi outside
-     * and br_h inside the reset product. */
+    /* The bias folded into two vectors: z and r see bi + br; h~ sees bi
+     * outside the reset product and br_h inside it. */
     for (int64_t j = 0; j < 3 * U; j++)
         bx[j] = bias ? bias[j] : (R)0;
     for (int64_t u = 0; u < U; u++)
@@ -256,6 +349,7 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
                     xd[(b * T + t) * F + f] = X[(b * T + t) * F + f] * M[b * F + f];
         xin = xd;
     }
+    /* The input projection of every step in one product. */
     SFX(gemm)(false, false, B * T, 3 * U, F, xin, F, W, 3 * U, (R)0, xw, 3 * U);
     memcpy(hs, h0, (size_t)BU * sizeof(R));
 
@@ -298,6 +392,166 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
     return RNNC_OK;
 }
 
+/* Backward of one kept row at step k (up to the products with R).
+ * gy: gradient reaching this step's output; dhb: gradient of the state
+ * after it. Writes the gate-input gradients of the row (dxr into dxw at
+ * input time t, dq into dhr) and the direct part of dh_prev. */
+static inline __attribute__((always_inline)) void
+SFX(back_row)(const fused_state *st, int mr, int mh, bool sp, const R *g, const R *p,
+              const R *rh, const R *hpb, const R *dYk, const R *dl, R *dyb, const R *dhb, R *dxr,
+              R *dq, R *dhpb, R *dhnb)
+{
+    const int64_t U = st->U;
+    const rnnc_act ar = st->ract, ah = st->act;
+    const R *restrict G_ = g, *restrict P_ = p, *restrict RH_ = rh, *restrict H_ = hpb;
+    const R *restrict DY = dYk, *restrict DL = dl, *restrict DH = dhb;
+    R *restrict DYB = dyb, *restrict DX = dxr, *restrict DQ = dq, *restrict DHP = dhpb;
+    R *restrict DHN = dhnb;
+    for (int64_t u = 0; u < U; u++) {
+        R dn = DYB[u] + DH[u];
+        if (DY)
+            dn += DY[u];
+        if (DL)
+            dn += DL[u];
+        DYB[u] = (R)0;
+        const R z = G_[u], r = G_[U + u], hh = G_[2 * U + u];
+        /* h' = z h + (1 - z) h~ */
+        const R dz = dn * (H_[u] - hh);
+        const R dph = dn * ((R)1 - z) * SFX(dact)(mh, ah, sp ? P_[2 * U + u] : (R)0, hh);
+        const R dpz = dz * SFX(dact)(mr, ar, sp ? P_[u] : (R)0, z);
+        DX[u] = dpz;
+        DX[2 * U + u] = dph;
+        DQ[u] = dpz;
+        if (st->reset_after) {
+            /* h~ = act(xh + r (h R_h + br_h)) */
+            const R dpr = dph * RH_[u] * SFX(dact)(mr, ar, sp ? P_[U + u] : (R)0, r);
+            DX[U + u] = dpr;
+            DQ[U + u] = dpr;
+            DQ[2 * U + u] = dph * r;
+            DHP[u] = dn * z;
+        } else {
+            DQ[2 * U + u] = dph;
+            DHN[u] = dn;
+        }
+    }
+}
+
+/* A masked row at step k: no gradient into this step's gates; the output
+ * gradient goes to the previous output (unless zeroed), the state gradient
+ * to the previous state. */
+static void SFX(back_masked_row)(const fused_state *st, const R *dYk, const R *dl, R *dyb,
+                                 const R *dhb, R *dxr, R *dq, R *dhpb, R *dhnb)
+{
+    const int64_t U = st->U;
+    memset(dxr, 0, (size_t)(3 * U) * sizeof(R));
+    memset(dq, 0, (size_t)(3 * U) * sizeof(R));
+    for (int64_t u = 0; u < U; u++) {
+        R gy = dyb[u];
+        if (dYk)
+            gy += dYk[u];
+        if (dl)
+            gy += dl[u];
+        dyb[u] = st->zofm ? (R)0 : gy;
+        dhpb[u] = dhb[u];
+    }
+    if (!st->reset_after)
+        memset(dhnb, 0, (size_t)U * sizeof(R));
+}
+
+/* Backward of all rows at step k up to the recurrent products. hp, Gk,
+ * Pk, RHk: the step's saved state; dy, dh: the carried output and state
+ * gradients (dy updated in place); dhp: the state-before gradient, set here
+ * to its direct part (reset_after=False: by back_rb2); dhn
+ * (reset_after=False): the new-state gradient per row. */
+static inline __attribute__((always_inline)) void
+SFX(back_step)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t t,
+               const R *hp, const R *Gk, const R *Pk, const R *RHk, const R *dY, const R *dlast,
+               R *dy, const R *dh, R *dhp, R *dhn, R *dxw, R *dHR)
+{
+    const int64_t B = st->B, T = st->T, U = st->U;
+    for (int64_t b = 0; b < B; b++) {
+        const bool keep = !st->mask || st->mask[b * T + t];
+        const R *dYk = dY ? dY + (b * T + k) * U : NULL;
+        const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
+        R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U;
+        if (keep)
+            SFX(back_row)(st, mr, mh, sp, Gk + b * 3 * U, sp ? Pk + b * 3 * U : NULL, RHk + b * U,
+                          hp + b * U, dYk, dl, dy + b * U, dh + b * U, dxr, dq, dhp + b * U,
+                          dhn + b * U);
+        else
+            SFX(back_masked_row)(st, dYk, dl, dy + b * U, dh + b * U, dxr, dq, dhp + b * U,
+                                 dhn + b * U);
+    }
+}
+
+/* zeros: a row of U zeros standing in for absent output gradients. */
+static void SFX(back_step_any)(const fused_state *st, int64_t k, int64_t t, const R *hp,
+                               const R *Gk, const R *Pk, const R *RHk, const R *dY,
+                               const R *dlast, R *dy, const R *dh, R *dhp, R *dhn, R *dxw, R *dHR,
+                               const R *zeros)
+{
+#if FUSED_VEC
+    if (SFX(default_pair)(st, Pk)) {
+        const int64_t B = st->B, T = st->T, U = st->U;
+        for (int64_t b = 0; b < B; b++) {
+            const bool keep = !st->mask || st->mask[b * T + t];
+            const R *dYk = dY ? dY + (b * T + k) * U : NULL;
+            const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
+            R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U;
+            if (!keep) {
+                SFX(back_masked_row)(st, dYk, dl, dy + b * U, dh + b * U, dxr, dq, dhp + b * U,
+                                     dhn + b * U);
+                continue;
+            }
+            const R *g = Gk + b * 3 * U, *rh = RHk + b * U, *hpb = hp + b * U;
+            int64_t u = back_keep_v4(U, 0, st->reset_after, g, rh, hpb, dYk ? dYk : zeros,
+                                     dl ? dl : zeros, dy + b * U, dh + b * U, dxr, dq,
+                                     dhp + b * U, dhn + b * U);
+            back_keep_v1(U, u, st->reset_after, g, rh, hpb, dYk ? dYk : zeros, dl ? dl : zeros,
+                         dy + b * U, dh + b * U, dxr, dq, dhp + b * U, dhn + b * U);
+        }
+        return;
+    }
+#endif
+    (void)zeros;
+    if (SFX(default_pair)(st, Pk))
+        SFX(back_step)(st, ACT_SIGMOID, ACT_TANH, false, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh,
+                       dhp, dhn, dxw, dHR);
+    else
+        SFX(back_step)(st, st->mode_r, st->mode_h, Pk != NULL, k, t, hp, Gk, Pk, RHk, dY, dlast,
+                       dy, dh, dhp, dhn, dxw, dHR);
+}
+
+/* reset_after=False: dr from d(r h_prev) = drh, then dh_prev's direct part. */
+static void SFX(back_rb2)(const fused_state *st, int64_t t, const R *hp, const R *Gk,
+                          const R *Pk, const R *drh, const R *dhn, R *dxw, R *dHR, R *dhp)
+{
+    const int64_t B = st->B, T = st->T, U = st->U;
+    const rnnc_act ar = st->ract;
+    const int mr = st->mode_r;
+    for (int64_t b = 0; b < B; b++) {
+        if (st->mask && !st->mask[b * T + t])
+            continue; /* masked: dhp already holds the pass-through */
+        const R *g = Gk + b * 3 * U, *hpb = hp + b * U, *q = drh + b * U, *dnb = dhn + b * U;
+        const R *p = Pk ? Pk + b * 3 * U : NULL;
+        R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U, *dhpb = dhp + b * U;
+        int64_t u = 0;
+#if FUSED_VEC
+        if (SFX(default_pair)(st, Pk)) {
+            u = back_rb2_v4(U, 0, g, hpb, q, dnb, dxr, dq, dhpb);
+            u = back_rb2_v1(U, u, g, hpb, q, dnb, dxr, dq, dhpb);
+        }
+#endif
+        for (; u < U; u++) {
+            const R z = g[u], r = g[U + u];
+            const R dpr = q[u] * hpb[u] * SFX(dact)(mr, ar, p ? p[U + u] : (R)0, r);
+            dxr[U + u] = dpr;
+            dq[U + u] = dpr;
+            dhpb[u] = dnb[u] * z + q[u] * r;
+        }
+    }
+}
+
 /* The backward pass: input gradients accumulate (NULL = not wanted). dY,
  * dlast, dhT are the output gradients (NULL = zero). */
 static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dlast, const R *dhT,
@@ -307,99 +561,43 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BU = B * U;
     const bool drop = st->drop != NULL;
     const bool need_xd = drop && dW, need_dxd = drop && dX;
-    const size_t n_tmp = (size_t)(2 * B * T * 3 * U + 5 * BU + (need_xd ? B * T * F : 0) +
-                                  (need_dxd ? B * T * F : 0));
+    const size_t n_tmp = (size_t)(2 * B * T * 3 * U + 5 * BU + U + (need_xd ? B * T * F : 0) +
+                                  (need_dxd ? B * T * F : 0) + (db ? B * T : 0));
     R *tmp = malloc(n_tmp * sizeof(R));
     if (!tmp)
         return rnnc_fail(RNNC_E_NOMEM, "GRU fused backward: out of memory for the workspace (B=%lld, T=%lld, F=%lld, U=%lld)",
                          (long long)B, (long long)T, (long long)F, (long long)U);
-    R *dxw = tmp;                    /* (B*T, 3U) grad of X@W + bias, row b*T + t */
-    R *dhr = dxw + B * T * 3 * U;    /* (T, B, 3U) grad of the recurrent products */
-    R *dh = dhr + T * B * 3 * U;     /* (B, U) grad of the state after step k */
-    R *dhp = dh + BU;                /* (B, U) grad of the state before step k */
-    R *dy = dhp + BU;                /* (B, U) grad carried into the previous output */
-    R *drh = dy + BU;                /* (B, U) reset_before: grad of r * h_prev */
-    R *dhn = drh + BU;               /* (B, U) reset_before: grad of the new state */
-    R *xd = dhn + BU;                /* (B*T, F) dropped inputs, for dW */
+    R *dxw = tmp;                            /* (B*T, 3U) grad of X@W + bias, row b*T + t */
+    R *dhr = dxw + B * T * 3 * U;            /* (T, B, 3U) grad of the recurrent products */
+    R *dh = dhr + T * B * 3 * U;             /* (B, U) grad of the state after step k */
+    R *dhp = dh + BU;                        /* (B, U) grad of the state before step k */
+    R *dy = dhp + BU;                        /* (B, U) grad carried into the previous output */
+    R *drh = dy + BU;                        /* (B, U) reset_before: grad of r * h_prev */
+    R *dhn = drh + BU;                       /* (B, U) reset_before: grad of the new state */
+    R *zeros = dhn + BU;                     /* (U) stands in for absent output grads */
+    R *xd = zeros + U;                       /* (B*T, F) dropped inputs, for dW */
     R *dxd = xd + (need_xd ? B * T * F : 0); /* (B*T, F) grad of the dropped inputs */
     const R *hs = st->hs, *G = st->gates, *P = st->pre, *RHs = st->rh;
-    const rnnc_act ar = st->ract, ah = st->act;
-    const int mr = st->mode_r, mh = st->mode_h;
 
     for (int64_t i = 0; i < BU; i++) {
         dh[i] = dhT ? dhT[i] : (R)0;
         dy[i] = (R)0;
     }
+    for (int64_t u = 0; u < U; u++)
+        zeros[u] = (R)0;
     for (int64_t k = T - 1; k >= 0; k--) {
         const int64_t t = st->go_backwards ? T - 1 - k : k;
         const R *hp = hs + k * BU, *Gk = G + k * B * 3 * U, *RHk = RHs + k * BU;
         const R *Pk = P ? P + k * B * 3 * U : NULL;
         R *dHR = dhr + k * B * 3 * U;
-        for (int64_t b = 0; b < B; b++) {
-            const bool keep = !st->mask || st->mask[b * T + t];
-            const R *g = Gk + b * 3 * U, *p = Pk ? Pk + b * 3 * U : NULL, *rh = RHk + b * U;
-            const R *hpb = hp + b * U;
-            const R *dYk = dY ? dY + (b * T + k) * U : NULL;
-            const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
-            R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U;
-            R *dhb = dh + b * U, *dhpb = dhp + b * U, *dyb = dy + b * U, *dhnb = dhn + b * U;
-            for (int64_t u = 0; u < U; u++) {
-                /* Split the output/state gradients by the mask rule. */
-                R gy = dyb[u];
-                if (dYk)
-                    gy += dYk[u];
-                if (dl)
-                    gy += dl[u];
-                R dn, pass;
-                if (keep) {
-                    dn = gy + dhb[u];
-                    dyb[u] = (R)0;
-                    pass = (R)0;
-                } else {
-                    dn = (R)0;
-                    dyb[u] = st->zofm ? (R)0 : gy;
-                    pass = dhb[u];
-                }
-                const R z = g[u], r = g[U + u], hh = g[2 * U + u];
-                /* h' = z h + (1 - z) h~ */
-                const R dz = dn * (hpb[u] - hh);
-                const R dph = dn * ((R)1 - z) * SFX(dact)(mh, ah, p ? p[2 * U + u] : (R)0, hh);
-                const R dpz = dz * SFX(dact)(mr, ar, p ? p[u] : (R)0, z);
-                dxr[u] = dpz;
-                dxr[2 * U + u] = dph;
-                dq[u] = dpz;
-                if (st->reset_after) {
-                    /* h~ = act(xh + r (h R_h + br_h)) */
-                    const R dpr = dph * rh[u] * SFX(dact)(mr, ar, p ? p[U + u] : (R)0, r);
-                    dxr[U + u] = dpr;
-                    dq[U + u] = dpr;
-                    dq[2 * U + u] = dph * r;
-                    dhpb[u] = pass + dn * z;
-                } else {
-                    dq[2 * U + u] = dph;
-                    dhnb[u] = dn;
-                    dhpb[u] = pass;
-                }
-            }
-        }
+        SFX(back_step_any)(st, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh, dhp, dhn, dxw, dHR, zeros);
         if (st->reset_after) {
             /* dh_prev += [dpz, dpr, dph r] @ R^T */
             SFX(gemm)(false, true, B, U, 3 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
         } else {
             /* d(r h_prev) = dph @ R_h^T, then dr, then dh_prev. */
             SFX(gemm)(false, true, B, U, U, dHR + 2 * U, 3 * U, Rk + 2 * U, 3 * U, (R)0, drh, U);
-            for (int64_t b = 0; b < B; b++) {
-                const R *g = Gk + b * 3 * U, *p = Pk ? Pk + b * 3 * U : NULL;
-                const R *hpb = hp + b * U, *q = drh + b * U, *dnb = dhn + b * U;
-                R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U, *dhpb = dhp + b * U;
-                for (int64_t u = 0; u < U; u++) {
-                    const R z = g[u], r = g[U + u];
-                    const R dpr = q[u] * hpb[u] * SFX(dact)(mr, ar, p ? p[U + u] : (R)0, r);
-                    dxr[U + u] = dpr;
-                    dq[U + u] = dpr;
-                    dhpb[u] += dnb[u] * z + q[u] * r;
-                }
-            }
+            SFX(back_rb2)(st, t, hp, Gk, Pk, drh, dhn, dxw, dHR, dhp);
             SFX(gemm)(false, true, B, U, 2 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
         }
         R *sw = dh;
@@ -443,13 +641,14 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
         }
     }
     if (db) {
+        /* Column sums as products with a ones vector (reusing xd's room
+         * would need F >= 1 rows; a separate B*T vector is simpler). */
+        R *ones = dxd + (need_dxd ? B * T * F : 0); /* (B*T) */
         for (int64_t i = 0; i < B * T; i++)
-            for (int64_t j = 0; j < 3 * U; j++)
-                db[j] += dxw[i * 3 * U + j];
+            ones[i] = (R)1;
+        SFX(gemm)(true, false, 1, 3 * U, B * T, ones, 1, dxw, 3 * U, (R)1, db, 3 * U);
         if (st->reset_after)
-            for (int64_t i = 0; i < T * B; i++)
-                for (int64_t j = 0; j < 3 * U; j++)
-                    db[3 * U + j] += dhr[i * 3 * U + j];
+            SFX(gemm)(true, false, 1, 3 * U, T * B, ones, 1, dhr, 3 * U, (R)1, db + 3 * U, 3 * U);
     }
     free(tmp);
     return RNNC_OK;

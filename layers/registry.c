@@ -15,6 +15,7 @@
 #include "layers/embedding.h"
 #include "layers/gru.h"
 #include "layers/masking.h"
+#include "layers/merge.h"
 #include "layers/time_distributed.h"
 
 typedef struct layer_entry {
@@ -36,6 +37,13 @@ static const layer_entry builtin[] = {
     {"TimeDistributed", rnnc_time_distributed_from_config},
     {"Bidirectional", rnnc_bidirectional_from_config},
     {"GRU", rnnc_gru_from_config},
+    {"Add", rnnc_add_from_config},
+    {"Subtract", rnnc_subtract_from_config},
+    {"Multiply", rnnc_multiply_from_config},
+    {"Average", rnnc_average_from_config},
+    {"Maximum", rnnc_maximum_from_config},
+    {"Minimum", rnnc_minimum_from_config},
+    {"Concatenate", rnnc_concatenate_from_config},
 };
 #define N_BUILTIN ((int)(sizeof builtin / sizeof builtin[0]))
 
@@ -126,6 +134,19 @@ static rnnc_status read_build_shape(const rnnc_cfg *bc, const char *what, rnnc_s
     RNNC_TRY(rnnc_cfg_check_unread(bc, what, keys));
     if (!is || is->type == RNNC_CFG_NULL)
         return RNNC_OK;
+    /* [null, 3, 5] is one shape with an unknown batch; it is a list of
+     * shapes only when some entry is itself a list. */
+    bool list_of_shapes = false;
+    for (size_t i = 0; is->type == RNNC_CFG_LIST && i < is->n; i++)
+        list_of_shapes = list_of_shapes || is->items[i]->type == RNNC_CFG_LIST;
+    if (list_of_shapes) {
+        /* A layer called on a list (merge layers): one shape per input;
+         * build from the first (they have no weights, shapes are checked
+         * at the call). */
+        is = is->items[0];
+        if (is->type == RNNC_CFG_NULL)
+            return RNNC_OK;
+    }
     int n = 0;
     RNNC_TRY(rnnc_cfg_read_dims(is, what, "build_config.input_shape", shape->dim, RNNC_MAX_DIMS, &n));
     shape->ndim = n;

@@ -86,7 +86,6 @@ static const struct {
     {"MAE", RNNC_METRIC_MEAN_ABSOLUTE_ERROR},
     {"mean_absolute_error", RNNC_METRIC_MEAN_ABSOLUTE_ERROR},
     {"MeanAbsoluteError", RNNC_METRIC_MEAN_ABSOLUTE_ERROR},
-    {"Accuracy", RNNC_METRIC_ACCURACY},
     {"binary_accuracy", RNNC_METRIC_BINARY_ACCURACY},
     {"BinaryAccuracy", RNNC_METRIC_BINARY_ACCURACY},
     {"categorical_accuracy", RNNC_METRIC_CATEGORICAL_ACCURACY},

@@ -38,8 +38,9 @@ typedef struct rnnc_metric rnnc_metric;
  * the class, "mean_squared_error", "binary_accuracy", ...). */
 rnnc_status rnnc_metric_create(rnnc_metric_kind kind, const char *name, rnnc_metric **out);
 /* A compile() identifier: "mse" "MSE" "mean_squared_error"
- * "MeanSquaredError", "mae" ..., "accuracy" "acc" (any case),
- * "Accuracy", "binary_accuracy" "BinaryAccuracy", "categorical_accuracy"
+ * "MeanSquaredError", "mae" ..., "accuracy" "acc" (any case, so
+ * "Accuracy" too, as Keras lower-cases it: the auto-picked accuracy; the
+ * exact-equality Accuracy class is RNNC_METRIC_ACCURACY), "binary_accuracy" "BinaryAccuracy", "categorical_accuracy"
  * "CategoricalAccuracy", "sparse_categorical_accuracy"
  * "SparseCategoricalAccuracy", "binary_crossentropy" "bce" "BCE"
  * "BinaryCrossentropy", "categorical_crossentropy" ..., 

@@ -155,6 +155,10 @@ bool rnnc_trainer_stopping(const rnnc_trainer *tr);
 /* +1 / -1 when larger / smaller values of the log `name` ("val_accuracy",
  * "loss") are better, 0 when unknown (EarlyStopping's mode="auto"). */
 int rnnc_trainer_log_direction(const rnnc_trainer *tr, const char *name);
+/* The running fit's epochs argument and number of batches per epoch (0
+ * outside fit). */
+int rnnc_trainer_fit_epochs(const rnnc_trainer *tr);
+int64_t rnnc_trainer_fit_steps(const rnnc_trainer *tr);
 /* Prints through fit's print function (stdout outside fit). */
 void rnnc_trainer_print(rnnc_trainer *tr, const char *text);
 

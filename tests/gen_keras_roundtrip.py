@@ -38,14 +38,17 @@ read the committed files.
      k3_hsig     the same model saved unmodified (keras_version 3.15.1).
 
 2. rnnc -> Keras (`verify DIR`). DIR holds what rnnc wrote (the C test
-   weights_h5::writes_a_model_for_keras writes it to
-   build/rnnc_to_keras/): model.json (rnnc's get_config JSON),
+   weights_h5::writes_models_for_keras writes build/rnnc_to_keras/, two_gru
+   with rnnc's own initial weights, and build/rnnc_to_keras_bidi/, the
+   interop sleepecg model with Masking, BatchNormalization, ReLU and two
+   Bidirectional(GRU) as rnnc saves it): model.json (rnnc's get_config JSON),
    model.weights.h5 (rnnc_weights_save) and io.h5 (x and rnnc's predictions
    y_rnnc). Keras builds the model with keras.models.model_from_json, loads
    the weights with load_weights, predicts on x, and writes
    DIR/keras_output.h5 (y_keras) and DIR/verdict.json (max |y_keras -
-   y_rnnc|, ok when <= 1e-5 + 1e-5 |y|). The committed copy lives in
-   tests/fixtures/roundtrip/rnnc_to_keras/.
+   y_rnnc|, ok when <= 1e-5 + 1e-5 |y|). The committed copies live in
+   tests/fixtures/roundtrip/rnnc_to_keras{,_bidi}/ (copy the five files
+   after verifying); weights_h5::keras_loaded_what_rnnc_wrote checks them.
 """
 import json
 import os

@@ -14,6 +14,11 @@ optimizers.h5  one group per optimizer config: the Keras config (JSON) in
                (attribute "constraint", JSON).
 schedules.h5   one group per schedule: config JSON and the learning rate at
                steps 0..11 ("lr", float32).
+fit.h5         Sequential(Dense(4, tanh, L2(0.01), MaxNorm(1.5)), Dense(1))
+               from fixed initial weights ("init/<i>") trained by model.fit
+               (batch 8 of 20 samples, 3 epochs, shuffle off) with several
+               optimizers: the History ("history/<key>"), final weights,
+               evaluate() and predict() afterwards.
 losses.h5      one group per case: loss config JSON ("config"), y_true,
                y_pred (or "logits" when y_pred = activation(logits) inside
                the loss call: attribute "activation"), optional
@@ -259,9 +264,61 @@ def losses():
         h5.attrs["keras_version"] = keras.__version__
 
 
+# ----------------------------------------------------------------------- fit
+def fit_cases():
+    """Sequential(Dense(4, tanh, L2 + MaxNorm), Dense(1)) trained by fit."""
+    rng = np.random.default_rng(11)
+    f = np.float32
+    x = rng.standard_normal((20, 3)).astype(f)
+    y = (np.sin(x[:, :1]) + 0.5 * x[:, 1:2] - 0.2 * x[:, 2:3]).astype(f)
+    sw = rng.uniform(0.2, 2.0, (20,)).astype(f)
+    k0 = (rng.standard_normal((3, 4)) * 0.5).astype(f)
+    b0 = (rng.standard_normal((4,)) * 0.1).astype(f)
+    k1 = (rng.standard_normal((4, 1)) * 0.5).astype(f)
+    b1 = np.zeros((1,), f)
+    O = keras.optimizers
+    cases = [
+        ("sgd_momentum", O.SGD(learning_rate=0.1, momentum=0.9), {}),
+        ("adam", O.Adam(learning_rate=0.01), {}),
+        ("rmsprop_sw", O.RMSprop(learning_rate=0.01), {"sample_weight": sw}),
+        ("adam_val_split", O.Adam(learning_rate=0.02, clipnorm=0.5), {"validation_split": 0.25}),
+    ]
+    with h5py.File(os.path.join(OUT, "fit.h5"), "w") as h5:
+        h5["x"] = x
+        h5["y"] = y
+        h5["sample_weight"] = sw
+        h5["init/0"] = k0
+        h5["init/1"] = b0
+        h5["init/2"] = k1
+        h5["init/3"] = b1
+        for name, opt, kw in cases:
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential([
+                keras.Input((3,)),
+                keras.layers.Dense(4, activation="tanh", kernel_regularizer=keras.regularizers.L2(0.01),
+                                   kernel_constraint=keras.constraints.MaxNorm(1.5)),
+                keras.layers.Dense(1),
+            ])
+            model.set_weights([k0, b0, k1, b1])
+            model.compile(optimizer=opt, loss="mse", metrics=["mae"])
+            hist = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0, **kw)
+            g = h5.create_group(name)
+            g.attrs["optimizer"] = jdump(keras.optimizers.serialize(opt))
+            for key, vals in hist.history.items():
+                g[f"history/{key}"] = np.asarray(vals, dtype=np.float64)
+            g.attrs["history_keys"] = jdump(list(hist.history.keys()))
+            for i, w in enumerate(model.get_weights()):
+                g[f"weights/{i}"] = w
+            ev = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+            g["evaluate/loss"] = np.float64(ev["loss"])
+            g["evaluate/mae"] = np.float64(ev["mae"])
+            g["predict"] = model.predict(x, batch_size=8, verbose=0)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     optimizers()
     schedules()
     losses()
+    fit_cases()
     print("wrote", OUT)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "framework/model.h"
@@ -470,4 +471,31 @@ Test(checkpoint, foreign_or_mismatched_files_are_refused)
     rnnc_model_destroy(five);
     rnnc_optimizer_destroy(o);
     rnnc_optimizer_destroy(o5);
+}
+
+Test(checkpoint, stale_temporaries_of_dead_writers_are_removed)
+{
+    pid_t child = fork();
+    cr_assert_neq(child, -1);
+    if (child == 0)
+        _exit(0);
+    waitpid(child, NULL, 0); /* now a pid that no longer runs */
+    char dead[300], dead_tmp[300], live[300];
+    snprintf(dead, sizeof dead, "ckpt-000003.weights.h5.partial.%ld.0", (long)child);
+    snprintf(dead_tmp, sizeof dead_tmp, "ckpt-000003.weights.h5.partial.%ld.0.tmp.%ld.1", (long)child, (long)child);
+    snprintf(live, sizeof live, "ckpt-000004.weights.h5.partial.%ld.0", (long)getpid());
+    const char *names[] = {dead, dead_tmp, live, "ckpt-000002.weights.h5", "mine.partial.1.2", "notes.txt"};
+    for (size_t i = 0; i < 6; i++) {
+        FILE *f = fopen(path_in(names[i]), "w");
+        fclose(f);
+    }
+    int removed = -1;
+    cr_assert_eq(rnnc_checkpoint_clean_stale(tmpdir, &removed), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_eq(removed, 2);
+    struct stat sb;
+    cr_expect_neq(stat(path_in(dead), &sb), 0);
+    cr_expect_neq(stat(path_in(dead_tmp), &sb), 0);
+    for (size_t i = 2; i < 6; i++)
+        cr_expect_eq(stat(path_in(names[i]), &sb), 0, "%s was removed", names[i]);
+    cr_expect_neq(rnnc_checkpoint_clean_stale(path_in("no_such_dir"), NULL), RNNC_OK);
 }

@@ -6,7 +6,8 @@
  *
  * The folder is listed at run time, so a case added there is tested too. On
  * a mismatch the layers are run one by one against expected.h5's layers/
- * group to name the first layer that disagrees. */
+ * group to name the first layer that disagrees. Expected arrays are read
+ * with the independent test reader (helpers/fixture.h), not with io/. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <criterion/criterion.h>
@@ -18,8 +19,8 @@
 #include <sys/stat.h>
 
 #include "framework/model.h"
+#include "helpers/fixture.h"
 #include "io/dataset.h"
-#include "io/h5_util.h"
 #include "io/model_loader.h"
 
 #define INTEROP RNNC_SHARED "/interop"
@@ -112,12 +113,12 @@ static long first_mismatch(const rnnc_tensor *got, const rnnc_tensor *want, doub
  * from expected.h5's layers/<name>. */
 static void locate_layer(const char *cname, rnnc_model *m, rnnc_tensor *x, const char *expected)
 {
-    hid_t f;
-    if (rnnc_h5_open_read(expected, &f) != RNNC_OK)
+    rnnc_fixture *f = NULL;
+    if (rnnc_fixture_open(expected, &f) != RNNC_OK)
         return;
-    if (!rnnc_h5_exists(f, "layers")) {
+    if (!rnnc_fixture_has(f, "layers")) {
         cr_log_warn("%s: expected.h5 has no layers/ group to locate the mismatch", cname);
-        rnnc_h5_close(f);
+        rnnc_fixture_close(f);
         return;
     }
     rnnc_ctx *cx = rnnc_ctx_create();
@@ -133,7 +134,7 @@ static void locate_layer(const char *cname, rnnc_model *m, rnnc_tensor *x, const
         char ds[300];
         snprintf(ds, sizeof ds, "layers/%s", l->name);
         rnnc_tensor *want = NULL;
-        if (rnnc_h5_exists(f, ds) && rnnc_h5_read_tensor(f, ds, expected, RNNC_F64, false, &want) == RNNC_OK) {
+        if (rnnc_fixture_read(f, ds, RNNC_F64, &want) == RNNC_OK) {
             double worst;
             long bad = rnnc_shape_eq(&want->shape, &r.outputs[0]->shape)
                            ? first_mismatch(r.outputs[0], want, &worst)
@@ -151,7 +152,7 @@ static void locate_layer(const char *cname, rnnc_model *m, rnnc_tensor *x, const
         a.mask = r.mask;
     }
     rnnc_ctx_destroy(cx);
-    rnnc_h5_close(f);
+    rnnc_fixture_close(f);
 }
 
 /* Loads, predicts and compares one case; returns true when it matches. */
@@ -171,10 +172,12 @@ static bool run_case(const char *cname)
         return false;
     }
     rnnc_dataset_options xo = {.y_optional = true};
-    rnnc_dataset_options yo = {.x_name = "y", .y_optional = true};
-    rnnc_dataset *in = NULL, *exp = NULL;
+    rnnc_dataset *in = NULL;
+    rnnc_fixture *ef = NULL;
+    rnnc_tensor *y = NULL;
     bool ok = false;
-    if (rnnc_dataset_read(input, &xo, &in) != RNNC_OK || rnnc_dataset_read(expected, &yo, &exp) != RNNC_OK) {
+    if (rnnc_dataset_read(input, &xo, &in) != RNNC_OK || rnnc_fixture_open(expected, &ef) != RNNC_OK ||
+        rnnc_fixture_read(ef, "y", RNNC_F64, &y) != RNNC_OK) {
         cr_log_error("%s: reading input/expected failed: %s", cname, rnnc_last_error());
         goto done;
     }
@@ -188,7 +191,6 @@ static bool run_case(const char *cname)
         goto done;
     }
     char gs[160], ws[160];
-    const rnnc_tensor *y = exp->x;
     if (!rnnc_shape_eq(&r.outputs[0]->shape, &y->shape)) {
         cr_log_error("%s: output shape %s, expected %s", cname,
                      rnnc_shape_str(&r.outputs[0]->shape, gs, sizeof gs), rnnc_shape_str(&y->shape, ws, sizeof ws));
@@ -208,7 +210,8 @@ static bool run_case(const char *cname)
         locate_layer(cname, m, in->x, expected);
 done:
     rnnc_dataset_destroy(in);
-    rnnc_dataset_destroy(exp);
+    rnnc_tensor_destroy(y);
+    rnnc_fixture_close(ef);
     rnnc_model_destroy(m);
     return ok;
 }

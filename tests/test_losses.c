@@ -436,3 +436,106 @@ Test(losses, gradients_match_finite_differences)
     rnnc_tensor_destroy(ids);
     rnnc_tensor_destroy(sw);
 }
+
+/* ---- metrics (hand-computed; the first four are Keras's docstring examples) ---- */
+
+#include "optim/metrics.h"
+
+static double metric_once(const char *id, rnnc_tensor *yt, rnnc_tensor *yp, rnnc_tensor *sw, rnnc_tensor *mask)
+{
+    rnnc_metric *m = NULL;
+    cr_assert_eq(rnnc_metric_from_name(id, &m), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_metric_update(m, yt, yp, sw, mask), RNNC_OK, "%s: %s", id, rnnc_last_error());
+    const double r = rnnc_metric_result(m);
+    rnnc_metric_destroy(m);
+    return r;
+}
+
+Test(metrics, accuracies_match_keras_docstrings)
+{
+    const double t1[] = {1, 1, 0, 0}, p1[] = {0.98, 1, 0, 0.6}, w1[] = {1, 0, 0, 1};
+    rnnc_tensor *yt = tens(RNNC_F32, RNNC_SHAPE(4, 1), t1), *yp = tens(RNNC_F32, RNNC_SHAPE(4, 1), p1);
+    rnnc_tensor *sw = tens(RNNC_F32, RNNC_SHAPE(4), w1);
+    cr_expect_float_eq(metric_once("binary_accuracy", yt, yp, NULL, NULL), 0.75, 1e-12);
+    cr_expect_float_eq(metric_once("BinaryAccuracy", yt, yp, sw, NULL), 0.5, 1e-12);
+    cr_expect_float_eq(metric_once("accuracy", yt, yp, NULL, NULL), 0.75, 1e-12, "(B,1) output: binary");
+    rnnc_tensor_destroy(yt);
+    rnnc_tensor_destroy(yp);
+    rnnc_tensor_destroy(sw);
+
+    const double t2[] = {0, 0, 1, 0, 1, 0}, p2[] = {0.1, 0.9, 0.8, 0.05, 0.95, 0}, w2[] = {0.7, 0.3};
+    yt = tens(RNNC_F32, RNNC_SHAPE(2, 3), t2);
+    yp = tens(RNNC_F32, RNNC_SHAPE(2, 3), p2);
+    sw = tens(RNNC_F32, RNNC_SHAPE(2), w2);
+    cr_expect_float_eq(metric_once("categorical_accuracy", yt, yp, NULL, NULL), 0.5, 1e-12);
+    cr_expect_float_eq(metric_once("categorical_accuracy", yt, yp, sw, NULL), 0.3, 1e-7);
+    cr_expect_float_eq(metric_once("acc", yt, yp, sw, NULL), 0.3, 1e-7, "one-hot y_true: categorical");
+    const double ids[] = {2, 1};
+    rnnc_tensor *yi = tens(RNNC_F32, RNNC_SHAPE(2, 1), ids);
+    cr_expect_float_eq(metric_once("sparse_categorical_accuracy", yi, yp, NULL, NULL), 0.5, 1e-12);
+    cr_expect_float_eq(metric_once("SparseCategoricalAccuracy", yi, yp, sw, NULL), 0.3, 1e-7);
+    cr_expect_float_eq(metric_once("accuracy", yi, yp, sw, NULL), 0.3, 1e-7, "(B,1) ids: sparse");
+    rnnc_tensor_destroy(yi);
+    rnnc_tensor_destroy(yt);
+    rnnc_tensor_destroy(yp);
+    rnnc_tensor_destroy(sw);
+
+    const double t3[] = {1, 2, 3, 4}, p3[] = {0, 2, 3, 4}, w3[] = {1, 1, 0, 0};
+    yt = tens(RNNC_F32, RNNC_SHAPE(4, 1), t3);
+    yp = tens(RNNC_F32, RNNC_SHAPE(4, 1), p3);
+    sw = tens(RNNC_F32, RNNC_SHAPE(4), w3);
+    /* Keras's Accuracy class (exact equality); the string "Accuracy" is the
+     * auto-picked accuracy in compile, as "accuracy" (Keras lower-cases it) */
+    rnnc_metric *m = NULL;
+    cr_assert_eq(rnnc_metric_create(RNNC_METRIC_ACCURACY, NULL, &m), RNNC_OK);
+    cr_assert_eq(rnnc_metric_update(m, yt, yp, NULL, NULL), RNNC_OK);
+    cr_expect_float_eq(rnnc_metric_result(m), 0.75, 1e-12);
+    rnnc_metric_reset(m);
+    cr_assert_eq(rnnc_metric_update(m, yt, yp, sw, NULL), RNNC_OK);
+    cr_expect_float_eq(rnnc_metric_result(m), 0.5, 1e-12);
+    rnnc_metric_destroy(m);
+    cr_expect_float_eq(metric_once("Accuracy", yt, yp, NULL, NULL), 0.0, 1e-12, "auto: binary on (4, 1)");
+    rnnc_tensor_destroy(yt);
+    rnnc_tensor_destroy(yp);
+    rnnc_tensor_destroy(sw);
+}
+
+Test(metrics, running_means_weights_and_masks)
+{
+    rnnc_metric *m = NULL;
+    cr_assert_eq(rnnc_metric_from_name("mae", &m), RNNC_OK);
+    cr_expect_str_eq(rnnc_metric_name(m), "mae");
+    cr_expect_eq(rnnc_metric_direction(m), -1);
+    /* two batches of 2 and 1 samples: the mean is over the 3 samples */
+    const double t1[] = {0, 0, 0, 0}, p1[] = {1, 3, 2, 2}, t2[] = {0, 0}, p2[] = {10, 20};
+    rnnc_tensor *a = tens(RNNC_F32, RNNC_SHAPE(2, 2), t1), *b = tens(RNNC_F32, RNNC_SHAPE(2, 2), p1);
+    rnnc_tensor *c = tens(RNNC_F32, RNNC_SHAPE(1, 2), t2), *d = tens(RNNC_F32, RNNC_SHAPE(1, 2), p2);
+    cr_assert_eq(rnnc_metric_update(m, a, b, NULL, NULL), RNNC_OK);
+    cr_assert_eq(rnnc_metric_update(m, c, d, NULL, NULL), RNNC_OK);
+    cr_expect_float_eq(rnnc_metric_result(m), (2.0 + 2.0 + 15.0) / 3, 1e-12);
+    rnnc_metric_reset(m);
+    cr_expect_float_eq(rnnc_metric_result(m), 0.0, 1e-12);
+    /* a (B,T) mask: the mean runs over the valid steps only */
+    const double st[] = {0, 0, 0, 0, 0, 0}, sp[] = {1, 2, 3, 4, 5, 6}, mk[] = {1, 1, 0, 1, 0, 0};
+    rnnc_tensor *yt = tens(RNNC_F32, RNNC_SHAPE(2, 3, 1), st), *yp = tens(RNNC_F32, RNNC_SHAPE(2, 3, 1), sp);
+    rnnc_tensor *mask = tens(RNNC_U8, RNNC_SHAPE(2, 3), mk);
+    cr_assert_eq(rnnc_metric_update(m, yt, yp, NULL, mask), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_float_eq(rnnc_metric_result(m), (1.0 + 2.0 + 4.0) / 3, 1e-12);
+    rnnc_metric_destroy(m);
+    /* the loss tracker: batch means weighted by batch size */
+    cr_assert_eq(rnnc_metric_create(RNNC_METRIC_MEAN, "loss", &m), RNNC_OK);
+    rnnc_metric_update_scalar(m, 1.0, 32);
+    rnnc_metric_update_scalar(m, 4.0, 8);
+    cr_expect_float_eq(rnnc_metric_result(m), (32.0 + 32.0) / 40, 1e-12);
+    cr_expect_eq(rnnc_metric_update(m, a, b, NULL, NULL), RNNC_E_STATE);
+    rnnc_metric_destroy(m);
+    cr_expect_eq(rnnc_metric_from_name("acuracy", &m), RNNC_E_ARG);
+    cr_expect(strstr(rnnc_last_error(), "accuracy"), "%s", rnnc_last_error());
+    rnnc_tensor_destroy(a);
+    rnnc_tensor_destroy(b);
+    rnnc_tensor_destroy(c);
+    rnnc_tensor_destroy(d);
+    rnnc_tensor_destroy(yt);
+    rnnc_tensor_destroy(yp);
+    rnnc_tensor_destroy(mask);
+}

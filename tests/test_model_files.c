@@ -727,3 +727,72 @@ Test(model_files, legacy_layer_names_naming_a_missing_group)
     H5Fclose(f);
     expect_load_fails(p, RNNC_E_FORMAT, "dense");
 }
+
+Test(model_files, other_config_shapes)
+{
+    rnnc_model *m;
+    /* An rnnc spec's model section (YAML). */
+    const char *spec = "model:\n"
+                       "  class_name: Sequential\n"
+                       "  config:\n"
+                       "    name: from_yaml\n"
+                       "    layers:\n"
+                       "      - {class_name: InputLayer, config: {batch_shape: [null, 5, 2]}}\n"
+                       "      - {class_name: GRU, config: {units: 3}}\n"
+                       "fit: {epochs: 1}\n";
+    cr_assert_eq(from_text(spec, &m), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_str_eq(m->name, "from_yaml");
+    cr_expect(m->built);
+    rnnc_model_destroy(m);
+    /* Keras <= 2.2: the Sequential config is the list of layers. */
+    const char *old = "{\"class_name\": \"Sequential\", \"config\": ["
+                      "{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"units\": 2, \"batch_input_shape\": [null, 4]}}]}";
+    cr_assert_eq(from_text(old, &m), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect(m->built && m->n_layers == 1 && m->input_shape.dim[1] == 4);
+    rnnc_model_destroy(m);
+    /* A lone layer with its build_config runs as a one-layer model. */
+    const char *one = "{\"module\": \"keras.layers\", \"class_name\": \"GRU\", \"config\": {\"name\": \"solo\", \"units\": 2},"
+                      " \"registered_name\": null, \"build_config\": {\"input_shape\": [null, 3, 5]}}";
+    cr_assert_eq(from_text(one, &m), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect(m->built && m->n_layers == 1);
+    cr_expect_str_eq(m->layers[0]->name, "solo");
+    cr_expect_eq(m->input_shape.dim[2], 5);
+    rnnc_model_destroy(m);
+    /* Unknown classes and misplaced InputLayers are named. */
+    const char *unknown = "{class_name: Sequential, config: {name: s, layers: [{class_name: LSTMM, config: {units: 2}}]}}";
+    cr_expect_eq(from_text(unknown, &m), RNNC_E_ARG);
+    cr_expect(strstr(rnnc_last_error(), "LSTMM"), "%s", rnnc_last_error());
+    const char *late = "{class_name: Sequential, config: {name: s, layers: [{class_name: Dense, config: {units: 2}},"
+                       "{class_name: InputLayer, config: {batch_shape: [null, 2]}}]}}";
+    cr_expect_eq(from_text(late, &m), RNNC_E_UNSUPPORTED);
+    cr_expect(strstr(rnnc_last_error(), "InputLayer"), "%s", rnnc_last_error());
+}
+
+Test(model_files, integer_datasets_are_range_checked)
+{
+    int64_t ids[4] = {1, 2, 3, (int64_t)1 << 40};
+    float y[2] = {0, 1};
+    hsize_t xd[2] = {2, 2}, yd[1] = {2};
+    hid_t f = H5Fcreate(tmp("ids.h5"), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t sp = H5Screate_simple(2, xd, NULL);
+    hid_t d = H5Dcreate2(f, "x", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, ids);
+    H5Dclose(d);
+    H5Sclose(sp);
+    write_f32(f, "y", y, 1, yd);
+    H5Fclose(f);
+    rnnc_dataset *ds = NULL;
+    rnnc_dataset_options o32 = {.x_dtype = RNNC_I32};
+    cr_expect_eq(rnnc_dataset_read(tmp("ids.h5"), &o32, &ds), RNNC_E_DTYPE);
+    cr_expect(strstr(rnnc_last_error(), "'/x'") && strstr(rnnc_last_error(), "index 3"), "%s", rnnc_last_error());
+    rnnc_dataset_options o64 = {.x_dtype = RNNC_I64};
+    cr_assert_eq(rnnc_dataset_read(tmp("ids.h5"), &o64, &ds), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_eq(((int64_t *)ds->x->data)[3], (int64_t)1 << 40);
+    cr_expect_eq(((int64_t *)ds->x->data)[1], 2);
+    rnnc_dataset_destroy(ds);
+    /* Integers where floats are wanted are converted (token ids as features). */
+    rnnc_dataset_options of = {0};
+    cr_assert_eq(rnnc_dataset_read(tmp("ids.h5"), &of, &ds), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_eq(rnnc_f32(ds->x)[2], 3.0f);
+    rnnc_dataset_destroy(ds);
+}

@@ -502,31 +502,22 @@ Test(weights_h5, a_failed_save_leaves_the_old_file_and_no_temporary)
     rnnc_model_destroy(back);
 }
 
-/* rnnc -> Keras. Writes build/rnnc_to_keras/ (model.json, model.weights.h5,
- * io.h5) from a model with rnnc's own initial weights, for
- * `python3 tests/gen_keras_roundtrip.py verify build/rnnc_to_keras`
- * (run by hand; its result is committed in fixtures/roundtrip/rnnc_to_keras). */
-Test(weights_h5, writes_a_model_for_keras)
+/* Writes dir/model.json (rnnc's get_config JSON), dir/model.weights.h5 and
+ * dir/io.h5 (x and rnnc's predictions y_rnnc), then checks they load back. */
+static void write_for_keras(rnnc_model *m, rnnc_tensor *x, const char *dir)
 {
-    const char *dir = RNNC_BUILD_DIR "/rnnc_to_keras";
+    char p[512];
     mkdir(dir, 0777);
-    rnnc_model *m = load_json_model(RT "/two_gru.json");
     rnnc_cfg *cfg;
-    char *json;
     cr_assert_eq(rnnc_model_serialize(m, &cfg), RNNC_OK, "%s", rnnc_last_error());
-    cr_assert_eq(rnnc_json_write(cfg, -1, &json), RNNC_OK, "%s", rnnc_last_error());
+    snprintf(p, sizeof p, "%s/model.json", dir);
+    cr_assert_eq(rnnc_json_write_file(cfg, -1, p), RNNC_OK, "%s", rnnc_last_error());
     rnnc_cfg_destroy(cfg);
-    FILE *fp = fopen(RNNC_BUILD_DIR "/rnnc_to_keras/model.json", "w");
-    cr_assert(fp);
-    fputs(json, fp);
-    fclose(fp);
-    free(json);
-    cr_assert_eq(rnnc_weights_save(m, RNNC_BUILD_DIR "/rnnc_to_keras/model.weights.h5", NULL, 0, NULL), RNNC_OK,
-                 "%s", rnnc_last_error());
-    rnnc_tensor *x = read_fixture(RT "/two_gru_io.h5", "x", RNNC_F32);
+    snprintf(p, sizeof p, "%s/model.weights.h5", dir);
+    cr_assert_eq(rnnc_weights_save(m, p, NULL, 0, NULL), RNNC_OK, "%s", rnnc_last_error());
     rnnc_tensor *y = predict(m, x);
-    /* io.h5: x and rnnc's predictions y_rnnc. */
-    hid_t f = H5Fcreate(RNNC_BUILD_DIR "/rnnc_to_keras/io.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    snprintf(p, sizeof p, "%s/io.h5", dir);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     cr_assert_geq(f, 0);
     const rnnc_tensor *ts[2] = {x, y};
     const char *names[2] = {"x", "y_rnnc"};
@@ -542,38 +533,78 @@ Test(weights_h5, writes_a_model_for_keras)
     }
     H5Fclose(f);
     /* The written pair loads back into rnnc with the same predictions. */
-    rnnc_model *back = load_json_model(RNNC_BUILD_DIR "/rnnc_to_keras/model.json");
-    cr_assert_eq(rnnc_model_load_weights(back, RNNC_BUILD_DIR "/rnnc_to_keras/model.weights.h5"), RNNC_OK, "%s",
-                 rnnc_last_error());
+    snprintf(p, sizeof p, "%s/model.json", dir);
+    rnnc_model *back = load_json_model(p);
+    snprintf(p, sizeof p, "%s/model.weights.h5", dir);
+    cr_assert_eq(rnnc_model_load_weights(back, p), RNNC_OK, "%s", rnnc_last_error());
     rnnc_tensor *y2 = predict(back, x);
-    expect_close(y2, y, "rnnc reload");
-    rnnc_tensor_destroy(x);
+    expect_close(y2, y, dir);
     rnnc_tensor_destroy(y);
     rnnc_tensor_destroy(y2);
-    rnnc_model_destroy(m);
     rnnc_model_destroy(back);
 }
 
-/* The committed result of that check: Keras 3.15.1 built rnnc's JSON with
- * model_from_json, loaded rnnc's weights file with load_weights, and its
- * predictions (keras_output.h5) are what rnnc computes from the same files. */
-Test(weights_h5, keras_loaded_what_rnnc_wrote)
+/* rnnc -> Keras. Writes build/rnnc_to_keras/ (two_gru with rnnc's own
+ * initial weights) and build/rnnc_to_keras_bidi/ (the interop sleepecg
+ * model as rnnc saves it after loading its .keras file), for
+ *   python3 tests/gen_keras_roundtrip.py verify build/rnnc_to_keras[_bidi]
+ * (run by hand; the results are committed in fixtures/roundtrip/). */
+Test(weights_h5, writes_models_for_keras)
 {
-    const char *d = RT "/rnnc_to_keras";
-    rnnc_model *m = load_json_model(RT "/rnnc_to_keras/model.json");
-    cr_assert_eq(rnnc_model_load_weights(m, RT "/rnnc_to_keras/model.weights.h5"), RNNC_OK, "%s", rnnc_last_error());
-    rnnc_tensor *x = read_fixture(RT "/rnnc_to_keras/io.h5", "x", RNNC_F32);
-    rnnc_tensor *yk = read_fixture(RT "/rnnc_to_keras/keras_output.h5", "y_keras", RNNC_F32);
+    rnnc_model *m = load_json_model(RT "/two_gru.json");
+    rnnc_tensor *x = read_fixture(RT "/two_gru_io.h5", "x", RNNC_F32);
+    write_for_keras(m, x, RNNC_BUILD_DIR "/rnnc_to_keras");
+    rnnc_tensor_destroy(x);
+    rnnc_model_destroy(m);
+    const char *sleep = RNNC_SHARED "/interop/sleepecg-ws-gru-mesa";
+    struct stat st;
+    if (stat(sleep, &st) != 0)
+        return;
+    m = NULL;
+    cr_assert_eq(rnnc_model_load(RNNC_SHARED "/interop/sleepecg-ws-gru-mesa/classifier.keras", &m), RNNC_OK, "%s",
+                 rnnc_last_error());
+    x = read_fixture(RNNC_SHARED "/interop/sleepecg-ws-gru-mesa/input.h5", "x", RNNC_F32);
+    write_for_keras(m, x, RNNC_BUILD_DIR "/rnnc_to_keras_bidi");
+    rnnc_tensor_destroy(x);
+    rnnc_model_destroy(m);
+}
+
+/* The committed results of that check: Keras 3.15.1 built rnnc's JSON
+ * with model_from_json, loaded rnnc's weights file with load_weights, and
+ * its predictions (keras_output.h5) are what rnnc computes from the same
+ * files. rnnc_to_keras: two_gru with rnnc's initial weights;
+ * rnnc_to_keras_bidi: the interop sleepecg model (Masking, BatchNormalization,
+ * Dense, ReLU, 2 x Bidirectional(GRU), Dense) as rnnc saves it after loading
+ * it from its .keras file. */
+static void check_keras_verdict(const char *dir)
+{
+    char p[512];
+    rnnc_model *m;
+    snprintf(p, sizeof p, "%s/model.json", dir);
+    m = load_json_model(p);
+    snprintf(p, sizeof p, "%s/model.weights.h5", dir);
+    cr_assert_eq(rnnc_model_load_weights(m, p), RNNC_OK, "%s", rnnc_last_error());
+    snprintf(p, sizeof p, "%s/io.h5", dir);
+    rnnc_tensor *x = read_fixture(p, "x", RNNC_F32);
+    snprintf(p, sizeof p, "%s/keras_output.h5", dir);
+    rnnc_tensor *yk = read_fixture(p, "y_keras", RNNC_F32);
     rnnc_tensor *got = predict(m, x);
-    expect_close(got, yk, "Keras's predictions from rnnc's file");
+    expect_close(got, yk, dir);
     rnnc_cfg *v;
-    cr_assert_eq(rnnc_spec_read_file(RT "/rnnc_to_keras/verdict.json", &v), RNNC_OK, "%s: %s", d, rnnc_last_error());
+    snprintf(p, sizeof p, "%s/verdict.json", dir);
+    cr_assert_eq(rnnc_spec_read_file(p, &v), RNNC_OK, "%s", rnnc_last_error());
     bool ok = false;
     cr_assert_eq(rnnc_cfg_read_bool(v, "verdict", "ok", false, &ok), RNNC_OK);
-    cr_expect(ok, "Keras's verdict on rnnc's files is not ok");
+    cr_expect(ok, "%s: Keras's verdict on rnnc's files is not ok", dir);
     rnnc_cfg_destroy(v);
     rnnc_tensor_destroy(got);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(yk);
     rnnc_model_destroy(m);
+}
+
+Test(weights_h5, keras_loaded_what_rnnc_wrote)
+{
+    check_keras_verdict(RT "/rnnc_to_keras");
+    check_keras_verdict(RT "/rnnc_to_keras_bidi");
 }

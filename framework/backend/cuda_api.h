@@ -42,6 +42,8 @@ typedef struct rnnc_cuda_stats {
     size_t bytes_cached;      /* returned and kept for reuse */
 } rnnc_cuda_stats;
 
+typedef struct rnnc_cuda_api rnnc_cuda_api; /* also declared in framework/backend.h */
+
 struct rnnc_cuda_api {
     /* ---- device ---- */
     /* Visible devices; fails with RNNC_E_NODEV and the driver's message when

@@ -146,7 +146,9 @@ struct rnnc_cuda_gru {
     rnnc__dbuf ones;                   /* column sums */
     /* Generic kernel's saved tensors. */
     rnnc__dbuf xd, xw, hs, gates, pre, rh, hr, hh2;
-    rnnc__dbuf dxw, dhr, dstate, dcarry, drh, dhn, dxd;
+    rnnc__dbuf dxw, dhr, dstate, dhp, dcarry, drh, dhn, dxd;
+    uint8_t *mask_host;                /* (B, T) host staging for mask_dev */
+    size_t mask_host_cap, lens_host_cap; /* elements */
     /* cuDNN kernel. */
     rnnc__cudnn_gru *cudnn;
 };

@@ -1,0 +1,245 @@
+/* cmd_train.c - `rnnc train`: compiles and fits the model of a training
+ * spec on its data, with the progress display, checkpoints (written after
+ * every `every`-th epoch and the last, newest `keep` kept), resume from a
+ * checkpoint, a final report (loss and metrics, time, time steps per
+ * second, the test split, a reference number, predictions next to targets)
+ * and the trained weights in Keras's .weights.h5 layout. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/describe.h"
+#include "apps/forward.h"
+#include "apps/session.h"
+#include "apps/train_state.h"
+#include "io/checkpoint.h"
+#include "io/json_writer.h"
+#include "io/model_loader.h"
+#include "io/weights_h5.h"
+#include "optim/trainer.h"
+
+static rnnc_cli_opt opts[] = {
+    {"--weights", "INIT.weights.h5", "start from these weights instead of fresh ones", NULL},
+    {"--save-weights", "OUT.weights.h5", "write the trained weights here (Keras 3 .weights.h5 layout)", NULL},
+    {"--resume", "CHECKPOINT", "continue from a checkpoint file, or the newest one in a directory", NULL},
+    {"--epochs", "N", "train until epoch N (overrides fit.epochs)", NULL},
+    {"--seed", "S", "seed for weight initialisation and shuffling (overrides fit.seed)", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+static rnnc_cli_cmd cmd = {
+    .name = "train",
+    .usage = "SPEC.yaml [--weights INIT.weights.h5] [--save-weights OUT.weights.h5] [--resume CHECKPOINT] [--epochs N] [--seed S]",
+    .summary = "Train the model of a training spec on its data (see docs/spec-format.md).",
+    .details = "Prints the progress display, then a summary: loss and metrics, time, time steps\n"
+               "per second, the test split's scores next to a reference, and a few predictions\n"
+               "next to their targets. Checkpoints go where the spec's checkpoint section says;\n"
+               "--resume continues bit-for-bit from one.\n\n"
+               "Example:\n"
+               "  rnnc train examples/adding.yaml --save-weights build/adding.weights.h5",
+    .min_pos = 1,
+    .max_pos = 1,
+    .opts = opts,
+};
+
+/* --save-weights must be a *.weights.h5 path in an existing folder (Keras
+ * requires the suffix; checking now saves a failed save after training). */
+static bool check_out_path(const char *path)
+{
+    size_t n = strlen(path);
+    const char *suffix = ".weights.h5";
+    if (n < strlen(suffix) || strcmp(path + n - strlen(suffix), suffix) != 0) {
+        rnnc_cli_error(&cmd, "--save-weights '%s' must end in .weights.h5 (the Keras 3 weights format), e.g. build/model.weights.h5",
+                       path);
+        return false;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        rnnc_cli_error(&cmd, "--save-weights '%s' is a directory; give a file name", path);
+        return false;
+    }
+    const char *slash = strrchr(path, '/');
+    if (slash && slash != path) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rnnc_cli_error(&cmd, "cannot write --save-weights '%s': folder '%s' does not exist; create it first", path, dir);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --resume: a file, or a directory whose newest checkpoint is used. */
+static rnnc_status resolve_resume(const char *arg, char *buf, size_t cap)
+{
+    struct stat st;
+    if (stat(arg, &st) != 0)
+        return rnnc_fail(RNNC_E_IO, "--resume '%s' does not exist (%s); give a checkpoint file or its directory",
+                         arg, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(buf, cap, "%s", arg);
+        return RNNC_OK;
+    }
+    bool found;
+    RNNC_TRY(rnnc_checkpoint_latest(arg, buf, cap, &found));
+    if (!found)
+        return rnnc_fail(RNNC_E_IO, "--resume: directory '%s' holds no checkpoint (ckpt-NNNNNN.weights.h5)", arg);
+    return RNNC_OK;
+}
+
+static void print_logs(const rnnc_logs *l)
+{
+    for (int i = 0; i < l->n; i++)
+        printf("%s%s %.4f", i ? " - " : "", l->names[i], l->values[i]);
+}
+
+/* Loss and metrics of the test split, then predictions next to targets. */
+static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
+{
+    const rnnc_task_data *d = ses->test.x ? &ses->test : ses->validation.x ? &ses->validation : NULL;
+    if (!d || !d->y)
+        return RNNC_OK;
+    const char *which = d == &ses->test ? "Test" : "Validation";
+    rnnc_logs logs;
+    RNNC_TRY(rnnc_trainer_evaluate(tr, d->x, d->y, d->sample_weight, ses->spec->batch_size, &logs));
+    printf("%s (%lld samples): ", which, (long long)d->x->shape.dim[0]);
+    print_logs(&logs);
+    printf("\n");
+    if (!ses->task)
+        return RNNC_OK;
+    char ref[200];
+    printf("Reference, %s\n", rnnc_task_baseline(ses->task, d, ref, sizeof ref));
+    /* A few samples: the model's own masking decides; the task mask is for predict users. */
+    int64_t n = d->x->shape.dim[0] < 5 ? d->x->shape.dim[0] : 5;
+    rnnc_tensor *xs, *outs[RNNC_MAX_IO];
+    int n_outs = 0;
+    rnnc_shape s5 = d->x->shape;
+    s5.dim[0] = n;
+    RNNC_TRY(rnnc_tensor_view(d->x, 0, &s5, &xs));
+    rnnc_status s = rnnc_app_forward(ses->model, xs, NULL, NULL, n, outs, &n_outs);
+    rnnc_tensor_destroy(xs);
+    RNNC_TRY(s);
+    printf("Predictions on %s samples:\n", d == &ses->test ? "test" : "validation");
+    rnnc_task_show(ses->task, stdout, d, outs[0], (int)n);
+    for (int k = 0; k < n_outs; k++)
+        rnnc_tensor_destroy(outs[k]);
+    return RNNC_OK;
+}
+
+int rnnc_cmd_train(int argc, char **argv)
+{
+    int rc = rnnc_cli_parse(&cmd, argc, argv);
+    if (rc >= 0)
+        return rc;
+    const char *spec_path = cmd.pos[0];
+    const char *init = rnnc_cli_get(&cmd, "--weights"), *out = rnnc_cli_get(&cmd, "--save-weights");
+    const char *resume = rnnc_cli_get(&cmd, "--resume"), *v;
+    int64_t epochs_override = -1, seed_override = -1;
+    if (((v = rnnc_cli_get(&cmd, "--epochs")) && !rnnc_cli_int(&cmd, "--epochs", v, 1, 1000000, &epochs_override)) ||
+        ((v = rnnc_cli_get(&cmd, "--seed")) && !rnnc_cli_int(&cmd, "--seed", v, 0, INT64_MAX, &seed_override)))
+        return RNNC_EXIT_USAGE;
+    if (init && resume) {
+        rnnc_cli_error(&cmd, "give --weights or --resume, not both: a checkpoint already holds the weights");
+        return RNNC_EXIT_USAGE;
+    }
+    if (out && !check_out_path(out))
+        return RNNC_EXIT_USAGE;
+    if (!rnnc_cli_need_file(&cmd, "spec", spec_path) || (init && !rnnc_cli_need_file(&cmd, "--weights", init)))
+        return RNNC_EXIT_FAIL;
+    char resume_path[4200] = "";
+    rnnc_status s;
+    if (resume && (s = resolve_resume(resume, resume_path, sizeof resume_path)))
+        return rnnc_cli_fail(&cmd, s);
+
+    /* Everything is read and checked before the first step. */
+    rnnc_app_session ses;
+    if ((s = rnnc_app_session_open(spec_path, RNNC_APP_TRAIN | RNNC_APP_VALIDATION | RNNC_APP_TEST, seed_override,
+                                   &ses)))
+        return rnnc_cli_fail(&cmd, s);
+    rnnc_training_spec *spec = ses.spec;
+    if (epochs_override > 0)
+        spec->epochs = epochs_override;
+    rnnc_trainer *tr = NULL;
+    rnnc_train_state ts;
+    rnnc_train_state_init(&ts);
+    rnnc_history *hist = NULL;
+    int code = RNNC_EXIT_FAIL;
+    if ((s = rnnc_app_compile(&ses, &tr)))
+        goto fail;
+    if (init && (s = rnnc_model_load_weights(ses.model, init)))
+        goto fail;
+    if ((s = rnnc_train_state_setup(&ts, &ses, tr)))
+        goto fail;
+    if (resume && (s = rnnc_train_state_resume(&ts, resume_path)))
+        goto fail;
+    if (!ses.train.y) {
+        s = rnnc_fail(RNNC_E_FORMAT, "%s: the training data has no targets (y)", spec_path);
+        goto fail;
+    }
+
+    int64_t n_train = ses.train.x->shape.dim[0], T = rnnc_app_timesteps(ses.train.x);
+    printf("rnnc train %s: model '%s' (%zu parameters), %lld training samples of %lld steps%s%s\n", spec_path,
+           ses.model->name, rnnc_model_count_params(ses.model), (long long)n_train, (long long)T,
+           ses.task ? ", task " : "", ses.task ? rnnc_task_name(ses.task) : "");
+    if (ts.start_epoch > 0)
+        printf("Resuming from %s at epoch %lld\n", resume_path, (long long)ts.start_epoch);
+    if (ts.start_epoch >= spec->epochs) {
+        printf("Nothing to train: the checkpoint is at epoch %lld and fit.epochs is %lld (raise it with --epochs)\n",
+               (long long)ts.start_epoch, (long long)spec->epochs);
+    } else {
+        rnnc_fit_options fo = rnnc_fit_defaults();
+        rnnc_callback *cbs[1] = {&ts.callback};
+        fo.batch_size = spec->batch_size;
+        fo.epochs = (int)spec->epochs;
+        fo.initial_epoch = (int)ts.start_epoch;
+        fo.shuffle = false; /* train_state shuffles, from (seed, epoch) */
+        fo.seed = ts.shuffle_seed;
+        fo.validation_split = 0.0; /* train_state split it off */
+        fo.x_val = ses.validation.x;
+        fo.y_val = ses.validation.y;
+        fo.sample_weight_val = ses.validation.sample_weight;
+        fo.sample_weight = ses.train.sample_weight;
+        fo.callbacks = cbs;
+        fo.n_callbacks = 1;
+        fo.verbose = spec->verbose == 0 ? RNNC_VERBOSE_SILENT : spec->verbose == 2 ? RNNC_VERBOSE_LINES : RNNC_VERBOSE_AUTO;
+        double t0 = rnnc_cli_now();
+        s = rnnc_trainer_fit(tr, ses.train.x, ses.train.y, &fo, &hist);
+        double secs = rnnc_cli_now() - t0;
+        if (s)
+            goto fail;
+        int64_t done = ts.last_epoch + 1 - ts.start_epoch;
+        int64_t used = ses.train.x->shape.dim[0];
+        printf("\nTrained %lld epoch%s in %.1f s (%.2f s/epoch, %.0f time steps/s)\n", (long long)done,
+               done == 1 ? "" : "s", secs, done > 0 ? secs / (double)done : 0.0,
+               secs > 0 ? (double)(done * used * T) / secs : 0.0);
+        printf("Final epoch: ");
+        print_logs(&ts.last_logs);
+        printf("\n");
+    }
+    if ((s = report_test(&ses, tr)))
+        goto fail;
+    if (ts.last_checkpoint[0])
+        printf("Checkpoint: %s\n", ts.last_checkpoint);
+    if (out) {
+        if ((s = rnnc_train_state_save_weights(&ts, out)))
+            goto fail;
+        printf("Saved weights: %s\n", out);
+    }
+    code = RNNC_EXIT_OK;
+    goto done;
+fail:
+    code = rnnc_cli_fail(&cmd, s);
+done:
+    fflush(stdout);
+    rnnc_history_destroy(hist);
+    rnnc_train_state_clear(&ts);
+    rnnc_trainer_destroy(tr);
+    rnnc_app_session_close(&ses);
+    return code;
+}

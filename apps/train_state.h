@@ -1,0 +1,56 @@
+/* train_state.h - what `rnnc train` keeps across epochs and runs: the
+ * history, the checkpoint schedule (a fit callback that writes
+ * ckpt-NNNNNN.weights.h5 after every `every`-th epoch and the last, keeping
+ * the newest `keep`), every random stream a run depends on (shuffling and
+ * the layers' dropout generators), and resuming all of it from a
+ * checkpoint.
+ *
+ * Shuffling is done here, not by fit: before each epoch the training rows
+ * are put in the order of a permutation drawn from (seed, epoch) alone,
+ * and fit runs with shuffle off. So epoch k sees the same batches whether
+ * the run started at epoch 0 or resumed at k (fit's own stream restarts
+ * at its first epoch). The validation split is taken off first, as Keras
+ * does, so validation rows never move into training.
+ *
+ * Not here: the command line (cmd_train.c), the file format (io/checkpoint.h). */
+#ifndef RNNC_APPS_TRAIN_STATE_H
+#define RNNC_APPS_TRAIN_STATE_H
+
+#include "apps/session.h"
+#include "io/checkpoint.h"
+#include "optim/trainer.h"
+
+typedef struct rnnc_train_state {
+    rnnc_callback callback;    /* give to fit; user = this struct */
+    rnnc_app_session *ses;     /* borrowed */
+    rnnc_trainer *tr;          /* borrowed */
+    rnnc_cfg *history;         /* key -> list of per-epoch values (all epochs, resumed ones too) */
+    rnnc_logs last_logs;       /* the latest epoch's */
+    int64_t start_epoch;       /* epochs done before this run (from --resume) */
+    int64_t last_epoch;        /* 0-based index of the latest finished epoch, start_epoch - 1 before */
+    uint64_t shuffle_seed;     /* fit.seed, or the resumed run's */
+    char last_checkpoint[4200]; /* path of the newest checkpoint written, "" if none */
+    char *model_json, *spec_json; /* for the checkpoint */
+    bool shuffle;              /* fit.shuffle */
+    rnnc_tensor *orig[3];      /* x, y, sample_weight in their original order (owned), or NULL */
+    rnnc_tensor *work[3];      /* the session's training tensors, reordered every epoch (borrowed) */
+} rnnc_train_state;
+
+void rnnc_train_state_init(rnnc_train_state *ts);
+/* Ties the state to a session and its compiled trainer; creates the
+ * checkpoint directory when the spec has one (failing now, not after an
+ * epoch, when it cannot). A validation_split is applied to the session's
+ * data here (the last fraction of the training rows becomes its
+ * validation data, when it has none). */
+rnnc_status rnnc_train_state_setup(rnnc_train_state *ts, rnnc_app_session *ses, rnnc_trainer *tr);
+/* Loads a checkpoint into the model, the optimizer, the generators and the
+ * history; start_epoch becomes its epoch. Nothing changes on failure. */
+rnnc_status rnnc_train_state_resume(rnnc_train_state *ts, const char *path);
+/* Writes a checkpoint of the current state for `epochs_done` epochs. */
+rnnc_status rnnc_train_state_checkpoint(rnnc_train_state *ts, int64_t epochs_done, const char *path);
+/* Saves the weights (and the optimizer's variables, as Keras's
+ * save_weights does) in the Keras 3 layout, atomically. */
+rnnc_status rnnc_train_state_save_weights(rnnc_train_state *ts, const char *path);
+void rnnc_train_state_clear(rnnc_train_state *ts);
+
+#endif

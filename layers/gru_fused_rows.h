@@ -1,0 +1,166 @@
+/* gru_fused_rows.h - float32 row kernels of the fused GRU for the default
+ * activation pair (recurrent sigmoid, candidate tanh), on GCC/Clang vector
+ * types. Private to gru_fused.c, which includes it twice:
+ *   V, VI   the float / int32 vector types (4 lanes, then 1 lane)
+ *   VW      lanes per vector
+ *   VN(n)   n##_v4 | n##_v1
+ * Each kernel works on one batch row, from unit u while a whole vector
+ * fits, and returns where it stopped; the 4-lane copy does the bulk, the
+ * 1-lane copy the tail, with the same operations in the same order, so
+ * every unit gets bit-identical results whichever copy computed it.
+ *
+ * Math as the scalar template (gru_fused_impl.h); sigmoid and tanh from an
+ * expm1 with ~2 ulp error (see vexpm1 below). */
+
+static inline V VN(ld)(const float *p)
+{
+    V v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void VN(st)(float *p, V v) { memcpy(p, &v, sizeof v); }
+
+/* min(max(y, lo), hi) as selects (no branches, no libm). */
+static inline V VN(clamp)(V y, float lo, float hi)
+{
+    const V vlo = (V){0} + lo, vhi = (V){0} + hi;
+    VI m = y > vhi;
+    y = (V)(((VI)vhi & m) | ((VI)y & ~m));
+    m = y < vlo;
+    return (V)(((VI)vlo & m) | ((VI)y & ~m));
+}
+
+/* expm1(y): y = n ln2 + r with |r| <= ln2/2 (ln2 split in two so n ln2 is
+ * exact), expm1(r) = r + r^2 (1/2 + r/6 + ... + r^5/5040) (truncation below
+ * 6e-9 relative), expm1(y) = 2^n expm1(r) + (2^n - 1) with 2^n from its
+ * exponent bits. No cancellation near 0 (n = 0), about 2 ulp elsewhere; y
+ * is clamped to [-87, 88] where 2^n is a normal float. */
+static inline V VN(expm1)(V y)
+{
+    y = VN(clamp)(y, -87.0f, 88.0f);
+    /* y / ln2 rounded to nearest: adding 1.5 * 2^23 leaves the integer in
+     * the low mantissa bits (default rounding mode). */
+    const V mf = y * 1.44269504088896341f + 12582912.0f;
+    const V n = mf - 12582912.0f;
+    const V r = (y - n * 0.693359375f) + n * 2.12194440e-4f;
+    V q = (V){0} + 1.0f / 5040.0f;
+    q = q * r + 1.0f / 720.0f;
+    q = q * r + 1.0f / 120.0f;
+    q = q * r + 1.0f / 24.0f;
+    q = q * r + 1.0f / 6.0f;
+    q = q * r + 0.5f;
+    const V p = r + r * r * q;
+    const V s = (V)(((VI)mf - 0x4B400000 + 127) * (1 << 23)); /* 2^n */
+    return s * p + (s - 1.0f);
+}
+
+/* 1 / (1 + e^-x) = 1 / (2 + expm1(-x)) */
+static inline V VN(sigmoid)(V x) { return 1.0f / (2.0f + VN(expm1)(-x)); }
+
+/* tanh |x| = -expm1(-2|x|) / (2 + expm1(-2|x|)), sign of x put back. */
+static inline V VN(tanh)(V x)
+{
+    const VI sign = (VI)x & INT32_MIN;
+    const V a = (V)((VI)x & 0x7fffffff);
+    const V m = VN(expm1)(-2.0f * a);
+    const V t = -m / (2.0f + m);
+    return (V)((VI)t | sign);
+}
+
+/* Forward, reset_after=True: x = xw row (3U), h = h_prev R row (3U), bx/bhr
+ * the folded biases; writes g = [z, r, h~], rh, hn. */
+static int64_t VN(fwd_ra)(int64_t U, int64_t u, const float *x, const float *h, const float *bx,
+                          const float *bhr, const float *hp, float *g, float *rh, float *hn)
+{
+    for (; u + VW <= U; u += VW) {
+        const V pz = VN(ld)(x + u) + VN(ld)(h + u) + VN(ld)(bx + u);
+        const V pr = VN(ld)(x + U + u) + VN(ld)(h + U + u) + VN(ld)(bx + U + u);
+        const V z = VN(sigmoid)(pz), r = VN(sigmoid)(pr);
+        const V rhv = VN(ld)(h + 2 * U + u) + VN(ld)(bhr + u);
+        const V ph = VN(ld)(x + 2 * U + u) + VN(ld)(bx + 2 * U + u) + r * rhv;
+        const V hh = VN(tanh)(ph);
+        VN(st)(g + u, z);
+        VN(st)(g + U + u, r);
+        VN(st)(g + 2 * U + u, hh);
+        VN(st)(rh + u, rhv);
+        VN(st)(hn + u, hh + z * (VN(ld)(hp + u) - hh));
+    }
+    return u;
+}
+
+/* Forward, reset_after=False, first half: h = h_prev R[:, :2U] row (2U). */
+static int64_t VN(fwd_rb1)(int64_t U, int64_t u, const float *x, const float *h, const float *bx,
+                           const float *hp, float *g, float *rh)
+{
+    for (; u + VW <= U; u += VW) {
+        const V pz = VN(ld)(x + u) + VN(ld)(h + u) + VN(ld)(bx + u);
+        const V pr = VN(ld)(x + U + u) + VN(ld)(h + U + u) + VN(ld)(bx + U + u);
+        const V z = VN(sigmoid)(pz), r = VN(sigmoid)(pr);
+        VN(st)(g + u, z);
+        VN(st)(g + U + u, r);
+        VN(st)(rh + u, r * VN(ld)(hp + u));
+    }
+    return u;
+}
+
+/* Forward, reset_after=False, second half: xh, bxh the candidate blocks,
+ * q = (r h_prev) R_h row (U). */
+static int64_t VN(fwd_rb2)(int64_t U, int64_t u, const float *xh, const float *q,
+                           const float *bxh, const float *hp, float *g, float *hn)
+{
+    for (; u + VW <= U; u += VW) {
+        const V ph = VN(ld)(xh + u) + VN(ld)(bxh + u) + VN(ld)(q + u);
+        const V hh = VN(tanh)(ph);
+        const V z = VN(ld)(g + u);
+        VN(st)(g + 2 * U + u, hh);
+        VN(st)(hn + u, hh + z * (VN(ld)(hp + u) - hh));
+    }
+    return u;
+}
+
+/* Backward of a kept row (see back_row in gru_fused_impl.h): dYk and dl
+ * are never NULL here (a zero row stands in). reset_after=True writes dhp;
+ * reset_after=False writes dhn and leaves the r parts to back_rb2. */
+static int64_t VN(back_keep)(int64_t U, int64_t u, bool reset_after, const float *g,
+                             const float *rh, const float *hp, const float *dYk, const float *dl,
+                             float *dy, const float *dh, float *dx, float *dq, float *dhp,
+                             float *dhn)
+{
+    for (; u + VW <= U; u += VW) {
+        const V dn = VN(ld)(dy + u) + VN(ld)(dh + u) + VN(ld)(dYk + u) + VN(ld)(dl + u);
+        VN(st)(dy + u, (V){0});
+        const V z = VN(ld)(g + u), r = VN(ld)(g + U + u), hh = VN(ld)(g + 2 * U + u);
+        const V dz = dn * (VN(ld)(hp + u) - hh);
+        const V dph = dn * (1.0f - z) * (1.0f - hh * hh);
+        const V dpz = dz * (z * (1.0f - z));
+        VN(st)(dx + u, dpz);
+        VN(st)(dx + 2 * U + u, dph);
+        VN(st)(dq + u, dpz);
+        if (reset_after) {
+            const V dpr = dph * VN(ld)(rh + u) * (r * (1.0f - r));
+            VN(st)(dx + U + u, dpr);
+            VN(st)(dq + U + u, dpr);
+            VN(st)(dq + 2 * U + u, dph * r);
+            VN(st)(dhp + u, dn * z);
+        } else {
+            VN(st)(dq + 2 * U + u, dph);
+            VN(st)(dhn + u, dn);
+        }
+    }
+    return u;
+}
+
+/* reset_after=False, after q = d(r h_prev): dr, and dh_prev's direct part. */
+static int64_t VN(back_rb2)(int64_t U, int64_t u, const float *g, const float *hp,
+                            const float *q, const float *dn, float *dx, float *dq, float *dhp)
+{
+    for (; u + VW <= U; u += VW) {
+        const V z = VN(ld)(g + u), r = VN(ld)(g + U + u), qv = VN(ld)(q + u);
+        const V dpr = qv * VN(ld)(hp + u) * (r * (1.0f - r));
+        VN(st)(dx + U + u, dpr);
+        VN(st)(dq + U + u, dpr);
+        VN(st)(dhp + u, VN(ld)(dn + u) * z + qv * r);
+    }
+    return u;
+}

@@ -1,0 +1,891 @@
+/* trainer.c - compile, the train/test steps, fit / evaluate / predict /
+ * train_on_batch, logs and History (trainer.h). The built-in callbacks are
+ * in callbacks.c and progress.c. */
+#include "optim/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framework/ops.h"
+#include "framework/random.h"
+
+/* progress.c: whether stdout is a terminal (isatty needs POSIX). */
+bool rnnc__stdout_is_tty(void);
+
+struct rnnc_trainer {
+    rnnc_model *model;
+    rnnc_optimizer *opt;
+    rnnc_loss *loss;
+    rnnc_metric **metrics, **wmetrics;
+    int n_metrics, n_wmetrics;
+    rnnc_metric *loss_tracker;
+    rnnc_ctx *cx;
+    bool compiled, stop;
+    rnnc_print_fn print;
+    void *print_user;
+    int fit_epochs;
+    int64_t fit_steps;
+};
+
+/* ---- logs ------------------------------------------------------------------- */
+
+const double *rnnc_logs_get(const rnnc_logs *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->names[i], name) == 0)
+            return &l->values[i];
+    return NULL;
+}
+
+rnnc_status rnnc_logs_set(rnnc_logs *l, const char *name, double v)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->names[i], name) == 0) {
+            l->values[i] = v;
+            return RNNC_OK;
+        }
+    if (l->n >= RNNC_LOGS_MAX || strlen(name) >= RNNC_LOG_NAME_MAX)
+        return rnnc_fail(RNNC_E_ARG, "logs: cannot add '%s' (at most %d entries of %d characters)", name,
+                         RNNC_LOGS_MAX, RNNC_LOG_NAME_MAX - 1);
+    strcpy(l->names[l->n], name);
+    l->values[l->n++] = v;
+    return RNNC_OK;
+}
+
+void rnnc_callback_destroy(rnnc_callback *cb)
+{
+    if (cb && cb->destroy)
+        cb->destroy(cb);
+}
+
+/* ---- history ---------------------------------------------------------------- */
+
+struct rnnc_history {
+    int n_keys, n_epochs, cap;
+    char keys[RNNC_LOGS_MAX][RNNC_LOG_NAME_MAX];
+    double *values[RNNC_LOGS_MAX]; /* cap entries each */
+    int *epochs;
+};
+
+void rnnc_history_destroy(rnnc_history *h)
+{
+    if (!h)
+        return;
+    for (int k = 0; k < h->n_keys; k++)
+        free(h->values[k]);
+    free(h->epochs);
+    free(h);
+}
+
+int rnnc_history_n_epochs(const rnnc_history *h) { return h->n_epochs; }
+int rnnc_history_n_keys(const rnnc_history *h) { return h->n_keys; }
+const char *rnnc_history_key(const rnnc_history *h, int i) { return i >= 0 && i < h->n_keys ? h->keys[i] : NULL; }
+const int *rnnc_history_epochs(const rnnc_history *h) { return h->epochs; }
+
+const double *rnnc_history_get(const rnnc_history *h, const char *key)
+{
+    for (int k = 0; k < h->n_keys; k++)
+        if (strcmp(h->keys[k], key) == 0)
+            return h->values[k];
+    return NULL;
+}
+
+static rnnc_status history_add(rnnc_history *h, int epoch, const rnnc_logs *logs)
+{
+    if (h->n_epochs == h->cap) {
+        int ncap = h->cap ? 2 * h->cap : 16;
+        int *e = realloc(h->epochs, (size_t)ncap * sizeof *e);
+        if (!e)
+            return rnnc_fail(RNNC_E_NOMEM, "history: out of memory");
+        h->epochs = e;
+        for (int k = 0; k < h->n_keys; k++) {
+            double *v = realloc(h->values[k], (size_t)ncap * sizeof *v);
+            if (!v)
+                return rnnc_fail(RNNC_E_NOMEM, "history: out of memory");
+            h->values[k] = v;
+        }
+        h->cap = ncap;
+    }
+    for (int i = 0; i < logs->n; i++) {
+        int k = 0;
+        while (k < h->n_keys && strcmp(h->keys[k], logs->names[i]) != 0)
+            k++;
+        if (k == h->n_keys) {
+            if (h->n_keys == RNNC_LOGS_MAX)
+                continue;
+            double *v = malloc((size_t)h->cap * sizeof *v);
+            if (!v)
+                return rnnc_fail(RNNC_E_NOMEM, "history: out of memory");
+            for (int e = 0; e < h->n_epochs; e++)
+                v[e] = NAN;
+            strcpy(h->keys[k], logs->names[i]);
+            h->values[k] = v;
+            h->n_keys++;
+        }
+    }
+    for (int k = 0; k < h->n_keys; k++) {
+        const double *v = rnnc_logs_get(logs, h->keys[k]);
+        h->values[k][h->n_epochs] = v ? *v : NAN;
+    }
+    h->epochs[h->n_epochs++] = epoch;
+    return RNNC_OK;
+}
+
+/* ---- trainer ---------------------------------------------------------------- */
+
+rnnc_status rnnc_trainer_create(rnnc_model *model, rnnc_trainer **out)
+{
+    *out = NULL;
+    if (!model)
+        return rnnc_fail(RNNC_E_ARG, "trainer: model is NULL");
+    rnnc_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr || !(tr->cx = rnnc_ctx_create())) {
+        free(tr);
+        return rnnc_fail(RNNC_E_NOMEM, "trainer: out of memory");
+    }
+    tr->model = model;
+    *out = tr;
+    return RNNC_OK;
+}
+
+static void free_compiled(rnnc_trainer *tr)
+{
+    rnnc_optimizer_destroy(tr->opt);
+    rnnc_loss_destroy(tr->loss);
+    for (int i = 0; i < tr->n_metrics; i++)
+        rnnc_metric_destroy(tr->metrics[i]);
+    for (int i = 0; i < tr->n_wmetrics; i++)
+        rnnc_metric_destroy(tr->wmetrics[i]);
+    free(tr->metrics);
+    free(tr->wmetrics);
+    rnnc_metric_destroy(tr->loss_tracker);
+    tr->opt = NULL;
+    tr->loss = NULL;
+    tr->metrics = tr->wmetrics = NULL;
+    tr->n_metrics = tr->n_wmetrics = 0;
+    tr->loss_tracker = NULL;
+    tr->compiled = false;
+}
+
+void rnnc_trainer_destroy(rnnc_trainer *tr)
+{
+    if (!tr)
+        return;
+    free_compiled(tr);
+    rnnc_ctx_destroy(tr->cx);
+    free(tr);
+}
+
+rnnc_model *rnnc_trainer_model(rnnc_trainer *tr) { return tr->model; }
+rnnc_optimizer *rnnc_trainer_optimizer(rnnc_trainer *tr) { return tr->opt; }
+void rnnc_trainer_stop(rnnc_trainer *tr) { tr->stop = true; }
+bool rnnc_trainer_stopping(const rnnc_trainer *tr) { return tr->stop; }
+int rnnc_trainer_fit_epochs(const rnnc_trainer *tr) { return tr->fit_epochs; }
+int64_t rnnc_trainer_fit_steps(const rnnc_trainer *tr) { return tr->fit_steps; }
+
+void rnnc_trainer_print(rnnc_trainer *tr, const char *text)
+{
+    if (tr && tr->print) {
+        tr->print(tr->print_user, text);
+    } else {
+        fputs(text, stdout);
+        fflush(stdout);
+    }
+}
+
+int rnnc_trainer_log_direction(const rnnc_trainer *tr, const char *name)
+{
+    const char *base = strncmp(name, "val_", 4) == 0 ? name + 4 : name;
+    if (strcmp(base, "loss") == 0)
+        return -1;
+    for (int i = 0; i < tr->n_metrics; i++)
+        if (strcmp(rnnc_metric_name(tr->metrics[i]), base) == 0)
+            return rnnc_metric_direction(tr->metrics[i]);
+    for (int i = 0; i < tr->n_wmetrics; i++)
+        if (strcmp(rnnc_metric_name(tr->wmetrics[i]), base) == 0)
+            return rnnc_metric_direction(tr->wmetrics[i]);
+    return 0;
+}
+
+rnnc_status rnnc_trainer_compile(rnnc_trainer *tr, rnnc_optimizer *opt, rnnc_loss *loss,
+                                 rnnc_metric **metrics, int n_metrics, rnnc_metric **weighted,
+                                 int n_weighted)
+{
+    rnnc_status s = RNNC_OK;
+    free_compiled(tr);
+    tr->opt = opt;
+    tr->loss = loss;
+    tr->metrics = calloc((size_t)n_metrics + 1, sizeof *tr->metrics);
+    tr->wmetrics = calloc((size_t)n_weighted + 1, sizeof *tr->wmetrics);
+    if (!tr->metrics || !tr->wmetrics) {
+        s = rnnc_fail(RNNC_E_NOMEM, "compile: out of memory");
+        for (int i = 0; i < n_metrics; i++)
+            rnnc_metric_destroy(metrics[i]);
+        for (int i = 0; i < n_weighted; i++)
+            rnnc_metric_destroy(weighted[i]);
+        goto fail;
+    }
+    for (int i = 0; i < n_metrics; i++)
+        tr->metrics[tr->n_metrics++] = metrics[i];
+    for (int i = 0; i < n_weighted; i++)
+        tr->wmetrics[tr->n_wmetrics++] = weighted[i];
+    if (!loss) {
+        s = rnnc_fail(RNNC_E_ARG, "compile: no loss to compute; provide a `loss` argument");
+        goto fail;
+    }
+    for (int i = 0; i < tr->n_metrics + tr->n_wmetrics; i++) {
+        rnnc_metric *a = i < tr->n_metrics ? tr->metrics[i] : tr->wmetrics[i - tr->n_metrics];
+        if (!a) {
+            s = rnnc_fail(RNNC_E_ARG, "compile: metric %d is NULL", i);
+            goto fail;
+        }
+        if (strcmp(rnnc_metric_name(a), "loss") == 0) {
+            s = rnnc_fail(RNNC_E_ARG, "compile: a metric may not be named 'loss'");
+            goto fail;
+        }
+        for (int j = 0; j < i; j++) {
+            rnnc_metric *b = j < tr->n_metrics ? tr->metrics[j] : tr->wmetrics[j - tr->n_metrics];
+            if (strcmp(rnnc_metric_name(a), rnnc_metric_name(b)) == 0) {
+                s = rnnc_fail(RNNC_E_ARG, "compile: two metrics are named '%s'; metric names must be unique",
+                              rnnc_metric_name(a));
+                goto fail;
+            }
+        }
+    }
+    if (!tr->opt && (s = rnnc_optimizer_create(RNNC_OPTIMIZER_RMSPROP, NULL, &tr->opt)))
+        goto fail;
+    if ((s = rnnc_metric_create(RNNC_METRIC_MEAN, "loss", &tr->loss_tracker)))
+        goto fail;
+    tr->compiled = true;
+    return RNNC_OK;
+fail:
+    free_compiled(tr);
+    return s;
+}
+
+static rnnc_status metric_list(const rnnc_cfg *c, const char *what, rnnc_metric ***out, int *n)
+{
+    char where[256];
+    *out = NULL;
+    *n = 0;
+    if (!c || c->type == RNNC_CFG_NULL)
+        return RNNC_OK;
+    const rnnc_cfg *one = c;
+    size_t count = 1;
+    if (c->type == RNNC_CFG_LIST)
+        count = c->n;
+    rnnc_metric **ms = calloc(count + 1, sizeof *ms);
+    if (!ms)
+        return rnnc_fail(RNNC_E_NOMEM, "compile: out of memory");
+    for (size_t i = 0; i < count; i++) {
+        one = c->type == RNNC_CFG_LIST ? c->items[i] : c;
+        rnnc_status s;
+        if (one->type != RNNC_CFG_STRING)
+            s = rnnc_fail(RNNC_E_ARG, "%s[%zu]: expected a metric name, got %s%s", what, i,
+                          rnnc_cfg_type_name(one->type), rnnc_cfg_where(one, where, sizeof where));
+        else
+            s = rnnc_metric_from_name(one->v.s, &ms[i]);
+        if (s != RNNC_OK) {
+            for (size_t j = 0; j < i; j++)
+                rnnc_metric_destroy(ms[j]);
+            free(ms);
+            return rnnc_fail_context(s, "%s: ", what);
+        }
+    }
+    *out = ms;
+    *n = (int)count;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_trainer_compile_config(rnnc_trainer *tr, const rnnc_cfg *optimizer,
+                                        const rnnc_cfg *loss, const rnnc_cfg *metrics,
+                                        const rnnc_cfg *weighted_metrics)
+{
+    rnnc_optimizer *opt = NULL;
+    rnnc_loss *l = NULL;
+    rnnc_metric **m = NULL, **w = NULL;
+    int nm = 0, nw = 0;
+    rnnc_status s = RNNC_OK;
+    if (optimizer && optimizer->type != RNNC_CFG_NULL)
+        s = rnnc_optimizer_from_config(optimizer, "compile.optimizer", &opt);
+    if (!s && (!loss || loss->type == RNNC_CFG_NULL))
+        s = rnnc_fail(RNNC_E_ARG, "compile.loss: no loss to compute; provide a `loss` argument");
+    if (!s)
+        s = rnnc_loss_from_config(loss, "compile.loss", &l);
+    if (!s)
+        s = metric_list(metrics, "compile.metrics", &m, &nm);
+    if (!s)
+        s = metric_list(weighted_metrics, "compile.weighted_metrics", &w, &nw);
+    if (s) {
+        rnnc_optimizer_destroy(opt);
+        rnnc_loss_destroy(l);
+        for (int i = 0; i < nm; i++)
+            rnnc_metric_destroy(m[i]);
+        free(m);
+        return s;
+    }
+    s = rnnc_trainer_compile(tr, opt, l, m, nm, w, nw);
+    free(m);
+    free(w);
+    return s;
+}
+
+/* ---- data --------------------------------------------------------------------- */
+
+/* Rows idx[0..n) of src (rows = first axis) as a new ctx-owned tensor. */
+static rnnc_status gather_rows(rnnc_ctx *cx, const rnnc_tensor *src, const int64_t *idx, int64_t n,
+                               rnnc_tensor **out)
+{
+    rnnc_shape s = src->shape;
+    s.dim[0] = n;
+    RNNC_TRY(rnnc_ctx_tensor(cx, src->dtype, &s, out));
+    const size_t row = src->shape.dim[0] ? src->numel / (size_t)src->shape.dim[0] : 0;
+    const size_t es = rnnc_dtype_size(src->dtype);
+    for (int64_t i = 0; i < n; i++)
+        memcpy((char *)(*out)->data + (size_t)i * row * es, (const char *)src->data + (size_t)idx[i] * row * es,
+               row * es);
+    return RNNC_OK;
+}
+
+/* A caller-owned copy of rows [a, b). */
+static rnnc_status slice_rows(const rnnc_tensor *src, int64_t a, int64_t b, rnnc_tensor **out)
+{
+    rnnc_shape s = src->shape;
+    s.dim[0] = b - a;
+    const size_t row = src->shape.dim[0] ? src->numel / (size_t)src->shape.dim[0] : 0;
+    return rnnc_tensor_from(src->dtype, &s, (const char *)src->data + (size_t)a * row * rnnc_dtype_size(src->dtype),
+                            out);
+}
+
+static rnnc_status check_data(const char *what, const rnnc_tensor *x, const rnnc_tensor *y,
+                              const rnnc_tensor *sw)
+{
+    char a[160], b[160];
+    if (!x)
+        return rnnc_fail(RNNC_E_ARG, "%s: x is NULL", what);
+    if (x->shape.ndim < 1)
+        return rnnc_fail(RNNC_E_SHAPE, "%s: x must have a batch axis, got a scalar", what);
+    if (y && (y->shape.ndim < 1 || y->shape.dim[0] != x->shape.dim[0]))
+        return rnnc_fail(RNNC_E_SHAPE, "%s: x and y must have the same number of samples, got x %s and y %s",
+                         what, rnnc_shape_str(&x->shape, a, sizeof a), rnnc_shape_str(&y->shape, b, sizeof b));
+    if (sw && (sw->shape.ndim < 1 || sw->shape.dim[0] != x->shape.dim[0]))
+        return rnnc_fail(RNNC_E_SHAPE, "%s: sample_weight %s must have one entry per sample (x is %s)", what,
+                         rnnc_shape_str(&sw->shape, a, sizeof a), rnnc_shape_str(&x->shape, b, sizeof b));
+    if (x->dtype != RNNC_F32 && x->dtype != RNNC_F64 && x->dtype != RNNC_I32)
+        return rnnc_fail(RNNC_E_DTYPE, "%s: x must be float32, float64 or int32 (token ids), got %s", what,
+                         rnnc_dtype_name(x->dtype));
+    return RNNC_OK;
+}
+
+/* ---- steps ---------------------------------------------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Keras's get_metrics_result: loss and metric results, sorted by name. */
+static rnnc_status results(const rnnc_trainer *tr, const char *prefix, rnnc_logs *logs)
+{
+    const char *names[RNNC_LOGS_MAX];
+    const rnnc_metric *ms[RNNC_LOGS_MAX];
+    int n = 0;
+    ms[n] = tr->loss_tracker;
+    names[n++] = rnnc_metric_name(tr->loss_tracker);
+    for (int i = 0; i < tr->n_metrics && n < RNNC_LOGS_MAX; i++, n++) {
+        ms[n] = tr->metrics[i];
+        names[n] = rnnc_metric_name(tr->metrics[i]);
+    }
+    for (int i = 0; i < tr->n_wmetrics && n < RNNC_LOGS_MAX; i++, n++) {
+        ms[n] = tr->wmetrics[i];
+        names[n] = rnnc_metric_name(tr->wmetrics[i]);
+    }
+    const char *sorted[RNNC_LOGS_MAX];
+    memcpy(sorted, names, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_names);
+    for (int k = 0; k < n; k++) {
+        int i = 0;
+        while (names[i] != sorted[k])
+            i++;
+        char key[RNNC_LOG_NAME_MAX];
+        snprintf(key, sizeof key, "%s%s", prefix, names[i]);
+        RNNC_TRY(rnnc_logs_set(logs, key, rnnc_metric_result(ms[i])));
+    }
+    return RNNC_OK;
+}
+
+static void reset_metrics(rnnc_trainer *tr)
+{
+    rnnc_metric_reset(tr->loss_tracker);
+    for (int i = 0; i < tr->n_metrics; i++)
+        rnnc_metric_reset(tr->metrics[i]);
+    for (int i = 0; i < tr->n_wmetrics; i++)
+        rnnc_metric_reset(tr->wmetrics[i]);
+}
+
+/* model.trainable_weights: each layer's trainable weights (a frozen layer
+ * has none), in model order. Caller frees *out. */
+static rnnc_status trainable_weights(rnnc_model *m, rnnc_weight ***out, int *n)
+{
+    int total = 0;
+    *out = NULL;
+    *n = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        int k = 0;
+        RNNC_TRY(rnnc_layer_trainable_weights(m->layers[i], true, NULL, 0, &k));
+        total += k;
+    }
+    rnnc_weight **w = calloc((size_t)total + 1, sizeof *w);
+    if (!w)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    int at = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        int k = 0;
+        rnnc_status s = rnnc_layer_trainable_weights(m->layers[i], true, w + at, total - at, &k);
+        if (s) {
+            free(w);
+            return s;
+        }
+        at += k;
+    }
+    *out = w;
+    *n = at;
+    return RNNC_OK;
+}
+
+/* Forward, the total loss and the metrics of one batch. With train, also
+ * backward and the optimizer step. The ctx is cleared on return. */
+static rnnc_status run_step(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor *yb, rnnc_tensor *swb,
+                            bool train)
+{
+    rnnc_ctx *cx = tr->cx;
+    rnnc_call_args args;
+    rnnc_call_result res;
+    rnnc_weight **w = NULL;
+    int nw = 0;
+    memset(&args, 0, sizeof args);
+    args.n_inputs = 1;
+    args.inputs[0] = xb;
+    args.training = train;
+    const int64_t batch = xb->shape.dim[0];
+    rnnc_status s;
+    if (train)
+        rnnc_model_zero_grad(tr->model);
+    if ((s = rnnc_model_call(tr->model, cx, &args, &res)))
+        goto done;
+    rnnc_tensor *y_pred = res.outputs[0], *loss, *reg, *total;
+    if ((s = rnnc_loss_call(tr->loss, cx, yb, y_pred, swb, res.mask, &loss)))
+        goto done;
+    if (loss->numel != 1) {
+        s = rnnc_fail(RNNC_E_SHAPE, "loss '%s' did not reduce to a scalar (reduction 'none' cannot train)",
+                      rnnc_loss_name(tr->loss));
+        goto done;
+    }
+    if ((s = rnnc_model_losses(tr->model, cx, &reg)))
+        goto done;
+    total = loss;
+    if (reg) {
+        rnnc_tensor *r = reg;
+        if (reg->numel != 1 && (s = rnnc_sum(cx, reg, NULL, 0, false, &r)))
+            goto done;
+        if (r->dtype != loss->dtype) {
+            rnnc_tensor *rc;
+            if ((s = rnnc_ctx_tensor(cx, loss->dtype, &(rnnc_shape){0}, &rc)))
+                goto done;
+            rnnc_tensor_set(rc, 0, rnnc_tensor_get(r, 0));
+            r = rc;
+        }
+        if ((s = rnnc_reshape(cx, r, &loss->shape, &r)) || (s = rnnc_add(cx, loss, r, &total)))
+            goto done;
+    }
+    const double tv = rnnc_tensor_get(total, 0);
+    if (train) {
+        const double scale = rnnc_optimizer_loss_scale(tr->opt);
+        rnnc_tensor *scaled = total;
+        if (scale != 1.0 && (s = rnnc_affine(cx, total, scale, 0.0, &scaled)))
+            goto done;
+        if (scaled->requires_grad) {
+            if ((s = rnnc_backward(cx, scaled)))
+                goto done;
+            if ((s = trainable_weights(tr->model, &w, &nw)))
+                goto done;
+            if (nw > 0 && (s = rnnc_optimizer_apply(tr->opt, w, nw)))
+                goto done;
+        }
+    }
+    rnnc_metric_update_scalar(tr->loss_tracker, tv, (double)batch);
+    for (int i = 0; i < tr->n_metrics && !s; i++)
+        s = rnnc_metric_update(tr->metrics[i], yb, y_pred, NULL, res.mask);
+    for (int i = 0; i < tr->n_wmetrics && !s; i++)
+        s = rnnc_metric_update(tr->wmetrics[i], yb, y_pred, swb, res.mask);
+done:
+    free(w);
+    if (train)
+        rnnc_model_zero_grad(tr->model);
+    rnnc_ctx_clear(cx);
+    return s;
+}
+
+static rnnc_status require_compiled(const rnnc_trainer *tr, const char *what)
+{
+    if (!tr || !tr->compiled)
+        return rnnc_fail(RNNC_E_STATE, "%s: you must call compile() before %s()", what, what);
+    return RNNC_OK;
+}
+
+/* Batch k of an epoch: rows order[k*bs .. ) gathered into ctx tensors. */
+static rnnc_status batch_of(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                            const rnnc_tensor *sw, const int64_t *order, int64_t n, int64_t bs, int64_t k,
+                            rnnc_tensor **xb, rnnc_tensor **yb, rnnc_tensor **swb)
+{
+    const int64_t a = k * bs, b = a + bs < n ? a + bs : n;
+    *yb = *swb = NULL;
+    RNNC_TRY(gather_rows(tr->cx, x, order + a, b - a, xb));
+    if (y)
+        RNNC_TRY(gather_rows(tr->cx, y, order + a, b - a, yb));
+    if (sw)
+        RNNC_TRY(gather_rows(tr->cx, sw, order + a, b - a, swb));
+    return RNNC_OK;
+}
+
+static int64_t *iota(int64_t n)
+{
+    int64_t *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+    for (int64_t i = 0; p && i < n; i++)
+        p[i] = i;
+    return p;
+}
+
+static rnnc_status evaluate_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                                 const rnnc_tensor *sw, int64_t bs, const char *prefix, rnnc_logs *out)
+{
+    const int64_t n = x->shape.dim[0];
+    int64_t *order = iota(n);
+    if (!order)
+        return rnnc_fail(RNNC_E_NOMEM, "evaluate: out of memory");
+    rnnc_status s = RNNC_OK;
+    reset_metrics(tr);
+    const int64_t steps = (n + bs - 1) / bs;
+    for (int64_t k = 0; k < steps && !s; k++) {
+        rnnc_tensor *xb, *yb, *swb;
+        s = batch_of(tr, x, y, sw, order, n, bs, k, &xb, &yb, &swb);
+        if (!s)
+            s = run_step(tr, xb, yb, swb, false);
+        else
+            rnnc_ctx_clear(tr->cx);
+    }
+    free(order);
+    if (!s)
+        s = results(tr, prefix, out);
+    return s;
+}
+
+rnnc_status rnnc_trainer_evaluate(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                                  const rnnc_tensor *sample_weight, int64_t batch_size, rnnc_logs *out)
+{
+    RNNC_TRY(require_compiled(tr, "evaluate"));
+    RNNC_TRY(check_data("evaluate", x, y, sample_weight));
+    if (!y)
+        return rnnc_fail(RNNC_E_ARG, "evaluate: y is NULL");
+    if (batch_size < 0)
+        return rnnc_fail(RNNC_E_ARG, "evaluate: batch_size must be > 0, got %lld", (long long)batch_size);
+    memset(out, 0, sizeof *out);
+    rnnc_status s = evaluate_impl(tr, x, y, sample_weight, batch_size ? batch_size : 32, "", out);
+    return s ? rnnc_fail_context(s, "evaluate: ") : RNNC_OK;
+}
+
+rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t batch_size,
+                                 rnnc_tensor **out)
+{
+    *out = NULL;
+    if (!tr)
+        return rnnc_fail(RNNC_E_ARG, "predict: trainer is NULL");
+    RNNC_TRY(check_data("predict", x, NULL, NULL));
+    if (batch_size < 0)
+        return rnnc_fail(RNNC_E_ARG, "predict: batch_size must be > 0, got %lld", (long long)batch_size);
+    const int64_t bs = batch_size ? batch_size : 32, n = x->shape.dim[0];
+    int64_t *order = iota(n);
+    if (!order)
+        return rnnc_fail(RNNC_E_NOMEM, "predict: out of memory");
+    const bool old = rnnc_ctx_set_grad_enabled(tr->cx, false);
+    rnnc_status s = RNNC_OK;
+    rnnc_tensor *all = NULL;
+    size_t row = 0;
+    for (int64_t k = 0; k * bs < n && !s; k++) {
+        rnnc_tensor *xb, *yb, *swb;
+        rnnc_call_args args;
+        rnnc_call_result res;
+        memset(&args, 0, sizeof args);
+        if ((s = batch_of(tr, x, NULL, NULL, order, n, bs, k, &xb, &yb, &swb)))
+            break;
+        args.n_inputs = 1;
+        args.inputs[0] = xb;
+        if ((s = rnnc_model_call(tr->model, tr->cx, &args, &res)))
+            break;
+        rnnc_tensor *yp = res.outputs[0];
+        if (!all) {
+            rnnc_shape sh = yp->shape;
+            if (sh.ndim < 1) {
+                s = rnnc_fail(RNNC_E_SHAPE, "predict: the model output has no batch axis");
+                break;
+            }
+            sh.dim[0] = n;
+            if ((s = rnnc_tensor_create(yp->dtype, &sh, &all)))
+                break;
+            row = yp->shape.dim[0] ? yp->numel / (size_t)yp->shape.dim[0] : 0;
+        }
+        memcpy((char *)all->data + (size_t)(k * bs) * row * rnnc_dtype_size(all->dtype), yp->data,
+               yp->numel * rnnc_dtype_size(yp->dtype));
+        rnnc_ctx_clear(tr->cx);
+    }
+    rnnc_ctx_clear(tr->cx);
+    rnnc_ctx_set_grad_enabled(tr->cx, old);
+    free(order);
+    if (s) {
+        rnnc_tensor_destroy(all);
+        return rnnc_fail_context(s, "predict: ");
+    }
+    *out = all;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_trainer_train_on_batch(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                                        const rnnc_tensor *sample_weight, rnnc_logs *logs)
+{
+    RNNC_TRY(require_compiled(tr, "train_on_batch"));
+    RNNC_TRY(check_data("train_on_batch", x, y, sample_weight));
+    if (!y)
+        return rnnc_fail(RNNC_E_ARG, "train_on_batch: y is NULL");
+    const int64_t n = x->shape.dim[0];
+    int64_t *order = iota(n);
+    if (!order)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    reset_metrics(tr);
+    rnnc_tensor *xb, *yb, *swb;
+    rnnc_status s = batch_of(tr, x, y, sample_weight, order, n, n ? n : 1, 0, &xb, &yb, &swb);
+    free(order);
+    if (!s)
+        s = run_step(tr, xb, yb, swb, true);
+    rnnc_ctx_clear(tr->cx);
+    if (s)
+        return rnnc_fail_context(s, "train_on_batch: ");
+    if (logs) {
+        memset(logs, 0, sizeof *logs);
+        RNNC_TRY(results(tr, "", logs));
+    }
+    return RNNC_OK;
+}
+
+/* ---- fit -------------------------------------------------------------------------- */
+
+rnnc_fit_options rnnc_fit_defaults(void)
+{
+    rnnc_fit_options o;
+    memset(&o, 0, sizeof o);
+    o.epochs = 1;
+    o.shuffle = true;
+    o.verbose = RNNC_VERBOSE_AUTO;
+    return o;
+}
+
+/* class_weight -> per-sample weights, as Keras's class_weight_to_sample_weights. */
+static rnnc_status class_weights(const rnnc_tensor *y, const double *cw, int n_cw, rnnc_tensor **out)
+{
+    const int64_t n = y->shape.dim[0];
+    const rnnc_shape sh = RNNC_SHAPE(n);
+    RNNC_TRY(rnnc_tensor_create(RNNC_F32, &sh, out));
+    const size_t row = n ? y->numel / (size_t)n : 0;
+    const bool onehot = y->shape.ndim > 1 && y->shape.dim[y->shape.ndim - 1] != 1;
+    for (int64_t i = 0; i < n; i++) {
+        double label;
+        if (onehot) {
+            const int64_t c = y->shape.dim[y->shape.ndim - 1];
+            int64_t best = 0;
+            /* argmax over the last axis of the sample's first row */
+            for (int64_t j = 1; j < c; j++)
+                if (rnnc_tensor_get(y, (size_t)i * row + (size_t)j) > rnnc_tensor_get(y, (size_t)i * row + (size_t)best))
+                    best = j;
+            label = (double)best;
+        } else {
+            label = nearbyint(rnnc_tensor_get(y, (size_t)i * row));
+        }
+        const double w = label >= 0 && label < n_cw ? cw[(int)label] : 1.0;
+        rnnc_tensor_set(*out, (size_t)i, w);
+    }
+    return RNNC_OK;
+}
+
+typedef struct fit_state {
+    rnnc_tensor *xt, *yt, *swt, *xv, *yv, *swv; /* owned copies when split */
+    rnnc_tensor *cw;                            /* class weights, owned */
+    rnnc_callback *progress;
+} fit_state;
+
+static void fit_state_free(fit_state *f)
+{
+    rnnc_tensor_destroy(f->xt);
+    rnnc_tensor_destroy(f->yt);
+    rnnc_tensor_destroy(f->swt);
+    rnnc_tensor_destroy(f->xv);
+    rnnc_tensor_destroy(f->yv);
+    rnnc_tensor_destroy(f->swv);
+    rnnc_tensor_destroy(f->cw);
+    rnnc_callback_destroy(f->progress);
+}
+
+#define EACH_CB(hook, ...)                                                                  \
+    for (int c_ = 0; c_ < ncb && !s; c_++)                                                  \
+        if (cbs[c_]->hook && (s = cbs[c_]->hook(__VA_ARGS__)))                              \
+            s = rnnc_fail_context(s, "callback %d (" #hook "): ", c_);
+
+rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                             const rnnc_fit_options *opts, rnnc_history **history)
+{
+    rnnc_fit_options d = rnnc_fit_defaults();
+    if (history)
+        *history = NULL;
+    if (!opts)
+        opts = &d;
+    RNNC_TRY(require_compiled(tr, "fit"));
+    RNNC_TRY(check_data("fit", x, y, opts->sample_weight));
+    if (!y)
+        return rnnc_fail(RNNC_E_ARG, "fit: y is NULL");
+    if (opts->batch_size < 0)
+        return rnnc_fail(RNNC_E_ARG, "fit: batch_size must be > 0, got %lld", (long long)opts->batch_size);
+    if (opts->epochs < 0 || opts->initial_epoch < 0)
+        return rnnc_fail(RNNC_E_ARG, "fit: epochs (%d) and initial_epoch (%d) must be >= 0", opts->epochs,
+                         opts->initial_epoch);
+    if (!(opts->validation_split >= 0 && opts->validation_split < 1))
+        return rnnc_fail(RNNC_E_ARG, "fit: validation_split must be in [0, 1), got %g", opts->validation_split);
+    if (opts->class_weight && opts->sample_weight)
+        return rnnc_fail(RNNC_E_ARG, "fit: you cannot use `class_weight` and `sample_weight` at the same time");
+    if ((opts->x_val == NULL) != (opts->y_val == NULL))
+        return rnnc_fail(RNNC_E_ARG, "fit: validation data needs both x_val and y_val");
+    if (opts->x_val)
+        RNNC_TRY(check_data("fit (validation data)", opts->x_val, opts->y_val, opts->sample_weight_val));
+    if (opts->n_callbacks < 0 || (opts->n_callbacks && !opts->callbacks))
+        return rnnc_fail(RNNC_E_ARG, "fit: bad callback list");
+
+    fit_state f;
+    memset(&f, 0, sizeof f);
+    rnnc_status s = RNNC_OK;
+    const rnnc_tensor *xt = x, *yt = y, *swt = opts->sample_weight;
+    const rnnc_tensor *xv = opts->x_val, *yv = opts->y_val, *swv = opts->sample_weight_val;
+    int64_t n = x->shape.dim[0];
+    if (opts->validation_split > 0 && !opts->x_val) {
+        const int64_t at = (int64_t)floor((double)n * (1.0 - opts->validation_split));
+        if (at == 0 || at == n)
+            return rnnc_fail(RNNC_E_ARG, "fit: training data contains %lld samples, which is not sufficient to split it into a validation and training set as specified by validation_split=%g",
+                             (long long)n, opts->validation_split);
+        if ((s = slice_rows(x, 0, at, &f.xt)) || (s = slice_rows(x, at, n, &f.xv)) ||
+            (s = slice_rows(y, 0, at, &f.yt)) || (s = slice_rows(y, at, n, &f.yv)) ||
+            (swt && ((s = slice_rows(swt, 0, at, &f.swt)) || (s = slice_rows(swt, at, n, &f.swv)))))
+            goto done;
+        xt = f.xt;
+        yt = f.yt;
+        swt = f.swt;
+        xv = f.xv;
+        yv = f.yv;
+        swv = f.swv;
+        n = at;
+    }
+    if (opts->class_weight) {
+        if ((s = class_weights(yt, opts->class_weight, opts->n_class_weight, &f.cw)))
+            goto done;
+        swt = f.cw;
+    }
+
+    rnnc_callback *cbs[72];
+    int ncb = 0;
+    for (int i = 0; i < opts->n_callbacks && ncb < 64; i++)
+        if (opts->callbacks[i])
+            cbs[ncb++] = opts->callbacks[i];
+    if (opts->verbose != RNNC_VERBOSE_SILENT) {
+        bool live = opts->verbose == RNNC_VERBOSE_AUTO && !opts->print && rnnc__stdout_is_tty();
+        if ((s = rnnc_progress_create(live, opts->print, opts->print_user, &f.progress)))
+            goto done;
+        cbs[ncb++] = f.progress;
+    }
+    const int64_t bs = opts->batch_size ? opts->batch_size : 32;
+    const int64_t steps = (n + bs - 1) / bs;
+    int64_t *order = iota(n);
+    rnnc_history *h = calloc(1, sizeof *h);
+    if (!order || !h) {
+        free(order);
+        free(h);
+        s = rnnc_fail(RNNC_E_NOMEM, "fit: out of memory");
+        goto done;
+    }
+    rnnc_rng rng;
+    rnnc_rng_init(&rng, opts->seed);
+    tr->print = opts->print;
+    tr->print_user = opts->print_user;
+    tr->fit_epochs = opts->epochs;
+    tr->fit_steps = steps;
+    tr->stop = false;
+    rnnc_logs epoch_logs;
+    memset(&epoch_logs, 0, sizeof epoch_logs);
+
+    EACH_CB(on_train_begin, cbs[c_], tr)
+    for (int epoch = opts->initial_epoch; epoch < opts->epochs && !s; epoch++) {
+        reset_metrics(tr);
+        EACH_CB(on_epoch_begin, cbs[c_], tr, epoch)
+        if (opts->shuffle && n > 1)
+            rnnc_rng_permutation(&rng, order, (size_t)n);
+        for (int64_t k = 0; k < steps && !s; k++) {
+            rnnc_tensor *xb, *yb, *swb;
+            s = batch_of(tr, xt, yt, swt, order, n, bs, k, &xb, &yb, &swb);
+            if (!s)
+                s = run_step(tr, xb, yb, swb, true);
+            rnnc_ctx_clear(tr->cx);
+            if (s) {
+                s = rnnc_fail_context(s, "fit: epoch %d, batch %lld: ", epoch + 1, (long long)k);
+                break;
+            }
+            rnnc_logs bl;
+            memset(&bl, 0, sizeof bl);
+            if ((s = results(tr, "", &bl)))
+                break;
+            EACH_CB(on_train_batch_end, cbs[c_], tr, (int)k, &bl)
+            if (tr->stop)
+                break;
+        }
+        if (s)
+            break;
+        memset(&epoch_logs, 0, sizeof epoch_logs);
+        if ((s = results(tr, "", &epoch_logs)))
+            break;
+        if (xv && (s = evaluate_impl(tr, xv, yv, swv, bs, "val_", &epoch_logs))) {
+            s = rnnc_fail_context(s, "fit: validation after epoch %d: ", epoch + 1);
+            break;
+        }
+        EACH_CB(on_epoch_end, cbs[c_], tr, epoch, &epoch_logs)
+        if (!s)
+            s = history_add(h, epoch, &epoch_logs);
+        if (tr->stop)
+            break;
+    }
+    if (!s && opts->epochs > opts->initial_epoch) {
+        rnnc_weight **w = NULL;
+        int nw = 0;
+        if (!(s = trainable_weights(tr->model, &w, &nw)) && rnnc_optimizer_built(tr->opt))
+            s = rnnc_optimizer_finalize(tr->opt, w, nw);
+        free(w);
+    }
+    if (!s)
+        EACH_CB(on_train_end, cbs[c_], tr, &epoch_logs)
+    free(order);
+    tr->print = NULL;
+    tr->print_user = NULL;
+    tr->fit_epochs = 0;
+    tr->fit_steps = 0;
+    if (!s && history)
+        *history = h;
+    else
+        rnnc_history_destroy(h);
+done:
+    fit_state_free(&f);
+    return s;
+}
