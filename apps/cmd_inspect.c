@@ -216,7 +216,9 @@ static rnnc_status inspect_h5(const char *path)
     RNNC_TRY(rnnc_h5_open_read(path, &f));
     bool ckpt = rnnc_h5_exists(f, "rnnc_checkpoint");
     bool full = rnnc_legacy_has_model_config(f);
-    bool keras3 = rnnc_weights_h5_is_keras3(f);
+    /* Keras 3 weights files always have the root object's /vars group. */
+    bool keras3 = rnnc_weights_h5_is_keras3(f) &&
+                  (rnnc_h5_exists(f, "vars") || rnnc_h5_exists(f, "_layer_checkpoint_dependencies"));
     bool legacy = rnnc_legacy_has_weights(f);
     rnnc_status s = RNNC_OK;
     if (ckpt) {

@@ -52,16 +52,25 @@ static size_t count_weights(const rnnc_layer *l, bool trainable)
 
 rnnc_status rnnc_app_print_summary(FILE *f, const rnnc_model *m)
 {
-    const char *rule = "_________________________________________________________________________";
-    const char *dbl = "=========================================================================";
+    char rule[160], dbl[160];
+    /* The first column fits the longest "name (Class)". */
+    int wide = 32;
+    for (int i = 0; i < m->n_layers; i++) {
+        int len = (int)(strlen(m->layers[i]->name) + strlen(m->layers[i]->cls->class_name) + 3);
+        wide = len + 1 > wide ? (len + 1 < 100 ? len + 1 : 100) : wide;
+    }
+    int total = wide + 41;
+    memset(rule, '_', (size_t)total);
+    memset(dbl, '=', (size_t)total);
+    rule[total] = dbl[total] = '\0';
     fprintf(f, "Model: \"%s\"\n%s\n", m->name, rule);
-    fprintf(f, " %-32s %-26s %12s\n%s\n", "Layer (type)", "Output Shape", "Param #", dbl);
+    fprintf(f, " %-*s %-26s %12s\n%s\n", wide, "Layer (type)", "Output Shape", "Param #", dbl);
     rnnc_shape shape = m->input_shape;
     bool known = m->has_input;
     size_t trainable = 0, frozen = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const rnnc_layer *l = m->layers[i];
-        char left[128], body[160] = "?", out[200] = "?", num[32];
+        char left[160], body[160] = "?", out[200] = "?", num[32];
         snprintf(left, sizeof left, "%s (%s)", l->name, l->cls->class_name);
         if (known) {
             rnnc_output_spec spec;
@@ -82,7 +91,7 @@ rnnc_status rnnc_app_print_summary(FILE *f, const rnnc_model *m)
         size_t t = count_weights(l, true), nt = count_weights(l, false);
         trainable += t;
         frozen += nt;
-        fprintf(f, " %-32s %-26s %12s\n", left, out, l->built ? grouped(t + nt, num, sizeof num) : "0 (unbuilt)");
+        fprintf(f, " %-*s %-26s %12s\n", wide, left, out, l->built ? grouped(t + nt, num, sizeof num) : "0 (unbuilt)");
     }
     char a[32], b[32], c[32];
     fprintf(f, "%s\n Total params: %s\n Trainable params: %s\n Non-trainable params: %s\n%s\n", dbl,

@@ -63,8 +63,9 @@ find_path(CUDNN_INCLUDE_DIR cudnn.h
 find_library(CUDNN_LIBRARY cudnn
   HINTS ${_rnnc_cudnn_hints} ${CUDAToolkit_LIBRARY_DIR}
   PATH_SUFFIXES lib64 lib lib/x64)
-if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)
-  _rnnc_cuda_missing("cuDNN (cudnn.h and libcudnn) was not found (set CUDNN_ROOT)")
+if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY OR NOT EXISTS "${CUDNN_INCLUDE_DIR}/cudnn.h"
+   OR NOT EXISTS "${CUDNN_LIBRARY}")
+  _rnnc_cuda_missing("cuDNN (cudnn.h and libcudnn) was not found")
 endif()
 # The RNN API used here (cudnnRNNForward, *_v8 backward) needs cuDNN >= 8.
 set(_rnnc_cudnn_version_file "${CUDNN_INCLUDE_DIR}/cudnn_version.h")

@@ -1,8 +1,8 @@
 /* graph.c - the Functional layer graph: nodes, validation (dangling
- * references, cycles, tensor indices), shape inference and build, the
- * forward run with Keras's mask rules, and the Functional config's layers /
- * input_layers / output_layers. Reading configs is io/functional_loader.c. */
-#include "framework/graph.h"
+ * references, cycles, tensor indices), shape inference and build, and the
+ * forward run with Keras's mask rules. Writing the config is
+ * graph_config.c; reading configs is io/functional_loader.c. */
+#include "framework/graph_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,49 +10,6 @@
 
 #include "framework/ops.h"
 #include "framework/rnn.h"
-
-typedef struct gnode {
-    bool is_input;
-    int layer;             /* index into g->layers; -1 for inputs */
-    int call_index;        /* Keras's node_index: this call's number for its layer */
-    rnnc_graph_call call;  /* layer calls only */
-    char *name;            /* inputs only (owned) */
-    rnnc_shape shape;      /* inputs: batch shape */
-    rnnc_dtype dtype;      /* inputs */
-    rnnc_output_spec spec; /* static output shapes, after set_outputs */
-    bool needed;           /* on a path to an output */
-    /* per run */
-    int n_out;
-    rnnc_tensor *out[RNNC_MAX_IO];
-    const rnnc_tensor *mask; /* mask of out[0], or NULL */
-} gnode;
-
-/* Inputs and layers in the order they entered the graph (the config's
- * "layers" order). */
-typedef struct gop {
-    bool is_input;
-    int index; /* node id of an input, or layer index */
-} gop;
-
-struct rnnc_graph {
-    int n_nodes, cap_nodes;
-    gnode *nodes;
-    int n_layers, cap_layers;
-    rnnc_layer **layers;
-    int *layer_calls;         /* calls per layer */
-    rnnc_tensor **act_sum;    /* per layer, per run: summed activity losses */
-    bool owns_layers;
-    int n_ops, cap_ops;
-    gop *ops;
-    int n_inputs;
-    int inputs[RNNC_MAX_IO];  /* model input order: node ids */
-    bool inputs_set, inputs_as_list;
-    int n_outputs;
-    rnnc_graph_ref outputs[RNNC_MAX_IO];
-    bool outputs_as_list;
-    bool complete;
-    int *order;               /* topological order of all nodes */
-};
 
 static char *dup_str(const char *s)
 {
@@ -88,8 +45,8 @@ void rnnc_graph_destroy(rnnc_graph *g)
         return;
     for (int i = 0; i < g->n_nodes; i++)
         free(g->nodes[i].name);
-    if (g->owns_layers)
-        for (int i = 0; i < g->n_layers; i++)
+    for (int i = 0; i < g->n_layers; i++)
+        if (g->owns_layers || g->layers[i]->cls->is_operation)
             rnnc_layer_destroy(g->layers[i]);
     free(g->nodes);
     free(g->layers);
@@ -109,9 +66,9 @@ void rnnc__graph_release_layers(rnnc_graph *g)
 /* ---- building the graph ---------------------------------------------------- */
 
 /* The name of what a node calls: the input's name or the layer's. */
-static const char *node_name(const rnnc_graph *g, int id)
+const char *rnnc__graph_node_name(const rnnc_graph *g, int id)
 {
-    const gnode *n = &g->nodes[id];
+    const rnnc__gnode *n = &g->nodes[id];
     return n->is_input ? n->name : g->layers[n->layer]->name;
 }
 
@@ -149,7 +106,7 @@ static rnnc_status push_op(rnnc_graph *g, bool is_input, int index)
     return RNNC_OK;
 }
 
-static rnnc_status new_node(rnnc_graph *g, gnode **out)
+static rnnc_status new_node(rnnc_graph *g, rnnc__gnode **out)
 {
     RNNC_TRY(grow((void **)&g->nodes, &g->cap_nodes, g->n_nodes + 1, sizeof *g->nodes));
     *out = &g->nodes[g->n_nodes];
@@ -183,7 +140,7 @@ rnnc_status rnnc_graph_add_input(rnnc_graph *g, const char *name, const rnnc_sha
         n_in += g->nodes[i].is_input;
     if (n_in >= RNNC_MAX_IO)
         return rnnc_fail(RNNC_E_ARG, "graph input '%s': a model takes at most %d inputs", name, RNNC_MAX_IO);
-    gnode *n;
+    rnnc__gnode *n;
     RNNC_TRY(new_node(g, &n));
     n->name = dup_str(name);
     if (!n->name)
@@ -215,9 +172,17 @@ static rnnc_status check_call_form(const rnnc_layer *l, const rnnc_graph_call *c
         return rnnc_fail(RNNC_E_ARG, "%s '%s': training must be -1 (not given), 0 or 1, got %d", cn, l->name,
                          c->training);
     const rnnc_graph_ref *refs[2 * RNNC_MAX_IO + 1];
-    int n = 0;
-    for (int i = 0; i < c->n_args; i++)
-        refs[n++] = &c->args[i];
+    int n = 0, n_tensors = 0;
+    for (int i = 0; i < c->n_args; i++) {
+        if (c->consts[i].on && c->args_as_list)
+            return rnnc_fail(RNNC_E_ARG, "%s '%s': numbers inside a list argument are not supported", cn, l->name);
+        if (!c->consts[i].on) {
+            refs[n++] = &c->args[i];
+            n_tensors++;
+        }
+    }
+    if (n_tensors == 0)
+        return rnnc_fail(RNNC_E_ARG, "%s '%s': a call needs at least one tensor argument", cn, l->name);
     for (int i = 0; i < c->n_states; i++)
         refs[n++] = &c->states[i];
     if (c->has_mask)
@@ -272,7 +237,7 @@ rnnc_status rnnc_graph_add_node(rnnc_graph *g, rnnc_layer *layer, const rnnc_gra
         g->layers[li] = layer;
         g->layer_calls[li] = 0;
     }
-    gnode *n;
+    rnnc__gnode *n;
     RNNC_TRY(new_node(g, &n)); /* the layer is in g->layers now: the graph frees it */
     n->layer = li;
     n->call_index = g->layer_calls[li]++;
@@ -316,40 +281,47 @@ rnnc_status rnnc_graph_set_inputs(rnnc_graph *g, const int *ids, int n, bool as_
 
 /* ---- validation, order, shapes --------------------------------------------- */
 
-/* Every reference of node id: args, states, mask. */
-static int node_refs(const gnode *n, rnnc_graph_ref *refs)
+/* Every tensor reference of a node: args (not numbers), states, mask;
+ * roles[k] (may be NULL) says which. */
+static int node_refs_roles(const rnnc__gnode *n, rnnc_graph_ref *refs, const char **roles)
 {
     int k = 0;
     if (n->is_input)
         return 0;
     for (int i = 0; i < n->call.n_args; i++)
-        refs[k++] = n->call.args[i];
-    for (int i = 0; i < n->call.n_states; i++)
+        if (!n->call.consts[i].on) {
+            if (roles)
+                roles[k] = "argument";
+            refs[k++] = n->call.args[i];
+        }
+    for (int i = 0; i < n->call.n_states; i++) {
+        if (roles)
+            roles[k] = "initial state";
         refs[k++] = n->call.states[i];
-    if (n->call.has_mask)
+    }
+    if (n->call.has_mask) {
+        if (roles)
+            roles[k] = "mask";
         refs[k++] = n->call.mask;
+    }
     return k;
 }
 
-static const char *ref_role(const gnode *n, int k)
+static int node_refs(const rnnc__gnode *n, rnnc_graph_ref *refs)
 {
-    if (k < n->call.n_args)
-        return "argument";
-    if (k < n->call.n_args + n->call.n_states)
-        return "initial state";
-    return "mask";
+    return node_refs_roles(n, refs, NULL);
 }
 
 static rnnc_status check_refs(const rnnc_graph *g)
 {
     for (int id = 0; id < g->n_nodes; id++) {
         rnnc_graph_ref refs[2 * RNNC_MAX_IO + 1];
-        int k = node_refs(&g->nodes[id], refs);
+        const char *roles[2 * RNNC_MAX_IO + 1];
+        int k = node_refs_roles(&g->nodes[id], refs, roles);
         for (int i = 0; i < k; i++)
             if (refs[i].node >= g->n_nodes)
                 return rnnc_fail(RNNC_E_ARG, "graph: layer '%s' (call %d): its %s refers to node %d, but the graph has only %d nodes (a dangling reference)",
-                                 node_name(g, id), g->nodes[id].call_index, ref_role(&g->nodes[id], i), refs[i].node,
-                                 g->n_nodes);
+                                 rnnc__graph_node_name(g, id), g->nodes[id].call_index, roles[i], refs[i].node, g->n_nodes);
     }
     for (int i = 0; i < g->n_outputs; i++)
         if (g->outputs[i].node < 0 || g->outputs[i].node >= g->n_nodes || g->outputs[i].tensor < 0)
@@ -400,7 +372,7 @@ static rnnc_status toposort(rnnc_graph *g)
         for (int id = 0, shown = 0; id < n; id++)
             if (!done[id] && shown < 8) {
                 size_t len = strlen(list);
-                snprintf(list + len, sizeof list - len, "%s'%s' (call %d)", shown ? ", " : "", node_name(g, id),
+                snprintf(list + len, sizeof list - len, "%s'%s' (call %d)", shown ? ", " : "", rnnc__graph_node_name(g, id),
                          g->nodes[id].call_index);
                 shown++;
             }
@@ -449,10 +421,10 @@ static void mark_needed(rnnc_graph *g)
 static rnnc_status ref_shape(const rnnc_graph *g, rnnc_graph_ref r, const char *user, rnnc_shape *shape,
                              rnnc_dtype *dtype)
 {
-    const gnode *src = &g->nodes[r.node];
+    const rnnc__gnode *src = &g->nodes[r.node];
     if (r.tensor >= src->spec.n_outputs)
         return rnnc_fail(RNNC_E_ARG, "graph: %s uses output %d of '%s' (call %d), which has only %d output%s%s", user,
-                         r.tensor, node_name(g, r.node), src->call_index, src->spec.n_outputs,
+                         r.tensor, rnnc__graph_node_name(g, r.node), src->call_index, src->spec.n_outputs,
                          src->spec.n_outputs == 1 ? "" : "s",
                          src->is_input ? "" : " (a GRU has a second output only with return_state=True)");
     *shape = src->spec.shapes[r.tensor];
@@ -463,7 +435,7 @@ static rnnc_status ref_shape(const rnnc_graph *g, rnnc_graph_ref r, const char *
 
 static rnnc_status infer_node(rnnc_graph *g, int id)
 {
-    gnode *n = &g->nodes[id];
+    rnnc__gnode *n = &g->nodes[id];
     char user[200];
     if (n->is_input) {
         n->spec.n_outputs = 1;
@@ -472,20 +444,31 @@ static rnnc_status infer_node(rnnc_graph *g, int id)
         return RNNC_OK;
     }
     rnnc_layer *l = g->layers[n->layer];
+    const rnnc_graph_call *c = &n->call;
     snprintf(user, sizeof user, "layer '%s' (call %d)", l->name, n->call_index);
-    rnnc_shape shapes[2 * RNNC_MAX_IO + 1];
-    rnnc_graph_ref refs[2 * RNNC_MAX_IO + 1];
-    int k = node_refs(n, refs);
-    for (int i = 0; i < k; i++)
-        RNNC_TRY(ref_shape(g, refs[i], user, &shapes[i], NULL));
+    /* Positional arguments (numbers are rank-0 float64), then the rest. */
+    rnnc_shape shapes[RNNC_MAX_IO], other;
+    rnnc_dtype dtypes[RNNC_MAX_IO];
+    for (int i = 0; i < c->n_args; i++) {
+        if (c->consts[i].on) {
+            memset(&shapes[i], 0, sizeof shapes[i]);
+            dtypes[i] = RNNC_F64;
+        } else {
+            RNNC_TRY(ref_shape(g, c->args[i], user, &shapes[i], &dtypes[i]));
+        }
+    }
+    for (int i = 0; i < c->n_states; i++)
+        RNNC_TRY(ref_shape(g, c->states[i], user, &other, NULL));
+    if (c->has_mask)
+        RNNC_TRY(ref_shape(g, c->mask, user, &other, NULL));
     rnnc_status s;
-    if (n->call.args_as_list && !l->cls->compute_output_spec_n)
+    if (c->args_as_list && !l->cls->compute_output_spec_n)
         return rnnc_fail(RNNC_E_ARG, "graph: %s: a %s is called on a list of %d tensors, but it takes one input",
-                         user, l->cls->class_name, n->call.n_args);
+                         user, l->cls->class_name, c->n_args);
     if ((s = rnnc_layer_build(l, &shapes[0])) != RNNC_OK)
         return rnnc_fail_context(s, "graph: %s: ", user);
-    if (n->call.args_as_list)
-        s = l->cls->compute_output_spec_n(l, shapes, n->call.n_args, &n->spec);
+    if (l->cls->compute_output_spec_n)
+        s = l->cls->compute_output_spec_n(l, shapes, dtypes, c->n_args, &n->spec);
     else
         s = rnnc_layer_output_spec(l, &shapes[0], &n->spec);
     if (s != RNNC_OK)
@@ -516,15 +499,20 @@ rnnc_status rnnc_graph_set_outputs(rnnc_graph *g, const rnnc_graph_ref *outs, in
     memcpy(g->outputs, outs, (size_t)n * sizeof *outs);
     g->n_outputs = n;
     g->outputs_as_list = as_list || n != 1;
-    RNNC_TRY(check_refs(g));
-    RNNC_TRY(toposort(g));
-    for (int i = 0; i < g->n_nodes; i++)
-        RNNC_TRY(infer_node(g, g->order[i]));
-    for (int i = 0; i < n; i++) {
+    rnnc_status s = check_refs(g);
+    if (s == RNNC_OK)
+        s = toposort(g);
+    for (int i = 0; s == RNNC_OK && i < g->n_nodes; i++)
+        s = infer_node(g, g->order[i]);
+    for (int i = 0; s == RNNC_OK && i < n; i++) {
         char user[64];
-        rnnc_shape s;
+        rnnc_shape sh;
         snprintf(user, sizeof user, "model output %d", i);
-        RNNC_TRY(ref_shape(g, outs[i], user, &s, NULL));
+        s = ref_shape(g, outs[i], user, &sh, NULL);
+    }
+    if (s != RNNC_OK) {
+        g->n_outputs = 0; /* still incomplete */
+        return s;
     }
     mark_needed(g);
     free(g->act_sum);
@@ -556,10 +544,10 @@ static rnnc_status as_mask(rnnc_ctx *cx, const rnnc_tensor *t, const rnnc_tensor
 static rnnc_status runtime_ref(const rnnc_graph *g, rnnc_graph_ref r, const char *user, rnnc_tensor **t,
                                const rnnc_tensor **mask)
 {
-    const gnode *src = &g->nodes[r.node];
+    const rnnc__gnode *src = &g->nodes[r.node];
     if (r.tensor >= src->n_out || !src->out[r.tensor])
         return rnnc_fail(RNNC_E_STATE, "graph: %s uses output %d of '%s' (call %d), but that call returned %d output%s",
-                         user, r.tensor, node_name(g, r.node), src->call_index, src->n_out,
+                         user, r.tensor, rnnc__graph_node_name(g, r.node), src->call_index, src->n_out,
                          src->n_out == 1 ? "" : "s");
     *t = src->out[r.tensor];
     if (mask)
@@ -579,7 +567,7 @@ static const rnnc_tensor *fallback_mask(rnnc_layer *l, const rnnc_tensor *prev)
 
 static rnnc_status run_node(rnnc_graph *g, rnnc_ctx *cx, int id, bool training)
 {
-    gnode *n = &g->nodes[id];
+    rnnc__gnode *n = &g->nodes[id];
     rnnc_layer *l = g->layers[n->layer];
     const rnnc_graph_call *c = &n->call;
     char user[200];
@@ -588,9 +576,17 @@ static rnnc_status run_node(rnnc_graph *g, rnnc_ctx *cx, int id, bool training)
     memset(&a, 0, sizeof a);
     a.training = training;
     const rnnc_tensor *first_mask = NULL;
+    int n_tensors = c->n_states;
     for (int i = 0; i < c->n_args; i++) {
         const rnnc_tensor *m = NULL;
-        RNNC_TRY(runtime_ref(g, c->args[i], user, &a.inputs[i], &m));
+        if (c->consts[i].on) {
+            rnnc_shape scalar = {0};
+            RNNC_TRY(rnnc_ctx_tensor(cx, RNNC_F64, &scalar, &a.inputs[i]));
+            rnnc_tensor_set(a.inputs[i], 0, c->consts[i].value);
+        } else {
+            RNNC_TRY(runtime_ref(g, c->args[i], user, &a.inputs[i], &m));
+            n_tensors++;
+        }
         if (c->args_as_list)
             a.input_masks[i] = m;
         if (i == 0)
@@ -603,7 +599,7 @@ static rnnc_status run_node(rnnc_graph *g, rnnc_ctx *cx, int id, bool training)
         rnnc_tensor *mt;
         RNNC_TRY(runtime_ref(g, c->mask, user, &mt, NULL));
         RNNC_TRY(as_mask(cx, mt, &a.mask));
-    } else if (!c->args_as_list && a.n_inputs == 1) {
+    } else if (!c->args_as_list && n_tensors == 1) {
         /* Exactly one tensor argument: its mask is picked up (spec 3.2). */
         a.mask = first_mask;
     }
@@ -635,7 +631,7 @@ static rnnc_status bind_inputs(rnnc_graph *g, rnnc_ctx *cx, const rnnc_call_args
         return rnnc_fail(RNNC_E_ARG, "Functional model: expects %d input%s, got %d", g->n_inputs,
                          g->n_inputs == 1 ? "" : "s", args->n_inputs);
     for (int i = 0; i < g->n_inputs; i++) {
-        gnode *n = &g->nodes[g->inputs[i]];
+        rnnc__gnode *n = &g->nodes[g->inputs[i]];
         rnnc_tensor *t = args->inputs[i];
         if (!t)
             return rnnc_fail(RNNC_E_ARG, "Functional model: input %d ('%s') is NULL", i, n->name);
@@ -646,7 +642,7 @@ static rnnc_status bind_inputs(rnnc_graph *g, rnnc_ctx *cx, const rnnc_call_args
         for (int d = 0; ok && d < n->shape.ndim; d++)
             ok = n->shape.dim[d] < 0 || n->shape.dim[d] == t->shape.dim[d];
         if (!ok)
-            return rnnc_fail(RNNC_E_SHAPE, "Functional model: input %d ('%s') has shape %s, expected %s (-1 = any)", i,
+            return rnnc_fail(RNNC_E_SHAPE, "Functional model: input %d ('%s') has shape %s, expected %s (None: any size)", i,
                              n->name, rnnc_shape_str(&t->shape, sg, sizeof sg),
                              rnnc_shape_str(&n->shape, se, sizeof se));
         n->n_out = 1;
@@ -743,7 +739,7 @@ rnnc_layer *rnnc_graph_layer(const rnnc_graph *g, int i)
 int rnnc_graph_find_node(const rnnc_graph *g, const char *name, int call_index)
 {
     for (int id = 0; g && name && id < g->n_nodes; id++)
-        if (g->nodes[id].call_index == call_index && strcmp(node_name(g, id), name) == 0)
+        if (g->nodes[id].call_index == call_index && strcmp(rnnc__graph_node_name(g, id), name) == 0)
             return id;
     return -1;
 }
@@ -756,265 +752,4 @@ rnnc_status rnnc_graph_tensor_shape(const rnnc_graph *g, rnnc_graph_ref ref, rnn
     if (ref.node < 0 || ref.node >= g->n_nodes || ref.tensor < 0)
         return rnnc_fail(RNNC_E_ARG, "graph: node %d, tensor %d does not exist", ref.node, ref.tensor);
     return ref_shape(g, ref, "the query", shape, dtype);
-}
-
-/* ---- config ------------------------------------------------------------------- */
-
-static rnnc_cfg *dims_cfg(const rnnc_shape *s)
-{
-    rnnc_cfg *l = rnnc_cfg_list();
-    for (int i = 0; l && i < s->ndim; i++)
-        if (rnnc_cfg_push(l, s->dim[i] < 0 ? rnnc_cfg_null() : rnnc_cfg_int(s->dim[i])) != RNNC_OK) {
-            rnnc_cfg_destroy(l);
-            return NULL;
-        }
-    return l;
-}
-
-/* Sets map[key] = item, failing on a NULL item (out of memory upstream). */
-static rnnc_status put(rnnc_cfg *map, const char *key, rnnc_cfg *item)
-{
-    if (!item)
-        return rnnc_fail(RNNC_E_NOMEM, "graph config: out of memory");
-    return rnnc_cfg_set(map, key, item);
-}
-
-static rnnc_status push(rnnc_cfg *list, rnnc_cfg *item)
-{
-    if (!item)
-        return rnnc_fail(RNNC_E_NOMEM, "graph config: out of memory");
-    return rnnc_cfg_push(list, item);
-}
-
-/* [name, node_index, tensor_index] */
-static rnnc_cfg *history_cfg(const rnnc_graph *g, rnnc_graph_ref r)
-{
-    rnnc_cfg *h = rnnc_cfg_list();
-    if (!h || push(h, rnnc_cfg_string(node_name(g, r.node))) || push(h, rnnc_cfg_int(g->nodes[r.node].call_index)) ||
-        push(h, rnnc_cfg_int(r.tensor))) {
-        rnnc_cfg_destroy(h);
-        return NULL;
-    }
-    return h;
-}
-
-/* {"class_name": "__keras_tensor__", "config": {"shape", "dtype", "keras_history"}} */
-static rnnc_cfg *keras_tensor_cfg(const rnnc_graph *g, rnnc_graph_ref r)
-{
-    const rnnc_output_spec *sp = &g->nodes[r.node].spec;
-    rnnc_cfg *t = rnnc_cfg_map(), *c = rnnc_cfg_map();
-    if (!t || !c || put(c, "shape", dims_cfg(&sp->shapes[r.tensor])) ||
-        rnnc_cfg_set_string(c, "dtype", rnnc_dtype_name(sp->dtype)) || put(c, "keras_history", history_cfg(g, r)) ||
-        rnnc_cfg_set_string(t, "class_name", "__keras_tensor__")) {
-        rnnc_cfg_destroy(t);
-        rnnc_cfg_destroy(c);
-        return NULL;
-    }
-    if (rnnc_cfg_set(t, "config", c)) { /* c is freed by the failed set */
-        rnnc_cfg_destroy(t);
-        return NULL;
-    }
-    return t;
-}
-
-static rnnc_cfg *tensor_list_cfg(const rnnc_graph *g, const rnnc_graph_ref *refs, int n)
-{
-    rnnc_cfg *l = rnnc_cfg_list();
-    for (int i = 0; l && i < n; i++)
-        if (push(l, keras_tensor_cfg(g, refs[i]))) {
-            rnnc_cfg_destroy(l);
-            return NULL;
-        }
-    return l;
-}
-
-/* {"args": [...], "kwargs": {...}} of one call, Keras 3's form. */
-static rnnc_cfg *node_cfg(const rnnc_graph *g, const gnode *n)
-{
-    const rnnc_graph_call *c = &n->call;
-    rnnc_cfg *nd = rnnc_cfg_map(), *args = rnnc_cfg_list(), *kw = rnnc_cfg_map();
-    bool ok = nd && args && kw;
-    if (ok && c->args_as_list) {
-        ok = push(args, tensor_list_cfg(g, c->args, c->n_args)) == RNNC_OK;
-    } else if (ok) {
-        for (int i = 0; ok && i < c->n_args; i++)
-            ok = push(args, keras_tensor_cfg(g, c->args[i])) == RNNC_OK;
-    }
-    if (ok && c->n_states > 0)
-        ok = put(kw, "initial_state", c->states_as_list || c->n_states > 1
-                                          ? tensor_list_cfg(g, c->states, c->n_states)
-                                          : keras_tensor_cfg(g, c->states[0])) == RNNC_OK;
-    if (ok && c->training >= 0)
-        ok = rnnc_cfg_set_bool(kw, "training", c->training == 1) == RNNC_OK;
-    if (ok && c->has_mask)
-        ok = put(kw, "mask", keras_tensor_cfg(g, c->mask)) == RNNC_OK;
-    else if (ok && c->mask_none)
-        ok = rnnc_cfg_set_null(kw, "mask") == RNNC_OK;
-    if (ok) {
-        ok = rnnc_cfg_set(nd, "args", args) == RNNC_OK;
-        args = NULL;
-    }
-    if (ok) {
-        ok = rnnc_cfg_set(nd, "kwargs", kw) == RNNC_OK;
-        kw = NULL;
-    }
-    rnnc_cfg_destroy(args);
-    rnnc_cfg_destroy(kw);
-    if (!ok) {
-        rnnc_cfg_destroy(nd);
-        return NULL;
-    }
-    return nd;
-}
-
-static rnnc_status input_entry(const rnnc_graph *g, const gnode *n, rnnc_cfg **out)
-{
-    rnnc_cfg *e = rnnc_cfg_map(), *c = rnnc_cfg_map();
-    rnnc_status s = e && c ? RNNC_OK : rnnc_fail(RNNC_E_NOMEM, "graph config: out of memory");
-    (void)g;
-    if (s == RNNC_OK &&
-        ((s = put(c, "batch_shape", dims_cfg(&n->shape))) || (s = rnnc_cfg_set_string(c, "dtype", rnnc_dtype_name(n->dtype))) ||
-         (s = rnnc_cfg_set_bool(c, "sparse", false)) || (s = rnnc_cfg_set_bool(c, "ragged", false)) ||
-         (s = rnnc_cfg_set_string(c, "name", n->name)) || (s = rnnc_cfg_set_bool(c, "optional", false)) ||
-         (s = rnnc_cfg_set_string(e, "module", "keras.layers")) ||
-         (s = rnnc_cfg_set_string(e, "class_name", "InputLayer"))))
-        goto fail;
-    if (s == RNNC_OK) {
-        s = rnnc_cfg_set(e, "config", c);
-        c = NULL;
-    }
-    if (s || (s = rnnc_cfg_set_null(e, "registered_name")) || (s = rnnc_cfg_set_string(e, "name", n->name)) ||
-        (s = put(e, "inbound_nodes", rnnc_cfg_list())))
-        goto fail;
-    *out = e;
-    return RNNC_OK;
-fail:
-    rnnc_cfg_destroy(e);
-    rnnc_cfg_destroy(c);
-    return s;
-}
-
-static rnnc_cfg *ref_dims(const rnnc_graph *g, rnnc_graph_ref r)
-{
-    return dims_cfg(&g->nodes[r.node].spec.shapes[r.tensor]);
-}
-
-static rnnc_cfg *ref_dims_list(const rnnc_graph *g, const rnnc_graph_ref *refs, int n)
-{
-    rnnc_cfg *l = rnnc_cfg_list();
-    for (int i = 0; l && i < n; i++)
-        if (push(l, ref_dims(g, refs[i]))) {
-            rnnc_cfg_destroy(l);
-            return NULL;
-        }
-    return l;
-}
-
-/* Keras's get_build_config from the first call: one shape per list element
- * for list calls; shapes_dict for calls with initial states; else the
- * layer's own input_shape. */
-static rnnc_status build_config_override(const rnnc_graph *g, const gnode *first, rnnc_cfg *env)
-{
-    const rnnc_graph_call *c = &first->call;
-    rnnc_cfg *bc;
-    if (c->args_as_list) {
-        bc = rnnc_cfg_map();
-        if (!bc || put(bc, "input_shape", ref_dims_list(g, c->args, c->n_args))) {
-            rnnc_cfg_destroy(bc);
-            return rnnc_fail(RNNC_E_NOMEM, "graph config: out of memory");
-        }
-    } else if (c->n_states > 0 && c->n_args == 1) {
-        rnnc_cfg *sd = rnnc_cfg_map();
-        bc = rnnc_cfg_map();
-        bool ok = sd && bc && put(sd, "sequences_shape", ref_dims(g, c->args[0])) == RNNC_OK &&
-                  put(sd, "initial_state_shape", c->states_as_list || c->n_states > 1
-                                                     ? ref_dims_list(g, c->states, c->n_states)
-                                                     : ref_dims(g, c->states[0])) == RNNC_OK;
-        if (!ok || rnnc_cfg_set(bc, "shapes_dict", sd)) {
-            if (!ok)
-                rnnc_cfg_destroy(sd);
-            rnnc_cfg_destroy(bc);
-            return rnnc_fail(RNNC_E_NOMEM, "graph config: out of memory");
-        }
-    } else {
-        return RNNC_OK;
-    }
-    return rnnc_cfg_set(env, "build_config", bc);
-}
-
-static rnnc_status layer_entry(const rnnc_graph *g, int li, rnnc_cfg **out)
-{
-    rnnc_cfg *e = NULL, *nodes = rnnc_cfg_list();
-    rnnc_status s = nodes ? RNNC_OK : rnnc_fail(RNNC_E_NOMEM, "graph config: out of memory");
-    const gnode *first = NULL;
-    if (s == RNNC_OK)
-        s = rnnc_layer_serialize(g->layers[li], &e);
-    for (int id = 0; s == RNNC_OK && id < g->n_nodes; id++) {
-        const gnode *n = &g->nodes[id];
-        if (n->is_input || n->layer != li)
-            continue;
-        if (!first)
-            first = n;
-        s = push(nodes, node_cfg(g, n));
-    }
-    if (s == RNNC_OK && first)
-        s = build_config_override(g, first, e);
-    if (s == RNNC_OK)
-        s = rnnc_cfg_set_string(e, "name", g->layers[li]->name);
-    if (s == RNNC_OK) {
-        s = rnnc_cfg_set(e, "inbound_nodes", nodes);
-        nodes = NULL;
-    }
-    rnnc_cfg_destroy(nodes);
-    if (s != RNNC_OK) {
-        rnnc_cfg_destroy(e);
-        return s;
-    }
-    *out = e;
-    return RNNC_OK;
-}
-
-/* [name, i, t] alone when single and not a list, else a list of them. */
-static rnnc_cfg *endpoints_cfg(const rnnc_graph *g, const rnnc_graph_ref *refs, int n, bool as_list)
-{
-    if (!as_list && n == 1)
-        return history_cfg(g, refs[0]);
-    rnnc_cfg *l = rnnc_cfg_list();
-    for (int i = 0; l && i < n; i++)
-        if (push(l, history_cfg(g, refs[i]))) {
-            rnnc_cfg_destroy(l);
-            return NULL;
-        }
-    return l;
-}
-
-rnnc_status rnnc_graph_write_config(const rnnc_graph *g, rnnc_cfg *config)
-{
-    if (!g || !config || config->type != RNNC_CFG_MAP)
-        return rnnc_fail(RNNC_E_ARG, "graph config: needs a graph and a config map");
-    if (!g->complete)
-        return rnnc_fail(RNNC_E_STATE, "graph config: the graph has no outputs yet");
-    rnnc_cfg *layers = rnnc_cfg_list();
-    if (!layers)
-        return rnnc_fail(RNNC_E_NOMEM, "graph config: out of memory");
-    rnnc_status s = RNNC_OK;
-    for (int i = 0; s == RNNC_OK && i < g->n_ops; i++) {
-        rnnc_cfg *e = NULL;
-        s = g->ops[i].is_input ? input_entry(g, &g->nodes[g->ops[i].index], &e) : layer_entry(g, g->ops[i].index, &e);
-        if (s == RNNC_OK)
-            s = rnnc_cfg_push(layers, e);
-    }
-    if (s != RNNC_OK) {
-        rnnc_cfg_destroy(layers);
-        return s;
-    }
-    RNNC_TRY(rnnc_cfg_set(config, "layers", layers));
-    rnnc_graph_ref ins[RNNC_MAX_IO];
-    for (int i = 0; i < g->n_inputs; i++) {
-        ins[i].node = g->inputs[i];
-        ins[i].tensor = 0;
-    }
-    RNNC_TRY(put(config, "input_layers", endpoints_cfg(g, ins, g->n_inputs, g->inputs_as_list)));
-    RNNC_TRY(put(config, "output_layers", endpoints_cfg(g, g->outputs, g->n_outputs, g->outputs_as_list)));
-    return RNNC_OK;
 }

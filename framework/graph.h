@@ -39,9 +39,14 @@
  * activity loss is the sum over its calls in one run (Keras adds one loss
  * per call).
  *
+ * Operations (layers whose class has is_operation: Keras ops such as the
+ * not_equal / any / logical_or nodes Keras records for masks, see
+ * layers/keras_ops.h) are nodes like layers, written back in Keras's
+ * operation form, and not part of the model's layers.
+ *
  * Ownership: the graph owns the layers added to it, until
- * rnnc_functional_create (model.h) hands them to a model; tensors from a
- * run are owned by the run's rnnc_ctx.
+ * rnnc_functional_create (model.h) hands the layers (not the operations)
+ * to a model; tensors from a run are owned by the run's rnnc_ctx.
  *
  * Not here: nested models as layers, dict-structured inputs/outputs,
  * constants as call arguments, reading or writing files (io/). */
@@ -59,11 +64,19 @@ typedef struct rnnc_graph_ref {
     int tensor;
 } rnnc_graph_ref;
 
+/* A number given as a positional argument (Keras ops: not_equal(x, 0.0)). */
+typedef struct rnnc_graph_const {
+    bool on;      /* this argument is the number, not a tensor */
+    bool is_int;  /* written back as an integer (0, not 0.0) */
+    double value; /* reaches the layer as a rank-0 float64 tensor */
+} rnnc_graph_const;
+
 /* How a node calls its layer (Keras's Node arguments). Start from
  * rnnc_graph_call_default(). */
 typedef struct rnnc_graph_call {
-    int n_args;                       /* positional tensors, 1 .. RNNC_MAX_IO */
-    rnnc_graph_ref args[RNNC_MAX_IO];
+    int n_args;                       /* positional arguments, 1 .. RNNC_MAX_IO */
+    rnnc_graph_ref args[RNNC_MAX_IO]; /* the tensors (unused where consts[i].on) */
+    rnnc_graph_const consts[RNNC_MAX_IO];
     bool args_as_list;                /* layer([a, b]): one list argument (merge layers) */
     bool has_mask;                    /* mask=<tensor> */
     rnnc_graph_ref mask;
@@ -129,8 +142,8 @@ const char *rnnc_graph_input_name(const rnnc_graph *g, int i);
 rnnc_shape rnnc_graph_input_shape(const rnnc_graph *g, int i);
 rnnc_dtype rnnc_graph_input_dtype(const rnnc_graph *g, int i);
 rnnc_graph_ref rnnc_graph_output(const rnnc_graph *g, int i);
-/* Distinct layers in the order they were first added (Keras's
- * model.layers without the InputLayers). */
+/* Distinct layers and operations in the order they were first added
+ * (Keras's model.layers without the InputLayers, plus the operations). */
 int rnnc_graph_n_layers(const rnnc_graph *g);
 rnnc_layer *rnnc_graph_layer(const rnnc_graph *g, int i);
 /* The node of call number `call_index` (Keras's node_index) of the layer or
@@ -142,7 +155,7 @@ rnnc_status rnnc_graph_tensor_shape(const rnnc_graph *g, rnnc_graph_ref ref, rnn
                                     rnnc_dtype *dtype);
 
 /* For rnnc_functional_create: the model takes the layers; the graph stops
- * freeing them. */
+ * freeing them (it keeps freeing the operations). */
 void rnnc__graph_release_layers(rnnc_graph *g);
 
 /* ---- config -------------------------------------------------------------- */

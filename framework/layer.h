@@ -69,11 +69,17 @@ typedef struct rnnc_layer_class {
     void (*destroy)(rnnc_layer *l);
     /* Whether the layer accepts and passes on a mask (Keras supports_masking). */
     bool supports_masking;
-    /* Shape inference for a call on a list of n tensors (merge layers),
-     * checking the shapes as Keras's build does; NULL for layers that take
-     * one main input (compute_output_spec of the first shape is used). */
-    rnnc_status (*compute_output_spec_n)(const rnnc_layer *l, const rnnc_shape *shapes, int n,
-                                         rnnc_output_spec *spec);
+    /* Shape inference from every positional input (merge layers' lists,
+     * binary Keras ops), checking the shapes as Keras's build does; dtypes
+     * are the inputs' (an output dtype may depend on them). NULL for
+     * layers whose outputs follow from the first input alone
+     * (compute_output_spec is used). */
+    rnnc_status (*compute_output_spec_n)(const rnnc_layer *l, const rnnc_shape *shapes,
+                                         const rnnc_dtype *dtypes, int n, rnnc_output_spec *spec);
+    /* A Keras operation rather than a layer (keras.src.ops: the mask
+     * arithmetic a Functional config records): config {"name", own keys}
+     * without trainable / dtype, no weights, not in model.layers. */
+    bool is_operation;
 } rnnc_layer_class;
 
 typedef struct rnnc_weight {

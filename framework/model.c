@@ -76,9 +76,13 @@ rnnc_status rnnc_functional_create(const char *name, rnnc_graph *g, rnnc_model *
         s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
         goto fail;
     }
+    /* Operations stay with the graph: Keras's model.layers has no ops. */
+    int k = 0;
     for (int i = 0; i < n; i++)
-        m->layers[i] = rnnc_graph_layer(g, i);
-    m->n_layers = m->cap_layers = n;
+        if (!rnnc_graph_layer(g, i)->cls->is_operation)
+            m->layers[k++] = rnnc_graph_layer(g, i);
+    m->n_layers = k;
+    m->cap_layers = n;
     rnnc__graph_release_layers(g); /* the model frees them from now on */
     m->graph = g;
     m->has_input = true;

@@ -25,7 +25,8 @@ typedef struct rnnc_model {
 /* A Functional model over a complete graph (framework/graph.h: outputs
  * set). Takes ownership of g (also on failure) and of its layers, which
  * become m->layers in the order they were first added (Keras's
- * model.layers without the InputLayers; a shared layer once). has_input,
+ * model.layers without the InputLayers; a shared layer once; the graph's
+ * Keras operations are not layers and stay with the graph). has_input,
  * input_shape, input_dtype and input_name describe the first model input.
  * name NULL -> "functional", "functional_1", ... Fails with RNNC_E_STATE
  * when the graph's outputs are not set. */

@@ -298,6 +298,9 @@ rnnc_status rnnc_rnn_inner_loop(rnnc_rnn *rnn, rnnc_ctx *cx, const rnnc_rnn_loop
     rnnc_status s = RNNC_OK;
     bool handled = false;
     memset(res, 0, sizeof *res);
+    if (!rnn->cell->built)
+        return rnnc_fail(RNNC_E_STATE, "%s '%s': inner_loop before the layer was built (call it or rnnc_layer_build first)",
+                         rnn->base.cls->class_name, rnn->base.name);
     if (ops->begin_call &&
         (s = ops->begin_call(rnn->cell, cx, a->sequences->shape.dim[0], a->training)))
         goto done;

@@ -9,6 +9,7 @@
 
 #include "framework/graph.h"
 #include "layers/input_layer.h"
+#include "layers/keras_ops.h"
 #include "layers/registry.h"
 
 /* One entry of config.layers. */
@@ -233,8 +234,17 @@ static rnnc_status read_node(const loader *ld, const rnnc_cfg *node, const char 
             if ((int)args->n > RNNC_MAX_IO)
                 return rnnc_fail(RNNC_E_ARG, "Functional '%s': %s: %zu positional arguments are more than the %d supported%s",
                                  ld->model, user, args->n, RNNC_MAX_IO, where(args, w, sizeof w));
-            for (size_t i = 0; i < args->n; i++)
-                RNNC_TRY(k3_tensor(ld, args->items[i], user, &c->args[i]));
+            for (size_t i = 0; i < args->n; i++) {
+                const rnnc_cfg *a = args->items[i];
+                if (a->type == RNNC_CFG_INT || a->type == RNNC_CFG_FLOAT) {
+                    /* a number: Keras ops such as not_equal(x, 0.0) */
+                    c->consts[i].on = true;
+                    c->consts[i].is_int = a->type == RNNC_CFG_INT;
+                    c->consts[i].value = a->type == RNNC_CFG_INT ? (double)a->v.i : a->v.f;
+                    continue;
+                }
+                RNNC_TRY(k3_tensor(ld, a, user, &c->args[i]));
+            }
             c->n_args = (int)args->n;
         }
         return read_kwargs(ld, kw, false, user, c);
@@ -336,11 +346,31 @@ static rnnc_status default_maker(void *user, const rnnc_cfg *e, int index, rnnc_
     return rnnc_layer_from_config(e, out);
 }
 
+/* A Keras operation entry (keras.src.ops: the mask arithmetic Keras records). */
+static rnnc_status make_operation(const rnnc_cfg *e, rnnc_layer **out)
+{
+    static const char *const keys[] = {"module", "class_name", "config", "registered_name", "name",
+                                       "inbound_nodes", NULL};
+    char w[300];
+    const char *cls = str_of(rnnc_cfg_get(e, "class_name"));
+    const rnnc_cfg *reg = rnnc_cfg_get(e, "registered_name");
+    const rnnc_cfg *config = rnnc_cfg_get(e, "config");
+    rnnc_cfg_get(e, "module");
+    rnnc_cfg_get(e, "name");
+    rnnc_cfg_get(e, "inbound_nodes");
+    if (reg && reg->type == RNNC_CFG_STRING && cls && strcmp(reg->v.s, cls) != 0)
+        return rnnc_fail(RNNC_E_ARG, "operation '%s': registered_name '%s' names a custom class%s", cls, reg->v.s,
+                         where(reg, w, sizeof w));
+    RNNC_TRY(rnnc_cfg_check_unread(e, cls ? cls : "operation", keys));
+    return rnnc_keras_op_from_config(cls, config, out);
+}
+
 static rnnc_status add_layer(loader *ld, int i, rnnc_functional_layer_fn make, void *user)
 {
     const entry *en = &ld->e[i];
     rnnc_layer *l = NULL;
-    rnnc_status s = make(user, en->cfg, i, &l);
+    rnnc_status s = rnnc_keras_op_module(str_of(rnnc_cfg_peek(en->cfg, "module"))) ? make_operation(en->cfg, &l)
+                                                                                   : make(user, en->cfg, i, &l);
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "Functional '%s': layer %d ('%s'): ", ld->model, i, en->name);
     if (!l)
@@ -412,9 +442,15 @@ static rnnc_status read_io(loader *ld, const rnnc_cfg *config)
                              where(il, w, sizeof w));
         ids[i] = ins[i].node;
     }
-    RNNC_TRY(rnnc_graph_set_inputs(ld->g, ids, n_in, in_list));
+    rnnc_status s = rnnc_graph_set_inputs(ld->g, ids, n_in, in_list);
+    if (s != RNNC_OK)
+        return rnnc_fail_context(s, "Functional '%s': ", ld->model);
     RNNC_TRY(read_endpoints(ld, rnnc_cfg_get(config, "output_layers"), "output_layers", outs, &n_out, &out_list));
-    return rnnc_graph_set_outputs(ld->g, outs, n_out, out_list);
+    /* Checks the whole graph (cycles, tensor indices) and builds it. */
+    s = rnnc_graph_set_outputs(ld->g, outs, n_out, out_list);
+    if (s != RNNC_OK)
+        return rnnc_fail_context(s, "Functional '%s': ", ld->model);
+    return RNNC_OK;
 }
 
 /* The config map: the envelope's "config", or the tree itself. */

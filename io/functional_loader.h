@@ -18,6 +18,11 @@
  *   - Keras 2: [[layer, node_index, tensor_index, {kwargs}], ...] (several
  *     entries: a list call), the kwargs' tensors written as
  *     [layer, node_index, tensor_index].
+ * Entries whose module is Keras's ops ("keras.src.ops.numpy": the
+ * not_equal / any / logical_or / ... nodes Keras 3 records when masks flow
+ * through the graph, whose results reach layers as mask= arguments) become
+ * operation nodes (layers/keras_ops.h); numbers among a call's positional
+ * arguments (not_equal(x, 0.0)) are kept as constants.
  * InputLayer entries declare the inputs; input_layers / output_layers are
  * one [layer, node_index, tensor_index] or a list of them (dicts of them
  * are not supported). Layer entries may come in any order that Keras could
@@ -27,7 +32,8 @@
  * position: unknown layer names (with the nearest one), node or tensor
  * indices that do not exist, cycles, layers never called, duplicate names,
  * malformed nodes; RNNC_E_UNSUPPORTED for call arguments other than mask,
- * initial_state and training, constants as arguments and dict inputs. */
+ * initial_state and training, Keras 2 _CONSTANT_VALUE arguments, Keras ops
+ * not in keras_ops.h, and dict inputs. */
 #ifndef RNNC_IO_FUNCTIONAL_LOADER_H
 #define RNNC_IO_FUNCTIONAL_LOADER_H
 
@@ -35,7 +41,8 @@
 #include "framework/model.h"
 
 /* Makes the layer of one "layers" entry (the whole entry, with its name and
- * inbound_nodes keys). index: the entry's position, for messages. */
+ * inbound_nodes keys; Keras operation entries never reach it). index: the
+ * entry's position, for messages. */
 typedef rnnc_status (*rnnc_functional_layer_fn)(void *user, const rnnc_cfg *entry, int index,
                                                 rnnc_layer **out);
 

@@ -170,6 +170,9 @@ static rnnc_status read_model(rnnc_training_spec *s)
 {
     char w[300];
     const rnnc_cfg *m = rnnc_cfg_get(s->root, "model");
+    if (!m && rnnc_cfg_peek(s->root, "class_name"))
+        return rnnc_fail(RNNC_E_ARG, "%s is a model config, not a training spec; write a spec with 'model: %s' and the sections compile, fit and data (see docs/spec-format.md)",
+                         s->path, s->path);
     if (!m)
         return rnnc_fail(RNNC_E_ARG, "%s: the 'model' section is missing; give a Keras model config (a map with class_name and config) or a path to one",
                          s->path);

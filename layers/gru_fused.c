@@ -1,11 +1,14 @@
 /* gru_fused.c - the fused whole-sequence GRU kernel (gru_fused.h): argument
- * checks, the tape node and its saved state; the float32 and float64
- * bodies come from gru_fused_impl.h, included once per type. */
+ * checks, the tape node and its saved state, the workspace cache; the
+ * float32 and float64 bodies come from gru_fused_impl.h (included once per
+ * type) and float32's vector row kernels from gru_fused_rows.h. */
 #include "layers/gru_fused.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,11 +40,91 @@ typedef struct fused_state {
     bool save_pre;  /* an activation needs its pre-activation for the derivative */
     uint8_t *mask;  /* (B, T) copy, or NULL */
     void *drop;     /* (B, F) copy of the input dropout mask, or NULL */
+    void *xw;       /* (B*T, 3U) input projections; backward's dxw */
     void *hs;       /* (T+1, B, U) states */
     void *gates;    /* (T, B, 3U) z, r, h~ */
     void *pre;      /* (T, B, 3U) pre-activations, or NULL */
     void *rh;       /* (T, B, U) */
 } fused_state;
+
+/* ---- workspaces --------------------------------------------------------- */
+
+/* The workspaces are big (several B*T*3U arrays) and the next call of a
+ * training loop wants the same sizes again. Handing them back to malloc
+ * makes every call fault in fresh pages (glibc returns large blocks to the
+ * system), so freed workspaces go to a small cache instead; an allocation
+ * takes the smallest cached block that fits and is at most twice the size.
+ * The cache is process-wide behind a spin lock (held for a few loads). */
+#define WS_SLOTS 8
+#define WS_HEADER 64 /* keeps the block's capacity; 64 keeps the data aligned */
+
+static struct {
+    void *block[WS_SLOTS];
+    size_t cap[WS_SLOTS];
+    atomic_flag lock;
+} ws_cache = {.lock = ATOMIC_FLAG_INIT};
+
+static void ws_lock(void)
+{
+    while (atomic_flag_test_and_set_explicit(&ws_cache.lock, memory_order_acquire))
+        ;
+}
+
+static void ws_unlock(void) { atomic_flag_clear_explicit(&ws_cache.lock, memory_order_release); }
+
+static void *ws_alloc(size_t bytes)
+{
+    void *blk = NULL;
+    int best = -1;
+    ws_lock();
+    for (int i = 0; i < WS_SLOTS; i++)
+        if (ws_cache.block[i] && ws_cache.cap[i] >= bytes && ws_cache.cap[i] / 2 <= bytes &&
+            (best < 0 || ws_cache.cap[i] < ws_cache.cap[best]))
+            best = i;
+    if (best >= 0) {
+        blk = ws_cache.block[best];
+        ws_cache.block[best] = NULL;
+    }
+    ws_unlock();
+    if (!blk) {
+        if (bytes > SIZE_MAX - WS_HEADER || !(blk = malloc(WS_HEADER + bytes)))
+            return NULL;
+        memcpy(blk, &bytes, sizeof bytes);
+    }
+    return (char *)blk + WS_HEADER;
+}
+
+static void ws_free(void *p)
+{
+    if (!p)
+        return;
+    void *blk = (char *)p - WS_HEADER, *drop = NULL;
+    size_t cap;
+    memcpy(&cap, blk, sizeof cap);
+    ws_lock();
+    int slot = -1;
+    for (int i = 0; i < WS_SLOTS && slot < 0; i++)
+        if (!ws_cache.block[i])
+            slot = i;
+    if (slot < 0) { /* full: evict the smallest block if it is smaller than this one */
+        slot = 0;
+        for (int i = 1; i < WS_SLOTS; i++)
+            if (ws_cache.cap[i] < ws_cache.cap[slot])
+                slot = i;
+        if (ws_cache.cap[slot] < cap) {
+            drop = ws_cache.block[slot];
+        } else {
+            drop = blk;
+            slot = -1;
+        }
+    }
+    if (slot >= 0) {
+        ws_cache.block[slot] = blk;
+        ws_cache.cap[slot] = cap;
+    }
+    ws_unlock();
+    free(drop);
+}
 
 static void state_free(void *p)
 {
@@ -50,13 +133,16 @@ static void state_free(void *p)
         return;
     free(st->mask);
     free(st->drop);
-    free(st->hs);
-    free(st->gates);
-    free(st->pre);
-    free(st->rh);
+    ws_free(st->xw);
+    ws_free(st->hs);
+    ws_free(st->gates);
+    ws_free(st->pre);
+    ws_free(st->rh);
     free(st);
 }
 
+#if defined(__GNUC__) /* GCC and Clang: vector extensions */
+#define RNNC__FUSED_VEC 1
 /* float32 row kernels for the default activations, on vector types: 4
  * lanes (one SSE2/NEON register, the baseline of x86-64 and arm64) for the
  * bulk of a row, 1 lane for its tail (gru_fused_rows.h). */
@@ -88,10 +174,15 @@ typedef int32_t v1i __attribute__((vector_size(4)));
  * pairs that include sigmoid or tanh). */
 static inline float fast_sigmoidf(float x) { return sigmoid_v1((v1f){x})[0]; }
 static inline float fast_tanhf(float x) { return tanh_v1((v1f){x})[0]; }
+#else /* no vector extensions: libm, scalar loops */
+#define RNNC__FUSED_VEC 0
+static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float fast_tanhf(float x) { return tanhf(x); }
+#endif
 
 static inline double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-#define FUSED_VEC 1
+#define FUSED_VEC RNNC__FUSED_VEC
 #define R float
 #define SFX(n) n##_f32
 #define GEMM cblas_sgemm

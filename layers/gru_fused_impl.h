@@ -22,8 +22,10 @@
  *
  * The element-wise step functions are always_inline with the activation
  * modes and "save pre-activations" as parameters: the dispatchers below call
- * them with constants for the common cases, so the mode switches fold away
- * and the loops over units vectorize. */
+ * them with constants for the default pair, so the mode switches fold away.
+ * float's default pair goes through the vector rows of gru_fused_rows.h
+ * instead; everything else (float64, other activations) runs these scalar
+ * loops. */
 
 static inline __attribute__((always_inline)) R SFX(act)(int mode, rnnc_act a, R x)
 {
@@ -294,7 +296,7 @@ static void SFX(step_rb2_any)(const fused_state *st, int64_t k, int64_t t, const
 }
 
 /* The forward pass. With `save`, the per-step tensors backward needs are
- * left in st (hs, gates, pre, rh); otherwise only two state buffers and one
+ * left in st (xw, hs, gates, pre, rh); otherwise only two state buffers and one
  * step of scratch are used. Y may be NULL (no return_sequences); last and
  * hT are (B, U) and last starts zeroed. */
 static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R *h0, const R *W,
@@ -303,29 +305,31 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BU = B * U;
     const int64_t nsteps = save ? T : 1;
     const bool drop = st->drop != NULL;
-    /* Saved across forward -> backward (owned by st when save). */
-    R *hs = malloc((size_t)((save ? T + 1 : 2) * BU) * sizeof(R));
-    R *G = malloc((size_t)(nsteps * B * 3 * U) * sizeof(R));
-    R *RH = malloc((size_t)(nsteps * BU) * sizeof(R));
-    R *P = (save && st->save_pre) ? malloc((size_t)(T * B * 3 * U) * sizeof(R)) : NULL;
+    /* Saved across forward -> backward (owned by st when save); xw is
+     * reused by backward for its gradient. */
+    R *xw = ws_alloc((size_t)(B * T * 3 * U) * sizeof(R)); /* (B*T, 3U) */
+    R *hs = ws_alloc((size_t)((save ? T + 1 : 2) * BU) * sizeof(R));
+    R *G = ws_alloc((size_t)(nsteps * B * 3 * U) * sizeof(R));
+    R *RH = ws_alloc((size_t)(nsteps * BU) * sizeof(R));
+    R *P = (save && st->save_pre) ? ws_alloc((size_t)(T * B * 3 * U) * sizeof(R)) : NULL;
     /* Scratch for this call. */
-    const size_t n_tmp = (size_t)(B * T * 3 * U + (drop ? B * T * F : 0) + B * 3 * U + BU + 4 * U);
-    R *tmp = malloc(n_tmp * sizeof(R));
-    if (!hs || !G || !RH || (save && st->save_pre && !P) || !tmp) {
-        free(hs);
-        free(G);
-        free(RH);
-        free(P);
-        free(tmp);
+    const size_t n_tmp = (size_t)((drop ? B * T * F : 0) + B * 3 * U + BU + 4 * U);
+    R *tmp = ws_alloc(n_tmp * sizeof(R));
+    if (!xw || !hs || !G || !RH || (save && st->save_pre && !P) || !tmp) {
+        ws_free(xw);
+        ws_free(hs);
+        ws_free(G);
+        ws_free(RH);
+        ws_free(P);
+        ws_free(tmp);
         return rnnc_fail(RNNC_E_NOMEM, "GRU fused kernel: out of memory for the workspace (B=%lld, T=%lld, F=%lld, U=%lld)",
                          (long long)B, (long long)T, (long long)F, (long long)U);
     }
-    R *xw = tmp;                                         /* (B*T, 3U) */
-    R *xd = drop ? xw + B * T * 3 * U : NULL;            /* (B*T, F) dropped inputs */
-    R *hr = xw + B * T * 3 * U + (drop ? B * T * F : 0); /* (B, 3U) */
-    R *hh2 = hr + B * 3 * U;                             /* (B, U) */
-    R *bx = hh2 + BU;                                    /* (3U) */
-    R *bhr = bx + 3 * U;                                 /* (U) */
+    R *xd = drop ? tmp : NULL;                 /* (B*T, F) dropped inputs */
+    R *hr = tmp + (drop ? B * T * F : 0);      /* (B, 3U) */
+    R *hh2 = hr + B * 3 * U;                   /* (B, U) */
+    R *bx = hh2 + BU;                          /* (3U) */
+    R *bhr = bx + 3 * U;                       /* (U) */
 
     /* The bias folded into two vectors: z and r see bi + br; h~ sees bi
      * outside the reset product and br_h inside it. */
@@ -377,17 +381,19 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
     else if (Y)
         for (int64_t b = 0; b < B; b++)
             memcpy(last + b * U, Y + (b * T + T - 1) * U, (size_t)U * sizeof(R));
-    free(tmp);
+    ws_free(tmp);
     if (save) {
+        st->xw = xw;
         st->hs = hs;
         st->gates = G;
         st->rh = RH;
         st->pre = P;
     } else {
-        free(hs);
-        free(G);
-        free(RH);
-        free(P);
+        ws_free(xw);
+        ws_free(hs);
+        ws_free(G);
+        ws_free(RH);
+        ws_free(P);
     }
     return RNNC_OK;
 }
@@ -561,14 +567,16 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BU = B * U;
     const bool drop = st->drop != NULL;
     const bool need_xd = drop && dW, need_dxd = drop && dX;
-    const size_t n_tmp = (size_t)(2 * B * T * 3 * U + 5 * BU + U + (need_xd ? B * T * F : 0) +
+    const size_t n_tmp = (size_t)(T * B * 3 * U + 5 * BU + U + (need_xd ? B * T * F : 0) +
                                   (need_dxd ? B * T * F : 0) + (db ? B * T : 0));
-    R *tmp = malloc(n_tmp * sizeof(R));
+    R *tmp = ws_alloc(n_tmp * sizeof(R));
     if (!tmp)
         return rnnc_fail(RNNC_E_NOMEM, "GRU fused backward: out of memory for the workspace (B=%lld, T=%lld, F=%lld, U=%lld)",
                          (long long)B, (long long)T, (long long)F, (long long)U);
-    R *dxw = tmp;                            /* (B*T, 3U) grad of X@W + bias, row b*T + t */
-    R *dhr = dxw + B * T * 3 * U;            /* (T, B, 3U) grad of the recurrent products */
+    /* (B*T, 3U) grad of X@W + bias, row b*T + t: forward's xw, no longer
+     * needed; every row is written before it is read. */
+    R *dxw = st->xw;
+    R *dhr = tmp;                            /* (T, B, 3U) grad of the recurrent products */
     R *dh = dhr + T * B * 3 * U;             /* (B, U) grad of the state after step k */
     R *dhp = dh + BU;                        /* (B, U) grad of the state before step k */
     R *dy = dhp + BU;                        /* (B, U) grad carried into the previous output */
@@ -641,8 +649,7 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
         }
     }
     if (db) {
-        /* Column sums as products with a ones vector (reusing xd's room
-         * would need F >= 1 rows; a separate B*T vector is simpler). */
+        /* column sums: db += dxw^T 1 (and dhr^T 1 for the recurrent row) */
         R *ones = dxd + (need_dxd ? B * T * F : 0); /* (B*T) */
         for (int64_t i = 0; i < B * T; i++)
             ones[i] = (R)1;
@@ -650,6 +657,6 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
         if (st->reset_after)
             SFX(gemm)(true, false, 1, 3 * U, T * B, ones, 1, dhr, 3 * U, (R)1, db + 3 * U, 3 * U);
     }
-    free(tmp);
+    ws_free(tmp);
     return RNNC_OK;
 }

@@ -109,9 +109,10 @@ static rnnc_status concat_shape(const rnnc_merge *m, const rnnc_shape *shapes, i
     return RNNC_OK;
 }
 
-static rnnc_status merge_output_spec_n(const rnnc_layer *l, const rnnc_shape *shapes, int n,
-                                       rnnc_output_spec *spec)
+static rnnc_status merge_output_spec_n(const rnnc_layer *l, const rnnc_shape *shapes, const rnnc_dtype *dtypes,
+                                       int n, rnnc_output_spec *spec)
 {
+    (void)dtypes; /* the output has the layer's dtype */
     const rnnc_merge *m = (const rnnc_merge *)l;
     const char *what = op_class_name(m->op);
     char full[160];
@@ -137,10 +138,20 @@ static rnnc_status merge_output_spec_n(const rnnc_layer *l, const rnnc_shape *sh
     return RNNC_OK;
 }
 
+/* Nothing to create: Keras's Merge.build only checks the shapes, which
+ * compute_output_spec_n does here. Having a build gives the layer a
+ * build_config, as in Keras. */
+static rnnc_status merge_build(rnnc_layer *l, const rnnc_shape *input_shape)
+{
+    (void)l;
+    (void)input_shape;
+    return RNNC_OK;
+}
+
 /* A single input: the layer is the identity on it. */
 static rnnc_status merge_output_spec(const rnnc_layer *l, const rnnc_shape *in, rnnc_output_spec *spec)
 {
-    return merge_output_spec_n(l, in, 1, spec);
+    return merge_output_spec_n(l, in, NULL, 1, spec);
 }
 
 /* ---- masks ------------------------------------------------------------- */
@@ -349,7 +360,7 @@ static rnnc_status merge_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args 
         all_masked = all_masked && masks[i];
         same_rank = same_rank && xs[i]->shape.ndim == xs[0]->shape.ndim;
     }
-    RNNC_TRY(merge_output_spec_n(l, shapes, n, &spec));
+    RNNC_TRY(merge_output_spec_n(l, shapes, NULL, n, &spec));
     rnnc_tensor *y = NULL, *ymask = NULL;
     if (m->op == RNNC_MERGE_OP_CONCATENATE) {
         int ax;
@@ -427,7 +438,7 @@ static rnnc_status merge_get_config(const rnnc_layer *l, rnnc_cfg *c)
     const rnnc_layer_class var = {                          \
         .class_name = name,                                 \
         .module = "keras.layers",                           \
-        .build = NULL,                                      \
+        .build = merge_build,                               \
         .call = merge_call,                                 \
         .compute_output_spec = merge_output_spec,           \
         .get_config = merge_get_config,                     \

@@ -14,8 +14,11 @@ seeded random values (biases too, so that they matter):
     <name>.h5        weights/<layer name>/<i>: layer.weights[i] for every
                      layer with weights (Keras order: GRU kernel,
                      recurrent_kernel, bias); x<i>: the inputs in
-                     input_layers order (float32); y<i>: model.predict(x)
+                     input_layers order (float32, int32 for token ids);
+                     y<i>: model.predict(x)
                      for output i (float32); attribute n_inputs, n_outputs.
+    <name>.weights.h5 [shared_gru, masked] model.save_weights(): Keras 3's
+                     weights file of the same weights
     <name>_k2.json   [two_inputs, shared_gru, state_chain] the same model
                      written in the Keras 2 (tf.keras 2.x) config form, by
                      to_keras2() below: inbound_nodes as
@@ -45,7 +48,12 @@ Cases:
                  arguments: the mask is not passed, yet s2's output carries
                  it); Maximum, Multiply, Average of s1 and s2 (all masked),
                  Concatenate(axis=1) of the average and s1 -> GRU(2) using
-                 the joined mask; second output Dense(2)(s2)
+                 the joined mask; more outputs: Dense(2)(s2), and the
+                 Maximum itself (its values on masked steps depend on
+                 both inputs carrying the mask)
+    embed_bidi   int32 ids (None,) with zero padding -> Embedding(10, 4,
+                 mask_zero=True) -> Bidirectional(GRU(3, seq)) -> GRU(2)
+                 (x0 stored as int32)
     merge_ops    p, q (4, 3), v (3,): Minimum([Masking(p), q]) and
                  Maximum([q, Masking(p)]) (one input masked), Subtract ->
                  Dropout(0.5)(training=True) (predict ignores it), Add of
@@ -122,7 +130,7 @@ def masked():
         xs[0][2, 1:3, :] = 0.0  # a masked span inside
         xs[0][2, 5, :] = 0.0
         return xs
-    return keras.Model([x, h0], [tail, d], name="masked"), pad
+    return keras.Model([x, h0], [tail, d, mx], name="masked"), pad
 
 
 def merge_ops():
@@ -148,14 +156,30 @@ def merge_ops():
     return keras.Model([p, q, v], [cc, g], name="merge_ops"), pad
 
 
+def embed_bidi():
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    e = layers.Embedding(10, 4, mask_zero=True, name="emb")(ids)
+    b = layers.Bidirectional(layers.GRU(3, return_sequences=True), name="bi")(e)
+    o = layers.GRU(2, name="last")(b)
+
+    def ints(xs, rng):
+        t = rng.integers(1, 10, size=(B, 7)).astype("int32")
+        t[1, 5:] = 0  # right padding
+        t[2, 2] = 0   # a masked step inside
+        return [t]
+    return keras.Model(ids, o, name="embed_bidi"), ints
+
+
 CASES = {
     "two_inputs": two_inputs,
     "shared_gru": shared_gru,
     "state_chain": state_chain,
     "masked": masked,
     "merge_ops": merge_ops,
+    "embed_bidi": embed_bidi,
 }
 K2_CASES = ["two_inputs", "shared_gru", "state_chain"]
+WEIGHTS_FILE_CASES = ["shared_gru", "masked"]
 
 
 def randomize(model, rng):
@@ -165,7 +189,8 @@ def randomize(model, rng):
 
 
 def input_data(model, rng, pad):
-    xs = [rng.uniform(-1, 1, size=(B,) + tuple(t.shape[1:])).astype("float32") for t in model.inputs]
+    xs = [rng.uniform(-1, 1, size=(B,) + tuple(d or 7 for d in t.shape[1:])).astype("float32")
+          for t in model.inputs]
     return pad(xs, rng) if pad else xs
 
 
@@ -270,9 +295,11 @@ def write_case(name, build):
             for i, w in enumerate(l.weights):
                 f.create_dataset("weights/%s/%d" % (l.name, i), data=np.asarray(w.numpy(), dtype="float32"))
         for i, x in enumerate(xs):
-            f.create_dataset("x%d" % i, data=x)
+            f.create_dataset("x%d" % i, data=x)  # float32, or int32 token ids
         for i, y in enumerate(ys):
             f.create_dataset("y%d" % i, data=np.asarray(y, dtype="float32"))
+    if name in WEIGHTS_FILE_CASES:
+        model.save_weights(os.path.join(OUT, name + ".weights.h5"))
     # The saved config must rebuild the same model in Keras itself.
     again = keras.models.model_from_json(text)
     again.set_weights(model.get_weights())

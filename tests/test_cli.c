@@ -1017,6 +1017,20 @@ Test(cli, hdf5_data_train_evaluate_and_bad_values)
     cr_expect(strstr(r.out, "on test data (200 samples)") != NULL, "%s", r.out);
     run_free(&r);
 
+    /* The model as a path, relative to the spec's folder. */
+    write_file(tmp_path("specs/model.yaml"), "{class_name: Sequential, config: {layers: [{class_name: GRU, config: {units: 8}}, "
+                                             "{class_name: Dense, config: {units: 1}}]}}\n");
+    write_file(tmp_path("specs/by_path.yaml"),
+               "model: model.yaml\n"
+               "compile: {optimizer: adam, loss: mse}\n"
+               "fit: {epochs: 1, batch_size: 50, verbose: 0}\n"
+               "data: {path: ../data/train.h5, x: inputs, y: targets}\n");
+    r = run_in("/", (const char *const[]){"train", tmp_path("specs/by_path.yaml"), NULL});
+    cr_expect_eq(r.code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "Epoch 1/1") == NULL, "verbose 0 shows no progress: %s", r.out);
+    cr_expect(strstr(r.out, "Trained 1 epoch") != NULL, "%s", r.out);
+    run_free(&r);
+
     /* A NaN in the targets: the file, the dataset and the index are named. */
     rnnc_f32(y)[37] = NAN;
     write_h5(tmp_path("data/train.h5"), names, ts, 3);
@@ -1042,4 +1056,53 @@ Test(cli, hdf5_data_train_evaluate_and_bad_values)
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(y);
     rnnc_tensor_destroy(sw);
+}
+
+/* ---- real Keras files ---- */
+
+/* Every model in the shared interop corpus, run through `rnnc predict`,
+ * reproduces Keras's outputs: a file added there is tested too. */
+Test(cli, predict_reproduces_keras_on_the_interop_corpus)
+{
+    DIR *d = opendir(RNNC_SHARED "/interop");
+    if (!d)
+        cr_skip_test("no interop corpus at %s", RNNC_SHARED "/interop");
+    struct dirent *e;
+    int cases = 0;
+    while ((e = readdir(d))) {
+        char dir[700], model[1400] = "", path[1400];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(dir, sizeof dir, RNNC_SHARED "/interop/%s", e->d_name);
+        DIR *cd = opendir(dir);
+        if (!cd)
+            continue;
+        struct dirent *f;
+        while ((f = readdir(cd))) {
+            size_t n = strlen(f->d_name);
+            bool keras = n > 6 && strcmp(f->d_name + n - 6, ".keras") == 0;
+            bool h5 = n > 3 && strcmp(f->d_name + n - 3, ".h5") == 0 && strcmp(f->d_name, "input.h5") != 0 &&
+                      strcmp(f->d_name, "expected.h5") != 0;
+            if (keras || h5)
+                snprintf(model, sizeof model, "%s/%s", dir, f->d_name);
+        }
+        closedir(cd);
+        snprintf(path, sizeof path, "%s/input.h5", dir);
+        if (!model[0] || !exists(path))
+            continue;
+        run_result r = RUN("predict", "--model", model, "--input", path, "--output", "interop_out.h5");
+        cr_expect_eq(r.code, 0, "%s: %s", model, r.err);
+        run_free(&r);
+        if (!exists(tmp_path("interop_out.h5")))
+            continue;
+        snprintf(path, sizeof path, "%s/expected.h5", dir);
+        rnnc_tensor *got = read_h5(tmp_path("interop_out.h5"), "output_0"), *want = read_h5(path, "y");
+        expect_same(got, want, 1e-5, model);
+        rnnc_tensor_destroy(got);
+        rnnc_tensor_destroy(want);
+        unlink(tmp_path("interop_out.h5"));
+        cases++;
+    }
+    closedir(d);
+    cr_expect_gt(cases, 0, "no interop case was run");
 }

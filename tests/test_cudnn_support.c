@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "framework/backend.h"
 #include "framework/backend/cuda_gru.h"
 
 static rnnc_cudnn_gru_query ok_query(void)
@@ -188,4 +189,28 @@ Test(cudnn_support, config_defaults_are_keras_defaults)
     cr_expect(c.use_bias && c.reset_after && !c.go_backwards && !c.zero_output_for_mask);
     cr_expect_eq(c.kernel, RNNC_CUDA_GRU_CUDNN);
     cr_expect(!c.allow_tf32);
+}
+
+Test(cudnn_support, check_call_reports_the_condition_then_the_machine)
+{
+    rnnc_cudnn_gru_query q = ok_query();
+    q.activation = RNNC_ACT_RELU;
+    cr_expect_eq(rnnc_cudnn_gru_check_call(&q, NULL), RNNC_E_UNSUPPORTED);
+    cr_expect(strstr(rnnc_last_error(), "activation is 'relu'"), "%s", rnnc_last_error());
+    q = ok_query();
+    const uint8_t v[4] = {0, 1, 1, 1};
+    rnnc_tensor *m = mask_of(2, 2, v);
+    cr_expect_eq(rnnc_cudnn_gru_check_call(&q, m), RNNC_E_UNSUPPORTED);
+    cr_expect(strstr(rnnc_last_error(), "right-padded"), "%s", rnnc_last_error());
+    rnnc_tensor_destroy(m);
+    /* Arguments fine: the answer is the machine's. */
+    rnnc_status s = rnnc_cudnn_gru_check_call(&q, NULL);
+    if (rnnc_device_available(RNNC_DEVICE_CUDA)) {
+        cr_expect_eq(s, RNNC_OK);
+    } else {
+        cr_expect_eq(s, RNNC_E_NODEV);
+        const char *msg = rnnc_last_error();
+        cr_expect(strstr(msg, "CUDA backend not built") || strstr(msg, "no CUDA device present"),
+                  "%s", msg);
+    }
 }

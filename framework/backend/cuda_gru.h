@@ -75,6 +75,15 @@ const char *rnnc_cudnn_gru_check_name(rnnc_cudnn_gru_check c);
 rnnc_cudnn_gru_check rnnc_cudnn_gru_supported(const rnnc_cudnn_gru_query *q,
                                               const rnnc_tensor *mask, char *why, size_t cap);
 
+/* Whether cuDNN can run this call here and now: the conditions above, then
+ * the machine (CUDA backend built, a device present). RNNC_OK; or
+ * RNNC_E_UNSUPPORTED with the failing condition's sentence as the message;
+ * or RNNC_E_NODEV with the backend's message ("CUDA backend not built
+ * (configure with -DRNNC_CUDA=ON)" / "no CUDA device present ..."). What a
+ * GRU with use_cudnn=True reports (prefixed with its name) and what
+ * use_cudnn='auto' uses to choose. */
+rnnc_status rnnc_cudnn_gru_check_call(const rnnc_cudnn_gru_query *q, const rnnc_tensor *mask);
+
 /* Per-row sequence lengths (count of kept steps) of a (B, T) mask, as cuDNN
  * takes them; all T when mask is NULL. lens has B entries. Fails with
  * RNNC_E_SHAPE when mask is not rank 2 with B rows, or B/T exceed int32. */

@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "framework/backend.h"
+
 static const char *const check_names[RNNC_CUDNN_GRU_CHECK_COUNT] = {
     [RNNC_CUDNN_GRU_OK] = "ok",
     [RNNC_CUDNN_GRU_RECURRENT_DROPOUT] = "recurrent_dropout",
@@ -107,6 +109,16 @@ rnnc_cudnn_gru_check rnnc_cudnn_gru_supported(const rnnc_cudnn_gru_query *q,
                          (long long)b);
     }
     return RNNC_CUDNN_GRU_OK;
+}
+
+rnnc_status rnnc_cudnn_gru_check_call(const rnnc_cudnn_gru_query *q, const rnnc_tensor *mask)
+{
+    char why[512];
+    rnnc_cudnn_gru_check c = rnnc_cudnn_gru_supported(q, mask, why, sizeof why);
+    if (c != RNNC_CUDNN_GRU_OK)
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "%s", why);
+    const rnnc_cuda_api *api;
+    return rnnc_backend_cuda(&api);
 }
 
 rnnc_status rnnc_cudnn_gru_seq_lengths(const rnnc_tensor *mask, int64_t B, int64_t T,
