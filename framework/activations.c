@@ -96,6 +96,13 @@ bool rnnc_act_is_elementwise(rnnc_act a)
 #define SELU_ALPHA 1.6732632423543772848170429916717
 #define SELU_SCALE 1.0507009873554804934193349852946
 #define SQRT1_2 0.70710678118654752440084436210485   /* 1/sqrt(2) */
+/* Keras on TensorFlow rounds these constants to float32 even for float64
+ * tensors (the leaky_relu slope is a float32 op attribute; gelu's 1/sqrt(2)
+ * is a float32 constant), so float64 results match Keras only with the
+ * rounded values. For float32 tensors it makes no difference. */
+#define LEAKY_SLOPE ((double)0.2f)
+#define GELU_C ((double)(float)SQRT1_2)
+#define INV_SQRT_PI 0.56418958354775628694807945156077 /* 1/sqrt(pi) */
 #define INV_SQRT_2PI 0.39894228040143267793994605993438 /* 1/sqrt(2 pi) */
 
 static inline double sigmoid(double x)
@@ -133,11 +140,11 @@ double rnnc_act_apply(rnnc_act a, double x)
     case RNNC_ACT_HARD_SIGMOID: return hard_sigmoid(x);
     case RNNC_ACT_RELU: return x > 0 ? x : (x == x ? 0.0 : x);
     case RNNC_ACT_RELU6: return x > 6 ? 6.0 : x > 0 ? x : (x == x ? 0.0 : x);
-    case RNNC_ACT_LEAKY_RELU: return x > 0 ? x : 0.2 * x;
+    case RNNC_ACT_LEAKY_RELU: return x > 0 ? x : LEAKY_SLOPE * x;
     case RNNC_ACT_ELU: return x > 0 ? x : expm1(x);
     case RNNC_ACT_SELU: return x > 0 ? SELU_SCALE * x : SELU_SCALE * SELU_ALPHA * expm1(x);
     case RNNC_ACT_CELU: return (x > 0 ? x : 0.0) + expm1(x < 0 ? x : 0.0); /* alpha = 1 */
-    case RNNC_ACT_GELU: return 0.5 * x * erfc(-x * SQRT1_2); /* = x(1 + erf(x/sqrt2))/2, accurate for x << 0 */
+    case RNNC_ACT_GELU: return 0.5 * x * erfc(-x * GELU_C); /* = x(1 + erf(x/sqrt2))/2, accurate for x << 0 */
     case RNNC_ACT_SOFTPLUS: return softplus(x);
     case RNNC_ACT_SOFTSIGN: return x / (1.0 + fabs(x));
     case RNNC_ACT_SILU: return x * sigmoid(x);
@@ -183,7 +190,7 @@ double rnnc_act_deriv(rnnc_act a, double x, double y)
     /* TF Relu6Grad: 0 < x < 6 strictly. */
     case RNNC_ACT_RELU6: return (x > 0 && x < 6) ? 1.0 : 0.0;
     /* TF LeakyReluGrad: x > 0 ? 1 : alpha, so the slope at 0 is 0.2. */
-    case RNNC_ACT_LEAKY_RELU: return x > 0 ? 1.0 : 0.2;
+    case RNNC_ACT_LEAKY_RELU: return x > 0 ? 1.0 : LEAKY_SLOPE;
     /* TF EluGrad: y < 0 ? y + 1 : 1, so elu'(0) = 1. */
     case RNNC_ACT_ELU: return x < 0 ? exp(x) : 1.0;
     /* TF SeluGrad: y < 0 ? y + scale*alpha : scale, so selu'(0) = scale. */
@@ -193,7 +200,7 @@ double rnnc_act_deriv(rnnc_act a, double x, double y)
      * (both Maximum and Minimum route a tie to x); JAX gives 1. */
     case RNNC_ACT_CELU: return x > 0 ? 1.0 : exp(x);
     /* Phi(x) + x phi(x). */
-    case RNNC_ACT_GELU: return 0.5 * erfc(-x * SQRT1_2) + x * INV_SQRT_2PI * exp(-0.5 * x * x);
+    case RNNC_ACT_GELU: return 0.5 * erfc(-x * GELU_C) + x * GELU_C * INV_SQRT_PI * exp(-GELU_C * GELU_C * x * x);
     case RNNC_ACT_SOFTPLUS: return sigmoid(x);
     case RNNC_ACT_SOFTSIGN: {
         double d = 1.0 + fabs(x);

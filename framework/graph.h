@@ -49,7 +49,8 @@
  * to a model; tensors from a run are owned by the run's rnnc_ctx.
  *
  * Not here: nested models as layers, dict-structured inputs/outputs,
- * constants as call arguments, reading or writing files (io/). */
+ * constants other than numbers as call arguments, reading or writing files
+ * (io/). */
 #ifndef RNNC_GRAPH_H
 #define RNNC_GRAPH_H
 

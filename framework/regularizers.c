@@ -161,6 +161,11 @@ static rnnc_status zero_scalar(rnnc_ctx *cx, const rnnc_tensor *w, rnnc_tensor *
 }
 
 /* coef * sum(f(w)), f = abs or square. */
+/* Keras on TensorFlow multiplies by the coefficient as a float32 constant,
+ * also for float64 weights; round it the same way to give Keras's numbers
+ * (get_config still reports the value as given). */
+static double keras_coef(double c) { return (double)(float)c; }
+
 static rnnc_status weighted_sum(rnnc_ctx *cx, rnnc_tensor *w, bool square, double coef,
                                 rnnc_tensor **y)
 {
@@ -220,14 +225,14 @@ rnnc_status rnnc_regularizer_penalty(const rnnc_regularizer *r, rnnc_ctx *cx, rn
     rnnc_tensor *t1 = NULL, *t2 = NULL;
     switch (r->kind) {
     case REG_L1:
-        return weighted_sum(cx, w, false, r->l1, loss);
+        return weighted_sum(cx, w, false, keras_coef(r->l1), loss);
     case REG_L2: /* no 1/2 factor */
-        return weighted_sum(cx, w, true, r->l2, loss);
+        return weighted_sum(cx, w, true, keras_coef(r->l2), loss);
     case REG_L1L2: /* a zero coefficient skips its term, as Keras does */
         if (r->l1 != 0.0)
-            RNNC_TRY(weighted_sum(cx, w, false, r->l1, &t1));
+            RNNC_TRY(weighted_sum(cx, w, false, keras_coef(r->l1), &t1));
         if (r->l2 != 0.0)
-            RNNC_TRY(weighted_sum(cx, w, true, r->l2, &t2));
+            RNNC_TRY(weighted_sum(cx, w, true, keras_coef(r->l2), &t2));
         if (t1 && t2)
             return rnnc_add(cx, t1, t2, loss);
         if (t1 || t2) {

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "io/model_loader.h"
+#include "io/functional_loader.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -333,246 +334,6 @@ static rnnc_status sequential(const loader *ld, const rnnc_cfg *config, rnnc_mod
     return RNNC_OK;
 }
 
-/* ---- Functional (chains only) ---- */
-
-/* One call of a layer: where its single input comes from. */
-typedef struct inbound {
-    const char *src; /* layer name, or NULL for an input layer */
-    int64_t node, tensor;
-} inbound;
-
-static bool has_keras_tensor(const rnnc_cfg *c)
-{
-    if (!c)
-        return false;
-    if (c->type == RNNC_CFG_STRING)
-        return strcmp(c->v.s, "__keras_tensor__") == 0;
-    for (size_t i = 0; (c->type == RNNC_CFG_MAP || c->type == RNNC_CFG_LIST) && i < c->n; i++)
-        if (has_keras_tensor(c->items[i]))
-            return true;
-    return false;
-}
-
-/* Extra call arguments are fine when they are plain values (training:
- * false, mask: null); tensors there make a multi-input call. */
-static bool plain_kwargs(const rnnc_cfg *kw)
-{
-    if (!kw || kw->type == RNNC_CFG_NULL)
-        return true;
-    if (kw->type != RNNC_CFG_MAP)
-        return false;
-    for (size_t i = 0; i < kw->n; i++) {
-        const rnnc_cfg *v = kw->items[i];
-        if (v->type == RNNC_CFG_LIST || v->type == RNNC_CFG_MAP || has_keras_tensor(v))
-            return false;
-    }
-    return true;
-}
-
-/* [name, node_index, tensor_index(, kwargs)] -> inbound. */
-static bool read_history(const rnnc_cfg *h, inbound *in)
-{
-    if (!h || h->type != RNNC_CFG_LIST || h->n < 3 || h->items[0]->type != RNNC_CFG_STRING ||
-        h->items[1]->type != RNNC_CFG_INT || h->items[2]->type != RNNC_CFG_INT)
-        return false;
-    in->src = h->items[0]->v.s;
-    in->node = h->items[1]->v.i;
-    in->tensor = h->items[2]->v.i;
-    return true;
-}
-
-static rnnc_status parse_inbound(const rnnc_cfg *entry, const char *name, inbound *in)
-{
-    char w[300];
-    const rnnc_cfg *nodes = rnnc_cfg_peek(entry, "inbound_nodes");
-    in->src = NULL;
-    in->node = in->tensor = 0;
-    if (!nodes || nodes->type == RNNC_CFG_NULL || (nodes->type == RNNC_CFG_LIST && nodes->n == 0))
-        return RNNC_OK;
-    if (nodes->type != RNNC_CFG_LIST)
-        return rnnc_fail(RNNC_E_ARG, "Functional: layer '%s': 'inbound_nodes' must be a list%s", name,
-                         where(nodes, w, sizeof w));
-    if (nodes->n > 1)
-        return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s' is called %zu times (a shared layer); only chains of single-input layers are supported%s",
-                         name, nodes->n, where(nodes, w, sizeof w));
-    const rnnc_cfg *node = nodes->items[0];
-    if (node->type == RNNC_CFG_MAP) {
-        /* Keras 3: {"args": [<__keras_tensor__>], "kwargs": {...}} */
-        const rnnc_cfg *args = rnnc_cfg_peek(node, "args");
-        const rnnc_cfg *kwargs = rnnc_cfg_peek(node, "kwargs");
-        if (!args || args->type != RNNC_CFG_LIST || args->n != 1 || !plain_kwargs(kwargs))
-            return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s' takes several inputs or tensor arguments; only chains of single-input layers are supported%s",
-                             name, where(node, w, sizeof w));
-        const rnnc_cfg *t = args->items[0];
-        const rnnc_cfg *cn = t->type == RNNC_CFG_MAP ? rnnc_cfg_peek(t, "class_name") : NULL;
-        const rnnc_cfg *tc = t->type == RNNC_CFG_MAP ? rnnc_cfg_peek(t, "config") : NULL;
-        if (!cn || cn->type != RNNC_CFG_STRING || strcmp(cn->v.s, "__keras_tensor__") != 0 || !tc ||
-            tc->type != RNNC_CFG_MAP)
-            return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s': its input is not a single tensor (a list of tensors means several inputs); only chains of single-input layers are supported%s",
-                             name, where(t, w, sizeof w));
-        if (!read_history(rnnc_cfg_peek(tc, "keras_history"), in))
-            return rnnc_fail(RNNC_E_ARG, "Functional: layer '%s': malformed keras_history%s", name,
-                             where(tc, w, sizeof w));
-        return RNNC_OK;
-    }
-    if (node->type == RNNC_CFG_LIST) {
-        /* Keras 2: [["src", node, tensor, {kwargs}], ...] */
-        if (node->n != 1)
-            return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s' takes %zu inputs; only chains of single-input layers are supported%s",
-                             name, node->n, where(node, w, sizeof w));
-        const rnnc_cfg *h = node->items[0];
-        if (!read_history(h, in))
-            return rnnc_fail(RNNC_E_ARG, "Functional: layer '%s': malformed inbound node%s", name,
-                             where(h, w, sizeof w));
-        if (h->n > 3 && !plain_kwargs(h->items[3]))
-            return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s' is called with tensor arguments; only chains of single-input layers are supported%s",
-                             name, where(h, w, sizeof w));
-        return RNNC_OK;
-    }
-    return rnnc_fail(RNNC_E_ARG, "Functional: layer '%s': malformed inbound node%s", name, where(node, w, sizeof w));
-}
-
-/* input_layers / output_layers: exactly one [name, 0, 0] (Keras 3 writes a
- * single one flat, Keras 2 as a one-element list). */
-static rnnc_status single_endpoint(const rnnc_cfg *config, const char *key, const char **name)
-{
-    char w[300];
-    const rnnc_cfg *v = rnnc_cfg_get(config, key);
-    inbound in;
-    if (!v || v->type != RNNC_CFG_LIST || v->n == 0)
-        return rnnc_fail(RNNC_E_ARG, "Functional: '%s' must be a non-empty list%s", key,
-                         where(v ? v : config, w, sizeof w));
-    if (v->items[0]->type == RNNC_CFG_LIST) {
-        if (v->n != 1)
-            return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: %zu %s; only models with one input and one output are supported%s",
-                             v->n, key, where(v, w, sizeof w));
-        v = v->items[0];
-    }
-    if (!read_history(v, &in))
-        return rnnc_fail(RNNC_E_ARG, "Functional: malformed '%s'%s", key, where(v, w, sizeof w));
-    if (in.node != 0 || in.tensor != 0)
-        return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: %s '%s' uses node %lld, tensor %lld; only the first output of each layer is supported%s",
-                         key, in.src, (long long)in.node, (long long)in.tensor, where(v, w, sizeof w));
-    *name = in.src;
-    return RNNC_OK;
-}
-
-static rnnc_status functional(const loader *ld, const rnnc_cfg *config, rnnc_model **out)
-{
-    char w[300];
-    if (!config || config->type != RNNC_CFG_MAP)
-        return rnnc_fail(RNNC_E_ARG, "Functional: 'config' must be a map%s", where(config, w, sizeof w));
-    const char *mname = NULL;
-    RNNC_TRY(read_model_name(config, "Functional", NULL, &mname));
-    const rnnc_cfg *layers = rnnc_cfg_get(config, "layers");
-    if (!layers || layers->type != RNNC_CFG_LIST || layers->n == 0 || layers->n > 100000)
-        return rnnc_fail(RNNC_E_ARG, "Functional: 'layers' must be a non-empty list%s",
-                         where(layers ? layers : config, w, sizeof w));
-    const char *in_name, *out_name;
-    RNNC_TRY(single_endpoint(config, "input_layers", &in_name));
-    RNNC_TRY(single_endpoint(config, "output_layers", &out_name));
-    size_t n = layers->n;
-    inbound *ib = calloc(n, sizeof *ib);
-    const char **names = calloc(n, sizeof *names);
-    const rnnc_cfg **order = calloc(n, sizeof *order);
-    bool *used = calloc(n, sizeof *used);
-    rnnc_status s = RNNC_OK;
-    rnnc_model *m = NULL;
-    size_t n_order = 0, in_idx = n;
-    if (!ib || !names || !order || !used) {
-        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n && s == RNNC_OK; i++) {
-        const rnnc_cfg *e = layers->items[i];
-        if (e->type != RNNC_CFG_MAP) {
-            s = rnnc_fail(RNNC_E_ARG, "Functional: layer %zu must be a map%s", i, where(e, w, sizeof w));
-            break;
-        }
-        const rnnc_cfg *nm = rnnc_cfg_peek(e, "name");
-        names[i] = nm && nm->type == RNNC_CFG_STRING ? nm->v.s : entry_name(e);
-        for (size_t j = 0; j < i && s == RNNC_OK; j++)
-            if (strcmp(names[j], names[i]) == 0)
-                s = rnnc_fail(RNNC_E_ARG, "Functional: two layers are named '%s'%s", names[i], where(e, w, sizeof w));
-        if (s == RNNC_OK)
-            s = parse_inbound(e, names[i], &ib[i]);
-        if (s == RNNC_OK && ib[i].src && (ib[i].node != 0 || ib[i].tensor != 0))
-            s = rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s' takes output %lld of call %lld of '%s'; only chains using each layer's first output are supported%s",
-                          names[i], (long long)ib[i].tensor, (long long)ib[i].node, ib[i].src,
-                          where(e, w, sizeof w));
-        if (s == RNNC_OK && strcmp(names[i], in_name) == 0)
-            in_idx = i;
-    }
-    if (s != RNNC_OK)
-        goto done;
-    if (in_idx == n) {
-        s = rnnc_fail(RNNC_E_ARG, "Functional: input layer '%s' is not among the layers%s", in_name, where(layers, w, sizeof w));
-        goto done;
-    }
-    const char *ic = entry_class(layers->items[in_idx]);
-    if (!ic || strcmp(ic, "InputLayer") != 0 || ib[in_idx].src) {
-        s = rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: input '%s' is not an InputLayer%s", in_name,
-                      where(layers->items[in_idx], w, sizeof w));
-        goto done;
-    }
-    used[in_idx] = true;
-    order[n_order++] = layers->items[in_idx];
-    /* Walk the chain from the input: each layer must feed exactly one next. */
-    const char *cur = in_name;
-    for (;;) {
-        size_t next = n, count = 0;
-        char consumers[512] = "";
-        for (size_t i = 0; i < n; i++)
-            if (ib[i].src && strcmp(ib[i].src, cur) == 0) {
-                size_t len = strlen(consumers);
-                snprintf(consumers + len, sizeof consumers - len, "%s'%s'", count ? ", " : "", names[i]);
-                next = i;
-                count++;
-            }
-        if (count == 0)
-            break;
-        if (count > 1 || strcmp(cur, out_name) == 0) {
-            s = rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s' feeds %s%s: branching graphs are not supported (only chains of single-input layers)",
-                          cur, consumers, strcmp(cur, out_name) == 0 && count == 1 ? " besides being the output" : "");
-            goto done;
-        }
-        if (used[next]) {
-            s = rnnc_fail(RNNC_E_ARG, "Functional: the graph has a cycle at layer '%s'", names[next]);
-            goto done;
-        }
-        used[next] = true;
-        order[n_order++] = layers->items[next];
-        cur = names[next];
-    }
-    if (strcmp(cur, out_name) != 0) {
-        s = rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: the chain from input '%s' ends at '%s', not at the output '%s'; only chains of single-input layers are supported",
-                      in_name, cur, out_name);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (!used[i]) {
-            s = rnnc_fail(RNNC_E_UNSUPPORTED, "Functional: layer '%s' is not on the path from input '%s' to output '%s'; only chains of single-input layers are supported%s",
-                          names[i], in_name, out_name, where(layers->items[i], w, sizeof w));
-            goto done;
-        }
-    if ((s = rnnc_sequential_create(mname, &m)) != RNNC_OK)
-        goto done;
-    if ((s = add_entries(ld, m, order, (int)n_order)) != RNNC_OK ||
-        (s = apply_trainable(m, config, "Functional")) != RNNC_OK || (s = finish_build(m, NULL)) != RNNC_OK) {
-        rnnc_model_destroy(m);
-        m = NULL;
-        rnnc_fail_context(s, "Functional '%s': ", mname ? mname : "functional");
-    }
-done:
-    free(ib);
-    free(names);
-    free(order);
-    free(used);
-    if (s == RNNC_OK)
-        *out = m;
-    return s;
-}
-
 /* ---- top level ---- */
 
 static rnnc_status single_layer(const loader *ld, const rnnc_cfg *root, rnnc_model **out)
@@ -589,6 +350,15 @@ static rnnc_status single_layer(const loader *ld, const rnnc_cfg *root, rnnc_mod
     }
     *out = m;
     return RNNC_OK;
+}
+
+/* Functional graphs (io/functional_loader.h), with this loader's Keras 2
+ * fix-ups and hard_sigmoid handling applied to every layer. */
+static rnnc_status functional_layer(void *user, const rnnc_cfg *entry, int index, rnnc_layer **out)
+{
+    rnnc_shape shape;
+    bool has_shape;
+    return make_layer(user, entry, index, out, &shape, &has_shape);
 }
 
 rnnc_status rnnc_model_from_config(const rnnc_cfg *root, const char *keras_version,
@@ -625,7 +395,7 @@ rnnc_status rnnc_model_from_config(const rnnc_cfg *root, const char *keras_versi
     if (strcmp(cls, "Sequential") == 0)
         return sequential(&ld, config, out);
     if (strcmp(cls, "Functional") == 0 || strcmp(cls, "Model") == 0)
-        return functional(&ld, config, out);
+        return rnnc_functional_from_config_ex(root, functional_layer, &ld, out);
     if (strcmp(cls, "InputLayer") == 0)
         return rnnc_fail(RNNC_E_ARG, "model config is a lone InputLayer: there is nothing to run%s", where(root, w, sizeof w));
     return single_layer(&ld, root, out);

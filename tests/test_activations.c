@@ -104,11 +104,11 @@ static double ref(rnnc_act a, double x)
     case RNNC_ACT_HARD_SIGMOID: return fmin(fmax(x / 6 + 0.5, 0), 1);
     case RNNC_ACT_RELU: return fmax(x, 0);
     case RNNC_ACT_RELU6: return fmin(fmax(x, 0), 6);
-    case RNNC_ACT_LEAKY_RELU: return fmax(x, 0.2 * x);
+    case RNNC_ACT_LEAKY_RELU: return fmax(x, (double)0.2f * x); /* Keras/TF: float32 slope */
     case RNNC_ACT_ELU: return x > 0 ? x : exp(x) - 1;
     case RNNC_ACT_SELU: return sel_l * (x > 0 ? x : sel_a * (exp(x) - 1));
     case RNNC_ACT_CELU: return fmax(x, 0) + expm1(fmin(x, 0));
-    case RNNC_ACT_GELU: return x * erfc(-x / sqrt(2.0)) / 2; /* = x (1 + erf(x/sqrt2)) / 2 */
+    case RNNC_ACT_GELU: return x * erfc(-x * (double)(float)(1 / sqrt(2.0))) / 2; /* x (1 + erf(x/sqrt2)) / 2, TF's float32 1/sqrt2 */
     case RNNC_ACT_SOFTPLUS: return log(1 + exp(x));
     case RNNC_ACT_SOFTSIGN: return x / (1 + fabs(x));
     case RNNC_ACT_SILU: return x / (1 + exp(-x));
@@ -163,7 +163,7 @@ Test(activations, hand_computed_values)
         {RNNC_ACT_HARD_SIGMOID, -4, 0},
         {RNNC_ACT_HARD_SIGMOID_K2, 1.5, 0.8},    /* 0.2*1.5 + 0.5 */
         {RNNC_ACT_HARD_SIGMOID_K2, 3, 1},
-        {RNNC_ACT_LEAKY_RELU, -2, -0.4},
+        {RNNC_ACT_LEAKY_RELU, -2, -2 * (double)0.2f}, /* TF's float32 slope */
         {RNNC_ACT_RELU6, 7, 6},
         {RNNC_ACT_SPARSE_PLUS, 0, 0.25},
         {RNNC_ACT_SPARSE_PLUS, 2, 2},
@@ -177,7 +177,7 @@ Test(activations, hand_computed_values)
         {RNNC_ACT_SOFTSIGN, 3, 0.75},
         {RNNC_ACT_HARD_TANH, -2, -1},
         {RNNC_ACT_HARD_SILU, 1, 2.0 / 3.0},      /* 1 * (1/6 + 1/2) */
-        {RNNC_ACT_GELU, 1, 0.8413447460685429},  /* Phi(1) */
+        {RNNC_ACT_GELU, 1, 0.8413447419273903},  /* 0.5(1 + erf(float32(1/sqrt2))), as TF computes Phi(1) */
         {RNNC_ACT_SELU, -1, -1.1113307378125628},
         {RNNC_ACT_ELU, -1, -0.6321205588285577},
         {RNNC_ACT_CELU, -1, -0.6321205588285577},
@@ -236,7 +236,7 @@ Test(activations, derivative_at_kinks_follows_tensorflow)
         {RNNC_ACT_RELU, 0, 0},                 /* ReluGrad: x > 0 */
         {RNNC_ACT_RELU6, 0, 0},                /* Relu6Grad: 0 < x < 6 */
         {RNNC_ACT_RELU6, 6, 0},
-        {RNNC_ACT_LEAKY_RELU, 0, 0.2},         /* LeakyReluGrad: x > 0 ? 1 : alpha */
+        {RNNC_ACT_LEAKY_RELU, 0, (double)0.2f}, /* LeakyReluGrad: x > 0 ? 1 : alpha (float32) */
         {RNNC_ACT_ELU, 0, 1},                  /* EluGrad: y < 0 ? y + 1 : 1 */
         {RNNC_ACT_SELU, 0, 1.0507009873554804934193349852946},
         {RNNC_ACT_CELU, 0, 1},                 /* C1 there (documented choice) */

@@ -10,6 +10,10 @@
 #include "framework/ops.h"
 #include "framework/regularizers.h"
 
+/* Keras on TensorFlow applies L1/L2 coefficients as float32 constants, also
+ * to float64 weights (framework/regularizers.c); the expected values do too. */
+#define K(c) ((double)(float)(c))
+
 /* ---------------------------------------------------------------- helpers */
 
 static rnnc_cfg *map_of(const char *key, ...)
@@ -245,20 +249,20 @@ Test(regularizers, penalties_match_hand_values)
     rnnc_tensor *w = tensor(RNNC_F64, RNNC_SHAPE(2, 2), W4);
     rnnc_regularizer *l1 = make("l1"), *l2 = make("L2"), *zero = make("l1l2");
     rnnc_regularizer *base = make("regularizer");
-    cr_expect_float_eq(penalty_value(l1, w), 0.01 * 6.5, 1e-15);
-    cr_expect_float_eq(penalty_value(l2, w), 0.01 * 14.25, 1e-15); /* no 1/2 */
+    cr_expect_float_eq(penalty_value(l1, w), K(0.01) * 6.5, 1e-15);
+    cr_expect_float_eq(penalty_value(l2, w), K(0.01) * 14.25, 1e-15); /* no 1/2 */
     cr_expect_eq(penalty_value(zero, w), 0.0);                     /* L1L2() is zero */
     cr_expect_eq(penalty_value(base, w), 0.0);
     rnnc_regularizer *both = make_cfg(envelope(
         "keras.regularizers", "L1L2",
         map_of("l1", rnnc_cfg_float(0.1), "l2", rnnc_cfg_float(0.2), NULL)));
-    cr_expect_float_eq(penalty_value(both, w), 0.1 * 6.5 + 0.2 * 14.25, 1e-14);
+    cr_expect_float_eq(penalty_value(both, w), K(0.1) * 6.5 + K(0.2) * 14.25, 1e-14);
     rnnc_regularizer *only2 = make_cfg(envelope(NULL, "L1L2",
                                                 map_of("l2", rnnc_cfg_int(1), NULL)));
     cr_expect_float_eq(penalty_value(only2, w), 14.25, 1e-14);
     /* None means the default (0.01 for L2). */
     rnnc_regularizer *dflt = make_cfg(envelope(NULL, "L2", map_of("l2", rnnc_cfg_null(), NULL)));
-    cr_expect_float_eq(penalty_value(dflt, w), 0.1425, 1e-15);
+    cr_expect_float_eq(penalty_value(dflt, w), K(0.01) * 14.25, 1e-15);
     /* float32 weights give a float32 penalty of the same value. */
     rnnc_tensor *wf = tensor(RNNC_F32, RNNC_SHAPE(4), W4);
     cr_expect_float_eq(penalty_value(both, wf), 3.5, 1e-6);
@@ -281,12 +285,12 @@ Test(regularizers, gradients_match_closed_forms)
     penalty_grad(r, w);
     for (size_t i = 0; i < 4; i++) /* l1 sign(w) + 2 l2 w */
         cr_expect_float_eq(rnnc_tensor_grad_get(w, i),
-                           0.3 * (W4[i] > 0 ? 1.0 : -1.0) + 2 * 0.2 * W4[i], 1e-14);
+                           K(0.3) * (W4[i] > 0 ? 1.0 : -1.0) + 2 * K(0.2) * W4[i], 1e-14);
     rnnc_regularizer_destroy(r);
     r = make("l2");
     penalty_grad(r, w);
     for (size_t i = 0; i < 4; i++)
-        cr_expect_float_eq(rnnc_tensor_grad_get(w, i), 2 * 0.01 * W4[i], 1e-15);
+        cr_expect_float_eq(rnnc_tensor_grad_get(w, i), 2 * K(0.01) * W4[i], 1e-15);
     rnnc_regularizer_destroy(r);
     rnnc_tensor_destroy(w);
 }
