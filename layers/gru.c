@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/backend/cuda_gru.h"
 #include "framework/ops.h"
 #include "layers/gru_fused.h"
 
@@ -48,9 +49,27 @@ static rnnc_status gru_inner_loop(rnnc_rnn *rnn, rnnc_ctx *cx, const rnnc_rnn_lo
     rnnc_layer *l = &rnn->base;
     char why[256];
     *handled = false;
-    if (g->use_cudnn == RNNC_USE_CUDNN_TRUE)
-        return rnnc_fail(RNNC_E_NODEV,
-                         "use_cudnn=True, but the cuDNN kernel cannot be used: this build has no CUDA backend (no usable GPU); pass use_cudnn='auto' to run the CPU kernels");
+    if (g->use_cudnn == RNNC_USE_CUDNN_TRUE) {
+        /* Keras's order: the layer's arguments and the mask first, then the
+         * machine; the message names the condition that fails. */
+        rnnc_cudnn_gru_query q = {
+            .activation = c->activation,
+            .recurrent_activation = c->recurrent_activation,
+            .use_bias = c->use_bias,
+            .reset_after = c->reset_after,
+            .unroll = g->base.opt.unroll,
+            .recurrent_dropout = c->rec_dropout_on ? c->recurrent_dropout : 0.0,
+            .per_gate_input_dropout = c->in_dropout_on && c->implementation == 1,
+            .dtype = l->dtype,
+        };
+        rnnc_status s = rnnc_cudnn_gru_check_call(&q, a->mask);
+        if (s != RNNC_OK)
+            return rnnc_fail_context(s, "use_cudnn=True, but cuDNN cannot run this call (pass use_cudnn='auto' to fall back): ");
+        /* The device kernels exist (framework/backend/cuda) but the layer
+         * does not hand them tensors yet: say so rather than run the CPU. */
+        return rnnc_fail(RNNC_E_UNSUPPORTED,
+                         "use_cudnn=True: running the GRU layer on the GPU is not wired in yet; use 'auto' (CPU kernels)");
+    }
     const char *blocker = fused_blocker(g, why, sizeof why);
     if (g->kernel == RNNC_GRU_KERNEL_GENERIC || (blocker && g->kernel == RNNC_GRU_KERNEL_AUTO)) {
         g->last_kernel = RNNC_GRU_KERNEL_GENERIC;

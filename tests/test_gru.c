@@ -460,6 +460,24 @@ Test(gru, use_cudnn_true_fails_at_call_time)
     }
 }
 
+/* A configuration cuDNN cannot run is named before the machine is looked at. */
+Test(gru, use_cudnn_true_names_the_failing_condition)
+{
+    rnnc_gru_options o = rnnc_gru_options_default();
+    o.units = 3;
+    o.use_cudnn = RNNC_USE_CUDNN_TRUE;
+    o.reset_after = false;
+    rnnc_tensor *x = ctx_uniform(RNNC_F32, RNNC_SHAPE(2, 4, 3), 1, -1, 1);
+    rnnc_call_result r;
+    rnnc_layer *l;
+    OK(rnnc_gru_create(&o, &l));
+    rnnc_status s = call(l, x, NULL, false, &r);
+    cr_assert_eq(s, RNNC_E_UNSUPPORTED, "%s", rnnc_last_error());
+    cr_assert(strstr(rnnc_last_error(), "reset_after") && strstr(rnnc_last_error(), "'auto'"), "%s",
+              rnnc_last_error());
+    rnnc_layer_destroy(l);
+}
+
 Test(gru, call_errors)
 {
     rnnc_gru_options o = rnnc_gru_options_default();
