@@ -596,7 +596,7 @@ static rnnc_status run_node(rnnc_graph *g, rnnc_ctx *cx, int id, bool training)
         RNNC_TRY(runtime_ref(g, c->states[i], user, &a.inputs[c->n_args + i], NULL));
     a.n_inputs = c->n_args + c->n_states;
     if (c->has_mask) {
-        rnnc_tensor *mt;
+        rnnc_tensor *mt = NULL;
         RNNC_TRY(runtime_ref(g, c->mask, user, &mt, NULL));
         RNNC_TRY(as_mask(cx, mt, &a.mask));
     } else if (!c->args_as_list && n_tensors == 1) {

@@ -94,8 +94,8 @@ static rnnc_status map_linlayer(rnnc_cuda_gru *g, rnnc__cuda_ctx *cx, int id,
     void *maddr = NULL, *baddr = NULL;
     RNNC_CUDNN_CHECK(cudnnGetRNNWeightParams(cx->cudnn, c->rnn, 0, c->wspace_bytes, c->wspace.ptr,
                                              id, md, &maddr, bd, &baddr));
-    size_t mn, bn;
-    int ms, bs;
+    size_t mn = 0, bn = 0;
+    int ms = 0, bs = 0;
     RNNC_TRY(desc_numel(md, &mn, &ms));
     RNNC_TRY(desc_numel(bd, &bn, &bs));
     const char *base = c->wspace.ptr;
