@@ -414,8 +414,11 @@ static rnnc_status csv_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch,
         for (int i = 0; i < c->n_keys; i++)
             has_val = has_val || strncmp(c->keys[i], "val_", 4) == 0;
         const int n0 = c->n_keys;
-        for (int i = 0; !has_val && i < n0; i++)
-            snprintf(c->keys[c->n_keys++], RNNC_LOG_NAME_MAX, "val_%.*s", RNNC_LOG_NAME_MAX - 5, c->keys[i]);
+        for (int i = 0; !has_val && i < n0; i++) {
+            char name[RNNC_LOG_NAME_MAX]; /* a copy: source and target rows share the array */
+            memcpy(name, c->keys[i], sizeof name);
+            snprintf(c->keys[c->n_keys++], RNNC_LOG_NAME_MAX, "val_%.*s", RNNC_LOG_NAME_MAX - 5, name);
+        }
         if (c->append_header) {
             fputs("epoch", c->f);
             for (int i = 0; i < c->n_keys; i++)
