@@ -1,23 +1,44 @@
-/* cmd_bench.c - `rnnc bench gru`: GRU throughput against the peer.
+/* cmd_bench.c - `rnnc bench gru`: GRU throughput and memory against the peer.
  *
- * For every shape (B, T, F, U) it times, as ../shared/bench/torch_gru_bench.py
- * does for PyTorch: `fwd`, an inference forward (no tape), and `train`, one
- * training step (forward + MSE on the last output + backward + SGD). Each
- * figure is a median over repeated runs; rnnc and the peer are measured in
- * alternating rounds in the same process tree, and the ratio uses the
- * faster of the peer's 1- and 2-thread rows, median over rounds.
+ * Speed (the default). For every shape (B, T, F, U) it times, as
+ * ../shared/bench/torch_gru_bench.py does for PyTorch: `fwd`, an inference
+ * forward (no tape), and `train`, one training step (forward + MSE on the
+ * last output + backward + SGD). Each figure is a median over repeated runs.
+ * rnnc and the peer are measured in alternating rounds in the same process
+ * tree, both with every BLAS thread count of --threads (default 1,2: the
+ * peer's own choice); each side's figure is the faster of its per-thread
+ * medians over rounds, and the ratio is peer / rnnc.
  *
  * Also printed: time steps per second (B*T / time), the GRU's FLOP rate
  * (2*B*T*3U*(F+U) per forward, 3x that per training step), and OpenBLAS's
- * own sgemm rate measured in this run on the shape of the GRU's biggest
- * product, so "fraction of the hardware" is read against the same library. */
-#define _POSIX_C_SOURCE 200809L /* popen, clock_gettime */
+ * own sgemm rate on the shape of the GRU's biggest product, measured in every
+ * round at every thread count (the best median), so "fraction of the
+ * hardware" is read against the same library in the same conditions.
+ *
+ * Memory (--memory). For every shape a forked child runs --steps training
+ * steps; its peak resident set (wait4's ru_maxrss) minus its resident set
+ * when it started is rnnc's cost. bench/torch_gru_memory.py does the same
+ * run with PyTorch and reports ru_maxrss after `import torch` and after the
+ * run; the comparison is peak - baseline on both sides (raw peaks printed).
+ *
+ * --native-blas: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are read when
+ * OpenBLAS loads, so the command re-executes itself with both removed from
+ * its environment (and the peer's), says so, and prints the kernel OpenBLAS
+ * picked (openblas_get_config()). Tests and CI never do this. */
+#define _POSIX_C_SOURCE 200809L /* popen, clock_gettime, fork, setenv */
+#define _DEFAULT_SOURCE         /* wait4 */
 #include <cblas.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -27,6 +48,10 @@
 /* OpenBLAS extensions (the Debian libblas alternative is OpenBLAS). */
 extern char *openblas_get_config(void);
 extern int openblas_get_num_threads(void);
+extern void openblas_set_num_threads(int);
+
+#define MAX_THREAD_SETTINGS 4
+#define MAX_ROUNDS 100
 
 typedef struct bench_shape {
     int64_t B, T, F, U;
@@ -47,6 +72,8 @@ static int cmp_double(const void *a, const void *b)
 
 static double median(double *v, int n)
 {
+    if (n < 1)
+        return NAN;
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -156,13 +183,15 @@ static double sgemm_gflops(int64_t M, int64_t K, int64_t N, double min_ms)
 {
     float *a = calloc((size_t)(M * K), sizeof *a), *bm = calloc((size_t)(K * N), sizeof *bm),
           *c = calloc((size_t)(M * N), sizeof *c);
-    double t[1000], result = 0;
+    double t[1000], result = NAN;
     int n = 0;
     if (a && bm && c) {
         for (int64_t i = 0; i < M * K; i++)
             a[i] = (float)(i % 7) * 0.1f;
         for (int64_t i = 0; i < K * N; i++)
             bm[i] = (float)(i % 5) * 0.1f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a,
+                    (int)K, bm, (int)N, 0.0f, c, (int)N); /* warm-up */
         double start = now_ms();
         while (n < 1000 && (n < 5 || now_ms() - start < min_ms)) {
             double t0 = now_ms();
@@ -178,29 +207,35 @@ static double sgemm_gflops(int64_t M, int64_t K, int64_t N, double min_ms)
     return result;
 }
 
-/* Runs the peer script for one shape; *fwd and *train get the faster of its
- * thread rows. Returns false when the peer is not available. */
+/* Runs the peer script for one shape; fwd[i] and train[i] get its row for
+ * threads[i] (NAN where it printed none). Returns false when the peer is
+ * not available. */
 static bool run_peer(const char *python, const char *script, bench_shape s, double min_time,
-                     double *fwd, double *train)
+                     const char *threads_arg, const int *threads, int n_threads, double *fwd,
+                     double *train)
 {
     char cmd[2048], line[256];
     snprintf(cmd, sizeof cmd,
-             "'%s' '%s' --shapes '%lld,%lld,%lld,%lld' --threads 1,2 --min-time %.2f 2>/dev/null",
-             python, script, (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, min_time);
+             "'%s' '%s' --shapes '%lld,%lld,%lld,%lld' --threads %s --min-time %.2f 2>/dev/null",
+             python, script, (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U,
+             threads_arg, min_time);
     FILE *p = popen(cmd, "r");
     if (!p)
         return false;
-    *fwd = *train = INFINITY;
+    for (int i = 0; i < n_threads; i++)
+        fwd[i] = train[i] = NAN;
     int rows = 0;
     while (fgets(line, sizeof line, p)) {
         long long b, t, f, u;
-        int threads;
+        int th;
         double fm, tm;
-        if (sscanf(line, "%lld,%lld,%lld,%lld,%d,%lf,%lf", &b, &t, &f, &u, &threads, &fm, &tm) == 7) {
-            *fwd = fm < *fwd ? fm : *fwd;
-            *train = tm < *train ? tm : *train;
-            rows++;
-        }
+        if (sscanf(line, "%lld,%lld,%lld,%lld,%d,%lf,%lf", &b, &t, &f, &u, &th, &fm, &tm) == 7)
+            for (int i = 0; i < n_threads; i++)
+                if (threads[i] == th) {
+                    fwd[i] = fm;
+                    train[i] = tm;
+                    rows++;
+                }
     }
     int rc = pclose(p);
     return rc == 0 && rows > 0;
@@ -239,14 +274,40 @@ static int read_shapes(const char *text, const char *file, bench_shape *out, int
     return n;
 }
 
+/* "1,2" -> {1, 2}; returns the count, or -1 on junk. */
+static int parse_threads(const char *text, int *out, int cap)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 1 || v > 256 || n == cap)
+            return -1;
+        out[n++] = (int)v;
+        p = end;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    return n;
+}
+
 static rnnc_cli_opt bench_opts[] = {
     {"--shapes", "B,T,F,U;...", "shapes to measure (default: the peer's shapes.txt)", NULL},
     {"--shapes-file", "PATH", "shapes file (default ../shared/bench/shapes.txt)", NULL},
     {"--rounds", "N", "alternating rnnc/peer rounds per shape (default 3)", NULL},
     {"--min-time", "S", "seconds per measurement, at least (default 0.5)", NULL},
+    {"--threads", "LIST", "BLAS thread counts to measure both sides with; each side's faster counts (default 1,2)", NULL},
     {"--kernel", "fused|generic", "GRU kernel to time (default fused)", NULL},
     {"--peer", "PATH", "peer script (default ../shared/bench/torch_gru_bench.py; 'none' to skip)", NULL},
-    {"--python", "PATH", "Python for the peer (default /usr/bin/python3)", NULL},
+    {"--python", "PATH", "Python for the peers (default /usr/bin/python3)", NULL},
+    {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
+    {"--steps", "N", "training steps of the --memory run (default 50)", NULL},
+    {"--memory-peer", "PATH", "peer script of --memory (default bench/torch_gru_memory.py; 'none' to skip)", NULL},
+    {"--native-blas", NULL, "unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command (and its peer): OpenBLAS picks its kernel for this CPU", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -254,12 +315,262 @@ static rnnc_cli_cmd bench_cmd = {
     .name = "bench",
     .usage = "gru [options]",
     .summary = "time the GRU (inference forward, training step) against PyTorch's nn.GRU",
-    .details = "Prints one row per shape: milliseconds, time steps/s, GFLOP/s and the ratio\n"
-               "peer_ms / rnnc_ms (above 1 = rnnc faster), medians over alternating rounds.",
+    .details = "Prints one row per shape: milliseconds, the BLAS thread count that gave them,\n"
+               "the ratio peer_ms / rnnc_ms (above 1 = rnnc faster), GFLOP/s, and the share of\n"
+               "OpenBLAS's own sgemm rate measured in the same run; medians over alternating\n"
+               "rounds. --memory prints peak resident memory of a training run instead.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = bench_opts,
 };
+
+/* --native-blas: re-executes this command without OpenBLAS's kernel
+ * overrides. Returns only when there is nothing to do (or exec failed). */
+static void reexec_native_blas(int argc, char **argv)
+{
+    if (!getenv("OPENBLAS_CORETYPE") && !getenv("OPENBLAS_L2_SIZE"))
+        return;
+    char **nargv = calloc((size_t)argc + 2, sizeof *nargv);
+    if (!nargv)
+        return;
+    nargv[0] = "rnnc";
+    for (int i = 0; i < argc; i++)
+        nargv[i + 1] = argv[i];
+    fprintf(stderr, "rnnc bench: --native-blas: running again without OPENBLAS_CORETYPE=%s and OPENBLAS_L2_SIZE=%s\n",
+            getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)",
+            getenv("OPENBLAS_L2_SIZE") ? getenv("OPENBLAS_L2_SIZE") : "(unset)");
+    fflush(stdout);
+    fflush(stderr);
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("OPENBLAS_L2_SIZE");
+    execv("/proc/self/exe", nargv);
+    fprintf(stderr, "rnnc bench: --native-blas: could not re-execute (%s); going on with the current kernel\n",
+            strerror(errno));
+    free(nargv);
+}
+
+static void print_blas_line(void)
+{
+    printf("# OpenBLAS: %s; default threads %d; OPENBLAS_CORETYPE=%s, OPENBLAS_L2_SIZE=%s\n",
+           openblas_get_config(), openblas_get_num_threads(),
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset",
+           getenv("OPENBLAS_L2_SIZE") ? getenv("OPENBLAS_L2_SIZE") : "unset");
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+/* Runs `steps` training steps of shape s in a forked child. *base_kb: the
+ * child's peak resident set when it started (the program, its libraries
+ * and what it inherited); *peak_kb: its peak at the end (wait4). */
+static bool rnnc_memory(bench_shape s, rnnc_gru_kernel kernel, int64_t steps, long *base_kb,
+                        long *peak_kb)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return false;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return false;
+    }
+    if (pid == 0) { /* the child: report the baseline, then run */
+        close(fd[0]);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        long base = ru.ru_maxrss;
+        gru_bench b;
+        rnnc_status st = bench_setup(&b, s, kernel);
+        for (int64_t i = 0; st == RNNC_OK && i < steps; i++)
+            st = run_train(&b);
+        bench_teardown(&b);
+        if (st != RNNC_OK)
+            fprintf(stderr, "rnnc bench --memory: %s\n", rnnc_last_error());
+        if (write(fd[1], &base, sizeof base) != (ssize_t)sizeof base)
+            _exit(3);
+        _exit(st == RNNC_OK ? 0 : 1);
+    }
+    close(fd[1]);
+    long base = -1;
+    ssize_t got = read(fd[0], &base, sizeof base);
+    close(fd[0]);
+    int status = 0;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        got != (ssize_t)sizeof base)
+        return false;
+    *base_kb = base;
+    *peak_kb = ru.ru_maxrss; /* kilobytes on Linux */
+    return true;
+}
+
+static bool peer_memory(const char *python, const char *script, bench_shape s, int threads,
+                        int64_t steps, long *base_kb, long *peak_kb)
+{
+    char cmd[2048], line[256];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --shape '%lld,%lld,%lld,%lld' --threads %d --steps %lld 2>/dev/null",
+             python, script, (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, threads,
+             (long long)steps);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return false;
+    int rows = 0;
+    while (fgets(line, sizeof line, p)) {
+        long long b, t, f, u, st;
+        int th;
+        long bk, pk;
+        if (sscanf(line, "%lld,%lld,%lld,%lld,%d,%lld,%ld,%ld", &b, &t, &f, &u, &th, &st, &bk, &pk) == 8) {
+            *base_kb = bk;
+            *peak_kb = pk;
+            rows++;
+        }
+    }
+    return pclose(p) == 0 && rows == 1;
+}
+
+static int bench_memory(const bench_shape *shapes, int n, rnnc_gru_kernel kernel, int64_t steps,
+                        const char *python, const char *peer)
+{
+    const int threads = openblas_get_num_threads();
+    const bool use_peer = strcmp(peer, "none") != 0;
+    printf("# rnnc bench gru --memory: kernel=%s, float32, %lld training steps per run, %d BLAS/torch threads\n",
+           kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)steps, threads);
+    print_blas_line();
+    printf("# rnnc: a forked child, base = its ru_maxrss at the start, peak = wait4's ru_maxrss\n");
+    printf("# peer: %s (base = ru_maxrss after import torch); net = peak - base; MiB\n", use_peer ? peer : "none");
+    printf("%5s %4s %4s %4s | %8s %8s %8s | %8s %8s %8s | %9s\n", "B", "T", "F", "U", "base", "peak",
+           "net", "base", "peak", "net", "net ratio");
+    int failures = 0;
+    for (int i = 0; i < n; i++) {
+        bench_shape s = shapes[i];
+        long rb, rp, pb = 0, pp = 0;
+        if (!rnnc_memory(s, kernel, steps, &rb, &rp)) {
+            fprintf(stderr, "rnnc bench --memory: shape %lld,%lld,%lld,%lld: the child failed\n",
+                    (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U);
+            failures++;
+            continue;
+        }
+        bool have_peer = use_peer && peer_memory(python, peer, s, threads, steps, &pb, &pp);
+        char c1[16] = "-", c2[16] = "-", c3[16] = "-", c4[16] = "-";
+        if (have_peer) {
+            snprintf(c1, sizeof c1, "%.1f", pb / 1024.0);
+            snprintf(c2, sizeof c2, "%.1f", pp / 1024.0);
+            snprintf(c3, sizeof c3, "%.1f", (pp - pb) / 1024.0);
+            snprintf(c4, sizeof c4, "%.2f", (double)(rp - rb) / (double)(pp - pb > 0 ? pp - pb : 1));
+        }
+        printf("%5lld %4lld %4lld %4lld | %8.1f %8.1f %8.1f | %8s %8s %8s | %9s\n", (long long)s.B,
+               (long long)s.T, (long long)s.F, (long long)s.U, rb / 1024.0, rp / 1024.0,
+               (rp - rb) / 1024.0, c1, c2, c3, c4);
+        fflush(stdout);
+    }
+    return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
+}
+
+/* ---- speed -------------------------------------------------------------- */
+
+/* The faster of per-thread-count medians: value and thread count. */
+static double best_of(double (*v)[MAX_ROUNDS], const int *counts, const int *threads, int n_threads,
+                      int *best_threads)
+{
+    double best = INFINITY;
+    *best_threads = 0;
+    for (int j = 0; j < n_threads; j++) {
+        double m = median(v[j], counts[j]);
+        if (m < best) {
+            best = m;
+            *best_threads = threads[j];
+        }
+    }
+    return best;
+}
+
+static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel, int64_t rounds,
+                       double min_time, const int *threads, int n_threads, const char *threads_arg,
+                       const char *python, const char *peer)
+{
+    const bool use_peer = strcmp(peer, "none") != 0;
+    const int default_threads = openblas_get_num_threads();
+    printf("# rnnc bench gru: kernel=%s, float32, medians over %lld rounds of >= %.2f s, BLAS threads %s (each side: its faster)\n",
+           kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)rounds, min_time, threads_arg);
+    print_blas_line();
+    printf("# peer: %s\n", use_peer ? peer : "none");
+    printf("# ms: median; t: BLAS threads of that median; ratio: peer_ms / rnnc_ms; GF/s: GRU FLOP rate;\n"
+           "# sgemm: OpenBLAS GF/s on the biggest product (best thread count); fwd%%, train%%: GF/s / sgemm\n");
+    printf("%5s %4s %4s %4s | %9s %1s %9s %1s %7s %6s | %9s %1s %9s %1s %7s %6s | %6s %5s %6s\n", "B",
+           "T", "F", "U", "fwd_ms", "t", "peer_ms", "t", "ratio", "GF/s", "train_ms", "t", "peer_ms",
+           "t", "ratio", "GF/s", "sgemm", "fwd%", "train%");
+    int failures = 0;
+    for (int i = 0; i < n; i++) {
+        bench_shape s = shapes[i];
+        gru_bench b;
+        rnnc_status st = bench_setup(&b, s, kernel);
+        static double f_r[MAX_THREAD_SETTINGS][MAX_ROUNDS], t_r[MAX_THREAD_SETTINGS][MAX_ROUNDS],
+            f_p[MAX_THREAD_SETTINGS][MAX_ROUNDS], t_p[MAX_THREAD_SETTINGS][MAX_ROUNDS],
+            g_r[MAX_THREAD_SETTINGS][MAX_ROUNDS];
+        int n_r[MAX_THREAD_SETTINGS] = {0}, n_pf[MAX_THREAD_SETTINGS] = {0},
+            n_pt[MAX_THREAD_SETTINGS] = {0};
+        const int64_t K = s.F > s.U ? s.F : s.U;
+        for (int r = 0; st == RNNC_OK && r < rounds; r++) {
+            for (int jj = 0; st == RNNC_OK && jj < n_threads; jj++) {
+                const int j = r % 2 ? n_threads - 1 - jj : jj; /* alternate the order too */
+                openblas_set_num_threads(threads[j]);
+                st = time_median(run_fwd, &b, min_time * 1e3, 5, &f_r[j][n_r[j]]);
+                if (st == RNNC_OK)
+                    st = time_median(run_train, &b, min_time * 1e3, 5, &t_r[j][n_r[j]]);
+                if (st == RNNC_OK) {
+                    g_r[j][n_r[j]] = -sgemm_gflops(s.B * s.T, K, 3 * s.U, min_time * 0.5e3);
+                    n_r[j]++;
+                }
+            }
+            openblas_set_num_threads(default_threads);
+            double pf[MAX_THREAD_SETTINGS], pt[MAX_THREAD_SETTINGS];
+            if (st == RNNC_OK && use_peer &&
+                run_peer(python, peer, s, min_time, threads_arg, threads, n_threads, pf, pt))
+                for (int j = 0; j < n_threads; j++) {
+                    if (!isnan(pf[j]))
+                        f_p[j][n_pf[j]++] = pf[j];
+                    if (!isnan(pt[j]))
+                        t_p[j][n_pt[j]++] = pt[j];
+                }
+        }
+        bench_teardown(&b);
+        if (st != RNNC_OK) {
+            fprintf(stderr, "rnnc bench: shape %lld,%lld,%lld,%lld: %s\n", (long long)s.B, (long long)s.T,
+                    (long long)s.F, (long long)s.U, rnnc_last_error());
+            failures++;
+            continue;
+        }
+        int tf, tt, tg, tpf = 0, tpt = 0;
+        const double fwd = best_of(f_r, n_r, threads, n_threads, &tf);
+        const double train = best_of(t_r, n_r, threads, n_threads, &tt);
+        const double gemm = -best_of(g_r, n_r, threads, n_threads, &tg); /* stored negated: best = max */
+        const double flop = 2.0 * (double)s.B * (double)s.T * 3.0 * (double)s.U * (double)(s.F + s.U);
+        const double fwd_gf = flop / (fwd * 1e6), train_gf = 3.0 * flop / (train * 1e6);
+        char pf[16] = "-", pt[16] = "-", rf[16] = "-", rt[16] = "-", tpfs[8] = "-", tpts[8] = "-";
+        if (use_peer) {
+            const double pfm = best_of(f_p, n_pf, threads, n_threads, &tpf);
+            const double ptm = best_of(t_p, n_pt, threads, n_threads, &tpt);
+            if (isfinite(pfm) && isfinite(ptm)) {
+                snprintf(pf, sizeof pf, "%.3f", pfm);
+                snprintf(pt, sizeof pt, "%.3f", ptm);
+                snprintf(rf, sizeof rf, "%.2fx", pfm / fwd);
+                snprintf(rt, sizeof rt, "%.2fx", ptm / train);
+                snprintf(tpfs, sizeof tpfs, "%d", tpf);
+                snprintf(tpts, sizeof tpts, "%d", tpt);
+            }
+        }
+        printf("%5lld %4lld %4lld %4lld | %9.3f %1d %9s %1s %7s %6.1f | %9.3f %1d %9s %1s %7s %6.1f | %6.1f %4.0f%% %5.0f%%\n",
+               (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, fwd, tf, pf, tpfs, rf,
+               fwd_gf, train, tt, pt, tpts, rt, train_gf, gemm, 100.0 * fwd_gf / gemm,
+               100.0 * train_gf / gemm);
+        printf("      time steps/s: fwd %.0f, train %.0f\n", (double)(s.B * s.T) / (fwd * 1e-3),
+               (double)(s.B * s.T) / (train * 1e-3));
+        fflush(stdout);
+    }
+    return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
+}
 
 int rnnc_cmd_bench(int argc, char **argv)
 {
@@ -270,14 +581,27 @@ int rnnc_cmd_bench(int argc, char **argv)
         rnnc_cli_error(&bench_cmd, "unknown benchmark '%s' (the only one is 'gru')", bench_cmd.pos[0]);
         return RNNC_EXIT_USAGE;
     }
-    int64_t rounds = 3;
+    int64_t rounds = 3, steps = 50;
     double min_time = 0.5;
     const char *v;
-    if ((v = rnnc_cli_get(&bench_cmd, "--rounds")) && !rnnc_cli_int(&bench_cmd, "--rounds", v, 1, 100, &rounds))
+    if ((v = rnnc_cli_get(&bench_cmd, "--rounds")) &&
+        !rnnc_cli_int(&bench_cmd, "--rounds", v, 1, MAX_ROUNDS, &rounds))
+        return RNNC_EXIT_USAGE;
+    if ((v = rnnc_cli_get(&bench_cmd, "--steps")) && !rnnc_cli_int(&bench_cmd, "--steps", v, 1, 100000, &steps))
         return RNNC_EXIT_USAGE;
     if ((v = rnnc_cli_get(&bench_cmd, "--min-time")) &&
         !rnnc_cli_float(&bench_cmd, "--min-time", v, 0.01, 600, &min_time))
         return RNNC_EXIT_USAGE;
+    const char *threads_arg = rnnc_cli_get(&bench_cmd, "--threads");
+    if (!threads_arg)
+        threads_arg = "1,2";
+    int threads[MAX_THREAD_SETTINGS];
+    int n_threads = parse_threads(threads_arg, threads, MAX_THREAD_SETTINGS);
+    if (n_threads < 1) {
+        rnnc_cli_error(&bench_cmd, "--threads must be up to %d counts in 1..256 like \"1,2\", got '%s'",
+                       MAX_THREAD_SETTINGS, threads_arg);
+        return RNNC_EXIT_USAGE;
+    }
     rnnc_gru_kernel kernel = RNNC_GRU_KERNEL_FUSED;
     if ((v = rnnc_cli_get(&bench_cmd, "--kernel"))) {
         if (strcmp(v, "generic") == 0)
@@ -308,60 +632,16 @@ int rnnc_cmd_bench(int argc, char **argv)
                            (long long)shapes[i].U);
             return RNNC_EXIT_USAGE;
         }
-    const char *peer = rnnc_cli_get(&bench_cmd, "--peer");
-    if (!peer)
-        peer = "../shared/bench/torch_gru_bench.py";
     const char *python = rnnc_cli_get(&bench_cmd, "--python");
     if (!python)
         python = "/usr/bin/python3";
-    bool use_peer = strcmp(peer, "none") != 0;
-
-    printf("# rnnc bench gru: kernel=%s, float32, medians over %lld rounds of >= %.2f s\n",
-           kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)rounds, min_time);
-    printf("# OpenBLAS: %s, %d threads (OPENBLAS_CORETYPE=%s)\n", openblas_get_config(),
-           openblas_get_num_threads(), getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "unset");
-    printf("# peer: %s\n", use_peer ? peer : "none");
-    printf("%5s %4s %4s %4s | %9s %9s %8s %7s | %9s %9s %8s %7s | %7s %6s\n", "B", "T", "F", "U", "fwd_ms",
-           "peer_ms", "ratio", "GF/s", "train_ms", "peer_ms", "ratio", "GF/s", "sgemm", "train%");
-    int failures = 0;
-    for (int i = 0; i < n; i++) {
-        bench_shape s = shapes[i];
-        gru_bench b;
-        rnnc_status st = bench_setup(&b, s, kernel);
-        double f_r[100], t_r[100], f_p[100], t_p[100];
-        int n_peer = 0;
-        for (int r = 0; st == RNNC_OK && r < rounds; r++) {
-            st = time_median(run_fwd, &b, min_time * 1e3, 5, &f_r[r]);
-            if (st == RNNC_OK)
-                st = time_median(run_train, &b, min_time * 1e3, 5, &t_r[r]);
-            if (st == RNNC_OK && use_peer && run_peer(python, peer, s, min_time, &f_p[n_peer], &t_p[n_peer]))
-                n_peer++;
-        }
-        bench_teardown(&b);
-        if (st != RNNC_OK) {
-            fprintf(stderr, "rnnc bench: shape %lld,%lld,%lld,%lld: %s\n", (long long)s.B, (long long)s.T,
-                    (long long)s.F, (long long)s.U, rnnc_last_error());
-            failures++;
-            continue;
-        }
-        double fwd = median(f_r, (int)rounds), train = median(t_r, (int)rounds);
-        double flop = 2.0 * (double)s.B * (double)s.T * 3.0 * (double)s.U * (double)(s.F + s.U);
-        double gemm = sgemm_gflops(s.B * s.T, s.F > s.U ? s.F : s.U, 3 * s.U, min_time * 1e3);
-        double train_gf = 3.0 * flop / (train * 1e6);
-        char pf[16] = "-", pt[16] = "-", rf[16] = "-", rt[16] = "-";
-        if (n_peer > 0) {
-            double pfm = median(f_p, n_peer), ptm = median(t_p, n_peer);
-            snprintf(pf, sizeof pf, "%.3f", pfm);
-            snprintf(pt, sizeof pt, "%.3f", ptm);
-            snprintf(rf, sizeof rf, "%.2fx", pfm / fwd);
-            snprintf(rt, sizeof rt, "%.2fx", ptm / train);
-        }
-        printf("%5lld %4lld %4lld %4lld | %9.3f %9s %8s %7.1f | %9.3f %9s %8s %7.1f | %7.1f %5.0f%%\n",
-               (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, fwd, pf, rf,
-               flop / (fwd * 1e6), train, pt, rt, train_gf, gemm, 100.0 * train_gf / gemm);
-        printf("      time steps/s: fwd %.0f, train %.0f\n", (double)(s.B * s.T) / (fwd * 1e-3),
-               (double)(s.B * s.T) / (train * 1e-3));
-        fflush(stdout);
+    if (rnnc_cli_get(&bench_cmd, "--native-blas"))
+        reexec_native_blas(argc, argv);
+    if (rnnc_cli_get(&bench_cmd, "--memory")) {
+        const char *mpeer = rnnc_cli_get(&bench_cmd, "--memory-peer");
+        return bench_memory(shapes, n, kernel, steps, python, mpeer ? mpeer : "bench/torch_gru_memory.py");
     }
-    return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
+    const char *peer = rnnc_cli_get(&bench_cmd, "--peer");
+    return bench_speed(shapes, n, kernel, rounds, min_time, threads, n_threads, threads_arg, python,
+                       peer ? peer : "../shared/bench/torch_gru_bench.py");
 }

@@ -1,12 +1,16 @@
 /* gru_fused.c - the fused whole-sequence GRU kernel (gru_fused.h): argument
- * checks, the tape node and its saved state, the workspace cache; the
- * float32 and float64 bodies come from gru_fused_impl.h (included once per
- * type) and float32's vector row kernels from gru_fused_rows.h. */
+ * checks, the tape node and its saved state, the workspace cache, float32's
+ * row-kernel dispatch (gru_fused_rows.h at 1, 4, 8 and 16 lanes) and, on
+ * x86 CPUs with AVX-512F, small_sgemm, the register-blocked product for
+ * the step loops; the float32 and float64 bodies come from
+ * gru_fused_impl.h (included once per type). Measurements behind the
+ * choices: README.md, "Performance". */
 #include "layers/gru_fused.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,11 +42,12 @@ typedef struct fused_state {
     rnnc_act act, ract;
     int mode_h, mode_r;
     bool save_pre;  /* an activation needs its pre-activation for the derivative */
+    bool spent;     /* backward ran: it overwrites the saved gates */
     uint8_t *mask;  /* (B, T) copy, or NULL */
     void *drop;     /* (B, F) copy of the input dropout mask, or NULL */
     void *xw;       /* (B*T, 3U) input projections; backward's dxw */
     void *hs;       /* (T+1, B, U) states */
-    void *gates;    /* (T, B, 3U) z, r, h~ */
+    void *gates;    /* (T, B, 3U) z, r, h~; backward turns it into dhr */
     void *pre;      /* (T, B, 3U) pre-activations, or NULL */
     void *rh;       /* (T, B, U) */
 } fused_state;
@@ -141,25 +146,24 @@ static void state_free(void *p)
     free(st);
 }
 
+#if defined(__clang__)
+/* The row kernels rely on a * b + c staying two roundings at every vector
+ * width (GCC's default in ISO C mode; Clang contracts unless told). */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #if defined(__GNUC__) /* GCC and Clang: vector extensions */
 #define RNNC__FUSED_VEC 1
 /* float32 row kernels for the default activations, on vector types: 4
- * lanes (one SSE2/NEON register, the baseline of x86-64 and arm64) for the
- * bulk of a row, 1 lane for its tail (gru_fused_rows.h). */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
+ * lanes (one SSE2/NEON register, the baseline of x86-64 and arm64), on x86
+ * also 8 (AVX2) and 16 (AVX-512F) lanes picked at run time, and 1 lane for
+ * a row's tail (gru_fused_rows.h). All widths give bit-identical results. */
 typedef float v1f __attribute__((vector_size(4)));
 typedef int32_t v1i __attribute__((vector_size(4)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
 
-#define V v4f
-#define VI v4i
-#define VW 4
-#define VN(n) n##_v4
-#include "layers/gru_fused_rows.h"
-#undef V
-#undef VI
-#undef VW
-#undef VN
+#define VATTR
 #define V v1f
 #define VI v1i
 #define VW 1
@@ -169,6 +173,240 @@ typedef int32_t v1i __attribute__((vector_size(4)));
 #undef VI
 #undef VW
 #undef VN
+#define V v4f
+#define VI v4i
+#define VW 4
+#define VN(n) n##_v4
+#include "layers/gru_fused_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR
+
+#if defined(__x86_64__) || defined(__i386__)
+#define RNNC__FUSED_WIDE 1
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+/* Vectors wider than the baseline cross no call boundary: every function
+ * taking or returning one is inlined into a row driver of its own target. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define VATTR __attribute__((target("avx2")))
+#define V v8f
+#define VI v8i
+#define VW 8
+#define VN(n) n##_v8
+#include "layers/gru_fused_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR
+#define VATTR __attribute__((target("avx512f")))
+#define V v16f
+#define VI v16i
+#define VW 16
+#define VN(n) n##_v16
+#include "layers/gru_fused_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR
+#pragma GCC diagnostic pop
+#else
+#define RNNC__FUSED_WIDE 0
+#endif
+
+/* The row drivers of one width. */
+typedef struct row_kernels {
+    void (*fwd_ra)(int64_t U, const float *x, const float *h, const float *bx, const float *bhr,
+                   const float *hp, float *g, float *rh, float *hn);
+    void (*fwd_rb1)(int64_t U, const float *x, const float *h, const float *bx, const float *hp,
+                    float *g, float *rh);
+    void (*fwd_rb2)(int64_t U, const float *xh, const float *q, const float *bxh, const float *hp,
+                    float *g, float *hn);
+    void (*back_keep)(int64_t U, bool reset_after, const float *g, const float *rh,
+                      const float *hp, const float *dYk, const float *dl, float *dy,
+                      const float *dh, float *dx, float *dq, float *dhp, float *dhn);
+    void (*back_rb2)(int64_t U, const float *g, const float *hp, const float *q,
+                     const float *dnz, float *dx, float *dq, float *dhp);
+} row_kernels;
+
+#define ROW_KERNELS(w)                                                                         \
+    {row_fwd_ra_##w, row_fwd_rb1_##w, row_fwd_rb2_##w, row_back_keep_##w, row_back_rb2_##w}
+static const row_kernels rows_v4 = ROW_KERNELS(v4);
+#if RNNC__FUSED_WIDE
+static const row_kernels rows_v8 = ROW_KERNELS(v8), rows_v16 = ROW_KERNELS(v16);
+#endif
+
+/* The widest row kernels this CPU runs (the answer is the same every call). */
+static const row_kernels *rows(void)
+{
+#if RNNC__FUSED_WIDE
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return &rows_v16;
+    if (__builtin_cpu_supports("avx2"))
+        return &rows_v8;
+#endif
+    return &rows_v4;
+}
+
+#if RNNC__FUSED_WIDE
+/* ---- the products on AVX-512: small_sgemm ---------------------------------
+ *
+ * C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; float32,
+ * row-major, any leading dimensions, op(A) = A or A^T. The step loops make
+ * one or two products per step with m = the batch and k, n = U or 3U:
+ * small enough that OpenBLAS spends much of its time packing its operands
+ * again every step and handing work to its threads (105-120 GFLOP/s on
+ * one core of the development machine with the Haswell kernel its
+ * environment forces, 170-220 with OpenBLAS's own AVX-512 kernel). This
+ * kernel reads Bm where it lies (its rows run along n), holds a block of C
+ * (up to 8 rows x 2 vectors of 16, or 1 row x 8 vectors) in registers and
+ * broadcasts A's entries: about 240 GFLOP/s on the same core for the step
+ * products of ../shared/bench/shapes.txt, 190-230 for the input projection
+ * and 100-150 for the A^T products over all steps (measured with the other
+ * core busy). Each element of C is one FMA chain over p in order (A^T:
+ * chains of SMALL_KC terms added to C in order), so its bits depend on its
+ * row of op(A) and column of Bm only: not on m, the blocking or threads.
+ * The R^T of the backward steps is transposed once per call. */
+#include <immintrin.h>
+
+/* Fully unrolls the next loop (of at most 8 trips), in each compiler's words. */
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+/* One block: MR rows x NV vectors of C at C; the last vector covers the
+ * lanes of `last`. A's entry (i, p) is A[i * ars + p * acs]. MR and NV are
+ * constants at every call (always_inline), so the loops unroll and the
+ * block lives in registers. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+small_block(int MR, int NV, int64_t k, const float *A, int64_t ars, int64_t acs, const float *Bm,
+            int64_t ldb, float *C, int64_t ldc, __mmask16 last, bool acc)
+{
+    __m512 c[8][8];
+UNROLL
+    for (int i = 0; i < MR; i++)
+UNROLL
+        for (int v = 0; v < NV; v++)
+            c[i][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        const float *b = Bm + p * ldb;
+        __m512 bv[8];
+UNROLL
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? last : (__mmask16)0xFFFF, b + 16 * v);
+UNROLL
+        for (int i = 0; i < MR; i++) {
+            const __m512 a = _mm512_set1_ps(A[i * ars + p * acs]);
+UNROLL
+            for (int v = 0; v < NV; v++)
+                c[i][v] = _mm512_fmadd_ps(a, bv[v], c[i][v]);
+        }
+    }
+UNROLL
+    for (int i = 0; i < MR; i++)
+UNROLL
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            float *cp = C + i * ldc + 16 * v;
+            __m512 r = c[i][v];
+            if (acc)
+                r = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cp), r);
+            _mm512_mask_storeu_ps(cp, mk, r);
+        }
+}
+
+static __mmask16 lanes(int64_t w) { return (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1); }
+
+/* Long sums (op(A) = A^T: the products over all steps) run in chunks of
+ * this many terms, so the chunk's rows of A and Bm stay in L1/L2 while
+ * every block of C passes over them; C adds up the chunks in order. */
+#define SMALL_KC 256
+
+/* C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; op(A) = A
+ * stored (m x k, lda) or, with ta, A^T of A stored (k x m, lda). */
+static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, int64_t n,
+                                                           int64_t k, const float *A,
+                                                           int64_t lda, const float *Bm,
+                                                           int64_t ldb, bool acc, float *C,
+                                                           int64_t ldc)
+{
+    const int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
+    const int64_t kc_max = ta ? SMALL_KC : k;
+    for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
+        const int64_t kc = k - p0 < kc_max ? k - p0 : kc_max;
+        const float *Ap = A + p0 * acs, *Bp = Bm + p0 * ldb;
+        const bool ac = acc || p0 > 0;
+        if (m == 1) { /* one row: 8 vectors a block keep both FMA pipes busy */
+            for (int64_t j = 0; j < n; j += 128) {
+                const int64_t w = n - j < 128 ? n - j : 128, nv = (w + 15) / 16;
+                const __mmask16 last = lanes(w - 16 * (nv - 1));
+                const float *b = Bp + j;
+                float *c = C + j;
+                switch (nv) {
+                case 8: small_block(1, 8, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 7: small_block(1, 7, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 6: small_block(1, 6, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 5: small_block(1, 5, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 4: small_block(1, 4, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 3: small_block(1, 3, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 2: small_block(1, 2, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                default: small_block(1, 1, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                }
+            }
+            continue;
+        }
+        for (int64_t j = 0; j < n; j += 32) {
+            const int64_t w = n - j < 32 ? n - j : 32;
+            const __mmask16 last = lanes(w > 16 ? w - 16 : w);
+            const float *b = Bp + j;
+            int64_t i = 0;
+            if (w > 16) {
+                for (; i + 8 <= m; i += 8)
+                    small_block(8, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i + 4 <= m; i += 4)
+                    small_block(4, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i < m; i++)
+                    small_block(1, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+            } else {
+                for (; i + 8 <= m; i += 8)
+                    small_block(8, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i + 4 <= m; i += 4)
+                    small_block(4, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i < m; i++)
+                    small_block(1, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+            }
+        }
+    }
+}
+
+/* Whether small_sgemm runs here (the answer is the same every call). */
+static bool small_gemm_ok(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+/* One row against a recurrent kernel bigger than this goes to BLAS's GEMV
+ * (see small_steps in gru_fused_impl.h): half of the development machine's
+ * 1 MiB L2 per core. */
+#define SMALL_GEMV_MAX_BYTES ((int64_t)512 * 1024)
+#endif
 
 /* Scalar forms with the very same operations (for the other activation
  * pairs that include sigmoid or tanh). */
@@ -179,6 +417,70 @@ static inline float fast_tanhf(float x) { return tanh_v1((v1f){x})[0]; }
 static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline float fast_tanhf(float x) { return tanhf(x); }
 #endif
+
+/* OpenBLAS's thread count (weak: 0 with another BLAS, whose count is unknown). */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+static int blas_threads(void) { return openblas_get_num_threads ? openblas_get_num_threads() : 0; }
+
+/* ---- the step loops on two threads -------------------------------------
+ *
+ * Batch rows never meet in the recurrence, so the step loops can run
+ * groups of rows apart, each through all T steps, with no synchronization
+ * until the end. With small_sgemm (and the row kernels) every element's
+ * bits depend on its own row only, so how the batch is cut and which
+ * thread runs which group change nothing in the results: one thread or
+ * two, the numbers are identical. The batch is cut in up to ROW_GROUPS
+ * groups (whole blocks of 8 rows) that two threads take in turn from a
+ * counter: when the other core is busy, the thread that gets more time
+ * runs more groups (a fixed half each was 1.3-1.6x slower than one thread
+ * there). A second thread is used when the BLAS setting allows more than
+ * one (OPENBLAS_NUM_THREADS; bench --threads) and the loop has enough work
+ * to pay for starting it (MIN_THREAD_MACS multiply-adds in the step
+ * products). Without small_sgemm the loop runs whole, as one range. */
+#define ROW_GROUPS 4
+#define MIN_THREAD_MACS ((int64_t)1 << 25)
+
+int rnnc__gru_fused_tune = 0; /* TEMP */
+typedef void (*rows_fn)(void *job, int64_t b0, int64_t b1);
+
+typedef struct row_groups {
+    rows_fn fn;
+    void *job;
+    int64_t B, size, n; /* rows, rows per group, groups */
+    atomic_llong next;  /* the next group to take */
+} row_groups;
+
+static void *run_groups(void *p)
+{
+    row_groups *g = p;
+    for (long long i; (i = atomic_fetch_add(&g->next, 1)) < g->n;) {
+        const int64_t b0 = (int64_t)i * g->size, b1 = b0 + g->size < g->B ? b0 + g->size : g->B;
+        g->fn(g->job, b0, b1);
+    }
+    return NULL;
+}
+
+/* Runs fn over all batch rows of st: whole, or in groups on two threads
+ * when `split` (the step products run small_sgemm) allows it. */
+static void run_rows(const fused_state *st, bool split, rows_fn fn, void *job)
+{
+    const int64_t B = st->B;
+    extern int rnnc__gru_fused_tune;
+    if (rnnc__gru_fused_tune == 1 || !split || B < 16 || blas_threads() < 2 || st->T * B * 3 * st->U * st->U < MIN_THREAD_MACS) {
+        fn(job, 0, B);
+        return;
+    }
+    row_groups g = {.fn = fn, .job = job, .B = B};
+    g.size = (B + ROW_GROUPS - 1) / ROW_GROUPS;
+    g.size = (g.size + 7) / 8 * 8;
+    g.n = (B + g.size - 1) / g.size;
+    atomic_init(&g.next, 0);
+    pthread_t th;
+    const bool started = pthread_create(&th, NULL, run_groups, &g) == 0;
+    run_groups(&g); /* this thread takes groups too (all of them if none started) */
+    if (started)
+        pthread_join(th, NULL);
+}
 
 static inline double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 
@@ -229,6 +531,9 @@ static rnnc_status fused_backward(rnnc_node *n)
     fused_state *st = n->state;
     if (!st || !st->hs)
         return rnnc_fail(RNNC_E_STATE, "gru_fused backward: the forward pass did not complete");
+    if (st->spent)
+        return rnnc_fail(RNNC_E_STATE, "gru_fused backward: this node's backward already ran (its saved gates are spent); run the forward again");
+    st->spent = true;
     const int o = st->return_sequences ? 1 : 0;
     const void *dY = st->return_sequences ? n->out[0]->grad : NULL;
     const void *dlast = n->out[o]->grad, *dhT = n->out[o + 1]->grad;

@@ -7,10 +7,18 @@
  * smaller ones for reset_after=False) and one fused element-wise pass for
  * the gates, the interpolation, the mask and the outputs. Backward walks
  * the steps in reverse with one GEMM per step for dh (two for
- * reset_after=False), then finishes with single big GEMMs over all steps for
- * dkernel, dinputs and drecurrent_kernel, and column sums for dbias.
- * Workspaces are allocated once per call; nothing is allocated inside the
- * step loops. float32 runs cblas_sgemm, float64 cblas_dgemm.
+ * reset_after=False), writing the recurrent-product gradients over the
+ * saved gates, then finishes with single big GEMMs over all steps for
+ * dkernel, dinputs and drecurrent_kernel, and column sums for dbias; a
+ * node's backward therefore runs once (a second call fails with
+ * RNNC_E_STATE, like PyTorch without retain_graph). Workspaces are
+ * allocated once per call; nothing is allocated inside the step loops.
+ * float64 runs cblas_dgemm. float32 runs cblas_sgemm, except on CPUs with
+ * AVX-512F, where the per-step products (and, with one BLAS thread, the big
+ * ones too) run rnnc's own register-blocked kernel (gru_fused.c:
+ * small_sgemm) and the gate passes 16 lanes wide; results are
+ * deterministic run to run. As with OpenBLAS itself, the last bits depend
+ * on the BLAS thread count and on the CPU's kernel choice.
  *
  * Same math and masking rules as the generic loop over GRUCell (spec 1.2,
  * 1.3, 1.4, 3.2 with TensorFlow's "previous output, zeros before the first

@@ -7,14 +7,17 @@
  *   SIGM(x)    the inline sigmoid for R
  *   TANH(x)    the inline tanh for R
  *   FUSED_VEC  1 when the vector row kernels of gru_fused_rows.h exist for R
- *              (float: sigmoid/tanh rows run 4 lanes at a time)
- * and provides fused_state and the ACT_* modes.
+ *              (float: sigmoid/tanh rows on 4, 8 or 16 lanes, through rows())
+ *              and, on x86 (RNNC__FUSED_WIDE), small_sgemm for the products
+ * and provides fused_state, the ACT_* modes, blas_threads() and, on x86,
+ * small_sgemm() / small_gemm_ok().
  *
  * Layouts (row-major):
  *   X    (B*T, F)    input, row b*T + t                  (the caller's tensor)
  *   xw   (B*T, 3U)   X @ W, row b*T + t (input time)
  *   hs   (T+1, B, U) hs[k] = state before processing step k (hs[0] = h0)
- *   G    (T, B, 3U)  per step [z, r, h~]
+ *   G    (T, B, 3U)  per step [z, r, h~]; backward overwrites each step's
+ *                    block with [dpz, dpr, dph r] (or dph) once read: dhr
  *   P    (T, B, 3U)  per step pre-activations (only for non-inline activations)
  *   RH   (T, B, U)   reset_after: h @ R_h + br_h; reset_before: r * h_prev
  *   Y    (B, T, U)   outputs in processing order
@@ -77,6 +80,51 @@ static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const R
          (int)n, (int)k, (R)1, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
 }
 
+/* Whether the per-step products of this call run small_sgemm (float on
+ * AVX-512 CPUs, gru_fused.c). Not for one row against a recurrent kernel
+ * too big for the L2 cache: that product only streams R from memory, which
+ * OpenBLAS's GEMV does as well and on more than one thread. */
+static bool SFX(small_steps)(const fused_state *st)
+{
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    return small_gemm_ok() &&
+           (st->B > 1 || 3 * st->U * st->U * (int64_t)sizeof(R) <= SMALL_GEMV_MAX_BYTES);
+#else
+    (void)st;
+    return false;
+#endif
+}
+
+/* Whether the products over all steps (the input projection, dkernel,
+ * drecurrent_kernel) run small_sgemm: float on AVX-512 CPUs when BLAS has
+ * one thread, where small_sgemm is about twice as fast as OpenBLAS's
+ * Haswell kernel (and on par with its AVX-512 one). With more BLAS threads
+ * OpenBLAS splits these big products across cores: BLAS. */
+static bool SFX(small_whole)(void)
+{
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    return small_gemm_ok() && blas_threads() == 1;
+#else
+    return false;
+#endif
+}
+
+/* C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; op(A) = A
+ * (m x k, lda) or with ta A^T of A (k x m, lda); Bm row-major.
+ * small_sgemm when `small`, else BLAS. */
+static void SFX(ab_gemm)(bool small, bool ta, int64_t m, int64_t n, int64_t k, const R *A,
+                         int64_t lda, const R *Bm, int64_t ldb, bool acc, R *C, int64_t ldc)
+{
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    if (small) {
+        small_sgemm(ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
+        return;
+    }
+#endif
+    (void)small;
+    SFX(gemm)(ta, false, m, n, k, A, lda, Bm, ldb, acc ? (R)1 : (R)0, C, ldc);
+}
+
 /* Masking and outputs of one row once its new state hn is computed: the
  * state is frozen and the previous output repeated where the row is masked
  * (zeros before the first valid step, or always with zero_output_for_mask). */
@@ -103,13 +151,13 @@ static inline void SFX(row_out)(const fused_state *st, bool keep, const R *hp, R
 
 /* One forward step, reset_after=True; hr = h_prev @ R (B, 3U). */
 static inline __attribute__((always_inline)) void
-SFX(step_ra)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t t, const R *xw,
+SFX(step_ra)(const fused_state *st, int64_t b0, int64_t b1, int mr, int mh, bool sp, int64_t k, int64_t t, const R *xw,
              const R *hr, const R *bx, const R *bhr, const R *hp, R *hn, R *G, R *P, R *RH, R *Y,
              R *last)
 {
-    const int64_t B = st->B, T = st->T, U = st->U;
+    const int64_t T = st->T, U = st->U;
     const rnnc_act ar = st->ract, ah = st->act;
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         const R *restrict xz = xw + (b * T + t) * 3 * U, *restrict hz = hr + b * 3 * U;
         const R *restrict hpb = hp + b * U;
         const R *restrict bxz = bx, *restrict bh = bhr;
@@ -145,12 +193,12 @@ SFX(step_ra)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t 
 /* reset_after=False, first half: z, r and r * h_prev (the next GEMM's
  * input); hr = h_prev @ R[:, :2U] (B, 2U). */
 static inline __attribute__((always_inline)) void
-SFX(step_rb1)(const fused_state *st, int mr, bool sp, int64_t t, const R *xw, const R *hr,
+SFX(step_rb1)(const fused_state *st, int64_t b0, int64_t b1, int mr, bool sp, int64_t t, const R *xw, const R *hr,
               const R *bx, const R *hp, R *G, R *P, R *RH)
 {
-    const int64_t B = st->B, T = st->T, U = st->U;
+    const int64_t T = st->T, U = st->U;
     const rnnc_act ar = st->ract;
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         const R *restrict xz = xw + (b * T + t) * 3 * U, *restrict hz = hr + b * 2 * U;
         const R *restrict hpb = hp + b * U, *restrict bxz = bx;
         R *restrict g = G + b * 3 * U, *restrict rh = RH + b * U;
@@ -172,12 +220,12 @@ SFX(step_rb1)(const fused_state *st, int mr, bool sp, int64_t t, const R *xw, co
 
 /* reset_after=False, second half; hh2 = (r * h_prev) @ R_h (B, U). */
 static inline __attribute__((always_inline)) void
-SFX(step_rb2)(const fused_state *st, int mh, bool sp, int64_t k, int64_t t, const R *xw,
+SFX(step_rb2)(const fused_state *st, int64_t b0, int64_t b1, int mh, bool sp, int64_t k, int64_t t, const R *xw,
               const R *hh2, const R *bx, const R *hp, R *hn, R *G, R *P, R *Y, R *last)
 {
-    const int64_t B = st->B, T = st->T, U = st->U;
+    const int64_t T = st->T, U = st->U;
     const rnnc_act ah = st->act;
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         const R *restrict xh = xw + (b * T + t) * 3 * U + 2 * U, *restrict q = hh2 + b * U;
         const R *restrict hpb = hp + b * U, *restrict bxh = bx + 2 * U;
         R *restrict g = G + b * 3 * U, *restrict hnb = hn + b * U;
@@ -209,13 +257,13 @@ static inline bool SFX(default_pair)(const fused_state *st, const R *P)
 
 #if FUSED_VEC
 /* Per-step outputs of every row (masking, Y, last) after its state. */
-static void SFX(rows_out)(const fused_state *st, int64_t k, int64_t t, const R *hp, R *hn, R *Y,
+static void SFX(rows_out)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *hp, R *hn, R *Y,
                           R *last)
 {
-    const int64_t B = st->B, T = st->T, U = st->U;
+    const int64_t T = st->T, U = st->U;
     if (!st->mask && !Y)
         return;
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         R *yk = Y ? Y + (b * T + k) * U : NULL;
         const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
         SFX(row_out)(st, !st->mask || st->mask[b * T + t], hp + b * U, hn + b * U, yk, yprev,
@@ -226,73 +274,109 @@ static void SFX(rows_out)(const fused_state *st, int64_t k, int64_t t, const R *
 
 /* Dispatchers: vector rows (float, default pair), else a scalar copy
  * specialized for the default pair, else the general one. */
-static void SFX(step_ra_any)(const fused_state *st, int64_t k, int64_t t, const R *xw,
+static void SFX(step_ra_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *xw,
                              const R *hr, const R *bx, const R *bhr, const R *hp, R *hn, R *G,
                              R *P, R *RH, R *Y, R *last)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, P)) {
-        const int64_t B = st->B, T = st->T, U = st->U;
-        for (int64_t b = 0; b < B; b++) {
-            const R *x = xw + (b * T + t) * 3 * U, *h = hr + b * 3 * U, *hpb = hp + b * U;
-            R *g = G + b * 3 * U, *rh = RH + b * U, *hnb = hn + b * U;
-            int64_t u = fwd_ra_v4(U, 0, x, h, bx, bhr, hpb, g, rh, hnb);
-            fwd_ra_v1(U, u, x, h, bx, bhr, hpb, g, rh, hnb);
-        }
-        SFX(rows_out)(st, k, t, hp, hn, Y, last);
+        const int64_t T = st->T, U = st->U;
+        const row_kernels *rk = rows();
+        for (int64_t b = b0; b < b1; b++)
+            rk->fwd_ra(U, xw + (b * T + t) * 3 * U, hr + b * 3 * U, bx, bhr, hp + b * U,
+                       G + b * 3 * U, RH + b * U, hn + b * U);
+        SFX(rows_out)(st, b0, b1, k, t, hp, hn, Y, last);
         return;
     }
 #endif
     if (SFX(default_pair)(st, P))
-        SFX(step_ra)(st, ACT_SIGMOID, ACT_TANH, false, k, t, xw, hr, bx, bhr, hp, hn, G, P, RH, Y,
+        SFX(step_ra)(st, b0, b1, ACT_SIGMOID, ACT_TANH, false, k, t, xw, hr, bx, bhr, hp, hn, G, P, RH, Y,
                      last);
     else
-        SFX(step_ra)(st, st->mode_r, st->mode_h, P != NULL, k, t, xw, hr, bx, bhr, hp, hn, G, P,
+        SFX(step_ra)(st, b0, b1, st->mode_r, st->mode_h, P != NULL, k, t, xw, hr, bx, bhr, hp, hn, G, P,
                      RH, Y, last);
 }
 
-static void SFX(step_rb1_any)(const fused_state *st, int64_t t, const R *xw, const R *hr,
+static void SFX(step_rb1_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t t, const R *xw, const R *hr,
                               const R *bx, const R *hp, R *G, R *P, R *RH)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, P)) {
-        const int64_t B = st->B, T = st->T, U = st->U;
-        for (int64_t b = 0; b < B; b++) {
-            const R *x = xw + (b * T + t) * 3 * U, *h = hr + b * 2 * U, *hpb = hp + b * U;
-            R *g = G + b * 3 * U, *rh = RH + b * U;
-            int64_t u = fwd_rb1_v4(U, 0, x, h, bx, hpb, g, rh);
-            fwd_rb1_v1(U, u, x, h, bx, hpb, g, rh);
-        }
+        const int64_t T = st->T, U = st->U;
+        const row_kernels *rk = rows();
+        for (int64_t b = b0; b < b1; b++)
+            rk->fwd_rb1(U, xw + (b * T + t) * 3 * U, hr + b * 2 * U, bx, hp + b * U,
+                        G + b * 3 * U, RH + b * U);
         return;
     }
 #endif
     if (st->mode_r == ACT_SIGMOID && !P)
-        SFX(step_rb1)(st, ACT_SIGMOID, false, t, xw, hr, bx, hp, G, P, RH);
+        SFX(step_rb1)(st, b0, b1, ACT_SIGMOID, false, t, xw, hr, bx, hp, G, P, RH);
     else
-        SFX(step_rb1)(st, st->mode_r, P != NULL, t, xw, hr, bx, hp, G, P, RH);
+        SFX(step_rb1)(st, b0, b1, st->mode_r, P != NULL, t, xw, hr, bx, hp, G, P, RH);
 }
 
-static void SFX(step_rb2_any)(const fused_state *st, int64_t k, int64_t t, const R *xw,
+static void SFX(step_rb2_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *xw,
                               const R *hh2, const R *bx, const R *hp, R *hn, R *G, R *P, R *Y,
                               R *last)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, P)) {
-        const int64_t B = st->B, T = st->T, U = st->U;
-        for (int64_t b = 0; b < B; b++) {
-            const R *xh = xw + (b * T + t) * 3 * U + 2 * U, *q = hh2 + b * U, *hpb = hp + b * U;
-            R *g = G + b * 3 * U, *hnb = hn + b * U;
-            int64_t u = fwd_rb2_v4(U, 0, xh, q, bx + 2 * U, hpb, g, hnb);
-            fwd_rb2_v1(U, u, xh, q, bx + 2 * U, hpb, g, hnb);
-        }
-        SFX(rows_out)(st, k, t, hp, hn, Y, last);
+        const int64_t T = st->T, U = st->U;
+        const row_kernels *rk = rows();
+        for (int64_t b = b0; b < b1; b++)
+            rk->fwd_rb2(U, xw + (b * T + t) * 3 * U + 2 * U, hh2 + b * U, bx + 2 * U, hp + b * U,
+                        G + b * 3 * U, hn + b * U);
+        SFX(rows_out)(st, b0, b1, k, t, hp, hn, Y, last);
         return;
     }
 #endif
     if (st->mode_h == ACT_TANH && !P)
-        SFX(step_rb2)(st, ACT_TANH, false, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
+        SFX(step_rb2)(st, b0, b1, ACT_TANH, false, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
     else
-        SFX(step_rb2)(st, st->mode_h, P != NULL, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
+        SFX(step_rb2)(st, b0, b1, st->mode_h, P != NULL, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
+}
+
+/* What the forward step loop reads and writes (layouts at the top). */
+typedef struct SFX(fwd_job) {
+    const fused_state *st;
+    bool save, small;
+    const R *xw, *Rk, *bx, *bhr;
+    R *hs, *G, *P, *RH, *Y, *last;
+    R *hr;  /* (B, 3U) scratch: h_prev @ R (reset_after=False: (B, 2U)) */
+    R *hh2; /* (B, U) scratch: reset_after=False, (r h_prev) @ R_h */
+} SFX(fwd_job);
+
+/* The forward step loop over batch rows [b0, b1) (run_rows). */
+static void SFX(forward_rows)(void *arg, int64_t b0, int64_t b1)
+{
+    const SFX(fwd_job) *j = arg;
+    const fused_state *st = j->st;
+    const int64_t B = st->B, T = st->T, U = st->U, BU = B * U, nb = b1 - b0;
+    const bool save = j->save, small = j->small;
+    const R *Rk = j->Rk;
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = st->go_backwards ? T - 1 - k : k;
+        const R *hp = j->hs + (save ? k : (k & 1)) * BU;
+        R *hn = j->hs + (save ? k + 1 : ((k + 1) & 1)) * BU;
+        R *Gk = j->G + (save ? k : 0) * B * 3 * U;
+        R *Pk = j->P ? j->P + k * B * 3 * U : NULL;
+        R *RHk = j->RH + (save ? k : 0) * BU;
+        if (st->reset_after) {
+            SFX(ab_gemm)(small, false, nb, 3 * U, U, hp + b0 * U, U, Rk, 3 * U, false,
+                         j->hr + b0 * 3 * U, 3 * U);
+            SFX(step_ra_any)(st, b0, b1, k, t, j->xw, j->hr, j->bx, j->bhr, hp, hn, Gk, Pk, RHk,
+                             j->Y, j->last);
+        } else {
+            SFX(ab_gemm)(small, false, nb, 2 * U, U, hp + b0 * U, U, Rk, 3 * U, false,
+                         j->hr + b0 * 2 * U, 2 * U);
+            SFX(step_rb1_any)(st, b0, b1, t, j->xw, j->hr, j->bx, hp, Gk, Pk, RHk);
+            SFX(ab_gemm)(small, false, nb, U, U, RHk + b0 * U, U, Rk + 2 * U, 3 * U, false,
+                         j->hh2 + b0 * U, U);
+            SFX(step_rb2_any)(st, b0, b1, k, t, j->xw, j->hh2, j->bx, hp, hn, Gk, Pk, j->Y,
+                              j->last);
+        }
+    }
 }
 
 /* The forward pass. With `save`, the per-step tensors backward needs are
@@ -354,26 +438,15 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
         xin = xd;
     }
     /* The input projection of every step in one product. */
-    SFX(gemm)(false, false, B * T, 3 * U, F, xin, F, W, 3 * U, (R)0, xw, 3 * U);
+    SFX(ab_gemm)(SFX(small_whole)(), false, B * T, 3 * U, F, xin, F, W, 3 * U, false, xw,
+                 3 * U);
+    const bool small = SFX(small_steps)(st);
     memcpy(hs, h0, (size_t)BU * sizeof(R));
 
-    for (int64_t k = 0; k < T; k++) {
-        const int64_t t = st->go_backwards ? T - 1 - k : k;
-        const R *hp = hs + (save ? k : (k & 1)) * BU;
-        R *hn = hs + (save ? k + 1 : ((k + 1) & 1)) * BU;
-        R *Gk = G + (save ? k : 0) * B * 3 * U;
-        R *Pk = P ? P + k * B * 3 * U : NULL;
-        R *RHk = RH + (save ? k : 0) * BU;
-        if (st->reset_after) {
-            SFX(gemm)(false, false, B, 3 * U, U, hp, U, Rk, 3 * U, (R)0, hr, 3 * U);
-            SFX(step_ra_any)(st, k, t, xw, hr, bx, bhr, hp, hn, Gk, Pk, RHk, Y, last);
-        } else {
-            SFX(gemm)(false, false, B, 2 * U, U, hp, U, Rk, 3 * U, (R)0, hr, 2 * U);
-            SFX(step_rb1_any)(st, t, xw, hr, bx, hp, Gk, Pk, RHk);
-            SFX(gemm)(false, false, B, U, U, RHk, U, Rk + 2 * U, 3 * U, (R)0, hh2, U);
-            SFX(step_rb2_any)(st, k, t, xw, hh2, bx, hp, hn, Gk, Pk, Y, last);
-        }
-    }
+    SFX(fwd_job) job = {.st = st, .save = save, .small = small, .xw = xw, .Rk = Rk, .bx = bx,
+                        .bhr = bhr, .hs = hs, .G = G, .P = P, .RH = RH, .Y = Y, .last = last,
+                        .hr = hr, .hh2 = hh2};
+    run_rows(st, small, SFX(forward_rows), &job);
     const R *hfin = hs + (save ? T : (T & 1)) * BU;
     memcpy(hT, hfin, (size_t)BU * sizeof(R));
     if (!st->mask) /* every step kept: the last output is the final state */
@@ -401,7 +474,10 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
 /* Backward of one kept row at step k (up to the products with R).
  * gy: gradient reaching this step's output; dhb: gradient of the state
  * after it. Writes the gate-input gradients of the row (dxr into dxw at
- * input time t, dq into dhr) and the direct part of dh_prev. */
+ * input time t, dq into dhr) and the direct part of dh_prev
+ * (reset_after=False: dhnb = dn z, finished by back_rb2). dq may be g
+ * (backward reuses the spent gates): no restrict on those two, and each
+ * unit reads its gates before writing its dq. */
 static inline __attribute__((always_inline)) void
 SFX(back_row)(const fused_state *st, int mr, int mh, bool sp, const R *g, const R *p,
               const R *rh, const R *hpb, const R *dYk, const R *dl, R *dyb, const R *dhb, R *dxr,
@@ -409,9 +485,9 @@ SFX(back_row)(const fused_state *st, int mr, int mh, bool sp, const R *g, const 
 {
     const int64_t U = st->U;
     const rnnc_act ar = st->ract, ah = st->act;
-    const R *restrict G_ = g, *restrict P_ = p, *restrict RH_ = rh, *restrict H_ = hpb;
+    const R *G_ = g, *restrict P_ = p, *restrict RH_ = rh, *restrict H_ = hpb;
     const R *restrict DY = dYk, *restrict DL = dl, *restrict DH = dhb;
-    R *restrict DYB = dyb, *restrict DX = dxr, *restrict DQ = dq, *restrict DHP = dhpb;
+    R *restrict DYB = dyb, *restrict DX = dxr, *DQ = dq, *restrict DHP = dhpb;
     R *restrict DHN = dhnb;
     for (int64_t u = 0; u < U; u++) {
         R dn = DYB[u] + DH[u];
@@ -437,7 +513,7 @@ SFX(back_row)(const fused_state *st, int mr, int mh, bool sp, const R *g, const 
             DHP[u] = dn * z;
         } else {
             DQ[2 * U + u] = dph;
-            DHN[u] = dn;
+            DHN[u] = dn * z;
         }
     }
 }
@@ -470,12 +546,12 @@ static void SFX(back_masked_row)(const fused_state *st, const R *dYk, const R *d
  * to its direct part (reset_after=False: by back_rb2); dhn
  * (reset_after=False): the new-state gradient per row. */
 static inline __attribute__((always_inline)) void
-SFX(back_step)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t t,
+SFX(back_step)(const fused_state *st, int64_t b0, int64_t b1, int mr, int mh, bool sp, int64_t k, int64_t t,
                const R *hp, const R *Gk, const R *Pk, const R *RHk, const R *dY, const R *dlast,
                R *dy, const R *dh, R *dhp, R *dhn, R *dxw, R *dHR)
 {
-    const int64_t B = st->B, T = st->T, U = st->U;
-    for (int64_t b = 0; b < B; b++) {
+    const int64_t T = st->T, U = st->U;
+    for (int64_t b = b0; b < b1; b++) {
         const bool keep = !st->mask || st->mask[b * T + t];
         const R *dYk = dY ? dY + (b * T + k) * U : NULL;
         const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
@@ -491,15 +567,16 @@ SFX(back_step)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_
 }
 
 /* zeros: a row of U zeros standing in for absent output gradients. */
-static void SFX(back_step_any)(const fused_state *st, int64_t k, int64_t t, const R *hp,
+static void SFX(back_step_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *hp,
                                const R *Gk, const R *Pk, const R *RHk, const R *dY,
                                const R *dlast, R *dy, const R *dh, R *dhp, R *dhn, R *dxw, R *dHR,
                                const R *zeros)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, Pk)) {
-        const int64_t B = st->B, T = st->T, U = st->U;
-        for (int64_t b = 0; b < B; b++) {
+        const int64_t T = st->T, U = st->U;
+        const row_kernels *rk = rows();
+        for (int64_t b = b0; b < b1; b++) {
             const bool keep = !st->mask || st->mask[b * T + t];
             const R *dYk = dY ? dY + (b * T + k) * U : NULL;
             const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
@@ -509,52 +586,103 @@ static void SFX(back_step_any)(const fused_state *st, int64_t k, int64_t t, cons
                                      dhn + b * U);
                 continue;
             }
-            const R *g = Gk + b * 3 * U, *rh = RHk + b * U, *hpb = hp + b * U;
-            int64_t u = back_keep_v4(U, 0, st->reset_after, g, rh, hpb, dYk ? dYk : zeros,
-                                     dl ? dl : zeros, dy + b * U, dh + b * U, dxr, dq,
-                                     dhp + b * U, dhn + b * U);
-            back_keep_v1(U, u, st->reset_after, g, rh, hpb, dYk ? dYk : zeros, dl ? dl : zeros,
-                         dy + b * U, dh + b * U, dxr, dq, dhp + b * U, dhn + b * U);
+            rk->back_keep(U, st->reset_after, Gk + b * 3 * U, RHk + b * U, hp + b * U,
+                          dYk ? dYk : zeros, dl ? dl : zeros, dy + b * U, dh + b * U, dxr, dq,
+                          dhp + b * U, dhn + b * U);
         }
         return;
     }
 #endif
     (void)zeros;
     if (SFX(default_pair)(st, Pk))
-        SFX(back_step)(st, ACT_SIGMOID, ACT_TANH, false, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh,
+        SFX(back_step)(st, b0, b1, ACT_SIGMOID, ACT_TANH, false, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh,
                        dhp, dhn, dxw, dHR);
     else
-        SFX(back_step)(st, st->mode_r, st->mode_h, Pk != NULL, k, t, hp, Gk, Pk, RHk, dY, dlast,
+        SFX(back_step)(st, b0, b1, st->mode_r, st->mode_h, Pk != NULL, k, t, hp, Gk, Pk, RHk, dY, dlast,
                        dy, dh, dhp, dhn, dxw, dHR);
 }
 
-/* reset_after=False: dr from d(r h_prev) = drh, then dh_prev's direct part. */
-static void SFX(back_rb2)(const fused_state *st, int64_t t, const R *hp, const R *Gk,
+/* reset_after=False: dr from d(r h_prev) = drh, then dh_prev's direct part.
+ * dHR may be Gk (see backward). */
+static void SFX(back_rb2)(const fused_state *st, int64_t b0, int64_t b1, int64_t t, const R *hp, const R *Gk,
                           const R *Pk, const R *drh, const R *dhn, R *dxw, R *dHR, R *dhp)
 {
-    const int64_t B = st->B, T = st->T, U = st->U;
+    const int64_t T = st->T, U = st->U;
     const rnnc_act ar = st->ract;
     const int mr = st->mode_r;
-    for (int64_t b = 0; b < B; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         if (st->mask && !st->mask[b * T + t])
             continue; /* masked: dhp already holds the pass-through */
         const R *g = Gk + b * 3 * U, *hpb = hp + b * U, *q = drh + b * U, *dnb = dhn + b * U;
         const R *p = Pk ? Pk + b * 3 * U : NULL;
         R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U, *dhpb = dhp + b * U;
-        int64_t u = 0;
 #if FUSED_VEC
         if (SFX(default_pair)(st, Pk)) {
-            u = back_rb2_v4(U, 0, g, hpb, q, dnb, dxr, dq, dhpb);
-            u = back_rb2_v1(U, u, g, hpb, q, dnb, dxr, dq, dhpb);
+            rows()->back_rb2(U, g, hpb, q, dnb, dxr, dq, dhpb);
+            continue;
         }
 #endif
-        for (; u < U; u++) {
-            const R z = g[u], r = g[U + u];
+        for (int64_t u = 0; u < U; u++) {
+            const R r = g[U + u]; /* read before dq (which may be g) is written */
             const R dpr = q[u] * hpb[u] * SFX(dact)(mr, ar, p ? p[U + u] : (R)0, r);
             dxr[U + u] = dpr;
             dq[U + u] = dpr;
-            dhpb[u] = dnb[u] * z + q[u] * r;
+            dhpb[u] = dnb[u] + q[u] * r; /* dnb = dn z (back_row) */
         }
+    }
+}
+
+/* What the backward step loop reads and writes. */
+typedef struct SFX(bwd_job) {
+    const fused_state *st;
+    bool small;
+    const R *dY, *dlast, *Rk, *RT, *hs, *P, *RHs, *zeros;
+    R *dhr, *dxw;                 /* (T, B, 3U) (over the gates), (B*T, 3U) */
+    R *dh, *dhp, *dy, *drh, *dhn; /* (B, U) each */
+} SFX(bwd_job);
+
+/* The backward step loop over batch rows [b0, b1) (run_rows). dh holds
+ * the gradient of the final state on entry; after the loop it is in dh
+ * when T is even, in dhp when T is odd. */
+static void SFX(backward_rows)(void *arg, int64_t b0, int64_t b1)
+{
+    const SFX(bwd_job) *j = arg;
+    const fused_state *st = j->st;
+    const int64_t B = st->B, T = st->T, U = st->U, BU = B * U, nb = b1 - b0;
+    const bool small = j->small;
+    const R *Rk = j->Rk, *RT = j->RT;
+    R *dh = j->dh, *dhp = j->dhp;
+    for (int64_t k = T - 1; k >= 0; k--) {
+        const int64_t t = st->go_backwards ? T - 1 - k : k;
+        const R *hp = j->hs + k * BU, *Gk = j->dhr + k * B * 3 * U, *RHk = j->RHs + k * BU;
+        const R *Pk = j->P ? j->P + k * B * 3 * U : NULL;
+        R *dHR = j->dhr + k * B * 3 * U, *dq = dHR + b0 * 3 * U, *dhpr = dhp + b0 * U;
+        SFX(back_step_any)(st, b0, b1, k, t, hp, Gk, Pk, RHk, j->dY, j->dlast, j->dy, dh, dhp,
+                           j->dhn, j->dxw, dHR, j->zeros);
+        if (st->reset_after) {
+            /* dh_prev += [dpz, dpr, dph r] @ R^T */
+            if (small)
+                SFX(ab_gemm)(true, false, nb, U, 3 * U, dq, 3 * U, RT, U, true, dhpr, U);
+            else
+                SFX(gemm)(false, true, nb, U, 3 * U, dq, 3 * U, Rk, 3 * U, (R)1, dhpr, U);
+        } else {
+            /* d(r h_prev) = dph @ R_h^T, then dr, then dh_prev. */
+            R *drh = j->drh + b0 * U;
+            if (small)
+                SFX(ab_gemm)(true, false, nb, U, U, dq + 2 * U, 3 * U, RT + 2 * U * U, U, false,
+                             drh, U);
+            else
+                SFX(gemm)(false, true, nb, U, U, dq + 2 * U, 3 * U, Rk + 2 * U, 3 * U, (R)0, drh,
+                          U);
+            SFX(back_rb2)(st, b0, b1, t, hp, Gk, Pk, j->drh, j->dhn, j->dxw, dHR, dhp);
+            if (small)
+                SFX(ab_gemm)(true, false, nb, U, 2 * U, dq, 3 * U, RT, U, true, dhpr, U);
+            else
+                SFX(gemm)(false, true, nb, U, 2 * U, dq, 3 * U, Rk, 3 * U, (R)1, dhpr, U);
+        }
+        R *sw = dh;
+        dh = dhp;
+        dhp = sw;
     }
 }
 
@@ -567,8 +695,11 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BU = B * U;
     const bool drop = st->drop != NULL;
     const bool need_xd = drop && dW, need_dxd = drop && dX;
-    const size_t n_tmp = (size_t)(T * B * 3 * U + 5 * BU + U + (need_xd ? B * T * F : 0) +
-                                  (need_dxd ? B * T * F : 0) + (db ? B * T : 0));
+    /* With small_sgemm the step products read R^T, transposed once here. */
+    const bool small = SFX(small_steps)(st);
+    const size_t n_tmp = (size_t)(5 * BU + U + (small ? 3 * U * U : 0) +
+                                  (need_xd ? B * T * F : 0) + (need_dxd ? B * T * F : 0) +
+                                  (db ? B * T : 0));
     R *tmp = ws_alloc(n_tmp * sizeof(R));
     if (!tmp)
         return rnnc_fail(RNNC_E_NOMEM, "GRU fused backward: out of memory for the workspace (B=%lld, T=%lld, F=%lld, U=%lld)",
@@ -576,16 +707,20 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     /* (B*T, 3U) grad of X@W + bias, row b*T + t: forward's xw, no longer
      * needed; every row is written before it is read. */
     R *dxw = st->xw;
-    R *dhr = tmp;                            /* (T, B, 3U) grad of the recurrent products */
-    R *dh = dhr + T * B * 3 * U;             /* (B, U) grad of the state after step k */
+    /* (T, B, 3U) grad of the recurrent products: forward's gates, each step's
+     * block overwritten in place once its backward has read it (so the
+     * node's backward runs once: fused_backward checks). */
+    R *dhr = st->gates;
+    R *dh = tmp;                             /* (B, U) grad of the state after step k */
     R *dhp = dh + BU;                        /* (B, U) grad of the state before step k */
     R *dy = dhp + BU;                        /* (B, U) grad carried into the previous output */
     R *drh = dy + BU;                        /* (B, U) reset_before: grad of r * h_prev */
     R *dhn = drh + BU;                       /* (B, U) reset_before: grad of the new state */
     R *zeros = dhn + BU;                     /* (U) stands in for absent output grads */
-    R *xd = zeros + U;                       /* (B*T, F) dropped inputs, for dW */
+    R *RT = small ? zeros + U : NULL;        /* (3U, U) R transposed */
+    R *xd = zeros + U + (small ? 3 * U * U : 0); /* (B*T, F) dropped inputs, for dW */
     R *dxd = xd + (need_xd ? B * T * F : 0); /* (B*T, F) grad of the dropped inputs */
-    const R *hs = st->hs, *G = st->gates, *P = st->pre, *RHs = st->rh;
+    const R *hs = st->hs, *P = st->pre, *RHs = st->rh;
 
     for (int64_t i = 0; i < BU; i++) {
         dh[i] = dhT ? dhT[i] : (R)0;
@@ -593,25 +728,18 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     }
     for (int64_t u = 0; u < U; u++)
         zeros[u] = (R)0;
-    for (int64_t k = T - 1; k >= 0; k--) {
-        const int64_t t = st->go_backwards ? T - 1 - k : k;
-        const R *hp = hs + k * BU, *Gk = G + k * B * 3 * U, *RHk = RHs + k * BU;
-        const R *Pk = P ? P + k * B * 3 * U : NULL;
-        R *dHR = dhr + k * B * 3 * U;
-        SFX(back_step_any)(st, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh, dhp, dhn, dxw, dHR, zeros);
-        if (st->reset_after) {
-            /* dh_prev += [dpz, dpr, dph r] @ R^T */
-            SFX(gemm)(false, true, B, U, 3 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
-        } else {
-            /* d(r h_prev) = dph @ R_h^T, then dr, then dh_prev. */
-            SFX(gemm)(false, true, B, U, U, dHR + 2 * U, 3 * U, Rk + 2 * U, 3 * U, (R)0, drh, U);
-            SFX(back_rb2)(st, t, hp, Gk, Pk, drh, dhn, dxw, dHR, dhp);
-            SFX(gemm)(false, true, B, U, 2 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
-        }
-        R *sw = dh;
+    if (small) /* in 32 x 32 tiles */
+        for (int64_t i0 = 0; i0 < U; i0 += 32)
+            for (int64_t j0 = 0; j0 < 3 * U; j0 += 32)
+                for (int64_t i = i0; i < i0 + 32 && i < U; i++)
+                    for (int64_t j = j0; j < j0 + 32 && j < 3 * U; j++)
+                        RT[j * U + i] = Rk[i * 3 * U + j];
+    SFX(bwd_job) job = {.st = st, .small = small, .dY = dY, .dlast = dlast, .Rk = Rk, .RT = RT,
+                        .hs = hs, .P = P, .RHs = RHs, .zeros = zeros, .dhr = dhr, .dxw = dxw,
+                        .dh = dh, .dhp = dhp, .dy = dy, .drh = drh, .dhn = dhn};
+    run_rows(st, small, SFX(backward_rows), &job);
+    if (T % 2) /* backward_rows swaps dh and dhp after every step */
         dh = dhp;
-        dhp = sw;
-    }
     if (dh0)
         for (int64_t i = 0; i < BU; i++)
             dh0[i] += dh[i];
@@ -625,8 +753,9 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
                     xd[(b * T + t) * F + f] = X[(b * T + t) * F + f] * M[b * F + f];
         xin = xd;
     }
+    const bool whole = SFX(small_whole)();
     if (dW) /* dW += (X ⊙ M)^T @ dxw over all steps at once */
-        SFX(gemm)(true, false, F, 3 * U, B * T, xin, F, dxw, 3 * U, (R)1, dW, 3 * U);
+        SFX(ab_gemm)(whole, true, F, 3 * U, B * T, xin, F, dxw, 3 * U, true, dW, 3 * U);
     if (dX) {
         if (drop) {
             const R *M = st->drop;
@@ -642,10 +771,11 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     if (dR) {
         if (st->reset_after) {
             /* dR += hs[0..T)^T @ dhr: (U, T*B) x (T*B, 3U) */
-            SFX(gemm)(true, false, U, 3 * U, T * B, hs, U, dhr, 3 * U, (R)1, dR, 3 * U);
+            SFX(ab_gemm)(whole, true, U, 3 * U, T * B, hs, U, dhr, 3 * U, true, dR, 3 * U);
         } else {
-            SFX(gemm)(true, false, U, 2 * U, T * B, hs, U, dhr, 3 * U, (R)1, dR, 3 * U);
-            SFX(gemm)(true, false, U, U, T * B, RHs, U, dhr + 2 * U, 3 * U, (R)1, dR + 2 * U, 3 * U);
+            SFX(ab_gemm)(whole, true, U, 2 * U, T * B, hs, U, dhr, 3 * U, true, dR, 3 * U);
+            SFX(ab_gemm)(whole, true, U, U, T * B, RHs, U, dhr + 2 * U, 3 * U, true, dR + 2 * U,
+                         3 * U);
         }
     }
     if (db) {

@@ -1,28 +1,33 @@
 /* gru_fused_rows.h - float32 row kernels of the fused GRU for the default
  * activation pair (recurrent sigmoid, candidate tanh), on GCC/Clang vector
- * types. Private to gru_fused.c, which includes it twice:
- *   V, VI   the float / int32 vector types (4 lanes, then 1 lane)
+ * types. Private to gru_fused.c, which includes it once per width:
+ *   V, VI   the float / int32 vector types (1, 4, then 8 and 16 lanes on x86)
  *   VW      lanes per vector
- *   VN(n)   n##_v4 | n##_v1
+ *   VN(n)   n##_v1 | n##_v4 | n##_v8 | n##_v16
+ *   VATTR   function attributes: empty, or target("avx2") / target("avx512f")
+ *           for the wide copies, which gru_fused.c calls only when the CPU
+ *           has them
  * Each kernel works on one batch row, from unit u while a whole vector
- * fits, and returns where it stopped; the 4-lane copy does the bulk, the
- * 1-lane copy the tail, with the same operations in the same order, so
- * every unit gets bit-identical results whichever copy computed it.
+ * fits, and returns where it stopped. The row_* drivers at the end run the
+ * widest copy over the bulk of a row and the narrower ones over its tail.
+ * Every copy does the same IEEE operations in the same order (no FMA: the
+ * build is ISO C, where GCC does not contract a * b + c), so every unit
+ * gets bit-identical results whichever copy computed it, on any CPU.
  *
  * Math as the scalar template (gru_fused_impl.h); sigmoid and tanh from an
  * expm1 with ~2 ulp error (see vexpm1 below). */
 
-static inline V VN(ld)(const float *p)
+static inline VATTR V VN(ld)(const float *p)
 {
     V v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void VN(st)(float *p, V v) { memcpy(p, &v, sizeof v); }
+static inline VATTR void VN(st)(float *p, V v) { memcpy(p, &v, sizeof v); }
 
 /* min(max(y, lo), hi) as selects (no branches, no libm). */
-static inline V VN(clamp)(V y, float lo, float hi)
+static inline VATTR V VN(clamp)(V y, float lo, float hi)
 {
     const V vlo = (V){0} + lo, vhi = (V){0} + hi;
     VI m = y > vhi;
@@ -36,7 +41,7 @@ static inline V VN(clamp)(V y, float lo, float hi)
  * 6e-9 relative), expm1(y) = 2^n expm1(r) + (2^n - 1) with 2^n from its
  * exponent bits. No cancellation near 0 (n = 0), about 2 ulp elsewhere; y
  * is clamped to [-87, 88] where 2^n is a normal float. */
-static inline V VN(expm1)(V y)
+static inline VATTR V VN(expm1)(V y)
 {
     y = VN(clamp)(y, -87.0f, 88.0f);
     /* y / ln2 rounded to nearest: adding 1.5 * 2^23 leaves the integer in
@@ -56,10 +61,10 @@ static inline V VN(expm1)(V y)
 }
 
 /* 1 / (1 + e^-x) = 1 / (2 + expm1(-x)) */
-static inline V VN(sigmoid)(V x) { return 1.0f / (2.0f + VN(expm1)(-x)); }
+static inline VATTR V VN(sigmoid)(V x) { return 1.0f / (2.0f + VN(expm1)(-x)); }
 
 /* tanh |x| = -expm1(-2|x|) / (2 + expm1(-2|x|)), sign of x put back. */
-static inline V VN(tanh)(V x)
+static inline VATTR V VN(tanh)(V x)
 {
     const VI sign = (VI)x & INT32_MIN;
     const V a = (V)((VI)x & 0x7fffffff);
@@ -70,7 +75,7 @@ static inline V VN(tanh)(V x)
 
 /* Forward, reset_after=True: x = xw row (3U), h = h_prev R row (3U), bx/bhr
  * the folded biases; writes g = [z, r, h~], rh, hn. */
-static int64_t VN(fwd_ra)(int64_t U, int64_t u, const float *x, const float *h, const float *bx,
+static inline VATTR int64_t VN(fwd_ra)(int64_t U, int64_t u, const float *x, const float *h, const float *bx,
                           const float *bhr, const float *hp, float *g, float *rh, float *hn)
 {
     for (; u + VW <= U; u += VW) {
@@ -90,7 +95,7 @@ static int64_t VN(fwd_ra)(int64_t U, int64_t u, const float *x, const float *h, 
 }
 
 /* Forward, reset_after=False, first half: h = h_prev R[:, :2U] row (2U). */
-static int64_t VN(fwd_rb1)(int64_t U, int64_t u, const float *x, const float *h, const float *bx,
+static inline VATTR int64_t VN(fwd_rb1)(int64_t U, int64_t u, const float *x, const float *h, const float *bx,
                            const float *hp, float *g, float *rh)
 {
     for (; u + VW <= U; u += VW) {
@@ -106,7 +111,7 @@ static int64_t VN(fwd_rb1)(int64_t U, int64_t u, const float *x, const float *h,
 
 /* Forward, reset_after=False, second half: xh, bxh the candidate blocks,
  * q = (r h_prev) R_h row (U). */
-static int64_t VN(fwd_rb2)(int64_t U, int64_t u, const float *xh, const float *q,
+static inline VATTR int64_t VN(fwd_rb2)(int64_t U, int64_t u, const float *xh, const float *q,
                            const float *bxh, const float *hp, float *g, float *hn)
 {
     for (; u + VW <= U; u += VW) {
@@ -121,8 +126,10 @@ static int64_t VN(fwd_rb2)(int64_t U, int64_t u, const float *xh, const float *q
 
 /* Backward of a kept row (see back_row in gru_fused_impl.h): dYk and dl
  * are never NULL here (a zero row stands in). reset_after=True writes dhp;
- * reset_after=False writes dhn and leaves the r parts to back_rb2. */
-static int64_t VN(back_keep)(int64_t U, int64_t u, bool reset_after, const float *g,
+ * reset_after=False writes dhn (= dn z) and leaves the r parts to back_rb2.
+ * dq may be g itself (backward overwrites the spent gates in place): each
+ * unit's gates are loaded before its dq is stored. */
+static inline VATTR int64_t VN(back_keep)(int64_t U, int64_t u, bool reset_after, const float *g,
                              const float *rh, const float *hp, const float *dYk, const float *dl,
                              float *dy, const float *dh, float *dx, float *dq, float *dhp,
                              float *dhn)
@@ -145,22 +152,79 @@ static int64_t VN(back_keep)(int64_t U, int64_t u, bool reset_after, const float
             VN(st)(dhp + u, dn * z);
         } else {
             VN(st)(dq + 2 * U + u, dph);
-            VN(st)(dhn + u, dn);
+            VN(st)(dhn + u, dn * z);
         }
     }
     return u;
 }
 
-/* reset_after=False, after q = d(r h_prev): dr, and dh_prev's direct part. */
-static int64_t VN(back_rb2)(int64_t U, int64_t u, const float *g, const float *hp,
-                            const float *q, const float *dn, float *dx, float *dq, float *dhp)
+/* reset_after=False, after q = d(r h_prev): dr, and dh_prev's direct part
+ * (dnz = dn z from back_keep). dq may be g: r is loaded before dq's r part
+ * is stored. */
+static inline VATTR int64_t VN(back_rb2)(int64_t U, int64_t u, const float *g, const float *hp,
+                                         const float *q, const float *dnz, float *dx, float *dq,
+                                         float *dhp)
 {
     for (; u + VW <= U; u += VW) {
-        const V z = VN(ld)(g + u), r = VN(ld)(g + U + u), qv = VN(ld)(q + u);
+        const V r = VN(ld)(g + U + u), qv = VN(ld)(q + u);
         const V dpr = qv * VN(ld)(hp + u) * (r * (1.0f - r));
         VN(st)(dx + U + u, dpr);
         VN(st)(dq + U + u, dpr);
-        VN(st)(dhp + u, VN(ld)(dn + u) * z + qv * r);
+        VN(st)(dhp + u, VN(ld)(dnz + u) + qv * r);
     }
     return u;
 }
+
+/* Whole-row drivers: this width over the bulk, the narrower ones over the
+ * tail (the 1-lane copy is included first, then 4, 8, 16). */
+#if VW > 4
+#define VTAIL4(call) u = call
+#else
+#define VTAIL4(call) (void)0
+#endif
+#if VW > 1
+#define VTAIL1(call) u = call
+
+static VATTR void VN(row_fwd_ra)(int64_t U, const float *x, const float *h, const float *bx,
+                                 const float *bhr, const float *hp, float *g, float *rh, float *hn)
+{
+    int64_t u = VN(fwd_ra)(U, 0, x, h, bx, bhr, hp, g, rh, hn);
+    VTAIL4(fwd_ra_v4(U, u, x, h, bx, bhr, hp, g, rh, hn));
+    VTAIL1(fwd_ra_v1(U, u, x, h, bx, bhr, hp, g, rh, hn));
+}
+
+static VATTR void VN(row_fwd_rb1)(int64_t U, const float *x, const float *h, const float *bx,
+                                  const float *hp, float *g, float *rh)
+{
+    int64_t u = VN(fwd_rb1)(U, 0, x, h, bx, hp, g, rh);
+    VTAIL4(fwd_rb1_v4(U, u, x, h, bx, hp, g, rh));
+    VTAIL1(fwd_rb1_v1(U, u, x, h, bx, hp, g, rh));
+}
+
+static VATTR void VN(row_fwd_rb2)(int64_t U, const float *xh, const float *q, const float *bxh,
+                                  const float *hp, float *g, float *hn)
+{
+    int64_t u = VN(fwd_rb2)(U, 0, xh, q, bxh, hp, g, hn);
+    VTAIL4(fwd_rb2_v4(U, u, xh, q, bxh, hp, g, hn));
+    VTAIL1(fwd_rb2_v1(U, u, xh, q, bxh, hp, g, hn));
+}
+
+static VATTR void VN(row_back_keep)(int64_t U, bool reset_after, const float *g, const float *rh,
+                                    const float *hp, const float *dYk, const float *dl, float *dy,
+                                    const float *dh, float *dx, float *dq, float *dhp, float *dhn)
+{
+    int64_t u = VN(back_keep)(U, 0, reset_after, g, rh, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn);
+    VTAIL4(back_keep_v4(U, u, reset_after, g, rh, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
+    VTAIL1(back_keep_v1(U, u, reset_after, g, rh, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
+}
+
+static VATTR void VN(row_back_rb2)(int64_t U, const float *g, const float *hp, const float *q,
+                                   const float *dnz, float *dx, float *dq, float *dhp)
+{
+    int64_t u = VN(back_rb2)(U, 0, g, hp, q, dnz, dx, dq, dhp);
+    VTAIL4(back_rb2_v4(U, u, g, hp, q, dnz, dx, dq, dhp));
+    VTAIL1(back_rb2_v1(U, u, g, hp, q, dnz, dx, dq, dhp));
+}
+#endif
+#undef VTAIL4
+#undef VTAIL1
