@@ -10,7 +10,6 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -406,6 +405,10 @@ static bool small_gemm_ok(void)
  * (see small_steps in gru_fused_impl.h): half of the development machine's
  * 1 MiB L2 per core. */
 #define SMALL_GEMV_MAX_BYTES ((int64_t)512 * 1024)
+
+/* Step products of at least this many multiply-adds go to a multi-threaded
+ * OpenBLAS that runs an AVX-512 kernel (see small_steps). */
+#define SMALL_STEP_MAX_MACS ((int64_t)1 << 23)
 #endif
 
 /* Scalar forms with the very same operations (for the other activation
@@ -420,66 +423,17 @@ static inline float fast_tanhf(float x) { return tanhf(x); }
 
 /* OpenBLAS's thread count (weak: 0 with another BLAS, whose count is unknown). */
 extern int openblas_get_num_threads(void) __attribute__((weak));
-static int blas_threads(void) { return openblas_get_num_threads ? openblas_get_num_threads() : 0; }
+static inline int blas_threads(void) { return openblas_get_num_threads ? openblas_get_num_threads() : 0; }
 
-/* ---- the step loops on two threads -------------------------------------
- *
- * Batch rows never meet in the recurrence, so the step loops can run
- * groups of rows apart, each through all T steps, with no synchronization
- * until the end. With small_sgemm (and the row kernels) every element's
- * bits depend on its own row only, so how the batch is cut and which
- * thread runs which group change nothing in the results: one thread or
- * two, the numbers are identical. The batch is cut in up to ROW_GROUPS
- * groups (whole blocks of 8 rows) that two threads take in turn from a
- * counter: when the other core is busy, the thread that gets more time
- * runs more groups (a fixed half each was 1.3-1.6x slower than one thread
- * there). A second thread is used when the BLAS setting allows more than
- * one (OPENBLAS_NUM_THREADS; bench --threads) and the loop has enough work
- * to pay for starting it (MIN_THREAD_MACS multiply-adds in the step
- * products). Without small_sgemm the loop runs whole, as one range. */
-#define ROW_GROUPS 4
-#define MIN_THREAD_MACS ((int64_t)1 << 25)
-
-int rnnc__gru_fused_tune = 0; /* TEMP */
-typedef void (*rows_fn)(void *job, int64_t b0, int64_t b1);
-
-typedef struct row_groups {
-    rows_fn fn;
-    void *job;
-    int64_t B, size, n; /* rows, rows per group, groups */
-    atomic_llong next;  /* the next group to take */
-} row_groups;
-
-static void *run_groups(void *p)
+/* Whether OpenBLAS runs one of its AVX-512 sgemm kernels (weak: false with
+ * another BLAS, or with OPENBLAS_CORETYPE=Haswell as set on the machines
+ * here). */
+extern char *openblas_get_corename(void) __attribute__((weak));
+static inline bool blas_avx512(void)
 {
-    row_groups *g = p;
-    for (long long i; (i = atomic_fetch_add(&g->next, 1)) < g->n;) {
-        const int64_t b0 = (int64_t)i * g->size, b1 = b0 + g->size < g->B ? b0 + g->size : g->B;
-        g->fn(g->job, b0, b1);
-    }
-    return NULL;
-}
-
-/* Runs fn over all batch rows of st: whole, or in groups on two threads
- * when `split` (the step products run small_sgemm) allows it. */
-static void run_rows(const fused_state *st, bool split, rows_fn fn, void *job)
-{
-    const int64_t B = st->B;
-    extern int rnnc__gru_fused_tune;
-    if (rnnc__gru_fused_tune == 1 || !split || B < 16 || blas_threads() < 2 || st->T * B * 3 * st->U * st->U < MIN_THREAD_MACS) {
-        fn(job, 0, B);
-        return;
-    }
-    row_groups g = {.fn = fn, .job = job, .B = B};
-    g.size = (B + ROW_GROUPS - 1) / ROW_GROUPS;
-    g.size = (g.size + 7) / 8 * 8;
-    g.n = (B + g.size - 1) / g.size;
-    atomic_init(&g.next, 0);
-    pthread_t th;
-    const bool started = pthread_create(&th, NULL, run_groups, &g) == 0;
-    run_groups(&g); /* this thread takes groups too (all of them if none started) */
-    if (started)
-        pthread_join(th, NULL);
+    const char *c = openblas_get_corename ? openblas_get_corename() : NULL;
+    return c && (strcmp(c, "SkylakeX") == 0 || strcmp(c, "Cooperlake") == 0 ||
+                 strcmp(c, "SapphireRapids") == 0);
 }
 
 static inline double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }

@@ -83,12 +83,18 @@ static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const R
 /* Whether the per-step products of this call run small_sgemm (float on
  * AVX-512 CPUs, gru_fused.c). Not for one row against a recurrent kernel
  * too big for the L2 cache: that product only streams R from memory, which
- * OpenBLAS's GEMV does as well and on more than one thread. */
+ * OpenBLAS's GEMV does as well and on more than one thread. Nor for big
+ * step products when BLAS may use several threads with one of its own
+ * AVX-512 kernels: two cores of that beat one core of small_sgemm (65 vs
+ * 103 us for 64 x 256 x 768 on the development machine), while with the
+ * Haswell kernel its environment forces they do not (108 vs 103 us). */
 static bool SFX(small_steps)(const fused_state *st)
 {
 #if FUSED_VEC && RNNC__FUSED_WIDE
-    return small_gemm_ok() &&
-           (st->B > 1 || 3 * st->U * st->U * (int64_t)sizeof(R) <= SMALL_GEMV_MAX_BYTES);
+    const int64_t B = st->B, U = st->U;
+    if (B * 3 * U * U >= SMALL_STEP_MAX_MACS && blas_threads() > 1 && blas_avx512())
+        return false;
+    return small_gemm_ok() && (B > 1 || 3 * U * U * (int64_t)sizeof(R) <= SMALL_GEMV_MAX_BYTES);
 #else
     (void)st;
     return false;
@@ -151,13 +157,13 @@ static inline void SFX(row_out)(const fused_state *st, bool keep, const R *hp, R
 
 /* One forward step, reset_after=True; hr = h_prev @ R (B, 3U). */
 static inline __attribute__((always_inline)) void
-SFX(step_ra)(const fused_state *st, int64_t b0, int64_t b1, int mr, int mh, bool sp, int64_t k, int64_t t, const R *xw,
+SFX(step_ra)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t t, const R *xw,
              const R *hr, const R *bx, const R *bhr, const R *hp, R *hn, R *G, R *P, R *RH, R *Y,
              R *last)
 {
-    const int64_t T = st->T, U = st->U;
+    const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_act ar = st->ract, ah = st->act;
-    for (int64_t b = b0; b < b1; b++) {
+    for (int64_t b = 0; b < B; b++) {
         const R *restrict xz = xw + (b * T + t) * 3 * U, *restrict hz = hr + b * 3 * U;
         const R *restrict hpb = hp + b * U;
         const R *restrict bxz = bx, *restrict bh = bhr;
@@ -193,12 +199,12 @@ SFX(step_ra)(const fused_state *st, int64_t b0, int64_t b1, int mr, int mh, bool
 /* reset_after=False, first half: z, r and r * h_prev (the next GEMM's
  * input); hr = h_prev @ R[:, :2U] (B, 2U). */
 static inline __attribute__((always_inline)) void
-SFX(step_rb1)(const fused_state *st, int64_t b0, int64_t b1, int mr, bool sp, int64_t t, const R *xw, const R *hr,
+SFX(step_rb1)(const fused_state *st, int mr, bool sp, int64_t t, const R *xw, const R *hr,
               const R *bx, const R *hp, R *G, R *P, R *RH)
 {
-    const int64_t T = st->T, U = st->U;
+    const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_act ar = st->ract;
-    for (int64_t b = b0; b < b1; b++) {
+    for (int64_t b = 0; b < B; b++) {
         const R *restrict xz = xw + (b * T + t) * 3 * U, *restrict hz = hr + b * 2 * U;
         const R *restrict hpb = hp + b * U, *restrict bxz = bx;
         R *restrict g = G + b * 3 * U, *restrict rh = RH + b * U;
@@ -220,12 +226,12 @@ SFX(step_rb1)(const fused_state *st, int64_t b0, int64_t b1, int mr, bool sp, in
 
 /* reset_after=False, second half; hh2 = (r * h_prev) @ R_h (B, U). */
 static inline __attribute__((always_inline)) void
-SFX(step_rb2)(const fused_state *st, int64_t b0, int64_t b1, int mh, bool sp, int64_t k, int64_t t, const R *xw,
+SFX(step_rb2)(const fused_state *st, int mh, bool sp, int64_t k, int64_t t, const R *xw,
               const R *hh2, const R *bx, const R *hp, R *hn, R *G, R *P, R *Y, R *last)
 {
-    const int64_t T = st->T, U = st->U;
+    const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_act ah = st->act;
-    for (int64_t b = b0; b < b1; b++) {
+    for (int64_t b = 0; b < B; b++) {
         const R *restrict xh = xw + (b * T + t) * 3 * U + 2 * U, *restrict q = hh2 + b * U;
         const R *restrict hpb = hp + b * U, *restrict bxh = bx + 2 * U;
         R *restrict g = G + b * 3 * U, *restrict hnb = hn + b * U;
@@ -257,13 +263,13 @@ static inline bool SFX(default_pair)(const fused_state *st, const R *P)
 
 #if FUSED_VEC
 /* Per-step outputs of every row (masking, Y, last) after its state. */
-static void SFX(rows_out)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *hp, R *hn, R *Y,
+static void SFX(rows_out)(const fused_state *st, int64_t k, int64_t t, const R *hp, R *hn, R *Y,
                           R *last)
 {
-    const int64_t T = st->T, U = st->U;
+    const int64_t B = st->B, T = st->T, U = st->U;
     if (!st->mask && !Y)
         return;
-    for (int64_t b = b0; b < b1; b++) {
+    for (int64_t b = 0; b < B; b++) {
         R *yk = Y ? Y + (b * T + k) * U : NULL;
         const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
         SFX(row_out)(st, !st->mask || st->mask[b * T + t], hp + b * U, hn + b * U, yk, yprev,
@@ -274,109 +280,67 @@ static void SFX(rows_out)(const fused_state *st, int64_t b0, int64_t b1, int64_t
 
 /* Dispatchers: vector rows (float, default pair), else a scalar copy
  * specialized for the default pair, else the general one. */
-static void SFX(step_ra_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *xw,
+static void SFX(step_ra_any)(const fused_state *st, int64_t k, int64_t t, const R *xw,
                              const R *hr, const R *bx, const R *bhr, const R *hp, R *hn, R *G,
                              R *P, R *RH, R *Y, R *last)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, P)) {
-        const int64_t T = st->T, U = st->U;
+        const int64_t B = st->B, T = st->T, U = st->U;
         const row_kernels *rk = rows();
-        for (int64_t b = b0; b < b1; b++)
+        for (int64_t b = 0; b < B; b++)
             rk->fwd_ra(U, xw + (b * T + t) * 3 * U, hr + b * 3 * U, bx, bhr, hp + b * U,
                        G + b * 3 * U, RH + b * U, hn + b * U);
-        SFX(rows_out)(st, b0, b1, k, t, hp, hn, Y, last);
+        SFX(rows_out)(st, k, t, hp, hn, Y, last);
         return;
     }
 #endif
     if (SFX(default_pair)(st, P))
-        SFX(step_ra)(st, b0, b1, ACT_SIGMOID, ACT_TANH, false, k, t, xw, hr, bx, bhr, hp, hn, G, P, RH, Y,
+        SFX(step_ra)(st, ACT_SIGMOID, ACT_TANH, false, k, t, xw, hr, bx, bhr, hp, hn, G, P, RH, Y,
                      last);
     else
-        SFX(step_ra)(st, b0, b1, st->mode_r, st->mode_h, P != NULL, k, t, xw, hr, bx, bhr, hp, hn, G, P,
+        SFX(step_ra)(st, st->mode_r, st->mode_h, P != NULL, k, t, xw, hr, bx, bhr, hp, hn, G, P,
                      RH, Y, last);
 }
 
-static void SFX(step_rb1_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t t, const R *xw, const R *hr,
+static void SFX(step_rb1_any)(const fused_state *st, int64_t t, const R *xw, const R *hr,
                               const R *bx, const R *hp, R *G, R *P, R *RH)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, P)) {
-        const int64_t T = st->T, U = st->U;
+        const int64_t B = st->B, T = st->T, U = st->U;
         const row_kernels *rk = rows();
-        for (int64_t b = b0; b < b1; b++)
+        for (int64_t b = 0; b < B; b++)
             rk->fwd_rb1(U, xw + (b * T + t) * 3 * U, hr + b * 2 * U, bx, hp + b * U,
                         G + b * 3 * U, RH + b * U);
         return;
     }
 #endif
     if (st->mode_r == ACT_SIGMOID && !P)
-        SFX(step_rb1)(st, b0, b1, ACT_SIGMOID, false, t, xw, hr, bx, hp, G, P, RH);
+        SFX(step_rb1)(st, ACT_SIGMOID, false, t, xw, hr, bx, hp, G, P, RH);
     else
-        SFX(step_rb1)(st, b0, b1, st->mode_r, P != NULL, t, xw, hr, bx, hp, G, P, RH);
+        SFX(step_rb1)(st, st->mode_r, P != NULL, t, xw, hr, bx, hp, G, P, RH);
 }
 
-static void SFX(step_rb2_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *xw,
+static void SFX(step_rb2_any)(const fused_state *st, int64_t k, int64_t t, const R *xw,
                               const R *hh2, const R *bx, const R *hp, R *hn, R *G, R *P, R *Y,
                               R *last)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, P)) {
-        const int64_t T = st->T, U = st->U;
+        const int64_t B = st->B, T = st->T, U = st->U;
         const row_kernels *rk = rows();
-        for (int64_t b = b0; b < b1; b++)
+        for (int64_t b = 0; b < B; b++)
             rk->fwd_rb2(U, xw + (b * T + t) * 3 * U + 2 * U, hh2 + b * U, bx + 2 * U, hp + b * U,
                         G + b * 3 * U, hn + b * U);
-        SFX(rows_out)(st, b0, b1, k, t, hp, hn, Y, last);
+        SFX(rows_out)(st, k, t, hp, hn, Y, last);
         return;
     }
 #endif
     if (st->mode_h == ACT_TANH && !P)
-        SFX(step_rb2)(st, b0, b1, ACT_TANH, false, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
+        SFX(step_rb2)(st, ACT_TANH, false, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
     else
-        SFX(step_rb2)(st, b0, b1, st->mode_h, P != NULL, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
-}
-
-/* What the forward step loop reads and writes (layouts at the top). */
-typedef struct SFX(fwd_job) {
-    const fused_state *st;
-    bool save, small;
-    const R *xw, *Rk, *bx, *bhr;
-    R *hs, *G, *P, *RH, *Y, *last;
-    R *hr;  /* (B, 3U) scratch: h_prev @ R (reset_after=False: (B, 2U)) */
-    R *hh2; /* (B, U) scratch: reset_after=False, (r h_prev) @ R_h */
-} SFX(fwd_job);
-
-/* The forward step loop over batch rows [b0, b1) (run_rows). */
-static void SFX(forward_rows)(void *arg, int64_t b0, int64_t b1)
-{
-    const SFX(fwd_job) *j = arg;
-    const fused_state *st = j->st;
-    const int64_t B = st->B, T = st->T, U = st->U, BU = B * U, nb = b1 - b0;
-    const bool save = j->save, small = j->small;
-    const R *Rk = j->Rk;
-    for (int64_t k = 0; k < T; k++) {
-        const int64_t t = st->go_backwards ? T - 1 - k : k;
-        const R *hp = j->hs + (save ? k : (k & 1)) * BU;
-        R *hn = j->hs + (save ? k + 1 : ((k + 1) & 1)) * BU;
-        R *Gk = j->G + (save ? k : 0) * B * 3 * U;
-        R *Pk = j->P ? j->P + k * B * 3 * U : NULL;
-        R *RHk = j->RH + (save ? k : 0) * BU;
-        if (st->reset_after) {
-            SFX(ab_gemm)(small, false, nb, 3 * U, U, hp + b0 * U, U, Rk, 3 * U, false,
-                         j->hr + b0 * 3 * U, 3 * U);
-            SFX(step_ra_any)(st, b0, b1, k, t, j->xw, j->hr, j->bx, j->bhr, hp, hn, Gk, Pk, RHk,
-                             j->Y, j->last);
-        } else {
-            SFX(ab_gemm)(small, false, nb, 2 * U, U, hp + b0 * U, U, Rk, 3 * U, false,
-                         j->hr + b0 * 2 * U, 2 * U);
-            SFX(step_rb1_any)(st, b0, b1, t, j->xw, j->hr, j->bx, hp, Gk, Pk, RHk);
-            SFX(ab_gemm)(small, false, nb, U, U, RHk + b0 * U, U, Rk + 2 * U, 3 * U, false,
-                         j->hh2 + b0 * U, U);
-            SFX(step_rb2_any)(st, b0, b1, k, t, j->xw, j->hh2, j->bx, hp, hn, Gk, Pk, j->Y,
-                              j->last);
-        }
-    }
+        SFX(step_rb2)(st, st->mode_h, P != NULL, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
 }
 
 /* The forward pass. With `save`, the per-step tensors backward needs are
@@ -443,10 +407,23 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
     const bool small = SFX(small_steps)(st);
     memcpy(hs, h0, (size_t)BU * sizeof(R));
 
-    SFX(fwd_job) job = {.st = st, .save = save, .small = small, .xw = xw, .Rk = Rk, .bx = bx,
-                        .bhr = bhr, .hs = hs, .G = G, .P = P, .RH = RH, .Y = Y, .last = last,
-                        .hr = hr, .hh2 = hh2};
-    run_rows(st, small, SFX(forward_rows), &job);
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = st->go_backwards ? T - 1 - k : k;
+        const R *hp = hs + (save ? k : (k & 1)) * BU;
+        R *hn = hs + (save ? k + 1 : ((k + 1) & 1)) * BU;
+        R *Gk = G + (save ? k : 0) * B * 3 * U;
+        R *Pk = P ? P + k * B * 3 * U : NULL;
+        R *RHk = RH + (save ? k : 0) * BU;
+        if (st->reset_after) {
+            SFX(ab_gemm)(small, false, B, 3 * U, U, hp, U, Rk, 3 * U, false, hr, 3 * U);
+            SFX(step_ra_any)(st, k, t, xw, hr, bx, bhr, hp, hn, Gk, Pk, RHk, Y, last);
+        } else {
+            SFX(ab_gemm)(small, false, B, 2 * U, U, hp, U, Rk, 3 * U, false, hr, 2 * U);
+            SFX(step_rb1_any)(st, t, xw, hr, bx, hp, Gk, Pk, RHk);
+            SFX(ab_gemm)(small, false, B, U, U, RHk, U, Rk + 2 * U, 3 * U, false, hh2, U);
+            SFX(step_rb2_any)(st, k, t, xw, hh2, bx, hp, hn, Gk, Pk, Y, last);
+        }
+    }
     const R *hfin = hs + (save ? T : (T & 1)) * BU;
     memcpy(hT, hfin, (size_t)BU * sizeof(R));
     if (!st->mask) /* every step kept: the last output is the final state */
@@ -546,12 +523,12 @@ static void SFX(back_masked_row)(const fused_state *st, const R *dYk, const R *d
  * to its direct part (reset_after=False: by back_rb2); dhn
  * (reset_after=False): the new-state gradient per row. */
 static inline __attribute__((always_inline)) void
-SFX(back_step)(const fused_state *st, int64_t b0, int64_t b1, int mr, int mh, bool sp, int64_t k, int64_t t,
+SFX(back_step)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t t,
                const R *hp, const R *Gk, const R *Pk, const R *RHk, const R *dY, const R *dlast,
                R *dy, const R *dh, R *dhp, R *dhn, R *dxw, R *dHR)
 {
-    const int64_t T = st->T, U = st->U;
-    for (int64_t b = b0; b < b1; b++) {
+    const int64_t B = st->B, T = st->T, U = st->U;
+    for (int64_t b = 0; b < B; b++) {
         const bool keep = !st->mask || st->mask[b * T + t];
         const R *dYk = dY ? dY + (b * T + k) * U : NULL;
         const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
@@ -567,16 +544,16 @@ SFX(back_step)(const fused_state *st, int64_t b0, int64_t b1, int mr, int mh, bo
 }
 
 /* zeros: a row of U zeros standing in for absent output gradients. */
-static void SFX(back_step_any)(const fused_state *st, int64_t b0, int64_t b1, int64_t k, int64_t t, const R *hp,
+static void SFX(back_step_any)(const fused_state *st, int64_t k, int64_t t, const R *hp,
                                const R *Gk, const R *Pk, const R *RHk, const R *dY,
                                const R *dlast, R *dy, const R *dh, R *dhp, R *dhn, R *dxw, R *dHR,
                                const R *zeros)
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, Pk)) {
-        const int64_t T = st->T, U = st->U;
+        const int64_t B = st->B, T = st->T, U = st->U;
         const row_kernels *rk = rows();
-        for (int64_t b = b0; b < b1; b++) {
+        for (int64_t b = 0; b < B; b++) {
             const bool keep = !st->mask || st->mask[b * T + t];
             const R *dYk = dY ? dY + (b * T + k) * U : NULL;
             const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
@@ -595,22 +572,22 @@ static void SFX(back_step_any)(const fused_state *st, int64_t b0, int64_t b1, in
 #endif
     (void)zeros;
     if (SFX(default_pair)(st, Pk))
-        SFX(back_step)(st, b0, b1, ACT_SIGMOID, ACT_TANH, false, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh,
+        SFX(back_step)(st, ACT_SIGMOID, ACT_TANH, false, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh,
                        dhp, dhn, dxw, dHR);
     else
-        SFX(back_step)(st, b0, b1, st->mode_r, st->mode_h, Pk != NULL, k, t, hp, Gk, Pk, RHk, dY, dlast,
+        SFX(back_step)(st, st->mode_r, st->mode_h, Pk != NULL, k, t, hp, Gk, Pk, RHk, dY, dlast,
                        dy, dh, dhp, dhn, dxw, dHR);
 }
 
 /* reset_after=False: dr from d(r h_prev) = drh, then dh_prev's direct part.
  * dHR may be Gk (see backward). */
-static void SFX(back_rb2)(const fused_state *st, int64_t b0, int64_t b1, int64_t t, const R *hp, const R *Gk,
+static void SFX(back_rb2)(const fused_state *st, int64_t t, const R *hp, const R *Gk,
                           const R *Pk, const R *drh, const R *dhn, R *dxw, R *dHR, R *dhp)
 {
-    const int64_t T = st->T, U = st->U;
+    const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_act ar = st->ract;
     const int mr = st->mode_r;
-    for (int64_t b = b0; b < b1; b++) {
+    for (int64_t b = 0; b < B; b++) {
         if (st->mask && !st->mask[b * T + t])
             continue; /* masked: dhp already holds the pass-through */
         const R *g = Gk + b * 3 * U, *hpb = hp + b * U, *q = drh + b * U, *dnb = dhn + b * U;
@@ -629,60 +606,6 @@ static void SFX(back_rb2)(const fused_state *st, int64_t b0, int64_t b1, int64_t
             dq[U + u] = dpr;
             dhpb[u] = dnb[u] + q[u] * r; /* dnb = dn z (back_row) */
         }
-    }
-}
-
-/* What the backward step loop reads and writes. */
-typedef struct SFX(bwd_job) {
-    const fused_state *st;
-    bool small;
-    const R *dY, *dlast, *Rk, *RT, *hs, *P, *RHs, *zeros;
-    R *dhr, *dxw;                 /* (T, B, 3U) (over the gates), (B*T, 3U) */
-    R *dh, *dhp, *dy, *drh, *dhn; /* (B, U) each */
-} SFX(bwd_job);
-
-/* The backward step loop over batch rows [b0, b1) (run_rows). dh holds
- * the gradient of the final state on entry; after the loop it is in dh
- * when T is even, in dhp when T is odd. */
-static void SFX(backward_rows)(void *arg, int64_t b0, int64_t b1)
-{
-    const SFX(bwd_job) *j = arg;
-    const fused_state *st = j->st;
-    const int64_t B = st->B, T = st->T, U = st->U, BU = B * U, nb = b1 - b0;
-    const bool small = j->small;
-    const R *Rk = j->Rk, *RT = j->RT;
-    R *dh = j->dh, *dhp = j->dhp;
-    for (int64_t k = T - 1; k >= 0; k--) {
-        const int64_t t = st->go_backwards ? T - 1 - k : k;
-        const R *hp = j->hs + k * BU, *Gk = j->dhr + k * B * 3 * U, *RHk = j->RHs + k * BU;
-        const R *Pk = j->P ? j->P + k * B * 3 * U : NULL;
-        R *dHR = j->dhr + k * B * 3 * U, *dq = dHR + b0 * 3 * U, *dhpr = dhp + b0 * U;
-        SFX(back_step_any)(st, b0, b1, k, t, hp, Gk, Pk, RHk, j->dY, j->dlast, j->dy, dh, dhp,
-                           j->dhn, j->dxw, dHR, j->zeros);
-        if (st->reset_after) {
-            /* dh_prev += [dpz, dpr, dph r] @ R^T */
-            if (small)
-                SFX(ab_gemm)(true, false, nb, U, 3 * U, dq, 3 * U, RT, U, true, dhpr, U);
-            else
-                SFX(gemm)(false, true, nb, U, 3 * U, dq, 3 * U, Rk, 3 * U, (R)1, dhpr, U);
-        } else {
-            /* d(r h_prev) = dph @ R_h^T, then dr, then dh_prev. */
-            R *drh = j->drh + b0 * U;
-            if (small)
-                SFX(ab_gemm)(true, false, nb, U, U, dq + 2 * U, 3 * U, RT + 2 * U * U, U, false,
-                             drh, U);
-            else
-                SFX(gemm)(false, true, nb, U, U, dq + 2 * U, 3 * U, Rk + 2 * U, 3 * U, (R)0, drh,
-                          U);
-            SFX(back_rb2)(st, b0, b1, t, hp, Gk, Pk, j->drh, j->dhn, j->dxw, dHR, dhp);
-            if (small)
-                SFX(ab_gemm)(true, false, nb, U, 2 * U, dq, 3 * U, RT, U, true, dhpr, U);
-            else
-                SFX(gemm)(false, true, nb, U, 2 * U, dq, 3 * U, Rk, 3 * U, (R)1, dhpr, U);
-        }
-        R *sw = dh;
-        dh = dhp;
-        dhp = sw;
     }
 }
 
@@ -720,7 +643,7 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     R *RT = small ? zeros + U : NULL;        /* (3U, U) R transposed */
     R *xd = zeros + U + (small ? 3 * U * U : 0); /* (B*T, F) dropped inputs, for dW */
     R *dxd = xd + (need_xd ? B * T * F : 0); /* (B*T, F) grad of the dropped inputs */
-    const R *hs = st->hs, *P = st->pre, *RHs = st->rh;
+    const R *hs = st->hs, *G = dhr, *P = st->pre, *RHs = st->rh;
 
     for (int64_t i = 0; i < BU; i++) {
         dh[i] = dhT ? dhT[i] : (R)0;
@@ -734,12 +657,36 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
                 for (int64_t i = i0; i < i0 + 32 && i < U; i++)
                     for (int64_t j = j0; j < j0 + 32 && j < 3 * U; j++)
                         RT[j * U + i] = Rk[i * 3 * U + j];
-    SFX(bwd_job) job = {.st = st, .small = small, .dY = dY, .dlast = dlast, .Rk = Rk, .RT = RT,
-                        .hs = hs, .P = P, .RHs = RHs, .zeros = zeros, .dhr = dhr, .dxw = dxw,
-                        .dh = dh, .dhp = dhp, .dy = dy, .drh = drh, .dhn = dhn};
-    run_rows(st, small, SFX(backward_rows), &job);
-    if (T % 2) /* backward_rows swaps dh and dhp after every step */
+    for (int64_t k = T - 1; k >= 0; k--) {
+        const int64_t t = st->go_backwards ? T - 1 - k : k;
+        const R *hp = hs + k * BU, *Gk = G + k * B * 3 * U, *RHk = RHs + k * BU;
+        const R *Pk = P ? P + k * B * 3 * U : NULL;
+        R *dHR = dhr + k * B * 3 * U;
+        SFX(back_step_any)(st, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh, dhp, dhn, dxw, dHR, zeros);
+        if (st->reset_after) {
+            /* dh_prev += [dpz, dpr, dph r] @ R^T */
+            if (small)
+                SFX(ab_gemm)(true, false, B, U, 3 * U, dHR, 3 * U, RT, U, true, dhp, U);
+            else
+                SFX(gemm)(false, true, B, U, 3 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
+        } else {
+            /* d(r h_prev) = dph @ R_h^T, then dr, then dh_prev. */
+            if (small)
+                SFX(ab_gemm)(true, false, B, U, U, dHR + 2 * U, 3 * U, RT + 2 * U * U, U, false,
+                             drh, U);
+            else
+                SFX(gemm)(false, true, B, U, U, dHR + 2 * U, 3 * U, Rk + 2 * U, 3 * U, (R)0, drh,
+                          U);
+            SFX(back_rb2)(st, t, hp, Gk, Pk, drh, dhn, dxw, dHR, dhp);
+            if (small)
+                SFX(ab_gemm)(true, false, B, U, 2 * U, dHR, 3 * U, RT, U, true, dhp, U);
+            else
+                SFX(gemm)(false, true, B, U, 2 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
+        }
+        R *sw = dh;
         dh = dhp;
+        dhp = sw;
+    }
     if (dh0)
         for (int64_t i = 0; i < BU; i++)
             dh0[i] += dh[i];
