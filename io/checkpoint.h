@@ -25,8 +25,8 @@
  * the previous checkpoint as it was (at most a stale "*.partial.*" file).
  * Loading reads and checks the whole checkpoint before changing the model.
  *
- * Files in a checkpoint directory are named ckpt-<epoch, 6 digits>.weights.h5;
- * rnnc_checkpoint_rotate keeps the newest K.
+ * The checkpoint directory (file names, rotation, lookup) is
+ * checkpoint_dir.h, included here.
  *
  * Not here: deciding when to checkpoint (the training command) and the
  * trainer's own state (it hands its generators and history over here). */
@@ -39,6 +39,7 @@
 #include "framework/config.h"
 #include "framework/model.h"
 #include "framework/random.h"
+#include "io/checkpoint_dir.h"
 #include "optim/optimizer.h"
 
 #define RNNC_CHECKPOINT_MAX_RNGS 64
@@ -91,20 +92,5 @@ rnnc_status rnnc_checkpoint_read_state(const char *path, rnnc_checkpoint_state *
 
 /* Whether the file is an HDF5 file with a /rnnc_checkpoint group. Never fails. */
 bool rnnc_checkpoint_sniff(const char *path);
-
-/* "<dir>/ckpt-000012.weights.h5" into buf; returns buf. */
-const char *rnnc_checkpoint_filename(const char *dir, int64_t epoch, char *buf, size_t cap);
-/* Creates dir and its parents (mode 0777 & ~umask) when missing; fails with
- * RNNC_E_IO naming the part that cannot be made. */
-rnnc_status rnnc_checkpoint_mkdir(const char *dir);
-/* Deletes all but the `keep` newest checkpoint files (by epoch in the name)
- * of dir; other files are never touched. */
-rnnc_status rnnc_checkpoint_rotate(const char *dir, int64_t keep);
-/* Deletes temporary files a killed writer left in dir
- * ("ckpt-NNNNNN.weights.h5.partial.<pid>..." whose process is gone);
- * *removed (may be NULL) gets their number. Other files are never touched. */
-rnnc_status rnnc_checkpoint_clean_stale(const char *dir, int *removed);
-/* The newest checkpoint file of dir into buf (*found false when none). */
-rnnc_status rnnc_checkpoint_latest(const char *dir, char *buf, size_t cap, bool *found);
 
 #endif
