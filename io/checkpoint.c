@@ -198,17 +198,32 @@ static rnnc_status write_history(hid_t grp, const rnnc_cfg *h, const char *file)
     return RNNC_OK;
 }
 
+static rnnc_status write_metric_state(hid_t g, const rnnc_checkpoint_state *st, const char *file)
+{
+    rnnc_tensor *t;
+    rnnc_shape shape = RNNC_SHAPE((int64_t)st->n_metric_state);
+    RNNC_TRY(rnnc_tensor_from(RNNC_F64, &shape, st->metric_state, &t));
+    rnnc_status s = rnnc_h5_write_tensor(g, "metric_state", t, file);
+    rnnc_tensor_destroy(t);
+    return s;
+}
+
 static rnnc_status write_state(hid_t file_id, const rnnc_checkpoint_state *st, const char *file)
 {
     hid_t g = -1, rg = -1, hg = -1;
     rnnc_status s;
     if ((s = make_group(file_id, GROUP, file, &g)))
         return s;
-    int64_t version = RNNC_CHECKPOINT_VERSION;
+    int64_t version = st->batch > 0 ? RNNC_CHECKPOINT_VERSION_MID_EPOCH : RNNC_CHECKPOINT_VERSION;
+    int64_t run_id = (int64_t)st->run_id;
     if ((s = rnnc_h5_attr_write_string(g, "format", FORMAT_NAME, file)) ||
         (s = write_i64s(g, "version", &version, 0, file)) ||
         (s = write_i64s(g, "epoch", &st->epoch, 0, file)) ||
-        (s = write_i64s(g, "step", &st->step, 0, file)))
+        (s = write_i64s(g, "step", &st->step, 0, file)) ||
+        (s = write_i64s(g, "batch", &st->batch, 0, file)) ||
+        (st->run_id && (s = write_i64s(g, "run_id", &run_id, 0, file))))
+        goto done;
+    if (st->n_metric_state > 0 && (s = write_metric_state(g, st, file)))
         goto done;
     if (st->model_config && (s = write_string(g, "model_config", st->model_config, file)))
         goto done;
@@ -442,6 +457,34 @@ static rnnc_status read_history(hid_t g, const char *file, rnnc_cfg **out)
     return s;
 }
 
+/* batch, run_id and metric_state: optional, absent in files of older rnnc. */
+static rnnc_status read_position(hid_t g, const char *file, int64_t version, rnnc_checkpoint_state *st)
+{
+    int64_t run_id = 0;
+    if (rnnc_h5_exists(g, "batch"))
+        RNNC_TRY(read_i64(g, "batch", file, 0, 1, &st->batch));
+    if (rnnc_h5_exists(g, "run_id"))
+        RNNC_TRY(read_i64(g, "run_id", file, 0, 1, &run_id));
+    st->run_id = (uint64_t)run_id;
+    if (st->batch < 0 || (st->batch > 0) != (version == RNNC_CHECKPOINT_VERSION_MID_EPOCH))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint batch %lld does not fit its version %lld; the file is damaged",
+                         file, (long long)st->batch, (long long)version);
+    if (!rnnc_h5_exists(g, "metric_state"))
+        return RNNC_OK;
+    rnnc_tensor *t;
+    RNNC_TRY(rnnc_h5_read_tensor(g, "metric_state", file, RNNC_F64, true, &t));
+    rnnc_status s = RNNC_OK;
+    if (t->shape.ndim != 1 || t->numel > RNNC_CHECKPOINT_MAX_METRIC_STATE)
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': '/%s/metric_state' must be one-dimensional with at most %d values",
+                      file, GROUP, RNNC_CHECKPOINT_MAX_METRIC_STATE);
+    else {
+        st->n_metric_state = (int)t->numel;
+        memcpy(st->metric_state, t->data, t->numel * sizeof(double));
+    }
+    rnnc_tensor_destroy(t);
+    return s;
+}
+
 static rnnc_status read_state_h5(hid_t f, const char *file, rnnc_checkpoint_state *st)
 {
     hid_t g;
@@ -458,13 +501,15 @@ static rnnc_status read_state_h5(hid_t f, const char *file, rnnc_checkpoint_stat
     free(format);
     int64_t version = 0;
     if (s == RNNC_OK && (s = read_i64(g, "version", file, 0, 1, &version)) == RNNC_OK &&
-        version != RNNC_CHECKPOINT_VERSION)
-        s = rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint version %lld; this rnnc reads version %d", file,
-                      (long long)version, RNNC_CHECKPOINT_VERSION);
+        version != RNNC_CHECKPOINT_VERSION && version != RNNC_CHECKPOINT_VERSION_MID_EPOCH)
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint version %lld; this rnnc reads versions %d and %d", file,
+                      (long long)version, RNNC_CHECKPOINT_VERSION, RNNC_CHECKPOINT_VERSION_MID_EPOCH);
     if (s == RNNC_OK)
         s = read_i64(g, "epoch", file, 0, 1, &st->epoch);
     if (s == RNNC_OK)
         s = read_i64(g, "step", file, 0, 1, &st->step);
+    if (s == RNNC_OK)
+        s = read_position(g, file, version, st);
     if (s == RNNC_OK && (st->epoch < 0 || st->step < 0))
         s = rnnc_fail(RNNC_E_FORMAT, "'%s': checkpoint epoch %lld / step %lld must not be negative", file,
                       (long long)st->epoch, (long long)st->step);

@@ -14,6 +14,12 @@
  *                                    not attributes, so size is unbounded)
  *   /rnnc_checkpoint/epoch           int64 ()   epochs completed
  *   /rnnc_checkpoint/step            int64 ()   training batches completed
+ *   /rnnc_checkpoint/batch           int64 ()   batches of the next epoch done
+ *                                    (0 at an epoch end; absent: 0)
+ *   /rnnc_checkpoint/run_id          int64 ()   the run it belongs to (absent: 0)
+ *   /rnnc_checkpoint/metric_state    float64 (n,) the running loss and metrics
+ *                                    (total, count pairs) of a checkpoint
+ *                                    taken inside an epoch (batch > 0)
  *   /rnnc_checkpoint/rng/<name>      int64 (2,) a generator: seed, counter
  *                                    (uint64 bits); e.g. "shuffle"
  *   /rnnc_checkpoint/history/<key>   float64 (epoch,) per-epoch values
@@ -44,6 +50,10 @@
 
 #define RNNC_CHECKPOINT_MAX_RNGS 64
 #define RNNC_CHECKPOINT_VERSION 1
+/* Written instead of 1 by a checkpoint taken inside an epoch (batch > 0),
+ * so that a reader that knows only version 1 refuses it. */
+#define RNNC_CHECKPOINT_VERSION_MID_EPOCH 2
+#define RNNC_CHECKPOINT_MAX_METRIC_STATE 128
 
 typedef struct rnnc_checkpoint_rng {
     char name[64];   /* letters, digits, '_', '-', '.' only */
@@ -54,6 +64,10 @@ typedef struct rnnc_checkpoint_rng {
 typedef struct rnnc_checkpoint_state {
     int64_t epoch;             /* epochs completed */
     int64_t step;              /* training batches completed */
+    int64_t batch;             /* batches of epoch index `epoch` done (0: at an epoch end) */
+    uint64_t run_id;           /* the run lineage (0: unknown) */
+    int n_metric_state;        /* entries of metric_state (0 at an epoch end) */
+    double metric_state[RNNC_CHECKPOINT_MAX_METRIC_STATE];
     int n_rngs;
     rnnc_checkpoint_rng rngs[RNNC_CHECKPOINT_MAX_RNGS];
     rnnc_cfg *history;         /* map: key -> list of floats, one per epoch; owned, or NULL */
