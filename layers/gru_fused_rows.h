@@ -40,7 +40,8 @@ static inline VATTR V VN(clamp)(V y, float lo, float hi)
  * exact), expm1(r) = r + r^2 (1/2 + r/6 + ... + r^5/5040) (truncation below
  * 6e-9 relative), expm1(y) = 2^n expm1(r) + (2^n - 1) with 2^n from its
  * exponent bits. No cancellation near 0 (n = 0), about 2 ulp elsewhere; y
- * is clamped to [-87, 88] where 2^n is a normal float. */
+ * is clamped to [-87, 88] where 2^n is a normal float (+-inf clamp to the
+ * ends; NaN passes the clamp and comes out NaN). */
 static inline VATTR V VN(expm1)(V y)
 {
     y = VN(clamp)(y, -87.0f, 88.0f);
@@ -56,7 +57,11 @@ static inline VATTR V VN(expm1)(V y)
     q = q * r + 1.0f / 6.0f;
     q = q * r + 0.5f;
     const V p = r + r * r * q;
-    const V s = (V)(((VI)mf - 0x4B400000 + 127) * (1 << 23)); /* 2^n */
+    /* 2^n: the low mantissa bits of mf hold n + 0x4B400000, so the biased
+     * exponent n + 127 is in [1, 254]. A NaN y (the clamp keeps NaN) gives
+     * other bits: the mask keeps the integer math in range (no signed
+     * overflow, no UB) and p is NaN anyway, so the result stays NaN. */
+    const V s = (V)((((VI)mf + (127 - 0x4B400000)) & 0xFF) << 23);
     return s * p + (s - 1.0f);
 }
 
