@@ -5,6 +5,7 @@
  * second, the test split, a reference number, predictions next to targets)
  * and the trained weights in Keras's .weights.h5 layout. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "apps/commands.h"
 #include "apps/describe.h"
 #include "apps/forward.h"
+#include "apps/interrupt.h"
 #include "apps/session.h"
 #include "apps/train_state.h"
 #include "io/checkpoint.h"
@@ -29,17 +31,21 @@ static rnnc_cli_opt opts[] = {
     {"--resume", "CHECKPOINT", "continue from a checkpoint file, or the newest one in a directory", NULL},
     {"--epochs", "N", "train until epoch N (overrides fit.epochs)", NULL},
     {"--seed", "S", "seed for weight initialisation and shuffling (overrides fit.seed)", NULL},
+    {"--overwrite", NULL, "delete checkpoints of an earlier run from the checkpoint directory first", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
 static rnnc_cli_cmd cmd = {
     .name = "train",
-    .usage = "SPEC.yaml [--weights INIT.weights.h5] [--save-weights OUT.weights.h5] [--resume CHECKPOINT] [--epochs N] [--seed S]",
+    .usage = "SPEC.yaml [--weights INIT.weights.h5] [--save-weights OUT.weights.h5] [--resume CHECKPOINT] [--epochs N] [--seed S] [--overwrite]",
     .summary = "Train the model of a training spec on its data (see docs/spec-format.md).",
     .details = "Prints the progress display, then a summary: loss and metrics, time, time steps\n"
                "per second, the test split's scores next to a reference, and a few predictions\n"
                "next to their targets. Checkpoints go where the spec's checkpoint section says;\n"
-               "--resume continues bit-for-bit from one.\n\n"
+               "--resume continues bit-for-bit from one. A new run refuses a checkpoint directory\n"
+               "that already holds checkpoints (--overwrite deletes them first). SIGINT or SIGTERM\n"
+               "stop after the current batch with a checkpoint and the command that resumes it\n"
+               "(exit 130 / 143); a second signal exits at once.\n\n"
                "Example:\n"
                "  rnnc train examples/adding.yaml --save-weights build/adding.weights.h5",
     .min_pos = 1,
@@ -125,11 +131,69 @@ static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
     rnnc_status s = rnnc_app_forward(ses->model, xs, NULL, NULL, n, outs, &n_outs);
     rnnc_tensor_destroy(xs);
     RNNC_TRY(s);
-    printf("Predictions on %s samples:\n", d == &ses->test ? "test" : "validation");
+    /* A Functional model ran through its graph; the task's targets are those of its first output. */
+    printf("Predictions on %s samples%s:\n", d == &ses->test ? "test" : "validation",
+           n_outs > 1 ? " (the model's first output)" : "");
     rnnc_task_show(ses->task, stdout, d, outs[0], (int)n);
     for (int k = 0; k < n_outs; k++)
         rnnc_tensor_destroy(outs[k]);
     return RNNC_OK;
+}
+
+/* arg appended to buf after a space, in single quotes unless it is plain. */
+static void append_arg(char *buf, size_t cap, const char *arg)
+{
+    size_t at = strlen(buf);
+    bool plain = *arg != '\0';
+    for (const char *p = arg; *p; p++)
+        plain = plain && (isalnum((unsigned char)*p) || strchr("_./:=@%+-,", *p));
+    if (plain) {
+        snprintf(buf + at, cap - at, " %s", arg);
+        return;
+    }
+    snprintf(buf + at, cap - at, " '");
+    for (const char *p = arg; *p; p++) {
+        at = strlen(buf);
+        snprintf(buf + at, cap - at, *p == '\'' ? "'\\''" : "%c", *p);
+    }
+    at = strlen(buf);
+    snprintf(buf + at, cap - at, "'");
+}
+
+/* After fit stopped on SIGINT / SIGTERM in epoch `epoch` (0-based) after
+ * `batch` of its `steps` batches: the checkpoint, the command that resumes
+ * from it, and the exit code 128 + signal. */
+static int interrupted(rnnc_train_state *ts, const char *spec_path, int epoch, int64_t batch, int64_t steps)
+{
+    int sig = rnnc_interrupt_signal();
+    const char *name = rnnc_interrupt_signal_name(sig);
+    char path[4200], again[16384];
+    rnnc_status s = rnnc_train_state_interrupt(ts, epoch, batch, path, sizeof path);
+    if (s)
+        return rnnc_cli_fail(&cmd, rnnc_fail_context(s, "interrupted by %s, and the checkpoint could not be written: ",
+                                                     name));
+    snprintf(again, sizeof again, "%s", rnnc_interrupt_program());
+    append_arg(again, sizeof again, "train");
+    append_arg(again, sizeof again, spec_path);
+    append_arg(again, sizeof again, "--resume");
+    append_arg(again, sizeof again, path);
+    static const char *const kept[] = {"--epochs", "--seed", "--save-weights", NULL};
+    for (int i = 0; kept[i]; i++) {
+        const char *v = rnnc_cli_get(&cmd, kept[i]);
+        if (v) {
+            append_arg(again, sizeof again, kept[i]);
+            append_arg(again, sizeof again, v);
+        }
+    }
+    if (batch > 0)
+        printf("\nInterrupted by %s in epoch %d after batch %lld of %lld\n", name, epoch + 1, (long long)batch,
+               (long long)steps);
+    else
+        printf("\nInterrupted by %s before epoch %d\n", name, epoch + 1);
+    printf("Checkpoint: %s\n", path);
+    fflush(stdout);
+    fprintf(stderr, "rnnc train: interrupted by %s; resume with: %s\n", name, again);
+    return 128 + sig;
 }
 
 int rnnc_cmd_train(int argc, char **argv)
@@ -176,18 +240,24 @@ int rnnc_cmd_train(int argc, char **argv)
         goto fail;
     if ((s = rnnc_train_state_setup(&ts, &ses, tr)))
         goto fail;
-    if (resume && (s = rnnc_train_state_resume(&ts, resume_path)))
+    if (resume && (s = rnnc_train_state_resume(&ts, resume_path, stdout)))
         goto fail;
     if (!ses.train.y) {
         s = rnnc_fail(RNNC_E_FORMAT, "%s: the training data has no targets (y)", spec_path);
         goto fail;
     }
+    /* Last of the checks: with --overwrite it deletes an earlier run's checkpoints. */
+    if ((s = rnnc_train_state_claim_dir(&ts, resume != NULL, rnnc_cli_get(&cmd, "--overwrite") != NULL, stdout)))
+        goto fail;
 
     int64_t n_train = ses.train.x->shape.dim[0], T = rnnc_app_timesteps(ses.train.x);
     printf("rnnc train %s: model '%s' (%zu parameters), %lld training samples of %lld steps%s%s\n", spec_path,
            ses.model->name, rnnc_model_count_params(ses.model), (long long)n_train, (long long)T,
            ses.task ? ", task " : "", ses.task ? rnnc_task_name(ses.task) : "");
-    if (ts.start_epoch > 0)
+    if (ts.start_batch > 0)
+        printf("Resuming from %s inside epoch %lld, after batch %lld\n", resume_path, (long long)ts.start_epoch + 1,
+               (long long)ts.start_batch);
+    else if (ts.start_epoch > 0)
         printf("Resuming from %s at epoch %lld\n", resume_path, (long long)ts.start_epoch);
     if (ts.start_epoch >= spec->epochs) {
         printf("Nothing to train: the checkpoint is at epoch %lld and fit.epochs is %lld (raise it with --epochs)\n",
@@ -198,6 +268,10 @@ int rnnc_cmd_train(int argc, char **argv)
         fo.batch_size = spec->batch_size;
         fo.epochs = (int)spec->epochs;
         fo.initial_epoch = (int)ts.start_epoch;
+        fo.initial_batch = ts.start_batch;
+        if (ts.start_batch > 0 && (s = rnnc_trainer_set_metric_state(tr, ts.metric_state, ts.n_metric_state)))
+            goto fail;
+        fo.stop_requested = rnnc_interrupt_requested;
         fo.shuffle = false; /* train_state shuffles, from (seed, epoch) */
         fo.seed = ts.shuffle_seed;
         fo.validation_split = 0.0; /* train_state split it off */
@@ -209,8 +283,17 @@ int rnnc_cmd_train(int argc, char **argv)
         fo.n_callbacks = 1;
         fo.verbose = spec->verbose == 0 ? RNNC_VERBOSE_SILENT : spec->verbose == 2 ? RNNC_VERBOSE_LINES : RNNC_VERBOSE_AUTO;
         double t0 = rnnc_cli_now();
+        rnnc_interrupt_install();
         s = rnnc_trainer_fit(tr, ses.train.x, ses.train.y, &fo, &hist);
         double secs = rnnc_cli_now() - t0;
+        int stop_epoch;
+        int64_t stop_batch;
+        if (s == RNNC_OK && rnnc_trainer_interrupted(tr, &stop_epoch, &stop_batch)) {
+            code = interrupted(&ts, spec_path, stop_epoch, stop_batch,
+                               n_train / spec->batch_size + (n_train % spec->batch_size != 0));
+            goto done;
+        }
+        rnnc_interrupt_restore();
         if (s)
             goto fail;
         int64_t done = ts.last_epoch + 1 - ts.start_epoch;
@@ -224,7 +307,7 @@ int rnnc_cmd_train(int argc, char **argv)
     }
     if ((s = report_test(&ses, tr)))
         goto fail;
-    if (ts.last_checkpoint[0])
+    if (ts.last_checkpoint[0] && stat(ts.last_checkpoint, &(struct stat){0}) == 0)
         printf("Checkpoint: %s\n", ts.last_checkpoint);
     if (out) {
         if ((s = rnnc_train_state_save_weights(&ts, out)))
@@ -236,6 +319,7 @@ int rnnc_cmd_train(int argc, char **argv)
 fail:
     code = rnnc_cli_fail(&cmd, s);
 done:
+    rnnc_interrupt_restore();
     fflush(stdout);
     rnnc_history_destroy(hist);
     rnnc_train_state_clear(&ts);

@@ -5,6 +5,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/interrupt.h"
 #include "framework/config.h"
 
 typedef struct command {
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
         return RNNC_EXIT_USAGE;
     }
     const char *name = argv[1];
+    rnnc_interrupt_set_program(argv[0]);
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
         if (strcmp(name, "help") == 0 && argc > 2) {
             for (size_t i = 0; i < N_COMMANDS; i++)

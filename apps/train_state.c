@@ -1,11 +1,20 @@
 /* train_state.c - history, checkpoint schedule, random streams and resume
  * for `rnnc train` (train_state.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "apps/train_state.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apps/interrupt.h"
+#include "apps/resume_check.h"
 
 #include "framework/rnn.h"
 #include "io/json_writer.h"
@@ -189,6 +198,28 @@ static rnnc_status split_validation(rnnc_app_session *ses)
 
 /* ---- the callback ---- */
 
+/* Records a checkpoint this run wrote in its directory, then rotates the
+ * run's own files; last_checkpoint names it while it exists. */
+static rnnc_status own_written(rnnc_train_state *ts, rnnc_checkpoint_pos pos, const char *path, bool rotate)
+{
+    const rnnc_training_spec *spec = ts->ses->spec;
+    bool known = false;
+    for (size_t i = 0; i < ts->n_own && !known; i++)
+        known = rnnc_checkpoint_pos_cmp(ts->own[i], pos) == 0;
+    if (!known) {
+        rnnc_checkpoint_pos *p = realloc(ts->own, (ts->n_own + 1) * sizeof *p);
+        if (!p)
+            return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+        ts->own = p;
+        ts->own[ts->n_own++] = pos;
+    }
+    if (rotate)
+        RNNC_TRY(rnnc_checkpoint_rotate(spec->checkpoint_dir, spec->checkpoint_keep, ts->own, &ts->n_own));
+    struct stat st;
+    snprintf(ts->last_checkpoint, sizeof ts->last_checkpoint, "%s", stat(path, &st) == 0 ? path : "");
+    return RNNC_OK;
+}
+
 static rnnc_status on_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, rnnc_logs *logs)
 {
     rnnc_train_state *ts = cb->user;
@@ -200,11 +231,21 @@ static rnnc_status on_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, 
     int64_t done = epoch + 1;
     if (spec->has_checkpoint && (done % spec->checkpoint_every == 0 || done == spec->epochs)) {
         char path[4200];
-        rnnc_checkpoint_filename(spec->checkpoint_dir, done, path, sizeof path);
-        RNNC_TRY(rnnc_train_state_checkpoint(ts, done, path));
-        RNNC_TRY(rnnc_checkpoint_rotate(spec->checkpoint_dir, spec->checkpoint_keep));
-        snprintf(ts->last_checkpoint, sizeof ts->last_checkpoint, "%s", path);
+        rnnc_checkpoint_pos pos = {done, 0};
+        rnnc_checkpoint_filename_at(spec->checkpoint_dir, pos, path, sizeof path);
+        RNNC_TRY(rnnc_train_state_checkpoint(ts, pos, path));
+        RNNC_TRY(own_written(ts, pos, path, true));
     }
+    return RNNC_OK;
+}
+
+static rnnc_status on_batch_end(rnnc_callback *cb, rnnc_trainer *tr, int step, const rnnc_logs *logs)
+{
+    (void)cb;
+    (void)tr;
+    (void)step;
+    (void)logs;
+    rnnc_interrupt_test_batch();
     return RNNC_OK;
 }
 
@@ -214,6 +255,7 @@ void rnnc_train_state_init(rnnc_train_state *ts)
     ts->callback.user = ts;
     ts->callback.on_epoch_end = on_epoch_end;
     ts->callback.on_epoch_begin = on_epoch_begin;
+    ts->callback.on_train_batch_end = on_batch_end;
     ts->last_epoch = -1;
 }
 
@@ -224,6 +266,7 @@ void rnnc_train_state_clear(rnnc_train_state *ts)
         rnnc_tensor_destroy(ts->orig[k]);
     free(ts->model_json);
     free(ts->spec_json);
+    free(ts->own);
     rnnc_train_state_init(ts);
 }
 
@@ -257,13 +300,32 @@ rnnc_status rnnc_train_state_setup(rnnc_train_state *ts, rnnc_app_session *ses, 
     return RNNC_OK;
 }
 
-rnnc_status rnnc_train_state_checkpoint(rnnc_train_state *ts, int64_t epochs_done, const char *path)
+/* This run's optimizer config as JSON (*out NULL without an optimizer). */
+static rnnc_status optimizer_json(rnnc_optimizer *opt, char **out)
+{
+    rnnc_cfg *oc = NULL;
+    *out = NULL;
+    if (!opt)
+        return RNNC_OK;
+    RNNC_TRY(rnnc_optimizer_serialize(opt, &oc));
+    rnnc_status s = rnnc_json_write(oc, -1, out);
+    rnnc_cfg_destroy(oc);
+    return s;
+}
+
+rnnc_status rnnc_train_state_checkpoint(rnnc_train_state *ts, rnnc_checkpoint_pos pos, const char *path)
 {
     rnnc_optimizer *opt = rnnc_trainer_optimizer(ts->tr);
     rnnc_checkpoint_state st;
     memset(&st, 0, sizeof st);
+    int64_t epochs_done = pos.epoch;
     st.epoch = epochs_done;
+    st.batch = pos.batch;
+    st.run_id = ts->run_id;
     st.step = opt ? rnnc_optimizer_iterations(opt) : 0;
+    if (pos.batch > 0)
+        RNNC_TRY(rnnc_trainer_metric_state(ts->tr, st.metric_state, RNNC_CHECKPOINT_MAX_METRIC_STATE,
+                                           &st.n_metric_state));
     /* Borrowed: this state is only read by the save, never cleared. */
     st.history = ts->history;
     st.model_config = ts->model_json;
@@ -271,40 +333,56 @@ rnnc_status rnnc_train_state_checkpoint(rnnc_train_state *ts, int64_t epochs_don
     rnnc_rng shuffle = {.seed = ts->shuffle_seed, .counter = (uint64_t)epochs_done};
     RNNC_TRY(rnnc_checkpoint_state_set_rng(&st, "shuffle", &shuffle));
     RNNC_TRY(walk_model(ts->ses->model, collect, &st));
-    rnnc_cfg *oc = NULL;
     char *opt_json = NULL;
-    if (opt) {
-        RNNC_TRY(rnnc_optimizer_serialize(opt, &oc));
-        rnnc_status s = rnnc_json_write(oc, -1, &opt_json);
-        rnnc_cfg_destroy(oc);
-        RNNC_TRY(s);
-    }
+    RNNC_TRY(optimizer_json(opt, &opt_json));
     st.optimizer_config = opt_json;
     rnnc_status s = rnnc_checkpoint_save(path, ts->ses->model, opt, &st);
     free(opt_json);
     return s;
 }
 
-rnnc_status rnnc_train_state_resume(rnnc_train_state *ts, const char *path)
+rnnc_status rnnc_train_state_resume(rnnc_train_state *ts, const char *path, FILE *out)
 {
+    rnnc_optimizer *opt = rnnc_trainer_optimizer(ts->tr);
     rnnc_checkpoint_state st;
     memset(&st, 0, sizeof st);
-    /* The streams are checked against the file before anything changes. */
+    /* Checked against the file before anything changes: the setup (model,
+     * optimizer, spec) and every random stream. */
+    char *opt_json = NULL;
+    bool lr_changed = false;
     rnnc_status s = rnnc_checkpoint_read_state(path, &st);
+    if (s == RNNC_OK)
+        s = optimizer_json(opt, &opt_json);
+    if (s == RNNC_OK) {
+        rnnc_resume_now now = {ts->model_json, opt_json, ts->spec_json, ts->shuffle_seed};
+        s = rnnc_resume_check(&st, path, &now, out, &lr_changed);
+    }
+    free(opt_json);
+    if (s != RNNC_OK) {
+        rnnc_checkpoint_state_clear(&st);
+        return s;
+    }
     restore_ctx rc = {&st, path, false};
-    if (s == RNNC_OK)
-        s = walk_model(ts->ses->model, restore, &rc);
+    s = walk_model(ts->ses->model, restore, &rc);
     rnnc_checkpoint_state_clear(&st);
+    /* The spec's learning rate wins over the one saved with the optimizer. */
+    const bool set_lr = opt && lr_changed && !rnnc_optimizer_has_schedule(opt);
+    const double lr = opt ? rnnc_optimizer_learning_rate(opt) : 0.0;
     if (s == RNNC_OK)
-        s = rnnc_checkpoint_load(path, ts->ses->model, rnnc_trainer_optimizer(ts->tr), &st);
+        s = rnnc_checkpoint_load(path, ts->ses->model, opt, &st);
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "--resume: ");
+    if (set_lr && (s = rnnc_optimizer_set_learning_rate(opt, lr))) {
+        rnnc_checkpoint_state_clear(&st);
+        return s;
+    }
     rc.apply = true;
     walk_model(ts->ses->model, restore, &rc);
-    const rnnc_rng *sh = rnnc_checkpoint_state_rng(&st, "shuffle");
-    if (sh)
-        ts->shuffle_seed = sh->seed;
     ts->start_epoch = st.epoch;
+    ts->start_batch = st.batch;
+    ts->run_id = st.run_id;
+    ts->n_metric_state = st.n_metric_state;
+    memcpy(ts->metric_state, st.metric_state, sizeof ts->metric_state);
     ts->last_epoch = st.epoch - 1;
     if (st.history) {
         rnnc_cfg_destroy(ts->history);
@@ -318,6 +396,120 @@ rnnc_status rnnc_train_state_resume(rnnc_train_state *ts, const char *path)
         }
     }
     rnnc_checkpoint_state_clear(&st);
+    return RNNC_OK;
+}
+
+/* A new run id: random bits, never 0. */
+static uint64_t new_run_id(void)
+{
+    uint64_t id = 0;
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd >= 0) {
+        if (read(fd, &id, sizeof id) != (ssize_t)sizeof id)
+            id = 0;
+        close(fd);
+    }
+    if (id == 0) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        id = ((uint64_t)t.tv_sec * 1000000007ull) ^ (uint64_t)t.tv_nsec ^ ((uint64_t)getpid() << 40);
+    }
+    return id ? id : 1;
+}
+
+/* Whether the checkpoint at pos in dir is this run's up to where it starts. */
+static bool is_own(const rnnc_train_state *ts, const char *dir, rnnc_checkpoint_pos pos, bool resumed)
+{
+    rnnc_checkpoint_pos start = {ts->start_epoch, ts->start_batch};
+    if (!resumed || rnnc_checkpoint_pos_cmp(pos, start) > 0)
+        return false;
+    char path[4200];
+    rnnc_checkpoint_filename_at(dir, pos, path, sizeof path);
+    rnnc_checkpoint_state st;
+    if (rnnc_checkpoint_read_state(path, &st) != RNNC_OK) {
+        rnnc_clear_error(); /* damaged: not known to be the run's */
+        return false;
+    }
+    bool own = st.run_id == ts->run_id;
+    rnnc_checkpoint_state_clear(&st);
+    return own;
+}
+
+rnnc_status rnnc_train_state_claim_dir(rnnc_train_state *ts, bool resumed, bool overwrite, FILE *out)
+{
+    const rnnc_training_spec *spec = ts->ses->spec;
+    if (!resumed)
+        ts->run_id = new_run_id();
+    if (!spec->has_checkpoint)
+        return RNNC_OK;
+    const char *dir = spec->checkpoint_dir;
+    rnnc_checkpoint_pos *all;
+    size_t n, n_other = 0;
+    RNNC_TRY(rnnc_checkpoint_list(dir, &all, &n));
+    free(ts->own);
+    ts->own = NULL;
+    ts->n_own = 0;
+    /* all[] is split in place: own files first, then the others. */
+    for (size_t i = 0; i < n; i++)
+        if (is_own(ts, dir, all[i], resumed)) {
+            rnnc_checkpoint_pos t = all[ts->n_own];
+            all[ts->n_own++] = all[i];
+            all[i] = t;
+        }
+    n_other = n - ts->n_own;
+    rnnc_checkpoint_pos *other = all + ts->n_own;
+    char first[4200], last[4200];
+    rnnc_status s = RNNC_OK;
+    if (n_other > 0) {
+        rnnc_checkpoint_filename_at(dir, other[0], first, sizeof first);
+        rnnc_checkpoint_filename_at(dir, other[n_other - 1], last, sizeof last);
+        const char *a = strrchr(first, '/') + 1, *b = strrchr(last, '/') + 1;
+        if (!overwrite && !resumed)
+            s = rnnc_fail(RNNC_E_ARG, "checkpoint directory '%s' already holds %zu checkpoint%s of an earlier run (%s%s%s); a new run does not delete them: continue that run with --resume %s, move them away, or pass --overwrite to delete them first",
+                          dir, n_other, n_other == 1 ? "" : "s", a, n_other > 1 ? " ... " : "", n_other > 1 ? b : "",
+                          dir);
+        else if (!overwrite)
+            s = rnnc_fail(RNNC_E_ARG, "checkpoint directory '%s' holds %zu checkpoint%s that %s not the resumed run's up to where it resumes (%s%s%s: another run's, damaged, or past the checkpoint resumed from); move them away, or pass --overwrite to delete them first",
+                          dir, n_other, n_other == 1 ? "" : "s", n_other == 1 ? "is" : "are", a,
+                          n_other > 1 ? " ... " : "", n_other > 1 ? b : "");
+        for (size_t i = 0; s == RNNC_OK && i < n_other; i++) {
+            char path[4200];
+            rnnc_checkpoint_filename_at(dir, other[i], path, sizeof path);
+            if (unlink(path) != 0 && errno != ENOENT)
+                s = rnnc_fail(RNNC_E_IO, "--overwrite: cannot delete old checkpoint '%s': %s", path, strerror(errno));
+        }
+        if (s == RNNC_OK)
+            fprintf(out, "Removed %zu old checkpoint%s from %s (--overwrite): %s%s%s\n", n_other,
+                    n_other == 1 ? "" : "s", dir, a, n_other > 1 ? " ... " : "", n_other > 1 ? b : "");
+    }
+    if (s == RNNC_OK && ts->n_own > 0) {
+        ts->own = all; /* the own entries are first */
+        all = NULL;
+    } else {
+        ts->n_own = 0;
+    }
+    free(all);
+    return s;
+}
+
+rnnc_status rnnc_train_state_interrupt(rnnc_train_state *ts, int epoch, int64_t batches_done, char *path,
+                                       size_t cap)
+{
+    const rnnc_training_spec *spec = ts->ses->spec;
+    rnnc_checkpoint_pos pos = {epoch, batches_done};
+    if (spec->has_checkpoint) {
+        rnnc_checkpoint_filename_at(spec->checkpoint_dir, pos, path, cap);
+    } else {
+        const char *base = strrchr(spec->path, '/') ? strrchr(spec->path, '/') + 1 : spec->path;
+        const char *dot = strrchr(base, '.');
+        int len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+        snprintf(path, cap, "%.*s.interrupted.weights.h5", len, base);
+    }
+    rnnc_interrupt_test_point("ckpt");
+    RNNC_TRY(rnnc_train_state_checkpoint(ts, pos, path));
+    /* Counted as the run's own for later rotation, but none is deleted now. */
+    if (spec->has_checkpoint)
+        RNNC_TRY(own_written(ts, pos, path, false));
     return RNNC_OK;
 }
 

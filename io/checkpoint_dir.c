@@ -13,10 +13,18 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+const char *rnnc_checkpoint_filename_at(const char *dir, rnnc_checkpoint_pos pos, char *buf, size_t cap)
+{
+    if (pos.batch > 0)
+        snprintf(buf, cap, "%s/ckpt-%06lld-batch%06lld.weights.h5", dir, (long long)pos.epoch, (long long)pos.batch);
+    else
+        snprintf(buf, cap, "%s/ckpt-%06lld.weights.h5", dir, (long long)pos.epoch);
+    return buf;
+}
+
 const char *rnnc_checkpoint_filename(const char *dir, int64_t epoch, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%s/ckpt-%06lld.weights.h5", dir, (long long)epoch);
-    return buf;
+    return rnnc_checkpoint_filename_at(dir, (rnnc_checkpoint_pos){epoch, 0}, buf, cap);
 }
 
 rnnc_status rnnc_checkpoint_mkdir(const char *dir)
@@ -44,35 +52,64 @@ rnnc_status rnnc_checkpoint_mkdir(const char *dir)
     return RNNC_OK;
 }
 
-/* The epoch of a checkpoint file name, or -1 for any other name. */
-static int64_t parse_name(const char *name)
+/* Digits at *p (at least one) into *v; advances *p. */
+static bool digits(const char **p, int64_t *v)
 {
-    const char *pre = "ckpt-", *suf = ".weights.h5";
-    size_t n = strlen(name), lp = strlen(pre), ls = strlen(suf);
-    if (n <= lp + ls || strncmp(name, pre, lp) != 0 || strcmp(name + n - ls, suf) != 0)
-        return -1;
-    int64_t e = 0;
-    for (size_t i = lp; i < n - ls; i++) {
-        if (name[i] < '0' || name[i] > '9' || e > (INT64_MAX - 9) / 10)
-            return -1;
-        e = e * 10 + (name[i] - '0');
+    int64_t x = 0;
+    const char *q = *p;
+    for (; *q >= '0' && *q <= '9'; q++) {
+        if (x > (INT64_MAX - 9) / 10)
+            return false;
+        x = x * 10 + (*q - '0');
     }
-    /* Only the canonical spelling, so the name rebuilt from the epoch is this file. */
-    char canon[64];
-    snprintf(canon, sizeof canon, "ckpt-%06lld.weights.h5", (long long)e);
-    return strcmp(canon, name) == 0 ? e : -1;
+    if (q == *p)
+        return false;
+    *p = q;
+    *v = x;
+    return true;
 }
 
-static int cmp_i64(const void *a, const void *b)
+bool rnnc_checkpoint_parse_name(const char *name, rnnc_checkpoint_pos *pos)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    rnnc_checkpoint_pos at = {0, 0};
+    const char *p = name;
+    if (strncmp(p, "ckpt-", 5) != 0)
+        return false;
+    p += 5;
+    if (!digits(&p, &at.epoch))
+        return false;
+    if (strncmp(p, "-batch", 6) == 0) {
+        p += 6;
+        if (!digits(&p, &at.batch) || at.batch == 0)
+            return false;
+    }
+    if (strcmp(p, ".weights.h5") != 0)
+        return false;
+    /* Only the canonical spelling, so the name rebuilt from the position is this file. */
+    char canon[128];
+    rnnc_checkpoint_filename_at("", at, canon, sizeof canon);
+    if (strcmp(canon + 1, name) != 0)
+        return false;
+    if (pos)
+        *pos = at;
+    return true;
 }
 
-/* Epochs of the checkpoint files in dir, ascending (malloc'd). */
-static rnnc_status list_epochs(const char *dir, int64_t **epochs, size_t *n)
+int rnnc_checkpoint_pos_cmp(rnnc_checkpoint_pos a, rnnc_checkpoint_pos b)
 {
-    *epochs = NULL;
+    if (a.epoch != b.epoch)
+        return a.epoch < b.epoch ? -1 : 1;
+    return (a.batch > b.batch) - (a.batch < b.batch);
+}
+
+static int cmp_pos(const void *a, const void *b)
+{
+    return rnnc_checkpoint_pos_cmp(*(const rnnc_checkpoint_pos *)a, *(const rnnc_checkpoint_pos *)b);
+}
+
+rnnc_status rnnc_checkpoint_list(const char *dir, rnnc_checkpoint_pos **out, size_t *n)
+{
+    *out = NULL;
     *n = 0;
     DIR *d = opendir(dir);
     if (!d)
@@ -81,50 +118,52 @@ static rnnc_status list_epochs(const char *dir, int64_t **epochs, size_t *n)
     struct dirent *e;
     rnnc_status s = RNNC_OK;
     while ((e = readdir(d))) {
-        int64_t ep = parse_name(e->d_name);
-        if (ep < 0)
+        rnnc_checkpoint_pos pos;
+        if (!rnnc_checkpoint_parse_name(e->d_name, &pos))
             continue;
         if (*n == cap) {
             size_t nc = cap ? 2 * cap : 16;
-            int64_t *p = realloc(*epochs, nc * sizeof *p);
+            rnnc_checkpoint_pos *p = realloc(*out, nc * sizeof *p);
             if (!p) {
                 s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
                 break;
             }
-            *epochs = p;
+            *out = p;
             cap = nc;
         }
-        (*epochs)[(*n)++] = ep;
+        (*out)[(*n)++] = pos;
     }
     closedir(d);
     if (s != RNNC_OK) {
-        free(*epochs);
-        *epochs = NULL;
+        free(*out);
+        *out = NULL;
         *n = 0;
         return s;
     }
     if (*n > 1)
-        qsort(*epochs, *n, sizeof **epochs, cmp_i64);
+        qsort(*out, *n, sizeof **out, cmp_pos);
     return RNNC_OK;
 }
 
-rnnc_status rnnc_checkpoint_rotate(const char *dir, int64_t keep)
+rnnc_status rnnc_checkpoint_rotate(const char *dir, int64_t keep, rnnc_checkpoint_pos *own, size_t *n)
 {
-    int64_t *ep;
-    size_t n;
     char path[4200];
     if (keep < 1)
         return rnnc_fail(RNNC_E_ARG, "checkpoint: keep must be >= 1, got %lld", (long long)keep);
-    RNNC_TRY(list_epochs(dir, &ep, &n));
+    if (*n > 1)
+        qsort(own, *n, sizeof *own, cmp_pos);
+    size_t drop = 0;
     rnnc_status s = RNNC_OK;
-    for (size_t i = 0; n > (size_t)keep && i < n - (size_t)keep; i++) {
-        rnnc_checkpoint_filename(dir, ep[i], path, sizeof path);
+    while (*n - drop > (size_t)keep) {
+        rnnc_checkpoint_filename_at(dir, own[drop], path, sizeof path);
         if (unlink(path) != 0 && errno != ENOENT) {
             s = rnnc_fail(RNNC_E_IO, "cannot delete old checkpoint '%s': %s", path, strerror(errno));
             break;
         }
+        drop++;
     }
-    free(ep);
+    memmove(own, own + drop, (*n - drop) * sizeof *own);
+    *n -= drop;
     return s;
 }
 
@@ -136,7 +175,7 @@ static long partial_pid(const char *name)
         return -1;
     char base[64];
     snprintf(base, sizeof base, "%.*s", (int)(mark - name) + 11, name);
-    if (parse_name(base) < 0)
+    if (!rnnc_checkpoint_parse_name(base, NULL))
         return -1;
     char *end;
     long pid = strtol(mark + strlen(".weights.h5.partial."), &end, 10);
@@ -168,14 +207,14 @@ rnnc_status rnnc_checkpoint_clean_stale(const char *dir, int *removed)
 
 rnnc_status rnnc_checkpoint_latest(const char *dir, char *buf, size_t cap, bool *found)
 {
-    int64_t *ep;
+    rnnc_checkpoint_pos *all;
     size_t n;
     *found = false;
-    RNNC_TRY(list_epochs(dir, &ep, &n));
+    RNNC_TRY(rnnc_checkpoint_list(dir, &all, &n));
     if (n > 0) {
-        rnnc_checkpoint_filename(dir, ep[n - 1], buf, cap);
+        rnnc_checkpoint_filename_at(dir, all[n - 1], buf, cap);
         *found = true;
     }
-    free(ep);
+    free(all);
     return RNNC_OK;
 }

@@ -157,6 +157,18 @@ void rnnc_metric_reset(rnnc_metric *m)
     m->count = 0;
 }
 
+void rnnc_metric_get_state(const rnnc_metric *m, double *total, double *count)
+{
+    *total = m->total;
+    *count = m->count;
+}
+
+void rnnc_metric_set_state(rnnc_metric *m, double total, double count)
+{
+    m->total = total;
+    m->count = count;
+}
+
 double rnnc_metric_result(const rnnc_metric *m)
 {
     return m->count != 0 ? m->total / m->count : 0.0; /* divide_no_nan */

@@ -27,6 +27,9 @@ struct rnnc_trainer {
     void *print_user;
     int fit_epochs;
     int64_t fit_steps;
+    bool interrupted;         /* the last fit ended by stop_requested */
+    int interrupted_epoch;
+    int64_t interrupted_batch;
 };
 
 /* ---- logs ------------------------------------------------------------------- */
@@ -182,6 +185,52 @@ rnnc_model *rnnc_trainer_model(rnnc_trainer *tr) { return tr->model; }
 rnnc_optimizer *rnnc_trainer_optimizer(rnnc_trainer *tr) { return tr->opt; }
 void rnnc_trainer_stop(rnnc_trainer *tr) { tr->stop = true; }
 bool rnnc_trainer_stopping(const rnnc_trainer *tr) { return tr->stop; }
+
+bool rnnc_trainer_interrupted(const rnnc_trainer *tr, int *epoch, int64_t *batches_done)
+{
+    if (epoch)
+        *epoch = tr->interrupted ? tr->interrupted_epoch : 0;
+    if (batches_done)
+        *batches_done = tr->interrupted ? tr->interrupted_batch : 0;
+    return tr->interrupted;
+}
+
+/* The running metrics in a fixed order: the loss tracker, metrics, weighted metrics. */
+static int running_metrics(const rnnc_trainer *tr, rnnc_metric **out, int cap)
+{
+    int n = 0;
+    if (n < cap && tr->loss_tracker)
+        out[n++] = tr->loss_tracker;
+    for (int i = 0; i < tr->n_metrics && n < cap; i++)
+        out[n++] = tr->metrics[i];
+    for (int i = 0; i < tr->n_wmetrics && n < cap; i++)
+        out[n++] = tr->wmetrics[i];
+    return n;
+}
+
+rnnc_status rnnc_trainer_metric_state(const rnnc_trainer *tr, double *out, int cap, int *n)
+{
+    rnnc_metric *ms[2 * RNNC_LOGS_MAX + 1];
+    const int k = running_metrics(tr, ms, 2 * RNNC_LOGS_MAX + 1);
+    *n = 2 * k;
+    if (cap < 2 * k)
+        return rnnc_fail(RNNC_E_ARG, "metric state: %d values do not fit in %d", 2 * k, cap);
+    for (int i = 0; i < k; i++)
+        rnnc_metric_get_state(ms[i], &out[2 * i], &out[2 * i + 1]);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_trainer_set_metric_state(rnnc_trainer *tr, const double *v, int n)
+{
+    rnnc_metric *ms[2 * RNNC_LOGS_MAX + 1];
+    const int k = running_metrics(tr, ms, 2 * RNNC_LOGS_MAX + 1);
+    if (n != 2 * k)
+        return rnnc_fail(RNNC_E_ARG, "metric state: %d values given, the compiled loss and metrics hold %d", n,
+                         2 * k);
+    for (int i = 0; i < k; i++)
+        rnnc_metric_set_state(ms[i], v[2 * i], v[2 * i + 1]);
+    return RNNC_OK;
+}
 int rnnc_trainer_fit_epochs(const rnnc_trainer *tr) { return tr->fit_epochs; }
 int64_t rnnc_trainer_fit_steps(const rnnc_trainer *tr) { return tr->fit_steps; }
 
@@ -809,7 +858,12 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         cbs[ncb++] = f.progress;
     }
     const int64_t bs = opts->batch_size ? opts->batch_size : 32;
-    const int64_t steps = (n + bs - 1) / bs;
+    tr->interrupted = false;
+    if (opts->initial_batch < 0 || (opts->initial_batch > 0 && opts->initial_batch >= steps)) {
+        s = rnnc_fail(RNNC_E_ARG, "fit: initial_batch %lld must be below the %lld batches of an epoch",
+                      (long long)opts->initial_batch, (long long)steps);
+        goto done;
+    }
     int64_t *order = iota(n);
     rnnc_history *h = calloc(1, sizeof *h);
     if (!order || !h) {
@@ -830,11 +884,20 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
 
     EACH_CB(on_train_begin, cbs[c_], tr)
     for (int epoch = opts->initial_epoch; epoch < opts->epochs && !s; epoch++) {
-        reset_metrics(tr);
+        /* A run resumed inside this epoch keeps the metrics set for it. */
+        const int64_t first = epoch == opts->initial_epoch ? opts->initial_batch : 0;
+        if (opts->stop_requested && opts->stop_requested(opts->stop_user)) {
+            tr->interrupted = true;
+            tr->interrupted_epoch = epoch;
+            tr->interrupted_batch = first;
+            break;
+        }
+        if (first == 0)
+            reset_metrics(tr);
         EACH_CB(on_epoch_begin, cbs[c_], tr, epoch)
         if (opts->shuffle && n > 1)
             rnnc_rng_permutation(&rng, order, (size_t)n);
-        for (int64_t k = 0; k < steps && !s; k++) {
+        for (int64_t k = first; k < steps && !s; k++) {
             rnnc_tensor *xb, *yb, *swb;
             s = batch_of(tr, xt, yt, swt, order, n, bs, k, &xb, &yb, &swb);
             if (!s)
@@ -851,8 +914,14 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
             EACH_CB(on_train_batch_end, cbs[c_], tr, (int)k, &bl)
             if (tr->stop)
                 break;
+            if (!s && k + 1 < steps && opts->stop_requested && opts->stop_requested(opts->stop_user)) {
+                tr->interrupted = true;
+                tr->interrupted_epoch = epoch;
+                tr->interrupted_batch = k + 1;
+                break;
+            }
         }
-        if (s)
+        if (s || tr->interrupted)
             break;
         memset(&epoch_logs, 0, sizeof epoch_logs);
         if ((s = results(tr, "", &epoch_logs)))
@@ -867,14 +936,14 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         if (tr->stop)
             break;
     }
-    if (!s && opts->epochs > opts->initial_epoch) {
+    if (!s && !tr->interrupted && opts->epochs > opts->initial_epoch) {
         rnnc_weight **w = NULL;
         int nw = 0;
         if (!(s = trainable_weights(tr->model, &w, &nw)) && rnnc_optimizer_built(tr->opt))
             s = rnnc_optimizer_finalize(tr->opt, w, nw);
         free(w);
     }
-    if (!s)
+    if (!s && !tr->interrupted)
         EACH_CB(on_train_end, cbs[c_], tr, &epoch_logs)
     free(order);
     tr->print = NULL;

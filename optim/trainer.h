@@ -107,6 +107,13 @@ typedef struct rnnc_fit_options {
     int64_t batch_size;          /* 0 -> 32 */
     int epochs;                  /* 1 */
     int initial_epoch;           /* 0 */
+    /* Batches of initial_epoch already done (a run resumed inside an
+     * epoch): that epoch starts at this batch and its running loss and
+     * metrics are not reset (set them first with
+     * rnnc_trainer_set_metric_state). Must be below the batches per epoch.
+     * Exact only when the rows are in the same order as before, i.e. with
+     * shuffle off (the caller shuffles, as `rnnc train` does). 0 */
+    int64_t initial_batch;
     bool shuffle;                /* true: a new permutation every epoch */
     uint64_t seed;               /* of the shuffling stream */
     double validation_split;     /* in [0, 1): the last fraction of x, y, sample_weight */
@@ -120,6 +127,15 @@ typedef struct rnnc_fit_options {
     rnnc_verbose verbose;        /* RNNC_VERBOSE_AUTO */
     rnnc_print_fn print;         /* NULL -> stdout */
     void *print_user;
+    /* Asked before each epoch and after each batch that does not end an
+     * epoch (may be NULL). When it returns true fit returns RNNC_OK at once,
+     * without finishing the epoch: no validation, no on_epoch_end, no
+     * on_train_end, no optimizer finalize. rnnc_trainer_interrupted then
+     * says where it stopped; the running metrics stay as they were
+     * (rnnc_trainer_metric_state), so the run can continue exactly from
+     * there with initial_epoch / initial_batch. */
+    bool (*stop_requested)(void *user);
+    void *stop_user;
 } rnnc_fit_options;
 
 rnnc_fit_options rnnc_fit_defaults(void);
@@ -149,6 +165,17 @@ rnnc_status rnnc_trainer_train_on_batch(rnnc_trainer *tr, const rnnc_tensor *x, 
 /* For callbacks. */
 rnnc_model *rnnc_trainer_model(rnnc_trainer *tr);
 rnnc_optimizer *rnnc_trainer_optimizer(rnnc_trainer *tr);
+/* After fit: whether stop_requested ended it, and where: *epoch (0-based)
+ * is the epoch it was in and *batches_done the batches of that epoch done
+ * (0: stopped before the epoch began). Either pointer may be NULL. */
+bool rnnc_trainer_interrupted(const rnnc_trainer *tr, int *epoch, int64_t *batches_done);
+/* The running loss and metrics as (total, count) pairs, loss first, then
+ * the metrics and weighted metrics in compile order: 2 * (1 + metrics +
+ * weighted metrics) values. *n gets the count; fails with RNNC_E_ARG when
+ * cap is smaller. */
+rnnc_status rnnc_trainer_metric_state(const rnnc_trainer *tr, double *out, int cap, int *n);
+/* Sets them back; n must be the count rnnc_trainer_metric_state gives. */
+rnnc_status rnnc_trainer_set_metric_state(rnnc_trainer *tr, const double *v, int n);
 /* Asks fit to stop after the current batch / epoch (model.stop_training). */
 void rnnc_trainer_stop(rnnc_trainer *tr);
 bool rnnc_trainer_stopping(const rnnc_trainer *tr);

@@ -368,10 +368,16 @@ Test(checkpoint, rotation_keeps_the_newest_k)
     fclose(f);
     f = fopen(path_in("notes.txt"), "w");
     fclose(f);
-    cr_assert_eq(rnnc_checkpoint_rotate(tmpdir, 2), RNNC_OK, "%s", rnnc_last_error());
+    /* Rotation deletes only the run's own files: epoch 2 is another run's. */
+    rnnc_checkpoint_pos own[4] = {{5, 0}, {1, 0}, {4, 0}, {3, 0}};
+    size_t n_own = 4;
+    cr_assert_eq(rnnc_checkpoint_rotate(tmpdir, 2, own, &n_own), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_eq(n_own, 2u);
+    cr_expect(own[0].epoch == 4 && own[1].epoch == 5, "left %lld, %lld", (long long)own[0].epoch,
+              (long long)own[1].epoch);
     struct stat sb;
     for (int e = 1; e <= 5; e++)
-        cr_expect_eq(stat(rnnc_checkpoint_filename(tmpdir, e, p, sizeof p), &sb) == 0, e >= 4, "epoch %d", e);
+        cr_expect_eq(stat(rnnc_checkpoint_filename(tmpdir, e, p, sizeof p), &sb) == 0, e == 2 || e >= 4, "epoch %d", e);
     cr_expect_eq(stat(path_in("ckpt-1.weights.h5"), &sb), 0);
     cr_expect_eq(stat(path_in("notes.txt"), &sb), 0);
     bool found;
@@ -379,7 +385,24 @@ Test(checkpoint, rotation_keeps_the_newest_k)
     cr_assert_eq(rnnc_checkpoint_latest(tmpdir, latest, sizeof latest, &found), RNNC_OK);
     cr_assert(found);
     cr_expect_str_eq(latest, rnnc_checkpoint_filename(tmpdir, 5, p, sizeof p));
-    cr_expect_eq(rnnc_checkpoint_rotate(tmpdir, 0), RNNC_E_ARG);
+    cr_expect_eq(rnnc_checkpoint_rotate(tmpdir, 0, own, &n_own), RNNC_E_ARG);
+
+    /* A checkpoint taken inside epoch 6 (5 epochs and 3 batches done) is newer than epoch 5's. */
+    rnnc_checkpoint_pos mid = {5, 3};
+    cr_expect_str_eq(rnnc_checkpoint_filename_at(tmpdir, mid, p, sizeof p) + strlen(tmpdir),
+                     "/ckpt-000005-batch000003.weights.h5");
+    f = fopen(p, "w");
+    fclose(f);
+    cr_assert_eq(rnnc_checkpoint_latest(tmpdir, latest, sizeof latest, &found), RNNC_OK);
+    cr_expect_str_eq(latest, p);
+    rnnc_checkpoint_pos got;
+    cr_expect(rnnc_checkpoint_parse_name("ckpt-000012-batch000007.weights.h5", &got) && got.epoch == 12 &&
+              got.batch == 7);
+    const char *not_names[] = {"ckpt-12.weights.h5", "ckpt-000012-batch000000.weights.h5",
+                               "ckpt-000012-batch7.weights.h5", "ckpt-000012-batch.weights.h5",
+                               "ckpt-000012.weights.h5.tmp.1.2", "ckpt-000012-batch000007.h5", NULL};
+    for (int i = 0; not_names[i]; i++)
+        cr_expect_not(rnnc_checkpoint_parse_name(not_names[i], &got), "%s", not_names[i]);
     rnnc_model_destroy(m);
     rnnc_optimizer_destroy(o);
 }
