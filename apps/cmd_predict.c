@@ -14,6 +14,7 @@
 #include "apps/forward.h"
 #include "apps/session.h"
 #include "io/dataset.h"
+#include "io/file_identity.h"
 #include "io/h5_util.h"
 #include "io/keras_archive.h"
 #include "io/model_loader.h"
@@ -113,6 +114,15 @@ int rnnc_cmd_predict(int argc, char **argv)
         rnnc_cli_error(&cmd, "--output '%s' is a directory; give a file name such as out.h5", output);
         return RNNC_EXIT_FAIL;
     }
+    /* Before any work: OUTPUT is none of the inputs, and its folder takes files. */
+    const rnnc_named_path ins[] = {{"--model", model_path}, {"--weights", weights}, {"--input", input}};
+    char out_what[4200];
+    snprintf(out_what, sizeof out_what, "--output '%s'", output);
+    rnnc_status chk = rnnc_check_not_an_input("--output", output, ins, 3);
+    if (chk == RNNC_OK)
+        chk = rnnc_check_output_writable(output, out_what);
+    if (chk != RNNC_OK)
+        return rnnc_cli_fail(&cmd, chk);
 
     double t0 = rnnc_cli_now();
     rnnc_model *m = NULL;

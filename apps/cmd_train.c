@@ -20,6 +20,7 @@
 #include "apps/session.h"
 #include "apps/train_state.h"
 #include "io/checkpoint.h"
+#include "io/file_identity.h"
 #include "io/json_writer.h"
 #include "io/model_loader.h"
 #include "io/weights_h5.h"
@@ -241,6 +242,9 @@ int rnnc_cmd_train(int argc, char **argv)
     if ((s = rnnc_train_state_setup(&ts, &ses, tr)))
         goto fail;
     if (resume && (s = rnnc_train_state_resume(&ts, resume_path, stdout)))
+        goto fail;
+    /* Outputs: none is an input, every folder takes files (before the first step). */
+    if ((s = rnnc_check_train_outputs(spec, out, init, resume ? resume_path : NULL)))
         goto fail;
     if (!ses.train.y) {
         s = rnnc_fail(RNNC_E_FORMAT, "%s: the training data has no targets (y)", spec_path);

@@ -87,68 +87,26 @@ const rnnc_rng *rnnc_checkpoint_state_rng(const rnnc_checkpoint_state *s, const 
 
 /* ---- HDF5 pieces ---- */
 
+/* Strings are fixed-length (null-padded UTF-8): their bytes are in the
+ * dataset's own storage, so reading a damaged file never reaches HDF5's
+ * global heap (whose damage HDF5 1.10 does not always survive). */
 static rnnc_status write_string(hid_t loc, const char *name, const char *value, const char *file)
 {
-    char why[600];
-    rnnc_h5_quiet q;
-    rnnc_h5_quiet_begin(&q);
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), d = -1;
-    herr_t e = -1;
-    if (t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0 &&
-        (d = H5Dcreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0)
-        e = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value);
-    if (d >= 0)
-        H5Dclose(d);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (t >= 0)
-        H5Tclose(t);
-    rnnc_status s = RNNC_OK;
-    if (e < 0)
-        s = rnnc_fail(RNNC_E_IO, "'%s': cannot write string dataset '/%s/%s'%s", file, GROUP, name,
-                      rnnc_h5_error_detail(why, sizeof why));
-    rnnc_h5_quiet_end(&q);
-    return s;
+    return rnnc_h5_write_fixed_string(loc, name, value, file);
 }
 
-/* A scalar variable-length string dataset; *out NULL when absent. */
+/* A scalar fixed-length string dataset; *out NULL when absent. Variable-
+ * length strings (checkpoints of rnnc before fixed-length strings) are
+ * refused before any of their bytes is read. */
 static rnnc_status read_string(hid_t loc, const char *name, const char *file, char **out)
 {
-    char why[600];
     *out = NULL;
     if (!rnnc_h5_exists(loc, name))
         return RNNC_OK;
-    rnnc_h5_quiet q;
-    rnnc_h5_quiet_begin(&q);
-    rnnc_status s = RNNC_OK;
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), ft = -1, sp = -1, mt = -1;
-    char *buf = NULL;
-    if (d < 0 || (ft = H5Dget_type(d)) < 0 || (sp = H5Dget_space(d)) < 0) {
-        s = rnnc_fail(RNNC_E_FORMAT, "'%s': cannot open dataset '/%s/%s'%s", file, GROUP, name,
-                      rnnc_h5_error_detail(why, sizeof why));
-    } else if (H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0 ||
-               H5Sget_simple_extent_type(sp) != H5S_SCALAR) {
-        s = rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '/%s/%s' must be a scalar variable-length string", file,
-                      GROUP, name);
-    } else if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
-               H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &buf) < 0) {
-        s = rnnc_fail(RNNC_E_FORMAT, "'%s': cannot read dataset '/%s/%s'%s", file, GROUP, name,
-                      rnnc_h5_error_detail(why, sizeof why));
-    } else {
-        *out = dup_str(buf ? buf : "");
-        if (!*out)
-            s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
-        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &buf);
-    }
-    if (mt >= 0)
-        H5Tclose(mt);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (d >= 0)
-        H5Dclose(d);
-    rnnc_h5_quiet_end(&q);
+    rnnc_status s = rnnc_h5_read_fixed_string(loc, name, file, out);
+    if (s == RNNC_E_FORMAT && strstr(rnnc_last_error(), "variable-length"))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': '/%s/%s' is a variable-length string: the checkpoint was written by an older rnnc (or is damaged); rnnc reads only fixed-length strings here, so re-make it by training again",
+                         file, GROUP, name);
     return s;
 }
 
@@ -216,7 +174,7 @@ static rnnc_status write_state(hid_t file_id, const rnnc_checkpoint_state *st, c
         return s;
     int64_t version = st->batch > 0 ? RNNC_CHECKPOINT_VERSION_MID_EPOCH : RNNC_CHECKPOINT_VERSION;
     int64_t run_id = (int64_t)st->run_id;
-    if ((s = rnnc_h5_attr_write_string(g, "format", FORMAT_NAME, file)) ||
+    if ((s = rnnc_h5_attr_write_fixed_string(g, "format", FORMAT_NAME, file)) ||
         (s = write_i64s(g, "version", &version, 0, file)) ||
         (s = write_i64s(g, "epoch", &st->epoch, 0, file)) ||
         (s = write_i64s(g, "step", &st->step, 0, file)) ||
@@ -246,31 +204,13 @@ static rnnc_status write_state(hid_t file_id, const rnnc_checkpoint_state *st, c
         goto done;
     if (st->history && st->history->type == RNNC_CFG_MAP)
         s = write_history(hg, st->history, file);
-done:
-    if (hg >= 0)
-        H5Gclose(hg);
-    if (rg >= 0)
-        H5Gclose(rg);
-    if (g >= 0)
-        H5Gclose(g);
+done:;
+    /* Each group closed exactly once; a failing close fails the save. */
+    const hid_t groups[3] = {hg, rg, g};
+    for (int i = 0; i < 3; i++)
+        if (groups[i] >= 0 && H5Gclose(groups[i]) < 0 && s == RNNC_OK)
+            s = rnnc_fail(RNNC_E_IO, "'%s': closing a group of /%s failed", file, GROUP);
     return s;
-}
-
-static void fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 /* The optimizer's variables as a malloc'd array (*vars NULL when none). */
@@ -298,16 +238,8 @@ static rnnc_status optimizer_vars(const rnnc_optimizer *opt, rnnc_optimizer_vari
 rnnc_status rnnc_checkpoint_save(const char *path, const rnnc_model *m, const rnnc_optimizer *opt,
                                  const rnnc_checkpoint_state *state)
 {
-    static unsigned counter;
-    char why[600];
     if (!path || !m || !state)
         return rnnc_fail(RNNC_E_ARG, "rnnc_checkpoint_save: needs a path, a model and a state");
-    size_t plen = strlen(path) + 64;
-    char *partial = malloc(plen);
-    if (!partial)
-        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
-    snprintf(partial, plen, "%s.partial.%ld.%u", path, (long)getpid(), counter++);
-
     rnnc_optimizer_variable *vars = NULL;
     const rnnc_tensor **tensors = NULL;
     int n = 0;
@@ -316,51 +248,25 @@ rnnc_status rnnc_checkpoint_save(const char *path, const rnnc_model *m, const rn
         s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
     for (int i = 0; s == RNNC_OK && i < n; i++)
         tensors[i] = vars[i].value;
-    /* 1. The Keras part, into the partial file (itself written atomically). */
+    /* One file, built in memory: the Keras part, then our group; written
+     * to "<path>.partial.<pid>.<n>", fsync'd, renamed into place. */
+    rnnc_h5_writer w;
+    bool open = false;
+    if (s == RNNC_OK && (s = rnnc_h5_writer_begin_tagged(path, "partial", &w)) == RNNC_OK)
+        open = true;
     if (s == RNNC_OK)
-        s = rnnc_weights_save(m, partial, tensors, n, opt ? rnnc_optimizer_name(opt) : NULL);
+        s = rnnc_weights_save_h5(w.file, m, path, tensors, n, opt ? rnnc_optimizer_name(opt) : NULL);
     free(tensors);
     free(vars);
-    if (s != RNNC_OK) {
-        free(partial);
-        return rnnc_fail_context(s, "checkpoint '%s': ", path);
-    }
-    /* 2. Our group. */
-    rnnc_h5_quiet q;
-    rnnc_h5_quiet_begin(&q);
-    hid_t f = H5Fopen(partial, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0)
-        s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': cannot reopen '%s'%s", path, partial,
-                      rnnc_h5_error_detail(why, sizeof why));
-    rnnc_h5_quiet_end(&q);
     if (s == RNNC_OK)
-        s = write_state(f, state, path);
-    if (f >= 0) {
-        rnnc_h5_quiet_begin(&q);
-        herr_t e1 = H5Fflush(f, H5F_SCOPE_GLOBAL), e2 = H5Fclose(f);
-        if (s == RNNC_OK && (e1 < 0 || e2 < 0))
-            s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': writing '%s' failed%s", path, partial,
-                          rnnc_h5_error_detail(why, sizeof why));
-        rnnc_h5_quiet_end(&q);
-    }
-    /* 3. Durable, then in place. */
-    if (s == RNNC_OK) {
-        int fd = open(partial, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0)
-            s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': cannot flush '%s' to disk: %s", path, partial,
-                          strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    if (s == RNNC_OK && rename(partial, path) != 0)
-        s = rnnc_fail(RNNC_E_IO, "checkpoint '%s': cannot rename '%s' onto it: %s", path, partial,
-                      strerror(errno));
+        s = write_state(w.file, state, path);
+    if (open && s != RNNC_OK)
+        rnnc_h5_writer_discard(&w);
+    else if (open)
+        s = rnnc_h5_writer_commit(&w);
     if (s != RNNC_OK)
-        unlink(partial);
-    else
-        fsync_dir_of(path);
-    free(partial);
-    return s;
+        return rnnc_fail_context(s, "checkpoint not saved: ");
+    return RNNC_OK;
 }
 
 /* ---- reading ---- */
@@ -494,7 +400,10 @@ static rnnc_status read_state_h5(hid_t f, const char *file, rnnc_checkpoint_stat
         return rnnc_fail(RNNC_E_FORMAT, "'%s' is not an rnnc checkpoint (no /%s group); give a file written by 'rnnc train' with a checkpoint section, e.g. checkpoints/ckpt-000003.weights.h5",
                          file, GROUP);
     RNNC_TRY(rnnc_h5_group_open(f, GROUP, file, &g));
-    rnnc_status s = rnnc_h5_attr_string(g, "format", file, &found, &format);
+    rnnc_status s = rnnc_h5_attr_fixed_string(g, "format", file, &found, &format);
+    if (s == RNNC_E_FORMAT && strstr(rnnc_last_error(), "variable-length"))
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': /%s has a variable-length format attribute: the checkpoint was written by an older rnnc (or is damaged); rnnc reads only fixed-length strings here, so re-make it by training again",
+                      file, GROUP);
     if (s == RNNC_OK && (!found || strcmp(format, FORMAT_NAME) != 0))
         s = rnnc_fail(RNNC_E_FORMAT, "'%s': /%s has format '%s', expected '%s'", file, GROUP,
                       found ? format : "(none)", FORMAT_NAME);

@@ -5,8 +5,10 @@
 
 #include "io/h5_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +174,15 @@ void rnnc_h5_close(hid_t f)
     }
 }
 
-/* ---- atomic writer ---- */
+/* ---- atomic writer ----
+ *
+ * HDF5 builds the file in memory (the core driver without a backing store)
+ * and rnnc writes the finished image itself: every write, fsync and close
+ * of the temporary file is ours, so a failure is seen with the OS's own
+ * reason (errno; HDF5's sec2 driver loses it) and HDF5 is never left with
+ * a half-flushed file on disk that it would try to flush again at exit. */
+
+#define WRITE_CHUNK ((size_t)1 << 20)
 
 static void writer_free(rnnc_h5_writer *w)
 {
@@ -180,54 +190,128 @@ static void writer_free(rnnc_h5_writer *w)
     free(w->tmp);
     w->path = w->tmp = NULL;
     w->file = -1;
+    w->fd = -1;
 }
 
-rnnc_status rnnc_h5_writer_begin(const char *path, rnnc_h5_writer *w)
+/* The folder part of path into buf ("." when none). */
+static const char *dir_of(const char *path, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(buf, cap, ".");
+    else if (slash == path)
+        snprintf(buf, cap, "/");
+    else
+        snprintf(buf, cap, "%.*s", (int)(slash - path), path);
+    return buf;
+}
+
+/* Whether `name` is "<base>.<tag>.<pid>.<n>[.more]" of a writer that is gone
+ * (no such process) or was this process (a leftover of an earlier writer of
+ * ours: only one writer per destination runs at a time). */
+static bool stale_tmp_name(const char *name, const char *base, const char *tag)
+{
+    size_t lb = strlen(base), lt = strlen(tag);
+    if (strncmp(name, base, lb) != 0 || name[lb] != '.' || strncmp(name + lb + 1, tag, lt) != 0 ||
+        name[lb + 1 + lt] != '.')
+        return false;
+    const char *p = name + lb + 1 + lt + 1;
+    char *end;
+    if (*p < '1' || *p > '9')
+        return false;
+    errno = 0;
+    long pid = strtol(p, &end, 10);
+    if (errno || pid <= 0 || *end != '.' || end[1] < '0' || end[1] > '9')
+        return false;
+    if ((pid_t)pid == getpid())
+        return true;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int rnnc_h5_clean_stale_tmp(const char *path, const char *tag)
+{
+    char dir[4096], full[8400];
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    int n = 0;
+    if (!base[0] || strlen(path) >= sizeof dir)
+        return 0;
+    DIR *d = opendir(dir_of(path, dir, sizeof dir));
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!stale_tmp_name(e->d_name, base, tag ? tag : "tmp"))
+            continue;
+        snprintf(full, sizeof full, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(full, &st) == 0 && S_ISREG(st.st_mode) && unlink(full) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+rnnc_status rnnc_h5_writer_begin_tagged(const char *path, const char *tag, rnnc_h5_writer *w)
 {
     static unsigned counter;
     char why[600];
     struct stat st;
     w->file = -1;
+    w->fd = -1;
     w->path = w->tmp = NULL;
     if (!path || !path[0])
         return rnnc_fail(RNNC_E_ARG, "HDF5 writer: no path given");
+    if (!tag || !tag[0])
+        tag = "tmp";
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return rnnc_fail(RNNC_E_IO, "'%s' is a directory; cannot write a file there", path);
-    size_t n = strlen(path) + 64;
+    /* Temporary files a killed writer of this destination left behind. */
+    rnnc_h5_clean_stale_tmp(path, tag);
+    size_t n = strlen(path) + strlen(tag) + 64;
     w->path = dup_str(path);
     w->tmp = malloc(n);
     if (!w->path || !w->tmp) {
         writer_free(w);
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     }
-    /* Reserve a unique name with O_EXCL (0666 & ~umask, like any new file). */
+    /* Reserve a unique name with O_EXCL (0666 & ~umask, like any new file);
+     * the descriptor stays open for the image. */
     int fd = -1;
     for (int tries = 0; tries < 100 && fd < 0; tries++) {
-        snprintf(w->tmp, n, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        snprintf(w->tmp, n, "%s.%s.%ld.%u", path, tag, (long)getpid(), counter++);
+        fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST)
             break;
     }
     if (fd < 0) {
-        rnnc_status s = rnnc_fail(RNNC_E_IO, "'%s': cannot create a temporary file beside it: %s",
+        rnnc_status s = rnnc_fail(RNNC_E_IO, "cannot write '%s': %s (creating a temporary file beside it)",
                                   path, strerror(errno));
         writer_free(w);
         return s;
     }
-    close(fd);
+    w->fd = fd;
     rnnc_h5_quiet q;
     rnnc_h5_quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0) {
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-        w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-        H5Pclose(fapl);
+    /* A name no file can have ("<tmp>/mem": tmp is a file, not a folder):
+     * HDF5 probes the name on disk before creating, and must find nothing. */
+    char *mem = malloc(n + 8);
+    if (fapl >= 0 && mem) {
+        snprintf(mem, n + 8, "%s/mem", w->tmp);
+        if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
+            H5Pset_fapl_core(fapl, WRITE_CHUNK, 0) >= 0)
+            w->file = H5Fcreate(mem, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     }
+    free(mem);
+    if (fapl >= 0)
+        H5Pclose(fapl);
     if (w->file < 0) {
         hdf5_says(why, sizeof why);
         rnnc_h5_quiet_end(&q);
+        close(w->fd);
         unlink(w->tmp);
-        rnnc_status s = rnnc_fail(RNNC_E_IO, "'%s': cannot create HDF5 file '%s'%s", path, w->tmp, why);
+        rnnc_status s = rnnc_fail(RNNC_E_IO, "cannot write '%s': HDF5 cannot create a file in memory%s", path, why);
         writer_free(w);
         return s;
     }
@@ -235,59 +319,95 @@ rnnc_status rnnc_h5_writer_begin(const char *path, rnnc_h5_writer *w)
     return RNNC_OK;
 }
 
+rnnc_status rnnc_h5_writer_begin(const char *path, rnnc_h5_writer *w)
+{
+    return rnnc_h5_writer_begin_tagged(path, "tmp", w);
+}
+
 void rnnc_h5_writer_discard(rnnc_h5_writer *w)
 {
     if (!w)
         return;
-    rnnc_h5_close(w->file);
+    rnnc_h5_close(w->file); /* in memory: nothing reaches the disk */
     w->file = -1;
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
     if (w->tmp)
         unlink(w->tmp);
     writer_free(w);
 }
 
+/* fsync of the folder that holds path, so the rename is durable. Some file
+ * systems refuse to sync a folder (EINVAL); the rename is done either way. */
 static void fsync_dir_of(const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY);
+    int fd = open(dir_of(path, dir, sizeof dir), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-        fsync(fd); /* some file systems refuse; the rename is done either way */
+        fsync(fd);
         close(fd);
     }
+}
+
+/* Writes all of buf to fd; 0, or the errno of the failing write. */
+static int write_all(int fd, const unsigned char *buf, size_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        size_t part = size - done < WRITE_CHUNK ? size - done : WRITE_CHUNK;
+        ssize_t k = write(fd, buf + done, part);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return errno ? errno : EIO;
+        if (k == 0)
+            return ENOSPC; /* a regular file that takes nothing is full */
+        done += (size_t)k;
+    }
+    return 0;
 }
 
 rnnc_status rnnc_h5_writer_commit(rnnc_h5_writer *w)
 {
     char why[600];
     rnnc_status s = RNNC_OK;
+    unsigned char *img = NULL;
+    ssize_t size = -1;
+    /* 1. The finished image, from memory (HDF5 touches no disk here). */
     rnnc_h5_quiet q;
     rnnc_h5_quiet_begin(&q);
-    herr_t e1 = H5Fflush(w->file, H5F_SCOPE_GLOBAL);
-    herr_t e2 = H5Fclose(w->file);
+    if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) >= 0)
+        size = H5Fget_file_image(w->file, NULL, 0);
+    if (size > 0 && !(img = malloc((size_t)size))) {
+        s = rnnc_fail(RNNC_E_NOMEM, "cannot write '%s': out of memory for its %lld bytes", w->path,
+                      (long long)size);
+    } else if (size <= 0 || H5Fget_file_image(w->file, img, (size_t)size) != size) {
+        s = rnnc_fail(RNNC_E_IO, "cannot write '%s': HDF5 cannot finish the file%s", w->path,
+                      hdf5_says(why, sizeof why));
+    }
+    /* The id is released even when close reports an error (STRONG degree, in memory). */
+    if (H5Fclose(w->file) < 0 && s == RNNC_OK)
+        s = rnnc_fail(RNNC_E_IO, "cannot write '%s': HDF5 cannot close the file%s", w->path,
+                      hdf5_says(why, sizeof why));
     w->file = -1;
-    if (e1 < 0 || e2 < 0) {
-        hdf5_says(why, sizeof why);
-        s = rnnc_fail(RNNC_E_IO, "'%s': writing '%s' failed%s", w->path, w->tmp, why);
-    }
     rnnc_h5_quiet_end(&q);
-    if (s == RNNC_OK) {
-        int fd = open(w->tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0)
-            s = rnnc_fail(RNNC_E_IO, "'%s': cannot flush '%s' to disk: %s", w->path, w->tmp,
-                          strerror(errno));
-        if (fd >= 0)
-            close(fd);
-    }
-    if (s == RNNC_OK && rename(w->tmp, w->path) != 0)
-        s = rnnc_fail(RNNC_E_IO, "'%s': cannot rename '%s' onto it: %s", w->path, w->tmp,
-                      strerror(errno));
+    /* 2. Onto the disk: write, fsync, close, each with the OS's reason. */
+    int err = 0;
+    const char *step = "";
+    if (s == RNNC_OK && (err = write_all(w->fd, img, (size_t)size)) != 0)
+        step = "writing";
+    else if (s == RNNC_OK && fsync(w->fd) != 0 && errno != EINVAL)
+        err = errno, step = "flushing to disk";
+    free(img);
+    if (close(w->fd) != 0 && s == RNNC_OK && !err && errno != EINTR)
+        err = errno, step = "closing";
+    w->fd = -1;
+    if (s == RNNC_OK && !err && rename(w->tmp, w->path) != 0)
+        err = errno, step = "renaming the temporary file onto it";
+    if (s == RNNC_OK && err)
+        s = rnnc_fail(RNNC_E_IO, "cannot write '%s': %s (%s; nothing written there, an earlier file of that name is unchanged)",
+                      w->path, strerror(err), step);
     if (s != RNNC_OK)
         unlink(w->tmp);
     else
@@ -714,13 +834,107 @@ rnnc_status rnnc_h5_write_tensor(hid_t loc, const char *name, const rnnc_tensor 
     rnnc_h5_quiet_begin(&q);
     hid_t space = t->shape.ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(t->shape.ndim, dims, NULL);
     hid_t ds = space >= 0 ? H5Dcreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    if (ds < 0 || (t->numel && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0))
+    bool ok = ds >= 0 && (!t->numel || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) >= 0);
+    /* Each id is closed exactly once; a failing close is a failed write. */
+    if (ds >= 0 && H5Dclose(ds) < 0)
+        ok = false;
+    if (space >= 0 && H5Sclose(space) < 0)
+        ok = false;
+    if (!ok)
         s = rnnc_fail(RNNC_E_IO, "'%s': writing dataset '%s' failed%s", file,
                       rnnc_h5_path(loc, name, p, sizeof p), hdf5_says(why, sizeof why));
-    if (ds >= 0)
-        H5Dclose(ds);
-    if (space >= 0)
-        H5Sclose(space);
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+rnnc_status rnnc_h5_write_fixed_string(hid_t loc, const char *name, const char *value,
+                                       const char *file)
+{
+    char why[600], p[1200];
+    size_t len = strlen(value);
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), ds = -1;
+    bool ok = type >= 0 && space >= 0 && H5Tset_size(type, len ? len : 1) >= 0 &&
+              H5Tset_strpad(type, H5T_STR_NULLPAD) >= 0 && H5Tset_cset(type, H5T_CSET_UTF8) >= 0 &&
+              (ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+              H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, len ? value : "") >= 0;
+    if (ds >= 0 && H5Dclose(ds) < 0)
+        ok = false;
+    if (space >= 0 && H5Sclose(space) < 0)
+        ok = false;
+    if (type >= 0 && H5Tclose(type) < 0)
+        ok = false;
+    rnnc_status s = RNNC_OK;
+    if (!ok)
+        s = rnnc_fail(RNNC_E_IO, "'%s': writing string dataset '%s' failed%s", file,
+                      rnnc_h5_path(loc, name, p, sizeof p), hdf5_says(why, sizeof why));
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
+/* The size in bytes of the file that holds obj (0 when unknown). */
+static hsize_t file_size_of(hid_t obj)
+{
+    hsize_t size = 0;
+    hid_t f = H5Iget_file_id(obj);
+    if (f >= 0) {
+        if (H5Fget_filesize(f, &size) < 0)
+            size = 0;
+        H5Fclose(f);
+    }
+    return size;
+}
+
+rnnc_status rnnc_h5_read_fixed_string(hid_t loc, const char *name, const char *file, char **out)
+{
+    char why[600], p[1200];
+    *out = NULL;
+    rnnc_h5_path(loc, name, p, sizeof p);
+    if (!rnnc_h5_exists(loc, name))
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': string dataset '%s' is missing", file, p);
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    rnnc_status s = RNNC_OK;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT), ft = -1, sp = -1, mt = -1;
+    size_t size = 0;
+    hsize_t fsize = d >= 0 ? file_size_of(d) : 0;
+    if (d < 0 || (ft = H5Dget_type(d)) < 0 || (sp = H5Dget_space(d)) < 0) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': cannot open dataset '%s'%s", file, p, hdf5_says(why, sizeof why));
+    } else if (H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_type(sp) != H5S_SCALAR) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' must be a scalar fixed-length string", file, p);
+    } else if (H5Tis_variable_str(ft) != 0) {
+        /* Its bytes would be fetched from the global heap, whose damage
+         * HDF5 1.10 does not always survive. */
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' is a variable-length string, which rnnc does not read here (damaged file, or written by an older rnnc?)",
+                      file, p);
+    } else if ((size = H5Tget_size(ft)) == 0 || (fsize && size > fsize) || size > MAX_ATTR_BYTES) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': string dataset '%s' declares %zu bytes in a file of %llu bytes (damaged file)",
+                      file, p, size, (unsigned long long)fsize);
+    } else if (H5Dget_storage_size(d) != (hsize_t)size) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': string dataset '%s' stores %llu bytes, expected %zu (damaged file)", file,
+                      p, (unsigned long long)H5Dget_storage_size(d), size);
+    } else if (!(*out = malloc(size + 1))) {
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    } else if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, size) < 0 ||
+               H5Tset_strpad(mt, H5T_STR_NULLPAD) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0 ||
+               H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': cannot read dataset '%s'%s", file, p, hdf5_says(why, sizeof why));
+    } else {
+        (*out)[size] = '\0';
+    }
+    if (s != RNNC_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    if (mt >= 0)
+        H5Tclose(mt);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (d >= 0)
+        H5Dclose(d);
     rnnc_h5_quiet_end(&q);
     return s;
 }
@@ -929,8 +1143,10 @@ rnnc_status rnnc_h5_attr_string(hid_t obj, const char *name, const char *file, b
     return RNNC_OK;
 }
 
+/* Variable-length strings (as h5py writes them), or, with `fixed`, one
+ * scalar fixed-length null-padded string (no global heap). */
 static rnnc_status write_str_attr(hid_t obj, const char *name, const char *const *v, size_t n,
-                                  bool scalar, const char *file)
+                                  bool scalar, bool fixed, const char *file)
 {
     char p[1200], why[600];
     rnnc_status s = RNNC_OK;
@@ -940,21 +1156,25 @@ static rnnc_status write_str_attr(hid_t obj, const char *name, const char *const
     hsize_t dim = n;
     hid_t space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
     hid_t attr = -1;
-    if (type >= 0 && space >= 0 && H5Tset_size(type, H5T_VARIABLE) >= 0 &&
+    size_t flen = fixed ? strlen(v[0]) : 0;
+    if (type >= 0 && space >= 0 &&
+        (fixed ? H5Tset_size(type, flen ? flen : 1) >= 0 && H5Tset_strpad(type, H5T_STR_NULLPAD) >= 0
+               : H5Tset_size(type, H5T_VARIABLE) >= 0) &&
         H5Tset_cset(type, H5T_CSET_UTF8) >= 0) {
         if (H5Aexists(obj, name) > 0)
             H5Adelete(obj, name);
         attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
     }
-    if (attr < 0 || (n && H5Awrite(attr, type, v) < 0))
+    bool ok = attr >= 0 && (!n || H5Awrite(attr, type, fixed ? (const void *)v[0] : (const void *)v) >= 0);
+    if (attr >= 0 && H5Aclose(attr) < 0)
+        ok = false;
+    if (space >= 0 && H5Sclose(space) < 0)
+        ok = false;
+    if (type >= 0 && H5Tclose(type) < 0)
+        ok = false;
+    if (!ok)
         s = rnnc_fail(RNNC_E_IO, "'%s': writing attribute '%s' on '%s' failed%s", file, name,
                       rnnc_h5_path(obj, "", p, sizeof p), hdf5_says(why, sizeof why));
-    if (attr >= 0)
-        H5Aclose(attr);
-    if (space >= 0)
-        H5Sclose(space);
-    if (type >= 0)
-        H5Tclose(type);
     rnnc_h5_quiet_end(&q);
     return s;
 }
@@ -963,11 +1183,50 @@ rnnc_status rnnc_h5_attr_write_string(hid_t obj, const char *name, const char *v
                                       const char *file)
 {
     const char *v[1] = {value};
-    return write_str_attr(obj, name, v, 1, true, file);
+    return write_str_attr(obj, name, v, 1, true, false, file);
+}
+
+rnnc_status rnnc_h5_attr_write_fixed_string(hid_t obj, const char *name, const char *value,
+                                            const char *file)
+{
+    const char *v[1] = {value[0] ? value : ""};
+    return write_str_attr(obj, name, v, 1, true, true, file);
+}
+
+rnnc_status rnnc_h5_attr_fixed_string(hid_t obj, const char *name, const char *file, bool *found,
+                                     char **out)
+{
+    char p[1200];
+    *out = NULL;
+    if (found)
+        *found = false;
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    htri_t exists = H5Aexists(obj, name);
+    hid_t a = exists > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    int kind = t < 0 ? -1 : H5Tget_class(t) != H5T_STRING ? 0 : H5Tis_variable_str(t) != 0 ? 1 : 2;
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    rnnc_h5_quiet_end(&q);
+    if (exists <= 0) {
+        if (found)
+            return RNNC_OK;
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': attribute '%s' is missing on '%s'", file, name,
+                         rnnc_h5_path(obj, "", p, sizeof p));
+    }
+    if (kind != 2)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': attribute '%s' of '%s' must be a fixed-length string%s", file,
+                         name, rnnc_h5_path(obj, "", p, sizeof p),
+                         kind == 1 ? " (a variable-length one is not read here: damaged file, or written by an older rnnc?)"
+                                   : "");
+    return rnnc_h5_attr_string(obj, name, file, found, out);
 }
 
 rnnc_status rnnc_h5_attr_write_strings(hid_t obj, const char *name, const char *const *v,
                                        size_t n, const char *file)
 {
-    return write_str_attr(obj, name, v, n, false, file);
+    return write_str_attr(obj, name, v, n, false, false, file);
 }

@@ -44,21 +44,36 @@ rnnc_status rnnc_h5_open_image(const void *buf, size_t size, const char *label, 
 /* Closes a file id (negative ids are ignored). */
 void rnnc_h5_close(hid_t f);
 
-/* A file being written next to its destination and renamed into place. */
+/* A file being written next to its destination and renamed into place.
+ * HDF5 builds it in memory (core driver, no backing store); commit writes
+ * the finished image to the temporary file with rnnc's own checked write,
+ * fsync and close, so every failure carries the OS's reason (errno) and
+ * HDF5 never holds a half-written file on disk. */
 typedef struct rnnc_h5_writer {
-    hid_t file;  /* open for writing; -1 when not open */
+    hid_t file;  /* the in-memory HDF5 file; -1 when not open */
+    int fd;      /* the temporary file, reserved with O_EXCL; -1 when closed */
     char *path;  /* destination */
-    char *tmp;   /* "<path>.tmp.<pid>.<n>" */
+    char *tmp;   /* "<path>.<tag>.<pid>.<n>", tag "tmp" unless given */
 } rnnc_h5_writer;
 
 /* Creates a temporary file beside `path` (same directory, so rename is
- * atomic). On failure nothing is left on disk. */
+ * atomic), after removing temporary files of path that a killed writer
+ * left ("<path>.tmp.<pid>.<n>" whose process is gone). On failure nothing
+ * is left on disk. */
 rnnc_status rnnc_h5_writer_begin(const char *path, rnnc_h5_writer *w);
-/* Flushes, closes, fsyncs, renames onto path and fsyncs the directory. On
- * failure the temporary file is removed and path is untouched. Always frees w. */
+/* The same with temporary name "<path>.<tag>.<pid>.<n>" (checkpoints use
+ * "partial"). */
+rnnc_status rnnc_h5_writer_begin_tagged(const char *path, const char *tag, rnnc_h5_writer *w);
+/* Writes the file, fsyncs it, closes it, renames it onto path and fsyncs
+ * the directory. On failure (one message naming path and the OS's reason,
+ * e.g. "No space left on device") the temporary file is removed and path is
+ * untouched. Always frees w. */
 rnnc_status rnnc_h5_writer_commit(rnnc_h5_writer *w);
 /* Closes and removes the temporary file; path is untouched. */
 void rnnc_h5_writer_discard(rnnc_h5_writer *w);
+/* Removes "<path>.<tag>.<pid>.<n>[...]" files beside path whose writer is
+ * gone (no such process) or was this process; returns how many. Never fails. */
+int rnnc_h5_clean_stale_tmp(const char *path, const char *tag);
 
 /* "/group/sub/name" for an object at `rel` below loc, into buf. */
 const char *rnnc_h5_path(hid_t loc, const char *rel, char *buf, size_t cap);
@@ -89,6 +104,16 @@ rnnc_status rnnc_h5_read_into(hid_t loc, const char *rel, const char *file, rnnc
 rnnc_status rnnc_h5_write_tensor(hid_t loc, const char *name, const rnnc_tensor *t,
                                  const char *file);
 
+/* A scalar fixed-length (null-padded UTF-8) string dataset: its bytes sit in
+ * the dataset's own storage, never in HDF5's global heap. */
+rnnc_status rnnc_h5_write_fixed_string(hid_t loc, const char *name, const char *value,
+                                       const char *file);
+/* Reads one written by rnnc_h5_write_fixed_string (*out malloc'd). Refuses
+ * variable-length strings (their bytes live in the global heap) and checks
+ * the declared length against the file's size and the dataset's storage
+ * before reading. */
+rnnc_status rnnc_h5_read_fixed_string(hid_t loc, const char *name, const char *file, char **out);
+
 /* A string attribute: a scalar or one-element array, variable- or fixed-
  * length (a fixed-length value filling its slot has no NUL), or split into
  * name0, name1, ... chunks (concatenated). *found = false and *out = NULL
@@ -104,6 +129,13 @@ void rnnc_h5_strings_free(char **v, size_t n);
 /* Writes a scalar variable-length UTF-8 string attribute (as h5py does). */
 rnnc_status rnnc_h5_attr_write_string(hid_t obj, const char *name, const char *value,
                                       const char *file);
+/* Writes a scalar fixed-length UTF-8 string attribute (no global heap). */
+rnnc_status rnnc_h5_attr_write_fixed_string(hid_t obj, const char *name, const char *value,
+                                            const char *file);
+/* Reads a scalar fixed-length string attribute; a variable-length one is
+ * refused before any of it is read. found as in rnnc_h5_attr_string. */
+rnnc_status rnnc_h5_attr_fixed_string(hid_t obj, const char *name, const char *file, bool *found,
+                                     char **out);
 /* Writes a 1-D variable-length UTF-8 string array attribute. */
 rnnc_status rnnc_h5_attr_write_strings(hid_t obj, const char *name, const char *const *v,
                                        size_t n, const char *file);

@@ -72,6 +72,21 @@ static hid_t make_group(hid_t loc, const char *name)
     return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
 }
 
+/* Closes a group made here (exactly once); a failing close fails a save
+ * that was going well. */
+static rnnc_status close_group(hid_t g, rnnc_status s, const char *path)
+{
+    char p[MAX_PATH];
+    rnnc_h5_path(g, "", p, sizeof p);
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    herr_t e = H5Gclose(g);
+    rnnc_h5_quiet_end(&q);
+    if (e < 0 && s == RNNC_OK)
+        return rnnc_fail(RNNC_E_IO, "'%s': closing group '%s' failed", path, p);
+    return s;
+}
+
 /* Writes <grp>/vars with the object's name and its tensors. */
 static rnnc_status save_vars(hid_t grp, const char *obj_name, const rnnc_tensor *const *t, int n,
                              const char *path)
@@ -89,8 +104,7 @@ static rnnc_status save_vars(hid_t grp, const char *obj_name, const rnnc_tensor 
         snprintf(key, sizeof key, "%d", i);
         s = rnnc_h5_write_tensor(vars, key, t[i], path);
     }
-    H5Gclose(vars);
-    return s;
+    return close_group(vars, s, path);
 }
 
 static rnnc_status save_layer(hid_t grp, const rnnc_layer *l, const char *path)
@@ -113,9 +127,7 @@ static rnnc_status save_layer(hid_t grp, const rnnc_layer *l, const char *path)
         if (sub < 0)
             return rnnc_fail(RNNC_E_IO, "'%s': cannot create group '%s'", path,
                              rnnc_h5_path(grp, l->child_keys[c], p, sizeof p));
-        rnnc_status s = save_layer(sub, l->children[c], path);
-        H5Gclose(sub);
-        RNNC_TRY(s);
+        RNNC_TRY(close_group(sub, save_layer(sub, l->children[c], path), path));
     }
     return RNNC_OK;
 }
@@ -141,11 +153,10 @@ static rnnc_status save_all(hid_t f, const rnnc_model *m, const char *path,
             s = rnnc_fail(RNNC_E_IO, "'%s': cannot create group '/layers/%s'", path, keys[i]);
             break;
         }
-        s = save_layer(g, m->layers[i], path);
-        H5Gclose(g);
+        s = close_group(g, save_layer(g, m->layers[i], path), path);
     }
     if (layers >= 0)
-        H5Gclose(layers);
+        s = close_group(layers, s, path);
     free(keys);
     if (s == RNNC_OK && n_opt > 0) {
         rnnc_h5_quiet_begin(&q);
@@ -153,17 +164,16 @@ static rnnc_status save_all(hid_t f, const rnnc_model *m, const char *path,
         rnnc_h5_quiet_end(&q);
         if (og < 0)
             return rnnc_fail(RNNC_E_IO, "'%s': cannot create group '/optimizer'", path);
-        s = save_vars(og, opt_name ? opt_name : "optimizer", opt_vars, n_opt, path);
-        H5Gclose(og);
+        s = close_group(og, save_vars(og, opt_name ? opt_name : "optimizer", opt_vars, n_opt, path), path);
     }
     if (s == RNNC_OK)
         s = save_vars(f, m->name, NULL, 0, path);
     return s;
 }
 
-rnnc_status rnnc_weights_save(const rnnc_model *m, const char *path,
-                              const rnnc_tensor *const *opt_vars, int n_opt,
-                              const char *opt_name)
+rnnc_status rnnc_weights_save_h5(hid_t file, const rnnc_model *m, const char *path,
+                                 const rnnc_tensor *const *opt_vars, int n_opt,
+                                 const char *opt_name)
 {
     if (!m || !path)
         return rnnc_fail(RNNC_E_ARG, "rnnc_weights_save: needs a model and a path");
@@ -176,9 +186,18 @@ rnnc_status rnnc_weights_save(const rnnc_model *m, const char *path,
         if (!m->layers[i]->built)
             return rnnc_fail(RNNC_E_STATE, "'%s': layer '%s' of model '%s' is not built: it has no weights to save yet",
                              path, m->layers[i]->name, m->name);
+    return save_all(file, m, path, opt_vars, n_opt, opt_name);
+}
+
+rnnc_status rnnc_weights_save(const rnnc_model *m, const char *path,
+                              const rnnc_tensor *const *opt_vars, int n_opt,
+                              const char *opt_name)
+{
+    if (!m || !path)
+        return rnnc_fail(RNNC_E_ARG, "rnnc_weights_save: needs a model and a path");
     rnnc_h5_writer w;
     RNNC_TRY(rnnc_h5_writer_begin(path, &w));
-    rnnc_status s = save_all(w.file, m, path, opt_vars, n_opt, opt_name);
+    rnnc_status s = rnnc_weights_save_h5(w.file, m, path, opt_vars, n_opt, opt_name);
     if (s != RNNC_OK) {
         rnnc_h5_writer_discard(&w);
         return s;

@@ -40,6 +40,12 @@ rnnc_status rnnc_weights_save(const rnnc_model *m, const char *path,
                               const rnnc_tensor *const *opt_vars, int n_opt,
                               const char *opt_name);
 
+/* The same into an open, writable HDF5 file (e.g. a checkpoint's writer);
+ * `path` names it in messages. The file is not flushed or closed. */
+rnnc_status rnnc_weights_save_h5(hid_t file, const rnnc_model *m, const char *path,
+                                 const rnnc_tensor *const *opt_vars, int n_opt,
+                                 const char *opt_name);
+
 /* Loads a Keras 3 weights file into m. An unbuilt model is built first from
  * its declared input; without one it fails with RNNC_E_STATE. On failure the
  * model's weights are unchanged. */
