@@ -7,6 +7,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "apps/forward.h"
 #include "apps/session.h"
 #include "io/model_loader.h"
 #include "optim/trainer.h"
@@ -49,6 +50,15 @@ int rnnc_cmd_evaluate(int argc, char **argv)
     rnnc_status s = rnnc_app_session_open(cmd.pos[0], RNNC_APP_TRAIN | RNNC_APP_VALIDATION | RNNC_APP_TEST, -1, &ses);
     if (s != RNNC_OK)
         return rnnc_cli_fail(&cmd, s);
+    /* The trainer feeds one input and scores one output; a Functional
+     * model runs through its graph (rnnc_model_call). */
+    if (rnnc_app_model_n_inputs(ses.model) != 1 || rnnc_app_model_n_outputs(ses.model) != 1) {
+        int ni = rnnc_app_model_n_inputs(ses.model), no = rnnc_app_model_n_outputs(ses.model);
+        rnnc_cli_error(&cmd, "model '%s' has %d input%s and %d output%s; evaluate scores models of one input and one output (rnnc predict runs the others)",
+                       ses.model->name, ni, ni == 1 ? "" : "s", no, no == 1 ? "" : "s");
+        rnnc_app_session_close(&ses);
+        return RNNC_EXIT_FAIL;
+    }
     rnnc_trainer *tr = NULL;
     rnnc_tensor *xv = NULL, *yv = NULL, *swv = NULL;
     const rnnc_task_data *d = ses.test.x ? &ses.test : ses.validation.x ? &ses.validation : NULL;

@@ -28,18 +28,24 @@ static rnnc_cli_cmd cmd = {
     .summary = "Sample text from a character-level language model (a spec with data.task: chars).",
     .details = "Example:\n"
                "  rnnc train examples/chars.yaml --save-weights build/chars.weights.h5\n"
-               "  rnnc generate examples/chars.yaml --weights build/chars.weights.h5 --temperature 0.6",
+               "  rnnc generate examples/chars.yaml --weights build/chars.weights.h5 --temperature 0.6\n"
+               "A Functional model runs through its layer graph; with several outputs, the\n"
+               "first (in the model's output order) gives the character scores.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
 };
 
-/* Whether the model's last layer ends in a softmax (its outputs are then
+/* Whether the layer that computes the model's first output (a Sequential
+ * model's last layer) ends in a softmax (its outputs are then
  * probabilities; otherwise logits). */
 static bool ends_in_softmax(const rnnc_model *m)
 {
     rnnc_cfg *c;
-    if (rnnc_layer_get_config(m->layers[m->n_layers - 1], &c) != RNNC_OK) {
+    const rnnc_layer *l = m->graph ? rnnc_app_output_layer(m, 0) : m->n_layers ? m->layers[m->n_layers - 1] : NULL;
+    if (!l)
+        return false;
+    if (rnnc_layer_get_config(l, &c) != RNNC_OK) {
         rnnc_clear_error();
         return false;
     }
@@ -108,6 +114,12 @@ int rnnc_cmd_generate(int argc, char **argv)
     if (!ses.task || strcmp(rnnc_task_name(ses.task), "chars") != 0) {
         rnnc_cli_error(&cmd, "'%s' does not train a character model (data.task is %s); generate needs a spec with data.task: chars, e.g. examples/chars.yaml",
                        cmd.pos[0], ses.spec->task ? ses.spec->task : "not set");
+        rnnc_app_session_close(&ses);
+        return RNNC_EXIT_USAGE;
+    }
+    if (rnnc_app_model_n_inputs(ses.model) != 1) {
+        rnnc_cli_error(&cmd, "model '%s' takes %d inputs; generate feeds a model of one input (the character ids)",
+                       ses.model->name, rnnc_app_model_n_inputs(ses.model));
         rnnc_app_session_close(&ses);
         return RNNC_EXIT_USAGE;
     }

@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/graph.h"
 #include "io/h5_util.h"
 #include "io/json_writer.h"
 
-const char *rnnc_app_shape_str(const rnnc_shape *s, char *buf, size_t cap)
+/* "(None, 5, 3)"; rank 1 reads "(None,)" (Python) or, as Keras's summary
+ * prints it, "(None)". */
+static const char *shape_text(const rnnc_shape *s, bool keras, char *buf, size_t cap)
 {
     size_t n = 0;
     n += (size_t)snprintf(buf + n, cap - n, "(");
@@ -19,8 +22,13 @@ const char *rnnc_app_shape_str(const rnnc_shape *s, char *buf, size_t cap)
             n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)s->dim[i]);
     }
     if (n < cap)
-        snprintf(buf + n, cap - n, "%s)", s->ndim == 1 ? "," : "");
+        snprintf(buf + n, cap - n, "%s)", s->ndim == 1 && !keras ? "," : "");
     return buf;
+}
+
+const char *rnnc_app_shape_str(const rnnc_shape *s, char *buf, size_t cap)
+{
+    return shape_text(s, false, buf, cap);
 }
 
 /* 12345 -> "12,345" */
@@ -38,7 +46,8 @@ static const char *grouped(size_t v, char *buf, size_t cap)
     return buf;
 }
 
-static size_t count_weights(const rnnc_layer *l, bool trainable)
+/* Elements (bytes: element bytes) of a layer's trainable or non-trainable weights. */
+static size_t weight_total(const rnnc_layer *l, bool trainable, bool bytes)
 {
     rnnc_weight *w[256];
     int n = 0;
@@ -46,11 +55,43 @@ static size_t count_weights(const rnnc_layer *l, bool trainable)
     if (rnnc_layer_trainable_weights(l, trainable, w, 256, &n) != RNNC_OK)
         return 0;
     for (int i = 0; i < n && i < 256; i++)
-        total += w[i]->value->numel;
+        total += w[i]->value->numel * (bytes ? rnnc_dtype_size(w[i]->value->dtype) : 1);
     return total;
 }
 
-rnnc_status rnnc_app_print_summary(FILE *f, const rnnc_model *m)
+static size_t count_weights(const rnnc_layer *l, bool trainable) { return weight_total(l, trainable, false); }
+
+/* Keras's readable_memory_size: "288.00 B", "13.63 KB". */
+static const char *memory_size(double bytes, char *buf, size_t cap)
+{
+    static const char *units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
+    int u = 0;
+    while (u < 5 && bytes / 1024 >= 1) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, "%.2f %s", bytes, units[u]);
+    return buf;
+}
+
+/* The totals under the table, as Keras prints them. */
+static void print_totals(FILE *f, const rnnc_model *m, const char *dbl, const char *rule)
+{
+    size_t trainable = 0, frozen = 0, tb = 0, fb = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        trainable += count_weights(m->layers[i], true);
+        frozen += count_weights(m->layers[i], false);
+        tb += weight_total(m->layers[i], true, true);
+        fb += weight_total(m->layers[i], false, true);
+    }
+    char a[32], b[32], c[32], ma[32], mb[32], mc[32];
+    fprintf(f, "%s\n Total params: %s (%s)\n Trainable params: %s (%s)\n Non-trainable params: %s (%s)\n%s\n", dbl,
+            grouped(trainable + frozen, a, sizeof a), memory_size((double)(tb + fb), ma, sizeof ma),
+            grouped(trainable, b, sizeof b), memory_size((double)tb, mb, sizeof mb), grouped(frozen, c, sizeof c),
+            memory_size((double)fb, mc, sizeof mc), rule);
+}
+
+static rnnc_status print_sequential(FILE *f, const rnnc_model *m)
 {
     char rule[160], dbl[160];
     /* The first column fits the longest "name (Class)". */
@@ -67,7 +108,6 @@ rnnc_status rnnc_app_print_summary(FILE *f, const rnnc_model *m)
     fprintf(f, " %-*s %-26s %12s\n%s\n", wide, "Layer (type)", "Output Shape", "Param #", dbl);
     rnnc_shape shape = m->input_shape;
     bool known = m->has_input;
-    size_t trainable = 0, frozen = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const rnnc_layer *l = m->layers[i];
         char left[160], body[160] = "?", out[200] = "?", num[32];
@@ -89,15 +129,177 @@ rnnc_status rnnc_app_print_summary(FILE *f, const rnnc_model *m)
             }
         }
         size_t t = count_weights(l, true), nt = count_weights(l, false);
-        trainable += t;
-        frozen += nt;
         fprintf(f, " %-*s %-26s %12s\n", wide, left, out, l->built ? grouped(t + nt, num, sizeof num) : "0 (unbuilt)");
     }
-    char a[32], b[32], c[32];
-    fprintf(f, "%s\n Total params: %s\n Trainable params: %s\n Non-trainable params: %s\n%s\n", dbl,
-            grouped(trainable + frozen, a, sizeof a), grouped(trainable, b, sizeof b),
-            grouped(frozen, c, sizeof c), rule);
+    print_totals(f, m, dbl, rule);
     return RNNC_OK;
+}
+
+/* ---- Functional: Keras 3's summary of a graph network ---------------------- */
+
+/* Keras's format_shape: "(None, 5, 3)"; rank 1 reads "(None)". */
+static const char *keras_shape(const rnnc_shape *s, char *buf, size_t cap)
+{
+    return shape_text(s, true, buf, cap);
+}
+
+typedef struct summary_row {
+    char left[300];   /* "name (Class)" */
+    char shape[400];  /* "(None, 5, 3)" or "[(None, 5, 4), (None, 4)]" */
+    char params[40];
+    char conn[1200];  /* "x[0][0], gru[0][0]" or "-" */
+} summary_row;
+
+/* Appends text to a fixed buffer (truncating). */
+static void append(char *buf, size_t cap, const char *text)
+{
+    size_t len = strlen(buf);
+    if (len + 1 < cap)
+        snprintf(buf + len, cap - len, "%s", text);
+}
+
+/* Keras prints a Functional model without "Connected to" when its graph is
+ * a chain: every node takes at most one tensor, no layer is called twice,
+ * and one node ends it (summary_utils.print_summary's sequential_like). */
+static bool chain_like(const rnnc_graph *g)
+{
+    int n = rnnc_graph_n_nodes(g), ends = 0;
+    for (int id = 0; id < n; id++) {
+        if (!rnnc_graph_node_needed(g, id))
+            continue;
+        rnnc_graph_ref refs[2 * RNNC_MAX_IO + 1];
+        if (rnnc_graph_node_inputs(g, id, refs, 2 * RNNC_MAX_IO + 1) > 1)
+            return false;
+        const rnnc_layer *l = rnnc_graph_node_layer(g, id);
+        bool used = false;
+        for (int j = 0; j < n; j++) {
+            if (j == id || !rnnc_graph_node_needed(g, j))
+                continue;
+            if (l && rnnc_graph_node_layer(g, j) == l)
+                return false;
+            int k = rnnc_graph_node_inputs(g, j, refs, 2 * RNNC_MAX_IO + 1);
+            for (int r = 0; r < k && r < 2 * RNNC_MAX_IO + 1; r++)
+                used = used || refs[r].node == id;
+        }
+        ends += !used;
+    }
+    return ends == 1;
+}
+
+/* The row of a layer or operation: output shapes of its last call, its
+ * parameters, and the tensors every call of it (in the model) takes. */
+static void layer_row(const rnnc_graph *g, const rnnc_layer *l, summary_row *r)
+{
+    int n = rnnc_graph_n_nodes(g), last = -1;
+    snprintf(r->left, sizeof r->left, "%s (%s)", l->name, l->cls->class_name);
+    if (l->cls->is_operation || l->built)
+        grouped(count_weights(l, true) + count_weights(l, false), r->params, sizeof r->params);
+    else
+        snprintf(r->params, sizeof r->params, "0 (unbuilt)");
+    for (int call = 0;; call++) {
+        int id = -1;
+        for (int j = 0; j < n && id < 0; j++)
+            if (rnnc_graph_node_layer(g, j) == l && rnnc_graph_node_call_index(g, j) == call)
+                id = j;
+        if (id < 0)
+            break;
+        last = id;
+        if (!rnnc_graph_node_needed(g, id))
+            continue;
+        rnnc_graph_ref refs[2 * RNNC_MAX_IO + 1];
+        int k = rnnc_graph_node_inputs(g, id, refs, 2 * RNNC_MAX_IO + 1);
+        for (int i = 0; i < k && i < 2 * RNNC_MAX_IO + 1; i++) {
+            char one[300];
+            snprintf(one, sizeof one, "%s%s[%d][%d]", r->conn[0] ? ", " : "", rnnc_graph_node_name(g, refs[i].node),
+                     rnnc_graph_node_call_index(g, refs[i].node), refs[i].tensor);
+            append(r->conn, sizeof r->conn, one);
+        }
+    }
+    if (!r->conn[0])
+        snprintf(r->conn, sizeof r->conn, "-");
+    int k = last < 0 ? 0 : rnnc_graph_node_n_outputs(g, last);
+    snprintf(r->shape, sizeof r->shape, k == 0 ? "?" : k > 1 ? "[" : "");
+    for (int t = 0; t < k; t++) {
+        rnnc_graph_ref ref = {last, t};
+        rnnc_shape s;
+        rnnc_dtype dt;
+        char one[200];
+        if (rnnc_graph_tensor_shape(g, ref, &s, &dt) != RNNC_OK) {
+            rnnc_clear_error();
+            snprintf(r->shape, sizeof r->shape, "?");
+            return;
+        }
+        append(r->shape, sizeof r->shape, t ? ", " : "");
+        append(r->shape, sizeof r->shape, keras_shape(&s, one, sizeof one));
+    }
+    if (k > 1)
+        append(r->shape, sizeof r->shape, "]");
+}
+
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+static rnnc_status print_functional(FILE *f, const rnnc_model *m)
+{
+    const rnnc_graph *g = m->graph;
+    int n = rnnc_graph_n_entries(g);
+    bool conn = !chain_like(g);
+    summary_row *rows = calloc((size_t)(n > 0 ? n : 1), sizeof *rows);
+    if (!rows)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    int w[3] = {(int)strlen("Layer (type)"), (int)strlen("Output Shape"), (int)strlen("Param #")}, w4 = 12;
+    for (int i = 0; i < n; i++) {
+        int node;
+        rnnc_layer *l;
+        summary_row *r = &rows[i];
+        rnnc_graph_entry(g, i, &node, &l);
+        if (l) {
+            layer_row(g, l, r);
+        } else {
+            rnnc_shape s = {0};
+            rnnc_dtype dt;
+            rnnc_graph_ref ref = {node, 0};
+            if (rnnc_graph_tensor_shape(g, ref, &s, &dt) != RNNC_OK)
+                rnnc_clear_error();
+            snprintf(r->left, sizeof r->left, "%s (InputLayer)", rnnc_graph_node_name(g, node));
+            keras_shape(&s, r->shape, sizeof r->shape);
+            snprintf(r->params, sizeof r->params, "0");
+            snprintf(r->conn, sizeof r->conn, "-");
+        }
+        w[0] = max_int(w[0], (int)strlen(r->left));
+        w[1] = max_int(w[1], (int)strlen(r->shape));
+        w[2] = max_int(w[2], (int)strlen(r->params));
+        w4 = max_int(w4, (int)strlen(r->conn));
+    }
+    int total = 1 + w[0] + 2 + w[1] + 2 + w[2] + (conn ? 2 + w4 : 0);
+    char *rule = malloc((size_t)total + 1), *dbl = malloc((size_t)total + 1);
+    if (!rule || !dbl) {
+        free(rule);
+        free(dbl);
+        free(rows);
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    }
+    memset(rule, '_', (size_t)total);
+    memset(dbl, '=', (size_t)total);
+    rule[total] = dbl[total] = '\0';
+    fprintf(f, "Model: \"%s\"\n%s\n", m->name, rule);
+    fprintf(f, " %-*s  %-*s  %*s", w[0], "Layer (type)", w[1], "Output Shape", w[2], "Param #");
+    fprintf(f, conn ? "  Connected to\n%s\n" : "\n%s\n", dbl);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, " %-*s  %-*s  %*s", w[0], rows[i].left, w[1], rows[i].shape, w[2], rows[i].params);
+        if (conn)
+            fprintf(f, "  %s", rows[i].conn);
+        fprintf(f, "\n");
+    }
+    print_totals(f, m, dbl, rule);
+    free(rule);
+    free(dbl);
+    free(rows);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_app_print_summary(FILE *f, const rnnc_model *m)
+{
+    return m->graph ? print_functional(f, m) : print_sequential(f, m);
 }
 
 rnnc_status rnnc_app_print_config(FILE *f, const rnnc_model *m)

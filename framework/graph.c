@@ -744,6 +744,68 @@ int rnnc_graph_find_node(const rnnc_graph *g, const char *name, int call_index)
     return -1;
 }
 
+int rnnc_graph_n_entries(const rnnc_graph *g) { return g ? g->n_ops : 0; }
+
+void rnnc_graph_entry(const rnnc_graph *g, int i, int *node, rnnc_layer **layer)
+{
+    *node = -1;
+    *layer = NULL;
+    if (!g || i < 0 || i >= g->n_ops)
+        return;
+    if (g->ops[i].is_input)
+        *node = g->ops[i].index;
+    else
+        *layer = g->layers[g->ops[i].index];
+}
+
+static const rnnc__gnode *node_at(const rnnc_graph *g, int id)
+{
+    return g && id >= 0 && id < g->n_nodes ? &g->nodes[id] : NULL;
+}
+
+rnnc_layer *rnnc_graph_node_layer(const rnnc_graph *g, int id)
+{
+    const rnnc__gnode *n = node_at(g, id);
+    return n && !n->is_input ? g->layers[n->layer] : NULL;
+}
+
+const char *rnnc_graph_node_name(const rnnc_graph *g, int id)
+{
+    return node_at(g, id) ? rnnc__graph_node_name(g, id) : NULL;
+}
+
+int rnnc_graph_node_call_index(const rnnc_graph *g, int id)
+{
+    const rnnc__gnode *n = node_at(g, id);
+    return n ? n->call_index : -1;
+}
+
+bool rnnc_graph_node_needed(const rnnc_graph *g, int id)
+{
+    const rnnc__gnode *n = node_at(g, id);
+    return n && g->complete && n->needed;
+}
+
+int rnnc_graph_node_n_outputs(const rnnc_graph *g, int id)
+{
+    const rnnc__gnode *n = node_at(g, id);
+    if (!n || !g->complete)
+        return 0;
+    return n->is_input ? 1 : n->spec.n_outputs;
+}
+
+int rnnc_graph_node_inputs(const rnnc_graph *g, int id, rnnc_graph_ref *refs, int cap)
+{
+    const rnnc__gnode *n = node_at(g, id);
+    rnnc_graph_ref all[2 * RNNC_MAX_IO + 1];
+    if (!n)
+        return 0;
+    int k = node_refs(n, all);
+    for (int i = 0; i < k && i < cap; i++)
+        refs[i] = all[i];
+    return k;
+}
+
 rnnc_status rnnc_graph_tensor_shape(const rnnc_graph *g, rnnc_graph_ref ref, rnnc_shape *shape,
                                     rnnc_dtype *dtype)
 {

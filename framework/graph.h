@@ -155,6 +155,28 @@ int rnnc_graph_find_node(const rnnc_graph *g, const char *name, int call_index);
 rnnc_status rnnc_graph_tensor_shape(const rnnc_graph *g, rnnc_graph_ref ref, rnnc_shape *shape,
                                     rnnc_dtype *dtype);
 
+/* The graph's entries in config order: the model inputs, layers and
+ * operations in the order they entered the graph (Keras's
+ * model.operations with the InputLayers, the config's "layers"). Entry i
+ * is a model input (*node its node id, *layer NULL) or a layer or
+ * operation (*layer, *node -1). i out of range: -1 and NULL. */
+int rnnc_graph_n_entries(const rnnc_graph *g);
+void rnnc_graph_entry(const rnnc_graph *g, int i, int *node, rnnc_layer **layer);
+/* Node queries (a bad id: NULL / -1 / false / 0). The layer a node calls
+ * (NULL for an input node); its name (the input's or the layer's); its
+ * call number for its layer (Keras's node_index); whether the outputs
+ * depend on it (Keras's model nodes); its number of outputs (after
+ * rnnc_graph_set_outputs). */
+rnnc_layer *rnnc_graph_node_layer(const rnnc_graph *g, int id);
+const char *rnnc_graph_node_name(const rnnc_graph *g, int id);
+int rnnc_graph_node_call_index(const rnnc_graph *g, int id);
+bool rnnc_graph_node_needed(const rnnc_graph *g, int id);
+int rnnc_graph_node_n_outputs(const rnnc_graph *g, int id);
+/* The tensors node `id` takes, in Keras's Node.input_tensors order:
+ * positional arguments (numbers left out), then initial states, then the
+ * mask. Fills up to cap refs and returns their number. */
+int rnnc_graph_node_inputs(const rnnc_graph *g, int id, rnnc_graph_ref *refs, int cap);
+
 /* For rnnc_functional_create: the model takes the layers; the graph stops
  * freeing them (it keeps freeing the operations). */
 void rnnc__graph_release_layers(rnnc_graph *g);

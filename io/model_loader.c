@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/checkpoint.h"
 #include "io/h5_util.h"
 #include "io/keras_archive.h"
 #include "io/legacy_h5.h"
@@ -545,6 +546,41 @@ static rnnc_status load_legacy(const char *path, rnnc_model **out)
     return RNNC_OK;
 }
 
+/* An rnnc checkpoint: the model from /rnnc_checkpoint/model_config, then
+ * every weight through rnnc_checkpoint_load (which checks them all first). */
+static rnnc_status load_checkpoint(const char *path, rnnc_model **out)
+{
+    rnnc_checkpoint_state st;
+    rnnc_cfg *cfg = NULL;
+    rnnc_model *m = NULL;
+    char label[1200];
+    RNNC_TRY(rnnc_checkpoint_read_state(path, &st));
+    snprintf(label, sizeof label, "%s:/rnnc_checkpoint/model_config", path);
+    rnnc_status s = RNNC_OK;
+    if (!st.model_config)
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s' is an rnnc checkpoint without a model config; create the model from its spec or config, then load this file as its weights",
+                      path);
+    if (s == RNNC_OK)
+        s = rnnc_spec_read_string(st.model_config, strlen(st.model_config), label, &cfg);
+    if (s == RNNC_OK && (s = rnnc_model_from_config(cfg, NULL, &m)) != RNNC_OK)
+        rnnc_fail_context(s, "%s: ", label);
+    if (s == RNNC_OK && !m->built && m->has_input)
+        s = rnnc_model_build(m, &m->input_shape);
+    if (s == RNNC_OK && !m->built)
+        s = rnnc_fail(RNNC_E_FORMAT, "%s: the model config declares no input shape, so its weights cannot be placed", label);
+    rnnc_checkpoint_state_clear(&st);
+    if (s == RNNC_OK)
+        s = rnnc_checkpoint_load(path, m, NULL, &st);
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_cfg_destroy(cfg);
+    if (s != RNNC_OK) {
+        rnnc_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return RNNC_OK;
+}
+
 rnnc_status rnnc_model_load(const char *path, rnnc_model **out)
 {
     file_kind kind;
@@ -556,7 +592,7 @@ rnnc_status rnnc_model_load(const char *path, rnnc_model **out)
     case KIND_ZIP:
         return load_archive(path, out);
     case KIND_HDF5:
-        return load_legacy(path, out);
+        return rnnc_checkpoint_sniff(path) ? load_checkpoint(path, out) : load_legacy(path, out);
     case KIND_BINARY:
         return rnnc_fail(RNNC_E_FORMAT, "'%s' is not a model file: expected a .keras archive, a Keras .h5 file, or a YAML/JSON config",
                          path);

@@ -6,6 +6,8 @@
  *     from metadata.json;
  *   - a legacy full-model .h5 (Keras 2 or Keras 3's model.save("x.h5")):
  *     the root attribute model_config + the weights under model_weights;
+ *   - an rnnc checkpoint (io/checkpoint.h): /rnnc_checkpoint/model_config
+ *     + its weights (the optimizer state and training state are not read);
  *   - a YAML or JSON config file (model.to_json(), config.json, an rnnc
  *     spec); the model's weights are freshly initialised.
  *
@@ -15,10 +17,9 @@
  * single layer (run as a model of that one layer); and Functional models
  * (class_name "Functional" or "Model", inbound_nodes in the Keras 3 form
  * {"args": [__keras_tensor__], "kwargs": {...}} or the Keras 2 form
- * [[["layer", 0, 0, {}]]]) whose graph is a chain of single-input layers:
- * they are converted to a Sequential in topological order. Multi-input
- * layers, shared layers, branches and several inputs or outputs fail with
- * RNNC_E_UNSUPPORTED naming the layer.
+ * [[["layer", 0, 0, {}]]]), which keep their layer graph
+ * (io/functional_loader.h, framework/graph.h): several inputs and
+ * outputs, shared layers, branches and merges.
  *
  * Keras 2 files: hard_sigmoid meant clip(0.2x + 0.5, 0, 1) before Keras 3.
  * When the writer's keras_version starts with "1." or "2." (legacy .h5 root
