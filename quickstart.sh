@@ -27,7 +27,8 @@ cmake --build "$build" -j"$(nproc)"
 
 case "$mode" in
   run)
-    exec "$build/rnnc" train examples/adding.yaml --save-weights "$build/adding.weights.h5"
+    # --overwrite: a run again replaces the previous run's checkpoints.
+    exec "$build/rnnc" train examples/adding.yaml --save-weights "$build/adding.weights.h5" --overwrite
     ;;
   test)
     ctest --test-dir "$build" --output-on-failure -j"$(nproc)"

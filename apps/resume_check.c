@@ -25,6 +25,15 @@ static void render(const rnnc_cfg *c, char *buf, size_t cap)
         snprintf(buf, cap, "(not set)");
         return;
     }
+    /* A float32 value (an optimizer's learning rate) as its shortest float spelling. */
+    if (c->type == RNNC_CFG_FLOAT && isfinite(c->v.f) && (double)(float)c->v.f == c->v.f) {
+        for (int p = 1; p <= 9; p++) {
+            snprintf(buf, cap, "%.*g", p, c->v.f);
+            if ((float)strtod(buf, NULL) == (float)c->v.f)
+                break;
+        }
+        return;
+    }
     if (rnnc_json_write(c, -1, &j) != RNNC_OK || !j) {
         rnnc_clear_error();
         snprintf(buf, cap, "?");

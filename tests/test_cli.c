@@ -893,9 +893,15 @@ Test(cli, keep_last_k_and_damaged_checkpoints)
     free(before);
     free(after);
 
-    /* The older one still resumes. */
+    /* The older one still resumes, once the damaged newer file may go
+     * (a run never deletes a checkpoint past the one it resumes from unasked). */
     r = RUN("train", "k.yaml", "--resume", "ck_k/ckpt-000003.weights.h5");
+    expect_error(&r, 1, "ck_k", "ckpt-000004.weights.h5", "--overwrite", NULL);
+    run_free(&r);
+    r = RUN("train", "k.yaml", "--resume", "ck_k/ckpt-000003.weights.h5", "--overwrite");
     cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "Removed 1 old checkpoint from ck_k (--overwrite): ckpt-000004.weights.h5") != NULL, "%s",
+              r.out);
     cr_expect(strstr(r.out, "Epoch 4/4") != NULL, "%s", r.out);
     run_free(&r);
 
@@ -929,7 +935,7 @@ Test(cli, killed_training_never_leaves_a_broken_checkpoint)
             dup2(devnull, 2);
             if (chdir(tmpdir) != 0)
                 _exit(126);
-            execl(RNNC_BIN, RNNC_BIN, "train", "kill.yaml", (char *)NULL);
+            execl(RNNC_BIN, RNNC_BIN, "train", "kill.yaml", "--overwrite", (char *)NULL);
             _exit(127);
         }
         struct timespec wait = {0, (250 + 150 * attempt) * 1000000L};
