@@ -32,8 +32,10 @@ static rnnc_cli_cmd cmd = {
     .summary = "Describe FILE: a training spec, a model config (YAML or Keras JSON), a Keras\n"
                "weights file (.weights.h5 or legacy .h5), a .keras archive or an rnnc checkpoint.",
     .details = "Prints what applies: a Keras-style model summary (layer, output shape,\n"
-               "parameter count), the resolved config with every default filled in (JSON),\n"
-               "the spec's training settings, and the tensors stored in HDF5 files.",
+               "parameter count; for a Functional model also its Input layers and, unless\n"
+               "its graph is a chain, what each layer call is connected to, as Keras 3's\n"
+               "model.summary() prints it), the resolved config with every default filled\n"
+               "in (JSON), the spec's training settings, and the tensors stored in HDF5 files.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = opts,
