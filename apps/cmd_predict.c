@@ -219,7 +219,8 @@ static rnnc_status read_input(hid_t f, const char *path, rnnc_model *m, int i, p
                          m->name, model_inputs(m, ins, sizeof ins));
     }
     snprintf(p->names[i], sizeof p->names[i], "%s", ds);
-    rnnc_dtype want = dt == RNNC_I32 || dt == RNNC_I64 ? RNNC_I32 : dt == RNNC_F64 ? RNNC_F64 : RNNC_F32;
+    /* Token ids as int32; floats as float32, or float64 where a graph input declares it. */
+    rnnc_dtype want = dt == RNNC_I32 || dt == RNNC_I64 ? RNNC_I32 : dt == RNNC_F64 && m->graph ? RNNC_F64 : RNNC_F32;
     rnnc_tensor *t;
     RNNC_TRY(rnnc_h5_read_tensor(f, ds, path, want, true, &t));
     p->owned[2 * i] = t;
