@@ -30,6 +30,17 @@ Some cases add inputs that exercise the other dataset names of
     branch_concat.masked.h5 x and mask (the only input's mask);
     branch_concat.masked.out.h5  Keras's model(x, mask=mask)
 
+`rnnc generate` on a Functional character model (gen_branch):
+    gen_branch.keras        int32 ids (None,) -> Embedding(96, 8) -> GRU(8,
+                            seq) -> Dense(96) "a"; Dense(96) "b" on the
+                            embedding; Add: logits over the chars task's 96 ids
+    gen_branch.generate.h5  prime_ids (int32): the ids of PRIME; next_ids
+                            (int32): the greedy continuation, GEN_STEPS ids,
+                            each the argmax of Keras's last-step output on the
+                            last GEN_WINDOW ids (what `rnnc generate` samples at
+                            temperature 1e-3: every step's top logit leads the
+                            next by >= 0.02; the first seed for which it does)
+
 Cases:
     residual       x (5, 3) -> x + GRU(3, return_sequences)(x)
     two_outputs    x (5, 3) -> GRU(4, return_sequences, return_state):
@@ -142,6 +153,59 @@ def bidi_branch():
     return keras.Model(x, layers.Dense(2, name="dense")(c), name="bidi_branch")
 
 
+def gen_branch():
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    e = layers.Embedding(96, 8, name="emb")(ids)
+    g = layers.GRU(8, return_sequences=True, name="gru")(e)
+    a = layers.Dense(96, name="a")(g)
+    b = layers.Dense(96, name="b")(e)
+    return keras.Model(ids, layers.Add(name="add")([a, b]), name="gen_branch")
+
+
+PRIME = "The GRU reads"
+GEN_STEPS = 20
+GEN_WINDOW = 16
+
+
+def char_id(c):
+    return 0 if c == "\n" else ord(c) - 31
+
+
+def greedy(model, ids):
+    """GEN_STEPS argmax ids after ids, or None when a step's top two logits
+    are closer than 0.02 (sampling at temperature 1e-3 could then differ)."""
+    ids = list(ids)
+    nxt = []
+    for _ in range(GEN_STEPS):
+        ctx = np.asarray([ids[-GEN_WINDOW:]], dtype="int32")
+        logits = np.asarray(model(ctx, training=False))[0, -1]
+        top = np.sort(logits)[::-1]
+        if top[0] - top[1] < 0.02:
+            return None
+        ids.append(int(np.argmax(logits)))
+        nxt.append(ids[-1])
+    return nxt
+
+
+def write_generate_case():
+    name = "gen_branch"
+    prime = [char_id(c) for c in PRIME]
+    for k in range(100):  # the first seed whose greedy path is clear-cut
+        rng = np.random.default_rng(seed_for(name) + k)
+        keras.utils.set_random_seed(seed_for(name) + k)
+        model = gen_branch()
+        randomize(model, rng)
+        nxt = greedy(model, prime)
+        if nxt is not None:
+            break
+    assert nxt is not None
+    base = os.path.join(OUT, name)
+    model.save(base + ".keras")
+    write_h5(base + ".generate.h5", {"prime_ids": np.asarray(prime, dtype="int32"),
+                                     "next_ids": np.asarray(nxt, dtype="int32")})
+    print("%-14s seed +%d, greedy continuation %r" % (name, k, "".join("\n" if i == 0 else chr(i + 31) for i in nxt)))
+
+
 CASES = {
     "residual": residual,
     "two_outputs": two_outputs,
@@ -226,6 +290,7 @@ def main():
             write_h5(base + ".masked.h5", {"x": xs[0], "mask": m})
             write_h5(base + ".masked.out.h5", outputs(ym))
         print("%-14s inputs %s outputs %s" % (name, names, [tuple(y.shape) for y in as_list(ys)]))
+    write_generate_case()
 
 
 if __name__ == "__main__":
