@@ -1,11 +1,16 @@
 /* session.c - spec -> model + data for the rnnc commands (session.h). */
 #include "apps/session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apps/describe.h"
+#include "apps/forward.h"
 #include "framework/random.h"
+#include "framework/rnn.h"
+#include "layers/dropout.h"
+#include "layers/gru_cell.h"
 #include "io/dataset.h"
 #include "io/model_loader.h"
 #include "optim/trainer.h"
@@ -100,6 +105,20 @@ static rnnc_status gen_split(const rnnc_task *t, rnnc_split split, rnnc_task_dat
     return rnnc_task_generate(t, split, n, out);
 }
 
+/* Where split i (0 train, 1 validation, 2 test) comes from, for messages:
+ * "(task adding)" or "('train.h5', datasets x and y)". */
+static const char *split_source(const rnnc_app_session *s, int i, char *buf, size_t cap)
+{
+    const rnnc_spec_source *src = i == 0 ? &s->spec->train : i == 1 ? &s->spec->validation_data : &s->spec->test;
+    if (s->task)
+        snprintf(buf, cap, "(task %s)", rnnc_task_name(s->task));
+    else if (src->path)
+        snprintf(buf, cap, "('%s', datasets %s and %s)", src->path, src->x, src->y);
+    else /* the validation split of the training data */
+        snprintf(buf, cap, "('%s', datasets %s and %s)", s->spec->train.path, s->spec->train.x, s->spec->train.y);
+    return buf;
+}
+
 void rnnc_app_session_close(rnnc_app_session *s)
 {
     if (!s)
@@ -160,6 +179,12 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
     for (int i = 0; i < 3; i++) {
         if (!parts[i]->x)
             continue;
+        if (parts[i]->x->shape.ndim < 1 || parts[i]->x->shape.dim[0] == 0) {
+            char where[1200];
+            st = rnnc_fail(RNNC_E_ARG, "%s: the %s %s has 0 samples; give at least one", s->spec->path, names[i],
+                           split_source(s, i, where, sizeof where));
+            goto fail;
+        }
         if ((st = rnnc_app_check_input(s->model, parts[i]->x, names[i])))
             goto fail;
         if (!s->model->built) {
@@ -177,6 +202,113 @@ fail:
     return st;
 }
 
+/* The dropout streams of a model (GRU cells, Dropout layers): an inference
+ * call still advances them, as Keras's seed generators advance, so the
+ * check below saves and puts them back and training draws exactly what it
+ * would draw without the check. */
+#define MAX_STREAMS 256
+typedef struct streams {
+    rnnc_rng *at[MAX_STREAMS];
+    rnnc_rng saved[MAX_STREAMS];
+    int n;
+    bool full;
+} streams;
+
+static void save_streams(rnnc_layer *l, streams *st)
+{
+    rnnc_rng *r = rnnc_layer_is_gru_cell(l) ? &rnnc_gru_cell_of(l)->rng
+                  : l->cls == &rnnc_dropout_class ? &((rnnc_dropout_layer *)l)->rng
+                                                  : NULL;
+    if (r && st->n == MAX_STREAMS)
+        st->full = true;
+    else if (r) {
+        st->at[st->n] = r;
+        st->saved[st->n++] = *r;
+    }
+    for (int i = 0; i < l->n_children; i++)
+        if (l->children[i])
+            save_streams(l->children[i], st);
+}
+
+static bool has_stateful_rnn(rnnc_layer *l)
+{
+    rnnc_rnn *r = rnnc_rnn_of(l);
+    if (r && r->opt.stateful)
+        return true;
+    for (int i = 0; i < l->n_children; i++)
+        if (l->children[i] && has_stateful_rnn(l->children[i]))
+            return true;
+    return false;
+}
+
+/* The first `rows` rows of t as a view. */
+static rnnc_status first_rows(rnnc_tensor *t, int64_t rows, rnnc_tensor **out)
+{
+    *out = NULL;
+    if (!t)
+        return RNNC_OK;
+    rnnc_shape sh = t->shape;
+    sh.dim[0] = rows;
+    return rnnc_tensor_view(t, 0, &sh, out);
+}
+
+/* Runs the model, the loss and the metrics on the first `rows` samples of d. */
+static rnnc_status try_batch(rnnc_trainer *tr, const rnnc_task_data *d, int64_t rows)
+{
+    rnnc_tensor *x, *y, *sw;
+    rnnc_logs logs;
+    rnnc_status st;
+    if (!(st = first_rows(d->x, rows, &x)) && !(st = first_rows(d->y, rows, &y)) &&
+        !(st = first_rows(d->sample_weight, rows, &sw)))
+        st = rnnc_trainer_evaluate(tr, x, y, sw, rows, &logs);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(y);
+    rnnc_tensor_destroy(sw);
+    return st;
+}
+
+/* Runs the model, the compiled loss and the metrics on a first batch of
+ * each loaded split, and on a batch of the size of the last partial one
+ * (inference: no weight, optimizer or random state changes; broadcasting
+ * can depend on the batch size), so a loss that does not fit the model's
+ * output, and targets or sample weights of the wrong shape or dtype, fail
+ * here, before the first training step, naming the spec and the data.
+ * Skipped for stateful RNNs (a call would change their state) and for
+ * models of several inputs or outputs (the trainer refuses those itself). */
+static rnnc_status check_targets(rnnc_app_session *s, rnnc_trainer *tr)
+{
+    streams saved = {.n = 0};
+    for (int i = 0; i < s->model->n_layers; i++) {
+        if (has_stateful_rnn(s->model->layers[i]))
+            return RNNC_OK;
+        save_streams(s->model->layers[i], &saved);
+    }
+    if (saved.full || rnnc_app_model_n_inputs(s->model) != 1 || rnnc_app_model_n_outputs(s->model) != 1)
+        return RNNC_OK;
+    rnnc_task_data *parts[3] = {&s->train, &s->validation, &s->test};
+    const char *names[3] = {"training data", "validation data", "test data"};
+    rnnc_status st = RNNC_OK;
+    for (int i = 0; i < 3 && !st; i++) {
+        rnnc_task_data *d = parts[i];
+        if (!d->x || !d->y || d->x->shape.ndim < 1 || d->x->shape.dim[0] < 1 || d->y->shape.ndim < 1 ||
+            d->y->shape.dim[0] != d->x->shape.dim[0] ||
+            (d->sample_weight && (d->sample_weight->shape.ndim < 1 || d->sample_weight->shape.dim[0] != d->x->shape.dim[0])))
+            continue; /* no targets, or row counts the trainer reports itself */
+        const int64_t n = d->x->shape.dim[0], bs = s->spec->batch_size;
+        st = try_batch(tr, d, n < bs ? n : bs);
+        if (!st && n > bs && n % bs)
+            st = try_batch(tr, d, n % bs);
+        if (st != RNNC_OK) {
+            char where[1200];
+            st = rnnc_fail_context(st, "%s: the %s %s does not fit the model's output and the compiled loss (checked before training): ",
+                                   s->spec->path, names[i], split_source(s, i, where, sizeof where));
+        }
+    }
+    for (int i = 0; i < saved.n; i++)
+        *saved.at[i] = saved.saved[i];
+    return st;
+}
+
 rnnc_status rnnc_app_compile(rnnc_app_session *s, rnnc_trainer **out)
 {
     const rnnc_cfg *c = s->spec->compile;
@@ -191,6 +323,8 @@ rnnc_status rnnc_app_compile(rnnc_app_session *s, rnnc_trainer **out)
     if (st == RNNC_OK) {
         static const char *const keys[] = {"optimizer", "loss", "metrics", "weighted_metrics", NULL};
         st = rnnc_training_spec_check_section(c, "compile", keys);
+        if (st == RNNC_OK)
+            st = check_targets(s, tr);
     } else {
         st = rnnc_fail_context(st, "%s: ", s->spec->path);
     }

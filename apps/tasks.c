@@ -80,12 +80,35 @@ void rnnc_task_destroy(rnnc_task *t)
 static rnnc_status read_range(const rnnc_cfg *data, const char *key, int64_t dflt, int64_t lo,
                               int64_t hi, int64_t *out)
 {
+    return rnnc_cfg_read_int_range(data, "data", key, dflt, lo, hi, out);
+}
+
+/* Values of x (plus y) in one sample; every factor is bounded by read_range,
+ * so the products fit easily in 64 bits. */
+static int64_t values_per_sample(const rnnc_task *t)
+{
+    switch (t->kind) {
+    case TASK_ADDING: return t->timesteps * 2 + 1;
+    case TASK_COPY: return t->timesteps * (t->symbols + 4);
+    case TASK_SINE: return t->timesteps + t->horizon;
+    case TASK_VARLEN: return t->timesteps * (t->channels + 1) + 1;
+    case TASK_CHARS: return 2 * t->timesteps;
+    }
+    return 0;
+}
+
+/* A split's generated data must stay below RNNC_TASK_MAX_VALUES values. */
+static rnnc_status check_task_size(const rnnc_task *t, const rnnc_cfg *data)
+{
+    static const char *const keys[] = {"samples", "validation_samples", "test_samples"};
     char w[300];
-    RNNC_TRY(rnnc_cfg_read_int(data, "data", key, dflt, out));
-    if (*out < lo || *out > hi)
-        return rnnc_fail(RNNC_E_ARG, "data: '%s' must be in [%lld, %lld], got %lld%s", key,
-                         (long long)lo, (long long)hi, (long long)*out,
-                         rnnc_cfg_where(rnnc_cfg_peek(data, key), w, sizeof w));
+    const int64_t per = values_per_sample(t);
+    for (int i = 0; i < 3; i++)
+        if (t->samples[i] > RNNC_TASK_MAX_VALUES / per)
+            return rnnc_fail(RNNC_E_ARG, "data: task %s: '%s' %lld with %lld values per sample makes %lld values; at most %lld are supported (reduce '%s' or the sample size)%s",
+                             task_names[t->kind], keys[i], (long long)t->samples[i], (long long)per,
+                             (long long)(t->samples[i] * per), (long long)RNNC_TASK_MAX_VALUES, keys[i],
+                             rnnc_cfg_where(rnnc_cfg_peek(data, keys[i]), w, sizeof w));
     return RNNC_OK;
 }
 
@@ -174,7 +197,7 @@ rnnc_status rnnc_task_create(const rnnc_cfg *data, const char *base_dir, rnnc_ta
     t->kind = (task_kind)kind;
     int64_t seed;
     rnnc_status s;
-    const int64_t max_n = 10000000;
+    const int64_t max_n = RNNC_TASK_MAX_SAMPLES;
     if ((s = read_range(data, "samples", 4096, 1, max_n, &t->samples[0])) ||
         (s = read_range(data, "validation_samples", 512, 0, max_n, &t->samples[1])) ||
         (s = read_range(data, "test_samples", 512, 0, max_n, &t->samples[2])) ||
@@ -213,7 +236,7 @@ rnnc_status rnnc_task_create(const rnnc_cfg *data, const char *base_dir, rnnc_ta
         s = load_text(t, data, base_dir);
         break;
     }
-    if (s)
+    if (s || (s = check_task_size(t, data)))
         goto fail;
     *out = t;
     return RNNC_OK;

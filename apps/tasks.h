@@ -32,6 +32,12 @@
 
 typedef struct rnnc_task rnnc_task;
 
+/* Limits (docs/spec-format.md, "Limits"): samples per split, and values
+ * generated per split (x and y together). Task parameters have their own
+ * ranges, named in the messages. */
+#define RNNC_TASK_MAX_SAMPLES ((int64_t)10000000)
+#define RNNC_TASK_MAX_VALUES ((int64_t)1 << 30)
+
 /* One split of a task's data; every tensor is owned by the struct. */
 typedef struct rnnc_task_data {
     rnnc_tensor *x;             /* inputs, see the table above */

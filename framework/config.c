@@ -375,13 +375,54 @@ rnnc_status rnnc_cfg_read_dims(const rnnc_cfg *list, const char *what, const cha
         const rnnc_cfg *d = list->items[i];
         if (d->type == RNNC_CFG_NULL)
             dims[i] = -1;
-        else if (d->type == RNNC_CFG_INT && d->v.i >= 0)
+        else if (d->type == RNNC_CFG_INT && d->v.i >= 0 && d->v.i <= RNNC_CFG_MAX_DIM)
             dims[i] = d->v.i;
+        else if (d->type == RNNC_CFG_INT && d->v.i > RNNC_CFG_MAX_DIM)
+            return rnnc_fail(RNNC_E_ARG, "%s: '%s' entry %zu is %lld; a dimension must be at most %lld%s",
+                             what, key, i, (long long)d->v.i, (long long)RNNC_CFG_MAX_DIM,
+                             rnnc_cfg_where(d, w, sizeof w));
         else
             return wrong_type(d, what, key, "a list of non-negative integers or null");
     }
     *n = (int)list->n;
     return RNNC_OK;
+}
+
+static rnnc_status int_in_range(const rnnc_cfg *c, const char *what, const char *key, int64_t lo,
+                                int64_t hi, int64_t *out)
+{
+    char d[128], w[300];
+    if (c->type == RNNC_CFG_INT && c->v.i >= lo && c->v.i <= hi) {
+        *out = c->v.i;
+        return RNNC_OK;
+    }
+    if (lo == 1)
+        return rnnc_fail(RNNC_E_ARG, "%s: '%s' must be a positive integer of at most %lld, got %s%s", what,
+                         key, (long long)hi, describe(c, d, sizeof d), rnnc_cfg_where(c, w, sizeof w));
+    return rnnc_fail(RNNC_E_ARG, "%s: '%s' must be an integer in [%lld, %lld], got %s%s", what, key,
+                     (long long)lo, (long long)hi, describe(c, d, sizeof d),
+                     rnnc_cfg_where(c, w, sizeof w));
+}
+
+rnnc_status rnnc_cfg_read_int_range(const rnnc_cfg *map, const char *what, const char *key,
+                                    int64_t dflt, int64_t lo, int64_t hi, int64_t *out)
+{
+    const rnnc_cfg *c = rnnc_cfg_get(map, key);
+    *out = dflt;
+    if (!c || c->type == RNNC_CFG_NULL)
+        return RNNC_OK;
+    return int_in_range(c, what, key, lo, hi, out);
+}
+
+rnnc_status rnnc_cfg_require_int_range(const rnnc_cfg *map, const char *what, const char *key,
+                                       int64_t lo, int64_t hi, const char *const *known,
+                                       int64_t *out)
+{
+    const rnnc_cfg *c = rnnc_cfg_get(map, key);
+    *out = 0;
+    if (!c)
+        return rnnc_cfg_missing(map, what, key, known);
+    return int_in_range(c, what, key, lo, hi, out);
 }
 
 static size_t edit_distance(const char *a, const char *b)
@@ -427,6 +468,28 @@ const char *rnnc_nearest_name(const char *s, const char *const *names)
     size_t len = strlen(s);
     size_t limit = len / 3 > 2 ? len / 3 : 2;
     return best_d <= limit ? best : NULL;
+}
+
+static bool in_list(const char *s, const char *const *names)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return true;
+    return false;
+}
+
+rnnc_status rnnc_cfg_missing(const rnnc_cfg *map, const char *what, const char *key,
+                             const char *const *known)
+{
+    char w[300];
+    const char *const want[] = {key, NULL};
+    for (size_t i = 0; map && map->type == RNNC_CFG_MAP && i < map->n; i++) {
+        if (map->used[i] || in_list(map->keys[i], known) || !rnnc_nearest_name(map->keys[i], want))
+            continue;
+        return rnnc_fail(RNNC_E_ARG, "%s: unrecognized key '%s'%s (did you mean '%s'?); missing required argument '%s'",
+                         what, map->keys[i], rnnc_cfg_where(map->items[i], w, sizeof w), key, key);
+    }
+    return rnnc_fail(RNNC_E_ARG, "%s: missing required argument '%s'", what, key);
 }
 
 rnnc_status rnnc_cfg_check_unread(const rnnc_cfg *map, const char *what,

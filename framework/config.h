@@ -95,9 +95,36 @@ rnnc_status rnnc_cfg_read_float(const rnnc_cfg *map, const char *what, const cha
 /* *out points into the tree (valid while it lives); NULL if missing/null and dflt NULL. */
 rnnc_status rnnc_cfg_read_string(const rnnc_cfg *map, const char *what, const char *key,
                                  const char *dflt, const char **out);
-/* An int list like [null, 10, 8]: null -> -1. At most cap entries. */
+/* An int list like [null, 10, 8]: null -> -1. At most cap entries, each in
+ * [0, RNNC_CFG_MAX_DIM]. */
 rnnc_status rnnc_cfg_read_dims(const rnnc_cfg *list, const char *what, const char *key,
                                int64_t *dims, int cap, int *n);
+
+/* Limits on sizes read from a config (docs/spec-format.md, "Limits"): every
+ * size is read as a 64-bit integer and checked against these before it is
+ * used, so no size is truncated and no product of sizes overflows. */
+#define RNNC_CFG_MAX_UNITS ((int64_t)1 << 20)   /* GRU/Dense units, Embedding output_dim */
+#define RNNC_CFG_MAX_DIM ((int64_t)INT32_MAX)   /* a shape entry, batch_size, input_dim,
+                                                   Embedding input_dim (int32 ids) */
+
+/* An integer in [lo, hi]; missing key or null -> *out = dflt and OK. A
+ * value out of range fails with the range in the message:
+ * "GRU: 'units' must be an integer in [1, 1048576], got 4294967297 (file:3:10)". */
+rnnc_status rnnc_cfg_read_int_range(const rnnc_cfg *map, const char *what, const char *key,
+                                    int64_t dflt, int64_t lo, int64_t hi, int64_t *out);
+/* The same for a required key: a missing key fails with
+ * rnnc_cfg_missing's message (known as there). */
+rnnc_status rnnc_cfg_require_int_range(const rnnc_cfg *map, const char *what, const char *key,
+                                       int64_t lo, int64_t hi, const char *const *known,
+                                       int64_t *out);
+/* The error for a required key that map lacks: "what: missing required
+ * argument 'units'", preceded by an unread key of map that is not one of
+ * `known` (NULL-terminated, may be NULL) and looks like a misspelling of it,
+ * so the message points at the cause: "GRU: unrecognized key 'unit'
+ * (file:8:18) (did you mean 'units'?); missing required argument 'units'".
+ * Always returns RNNC_E_ARG. */
+rnnc_status rnnc_cfg_missing(const rnnc_cfg *map, const char *what, const char *key,
+                             const char *const *known);
 
 /* Fails with RNNC_E_ARG naming the first key of map that nobody read, with
  * its position and the nearest of `known` (NULL-terminated) as a suggestion. */

@@ -113,17 +113,6 @@ static rnnc_status section_map(const rnnc_cfg *root, const char *key, const char
     return RNNC_OK;
 }
 
-static rnnc_status int_at_least(const rnnc_cfg *map, const char *what, const char *key,
-                                int64_t dflt, int64_t lo, int64_t *out)
-{
-    char w[300];
-    RNNC_TRY(rnnc_cfg_read_int(map, what, key, dflt, out));
-    if (*out < lo)
-        return rnnc_fail(RNNC_E_ARG, "%s: '%s' must be >= %lld, got %lld%s", what, key, (long long)lo,
-                         (long long)*out, rnnc_cfg_where(rnnc_cfg_peek(map, key), w, sizeof w));
-    return RNNC_OK;
-}
-
 static rnnc_status set_name(char **dst, const char *v)
 {
     if (!v)
@@ -206,11 +195,11 @@ static rnnc_status read_fit(rnnc_training_spec *s)
     if (!fit)
         return RNNC_OK;
     int64_t seed, verbose;
-    RNNC_TRY(int_at_least(fit, "fit", "epochs", 1, 1, &s->epochs));
-    RNNC_TRY(int_at_least(fit, "fit", "batch_size", 32, 1, &s->batch_size));
+    RNNC_TRY(rnnc_cfg_read_int_range(fit, "fit", "epochs", 1, 1, RNNC_SPEC_MAX_EPOCHS, &s->epochs));
+    RNNC_TRY(rnnc_cfg_read_int_range(fit, "fit", "batch_size", 32, 1, RNNC_SPEC_MAX_BATCH_SIZE, &s->batch_size));
     RNNC_TRY(rnnc_cfg_read_bool(fit, "fit", "shuffle", true, &s->shuffle));
     s->has_seed = rnnc_cfg_peek(fit, "seed") && rnnc_cfg_peek(fit, "seed")->type != RNNC_CFG_NULL;
-    RNNC_TRY(int_at_least(fit, "fit", "seed", 1337, 0, &seed));
+    RNNC_TRY(rnnc_cfg_read_int_range(fit, "fit", "seed", 1337, 0, INT64_MAX, &seed));
     s->seed = (uint64_t)seed;
     const rnnc_cfg *vc = rnnc_cfg_peek(fit, "verbose");
     if (vc && vc->type == RNNC_CFG_STRING && strcmp(vc->v.s, "auto") == 0) {
@@ -277,8 +266,8 @@ static rnnc_status read_checkpoint(rnnc_training_spec *s)
     if (!dir || !dir[0])
         return rnnc_fail(RNNC_E_ARG, "checkpoint: 'directory' is missing%s; name the folder for checkpoint files, e.g. directory: checkpoints",
                          rnnc_cfg_where(ck, w, sizeof w));
-    RNNC_TRY(int_at_least(ck, "checkpoint", "every", 1, 1, &s->checkpoint_every));
-    RNNC_TRY(int_at_least(ck, "checkpoint", "keep", 3, 1, &s->checkpoint_keep));
+    RNNC_TRY(rnnc_cfg_read_int_range(ck, "checkpoint", "every", 1, 1, RNNC_SPEC_MAX_EPOCHS, &s->checkpoint_every));
+    RNNC_TRY(rnnc_cfg_read_int_range(ck, "checkpoint", "keep", 3, 1, RNNC_SPEC_MAX_KEEP, &s->checkpoint_keep));
     if (!(s->checkpoint_dir = rnnc_training_spec_resolve(s, dir)))
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     s->has_checkpoint = true;

@@ -35,6 +35,13 @@ typedef struct rnnc_spec_source {
     char *mask;                /* NULL: none */
 } rnnc_spec_source;
 
+/* Limits on the sizes a spec (and the command line) may give; each is read
+ * as a 64-bit integer and checked, with the limit in the message
+ * (docs/spec-format.md, "Limits"). */
+#define RNNC_SPEC_MAX_EPOCHS ((int64_t)1000000)     /* fit.epochs, --epochs, checkpoint.every */
+#define RNNC_SPEC_MAX_BATCH_SIZE ((int64_t)1 << 24) /* fit.batch_size, --batch-size */
+#define RNNC_SPEC_MAX_KEEP ((int64_t)1000000)       /* checkpoint.keep */
+
 typedef struct rnnc_training_spec {
     char *path;                /* the spec file as given */
     char *dir;                 /* its folder ("." when none) */

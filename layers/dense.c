@@ -163,9 +163,9 @@ static rnnc_status dense_alloc(const char *name, rnnc_dtype dtype, rnnc_dense **
 
 static rnnc_status check_units(int64_t units)
 {
-    if (units <= 0)
-        return rnnc_fail(RNNC_E_ARG, "Dense: 'units' must be a positive integer, got %lld",
-                         (long long)units);
+    if (units <= 0 || units > RNNC_CFG_MAX_UNITS)
+        return rnnc_fail(RNNC_E_ARG, "Dense: 'units' must be a positive integer of at most %lld, got %lld",
+                         (long long)RNNC_CFG_MAX_UNITS, (long long)units);
     return RNNC_OK;
 }
 
@@ -222,19 +222,10 @@ rnnc_status rnnc_dense_from_config(const rnnc_cfg *c, rnnc_layer **out)
     int64_t units = 0;
     rnnc_shape in;
     bool has_in;
-    char w[300];
     *out = NULL;
     if (!c || c->type != RNNC_CFG_MAP)
         return rnnc_fail(RNNC_E_ARG, "Dense: config must be a map");
-    const rnnc_cfg *u = rnnc_cfg_get(c, "units");
-    if (!u || u->type != RNNC_CFG_INT)
-        return rnnc_fail(RNNC_E_ARG, "Dense: 'units' must be a positive integer, got %s%s",
-                         u ? rnnc_cfg_type_name(u->type) : "nothing (it is required)",
-                         u ? rnnc_cfg_where(u, w, sizeof w) : "");
-    units = u->v.i;
-    if (units <= 0)
-        return rnnc_fail(RNNC_E_ARG, "Dense: 'units' must be a positive integer, got %lld%s",
-                         (long long)units, rnnc_cfg_where(u, w, sizeof w));
+    RNNC_TRY(rnnc_cfg_require_int_range(c, "Dense", "units", 1, RNNC_CFG_MAX_UNITS, dense_keys, &units));
     if ((s = dense_alloc(rnnc_layer_config_name(c), RNNC_F32, &d)) != RNNC_OK)
         goto fail;
     d->units = units;

@@ -144,10 +144,12 @@ static rnnc_status emb_alloc(const char *name, rnnc_dtype dtype, rnnc_embedding 
 
 static rnnc_status check_dims(int64_t input_dim, int64_t output_dim)
 {
-    if (input_dim <= 0)
-        return rnnc_fail(RNNC_E_ARG, "Embedding: 'input_dim' must be a positive integer, got %lld", (long long)input_dim);
-    if (output_dim <= 0)
-        return rnnc_fail(RNNC_E_ARG, "Embedding: 'output_dim' must be a positive integer, got %lld", (long long)output_dim);
+    if (input_dim <= 0 || input_dim > RNNC_CFG_MAX_DIM)
+        return rnnc_fail(RNNC_E_ARG, "Embedding: 'input_dim' must be a positive integer of at most %lld, got %lld",
+                         (long long)RNNC_CFG_MAX_DIM, (long long)input_dim);
+    if (output_dim <= 0 || output_dim > RNNC_CFG_MAX_UNITS)
+        return rnnc_fail(RNNC_E_ARG, "Embedding: 'output_dim' must be a positive integer of at most %lld, got %lld",
+                         (long long)RNNC_CFG_MAX_UNITS, (long long)output_dim);
     return RNNC_OK;
 }
 
@@ -187,21 +189,8 @@ static const char *const emb_keys[] = {
 /* input_dim / output_dim: positive ints; bools and floats are refused (spec 12.4). */
 static rnnc_status read_dim(const rnnc_cfg *c, const char *key, int64_t *out)
 {
-    char w[300];
-    const rnnc_cfg *n = rnnc_cfg_get(c, key);
-    if (!n || n->type != RNNC_CFG_INT || n->v.i <= 0) {
-        char got[64];
-        if (!n)
-            snprintf(got, sizeof got, "nothing (it is required)");
-        else if (n->type == RNNC_CFG_INT)
-            snprintf(got, sizeof got, "%lld", (long long)n->v.i);
-        else
-            snprintf(got, sizeof got, "a %s", rnnc_cfg_type_name(n->type));
-        return rnnc_fail(RNNC_E_ARG, "Embedding: '%s' must be a positive integer, got %s%s", key, got,
-                         rnnc_cfg_where(n, w, sizeof w));
-    }
-    *out = n->v.i;
-    return RNNC_OK;
+    const int64_t hi = strcmp(key, "input_dim") == 0 ? RNNC_CFG_MAX_DIM : RNNC_CFG_MAX_UNITS;
+    return rnnc_cfg_require_int_range(c, "Embedding", key, 1, hi, emb_keys, out);
 }
 
 rnnc_status rnnc_embedding_from_config(const rnnc_cfg *c, rnnc_layer **out)

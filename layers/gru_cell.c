@@ -616,9 +616,9 @@ rnnc_status rnnc__gru_cell_create_parsed(const rnnc_gru_options *o, rnnc_gru_cel
 {
     rnnc_status s;
     *out = NULL;
-    if (o->units < 1) {
-        s = rnnc_fail(RNNC_E_ARG, "%s: 'units' must be a positive integer, got %lld", what,
-                      (long long)o->units);
+    if (o->units < 1 || o->units > RNNC_CFG_MAX_UNITS) {
+        s = rnnc_fail(RNNC_E_ARG, "%s: 'units' must be a positive integer of at most %lld, got %lld", what,
+                      (long long)RNNC_CFG_MAX_UNITS, (long long)o->units);
         goto fail;
     }
     if ((int)o->activation < 0 || o->activation >= RNNC_ACT_COUNT ||
@@ -724,19 +724,7 @@ rnnc_status rnnc__gru_cell_read_config(const rnnc_cfg *cfg, const char *what,
         return rnnc_fail(RNNC_E_ARG, "%s: the config must be a map of arguments", what);
     /* Checks in Keras's order: units, activations, initializers,
      * regularizers, constraints, seed. */
-    const rnnc_cfg *u = rnnc_cfg_get(cfg, "units");
-    if (!u)
-        return rnnc_fail(RNNC_E_ARG, "%s: missing required argument 'units'", what);
-    if (u->type != RNNC_CFG_INT || u->v.i < 1) {
-        char val[64] = "";
-        if (u->type == RNNC_CFG_INT)
-            snprintf(val, sizeof val, " %lld", (long long)u->v.i);
-        else if (u->type == RNNC_CFG_FLOAT)
-            snprintf(val, sizeof val, " %g", u->v.f);
-        return rnnc_fail(RNNC_E_ARG, "%s: 'units' must be a positive integer, got %s%s%s", what,
-                         rnnc_cfg_type_name(u->type), val, rnnc_cfg_where(u, w, sizeof w));
-    }
-    o->units = u->v.i;
+    RNNC_TRY(rnnc_cfg_require_int_range(cfg, what, "units", 1, RNNC_CFG_MAX_UNITS, NULL, &o->units));
     RNNC_TRY(read_activation(cfg, what, "activation", RNNC_ACT_TANH, &o->activation));
     RNNC_TRY(read_activation(cfg, what, "recurrent_activation", RNNC_ACT_SIGMOID,
                              &o->recurrent_activation));

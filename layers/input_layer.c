@@ -43,11 +43,8 @@ rnnc_status rnnc_input_layer_from_config(const rnnc_cfg *c, rnnc_input_layer_con
         sh = is;
     int64_t batch_size = -1;
     const rnnc_cfg *bsz = rnnc_cfg_peek(c, "batch_size");
-    RNNC_TRY(rnnc_cfg_read_int(c, W, "batch_size", -1, &batch_size));
+    RNNC_TRY(rnnc_cfg_read_int_range(c, W, "batch_size", -1, 1, RNNC_CFG_MAX_DIM, &batch_size));
     bool has_batch_size = bsz && bsz->type != RNNC_CFG_NULL;
-    if (has_batch_size && batch_size <= 0)
-        return rnnc_fail(RNNC_E_ARG, "InputLayer: 'batch_size' must be a positive integer, got %lld%s",
-                         (long long)batch_size, rnnc_cfg_where(bsz, w, sizeof w));
     if (sh && bs)
         return rnnc_fail(RNNC_E_ARG, "InputLayer: you cannot pass both 'shape' and 'batch_shape' at the same time%s",
                          rnnc_cfg_where(c, w, sizeof w));

@@ -255,7 +255,7 @@ rnnc_status rnnc_layer_config_input_shape(const rnnc_cfg *config, const char *wh
     const rnnc_cfg *is = rnnc_cfg_get(config, "input_shape");
     const rnnc_cfg *id = input_dim_is_shape ? rnnc_cfg_get(config, "input_dim") : NULL;
     int64_t batch = -1;
-    RNNC_TRY(rnnc_cfg_read_int(config, what, "batch_size", -1, &batch));
+    RNNC_TRY(rnnc_cfg_read_int_range(config, what, "batch_size", -1, 1, RNNC_CFG_MAX_DIM, &batch));
     if (bis && bis->type == RNNC_CFG_NULL)
         bis = NULL;
     if (is && is->type == RNNC_CFG_NULL)
@@ -278,9 +278,9 @@ rnnc_status rnnc_layer_config_input_shape(const rnnc_cfg *config, const char *wh
         batch_shape->dim[0] = batch;
         batch_shape->ndim = n + 1;
     } else if (id) {
-        if (id->type != RNNC_CFG_INT || id->v.i <= 0)
-            return rnnc_fail(RNNC_E_ARG, "%s: 'input_dim' must be a positive integer%s", what,
-                             rnnc_cfg_where(id, w, sizeof w));
+        if (id->type != RNNC_CFG_INT || id->v.i <= 0 || id->v.i > RNNC_CFG_MAX_DIM)
+            return rnnc_fail(RNNC_E_ARG, "%s: 'input_dim' must be a positive integer of at most %lld%s", what,
+                             (long long)RNNC_CFG_MAX_DIM, rnnc_cfg_where(id, w, sizeof w));
         batch_shape->ndim = 2;
         batch_shape->dim[0] = batch;
         batch_shape->dim[1] = id->v.i;

@@ -616,7 +616,7 @@ static rnnc_status evaluate_impl(rnnc_trainer *tr, const rnnc_tensor *x, const r
         return rnnc_fail(RNNC_E_NOMEM, "evaluate: out of memory");
     rnnc_status s = RNNC_OK;
     reset_metrics(tr);
-    const int64_t steps = (n + bs - 1) / bs;
+    const int64_t steps = n / bs + (n % bs != 0); /* no overflow for any bs */
     for (int64_t k = 0; k < steps && !s; k++) {
         rnnc_tensor *xb, *yb, *swb;
         s = batch_of(tr, x, y, sw, order, n, bs, k, &xb, &yb, &swb);
@@ -801,6 +801,8 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     RNNC_TRY(check_data("fit", x, y, opts->sample_weight));
     if (!y)
         return rnnc_fail(RNNC_E_ARG, "fit: y is NULL");
+    if (x->shape.dim[0] == 0)
+        return rnnc_fail(RNNC_E_ARG, "fit: the training data has 0 samples; give at least one");
     if (opts->batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "fit: batch_size must be > 0, got %lld", (long long)opts->batch_size);
     if (opts->epochs < 0 || opts->initial_epoch < 0)
@@ -858,6 +860,7 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         cbs[ncb++] = f.progress;
     }
     const int64_t bs = opts->batch_size ? opts->batch_size : 32;
+    const int64_t steps = n / bs + (n % bs != 0); /* no overflow for any bs */
     tr->interrupted = false;
     if (opts->initial_batch < 0 || (opts->initial_batch > 0 && opts->initial_batch >= steps)) {
         s = rnnc_fail(RNNC_E_ARG, "fit: initial_batch %lld must be below the %lld batches of an epoch",
