@@ -162,10 +162,28 @@ static const char *model_inputs(const rnnc_model *m, char *buf, size_t cap)
     return buf;
 }
 
+/* Whether `ds` is the by-name dataset (mask: mask_<name>) of a model input
+ * other than i: then it is not input i's, whatever its spelling. */
+static bool names_other_input(const rnnc_model *m, int i, bool mask, const char *ds)
+{
+    if (mask && strncmp(ds, "mask_", 5) != 0)
+        return false;
+    for (int j = 0; j < rnnc_app_model_n_inputs(m); j++) {
+        rnnc_shape sh;
+        bool known;
+        rnnc_dtype dt;
+        const char *name = rnnc_app_model_input(m, j, &sh, &known, &dt);
+        if (j != i && name && strcmp(ds + (mask ? 5 : 0), name) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* The dataset of f holding model input i (mask: its mask): the first of
  * <name> / mask_<name>, x_<i> / mask_<i>, and x / mask for a model of one
  * input that exists; "" when none does. Two that exist are an error: the
- * file does not say which one is meant. */
+ * file does not say which one is meant. An index spelling that is another
+ * input's name (inputs named x_1 and x_0) belongs to that input. */
 static rnnc_status find_dataset(hid_t f, const char *path, const rnnc_model *m, int i, bool mask,
                                 char *found, size_t cap)
 {
@@ -186,7 +204,7 @@ static rnnc_status find_dataset(hid_t f, const char *path, const rnnc_model *m, 
         bool dup = false;
         for (int j = 0; j < k; j++)
             dup = dup || strcmp(cand[j], cand[k]) == 0;
-        if (dup || !rnnc_h5_exists(f, cand[k]))
+        if (dup || !rnnc_h5_exists(f, cand[k]) || (k > 0 && names_other_input(m, i, mask, cand[k])))
             continue;
         if (found[0])
             return rnnc_fail(RNNC_E_ARG, "--input '%s': both '/%s' and '/%s' could be the %s of model input %d%s%s%s; keep one",
