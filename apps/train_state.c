@@ -270,6 +270,27 @@ void rnnc_train_state_clear(rnnc_train_state *ts)
     rnnc_train_state_init(ts);
 }
 
+/* The spec as JSON with fit.epochs and fit.seed as this run uses them
+ * (--epochs, --seed), for the checkpoint and the comparison on --resume. */
+static rnnc_status spec_as_used(const rnnc_training_spec *spec, char **out)
+{
+    rnnc_cfg *root = rnnc_cfg_clone(spec->root);
+    if (!root)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    rnnc_status s = RNNC_OK;
+    if (root->type == RNNC_CFG_MAP && !rnnc_cfg_peek(root, "fit"))
+        s = rnnc_cfg_set(root, "fit", rnnc_cfg_map());
+    rnnc_cfg *fit = s == RNNC_OK ? (rnnc_cfg *)rnnc_cfg_peek(root, "fit") : NULL;
+    if (fit && fit->type == RNNC_CFG_MAP) {
+        if ((s = rnnc_cfg_set_int(fit, "epochs", spec->epochs)) == RNNC_OK)
+            s = rnnc_cfg_set_int(fit, "seed", (int64_t)spec->seed);
+    }
+    if (s == RNNC_OK)
+        s = rnnc_json_write(root, -1, out);
+    rnnc_cfg_destroy(root);
+    return s;
+}
+
 rnnc_status rnnc_train_state_setup(rnnc_train_state *ts, rnnc_app_session *ses, rnnc_trainer *tr)
 {
     ts->ses = ses;
@@ -292,7 +313,7 @@ rnnc_status rnnc_train_state_setup(rnnc_train_state *ts, rnnc_app_session *ses, 
     rnnc_status s = rnnc_json_write(c, -1, &ts->model_json);
     rnnc_cfg_destroy(c);
     RNNC_TRY(s);
-    RNNC_TRY(rnnc_json_write(ses->spec->root, -1, &ts->spec_json));
+    RNNC_TRY(spec_as_used(ses->spec, &ts->spec_json));
     if (ses->spec->has_checkpoint) {
         RNNC_TRY(rnnc_checkpoint_mkdir(ses->spec->checkpoint_dir));
         RNNC_TRY(rnnc_checkpoint_clean_stale(ses->spec->checkpoint_dir, NULL));
