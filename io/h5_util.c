@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -514,8 +515,58 @@ typedef struct {
     rnnc_dtype dtype;  /* nearest rnnc dtype */
 } disk_type;
 
+/* Why a float type is not exactly IEEE binary32 / binary64 in either byte
+ * order (into why), or NULL when it is. A type that passes has no padding
+ * bits (every bit is sign, exponent or mantissa), so its pad settings
+ * cannot change a value. */
+static const char *float_layout_problem(hid_t t, size_t size, char *why, size_t cap)
+{
+    const bool f32 = size == 4;
+    const size_t bits = 8 * size, e_pos = f32 ? 23 : 52, e_size = f32 ? 8 : 11, bias = f32 ? 127 : 1023;
+    const char *name = f32 ? "float32" : "float64";
+    size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
+    const H5T_order_t order = H5Tget_order(t);
+    const size_t prec = H5Tget_precision(t);
+    const int offset = H5Tget_offset(t);
+    if (order != H5T_ORDER_LE && order != H5T_ORDER_BE)
+        snprintf(why, cap, "its byte order is neither little- nor big-endian");
+    else if (prec != bits || offset != 0)
+        snprintf(why, cap, "it has %zu significant bits at bit offset %d (IEEE %s: %zu at 0)", prec, offset, name,
+                 bits);
+    else if (H5Tget_fields(t, &spos, &epos, &esize, &mpos, &msize) < 0 || spos != bits - 1 || epos != e_pos ||
+             esize != e_size || mpos != 0 || msize != e_pos)
+        snprintf(why, cap, "its sign is at bit %zu, exponent %zu bits at %zu, mantissa %zu bits at %zu (IEEE %s: sign %zu, exponent %zu at %zu, mantissa %zu at 0)",
+                 spos, esize, epos, msize, mpos, name, bits - 1, e_size, e_pos, e_pos);
+    else if (H5Tget_ebias(t) != bias)
+        snprintf(why, cap, "its exponent bias is %zu (IEEE %s: %zu)", H5Tget_ebias(t), name, bias);
+    else if (H5Tget_norm(t) != H5T_NORM_IMPLIED)
+        snprintf(why, cap, "its mantissa is not normalized with an implied leading 1 as IEEE's");
+    else
+        return NULL;
+    return why;
+}
+
+/* The same for an integer type of `size` bytes: all bits significant, from bit 0. */
+static const char *int_layout_problem(hid_t t, size_t size, char *why, size_t cap)
+{
+    const H5T_order_t order = H5Tget_order(t);
+    const size_t prec = H5Tget_precision(t);
+    const int offset = H5Tget_offset(t);
+    if (order != H5T_ORDER_LE && order != H5T_ORDER_BE)
+        snprintf(why, cap, "its byte order is neither little- nor big-endian");
+    else if (prec != 8 * size || offset != 0)
+        snprintf(why, cap, "it has %zu significant bits at bit offset %d (a %zu-byte integer: %zu at 0)", prec, offset,
+                 size, 8 * size);
+    else if (H5Tget_sign(t) != H5T_SGN_NONE && H5Tget_sign(t) != H5T_SGN_2)
+        snprintf(why, cap, "its sign convention is neither unsigned nor two's complement");
+    else
+        return NULL;
+    return why;
+}
+
 static rnnc_status classify(hid_t type, const char *file, const char *path, disk_type *out)
 {
+    char why[300];
     H5T_class_t c = H5Tget_class(type);
     size_t size = H5Tget_size(type);
     out->cls = c;
@@ -529,6 +580,9 @@ static rnnc_status classify(hid_t type, const char *file, const char *path, disk
         else
             return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds %zu-byte floats; only float32 and float64 are supported",
                              file, path, size);
+        if (float_layout_problem(type, size, why, sizeof why))
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' has a %zu-byte float type that is not IEEE %s: %s; the file is damaged or was not written for rnnc",
+                             file, path, size, size == 4 ? "float32" : "float64", why);
         return RNNC_OK;
     }
     if (c == H5T_INTEGER || c == H5T_ENUM) {
@@ -536,9 +590,17 @@ static rnnc_status classify(hid_t type, const char *file, const char *path, disk
         if (base < 0)
             return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s': unreadable enum type", file, path);
         out->is_signed = H5Tget_sign(base) == H5T_SGN_2;
+        const bool base_ok = H5Tget_class(base) == H5T_INTEGER && H5Tget_size(base) == size;
+        const char *bad = base_ok ? int_layout_problem(base, size, why, sizeof why) : NULL;
         H5Tclose(base);
         if (size != 1 && size != 2 && size != 4 && size != 8)
             return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds %zu-byte integers", file, path, size);
+        if (!base_ok)
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s': an enum whose base is not a %zu-byte integer", file,
+                             path, size);
+        if (bad)
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' has a %zu-byte integer type that is not plain: %s; the file is damaged or was not written for rnnc",
+                             file, path, size, bad);
         out->dtype = size == 1 && !out->is_signed ? RNNC_U8 : size <= 4 ? RNNC_I32 : RNNC_I64;
         if (size == 4 && !out->is_signed)
             out->dtype = RNNC_I64;
@@ -570,6 +632,39 @@ static void od_close(open_dataset *d)
     d->dset = d->type = d->space = -1;
 }
 
+/* The bytes the dataset stores must be what its shape and type declare:
+ * exactly numel x size for contiguous and compact layouts; for chunks, no
+ * more than its chunks can hold (whole chunks without filters; twice that
+ * with filters, which may leave a chunk slightly larger than raw). */
+static rnnc_status check_storage(const open_dataset *d, const char *file, H5D_layout_t layout,
+                                 int n_filters, int chunk_rank, const hsize_t *chunk, double bytes)
+{
+    char sh[160];
+    const double stored = (double)H5Dget_storage_size(d->dset);
+    if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+        if (stored == bytes)
+            return RNNC_OK;
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' stores %.0f bytes but its shape %s and %zu-byte type need %.0f; the file is damaged",
+                         file, d->path, stored, rnnc_shape_str(&d->shape, sh, sizeof sh), d->dt.size, bytes);
+    }
+    if (layout != H5D_CHUNKED || chunk_rank != d->shape.ndim)
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' has a storage layout that does not match its rank %d; the file is damaged",
+                         file, d->path, d->shape.ndim);
+    double n_chunks = 1, chunk_bytes = (double)d->dt.size;
+    for (int i = 0; i < chunk_rank; i++) {
+        if (chunk[i] == 0)
+            return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' has a chunk dimension of 0; the file is damaged",
+                             file, d->path);
+        n_chunks *= ceil((double)d->shape.dim[i] / (double)chunk[i]);
+        chunk_bytes *= (double)chunk[i];
+    }
+    const double most = n_chunks * chunk_bytes * (n_filters ? 2.0 : 1.0) + (n_filters ? 4096.0 : 0.0);
+    if (stored <= most)
+        return RNNC_OK;
+    return rnnc_fail(RNNC_E_FORMAT, "'%s': dataset '%s' stores %.0f bytes, more than its shape %s can hold in %.0f chunks of %.0f bytes; the file is damaged",
+                     file, d->path, stored, rnnc_shape_str(&d->shape, sh, sizeof sh), n_chunks, chunk_bytes);
+}
+
 /* Opens rel as a dataset and checks everything knowable without reading:
  * object kind, storage (no external or virtual data), rank, dims, element
  * count, and that the declared size is possible for this file. Runs with
@@ -598,6 +693,8 @@ static rnnc_status od_open(hid_t loc, const char *rel, const char *file, open_da
     H5D_layout_t layout = H5Pget_layout(dcpl);
     int n_ext = H5Pget_external_count(dcpl);
     int n_filters = H5Pget_nfilters(dcpl);
+    hsize_t chunk[H5S_MAX_RANK];
+    int chunk_rank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
     H5Pclose(dcpl);
     /* External and virtual storage would make us read other files. */
     if (layout == H5D_VIRTUAL || n_ext != 0 || layout < 0 || n_filters < 0) {
@@ -657,7 +754,10 @@ static rnnc_status od_open(hid_t loc, const char *rel, const char *file, open_da
                          file, d->path, rnnc_shape_str(&d->shape, sh, sizeof sh), bytes,
                          (unsigned long long)fsize);
     }
-    return RNNC_OK;
+    s = check_storage(d, file, layout, n_filters, chunk_rank, chunk, bytes);
+    if (s != RNNC_OK)
+        od_close(d);
+    return s;
 }
 
 rnnc_status rnnc_h5_dataset_info(hid_t loc, const char *rel, const char *file,
