@@ -626,8 +626,9 @@ int rnnc_cmd_bench(int argc, char **argv)
     }
     for (int i = 0; i < n; i++)
         if (shapes[i].B < 1 || shapes[i].T < 1 || shapes[i].F < 1 || shapes[i].U < 1 ||
+            shapes[i].B > 1 << 20 || shapes[i].T > 1 << 20 || shapes[i].F > 1 << 20 || shapes[i].U > 1 << 20 ||
             shapes[i].B * shapes[i].T * (shapes[i].F + shapes[i].U) > (int64_t)1 << 32) {
-            rnnc_cli_error(&bench_cmd, "shape %d (%lld,%lld,%lld,%lld) must be positive and modest", i + 1,
+            rnnc_cli_error(&bench_cmd, "shape %d (%lld,%lld,%lld,%lld): B, T, F and U must be in [1, 1048576] and B*T*(F+U) at most 4294967296", i + 1,
                            (long long)shapes[i].B, (long long)shapes[i].T, (long long)shapes[i].F,
                            (long long)shapes[i].U);
             return RNNC_EXIT_USAGE;

@@ -187,6 +187,13 @@ Test(limits, command_line_sizes_are_checked)
     r = RUN("evaluate", p, "--weights", "w.weights.h5", "--batch-size", "9223372036854775807");
     expect_error(&r, 2, "--batch-size", "16777216", NULL);
     rnnc_test_run_free(&r);
+    /* B * T * (F + U) of these overflowed 64 bits (UBSan: signed overflow) */
+    r = RUN("bench", "gru", "--shapes", "4294967296,4294967296,2,2");
+    expect_error(&r, 2, "shape 1", "1048576", NULL);
+    rnnc_test_run_free(&r);
+    r = RUN("bench", "gru", "--shapes", "9223372036854775807,9223372036854775807,9223372036854775807,1");
+    expect_error(&r, 2, "shape 1", "1048576", NULL);
+    rnnc_test_run_free(&r);
 }
 
 /* Keras clamps the batch size to the data: 64 samples, batch_size 1000 ->
