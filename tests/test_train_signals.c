@@ -26,8 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "framework/model.h"
+#include "helpers/fixture.h"
 #include "helpers/run_program.h"
 #include "io/checkpoint.h"
+#include "io/spec_reader.h"
+#include "layers/dense.h"
+#include "optim/trainer.h"
 
 #define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
 
@@ -655,4 +660,143 @@ Test(train_signals, a_second_signal_exits_at_once)
     cr_expect(r.exited && r.code == 130, "exit %d (exited %d)", r.code, r.exited);
     run_free(&r);
     cr_expect_geq(complete_checkpoints(tmp_path("ck2")), 1);
+}
+
+/* ---- the trainer's hook, as a library user sees it ---- */
+
+/* Dense(4, tanh) -> Dense(1) on (None, 3), weights from a fixed stream. */
+static rnnc_model *small_model(void)
+{
+    rnnc_model *m = NULL;
+    cr_assert_eq(rnnc_sequential_create(NULL, &m), RNNC_OK);
+    for (int i = 0; i < 2; i++) {
+        rnnc_dense_options o = rnnc_dense_defaults(i == 0 ? 4 : 1);
+        if (i == 0)
+            o.activation = RNNC_ACT_TANH;
+        rnnc_layer *d = NULL;
+        cr_assert_eq(rnnc_dense_create(&o, &d), RNNC_OK);
+        cr_assert_eq(rnnc_model_add(m, d), RNNC_OK);
+    }
+    rnnc_shape in = RNNC_SHAPE(-1, 3);
+    cr_assert_eq(rnnc_model_build(m, &in), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_weight *w[8];
+    int n = 0;
+    cr_assert_eq(rnnc_model_weights(m, w, 8, &n), RNNC_OK);
+    for (int i = 0; i < n; i++) {
+        rnnc_tensor *v;
+        cr_assert_eq(rnnc_fixture_uniform(RNNC_F32, &w[i]->value->shape, 40 + (uint64_t)i, -0.5, 0.5, &v), RNNC_OK);
+        memcpy(w[i]->value->data, v->data, v->numel * sizeof(float));
+        rnnc_tensor_destroy(v);
+    }
+    return m;
+}
+
+static rnnc_trainer *small_trainer(rnnc_model *m)
+{
+    const char *opt = "{class_name: Adam, config: {learning_rate: 0.05}}";
+    rnnc_cfg *o = NULL, *l = NULL, *mt = NULL;
+    cr_assert_eq(rnnc_spec_read_string(opt, strlen(opt), "<opt>", &o), RNNC_OK);
+    cr_assert_eq(rnnc_spec_read_string("mse", 3, "<loss>", &l), RNNC_OK);
+    cr_assert_eq(rnnc_spec_read_string("[mae]", 5, "<metrics>", &mt), RNNC_OK);
+    rnnc_trainer *tr = NULL;
+    cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
+    cr_assert_eq(rnnc_trainer_compile_config(tr, o, l, mt, NULL), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_cfg_destroy(o);
+    rnnc_cfg_destroy(l);
+    rnnc_cfg_destroy(mt);
+    return tr;
+}
+
+static bool stop_after(void *user)
+{
+    int *left = user;
+    return --*left < 0;
+}
+
+Test(train_signals, fit_stops_on_request_and_continues_exactly)
+{
+    rnnc_tensor *x, *y;
+    rnnc_shape xs = RNNC_SHAPE(50, 3), ys = RNNC_SHAPE(50, 1);
+    cr_assert_eq(rnnc_fixture_uniform(RNNC_F32, &xs, 7, -1, 1, &x), RNNC_OK);
+    cr_assert_eq(rnnc_fixture_uniform(RNNC_F32, &ys, 8, -1, 1, &y), RNNC_OK);
+    rnnc_fit_options fo = rnnc_fit_defaults();
+    fo.batch_size = 8; /* 7 batches an epoch, the last of 2 rows */
+    fo.epochs = 3;
+    fo.shuffle = false;
+    fo.verbose = RNNC_VERBOSE_SILENT;
+
+    /* Straight. */
+    rnnc_model *ma = small_model();
+    rnnc_trainer *ta = small_trainer(ma);
+    rnnc_history *ha = NULL;
+    cr_assert_eq(rnnc_trainer_fit(ta, x, y, &fo, &ha), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_not(rnnc_trainer_interrupted(ta, NULL, NULL));
+
+    /* Asked before epoch 1, after 6 of its 7 batches, before epoch 2 and after
+     * each batch: true at the 11th question, after 3 batches of epoch 2. */
+    rnnc_model *mb = small_model();
+    rnnc_trainer *tb = small_trainer(mb);
+    int left = 10;
+    rnnc_fit_options fb = fo;
+    fb.stop_requested = stop_after;
+    fb.stop_user = &left;
+    rnnc_history *hb = NULL;
+    cr_assert_eq(rnnc_trainer_fit(tb, x, y, &fb, &hb), RNNC_OK, "%s", rnnc_last_error());
+    int epoch = -1;
+    int64_t batches = -1;
+    cr_assert(rnnc_trainer_interrupted(tb, &epoch, &batches));
+    cr_expect_eq(epoch, 1);
+    cr_expect_eq(batches, 3);
+    cr_expect_eq(rnnc_history_n_epochs(hb), 1, "the stopped epoch must not be in the history");
+    rnnc_history_destroy(hb);
+    double state[16];
+    int n = 0;
+    cr_assert_eq(rnnc_trainer_metric_state(tb, state, 16, &n), RNNC_OK);
+    cr_expect_eq(n, 4); /* loss and mae: (total, count) each */
+    cr_expect_eq(state[1], 24.0, "loss count = rows seen in the epoch"); /* 3 batches of 8 */
+    cr_expect_eq(rnnc_trainer_metric_state(tb, state, 3, &n), RNNC_E_ARG);
+    rnnc_clear_error();
+    /* Anything that resets the metrics in between (evaluate does) is undone by setting them back. */
+    rnnc_logs ev;
+    cr_assert_eq(rnnc_trainer_evaluate(tb, x, y, NULL, 8, &ev), RNNC_OK);
+    cr_expect_eq(rnnc_trainer_set_metric_state(tb, state, 3), RNNC_E_ARG);
+    rnnc_clear_error();
+    cr_assert_eq(rnnc_trainer_set_metric_state(tb, state, n), RNNC_OK);
+    fb = fo;
+    fb.initial_epoch = epoch;
+    fb.initial_batch = batches;
+    cr_assert_eq(rnnc_trainer_fit(tb, x, y, &fb, &hb), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_not(rnnc_trainer_interrupted(tb, NULL, NULL));
+
+    /* Weights and the last two epochs' logs, bit for bit. */
+    rnnc_weight *wa[8], *wb[8];
+    int na = 0, nb = 0;
+    cr_assert_eq(rnnc_model_weights(ma, wa, 8, &na), RNNC_OK);
+    cr_assert_eq(rnnc_model_weights(mb, wb, 8, &nb), RNNC_OK);
+    cr_assert_eq(na, nb);
+    for (int i = 0; i < na; i++)
+        cr_expect_eq(memcmp(wa[i]->value->data, wb[i]->value->data, wa[i]->value->numel * sizeof(float)), 0,
+                     "weight %d differs", i);
+    cr_assert_eq(rnnc_history_n_epochs(hb), 2);
+    const char *keys[] = {"loss", "mae"};
+    for (int k = 0; k < 2; k++) {
+        const double *va = rnnc_history_get(ha, keys[k]), *vb = rnnc_history_get(hb, keys[k]);
+        cr_assert(va && vb);
+        cr_expect_eq(memcmp(va + 1, vb, 2 * sizeof(double)), 0, "%s: %.17g %.17g / %.17g %.17g", keys[k], va[1],
+                     va[2], vb[0], vb[1]);
+    }
+    /* initial_batch must fall inside an epoch. */
+    fb.initial_batch = 7;
+    cr_expect_eq(rnnc_trainer_fit(tb, x, y, &fb, NULL), RNNC_E_ARG);
+    cr_expect(strstr(rnnc_last_error(), "initial_batch 7") != NULL, "%s", rnnc_last_error());
+    rnnc_clear_error();
+
+    rnnc_history_destroy(ha);
+    rnnc_history_destroy(hb);
+    rnnc_trainer_destroy(ta);
+    rnnc_trainer_destroy(tb);
+    rnnc_model_destroy(ma);
+    rnnc_model_destroy(mb);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(y);
 }
