@@ -210,7 +210,9 @@ static rnnc_status find_dataset(hid_t f, const char *path, const rnnc_model *m, 
             return rnnc_fail(RNNC_E_ARG, "--input '%s': both '/%s' and '/%s' could be the %s of model input %d%s%s%s; keep one",
                              path, found, cand[k], mask ? "mask" : "data", i, name ? " ('" : "", name ? name : "",
                              name ? "')" : "");
-        snprintf(found, cap, "%s", cand[k]);
+        size_t len = strnlen(cand[k], cap - 1);
+        memcpy(found, cand[k], len);
+        found[len] = '\0';
     }
     return RNNC_OK;
 }
