@@ -17,6 +17,9 @@
  * Math as the scalar template (gru_fused_impl.h); sigmoid and tanh from an
  * expm1 with ~2 ulp error (see vexpm1 below). */
 
+/* Unsigned lanes for exponent-bit arithmetic that may wrap. */
+typedef uint32_t VN(u32) __attribute__((vector_size(sizeof(V))));
+
 static inline VATTR V VN(ld)(const float *p)
 {
     V v;
@@ -57,11 +60,11 @@ static inline VATTR V VN(expm1)(V y)
     q = q * r + 1.0f / 6.0f;
     q = q * r + 0.5f;
     const V p = r + r * r * q;
-    /* 2^n: the low mantissa bits of mf hold n + 0x4B400000, so the biased
-     * exponent n + 127 is in [1, 254]. A NaN y (the clamp keeps NaN) gives
-     * other bits: the mask keeps the integer math in range (no signed
-     * overflow, no UB) and p is NaN anyway, so the result stays NaN. */
-    const V s = (V)((((VI)mf + (127 - 0x4B400000)) & 0xFF) << 23);
+    /* 2^n: the bits of mf are n + 0x4B400000, so the biased exponent n + 127
+     * is in [1, 254]. A NaN y (the clamp keeps NaN) gives other bits: the
+     * math is unsigned, so they wrap instead of overflowing (no UB, the same
+     * instructions), and p is NaN anyway, so the result stays NaN. */
+    const V s = (V)(((VN(u32))mf - (0x4B400000u - 127u)) << 23);
     return s * p + (s - 1.0f);
 }
 
