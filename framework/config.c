@@ -478,18 +478,28 @@ static bool in_list(const char *s, const char *const *names)
     return false;
 }
 
-rnnc_status rnnc_cfg_missing(const rnnc_cfg *map, const char *what, const char *key,
-                             const char *const *known)
+const char *rnnc_cfg_misspelt(const rnnc_cfg *map, const char *key, const char *const *known,
+                              char *buf, size_t cap)
 {
     char w[300];
     const char *const want[] = {key, NULL};
+    snprintf(buf, cap, "%s", "");
     for (size_t i = 0; map && map->type == RNNC_CFG_MAP && i < map->n; i++) {
         if (map->used[i] || in_list(map->keys[i], known) || !rnnc_nearest_name(map->keys[i], want))
             continue;
-        return rnnc_fail(RNNC_E_ARG, "%s: unrecognized key '%s'%s (did you mean '%s'?); missing required argument '%s'",
-                         what, map->keys[i], rnnc_cfg_where(map->items[i], w, sizeof w), key, key);
+        snprintf(buf, cap, "unrecognized key '%.100s'%s (did you mean '%s'?); ", map->keys[i],
+                 rnnc_cfg_where(map->items[i], w, sizeof w), key);
+        break;
     }
-    return rnnc_fail(RNNC_E_ARG, "%s: missing required argument '%s'", what, key);
+    return buf;
+}
+
+rnnc_status rnnc_cfg_missing(const rnnc_cfg *map, const char *what, const char *key,
+                             const char *const *known)
+{
+    char hint[600];
+    return rnnc_fail(RNNC_E_ARG, "%s: %smissing required argument '%s'", what,
+                     rnnc_cfg_misspelt(map, key, known, hint, sizeof hint), key);
 }
 
 rnnc_status rnnc_cfg_check_unread(const rnnc_cfg *map, const char *what,

@@ -125,6 +125,11 @@ rnnc_status rnnc_cfg_require_int_range(const rnnc_cfg *map, const char *what, co
  * Always returns RNNC_E_ARG. */
 rnnc_status rnnc_cfg_missing(const rnnc_cfg *map, const char *what, const char *key,
                              const char *const *known);
+/* For messages about a missing required key: "unrecognized key 'rat'
+ * (file:7:20) (did you mean 'rate'?); " when an unread key of map, not one
+ * of `known` (may be NULL), looks like a misspelling of key; else "". Into buf. */
+const char *rnnc_cfg_misspelt(const rnnc_cfg *map, const char *key, const char *const *known,
+                              char *buf, size_t cap);
 
 /* Fails with RNNC_E_ARG naming the first key of map that nobody read, with
  * its position and the nearest of `known` (NULL-terminated) as a suggestion. */

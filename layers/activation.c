@@ -305,9 +305,10 @@ rnnc_status rnnc_activation_from_config(const rnnc_cfg *c, rnnc_layer **out)
     rnnc_status s;
     *out = NULL;
     RNNC_TRY(check_map(c, "Activation"));
+    char hint[600];
     if (!rnnc_cfg_peek(c, "activation"))
-        return rnnc_fail(RNNC_E_ARG, "Activation: 'activation' is required (an activation name such as \"relu\")%s",
-                         rnnc_cfg_where(c, w, sizeof w));
+        return rnnc_fail(RNNC_E_ARG, "Activation: %s'activation' is required (an activation name such as \"relu\")%s",
+                         rnnc_cfg_misspelt(c, "activation", NULL, hint, sizeof hint), rnnc_cfg_where(c, w, sizeof w));
     RNNC_TRY(alloc_layer(sizeof(rnnc_activation_layer), &rnnc_activation_layer_class, rnnc_layer_config_name(c), RNNC_F32, &l));
     if ((s = read_common(l, c)) ||
         (s = rnnc_layer_config_activation(c, "Activation", "activation", &((rnnc_activation_layer *)l)->activation)) ||

@@ -310,8 +310,10 @@ rnnc_status rnnc_bidirectional_from_config(const rnnc_cfg *c, rnnc_layer **out)
         return rnnc_fail(RNNC_E_UNSUPPORTED, "Bidirectional: the 'weights' argument is not supported in configs; load a weights file instead%s",
                          rnnc_cfg_where(wts, w, sizeof w));
     const rnnc_cfg *lc = rnnc_cfg_get(c, "layer");
+    char hint[600];
     if (!lc || lc->type != RNNC_CFG_MAP)
-        return rnnc_fail(RNNC_E_ARG, "Bidirectional: 'layer' (the wrapped recurrent layer's serialization) is required%s",
+        return rnnc_fail(RNNC_E_ARG, "Bidirectional: %s'layer' (the wrapped recurrent layer's serialization) is required%s",
+                         lc ? "" : rnnc_cfg_misspelt(c, "layer", bidi_keys, hint, sizeof hint),
                          rnnc_cfg_where(lc ? lc : c, w, sizeof w));
     if ((s = rnnc_layer_from_config(lc, &layer)) != RNNC_OK)
         return rnnc_fail_context(s, "Bidirectional.layer: ");

@@ -194,9 +194,10 @@ rnnc_status rnnc_dropout_from_config(const rnnc_cfg *c, rnnc_layer **out)
     if (!c || c->type != RNNC_CFG_MAP)
         return rnnc_fail(RNNC_E_ARG, "Dropout: config must be a map");
     const rnnc_cfg *rc = rnnc_cfg_peek(c, "rate");
+    char hint[600];
     if (!rc || rc->type == RNNC_CFG_NULL)
-        return rnnc_fail(RNNC_E_ARG, "Dropout: 'rate' is required (a float between 0 and 1)%s",
-                         rnnc_cfg_where(c, w, sizeof w));
+        return rnnc_fail(RNNC_E_ARG, "Dropout: %s'rate' is required (a float between 0 and 1)%s",
+                         rnnc_cfg_misspelt(c, "rate", dropout_keys, hint, sizeof hint), rnnc_cfg_where(c, w, sizeof w));
     rnnc_layer_num rate;
     RNNC_TRY(rnnc_layer_config_number(c, "Dropout", "rate", (rnnc_layer_num){0, false}, &rate));
     if (!(rate.v >= 0.0 && rate.v <= 1.0))

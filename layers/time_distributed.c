@@ -218,8 +218,10 @@ rnnc_status rnnc_time_distributed_from_config(const rnnc_cfg *c, rnnc_layer **ou
     if (!c || c->type != RNNC_CFG_MAP)
         return rnnc_fail(RNNC_E_ARG, "TimeDistributed: config must be a map");
     const rnnc_cfg *lc = rnnc_cfg_get(c, "layer");
+    char hint[600];
     if (!lc || lc->type != RNNC_CFG_MAP)
-        return rnnc_fail(RNNC_E_ARG, "TimeDistributed: 'layer' (the wrapped layer's serialization) is required%s",
+        return rnnc_fail(RNNC_E_ARG, "TimeDistributed: %s'layer' (the wrapped layer's serialization) is required%s",
+                         lc ? "" : rnnc_cfg_misspelt(c, "layer", td_keys, hint, sizeof hint),
                          rnnc_cfg_where(lc ? lc : c, w, sizeof w));
     s = rnnc_layer_from_config(lc, &inner);
     if (s != RNNC_OK)

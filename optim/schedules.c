@@ -238,7 +238,7 @@ static rnnc_status read_num_list(const rnnc_cfg *conf, const char *cls, const ch
 static rnnc_status require_num(const rnnc_cfg *conf, const char *cls, const char *key, rnnc__num *out)
 {
     if (!conf || !rnnc_cfg_peek(conf, key) || rnnc_cfg_peek(conf, key)->type == RNNC_CFG_NULL)
-        return rnnc_fail(RNNC_E_ARG, "%s: missing required argument '%s'", cls, key);
+        return rnnc_cfg_missing(conf, cls, key, NULL);
     return rnnc__num_read(conf, cls, key, rnnc__num_float(0), out);
 }
 

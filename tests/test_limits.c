@@ -298,7 +298,33 @@ Test(limits, a_misspelt_required_key_is_named)
     expect_error(&r, 1, "Dense", "unrecognized key 'unit'", "did you mean 'units'?",
                  "missing required argument 'units'", "s.yaml:7:", NULL);
     rnnc_test_run_free(&r);
+    /* the other required arguments: Dropout's rate, a wrapper's layer, a schedule's arguments */
+    p = spec("s.yaml", "      - {class_name: Dropout, config: {rat: 0.5}}\n", "epochs: 1", TASK, NULL);
+    r = RUN("train", p);
+    expect_error(&r, 1, "Dropout: unrecognized key 'rat'", "did you mean 'rate'?", "'rate' is required", NULL);
+    rnnc_test_run_free(&r);
+    p = spec("s.yaml", "      - {class_name: Bidirectional, config: {layr: {class_name: GRU, config: {units: 2}}}}\n",
+             "epochs: 1", TASK, NULL);
+    r = RUN("train", p);
+    expect_error(&r, 1, "unrecognized key 'layr'", "did you mean 'layer'?", "'layer'", "is required", NULL);
+    rnnc_test_run_free(&r);
+    p = tmp_path("s.yaml");
+    write_text(p,
+               "model:\n  class_name: Sequential\n  config:\n    layers:\n"
+               "      - {class_name: InputLayer, config: {batch_shape: [null, 6, 2]}}\n" GRU_DENSE
+               "compile:\n  loss: mse\n  optimizer: {class_name: SGD, config: {learning_rate: {class_name: ExponentialDecay,\n"
+               "    config: {initial_learning_rate: 0.1, decay_step: 10, decay_rate: 0.9}}}}\n"
+               "data: {" TASK "}\n");
+    r = RUN("train", p);
+    expect_error(&r, 1, "ExponentialDecay: unrecognized key 'decay_step'", "did you mean 'decay_steps'?",
+                 "missing required argument 'decay_steps'", "s.yaml:11:", NULL);
+    rnnc_test_run_free(&r);
     /* a valid key near the missing one is not blamed */
+    p = spec("s.yaml", "      - {class_name: Dropout, config: {name: rate_0}}\n", "epochs: 1", TASK, NULL);
+    r = RUN("train", p);
+    expect_error(&r, 1, "Dropout: 'rate' is required", NULL);
+    cr_expect(strstr(r.err, "unrecognized") == NULL, "%s", r.err);
+    rnnc_test_run_free(&r);
     p = spec("s.yaml", "      - {class_name: Embedding, config: {output_dim: 4}}\n", "epochs: 1", TASK, NULL);
     r = RUN("train", p);
     expect_error(&r, 1, "Embedding: missing required argument 'input_dim'", NULL);
