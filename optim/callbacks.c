@@ -1,6 +1,7 @@
 /* callbacks.c - Keras's EarlyStopping, ReduceLROnPlateau, CSVLogger,
  * TerminateOnNaN and the ModelCheckpoint hook, as rnnc_callback values
  * (trainer.h). The progress display is in progress.c. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,7 +373,7 @@ static rnnc_status csv_begin(rnnc_callback *cb, rnnc_trainer *tr)
         fclose(c->f);
     c->f = fopen(c->filename, c->append ? "a" : "w");
     if (!c->f)
-        return rnnc_fail(RNNC_E_IO, "CSVLogger: cannot open '%s' for writing", c->filename);
+        return rnnc_fail(RNNC_E_IO, "CSVLogger: cannot open '%s' for writing: %s", c->filename, strerror(errno));
     c->n_keys = 0;
     return RNNC_OK;
 }
@@ -435,8 +436,9 @@ static rnnc_status csv_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch,
         fprintf(c->f, "%c%s", c->sep, buf);
     }
     fputs("\r\n", c->f);
-    if (fflush(c->f) != 0)
-        return rnnc_fail(RNNC_E_IO, "CSVLogger: writing '%s' failed", c->filename);
+    if (ferror(c->f) || fflush(c->f) != 0)
+        return rnnc_fail(RNNC_E_IO, "CSVLogger: writing '%s' failed: %s", c->filename,
+                         errno ? strerror(errno) : "write error");
     return RNNC_OK;
 }
 
@@ -449,7 +451,7 @@ static rnnc_status csv_end(rnnc_callback *cb, rnnc_trainer *tr, const rnnc_logs 
         int rc = fclose(c->f);
         c->f = NULL;
         if (rc != 0)
-            return rnnc_fail(RNNC_E_IO, "CSVLogger: closing '%s' failed", c->filename);
+            return rnnc_fail(RNNC_E_IO, "CSVLogger: closing '%s' failed: %s", c->filename, strerror(errno));
     }
     return RNNC_OK;
 }

@@ -17,7 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "framework/model.h"
+#include "helpers/h5_damage.h"
 #include "framework/random.h"
 #include "io/checkpoint.h"
 #include "io/model_loader.h"
@@ -521,4 +524,171 @@ Test(checkpoint, stale_temporaries_of_dead_writers_are_removed)
     for (size_t i = 2; i < 6; i++)
         cr_expect_eq(stat(path_in(names[i]), &sb), 0, "%s was removed", names[i]);
     cr_expect_neq(rnnc_checkpoint_clean_stale(path_in("no_such_dir"), NULL), RNNC_OK);
+}
+
+/* ---- strings: fixed-length only, so damage never reaches the global heap ---- */
+
+/* Replaces /rnnc_checkpoint/<name> (a dataset, or with attr the attribute
+ * `format` of the group) by a variable-length string, as rnnc once wrote it. */
+static void make_variable_length(const char *path, const char *name, bool attr)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    hid_t g = H5Gopen2(f, "rnnc_checkpoint", H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    const char *value = attr ? "rnnc-checkpoint" : "{\"class_name\": \"Sequential\"}";
+    if (attr) {
+        cr_assert(H5Adelete(g, name) >= 0);
+        hid_t a = H5Acreate2(g, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        cr_assert(a >= 0 && H5Awrite(a, t, &value) >= 0);
+        H5Aclose(a);
+    } else {
+        cr_assert(H5Ldelete(g, name, H5P_DEFAULT) >= 0);
+        hid_t d = H5Dcreate2(g, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        cr_assert(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &value) >= 0);
+        H5Dclose(d);
+    }
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+/* The class, and whether variable-length, of a dataset's type. */
+static void string_kind(const char *path, const char *name, H5T_class_t *cls, htri_t *vlen)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t t = H5Dget_type(d);
+    *cls = H5Tget_class(t);
+    *vlen = H5Tis_variable_str(t);
+    H5Tclose(t);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+Test(checkpoint, strings_are_fixed_length_and_variable_length_ones_are_refused)
+{
+    rnnc_model *m = make_model(4, 1);
+    rnnc_optimizer *o = make_adam();
+    train_steps(m, o, 0, 1);
+    rnnc_checkpoint_state st;
+    fill_state(&st, 1, 1);
+    st.optimizer_config = strdup("{\"class_name\": \"Adam\"}");
+    st.training_spec = strdup("");
+    const char *p = path_in("s.weights.h5");
+    cr_assert_eq(rnnc_checkpoint_save(p, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+    /* On disk (read with HDF5 itself): fixed-length strings. */
+    const char *names[] = {"/rnnc_checkpoint/model_config", "/rnnc_checkpoint/optimizer_config",
+                           "/rnnc_checkpoint/training_spec"};
+    for (int i = 0; i < 3; i++) {
+        H5T_class_t cls;
+        htri_t vlen;
+        string_kind(p, names[i], &cls, &vlen);
+        cr_expect(cls == H5T_STRING && vlen == 0, "%s: class %d, variable-length %d", names[i], (int)cls, (int)vlen);
+    }
+    rnnc_checkpoint_state got = {0};
+    cr_assert_eq(rnnc_checkpoint_read_state(p, &got), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_str_eq(got.model_config, st.model_config);
+    cr_expect_str_eq(got.optimizer_config, st.optimizer_config);
+    cr_expect_str_eq(got.training_spec, "");
+    rnnc_checkpoint_state_clear(&got);
+
+    /* A variable-length string in the group is refused, naming it. */
+    const char *what[] = {"model_config", "optimizer_config", "format"};
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "v%d.weights.h5", i);
+        const char *v = path_in(name);
+        cr_assert_eq(rnnc_checkpoint_save(v, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+        make_variable_length(v, what[i], i == 2);
+        rnnc_model *fresh = make_model(4, 42);
+        rnnc_tensor *w0 = copy_first_weight(fresh);
+        cr_expect_eq(rnnc_checkpoint_read_state(v, &got), RNNC_E_FORMAT, "%s: accepted", what[i]);
+        cr_expect(strstr(rnnc_last_error(), "variable-length") && strstr(rnnc_last_error(), what[i]) &&
+                      strstr(rnnc_last_error(), name),
+                  "%s: %s", what[i], rnnc_last_error());
+        cr_expect_neq(rnnc_checkpoint_load(v, fresh, NULL, &got), RNNC_OK);
+        cr_expect(first_weight_is(fresh, w0), "a refused checkpoint changed the model");
+        rnnc_tensor_destroy(w0);
+        rnnc_model_destroy(fresh);
+    }
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_model_destroy(m);
+    rnnc_optimizer_destroy(o);
+}
+
+/* Offset of needle in hay, or -1. */
+static long find_bytes(const unsigned char *hay, size_t n, const void *needle, size_t k, size_t from)
+{
+    for (size_t i = from; i + k <= n; i++)
+        if (memcmp(hay + i, needle, k) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Flips each byte of [from, to) of the file in turn (restoring it after)
+ * and reads the state: a failure must be a clean one with a message. */
+static void flip_each(const char *path, const unsigned char *bytes, size_t n, size_t from, size_t to, int *failed)
+{
+    for (size_t i = from; i < to && i < n; i++) {
+        FILE *f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        fwrite(bytes, 1, i, f);
+        fputc(bytes[i] ^ 0xA5, f);
+        fwrite(bytes + i + 1, 1, n - i - 1, f);
+        fclose(f);
+        rnnc_checkpoint_state got = {0};
+        rnnc_status s = rnnc_checkpoint_read_state(path, &got);
+        if (s != RNNC_OK) {
+            (*failed)++;
+            cr_expect(rnnc_last_error()[0] != '\0' && strstr(rnnc_last_error(), "damaged.weights.h5"),
+                      "byte %zu: failure without a message naming the file: '%s'", i, rnnc_last_error());
+        }
+        rnnc_checkpoint_state_clear(&got);
+        /* Nothing of the file stays open in HDF5, read or refused. */
+        ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
+        cr_assert_eq(open_ids, 0, "byte %zu (%s): %zd HDF5 objects left open", i,
+                     s == RNNC_OK ? "read" : rnnc_last_error(), open_ids);
+    }
+}
+
+Test(checkpoint, damaged_strings_or_global_heap_fail_cleanly)
+{
+    rnnc_model *m = make_model(4, 1);
+    rnnc_optimizer *o = make_adam();
+    train_steps(m, o, 0, 1);
+    rnnc_checkpoint_state st;
+    fill_state(&st, 1, 1);
+    const char *good = path_in("good.weights.h5");
+    cr_assert_eq(rnnc_checkpoint_save(good, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+    unsigned char *bytes;
+    size_t n = file_bytes(good, &bytes);
+    const char *bad = path_in("damaged.weights.h5");
+    int failed = 0;
+    /* The global heap (Keras's `name` attributes live there; rnnc's own
+     * strings do not): the size of each of its objects. */
+    size_t offs[256];
+    size_t k = rnnc_test_gheap_size_bytes(bytes, n, offs, 256);
+    cr_assert_gt(k, 0, "the checkpoint has no global heap to damage");
+    for (size_t i = 0; i < k; i++)
+        flip_each(bad, bytes, n, offs[i], offs[i] + 1, &failed);
+    failed = 0;
+    /* The model_config's own bytes, and the object header that declares
+     * its type and size. */
+    long text = find_bytes(bytes, n, st.model_config, strlen(st.model_config), 0);
+    cr_assert_geq(text, 0, "model_config's text is not stored inline as fixed-length bytes");
+    flip_each(bad, bytes, n, (size_t)text, (size_t)text + strlen(st.model_config), &failed);
+    hid_t f = H5Fopen(good, H5F_ACC_RDONLY, H5P_DEFAULT);
+    H5O_info_t info;
+    cr_assert(H5Oget_info_by_name(f, "/rnnc_checkpoint/model_config", &info, H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    flip_each(bad, bytes, n, (size_t)info.addr, (size_t)info.addr + 272, &failed);
+    cr_expect_gt(failed, 0, "no flip in the type or size of model_config was noticed");
+    free(bytes);
+    rnnc_checkpoint_state_clear(&st);
+    rnnc_model_destroy(m);
+    rnnc_optimizer_destroy(o);
 }

@@ -33,6 +33,7 @@
 
 #include <hdf5.h>
 
+#include "helpers/h5_damage.h"
 #include "helpers/run_program.h"
 
 #define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
@@ -469,4 +470,55 @@ Test(write_faults, stale_temporary_files_are_removed_by_the_next_write)
     cr_expect_eq(r.code, 0, "%s", r.err);
     run_free(&r);
     cr_expect(access(tmp_path(partial), F_OK) != 0, "%s of a dead writer was kept", partial);
+}
+
+/* ---- damaged checkpoints: inspect and --resume fail cleanly ---- */
+
+Test(write_faults, damaged_checkpoint_strings_fail_cleanly)
+{
+    write_specs("ck");
+    run_result r = run_env(NULL, ARGS("train", "ckpt.yaml"));
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    run_free(&r);
+    size_t n;
+    char *good = rnnc_test_slurp(tmp_path("ck/ckpt-000001.weights.h5"), &n);
+    cr_assert_not_null(good);
+    /* The global heap holds only Keras's `name` attributes, which rnnc never
+     * reads: a flipped size of any of its objects (which made HDF5 crash or
+     * hang when rnnc's strings were stored there) changes nothing. */
+    size_t offs[256];
+    size_t k = rnnc_test_gheap_size_bytes((const unsigned char *)good, n, offs, 256);
+    cr_assert_gt(k, 0, "the checkpoint has no global heap to damage");
+    for (size_t i = 0; i < k; i++) {
+        char *bad = malloc(n);
+        memcpy(bad, good, n);
+        bad[offs[i]] ^= 0x5A;
+        put(tmp_path("bad.weights.h5"), bad, n);
+        free(bad);
+        r = run_env(NULL, ARGS("inspect", "bad.weights.h5"));
+        cr_expect(r.code == 0 || r.code == 1, "inspect, global heap byte at %zu flipped: exit %d: %s", offs[i],
+                  r.code, r.err);
+        run_free(&r);
+    }
+    /* model_config as a variable-length string (its bytes in the global heap). */
+    hid_t f = H5Fopen(tmp_path("ck/ckpt-000001.weights.h5"), H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    cr_assert(H5Ldelete(f, "/rnnc_checkpoint/model_config", H5P_DEFAULT) >= 0);
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, H5T_VARIABLE);
+    const char *json = "{}";
+    hid_t d = H5Dcreate2(f, "/rnnc_checkpoint/model_config", t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(d >= 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &json) >= 0);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    r = run_env(NULL, ARGS("inspect", "ck/ckpt-000001.weights.h5"));
+    expect_failure(&r, "inspect", "ckpt-000001.weights.h5", "model_config", "variable-length", NULL);
+    run_free(&r);
+    r = run_env(NULL, ARGS("train", "ckpt.yaml", "--resume", "ck", "--epochs", "2"));
+    expect_failure(&r, "--resume", "ckpt-000001.weights.h5", "model_config", "variable-length", NULL);
+    cr_expect(strstr(r.out, "Epoch 2") == NULL, "training went on: %s", r.out);
+    run_free(&r);
+    free(good);
 }
