@@ -11,7 +11,11 @@
  *   /rnnc_checkpoint/optimizer_config string () the optimizer's Keras JSON
  *   /rnnc_checkpoint/training_spec   string ()  the spec as JSON (the
  *                                    three strings are optional; datasets,
- *                                    not attributes, so size is unbounded)
+ *                                    not attributes, so size is unbounded;
+ *                                    fixed-length UTF-8, like the format
+ *                                    attribute, so that reading never
+ *                                    reaches HDF5's global heap: variable-
+ *                                    length strings are refused)
  *   /rnnc_checkpoint/epoch           int64 ()   epochs completed
  *   /rnnc_checkpoint/step            int64 ()   training batches completed
  *   /rnnc_checkpoint/batch           int64 ()   batches of the next epoch done
@@ -25,9 +29,11 @@
  *   /rnnc_checkpoint/history/<key>   float64 (epoch,) per-epoch values
  *                                    (loss, val_loss, metrics ...)
  *
- * Writing is atomic: the weights file is written beside the destination
- * under a temporary name, the checkpoint group added, the file fsync'd and
- * renamed into place, then the directory fsync'd. A crash or kill leaves
+ * Writing is atomic: the whole file (weights and checkpoint group) is
+ * built in memory, written beside the destination under a temporary name
+ * ("<path>.partial.<pid>.<n>"), fsync'd and renamed into place, then the
+ * directory fsync'd (h5_util.h's writer; a failure names the file and the
+ * OS's reason and leaves no temporary file). A crash or kill leaves
  * the previous checkpoint as it was (at most a stale "*.partial.*" file).
  * Loading reads and checks the whole checkpoint before changing the model.
  *
