@@ -128,7 +128,9 @@ rnnc_status rnnc__num_read(const rnnc_cfg *map, const char *what, const char *ke
 
 rnnc_status rnnc__num_set(rnnc_cfg *map, const char *key, rnnc__num n)
 {
-    if (n.is_int)
+    /* (double)INT64_MAX is 2^63, which does not convert back: only values in
+     * range are written as ints. */
+    if (n.is_int && n.v >= -9223372036854775808.0 && n.v < 9223372036854775808.0)
         return rnnc_cfg_set_int(map, key, (int64_t)n.v);
     return rnnc_cfg_set_float(map, key, n.v);
 }

@@ -365,18 +365,21 @@ rnnc_status rnnc_optimizer_from_config(const rnnc_cfg *c, const char *what, rnnc
             s = read_opt_num(conf, cn, "loss_scale_factor", &o->loss_scale_factor);
         if (!s)
             s = read_opt_num(conf, cn, "gradient_accumulation_steps", &acc);
+        /* Both are step counts, at most 2^31 - 1 (checked before converting). */
         if (!s && !is_none(ovf) && ovf.v != 0) {
-            if (!ovf.is_int || ovf.v < 1)
-                s = rnnc_fail(RNNC_E_ARG, "%s: %s: `ema_overwrite_frequency` must be an integer >= 1 or None, got %g",
+            if (!ovf.is_int || !(ovf.v >= 1 && ovf.v <= 2147483647.0))
+                s = rnnc_fail(RNNC_E_ARG, "%s: %s: `ema_overwrite_frequency` must be an integer in [1, 2147483647] or None, got %g",
                               what, cn, ovf.v);
-            o->ema_overwrite_frequency = (int64_t)ovf.v;
+            else
+                o->ema_overwrite_frequency = (int64_t)ovf.v;
             o->ema_overwrite_echo = ovf;
         }
         if (!s && !is_none(acc) && acc.v != 0) {
-            if (acc.v < 2 || acc.v != floor(acc.v))
-                s = rnnc_fail(RNNC_E_ARG, "%s: %s: `gradient_accumulation_steps` must be an integer >= 2, got %g",
+            if (!(acc.v >= 2 && acc.v <= 2147483647.0) || acc.v != floor(acc.v))
+                s = rnnc_fail(RNNC_E_ARG, "%s: %s: `gradient_accumulation_steps` must be an integer in [2, 2147483647], got %g",
                               what, cn, acc.v);
-            o->accum_steps = (int64_t)acc.v;
+            else
+                o->accum_steps = (int64_t)acc.v;
             o->accum_echo = acc;
         }
         (void)rnnc_cfg_get(conf, "decay"); /* legacy: Keras ignores it with a warning */

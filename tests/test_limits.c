@@ -145,6 +145,29 @@ Test(limits, spec_sizes_are_checked_as_64_bit_values_with_the_limit_in_the_messa
                    "epochs: 1", TASK, "'units'", "1048576");
 }
 
+/* Step counts of an optimizer config: once converted from any double (1e300
+ * made an undefined float-to-int conversion). */
+Test(limits, optimizer_step_counts_are_checked)
+{
+    const char *const cases[][2] = {
+        {"gradient_accumulation_steps: 1.0e300", "`gradient_accumulation_steps` must be an integer in [2, 2147483647]"},
+        {"gradient_accumulation_steps: 9223372036854775807", "[2, 2147483647]"},
+        {"use_ema: true, ema_overwrite_frequency: 9223372036854775807", "[1, 2147483647]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *p = tmp_path("s.yaml");
+        write_text(p,
+                   "model:\n  class_name: Sequential\n  config:\n    layers:\n"
+                   "      - {class_name: InputLayer, config: {batch_shape: [null, 6, 2]}}\n" GRU_DENSE
+                   "compile: {loss: mse, optimizer: {class_name: Adam, config: {%s}}}\n"
+                   "data: {" TASK "}\n",
+                   cases[i][0]);
+        rnnc_test_run r = RUN("train", p);
+        expect_error(&r, 1, cases[i][1], NULL);
+        rnnc_test_run_free(&r);
+    }
+}
+
 Test(limits, checkpoint_sizes_are_checked)
 {
     const char *p = spec("s.yaml", GRU_DENSE, "epochs: 1", TASK, "checkpoint: {directory: ck, every: 4294967297}\n");
