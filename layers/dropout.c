@@ -173,9 +173,9 @@ static rnnc_status read_noise_shape(const rnnc_cfg *c, rnnc_dropout_layer *d)
         } else if (e->type != RNNC_CFG_INT) {
             return rnnc_fail(RNNC_E_ARG, "Dropout: 'noise_shape' entries must be integers or null; entry %zu is %s%s",
                              i, rnnc_cfg_type_name(e->type), rnnc_cfg_where(e, w, sizeof w));
-        } else if (e->v.i <= 0) {
-            return rnnc_fail(RNNC_E_ARG, "Dropout: 'noise_shape' entries must be positive or null; entry %zu is %lld%s",
-                             i, (long long)e->v.i, rnnc_cfg_where(e, w, sizeof w));
+        } else if (e->v.i <= 0 || e->v.i > RNNC_CFG_MAX_DIM) {
+            return rnnc_fail(RNNC_E_ARG, "Dropout: 'noise_shape' entries must be positive (at most %lld) or null; entry %zu is %lld%s",
+                             (long long)RNNC_CFG_MAX_DIM, i, (long long)e->v.i, rnnc_cfg_where(e, w, sizeof w));
         } else {
             d->noise_shape[i] = e->v.i;
         }

@@ -143,6 +143,20 @@ Test(limits, spec_sizes_are_checked_as_64_bit_values_with_the_limit_in_the_messa
                    "1048576");
     expect_refused("      - {class_name: GRU, config: {units: 3}}\n      - {class_name: Dense, config: {units: 9223372036854775807}}\n",
                    "epochs: 1", TASK, "'units'", "1048576");
+    expect_refused("      - {class_name: Embedding, config: {input_dim: 4294967296, output_dim: 2}}\n", "epochs: 1", TASK,
+                   "'input_dim'", "2147483647");
+    expect_refused("      - {class_name: Dropout, config: {rate: 0.1, noise_shape: [null, 4294967296, 1]}}\n",
+                   "epochs: 1", TASK, "'noise_shape'", "2147483647");
+    /* a shape entry of the model's input */
+    const char *p = tmp_path("s.yaml");
+    write_text(p,
+               "model:\n  class_name: Sequential\n  config:\n    layers:\n"
+               "      - {class_name: InputLayer, config: {batch_shape: [null, 4294967302, 2]}}\n" GRU_DENSE
+               "compile: {optimizer: adam, loss: mse}\n"
+               "data: {" TASK "}\n");
+    rnnc_test_run r = RUN("train", p);
+    expect_error(&r, 1, "'batch_shape'", "4294967302", "2147483647", NULL);
+    rnnc_test_run_free(&r);
 }
 
 /* Step counts of an optimizer config: once converted from any double (1e300
