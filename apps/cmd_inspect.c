@@ -17,7 +17,7 @@
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 #include "io/training_spec.h"
-#include "io/weights_h5.h"
+#include "io/weights_h5_internal.h"
 #include "optim/losses.h"
 #include "optim/optimizer.h"
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "io/h5_util.h"
-#include "io/weights_h5.h"
+#include "io/weights_h5_internal.h"
 
 #define GROUP "rnnc_checkpoint"
 #define FORMAT_NAME "rnnc-checkpoint"

@@ -18,7 +18,7 @@
 #include "io/keras_archive.h"
 #include "io/legacy_h5.h"
 #include "io/spec_reader.h"
-#include "io/weights_h5.h"
+#include "io/weights_h5_internal.h"
 #include "layers/activation.h"
 #include "layers/dense.h"
 #include "layers/gru_cell.h"

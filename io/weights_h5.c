@@ -1,7 +1,7 @@
 /* weights_h5.c - Keras 3 .weights.h5 save and load (spec 11.1): the layer
  * walk that names groups by snake_case class name, per-object vars groups,
  * the optimizer group, and check-everything-then-assign loading. */
-#include "io/weights_h5.h"
+#include "io/weights_h5_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

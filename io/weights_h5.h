@@ -22,13 +22,13 @@
  * renames it into place.
  *
  * Not here: legacy Keras 2 / full-model .h5 files (legacy_h5.h) and .keras
- * archives (keras_archive.h). */
+ * archives (keras_archive.h); the same functions on an open HDF5 file
+ * (weights_h5_internal.h, not installed: the public headers carry no HDF5
+ * types). */
 #ifndef RNNC_IO_WEIGHTS_H5_H
 #define RNNC_IO_WEIGHTS_H5_H
 
 #include <stdbool.h>
-
-#include <hdf5.h>
 
 #include "framework/model.h"
 
@@ -40,24 +40,10 @@ rnnc_status rnnc_weights_save(const rnnc_model *m, const char *path,
                               const rnnc_tensor *const *opt_vars, int n_opt,
                               const char *opt_name);
 
-/* The same into an open, writable HDF5 file (e.g. a checkpoint's writer);
- * `path` names it in messages. The file is not flushed or closed. */
-rnnc_status rnnc_weights_save_h5(hid_t file, const rnnc_model *m, const char *path,
-                                 const rnnc_tensor *const *opt_vars, int n_opt,
-                                 const char *opt_name);
-
 /* Loads a Keras 3 weights file into m. An unbuilt model is built first from
  * its declared input; without one it fails with RNNC_E_STATE. On failure the
  * model's weights are unchanged. */
 rnnc_status rnnc_weights_load(rnnc_model *m, const char *path);
-
-/* The same from an open HDF5 file (e.g. model.weights.h5 inside a .keras
- * archive); `label` names it in messages. */
-rnnc_status rnnc_weights_load_h5(rnnc_model *m, hid_t file, const char *label);
-
-/* Whether an open HDF5 file has the Keras 3 weights layout (a /layers,
- * /_layer_checkpoint_dependencies or /vars group). */
-bool rnnc_weights_h5_is_keras3(hid_t file);
 
 /* Reads optimizer/vars into vars[0..n) (same count; each dataset the shape of
  * its tensor; float or integer as the tensor). *found = false and nothing

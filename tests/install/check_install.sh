@@ -1,19 +1,46 @@
 #!/usr/bin/env bash
 # Installs the build tree into a temporary prefix, then builds and runs an
-# outside program against it twice: through find_package(rnnc) and through
-# pkg-config. Usage: check_install.sh BUILD_DIR SOURCE_DIR
+# outside program against it: through find_package(rnnc) and through
+# pkg-config, shared and static; runs it and the installed rnnc program
+# with LD_LIBRARY_PATH unset (they find librnnc through their RUNPATH).
+# Usage: check_install.sh BUILD_DIR
 set -euo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+unset LD_LIBRARY_PATH
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
-cmake -S "$here" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+prefix="$work/prefix"
+
+echo "== find_package(rnnc)"
+cmake -S "$here" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
-LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}" "$work/cmake-build/consumer"
-pcdir=$(dirname "$(find "$work/prefix" -name rnnc.pc | head -1)")
-flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs rnnc)
-# shellcheck disable=SC2086
-cc -std=c11 "$here/consumer.c" -o "$work/consumer-pc" $flags
-LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}" "$work/consumer-pc"
-echo "install check: find_package and pkg-config both work"
+"$work/cmake-build/consumer"
+if [ -x "$work/cmake-build/consumer_static" ]; then
+  "$work/cmake-build/consumer_static"
+  if ldd "$work/cmake-build/consumer_static" | grep -q librnnc; then
+    echo "consumer_static links librnnc.so, not librnnc.a"; exit 1
+  fi
+fi
+
+echo "== pkg-config"
+pcdir=$(dirname "$(find "$prefix" -name rnnc.pc | head -1)")
+export PKG_CONFIG_PATH="$pcdir"
+# A prefix off the loader's path: the program carries its own RUNPATH.
+rpath="-Wl,-rpath,$(pkg-config --variable=libdir rnnc)"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Werror "$here/consumer.c" -o "$work/consumer-pc" $(pkg-config --cflags --libs rnnc) "$rpath"
+"$work/consumer-pc"
+libdir=$(pkg-config --variable=libdir rnnc)
+if [ -f "$libdir/librnnc.a" ]; then
+  # librnnc.a with its dependencies from Requires.private / Libs.private.
+  # shellcheck disable=SC2046
+  cc -std=c11 -Wall -Werror "$here/consumer.c" -o "$work/consumer-pc-static" \
+    $(pkg-config --cflags rnnc) $(pkg-config --static --libs rnnc | sed "s#-lrnnc#$libdir/librnnc.a#")
+  "$work/consumer-pc-static"
+fi
+
+echo "== the installed program"
+"$prefix/bin/rnnc" --version
+echo "install check: find_package and pkg-config (shared and static) and the program work without LD_LIBRARY_PATH"
