@@ -1,0 +1,136 @@
+/* model_save.c - .keras archives (model_save.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "io/model_save.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+#include <zip.h>
+
+#include "io/h5_util.h"
+#include "io/json_writer.h"
+#include "io/weights_h5_internal.h"
+
+/* The weights as the bytes of an HDF5 file built in memory. */
+static rnnc_status weights_image(const rnnc_model *m, const char *path, void **buf, size_t *size)
+{
+    *buf = NULL;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0) {
+        if (fapl >= 0)
+            H5Pclose(fapl);
+        return rnnc_fail(RNNC_E_IO, "'%s': cannot set up an in-memory HDF5 file", path);
+    }
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t f = H5Fcreate("model.weights.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    rnnc_status s = f < 0 ? rnnc_fail(RNNC_E_IO, "'%s': cannot create an in-memory HDF5 file", path)
+                          : rnnc_weights_save_h5(f, m, path, NULL, 0, NULL);
+    ssize_t n = -1;
+    if (s == RNNC_OK && (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (n = H5Fget_file_image(f, NULL, 0)) <= 0))
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot take the weights' HDF5 image", path);
+    if (s == RNNC_OK && !(*buf = malloc((size_t)n)))
+        s = rnnc_fail(RNNC_E_NOMEM, "'%s': out of memory for %zd bytes of weights", path, n);
+    if (s == RNNC_OK && H5Fget_file_image(f, *buf, (size_t)n) != n)
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot copy the weights' HDF5 image", path);
+    if (f >= 0)
+        H5Fclose(f);
+    rnnc_h5_quiet_end(&q);
+    if (s != RNNC_OK) {
+        free(*buf);
+        *buf = NULL;
+        return s;
+    }
+    *size = (size_t)n;
+    return RNNC_OK;
+}
+
+/* Adds one stored member from a buffer the caller keeps until zip_close. */
+static rnnc_status add_member(zip_t *za, const char *path, const char *name, const void *data, size_t len)
+{
+    zip_source_t *src = zip_source_buffer(za, data, len, 0);
+    zip_int64_t idx = src ? zip_file_add(za, name, src, ZIP_FL_ENC_UTF_8) : -1;
+    if (idx < 0) {
+        zip_source_free(src);
+        return rnnc_fail(RNNC_E_IO, "'%s': cannot add member '%s': %s", path, name, zip_strerror(za));
+    }
+    if (zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0) != 0)
+        return rnnc_fail(RNNC_E_IO, "'%s': member '%s': %s", path, name, zip_strerror(za));
+    return RNNC_OK;
+}
+
+static rnnc_status write_zip(const char *path, const char *tmp, const char *config, const char *metadata,
+                             const void *weights, size_t weights_size)
+{
+    int err = 0;
+    zip_t *za = zip_open(tmp, ZIP_CREATE | ZIP_EXCL, &err);
+    if (!za) {
+        zip_error_t ze;
+        zip_error_init_with_code(&ze, err);
+        rnnc_status s = rnnc_fail(RNNC_E_IO, "'%s': cannot create the archive: %s", path, zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        return s;
+    }
+    rnnc_status s = add_member(za, path, "metadata.json", metadata, strlen(metadata));
+    if (s == RNNC_OK)
+        s = add_member(za, path, "config.json", config, strlen(config));
+    if (s == RNNC_OK)
+        s = add_member(za, path, "model.weights.h5", weights, weights_size);
+    if (s != RNNC_OK) {
+        zip_discard(za);
+        return s;
+    }
+    if (zip_close(za) != 0) {
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot write the archive: %s", path, zip_strerror(za));
+        zip_discard(za);
+        return s;
+    }
+    if (rename(tmp, path) != 0)
+        return rnnc_fail(RNNC_E_IO, "'%s': cannot rename the finished archive into place: %s", path,
+                         strerror(errno));
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_model_save(const rnnc_model *m, const char *path)
+{
+    if (!m || !path || !*path)
+        return rnnc_fail(RNNC_E_ARG, "rnnc_model_save: needs a model and a path");
+    if (!m->built)
+        return rnnc_fail(RNNC_E_STATE, "'%s': model '%s' is not built: build it (or fit it) before saving", path,
+                         m->name);
+    rnnc_cfg *cfg = NULL;
+    char *config = NULL, *tmp = NULL;
+    void *weights = NULL;
+    size_t weights_size = 0;
+    rnnc_status s = rnnc_model_serialize(m, &cfg);
+    if (s == RNNC_OK)
+        s = rnnc_json_write(cfg, 0, &config);
+    rnnc_cfg_destroy(cfg);
+    if (s == RNNC_OK)
+        s = weights_image(m, path, &weights, &weights_size);
+    char metadata[160], date[32] = "";
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm))
+        strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm);
+    snprintf(metadata, sizeof metadata, "{\"keras_version\": \"3.15.1\", \"date_saved\": \"%s\"}", date);
+    size_t tlen = strlen(path) + 48;
+    if (s == RNNC_OK && !(tmp = malloc(tlen)))
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    if (s == RNNC_OK) {
+        snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+        s = write_zip(path, tmp, config, metadata, weights, weights_size);
+        if (s != RNNC_OK)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(config);
+    free(weights);
+    return s;
+}
