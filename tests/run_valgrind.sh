@@ -25,9 +25,10 @@
 # Usage: tests/run_valgrind.sh BUILD_DIR [TEST...]
 #   BUILD_DIR  a build with tests, e.g.
 #              cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DRNNC_CUDA=OFF
-#   TEST       test executable names (test_ops ...), custom_loop (the C API
-#              example) or rnnc_app (see above); default: every tests/test_*
-#              executable, custom_loop and rnnc_app.
+#   TEST       test executable names (test_ops ...), custom_loop, fit or
+#              custom_layer (the C API examples; predict needs ../shared) or
+#              rnnc_app (see above); default: every tests/test_* executable,
+#              those examples and rnnc_app.
 # Env: RNNC_VALGRIND_JOBS  executables run at once (default: nproc).
 # An executable with errors is run again with --track-origins=yes (slower) so
 # its logs say where uninitialised values come from. Logs go to
@@ -55,7 +56,9 @@ if [ ${#tests[@]} -eq 0 ]; then
   for t in "$build"/tests/test_*; do
     [ -f "$t" ] && [ -x "$t" ] && tests+=("$(basename "$t")")
   done
-  [ -x "$build/custom_loop" ] && tests+=(custom_loop)
+  for ex in custom_loop fit custom_layer; do
+    [ -x "$build/$ex" ] && tests+=("$ex")
+  done
   [ -x "$build/rnnc" ] && tests+=(rnnc_app)
 fi
 [ ${#tests[@]} -gt 0 ] || { echo "run_valgrind: no test executables in $build" >&2; exit 2; }
@@ -140,7 +143,8 @@ run_under_valgrind()
   local vg=("${vg_base[@]}" "$@")
   local args=()
   case $name in
-    custom_loop) exe=$build/custom_loop; cwd=$build ;;
+    custom_loop | custom_layer) exe=$build/$name; cwd=$build ;;
+    fit) exe=$build/fit; cwd=$build; args=("$build/fit_example.keras") ;;
     rnnc_app) exe=$build/rnnc; cwd=$build ;;
     *) exe=$build/tests/$name; cwd=$build/tests; args=(--jobs 1) ;;
   esac

@@ -3,9 +3,12 @@
 # outside program against it: through find_package(rnnc) and through
 # pkg-config, shared and static; runs it and the installed rnnc program
 # with LD_LIBRARY_PATH unset (they find librnnc through their RUNPATH).
-# Usage: check_install.sh BUILD_DIR
+# The C API examples are built both ways too and run (predict against
+# Keras's outputs in SHARED_DIR/interop, skipped when it is absent).
+# Usage: check_install.sh BUILD_DIR [SHARED_DIR]
 set -euo pipefail
 build=$1
+shared=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -39,6 +42,23 @@ if [ -f "$libdir/librnnc.a" ]; then
   cc -std=c11 -Wall -Werror "$here/consumer.c" -o "$work/consumer-pc-static" \
     $(pkg-config --cflags rnnc) $(pkg-config --static --libs rnnc | sed "s#-lrnnc#$libdir/librnnc.a#")
   "$work/consumer-pc-static"
+fi
+
+echo "== the examples, built with pkg-config"
+case=$shared/interop/cos30018-traffic-gru
+for ex in custom_loop fit predict custom_layer; do
+  # shellcheck disable=SC2046
+  cc -std=c11 -Wall -Wextra -Werror -pedantic "$here/../../examples/c/$ex.c" -o "$work/$ex-pc" \
+    $(pkg-config --cflags --libs rnnc) -lm "$rpath"
+done
+(cd "$work" && ./custom_loop-pc >/dev/null && ./fit-pc fit.keras | tail -1 && ./custom_layer-pc)
+# The same examples from the find_package build.
+(cd "$work" && cmake-build/custom_loop >/dev/null && cmake-build/custom_layer && cmake-build/fit fit2.keras | tail -1)
+if [ -f "$case/gru.keras" ]; then
+  "$work/predict-pc" "$case/gru.keras" "$case/input.h5" "$case/expected.h5"
+  "$work/cmake-build/predict" "$case/gru.keras" "$case/input.h5" "$case/expected.h5"
+else
+  echo "predict example not run: no $case"
 fi
 
 echo "== the installed program"
