@@ -105,7 +105,7 @@ static rnnc_status read_string(hid_t loc, const char *name, const char *file, ch
         return RNNC_OK;
     rnnc_status s = rnnc_h5_read_fixed_string(loc, name, file, out);
     if (s == RNNC_E_FORMAT && strstr(rnnc_last_error(), "variable-length"))
-        return rnnc_fail(RNNC_E_FORMAT, "'%s': '/%s/%s' is a variable-length string: the checkpoint was written by an older rnnc (or is damaged); rnnc reads only fixed-length strings here, so re-make it by training again",
+        return rnnc_fail(RNNC_E_FORMAT, "'%s': '/%s/%s' is a variable-length string: the checkpoint was written by an older rnnc (or is damaged); rnnc reads only fixed-length strings here; make it again by training, or start a new run from its weights with --weights",
                          file, GROUP, name);
     return s;
 }
@@ -402,7 +402,7 @@ static rnnc_status read_state_h5(hid_t f, const char *file, rnnc_checkpoint_stat
     RNNC_TRY(rnnc_h5_group_open(f, GROUP, file, &g));
     rnnc_status s = rnnc_h5_attr_fixed_string(g, "format", file, &found, &format);
     if (s == RNNC_E_FORMAT && strstr(rnnc_last_error(), "variable-length"))
-        s = rnnc_fail(RNNC_E_FORMAT, "'%s': /%s has a variable-length format attribute: the checkpoint was written by an older rnnc (or is damaged); rnnc reads only fixed-length strings here, so re-make it by training again",
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': /%s has a variable-length format attribute: the checkpoint was written by an older rnnc (or is damaged); rnnc reads only fixed-length strings here; make it again by training, or start a new run from its weights with --weights",
                       file, GROUP);
     if (s == RNNC_OK && (!found || strcmp(format, FORMAT_NAME) != 0))
         s = rnnc_fail(RNNC_E_FORMAT, "'%s': /%s has format '%s', expected '%s'", file, GROUP,

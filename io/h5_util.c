@@ -185,11 +185,82 @@ void rnnc_h5_close(hid_t f)
 
 #define WRITE_CHUNK ((size_t)1 << 20)
 
+/* The core driver's memory, through HDF5's file image callbacks: when the
+ * file closes, its buffer is kept (not freed) and written out from there,
+ * so a file needs its size in memory once, not twice. */
+typedef struct writer_image {
+    unsigned char *mem; /* the file's buffer (kept after close), or NULL */
+    size_t cap;         /* its size in bytes (>= the file's) */
+    bool kept;          /* HDF5 closed the file and handed mem over */
+} writer_image;
+
+static bool is_file_op(H5FD_file_image_op_t op)
+{
+    return op == H5FD_FILE_IMAGE_OP_FILE_OPEN || op == H5FD_FILE_IMAGE_OP_FILE_RESIZE;
+}
+
+static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    writer_image *im = udata;
+    void *p = malloc(size ? size : 1);
+    if (p && is_file_op(op)) {
+        im->mem = p;
+        im->cap = size;
+    }
+    return p;
+}
+
+static void *image_memcpy(void *dst, const void *src, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    (void)op;
+    (void)udata;
+    return memcpy(dst, src, size);
+}
+
+static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata)
+{
+    writer_image *im = udata;
+    void *p = realloc(ptr, size ? size : 1);
+    if (p && (is_file_op(op) || ptr == im->mem)) {
+        im->mem = p;
+        im->cap = size;
+    }
+    return p;
+}
+
+static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata)
+{
+    writer_image *im = udata;
+    if (ptr && ptr == im->mem && op == H5FD_FILE_IMAGE_OP_FILE_CLOSE) {
+        im->kept = true; /* ours now: written, then freed, by the writer */
+        return 0;
+    }
+    if (ptr == im->mem) {
+        im->mem = NULL;
+        im->cap = 0;
+    }
+    free(ptr);
+    return 0;
+}
+
+/* The callbacks' udata is the writer's image record itself (no copies). */
+static void *image_udata_copy(void *udata) { return udata; }
+static herr_t image_udata_free(void *udata)
+{
+    (void)udata;
+    return 0;
+}
+
 static void writer_free(rnnc_h5_writer *w)
 {
+    writer_image *im = w->image;
+    if (im)
+        free(im->mem);
+    free(im);
     free(w->path);
     free(w->tmp);
     w->path = w->tmp = NULL;
+    w->image = NULL;
     w->file = -1;
     w->fd = -1;
 }
@@ -261,6 +332,7 @@ rnnc_status rnnc_h5_writer_begin_tagged(const char *path, const char *tag, rnnc_
     w->file = -1;
     w->fd = -1;
     w->path = w->tmp = NULL;
+    w->image = NULL;
     if (!path || !path[0])
         return rnnc_fail(RNNC_E_ARG, "HDF5 writer: no path given");
     if (!tag || !tag[0])
@@ -272,7 +344,8 @@ rnnc_status rnnc_h5_writer_begin_tagged(const char *path, const char *tag, rnnc_
     size_t n = strlen(path) + strlen(tag) + 64;
     w->path = dup_str(path);
     w->tmp = malloc(n);
-    if (!w->path || !w->tmp) {
+    w->image = calloc(1, sizeof(writer_image));
+    if (!w->path || !w->tmp || !w->image) {
         writer_free(w);
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     }
@@ -300,8 +373,10 @@ rnnc_status rnnc_h5_writer_begin_tagged(const char *path, const char *tag, rnnc_
     char *mem = malloc(n + 8);
     if (fapl >= 0 && mem) {
         snprintf(mem, n + 8, "%s/mem", w->tmp);
+        H5FD_file_image_callbacks_t cb = {image_malloc, image_memcpy, image_realloc, image_free,
+                                          image_udata_copy, image_udata_free, w->image};
         if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0 &&
-            H5Pset_fapl_core(fapl, WRITE_CHUNK, 0) >= 0)
+            H5Pset_fapl_core(fapl, WRITE_CHUNK, 0) >= 0 && H5Pset_file_image_callbacks(fapl, &cb) >= 0)
             w->file = H5Fcreate(mem, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     }
     free(mem);
@@ -373,26 +448,28 @@ rnnc_status rnnc_h5_writer_commit(rnnc_h5_writer *w)
 {
     char why[600];
     rnnc_status s = RNNC_OK;
-    unsigned char *img = NULL;
     ssize_t size = -1;
-    /* 1. The finished image, from memory (HDF5 touches no disk here). */
+    /* 1. The finished file, in memory (HDF5 touches no disk here): its size
+     * (the end of its allocated space) once flushed, its bytes in the
+     * buffer that closing hands over (see image_free). */
     rnnc_h5_quiet q;
     rnnc_h5_quiet_begin(&q);
     if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) >= 0)
         size = H5Fget_file_image(w->file, NULL, 0);
-    if (size > 0 && !(img = malloc((size_t)size))) {
-        s = rnnc_fail(RNNC_E_NOMEM, "cannot write '%s': out of memory for its %lld bytes", w->path,
-                      (long long)size);
-    } else if (size <= 0 || H5Fget_file_image(w->file, img, (size_t)size) != size) {
+    if (size <= 0)
         s = rnnc_fail(RNNC_E_IO, "cannot write '%s': HDF5 cannot finish the file%s", w->path,
                       hdf5_says(why, sizeof why));
-    }
     /* The id is released even when close reports an error (STRONG degree, in memory). */
     if (H5Fclose(w->file) < 0 && s == RNNC_OK)
         s = rnnc_fail(RNNC_E_IO, "cannot write '%s': HDF5 cannot close the file%s", w->path,
                       hdf5_says(why, sizeof why));
     w->file = -1;
     rnnc_h5_quiet_end(&q);
+    writer_image *im = w->image;
+    if (s == RNNC_OK && (!im->kept || !im->mem || im->cap < (size_t)size))
+        s = rnnc_fail(RNNC_E_IO, "cannot write '%s': HDF5 did not hand over the file's %lld bytes", w->path,
+                      (long long)size);
+    const unsigned char *img = s == RNNC_OK ? im->mem : NULL;
     /* 2. Onto the disk: write, fsync, close, each with the OS's reason. */
     int err = 0;
     const char *step = "";
@@ -400,7 +477,6 @@ rnnc_status rnnc_h5_writer_commit(rnnc_h5_writer *w)
         step = "writing";
     else if (s == RNNC_OK && fsync(w->fd) != 0 && errno != EINVAL)
         err = errno, step = "flushing to disk";
-    free(img);
     if (close(w->fd) != 0 && s == RNNC_OK && !err && errno != EINTR)
         err = errno, step = "closing";
     w->fd = -1;

@@ -45,13 +45,14 @@ rnnc_status rnnc_h5_open_image(const void *buf, size_t size, const char *label, 
 void rnnc_h5_close(hid_t f);
 
 /* A file being written next to its destination and renamed into place.
- * HDF5 builds it in memory (core driver, no backing store); commit writes
- * the finished image to the temporary file with rnnc's own checked write,
- * fsync and close, so every failure carries the OS's reason (errno) and
- * HDF5 never holds a half-written file on disk. */
+ * HDF5 builds it in memory (core driver, no backing store; the file's size
+ * in memory once); commit writes the finished image to the temporary file
+ * with rnnc's own checked write, fsync and close, so every failure carries
+ * the OS's reason (errno) and HDF5 never holds a half-written file on disk. */
 typedef struct rnnc_h5_writer {
     hid_t file;  /* the in-memory HDF5 file; -1 when not open */
     int fd;      /* the temporary file, reserved with O_EXCL; -1 when closed */
+    void *image; /* the in-memory file's buffer (private) */
     char *path;  /* destination */
     char *tmp;   /* "<path>.<tag>.<pid>.<n>", tag "tmp" unless given */
 } rnnc_h5_writer;
