@@ -31,7 +31,7 @@ typedef struct rnnc_app_session {
 
 /* Reads the spec, builds the model and loads the requested splits
  * (`splits` is a mask of RNNC_APP_*; a validation or test split the spec
- * does not have is left empty). seed_override >= 0 replaces fit.seed and
+ * does not have is left empty; a loaded split of 0 samples is an error). seed_override >= 0 replaces fit.seed and
  * seeds weight initialisation. On failure everything is freed and the
  * message says what and where. */
 rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t seed_override,
@@ -42,7 +42,11 @@ struct rnnc_trainer;
 
 /* A trainer for the session's model, compiled from the spec's `compile`
  * section (optimizer, loss, metrics, weighted_metrics); unknown keys there
- * are errors with file:line:col. Caller owns *out. */
+ * are errors with file:line:col. Then the model, the loss and the metrics
+ * run on a first batch of each loaded split (inference mode; weights and
+ * dropout streams unchanged), so targets or sample weights that do not fit
+ * the model's output and the loss fail here, naming the spec and the data,
+ * before any training step. Caller owns *out. */
 rnnc_status rnnc_app_compile(rnnc_app_session *s, struct rnnc_trainer **out);
 
 /* A model from a spec's model section (inline config or a path). */
