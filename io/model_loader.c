@@ -22,6 +22,7 @@
 #include "layers/activation.h"
 #include "layers/dense.h"
 #include "layers/gru_cell.h"
+#include "layers/lstm_cell.h"
 #include "layers/input_layer.h"
 #include "layers/registry.h"
 
@@ -106,9 +107,13 @@ static int patch_hard_sigmoid(rnnc_layer *l)
 {
     int n = 0;
     rnnc_gru_cell *c = rnnc_gru_cell_of(l);
+    rnnc_lstm_cell *lc = rnnc_lstm_cell_of(l);
     if (c) {
         n += patch_act(&c->activation);
         n += patch_act(&c->recurrent_activation);
+    } else if (lc) {
+        n += patch_act(&lc->activation);
+        n += patch_act(&lc->recurrent_activation);
     } else if (l->cls == &rnnc_dense_class) {
         n += patch_act(&((rnnc_dense *)l)->activation);
     } else if (l->cls == &rnnc_activation_layer_class) {
@@ -208,7 +213,7 @@ static rnnc_status make_layer(const loader *ld, const rnnc_cfg *entry, int index
     if (s == RNNC_OK && ld->keras2) {
         int want = count_hard_sigmoid(env);
         if (want > 0 && patch_hard_sigmoid(l) == 0)
-            s = rnnc_fail(RNNC_E_UNSUPPORTED, "layer '%s' (%s) uses hard_sigmoid from a Keras 2 file (0.2x + 0.5); rnnc applies Keras 2's formula only in GRU, GRUCell, Dense and Activation layers",
+            s = rnnc_fail(RNNC_E_UNSUPPORTED, "layer '%s' (%s) uses hard_sigmoid from a Keras 2 file (0.2x + 0.5); rnnc applies Keras 2's formula only in GRU, GRUCell, LSTM, LSTMCell, Dense and Activation layers",
                           l->name, l->cls->class_name);
     }
     rnnc_cfg_destroy(env);

@@ -14,6 +14,7 @@
 #include "layers/dropout.h"
 #include "layers/embedding.h"
 #include "layers/gru.h"
+#include "layers/lstm.h"
 #include "layers/masking.h"
 #include "layers/merge.h"
 #include "layers/time_distributed.h"
@@ -37,6 +38,8 @@ static const layer_entry builtin[] = {
     {"TimeDistributed", rnnc_time_distributed_from_config},
     {"Bidirectional", rnnc_bidirectional_from_config},
     {"GRU", rnnc_gru_from_config},
+    {"LSTM", rnnc_lstm_from_config},
+    {"LSTMCell", rnnc_lstm_cell_from_config},
     {"Add", rnnc_add_from_config},
     {"Subtract", rnnc_subtract_from_config},
     {"Multiply", rnnc_multiply_from_config},

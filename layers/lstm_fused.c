@@ -1,0 +1,277 @@
+/* lstm_fused.c - the fused whole-sequence LSTM kernel (lstm_fused.h):
+ * argument checks, the tape node and its saved state; the float32 and
+ * float64 bodies come from lstm_fused_impl.h. */
+#include "layers/lstm_fused.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ACT_GENERAL, ACT_SIGMOID, ACT_TANH, ACT_LINEAR };
+
+static int act_mode(rnnc_act a)
+{
+    switch (a) {
+    case RNNC_ACT_SIGMOID:
+        return ACT_SIGMOID;
+    case RNNC_ACT_TANH:
+        return ACT_TANH;
+    case RNNC_ACT_LINEAR:
+        return ACT_LINEAR;
+    default:
+        return ACT_GENERAL;
+    }
+}
+
+/* What the node keeps from forward to backward; the workspace is one block. */
+typedef struct lstm_state {
+    rnnc_dtype dt;
+    int64_t B, T, F, U;
+    bool go_backwards, return_sequences, zofm, spent, done;
+    rnnc_act act, ract;
+    int mode_a, mode_r;
+    uint8_t *mask; /* (B*T) copy, or NULL */
+    void *block;   /* everything below lives in it */
+    void *drop;    /* (B, F) dropout mask copy, or NULL */
+    void *xd;      /* (B*T, F) dropped input, or NULL */
+    void *Z, *G, *Hp, *Cp, *Cn, *Ca;
+    void *bw;      /* backward scratch: 4 x (B, U) */
+} lstm_state;
+
+static void state_free(void *p)
+{
+    lstm_state *st = p;
+    if (!st)
+        return;
+    free(st->mask);
+    free(st->block);
+    free(st);
+}
+
+static inline float sigm_f(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline double sigm_d(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+#define R float
+#define SFX(n) n##_f32
+#define GEMM cblas_sgemm
+#define SIGM sigm_f
+#define TANH tanhf
+#include "layers/lstm_fused_impl.h"
+#undef R
+#undef SFX
+#undef GEMM
+#undef SIGM
+#undef TANH
+
+#define R double
+#define SFX(n) n##_f64
+#define GEMM cblas_dgemm
+#define SIGM sigm_d
+#define TANH tanh
+#include "layers/lstm_fused_impl.h"
+#undef R
+#undef SFX
+#undef GEMM
+#undef SIGM
+#undef TANH
+
+static void *grad_of(rnnc_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }
+static const void *out_grad(rnnc_tensor *t) { return t ? t->grad : NULL; }
+
+static rnnc_status lstm_backward(rnnc_node *n)
+{
+    lstm_state *st = n->state;
+    if (!st || !st->done)
+        return rnnc_fail(RNNC_E_STATE, "lstm_fused backward: the forward pass did not complete");
+    if (st->spent)
+        return rnnc_fail(RNNC_E_STATE, "lstm_fused backward: this node's backward already ran (its saved pre-activations are spent); run the forward again");
+    st->spent = true;
+    const int o = st->return_sequences ? 1 : 0;
+    const void *dY = st->return_sequences ? out_grad(n->out[0]) : NULL;
+    const void *dl = out_grad(n->out[o]), *dh = out_grad(n->out[o + 1]),
+               *dc = out_grad(n->out[o + 2]);
+    rnnc_tensor *x = n->in[0], *W = n->in[3], *Rk = n->in[4];
+    rnnc_tensor *bias = n->n_in > 5 ? n->in[5] : NULL;
+    if (st->dt == RNNC_F32)
+        return backward_f32(st, dY, dl, dh, dc, x->data, W->data, Rk->data, grad_of(x),
+                            grad_of(n->in[1]), grad_of(n->in[2]), grad_of(W), grad_of(Rk),
+                            grad_of(bias));
+    return backward_f64(st, dY, dl, dh, dc, x->data, W->data, Rk->data, grad_of(x),
+                        grad_of(n->in[1]), grad_of(n->in[2]), grad_of(W), grad_of(Rk),
+                        grad_of(bias));
+}
+
+static rnnc_status check_args(const rnnc__lstm_fused_args *a)
+{
+    char s1[160], s2[160], s3[160];
+    if (!a->x || !a->h0 || !a->c0 || !a->kernel || !a->recurrent_kernel)
+        return rnnc_fail(RNNC_E_ARG, "lstm_fused: x, h0, c0, kernel and recurrent_kernel are required");
+    const rnnc_dtype dt = a->x->dtype;
+    if (dt != RNNC_F32 && dt != RNNC_F64)
+        return rnnc_fail(RNNC_E_DTYPE, "lstm_fused: x must be float32 or float64, got %s",
+                         rnnc_dtype_name(dt));
+    const rnnc_tensor *fl[5] = {a->h0, a->c0, a->kernel, a->recurrent_kernel, a->bias};
+    for (int i = 0; i < 5; i++)
+        if (fl[i] && fl[i]->dtype != dt)
+            return rnnc_fail(RNNC_E_DTYPE, "lstm_fused: all operands must be %s like x, got %s of shape %s",
+                             rnnc_dtype_name(dt), rnnc_dtype_name(fl[i]->dtype),
+                             rnnc_shape_str(&fl[i]->shape, s1, sizeof s1));
+    if (a->x->shape.ndim != 3 || a->kernel->shape.ndim != 2 ||
+        a->recurrent_kernel->shape.ndim != 2)
+        return rnnc_fail(RNNC_E_SHAPE, "lstm_fused: x %s must be (B, T, F), kernel %s (F, 4U), recurrent_kernel %s (U, 4U)",
+                         rnnc_shape_str(&a->x->shape, s1, sizeof s1),
+                         rnnc_shape_str(&a->kernel->shape, s2, sizeof s2),
+                         rnnc_shape_str(&a->recurrent_kernel->shape, s3, sizeof s3));
+    const int64_t B = a->x->shape.dim[0], T = a->x->shape.dim[1], F = a->x->shape.dim[2];
+    const int64_t U = a->recurrent_kernel->shape.dim[0];
+    const rnnc_shape ks = RNNC_SHAPE(F, 4 * U), rs = RNNC_SHAPE(U, 4 * U), hs = RNNC_SHAPE(B, U),
+                     bs = RNNC_SHAPE(4 * U);
+    if (B < 1 || T < 1 || F < 1 || U < 1 || !rnnc_shape_eq(&a->kernel->shape, &ks) ||
+        !rnnc_shape_eq(&a->recurrent_kernel->shape, &rs) || !rnnc_shape_eq(&a->h0->shape, &hs) ||
+        !rnnc_shape_eq(&a->c0->shape, &hs) || (a->bias && !rnnc_shape_eq(&a->bias->shape, &bs)))
+        return rnnc_fail(RNNC_E_SHAPE, "lstm_fused: shapes do not fit x %s: kernel %s, recurrent_kernel %s (states (B, U), bias (4U,))",
+                         rnnc_shape_str(&a->x->shape, s1, sizeof s1),
+                         rnnc_shape_str(&a->kernel->shape, s2, sizeof s2),
+                         rnnc_shape_str(&a->recurrent_kernel->shape, s3, sizeof s3));
+    if (a->mask) {
+        const rnnc_shape ms = RNNC_SHAPE(B, T);
+        if (a->mask->dtype != RNNC_U8 || !rnnc_shape_eq(&a->mask->shape, &ms))
+            return rnnc_fail(RNNC_E_SHAPE, "lstm_fused: mask must be uint8 %s, got %s %s",
+                             rnnc_shape_str(&ms, s1, sizeof s1), rnnc_dtype_name(a->mask->dtype),
+                             rnnc_shape_str(&a->mask->shape, s2, sizeof s2));
+    }
+    if (a->dropout) {
+        const rnnc_shape ds = RNNC_SHAPE(B, F);
+        if (a->dropout->dtype != dt || !rnnc_shape_eq(&a->dropout->shape, &ds))
+            return rnnc_fail(RNNC_E_SHAPE, "lstm_fused: the dropout mask must be %s %s, got %s %s",
+                             rnnc_dtype_name(dt), rnnc_shape_str(&ds, s1, sizeof s1),
+                             rnnc_dtype_name(a->dropout->dtype),
+                             rnnc_shape_str(&a->dropout->shape, s2, sizeof s2));
+    }
+    if (!rnnc_act_is_elementwise(a->activation) || !rnnc_act_is_elementwise(a->recurrent_activation))
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "lstm_fused: activations '%s'/'%s': only element-wise activations are fused",
+                         rnnc_act_name(a->activation), rnnc_act_name(a->recurrent_activation));
+    if (B * T > INT_MAX / 8 || 4 * U > INT_MAX / 8 || F > INT_MAX / 8 ||
+        (B * T) > (int64_t)(SIZE_MAX / 32) / (F + 12 * U + 8))
+        return rnnc_fail(RNNC_E_SHAPE, "lstm_fused: x %s is too large for BLAS int dimensions",
+                         rnnc_shape_str(&a->x->shape, s1, sizeof s1));
+    return RNNC_OK;
+}
+
+/* Carves the workspace out of one block. */
+static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
+{
+    const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BT = B * T;
+    const size_t es = rnnc_dtype_size(st->dt);
+    const bool drop = a->dropout != NULL;
+    size_t n = (size_t)(BT * (8 * U + 4 * U) + 4 * B * U);
+    if (drop)
+        n += (size_t)(B * F + BT * F);
+    char *p = malloc(n * es);
+    if (!p)
+        return false;
+    st->block = p;
+#define TAKE(field, count)                                                                         \
+    do {                                                                                           \
+        st->field = p;                                                                             \
+        p += (size_t)(count) * es;                                                                 \
+    } while (0)
+    TAKE(Z, BT * 4 * U);
+    TAKE(G, BT * 4 * U);
+    TAKE(Hp, BT * U);
+    TAKE(Cp, BT * U);
+    TAKE(Cn, BT * U);
+    TAKE(Ca, BT * U);
+    TAKE(bw, 4 * B * U);
+    if (drop) {
+        TAKE(drop, B * F);
+        TAKE(xd, BT * F);
+        memcpy(st->drop, a->dropout->data, (size_t)(B * F) * es);
+    }
+#undef TAKE
+    if (a->mask) {
+        st->mask = malloc((size_t)BT);
+        if (!st->mask)
+            return false;
+        memcpy(st->mask, a->mask->data, (size_t)BT);
+    }
+    return true;
+}
+
+rnnc_status rnnc__lstm_fused(rnnc_ctx *cx, const rnnc__lstm_fused_args *a,
+                             rnnc__lstm_fused_out *out)
+{
+    memset(out, 0, sizeof *out);
+    RNNC_TRY(check_args(a));
+    const rnnc_dtype dt = a->x->dtype;
+    const int64_t B = a->x->shape.dim[0], T = a->x->shape.dim[1], F = a->x->shape.dim[2];
+    const int64_t U = a->recurrent_kernel->shape.dim[0];
+    const rnnc_shape ys = RNNC_SHAPE(B, T, U), hs = RNNC_SHAPE(B, U);
+    rnnc_tensor *Y = NULL, *last, *hT, *cT;
+    if (a->return_sequences)
+        RNNC_TRY(rnnc_ctx_tensor(cx, dt, &ys, &Y));
+    RNNC_TRY(rnnc_ctx_tensor(cx, dt, &hs, &last));
+    RNNC_TRY(rnnc_ctx_tensor(cx, dt, &hs, &hT));
+    RNNC_TRY(rnnc_ctx_tensor(cx, dt, &hs, &cT));
+    lstm_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return rnnc_fail(RNNC_E_NOMEM, "lstm_fused: out of memory");
+    st->dt = dt;
+    st->B = B;
+    st->T = T;
+    st->F = F;
+    st->U = U;
+    st->go_backwards = a->go_backwards;
+    st->return_sequences = a->return_sequences;
+    st->zofm = a->zero_output_for_mask;
+    st->act = a->activation;
+    st->ract = a->recurrent_activation;
+    st->mode_a = act_mode(a->activation);
+    st->mode_r = act_mode(a->recurrent_activation);
+    if (!state_alloc(st, a)) {
+        state_free(st);
+        return rnnc_fail(RNNC_E_NOMEM, "lstm_fused: out of memory for the workspace of x %lld x %lld x %lld, units %lld",
+                         (long long)B, (long long)T, (long long)F, (long long)U);
+    }
+    rnnc_tensor *ins[6] = {a->x, a->h0, a->c0, a->kernel, a->recurrent_kernel, a->bias};
+    rnnc_tensor *outs[4];
+    int n_out = 0;
+    if (Y)
+        outs[n_out++] = Y;
+    outs[n_out++] = last;
+    outs[n_out++] = hT;
+    outs[n_out++] = cT;
+    rnnc_node *node;
+    rnnc_status s = rnnc_ctx_record(cx, "lstm_fused", lstm_backward, a->bias ? 6 : 5, ins, n_out,
+                                    outs, &node);
+    if (s) {
+        state_free(st);
+        return s;
+    }
+    if (node) {
+        node->state = st;
+        node->free_state = state_free;
+    }
+    const void *bias = a->bias ? a->bias->data : NULL;
+    if (dt == RNNC_F32)
+        s = forward_f32(st, a->x->data, a->h0->data, a->c0->data, a->kernel->data,
+                        a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data,
+                        cT->data);
+    else
+        s = forward_f64(st, a->x->data, a->h0->data, a->c0->data, a->kernel->data,
+                        a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data,
+                        cT->data);
+    st->done = s == RNNC_OK;
+    if (!node)
+        state_free(st);
+    if (s)
+        return s;
+    out->outputs = Y;
+    out->last = last;
+    out->h = hT;
+    out->c = cT;
+    return RNNC_OK;
+}

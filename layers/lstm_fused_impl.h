@@ -1,0 +1,203 @@
+/* lstm_fused_impl.h - the body of the fused LSTM kernel for one real type.
+ * Private to lstm_fused.c, which includes it twice with
+ *   R       float | double
+ *   SFX(n)  n##_f32 | n##_f64
+ *   GEMM    cblas_sgemm | cblas_dgemm
+ *   SIGM, TANH  inline sigmoid / tanh for R
+ *
+ * Layouts (row-major; row b*T + t is batch row b at input time t):
+ *   X   (B*T, F)   the input (or xd, its dropped copy)
+ *   Z   (B*T, 4U)  pre-activations x W + h R + b; backward: their gradients
+ *   G   (B*T, 4U)  gates i, f, g, o
+ *   Hp  (B*T, U)   the state h before input time t; Cp the carry
+ *   Cn  (B*T, U)   the new carry of time t (before masking); Ca = act(Cn)
+ *   Y   (B, T, U)  outputs in processing order
+ * Step k processes t = k, or T-1-k with go_backwards. */
+
+static inline R SFX(act)(int mode, rnnc_act a, R x)
+{
+    switch (mode) {
+    case ACT_SIGMOID:
+        return SIGM(x);
+    case ACT_TANH:
+        return TANH(x);
+    case ACT_LINEAR:
+        return x;
+    default:
+        return (R)rnnc_act_apply(a, (double)x);
+    }
+}
+
+static inline R SFX(dact)(int mode, rnnc_act a, R x, R y)
+{
+    switch (mode) {
+    case ACT_SIGMOID:
+        return y * ((R)1 - y);
+    case ACT_TANH:
+        return (R)1 - y * y;
+    case ACT_LINEAR:
+        return (R)1;
+    default:
+        return (R)rnnc_act_deriv(a, (double)x, (double)y);
+    }
+}
+
+/* C (m x n, ldc) = op(A) op(Bm) + beta C. */
+static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const R *A, int64_t lda,
+                      const R *Bm, int64_t ldb, R beta, R *C, int64_t ldc)
+{
+    if (m == 0 || n == 0 || k == 0)
+        return;
+    GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m,
+         (int)n, (int)k, (R)1, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
+}
+
+static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R *c0, const R *W,
+                                const R *Rk, const R *bias, R *Y, R *last, R *hT, R *cT)
+{
+    const int64_t B = st->B, T = st->T, F = st->F, U = st->U, U4 = 4 * U;
+    R *Z = st->Z, *G = st->G, *Hp = st->Hp, *Cp = st->Cp, *Cn = st->Cn, *Ca = st->Ca;
+    const R *X = x;
+    if (st->xd) {
+        R *xd = st->xd;
+        const R *dr = st->drop;
+        for (int64_t r = 0; r < B * T; r++)
+            for (int64_t f = 0; f < F; f++)
+                xd[r * F + f] = x[r * F + f] * dr[(r / T) * F + f];
+        X = xd;
+    }
+    SFX(gemm)(false, false, B * T, U4, F, X, F, W, U4, (R)0, Z, U4);
+    const int64_t t0 = st->go_backwards ? T - 1 : 0;
+    for (int64_t b = 0; b < B; b++) {
+        memcpy(Hp + (b * T + t0) * U, h0 + b * U, (size_t)U * sizeof(R));
+        memcpy(Cp + (b * T + t0) * U, c0 + b * U, (size_t)U * sizeof(R));
+    }
+    const int ma = st->mode_a, mr = st->mode_r;
+    const rnnc_act aa = st->act, ar = st->ract;
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = st->go_backwards ? T - 1 - k : k;
+        const int64_t tn = st->go_backwards ? t - 1 : t + 1;
+        SFX(gemm)(false, false, B, U4, U, Hp + t * U, T * U, Rk, U4, (R)1, Z + t * U4, T * U4);
+        for (int64_t b = 0; b < B; b++) {
+            const int64_t row = b * T + t;
+            R *z = Z + row * U4, *g = G + row * U4, *cn = Cn + row * U, *ca = Ca + row * U;
+            const R *hp = Hp + row * U, *cp = Cp + row * U;
+            const bool keep = !st->mask || st->mask[row];
+            R *hn = k + 1 < T ? Hp + (b * T + tn) * U : hT + b * U;
+            R *cnx = k + 1 < T ? Cp + (b * T + tn) * U : cT + b * U;
+            R *y = Y ? Y + (b * T + k) * U : last + b * U;
+            const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : y;
+            for (int64_t u = 0; u < U; u++) {
+                if (bias) {
+                    z[u] += bias[u];
+                    z[U + u] += bias[U + u];
+                    z[2 * U + u] += bias[2 * U + u];
+                    z[3 * U + u] += bias[3 * U + u];
+                }
+                const R gi = SFX(act)(mr, ar, z[u]), gf = SFX(act)(mr, ar, z[U + u]);
+                const R gg = SFX(act)(ma, aa, z[2 * U + u]), go = SFX(act)(mr, ar, z[3 * U + u]);
+                g[u] = gi;
+                g[U + u] = gf;
+                g[2 * U + u] = gg;
+                g[3 * U + u] = go;
+                const R c = gf * cp[u] + gi * gg;
+                const R cc = SFX(act)(ma, aa, c);
+                cn[u] = c;
+                ca[u] = cc;
+                const R h = go * cc;
+                if (keep) {
+                    hn[u] = h;
+                    cnx[u] = c;
+                    y[u] = h;
+                } else {
+                    hn[u] = hp[u];
+                    cnx[u] = cp[u];
+                    y[u] = (st->zofm || !yprev) ? (R)0 : yprev[u];
+                }
+            }
+        }
+    }
+    if (Y)
+        for (int64_t b = 0; b < B; b++)
+            memcpy(last + b * U, Y + (b * T + T - 1) * U, (size_t)U * sizeof(R));
+    return RNNC_OK;
+}
+
+/* Output gradients may be NULL (unused downstream: zero). Input gradient
+ * pointers are NULL where no gradient is wanted. */
+static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, const R *dhT,
+                                 const R *dcT, const R *x, const R *W, const R *Rk, R *dx, R *dh0,
+                                 R *dc0, R *dW, R *dR, R *db)
+{
+    const int64_t B = st->B, T = st->T, F = st->F, U = st->U, U4 = 4 * U;
+    R *Z = st->Z, *G = st->G, *Hp = st->Hp, *Cp = st->Cp, *Cn = st->Cn, *Ca = st->Ca;
+    R *dh = st->bw, *dc = dh + B * U, *carry = dc + B * U, *tmp = carry + B * U;
+    for (int64_t i = 0; i < B * U; i++) {
+        dh[i] = dhT ? dhT[i] : (R)0;
+        dc[i] = dcT ? dcT[i] : (R)0;
+        carry[i] = (!dY && dlast) ? dlast[i] : (R)0;
+    }
+    const int ma = st->mode_a, mr = st->mode_r;
+    const rnnc_act aa = st->act, ar = st->ract;
+    for (int64_t k = T - 1; k >= 0; k--) {
+        const int64_t t = st->go_backwards ? T - 1 - k : k;
+        for (int64_t b = 0; b < B; b++) {
+            const int64_t row = b * T + t;
+            R *z = Z + row * U4, *cr = carry + b * U, *dhb = dh + b * U, *dcb = dc + b * U;
+            const R *g = G + row * U4, *cn = Cn + row * U, *ca = Ca + row * U, *cp = Cp + row * U;
+            const R *dyk = dY ? dY + (b * T + k) * U : NULL;
+            const R *dl = (dY && k == T - 1 && dlast) ? dlast + b * U : NULL;
+            const bool keep = !st->mask || st->mask[row];
+            for (int64_t u = 0; u < U; u++) {
+                const R dy = cr[u] + (dyk ? dyk[u] : (R)0) + (dl ? dl[u] : (R)0);
+                if (!keep) {
+                    cr[u] = st->zofm ? (R)0 : dy;
+                    z[u] = z[U + u] = z[2 * U + u] = z[3 * U + u] = (R)0;
+                    continue;
+                }
+                cr[u] = (R)0;
+                const R dht = dhb[u] + dy;
+                const R gi = g[u], gf = g[U + u], gg = g[2 * U + u], go = g[3 * U + u];
+                const R dct = dcb[u] + dht * go * SFX(dact)(ma, aa, cn[u], ca[u]);
+                const R dgo = dht * ca[u];
+                dcb[u] = dct * gf;
+                const R zi = z[u], zf = z[U + u], zg = z[2 * U + u], zo = z[3 * U + u];
+                z[u] = dct * gg * SFX(dact)(mr, ar, zi, gi);
+                z[U + u] = dct * cp[u] * SFX(dact)(mr, ar, zf, gf);
+                z[2 * U + u] = dct * gi * SFX(dact)(ma, aa, zg, gg);
+                z[3 * U + u] = dgo * SFX(dact)(mr, ar, zo, go);
+            }
+        }
+        /* dh_prev = dZ_t R^T for kept rows; masked rows pass dh through. */
+        SFX(gemm)(false, true, B, U, U4, Z + t * U4, T * U4, Rk, U4, (R)0, tmp, U);
+        for (int64_t b = 0; b < B; b++)
+            if (!st->mask || st->mask[b * T + t])
+                memcpy(dh + b * U, tmp + b * U, (size_t)U * sizeof(R));
+    }
+    for (int64_t i = 0; i < B * U; i++) {
+        if (dh0)
+            dh0[i] += dh[i];
+        if (dc0)
+            dc0[i] += dc[i];
+    }
+    const R *X = st->xd ? st->xd : x;
+    if (dW)
+        SFX(gemm)(true, false, F, U4, B * T, X, F, Z, U4, (R)1, dW, U4);
+    if (dR)
+        SFX(gemm)(true, false, U, U4, B * T, Hp, U, Z, U4, (R)1, dR, U4);
+    if (db)
+        for (int64_t r = 0; r < B * T; r++)
+            for (int64_t j = 0; j < U4; j++)
+                db[j] += Z[r * U4 + j];
+    if (dx && !st->xd) {
+        SFX(gemm)(false, true, B * T, F, U4, Z, U4, W, U4, (R)1, dx, F);
+    } else if (dx) { /* d(x * drop) = (dZ W^T) * drop, through xd's buffer */
+        R *xd = st->xd;
+        const R *dr = st->drop;
+        SFX(gemm)(false, true, B * T, F, U4, Z, U4, W, U4, (R)0, xd, F);
+        for (int64_t r = 0; r < B * T; r++)
+            for (int64_t f = 0; f < F; f++)
+                dx[r * F + f] += xd[r * F + f] * dr[(r / T) * F + f];
+    }
+    return RNNC_OK;
+}

@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Regenerate the LSTM oracle fixtures in tests/fixtures/lstm/ from Keras 3.
+
+Run from the repository root with the Python that has Keras 3 (TensorFlow
+backend, CPU) and h5py:
+
+    /work/kenv/bin/python tests/gen_lstm_fixtures.py
+
+Made with keras 3.15.1 / tensorflow-cpu. Deterministic: every case draws its
+data from numpy's default_rng seeded with crc32(case name); oneDNN is off.
+Before anything is written, every float64 case's outputs are checked
+against an independent NumPy float64 implementation of the LSTM equations
+(TensorFlow's masked-output rule: state frozen, previous output repeated,
+zeros before the first valid step, zeros with zero_output_for_mask).
+
+Layout of one case file <case>.h5 (read by tests/test_lstm_keras.c), as the
+GRU's (tests/gen_gru_fixtures.py) with two initial states:
+  attrs: config_json (json.dumps(layer.get_config())), dtype, training,
+         n_outputs; stateful cases: n_calls, reset_before_call
+  x (B,T,F); mask uint8 (B,T) [opt]; initial_h, initial_c (B,U) [opt]
+  kernel (F,4U), recurrent_kernel (U,4U), bias (4U,) [if use_bias]
+  output_<i>, dy_<i>, losses, grad_x, grad_initial_h, grad_initial_c,
+  grad_kernel, grad_recurrent_kernel, grad_bias: gradients of
+  sum_i sum(output_i * dy_i) + sum(layer.losses)
+  stateful: x_call<k>, output_call<k>_<i>
+Also cell_config.json: LSTMCell(...).get_config() for two cells (key order).
+
+Model files (models/): <name>.keras, <name>.json + <name>.weights.h5,
+<name>_legacy.h5 (Keras 3's legacy writer) and <name>_io.h5 (x, y =
+model.predict(x)), for a Sequential LSTM stack (seq_lstm), Masking +
+Bidirectional(LSTM) + TimeDistributed(Dense) (bidi_td) and a Functional
+graph using the LSTM's two states (func_state). k2_lstm.h5: a legacy file
+marked keras_version 2.4.0 whose LSTM uses hard_sigmoid; k2_lstm_io.h5 holds
+y_keras2 (Keras 2's 0.2x + 0.5, computed by the same model with that
+function) and y_keras3.
+
+Not generated: dropout / recurrent_dropout (TF's RNG bits cannot be
+matched; rnnc tests distribution and sharing of its own masks).
+"""
+
+import json
+import os
+import sys
+import zlib
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT_DIR = os.path.join(HERE, "fixtures", "lstm")
+
+
+def np_act(name):
+    return {
+        "tanh": np.tanh,
+        "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+        "linear": lambda x: x,
+        "relu": lambda x: np.maximum(x, 0.0),
+        "hard_sigmoid": lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+        "softsign": lambda x: x / (1.0 + np.abs(x)),
+    }[name]
+
+
+def np_lstm(cfg, x, W, Rk, b, h0, c0, mask):
+    """Keras 3 LSTM on TF's generic loop, float64; returns the outputs."""
+    act, ract = np_act(cfg["activation"]), np_act(cfg["recurrent_activation"])
+    B, T, _ = x.shape
+    U = Rk.shape[0]
+    h = np.zeros((B, U)) if h0 is None else h0.copy()
+    c = np.zeros((B, U)) if c0 is None else c0.copy()
+    order = range(T - 1, -1, -1) if cfg["go_backwards"] else range(T)
+    ys, prev = [], np.zeros((B, U))
+    for t in order:
+        z = x[:, t] @ W + h @ Rk + (0 if b is None else b)
+        i, f, g, o = (z[:, k * U:(k + 1) * U] for k in range(4))
+        i, f, g, o = ract(i), ract(f), act(g), ract(o)
+        cn = f * c + i * g
+        hn = o * act(cn)
+        keep = np.ones((B, 1), bool) if mask is None else mask[:, t:t + 1].astype(bool)
+        h = np.where(keep, hn, h)
+        c = np.where(keep, cn, c)
+        y = np.where(keep, hn, 0.0 if cfg["zero_output_for_mask"] else prev)
+        ys.append(y)
+        prev = y
+    out = [np.stack(ys, 1) if cfg["return_sequences"] else ys[-1]]
+    if cfg["return_state"]:
+        out += [h, c]
+    return out
+
+
+def check_close(what, got, want, tol):
+    err = np.max(np.abs(np.asarray(got, np.float64) - want) / np.maximum(1.0, np.abs(want)))
+    if not err < tol:
+        sys.exit(f"{what}: differs from the NumPy reference by {err} (tol {tol})")
+
+
+MASK = np.array([[1, 1, 1, 1, 1], [0, 1, 1, 0, 1], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], np.uint8)
+
+
+def build_cases():
+    base = dict(B=4, T=5, F=3, U=3, dtype="float64", kw={}, mask=None, init=False,
+                training=False, stateful_calls=0)
+    cases = []
+
+    def add(name, **over):
+        c = dict(base)
+        c["kw"] = dict(base["kw"])
+        c.update(over)
+        c["name"] = name
+        cases.append(c)
+
+    add("default_f64")
+    add("default_f32", dtype="float32")
+    add("seq_state", kw=dict(return_sequences=True, return_state=True))
+    add("state_only", kw=dict(return_state=True))
+    add("backwards_seq", kw=dict(go_backwards=True, return_sequences=True, return_state=True))
+    add("mask_seq", mask=MASK, kw=dict(return_sequences=True, return_state=True))
+    add("mask_last", mask=MASK)
+    add("mask_zero_output", mask=MASK, kw=dict(return_sequences=True, zero_output_for_mask=True))
+    add("mask_backwards", mask=MASK, kw=dict(go_backwards=True, return_sequences=True,
+                                             return_state=True))
+    add("initial_state", init=True, kw=dict(return_sequences=True, return_state=True))
+    add("initial_state_mask", init=True, mask=MASK, kw=dict(return_state=True))
+    add("no_bias", kw=dict(use_bias=False, return_sequences=True))
+    add("no_forget_bias", kw=dict(unit_forget_bias=False))
+    add("act_relu_hard_sigmoid", kw=dict(activation="relu", recurrent_activation="hard_sigmoid",
+                                         return_sequences=True))
+    add("act_linear_sigmoid", kw=dict(activation="linear", return_sequences=True))
+    add("act_tanh_softsign", kw=dict(recurrent_activation="softsign", return_state=True))
+    add("regularizers", kw="regs")
+    add("unroll", kw=dict(unroll=True, return_sequences=True, return_state=True), mask=MASK)
+    add("implementation_1", kw=dict(implementation=1, return_sequences=True))
+    add("seq_f32", dtype="float32", init=True, mask=MASK,
+        kw=dict(return_sequences=True, return_state=True))
+    add("training_no_dropout", training=True, kw=dict(return_sequences=True))
+    add("stateful", B=2, stateful_calls=3, kw=dict(stateful=True, return_sequences=True))
+    return cases
+
+
+def make_layer(keras, c):
+    kw = c["kw"]
+    if kw == "regs":
+        R = keras.regularizers
+        kw = dict(kernel_regularizer=R.L2(0.01), recurrent_regularizer=R.L1(0.02),
+                  bias_regularizer=R.L1L2(l1=0.01, l2=0.02), activity_regularizer=R.L2(0.03),
+                  return_sequences=True)
+    return keras.layers.LSTM(c["U"], name="lstm", dtype=c["dtype"], **kw)
+
+
+def gen_case(keras, tf, c):
+    name, dt = c["name"], np.dtype(c["dtype"])
+    B, T, F, U = c["B"], c["T"], c["F"], c["U"]
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    layer = make_layer(keras, c)
+    cfg = layer.get_config()
+    ncalls = c["stateful_calls"]
+    xs = [rng.uniform(-1, 1, (B, T, F)).astype(dt) for _ in range(max(1, ncalls))]
+    h0 = rng.uniform(-1, 1, (B, U)).astype(dt) if c["init"] else None
+    c0 = rng.uniform(-1, 1, (B, U)).astype(dt) if c["init"] else None
+    mask = c["mask"]
+    layer.build((B, T, F))
+    ws = [rng.uniform(-0.5, 0.5, tuple(w.shape)).astype(dt) for w in layer.weights]
+    layer.set_weights(ws)
+    wnames = ["kernel", "recurrent_kernel", "bias"][:len(ws)]
+    data = {"x": xs[0]}
+    if mask is not None:
+        data["mask"] = mask
+    if h0 is not None:
+        data["initial_h"], data["initial_c"] = h0, c0
+    data.update(dict(zip(wnames, ws)))
+    attrs = {"config_json": json.dumps(cfg), "dtype": dt.name, "training": int(c["training"])}
+    f64 = lambda a: None if a is None else np.asarray(a, np.float64)
+    tol = 1e-10 if dt == np.float64 else 2e-6
+
+    if ncalls:
+        del data["x"]
+        for k in range(ncalls):
+            if k == ncalls - 1:
+                layer.reset_state()
+            outs = layer(tf.constant(xs[k]), training=c["training"])
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            data["x_call%d" % k] = xs[k]
+            for i, o in enumerate(outs):
+                data["output_call%d_%d" % (k, i)] = o.numpy()
+        attrs.update(n_calls=ncalls, reset_before_call=ncalls - 1, n_outputs=len(outs))
+        return data, attrs
+
+    xt = tf.constant(xs[0])
+    init = [tf.constant(h0), tf.constant(c0)] if h0 is not None else None
+    mt = tf.constant(mask.astype(bool)) if mask is not None else None
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        if init:
+            for s in init:
+                tape.watch(s)
+        outs = layer(xt, initial_state=init, mask=mt, training=c["training"])
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        dys = [rng.uniform(-1, 1, tuple(o.shape)).astype(dt) for o in outs]
+        reg = tf.add_n(layer.losses) if layer.losses else tf.constant(0, dt)
+        loss = tf.add_n([tf.reduce_sum(o * d) for o, d in zip(outs, dys)]) + tf.cast(reg, dt)
+    srcs = [xt] + (init or []) + list(layer.trainable_weights)
+    grads = tape.gradient(loss, srcs)
+    gnames = ["x"] + (["initial_h", "initial_c"] if init else []) + wnames
+    ref = np_lstm(cfg, f64(xs[0]), f64(ws[0]), f64(ws[1]), f64(ws[2]) if len(ws) > 2 else None,
+                  f64(h0), f64(c0), mask)
+    assert len(ref) == len(outs), name
+    for i, (o, r) in enumerate(zip(outs, ref)):
+        check_close(f"{name} output_{i}", o.numpy(), r, tol)
+    for i, (o, d) in enumerate(zip(outs, dys)):
+        data["output_%d" % i] = o.numpy().astype(dt)
+        data["dy_%d" % i] = d
+    data["losses"] = np.array(reg.numpy(), dtype=dt)
+    for gn, g in zip(gnames, grads):
+        data["grad_" + gn] = g.numpy().astype(dt)
+    attrs["n_outputs"] = len(outs)
+    return data, attrs
+
+
+def write_case(h5py, path, data, attrs):
+    with h5py.File(path, "w") as f:
+        for k, v in attrs.items():
+            f.attrs[k] = v if isinstance(v, str) else np.int64(v)
+        for k, v in data.items():
+            f.create_dataset(k, data=np.asarray(v), track_times=False)
+
+
+def randomize(model, rng):
+    model.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype(w.dtype)
+                       for w in model.get_weights()])
+
+
+def gen_models(keras, h5py):
+    L = keras.layers
+    out = os.path.join(OUT_DIR, "models")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(1234)
+    x = rng.uniform(-1, 1, (4, 5, 3)).astype("float32")
+    x[1, 3:] = 0.0  # masked by Masking in bidi_td
+
+    def io(name, **ys):
+        with h5py.File(os.path.join(out, name + "_io.h5"), "w") as f:
+            f["x"] = x
+            for k, v in ys.items():
+                f[k] = np.asarray(v, "float32")
+
+    seq = keras.Sequential([keras.Input((5, 3)), L.LSTM(4, return_sequences=True),
+                            L.LSTM(3, go_backwards=True), L.Dense(2)], name="seq_lstm")
+    bidi = keras.Sequential([keras.Input((5, 3)), L.Masking(0.0),
+                             L.Bidirectional(L.LSTM(3, return_sequences=True)),
+                             L.TimeDistributed(L.Dense(2))], name="bidi_td")
+    inp = keras.Input((5, 3))
+    o, h, c = L.LSTM(4, return_state=True)(inp)
+    func = keras.Model(inp, L.Dense(2)(L.Concatenate()([o, h, c])), name="func_state")
+    for name, m in (("seq_lstm", seq), ("bidi_td", bidi), ("func_state", func)):
+        randomize(m, rng)
+        m.save(os.path.join(out, name + ".keras"))
+        with open(os.path.join(out, name + ".json"), "w") as f:
+            f.write(m.to_json())
+        m.save_weights(os.path.join(out, name + ".weights.h5"))
+        m.save(os.path.join(out, name + "_legacy.h5"))
+        io(name, y=m.predict(x, verbose=0))
+
+    # Keras 2's hard_sigmoid (0.2x + 0.5) in a file marked as Keras 2's.
+    def k2(t):
+        return keras.ops.clip(0.2 * t + 0.5, 0.0, 1.0)
+
+    def k2_model(rec):
+        return keras.Sequential([keras.Input((5, 3)), L.LSTM(4, recurrent_activation=rec),
+                                 L.Dense(2)], name="k2_lstm")
+
+    m3, m2 = k2_model("hard_sigmoid"), k2_model(k2)
+    randomize(m3, rng)
+    m2.set_weights(m3.get_weights())
+    y2, y3 = m2.predict(x, verbose=0), m3.predict(x, verbose=0)
+    assert np.max(np.abs(y2 - y3)) > 1e-2, "the two hard_sigmoid formulas should differ here"
+    path = os.path.join(out, "k2_lstm.h5")
+    m3.save(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = "2.4.0"
+        f["model_weights"].attrs["keras_version"] = "2.4.0"
+    io("k2_lstm", y_keras2=y2, y_keras3=y3)
+
+
+def main():
+    import h5py
+    import keras
+    import tensorflow as tf
+
+    assert keras.backend.backend() == "tensorflow"
+    if keras.__version__ != "3.15.1":
+        print("warning: fixtures were made with keras 3.15.1, this is", keras.__version__,
+              file=sys.stderr)
+    cases = build_cases()
+    results = {c["name"]: gen_case(keras, tf, c) for c in cases}
+    os.makedirs(OUT_DIR, exist_ok=True)
+    for name, (data, attrs) in results.items():
+        write_case(h5py, os.path.join(OUT_DIR, name + ".h5"), data, attrs)
+    with open(os.path.join(OUT_DIR, "cases.txt"), "w") as f:
+        f.write("# written by tests/gen_lstm_fixtures.py\n")
+        f.write("".join(n + "\n" for n in results))
+    cells = [keras.layers.LSTMCell(4, name="lstm_cell").get_config(),
+             keras.layers.LSTMCell(2, activation="relu", use_bias=False, unit_forget_bias=False,
+                                   dropout=0.25, recurrent_dropout=0.5, seed=7,
+                                   kernel_regularizer="l2", name="cell_b").get_config()]
+    with open(os.path.join(OUT_DIR, "cell_config.json"), "w") as f:
+        json.dump(cells, f)
+    gen_models(keras, h5py)
+    print(f"wrote {len(results)} cases and the model files to {OUT_DIR}")
+
+
+if __name__ == "__main__":
+    main()

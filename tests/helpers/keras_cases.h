@@ -1,0 +1,21 @@
+/* keras_cases.h - shared by the tests that replay Keras fixture cases:
+ * the case list of a fixture folder and an exact config comparison. */
+#ifndef RNNC_TEST_KERAS_CASES_H
+#define RNNC_TEST_KERAS_CASES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "framework/config.h"
+
+/* The names listed in <dir>/cases.txt ('#' lines skipped), NULL-terminated,
+ * malloc'd (free with rnnc_test_free_cases); NULL when the file is missing. */
+char **rnnc_test_read_cases(const char *dir, int *n);
+void rnnc_test_free_cases(char **names);
+
+/* Whether a and b are the same tree: types, values, map keys in the same
+ * order. On a difference, appends where and what to path (a dotted path
+ * whose start the caller wrote, e.g. "config"). */
+bool rnnc_test_cfg_equal(const rnnc_cfg *a, const rnnc_cfg *b, char *path, size_t cap);
+
+#endif
