@@ -16,8 +16,9 @@
 #include "framework/gradcheck.h"
 #include "framework/ops.h"
 #include "helpers/fixture.h"
-#include "io/json_writer.h"
 #include "layers/lstm.h"
+#include "framework/initializers.h"
+#include "io/spec_reader.h"
 #include "layers/registry.h"
 
 static rnnc_ctx *cx;
@@ -301,4 +302,214 @@ Test(lstm, generic_gradients_match_finite_differences_f64)
         gradcheck_case(v, RNNC_ACT_TANH, RNNC_ACT_SIGMOID, RNNC_GRU_KERNEL_GENERIC, 0.0);
     /* implementation 1 (forced by recurrent_dropout), inference */
     gradcheck_case(3, RNNC_ACT_TANH, RNNC_ACT_SIGMOID, RNNC_GRU_KERNEL_GENERIC, 0.4);
+}
+
+/* ---- the step by hand, weights, masks, choices, errors -------------------- */
+
+Test(lstm, cell_step_matches_hand_computed_numbers)
+{
+    /* F = 1, U = 1: kernel [0.5, -0.5, 1, 2], recurrent [0.1, 0.2, 0.3, 0.4],
+     * bias [0, 1, 0, 0]; x = 1, h = 0.5, c = -1:
+     *   z = [0.55, 0.6, 1.15, 2.2]; i = s(0.55), f = s(0.6), g = tanh(1.15),
+     *   o = s(2.2); c' = f * -1 + i * g; h' = o * tanh(c'). */
+    rnnc_lstm_options o = rnnc_lstm_options_default();
+    o.units = 1;
+    o.dtype = RNNC_F64;
+    rnnc_layer *cell;
+    OK(rnnc_lstm_cell_create(&o, &cell));
+    rnnc_shape in = RNNC_SHAPE(1, 1), s11 = RNNC_SHAPE(1, 1);
+    OK(rnnc_layer_build(cell, &in));
+    rnnc_lstm_cell *c = rnnc_lstm_cell_of(cell);
+    const double k[4] = {0.5, -0.5, 1, 2}, r[4] = {0.1, 0.2, 0.3, 0.4};
+    for (int i = 0; i < 4; i++) {
+        rnnc_f64(c->kernel)[i] = k[i];
+        rnnc_f64(c->recurrent_kernel)[i] = r[i];
+    }
+    /* unit_forget_bias: zeros except ones on the forget block */
+    cr_assert_eq(rnnc_f64(c->bias)[0], 0.0);
+    cr_assert_eq(rnnc_f64(c->bias)[1], 1.0);
+    cr_assert_eq(rnnc_f64(c->bias)[2], 0.0);
+    cr_assert_eq(rnnc_f64(c->bias)[3], 0.0);
+    rnnc_tensor *x, *h, *cc;
+    OK(rnnc_ctx_tensor(cx, RNNC_F64, &s11, &x));
+    OK(rnnc_ctx_tensor(cx, RNNC_F64, &s11, &h));
+    OK(rnnc_ctx_tensor(cx, RNNC_F64, &s11, &cc));
+    rnnc_f64(x)[0] = 1.0;
+    rnnc_f64(h)[0] = 0.5;
+    rnnc_f64(cc)[0] = -1.0;
+    rnnc_call_args a;
+    rnnc_call_result res;
+    memset(&a, 0, sizeof a);
+    a.n_inputs = 3;
+    a.inputs[0] = x;
+    a.inputs[1] = h;
+    a.inputs[2] = cc;
+    OK(rnnc_layer_call(cell, cx, &a, &res));
+    cr_assert_eq(res.n_outputs, 3);
+    const double sg_i = 1 / (1 + exp(-0.55)), sg_f = 1 / (1 + exp(-0.6)), g = tanh(1.15),
+                 sg_o = 1 / (1 + exp(-2.2));
+    const double cn = sg_f * -1.0 + sg_i * g, hn = sg_o * tanh(cn);
+    cr_assert_float_eq(rnnc_f64(res.outputs[0])[0], hn, 1e-14);
+    cr_assert_float_eq(rnnc_f64(res.outputs[1])[0], hn, 1e-14);
+    cr_assert_float_eq(rnnc_f64(res.outputs[2])[0], cn, 1e-14);
+    rnnc_layer_destroy(cell);
+}
+
+Test(lstm, unit_forget_bias_with_a_random_initializer_fills_three_blocks)
+{
+    /* Keras: init((U,)), ones((U,)), init((2U,)): the forget block is ones,
+     * the others come from the initializer (constant 0.25 here). */
+    rnnc_lstm_options o = rnnc_lstm_options_default();
+    o.units = 3;
+    rnnc_initializer *ci;
+    rnnc_cfg *cfg;
+    const char *js = "{\"class_name\": \"Constant\", \"config\": {\"value\": 0.25}}";
+    OK(rnnc_spec_read_string(js, strlen(js), "t", &cfg));
+    OK(rnnc_initializer_from_config(cfg, "bias_initializer", &ci));
+    o.bias_initializer = ci;
+    rnnc_layer *l;
+    OK(rnnc_lstm_create(&o, &l));
+    rnnc_shape in = RNNC_SHAPE(2, 4, 2);
+    OK(rnnc_layer_build(l, &in));
+    const rnnc_tensor *b = rnnc_lstm_cell_of_layer(l)->bias;
+    for (int i = 0; i < 12; i++)
+        cr_assert_eq(rnnc_tensor_get(b, (size_t)i), (i >= 3 && i < 6) ? 1.0 : 0.25, "bias[%d]", i);
+    o.unit_forget_bias = false;
+    rnnc_layer *l2;
+    OK(rnnc_lstm_create(&o, &l2));
+    OK(rnnc_layer_build(l2, &in));
+    for (int i = 0; i < 12; i++)
+        cr_assert_eq(rnnc_tensor_get(rnnc_lstm_cell_of_layer(l2)->bias, (size_t)i), 0.25);
+    rnnc_layer_destroy(l);
+    rnnc_layer_destroy(l2);
+    rnnc_initializer_destroy(ci);
+    rnnc_cfg_destroy(cfg);
+}
+
+static rnnc_lstm_cell *call_once(rnnc_lstm_options o, bool training, rnnc_layer **lo)
+{
+    rnnc_layer *l = make_lstm(&o, 50, 3, 40, 5, RNNC_GRU_KERNEL_AUTO);
+    rnnc_tensor *x;
+    rnnc_shape xs = RNNC_SHAPE(50, 3, 40);
+    OK(rnnc_fixture_uniform(o.dtype, &xs, 1, -1, 1, &x));
+    OK(rnnc_ctx_adopt(cx, x));
+    run_in in = {x, NULL, NULL, NULL, training};
+    rnnc_call_result r;
+    OK(run(l, cx, &in, &r));
+    *lo = l;
+    return rnnc_lstm_cell_of_layer(l);
+}
+
+Test(lstm, dropout_masks_as_keras)
+{
+    /* implementation 2: one (B, F) input mask; recurrent_dropout forces
+     * implementation 1: four input and four recurrent masks. Kept values
+     * are 1/(1-rate), the dropped share near the rate. */
+    rnnc_lstm_options o = rnnc_lstm_options_default();
+    o.units = 30;
+    o.dropout = 0.3;
+    rnnc_layer *l;
+    rnnc_lstm_cell *c = call_once(o, true, &l);
+    cr_assert_eq(c->n_in_masks, 1);
+    cr_assert_eq(c->n_rec_masks, 0);
+    cr_assert_eq(rnnc_lstm_last_kernel(l), RNNC_GRU_KERNEL_FUSED);
+    size_t zeros = 0;
+    for (size_t i = 0; i < c->in_masks[0]->numel; i++) {
+        const double v = rnnc_tensor_get(c->in_masks[0], i);
+        cr_assert(v == 0.0 || fabs(v - 1.0 / 0.7) < 1e-6);
+        zeros += v == 0.0;
+    }
+    cr_assert(fabs((double)zeros / 2000.0 - 0.3) < 0.05, "dropped share %zu/2000", zeros);
+    rnnc_layer_destroy(l);
+    o.recurrent_dropout = 0.5;
+    c = call_once(o, true, &l);
+    cr_assert_eq(c->implementation, 1);
+    cr_assert_eq(c->n_in_masks, 4);
+    cr_assert_eq(c->n_rec_masks, 4);
+    cr_assert_eq(c->rec_masks[3]->shape.dim[1], 30);
+    cr_assert_eq(rnnc_lstm_last_kernel(l), RNNC_GRU_KERNEL_GENERIC);
+    rnnc_layer_destroy(l);
+    /* inference: no mask, fused */
+    c = call_once(o, false, &l);
+    cr_assert_eq(c->n_in_masks + c->n_rec_masks, 0);
+    cr_assert_eq(rnnc_lstm_last_kernel(l), RNNC_GRU_KERNEL_FUSED);
+    rnnc_layer_destroy(l);
+}
+
+Test(lstm, kernel_choice_and_use_cudnn_conditions)
+{
+    rnnc_lstm_options o = rnnc_lstm_options_default();
+    o.units = 3;
+    rnnc_layer *l;
+    call_once(o, false, &l);
+    cr_assert_eq(rnnc_lstm_last_kernel(l), RNNC_GRU_KERNEL_FUSED);
+    rnnc_layer_destroy(l);
+    o.unroll = true;
+    call_once(o, false, &l);
+    cr_assert_eq(rnnc_lstm_last_kernel(l), RNNC_GRU_KERNEL_GENERIC);
+    rnnc_layer_destroy(l);
+    o.unroll = false;
+    o.activation = RNNC_ACT_SOFTMAX; /* along the last axis: generic */
+    call_once(o, false, &l);
+    cr_assert_eq(rnnc_lstm_last_kernel(l), RNNC_GRU_KERNEL_GENERIC);
+    /* forcing the fused kernel on such a call fails, naming why */
+    OK(rnnc_lstm_set_kernel(l, RNNC_GRU_KERNEL_FUSED));
+    rnnc_tensor *x;
+    rnnc_shape xs = RNNC_SHAPE(50, 3, 40);
+    OK(rnnc_fixture_uniform(RNNC_F32, &xs, 1, -1, 1, &x));
+    OK(rnnc_ctx_adopt(cx, x));
+    run_in in = {x, NULL, NULL, NULL, false};
+    rnnc_call_result r;
+    cr_assert_eq(run(l, cx, &in, &r), RNNC_E_UNSUPPORTED);
+    cr_assert(strstr(rnnc_last_error(), "softmax"), "%s", rnnc_last_error());
+    rnnc_layer_destroy(l);
+    /* use_cudnn=True: Keras's conditions first, named; then no GPU here */
+    o.activation = RNNC_ACT_RELU;
+    o.use_cudnn = RNNC_USE_CUDNN_TRUE;
+    l = make_lstm(&o, 50, 3, 40, 5, RNNC_GRU_KERNEL_AUTO);
+    cr_assert_eq(run(l, cx, &in, &r), RNNC_E_UNSUPPORTED);
+    cr_assert(strstr(rnnc_last_error(), "activation='tanh'"), "%s", rnnc_last_error());
+    rnnc_layer_destroy(l);
+    o.activation = RNNC_ACT_TANH;
+    o.use_bias = false;
+    l = make_lstm(&o, 50, 3, 40, 5, RNNC_GRU_KERNEL_AUTO);
+    cr_assert_eq(run(l, cx, &in, &r), RNNC_E_UNSUPPORTED);
+    cr_assert(strstr(rnnc_last_error(), "use_bias"), "%s", rnnc_last_error());
+    rnnc_layer_destroy(l);
+    o.use_bias = true;
+    l = make_lstm(&o, 50, 3, 40, 5, RNNC_GRU_KERNEL_AUTO);
+    cr_assert_eq(run(l, cx, &in, &r), RNNC_E_UNSUPPORTED);
+    cr_assert(strstr(rnnc_last_error(), "CPU only"), "%s", rnnc_last_error());
+    rnnc_layer_destroy(l);
+}
+
+static rnnc_status from_json(const char *js, rnnc_layer **out)
+{
+    rnnc_cfg *cfg;
+    RNNC_TRY(rnnc_spec_read_string(js, strlen(js), "test", &cfg));
+    rnnc_status s = rnnc_layer_from_config(cfg, out);
+    rnnc_cfg_destroy(cfg);
+    return s;
+}
+
+Test(lstm, from_config_errors_name_the_argument)
+{
+    rnnc_layer *l = NULL;
+    cr_assert_eq(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 0}}", &l), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "units"), "%s", rnnc_last_error());
+    cr_assert_eq(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"use_cudnn\": \"x\"}}", &l),
+                 RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "use_cudnn"), "%s", rnnc_last_error());
+    cr_assert_eq(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"reset_after\": true}}", &l),
+                 RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "reset_after"), "%s", rnnc_last_error());
+    cr_assert_eq(from_json("{\"class_name\": \"LSTMCell\", \"config\": {\"units\": 2, \"seed\": \"a\"}}", &l),
+                 RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "seed"), "%s", rnnc_last_error());
+    /* Keras 2 keys accepted; clamped rates */
+    OK(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"implementation\": 1, "
+                 "\"time_major\": false, \"dropout\": 1.5, \"batch_input_shape\": [null, 3, 2]}}", &l));
+    cr_assert_eq(rnnc_lstm_cell_of_layer(l)->dropout, 1.0);
+    cr_assert_eq(rnnc_lstm_cell_of_layer(l)->implementation, 1);
+    rnnc_layer_destroy(l);
 }
