@@ -569,17 +569,28 @@ static void string_kind(const char *path, const char *name, H5T_class_t *cls, ht
     H5Fclose(f);
 }
 
+/* A model and Adam after one step, the state of epoch 1 with all three
+ * strings, saved as tmpdir/<name>; returns its path. */
+static const char *saved_after_one_step(const char *name, rnnc_model **m, rnnc_optimizer **o,
+                                        rnnc_checkpoint_state *st)
+{
+    *m = make_model(4, 1);
+    *o = make_adam();
+    train_steps(*m, *o, 0, 1);
+    fill_state(st, 1, 1);
+    st->optimizer_config = strdup("{\"class_name\": \"Adam\"}");
+    st->training_spec = strdup("");
+    const char *p = path_in(name);
+    cr_assert_eq(rnnc_checkpoint_save(p, *m, *o, st), RNNC_OK, "%s", rnnc_last_error());
+    return p;
+}
+
 Test(checkpoint, strings_are_fixed_length_and_variable_length_ones_are_refused)
 {
-    rnnc_model *m = make_model(4, 1);
-    rnnc_optimizer *o = make_adam();
-    train_steps(m, o, 0, 1);
+    rnnc_model *m;
+    rnnc_optimizer *o;
     rnnc_checkpoint_state st;
-    fill_state(&st, 1, 1);
-    st.optimizer_config = strdup("{\"class_name\": \"Adam\"}");
-    st.training_spec = strdup("");
-    const char *p = path_in("s.weights.h5");
-    cr_assert_eq(rnnc_checkpoint_save(p, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+    const char *p = saved_after_one_step("s.weights.h5", &m, &o, &st);
     /* On disk (read with HDF5 itself): fixed-length strings. */
     const char *names[] = {"/rnnc_checkpoint/model_config", "/rnnc_checkpoint/optimizer_config",
                            "/rnnc_checkpoint/training_spec"};
@@ -658,13 +669,10 @@ static void flip_and_read(const char *path, const unsigned char *bytes, size_t n
 
 Test(checkpoint, damaged_strings_or_global_heap_fail_cleanly)
 {
-    rnnc_model *m = make_model(4, 1);
-    rnnc_optimizer *o = make_adam();
-    train_steps(m, o, 0, 1);
+    rnnc_model *m;
+    rnnc_optimizer *o;
     rnnc_checkpoint_state st;
-    fill_state(&st, 1, 1);
-    const char *good = path_in("good.weights.h5");
-    cr_assert_eq(rnnc_checkpoint_save(good, m, o, &st), RNNC_OK, "%s", rnnc_last_error());
+    const char *good = saved_after_one_step("good.weights.h5", &m, &o, &st);
     unsigned char *bytes;
     size_t n = file_bytes(good, &bytes);
     const char *bad = path_in("damaged.weights.h5");
