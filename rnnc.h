@@ -29,6 +29,9 @@
 /* Layers. */
 #include "layers/gru.h"
 #include "layers/gru_cell.h"
+#include "layers/lstm.h"
+#include "layers/lstm_cell.h"
+#include "layers/rnn_common.h"
 #include "layers/dense.h"
 #include "layers/embedding.h"
 #include "layers/masking.h"
