@@ -189,15 +189,7 @@ rnnc_status rnnc_lstm_create(const rnnc_lstm_options *o, rnnc_layer **out)
     rnnc_layer *cell, *l;
     RNNC_TRY(rnnc_lstm_cell_create(&co, &cell));
     RNNC_TRY(make_lstm(o, o->name, cell, &l));
-    if (o->activity_regularizer) {
-        rnnc_status s = rnnc_regularizer_clone(o->activity_regularizer, &l->activity_regularizer);
-        if (s) {
-            rnnc_layer_destroy(l);
-            return s;
-        }
-    }
-    *out = l;
-    return RNNC_OK;
+    return rnnc__rnn_finish_create(l, o->activity_regularizer, out);
 }
 
 static const char *const lstm_keys[] = {

@@ -29,46 +29,9 @@ rnnc_lstm_options rnnc_lstm_options_default(void)
 
 static bool applies(double rate) { return rate > 0.0 && rate < 1.0; }
 
-static const char *const part[3] = {"kernel", "recurrent", "bias"};
-static const char *const part_default_init[3] = {"glorot_uniform", "orthogonal", "zeros"};
+void rnnc__lstm_cell_parsed_free(rnnc_lstm_cell_parsed *p) { rnnc__rnn_cell_objects_free(p); }
 
-void rnnc__lstm_cell_parsed_free(rnnc_lstm_cell_parsed *p)
-{
-    for (int i = 0; i < 3; i++) {
-        rnnc_initializer_destroy(p->init[i]);
-        rnnc_regularizer_destroy(p->reg[i]);
-        rnnc_constraint_destroy(p->cons[i]);
-    }
-    memset(p, 0, sizeof *p);
-}
-
-static void cell_destroy(rnnc_layer *l)
-{
-    rnnc_lstm_cell *c = (rnnc_lstm_cell *)l;
-    rnnc_lstm_cell_parsed p;
-    memcpy(p.init, c->init, sizeof p.init);
-    memcpy(p.reg, c->reg, sizeof p.reg);
-    memcpy(p.cons, c->cons, sizeof p.cons);
-    rnnc__lstm_cell_parsed_free(&p);
-}
-
-/* One weight with clones of the cell's regularizer and constraint. */
-static rnnc_status weight(rnnc_lstm_cell *c, int i, const char *name, const rnnc_shape *shape,
-                          rnnc_tensor **out)
-{
-    rnnc_regularizer *reg = NULL;
-    rnnc_constraint *cons = NULL;
-    if (c->reg[i])
-        RNNC_TRY(rnnc_regularizer_clone(c->reg[i], &reg));
-    if (c->cons[i]) {
-        rnnc_status s = rnnc_constraint_clone(c->cons[i], &cons);
-        if (s) {
-            rnnc_regularizer_destroy(reg);
-            return s;
-        }
-    }
-    return rnnc_layer_add_weight(&c->base.base, name, shape, c->init[i], reg, cons, true, out);
-}
+static void cell_destroy(rnnc_layer *l) { rnnc__rnn_cell_objects_free(&((rnnc_lstm_cell *)l)->obj); }
 
 /* Keras's unit_forget_bias initializer: init((U,)), ones((U,)), init((2U,)). */
 static rnnc_status forget_bias_fill(rnnc_lstm_cell *c)
@@ -79,11 +42,11 @@ static rnnc_status forget_bias_fill(rnnc_lstm_cell *c)
     rnnc_status s = rnnc_tensor_create(c->bias->dtype, &s1, &a);
     if (!s)
         s = rnnc_tensor_create(c->bias->dtype, &s2, &b);
-    if (!s && c->init[2])
-        s = rnnc_initializer_fill(c->init[2], a);
-    if (!s && c->init[2])
-        s = rnnc_initializer_fill(c->init[2], b);
-    if (!s && !c->init[2]) { /* Keras None: add_weight's glorot_uniform */
+    if (!s && c->obj.init[2])
+        s = rnnc_initializer_fill(c->obj.init[2], a);
+    if (!s && c->obj.init[2])
+        s = rnnc_initializer_fill(c->obj.init[2], b);
+    if (!s && !c->obj.init[2]) { /* Keras None: add_weight's glorot_uniform */
         rnnc_initializer *g = NULL;
         s = rnnc_initializer_from_name("glorot_uniform", "LSTMCell.bias_initializer", &g);
         if (!s)
@@ -113,11 +76,11 @@ static rnnc_status cell_build(rnnc_layer *l, const rnnc_shape *in)
                          l->name, rnnc_shape_str(in, b, sizeof b));
     const rnnc_shape ks = RNNC_SHAPE(in->dim[in->ndim - 1], 4 * U), rs = RNNC_SHAPE(U, 4 * U),
                      bs = RNNC_SHAPE(4 * U);
-    RNNC_TRY(weight(c, 0, "kernel", &ks, &c->kernel));
-    RNNC_TRY(weight(c, 1, "recurrent_kernel", &rs, &c->recurrent_kernel));
+    RNNC_TRY(rnnc__rnn_cell_add_weight(l, &c->obj, 0, "kernel", &ks, &c->kernel));
+    RNNC_TRY(rnnc__rnn_cell_add_weight(l, &c->obj, 1, "recurrent_kernel", &rs, &c->recurrent_kernel));
     if (!c->use_bias)
         return RNNC_OK;
-    RNNC_TRY(weight(c, 2, "bias", &bs, &c->bias));
+    RNNC_TRY(rnnc__rnn_cell_add_weight(l, &c->obj, 2, "bias", &bs, &c->bias));
     return c->unit_forget_bias ? forget_bias_fill(c) : RNNC_OK;
 }
 
@@ -323,20 +286,10 @@ rnnc_status rnnc__lstm_cell_config_keys(const rnnc_lstm_cell *c, rnnc_cfg *cfg,
     RNNC_TRY(rnnc_cfg_set_bool(cfg, "use_bias", c->use_bias));
     if (!layer) /* LSTMCell: right after use_bias */
         RNNC_TRY(rnnc_cfg_set_bool(cfg, "unit_forget_bias", c->unit_forget_bias));
-    RNNC_TRY(rnnc_layer_config_set_initializer(cfg, "kernel_initializer", c->init[0]));
-    RNNC_TRY(rnnc_layer_config_set_initializer(cfg, "recurrent_initializer", c->init[1]));
-    RNNC_TRY(rnnc_layer_config_set_initializer(cfg, "bias_initializer", c->init[2]));
+    RNNC_TRY(rnnc__rnn_cell_write_initializers(&c->obj, cfg));
     if (layer) /* LSTM: after the initializers */
         RNNC_TRY(rnnc_cfg_set_bool(cfg, "unit_forget_bias", c->unit_forget_bias));
-    RNNC_TRY(rnnc_layer_config_set_regularizer(cfg, "kernel_regularizer", c->reg[0]));
-    RNNC_TRY(rnnc_layer_config_set_regularizer(cfg, "recurrent_regularizer", c->reg[1]));
-    RNNC_TRY(rnnc_layer_config_set_regularizer(cfg, "bias_regularizer", c->reg[2]));
-    if (layer) /* replaces in place where the base config already put it */
-        RNNC_TRY(rnnc_layer_config_set_regularizer(cfg, "activity_regularizer",
-                                                   activity->activity_regularizer));
-    RNNC_TRY(rnnc_layer_config_set_constraint(cfg, "kernel_constraint", c->cons[0]));
-    RNNC_TRY(rnnc_layer_config_set_constraint(cfg, "recurrent_constraint", c->cons[1]));
-    RNNC_TRY(rnnc_layer_config_set_constraint(cfg, "bias_constraint", c->cons[2]));
+    RNNC_TRY(rnnc__rnn_cell_write_regs_cons(&c->obj, cfg, activity));
     RNNC_TRY(rnnc_cfg_set_float(cfg, "dropout", c->dropout));
     RNNC_TRY(rnnc_cfg_set_float(cfg, "recurrent_dropout", c->recurrent_dropout));
     if (c->has_seed)
@@ -401,9 +354,7 @@ rnnc_status rnnc__lstm_cell_create_parsed(const rnnc_lstm_options *o, rnnc_lstm_
     c->has_seed = o->has_seed;
     c->seed = o->seed;
     rnnc_rng_init(&c->rng, o->has_seed ? (uint64_t)o->seed : rnnc_next_seed());
-    memcpy(c->init, p->init, sizeof c->init);
-    memcpy(c->reg, p->reg, sizeof c->reg);
-    memcpy(c->cons, p->cons, sizeof c->cons);
+    c->obj = *p;
     memset(p, 0, sizeof *p);
     *out = &c->base.base;
     return RNNC_OK;
@@ -415,9 +366,7 @@ fail:
 rnnc_status rnnc_lstm_cell_create(const rnnc_lstm_options *o, rnnc_layer **out)
 {
     rnnc_lstm_cell_parsed p;
-    rnnc_status s = RNNC_OK;
     *out = NULL;
-    memset(&p, 0, sizeof p);
     if (!o)
         return rnnc_fail(RNNC_E_ARG, "LSTMCell: options are NULL (start from rnnc_lstm_options_default())");
     const rnnc_initializer *in[3] = {o->kernel_initializer, o->recurrent_initializer,
@@ -426,20 +375,7 @@ rnnc_status rnnc_lstm_cell_create(const rnnc_lstm_options *o, rnnc_layer **out)
                                      o->bias_regularizer};
     const rnnc_constraint *cs[3] = {o->kernel_constraint, o->recurrent_constraint,
                                     o->bias_constraint};
-    for (int i = 0; i < 3 && !s; i++) {
-        char argname[96];
-        snprintf(argname, sizeof argname, "LSTMCell.%s_initializer", part[i]);
-        s = in[i] ? rnnc_initializer_clone(in[i], &p.init[i])
-                  : rnnc_initializer_from_name(part_default_init[i], argname, &p.init[i]);
-        if (!s && rg[i])
-            s = rnnc_regularizer_clone(rg[i], &p.reg[i]);
-        if (!s && cs[i])
-            s = rnnc_constraint_clone(cs[i], &p.cons[i]);
-    }
-    if (s) {
-        rnnc__lstm_cell_parsed_free(&p);
-        return s;
-    }
+    RNNC_TRY(rnnc__rnn_cell_objects_clone(in, rg, cs, "LSTMCell", &p));
     return rnnc__lstm_cell_create_parsed(o, &p, o->name, "LSTMCell", out);
 }
 
@@ -455,7 +391,6 @@ static rnnc_status read_act(const rnnc_cfg *cfg, const char *what, const char *k
 rnnc_status rnnc__lstm_cell_read_config(const rnnc_cfg *cfg, const char *what,
                                         rnnc_lstm_options *o, rnnc_lstm_cell_parsed *p)
 {
-    char key[64];
     memset(p, 0, sizeof *p);
     if (!cfg || cfg->type != RNNC_CFG_MAP)
         return rnnc_fail(RNNC_E_ARG, "%s: the config must be a map of arguments", what);
@@ -465,18 +400,7 @@ rnnc_status rnnc__lstm_cell_read_config(const rnnc_cfg *cfg, const char *what,
                       &o->recurrent_activation));
     RNNC_TRY(rnnc_cfg_read_bool(cfg, what, "use_bias", true, &o->use_bias));
     RNNC_TRY(rnnc_cfg_read_bool(cfg, what, "unit_forget_bias", true, &o->unit_forget_bias));
-    for (int i = 0; i < 3; i++) {
-        snprintf(key, sizeof key, "%s_initializer", part[i]);
-        RNNC_TRY(rnnc_layer_config_initializer(cfg, what, key, part_default_init[i], &p->init[i]));
-    }
-    for (int i = 0; i < 3; i++) {
-        snprintf(key, sizeof key, "%s_regularizer", part[i]);
-        RNNC_TRY(rnnc_layer_config_regularizer(cfg, what, key, &p->reg[i]));
-    }
-    for (int i = 0; i < 3; i++) {
-        snprintf(key, sizeof key, "%s_constraint", part[i]);
-        RNNC_TRY(rnnc_layer_config_constraint(cfg, what, key, &p->cons[i]));
-    }
+    RNNC_TRY(rnnc__rnn_cell_objects_read(cfg, what, p));
     double d;
     RNNC_TRY(rnnc_cfg_read_float(cfg, what, "dropout", 0.0, &d));
     o->dropout = rnnc__rnn_clamp_rate(d);

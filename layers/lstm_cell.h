@@ -29,6 +29,7 @@
 #include "framework/random.h"
 #include "framework/rnn.h"
 #include "layers/gru_cell.h" /* rnnc_use_cudnn */
+#include "layers/rnn_common.h"
 
 /* Every constructor argument of Keras's LSTM with Keras's defaults from
  * rnnc_lstm_options_default(). LSTMCell reads the cell part. Object
@@ -78,9 +79,7 @@ typedef struct rnnc_lstm_cell {
     bool has_seed;
     int64_t seed;
     rnnc_rng rng;
-    rnnc_initializer *init[3];   /* kernel, recurrent, bias (NULL = Keras None) */
-    rnnc_regularizer *reg[3];
-    rnnc_constraint *cons[3];
+    rnnc__rnn_cell_objects obj;  /* kernel, recurrent, bias objects */
     rnnc_tensor *kernel, *recurrent_kernel, *bias; /* after build (bias NULL without use_bias) */
     /* the current call's masks (ctx-owned) */
     int n_in_masks, n_rec_masks;
@@ -97,11 +96,7 @@ rnnc_status rnnc_lstm_cell_create(const rnnc_lstm_options *o, rnnc_layer **out);
 rnnc_status rnnc_lstm_cell_from_config(const rnnc_cfg *config, rnnc_layer **out);
 
 /* Parsed cell objects (owned until handed to create_parsed). */
-typedef struct rnnc_lstm_cell_parsed {
-    rnnc_initializer *init[3];
-    rnnc_regularizer *reg[3];
-    rnnc_constraint *cons[3];
-} rnnc_lstm_cell_parsed;
+typedef rnnc__rnn_cell_objects rnnc_lstm_cell_parsed;
 rnnc_status rnnc__lstm_cell_read_config(const rnnc_cfg *config, const char *what,
                                         rnnc_lstm_options *o, rnnc_lstm_cell_parsed *p);
 void rnnc__lstm_cell_parsed_free(rnnc_lstm_cell_parsed *p);

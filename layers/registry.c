@@ -15,6 +15,8 @@
 #include "layers/embedding.h"
 #include "layers/gru.h"
 #include "layers/lstm.h"
+#include "layers/rnn_layer.h"
+#include "layers/simple_rnn.h"
 #include "layers/masking.h"
 #include "layers/merge.h"
 #include "layers/time_distributed.h"
@@ -38,8 +40,13 @@ static const layer_entry builtin[] = {
     {"TimeDistributed", rnnc_time_distributed_from_config},
     {"Bidirectional", rnnc_bidirectional_from_config},
     {"GRU", rnnc_gru_from_config},
+    {"GRUCell", rnnc_gru_cell_from_config},
+    {"RNN", rnnc_rnn_from_config},
+    {"StackedRNNCells", rnnc_stacked_rnn_cells_from_config},
     {"LSTM", rnnc_lstm_from_config},
     {"LSTMCell", rnnc_lstm_cell_from_config},
+    {"SimpleRNN", rnnc_simple_rnn_from_config},
+    {"SimpleRNNCell", rnnc_simple_rnn_cell_from_config},
     {"Add", rnnc_add_from_config},
     {"Subtract", rnnc_subtract_from_config},
     {"Multiply", rnnc_multiply_from_config},

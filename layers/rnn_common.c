@@ -1,6 +1,9 @@
 /* rnn_common.c - shared pieces of the recurrent layers (rnn_common.h). */
 #include "layers/rnn_common.h"
 
+#include "layers/registry.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,5 +129,119 @@ rnnc_status rnnc__rnn_subclass_create(size_t size, const rnnc_rnn_class *cls, co
     }
     r->base.trainable = trainable;
     *out = r;
+    return RNNC_OK;
+}
+
+static const char *const part[3] = {"kernel", "recurrent", "bias"};
+static const char *const part_default_init[3] = {"glorot_uniform", "orthogonal", "zeros"};
+
+void rnnc__rnn_cell_objects_free(rnnc__rnn_cell_objects *p)
+{
+    for (int i = 0; i < 3; i++) {
+        rnnc_initializer_destroy(p->init[i]);
+        rnnc_regularizer_destroy(p->reg[i]);
+        rnnc_constraint_destroy(p->cons[i]);
+    }
+    memset(p, 0, sizeof *p);
+}
+
+rnnc_status rnnc__rnn_cell_objects_clone(const rnnc_initializer *const init[3],
+                                         const rnnc_regularizer *const reg[3],
+                                         const rnnc_constraint *const cons[3], const char *what,
+                                         rnnc__rnn_cell_objects *p)
+{
+    rnnc_status s = RNNC_OK;
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < 3 && !s; i++) {
+        char argname[96];
+        snprintf(argname, sizeof argname, "%s.%s_initializer", what, part[i]);
+        s = init[i] ? rnnc_initializer_clone(init[i], &p->init[i])
+                    : rnnc_initializer_from_name(part_default_init[i], argname, &p->init[i]);
+        if (!s && reg[i])
+            s = rnnc_regularizer_clone(reg[i], &p->reg[i]);
+        if (!s && cons[i])
+            s = rnnc_constraint_clone(cons[i], &p->cons[i]);
+    }
+    if (s)
+        rnnc__rnn_cell_objects_free(p);
+    return s;
+}
+
+rnnc_status rnnc__rnn_cell_objects_read(const rnnc_cfg *cfg, const char *what,
+                                        rnnc__rnn_cell_objects *p)
+{
+    char key[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s_initializer", part[i]);
+        RNNC_TRY(rnnc_layer_config_initializer(cfg, what, key, part_default_init[i], &p->init[i]));
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s_regularizer", part[i]);
+        RNNC_TRY(rnnc_layer_config_regularizer(cfg, what, key, &p->reg[i]));
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s_constraint", part[i]);
+        RNNC_TRY(rnnc_layer_config_constraint(cfg, what, key, &p->cons[i]));
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__rnn_cell_write_initializers(const rnnc__rnn_cell_objects *p, rnnc_cfg *cfg)
+{
+    char key[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s_initializer", part[i]);
+        RNNC_TRY(rnnc_layer_config_set_initializer(cfg, key, p->init[i]));
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__rnn_cell_write_regs_cons(const rnnc__rnn_cell_objects *p, rnnc_cfg *cfg,
+                                           const rnnc_layer *activity)
+{
+    char key[64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s_regularizer", part[i]);
+        RNNC_TRY(rnnc_layer_config_set_regularizer(cfg, key, p->reg[i]));
+    }
+    if (activity) /* replaces in place where the base config already put it */
+        RNNC_TRY(rnnc_layer_config_set_regularizer(cfg, "activity_regularizer",
+                                                   activity->activity_regularizer));
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof key, "%s_constraint", part[i]);
+        RNNC_TRY(rnnc_layer_config_set_constraint(cfg, key, p->cons[i]));
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__rnn_cell_add_weight(rnnc_layer *l, const rnnc__rnn_cell_objects *p, int part_i,
+                                      const char *name, const rnnc_shape *shape,
+                                      rnnc_tensor **out)
+{
+    rnnc_regularizer *reg = NULL;
+    rnnc_constraint *cons = NULL;
+    if (p->reg[part_i])
+        RNNC_TRY(rnnc_regularizer_clone(p->reg[part_i], &reg));
+    if (p->cons[part_i]) {
+        rnnc_status s = rnnc_constraint_clone(p->cons[part_i], &cons);
+        if (s) {
+            rnnc_regularizer_destroy(reg);
+            return s;
+        }
+    }
+    return rnnc_layer_add_weight(l, name, shape, p->init[part_i], reg, cons, true, out);
+}
+
+rnnc_status rnnc__rnn_finish_create(rnnc_layer *l, const rnnc_regularizer *activity,
+                                    rnnc_layer **out)
+{
+    if (activity) {
+        rnnc_status s = rnnc_regularizer_clone(activity, &l->activity_regularizer);
+        if (s) {
+            rnnc_layer_destroy(l);
+            return s;
+        }
+    }
+    *out = l;
     return RNNC_OK;
 }

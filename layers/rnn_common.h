@@ -7,6 +7,9 @@
 
 #include "framework/random.h"
 #include "framework/rnn.h"
+#include "framework/constraints.h"
+#include "framework/initializers.h"
+#include "framework/regularizers.h"
 #include "layers/gru_cell.h" /* rnnc_use_cudnn */
 
 /* Python's min(1, max(0, v)) (NaN -> 0), as Keras clamps dropout rates. */
@@ -37,10 +40,46 @@ rnnc_status rnnc__rnn_read_seed(const rnnc_cfg *cfg, const char *what, bool *has
 rnnc_status rnnc__rnn_read_layer_tail(rnnc_layer *l, const rnnc_cfg *config, const char *what,
                                       rnnc_use_cudnn *use_cudnn);
 
+/* The kernel / recurrent / bias objects of a cell (owned). An initializer
+ * NULL is Keras's None (add_weight's glorot_uniform). */
+typedef struct rnnc__rnn_cell_objects {
+    rnnc_initializer *init[3];
+    rnnc_regularizer *reg[3];
+    rnnc_constraint *cons[3];
+} rnnc__rnn_cell_objects;
+
+void rnnc__rnn_cell_objects_free(rnnc__rnn_cell_objects *p);
+/* Clones of borrowed objects (NULL initializer -> Keras's default:
+ * glorot_uniform, orthogonal, zeros); `what` names the class. */
+rnnc_status rnnc__rnn_cell_objects_clone(const rnnc_initializer *const init[3],
+                                         const rnnc_regularizer *const reg[3],
+                                         const rnnc_constraint *const cons[3], const char *what,
+                                         rnnc__rnn_cell_objects *p);
+/* From a config: <part>_initializer (missing -> default, null -> None),
+ * <part>_regularizer, <part>_constraint for kernel, recurrent, bias. */
+rnnc_status rnnc__rnn_cell_objects_read(const rnnc_cfg *cfg, const char *what,
+                                        rnnc__rnn_cell_objects *p);
+/* Writes the three <part>_initializer keys; the regularizer keys (with
+ * activity_regularizer after them when `activity` is not NULL); the
+ * constraint keys. */
+rnnc_status rnnc__rnn_cell_write_initializers(const rnnc__rnn_cell_objects *p, rnnc_cfg *cfg);
+rnnc_status rnnc__rnn_cell_write_regs_cons(const rnnc__rnn_cell_objects *p, rnnc_cfg *cfg,
+                                           const rnnc_layer *activity);
+/* One of the cell's weights (part 0 kernel, 1 recurrent, 2 bias) through
+ * rnnc_layer_add_weight with clones of its regularizer and constraint. */
+rnnc_status rnnc__rnn_cell_add_weight(rnnc_layer *l, const rnnc__rnn_cell_objects *p, int part,
+                                      const char *name, const rnnc_shape *shape,
+                                      rnnc_tensor **out);
+
 /* Allocates `size` bytes (a struct beginning with rnnc_rnn) and inits the
  * RNN base over cell (taken over, also on failure). */
 rnnc_status rnnc__rnn_subclass_create(size_t size, const rnnc_rnn_class *cls, const char *name,
                                       rnnc_dtype dtype, bool trainable, rnnc_layer *cell,
                                       const rnnc_rnn_options *ro, rnnc_rnn **out);
+
+/* Ends a layer's create: gives l a clone of `activity` (may be NULL) and
+ * hands it out; on failure destroys l. */
+rnnc_status rnnc__rnn_finish_create(rnnc_layer *l, const rnnc_regularizer *activity,
+                                    rnnc_layer **out);
 
 #endif

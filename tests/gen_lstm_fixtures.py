@@ -34,6 +34,13 @@ marked keras_version 2.4.0 whose LSTM uses hard_sigmoid; k2_lstm_io.h5 holds
 y_keras2 (Keras 2's 0.2x + 0.5, computed by the same model with that
 function) and y_keras3.
 
+Other recurrent layers (rnn/<case>.h5, read by tests/test_rnn_cells.c):
+SimpleRNN, RNN(GRUCell | LSTMCell | SimpleRNNCell) and RNN(StackedRNNCells)
+as serialized layers: attrs layer_json (keras.saving.serialize_keras_object
+of the layer), dtype; datasets x, mask [opt], w_<i> (layer.weights in
+order), output_<i> (the call's outputs flattened), dy_<i>, grad_x,
+grad_w_<i>.
+
 Not generated: dropout / recurrent_dropout (TF's RNG bits cannot be
 matched; rnnc tests distribution and sharing of its own masks).
 """
@@ -285,6 +292,70 @@ def gen_models(keras, h5py):
     io("k2_lstm", y_keras2=y2, y_keras3=y3)
 
 
+def gen_rnn_cases(keras, tf, h5py):
+    L = keras.layers
+    out = os.path.join(OUT_DIR, "rnn")
+    os.makedirs(out, exist_ok=True)
+    cases = {
+        "simple_rnn_seq_state": lambda: L.SimpleRNN(3, return_sequences=True, return_state=True,
+                                                    dtype="float64"),
+        "simple_rnn_mask_backwards": lambda: L.SimpleRNN(3, go_backwards=True, dtype="float64"),
+        "simple_rnn_relu_nobias": lambda: L.SimpleRNN(2, activation="relu", use_bias=False,
+                                                      return_sequences=True, dtype="float64",
+                                                      kernel_regularizer="l2"),
+        "rnn_gru_cell": lambda: L.RNN(L.GRUCell(3, dtype="float64"), return_sequences=True,
+                                      dtype="float64"),
+        "rnn_lstm_cell": lambda: L.RNN(L.LSTMCell(3, dtype="float64"), return_state=True,
+                                       dtype="float64"),
+        "rnn_simple_cell_mask": lambda: L.RNN(L.SimpleRNNCell(2, dtype="float64"),
+                                              go_backwards=True, return_sequences=True,
+                                              dtype="float64"),
+        "stacked_lstm_simple": lambda: L.RNN(L.StackedRNNCells(
+            [L.LSTMCell(3, dtype="float64"), L.SimpleRNNCell(2, dtype="float64")],
+            dtype="float64"), return_sequences=True, return_state=True, dtype="float64"),
+        "stacked_gru_lstm": lambda: L.RNN(L.StackedRNNCells(
+            [L.GRUCell(3, dtype="float64"), L.LSTMCell(2, dtype="float64")], dtype="float64"),
+            dtype="float64"),
+    }
+    names = []
+    for name, make in cases.items():
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        layer = make()
+        x = rng.uniform(-1, 1, (4, 5, 3))
+        mask = MASK if "mask" in name else None
+        layer.build((4, 5, 3))
+        ws = [rng.uniform(-0.6, 0.6, tuple(w.shape)) for w in layer.weights]
+        layer.set_weights(ws)
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            outs = layer(xt, mask=None if mask is None else tf.constant(mask.astype(bool)))
+            outs = keras.tree.flatten(outs)
+            dys = [rng.uniform(-1, 1, tuple(o.shape)) for o in outs]
+            loss = tf.add_n([tf.reduce_sum(o * d) for o, d in zip(outs, dys)])
+            if layer.losses:
+                loss = loss + tf.add_n(layer.losses)
+        grads = tape.gradient(loss, [xt] + list(layer.trainable_weights))
+        with h5py.File(os.path.join(out, name + ".h5"), "w") as f:
+            f.attrs["layer_json"] = json.dumps(keras.saving.serialize_keras_object(layer))
+            f.attrs["dtype"] = "float64"
+            f.attrs["n_outputs"] = np.int64(len(outs))
+            f.create_dataset("losses", data=np.float64(tf.add_n(layer.losses)) if layer.losses else np.float64(0.0), track_times=False)
+            f.create_dataset("x", data=x, track_times=False)
+            if mask is not None:
+                f.create_dataset("mask", data=mask, track_times=False)
+            for i, w in enumerate(ws):
+                f.create_dataset("w_%d" % i, data=w, track_times=False)
+                f.create_dataset("grad_w_%d" % i, data=grads[1 + i].numpy(), track_times=False)
+            for i, (o, d) in enumerate(zip(outs, dys)):
+                f.create_dataset("output_%d" % i, data=o.numpy(), track_times=False)
+                f.create_dataset("dy_%d" % i, data=d, track_times=False)
+            f.create_dataset("grad_x", data=grads[0].numpy(), track_times=False)
+        names.append(name)
+    with open(os.path.join(out, "cases.txt"), "w") as f:
+        f.write("# written by tests/gen_lstm_fixtures.py\n" + "".join(n + "\n" for n in names))
+
+
 def main():
     import h5py
     import keras
@@ -309,6 +380,7 @@ def main():
     with open(os.path.join(OUT_DIR, "cell_config.json"), "w") as f:
         json.dump(cells, f)
     gen_models(keras, h5py)
+    gen_rnn_cases(keras, tf, h5py)
     print(f"wrote {len(results)} cases and the model files to {OUT_DIR}")
 
 

@@ -16,6 +16,7 @@
 #include "framework/gradcheck.h"
 #include "framework/ops.h"
 #include "helpers/fixture.h"
+#include "helpers/keras_cases.h"
 #include "layers/lstm.h"
 #include "framework/initializers.h"
 #include "io/spec_reader.h"
@@ -483,31 +484,22 @@ Test(lstm, kernel_choice_and_use_cudnn_conditions)
     rnnc_layer_destroy(l);
 }
 
-static rnnc_status from_json(const char *js, rnnc_layer **out)
-{
-    rnnc_cfg *cfg;
-    RNNC_TRY(rnnc_spec_read_string(js, strlen(js), "test", &cfg));
-    rnnc_status s = rnnc_layer_from_config(cfg, out);
-    rnnc_cfg_destroy(cfg);
-    return s;
-}
-
 Test(lstm, from_config_errors_name_the_argument)
 {
     rnnc_layer *l = NULL;
-    cr_assert_eq(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 0}}", &l), RNNC_E_ARG);
+    cr_assert_eq(rnnc_test_layer_from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 0}}", &l), RNNC_E_ARG);
     cr_assert(strstr(rnnc_last_error(), "units"), "%s", rnnc_last_error());
-    cr_assert_eq(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"use_cudnn\": \"x\"}}", &l),
+    cr_assert_eq(rnnc_test_layer_from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"use_cudnn\": \"x\"}}", &l),
                  RNNC_E_ARG);
     cr_assert(strstr(rnnc_last_error(), "use_cudnn"), "%s", rnnc_last_error());
-    cr_assert_eq(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"reset_after\": true}}", &l),
+    cr_assert_eq(rnnc_test_layer_from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"reset_after\": true}}", &l),
                  RNNC_E_ARG);
     cr_assert(strstr(rnnc_last_error(), "reset_after"), "%s", rnnc_last_error());
-    cr_assert_eq(from_json("{\"class_name\": \"LSTMCell\", \"config\": {\"units\": 2, \"seed\": \"a\"}}", &l),
+    cr_assert_eq(rnnc_test_layer_from_json("{\"class_name\": \"LSTMCell\", \"config\": {\"units\": 2, \"seed\": \"a\"}}", &l),
                  RNNC_E_ARG);
     cr_assert(strstr(rnnc_last_error(), "seed"), "%s", rnnc_last_error());
     /* Keras 2 keys accepted; clamped rates */
-    OK(from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"implementation\": 1, "
+    OK(rnnc_test_layer_from_json("{\"class_name\": \"LSTM\", \"config\": {\"units\": 2, \"implementation\": 1, "
                  "\"time_major\": false, \"dropout\": 1.5, \"batch_input_shape\": [null, 3, 2]}}", &l));
     cr_assert_eq(rnnc_lstm_cell_of_layer(l)->dropout, 1.0);
     cr_assert_eq(rnnc_lstm_cell_of_layer(l)->implementation, 1);

@@ -1,6 +1,9 @@
 /* keras_cases.c - see keras_cases.h. */
 #include "helpers/keras_cases.h"
 
+#include "io/spec_reader.h"
+#include "layers/registry.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,4 +83,13 @@ bool rnnc_test_cfg_equal(const rnnc_cfg *a, const rnnc_cfg *b, char *path, size_
         return true;
     }
     return false;
+}
+
+rnnc_status rnnc_test_layer_from_json(const char *json, rnnc_layer **out)
+{
+    rnnc_cfg *cfg;
+    RNNC_TRY(rnnc_spec_read_string(json, strlen(json), "test", &cfg));
+    rnnc_status s = rnnc_layer_from_config(cfg, out);
+    rnnc_cfg_destroy(cfg);
+    return s;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "framework/config.h"
+#include "framework/layer.h"
 
 /* The names listed in <dir>/cases.txt ('#' lines skipped), NULL-terminated,
  * malloc'd (free with rnnc_test_free_cases); NULL when the file is missing. */
@@ -17,5 +18,8 @@ void rnnc_test_free_cases(char **names);
  * order. On a difference, appends where and what to path (a dotted path
  * whose start the caller wrote, e.g. "config"). */
 bool rnnc_test_cfg_equal(const rnnc_cfg *a, const rnnc_cfg *b, char *path, size_t cap);
+
+/* A layer from a serialized-layer JSON string (rnnc_layer_from_config). */
+rnnc_status rnnc_test_layer_from_json(const char *json, rnnc_layer **out);
 
 #endif
