@@ -15,6 +15,7 @@
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/describe.h"
+#include "apps/fit_callbacks.h"
 #include "apps/forward.h"
 #include "apps/interrupt.h"
 #include "apps/session.h"
@@ -234,15 +235,36 @@ int rnnc_cmd_train(int argc, char **argv)
     rnnc_train_state ts;
     rnnc_train_state_init(&ts);
     rnnc_history *hist = NULL;
+    rnnc_fit_callbacks fc;
+    memset(&fc, 0, sizeof fc);
     int code = RNNC_EXIT_FAIL;
     if ((s = rnnc_app_compile(&ses, &tr)))
         goto fail;
     if (init && (s = rnnc_model_load_weights(ses.model, init)))
         goto fail;
-    if ((s = rnnc_train_state_setup(&ts, &ses, tr)))
+    if ((s = rnnc_train_state_setup(&ts, &ses, tr)) || (s = rnnc_fit_callbacks_build(&fc, &ts)))
         goto fail;
+    /* BackupAndRestore: a backup left by an unfinished run is resumed from. */
+    if (!resume) {
+        bool found = false;
+        if ((s = rnnc_fit_callbacks_backup_found(&fc, resume_path, sizeof resume_path, &found)))
+            goto fail;
+        if (found) {
+            if (init) {
+                s = rnnc_fail(RNNC_E_ARG, "BackupAndRestore found the backup '%s' of an unfinished run; it holds the weights, so --weights cannot be used (delete the backup to start afresh)",
+                              resume_path);
+                goto fail;
+            }
+            resume = resume_path;
+            printf("BackupAndRestore: continuing from %s\n", resume_path);
+        }
+    }
     if (resume && (s = rnnc_train_state_resume(&ts, resume_path, stdout)))
         goto fail;
+    if (!resume) {
+        ts.start_epoch = spec->initial_epoch;
+        ts.last_epoch = spec->initial_epoch - 1;
+    }
     /* Outputs: none is an input, every folder takes files (before the first step). */
     if ((s = rnnc_check_train_outputs(spec, out, init, resume ? resume_path : NULL)))
         goto fail;
@@ -268,7 +290,15 @@ int rnnc_cmd_train(int argc, char **argv)
                (long long)ts.start_epoch, (long long)spec->epochs);
     } else {
         rnnc_fit_options fo = rnnc_fit_defaults();
-        rnnc_callback *cbs[1] = {&ts.callback};
+        /* the spec's callbacks, then the history and checkpoints (Keras's
+         * History comes after the user's callbacks), then the backup */
+        rnnc_callback *cbs[RNNC_FIT_CALLBACKS_MAX + 2];
+        int ncb = 0;
+        for (int i = 0; i < fc.n; i++)
+            cbs[ncb++] = fc.list[i];
+        cbs[ncb++] = &ts.callback;
+        if (fc.has_backup)
+            cbs[ncb++] = &fc.backup_cb;
         fo.batch_size = spec->batch_size;
         fo.epochs = (int)spec->epochs;
         fo.initial_epoch = (int)ts.start_epoch;
@@ -284,7 +314,11 @@ int rnnc_cmd_train(int argc, char **argv)
         fo.sample_weight_val = ses.validation.sample_weight;
         fo.sample_weight = ses.train.sample_weight;
         fo.callbacks = cbs;
-        fo.n_callbacks = 1;
+        fo.n_callbacks = ncb;
+        fo.class_weight = spec->class_weight;
+        fo.n_class_weight = spec->n_class_weight;
+        fo.validation_freq = (int)spec->validation_freq;
+        fo.steps_per_epoch = spec->steps_per_epoch;
         fo.verbose = spec->verbose == 0 ? RNNC_VERBOSE_SILENT : spec->verbose == 2 ? RNNC_VERBOSE_LINES : RNNC_VERBOSE_AUTO;
         double t0 = rnnc_cli_now();
         rnnc_interrupt_install();
@@ -293,8 +327,9 @@ int rnnc_cmd_train(int argc, char **argv)
         int stop_epoch;
         int64_t stop_batch;
         if (s == RNNC_OK && rnnc_trainer_interrupted(tr, &stop_epoch, &stop_batch)) {
-            code = interrupted(&ts, spec_path, stop_epoch, stop_batch,
-                               n_train / spec->batch_size + (n_train % spec->batch_size != 0));
+            int64_t first, count, pass;
+            rnnc_fit_epoch_span(ts.steps, spec->steps_per_epoch, stop_epoch, &first, &count, &pass);
+            code = interrupted(&ts, spec_path, stop_epoch, stop_batch, count);
             goto done;
         }
         rnnc_interrupt_restore();
@@ -313,6 +348,8 @@ int rnnc_cmd_train(int argc, char **argv)
         goto fail;
     if (ts.last_checkpoint[0] && stat(ts.last_checkpoint, &(struct stat){0}) == 0)
         printf("Checkpoint: %s\n", ts.last_checkpoint);
+    if (ts.history_dir && ts.last_epoch >= ts.history_first_epoch)
+        printf("History: %s/history.csv, %s/history.json\n", ts.history_dir, ts.history_dir);
     if (out) {
         if ((s = rnnc_train_state_save_weights(&ts, out)))
             goto fail;
@@ -326,6 +363,7 @@ done:
     rnnc_interrupt_restore();
     fflush(stdout);
     rnnc_history_destroy(hist);
+    rnnc_fit_callbacks_clear(&fc);
     rnnc_train_state_clear(&ts);
     rnnc_trainer_destroy(tr);
     rnnc_app_session_close(&ses);

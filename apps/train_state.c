@@ -13,11 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "apps/history_files.h"
 #include "apps/interrupt.h"
 #include "apps/resume_check.h"
 
 #include "framework/rnn.h"
 #include "io/json_writer.h"
+#include "io/model_save.h"
 #include "io/weights_h5.h"
 #include "layers/dropout.h"
 #include "layers/gru_cell.h"
@@ -151,7 +153,11 @@ static rnnc_status on_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch
     int64_t *perm = malloc((size_t)n * sizeof *perm);
     if (!perm)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory shuffling %lld samples", (long long)n);
-    epoch_permutation(ts->shuffle_seed, epoch, perm, (size_t)n);
+    /* One order per pass over the data: with steps_per_epoch an epoch may
+     * continue the pass of the one before (the pass is the epoch without). */
+    int64_t first, count, pass;
+    rnnc_fit_epoch_span(ts->steps, ts->ses->spec->steps_per_epoch, epoch, &first, &count, &pass);
+    epoch_permutation(ts->shuffle_seed, pass, perm, (size_t)n);
     reorder(ts, perm, n);
     free(perm);
     return RNNC_OK;
@@ -225,6 +231,10 @@ static rnnc_status on_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, 
     rnnc_train_state *ts = cb->user;
     (void)tr;
     RNNC_TRY(history_append(ts->history, logs));
+    if (ts->history_dir) {
+        RNNC_TRY(rnnc_checkpoint_mkdir(ts->history_dir));
+        RNNC_TRY(rnnc_history_files_write(ts->history_dir, ts->history, ts->history_first_epoch));
+    }
     ts->last_logs = *logs;
     ts->last_epoch = epoch;
     const rnnc_training_spec *spec = ts->ses->spec;
@@ -267,6 +277,7 @@ void rnnc_train_state_clear(rnnc_train_state *ts)
     free(ts->model_json);
     free(ts->spec_json);
     free(ts->own);
+    free(ts->history_dir);
     rnnc_train_state_init(ts);
 }
 
@@ -298,6 +309,12 @@ rnnc_status rnnc_train_state_setup(rnnc_train_state *ts, rnnc_app_session *ses, 
     ts->shuffle_seed = ses->spec->seed;
     ts->shuffle = ses->spec->shuffle;
     RNNC_TRY(split_validation(ses));
+    if (ses->train.x) {
+        const int64_t n = ses->train.x->shape.dim[0], bs = ses->spec->batch_size;
+        ts->steps = n / bs + (n % bs != 0);
+    }
+    ts->history_first_epoch = ses->spec->initial_epoch;
+    RNNC_TRY(rnnc_train_state_history_dir(ses->spec, &ts->history_dir));
     if (ts->shuffle && ses->train.x && ses->train.x->shape.dim[0] > 1) {
         rnnc_tensor *w[3] = {ses->train.x, ses->train.y, ses->train.sample_weight};
         for (int k = 0; k < 3; k++)
@@ -554,4 +571,27 @@ rnnc_status rnnc_train_state_save_weights(rnnc_train_state *ts, const char *path
     free(vars);
     free(t);
     return s;
+}
+
+rnnc_status rnnc_train_state_history_dir(const rnnc_training_spec *spec, char **out)
+{
+    char buf[4200];
+    const char *dir = spec->history_dir ? spec->history_dir : spec->has_checkpoint ? spec->checkpoint_dir : NULL;
+    if (!dir) {
+        const char *base = strrchr(spec->path, '/') ? strrchr(spec->path, '/') + 1 : spec->path;
+        const char *dot = strrchr(base, '.');
+        int len = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+        snprintf(buf, sizeof buf, "%.*s.history", len, base);
+        dir = buf;
+    }
+    size_t n = strlen(dir) + 1;
+    if (!(*out = malloc(n)))
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    memcpy(*out, dir, n);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_train_state_save_keras(rnnc_train_state *ts, const char *path)
+{
+    return rnnc_model_save(ts->ses->model, path);
 }

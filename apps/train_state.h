@@ -48,6 +48,9 @@ typedef struct rnnc_train_state {
     bool shuffle;              /* fit.shuffle */
     rnnc_tensor *orig[3];      /* x, y, sample_weight in their original order (owned), or NULL */
     rnnc_tensor *work[3];      /* the session's training tensors, reordered every epoch (borrowed) */
+    char *history_dir;         /* where history.json / history.csv go after each epoch (owned) */
+    int64_t history_first_epoch; /* the epoch of the history's first row (fit.initial_epoch) */
+    int64_t steps;             /* batches in a pass over the training data */
 } rnnc_train_state;
 
 void rnnc_train_state_init(rnnc_train_state *ts);
@@ -80,6 +83,12 @@ rnnc_status rnnc_train_state_interrupt(rnnc_train_state *ts, int epoch, int64_t 
 /* Saves the weights (and the optimizer's variables, as Keras's
  * save_weights does) in the Keras 3 layout, atomically. */
 rnnc_status rnnc_train_state_save_weights(rnnc_train_state *ts, const char *path);
+/* Saves the model as a Keras 3 .keras archive (config.json, metadata.json,
+ * model.weights.h5), atomically. */
+rnnc_status rnnc_train_state_save_keras(rnnc_train_state *ts, const char *path);
+/* The folder of the run's history files: fit.history, else the checkpoint
+ * directory, else "<spec name>.history" in the current folder. */
+rnnc_status rnnc_train_state_history_dir(const rnnc_training_spec *spec, char **out);
 void rnnc_train_state_clear(rnnc_train_state *ts);
 
 #endif

@@ -13,7 +13,9 @@
 
 static const char *const top_keys[] = {"model", "compile", "fit", "data", "checkpoint", NULL};
 static const char *const fit_keys[] = {"epochs", "batch_size", "shuffle", "seed",
-                                       "validation_split", "validation_data", "verbose", NULL};
+                                       "validation_split", "validation_data", "verbose",
+                                       "callbacks", "class_weight", "validation_freq",
+                                       "steps_per_epoch", "initial_epoch", "history", NULL};
 static const char *const checkpoint_keys[] = {"directory", "every", "keep", NULL};
 static const char *const data_keys[] = {"path", "x", "y", "sample_weight", "mask", "test", "task", NULL};
 static const char *const source_keys[] = {"path", "x", "y", "sample_weight", "mask", NULL};
@@ -67,6 +69,8 @@ void rnnc_training_spec_destroy(rnnc_training_spec *s)
     source_free(&s->train);
     source_free(&s->test);
     free(s->checkpoint_dir);
+    free(s->class_weight);
+    free(s->history_dir);
     free(s);
 }
 
@@ -182,6 +186,71 @@ static rnnc_status read_model(rnnc_training_spec *s)
     return RNNC_OK;
 }
 
+/* fit.class_weight: {class index: weight}, as Keras's dict. */
+static rnnc_status read_class_weight(rnnc_training_spec *s, const rnnc_cfg *fit)
+{
+    char w[300];
+    const rnnc_cfg *cw = rnnc_cfg_get(fit, "class_weight");
+    if (!cw || cw->type == RNNC_CFG_NULL)
+        return RNNC_OK;
+    if (cw->type != RNNC_CFG_MAP || cw->n == 0)
+        return rnnc_fail(RNNC_E_ARG, "fit: 'class_weight' must be a non-empty map {class index: weight}, e.g. {0: 1.0, 1: 5.0}%s",
+                         rnnc_cfg_where(cw, w, sizeof w));
+    int64_t max = -1;
+    for (size_t i = 0; i < cw->n; i++) {
+        char *end;
+        long long k = strtoll(cw->keys[i], &end, 10);
+        if (!cw->keys[i][0] || *end || k < 0 || k >= RNNC_SPEC_MAX_CLASSES)
+            return rnnc_fail(RNNC_E_ARG, "fit.class_weight: key '%s' must be a class index in [0, %lld)%s", cw->keys[i],
+                             (long long)RNNC_SPEC_MAX_CLASSES, rnnc_cfg_where(cw->items[i], w, sizeof w));
+        const rnnc_cfg *v = cw->items[i];
+        if (v->type != RNNC_CFG_INT && v->type != RNNC_CFG_FLOAT)
+            return rnnc_fail(RNNC_E_ARG, "fit.class_weight: the weight of class %lld must be a number, got a %s%s", k,
+                             rnnc_cfg_type_name(v->type), rnnc_cfg_where(v, w, sizeof w));
+        const double x = v->type == RNNC_CFG_INT ? (double)v->v.i : v->v.f;
+        if (!isfinite(x) || x < 0)
+            return rnnc_fail(RNNC_E_ARG, "fit.class_weight: the weight of class %lld must be a finite number >= 0, got %g%s",
+                             k, x, rnnc_cfg_where(v, w, sizeof w));
+        max = k > max ? k : max;
+    }
+    if (!(s->class_weight = malloc((size_t)(max + 1) * sizeof *s->class_weight)))
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    s->n_class_weight = (int)(max + 1);
+    for (int64_t k = 0; k <= max; k++)
+        s->class_weight[k] = 1.0;
+    for (size_t i = 0; i < cw->n; i++) {
+        const rnnc_cfg *v = cw->items[i];
+        s->class_weight[strtoll(cw->keys[i], NULL, 10)] = v->type == RNNC_CFG_INT ? (double)v->v.i : v->v.f;
+    }
+    return RNNC_OK;
+}
+
+/* fit.callbacks (a list; its entries are read by apps/fit_callbacks.c),
+ * validation_freq, steps_per_epoch, initial_epoch, history. */
+static rnnc_status read_fit_more(rnnc_training_spec *s, const rnnc_cfg *fit)
+{
+    char w[300];
+    const char *hist;
+    const rnnc_cfg *cb = rnnc_cfg_get(fit, "callbacks");
+    if (cb && cb->type != RNNC_CFG_NULL) {
+        if (cb->type != RNNC_CFG_LIST)
+            return rnnc_fail(RNNC_E_ARG, "fit: 'callbacks' must be a list of callbacks, e.g. [{EarlyStopping: {patience: 3}}], got a %s%s",
+                             rnnc_cfg_type_name(cb->type), rnnc_cfg_where(cb, w, sizeof w));
+        s->callbacks = cb;
+    }
+    RNNC_TRY(read_class_weight(s, fit));
+    RNNC_TRY(rnnc_cfg_read_int_range(fit, "fit", "validation_freq", 1, 1, RNNC_SPEC_MAX_EPOCHS, &s->validation_freq));
+    RNNC_TRY(rnnc_cfg_read_int_range(fit, "fit", "steps_per_epoch", 0, 1, INT32_MAX, &s->steps_per_epoch));
+    RNNC_TRY(rnnc_cfg_read_int_range(fit, "fit", "initial_epoch", 0, 0, RNNC_SPEC_MAX_EPOCHS, &s->initial_epoch));
+    RNNC_TRY(rnnc_cfg_read_string(fit, "fit", "history", NULL, &hist));
+    if (hist && !hist[0])
+        return rnnc_fail(RNNC_E_ARG, "fit: 'history' is an empty folder name%s",
+                         rnnc_cfg_where(rnnc_cfg_peek(fit, "history"), w, sizeof w));
+    if (hist && !(s->history_dir = rnnc_training_spec_resolve(s, hist)))
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    return RNNC_OK;
+}
+
 static rnnc_status read_fit(rnnc_training_spec *s)
 {
     const rnnc_cfg *fit;
@@ -191,6 +260,7 @@ static rnnc_status read_fit(rnnc_training_spec *s)
     s->shuffle = true;
     s->seed = 1337;
     s->verbose = 1;
+    s->validation_freq = 1;
     RNNC_TRY(section_map(s->root, "fit", s->path, &fit));
     if (!fit)
         return RNNC_OK;
@@ -223,6 +293,7 @@ static rnnc_status read_fit(rnnc_training_spec *s)
                              rnnc_cfg_where(vd, w, sizeof w));
         RNNC_TRY(read_source(s, vd, "fit.validation_data", true, &s->validation_data));
     }
+    RNNC_TRY(read_fit_more(s, fit));
     return rnnc_training_spec_check_section(fit, "fit", fit_keys);
 }
 

@@ -41,6 +41,7 @@ typedef struct rnnc_spec_source {
 #define RNNC_SPEC_MAX_EPOCHS ((int64_t)1000000)     /* fit.epochs, --epochs, checkpoint.every */
 #define RNNC_SPEC_MAX_BATCH_SIZE ((int64_t)1 << 24) /* fit.batch_size, --batch-size */
 #define RNNC_SPEC_MAX_KEEP ((int64_t)1000000)       /* checkpoint.keep */
+#define RNNC_SPEC_MAX_CLASSES ((int64_t)1 << 20)    /* fit.class_weight keys are below this */
 
 typedef struct rnnc_training_spec {
     char *path;                /* the spec file as given */
@@ -62,6 +63,13 @@ typedef struct rnnc_training_spec {
     double validation_split;   /* 0 */
     rnnc_spec_source validation_data; /* fit.validation_data, path NULL when absent */
     int verbose;               /* 1: progress bar, 2: one line per epoch, 0: quiet */
+    const rnnc_cfg *callbacks; /* fit.callbacks: the list (into root; read by apps/fit_callbacks.c), or NULL */
+    double *class_weight;      /* fit.class_weight as a dense list (classes not given: 1), or NULL */
+    int n_class_weight;
+    int64_t validation_freq;   /* 1 */
+    int64_t steps_per_epoch;   /* 0: a whole pass over the data */
+    int64_t initial_epoch;     /* 0 */
+    char *history_dir;         /* fit.history, resolved; NULL: the checkpoint directory, else the current folder */
 
     /* data: a task (task != NULL, data_config is the map for apps/tasks.c)
      * or HDF5 sources. */

@@ -380,8 +380,7 @@ static rnnc_status csv_begin(rnnc_callback *cb, rnnc_trainer *tr)
 
 static int cmp_str(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
 
-/* Python's repr of a float, close enough for logs: shortest round-trip. */
-static void fmt_float(double v, char *buf, size_t cap)
+void rnnc_format_float_repr(double v, char *buf, size_t cap)
 {
     if (isnan(v)) {
         snprintf(buf, cap, "nan");
@@ -432,7 +431,7 @@ static rnnc_status csv_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch,
         const double *v = rnnc_logs_get(logs, c->keys[i]);
         char buf[64] = "NA";
         if (v)
-            fmt_float(*v, buf, sizeof buf);
+            rnnc_format_float_repr(*v, buf, sizeof buf);
         fprintf(c->f, "%c%s", c->sep, buf);
     }
     fputs("\r\n", c->f);
@@ -520,35 +519,87 @@ rnnc_status rnnc_terminate_on_nan_create(rnnc_callback **out)
 typedef struct checkpoint {
     rnnc_checkpoint_options o;
     monitor mon;
+    int epoch;
+    int64_t seen;     /* batches since the last save (save_freq N) */
+    int last_batch;   /* -1: none yet */
 } checkpoint;
+
+static rnnc_status ckpt_begin(rnnc_callback *cb, rnnc_trainer *tr)
+{
+    (void)tr;
+    checkpoint *c = cb->user;
+    c->seen = 0;
+    c->last_batch = -1;
+    return RNNC_OK;
+}
+
+static rnnc_status ckpt_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch)
+{
+    (void)tr;
+    ((checkpoint *)cb->user)->epoch = epoch;
+    return RNNC_OK;
+}
+
+/* Keras's ModelCheckpoint._save_model: batch -1 at an epoch's end. */
+static rnnc_status ckpt_save(checkpoint *c, rnnc_trainer *tr, int epoch, int batch, const rnnc_logs *logs)
+{
+    if (c->o.save_best_only) {
+        RNNC_TRY(monitor_set_op(&c->mon, tr, "ModelCheckpoint"));
+        const double *cur = rnnc_logs_get(logs, c->mon.name);
+        if (cur) {
+            if (c->mon.has_best && !improved(&c->mon, *cur, true, c->mon.best)) {
+                if (c->o.verbose > 0) {
+                    char msg[200];
+                    snprintf(msg, sizeof msg, "\nEpoch %d: %s did not improve from %.5f\n", epoch + 1, c->mon.name,
+                             c->mon.best);
+                    rnnc_trainer_print(tr, msg);
+                }
+                return RNNC_OK;
+            }
+            if (c->o.verbose > 0) {
+                char msg[200];
+                snprintf(msg, sizeof msg, "\nEpoch %d: %s improved to %.5f, saving model\n", epoch + 1,
+                         c->mon.name, *cur);
+                rnnc_trainer_print(tr, msg);
+            }
+            c->mon.best = *cur;
+            c->mon.has_best = true;
+        } /* else Keras warns that it can save the best model only with the monitor available, and saves */
+    }
+    rnnc_status s = c->o.save_at ? c->o.save_at(c->o.user, tr, epoch, batch, logs) : c->o.save(c->o.user, tr, epoch, logs);
+    return s ? rnnc_fail_context(s, "ModelCheckpoint (epoch %d): ", epoch + 1) : RNNC_OK;
+}
 
 static rnnc_status ckpt_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, rnnc_logs *logs)
 {
     checkpoint *c = cb->user;
-    if (c->o.save_best_only) {
+    if (c->o.save_best_only)
         RNNC_TRY(monitor_set_op(&c->mon, tr, "ModelCheckpoint"));
-        const double *cur = rnnc_logs_get(logs, c->mon.name);
-        if (!cur)
-            return RNNC_OK; /* Keras warns: can save best model only with the monitor available */
-        if (c->mon.has_best && !improved(&c->mon, *cur, true, c->mon.best))
-            return RNNC_OK;
-        if (c->o.verbose > 0) {
-            char msg[200];
-            snprintf(msg, sizeof msg, "\nEpoch %d: %s improved, saving model\n", epoch + 1, c->mon.name);
-            rnnc_trainer_print(tr, msg);
-        }
-        c->mon.best = *cur;
-        c->mon.has_best = true;
-    }
-    rnnc_status s = c->o.save(c->o.user, tr, epoch, logs);
-    return s ? rnnc_fail_context(s, "ModelCheckpoint (epoch %d): ", epoch + 1) : RNNC_OK;
+    return c->o.save_freq > 0 ? RNNC_OK : ckpt_save(c, tr, epoch, -1, logs);
+}
+
+static rnnc_status ckpt_batch_end(rnnc_callback *cb, rnnc_trainer *tr, int batch, const rnnc_logs *logs)
+{
+    checkpoint *c = cb->user;
+    if (c->o.save_freq <= 0)
+        return RNNC_OK;
+    /* Keras's _should_save_on_batch */
+    c->seen += c->last_batch < 0 || batch <= c->last_batch ? batch + 1 : batch - c->last_batch;
+    c->last_batch = batch;
+    if (c->seen < c->o.save_freq)
+        return RNNC_OK;
+    c->seen = 0;
+    return ckpt_save(c, tr, c->epoch, batch, logs);
 }
 
 rnnc_status rnnc_model_checkpoint_create(const rnnc_checkpoint_options *o, rnnc_callback **out)
 {
     *out = NULL;
-    if (!o || !o->save)
+    if (!o || (!o->save && !o->save_at))
         return rnnc_fail(RNNC_E_ARG, "ModelCheckpoint: a save function is required");
+    if (o->save_freq < 0)
+        return rnnc_fail(RNNC_E_ARG, "ModelCheckpoint: save_freq must be 'epoch' (0) or a number of batches >= 1, got %lld",
+                         (long long)o->save_freq);
     rnnc_callback *cb = calloc(1, sizeof *cb);
     checkpoint *c = calloc(1, sizeof *c);
     if (!cb || !c) {
@@ -557,15 +608,90 @@ rnnc_status rnnc_model_checkpoint_create(const rnnc_checkpoint_options *o, rnnc_
         return rnnc_fail(RNNC_E_NOMEM, "ModelCheckpoint: out of memory");
     }
     c->o = *o;
+    c->last_batch = -1;
     rnnc_status s = monitor_init(&c->mon, "ModelCheckpoint", o->monitor, o->mode, 0.0);
     if (s) {
         free(cb);
         free(c);
         return s;
     }
+    if (o->has_initial_value_threshold) {
+        c->mon.best = o->initial_value_threshold;
+        c->mon.has_best = true;
+    }
     cb->user = c;
+    cb->on_train_begin = ckpt_begin;
+    cb->on_epoch_begin = ckpt_epoch_begin;
+    cb->on_train_batch_end = ckpt_batch_end;
     cb->on_epoch_end = ckpt_epoch_end;
     cb->destroy = free_cb;
+    *out = cb;
+    return RNNC_OK;
+}
+
+/* ---- LearningRateScheduler ------------------------------------------------------------ */
+
+typedef struct lr_scheduler {
+    rnnc_schedule *schedule;
+    int verbose;
+} lr_scheduler;
+
+static rnnc_status lrs_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch)
+{
+    lr_scheduler *l = cb->user;
+    rnnc_optimizer *opt = rnnc_trainer_optimizer(tr);
+    if (rnnc_optimizer_has_schedule(opt))
+        return rnnc_fail(RNNC_E_ARG, "LearningRateScheduler: the optimizer already has a learning-rate schedule; give the schedule to one of them only");
+    const double lr = rnnc_schedule_value(l->schedule, epoch);
+    if (!isfinite(lr))
+        return rnnc_fail(RNNC_E_ARG, "LearningRateScheduler: the schedule gave %g for epoch %d; it must be a finite number",
+                         lr, epoch);
+    RNNC_TRY(rnnc_optimizer_set_learning_rate(opt, lr));
+    if (l->verbose > 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "\nEpoch %d: LearningRateScheduler setting learning rate to %.17g.\n", epoch + 1, lr);
+        rnnc_trainer_print(tr, msg);
+    }
+    return RNNC_OK;
+}
+
+static rnnc_status lrs_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, rnnc_logs *logs)
+{
+    (void)cb;
+    (void)epoch;
+    return rnnc_logs_set(logs, "learning_rate", rnnc_optimizer_learning_rate(rnnc_trainer_optimizer(tr)));
+}
+
+static void lrs_destroy(rnnc_callback *cb)
+{
+    lr_scheduler *l = cb->user;
+    rnnc_schedule_destroy(l->schedule);
+    free_cb(cb);
+}
+
+rnnc_status rnnc_lr_scheduler_create(const rnnc_schedule *schedule, int verbose, rnnc_callback **out)
+{
+    *out = NULL;
+    if (!schedule)
+        return rnnc_fail(RNNC_E_ARG, "LearningRateScheduler: a schedule is required");
+    rnnc_callback *cb = calloc(1, sizeof *cb);
+    lr_scheduler *l = calloc(1, sizeof *l);
+    if (!cb || !l) {
+        free(cb);
+        free(l);
+        return rnnc_fail(RNNC_E_NOMEM, "LearningRateScheduler: out of memory");
+    }
+    rnnc_status s = rnnc_schedule_clone(schedule, &l->schedule);
+    if (s) {
+        free(cb);
+        free(l);
+        return s;
+    }
+    l->verbose = verbose;
+    cb->user = l;
+    cb->on_epoch_begin = lrs_epoch_begin;
+    cb->on_epoch_end = lrs_epoch_end;
+    cb->destroy = lrs_destroy;
     *out = cb;
     return RNNC_OK;
 }

@@ -739,6 +739,21 @@ rnnc_fit_options rnnc_fit_defaults(void)
     return o;
 }
 
+void rnnc_fit_epoch_span(int64_t steps, int64_t spe, int64_t epoch, int64_t *first, int64_t *count,
+                         int64_t *pass)
+{
+    if (spe <= 0 || spe >= steps) {
+        *first = 0;
+        *count = steps;
+        *pass = epoch;
+        return;
+    }
+    const int64_t per_pass = steps / spe + (steps % spe != 0);
+    *pass = epoch / per_pass;
+    *first = (epoch % per_pass) * spe;
+    *count = steps - *first < spe ? steps - *first : spe;
+}
+
 /* class_weight -> per-sample weights, as Keras's class_weight_to_sample_weights. */
 static rnnc_status class_weights(const rnnc_tensor *y, const double *cw, int n_cw, rnnc_tensor **out)
 {
@@ -818,6 +833,9 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         RNNC_TRY(check_data("fit (validation data)", opts->x_val, opts->y_val, opts->sample_weight_val));
     if (opts->n_callbacks < 0 || (opts->n_callbacks && !opts->callbacks))
         return rnnc_fail(RNNC_E_ARG, "fit: bad callback list");
+    if (opts->validation_freq < 0 || opts->steps_per_epoch < 0)
+        return rnnc_fail(RNNC_E_ARG, "fit: validation_freq (%d) and steps_per_epoch (%lld) must be >= 1 (0: the default)",
+                         opts->validation_freq, (long long)opts->steps_per_epoch);
 
     fit_state f;
     memset(&f, 0, sizeof f);
@@ -862,9 +880,12 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     const int64_t bs = opts->batch_size ? opts->batch_size : 32;
     const int64_t steps = n / bs + (n % bs != 0); /* no overflow for any bs */
     tr->interrupted = false;
-    if (opts->initial_batch < 0 || (opts->initial_batch > 0 && opts->initial_batch >= steps)) {
+    const int vfreq = opts->validation_freq > 0 ? opts->validation_freq : 1;
+    int64_t span_first, span_count, span_pass;
+    rnnc_fit_epoch_span(steps, opts->steps_per_epoch, opts->initial_epoch, &span_first, &span_count, &span_pass);
+    if (opts->initial_batch < 0 || (opts->initial_batch > 0 && opts->initial_batch >= span_count)) {
         s = rnnc_fail(RNNC_E_ARG, "fit: initial_batch %lld must be below the %lld batches of an epoch",
-                      (long long)opts->initial_batch, (long long)steps);
+                      (long long)opts->initial_batch, (long long)span_count);
         goto done;
     }
     int64_t *order = iota(n);
@@ -880,7 +901,7 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     tr->print = opts->print;
     tr->print_user = opts->print_user;
     tr->fit_epochs = opts->epochs;
-    tr->fit_steps = steps;
+    tr->fit_steps = span_count;
     tr->stop = false;
     rnnc_logs epoch_logs;
     memset(&epoch_logs, 0, sizeof epoch_logs);
@@ -888,19 +909,23 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     EACH_CB(on_train_begin, cbs[c_], tr)
     for (int epoch = opts->initial_epoch; epoch < opts->epochs && !s; epoch++) {
         /* A run resumed inside this epoch keeps the metrics set for it. */
-        const int64_t first = epoch == opts->initial_epoch ? opts->initial_batch : 0;
+        const int64_t done_before = epoch == opts->initial_epoch ? opts->initial_batch : 0;
+        rnnc_fit_epoch_span(steps, opts->steps_per_epoch, epoch, &span_first, &span_count, &span_pass);
+        tr->fit_steps = span_count;
+        const int64_t first = span_first + done_before, end = span_first + span_count;
         if (opts->stop_requested && opts->stop_requested(opts->stop_user)) {
             tr->interrupted = true;
             tr->interrupted_epoch = epoch;
-            tr->interrupted_batch = first;
+            tr->interrupted_batch = done_before;
             break;
         }
-        if (first == 0)
+        if (done_before == 0)
             reset_metrics(tr);
         EACH_CB(on_epoch_begin, cbs[c_], tr, epoch)
-        if (opts->shuffle && n > 1)
+        /* a new permutation for each pass over the data (each epoch without steps_per_epoch) */
+        if (opts->shuffle && n > 1 && (span_first == 0 || epoch == opts->initial_epoch))
             rnnc_rng_permutation(&rng, order, (size_t)n);
-        for (int64_t k = first; k < steps && !s; k++) {
+        for (int64_t k = first; k < end && !s; k++) {
             rnnc_tensor *xb, *yb, *swb;
             s = batch_of(tr, xt, yt, swt, order, n, bs, k, &xb, &yb, &swb);
             if (!s)
@@ -914,13 +939,13 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
             memset(&bl, 0, sizeof bl);
             if ((s = results(tr, "", &bl)))
                 break;
-            EACH_CB(on_train_batch_end, cbs[c_], tr, (int)k, &bl)
+            EACH_CB(on_train_batch_end, cbs[c_], tr, (int)(k - span_first), &bl)
             if (tr->stop)
                 break;
-            if (!s && k + 1 < steps && opts->stop_requested && opts->stop_requested(opts->stop_user)) {
+            if (!s && k + 1 < end && opts->stop_requested && opts->stop_requested(opts->stop_user)) {
                 tr->interrupted = true;
                 tr->interrupted_epoch = epoch;
-                tr->interrupted_batch = k + 1;
+                tr->interrupted_batch = k + 1 - span_first;
                 break;
             }
         }
@@ -929,7 +954,7 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         memset(&epoch_logs, 0, sizeof epoch_logs);
         if ((s = results(tr, "", &epoch_logs)))
             break;
-        if (xv && (s = evaluate_impl(tr, xv, yv, swv, bs, "val_", &epoch_logs))) {
+        if (xv && (epoch + 1) % vfreq == 0 && (s = evaluate_impl(tr, xv, yv, swv, bs, "val_", &epoch_logs))) {
             s = rnnc_fail_context(s, "fit: validation after epoch %d: ", epoch + 1);
             break;
         }

@@ -46,6 +46,10 @@ const double *rnnc_logs_get(const rnnc_logs *l, const char *name);
 /* Sets (or appends) a value; RNNC_E_ARG when full or the name is too long. */
 rnnc_status rnnc_logs_set(rnnc_logs *l, const char *name, double v);
 
+/* Python's repr of a float (the shortest text that reads back as v:
+ * "0.25", "1e-05", "nan", "inf"), as Keras's files show log values. */
+void rnnc_format_float_repr(double v, char *buf, size_t cap);
+
 typedef struct rnnc_trainer rnnc_trainer;
 
 /* A callback: any of the hooks may be NULL; a hook failing stops fit with
@@ -136,7 +140,23 @@ typedef struct rnnc_fit_options {
      * there with initial_epoch / initial_batch. */
     bool (*stop_requested)(void *user);
     void *stop_user;
+    /* Keras's validation_freq: validate after epochs whose 1-based number
+     * is a multiple of it. 0 -> 1 */
+    int validation_freq;
+    /* Keras's steps_per_epoch: an epoch runs this many batches, continuing
+     * the pass over the data where the previous epoch stopped; an epoch
+     * that reaches the end of the data ends there (shorter), and the next
+     * starts a new pass (reshuffled when shuffle is on). See
+     * rnnc_fit_epoch_span. 0 -> one whole pass per epoch */
+    int64_t steps_per_epoch;
 } rnnc_fit_options;
+
+/* Where epoch `epoch` (0-based, counted from 0 whatever initial_epoch is)
+ * lies in the passes over `steps` batches with steps_per_epoch spe (0: the
+ * whole pass): its first batch of the pass, its batch count, and which
+ * pass it is in (0-based). */
+void rnnc_fit_epoch_span(int64_t steps, int64_t spe, int64_t epoch, int64_t *first, int64_t *count,
+                         int64_t *pass);
 
 rnnc_fit_options rnnc_fit_defaults(void);
 
@@ -228,9 +248,10 @@ rnnc_status rnnc_csv_logger_create(const char *filename, char separator, bool ap
 rnnc_status rnnc_terminate_on_nan_create(rnnc_callback **out);
 
 /* ModelCheckpoint: calls save(user, trainer, epoch, logs) at the end of an
- * epoch: every epoch, or with save_best_only only when `monitor` improved
- * (mode as EarlyStopping; a missing monitor skips the save). The app's
- * save function writes the checkpoint (io/). */
+ * epoch (or save_at every save_freq batches): every time, or with
+ * save_best_only only when `monitor` improved (mode as EarlyStopping; a
+ * missing monitor saves, as Keras does after its warning). The app's save
+ * function writes the file (io/). */
 typedef struct rnnc_checkpoint_options {
     const char *monitor;        /* "val_loss" */
     rnnc_monitor_mode mode;
@@ -238,8 +259,24 @@ typedef struct rnnc_checkpoint_options {
     int verbose;
     rnnc_status (*save)(void *user, rnnc_trainer *tr, int epoch, const rnnc_logs *logs);
     void *user;
+    /* Keras's save_freq: 0 = "epoch"; N > 0: after every N batches (counted
+     * across epochs), with the batch's logs. */
+    int64_t save_freq;
+    /* Keras's initial_value_threshold: the best value to beat at first. */
+    bool has_initial_value_threshold;
+    double initial_value_threshold;
+    /* Used instead of save when set: batch is the 0-based batch of the
+     * epoch for save_freq N, -1 at an epoch's end. */
+    rnnc_status (*save_at)(void *user, rnnc_trainer *tr, int epoch, int batch, const rnnc_logs *logs);
 } rnnc_checkpoint_options;
 rnnc_status rnnc_model_checkpoint_create(const rnnc_checkpoint_options *o, rnnc_callback **out);
+
+/* Keras's LearningRateScheduler with a schedule object: before each epoch
+ * the optimizer's learning rate becomes schedule(epoch) (0-based epoch, as
+ * Keras calls a LearningRateSchedule given to it); "learning_rate" is added
+ * to the epoch's logs. The schedule is cloned. An optimizer that itself has
+ * a schedule cannot take it (RNNC_E_ARG when training begins). */
+rnnc_status rnnc_lr_scheduler_create(const rnnc_schedule *schedule, int verbose, rnnc_callback **out);
 
 /* The progress display: "Epoch 1/10", then a live bar with the running loss
  * and metrics updated after each batch (live = true), or one line per epoch

@@ -361,7 +361,8 @@ Test(train_signals, a_new_run_never_deletes_an_earlier_runs_checkpoints)
     cr_expect_str_eq(ck, tmp_path("ck/ckpt-000004.weights.h5"));
     run_free(&r);
     list_dir(tmp_path("ck"), after_listing, sizeof after_listing);
-    cr_expect_str_eq(after_listing, "ckpt-000002.weights.h5 ckpt-000003.weights.h5 ckpt-000004.weights.h5");
+    cr_expect_str_eq(after_listing,
+                     "ckpt-000002.weights.h5 ckpt-000003.weights.h5 ckpt-000004.weights.h5 history.csv history.json");
 
     /* Files that are not checkpoints never stop a run, and are never touched. */
     write_file(tmp_path("ck2_notes.txt"), "x");
@@ -403,7 +404,7 @@ Test(train_signals, resume_refuses_checkpoints_of_another_run_in_its_folder)
     run_free(&r);
     char listing[1024];
     list_dir(tmp_path("cka"), listing, sizeof listing);
-    cr_expect_str_eq(listing, "ckpt-000002.weights.h5 ckpt-000003.weights.h5 ckpt-000004.weights.h5");
+    cr_expect_str_eq(listing, "ckpt-000002.weights.h5 ckpt-000003.weights.h5 ckpt-000004.weights.h5 history.csv history.json");
 }
 
 /* ---- --resume with a changed spec ---- */
