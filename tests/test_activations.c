@@ -11,40 +11,23 @@
 #include "framework/gradcheck.h"
 #include "framework/ops.h"
 #include "framework/random.h"
+#include "helpers/arena.h"
 
 static rnnc_ctx *cx;
-static rnnc_tensor *leaves[64];
-static int n_leaves;
 
 static void setup(void)
 {
     cx = rnnc_ctx_create();
     cr_assert_not_null(cx);
-    n_leaves = 0;
 }
 
 static void teardown(void)
 {
     rnnc_ctx_destroy(cx);
-    for (int i = 0; i < n_leaves; i++)
-        rnnc_tensor_destroy(leaves[i]);
-    n_leaves = 0;
+    th_arena_free();
 }
 
 TestSuite(activations, .init = setup, .fini = teardown);
-
-static rnnc_tensor *leaf(rnnc_dtype dt, rnnc_shape s, const double *vals, bool grad)
-{
-    rnnc_tensor *t;
-    cr_assert_eq(rnnc_tensor_create(dt, &s, &t), RNNC_OK);
-    cr_assert_lt(n_leaves, 64);
-    leaves[n_leaves++] = t;
-    for (size_t i = 0; vals && i < t->numel; i++)
-        rnnc_tensor_set(t, i, vals[i]);
-    if (grad)
-        cr_assert_eq(rnnc_tensor_set_requires_grad(t, true), RNNC_OK);
-    return t;
-}
 
 /* ------------------------------------------------------------------ names */
 
@@ -136,7 +119,7 @@ static const double pts[] = {-9.3, -6.2, -3.4, -2.9, -2.6, -1.7, -1.02, -0.93, -
 
 Test(activations, elementwise_values_f32_match_formulas)
 {
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, NPTS / 2), pts, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, NPTS / 2), pts, false);
     for (int a = 0; a < RNNC_ACT_COUNT; a++) {
         if (!rnnc_act_is_elementwise((rnnc_act)a))
             continue;
@@ -275,7 +258,7 @@ Test(activations, softmax_log_softmax_values)
     /* softmax([1,2,3]) = e^k / (e + e^2 + e^3); the row [1000, 1001, 1002]
      * gives the same after max subtraction (no overflow). */
     const double want[] = {0.09003057317038046, 0.24472847105479767, 0.6652409557748219};
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2, 3), (double[]){1, 2, 3, 1000, 1001, 1002}, false), *y;
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), (double[]){1, 2, 3, 1000, 1001, 1002}, false), *y;
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_SOFTMAX, x, &y), RNNC_OK);
     for (int i = 0; i < 6; i++)
         cr_expect(fabs(rnnc_tensor_get(y, i) - want[i % 3]) < 1e-15, "element %d: %.17g", i,
@@ -286,7 +269,7 @@ Test(activations, softmax_log_softmax_values)
         cr_expect(fabs(rnnc_tensor_get(y, i) - lwant[i % 3]) < 1e-13, "element %d: %.17g", i,
                   rnnc_tensor_get(y, i));
     rnnc_shape s0 = {0};
-    rnnc_tensor *sc = leaf(RNNC_F64, s0, NULL, false);
+    rnnc_tensor *sc = th_leaf(RNNC_F64, s0, NULL, false);
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_SOFTMAX, sc, &y), RNNC_E_SHAPE);
 }
 
@@ -297,7 +280,7 @@ Test(activations, sparsemax_values)
      * [1, 0.8, 0.1]: cumsums 1, 1.8, 1.9; 1+2*0.8 = 2.6 > 1.8, 1+3*0.1 = 1.3
      * < 1.9: k = 2, tau = 0.4 -> (0.6, 0.4, 0).
      * [0.5, 0.2, 0.1]: all in support, tau = (0.8 - 1)/3 -> (17/30, 8/30, 5/30). */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(3, 3), (double[]){1, 2, 3, 1, 0.8, 0.1, 0.5, 0.2, 0.1}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(3, 3), (double[]){1, 2, 3, 1, 0.8, 0.1, 0.5, 0.2, 0.1}, false);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_SPARSEMAX, x, &y), RNNC_OK);
     const double want[] = {0, 0, 1, 0.6, 0.4, 0, 17.0 / 30, 8.0 / 30, 5.0 / 30};
@@ -305,9 +288,9 @@ Test(activations, sparsemax_values)
         cr_expect(fabs(rnnc_tensor_get(y, i) - want[i]) < 1e-15, "element %d: %.17g", i,
                   rnnc_tensor_get(y, i));
     /* Jacobian on the support {0, 1} of row 1: dx = g - mean(g on S). */
-    rnnc_tensor *xg = leaf(RNNC_F64, RNNC_SHAPE(3), (double[]){1, 0.8, 0.1}, true);
+    rnnc_tensor *xg = th_leaf(RNNC_F64, RNNC_SHAPE(3), (double[]){1, 0.8, 0.1}, true);
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_SPARSEMAX, xg, &y), RNNC_OK);
-    rnnc_tensor *seed = leaf(RNNC_F64, RNNC_SHAPE(3), (double[]){1, 3, 5}, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F64, RNNC_SHAPE(3), (double[]){1, 3, 5}, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
     cr_expect_float_eq(rnnc_tensor_grad_get(xg, 0), -1.0, 1e-15);
     cr_expect_float_eq(rnnc_tensor_grad_get(xg, 1), 1.0, 1e-15);
@@ -317,22 +300,22 @@ Test(activations, sparsemax_values)
 Test(activations, glu_values_and_odd_width)
 {
     /* [1, 2 | 0, -1] -> (1 * sigmoid(0), 2 * sigmoid(-1)) */
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(1, 4), (double[]){1, 2, 0, -1}, false), *y;
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(1, 4), (double[]){1, 2, 0, -1}, false), *y;
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_GLU, x, &y), RNNC_OK);
     cr_assert_eq(y->shape.dim[1], 2);
     cr_expect_float_eq(rnnc_tensor_get(y, 0), 0.5, 1e-7);
     cr_expect_float_eq(rnnc_tensor_get(y, 1), 0.5378828427399902, 1e-7);
-    rnnc_tensor *odd = leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false);
+    rnnc_tensor *odd = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false);
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_GLU, odd, &y), RNNC_E_SHAPE);
     cr_expect(strstr(rnnc_last_error(), "(2, 3)"), "%s", rnnc_last_error());
 }
 
 Test(activations, tensor_op_errors)
 {
-    rnnc_tensor *ids = leaf(RNNC_I32, RNNC_SHAPE(3), NULL, false), *y;
+    rnnc_tensor *ids = th_leaf(RNNC_I32, RNNC_SHAPE(3), NULL, false), *y;
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_TANH, ids, &y), RNNC_E_DTYPE);
     cr_expect(strstr(rnnc_last_error(), "int32"), "%s", rnnc_last_error());
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false);
     cr_assert_eq(rnnc_activation(cx, (rnnc_act)RNNC_ACT_COUNT, x, &y), RNNC_E_ARG);
 }
 
@@ -350,11 +333,11 @@ Test(activations, every_activation_passes_gradcheck_f64)
         rnnc_tensor *x;
         if (rnnc_act_is_elementwise(act)) {
             /* the kink-free sample points */
-            x = leaf(RNNC_F64, RNNC_SHAPE(4, NPTS / 4), pts, true);
+            x = th_leaf(RNNC_F64, RNNC_SHAPE(4, NPTS / 4), pts, true);
         } else {
             /* random rows; sparsemax's support changes only where a z_i
              * crosses tau, which random draws hit with probability 0 */
-            x = leaf(RNNC_F64, RNNC_SHAPE(3, 6), NULL, true);
+            x = th_leaf(RNNC_F64, RNNC_SHAPE(3, 6), NULL, true);
             rnnc_rng r;
             rnnc_rng_init(&r, 1000 + a);
             rnnc_rng_normal(&r, x->data, x->numel);
@@ -375,9 +358,9 @@ Test(activations, f32_backward_matches_scalar_derivative)
      * (the GRU's pair) against the closed forms in double. */
     rnnc_act acts[] = {RNNC_ACT_TANH, RNNC_ACT_SIGMOID};
     for (int k = 0; k < 2; k++) {
-        rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(NPTS), pts, true), *y;
+        rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(NPTS), pts, true), *y;
         cr_assert_eq(rnnc_activation(cx, acts[k], x, &y), RNNC_OK);
-        rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(NPTS), NULL, false);
+        rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(NPTS), NULL, false);
         rnnc_tensor_fill(seed, 2.0);
         cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
         for (size_t i = 0; i < NPTS; i++) {

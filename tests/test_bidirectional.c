@@ -16,6 +16,7 @@
 #include "framework/gradcheck.h"
 #include "framework/random.h"
 #include "framework/rnn.h"
+#include "helpers/arena.h"
 #include "io/json_writer.h"
 #include "io/spec_reader.h"
 #include "layers/bidirectional.h"
@@ -24,10 +25,6 @@
 #include "layers/registry.h"
 
 static rnnc_ctx *cx;
-static rnnc_tensor *leaves[64];
-static int n_leaves;
-static rnnc_layer *owned[32];
-static int n_owned;
 static rnnc_cfg *cfgs[16];
 static int n_cfgs;
 
@@ -35,17 +32,14 @@ static void setup(void)
 {
     cx = rnnc_ctx_create();
     cr_assert_not_null(cx);
-    n_leaves = n_owned = n_cfgs = 0;
+    n_cfgs = 0;
     rnnc_layer_reset_names();
 }
 
 static void teardown(void)
 {
     rnnc_ctx_destroy(cx);
-    for (int i = 0; i < n_leaves; i++)
-        rnnc_tensor_destroy(leaves[i]);
-    for (int i = 0; i < n_owned; i++)
-        rnnc_layer_destroy(owned[i]);
+    th_arena_free();
     for (int i = 0; i < n_cfgs; i++)
         rnnc_cfg_destroy(cfgs[i]);
 }
@@ -67,47 +61,6 @@ TestSuite(bidirectional, .init = setup, .fini = teardown);
         cr_expect(strstr(rnnc_last_error(), (needle)) != NULL,                             \
                   "message \"%s\" does not mention \"%s\"", rnnc_last_error(), (needle));  \
     } while (0)
-
-static rnnc_layer *own(rnnc_layer *l)
-{
-    cr_assert_not_null(l);
-    cr_assert_lt(n_owned, 32);
-    owned[n_owned++] = l;
-    return l;
-}
-
-static const rnnc_shape *shp(rnnc_shape s)
-{
-    static rnnc_shape ring[8];
-    static int k;
-    k = (k + 1) % 8;
-    ring[k] = s;
-    return &ring[k];
-}
-
-static rnnc_tensor *leaf(rnnc_dtype dt, rnnc_shape s, const double *vals, bool grad)
-{
-    rnnc_tensor *t;
-    OK(rnnc_tensor_create(dt, &s, &t));
-    cr_assert_lt(n_leaves, 64);
-    leaves[n_leaves++] = t;
-    for (size_t i = 0; vals && i < t->numel; i++)
-        rnnc_tensor_set(t, i, vals[i]);
-    if (grad)
-        OK(rnnc_tensor_set_requires_grad(t, true));
-    return t;
-}
-
-static rnnc_tensor *rand_leaf(rnnc_shape s, uint64_t seed, double lo, double hi, bool grad)
-{
-    rnnc_tensor *t = leaf(RNNC_F64, s, NULL, grad);
-    rnnc_rng r;
-    rnnc_rng_init(&r, seed);
-    rnnc_rng_uniform(&r, t->data, t->numel);
-    for (size_t i = 0; i < t->numel; i++)
-        rnnc_f64(t)[i] = lo + (hi - lo) * rnnc_f64(t)[i];
-    return t;
-}
 
 static rnnc_cfg *J(const char *json)
 {
@@ -141,8 +94,8 @@ static rnnc_layer *make_bidi(bool seqs, bool state, rnnc_merge_mode mode)
     rnnc_layer *g, *bi;
     OK(rnnc_gru_create(&o, &g));
     OK(rnnc_bidirectional_create(g, mode, NULL, NULL, &bi));
-    own(bi);
-    OK(rnnc_layer_build(bi, shp(RNNC_SHAPE(B, T, F))));
+    th_own(bi);
+    OK(rnnc_layer_build(bi, th_shp(RNNC_SHAPE(B, T, F))));
     /* non-trivial biases too (the default is zeros) */
     rnnc_weight *w[8];
     int n;
@@ -165,8 +118,8 @@ static rnnc_layer *direction_oracle(rnnc_layer *bi, int which, bool seqs, bool z
     o.zero_output_for_mask = zero_mask;
     rnnc_layer *g;
     OK(rnnc_gru_create(&o, &g));
-    own(g);
-    OK(rnnc_layer_build(g, shp(RNNC_SHAPE(B, T, F))));
+    th_own(g);
+    OK(rnnc_layer_build(g, th_shp(RNNC_SHAPE(B, T, F))));
     rnnc_weight *src[4], *dst[4];
     int ns, nd;
     OK(rnnc_layer_weights(bi->children[which], src, 4, &ns));
@@ -180,7 +133,7 @@ static rnnc_layer *direction_oracle(rnnc_layer *bi, int which, bool seqs, bool z
 /* x (B, T, C) reversed along time. */
 static rnnc_tensor *time_reversed(const rnnc_tensor *x)
 {
-    rnnc_tensor *r = leaf(x->dtype, x->shape, NULL, false);
+    rnnc_tensor *r = th_leaf(x->dtype, x->shape, NULL, false);
     int64_t t = x->shape.dim[1], c = x->shape.ndim > 2 ? x->shape.dim[2] : 1;
     for (int64_t b = 0; b < x->shape.dim[0]; b++)
         for (int64_t k = 0; k < t; k++)
@@ -237,13 +190,13 @@ Test(bidirectional, builds_forward_and_backward_copies)
 Test(bidirectional, concat_matches_forward_and_reversed_input_oracles_with_mask)
 {
     rnnc_layer *bi = make_bidi(true, false, RNNC_MERGE_CONCAT);
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(B, T, F), 1, -1, 1, false);
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(B, T, F), 1, -1, 1, false);
     /* right-padded: row 0 has 3 steps, row 1 has 2 */
-    rnnc_tensor *mask = leaf(RNNC_U8, RNNC_SHAPE(B, T), (const double[]){1, 1, 1, 0, 1, 1, 0, 0}, false);
+    rnnc_tensor *mask = th_leaf(RNNC_U8, RNNC_SHAPE(B, T), (const double[]){1, 1, 1, 0, 1, 1, 0, 0}, false);
     rnnc_call_result r = run(bi, x, mask, NULL, 0);
     cr_assert_eq(r.n_outputs, 1);
     rnnc_tensor *y = r.outputs[0];
-    cr_assert(rnnc_shape_eq(&y->shape, shp(RNNC_SHAPE(B, T, 2 * U))));
+    cr_assert(rnnc_shape_eq(&y->shape, th_shp(RNNC_SHAPE(B, T, 2 * U))));
     cr_expect_eq(r.mask, mask, "return_sequences: the mask passes on");
     rnnc_layer *fo = direction_oracle(bi, 0, true, true), *bo = direction_oracle(bi, 1, true, true);
     rnnc_tensor *yf = run(fo, x, mask, NULL, 0).outputs[0];
@@ -268,7 +221,7 @@ Test(bidirectional, concat_matches_forward_and_reversed_input_oracles_with_mask)
 Test(bidirectional, merge_modes_combine_the_two_directions)
 {
     rnnc_layer *cat = make_bidi(true, false, RNNC_MERGE_CONCAT);
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(B, T, F), 2, -1, 1, false);
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(B, T, F), 2, -1, 1, false);
     rnnc_tensor *y = run(cat, x, NULL, NULL, 0).outputs[0];
     const rnnc_merge_mode modes[] = {RNNC_MERGE_SUM, RNNC_MERGE_MUL, RNNC_MERGE_AVE, RNNC_MERGE_NONE};
     for (int m = 0; m < 4; m++) {
@@ -292,8 +245,8 @@ Test(bidirectional, merge_modes_combine_the_two_directions)
 Test(bidirectional, states_and_last_outputs)
 {
     rnnc_layer *bi = make_bidi(false, true, RNNC_MERGE_CONCAT);
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(B, T, F), 3, -1, 1, false);
-    rnnc_tensor *mask = leaf(RNNC_U8, RNNC_SHAPE(B, T), (const double[]){1, 1, 1, 1, 1, 1, 0, 0}, false);
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(B, T, F), 3, -1, 1, false);
+    rnnc_tensor *mask = th_leaf(RNNC_U8, RNNC_SHAPE(B, T), (const double[]){1, 1, 1, 1, 1, 1, 0, 0}, false);
     rnnc_call_result r = run(bi, x, mask, NULL, 0);
     cr_assert_eq(r.n_outputs, 3, "output, forward state, backward state");
     cr_expect_null(r.mask, "no return_sequences: no mask");
@@ -312,22 +265,22 @@ Test(bidirectional, states_and_last_outputs)
                            rnnc_tensor_get(rb.outputs[1], (size_t)(b * U + j))) < 1e-12);
         }
     rnnc_output_spec spec;
-    OK(rnnc_layer_output_spec(bi, shp(RNNC_SHAPE(-1, 7, F)), &spec));
+    OK(rnnc_layer_output_spec(bi, th_shp(RNNC_SHAPE(-1, 7, F)), &spec));
     cr_assert_eq(spec.n_outputs, 3);
-    cr_expect(rnnc_shape_eq(&spec.shapes[0], shp(RNNC_SHAPE(-1, 2 * U))));
-    cr_expect(rnnc_shape_eq(&spec.shapes[2], shp(RNNC_SHAPE(-1, U))));
+    cr_expect(rnnc_shape_eq(&spec.shapes[0], th_shp(RNNC_SHAPE(-1, 2 * U))));
+    cr_expect(rnnc_shape_eq(&spec.shapes[2], th_shp(RNNC_SHAPE(-1, U))));
     rnnc_layer *none = make_bidi(true, true, RNNC_MERGE_NONE);
-    OK(rnnc_layer_output_spec(none, shp(RNNC_SHAPE(-1, 7, F)), &spec));
+    OK(rnnc_layer_output_spec(none, th_shp(RNNC_SHAPE(-1, 7, F)), &spec));
     cr_assert_eq(spec.n_outputs, 4);
-    cr_expect(rnnc_shape_eq(&spec.shapes[1], shp(RNNC_SHAPE(-1, 7, U))));
-    cr_expect(rnnc_shape_eq(&spec.shapes[3], shp(RNNC_SHAPE(-1, U))));
+    cr_expect(rnnc_shape_eq(&spec.shapes[1], th_shp(RNNC_SHAPE(-1, 7, U))));
+    cr_expect(rnnc_shape_eq(&spec.shapes[3], th_shp(RNNC_SHAPE(-1, U))));
 }
 
 Test(bidirectional, initial_states_split_in_halves)
 {
     rnnc_layer *bi = make_bidi(true, false, RNNC_MERGE_CONCAT);
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(B, T, F), 4, -1, 1, false);
-    rnnc_tensor *h0[2] = {rand_leaf(RNNC_SHAPE(B, U), 5, -1, 1, false), rand_leaf(RNNC_SHAPE(B, U), 6, -1, 1, false)};
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(B, T, F), 4, -1, 1, false);
+    rnnc_tensor *h0[2] = {th_rand_leaf(RNNC_SHAPE(B, U), 5, -1, 1, false), th_rand_leaf(RNNC_SHAPE(B, U), 6, -1, 1, false)};
     rnnc_tensor *y = run(bi, x, NULL, h0, 2).outputs[0];
     rnnc_layer *fo = direction_oracle(bi, 0, true, true), *bo = direction_oracle(bi, 1, true, true);
     rnnc_tensor *yf = run(fo, x, NULL, &h0[0], 1).outputs[0];
@@ -362,8 +315,8 @@ static rnnc_status bidi_fn(rnnc_ctx *c, void *user, rnnc_tensor **in, rnnc_tenso
 Test(bidirectional, gradients_match_finite_differences)
 {
     rnnc_layer *bi = make_bidi(true, false, RNNC_MERGE_CONCAT);
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(B, T, F), 7, -1, 1, true);
-    rnnc_tensor *mask = leaf(RNNC_U8, RNNC_SHAPE(B, T), (const double[]){1, 1, 1, 0, 1, 1, 0, 0}, false);
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(B, T, F), 7, -1, 1, true);
+    rnnc_tensor *mask = th_leaf(RNNC_U8, RNNC_SHAPE(B, T), (const double[]){1, 1, 1, 0, 1, 1, 0, 0}, false);
     rnnc_weight *w[8];
     int n;
     OK(rnnc_layer_weights(bi, w, 8, &n));
@@ -409,7 +362,7 @@ Test(bidirectional, config_round_trip)
     char *ta, *tb;
     OK(rnnc_layer_serialize(bi, &a));
     OK(rnnc_layer_from_config(a, &copy));
-    own(copy);
+    th_own(copy);
     OK(rnnc_layer_serialize(copy, &b));
     OK(rnnc_json_write(a, -1, &ta));
     OK(rnnc_json_write(b, -1, &tb));
@@ -430,7 +383,7 @@ Test(bidirectional, config_round_trip)
                                 "null, \"layer\": {\"class_name\": \"GRU\", \"config\": {\"name\": \"g\", \"units\": 3, "
                                 "\"return_sequences\": true}}}}"),
                               &k2));
-    own(k2);
+    th_own(k2);
     cr_expect_eq(((rnnc_bidirectional *)k2)->merge_mode, RNNC_MERGE_NONE);
     cr_expect_str_eq(k2->name, "bi");
     cr_expect_str_eq(k2->children[1]->name, "backward_g");

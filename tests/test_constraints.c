@@ -7,70 +7,11 @@
 #include <string.h>
 
 #include "framework/constraints.h"
+#include "helpers/builders.h"
 
 #define EPS 1e-7
 
 /* ---------------------------------------------------------------- helpers */
-
-static rnnc_cfg *map_of(const char *key, ...)
-{
-    rnnc_cfg *m = rnnc_cfg_map();
-    va_list ap;
-    va_start(ap, key);
-    for (const char *k = key; k; k = va_arg(ap, const char *)) {
-        rnnc_cfg *v = va_arg(ap, rnnc_cfg *);
-        cr_assert_eq(rnnc_cfg_set(m, k, v), RNNC_OK);
-    }
-    va_end(ap);
-    return m;
-}
-
-static rnnc_cfg *envelope(const char *module, const char *cls, rnnc_cfg *config)
-{
-    rnnc_cfg *m = rnnc_cfg_map();
-    if (module)
-        rnnc_cfg_set_string(m, "module", module);
-    rnnc_cfg_set_string(m, "class_name", cls);
-    if (config)
-        rnnc_cfg_set(m, "config", config);
-    return m;
-}
-
-static rnnc_cfg *int_list(int n, ...)
-{
-    rnnc_cfg *l = rnnc_cfg_list();
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n; i++)
-        rnnc_cfg_push(l, rnnc_cfg_int(va_arg(ap, int)));
-    va_end(ap);
-    return l;
-}
-
-static bool cfg_equal(const rnnc_cfg *a, const rnnc_cfg *b)
-{
-    if (a->type != b->type)
-        return false;
-    switch (a->type) {
-    case RNNC_CFG_NULL: return true;
-    case RNNC_CFG_BOOL: return a->v.b == b->v.b;
-    case RNNC_CFG_INT: return a->v.i == b->v.i;
-    case RNNC_CFG_FLOAT: return a->v.f == b->v.f;
-    case RNNC_CFG_STRING: return strcmp(a->v.s, b->v.s) == 0;
-    case RNNC_CFG_LIST:
-    case RNNC_CFG_MAP:
-        if (a->n != b->n)
-            return false;
-        for (size_t i = 0; i < a->n; i++) {
-            if (a->type == RNNC_CFG_MAP && strcmp(a->keys[i], b->keys[i]) != 0)
-                return false;
-            if (!cfg_equal(a->items[i], b->items[i]))
-                return false;
-        }
-        return true;
-    }
-    return false;
-}
 
 static rnnc_constraint *make_cfg(rnnc_cfg *c)
 {
@@ -98,20 +39,11 @@ static void expect_fail(rnnc_cfg *c, const char *what, rnnc_status code, ...)
     rnnc_cfg_destroy(c);
 }
 
-static rnnc_tensor *tensor(rnnc_dtype dt, rnnc_shape s, const double *v)
-{
-    rnnc_tensor *t = NULL;
-    cr_assert_eq(rnnc_tensor_create(dt, &s, &t), RNNC_OK);
-    for (size_t i = 0; i < t->numel; i++)
-        rnnc_tensor_set(t, i, v[i]);
-    return t;
-}
-
 /* Applies k to a float64 copy of v (shape s) and compares with want. */
 static void expect_result(const rnnc_constraint *k, rnnc_shape s, const double *v,
                           const double *want, double tol)
 {
-    rnnc_tensor *w = tensor(RNNC_F64, s, v);
+    rnnc_tensor *w = th_tensor(RNNC_F64, s, v);
     cr_assert_eq(rnnc_constraint_apply(k, w), RNNC_OK, "%s", rnnc_last_error());
     for (size_t i = 0; i < w->numel; i++)
         cr_expect(fabs(rnnc_tensor_get(w, i) - want[i]) <= tol,
@@ -154,21 +86,21 @@ Test(constraints, null_is_no_constraint_and_envelope_errors)
     rnnc_constraint *k = (rnnc_constraint *)1;
     cr_expect_eq(rnnc_constraint_from_config(NULL, "w", &k), RNNC_OK);
     cr_expect_null(k);
-    rnnc_cfg *c = envelope(NULL, "MaxNorm", rnnc_cfg_map());
+    rnnc_cfg *c = th_envelope(NULL, "MaxNorm", rnnc_cfg_map());
     rnnc_cfg_set_null(c, "module");
     expect_fail(c, "GRU.recurrent_constraint", RNNC_E_ARG, "GRU.recurrent_constraint", "custom",
                 NULL);
-    expect_fail(envelope(NULL, "MaxNorm", map_of("max_val", rnnc_cfg_int(3), NULL)), "w",
+    expect_fail(th_envelope(NULL, "MaxNorm", th_map_of("max_val", rnnc_cfg_int(3), NULL)), "w",
                 RNNC_E_ARG, "'max_val'", "max_value", NULL);
-    expect_fail(envelope(NULL, "MaxNorm", map_of("axis", rnnc_cfg_string("rows"), NULL)), "w",
+    expect_fail(th_envelope(NULL, "MaxNorm", th_map_of("axis", rnnc_cfg_string("rows"), NULL)), "w",
                 RNNC_E_ARG, "'axis'", NULL);
     rnnc_cfg *bad = rnnc_cfg_list();
     rnnc_cfg_push(bad, rnnc_cfg_float(0.5));
-    expect_fail(envelope(NULL, "UnitNorm", map_of("axis", bad, NULL)), "w", RNNC_E_ARG, "axis",
+    expect_fail(th_envelope(NULL, "UnitNorm", th_map_of("axis", bad, NULL)), "w", RNNC_E_ARG, "axis",
                 NULL);
-    expect_fail(envelope(NULL, "MinMaxNorm", map_of("rate", rnnc_cfg_string("fast"), NULL)), "w",
+    expect_fail(th_envelope(NULL, "MinMaxNorm", th_map_of("rate", rnnc_cfg_string("fast"), NULL)), "w",
                 RNNC_E_ARG, "'rate'", NULL);
-    expect_fail(envelope(NULL, "NonNeg", map_of("axis", rnnc_cfg_int(0), NULL)), "w", RNNC_E_ARG,
+    expect_fail(th_envelope(NULL, "NonNeg", th_map_of("axis", rnnc_cfg_int(0), NULL)), "w", RNNC_E_ARG,
                 "'axis'", NULL);
 }
 
@@ -183,7 +115,7 @@ Test(constraints, max_norm_per_column_shrinks_by_n_over_n_plus_eps)
                       0.8 / (1 + EPS)};
     rnnc_constraint *k = make("max_norm"); /* max_value 2, axis 0 */
     expect_result(k, RNNC_SHAPE(2, 3), v, want, 1e-15);
-    rnnc_tensor *w = tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
+    rnnc_tensor *w = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
     rnnc_constraint_apply(k, w);
     cr_expect_neq(rnnc_tensor_get(w, 4), 1.0); /* not an exact identity */
     rnnc_tensor_destroy(w);
@@ -198,8 +130,8 @@ Test(constraints, gru_bias_axis0_couples_input_and_recurrent_rows)
     double n1 = sqrt(2.0);
     double want[6] = {3 * 1.5 / (5 + EPS), 1 * n1 / (n1 + EPS), 0,
                       4 * 1.5 / (5 + EPS), 1 * n1 / (n1 + EPS), 0};
-    rnnc_constraint *k = make_cfg(envelope(NULL, "MaxNorm",
-                                           map_of("max_value", rnnc_cfg_float(1.5), NULL)));
+    rnnc_constraint *k = make_cfg(th_envelope(NULL, "MaxNorm",
+                                           th_map_of("max_value", rnnc_cfg_float(1.5), NULL)));
     expect_result(k, RNNC_SHAPE(2, 3), v, want, 1e-15);
     rnnc_constraint_destroy(k);
 }
@@ -210,11 +142,11 @@ Test(constraints, axis_int_negative_list_and_null)
     /* axis 1 and -1: per row. */
     double want_rows[6] = {3 * 1 / (5 + EPS), 4 * 1 / (5 + EPS), 0, 0, 0.3 * 0.5 / (0.5 + EPS),
                            0.4 * 0.5 / (0.5 + EPS)};
-    rnnc_constraint *a1 = make_cfg(envelope(NULL, "MaxNorm",
-                                            map_of("max_value", rnnc_cfg_int(1), "axis",
+    rnnc_constraint *a1 = make_cfg(th_envelope(NULL, "MaxNorm",
+                                            th_map_of("max_value", rnnc_cfg_int(1), "axis",
                                                    rnnc_cfg_int(1), NULL)));
-    rnnc_constraint *am1 = make_cfg(envelope(NULL, "MaxNorm",
-                                             map_of("max_value", rnnc_cfg_int(1), "axis",
+    rnnc_constraint *am1 = make_cfg(th_envelope(NULL, "MaxNorm",
+                                             th_map_of("max_value", rnnc_cfg_int(1), "axis",
                                                     rnnc_cfg_int(-1), NULL)));
     expect_result(a1, RNNC_SHAPE(2, 3), v, want_rows, 1e-15);
     expect_result(am1, RNNC_SHAPE(2, 3), v, want_rows, 1e-15);
@@ -222,11 +154,11 @@ Test(constraints, axis_int_negative_list_and_null)
     double n = sqrt(25.25), want_all[6];
     for (int i = 0; i < 6; i++)
         want_all[i] = v[i] * 1.0 / (n + EPS);
-    rnnc_constraint *al = make_cfg(envelope(NULL, "MaxNorm",
-                                            map_of("max_value", rnnc_cfg_int(1), "axis",
-                                                   int_list(2, 0, 1), NULL)));
-    rnnc_constraint *an = make_cfg(envelope(NULL, "MaxNorm",
-                                            map_of("max_value", rnnc_cfg_int(1), "axis",
+    rnnc_constraint *al = make_cfg(th_envelope(NULL, "MaxNorm",
+                                            th_map_of("max_value", rnnc_cfg_int(1), "axis",
+                                                   th_int_list(2, 0, 1), NULL)));
+    rnnc_constraint *an = make_cfg(th_envelope(NULL, "MaxNorm",
+                                            th_map_of("max_value", rnnc_cfg_int(1), "axis",
                                                    rnnc_cfg_null(), NULL)));
     expect_result(al, RNNC_SHAPE(2, 3), v, want_all, 1e-15);
     expect_result(an, RNNC_SHAPE(2, 3), v, want_all, 1e-15);
@@ -244,8 +176,8 @@ Test(constraints, rank3_with_two_axes)
     double n0 = sqrt(1 + 4 + 25 + 36), n1 = sqrt(9 + 16 + 49 + 64);
     double want[8] = {1 / (n0 + EPS), 2 / (n0 + EPS), 3 / (n1 + EPS), 4 / (n1 + EPS),
                       5 / (n0 + EPS), 6 / (n0 + EPS), 7 / (n1 + EPS), 8 / (n1 + EPS)};
-    rnnc_constraint *k = make_cfg(envelope(NULL, "UnitNorm",
-                                           map_of("axis", int_list(2, 0, -1), NULL)));
+    rnnc_constraint *k = make_cfg(th_envelope(NULL, "UnitNorm",
+                                           th_map_of("axis", th_int_list(2, 0, -1), NULL)));
     expect_result(k, RNNC_SHAPE(2, 2, 2), v, want, 1e-15);
     rnnc_constraint_destroy(k);
 }
@@ -256,9 +188,9 @@ Test(constraints, min_max_norm_with_rate)
      * rate 0.5: desired 0.5*1 + 0.5*0.5 = 0.75, 1.5, 0.5*2 + 0.5*5 = 3.5. */
     double v[3] = {-0.5, 1.5, 5};
     double want[3] = {-0.5 * 0.75 / (0.5 + EPS), 1.5 * 1.5 / (1.5 + EPS), 5 * 3.5 / (5 + EPS)};
-    rnnc_constraint *k = make_cfg(envelope(
+    rnnc_constraint *k = make_cfg(th_envelope(
         "keras.constraints", "MinMaxNorm",
-        map_of("min_value", rnnc_cfg_float(1), "max_value", rnnc_cfg_float(2), "rate",
+        th_map_of("min_value", rnnc_cfg_float(1), "max_value", rnnc_cfg_float(2), "rate",
                rnnc_cfg_float(0.5), NULL)));
     expect_result(k, RNNC_SHAPE(1, 3), v, want, 1e-15);
     rnnc_constraint_destroy(k);
@@ -268,8 +200,8 @@ Test(constraints, min_max_norm_with_rate)
     expect_result(k, RNNC_SHAPE(1, 3), v, want2, 1e-15);
     rnnc_constraint_destroy(k);
     /* No validation: min > max clips to max, as ops.clip does. */
-    k = make_cfg(envelope(NULL, "MinMaxNorm",
-                          map_of("min_value", rnnc_cfg_float(3), "max_value", rnnc_cfg_float(2),
+    k = make_cfg(th_envelope(NULL, "MinMaxNorm",
+                          th_map_of("min_value", rnnc_cfg_float(3), "max_value", rnnc_cfg_float(2),
                                  NULL)));
     double want3[3] = {-0.5 * 2 / (0.5 + EPS), 1.5 * 2 / (1.5 + EPS), 5 * 2 / (5 + EPS)};
     expect_result(k, RNNC_SHAPE(1, 3), v, want3, 1e-15);
@@ -300,7 +232,7 @@ Test(constraints, non_neg_and_identity)
 Test(constraints, float32_weights)
 {
     double v[6] = {3, 0, 0.6, 4, 1, 0.8};
-    rnnc_tensor *w = tensor(RNNC_F32, RNNC_SHAPE(2, 3), v);
+    rnnc_tensor *w = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3), v);
     rnnc_constraint *k = make("max_norm");
     cr_assert_eq(rnnc_constraint_apply(k, w), RNNC_OK);
     cr_expect_float_eq(rnnc_tensor_get(w, 0), 1.2, 1e-6);
@@ -319,15 +251,15 @@ Test(constraints, float32_weights)
 Test(constraints, bad_axes_for_the_weight)
 {
     double v[6] = {1, 2, 3, 4, 5, 6};
-    rnnc_constraint *k = make_cfg(envelope(NULL, "MaxNorm", map_of("axis", rnnc_cfg_int(2), NULL)));
-    rnnc_tensor *w = tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
+    rnnc_constraint *k = make_cfg(th_envelope(NULL, "MaxNorm", th_map_of("axis", rnnc_cfg_int(2), NULL)));
+    rnnc_tensor *w = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
     cr_expect_eq(rnnc_constraint_apply(k, w), RNNC_E_ARG);
     cr_expect(strstr(rnnc_last_error(), "MaxNorm"), "%s", rnnc_last_error());
     cr_expect(strstr(rnnc_last_error(), "(2, 3)"), "%s", rnnc_last_error());
     for (int i = 0; i < 6; i++) /* untouched on failure */
         cr_expect_eq(rnnc_tensor_get(w, (size_t)i), v[i]);
     rnnc_constraint_destroy(k);
-    k = make_cfg(envelope(NULL, "UnitNorm", map_of("axis", int_list(2, 1, -1), NULL)));
+    k = make_cfg(th_envelope(NULL, "UnitNorm", th_map_of("axis", th_int_list(2, 1, -1), NULL)));
     cr_expect_eq(rnnc_constraint_apply(k, w), RNNC_E_ARG); /* 1 and -1 are one axis */
     cr_expect(strstr(rnnc_last_error(), "repeated"), "%s", rnnc_last_error());
     rnnc_constraint_destroy(k);
@@ -389,12 +321,12 @@ Test(constraints, round_trip_and_clone)
 {
     rnnc_cfg *srcs[] = {
         rnnc_cfg_string("max_norm"),
-        envelope("keras.constraints", "MaxNorm",
-                 map_of("max_value", rnnc_cfg_float(3.5), "axis", int_list(1, 1), NULL)),
-        envelope(NULL, "MinMaxNorm",
-                 map_of("min_value", rnnc_cfg_float(0.5), "max_value", rnnc_cfg_int(4), "rate",
+        th_envelope("keras.constraints", "MaxNorm",
+                 th_map_of("max_value", rnnc_cfg_float(3.5), "axis", th_int_list(1, 1), NULL)),
+        th_envelope(NULL, "MinMaxNorm",
+                 th_map_of("min_value", rnnc_cfg_float(0.5), "max_value", rnnc_cfg_int(4), "rate",
                         rnnc_cfg_float(0.25), "axis", rnnc_cfg_null(), NULL)),
-        envelope(NULL, "UnitNorm", map_of("axis", rnnc_cfg_int(-1), NULL)),
+        th_envelope(NULL, "UnitNorm", th_map_of("axis", rnnc_cfg_int(-1), NULL)),
         rnnc_cfg_string("non_neg"),
         rnnc_cfg_string("Constraint"),
     };
@@ -406,11 +338,11 @@ Test(constraints, round_trip_and_clone)
         cr_assert_eq(rnnc_constraint_from_config(ca, "round trip", &b), RNNC_OK, "%s",
                      rnnc_last_error());
         cr_assert_eq(rnnc_constraint_get_config(b, &cb), RNNC_OK);
-        cr_expect(cfg_equal(ca, cb), "case %zu differs after a round trip", i);
+        cr_expect(th_cfg_equal(ca, cb, NULL, 0), "case %zu differs after a round trip", i);
         cr_assert_eq(rnnc_constraint_clone(a, &cl), RNNC_OK);
-        rnnc_tensor *wa = tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
-        rnnc_tensor *wb = tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
-        rnnc_tensor *wc = tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
+        rnnc_tensor *wa = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
+        rnnc_tensor *wb = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
+        rnnc_tensor *wc = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), v);
         rnnc_constraint_apply(a, wa);
         rnnc_constraint_apply(b, wb);
         rnnc_constraint_apply(cl, wc);

@@ -11,30 +11,15 @@
 
 #include "framework/gradcheck.h"
 #include "framework/ops.h"
+#include "helpers/arena.h"
 
-static rnnc_tensor *leaves[16];
-static int n_leaves;
 
 static void teardown(void)
 {
-    for (int i = 0; i < n_leaves; i++)
-        rnnc_tensor_destroy(leaves[i]);
-    n_leaves = 0;
+    th_arena_free();
 }
 
 TestSuite(gradcheck, .fini = teardown);
-
-static rnnc_tensor *leaf(rnnc_dtype dt, rnnc_shape s, const double *vals, bool grad)
-{
-    rnnc_tensor *t;
-    cr_assert_eq(rnnc_tensor_create(dt, &s, &t), RNNC_OK);
-    leaves[n_leaves++] = t;
-    for (size_t i = 0; vals && i < t->numel; i++)
-        rnnc_tensor_set(t, i, vals[i]);
-    if (grad)
-        cr_assert_eq(rnnc_tensor_set_requires_grad(t, true), RNNC_OK);
-    return t;
-}
 
 /* ------------------------------------------- a local op: y = x^3, float64 */
 
@@ -76,7 +61,7 @@ static const double xs[] = {0.5, -1.25, 2, 0.75, -0.3, 1.1};
 
 Test(gradcheck, passes_a_correct_gradient_and_restores_inputs)
 {
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2, 3), xs, true);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), xs, true);
     int variant = 0;
     rnnc_gradcheck_result r;
     cr_assert_eq(rnnc_gradcheck_full(fn_cube, &variant, &x, 1, 1e-6, &r), RNNC_OK, "%s", rnnc_last_error());
@@ -105,7 +90,7 @@ Test(gradcheck, passes_a_correct_gradient_and_restores_inputs)
 
 Test(gradcheck, catches_a_wrong_backward_and_locates_it)
 {
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(6), xs, true);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(6), xs, true);
     int variant = 1;
     rnnc_gradcheck_result r;
     cr_assert_eq(rnnc_gradcheck_full(fn_cube, &variant, &x, 1, 1e-6, &r), RNNC_OK);
@@ -121,7 +106,7 @@ Test(gradcheck, catches_a_wrong_backward_and_locates_it)
 
 Test(gradcheck, catches_a_missing_backward)
 {
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(6), xs, true);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(6), xs, true);
     int variant = 2;
     rnnc_gradcheck_result r;
     cr_assert_eq(rnnc_gradcheck_full(fn_cube, &variant, &x, 1, 1e-6, &r), RNNC_OK);
@@ -141,8 +126,8 @@ static rnnc_status fn_scale_by_const(rnnc_ctx *cx, void *u, rnnc_tensor **in, rn
 
 Test(gradcheck, skips_inputs_without_grad)
 {
-    rnnc_tensor *in[2] = {leaf(RNNC_F64, RNNC_SHAPE(3), xs, true),
-                          leaf(RNNC_F32, RNNC_SHAPE(3), (double[]){2, -1, 4}, false)};
+    rnnc_tensor *in[2] = {th_leaf(RNNC_F64, RNNC_SHAPE(3), xs, true),
+                          th_leaf(RNNC_F32, RNNC_SHAPE(3), (double[]){2, -1, 4}, false)};
     rnnc_gradcheck_result r;
     cr_assert_eq(rnnc_gradcheck_full(fn_scale_by_const, NULL, in, 2, 1e-6, &r), RNNC_OK, "%s",
                  rnnc_last_error());
@@ -166,7 +151,7 @@ static rnnc_status fn_mixed_scale(rnnc_ctx *cx, void *u, rnnc_tensor **in, rnnc_
 
 Test(gradcheck, small_gradients_beside_large_outputs)
 {
-    rnnc_tensor *in[2] = {leaf(RNNC_F64, RNNC_SHAPE(2), xs, true), leaf(RNNC_F64, RNNC_SHAPE(2), xs + 2, true)};
+    rnnc_tensor *in[2] = {th_leaf(RNNC_F64, RNNC_SHAPE(2), xs, true), th_leaf(RNNC_F64, RNNC_SHAPE(2), xs + 2, true)};
     rnnc_gradcheck_result r;
     cr_assert_eq(rnnc_gradcheck_full(fn_mixed_scale, NULL, in, 2, 1e-6, &r), RNNC_OK, "%s", rnnc_last_error());
     cr_expect_lt(r.max_err, 1e-9, "max err %g at input %d", r.max_err, r.worst_input);
@@ -197,9 +182,9 @@ static rnnc_status fn_growing(rnnc_ctx *cx, void *u, rnnc_tensor **in, rnnc_tens
 
 Test(gradcheck, errors)
 {
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(3), xs, true);
-    rnnc_tensor *x32 = leaf(RNNC_F32, RNNC_SHAPE(3), xs, true);
-    rnnc_tensor *x_nograd = leaf(RNNC_F64, RNNC_SHAPE(3), xs, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(3), xs, true);
+    rnnc_tensor *x32 = th_leaf(RNNC_F32, RNNC_SHAPE(3), xs, true);
+    rnnc_tensor *x_nograd = th_leaf(RNNC_F64, RNNC_SHAPE(3), xs, false);
     int variant = 0;
     double err;
     cr_expect_eq(rnnc_gradcheck(fn_cube, &variant, &x, 1, 0.0, &err), RNNC_E_ARG);

@@ -17,6 +17,7 @@
 #include "framework/model.h"
 #include "framework/ops.h"
 #include "framework/random.h"
+#include "helpers/arena.h"
 #include "io/json_writer.h"
 #include "io/spec_reader.h"
 #include "layers/activation.h"
@@ -32,10 +33,6 @@
 /* ---------------------------------------------------------------- fixture */
 
 static rnnc_ctx *cx;
-static rnnc_tensor *leaves[64];
-static int n_leaves;
-static rnnc_layer *layers_[32];
-static int n_layers;
 static rnnc_cfg *cfgs[64];
 static int n_cfgs;
 
@@ -43,17 +40,14 @@ static void setup(void)
 {
     cx = rnnc_ctx_create();
     cr_assert_not_null(cx);
-    n_leaves = n_layers = n_cfgs = 0;
+    n_cfgs = 0;
     rnnc_layer_reset_names();
 }
 
 static void teardown(void)
 {
     rnnc_ctx_destroy(cx);
-    for (int i = 0; i < n_leaves; i++)
-        rnnc_tensor_destroy(leaves[i]);
-    for (int i = 0; i < n_layers; i++)
-        rnnc_layer_destroy(layers_[i]);
+    th_arena_free();
     for (int i = 0; i < n_cfgs; i++)
         rnnc_cfg_destroy(cfgs[i]);
 }
@@ -76,48 +70,6 @@ TestSuite(layers, .init = setup, .fini = teardown);
         cr_expect(strstr(rnnc_last_error(), (needle)) != NULL,                             \
                   "message \"%s\" does not mention \"%s\"", rnnc_last_error(), (needle));  \
     } while (0)
-
-static rnnc_layer *own(rnnc_layer *l)
-{
-    cr_assert_not_null(l);
-    cr_assert_lt(n_layers, 32);
-    layers_[n_layers++] = l;
-    return l;
-}
-
-/* A shape's address for calls that take a pointer (a small ring of slots). */
-static const rnnc_shape *shp(rnnc_shape s)
-{
-    static rnnc_shape ring[8];
-    static int k;
-    k = (k + 1) % 8;
-    ring[k] = s;
-    return &ring[k];
-}
-
-static rnnc_tensor *leaf(rnnc_dtype dt, rnnc_shape s, const double *vals, bool grad)
-{
-    rnnc_tensor *t;
-    OK(rnnc_tensor_create(dt, &s, &t));
-    cr_assert_lt(n_leaves, 64);
-    leaves[n_leaves++] = t;
-    for (size_t i = 0; vals && i < t->numel; i++)
-        rnnc_tensor_set(t, i, vals[i]);
-    if (grad)
-        OK(rnnc_tensor_set_requires_grad(t, true));
-    return t;
-}
-
-static rnnc_tensor *rand_leaf(rnnc_shape s, uint64_t seed, double lo, double hi)
-{
-    rnnc_tensor *t = leaf(RNNC_F64, s, NULL, true);
-    rnnc_rng r;
-    rnnc_rng_init(&r, seed);
-    rnnc_rng_uniform(&r, t->data, t->numel);
-    for (size_t i = 0; i < t->numel; i++)
-        rnnc_f64(t)[i] = lo + (hi - lo) * rnnc_f64(t)[i];
-    return t;
-}
 
 static void set_values(rnnc_tensor *t, const double *vals)
 {
@@ -176,7 +128,7 @@ static rnnc_layer *expect_round_trip(const rnnc_layer *l)
     char *ta, *tb;
     OK(rnnc_layer_serialize(l, &a));
     OK(rnnc_layer_from_config(a, &copy));
-    own(copy);
+    th_own(copy);
     OK(rnnc_layer_serialize(copy, &b));
     OK(rnnc_json_write(a, -1, &ta));
     OK(rnnc_json_write(b, -1, &tb));
@@ -223,7 +175,7 @@ static rnnc_status from_json(const char *class_name, const char *config_json, rn
     *out = NULL;
     rnnc_status s = rnnc_layer_from_config(J(buf), out);
     if (s == RNNC_OK)
-        own(*out);
+        th_own(*out);
     return s;
 }
 
@@ -277,8 +229,8 @@ static rnnc_layer *small_dense(rnnc_dtype dt, rnnc_act act)
     o.dtype = dt;
     o.activation = act;
     OK(rnnc_dense_create(&o, &l));
-    own(l);
-    OK(rnnc_layer_build(l, shp(RNNC_SHAPE(-1, 3))));
+    th_own(l);
+    OK(rnnc_layer_build(l, th_shp(RNNC_SHAPE(-1, 3))));
     rnnc_dense *d = (rnnc_dense *)l;
     set_values(d->kernel, (const double[]){1, 2, 3, 4, 5, 6});
     set_values(d->bias, (const double[]){0.5, -1});
@@ -290,7 +242,7 @@ Test(layers, dense_2d_matches_hand_computed)
     rnnc_layer *l = small_dense(RNNC_F32, RNNC_ACT_RELU);
     /* [1,0,-1] @ K = [1-5, 2-6] = [-4,-4] + b = [-3.5,-5] -> relu [0, 0]
      * [2,1, 0] @ K = [2+3, 4+4] = [5, 8] + b = [5.5, 7] */
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 3), (const double[]){1, 0, -1, 2, 1, 0}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), (const double[]){1, 0, -1, 2, 1, 0}, false);
     rnnc_call_result r = call(l, x, NULL, false);
     expect_shape(&r.outputs[0]->shape, RNNC_SHAPE(2, 2));
     expect_values(r.outputs[0], (const double[]){0, 0, 5.5, 7}, 4, 1e-6);
@@ -304,12 +256,12 @@ Test(layers, dense_3d_applies_the_kernel_at_every_step)
 {
     rnnc_layer *l = small_dense(RNNC_F32, RNNC_ACT_RELU);
     /* step rows: [0,1,0] @ K + b = [3.5, 3]; [1,1,1] @ K + b = [9.5, 11] */
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 2, 3), (const double[]){1, 0, -1, 2, 1, 0, 0, 1, 0, 1, 1, 1}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 2, 3), (const double[]){1, 0, -1, 2, 1, 0, 0, 1, 0, 1, 1, 1}, false);
     rnnc_call_result r = call(l, x, NULL, false);
     expect_shape(&r.outputs[0]->shape, RNNC_SHAPE(2, 2, 2));
     expect_values(r.outputs[0], (const double[]){0, 0, 5.5, 7, 3.5, 3, 9.5, 11}, 8, 1e-6);
     rnnc_output_spec spec;
-    OK(rnnc_layer_output_spec(l, shp(RNNC_SHAPE(-1, 7, 3)), &spec));
+    OK(rnnc_layer_output_spec(l, th_shp(RNNC_SHAPE(-1, 7, 3)), &spec));
     expect_shape(&spec.shapes[0], RNNC_SHAPE(-1, 7, 2));
 }
 
@@ -319,10 +271,10 @@ Test(layers, dense_gradients_match_finite_differences_2d_and_3d)
     rnnc_dense *d = (rnnc_dense *)l;
     set_values(d->kernel, (const double[]){0.1, -0.2, 0.3, 0.4, -0.5, 0.25});
     call_user u = {.layer = l};
-    rnnc_tensor *x2 = rand_leaf(RNNC_SHAPE(4, 3), 1, -1, 1);
+    rnnc_tensor *x2 = th_rand_leaf(RNNC_SHAPE(4, 3), 1, -1, 1, true);
     rnnc_tensor *in2[] = {x2, d->kernel, d->bias};
     gradcheck_ok(&u, in2, 3, 1e-7);
-    rnnc_tensor *x3 = rand_leaf(RNNC_SHAPE(2, 3, 3), 2, -1, 1);
+    rnnc_tensor *x3 = th_rand_leaf(RNNC_SHAPE(2, 3, 3), 2, -1, 1, true);
     rnnc_tensor *in3[] = {x3, d->kernel, d->bias};
     gradcheck_ok(&u, in3, 3, 1e-7);
 }
@@ -330,16 +282,16 @@ Test(layers, dense_gradients_match_finite_differences_2d_and_3d)
 Test(layers, dense_rejects_bad_inputs)
 {
     rnnc_layer *l = small_dense(RNNC_F32, RNNC_ACT_LINEAR);
-    FAILS(call_status(l, leaf(RNNC_F32, RNNC_SHAPE(2, 4), NULL, false), NULL, false), RNNC_E_SHAPE, "(3, 2)");
-    FAILS(call_status(l, leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false), NULL, false), RNNC_E_SHAPE, "rank >= 2");
-    FAILS(call_status(l, leaf(RNNC_F64, RNNC_SHAPE(2, 3), NULL, false), NULL, false), RNNC_E_DTYPE, "float64");
+    FAILS(call_status(l, th_leaf(RNNC_F32, RNNC_SHAPE(2, 4), NULL, false), NULL, false), RNNC_E_SHAPE, "(3, 2)");
+    FAILS(call_status(l, th_leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false), NULL, false), RNNC_E_SHAPE, "rank >= 2");
+    FAILS(call_status(l, th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), NULL, false), NULL, false), RNNC_E_DTYPE, "float64");
     rnnc_dense_options o = rnnc_dense_defaults(0);
     rnnc_layer *bad;
     FAILS(rnnc_dense_create(&o, &bad), RNNC_E_ARG, "units");
     rnnc_layer *u;
     OK(rnnc_dense_create(&(rnnc_dense_options){.units = 2, .use_bias = true}, &u));
-    own(u);
-    FAILS(rnnc_layer_build(u, shp(RNNC_SHAPE(-1, -1))), RNNC_E_SHAPE, "last dimension");
+    th_own(u);
+    FAILS(rnnc_layer_build(u, th_shp(RNNC_SHAPE(-1, -1))), RNNC_E_SHAPE, "last dimension");
 }
 
 Test(layers, dense_config_has_keras_keys_in_order)
@@ -347,7 +299,7 @@ Test(layers, dense_config_has_keras_keys_in_order)
     rnnc_dense_options o = rnnc_dense_defaults(1);
     rnnc_layer *l;
     OK(rnnc_dense_create(&o, &l));
-    own(l);
+    th_own(l);
     char want[2048];
     /* spec 12.2: Dense(1) in a Keras 3.15 model.to_json() */
     snprintf(want, sizeof want,
@@ -360,7 +312,7 @@ Test(layers, dense_config_has_keras_keys_in_order)
              "\"quantization_config\": null}",
              DTYPE_F32);
     expect_config(l, want);
-    OK(rnnc_layer_build(l, shp(RNNC_SHAPE(-1, 4))));
+    OK(rnnc_layer_build(l, th_shp(RNNC_SHAPE(-1, 4))));
     rnnc_layer *copy = expect_round_trip(l);
     cr_expect(copy->built, "build_config builds the copy");
     expect_shape(&((rnnc_dense *)copy)->kernel->shape, RNNC_SHAPE(4, 1));
@@ -385,7 +337,7 @@ Test(layers, dense_from_config_reads_every_key)
     cr_expect_not(d->use_bias);
     cr_expect_not_null(l->activity_regularizer);
     cr_expect_null(d->bias_initializer, "null stays Keras's None");
-    OK(rnnc_layer_build(l, shp(RNNC_SHAPE(-1, 2))));
+    OK(rnnc_layer_build(l, th_shp(RNNC_SHAPE(-1, 2))));
     cr_expect_eq(l->n_weights, 1, "no bias");
     cr_expect_not_null(l->weights[0].regularizer);
     cr_expect_not_null(l->weights[0].constraint);
@@ -404,7 +356,7 @@ Test(layers, dense_bias_initializer_none_means_glorot_uniform)
 {
     rnnc_layer *l;
     OK(from_json("Dense", "{\"units\": 64, \"bias_initializer\": null}", &l));
-    OK(rnnc_layer_build(l, shp(RNNC_SHAPE(-1, 64))));
+    OK(rnnc_layer_build(l, th_shp(RNNC_SHAPE(-1, 64))));
     /* glorot_uniform on a (64,) bias: limit sqrt(6 / (64 + 64)); never all zeros */
     double limit = sqrt(6.0 / 128.0), maxabs = 0;
     const rnnc_tensor *b = ((rnnc_dense *)l)->bias;
@@ -463,12 +415,12 @@ Test(layers, masking_then_dense_keeps_the_mask_and_zeroes_masked_steps)
     rnnc_dense_options o = rnnc_dense_defaults(1);
     OK(rnnc_dense_create(&o, &dense_l));
     OK(rnnc_model_add(m, dense_l));
-    OK(rnnc_layer_build(dense_l, shp(RNNC_SHAPE(-1, 3, 2))));
+    OK(rnnc_layer_build(dense_l, th_shp(RNNC_SHAPE(-1, 3, 2))));
     set_values(((rnnc_dense *)dense_l)->kernel, (const double[]){1, 10});
     set_values(((rnnc_dense *)dense_l)->bias, (const double[]){0.5});
     /* b0: [1,2] [0,0] [3,0]   b1: [0,0] [0,0] [-1,1]  -> mask [1,0,1] [0,0,1]
      * Dense: x0 + 10 x1 + 0.5 -> 21.5, 0.5, 3.5 / 0.5, 0.5, 9.5 */
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 3, 2), (const double[]){1, 2, 0, 0, 3, 0, 0, 0, 0, 0, -1, 1}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3, 2), (const double[]){1, 2, 0, 0, 3, 0, 0, 0, 0, 0, -1, 1}, false);
     rnnc_call_args a;
     rnnc_call_result r;
     memset(&a, 0, sizeof a);
@@ -487,22 +439,22 @@ Test(layers, masking_value_output_and_gradient)
 {
     rnnc_layer *l;
     OK(rnnc_masking_create(3.0, NULL, RNNC_F64, &l));
-    own(l);
+    th_own(l);
     /* [3,3] is all mask_value -> masked and zeroed; [3,0] is kept */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(1, 2, 2), (const double[]){3, 3, 3, 0}, true);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(1, 2, 2), (const double[]){3, 3, 3, 0}, true);
     rnnc_call_result r = call(l, x, NULL, false);
     expect_values(r.outputs[0], (const double[]){0, 0, 3, 0}, 4, 0);
     expect_values(r.mask, (const double[]){0, 1}, 2, 0);
     /* float32: mask_value is compared in the input's precision, as Keras casts it */
     rnnc_layer *l32;
     OK(rnnc_masking_create(0.1, NULL, RNNC_F32, &l32));
-    own(l32);
-    rnnc_tensor *x32 = leaf(RNNC_F32, RNNC_SHAPE(1, 1, 2), (const double[]){0.1, 0.1}, false);
+    th_own(l32);
+    rnnc_tensor *x32 = th_leaf(RNNC_F32, RNNC_SHAPE(1, 1, 2), (const double[]){0.1, 0.1}, false);
     expect_values(call(l32, x32, NULL, false).mask, (const double[]){0}, 1, 0);
     /* dx = dy on kept steps, 0 on masked ones. (No finite differences here:
      * moving a masked value off mask_value unmasks the step, a jump.) */
     rnnc_tensor *y = call(l, x, NULL, false).outputs[0];
-    rnnc_tensor *dy = leaf(RNNC_F64, RNNC_SHAPE(1, 2, 2), (const double[]){1, 2, 3, 4}, false);
+    rnnc_tensor *dy = th_leaf(RNNC_F64, RNNC_SHAPE(1, 2, 2), (const double[]){1, 2, 3, 4}, false);
     rnnc_tensor_zero_grad(x);
     OK(rnnc_backward_with(cx, y, dy));
     const double want[4] = {0, 0, 3, 4};
@@ -514,7 +466,7 @@ Test(layers, masking_config)
 {
     rnnc_layer *l;
     OK(rnnc_masking_create(0.0, NULL, RNNC_F32, &l));
-    own(l);
+    th_own(l);
     char want[512];
     snprintf(want, sizeof want, "{\"name\": \"masking\", \"trainable\": true, \"dtype\": %s, \"mask_value\": 0.0}",
              DTYPE_F32);
@@ -537,13 +489,13 @@ static rnnc_layer *make_dropout(double rate, int64_t seed)
     o.has_seed = true;
     o.seed = seed;
     OK(rnnc_dropout_create(&o, &l));
-    return own(l);
+    return th_own(l);
 }
 
 Test(layers, dropout_is_the_identity_at_inference)
 {
     rnnc_layer *l = make_dropout(0.9, 1);
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 3), (const double[]){1, 2, 3, 4, 5, 6}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), (const double[]){1, 2, 3, 4, 5, 6}, false);
     expect_values(call(l, x, NULL, false).outputs[0], (const double[]){1, 2, 3, 4, 5, 6}, 6, 0);
     rnnc_layer *zero = make_dropout(0.0, 1);
     expect_values(call(zero, x, NULL, true).outputs[0], (const double[]){1, 2, 3, 4, 5, 6}, 6, 0);
@@ -555,7 +507,7 @@ Test(layers, dropout_statistics_in_training)
 {
     const size_t n = 100000;
     rnnc_layer *l = make_dropout(0.3, 42);
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(100, 1000), NULL, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(100, 1000), NULL, false);
     rnnc_tensor_fill(x, 1.0);
     rnnc_tensor *y = call(l, x, NULL, true).outputs[0];
     size_t zeros = 0;
@@ -578,7 +530,7 @@ Test(layers, dropout_statistics_in_training)
 Test(layers, dropout_is_reproducible_from_its_seed_and_advances)
 {
     rnnc_layer *a = make_dropout(0.5, 7), *b = make_dropout(0.5, 7);
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(4, 50), NULL, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(4, 50), NULL, false);
     rnnc_tensor_fill(x, 1.0);
     rnnc_tensor *ya = call(a, x, NULL, true).outputs[0];
     rnnc_tensor *yb = call(b, x, NULL, true).outputs[0];
@@ -604,8 +556,8 @@ Test(layers, dropout_noise_shape_broadcasts_one_draw)
     o.dtype = RNNC_F64;
     rnnc_layer *l;
     OK(rnnc_dropout_create(&o, &l));
-    own(l);
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(8, 5, 16), NULL, true);
+    th_own(l);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(8, 5, 16), NULL, true);
     rnnc_tensor_fill(x, 1.0);
     rnnc_tensor *y = call(l, x, NULL, true).outputs[0];
     bool same_over_time = true;
@@ -623,7 +575,7 @@ Test(layers, dropout_noise_shape_broadcasts_one_draw)
     call_user u = {.layer = l, .training = true, .reseed = &((rnnc_dropout_layer *)l)->rng, .seed = 3};
     rnnc_tensor *in[] = {x};
     gradcheck_ok(&u, in, 1, 1e-8);
-    FAILS(call_status(l, leaf(RNNC_F64, RNNC_SHAPE(8, 5), NULL, false), NULL, true), RNNC_E_SHAPE, "noise_shape");
+    FAILS(call_status(l, th_leaf(RNNC_F64, RNNC_SHAPE(8, 5), NULL, false), NULL, true), RNNC_E_SHAPE, "noise_shape");
 }
 
 Test(layers, dropout_config_and_errors)
@@ -666,7 +618,7 @@ static rnnc_layer *make_bn(rnnc_dtype dt, int axis, rnnc_shape in)
     o.dtype = dt;
     o.axis = axis;
     OK(rnnc_batch_norm_create(&o, &l));
-    own(l);
+    th_own(l);
     OK(rnnc_layer_build(l, &in));
     return l;
 }
@@ -688,8 +640,8 @@ Test(layers, batch_norm_weights_in_keras_order)
     o.center = false;
     rnnc_layer *nc;
     OK(rnnc_batch_norm_create(&o, &nc));
-    own(nc);
-    OK(rnnc_layer_build(nc, shp(RNNC_SHAPE(-1, 2))));
+    th_own(nc);
+    OK(rnnc_layer_build(nc, th_shp(RNNC_SHAPE(-1, 2))));
     cr_expect_eq(nc->n_weights, 3);
     cr_expect_str_eq(nc->weights[1].name, "moving_mean");
 }
@@ -703,7 +655,7 @@ Test(layers, batch_norm_inference_uses_moving_statistics)
     set_values(b->moving_mean, (const double[]){1});
     set_values(b->moving_variance, (const double[]){3});
     /* y = 2 (x - 1) / sqrt(3 + 0.001) + 1 */
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 1), (const double[]){4, 1}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 1), (const double[]){4, 1}, false);
     rnnc_call_result r = call(l, x, NULL, false);
     expect_values(r.outputs[0], (const double[]){2 * 3 / sqrt(3.001) + 1, 1}, 2, 1e-6);
     expect_values(b->moving_mean, (const double[]){1}, 1, 0);
@@ -722,7 +674,7 @@ Test(layers, batch_norm_training_uses_batch_statistics_and_updates_moving_ones)
     set_values(b->beta, (const double[]){0.5, -1});
     /* column 0: 1 2 3 6 -> mean 3, var (4+1+0+9)/4 = 3.5
      * column 1: 0 0 4 4 -> mean 2, var 4 */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(4, 2), (const double[]){1, 0, 2, 0, 3, 4, 6, 4}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(4, 2), (const double[]){1, 0, 2, 0, 3, 4, 6, 4}, false);
     rnnc_call_result r = call(l, x, NULL, true);
     double s0 = sqrt(3.5 + 1e-3), s1 = sqrt(4 + 1e-3);
     double want[8] = {2 * (1 - 3) / s0 + 0.5, (0 - 2) / s1 - 1, 2 * (2 - 3) / s0 + 0.5, (0 - 2) / s1 - 1,
@@ -739,7 +691,7 @@ Test(layers, batch_norm_training_reduces_over_batch_and_time)
 {
     rnnc_layer *l = make_bn(RNNC_F64, -1, RNNC_SHAPE(-1, -1, 1));
     /* (2, 2, 1): values 1 3 5 7 -> mean 4, var (9+1+1+9)/4 = 5 */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2, 2, 1), (const double[]){1, 3, 5, 7}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2, 2, 1), (const double[]){1, 3, 5, 7}, false);
     rnnc_call_result r = call(l, x, NULL, true);
     double s = sqrt(5.001);
     expect_values(r.outputs[0], (const double[]){-3 / s, -1 / s, 1 / s, 3 / s}, 4, 1e-12);
@@ -751,8 +703,8 @@ Test(layers, batch_norm_masked_training_skips_masked_steps)
     rnnc_layer *l = make_bn(RNNC_F64, -1, RNNC_SHAPE(-1, -1, 1));
     /* b0: 1 2 100 (mask 1 1 0), b1: 3 200 4 (mask 1 0 1): used 1 2 3 4.
      * Keras: mean = 10 / (4 + 1e-7), var = sum (x - mean)^2 / (4 + 1e-7) over used */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2, 3, 1), (const double[]){1, 2, 100, 3, 200, 4}, false);
-    rnnc_tensor *mask = leaf(RNNC_U8, RNNC_SHAPE(2, 3), (const double[]){1, 1, 0, 1, 0, 1}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2, 3, 1), (const double[]){1, 2, 100, 3, 200, 4}, false);
+    rnnc_tensor *mask = th_leaf(RNNC_U8, RNNC_SHAPE(2, 3), (const double[]){1, 1, 0, 1, 0, 1}, false);
     rnnc_call_result r = call(l, x, mask, true);
     const double n = 4 + 1e-7, mean = 10 / n;
     double var = 0;
@@ -767,14 +719,14 @@ Test(layers, batch_norm_masked_training_skips_masked_steps)
     expect_values(((rnnc_batch_norm *)l)->moving_mean, (const double[]){0.01 * mean}, 1, 1e-12);
     expect_values(((rnnc_batch_norm *)l)->moving_variance, (const double[]){0.99 + 0.01 * var}, 1, 1e-12);
     cr_expect_eq(r.mask, mask, "the mask passes through");
-    rnnc_tensor *bad = leaf(RNNC_U8, RNNC_SHAPE(2, 3, 1), NULL, false);
+    rnnc_tensor *bad = th_leaf(RNNC_U8, RNNC_SHAPE(2, 3, 1), NULL, false);
     FAILS(call_status(l, x, bad, true), RNNC_E_SHAPE, "one dimension less");
 }
 
 Test(layers, batch_norm_axis_1_normalizes_the_middle_axis)
 {
     rnnc_layer *l = make_bn(RNNC_F64, 1, RNNC_SHAPE(-1, 2, 3));
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(2, 2, 3), 5, -2, 2);
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(2, 2, 3), 5, -2, 2, true);
     rnnc_call_result r = call(l, x, NULL, true);
     /* statistics per channel c over (batch, last axis) */
     for (int c = 0; c < 2; c++) {
@@ -792,7 +744,7 @@ Test(layers, batch_norm_axis_1_normalizes_the_middle_axis)
                           "element %d", i);
             }
     }
-    FAILS(call_status(l, leaf(RNNC_F64, RNNC_SHAPE(2, 3, 2), NULL, false), NULL, true), RNNC_E_SHAPE,
+    FAILS(call_status(l, th_leaf(RNNC_F64, RNNC_SHAPE(2, 3, 2), NULL, false), NULL, true), RNNC_E_SHAPE,
           "does not match");
 }
 
@@ -804,11 +756,11 @@ Test(layers, batch_norm_gradients_match_finite_differences)
     set_values(b->beta, (const double[]){0.1, 0.2, -0.3});
     set_values(b->moving_mean, (const double[]){0.2, -0.1, 0.4});
     set_values(b->moving_variance, (const double[]){1.5, 0.7, 2.0});
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(3, 4, 3), 11, -2, 2);
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(3, 4, 3), 11, -2, 2, true);
     rnnc_tensor *in[] = {x, b->gamma, b->beta};
     call_user train = {.layer = l, .training = true};
     gradcheck_ok(&train, in, 3, 1e-6);
-    rnnc_tensor *mask = leaf(RNNC_U8, RNNC_SHAPE(3, 4), (const double[]){1, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 1}, false);
+    rnnc_tensor *mask = th_leaf(RNNC_U8, RNNC_SHAPE(3, 4), (const double[]){1, 1, 1, 0, 1, 0, 1, 1, 0, 0, 1, 1}, false);
     call_user masked = {.layer = l, .training = true, .mask = mask};
     gradcheck_ok(&masked, in, 3, 1e-6);
     call_user infer = {.layer = l, .training = false};
@@ -847,7 +799,7 @@ Test(layers, batch_norm_config_and_errors)
     cr_expect_eq(rnnc_cfg_peek(c, "axis")->type, RNNC_CFG_INT);
     cr_expect_eq(rnnc_cfg_peek(c, "momentum")->type, RNNC_CFG_FLOAT, "Keras stores float(momentum)");
     rnnc_cfg_destroy(c);
-    OK(rnnc_layer_build(m, shp(RNNC_SHAPE(-1, 4, 2))));
+    OK(rnnc_layer_build(m, th_shp(RNNC_SHAPE(-1, 4, 2))));
     expect_round_trip(m);
     FAILS(from_json("BatchNormalization", "{\"axis\": \"last\"}", &l), RNNC_E_ARG, "'axis'");
     FAILS(from_json("BatchNormalization", "{\"axis\": [1, 2]}", &l), RNNC_E_UNSUPPORTED, "'axis'");
@@ -861,24 +813,24 @@ Test(layers, batch_norm_config_and_errors)
     rnnc_batch_norm_options o = rnnc_batch_norm_defaults();
     o.axis = 5;
     OK(rnnc_batch_norm_create(&o, &axis5));
-    own(axis5);
-    FAILS(rnnc_layer_build(axis5, shp(RNNC_SHAPE(-1, 3))), RNNC_E_SHAPE, "axis 5");
+    th_own(axis5);
+    FAILS(rnnc_layer_build(axis5, th_shp(RNNC_SHAPE(-1, 3))), RNNC_E_SHAPE, "axis 5");
 }
 
 /* ===================================================== activation layers */
 
 Test(layers, relu_and_leaky_relu_match_keras_examples)
 {
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(5), (const double[]){-10, -5, 0, 5, 10}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(5), (const double[]){-10, -5, 0, 5, 10}, false);
     rnnc_layer *r;
     /* Keras docstrings: ReLU(max_value=10, negative_slope=0.5, threshold=0) and
      * LeakyReLU(negative_slope=0.5) both give [-5, -2.5, 0, 5, 10] */
     OK(rnnc_relu_create(10, 0.5, 0, NULL, RNNC_F32, &r));
-    own(r);
+    th_own(r);
     expect_values(call(r, x, NULL, false).outputs[0], (const double[]){-5, -2.5, 0, 5, 10}, 5, 1e-6);
     rnnc_layer *lk;
     OK(rnnc_leaky_relu_create(0.5, NULL, RNNC_F32, &lk));
-    own(lk);
+    th_own(lk);
     expect_values(call(lk, x, NULL, false).outputs[0], (const double[]){-5, -2.5, 0, 5, 10}, 5, 1e-6);
     /* the layer's default slope is 0.3 */
     rnnc_layer *dflt;
@@ -887,7 +839,7 @@ Test(layers, relu_and_leaky_relu_match_keras_examples)
     /* plain ReLU(max_value=6) */
     rnnc_layer *r6;
     OK(rnnc_relu_create(6, 0, 0, NULL, RNNC_F32, &r6));
-    own(r6);
+    th_own(r6);
     expect_values(call(r6, x, NULL, false).outputs[0], (const double[]){0, 0, 0, 5, 6}, 5, 1e-6);
 }
 
@@ -897,14 +849,14 @@ Test(layers, relu_threshold_follows_keras_formula)
      * x = 1 -> -0.1;  x = 2 -> 0;  x = 3 -> 3;  x = -1 -> -0.3 */
     rnnc_layer *r;
     OK(rnnc_relu_create(-1, 0.1, 2, NULL, RNNC_F64, &r));
-    own(r);
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(4), (const double[]){1, 2, 3, -1}, false);
+    th_own(r);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(4), (const double[]){1, 2, 3, -1}, false);
     expect_values(call(r, x, NULL, false).outputs[0], (const double[]){-0.1, 0, 3, -0.3}, 4, 1e-12);
     /* threshold 1, no slope, max 2.5: 0.5 -> 0; 1.5 -> 1.5; 4 -> 2.5 */
     rnnc_layer *r2;
     OK(rnnc_relu_create(2.5, 0, 1, NULL, RNNC_F64, &r2));
-    own(r2);
-    rnnc_tensor *x2 = leaf(RNNC_F64, RNNC_SHAPE(3), (const double[]){0.5, 1.5, 4}, false);
+    th_own(r2);
+    rnnc_tensor *x2 = th_leaf(RNNC_F64, RNNC_SHAPE(3), (const double[]){0.5, 1.5, 4}, false);
     expect_values(call(r2, x2, NULL, false).outputs[0], (const double[]){0, 1.5, 2.5}, 3, 1e-12);
 }
 
@@ -912,8 +864,8 @@ Test(layers, elu_and_activation_layer_values)
 {
     rnnc_layer *e;
     OK(rnnc_elu_create(2.0, NULL, RNNC_F64, &e));
-    own(e);
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(3), (const double[]){-1, 0, 2}, false);
+    th_own(e);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(3), (const double[]){-1, 0, 2}, false);
     /* 2 (e^-1 - 1) = -1.2642411176571153 */
     expect_values(call(e, x, NULL, false).outputs[0], (const double[]){-1.2642411176571153, 0, 2}, 3, 1e-12);
     rnnc_layer *a;
@@ -921,7 +873,7 @@ Test(layers, elu_and_activation_layer_values)
     expect_values(call(a, x, NULL, false).outputs[0], (const double[]){0, 0, 2}, 3, 0);
     rnnc_layer *sm;
     OK(from_json("Activation", "{\"activation\": \"softmax\", \"dtype\": \"float64\"}", &sm));
-    rnnc_tensor *y = leaf(RNNC_F64, RNNC_SHAPE(1, 3), (const double[]){1, 2, 1}, false);
+    rnnc_tensor *y = th_leaf(RNNC_F64, RNNC_SHAPE(1, 3), (const double[]){1, 2, 1}, false);
     expect_values(call(sm, y, NULL, false).outputs[0],
                   (const double[]){0.21194155761708547, 0.5761168847658291, 0.21194155761708547}, 3, 1e-12);
 }
@@ -930,54 +882,54 @@ Test(layers, softmax_layer_axes_and_mask)
 {
     rnnc_layer *s;
     OK(rnnc_softmax_create((const int[]){-1}, 1, NULL, RNNC_F64, &s));
-    own(s);
+    th_own(s);
     /* Keras docstring: softmax([1, 2, 1]) = [0.21194157, 0.5761169, 0.21194157] */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(3), (const double[]){1, 2, 1}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(3), (const double[]){1, 2, 1}, false);
     expect_values(call(s, x, NULL, false).outputs[0],
                   (const double[]){0.21194155761708547, 0.5761168847658291, 0.21194155761708547}, 3, 1e-12);
     /* masked: [1, -, 1] -> [0.5, 0, 0.5]; a fully masked row -> zeros */
-    rnnc_tensor *x2 = leaf(RNNC_F64, RNNC_SHAPE(2, 3), (const double[]){1, 2, 1, 4, 5, 6}, false);
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(2, 3), (const double[]){1, 0, 1, 0, 0, 0}, false);
+    rnnc_tensor *x2 = th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), (const double[]){1, 2, 1, 4, 5, 6}, false);
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(2, 3), (const double[]){1, 0, 1, 0, 0, 0}, false);
     expect_values(call(s, x2, m, false).outputs[0], (const double[]){0.5, 0, 0.5, 0, 0, 0}, 6, 1e-12);
     /* a (3,) mask broadcasts over the rows */
-    rnnc_tensor *m1 = leaf(RNNC_U8, RNNC_SHAPE(3), (const double[]){1, 0, 1}, false);
+    rnnc_tensor *m1 = th_leaf(RNNC_U8, RNNC_SHAPE(3), (const double[]){1, 0, 1}, false);
     expect_values(call(s, x2, m1, false).outputs[0],
                   (const double[]){0.5, 0, 0.5, 1 / (1 + exp(2.0)), 0, exp(2.0) / (1 + exp(2.0))}, 6, 1e-12);
-    FAILS(call_status(s, x2, leaf(RNNC_U8, RNNC_SHAPE(2), NULL, false), false), RNNC_E_SHAPE, "broadcastable");
-    FAILS(call_status(s, x2, leaf(RNNC_U8, RNNC_SHAPE(1, 2, 3), NULL, false), false), RNNC_E_SHAPE,
+    FAILS(call_status(s, x2, th_leaf(RNNC_U8, RNNC_SHAPE(2), NULL, false), false), RNNC_E_SHAPE, "broadcastable");
+    FAILS(call_status(s, x2, th_leaf(RNNC_U8, RNNC_SHAPE(1, 2, 3), NULL, false), false), RNNC_E_SHAPE,
           "more dimensions");
     /* axis 0 of [[0, 1], [ln 3, 1]]: [0.25, 0.5; 0.75, 0.5] */
     rnnc_layer *s0;
     OK(rnnc_softmax_create((const int[]){0}, 1, NULL, RNNC_F64, &s0));
-    own(s0);
-    rnnc_tensor *x3 = leaf(RNNC_F64, RNNC_SHAPE(2, 2), (const double[]){0, 1, log(3.0), 1}, false);
+    th_own(s0);
+    rnnc_tensor *x3 = th_leaf(RNNC_F64, RNNC_SHAPE(2, 2), (const double[]){0, 1, log(3.0), 1}, false);
     expect_values(call(s0, x3, NULL, false).outputs[0], (const double[]){0.25, 0.5, 0.75, 0.5}, 4, 1e-12);
     /* axes [0, 1] of [[0, ln 2], [ln 3, 0]]: e^x = 1 2 3 1, sum 7 */
     rnnc_layer *s01;
     OK(from_json("Softmax", "{\"axis\": [0, 1], \"dtype\": \"float64\"}", &s01));
-    rnnc_tensor *x4 = leaf(RNNC_F64, RNNC_SHAPE(2, 2), (const double[]){0, log(2.0), log(3.0), 0}, false);
+    rnnc_tensor *x4 = th_leaf(RNNC_F64, RNNC_SHAPE(2, 2), (const double[]){0, log(2.0), log(3.0), 0}, false);
     expect_values(call(s01, x4, NULL, false).outputs[0], (const double[]){1 / 7.0, 2 / 7.0, 3 / 7.0, 1 / 7.0}, 4,
                   1e-12);
-    FAILS(call_status(s01, leaf(RNNC_F64, RNNC_SHAPE(3), NULL, false), NULL, false), RNNC_E_SHAPE, "axis 1");
+    FAILS(call_status(s01, th_leaf(RNNC_F64, RNNC_SHAPE(3), NULL, false), NULL, false), RNNC_E_SHAPE, "axis 1");
 }
 
 Test(layers, activation_layer_gradients_match_finite_differences)
 {
     /* inputs kept away from the kinks (0, threshold, max_value) */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2, 4), (const double[]){-2.3, -0.7, 0.4, 1.3, 2.6, 3.7, 5.2, -4.1}, true);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2, 4), (const double[]){-2.3, -0.7, 0.4, 1.3, 2.6, 3.7, 5.2, -4.1}, true);
     rnnc_layer *r, *lk, *e, *s, *sm2;
     OK(rnnc_relu_create(4, 0.2, 1, NULL, RNNC_F64, &r));
     OK(rnnc_leaky_relu_create(0.3, NULL, RNNC_F64, &lk));
     OK(rnnc_elu_create(1.5, NULL, RNNC_F64, &e));
     OK(rnnc_softmax_create((const int[]){-1}, 1, NULL, RNNC_F64, &s));
     OK(rnnc_softmax_create((const int[]){1, 0}, 2, NULL, RNNC_F64, &sm2));
-    rnnc_layer *all[] = {own(r), own(lk), own(e), own(s), own(sm2)};
+    rnnc_layer *all[] = {th_own(r), th_own(lk), th_own(e), th_own(s), th_own(sm2)};
     rnnc_tensor *in[] = {x};
     for (int i = 0; i < 5; i++) {
         call_user u = {.layer = all[i]};
         gradcheck_ok(&u, in, 1, 1e-8);
     }
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(2, 4), (const double[]){1, 0, 1, 1, 0, 1, 1, 0}, false);
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(2, 4), (const double[]){1, 0, 1, 1, 0, 1, 1, 0}, false);
     call_user um = {.layer = s, .mask = m};
     gradcheck_ok(&um, in, 1, 1e-8);
 }
@@ -1055,8 +1007,8 @@ static rnnc_layer *small_embedding(bool mask_zero, rnnc_dtype dt)
     o.mask_zero = mask_zero;
     o.dtype = dt;
     OK(rnnc_embedding_create(&o, &l));
-    own(l);
-    OK(rnnc_layer_build(l, shp(RNNC_SHAPE(-1, -1))));
+    th_own(l);
+    OK(rnnc_layer_build(l, th_shp(RNNC_SHAPE(-1, -1))));
     set_values(((rnnc_embedding *)l)->embeddings, (const double[]){0, 0.5, 1, 1.5, 2, 2.5});
     return l;
 }
@@ -1064,7 +1016,7 @@ static rnnc_layer *small_embedding(bool mask_zero, rnnc_dtype dt)
 Test(layers, embedding_lookup_and_mask_zero)
 {
     rnnc_layer *l = small_embedding(true, RNNC_F32);
-    rnnc_tensor *ids = leaf(RNNC_I32, RNNC_SHAPE(2, 2), (const double[]){1, 0, 2, 2}, false);
+    rnnc_tensor *ids = th_leaf(RNNC_I32, RNNC_SHAPE(2, 2), (const double[]){1, 0, 2, 2}, false);
     rnnc_call_result r = call(l, ids, NULL, false);
     expect_shape(&r.outputs[0]->shape, RNNC_SHAPE(2, 2, 2));
     expect_values(r.outputs[0], (const double[]){1, 1.5, 0, 0.5, 2, 2.5, 2, 2.5}, 8, 0);
@@ -1072,25 +1024,25 @@ Test(layers, embedding_lookup_and_mask_zero)
     expect_values(r.mask, (const double[]){1, 0, 1, 1}, 4, 0);
     /* without mask_zero: no mask, and an incoming one is dropped (Keras) */
     rnnc_layer *nm = small_embedding(false, RNNC_F32);
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(2, 2), (const double[]){1, 1, 1, 1}, false);
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(2, 2), (const double[]){1, 1, 1, 1}, false);
     cr_expect_null(call(nm, ids, m, false).mask);
     /* float ids are cast (truncated) to int32 */
-    rnnc_tensor *fids = leaf(RNNC_F32, RNNC_SHAPE(3), (const double[]){2.7, 0.2, 1}, false);
+    rnnc_tensor *fids = th_leaf(RNNC_F32, RNNC_SHAPE(3), (const double[]){2.7, 0.2, 1}, false);
     expect_values(call(nm, fids, NULL, false).outputs[0], (const double[]){2, 2.5, 0, 0.5, 1, 1.5}, 6, 0);
     /* mask_zero compares the inputs as given: 0.2 is not 0 although it looks up row 0 */
     expect_values(call(l, fids, NULL, false).mask, (const double[]){1, 1, 1}, 3, 0);
-    rnnc_tensor *fz = leaf(RNNC_F32, RNNC_SHAPE(2), (const double[]){0, 1}, false);
+    rnnc_tensor *fz = th_leaf(RNNC_F32, RNNC_SHAPE(2), (const double[]){0, 1}, false);
     expect_values(call(l, fz, NULL, false).mask, (const double[]){0, 1}, 2, 0);
-    FAILS(call_status(nm, leaf(RNNC_I32, RNNC_SHAPE(1), (const double[]){3}, false), NULL, false), RNNC_E_ARG, "3");
+    FAILS(call_status(nm, th_leaf(RNNC_I32, RNNC_SHAPE(1), (const double[]){3}, false), NULL, false), RNNC_E_ARG, "3");
     rnnc_output_spec spec;
-    OK(rnnc_layer_output_spec(l, shp(RNNC_SHAPE(-1, 7)), &spec));
+    OK(rnnc_layer_output_spec(l, th_shp(RNNC_SHAPE(-1, 7)), &spec));
     expect_shape(&spec.shapes[0], RNNC_SHAPE(-1, 7, 2));
 }
 
 Test(layers, embedding_gradient_scatters_into_the_table)
 {
     rnnc_layer *l = small_embedding(false, RNNC_F64);
-    rnnc_tensor *ids = leaf(RNNC_I32, RNNC_SHAPE(2, 3), (const double[]){1, 0, 2, 2, 2, 1}, false);
+    rnnc_tensor *ids = th_leaf(RNNC_I32, RNNC_SHAPE(2, 3), (const double[]){1, 0, 2, 2, 2, 1}, false);
     call_user u = {.layer = l};
     rnnc_tensor *in[] = {ids, ((rnnc_embedding *)l)->embeddings};
     gradcheck_ok(&u, in, 2, 1e-8);
@@ -1101,7 +1053,7 @@ Test(layers, embedding_config_and_errors)
     rnnc_embedding_options o = rnnc_embedding_defaults(10, 4);
     rnnc_layer *l;
     OK(rnnc_embedding_create(&o, &l));
-    own(l);
+    th_own(l);
     char want[1024];
     snprintf(want, sizeof want,
              "{\"name\": \"embedding\", \"trainable\": true, \"dtype\": %s, \"input_dim\": 10, \"output_dim\": 4, "
@@ -1111,7 +1063,7 @@ Test(layers, embedding_config_and_errors)
              "\"mask_zero\": false, \"quantization_config\": null}",
              DTYPE_F32);
     expect_config(l, want);
-    OK(rnnc_layer_build(l, shp(RNNC_SHAPE(-1, 5))));
+    OK(rnnc_layer_build(l, th_shp(RNNC_SHAPE(-1, 5))));
     const rnnc_tensor *t = ((rnnc_embedding *)l)->embeddings;
     for (size_t i = 0; i < t->numel; i++)
         cr_expect(fabs(rnnc_tensor_get(t, i)) <= 0.05, "uniform(-0.05, 0.05)");
@@ -1148,12 +1100,12 @@ Test(layers, embedding_config_and_errors)
 Test(layers, time_distributed_dense_matches_per_step_dense)
 {
     rnnc_layer *d = small_dense(RNNC_F32, RNNC_ACT_RELU);
-    layers_[--n_layers] = NULL; /* the wrapper owns it now */
+    th_disown_last(); /* the wrapper owns it now */
     rnnc_layer *td;
     OK(rnnc_time_distributed_create(d, NULL, &td));
-    own(td);
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 2, 3), (const double[]){1, 0, -1, 2, 1, 0, 0, 1, 0, 1, 1, 1}, false);
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(2, 2), (const double[]){1, 0, 1, 1}, false);
+    th_own(td);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 2, 3), (const double[]){1, 0, -1, 2, 1, 0, 0, 1, 0, 1, 1, 1}, false);
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(2, 2), (const double[]){1, 0, 1, 1}, false);
     rnnc_call_result r = call(td, x, m, false);
     expect_shape(&r.outputs[0]->shape, RNNC_SHAPE(2, 2, 2));
     expect_values(r.outputs[0], (const double[]){0, 0, 5.5, 7, 3.5, 3, 9.5, 11}, 8, 1e-6);
@@ -1163,21 +1115,21 @@ Test(layers, time_distributed_dense_matches_per_step_dense)
     OK(rnnc_layer_weights(td, w, 4, &n));
     cr_expect_eq(n, 2, "the wrapped layer's kernel and bias");
     rnnc_output_spec spec;
-    OK(rnnc_layer_output_spec(td, shp(RNNC_SHAPE(-1, 9, 3)), &spec));
+    OK(rnnc_layer_output_spec(td, th_shp(RNNC_SHAPE(-1, 9, 3)), &spec));
     expect_shape(&spec.shapes[0], RNNC_SHAPE(-1, 9, 2));
-    FAILS(call_status(td, leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false), NULL, false), RNNC_E_SHAPE,
+    FAILS(call_status(td, th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false), NULL, false), RNNC_E_SHAPE,
           "at least 3 dimensions");
-    FAILS(rnnc_layer_output_spec(td, shp(RNNC_SHAPE(-1, 3)), &spec), RNNC_E_SHAPE, "at least 3 dimensions");
+    FAILS(rnnc_layer_output_spec(td, th_shp(RNNC_SHAPE(-1, 3)), &spec), RNNC_E_SHAPE, "at least 3 dimensions");
 }
 
 Test(layers, time_distributed_dense_gradients)
 {
     rnnc_layer *d = small_dense(RNNC_F64, RNNC_ACT_SIGMOID);
-    layers_[--n_layers] = NULL;
+    th_disown_last();
     rnnc_layer *td;
     OK(rnnc_time_distributed_create(d, NULL, &td));
-    own(td);
-    rnnc_tensor *x = rand_leaf(RNNC_SHAPE(2, 4, 3), 9, -1, 1);
+    th_own(td);
+    rnnc_tensor *x = th_rand_leaf(RNNC_SHAPE(2, 4, 3), 9, -1, 1, true);
     call_user u = {.layer = td};
     rnnc_tensor *in[] = {x, ((rnnc_dense *)d)->kernel, ((rnnc_dense *)d)->bias};
     gradcheck_ok(&u, in, 3, 1e-7);
@@ -1191,10 +1143,10 @@ Test(layers, time_distributed_batch_norm_uses_per_step_statistics)
     OK(rnnc_batch_norm_create(&o, &bn));
     rnnc_layer *td;
     OK(rnnc_time_distributed_create(bn, NULL, &td));
-    own(td);
+    th_own(td);
     /* b0: steps 1, 10; b1: 3, 30. Step 0 {1, 3}: mean 2, var 1; step 1
      * {10, 30}: mean 20, var 100 (Keras calls the layer once per step). */
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2, 2, 1), (const double[]){1, 10, 3, 30}, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2, 2, 1), (const double[]){1, 10, 3, 30}, false);
     rnnc_call_result r = call(td, x, NULL, true);
     double a = 1 / sqrt(1.001), b = 10 / sqrt(100.001);
     expect_values(r.outputs[0], (const double[]){-a, -b, a, b}, 4, 1e-12);
@@ -1213,7 +1165,7 @@ Test(layers, time_distributed_config_round_trip)
     rnnc_layer *inner = ((rnnc_time_distributed *)td)->inner;
     cr_expect_str_eq(inner->name, "inner");
     cr_expect(inner->built, "the wrapped layer's build_config built it");
-    OK(rnnc_layer_build(td, shp(RNNC_SHAPE(-1, 4, 5))));
+    OK(rnnc_layer_build(td, th_shp(RNNC_SHAPE(-1, 4, 5))));
     rnnc_cfg *c;
     OK(rnnc_layer_get_config(td, &c));
     cr_expect_str_eq(c->keys[3], "layer");
@@ -1237,7 +1189,7 @@ Test(layers, registry_builds_from_the_keras3_envelope)
                                 "\"dense\", \"units\": 1}, \"registered_name\": null, \"build_config\": "
                                 "{\"input_shape\": [null, 4]}}"),
                               &l));
-    own(l);
+    th_own(l);
     cr_expect(l->built);
     expect_shape(&((rnnc_dense *)l)->kernel->shape, RNNC_SHAPE(4, 1));
     /* shapes_dict form (a layer first called with several tensors) */
@@ -1246,7 +1198,7 @@ Test(layers, registry_builds_from_the_keras3_envelope)
                                 "\"registered_name\": null, \"build_config\": {\"shapes_dict\": {\"inputs_shape\": "
                                 "[null, 3]}}, \"shared_object_id\": 1}"),
                               &s));
-    own(s);
+    th_own(s);
     expect_shape(&((rnnc_dense *)s)->kernel->shape, RNNC_SHAPE(3, 2));
     /* a Functional model's layer entry carries name and inbound_nodes */
     rnnc_layer *f;
@@ -1254,7 +1206,7 @@ Test(layers, registry_builds_from_the_keras3_envelope)
                                 "\"d\", \"units\": 2}, \"registered_name\": null, \"name\": \"d\", "
                                 "\"inbound_nodes\": []}"),
                               &f));
-    own(f);
+    th_own(f);
     cr_expect_str_eq(f->name, "d");
 }
 
@@ -1266,28 +1218,28 @@ Test(layers, registry_reads_keras2_form_and_legacy_input_shapes)
     OK(rnnc_layer_from_config_ex(J("{\"class_name\": \"Dense\", \"config\": {\"name\": \"d\", \"dtype\": \"float32\", "
                                    "\"units\": 2, \"batch_input_shape\": [null, 5]}}"),
                                  &l, &shape, &has));
-    own(l);
+    th_own(l);
     cr_expect(has);
     expect_shape(&shape, RNNC_SHAPE(-1, 5));
     cr_expect_not(l->built);
     OK(rnnc_layer_from_config_ex(J("{\"class_name\": \"Masking\", \"config\": {\"input_shape\": [10, 8], "
                                    "\"batch_size\": 4}}"),
                                  &l, &shape, &has));
-    own(l);
+    th_own(l);
     expect_shape(&shape, RNNC_SHAPE(4, 10, 8));
     OK(rnnc_layer_from_config_ex(J("{\"class_name\": \"Dense\", \"config\": {\"units\": 2, \"input_dim\": 7}}"), &l,
                                  &shape, &has));
-    own(l);
+    th_own(l);
     expect_shape(&shape, RNNC_SHAPE(-1, 7));
     /* Embedding's input_dim is its vocabulary, not an input shape */
     OK(rnnc_layer_from_config_ex(J("{\"class_name\": \"Embedding\", \"config\": {\"input_dim\": 50, \"output_dim\": 4, "
                                    "\"batch_input_shape\": [null, 12], \"input_length\": 12}}"),
                                  &l, &shape, &has));
-    own(l);
+    th_own(l);
     cr_expect_eq(((rnnc_embedding *)l)->input_dim, 50);
     expect_shape(&shape, RNNC_SHAPE(-1, 12));
     OK(rnnc_layer_from_config_ex(J("{\"class_name\": \"Dropout\", \"config\": {\"rate\": 0.1}}"), &l, &shape, &has));
-    own(l);
+    th_own(l);
     cr_expect_not(has);
     FAILS(rnnc_layer_from_config(J("{\"class_name\": \"Dense\", \"config\": {\"units\": 2, \"input_dim\": 3, "
                                    "\"input_shape\": [3]}}"),
@@ -1334,7 +1286,7 @@ Test(layers, registry_accepts_registered_classes)
     OK(rnnc_layer_register("MyDense", alias_dense));
     rnnc_layer *l;
     OK(rnnc_layer_from_config(J("{\"class_name\": \"MyDense\", \"config\": {\"units\": 2}}"), &l));
-    own(l);
+    th_own(l);
     cr_expect_eq(((rnnc_dense *)l)->units, 2);
 }
 

@@ -12,6 +12,7 @@
 
 #include "framework/gradcheck.h"
 #include "framework/ops.h"
+#include "helpers/builders.h"
 #include "helpers/fixture.h"
 #include "io/spec_reader.h"
 #include "optim/losses.h"
@@ -173,15 +174,6 @@ KERAS_CASE(seq_mae_none)
 
 /* ---- hand-computed values ------------------------------------------------ */
 
-static rnnc_tensor *tens(rnnc_dtype dt, rnnc_shape sh, const double *v)
-{
-    rnnc_tensor *t = NULL;
-    cr_assert_eq(rnnc_tensor_create(dt, &sh, &t), RNNC_OK);
-    for (size_t i = 0; i < t->numel; i++)
-        rnnc_tensor_set(t, i, v[i]);
-    return t;
-}
-
 static double loss_value(const char *name, rnnc_tensor *yt, rnnc_tensor *yp, rnnc_tensor *sw,
                          rnnc_tensor *mask)
 {
@@ -199,7 +191,7 @@ static double loss_value(const char *name, rnnc_tensor *yt, rnnc_tensor *yp, rnn
 Test(losses, hand_computed_values)
 {
     const double t1[] = {0, 1, 0, 0}, p1[] = {0.6, 0.4, 0.4, 0.6};
-    rnnc_tensor *yt = tens(RNNC_F64, RNNC_SHAPE(2, 2), t1), *yp = tens(RNNC_F64, RNNC_SHAPE(2, 2), p1);
+    rnnc_tensor *yt = th_tensor(RNNC_F64, RNNC_SHAPE(2, 2), t1), *yp = th_tensor(RNNC_F64, RNNC_SHAPE(2, 2), p1);
     /* mse: ((0.36 + 0.36) / 2 + (0.16 + 0.36) / 2) / 2 */
     cr_expect_float_eq(loss_value("mse", yt, yp, NULL, NULL), (0.36 + 0.36 + 0.16 + 0.36) / 4, 1e-12);
     cr_expect_float_eq(loss_value("MAE", yt, yp, NULL, NULL), (0.6 + 0.6 + 0.4 + 0.6) / 4, 1e-12);
@@ -207,7 +199,7 @@ Test(losses, hand_computed_values)
     const double b0 = -(log(0.4) + log(0.4)) / 2, b1 = -(log(0.6) + log(0.4)) / 2;
     cr_expect_float_eq(loss_value("binary_crossentropy", yt, yp, NULL, NULL), (b0 + b1) / 2, 1e-12);
     const double sw1[] = {2.0, 0.5};
-    rnnc_tensor *sw = tens(RNNC_F64, RNNC_SHAPE(2), sw1);
+    rnnc_tensor *sw = th_tensor(RNNC_F64, RNNC_SHAPE(2), sw1);
     /* weights multiply the per-sample loss; the divisor stays the count (2) */
     cr_expect_float_eq(loss_value("bce", yt, yp, sw, NULL), (2.0 * b0 + 0.5 * b1) / 2, 1e-12);
     rnnc_tensor_destroy(yt);
@@ -215,15 +207,15 @@ Test(losses, hand_computed_values)
 
     /* categorical crossentropy, Keras's docstring: [0.0513, 2.303] */
     const double t2[] = {0, 1, 0, 0, 0, 1}, p2[] = {0.05, 0.95, 0, 0.1, 0.8, 0.1};
-    yt = tens(RNNC_F64, RNNC_SHAPE(2, 3), t2);
-    yp = tens(RNNC_F64, RNNC_SHAPE(2, 3), p2);
+    yt = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), t2);
+    yp = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), p2);
     cr_expect_float_eq(loss_value("categorical_crossentropy", yt, yp, NULL, NULL),
                        (-log(0.95) - log(0.1)) / 2, 1e-12);
     /* sparse: TensorFlow takes the softmax of log(clip(p)), so the clipped
      * 0 (now 1e-7) renormalizes row 0: -log(0.95) + log(1 + 1e-7) */
     const double ids[] = {1, 2};
     const double sparse = (-log(0.95) + log(1.0 + 1e-7) - log(0.1)) / 2;
-    rnnc_tensor *yi = tens(RNNC_I32, RNNC_SHAPE(2), ids);
+    rnnc_tensor *yi = th_tensor(RNNC_I32, RNNC_SHAPE(2), ids);
     cr_expect_float_eq(loss_value("sparse_categorical_crossentropy", yi, yp, NULL, NULL), sparse, 1e-12);
     /* "crossentropy" picks sparse (rank of y_true lower) and categorical */
     cr_expect_float_eq(loss_value("crossentropy", yi, yp, NULL, NULL), sparse, 1e-12);
@@ -235,8 +227,8 @@ Test(losses, hand_computed_values)
 
     /* huber, delta 1: 0.5 e^2 inside, |e| - 0.5 outside */
     const double t3[] = {0, 0}, p3[] = {0.5, 3.0};
-    yt = tens(RNNC_F64, RNNC_SHAPE(1, 2), t3);
-    yp = tens(RNNC_F64, RNNC_SHAPE(1, 2), p3);
+    yt = th_tensor(RNNC_F64, RNNC_SHAPE(1, 2), t3);
+    yp = th_tensor(RNNC_F64, RNNC_SHAPE(1, 2), p3);
     cr_expect_float_eq(loss_value("huber", yt, yp, NULL, NULL), (0.125 + 2.5) / 2, 1e-12);
     rnnc_tensor_destroy(yt);
     rnnc_tensor_destroy(yp);
@@ -246,8 +238,8 @@ Test(losses, masked_sequence_mean_over_valid_steps)
 {
     /* (B=2, T=3, F=1): squared errors 1, 4, 9 / 16, 25, 36; mask keeps 3 of 6 */
     const double t[] = {0, 0, 0, 0, 0, 0}, p[] = {1, 2, 3, 4, 5, 6}, m[] = {1, 1, 0, 1, 0, 0};
-    rnnc_tensor *yt = tens(RNNC_F64, RNNC_SHAPE(2, 3, 1), t), *yp = tens(RNNC_F64, RNNC_SHAPE(2, 3, 1), p);
-    rnnc_tensor *mask = tens(RNNC_U8, RNNC_SHAPE(2, 3), m);
+    rnnc_tensor *yt = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3, 1), t), *yp = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3, 1), p);
+    rnnc_tensor *mask = th_tensor(RNNC_U8, RNNC_SHAPE(2, 3), m);
     cr_expect_float_eq(loss_value("mse", yt, yp, NULL, mask), (1.0 + 4.0 + 16.0) / 3, 1e-12);
     /* sum reduction: the mask zeroes, no re-weighting */
     rnnc_loss_options o = rnnc_loss_defaults();
@@ -263,7 +255,7 @@ Test(losses, masked_sequence_mean_over_valid_steps)
     o.reduction = RNNC_REDUCTION_MEAN_WITH_SAMPLE_WEIGHT;
     cr_assert_eq(rnnc_loss_create(RNNC_LOSS_MEAN_SQUARED_ERROR, &o, &l), RNNC_OK);
     const double w[] = {1, 2, 3, 4, 5, 6};
-    rnnc_tensor *sw = tens(RNNC_F64, RNNC_SHAPE(2, 3), w);
+    rnnc_tensor *sw = th_tensor(RNNC_F64, RNNC_SHAPE(2, 3), w);
     cr_assert_eq(rnnc_loss_call(l, cx, yt, yp, sw, NULL, &out), RNNC_OK, "%s", rnnc_last_error());
     cr_expect_float_eq(rnnc_tensor_get(out, 0), (1 + 8 + 27 + 64 + 125 + 216) / 21.0, 1e-12);
     rnnc_loss_destroy(l);
@@ -361,19 +353,19 @@ Test(losses, bad_inputs_fail_with_messages)
     rnnc_ctx *cx = rnnc_ctx_create();
     rnnc_tensor *out;
     const double v[12] = {0.1, 0.2, 0.7, 0.3, 0.3, 0.4, 0, 1, 0, 1, 0, 0};
-    rnnc_tensor *p = tens(RNNC_F32, RNNC_SHAPE(2, 3), v), *t4 = tens(RNNC_F32, RNNC_SHAPE(2, 4), v);
+    rnnc_tensor *p = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3), v), *t4 = th_tensor(RNNC_F32, RNNC_SHAPE(2, 4), v);
     cr_assert_eq(rnnc_loss_from_name("categorical_crossentropy", &l), RNNC_OK);
     cr_expect_eq(rnnc_loss_call(l, cx, t4, p, NULL, NULL, &out), RNNC_E_SHAPE);
     cr_expect(strstr(rnnc_last_error(), "(2, 4)") && strstr(rnnc_last_error(), "(2, 3)"), "%s", rnnc_last_error());
     rnnc_loss_destroy(l);
     const double bad_ids[2] = {1, 3};
-    rnnc_tensor *ids = tens(RNNC_I32, RNNC_SHAPE(2), bad_ids);
+    rnnc_tensor *ids = th_tensor(RNNC_I32, RNNC_SHAPE(2), bad_ids);
     cr_assert_eq(rnnc_loss_from_name("sparse_categorical_crossentropy", &l), RNNC_OK);
     cr_expect_eq(rnnc_loss_call(l, cx, ids, p, NULL, NULL, &out), RNNC_E_ARG);
     cr_expect(strstr(rnnc_last_error(), "label value of 3"), "%s", rnnc_last_error());
     rnnc_loss_destroy(l);
     const double sw3[3] = {1, 1, 1};
-    rnnc_tensor *sw = tens(RNNC_F32, RNNC_SHAPE(3), sw3);
+    rnnc_tensor *sw = th_tensor(RNNC_F32, RNNC_SHAPE(3), sw3);
     cr_assert_eq(rnnc_loss_from_name("mse", &l), RNNC_OK);
     cr_expect_eq(rnnc_loss_call(l, cx, p, p, sw, NULL, &out), RNNC_E_SHAPE, "3 weights for 2 samples");
     cr_expect(strstr(rnnc_last_error(), "sample_weight"), "%s", rnnc_last_error());
@@ -419,9 +411,9 @@ Test(losses, gradients_match_finite_differences)
     rnnc_tensor *t = NULL, *onehot = NULL, *ids = NULL, *sw = NULL;
     cr_assert_eq(rnnc_fixture_uniform(RNNC_F64, &s, 5, -1, 1, &t), RNNC_OK);
     const double oh[12] = {0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1}, id[3] = {1, 0, 3}, w[3] = {0.5, 2, 1};
-    onehot = tens(RNNC_F64, s, oh);
-    ids = tens(RNNC_I32, RNNC_SHAPE(3), id);
-    sw = tens(RNNC_F64, RNNC_SHAPE(3), w);
+    onehot = th_tensor(RNNC_F64, s, oh);
+    ids = th_tensor(RNNC_I32, RNNC_SHAPE(3), id);
+    sw = th_tensor(RNNC_F64, RNNC_SHAPE(3), w);
     gradcheck_loss("\"mse\"", t, &s, -1, 1, sw, NULL);
     gradcheck_loss("\"mae\"", t, &s, -1, 1, NULL, NULL);
     gradcheck_loss("{\"class_name\": \"Huber\", \"config\": {\"delta\": 0.3}}", t, &s, -1, 1, sw, NULL);
@@ -454,8 +446,8 @@ static double metric_once(const char *id, rnnc_tensor *yt, rnnc_tensor *yp, rnnc
 Test(metrics, accuracies_match_keras_docstrings)
 {
     const double t1[] = {1, 1, 0, 0}, p1[] = {0.98, 1, 0, 0.6}, w1[] = {1, 0, 0, 1};
-    rnnc_tensor *yt = tens(RNNC_F32, RNNC_SHAPE(4, 1), t1), *yp = tens(RNNC_F32, RNNC_SHAPE(4, 1), p1);
-    rnnc_tensor *sw = tens(RNNC_F32, RNNC_SHAPE(4), w1);
+    rnnc_tensor *yt = th_tensor(RNNC_F32, RNNC_SHAPE(4, 1), t1), *yp = th_tensor(RNNC_F32, RNNC_SHAPE(4, 1), p1);
+    rnnc_tensor *sw = th_tensor(RNNC_F32, RNNC_SHAPE(4), w1);
     cr_expect_float_eq(metric_once("binary_accuracy", yt, yp, NULL, NULL), 0.75, 1e-12);
     cr_expect_float_eq(metric_once("BinaryAccuracy", yt, yp, sw, NULL), 0.5, 1e-12);
     cr_expect_float_eq(metric_once("accuracy", yt, yp, NULL, NULL), 0.75, 1e-12, "(B,1) output: binary");
@@ -464,14 +456,14 @@ Test(metrics, accuracies_match_keras_docstrings)
     rnnc_tensor_destroy(sw);
 
     const double t2[] = {0, 0, 1, 0, 1, 0}, p2[] = {0.1, 0.9, 0.8, 0.05, 0.95, 0}, w2[] = {0.7, 0.3};
-    yt = tens(RNNC_F32, RNNC_SHAPE(2, 3), t2);
-    yp = tens(RNNC_F32, RNNC_SHAPE(2, 3), p2);
-    sw = tens(RNNC_F32, RNNC_SHAPE(2), w2);
+    yt = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3), t2);
+    yp = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3), p2);
+    sw = th_tensor(RNNC_F32, RNNC_SHAPE(2), w2);
     cr_expect_float_eq(metric_once("categorical_accuracy", yt, yp, NULL, NULL), 0.5, 1e-12);
     cr_expect_float_eq(metric_once("categorical_accuracy", yt, yp, sw, NULL), 0.3, 1e-7);
     cr_expect_float_eq(metric_once("acc", yt, yp, sw, NULL), 0.3, 1e-7, "one-hot y_true: categorical");
     const double ids[] = {2, 1};
-    rnnc_tensor *yi = tens(RNNC_F32, RNNC_SHAPE(2, 1), ids);
+    rnnc_tensor *yi = th_tensor(RNNC_F32, RNNC_SHAPE(2, 1), ids);
     cr_expect_float_eq(metric_once("sparse_categorical_accuracy", yi, yp, NULL, NULL), 0.5, 1e-12);
     cr_expect_float_eq(metric_once("SparseCategoricalAccuracy", yi, yp, sw, NULL), 0.3, 1e-7);
     cr_expect_float_eq(metric_once("accuracy", yi, yp, sw, NULL), 0.3, 1e-7, "(B,1) ids: sparse");
@@ -481,9 +473,9 @@ Test(metrics, accuracies_match_keras_docstrings)
     rnnc_tensor_destroy(sw);
 
     const double t3[] = {1, 2, 3, 4}, p3[] = {0, 2, 3, 4}, w3[] = {1, 1, 0, 0};
-    yt = tens(RNNC_F32, RNNC_SHAPE(4, 1), t3);
-    yp = tens(RNNC_F32, RNNC_SHAPE(4, 1), p3);
-    sw = tens(RNNC_F32, RNNC_SHAPE(4), w3);
+    yt = th_tensor(RNNC_F32, RNNC_SHAPE(4, 1), t3);
+    yp = th_tensor(RNNC_F32, RNNC_SHAPE(4, 1), p3);
+    sw = th_tensor(RNNC_F32, RNNC_SHAPE(4), w3);
     /* Keras's Accuracy class (exact equality); the string "Accuracy" is the
      * auto-picked accuracy in compile, as "accuracy" (Keras lower-cases it) */
     rnnc_metric *m = NULL;
@@ -508,8 +500,8 @@ Test(metrics, running_means_weights_and_masks)
     cr_expect_eq(rnnc_metric_direction(m), -1);
     /* two batches of 2 and 1 samples: the mean is over the 3 samples */
     const double t1[] = {0, 0, 0, 0}, p1[] = {1, 3, 2, 2}, t2[] = {0, 0}, p2[] = {10, 20};
-    rnnc_tensor *a = tens(RNNC_F32, RNNC_SHAPE(2, 2), t1), *b = tens(RNNC_F32, RNNC_SHAPE(2, 2), p1);
-    rnnc_tensor *c = tens(RNNC_F32, RNNC_SHAPE(1, 2), t2), *d = tens(RNNC_F32, RNNC_SHAPE(1, 2), p2);
+    rnnc_tensor *a = th_tensor(RNNC_F32, RNNC_SHAPE(2, 2), t1), *b = th_tensor(RNNC_F32, RNNC_SHAPE(2, 2), p1);
+    rnnc_tensor *c = th_tensor(RNNC_F32, RNNC_SHAPE(1, 2), t2), *d = th_tensor(RNNC_F32, RNNC_SHAPE(1, 2), p2);
     cr_assert_eq(rnnc_metric_update(m, a, b, NULL, NULL), RNNC_OK);
     cr_assert_eq(rnnc_metric_update(m, c, d, NULL, NULL), RNNC_OK);
     cr_expect_float_eq(rnnc_metric_result(m), (2.0 + 2.0 + 15.0) / 3, 1e-12);
@@ -517,8 +509,8 @@ Test(metrics, running_means_weights_and_masks)
     cr_expect_float_eq(rnnc_metric_result(m), 0.0, 1e-12);
     /* a (B,T) mask: the mean runs over the valid steps only */
     const double st[] = {0, 0, 0, 0, 0, 0}, sp[] = {1, 2, 3, 4, 5, 6}, mk[] = {1, 1, 0, 1, 0, 0};
-    rnnc_tensor *yt = tens(RNNC_F32, RNNC_SHAPE(2, 3, 1), st), *yp = tens(RNNC_F32, RNNC_SHAPE(2, 3, 1), sp);
-    rnnc_tensor *mask = tens(RNNC_U8, RNNC_SHAPE(2, 3), mk);
+    rnnc_tensor *yt = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3, 1), st), *yp = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3, 1), sp);
+    rnnc_tensor *mask = th_tensor(RNNC_U8, RNNC_SHAPE(2, 3), mk);
     cr_assert_eq(rnnc_metric_update(m, yt, yp, NULL, mask), RNNC_OK, "%s", rnnc_last_error());
     cr_expect_float_eq(rnnc_metric_result(m), (1.0 + 2.0 + 4.0) / 3, 1e-12);
     rnnc_metric_destroy(m);

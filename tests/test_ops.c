@@ -12,55 +12,25 @@
 #include "framework/gradcheck.h"
 #include "framework/ops.h"
 #include "framework/random.h"
+#include "helpers/arena.h"
 
 /* ---------------------------------------------------------------- fixture */
 
 static rnnc_ctx *cx;
-static rnnc_tensor *leaves[256];
-static int n_leaves;
 
 static void setup(void)
 {
     cx = rnnc_ctx_create();
     cr_assert_not_null(cx);
-    n_leaves = 0;
 }
 
 static void teardown(void)
 {
     rnnc_ctx_destroy(cx);
-    for (int i = 0; i < n_leaves; i++)
-        rnnc_tensor_destroy(leaves[i]);
-    n_leaves = 0;
+    th_arena_free();
 }
 
 TestSuite(ops, .init = setup, .fini = teardown);
-
-/* A caller-owned leaf freed at teardown; vals may be NULL (zeros). */
-static rnnc_tensor *leaf(rnnc_dtype dt, rnnc_shape s, const double *vals, bool grad)
-{
-    rnnc_tensor *t;
-    cr_assert_eq(rnnc_tensor_create(dt, &s, &t), RNNC_OK, "%s", rnnc_last_error());
-    cr_assert_lt(n_leaves, 256);
-    leaves[n_leaves++] = t;
-    for (size_t i = 0; vals && i < t->numel; i++)
-        rnnc_tensor_set(t, i, vals[i]);
-    if (grad)
-        cr_assert_eq(rnnc_tensor_set_requires_grad(t, true), RNNC_OK);
-    return t;
-}
-
-/* A float64 leaf requiring grad, uniform in [lo, hi). */
-static rnnc_tensor *rand_leaf(rnnc_shape s, uint64_t seed, double lo, double hi)
-{
-    rnnc_tensor *t = leaf(RNNC_F64, s, NULL, true);
-    rnnc_rng r;
-    rnnc_rng_init(&r, seed);
-    rnnc_rng_uniform(&r, t->data, t->numel);
-    for (size_t i = 0; i < t->numel; i++)
-        rnnc_f64(t)[i] = lo + (hi - lo) * rnnc_f64(t)[i];
-    return t;
-}
 
 static void expect_values(const rnnc_tensor *t, const double *want, size_t n, double tol)
 {
@@ -98,7 +68,7 @@ static void expect_fail(rnnc_status got, rnnc_status code, const char *n1, const
 /* Seeds backward of y with ones. */
 static void backward_ones(rnnc_tensor *y)
 {
-    rnnc_tensor *seed = leaf(y->dtype, y->shape, NULL, false);
+    rnnc_tensor *seed = th_leaf(y->dtype, y->shape, NULL, false);
     rnnc_tensor_fill(seed, 1.0);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK, "%s", rnnc_last_error());
 }
@@ -125,8 +95,8 @@ static const double AB[] = {58, 64, 139, 154};
 static void matmul_case(rnnc_dtype dt, bool ta, bool tb)
 {
     rnnc_ctx_clear(cx);
-    rnnc_tensor *a = ta ? leaf(dt, RNNC_SHAPE(3, 2), A23T, true) : leaf(dt, RNNC_SHAPE(2, 3), A23, true);
-    rnnc_tensor *b = tb ? leaf(dt, RNNC_SHAPE(2, 3), B32T, true) : leaf(dt, RNNC_SHAPE(3, 2), B32, true);
+    rnnc_tensor *a = ta ? th_leaf(dt, RNNC_SHAPE(3, 2), A23T, true) : th_leaf(dt, RNNC_SHAPE(2, 3), A23, true);
+    rnnc_tensor *b = tb ? th_leaf(dt, RNNC_SHAPE(2, 3), B32T, true) : th_leaf(dt, RNNC_SHAPE(3, 2), B32, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_matmul(cx, a, b, ta, tb, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(2, 2));
@@ -173,19 +143,19 @@ Test(ops, matmul_gradcheck_all_transposes)
     for (int k = 0; k < 4; k++) {
         struct mm_args m = {k & 1, k >> 1 & 1};
         /* op(a) (3,4) @ op(b) (4,5) */
-        rnnc_tensor *in[2] = {rand_leaf(m.ta ? RNNC_SHAPE(4, 3) : RNNC_SHAPE(3, 4), 10 + k, -1, 1),
-                              rand_leaf(m.tb ? RNNC_SHAPE(5, 4) : RNNC_SHAPE(4, 5), 20 + k, -1, 1)};
+        rnnc_tensor *in[2] = {th_rand_leaf(m.ta ? RNNC_SHAPE(4, 3) : RNNC_SHAPE(3, 4), 10 + k, -1, 1, true),
+                              th_rand_leaf(m.tb ? RNNC_SHAPE(5, 4) : RNNC_SHAPE(4, 5), 20 + k, -1, 1, true)};
         gradcheck_ok(fn_matmul, &m, in, 2);
     }
 }
 
 Test(ops, matmul_errors)
 {
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false);
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(2, 2), NULL, false);
-    rnnc_tensor *b64 = leaf(RNNC_F64, RNNC_SHAPE(3, 2), NULL, false);
-    rnnc_tensor *r3 = leaf(RNNC_F32, RNNC_SHAPE(1, 2, 3), NULL, false);
-    rnnc_tensor *ids = leaf(RNNC_I32, RNNC_SHAPE(3, 2), NULL, false);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(2, 2), NULL, false);
+    rnnc_tensor *b64 = th_leaf(RNNC_F64, RNNC_SHAPE(3, 2), NULL, false);
+    rnnc_tensor *r3 = th_leaf(RNNC_F32, RNNC_SHAPE(1, 2, 3), NULL, false);
+    rnnc_tensor *ids = th_leaf(RNNC_I32, RNNC_SHAPE(3, 2), NULL, false);
     rnnc_tensor *y = (rnnc_tensor *)1;
     expect_fail(rnnc_matmul(cx, a, b, false, false, &y), RNNC_E_SHAPE, "(2, 3)", "(2, 2)");
     cr_expect_null(y);
@@ -197,8 +167,8 @@ Test(ops, matmul_errors)
 
 Test(ops, matmul_empty_inner_dim_is_zeros)
 {
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(2, 0), NULL, false);
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(0, 3), NULL, false);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(2, 0), NULL, false);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(0, 3), NULL, false);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_matmul(cx, a, b, false, false, &y), RNNC_OK, "%s", rnnc_last_error());
     const double z[6] = {0};
@@ -218,8 +188,8 @@ Test(ops, add_bias_over_batch_and_time)
         want[i] = i + 10.0 * (i % 3 + 1);
     }
     const double bv[] = {10, 20, 30};
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 2, 3), xv, true);
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(3), bv, true);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 2, 3), xv, true);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(3), bv, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_add(cx, x, b, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(2, 2, 3));
@@ -238,9 +208,9 @@ Test(ops, mul_by_column_broadcast)
     /* a (2,3) = [[1,2,3],[4,5,6]], b (2,1) = [[2],[3]]:
      * y = [[2,4,6],[12,15,18]]; dy = ones -> da = [[2,2,2],[3,3,3]],
      * db = [[1+2+3],[4+5+6]] = [[6],[15]]. */
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true);
     const double bv[] = {2, 3};
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(2, 1), bv, true);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(2, 1), bv, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_mul(cx, a, b, &y), RNNC_OK, "%s", rnnc_last_error());
     const double want[] = {2, 4, 6, 12, 15, 18};
@@ -255,8 +225,8 @@ Test(ops, outer_broadcast_and_scalar)
 {
     /* (3,1) - (1,2): y[i][j] = a[i] - b[j]. */
     const double av[] = {1, 2, 3}, bv[] = {10, 20};
-    rnnc_tensor *a = leaf(RNNC_F64, RNNC_SHAPE(3, 1), av, false);
-    rnnc_tensor *b = leaf(RNNC_F64, RNNC_SHAPE(1, 2), bv, false);
+    rnnc_tensor *a = th_leaf(RNNC_F64, RNNC_SHAPE(3, 1), av, false);
+    rnnc_tensor *b = th_leaf(RNNC_F64, RNNC_SHAPE(1, 2), bv, false);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_sub(cx, a, b, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(3, 2));
@@ -265,8 +235,8 @@ Test(ops, outer_broadcast_and_scalar)
     /* rank-0 scalar divides everything: (2,3) / () */
     rnnc_shape s0 = {0};
     const double two = 2;
-    rnnc_tensor *sc = leaf(RNNC_F64, s0, &two, false);
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2, 3), A23, false);
+    rnnc_tensor *sc = th_leaf(RNNC_F64, s0, &two, false);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), A23, false);
     cr_assert_eq(rnnc_div(cx, x, sc, &y), RNNC_OK, "%s", rnnc_last_error());
     const double half[] = {0.5, 1, 1.5, 2, 2.5, 3};
     expect_shape(y, RNNC_SHAPE(2, 3));
@@ -276,8 +246,8 @@ Test(ops, outer_broadcast_and_scalar)
 Test(ops, maximum_values_and_tie_goes_to_a)
 {
     const double av[] = {1, 5, -2, 3}, bv[] = {2, 4, -2, 3};
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(4), av, true);
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(4), bv, true);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(4), av, true);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(4), bv, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_maximum(cx, a, b, &y), RNNC_OK, "%s", rnnc_last_error());
     const double want[] = {2, 5, -2, 3};
@@ -291,9 +261,9 @@ Test(ops, maximum_values_and_tie_goes_to_a)
 
 Test(ops, broadcast_errors)
 {
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false);
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(2), NULL, false);
-    rnnc_tensor *c = leaf(RNNC_F64, RNNC_SHAPE(2, 3), NULL, false);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), NULL, false);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(2), NULL, false);
+    rnnc_tensor *c = th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), NULL, false);
     rnnc_tensor *y;
     expect_fail(rnnc_add(cx, a, b, &y), RNNC_E_SHAPE, "(2, 3)", "(2,)");
     expect_fail(rnnc_mul(cx, a, c, &y), RNNC_E_DTYPE, "float32", "float64");
@@ -323,8 +293,8 @@ Test(ops, binary_gradcheck_with_broadcasting)
         for (int k = 0; k < 5; k++) {
             /* b in [0.5, 2): away from 0 for div. maximum: a, b drawn from
              * disjoint-enough random values that ties have probability 0. */
-            rnnc_tensor *in[2] = {rand_leaf(sa[k], 100 + 10 * op + k, -2, 2),
-                                  rand_leaf(sb[k], 200 + 10 * op + k, 0.5, 2)};
+            rnnc_tensor *in[2] = {th_rand_leaf(sa[k], 100 + 10 * op + k, -2, 2, true),
+                                  th_rand_leaf(sb[k], 200 + 10 * op + k, 0.5, 2, true)};
             gradcheck_ok(fn_binary, &op, in, 2);
         }
 }
@@ -333,7 +303,7 @@ Test(ops, same_tensor_twice_accumulates)
 {
     /* y = x * x: dy/dx = 2x, both operand slots add into one gradient. */
     const double xv[] = {1.5, -2};
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(2), xv, true);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(2), xv, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_mul(cx, x, x, &y), RNNC_OK);
     backward_ones(y);
@@ -343,7 +313,7 @@ Test(ops, same_tensor_twice_accumulates)
 
 Test(ops, no_node_when_grad_disabled)
 {
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(2), NULL, true);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(2), NULL, true);
     rnnc_tensor *y;
     rnnc_ctx_set_grad_enabled(cx, false);
     cr_assert_eq(rnnc_add(cx, a, a, &y), RNNC_OK);
@@ -360,7 +330,7 @@ Test(ops, no_node_when_grad_disabled)
 Test(ops, unary_values_f32)
 {
     const double xv[] = {-2.25, -0.5, 0, 0.5, 4};
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(5), xv, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(5), xv, false);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_square(cx, x, &y), RNNC_OK);
     expect_values(y, (double[]){5.0625, 0.25, 0, 0.25, 16}, 5, 0);
@@ -376,7 +346,7 @@ Test(ops, unary_values_f32)
     for (int i = 0; i < 5; i++)
         cr_expect_float_eq(rnnc_tensor_get(y, i), (float)exp(xv[i]), 1e-6 * exp(xv[i]));
     const double pv[] = {0.25, 1, 2.25, 9};
-    rnnc_tensor *p = leaf(RNNC_F32, RNNC_SHAPE(4), pv, false);
+    rnnc_tensor *p = th_leaf(RNNC_F32, RNNC_SHAPE(4), pv, false);
     cr_assert_eq(rnnc_sqrt(cx, p, &y), RNNC_OK);
     expect_values(y, (double[]){0.5, 1, 1.5, 3}, 4, 0);
     cr_assert_eq(rnnc_log(cx, p, &y), RNNC_OK);
@@ -389,7 +359,7 @@ Test(ops, unary_kink_gradients)
     /* clip(x, -1, 1) passes the gradient on the closed interval (TF's
      * clip_by_value); abs'(0) = 0; sign has no gradient at all. */
     const double xv[] = {-1.5, -1, 0, 1, 1.5};
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(5), xv, true);
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(5), xv, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_clip(cx, x, -1, 1, &y), RNNC_OK);
     backward_ones(y);
@@ -422,15 +392,15 @@ Test(ops, unary_gradcheck)
     for (int op = 0; op < 8; op++) {
         /* Inputs in [0.3, 2): positive for sqrt/log, away from abs's and
          * sign's kink; clip's bounds 0.7 / 1.6 are hit with probability 0. */
-        rnnc_tensor *in[1] = {rand_leaf(RNNC_SHAPE(3, 4), 300 + op, 0.3, 2)};
+        rnnc_tensor *in[1] = {th_rand_leaf(RNNC_SHAPE(3, 4), 300 + op, 0.3, 2, true)};
         gradcheck_ok(fn_unary, &op, in, 1);
     }
 }
 
 Test(ops, unary_errors)
 {
-    rnnc_tensor *ids = leaf(RNNC_I32, RNNC_SHAPE(3), NULL, false);
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false);
+    rnnc_tensor *ids = th_leaf(RNNC_I32, RNNC_SHAPE(3), NULL, false);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false);
     rnnc_tensor *y;
     expect_fail(rnnc_exp(cx, ids, &y), RNNC_E_DTYPE, "int32", "(3,)");
     expect_fail(rnnc_clip(cx, x, 1, -1, &y), RNNC_E_ARG, "clip", NULL);
@@ -444,7 +414,7 @@ static rnnc_tensor *iota234(rnnc_dtype dt, bool grad)
     double v[24];
     for (int i = 0; i < 24; i++)
         v[i] = i;
-    return leaf(dt, RNNC_SHAPE(2, 3, 4), v, grad);
+    return th_leaf(dt, RNNC_SHAPE(2, 3, 4), v, grad);
 }
 
 Test(ops, sum_mean_values)
@@ -477,7 +447,7 @@ Test(ops, mean_backward_spreads_one_over_count)
     cr_assert_eq(rnnc_mean(cx, x, (int[]){0, 1}, 2, false, &y), RNNC_OK);
     expect_shape(y, RNNC_SHAPE(4));
     const double seedv[] = {6, 12, 18, 24};
-    rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(4), seedv, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(4), seedv, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
     /* dx[b][t][j] = seed[j] / (2*3) = j + 1 */
     for (size_t i = 0; i < 24; i++)
@@ -488,7 +458,7 @@ Test(ops, sum_f32_accumulates_in_double)
 {
     /* 10^6 copies of 0.1f (= 0.100000001490116...): the exact sum is
      * 100000.00149; float accumulation would drift by hundreds. */
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(1000000), NULL, false), *y;
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(1000000), NULL, false), *y;
     rnnc_tensor_fill(x, 0.1);
     cr_assert_eq(rnnc_sum(cx, x, NULL, 0, false, &y), RNNC_OK);
     cr_expect(fabs(rnnc_tensor_get(y, 0) - 100000.00149) < 0.01, "sum %.6f", rnnc_tensor_get(y, 0));
@@ -513,7 +483,7 @@ Test(ops, reduce_gradcheck)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct red_args r = cases[k];
-        rnnc_tensor *in[1] = {rand_leaf(RNNC_SHAPE(2, 3, 4), 400 + k, -1, 1)};
+        rnnc_tensor *in[1] = {th_rand_leaf(RNNC_SHAPE(2, 3, 4), 400 + k, -1, 1, true)};
         gradcheck_ok(fn_reduce, &r, in, 1);
     }
 }
@@ -529,13 +499,13 @@ Test(ops, reduce_errors)
 
 Test(ops, reshape_values_infer_and_errors)
 {
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true), *y;
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true), *y;
     const rnnc_shape s3x = RNNC_SHAPE(3, -1), s42 = RNNC_SHAPE(4, 2), s4x = RNNC_SHAPE(4, -1);
     cr_assert_eq(rnnc_reshape(cx, x, &s3x, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(3, 2));
     expect_values(y, A23, 6, 0);
     const double g[] = {1, 2, 3, 4, 5, 6};
-    rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(3, 2), g, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(3, 2), g, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
     expect_grad(x, g, 6, 0);
     expect_fail(rnnc_reshape(cx, x, &s42, &y), RNNC_E_SHAPE, "(2, 3)", "(4, 2)");
@@ -549,7 +519,7 @@ Test(ops, slice_values_grads_and_errors)
     double v[24];
     for (int i = 0; i < 24; i++)
         v[i] = i;
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 4, 3), v, true), *y;
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 4, 3), v, true), *y;
     cr_assert_eq(rnnc_slice(cx, x, 1, 1, 2, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(2, 2, 3));
     const double want[] = {3, 4, 5, 6, 7, 8, 15, 16, 17, 18, 19, 20};
@@ -570,24 +540,24 @@ Test(ops, slice_values_grads_and_errors)
 Test(ops, concat_values_and_errors)
 {
     /* along axis 1: a (2,1) = [[1],[2]], b (2,2) = [[3,4],[5,6]] -> [[1,3,4],[2,5,6]] */
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(2, 1), (double[]){1, 2}, true);
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(2, 2), (double[]){3, 4, 5, 6}, true);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(2, 1), (double[]){1, 2}, true);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(2, 2), (double[]){3, 4, 5, 6}, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_concat(cx, (rnnc_tensor *[]){a, b}, 2, 1, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(2, 3));
     expect_values(y, (double[]){1, 3, 4, 2, 5, 6}, 6, 0);
     const double g[] = {10, 20, 30, 40, 50, 60};
-    rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(2, 3), g, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), g, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
     expect_grad(a, (double[]){10, 40}, 2, 0);
     expect_grad(b, (double[]){20, 30, 50, 60}, 4, 0);
     /* along axis 0 */
-    rnnc_tensor *c = leaf(RNNC_F32, RNNC_SHAPE(1, 2), (double[]){7, 8}, false);
+    rnnc_tensor *c = th_leaf(RNNC_F32, RNNC_SHAPE(1, 2), (double[]){7, 8}, false);
     cr_assert_eq(rnnc_concat(cx, (rnnc_tensor *[]){b, c}, 2, -2, &y), RNNC_OK);
     expect_shape(y, RNNC_SHAPE(3, 2));
     expect_values(y, (double[]){3, 4, 5, 6, 7, 8}, 6, 0);
     expect_fail(rnnc_concat(cx, (rnnc_tensor *[]){a, c}, 2, 1, &y), RNNC_E_SHAPE, "(1, 2)", "(2, 1)");
-    rnnc_tensor *d = leaf(RNNC_F64, RNNC_SHAPE(2, 1), NULL, false);
+    rnnc_tensor *d = th_leaf(RNNC_F64, RNNC_SHAPE(2, 1), NULL, false);
     expect_fail(rnnc_concat(cx, (rnnc_tensor *[]){a, d}, 2, 1, &y), RNNC_E_DTYPE, "float64", NULL);
     expect_fail(rnnc_concat(cx, (rnnc_tensor *[]){a}, 0, 1, &y), RNNC_E_ARG, "at least one", NULL);
 }
@@ -596,7 +566,7 @@ Test(ops, stack_values_and_errors)
 {
     rnnc_tensor *xs[3];
     for (int i = 0; i < 3; i++)
-        xs[i] = leaf(RNNC_F32, RNNC_SHAPE(2), (double[]){i + 1, 10 * (i + 1)}, true);
+        xs[i] = th_leaf(RNNC_F32, RNNC_SHAPE(2), (double[]){i + 1, 10 * (i + 1)}, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_stack(cx, xs, 3, 0, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(3, 2));
@@ -605,10 +575,10 @@ Test(ops, stack_values_and_errors)
     expect_shape(y, RNNC_SHAPE(2, 3));
     expect_values(y, (double[]){1, 2, 3, 10, 20, 30}, 6, 0);
     const double g[] = {1, 2, 3, 4, 5, 6};
-    rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(2, 3), g, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), g, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
     expect_grad(xs[1], (double[]){2, 5}, 2, 0);
-    rnnc_tensor *odd = leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false);
+    rnnc_tensor *odd = th_leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false);
     expect_fail(rnnc_stack(cx, (rnnc_tensor *[]){xs[0], odd}, 2, 0, &y), RNNC_E_SHAPE, "(3,)", "(2,)");
     expect_fail(rnnc_stack(cx, xs, 3, 2, &y), RNNC_E_ARG, "axis 2", NULL);
 }
@@ -620,7 +590,7 @@ Test(ops, stack_and_concat_many_inputs_build_a_tree)
     enum { N = 20 };
     rnnc_tensor *xs[N];
     for (int i = 0; i < N; i++)
-        xs[i] = leaf(RNNC_F32, RNNC_SHAPE(2), (double[]){i, 100 + i}, true);
+        xs[i] = th_leaf(RNNC_F32, RNNC_SHAPE(2), (double[]){i, 100 + i}, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_stack(cx, xs, N, 1, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(2, N));
@@ -632,7 +602,7 @@ Test(ops, stack_and_concat_many_inputs_build_a_tree)
     double g[2 * N];
     for (int i = 0; i < 2 * N; i++)
         g[i] = 1000 * (i / N) + i % N;
-    rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(2, N), g, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(2, N), g, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK, "%s", rnnc_last_error());
     for (int i = 0; i < N; i++)
         expect_grad(xs[i], (double[]){i, 1000 + i}, 2, 0);
@@ -640,7 +610,7 @@ Test(ops, stack_and_concat_many_inputs_build_a_tree)
     rnnc_ctx_clear(cx);
     rnnc_tensor *cs[70];
     for (int i = 0; i < 70; i++)
-        cs[i] = leaf(RNNC_F32, RNNC_SHAPE(1, 1), (double[]){i}, true);
+        cs[i] = th_leaf(RNNC_F32, RNNC_SHAPE(1, 1), (double[]){i}, true);
     cr_assert_eq(rnnc_concat(cx, cs, 70, 0, &y), RNNC_OK);
     expect_shape(y, RNNC_SHAPE(70, 1));
     for (int i = 0; i < 70; i++)
@@ -648,7 +618,7 @@ Test(ops, stack_and_concat_many_inputs_build_a_tree)
     double g70[70];
     for (int i = 0; i < 70; i++)
         g70[i] = 3 * i;
-    rnnc_tensor *seed70 = leaf(RNNC_F32, RNNC_SHAPE(70, 1), g70, false);
+    rnnc_tensor *seed70 = th_leaf(RNNC_F32, RNNC_SHAPE(70, 1), g70, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed70), RNNC_OK);
     for (int i = 0; i < 70; i++)
         cr_expect_eq(rnnc_tensor_grad_get(cs[i], 0), 3.0 * i);
@@ -656,16 +626,16 @@ Test(ops, stack_and_concat_many_inputs_build_a_tree)
 
 Test(ops, reverse_values_grads_and_masks)
 {
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true), *y;
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true), *y;
     cr_assert_eq(rnnc_reverse(cx, x, 1, &y), RNNC_OK);
     expect_values(y, (double[]){3, 2, 1, 6, 5, 4}, 6, 0);
-    rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6}, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), (double[]){1, 2, 3, 4, 5, 6}, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
     expect_grad(x, (double[]){3, 2, 1, 6, 5, 4}, 6, 0);
     cr_assert_eq(rnnc_reverse(cx, x, 0, &y), RNNC_OK);
     expect_values(y, (double[]){4, 5, 6, 1, 2, 3}, 6, 0);
     /* uint8 masks move too (go_backwards reverses the mask) */
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(2, 3), (double[]){1, 1, 0, 1, 0, 0}, false);
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(2, 3), (double[]){1, 1, 0, 1, 0, 0}, false);
     cr_assert_eq(rnnc_reverse(cx, m, -1, &y), RNNC_OK);
     cr_expect_eq(y->dtype, RNNC_U8);
     expect_values(y, (double[]){0, 1, 1, 0, 0, 1}, 6, 0);
@@ -693,7 +663,7 @@ Test(ops, shape_gradcheck)
         rnnc_tensor *in[11];
         int n = op == 6 ? 11 : 3;
         for (int i = 0; i < n; i++)
-            in[i] = rand_leaf(RNNC_SHAPE(2, 3, 4), 500 + 20 * op + i, -1, 1);
+            in[i] = th_rand_leaf(RNNC_SHAPE(2, 3, 4), 500 + 20 * op + i, -1, 1, true);
         gradcheck_ok(fn_shape, &op, in, n);
     }
 }
@@ -703,9 +673,9 @@ Test(ops, shape_gradcheck)
 Test(ops, where_row_mask_values_and_grads)
 {
     /* mask (B,1) = [[1],[0]]: row 0 from a, row 1 from b. */
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(2, 1), (double[]){1, 0}, false);
-    rnnc_tensor *a = leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true);
-    rnnc_tensor *b = leaf(RNNC_F32, RNNC_SHAPE(2, 3), (double[]){-1, -2, -3, -4, -5, -6}, true);
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(2, 1), (double[]){1, 0}, false);
+    rnnc_tensor *a = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), A23, true);
+    rnnc_tensor *b = th_leaf(RNNC_F32, RNNC_SHAPE(2, 3), (double[]){-1, -2, -3, -4, -5, -6}, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_where(cx, m, a, b, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_values(y, (double[]){1, 2, 3, -4, -5, -6}, 6, 0);
@@ -720,17 +690,17 @@ Test(ops, where_row_mask_values_and_grads)
 Test(ops, where_broadcast_b_and_errors)
 {
     /* b (3,) broadcast over rows: its gradient sums the rows where not taken. */
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(2, 3), (double[]){1, 0, 0, 0, 0, 1}, false);
-    rnnc_tensor *a = leaf(RNNC_F64, RNNC_SHAPE(2, 3), A23, true);
-    rnnc_tensor *b = leaf(RNNC_F64, RNNC_SHAPE(3), (double[]){7, 8, 9}, true);
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(2, 3), (double[]){1, 0, 0, 0, 0, 1}, false);
+    rnnc_tensor *a = th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), A23, true);
+    rnnc_tensor *b = th_leaf(RNNC_F64, RNNC_SHAPE(3), (double[]){7, 8, 9}, true);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_where(cx, m, a, b, &y), RNNC_OK);
     expect_values(y, (double[]){1, 8, 9, 7, 8, 6}, 6, 0);
     backward_ones(y);
     expect_grad(b, (double[]){1, 2, 1}, 3, 0);
-    rnnc_tensor *fm = leaf(RNNC_F32, RNNC_SHAPE(2, 1), NULL, false);
+    rnnc_tensor *fm = th_leaf(RNNC_F32, RNNC_SHAPE(2, 1), NULL, false);
     expect_fail(rnnc_where(cx, fm, a, b, &y), RNNC_E_DTYPE, "mask", "float32");
-    rnnc_tensor *m4 = leaf(RNNC_U8, RNNC_SHAPE(4, 1), NULL, false);
+    rnnc_tensor *m4 = th_leaf(RNNC_U8, RNNC_SHAPE(4, 1), NULL, false);
     expect_fail(rnnc_where(cx, m4, a, b, &y), RNNC_E_SHAPE, "(4, 1)", "(2, 3)");
 }
 
@@ -741,8 +711,8 @@ static rnnc_status fn_where(rnnc_ctx *c, void *u, rnnc_tensor **in, rnnc_tensor 
 
 Test(ops, where_gradcheck)
 {
-    rnnc_tensor *m = leaf(RNNC_U8, RNNC_SHAPE(3, 1), (double[]){1, 0, 1}, false);
-    rnnc_tensor *in[2] = {rand_leaf(RNNC_SHAPE(3, 4), 600, -1, 1), rand_leaf(RNNC_SHAPE(4), 601, -1, 1)};
+    rnnc_tensor *m = th_leaf(RNNC_U8, RNNC_SHAPE(3, 1), (double[]){1, 0, 1}, false);
+    rnnc_tensor *in[2] = {th_rand_leaf(RNNC_SHAPE(3, 4), 600, -1, 1, true), th_rand_leaf(RNNC_SHAPE(4), 601, -1, 1, true)};
     gradcheck_ok(fn_where, m, in, 2);
 }
 
@@ -752,7 +722,7 @@ Test(ops, dropout_statistics_scaling_and_mask_reuse)
 {
     enum { N = 100000 };
     const double rate = 0.3;
-    rnnc_tensor *x = leaf(RNNC_F32, RNNC_SHAPE(N), NULL, true);
+    rnnc_tensor *x = th_leaf(RNNC_F32, RNNC_SHAPE(N), NULL, true);
     rnnc_tensor_fill(x, 1.0);
     rnnc_rng rng;
     rnnc_rng_init(&rng, 7);
@@ -770,7 +740,7 @@ Test(ops, dropout_statistics_scaling_and_mask_reuse)
     double keep = (double)kept / N;
     cr_expect(fabs(keep - 0.7) < 0.005, "keep rate %.5f", keep);
     /* Backward multiplies by the same mask: seed k -> dx = k * mask. */
-    rnnc_tensor *seed = leaf(RNNC_F32, RNNC_SHAPE(N), NULL, false);
+    rnnc_tensor *seed = th_leaf(RNNC_F32, RNNC_SHAPE(N), NULL, false);
     for (size_t i = 0; i < N; i++)
         rnnc_f32(seed)[i] = (float)(i % 7);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
@@ -781,7 +751,7 @@ Test(ops, dropout_statistics_scaling_and_mask_reuse)
 Test(ops, dropout_rates_0_and_1_and_seeds)
 {
     const double xv[] = {1.5, -2, 3, 0.25};
-    rnnc_tensor *x = leaf(RNNC_F64, RNNC_SHAPE(4), xv, false), *y, *mask;
+    rnnc_tensor *x = th_leaf(RNNC_F64, RNNC_SHAPE(4), xv, false), *y, *mask;
     rnnc_rng rng;
     rnnc_rng_init(&rng, 3);
     cr_assert_eq(rnnc_dropout(cx, x, 0.0, &rng, &y, &mask), RNNC_OK);
@@ -791,7 +761,7 @@ Test(ops, dropout_rates_0_and_1_and_seeds)
     cr_assert_eq(rnnc_dropout(cx, x, 1.0, NULL, &y, NULL), RNNC_OK);
     expect_values(y, (double[]){0, 0, 0, 0}, 4, 0);
     /* Same seed -> same mask; another seed -> another mask. */
-    rnnc_tensor *big = leaf(RNNC_F32, RNNC_SHAPE(256), NULL, false), *m1, *m2, *m3;
+    rnnc_tensor *big = th_leaf(RNNC_F32, RNNC_SHAPE(256), NULL, false), *m1, *m2, *m3;
     rnnc_tensor_fill(big, 1.0);
     rnnc_rng r1, r2, r3;
     rnnc_rng_init(&r1, 11);
@@ -820,7 +790,7 @@ static rnnc_status fn_dropout(rnnc_ctx *c, void *u, rnnc_tensor **in, rnnc_tenso
 
 Test(ops, dropout_gradcheck)
 {
-    rnnc_tensor *in[1] = {rand_leaf(RNNC_SHAPE(5, 6), 700, -1, 1)};
+    rnnc_tensor *in[1] = {th_rand_leaf(RNNC_SHAPE(5, 6), 700, -1, 1, true)};
     gradcheck_ok(fn_dropout, NULL, in, 1);
 }
 
@@ -832,8 +802,8 @@ Test(ops, gather_rows_values_scatter_and_errors)
     double tv[12];
     for (int i = 0; i < 12; i++)
         tv[i] = 10 * (i / 3) + i % 3;
-    rnnc_tensor *table = leaf(RNNC_F32, RNNC_SHAPE(4, 3), tv, true);
-    rnnc_tensor *ids = leaf(RNNC_I32, RNNC_SHAPE(2, 2), (double[]){0, 3, 3, 1}, false);
+    rnnc_tensor *table = th_leaf(RNNC_F32, RNNC_SHAPE(4, 3), tv, true);
+    rnnc_tensor *ids = th_leaf(RNNC_I32, RNNC_SHAPE(2, 2), (double[]){0, 3, 3, 1}, false);
     rnnc_tensor *y;
     cr_assert_eq(rnnc_gather_rows(cx, table, ids, &y), RNNC_OK, "%s", rnnc_last_error());
     expect_shape(y, RNNC_SHAPE(2, 2, 3));
@@ -842,11 +812,11 @@ Test(ops, gather_rows_values_scatter_and_errors)
     backward_ones(y);
     /* row 3 picked twice, rows 0 and 1 once, row 2 never */
     expect_grad(table, (double[]){1, 1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2}, 12, 0);
-    rnnc_tensor *bad = leaf(RNNC_I32, RNNC_SHAPE(3), (double[]){0, 4, 1}, false);
+    rnnc_tensor *bad = th_leaf(RNNC_I32, RNNC_SHAPE(3), (double[]){0, 4, 1}, false);
     expect_fail(rnnc_gather_rows(cx, table, bad, &y), RNNC_E_ARG, "id 4", "[0, 4)");
-    rnnc_tensor *neg = leaf(RNNC_I32, RNNC_SHAPE(1), (double[]){-1}, false);
+    rnnc_tensor *neg = th_leaf(RNNC_I32, RNNC_SHAPE(1), (double[]){-1}, false);
     expect_fail(rnnc_gather_rows(cx, table, neg, &y), RNNC_E_ARG, "id -1", NULL);
-    rnnc_tensor *fids = leaf(RNNC_F32, RNNC_SHAPE(2), NULL, false);
+    rnnc_tensor *fids = th_leaf(RNNC_F32, RNNC_SHAPE(2), NULL, false);
     expect_fail(rnnc_gather_rows(cx, table, fids, &y), RNNC_E_DTYPE, "int32", "float32");
 }
 
@@ -858,8 +828,8 @@ static rnnc_status fn_gather(rnnc_ctx *c, void *u, rnnc_tensor **in, rnnc_tensor
 
 Test(ops, gather_rows_gradcheck)
 {
-    rnnc_tensor *in[2] = {rand_leaf(RNNC_SHAPE(5, 3), 800, -1, 1),
-                          leaf(RNNC_I32, RNNC_SHAPE(2, 3), (double[]){4, 0, 4, 2, 2, 1}, false)};
+    rnnc_tensor *in[2] = {th_rand_leaf(RNNC_SHAPE(5, 3), 800, -1, 1, true),
+                          th_leaf(RNNC_I32, RNNC_SHAPE(2, 3), (double[]){4, 0, 4, 2, 2, 1}, false)};
     gradcheck_ok(fn_gather, NULL, in, 2);
 }
 
@@ -880,7 +850,7 @@ static rnnc_status fn_dense_tanh_mean(rnnc_ctx *c, void *u, rnnc_tensor **in, rn
 
 Test(ops, composed_ops_gradcheck)
 {
-    rnnc_tensor *in[4] = {rand_leaf(RNNC_SHAPE(3, 4), 900, -1, 1), rand_leaf(RNNC_SHAPE(4, 5), 901, -1, 1),
-                          rand_leaf(RNNC_SHAPE(5), 902, -1, 1), rand_leaf(RNNC_SHAPE(3, 5), 903, -1, 1)};
+    rnnc_tensor *in[4] = {th_rand_leaf(RNNC_SHAPE(3, 4), 900, -1, 1, true), th_rand_leaf(RNNC_SHAPE(4, 5), 901, -1, 1, true),
+                          th_rand_leaf(RNNC_SHAPE(5), 902, -1, 1, true), th_rand_leaf(RNNC_SHAPE(3, 5), 903, -1, 1, true)};
     gradcheck_ok(fn_dense_tanh_mean, NULL, in, 4);
 }

@@ -15,6 +15,7 @@
 
 #include "framework/constraints.h"
 #include "framework/layer.h"
+#include "helpers/builders.h"
 #include "helpers/fixture.h"
 #include "io/spec_reader.h"
 #include "optim/optimizer.h"
@@ -65,52 +66,6 @@ static char *h5_attr(const char *file, const char *obj, const char *attr)
     return out;
 }
 
-static rnnc_cfg *parse_json(const char *text)
-{
-    rnnc_cfg *c = NULL;
-    cr_assert_eq(rnnc_spec_read_string(text, strlen(text), "<fixture config>", &c), RNNC_OK, "%s",
-                 rnnc_last_error());
-    return c;
-}
-
-/* Structural equality of config trees: types, values, map key order. */
-static bool cfg_equal(const rnnc_cfg *a, const rnnc_cfg *b, char *why, size_t cap)
-{
-    if (a->type != b->type) {
-        snprintf(why, cap, "type %s vs %s", rnnc_cfg_type_name(a->type), rnnc_cfg_type_name(b->type));
-        return false;
-    }
-    switch (a->type) {
-    case RNNC_CFG_NULL: return true;
-    case RNNC_CFG_BOOL: return a->v.b == b->v.b || (snprintf(why, cap, "bool differs"), false);
-    case RNNC_CFG_INT: return a->v.i == b->v.i || (snprintf(why, cap, "int %lld vs %lld", (long long)a->v.i, (long long)b->v.i), false);
-    case RNNC_CFG_FLOAT:
-        return a->v.f == b->v.f || (snprintf(why, cap, "float %.17g vs %.17g", a->v.f, b->v.f), false);
-    case RNNC_CFG_STRING:
-        return strcmp(a->v.s, b->v.s) == 0 || (snprintf(why, cap, "'%s' vs '%s'", a->v.s, b->v.s), false);
-    case RNNC_CFG_LIST:
-    case RNNC_CFG_MAP:
-        if (a->n != b->n) {
-            snprintf(why, cap, "%zu vs %zu entries", a->n, b->n);
-            return false;
-        }
-        for (size_t i = 0; i < a->n; i++) {
-            if (a->type == RNNC_CFG_MAP && strcmp(a->keys[i], b->keys[i]) != 0) {
-                snprintf(why, cap, "key %zu: '%s' vs '%s'", i, a->keys[i], b->keys[i]);
-                return false;
-            }
-            if (!cfg_equal(a->items[i], b->items[i], why, cap)) {
-                char inner[512];
-                snprintf(inner, sizeof inner, "%s", why);
-                snprintf(why, cap, "[%s] %s", a->type == RNNC_CFG_MAP ? a->keys[i] : "item", inner);
-                return false;
-            }
-        }
-        return true;
-    }
-    return false;
-}
-
 static rnnc_tensor *read_t(rnnc_fixture *fx, const char *path, rnnc_dtype dt)
 {
     rnnc_tensor *t = NULL;
@@ -139,7 +94,7 @@ static void run_keras_case(const char *name)
     char path[256];
     char *config = h5_attr(OPT_FILE, name, "config");
     cr_assert_not_null(config, "no config for case %s", name);
-    rnnc_cfg *cfg = parse_json(config);
+    rnnc_cfg *cfg = th_parse(config);
     rnnc_optimizer *opt = NULL;
     cr_assert_eq(rnnc_optimizer_from_config(cfg, name, &opt), RNNC_OK, "%s: %s", name, rnnc_last_error());
 
@@ -157,7 +112,7 @@ static void run_keras_case(const char *name)
     }
     char *cons = h5_attr(OPT_FILE, name, "constraint");
     if (cons) {
-        rnnc_cfg *cc = parse_json(cons);
+        rnnc_cfg *cc = th_parse(cons);
         cr_assert_eq(rnnc_constraint_from_config(cc, name, &w[0].constraint), RNNC_OK, "%s", rnnc_last_error());
         rnnc_cfg_destroy(cc);
         free(cons);
@@ -214,7 +169,7 @@ static void run_keras_case(const char *name)
     rnnc_cfg *mine = NULL;
     char why[1024] = "";
     cr_assert_eq(rnnc_optimizer_serialize(opt, &mine), RNNC_OK, "%s", rnnc_last_error());
-    cr_expect(cfg_equal(mine, cfg, why, sizeof why), "%s: config differs: %s", name, why);
+    cr_expect(th_cfg_equal(mine, cfg, why, sizeof why), "%s: config differs: %s", name, why);
     rnnc_cfg_destroy(mine);
 
     rnnc_fixture_close(fx);
@@ -278,7 +233,7 @@ static void run_schedule_case(const char *name)
     char path[128];
     char *config = h5_attr(SCHED_FILE, name, "config");
     cr_assert_not_null(config);
-    rnnc_cfg *cfg = parse_json(config);
+    rnnc_cfg *cfg = th_parse(config);
     rnnc_schedule *s = NULL;
     cr_assert_eq(rnnc_schedule_from_config(cfg, name, &s), RNNC_OK, "%s", rnnc_last_error());
     rnnc_fixture *fx = NULL;
@@ -293,7 +248,7 @@ static void run_schedule_case(const char *name)
     rnnc_cfg *mine = NULL;
     char why[512] = "";
     cr_assert_eq(rnnc_schedule_serialize(s, &mine), RNNC_OK);
-    cr_expect(cfg_equal(mine, cfg, why, sizeof why), "%s: config differs: %s", name, why);
+    cr_expect(th_cfg_equal(mine, cfg, why, sizeof why), "%s: config differs: %s", name, why);
     rnnc_cfg_destroy(mine);
     rnnc_tensor_destroy(lr);
     rnnc_fixture_close(fx);
@@ -339,7 +294,7 @@ static void set_grad(one_var *v, const double *g)
 
 static rnnc_optimizer *make_opt(const char *json)
 {
-    rnnc_cfg *c = parse_json(json);
+    rnnc_cfg *c = th_parse(json);
     rnnc_optimizer *o = NULL;
     cr_assert_eq(rnnc_optimizer_from_config(c, "test", &o), RNNC_OK, "%s", rnnc_last_error());
     rnnc_cfg_destroy(c);
@@ -482,7 +437,7 @@ Test(optimizers_formula, clipping_and_weight_decay)
 
 static rnnc_status try_config(const char *json)
 {
-    rnnc_cfg *c = parse_json(json);
+    rnnc_cfg *c = th_parse(json);
     rnnc_optimizer *o = NULL;
     rnnc_status s = rnnc_optimizer_from_config(c, "compile.optimizer", &o);
     rnnc_optimizer_destroy(o);
