@@ -14,6 +14,7 @@
 #include "framework/activations.h"
 #include "framework/random.h"
 #include "framework/config.h"
+#include "framework/keras_object.h"
 #include "framework/initializers.h"
 #include "framework/regularizers.h"
 #include "framework/constraints.h"

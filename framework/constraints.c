@@ -35,7 +35,7 @@ _Static_assert(sizeof class_names / sizeof class_names[0] == CON_KIND_COUNT,
                "class name table out of sync");
 
 /* Class names and snake_case only: Keras 2's maxnorm, nonneg, unitnorm fail. */
-static const rnnc__kname names[] = {
+static const rnnc_keras_name names[] = {
     {"Constraint", CON_BASE},         {"constraint", CON_BASE},
     {"MaxNorm", CON_MAX_NORM},        {"max_norm", CON_MAX_NORM},
     {"MinMaxNorm", CON_MIN_MAX_NORM}, {"min_max_norm", CON_MIN_MAX_NORM},
@@ -46,7 +46,7 @@ static const rnnc__kname names[] = {
 
 struct rnnc_constraint {
     con_kind kind;
-    rnnc__num min_value, max_value, rate; /* as written, for get_config */
+    rnnc_keras_num min_value, max_value, rate; /* as written, for get_config */
     rnnc_cfg *axis_cfg;                   /* axis as written (int, list or null); owned */
     bool all_axes;                        /* axis = null: one norm over everything */
     int n_axes;
@@ -104,14 +104,14 @@ static rnnc_status build(con_kind kind, const rnnc_cfg *config, const char *what
     k->kind = kind;
     switch (kind) {
     case CON_MAX_NORM:
-        RNNC_TRY(rnnc__num_read(config, who, "max_value", rnnc__num_int(2), &k->max_value));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "max_value", rnnc_keras_num_int(2), &k->max_value));
         RNNC_TRY(read_axis(k, config, who));
         known = k_max;
         break;
     case CON_MIN_MAX_NORM:
-        RNNC_TRY(rnnc__num_read(config, who, "min_value", rnnc__num_float(0.0), &k->min_value));
-        RNNC_TRY(rnnc__num_read(config, who, "max_value", rnnc__num_float(1.0), &k->max_value));
-        RNNC_TRY(rnnc__num_read(config, who, "rate", rnnc__num_float(1.0), &k->rate));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "min_value", rnnc_keras_num_float(0.0), &k->min_value));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "max_value", rnnc_keras_num_float(1.0), &k->max_value));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "rate", rnnc_keras_num_float(1.0), &k->rate));
         RNNC_TRY(read_axis(k, config, who));
         known = k_minmax;
         break;
@@ -139,13 +139,13 @@ rnnc_status rnnc_constraint_from_config(const rnnc_cfg *c, const char *what,
                                         rnnc_constraint **out)
 {
     *out = NULL;
-    what = rnnc__what(what, "constraint");
+    what = rnnc_keras_what(what, "constraint");
     if (!c || c->type == RNNC_CFG_NULL)
         return RNNC_OK;
-    rnnc__kobj o;
+    rnnc_keras_object o;
     int kind;
-    RNNC_TRY(rnnc__kobj_parse(c, "constraint", MODULE, what, &o));
-    RNNC_TRY(rnnc__kname_lookup(names, o.class_name, "constraint", what, &kind));
+    RNNC_TRY(rnnc_keras_object_parse(c, "constraint", MODULE, what, &o));
+    RNNC_TRY(rnnc_keras_name_lookup(names, o.class_name, "constraint", what, &kind));
     rnnc_constraint *k = calloc(1, sizeof *k);
     if (!k)
         return rnnc_fail(RNNC_E_NOMEM, "%s: out of memory", what);
@@ -310,11 +310,11 @@ rnnc_status rnnc_constraint_get_config(const rnnc_constraint *c, rnnc_cfg **out)
         return rnnc_fail(RNNC_E_NOMEM, "get_config of %s: out of memory", class_names[c->kind]);
     rnnc_status s = RNNC_OK;
     if (c->kind == CON_MIN_MAX_NORM)
-        s = rnnc__num_set(m, "min_value", c->min_value);
+        s = rnnc_keras_num_set(m, "min_value", c->min_value);
     if (s == RNNC_OK && (c->kind == CON_MAX_NORM || c->kind == CON_MIN_MAX_NORM))
-        s = rnnc__num_set(m, "max_value", c->max_value);
+        s = rnnc_keras_num_set(m, "max_value", c->max_value);
     if (s == RNNC_OK && c->kind == CON_MIN_MAX_NORM)
-        s = rnnc__num_set(m, "rate", c->rate);
+        s = rnnc_keras_num_set(m, "rate", c->rate);
     if (s == RNNC_OK && c->axis_cfg) {
         rnnc_cfg *a = rnnc_cfg_clone(c->axis_cfg);
         s = a ? rnnc_cfg_set(m, "axis", a)
@@ -324,5 +324,5 @@ rnnc_status rnnc_constraint_get_config(const rnnc_constraint *c, rnnc_cfg **out)
         rnnc_cfg_destroy(m);
         return s;
     }
-    return rnnc__kobj_envelope(MODULE, class_names[c->kind], m, out);
+    return rnnc_keras_object_envelope(MODULE, class_names[c->kind], m, out);
 }

@@ -48,7 +48,7 @@ struct rnnc_initializer {
      *   Constant: p[0] = value;  Identity, Orthogonal: p[0] = gain;
      *   RandomNormal, TruncatedNormal: p = {mean, stddev};
      *   RandomUniform: p = {minval, maxval};  VarianceScaling: p[0] = scale. */
-    rnnc__num p[2];
+    rnnc_keras_num p[2];
     rnnc__vs_mode mode;   /* variance scaling family */
     rnnc__vs_dist dist;
     bool random;          /* has a seed */

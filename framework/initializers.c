@@ -35,7 +35,7 @@ _Static_assert(sizeof rnnc__init_class_names / sizeof rnnc__init_class_names[0] 
                "class name table out of sync");
 
 /* Every accepted spelling (spec 7.1), case-sensitive. */
-static const rnnc__kname names[] = {
+static const rnnc_keras_name names[] = {
     {"Constant", RNNC__INIT_CONSTANT},          {"constant", RNNC__INIT_CONSTANT},
     {"Zeros", RNNC__INIT_ZEROS},                {"zeros", RNNC__INIT_ZEROS},
     {"Ones", RNNC__INIT_ONES},                  {"ones", RNNC__INIT_ONES},
@@ -169,7 +169,7 @@ static rnnc_status pick(const char *v, const char *const *allowed, const char *w
 static rnnc_status read_variance_scaling(rnnc_initializer *in, const rnnc_cfg *config,
                                          const char *who)
 {
-    RNNC_TRY(rnnc__num_read(config, who, "scale", rnnc__num_float(1.0), &in->p[0]));
+    RNNC_TRY(rnnc_keras_num_read(config, who, "scale", rnnc_keras_num_float(1.0), &in->p[0]));
     if (!(in->p[0].v > 0.0))
         return rnnc_fail(RNNC_E_ARG, "%s: 'scale' must be a positive float, got %g", who,
                          in->p[0].v);
@@ -242,7 +242,7 @@ static void preset_params(rnnc_initializer *in)
     };
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (presets[i].kind == in->kind) {
-            in->p[0] = rnnc__num_float(presets[i].scale);
+            in->p[0] = rnnc_keras_num_float(presets[i].scale);
             in->mode = presets[i].mode;
             in->dist = presets[i].dist;
         }
@@ -260,20 +260,20 @@ static rnnc_status build(rnnc__init_kind kind, const rnnc_cfg *config, const cha
     case RNNC__INIT_ONES:
         break;
     case RNNC__INIT_CONSTANT:
-        RNNC_TRY(rnnc__num_read(config, who, "value", rnnc__num_float(0.0), &in->p[0]));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "value", rnnc_keras_num_float(0.0), &in->p[0]));
         break;
     case RNNC__INIT_IDENTITY:
-        RNNC_TRY(rnnc__num_read(config, who, "gain", rnnc__num_float(1.0), &in->p[0]));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "gain", rnnc_keras_num_float(1.0), &in->p[0]));
         break;
     case RNNC__INIT_RANDOM_NORMAL:
     case RNNC__INIT_TRUNCATED_NORMAL:
-        RNNC_TRY(rnnc__num_read(config, who, "mean", rnnc__num_float(0.0), &in->p[0]));
-        RNNC_TRY(rnnc__num_read(config, who, "stddev", rnnc__num_float(0.05), &in->p[1]));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "mean", rnnc_keras_num_float(0.0), &in->p[0]));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "stddev", rnnc_keras_num_float(0.05), &in->p[1]));
         RNNC_TRY(read_seed(in, config, who));
         break;
     case RNNC__INIT_RANDOM_UNIFORM:
-        RNNC_TRY(rnnc__num_read(config, who, "minval", rnnc__num_float(-0.05), &in->p[0]));
-        RNNC_TRY(rnnc__num_read(config, who, "maxval", rnnc__num_float(0.05), &in->p[1]));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "minval", rnnc_keras_num_float(-0.05), &in->p[0]));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "maxval", rnnc_keras_num_float(0.05), &in->p[1]));
         RNNC_TRY(read_seed(in, config, who));
         break;
     case RNNC__INIT_VARIANCE_SCALING:
@@ -283,7 +283,7 @@ static rnnc_status build(rnnc__init_kind kind, const rnnc_cfg *config, const cha
         RNNC_TRY(read_axes(config, who, "output_axes", &in->output_axes));
         break;
     case RNNC__INIT_ORTHOGONAL:
-        RNNC_TRY(rnnc__num_read(config, who, "gain", rnnc__num_float(1.0), &in->p[0]));
+        RNNC_TRY(rnnc_keras_num_read(config, who, "gain", rnnc_keras_num_float(1.0), &in->p[0]));
         RNNC_TRY(read_seed(in, config, who));
         break;
     case RNNC__INIT_STFT:
@@ -307,7 +307,7 @@ static rnnc_status create_named(const char *name, const rnnc_cfg *config, const 
                                 rnnc_initializer **out)
 {
     int kind;
-    RNNC_TRY(rnnc__kname_lookup(names, name, "initializer", what, &kind));
+    RNNC_TRY(rnnc_keras_name_lookup(names, name, "initializer", what, &kind));
     rnnc_initializer *in = calloc(1, sizeof *in);
     if (!in)
         return rnnc_fail(RNNC_E_NOMEM, "%s: out of memory", what);
@@ -324,7 +324,7 @@ rnnc_status rnnc_initializer_from_name(const char *name, const char *what,
                                        rnnc_initializer **out)
 {
     *out = NULL;
-    what = rnnc__what(what, "initializer");
+    what = rnnc_keras_what(what, "initializer");
     if (!name)
         return create_named("glorot_uniform", NULL, what, out);
     return create_named(name, NULL, what, out);
@@ -334,12 +334,12 @@ rnnc_status rnnc_initializer_from_config(const rnnc_cfg *c, const char *what,
                                          rnnc_initializer **out)
 {
     *out = NULL;
-    what = rnnc__what(what, "initializer");
+    what = rnnc_keras_what(what, "initializer");
     /* Keras's add_weight falls back to glorot_uniform for None. */
     if (!c || c->type == RNNC_CFG_NULL)
         return create_named("glorot_uniform", NULL, what, out);
-    rnnc__kobj o;
-    RNNC_TRY(rnnc__kobj_parse(c, "initializer", MODULE, what, &o));
+    rnnc_keras_object o;
+    RNNC_TRY(rnnc_keras_object_parse(c, "initializer", MODULE, what, &o));
     return create_named(o.class_name, o.config, what, out);
 }
 
@@ -394,23 +394,23 @@ rnnc_status rnnc_initializer_get_config(const rnnc_initializer *init, rnnc_cfg *
         s = set_clone_or_null(c, "seed", init->seed_cfg);
     switch (init->kind) {
     case RNNC__INIT_CONSTANT:
-        if (s == RNNC_OK) s = rnnc__num_set(c, "value", init->p[0]);
+        if (s == RNNC_OK) s = rnnc_keras_num_set(c, "value", init->p[0]);
         break;
     case RNNC__INIT_IDENTITY:
     case RNNC__INIT_ORTHOGONAL:
-        if (s == RNNC_OK) s = rnnc__num_set(c, "gain", init->p[0]);
+        if (s == RNNC_OK) s = rnnc_keras_num_set(c, "gain", init->p[0]);
         break;
     case RNNC__INIT_RANDOM_NORMAL:
     case RNNC__INIT_TRUNCATED_NORMAL:
-        if (s == RNNC_OK) s = rnnc__num_set(c, "mean", init->p[0]);
-        if (s == RNNC_OK) s = rnnc__num_set(c, "stddev", init->p[1]);
+        if (s == RNNC_OK) s = rnnc_keras_num_set(c, "mean", init->p[0]);
+        if (s == RNNC_OK) s = rnnc_keras_num_set(c, "stddev", init->p[1]);
         break;
     case RNNC__INIT_RANDOM_UNIFORM:
-        if (s == RNNC_OK) s = rnnc__num_set(c, "minval", init->p[0]);
-        if (s == RNNC_OK) s = rnnc__num_set(c, "maxval", init->p[1]);
+        if (s == RNNC_OK) s = rnnc_keras_num_set(c, "minval", init->p[0]);
+        if (s == RNNC_OK) s = rnnc_keras_num_set(c, "maxval", init->p[1]);
         break;
     case RNNC__INIT_VARIANCE_SCALING:
-        if (s == RNNC_OK) s = rnnc__num_set(c, "scale", init->p[0]);
+        if (s == RNNC_OK) s = rnnc_keras_num_set(c, "scale", init->p[0]);
         if (s == RNNC_OK) s = rnnc_cfg_set_string(c, "mode", mode_names[init->mode]);
         if (s == RNNC_OK) s = rnnc_cfg_set_string(c, "distribution", dist_names[init->dist]);
         /* fall through */
@@ -430,5 +430,5 @@ rnnc_status rnnc_initializer_get_config(const rnnc_initializer *init, rnnc_cfg *
         rnnc_cfg_destroy(c);
         return s;
     }
-    return rnnc__kobj_envelope(MODULE, rnnc__init_class_names[init->kind], c, out);
+    return rnnc_keras_object_envelope(MODULE, rnnc__init_class_names[init->kind], c, out);
 }

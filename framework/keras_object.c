@@ -15,8 +15,8 @@ static bool is_keras_module(const char *m)
     return strncmp(m, "keras", 5) == 0 && (m[5] == '\0' || m[5] == '.');
 }
 
-rnnc_status rnnc__kobj_parse(const rnnc_cfg *c, const char *family, const char *module,
-                             const char *what, rnnc__kobj *out)
+rnnc_status rnnc_keras_object_parse(const rnnc_cfg *c, const char *family, const char *module,
+                                    const char *what, rnnc_keras_object *out)
 {
     char where[256];
     out->class_name = NULL;
@@ -73,12 +73,12 @@ rnnc_status rnnc__kobj_parse(const rnnc_cfg *c, const char *family, const char *
     return RNNC_OK;
 }
 
-rnnc_status rnnc__kname_lookup(const rnnc__kname *table, const char *name,
-                               const char *family, const char *what, int *kind)
+rnnc_status rnnc_keras_name_lookup(const rnnc_keras_name *table, const char *name,
+                                   const char *family, const char *what, int *kind)
 {
     const char *names[96];
     int n = 0;
-    for (const rnnc__kname *e = table; e->name; e++) {
+    for (const rnnc_keras_name *e = table; e->name; e++) {
         if (strcmp(e->name, name) == 0) {
             *kind = e->kind;
             return RNNC_OK;
@@ -105,8 +105,8 @@ rnnc_status rnnc__kname_lookup(const rnnc__kname *table, const char *name,
                      list);
 }
 
-rnnc_status rnnc__num_read(const rnnc_cfg *map, const char *what, const char *key,
-                           rnnc__num dflt, rnnc__num *out)
+rnnc_status rnnc_keras_num_read(const rnnc_cfg *map, const char *what, const char *key,
+                                rnnc_keras_num dflt, rnnc_keras_num *out)
 {
     char where[256];
     const rnnc_cfg *v = map ? rnnc_cfg_get(map, key) : NULL;
@@ -115,18 +115,18 @@ rnnc_status rnnc__num_read(const rnnc_cfg *map, const char *what, const char *ke
         return RNNC_OK;
     }
     if (v->type == RNNC_CFG_INT) {
-        *out = rnnc__num_int((double)v->v.i);
+        *out = rnnc_keras_num_int((double)v->v.i);
         return RNNC_OK;
     }
     if (v->type == RNNC_CFG_FLOAT) {
-        *out = rnnc__num_float(v->v.f);
+        *out = rnnc_keras_num_float(v->v.f);
         return RNNC_OK;
     }
     return rnnc_fail(RNNC_E_ARG, "%s: '%s' must be a number, got %s%s", what, key,
                      rnnc_cfg_type_name(v->type), rnnc_cfg_where(v, where, sizeof where));
 }
 
-rnnc_status rnnc__num_set(rnnc_cfg *map, const char *key, rnnc__num n)
+rnnc_status rnnc_keras_num_set(rnnc_cfg *map, const char *key, rnnc_keras_num n)
 {
     /* (double)INT64_MAX is 2^63, which does not convert back: only values in
      * range are written as ints. */
@@ -135,8 +135,8 @@ rnnc_status rnnc__num_set(rnnc_cfg *map, const char *key, rnnc__num n)
     return rnnc_cfg_set_float(map, key, n.v);
 }
 
-rnnc_status rnnc__kobj_envelope(const char *module, const char *class_name,
-                                rnnc_cfg *config, rnnc_cfg **out)
+rnnc_status rnnc_keras_object_envelope(const char *module, const char *class_name,
+                                       rnnc_cfg *config, rnnc_cfg **out)
 {
     *out = NULL;
     rnnc_cfg *env = rnnc_cfg_map();

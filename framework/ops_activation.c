@@ -14,7 +14,7 @@ static rnnc_status act_backward(rnnc_node *n)
     if (!out->grad || !x->requires_grad || !x->grad)
         return RNNC_OK;
     const rnnc_act act = (rnnc_act)n->iarg[0];
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data, *Y = out->data, *G = out->grad;
         T *GX = x->grad;
         for (size_t i = 0; i < x->numel; i++)
@@ -34,7 +34,7 @@ static rnnc_status glu_backward(rnnc_node *n)
         return RNNC_OK;
     const int64_t h = n->iarg[0];
     const size_t rows = h ? out->numel / (size_t)h : 0;
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data, *G = out->grad;
         T *GX = x->grad;
         for (size_t r = 0; r < rows; r++) {
@@ -65,7 +65,7 @@ static rnnc_status glu(rnnc_ctx *cx, rnnc_tensor *x, rnnc_tensor **y)
     rnnc_tensor *out;
     RNNC_TRY(rnnc_ctx_tensor(cx, x->dtype, &ys, &out));
     const size_t rows = h ? out->numel / (size_t)h : 0;
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data;
         T *Y = out->data;
         for (size_t r = 0; r < rows; r++) {
@@ -99,7 +99,7 @@ rnnc_status rnnc_activation(rnnc_ctx *cx, rnnc_act act, rnnc_tensor *x, rnnc_ten
     }
     rnnc_tensor *out;
     RNNC_TRY(rnnc_ctx_tensor(cx, x->dtype, &x->shape, &out));
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data;
         T *Y = out->data;
         for (size_t i = 0; i < x->numel; i++)

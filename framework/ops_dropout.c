@@ -18,7 +18,7 @@ static rnnc_status dropout_backward(rnnc_node *n)
     const rnnc_tensor *mask = n->saved[0];
     if (!out->grad || !x->requires_grad || !x->grad)
         return RNNC_OK;
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         T *gx = x->grad;
         const T *g = out->grad, *m = mask->data;
         for (size_t i = 0; i < x->numel; i++)
@@ -38,7 +38,7 @@ static void draw_mask(rnnc_tensor *mask, double rate, rnnc_rng *rng)
     for (size_t base = 0; base < mask->numel; base += CHUNK) {
         size_t cnt = mask->numel - base < CHUNK ? mask->numel - base : CHUNK;
         rnnc_rng_uniform(rng, u, cnt);
-        RNNC__FLOAT_DISPATCH(mask->dtype, T, {
+        RNNC_FLOAT_DISPATCH(mask->dtype, T, {
             T *m = (T *)mask->data + base;
             for (size_t i = 0; i < cnt; i++)
                 m[i] = u[i] >= rate ? (T)scale : (T)0;
@@ -67,7 +67,7 @@ rnnc_status rnnc_dropout(rnnc_ctx *cx, rnnc_tensor *x, double rate, struct rnnc_
         draw_mask(mask, rate, rng);
     /* rate == 1: the mask stays all zeros (ctx tensors start zeroed). */
     RNNC_TRY(rnnc_ctx_tensor(cx, x->dtype, &x->shape, &out));
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data, *m = mask->data;
         T *Y = out->data;
         for (size_t i = 0; i < x->numel; i++)

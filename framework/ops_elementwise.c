@@ -39,7 +39,7 @@ static rnnc_status binary_backward(rnnc_node *n)
     rnnc__bcast_iter(&it, &out->shape, 2, ins);
     const binop op = (binop)n->iarg[0];
     const bool wa = a->requires_grad && a->grad, wb = b->requires_grad && b->grad;
-    RNNC__FLOAT_DISPATCH(out->dtype, T, {
+    RNNC_FLOAT_DISPATCH(out->dtype, T, {
         const T *A = a->data, *B = b->data, *G = out->grad;
         T *GA = wa ? a->grad : NULL, *GB = wb ? b->grad : NULL;
         for (size_t r = 0; r < it.rows; r++, rnnc__iter_next(&it)) {
@@ -94,7 +94,7 @@ static rnnc_status binary(rnnc_ctx *cx, binop op, rnnc_tensor *a, rnnc_tensor *b
     RNNC_TRY(rnnc_ctx_tensor(cx, a->dtype, &ys, &out));
     rnnc__iter it;
     rnnc__bcast_iter(&it, &ys, 2, ins);
-    RNNC__FLOAT_DISPATCH(a->dtype, T, {
+    RNNC_FLOAT_DISPATCH(a->dtype, T, {
         T *Y = out->data;
         const T *A = a->data, *B = b->data;
         switch (op) {
@@ -159,7 +159,7 @@ static rnnc_status where_backward(rnnc_node *n)
     rnnc__bcast_iter(&it, &out->shape, 3, ins);
     const bool wa = a->requires_grad && a->grad, wb = b->requires_grad && b->grad;
     const uint8_t *M = mask->data;
-    RNNC__FLOAT_DISPATCH(out->dtype, T, {
+    RNNC_FLOAT_DISPATCH(out->dtype, T, {
         const T *G = out->grad;
         T *GA = wa ? a->grad : NULL, *GB = wb ? b->grad : NULL;
         for (size_t r = 0; r < it.rows; r++, rnnc__iter_next(&it)) {
@@ -199,7 +199,7 @@ rnnc_status rnnc_where(rnnc_ctx *cx, const rnnc_tensor *mask, rnnc_tensor *a, rn
     rnnc__iter it;
     rnnc__bcast_iter(&it, &ys, 3, ins);
     const uint8_t *M = mask->data;
-    RNNC__FLOAT_DISPATCH(a->dtype, T, {
+    RNNC_FLOAT_DISPATCH(a->dtype, T, {
         T *Y = out->data;
         const T *A = a->data, *B = b->data;
         for (size_t r = 0; r < it.rows; r++, rnnc__iter_next(&it)) {

@@ -17,7 +17,7 @@ static rnnc_status gather_backward(rnnc_node *n)
         return RNNC_OK;
     const int64_t D = n->iarg[0];
     const int32_t *id = ids->data;
-    RNNC__FLOAT_DISPATCH(table->dtype, T, {
+    RNNC_FLOAT_DISPATCH(table->dtype, T, {
         T *gt = table->grad;
         const T *g = out->grad;
         for (size_t i = 0; i < ids->numel; i++) {

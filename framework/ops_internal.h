@@ -1,8 +1,7 @@
 /* ops_internal.h - private helpers shared by the ops_*.c files.
  *
  * Holds: argument checks that fill the error message (op name, argument
- * name, shapes, dtypes), a float-dtype dispatch macro so each kernel is
- * written once for float and double, and a strided n-d iterator used for
+ * name, shapes, dtypes) and a strided n-d iterator used for
  * NumPy broadcasting and reductions. Not public API: only framework/ops_*.c
  * include it. */
 #ifndef RNNC_OPS_INTERNAL_H
@@ -14,19 +13,6 @@
 #include "framework/activations.h"
 #include "framework/autograd.h"
 #include "framework/tensor.h"
-
-/* Runs the statements `...` with T typedef'd to float (RNNC_F32) or double
- * (RNNC_F64). The caller has checked that dt is one of the two. */
-#define RNNC__FLOAT_DISPATCH(dt, T, ...)    \
-    do {                                    \
-        if ((dt) == RNNC_F32) {             \
-            typedef float T;                \
-            __VA_ARGS__                     \
-        } else {                            \
-            typedef double T;               \
-            __VA_ARGS__                     \
-        }                                   \
-    } while (0)
 
 /* A shape as text for messages: RNNC__SHAPE_STR(&t->shape, buf). */
 #define RNNC__SHAPE_STR(s, buf) rnnc_shape_str((s), (buf), sizeof(buf))

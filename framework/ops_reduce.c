@@ -40,7 +40,7 @@ static rnnc_status reduce_backward(rnnc_node *n)
     rnnc__iter it;
     reduce_iter(&it, &x->shape, &keep);
     const double scale = n->farg[0];
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         T *GX = x->grad;
         const T *G = out->grad;
         for (size_t r = 0; r < it.rows; r++, rnnc__iter_next(&it)) {
@@ -96,7 +96,7 @@ static rnnc_status reduce(rnnc_ctx *cx, const char *name, bool mean, rnnc_tensor
         return rnnc_fail(RNNC_E_NOMEM, "%s: out of memory for %zu accumulators", name, out->numel);
     rnnc__iter it;
     reduce_iter(&it, &x->shape, &keep);
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data;
         for (size_t r = 0; r < it.rows; r++, rnnc__iter_next(&it)) {
             const T *px = X + it.off[0];
@@ -106,7 +106,7 @@ static rnnc_status reduce(rnnc_ctx *cx, const char *name, bool mean, rnnc_tensor
         }
     });
     const double scale = mean ? 1.0 / count : 1.0;
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         T *Y = out->data;
         for (size_t i = 0; i < out->numel; i++)
             Y[i] = (T)(acc[i] * scale);

@@ -32,7 +32,7 @@ static rnnc_status copy_backward(rnnc_node *n) /* same flat order: dx += dy */
     rnnc_tensor *x = n->in[0], *out = n->out[0];
     if (!out->grad || !x->requires_grad || !x->grad)
         return RNNC_OK;
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         T *gx = x->grad;
         const T *g = out->grad;
         for (size_t i = 0; i < x->numel; i++)
@@ -98,7 +98,7 @@ static rnnc_status slice_backward(rnnc_node *n)
         return RNNC_OK;
     const int64_t outer = n->iarg[0], mid = n->iarg[1], inner = n->iarg[2], start = n->iarg[3],
                   len = n->iarg[4];
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         T *gx = x->grad;
         const T *g = out->grad;
         for (int64_t o = 0; o < outer; o++) {
@@ -171,7 +171,7 @@ static rnnc_status join_backward(rnnc_node *n)
         rnnc_tensor *x = n->in[i];
         const int64_t mid = (int64_t)x->numel / (outer * inner);
         if (x->requires_grad && x->grad) {
-            RNNC__FLOAT_DISPATCH(x->dtype, T, {
+            RNNC_FLOAT_DISPATCH(x->dtype, T, {
                 T *gx = x->grad;
                 const T *g = out->grad;
                 for (int64_t o = 0; o < outer; o++) {
@@ -336,7 +336,7 @@ static rnnc_status reverse_backward(rnnc_node *n)
     if (!out->grad || !x->requires_grad || !x->grad)
         return RNNC_OK;
     const int64_t outer = n->iarg[0], mid = n->iarg[1], inner = n->iarg[2];
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         T *gx = x->grad;
         const T *g = out->grad;
         for (int64_t o = 0; o < outer; o++)

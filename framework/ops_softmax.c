@@ -25,7 +25,7 @@ static rnnc_status softmax_backward(rnnc_node *n)
     const rnnc_act act = (rnnc_act)n->iarg[0];
     const int64_t len = x->shape.dim[x->shape.ndim - 1];
     const size_t rows = len ? x->numel / (size_t)len : 0;
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *Y = out->data, *G = out->grad;
         T *GX = x->grad;
         for (size_t r = 0; r < rows; r++) {
@@ -102,7 +102,7 @@ rnnc_status rnnc__last_axis_act(rnnc_ctx *cx, rnnc_act act, rnnc_tensor *x, rnnc
         return rnnc_fail(RNNC_E_NOMEM, "activation '%s': out of memory for a row of %lld", name,
                          (long long)len);
     double *buf = z + len;
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data;
         T *Y = out->data;
         for (size_t r = 0; r < rows; r++) {

@@ -58,7 +58,7 @@ static rnnc_status unary_backward(rnnc_node *n)
         return RNNC_OK;
     const unop op = (unop)n->iarg[0];
     const double p0 = n->farg[0], p1 = n->farg[1];
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data, *Y = out->data, *G = out->grad;
         T *GX = x->grad;
         for (size_t i = 0; i < x->numel; i++)
@@ -77,7 +77,7 @@ static rnnc_status unary(rnnc_ctx *cx, unop op, rnnc_tensor *x, double p0, doubl
     RNNC_TRY(rnnc__check_float(name, "x", x));
     rnnc_tensor *out;
     RNNC_TRY(rnnc_ctx_tensor(cx, x->dtype, &x->shape, &out));
-    RNNC__FLOAT_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data;
         T *Y = out->data;
         for (size_t i = 0; i < x->numel; i++)

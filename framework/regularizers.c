@@ -27,7 +27,7 @@ _Static_assert(sizeof class_names / sizeof class_names[0] == REG_KIND_COUNT,
                "class name table out of sync");
 
 /* Exactly the class names and their snake_case (spec 8.1); not "l1_l2". */
-static const rnnc__kname names[] = {
+static const rnnc_keras_name names[] = {
     {"L1", REG_L1},
     {"l1", REG_L1},
     {"L2", REG_L2},
@@ -53,8 +53,8 @@ struct rnnc_regularizer {
 static rnnc_status read_coef(const rnnc_cfg *config, const char *who, const char *key,
                              double dflt, double *out)
 {
-    rnnc__num n;
-    RNNC_TRY(rnnc__num_read(config, who, key, rnnc__num_float(dflt), &n));
+    rnnc_keras_num n;
+    RNNC_TRY(rnnc_keras_num_read(config, who, key, rnnc_keras_num_float(dflt), &n));
     if (!isfinite(n.v) || n.v < 0.0)
         return rnnc_fail(RNNC_E_ARG,
                          "%s: invalid value for argument '%s': expected a non-negative float, "
@@ -121,13 +121,13 @@ rnnc_status rnnc_regularizer_from_config(const rnnc_cfg *c, const char *what,
                                          rnnc_regularizer **out)
 {
     *out = NULL;
-    what = rnnc__what(what, "regularizer");
+    what = rnnc_keras_what(what, "regularizer");
     if (!c || c->type == RNNC_CFG_NULL)
         return RNNC_OK;
-    rnnc__kobj o;
+    rnnc_keras_object o;
     int kind;
-    RNNC_TRY(rnnc__kobj_parse(c, "regularizer", MODULE, what, &o));
-    RNNC_TRY(rnnc__kname_lookup(names, o.class_name, "regularizer", what, &kind));
+    RNNC_TRY(rnnc_keras_object_parse(c, "regularizer", MODULE, what, &o));
+    RNNC_TRY(rnnc_keras_name_lookup(names, o.class_name, "regularizer", what, &kind));
     rnnc_regularizer *r = calloc(1, sizeof *r);
     if (!r)
         return rnnc_fail(RNNC_E_NOMEM, "%s: out of memory", what);
@@ -270,5 +270,5 @@ rnnc_status rnnc_regularizer_get_config(const rnnc_regularizer *r, rnnc_cfg **ou
         rnnc_cfg_destroy(c);
         return s;
     }
-    return rnnc__kobj_envelope(MODULE, class_names[r->kind], c, out);
+    return rnnc_keras_object_envelope(MODULE, class_names[r->kind], c, out);
 }

@@ -103,6 +103,21 @@ rnnc_status rnnc_tensor_set_requires_grad(rnnc_tensor *t, bool on);
 static inline float *rnnc_f32(const rnnc_tensor *t) { return (float *)t->data; }
 static inline double *rnnc_f64(const rnnc_tensor *t) { return (double *)t->data; }
 
+/* Runs the statements `...` with T typedef'd to float (RNNC_F32) or double
+ * (RNNC_F64), so a kernel is written once for both:
+ *     RNNC_FLOAT_DISPATCH(t->dtype, T, { T *p = t->data; p[0] *= 2; });
+ * The caller has checked that dt is one of the two. */
+#define RNNC_FLOAT_DISPATCH(dt, T, ...) \
+    do {                                \
+        if ((dt) == RNNC_F32) {         \
+            typedef float T;            \
+            __VA_ARGS__                 \
+        } else {                        \
+            typedef double T;           \
+            __VA_ARGS__                 \
+        }                               \
+    } while (0)
+
 /* A 2-D block of a float tensor as BLAS sees it: rows x cols, row i starts
  * ld elements after row i-1. Borrowed pointer, owned by the tensor. */
 typedef struct rnnc_mat {

@@ -25,7 +25,7 @@ static int adam_layout(const rnnc_optimizer *o, rnnc__slot_group *g)
 static rnnc_status adam_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
                                rnnc_tensor *const *slots, double lr, int64_t step)
 {
-    RNNC__OPT_DISPATCH(w->dtype, T, {
+    RNNC_FLOAT_DISPATCH(w->dtype, T, {
         T *pw = w->data, *pm = slots[0]->data, *pv = slots[1]->data;
         T *ph = o->amsgrad ? slots[2]->data : NULL;
         const T *pg = g->data;

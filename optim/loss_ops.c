@@ -11,18 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Runs the body with T = float (F32) or double (F64). */
-#define LOSS_DISPATCH(dt, T, ...)            \
-    do {                                     \
-        if ((dt) == RNNC_F32) {              \
-            typedef float T;                 \
-            __VA_ARGS__                      \
-        } else {                             \
-            typedef double T;                \
-            __VA_ARGS__                      \
-        }                                    \
-    } while (0)
-
 static rnnc_status check_float(const char *op, const char *arg, const rnnc_tensor *t)
 {
     char s[160];
@@ -51,7 +39,7 @@ static rnnc_status sigmoid_xent_backward(rnnc_node *n)
     rnnc_tensor *x = n->in[0], *z = n->saved[0], *out = n->out[0];
     if (!out->grad || !x->requires_grad || !x->grad)
         return RNNC_OK;
-    LOSS_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data, *Z = z->data, *G = out->grad;
         T *GX = x->grad;
         for (size_t i = 0; i < x->numel; i++) {
@@ -78,7 +66,7 @@ rnnc_status rnnc__sigmoid_xent(rnnc_ctx *cx, const rnnc_tensor *labels, rnnc_ten
     rnnc_tensor *z, *out;
     RNNC_TRY(ctx_copy_as(cx, labels, logits->dtype, &z));
     RNNC_TRY(rnnc_ctx_tensor(cx, logits->dtype, &logits->shape, &out));
-    LOSS_DISPATCH(logits->dtype, T, {
+    RNNC_FLOAT_DISPATCH(logits->dtype, T, {
         const T *X = logits->data, *Z = z->data;
         T *Y = out->data;
         for (size_t i = 0; i < logits->numel; i++) {
@@ -121,7 +109,7 @@ static rnnc_status softmax_xent_backward(rnnc_node *n)
         return RNNC_OK;
     const int64_t c = x->shape.dim[x->shape.ndim - 1];
     const size_t rows = c ? x->numel / (size_t)c : 0;
-    LOSS_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data, *Z = z->data, *G = out->grad;
         T *GX = x->grad;
         for (size_t r = 0; r < rows; r++) {
@@ -174,7 +162,7 @@ rnnc_status rnnc__softmax_xent(rnnc_ctx *cx, const rnnc_tensor *labels, rnnc_ten
     double *row = NULL;
     if (c > 0 && !(row = malloc((size_t)c * sizeof *row)))
         return rnnc_fail(RNNC_E_NOMEM, "%s: out of memory for a row of %lld classes", op, (long long)c);
-    LOSS_DISPATCH(logits->dtype, T, {
+    RNNC_FLOAT_DISPATCH(logits->dtype, T, {
         const T *X = logits->data, *Z = z->data;
         T *Y = out->data;
         for (size_t r = 0; r < out->numel; r++) {
@@ -209,7 +197,7 @@ static rnnc_status sparse_xent_backward(rnnc_node *n)
         return RNNC_OK;
     const int64_t c = x->shape.dim[x->shape.ndim - 1];
     const int64_t *I = ids->data;
-    LOSS_DISPATCH(x->dtype, T, {
+    RNNC_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = x->data, *G = out->grad;
         T *GX = x->grad;
         for (size_t r = 0; r < out->numel; r++) {
@@ -258,7 +246,7 @@ rnnc_status rnnc__sparse_softmax_xent(rnnc_ctx *cx, const rnnc_tensor *ids, rnnc
     double *row = NULL;
     if (c > 0 && !(row = malloc((size_t)c * sizeof *row)))
         return rnnc_fail(RNNC_E_NOMEM, "%s: out of memory for a row of %lld classes", op, (long long)c);
-    LOSS_DISPATCH(logits->dtype, T, {
+    RNNC_FLOAT_DISPATCH(logits->dtype, T, {
         const T *X = logits->data;
         T *Y = out->data;
         for (size_t r = 0; r < out->numel; r++) {

@@ -24,7 +24,7 @@ struct rnnc_loss {
     bool reduction_null;      /* written as None: echoed back as null */
     bool function_form;       /* made from a function identifier ("mse") */
     bool from_logits;
-    rnnc__num label_smoothing;
+    rnnc_keras_num label_smoothing;
     double delta;
     bool has_ignore_class;
     int64_t ignore_class;
@@ -87,7 +87,7 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static rnnc_status loss_new(rnnc_loss_kind kind, const rnnc_loss_options *o, rnnc__num ls,
+static rnnc_status loss_new(rnnc_loss_kind kind, const rnnc_loss_options *o, rnnc_keras_num ls,
                             rnnc_loss **out)
 {
     const char *fn = fn_names[kind];
@@ -129,7 +129,7 @@ rnnc_status rnnc_loss_create(rnnc_loss_kind kind, const rnnc_loss_options *opts,
     rnnc_loss_options d = rnnc_loss_defaults();
     if (!opts)
         opts = &d;
-    return loss_new(kind, opts, rnnc__num_float(opts->label_smoothing), out);
+    return loss_new(kind, opts, rnnc_keras_num_float(opts->label_smoothing), out);
 }
 
 void rnnc_loss_destroy(rnnc_loss *l)
@@ -146,7 +146,7 @@ rnnc_reduction rnnc_loss_get_reduction(const rnnc_loss *l) { return l->reduction
 
 /* ---- names and configs ---------------------------------------------- */
 
-static const rnnc__kname function_table[] = {
+static const rnnc_keras_name function_table[] = {
     {"mse", RNNC_LOSS_MEAN_SQUARED_ERROR},
     {"MSE", RNNC_LOSS_MEAN_SQUARED_ERROR},
     {"mean_squared_error", RNNC_LOSS_MEAN_SQUARED_ERROR},
@@ -161,7 +161,7 @@ static const rnnc__kname function_table[] = {
     {"sparse_categorical_crossentropy", RNNC_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY},
     {NULL, 0}};
 
-static const rnnc__kname class_table[] = {
+static const rnnc_keras_name class_table[] = {
     {"MeanSquaredError", RNNC_LOSS_MEAN_SQUARED_ERROR},
     {"MeanAbsoluteError", RNNC_LOSS_MEAN_ABSOLUTE_ERROR},
     {"Huber", RNNC_LOSS_HUBER},
@@ -171,7 +171,7 @@ static const rnnc__kname class_table[] = {
     {NULL, 0}};
 
 /* Every accepted spelling, for "did you mean". */
-static const rnnc__kname all_table[] = {
+static const rnnc_keras_name all_table[] = {
     {"mse", 0}, {"MSE", 0}, {"mean_squared_error", 0}, {"MeanSquaredError", 0},
     {"mae", 0}, {"MAE", 0}, {"mean_absolute_error", 0}, {"MeanAbsoluteError", 0},
     {"huber", 0}, {"Huber", 0}, {"bce", 0}, {"BCE", 0}, {"binary_crossentropy", 0},
@@ -194,22 +194,22 @@ static rnnc_status from_name_what(const char *name, const char *what, rnnc_loss 
     *out = NULL;
     if (ieq(name, "crossentropy") || ieq(name, "ce")) {
         o.name = name;
-        RNNC_TRY(loss_new(RNNC_LOSS_CROSSENTROPY_AUTO, &o, rnnc__num_float(0), out));
+        RNNC_TRY(loss_new(RNNC_LOSS_CROSSENTROPY_AUTO, &o, rnnc_keras_num_float(0), out));
         (*out)->function_form = true;
         return RNNC_OK;
     }
-    for (const rnnc__kname *e = function_table; e->name; e++)
+    for (const rnnc_keras_name *e = function_table; e->name; e++)
         if (strcmp(e->name, name) == 0) {
             /* LossFunctionWrapper(fn, name=identifier) */
             o.name = name;
-            RNNC_TRY(loss_new((rnnc_loss_kind)e->kind, &o, rnnc__num_float(0), out));
+            RNNC_TRY(loss_new((rnnc_loss_kind)e->kind, &o, rnnc_keras_num_float(0), out));
             (*out)->function_form = true;
             return RNNC_OK;
         }
-    for (const rnnc__kname *e = class_table; e->name; e++)
+    for (const rnnc_keras_name *e = class_table; e->name; e++)
         if (strcmp(e->name, name) == 0)
-            return loss_new((rnnc_loss_kind)e->kind, &o, rnnc__num_float(0), out);
-    return rnnc__kname_lookup(all_table, name, "loss", what, &kind);
+            return loss_new((rnnc_loss_kind)e->kind, &o, rnnc_keras_num_float(0), out);
+    return rnnc_keras_name_lookup(all_table, name, "loss", what, &kind);
 }
 
 rnnc_status rnnc_loss_from_name(const char *name, rnnc_loss **out)
@@ -222,22 +222,22 @@ rnnc_status rnnc_loss_from_name(const char *name, rnnc_loss **out)
 rnnc_status rnnc_loss_from_config(const rnnc_cfg *c, const char *what, rnnc_loss **out)
 {
     char where[256];
-    rnnc__kobj obj;
+    rnnc_keras_object obj;
     int kind;
     *out = NULL;
-    what = rnnc__what(what, "loss");
+    what = rnnc_keras_what(what, "loss");
     if (!c)
         return rnnc_fail(RNNC_E_ARG, "%s: no loss given", what);
-    RNNC_TRY(rnnc__kobj_parse(c, "loss", "keras.losses", what, &obj));
+    RNNC_TRY(rnnc_keras_object_parse(c, "loss", "keras.losses", what, &obj));
     if (c->type == RNNC_CFG_STRING)
         return from_name_what(c->v.s, what, out);
-    RNNC_TRY(rnnc__kname_lookup(class_table, obj.class_name, "loss class", what, &kind));
+    RNNC_TRY(rnnc_keras_name_lookup(class_table, obj.class_name, "loss class", what, &kind));
 
     const rnnc_cfg *conf = obj.config;
     rnnc_loss_options o = rnnc_loss_defaults();
     const char *cls = obj.class_name;
     const char *name = NULL, *red = "sum_over_batch_size", *dtype = NULL;
-    rnnc__num ls = rnnc__num_float(0.0), delta = rnnc__num_float(1.0), axis = rnnc__num_int(-1);
+    rnnc_keras_num ls = rnnc_keras_num_float(0.0), delta = rnnc_keras_num_float(1.0), axis = rnnc_keras_num_int(-1);
     bool red_null = false;
     if (conf) {
         RNNC_TRY(rnnc_cfg_read_string(conf, cls, "name", NULL, &name));
@@ -252,7 +252,7 @@ rnnc_status rnnc_loss_from_config(const rnnc_cfg *c, const char *what, rnnc_loss
                              what, cls, dtype);
         if (kind >= RNNC_LOSS_BINARY_CROSSENTROPY) {
             RNNC_TRY(rnnc_cfg_read_bool(conf, cls, "from_logits", false, &o.from_logits));
-            RNNC_TRY(rnnc__num_read(conf, cls, "axis", rnnc__num_int(-1), &axis));
+            RNNC_TRY(rnnc_keras_num_read(conf, cls, "axis", rnnc_keras_num_int(-1), &axis));
             if (!axis.is_int)
                 return rnnc_fail(RNNC_E_ARG, "%s: %s axis must be an integer, got %g", what, cls, axis.v);
             if (axis.v != -1)
@@ -260,9 +260,9 @@ rnnc_status rnnc_loss_from_config(const rnnc_cfg *c, const char *what, rnnc_loss
                                  what, cls, axis.v);
         }
         if (kind == RNNC_LOSS_BINARY_CROSSENTROPY || kind == RNNC_LOSS_CATEGORICAL_CROSSENTROPY)
-            RNNC_TRY(rnnc__num_read(conf, cls, "label_smoothing", rnnc__num_float(0.0), &ls));
+            RNNC_TRY(rnnc_keras_num_read(conf, cls, "label_smoothing", rnnc_keras_num_float(0.0), &ls));
         if (kind == RNNC_LOSS_HUBER)
-            RNNC_TRY(rnnc__num_read(conf, cls, "delta", rnnc__num_float(1.0), &delta));
+            RNNC_TRY(rnnc_keras_num_read(conf, cls, "delta", rnnc_keras_num_float(1.0), &delta));
         if (kind == RNNC_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
             const rnnc_cfg *ic = rnnc_cfg_get(conf, "ignore_class");
             if (ic && ic->type != RNNC_CFG_NULL) {
@@ -310,7 +310,7 @@ rnnc_status rnnc_loss_get_config(const rnnc_loss *l, rnnc_cfg **out)
     case RNNC_LOSS_BINARY_CROSSENTROPY:
     case RNNC_LOSS_CATEGORICAL_CROSSENTROPY:
         if ((s = rnnc_cfg_set_bool(c, "from_logits", l->from_logits)) ||
-            (s = rnnc__num_set(c, "label_smoothing", l->label_smoothing)) ||
+            (s = rnnc_keras_num_set(c, "label_smoothing", l->label_smoothing)) ||
             (s = rnnc_cfg_set_int(c, "axis", -1)))
             goto fail;
         break;
@@ -342,7 +342,7 @@ rnnc_status rnnc_loss_serialize(const rnnc_loss *l, rnnc_cfg **out)
     }
     rnnc_cfg *c;
     RNNC_TRY(rnnc_loss_get_config(l, &c));
-    return rnnc__kobj_envelope("keras.losses", class_names[l->kind], c, out);
+    return rnnc_keras_object_envelope("keras.losses", class_names[l->kind], c, out);
 }
 
 /* ---- shape helpers ---------------------------------------------------- */

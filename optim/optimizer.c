@@ -26,8 +26,8 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static const rnnc__num NONE = {NAN, false};
-static bool is_none(rnnc__num n) { return isnan(n.v); }
+static const rnnc_keras_num NONE = {NAN, false};
+static bool is_none(rnnc_keras_num n) { return isnan(n.v); }
 
 rnnc_optimizer_options rnnc_optimizer_defaults(void)
 {
@@ -73,15 +73,15 @@ static rnnc_optimizer *opt_alloc(const rnnc__opt_class *cls)
     o->cls = cls;
     o->weight_decay = o->clipnorm = o->clipvalue = o->global_clipnorm = NONE;
     o->loss_scale_factor = NONE;
-    o->ema_momentum = rnnc__num_float(0.99);
+    o->ema_momentum = rnnc_keras_num_float(0.99);
     o->ema_overwrite_echo = o->accum_echo = NONE;
     if (cls->kind == RNNC_OPTIMIZER_ADAMW)
-        o->weight_decay = rnnc__num_float(0.004);
+        o->weight_decay = rnnc_keras_num_float(0.004);
     for (const rnnc__opt_key *k = cls->keys; k->key; k++) {
         if (k->is_bool)
             *rnnc__opt_bool(o, k->offset) = k->dflt_bool;
         else
-            *rnnc__opt_num(o, k->offset) = rnnc__num_float(k->dflt);
+            *rnnc__opt_num(o, k->offset) = rnnc_keras_num_float(k->dflt);
     }
     return o;
 }
@@ -249,7 +249,7 @@ rnnc_status rnnc_optimizer_create(rnnc_optimizer_kind kind, const rnnc_optimizer
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
 #define NUM_OPT(field, src) \
     if (!isnan(opts->src))  \
-        o->field = rnnc__num_float(opts->src);
+        o->field = rnnc_keras_num_float(opts->src);
     NUM_OPT(weight_decay, weight_decay)
     NUM_OPT(clipnorm, clipnorm)
     NUM_OPT(clipvalue, clipvalue)
@@ -269,10 +269,10 @@ rnnc_status rnnc_optimizer_create(rnnc_optimizer_kind kind, const rnnc_optimizer
     o->use_ema = opts->use_ema;
     o->ema_overwrite_frequency = opts->ema_overwrite_frequency;
     if (opts->ema_overwrite_frequency)
-        o->ema_overwrite_echo = rnnc__num_int((double)opts->ema_overwrite_frequency);
+        o->ema_overwrite_echo = rnnc_keras_num_int((double)opts->ema_overwrite_frequency);
     o->accum_steps = opts->gradient_accumulation_steps;
     if (opts->gradient_accumulation_steps)
-        o->accum_echo = rnnc__num_int((double)opts->gradient_accumulation_steps);
+        o->accum_echo = rnnc_keras_num_int((double)opts->gradient_accumulation_steps);
     rnnc_status s = RNNC_OK;
     if (opts->schedule)
         s = rnnc_schedule_clone(opts->schedule, &o->schedule);
@@ -287,33 +287,33 @@ rnnc_status rnnc_optimizer_create(rnnc_optimizer_kind kind, const rnnc_optimizer
 
 /* ---- from_config / get_config ----------------------------------------- */
 
-static const rnnc__kname class_table[] = {
+static const rnnc_keras_name class_table[] = {
     {"sgd", RNNC_OPTIMIZER_SGD},         {"adam", RNNC_OPTIMIZER_ADAM},
     {"adamw", RNNC_OPTIMIZER_ADAMW},     {"rmsprop", RNNC_OPTIMIZER_RMSPROP},
     {"adagrad", RNNC_OPTIMIZER_ADAGRAD}, {NULL, 0}};
 
 /* An optional number that may be null (None). */
-static rnnc_status read_opt_num(const rnnc_cfg *conf, const char *cls, const char *key, rnnc__num *out)
+static rnnc_status read_opt_num(const rnnc_cfg *conf, const char *cls, const char *key, rnnc_keras_num *out)
 {
-    return rnnc__num_read(conf, cls, key, NONE, out);
+    return rnnc_keras_num_read(conf, cls, key, NONE, out);
 }
 
 rnnc_status rnnc_optimizer_from_config(const rnnc_cfg *c, const char *what, rnnc_optimizer **out)
 {
     char where[256], lower[64];
-    rnnc__kobj obj;
+    rnnc_keras_object obj;
     int kind;
     *out = NULL;
-    what = rnnc__what(what, "optimizer");
+    what = rnnc_keras_what(what, "optimizer");
     if (!c)
         return rnnc_fail(RNNC_E_ARG, "%s: no optimizer given", what);
-    RNNC_TRY(rnnc__kobj_parse(c, "optimizer", "keras.optimizers", what, &obj));
+    RNNC_TRY(rnnc_keras_object_parse(c, "optimizer", "keras.optimizers", what, &obj));
     /* keras.optimizers.get/deserialize lower-case the class name */
     size_t i = 0;
     for (; obj.class_name[i] && i + 1 < sizeof lower; i++)
         lower[i] = (char)tolower((unsigned char)obj.class_name[i]);
     lower[i] = '\0';
-    RNNC_TRY(rnnc__kname_lookup(class_table, lower, "optimizer", what, &kind));
+    RNNC_TRY(rnnc_keras_name_lookup(class_table, lower, "optimizer", what, &kind));
     const rnnc__opt_class *cls = classes[kind];
     rnnc_optimizer *o = opt_alloc(cls);
     if (!o)
@@ -342,13 +342,13 @@ rnnc_status rnnc_optimizer_from_config(const rnnc_cfg *c, const char *what, rnnc
                               what, cn, num, rnnc_cfg_where(lrc, where, sizeof where), num);
             }
         }
-        rnnc__num ovf = NONE, acc = NONE;
+        rnnc_keras_num ovf = NONE, acc = NONE;
         if (!s)
             s = rnnc_cfg_read_string(conf, cn, "name", NULL, &name);
         if (!s)
             s = read_opt_num(conf, cn, "weight_decay", &o->weight_decay);
         if (!s && kind == RNNC_OPTIMIZER_ADAMW && !rnnc_cfg_peek(conf, "weight_decay"))
-            o->weight_decay = rnnc__num_float(0.004);
+            o->weight_decay = rnnc_keras_num_float(0.004);
         if (!s)
             s = read_opt_num(conf, cn, "clipnorm", &o->clipnorm);
         if (!s)
@@ -358,7 +358,7 @@ rnnc_status rnnc_optimizer_from_config(const rnnc_cfg *c, const char *what, rnnc
         if (!s)
             s = rnnc_cfg_read_bool(conf, cn, "use_ema", false, &o->use_ema);
         if (!s)
-            s = rnnc__num_read(conf, cn, "ema_momentum", rnnc__num_float(0.99), &o->ema_momentum);
+            s = rnnc_keras_num_read(conf, cn, "ema_momentum", rnnc_keras_num_float(0.99), &o->ema_momentum);
         if (!s)
             s = read_opt_num(conf, cn, "ema_overwrite_frequency", &ovf);
         if (!s)
@@ -387,7 +387,7 @@ rnnc_status rnnc_optimizer_from_config(const rnnc_cfg *c, const char *what, rnnc
             if (k->is_bool)
                 s = rnnc_cfg_read_bool(conf, cn, k->key, k->dflt_bool, rnnc__opt_bool(o, k->offset));
             else
-                s = rnnc__num_read(conf, cn, k->key, rnnc__num_float(k->dflt), rnnc__opt_num(o, k->offset));
+                s = rnnc_keras_num_read(conf, cn, k->key, rnnc_keras_num_float(k->dflt), rnnc__opt_num(o, k->offset));
         }
         if (!s) {
             const char *known[32];
@@ -414,9 +414,9 @@ rnnc_status rnnc_optimizer_from_config(const rnnc_cfg *c, const char *what, rnnc
     return RNNC_OK;
 }
 
-static rnnc_status set_opt_num(rnnc_cfg *c, const char *key, rnnc__num n)
+static rnnc_status set_opt_num(rnnc_cfg *c, const char *key, rnnc_keras_num n)
 {
-    return is_none(n) ? rnnc_cfg_set_null(c, key) : rnnc__num_set(c, key, n);
+    return is_none(n) ? rnnc_cfg_set_null(c, key) : rnnc_keras_num_set(c, key, n);
 }
 
 rnnc_status rnnc_optimizer_get_config(const rnnc_optimizer *o, rnnc_cfg **out)
@@ -439,7 +439,7 @@ rnnc_status rnnc_optimizer_get_config(const rnnc_optimizer *o, rnnc_cfg **out)
         (s = set_opt_num(c, "global_clipnorm", o->global_clipnorm)) ||
         (s = set_opt_num(c, "clipvalue", o->clipvalue)) ||
         (s = rnnc_cfg_set_bool(c, "use_ema", o->use_ema)) ||
-        (s = rnnc__num_set(c, "ema_momentum", o->ema_momentum)) ||
+        (s = rnnc_keras_num_set(c, "ema_momentum", o->ema_momentum)) ||
         (s = set_opt_num(c, "ema_overwrite_frequency", o->ema_overwrite_echo)) ||
         (s = set_opt_num(c, "loss_scale_factor", o->loss_scale_factor)) ||
         (s = set_opt_num(c, "gradient_accumulation_steps", o->accum_echo)))
@@ -447,7 +447,7 @@ rnnc_status rnnc_optimizer_get_config(const rnnc_optimizer *o, rnnc_cfg **out)
     for (const rnnc__opt_key *k = o->cls->keys; k->key; k++) {
         rnnc_optimizer *mo = (rnnc_optimizer *)o; /* read-only access through the offset helpers */
         s = k->is_bool ? rnnc_cfg_set_bool(c, k->key, *rnnc__opt_bool(mo, k->offset))
-                       : rnnc__num_set(c, k->key, *rnnc__opt_num(mo, k->offset));
+                       : rnnc_keras_num_set(c, k->key, *rnnc__opt_num(mo, k->offset));
         if (s)
             goto fail;
     }
@@ -463,7 +463,7 @@ rnnc_status rnnc_optimizer_serialize(const rnnc_optimizer *o, rnnc_cfg **out)
     rnnc_cfg *c;
     *out = NULL;
     RNNC_TRY(rnnc_optimizer_get_config(o, &c));
-    return rnnc__kobj_envelope("keras.optimizers", o->cls->class_name, c, out);
+    return rnnc_keras_object_envelope("keras.optimizers", o->cls->class_name, c, out);
 }
 
 const char *rnnc_optimizer_name(const rnnc_optimizer *o) { return o->name; }
@@ -627,7 +627,7 @@ static bool decays(const rnnc_optimizer *o, int i)
 static double sumsq(const rnnc_tensor *g)
 {
     double acc = 0;
-    RNNC__OPT_DISPATCH(g->dtype, T, {
+    RNNC_FLOAT_DISPATCH(g->dtype, T, {
         const T *p = g->data;
         for (size_t j = 0; j < g->numel; j++)
             acc += (double)p[j] * (double)p[j];
@@ -639,7 +639,7 @@ static double sumsq(const rnnc_tensor *g)
 /* g <- g * s (s cast to g's dtype first) */
 static void scale_by(rnnc_tensor *g, double s)
 {
-    RNNC__OPT_DISPATCH(g->dtype, T, {
+    RNNC_FLOAT_DISPATCH(g->dtype, T, {
         T *p = g->data;
         const T c = (T)s;
         for (size_t j = 0; j < g->numel; j++)
@@ -652,7 +652,7 @@ static void clip_gradients(const rnnc_optimizer *o, rnnc_tensor **gs, int n)
     if (!is_none(o->clipnorm) && o->clipnorm.v > 0) {
         for (int i = 0; i < n; i++) {
             rnnc_tensor *g = gs[i];
-            RNNC__OPT_DISPATCH(g->dtype, T, {
+            RNNC_FLOAT_DISPATCH(g->dtype, T, {
                 /* tf.clip_by_norm: g * c / max(||g||, c) */
                 const T l2sum = (T)sumsq(g);
                 const T l2norm = l2sum > 0 ? (T)sqrt((double)l2sum) : l2sum;
@@ -664,7 +664,7 @@ static void clip_gradients(const rnnc_optimizer *o, rnnc_tensor **gs, int n)
             });
         }
     } else if (!is_none(o->global_clipnorm) && o->global_clipnorm.v > 0) {
-        RNNC__OPT_DISPATCH(gs[0]->dtype, T, {
+        RNNC_FLOAT_DISPATCH(gs[0]->dtype, T, {
             T sq = 0;
             for (int i = 0; i < n; i++)
                 sq = sq + (T)sumsq(gs[i]);
@@ -679,7 +679,7 @@ static void clip_gradients(const rnnc_optimizer *o, rnnc_tensor **gs, int n)
     } else if (!is_none(o->clipvalue) && o->clipvalue.v > 0) {
         for (int i = 0; i < n; i++) {
             rnnc_tensor *g = gs[i];
-            RNNC__OPT_DISPATCH(g->dtype, T, {
+            RNNC_FLOAT_DISPATCH(g->dtype, T, {
                 const T v = (T)o->clipvalue.v;
                 T *p = g->data;
                 for (size_t j = 0; j < g->numel; j++)
@@ -697,7 +697,7 @@ static void apply_weight_decay(const rnnc_optimizer *o, const int *idx, int n, d
         if (!decays(o, idx[k]))
             continue;
         rnnc_tensor *w = o->vars[idx[k]];
-        RNNC__OPT_DISPATCH(w->dtype, T, {
+        RNNC_FLOAT_DISPATCH(w->dtype, T, {
             const T wd = (T)o->weight_decay.v, l = (T)lr;
             T *p = w->data;
             for (size_t j = 0; j < w->numel; j++)
@@ -716,7 +716,7 @@ static void ema_update(rnnc_optimizer *o, int64_t iters)
     /* avg <- mu avg + (1 - mu) w, mu = 0 on the very first step */
     for (int i = 0; i < o->n_vars; i++) {
         rnnc_tensor *w = o->vars[i], *a = o->average[i];
-        RNNC__OPT_DISPATCH(w->dtype, T, {
+        RNNC_FLOAT_DISPATCH(w->dtype, T, {
             const T mu = iters != 0 ? (T)o->ema_momentum.v : (T)0;
             const T one_minus = (T)1 - mu;
             const T *pw = w->data;
@@ -775,7 +775,7 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
     if (!is_none(o->loss_scale_factor))
         for (int k = 0; k < m; k++) {
             rnnc_tensor *g = gs[k];
-            RNNC__OPT_DISPATCH(g->dtype, T, {
+            RNNC_FLOAT_DISPATCH(g->dtype, T, {
                 T *p = g->data;
                 const T f = (T)o->loss_scale_factor.v;
                 for (size_t j = 0; j < g->numel; j++)
@@ -789,7 +789,7 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
         update_now = (iters + 1) % o->accum_steps == 0;
         for (int k = 0; k < m; k++) {
             rnnc_tensor *a = o->accum[idx[k]], *g = gs[k];
-            RNNC__OPT_DISPATCH(g->dtype, T, {
+            RNNC_FLOAT_DISPATCH(g->dtype, T, {
                 T *pa = a->data, *pg = g->data;
                 const T st = (T)o->accum_steps;
                 for (size_t j = 0; j < g->numel; j++) {

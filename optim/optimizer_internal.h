@@ -8,21 +8,9 @@
 #include "framework/keras_object.h"
 #include "optim/optimizer.h"
 
-/* Runs the body with T = float (F32) or double (F64). */
-#define RNNC__OPT_DISPATCH(dt, T, ...)       \
-    do {                                     \
-        if ((dt) == RNNC_F32) {              \
-            typedef float T;                 \
-            __VA_ARGS__                      \
-        } else {                             \
-            typedef double T;                \
-            __VA_ARGS__                      \
-        }                                    \
-    } while (0)
-
 #define RNNC__OPT_MAX_KINDS 3
 
-/* A class argument echoed in get_config: a number (rnnc__num field) or a
+/* A class argument echoed in get_config: a number (rnnc_keras_num field) or a
  * bool field of rnnc_optimizer, found by offset. */
 typedef struct rnnc__opt_key {
     const char *key;
@@ -69,13 +57,13 @@ struct rnnc_optimizer {
     rnnc_tensor *iteration;     /* int64 () */
     rnnc_tensor *lr;            /* float32 (), NULL with a schedule */
     rnnc_schedule *schedule;
-    rnnc__num weight_decay, clipnorm, clipvalue, global_clipnorm;
-    rnnc__num ema_momentum, loss_scale_factor;
+    rnnc_keras_num weight_decay, clipnorm, clipvalue, global_clipnorm;
+    rnnc_keras_num ema_momentum, loss_scale_factor;
     bool use_ema;
     int64_t ema_overwrite_frequency, accum_steps; /* 0 = None */
-    rnnc__num ema_overwrite_echo, accum_echo;      /* as written */
+    rnnc_keras_num ema_overwrite_echo, accum_echo;      /* as written */
     /* class arguments */
-    rnnc__num momentum, beta_1, beta_2, epsilon, rho, initial_accumulator_value;
+    rnnc_keras_num momentum, beta_1, beta_2, epsilon, rho, initial_accumulator_value;
     bool nesterov, amsgrad, centered;
     /* exclude_from_weight_decay names */
     char **exclude;
@@ -97,9 +85,9 @@ struct rnnc_optimizer {
 };
 
 /* Reads a class argument field. */
-static inline rnnc__num *rnnc__opt_num(rnnc_optimizer *o, size_t off)
+static inline rnnc_keras_num *rnnc__opt_num(rnnc_optimizer *o, size_t off)
 {
-    return (rnnc__num *)((char *)o + off);
+    return (rnnc_keras_num *)((char *)o + off);
 }
 static inline bool *rnnc__opt_bool(rnnc_optimizer *o, size_t off)
 {

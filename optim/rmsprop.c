@@ -29,7 +29,7 @@ static rnnc_status rmsprop_update(const rnnc_optimizer *o, rnnc_tensor *w, const
 {
     (void)step;
     const bool has_mom = o->momentum.v > 0;
-    RNNC__OPT_DISPATCH(w->dtype, T, {
+    RNNC_FLOAT_DISPATCH(w->dtype, T, {
         T *pw = w->data, *pv = slots[0]->data;
         T *pmom = has_mom ? slots[1]->data : NULL;
         T *pag = o->centered ? slots[has_mom ? 2 : 1]->data : NULL;

@@ -13,10 +13,10 @@
 struct rnnc_schedule {
     rnnc_schedule_kind kind;
     char *name;
-    rnnc__num lr0, decay_steps, decay_rate, alpha, warmup_target, warmup_steps;
+    rnnc_keras_num lr0, decay_steps, decay_rate, alpha, warmup_target, warmup_steps;
     bool staircase, has_warmup_target;
     int n_boundaries;
-    rnnc__num boundaries[MAX_PIECES], values[MAX_PIECES + 1];
+    rnnc_keras_num boundaries[MAX_PIECES], values[MAX_PIECES + 1];
 };
 
 static const char *const class_names[] = {"ExponentialDecay", "InverseTimeDecay",
@@ -38,8 +38,8 @@ static rnnc_status sched_new(rnnc_schedule_kind kind, const char *name, rnnc_sch
     }
     strcpy(s->name, n);
     s->kind = kind;
-    s->alpha = rnnc__num_float(0.0);
-    s->warmup_steps = rnnc__num_int(0);
+    s->alpha = rnnc_keras_num_float(0.0);
+    s->warmup_steps = rnnc_keras_num_int(0);
     *out = s;
     return RNNC_OK;
 }
@@ -70,8 +70,8 @@ static rnnc_status check_decay_steps(const char *cls, double v)
     return RNNC_OK;
 }
 
-static rnnc_status decay_like(rnnc_schedule_kind kind, rnnc__num lr0, rnnc__num steps,
-                              rnnc__num rate, bool staircase, const char *name, rnnc_schedule **out)
+static rnnc_status decay_like(rnnc_schedule_kind kind, rnnc_keras_num lr0, rnnc_keras_num steps,
+                              rnnc_keras_num rate, bool staircase, const char *name, rnnc_schedule **out)
 {
     *out = NULL;
     RNNC_TRY(check_decay_steps(class_names[kind], steps.v));
@@ -84,23 +84,26 @@ static rnnc_status decay_like(rnnc_schedule_kind kind, rnnc__num lr0, rnnc__num 
 }
 
 /* A whole double passed through the C API is echoed back as an int. */
-static rnnc__num num_of(double v) { return v == floor(v) && fabs(v) < 9e15 ? rnnc__num_int(v) : rnnc__num_float(v); }
+static rnnc_keras_num num_of(double v)
+{
+    return v == floor(v) && fabs(v) < 9e15 ? rnnc_keras_num_int(v) : rnnc_keras_num_float(v);
+}
 
 rnnc_status rnnc_schedule_exponential_decay(double initial_learning_rate, double decay_steps,
                                             double decay_rate, bool staircase, rnnc_schedule **out)
 {
-    return decay_like(RNNC_SCHEDULE_EXPONENTIAL_DECAY, rnnc__num_float(initial_learning_rate),
-                      num_of(decay_steps), rnnc__num_float(decay_rate), staircase, NULL, out);
+    return decay_like(RNNC_SCHEDULE_EXPONENTIAL_DECAY, rnnc_keras_num_float(initial_learning_rate),
+                      num_of(decay_steps), rnnc_keras_num_float(decay_rate), staircase, NULL, out);
 }
 
 rnnc_status rnnc_schedule_inverse_time_decay(double initial_learning_rate, double decay_steps,
                                              double decay_rate, bool staircase, rnnc_schedule **out)
 {
-    return decay_like(RNNC_SCHEDULE_INVERSE_TIME_DECAY, rnnc__num_float(initial_learning_rate),
-                      num_of(decay_steps), rnnc__num_float(decay_rate), staircase, NULL, out);
+    return decay_like(RNNC_SCHEDULE_INVERSE_TIME_DECAY, rnnc_keras_num_float(initial_learning_rate),
+                      num_of(decay_steps), rnnc_keras_num_float(decay_rate), staircase, NULL, out);
 }
 
-static rnnc_status piecewise(const rnnc__num *b, int nb, const rnnc__num *v, int nv,
+static rnnc_status piecewise(const rnnc_keras_num *b, int nb, const rnnc_keras_num *v, int nv,
                              const char *name, rnnc_schedule **out)
 {
     *out = NULL;
@@ -120,7 +123,7 @@ static rnnc_status piecewise(const rnnc__num *b, int nb, const rnnc__num *v, int
 rnnc_status rnnc_schedule_piecewise_constant(const double *boundaries, int n_boundaries,
                                              const double *values, int n_values, rnnc_schedule **out)
 {
-    rnnc__num b[MAX_PIECES], v[MAX_PIECES + 1];
+    rnnc_keras_num b[MAX_PIECES], v[MAX_PIECES + 1];
     *out = NULL;
     if (n_boundaries < 0 || n_boundaries > MAX_PIECES || n_values < 0 || n_values > MAX_PIECES + 1 ||
         (n_boundaries && !boundaries) || (n_values && !values))
@@ -129,7 +132,7 @@ rnnc_status rnnc_schedule_piecewise_constant(const double *boundaries, int n_bou
     for (int i = 0; i < n_boundaries; i++)
         b[i] = num_of(boundaries[i]);
     for (int i = 0; i < n_values; i++)
-        v[i] = rnnc__num_float(values[i]);
+        v[i] = rnnc_keras_num_float(values[i]);
     return piecewise(b, n_boundaries, v, n_values, NULL, out);
 }
 
@@ -141,11 +144,11 @@ rnnc_status rnnc_schedule_cosine_decay(double initial_learning_rate, double deca
     RNNC_TRY(check_decay_steps("CosineDecay", decay_steps));
     RNNC_TRY(sched_new(RNNC_SCHEDULE_COSINE_DECAY, NULL, out));
     rnnc_schedule *s = *out;
-    s->lr0 = rnnc__num_float(initial_learning_rate);
+    s->lr0 = rnnc_keras_num_float(initial_learning_rate);
     s->decay_steps = num_of(decay_steps);
-    s->alpha = rnnc__num_float(alpha);
+    s->alpha = rnnc_keras_num_float(alpha);
     s->has_warmup_target = has_warmup_target;
-    s->warmup_target = rnnc__num_float(warmup_target);
+    s->warmup_target = rnnc_keras_num_float(warmup_target);
     s->warmup_steps = num_of(warmup_steps);
     return RNNC_OK;
 }
@@ -210,7 +213,7 @@ double rnnc_schedule_value(const rnnc_schedule *s, int64_t step)
 /* ---- configs ------------------------------------------------------------ */
 
 static rnnc_status read_num_list(const rnnc_cfg *conf, const char *cls, const char *key,
-                                 rnnc__num *out, int cap, int *n)
+                                 rnnc_keras_num *out, int cap, int *n)
 {
     char where[256];
     const rnnc_cfg *l = rnnc_cfg_get(conf, key);
@@ -224,9 +227,9 @@ static rnnc_status read_num_list(const rnnc_cfg *conf, const char *cls, const ch
     for (size_t i = 0; i < l->n; i++) {
         const rnnc_cfg *e = l->items[i];
         if (e->type == RNNC_CFG_INT)
-            out[i] = rnnc__num_int((double)e->v.i);
+            out[i] = rnnc_keras_num_int((double)e->v.i);
         else if (e->type == RNNC_CFG_FLOAT)
-            out[i] = rnnc__num_float(e->v.f);
+            out[i] = rnnc_keras_num_float(e->v.f);
         else
             return rnnc_fail(RNNC_E_ARG, "%s: '%s'[%zu] must be a number, got %s%s", cls, key, i,
                              rnnc_cfg_type_name(e->type), rnnc_cfg_where(e, where, sizeof where));
@@ -235,14 +238,14 @@ static rnnc_status read_num_list(const rnnc_cfg *conf, const char *cls, const ch
     return RNNC_OK;
 }
 
-static rnnc_status require_num(const rnnc_cfg *conf, const char *cls, const char *key, rnnc__num *out)
+static rnnc_status require_num(const rnnc_cfg *conf, const char *cls, const char *key, rnnc_keras_num *out)
 {
     if (!conf || !rnnc_cfg_peek(conf, key) || rnnc_cfg_peek(conf, key)->type == RNNC_CFG_NULL)
         return rnnc_cfg_missing(conf, cls, key, NULL);
-    return rnnc__num_read(conf, cls, key, rnnc__num_float(0), out);
+    return rnnc_keras_num_read(conf, cls, key, rnnc_keras_num_float(0), out);
 }
 
-static const rnnc__kname sched_table[] = {
+static const rnnc_keras_name sched_table[] = {
     {"ExponentialDecay", RNNC_SCHEDULE_EXPONENTIAL_DECAY},
     {"InverseTimeDecay", RNNC_SCHEDULE_INVERSE_TIME_DECAY},
     {"PiecewiseConstantDecay", RNNC_SCHEDULE_PIECEWISE_CONSTANT_DECAY},
@@ -251,21 +254,21 @@ static const rnnc__kname sched_table[] = {
 
 rnnc_status rnnc_schedule_from_config(const rnnc_cfg *c, const char *what, rnnc_schedule **out)
 {
-    rnnc__kobj obj;
+    rnnc_keras_object obj;
     int kind;
     *out = NULL;
-    what = rnnc__what(what, "learning_rate");
+    what = rnnc_keras_what(what, "learning_rate");
     if (!c)
         return rnnc_fail(RNNC_E_ARG, "%s: no schedule given", what);
-    RNNC_TRY(rnnc__kobj_parse(c, "learning rate schedule", "keras.optimizers.schedules", what, &obj));
-    RNNC_TRY(rnnc__kname_lookup(sched_table, obj.class_name, "learning rate schedule", what, &kind));
+    RNNC_TRY(rnnc_keras_object_parse(c, "learning rate schedule", "keras.optimizers.schedules", what, &obj));
+    RNNC_TRY(rnnc_keras_name_lookup(sched_table, obj.class_name, "learning rate schedule", what, &kind));
     const rnnc_cfg *conf = obj.config;
     const char *cls = class_names[kind], *name = NULL;
     rnnc_status s = RNNC_OK;
     if (conf)
         RNNC_TRY(rnnc_cfg_read_string(conf, cls, "name", NULL, &name));
     if (kind == RNNC_SCHEDULE_PIECEWISE_CONSTANT_DECAY) {
-        rnnc__num b[MAX_PIECES], v[MAX_PIECES + 1];
+        rnnc_keras_num b[MAX_PIECES], v[MAX_PIECES + 1];
         int nb, nv;
         if (!conf)
             return rnnc_fail(RNNC_E_ARG, "%s: %s needs a config with 'boundaries' and 'values'", what, cls);
@@ -278,16 +281,16 @@ rnnc_status rnnc_schedule_from_config(const rnnc_cfg *c, const char *what, rnnc_
         s = piecewise(b, nb, v, nv, name, out);
         return s ? rnnc_fail_context(s, "%s: ", what) : RNNC_OK;
     }
-    rnnc__num lr0, steps;
+    rnnc_keras_num lr0, steps;
     if ((s = require_num(conf, cls, "initial_learning_rate", &lr0)) ||
         (s = require_num(conf, cls, "decay_steps", &steps)))
         return rnnc_fail_context(s, "%s: ", what);
     if (kind == RNNC_SCHEDULE_COSINE_DECAY) {
-        rnnc__num alpha, wt, ws;
+        rnnc_keras_num alpha, wt, ws;
         const rnnc_cfg *wtc = rnnc_cfg_peek(conf, "warmup_target");
-        if ((s = rnnc__num_read(conf, cls, "alpha", rnnc__num_float(0.0), &alpha)) ||
-            (s = rnnc__num_read(conf, cls, "warmup_target", rnnc__num_float(0.0), &wt)) ||
-            (s = rnnc__num_read(conf, cls, "warmup_steps", rnnc__num_int(0), &ws)))
+        if ((s = rnnc_keras_num_read(conf, cls, "alpha", rnnc_keras_num_float(0.0), &alpha)) ||
+            (s = rnnc_keras_num_read(conf, cls, "warmup_target", rnnc_keras_num_float(0.0), &wt)) ||
+            (s = rnnc_keras_num_read(conf, cls, "warmup_steps", rnnc_keras_num_int(0), &ws)))
             return rnnc_fail_context(s, "%s: ", what);
         static const char *const known[] = {"initial_learning_rate", "decay_steps", "alpha", "name",
                                             "warmup_target", "warmup_steps", NULL};
@@ -304,7 +307,7 @@ rnnc_status rnnc_schedule_from_config(const rnnc_cfg *c, const char *what, rnnc_
         (*out)->warmup_steps = ws;
         return RNNC_OK;
     }
-    rnnc__num rate;
+    rnnc_keras_num rate;
     bool staircase;
     if ((s = require_num(conf, cls, "decay_rate", &rate)) ||
         (s = rnnc_cfg_read_bool(conf, cls, "staircase", false, &staircase)))
@@ -317,7 +320,7 @@ rnnc_status rnnc_schedule_from_config(const rnnc_cfg *c, const char *what, rnnc_
     return s ? rnnc_fail_context(s, "%s: ", what) : RNNC_OK;
 }
 
-static rnnc_cfg *num_list(const rnnc__num *v, int n)
+static rnnc_cfg *num_list(const rnnc_keras_num *v, int n)
 {
     rnnc_cfg *l = rnnc_cfg_list();
     for (int i = 0; l && i < n; i++)
@@ -338,9 +341,9 @@ rnnc_status rnnc_schedule_get_config(const rnnc_schedule *s, rnnc_cfg **out)
     switch (s->kind) {
     case RNNC_SCHEDULE_EXPONENTIAL_DECAY:
     case RNNC_SCHEDULE_INVERSE_TIME_DECAY:
-        if ((st = rnnc__num_set(c, "initial_learning_rate", s->lr0)) ||
-            (st = rnnc__num_set(c, "decay_steps", s->decay_steps)) ||
-            (st = rnnc__num_set(c, "decay_rate", s->decay_rate)) ||
+        if ((st = rnnc_keras_num_set(c, "initial_learning_rate", s->lr0)) ||
+            (st = rnnc_keras_num_set(c, "decay_steps", s->decay_steps)) ||
+            (st = rnnc_keras_num_set(c, "decay_rate", s->decay_rate)) ||
             (st = rnnc_cfg_set_bool(c, "staircase", s->staircase)) ||
             (st = rnnc_cfg_set_string(c, "name", s->name)))
             goto fail;
@@ -363,14 +366,14 @@ rnnc_status rnnc_schedule_get_config(const rnnc_schedule *s, rnnc_cfg **out)
         break;
     }
     case RNNC_SCHEDULE_COSINE_DECAY:
-        if ((st = rnnc__num_set(c, "initial_learning_rate", s->lr0)) ||
-            (st = rnnc__num_set(c, "decay_steps", s->decay_steps)) ||
-            (st = rnnc__num_set(c, "alpha", s->alpha)) ||
+        if ((st = rnnc_keras_num_set(c, "initial_learning_rate", s->lr0)) ||
+            (st = rnnc_keras_num_set(c, "decay_steps", s->decay_steps)) ||
+            (st = rnnc_keras_num_set(c, "alpha", s->alpha)) ||
             (st = rnnc_cfg_set_string(c, "name", s->name)))
             goto fail;
-        st = s->has_warmup_target ? rnnc__num_set(c, "warmup_target", s->warmup_target)
+        st = s->has_warmup_target ? rnnc_keras_num_set(c, "warmup_target", s->warmup_target)
                                   : rnnc_cfg_set_null(c, "warmup_target");
-        if (st || (st = rnnc__num_set(c, "warmup_steps", s->warmup_steps)))
+        if (st || (st = rnnc_keras_num_set(c, "warmup_steps", s->warmup_steps)))
             goto fail;
         break;
     }
@@ -386,5 +389,5 @@ rnnc_status rnnc_schedule_serialize(const rnnc_schedule *s, rnnc_cfg **out)
     rnnc_cfg *c;
     *out = NULL;
     RNNC_TRY(rnnc_schedule_get_config(s, &c));
-    return rnnc__kobj_envelope("keras.optimizers.schedules", class_names[s->kind], c, out);
+    return rnnc_keras_object_envelope("keras.optimizers.schedules", class_names[s->kind], c, out);
 }

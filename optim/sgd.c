@@ -29,7 +29,7 @@ static rnnc_status sgd_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnn
                               rnnc_tensor *const *slots, double lr, int64_t step)
 {
     (void)step;
-    RNNC__OPT_DISPATCH(w->dtype, T, {
+    RNNC_FLOAT_DISPATCH(w->dtype, T, {
         T *pw = w->data;
         const T *pg = g->data;
         const T l = (T)lr;
