@@ -30,6 +30,7 @@
 static rnnc_cli_opt opts[] = {
     {"--weights", "INIT.weights.h5", "start from these weights instead of fresh ones", NULL},
     {"--save-weights", "OUT.weights.h5", "write the trained weights here (Keras 3 .weights.h5 layout)", NULL},
+    {"--save-model", "OUT.keras", "write the trained model here as a Keras 3 .keras archive", NULL},
     {"--resume", "CHECKPOINT", "continue from a checkpoint file, or the newest one in a directory", NULL},
     {"--epochs", "N", "train until epoch N (overrides fit.epochs)", NULL},
     {"--seed", "S", "seed for weight initialisation and shuffling (overrides fit.seed)", NULL},
@@ -39,7 +40,7 @@ static rnnc_cli_opt opts[] = {
 
 static rnnc_cli_cmd cmd = {
     .name = "train",
-    .usage = "SPEC.yaml [--weights INIT.weights.h5] [--save-weights OUT.weights.h5] [--resume CHECKPOINT] [--epochs N] [--seed S] [--overwrite]",
+    .usage = "SPEC.yaml [--weights INIT.weights.h5] [--save-weights OUT.weights.h5] [--save-model OUT.keras] [--resume CHECKPOINT] [--epochs N] [--seed S] [--overwrite]",
     .summary = "Train the model of a training spec on its data (see docs/spec-format.md).",
     .details = "Prints the progress display, then a summary: loss and metrics, time, time steps\n"
                "per second, the test split's scores next to a reference, and a few predictions\n"
@@ -55,20 +56,22 @@ static rnnc_cli_cmd cmd = {
     .opts = opts,
 };
 
-/* --save-weights must be a *.weights.h5 path in an existing folder (Keras
- * requires the suffix; checking now saves a failed save after training). */
-static bool check_out_path(const char *path)
+/* --save-weights must be a *.weights.h5 path, --save-model a *.keras one,
+ * in an existing folder (Keras requires the suffix; checking now saves a
+ * failed save after training). */
+static bool check_out_path(const char *opt, const char *path)
 {
     size_t n = strlen(path);
-    const char *suffix = ".weights.h5";
+    const bool model = strcmp(opt, "--save-model") == 0;
+    const char *suffix = model ? ".keras" : ".weights.h5";
     if (n < strlen(suffix) || strcmp(path + n - strlen(suffix), suffix) != 0) {
-        rnnc_cli_error(&cmd, "--save-weights '%s' must end in .weights.h5 (the Keras 3 weights format), e.g. build/model.weights.h5",
-                       path);
+        rnnc_cli_error(&cmd, "%s '%s' must end in %s (the Keras 3 %s format), e.g. build/model%s", opt, path, suffix,
+                       model ? "model" : "weights", suffix);
         return false;
     }
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        rnnc_cli_error(&cmd, "--save-weights '%s' is a directory; give a file name", path);
+        rnnc_cli_error(&cmd, "%s '%s' is a directory; give a file name", opt, path);
         return false;
     }
     const char *slash = strrchr(path, '/');
@@ -76,7 +79,7 @@ static bool check_out_path(const char *path)
         char dir[4096];
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
         if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            rnnc_cli_error(&cmd, "cannot write --save-weights '%s': folder '%s' does not exist; create it first", path, dir);
+            rnnc_cli_error(&cmd, "cannot write %s '%s': folder '%s' does not exist; create it first", opt, path, dir);
             return false;
         }
     }
@@ -179,7 +182,7 @@ static int interrupted(rnnc_train_state *ts, const char *spec_path, int epoch, i
     append_arg(again, sizeof again, spec_path);
     append_arg(again, sizeof again, "--resume");
     append_arg(again, sizeof again, path);
-    static const char *const kept[] = {"--epochs", "--seed", "--save-weights", NULL};
+    static const char *const kept[] = {"--epochs", "--seed", "--save-weights", "--save-model", NULL};
     for (int i = 0; kept[i]; i++) {
         const char *v = rnnc_cli_get(&cmd, kept[i]);
         if (v) {
@@ -214,7 +217,8 @@ int rnnc_cmd_train(int argc, char **argv)
         rnnc_cli_error(&cmd, "give --weights or --resume, not both: a checkpoint already holds the weights");
         return RNNC_EXIT_USAGE;
     }
-    if (out && !check_out_path(out))
+    const char *out_model = rnnc_cli_get(&cmd, "--save-model");
+    if ((out && !check_out_path("--save-weights", out)) || (out_model && !check_out_path("--save-model", out_model)))
         return RNNC_EXIT_USAGE;
     if (!rnnc_cli_need_file(&cmd, "spec", spec_path) || (init && !rnnc_cli_need_file(&cmd, "--weights", init)))
         return RNNC_EXIT_FAIL;
@@ -354,6 +358,11 @@ int rnnc_cmd_train(int argc, char **argv)
         if ((s = rnnc_train_state_save_weights(&ts, out)))
             goto fail;
         printf("Saved weights: %s\n", out);
+    }
+    if (out_model) {
+        if ((s = rnnc_train_state_save_keras(&ts, out_model)))
+            goto fail;
+        printf("Saved model: %s\n", out_model);
     }
     code = RNNC_EXIT_OK;
     goto done;

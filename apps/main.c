@@ -20,6 +20,7 @@ static const command commands[] = {
     {"predict", rnnc_cmd_predict, "run a model on inputs from an HDF5 file, write its outputs to another"},
     {"inspect", rnnc_cmd_inspect, "describe a spec, config, weights file, .keras archive or checkpoint"},
     {"generate", rnnc_cmd_generate, "sample text from a character-level model (the chars task)"},
+    {"export", rnnc_cmd_export, "write a checkpoint's model as a Keras .keras archive or .weights.h5"},
     {"bench", rnnc_cmd_bench, "measure GRU forward/backward throughput"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
