@@ -20,6 +20,7 @@
 #include "framework/backend/cuda/cuda_api.c"
 #include "framework/backend/cuda/cuda_blas.c"
 #include "framework/backend/cuda/cuda_context.c"
+#include "framework/backend/cuda/cuda_errors.c"
 #include "framework/backend/cuda/cuda_gru.c"
 #include "framework/backend/cuda/cuda_gru_cudnn.c"
 #include "framework/backend/cuda/cuda_gru_generic.c"

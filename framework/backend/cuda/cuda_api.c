@@ -9,6 +9,13 @@ static rnnc_status api_device_count(int *n)
     return rnnc__cuda_device_count(n);
 }
 
+/* The context first (it waits for queued work), then the memory. */
+static void api_shutdown(void)
+{
+    rnnc__cuda_ctx_shutdown();
+    rnnc__cuda_alloc_shutdown();
+}
+
 static rnnc_status api_stats(rnnc_cuda_stats *out)
 {
     return rnnc__cuda_alloc_stats(out);
@@ -20,7 +27,7 @@ static const rnnc_cuda_api api = {
     .synchronize = rnnc__cuda_synchronize,
     .stats = api_stats,
     .release_cache = rnnc__cuda_release_cache,
-    .shutdown = rnnc__cuda_shutdown,
+    .shutdown = api_shutdown,
     .tensor_create = rnnc__dtensor_create,
     .tensor_destroy = rnnc__dtensor_destroy,
     .upload = rnnc__dtensor_upload,

@@ -1,57 +1,17 @@
 /* cuda_context.c - the CUDA backend's process-wide context (device, stream,
- * cuBLAS and cuDNN handles, created on first use) and the failure reporters
- * behind the check macros of cuda_internal.h.
+ * cuBLAS and cuDNN handles, created on first use).
  *
- * Not here: memory (cuda_alloc.c), tensors (cuda_tensor.c). */
+ * Not here: the failure reporters (cuda_errors.c), memory (cuda_alloc.c,
+ * which uses the context; the backend's shutdown in cuda_api.c frees both),
+ * tensors (cuda_tensor.c). */
 #include "framework/backend/cuda/cuda_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
 
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static rnnc__cuda_ctx ctx;
 static bool ctx_ready;
-
-/* Paths are long; the file name after the last "framework/" says enough. */
-static const char *short_path(const char *file)
-{
-    const char *p = strstr(file, "framework/");
-    return p ? p : file;
-}
-
-rnnc_status rnnc__cuda_fail(cudaError_t e, const char *call, const char *file, int line)
-{
-    rnnc_status s = RNNC_E_STATE;
-    if (e == cudaErrorMemoryAllocation)
-        s = RNNC_E_NOMEM;
-    else if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ||
-             e == cudaErrorInvalidDevice || e == cudaErrorDevicesUnavailable ||
-             e == cudaErrorSystemDriverMismatch || e == cudaErrorCompatNotSupportedOnDevice)
-        s = RNNC_E_NODEV;
-    /* Clear the sticky "last error" of non-fatal failures so the next call
-     * does not report this one again. */
-    (void)cudaGetLastError();
-    return rnnc_fail(s, "%s failed: %s (%s) at %s:%d", call, cudaGetErrorString(e),
-                     cudaGetErrorName(e), short_path(file), line);
-}
-
-rnnc_status rnnc__cublas_fail(cublasStatus_t e, const char *call, const char *file, int line)
-{
-    rnnc_status s = e == CUBLAS_STATUS_ALLOC_FAILED ? RNNC_E_NOMEM : RNNC_E_STATE;
-    return rnnc_fail(s, "%s failed: %s (cuBLAS status %d) at %s:%d", call,
-                     cublasGetStatusString(e), (int)e, short_path(file), line);
-}
-
-rnnc_status rnnc__cudnn_fail(cudnnStatus_t e, const char *call, const char *file, int line)
-{
-    rnnc_status s = e == CUDNN_STATUS_ALLOC_FAILED ? RNNC_E_NOMEM
-                  : e == CUDNN_STATUS_NOT_SUPPORTED ? RNNC_E_UNSUPPORTED
-                  : e == CUDNN_STATUS_BAD_PARAM ? RNNC_E_ARG
-                                                : RNNC_E_STATE;
-    return rnnc_fail(s, "%s failed: %s (cuDNN status %d) at %s:%d", call, cudnnGetErrorString(e),
-                     (int)e, short_path(file), line);
-}
 
 rnnc_status rnnc__cuda_device_count(int *n)
 {
@@ -126,7 +86,7 @@ rnnc_status rnnc__cuda_synchronize(void)
     return RNNC_OK;
 }
 
-void rnnc__cuda_shutdown(void)
+void rnnc__cuda_ctx_shutdown(void)
 {
     pthread_mutex_lock(&ctx_lock);
     if (ctx_ready) {
@@ -137,5 +97,4 @@ void rnnc__cuda_shutdown(void)
         ctx_ready = false;
     }
     pthread_mutex_unlock(&ctx_lock);
-    rnnc__cuda_alloc_shutdown();
 }

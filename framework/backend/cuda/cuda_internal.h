@@ -58,7 +58,8 @@ rnnc_status rnnc__cuda_ctx_get(rnnc__cuda_ctx **out);
 rnnc_status rnnc__cuda_device_count(int *n);
 rnnc_status rnnc__cuda_device_describe(char *buf, size_t cap);
 rnnc_status rnnc__cuda_synchronize(void);
-void rnnc__cuda_shutdown(void);
+/* Destroys the context (the allocator is shut down separately). */
+void rnnc__cuda_ctx_shutdown(void);
 
 /* ---- caching allocator (cuda_alloc.c) ---------------------------------- */
 
