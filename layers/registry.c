@@ -14,7 +14,11 @@
 #include "layers/dropout.h"
 #include "layers/embedding.h"
 #include "layers/gru.h"
+#include "layers/conv1d.h"
+#include "layers/layer_norm.h"
 #include "layers/lstm.h"
+#include "layers/pooling1d.h"
+#include "layers/reshaping.h"
 #include "layers/rnn_layer.h"
 #include "layers/simple_rnn.h"
 #include "layers/masking.h"
@@ -47,6 +51,15 @@ static const layer_entry builtin[] = {
     {"LSTMCell", rnnc_lstm_cell_from_config},
     {"SimpleRNN", rnnc_simple_rnn_from_config},
     {"SimpleRNNCell", rnnc_simple_rnn_cell_from_config},
+    {"Conv1D", rnnc_conv1d_from_config},
+    {"MaxPooling1D", rnnc_max_pooling1d_from_config},
+    {"AveragePooling1D", rnnc_average_pooling1d_from_config},
+    {"GlobalAveragePooling1D", rnnc_global_average_pooling1d_from_config},
+    {"GlobalMaxPooling1D", rnnc_global_max_pooling1d_from_config},
+    {"LayerNormalization", rnnc_layer_norm_from_config},
+    {"Flatten", rnnc_flatten_from_config},
+    {"Reshape", rnnc_reshape_from_config},
+    {"RepeatVector", rnnc_repeat_vector_from_config},
     {"Add", rnnc_add_from_config},
     {"Subtract", rnnc_subtract_from_config},
     {"Multiply", rnnc_multiply_from_config},

@@ -41,6 +41,13 @@ of the layer), dtype; datasets x, mask [opt], w_<i> (layer.weights in
 order), output_<i> (the call's outputs flattened), dy_<i>, grad_x,
 grad_w_<i>.
 
+Sequence building blocks (layers/<case>.h5, same layout as rnn/, read by
+tests/test_seq_layers.c): Conv1D (valid / same / causal padding, strides,
+dilation, groups, channels_first, regularizers), MaxPooling1D,
+AveragePooling1D, GlobalAveragePooling1D (with a mask), GlobalMaxPooling1D,
+LayerNormalization (axes, center/scale off, rms_scaling), Flatten, Reshape,
+RepeatVector.
+
 Not generated: dropout / recurrent_dropout (TF's RNG bits cannot be
 matched; rnnc tests distribution and sharing of its own masks).
 """
@@ -292,6 +299,96 @@ def gen_models(keras, h5py):
     io("k2_lstm", y_keras2=y2, y_keras3=y3)
 
 
+def write_layer_case(keras, tf, h5py, path, layer, x, mask, rng):
+    layer.build(x.shape)
+    ws = [rng.uniform(-0.6, 0.6, tuple(w.shape)) for w in layer.weights]
+    if ws:
+        layer.set_weights(ws)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        kw = {} if mask is None else {"mask": tf.constant(mask.astype(bool))}
+        outs = layer(xt, **kw)
+        outs = keras.tree.flatten(outs)
+        dys = [rng.uniform(-1, 1, tuple(o.shape)) for o in outs]
+        loss = tf.add_n([tf.reduce_sum(o * d) for o, d in zip(outs, dys)])
+        if layer.losses:
+            loss = loss + tf.add_n(layer.losses)
+    grads = tape.gradient(loss, [xt] + list(layer.trainable_weights))
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_json"] = json.dumps(keras.saving.serialize_keras_object(layer))
+        f.attrs["dtype"] = "float64"
+        f.attrs["n_outputs"] = np.int64(len(outs))
+        f.create_dataset("losses", data=np.float64(tf.add_n(layer.losses)) if layer.losses
+                         else np.float64(0.0), track_times=False)
+        f.create_dataset("x", data=x, track_times=False)
+        if mask is not None:
+            f.create_dataset("mask", data=mask, track_times=False)
+        for i, w in enumerate(ws):
+            f.create_dataset("w_%d" % i, data=w, track_times=False)
+            f.create_dataset("grad_w_%d" % i, data=grads[1 + i].numpy(), track_times=False)
+        for i, (o, d) in enumerate(zip(outs, dys)):
+            f.create_dataset("output_%d" % i, data=o.numpy(), track_times=False)
+            f.create_dataset("dy_%d" % i, data=d, track_times=False)
+        f.create_dataset("grad_x", data=grads[0].numpy(), track_times=False)
+
+
+def gen_layer_cases(keras, tf, h5py):
+    L = keras.layers
+    out = os.path.join(OUT_DIR, "layers")
+    os.makedirs(out, exist_ok=True)
+    d = dict(dtype="float64")
+    mask2 = MASK.copy()
+    mask2[3, 2] = 1
+    cases = {
+        "conv1d_valid": (lambda: L.Conv1D(4, 3, **d), (4, 7, 3), None),
+        "conv1d_same_strides": (lambda: L.Conv1D(4, 3, strides=2, padding="same", **d),
+                                (3, 8, 3), None),
+        "conv1d_causal_dilation": (lambda: L.Conv1D(3, 2, padding="causal", dilation_rate=2,
+                                                    activation="relu", **d), (3, 7, 2), None),
+        "conv1d_groups_channels_first": (lambda: L.Conv1D(4, 2, groups=2,
+                                                          data_format="channels_first", **d),
+                                         (3, 4, 6), None),
+        "conv1d_regularizers": (lambda: L.Conv1D(2, 3, use_bias=False, kernel_regularizer="l2",
+                                                 activity_regularizer="l1", **d),
+                                (2, 5, 3), None),
+        "conv1d_same_even_kernel": (lambda: L.Conv1D(2, 4, padding="same", **d), (2, 5, 3), None),
+        "max_pool_valid": (lambda: L.MaxPooling1D(2, **d), (3, 7, 3), None),
+        "max_pool_same_stride1": (lambda: L.MaxPooling1D(3, strides=1, padding="same", **d),
+                                  (3, 6, 2), None),
+        "avg_pool_same": (lambda: L.AveragePooling1D(3, strides=2, padding="same", **d),
+                          (3, 8, 2), None),
+        "avg_pool_channels_first": (lambda: L.AveragePooling1D(2, data_format="channels_first",
+                                                               **d), (2, 3, 6), None),
+        "global_avg_mask": (lambda: L.GlobalAveragePooling1D(**d), (4, 5, 3), mask2),
+        "global_avg_channels_first_keepdims": (lambda: L.GlobalAveragePooling1D(
+            data_format="channels_first", keepdims=True, **d), (2, 3, 5), None),
+        "global_max": (lambda: L.GlobalMaxPooling1D(**d), (4, 5, 3), None),
+        "global_max_channels_first": (lambda: L.GlobalMaxPooling1D(
+            data_format="channels_first", keepdims=True, **d), (2, 3, 5), None),
+        "layer_norm": (lambda: L.LayerNormalization(**d), (4, 5, 3), None),
+        "layer_norm_axes_no_center": (lambda: L.LayerNormalization(axis=[1, 2], center=False,
+                                                                   epsilon=0.01, **d),
+                                      (3, 4, 3), None),
+        "layer_norm_rms": (lambda: L.LayerNormalization(rms_scaling=True, **d), (3, 4, 5), None),
+        "layer_norm_regularized": (lambda: L.LayerNormalization(gamma_regularizer="l2",
+                                                                beta_regularizer="l1", **d),
+                                   (2, 3, 4), None),
+        "flatten": (lambda: L.Flatten(**d), (3, 4, 2), None),
+        "flatten_channels_first": (lambda: L.Flatten(data_format="channels_first", **d),
+                                   (3, 4, 2), None),
+        "reshape": (lambda: L.Reshape((2, 6), **d), (3, 4, 3), None),
+        "reshape_free": (lambda: L.Reshape((-1, 2), **d), (3, 4, 3), None),
+        "repeat_vector": (lambda: L.RepeatVector(3, **d), (4, 3), None),
+    }
+    for name, (make, shape, mask) in cases.items():
+        rng = np.random.default_rng(zlib.crc32(name.encode()))
+        x = rng.uniform(-1, 1, shape)
+        write_layer_case(keras, tf, h5py, os.path.join(out, name + ".h5"), make(), x, mask, rng)
+    with open(os.path.join(out, "cases.txt"), "w") as f:
+        f.write("# written by tests/gen_lstm_fixtures.py\n" + "".join(n + "\n" for n in cases))
+
+
 def gen_rnn_cases(keras, tf, h5py):
     L = keras.layers
     out = os.path.join(OUT_DIR, "rnn")
@@ -320,37 +417,9 @@ def gen_rnn_cases(keras, tf, h5py):
     names = []
     for name, make in cases.items():
         rng = np.random.default_rng(zlib.crc32(name.encode()))
-        layer = make()
         x = rng.uniform(-1, 1, (4, 5, 3))
-        mask = MASK if "mask" in name else None
-        layer.build((4, 5, 3))
-        ws = [rng.uniform(-0.6, 0.6, tuple(w.shape)) for w in layer.weights]
-        layer.set_weights(ws)
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            outs = layer(xt, mask=None if mask is None else tf.constant(mask.astype(bool)))
-            outs = keras.tree.flatten(outs)
-            dys = [rng.uniform(-1, 1, tuple(o.shape)) for o in outs]
-            loss = tf.add_n([tf.reduce_sum(o * d) for o, d in zip(outs, dys)])
-            if layer.losses:
-                loss = loss + tf.add_n(layer.losses)
-        grads = tape.gradient(loss, [xt] + list(layer.trainable_weights))
-        with h5py.File(os.path.join(out, name + ".h5"), "w") as f:
-            f.attrs["layer_json"] = json.dumps(keras.saving.serialize_keras_object(layer))
-            f.attrs["dtype"] = "float64"
-            f.attrs["n_outputs"] = np.int64(len(outs))
-            f.create_dataset("losses", data=np.float64(tf.add_n(layer.losses)) if layer.losses else np.float64(0.0), track_times=False)
-            f.create_dataset("x", data=x, track_times=False)
-            if mask is not None:
-                f.create_dataset("mask", data=mask, track_times=False)
-            for i, w in enumerate(ws):
-                f.create_dataset("w_%d" % i, data=w, track_times=False)
-                f.create_dataset("grad_w_%d" % i, data=grads[1 + i].numpy(), track_times=False)
-            for i, (o, d) in enumerate(zip(outs, dys)):
-                f.create_dataset("output_%d" % i, data=o.numpy(), track_times=False)
-                f.create_dataset("dy_%d" % i, data=d, track_times=False)
-            f.create_dataset("grad_x", data=grads[0].numpy(), track_times=False)
+        write_layer_case(keras, tf, h5py, os.path.join(out, name + ".h5"), make(), x,
+                         MASK if "mask" in name else None, rng)
         names.append(name)
     with open(os.path.join(out, "cases.txt"), "w") as f:
         f.write("# written by tests/gen_lstm_fixtures.py\n" + "".join(n + "\n" for n in names))
@@ -381,6 +450,7 @@ def main():
         json.dump(cells, f)
     gen_models(keras, h5py)
     gen_rnn_cases(keras, tf, h5py)
+    gen_layer_cases(keras, tf, h5py)
     print(f"wrote {len(results)} cases and the model files to {OUT_DIR}")
 
 

@@ -22,4 +22,12 @@ bool rnnc_test_cfg_equal(const rnnc_cfg *a, const rnnc_cfg *b, char *path, size_
 /* A layer from a serialized-layer JSON string (rnnc_layer_from_config). */
 rnnc_status rnnc_test_layer_from_json(const char *json, rnnc_layer **out);
 
+/* Replays <dir>/<name>.h5 written by tests/gen_lstm_fixtures.py
+ * (write_layer_case): the layer from Keras's serialized layer, Keras's
+ * weights, one float64 call (with the mask when the case has one), outputs,
+ * losses and the gradients of x and every weight against Keras to 1e-9,
+ * and get_config equal to Keras's. Reports through cr_expect; returns the
+ * number of mismatches. */
+int rnnc_test_run_layer_case(const char *dir, const char *name);
+
 #endif
