@@ -98,3 +98,10 @@ Test(lstm_models, keras2_legacy_h5_uses_keras2_hard_sigmoid)
 {
     expect_file(MD "/k2_lstm.h5", MD "/k2_lstm_io.h5", "y_keras2");
 }
+
+Test(lstm_models, conv_front_with_stacked_cells_in_every_format)
+{
+    /* Conv1D, MaxPooling1D, LayerNormalization, SimpleRNN, Flatten, Dense,
+     * Reshape, GlobalAveragePooling1D, RepeatVector, RNN(StackedRNNCells) */
+    expect_all_formats("conv_front");
+}
