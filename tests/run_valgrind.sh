@@ -25,10 +25,10 @@
 # Usage: tests/run_valgrind.sh BUILD_DIR [TEST...]
 #   BUILD_DIR  a build with tests, e.g.
 #              cmake -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DRNNC_CUDA=OFF
-#   TEST       test executable names (test_ops ...), custom_loop, fit or
-#              custom_layer (the C API examples; predict needs ../shared) or
-#              rnnc_app (see above); default: every tests/test_* executable,
-#              those examples and rnnc_app.
+#   TEST       test executable names (test_ops ...), custom_loop, fit,
+#              predict or custom_layer (the C API examples) or rnnc_app (see
+#              above); default: every tests/test_* executable, those
+#              examples and rnnc_app.
 # Env: RNNC_VALGRIND_JOBS  executables run at once (default: nproc).
 # An executable with errors is run again with --track-origins=yes (slower) so
 # its logs say where uninitialised values come from. Logs go to
@@ -56,7 +56,7 @@ if [ ${#tests[@]} -eq 0 ]; then
   for t in "$build"/tests/test_*; do
     [ -f "$t" ] && [ -x "$t" ] && tests+=("$(basename "$t")")
   done
-  for ex in custom_loop fit custom_layer; do
+  for ex in custom_loop fit predict custom_layer; do
     [ -x "$build/$ex" ] && tests+=("$ex")
   done
   [ -x "$build/rnnc" ] && tests+=(rnnc_app)
@@ -145,6 +145,10 @@ run_under_valgrind()
   case $name in
     custom_loop | custom_layer) exe=$build/$name; cwd=$build ;;
     fit) exe=$build/fit; cwd=$build; args=("$build/fit_example.keras") ;;
+    predict)
+      exe=$build/predict; cwd=$build
+      args=("$root/tests/fixtures/roundtrip/func_chain.keras" "$root/tests/fixtures/roundtrip/func_chain_io.h5"
+            "$root/tests/fixtures/roundtrip/func_chain_io.h5") ;;
     rnnc_app) exe=$build/rnnc; cwd=$build ;;
     *) exe=$build/tests/$name; cwd=$build/tests; args=(--jobs 1) ;;
   esac

@@ -3,7 +3,8 @@
  * outputs Keras gave for the same input.
  * Build:  cc predict.c $(pkg-config --cflags --libs rnnc)
  * Run:    ./predict model.keras input.h5 expected.h5
- *         (input.h5 holds dataset x, expected.h5 dataset y: Keras's output) */
+ *         (input.h5 holds dataset x, expected.h5 dataset y: Keras's output;
+ *         they may be one file, as tests/fixtures/roundtrip/func_chain_io.h5) */
 #include <math.h>
 #include <rnnc.h>
 #include <stdio.h>

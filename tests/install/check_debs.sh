@@ -3,10 +3,9 @@
 # them with apt-get, builds the outside program and the examples against the
 # system's rnnc (pkg-config and find_package, no paths given), runs them and
 # the installed rnnc with LD_LIBRARY_PATH unset, then removes the packages.
-# Needs root (apt-get). Usage: check_debs.sh BUILD_DIR [SHARED_DIR]
+# Needs root (apt-get). Usage: check_debs.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
-shared=${2:-}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 packages=(rnnc librnnc-dev librnnc0)
@@ -36,9 +35,7 @@ cmake -S "$here" -B "$work/cmake-build" >/dev/null
 cmake --build "$work/cmake-build" >/dev/null
 "$work/cmake-build/consumer"
 "$work/cmake-build/custom_layer"
-case=$shared/interop/cos30018-traffic-gru
-if [ -f "$case/gru.keras" ]; then
-  "$work/cmake-build/predict" "$case/gru.keras" "$case/input.h5" "$case/expected.h5"
-fi
+case=$here/../fixtures/roundtrip
+"$work/cmake-build/predict" "$case/func_chain.keras" "$case/func_chain_io.h5" "$case/func_chain_io.h5"
 rnnc --version
 echo "debs check: librnnc0, librnnc-dev and rnnc install, build and run"
