@@ -69,7 +69,18 @@ static rnnc_status ensure_built(rnnc_model *m, const char *what)
 
 static hid_t make_group(hid_t loc, const char *name)
 {
-    return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (!strchr(name, '/'))
+        return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* A child key with a path (StackedRNNCells' "cells/lstm_cell", as
+     * Keras's saver names list items): make the groups on the way. */
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl < 0)
+        return -1;
+    hid_t g = H5Pset_create_intermediate_group(lcpl, 1) < 0
+                  ? -1
+                  : H5Gcreate2(loc, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Pclose(lcpl);
+    return g;
 }
 
 /* Closes a group made here (exactly once); a failing close fails a save

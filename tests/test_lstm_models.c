@@ -7,10 +7,12 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "framework/model.h"
 #include "helpers/fixture.h"
 #include "io/model_loader.h"
+#include "io/weights_h5.h"
 
 #define MD RNNC_FIXTURES "/lstm/models"
 
@@ -104,4 +106,21 @@ Test(lstm_models, conv_front_with_stacked_cells_in_every_format)
     /* Conv1D, MaxPooling1D, LayerNormalization, SimpleRNN, Flatten, Dense,
      * Reshape, GlobalAveragePooling1D, RepeatVector, RNN(StackedRNNCells) */
     expect_all_formats("conv_front");
+}
+
+Test(lstm_models, weights_written_by_rnnc_load_back)
+{
+    /* every new layer kind (stacked cells included) through rnnc's own
+     * .weights.h5 writer and back into a fresh model */
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_lstm_models_%ld.weights.h5", RNNC_BUILD_DIR, (long)getpid());
+    rnnc_model *m = NULL, *m2 = NULL;
+    cr_assert_eq(rnnc_model_load(MD "/conv_front.keras", &m), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_weights_save(m, path, NULL, 0, NULL), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_model_load(MD "/conv_front.json", &m2), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_model_load_weights(m2, path), RNNC_OK, "%s", rnnc_last_error());
+    expect_predicts(m2, path, MD "/conv_front_io.h5", "y");
+    unlink(path);
+    rnnc_model_destroy(m);
+    rnnc_model_destroy(m2);
 }
