@@ -2,9 +2,9 @@
 """Checks by hand (CI has no Python) that Keras loads the .keras archives
 rnnc_model_save writes and gives Keras's own outputs.
 
-    build/examples... : any program that loads a fixture and saves it, e.g.
-      rnnc_model_load(tests/fixtures/roundtrip/seq_gru.keras) + rnnc_model_save(out.keras)
-    /work/kenv/bin/python tests/keras_reads_rnnc_keras.py out.keras tests/fixtures/roundtrip/seq_gru_io.h5
+    1. with rnnc: rnnc_model_load("tests/fixtures/roundtrip/seq_gru.keras", &m);
+       rnnc_model_save(m, "out.keras");
+    2. python tests/keras_reads_rnnc_keras.py out.keras tests/fixtures/roundtrip/seq_gru_io.h5
 
 Prints max |Keras(rnnc's archive)(x) - y| (y: Keras's output for the
 original file); exits 1 above 1e-5. Last run (Keras 3.15.1): seq_gru 1.5e-08,
