@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apps/cli.h"
+#include "apps/tb_events.h"
 #include "io/checkpoint_dir.h"
 #include "optim/schedules.h"
 
@@ -502,6 +504,197 @@ static rnnc_status build_backup(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const
     return RNNC_OK;
 }
 
+/* ---- TensorBoard ---- */
+
+typedef struct tensorboard {
+    rnnc_train_state *ts;
+    char *log_dir;             /* resolved */
+    int64_t histogram_freq;    /* epochs; 0: none */
+    int64_t update_freq;       /* 0: "epoch"; N: batch scalars every N batches */
+    bool write_graph, write_steps_per_second;
+    rnnc_tb_writer *train, *val;
+    int64_t global_batch;
+    int64_t epoch_iterations;  /* optimizer iterations when the epoch began */
+    double epoch_start;
+} tensorboard;
+
+static rnnc_status tb_open(tensorboard *t, const char *sub, rnnc_tb_writer **w)
+{
+    if (*w)
+        return RNNC_OK;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/%s", t->log_dir, sub);
+    return rnnc_tb_writer_open(dir, w);
+}
+
+static rnnc_status tb_train_begin(rnnc_callback *cb, rnnc_trainer *tr)
+{
+    (void)tr;
+    tensorboard *t = cb->user;
+    RNNC_TRY(tb_open(t, "train", &t->train));
+    if (t->write_graph) /* Keras's keras_model_summary: the model config under the tag "keras" */
+        RNNC_TRY(rnnc_tb_text(t->train, "keras", 0, "graph_keras_model", "1", t->ts->model_json));
+    return RNNC_OK;
+}
+
+static rnnc_status tb_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch)
+{
+    (void)epoch;
+    tensorboard *t = cb->user;
+    t->epoch_iterations = rnnc_optimizer_iterations(rnnc_trainer_optimizer(tr));
+    t->epoch_start = rnnc_cli_now();
+    return RNNC_OK;
+}
+
+static rnnc_status tb_batch_end(rnnc_callback *cb, rnnc_trainer *tr, int batch, const rnnc_logs *logs)
+{
+    (void)tr;
+    (void)batch;
+    tensorboard *t = cb->user;
+    t->global_batch++;
+    if (t->update_freq <= 0 || t->global_batch % t->update_freq != 0)
+        return RNNC_OK;
+    for (int i = 0; i < logs->n; i++) {
+        char tag[RNNC_LOG_NAME_MAX + 8];
+        snprintf(tag, sizeof tag, "batch_%s", logs->names[i]);
+        RNNC_TRY(rnnc_tb_scalar(t->train, tag, t->global_batch, logs->values[i]));
+    }
+    return RNNC_OK;
+}
+
+/* Weight histograms, tagged "<layer path>/<weight>/histogram" as Keras tags them. */
+static rnnc_status tb_layer_histograms(tensorboard *t, rnnc_layer *l, const char *path, int epoch)
+{
+    for (int i = 0; i < l->n_weights; i++) {
+        const rnnc_tensor *v = l->weights[i].value;
+        if (!v)
+            continue;
+        float *x = malloc(v->numel * sizeof *x + 1);
+        if (!x)
+            return rnnc_fail(RNNC_E_NOMEM, "TensorBoard: out of memory");
+        for (size_t k = 0; k < v->numel; k++)
+            x[k] = v->dtype == RNNC_F32 ? ((const float *)v->data)[k] : (float)((const double *)v->data)[k];
+        char tag[600];
+        snprintf(tag, sizeof tag, "%s/%s/histogram", path, l->weights[i].name);
+        rnnc_status s = rnnc_tb_histogram(t->train, tag, epoch, x, v->numel);
+        free(x);
+        RNNC_TRY(s);
+    }
+    for (int i = 0; i < l->n_children; i++) {
+        char sub[500];
+        snprintf(sub, sizeof sub, "%s/%s", path, l->children[i]->name);
+        RNNC_TRY(tb_layer_histograms(t, l->children[i], sub, epoch));
+    }
+    return RNNC_OK;
+}
+
+static rnnc_status tb_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, rnnc_logs *logs)
+{
+    tensorboard *t = cb->user;
+    char tag[RNNC_LOG_NAME_MAX + 8];
+    bool lr_logged = false;
+    for (int i = 0; i < logs->n; i++) {
+        const char *name = logs->names[i];
+        if (strncmp(name, "val_", 4) == 0) {
+            RNNC_TRY(tb_open(t, "validation", &t->val));
+            snprintf(tag, sizeof tag, "epoch_%s", name + 4);
+            RNNC_TRY(rnnc_tb_scalar(t->val, tag, epoch, logs->values[i]));
+            continue;
+        }
+        snprintf(tag, sizeof tag, "epoch_%s", name);
+        lr_logged = lr_logged || strcmp(name, "learning_rate") == 0;
+        RNNC_TRY(rnnc_tb_scalar(t->train, tag, epoch, logs->values[i]));
+    }
+    rnnc_optimizer *opt = rnnc_trainer_optimizer(tr);
+    if (!lr_logged) /* Keras adds the optimizer's learning rate */
+        RNNC_TRY(rnnc_tb_scalar(t->train, "epoch_learning_rate", epoch, rnnc_optimizer_learning_rate(opt)));
+    if (t->write_steps_per_second) {
+        double secs = rnnc_cli_now() - t->epoch_start;
+        double steps = (double)(rnnc_optimizer_iterations(opt) - t->epoch_iterations);
+        RNNC_TRY(rnnc_tb_scalar(t->train, "epoch_steps_per_second", epoch, secs > 0 ? steps / secs : 0.0));
+    }
+    if (t->histogram_freq > 0 && epoch % t->histogram_freq == 0) {
+        rnnc_model *m = rnnc_trainer_model(tr);
+        for (int i = 0; i < m->n_layers; i++)
+            RNNC_TRY(tb_layer_histograms(t, m->layers[i], m->layers[i]->name, epoch));
+    }
+    return RNNC_OK;
+}
+
+static rnnc_status tb_close(tensorboard *t)
+{
+    rnnc_status a = rnnc_tb_writer_close(t->train), b = rnnc_tb_writer_close(t->val);
+    t->train = t->val = NULL;
+    return a ? a : b;
+}
+
+static rnnc_status tb_train_end(rnnc_callback *cb, rnnc_trainer *tr, const rnnc_logs *logs)
+{
+    (void)tr;
+    (void)logs;
+    return tb_close(cb->user);
+}
+
+static void tb_destroy(rnnc_callback *cb)
+{
+    tensorboard *t = cb->user;
+    (void)tb_close(t);
+    free(t->log_dir);
+    free(t);
+    free(cb);
+}
+
+static rnnc_status build_tensorboard(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const char *what)
+{
+    const char *dir;
+    bool images;
+    int64_t emb, profile;
+    char w[300];
+    tensorboard *t = calloc(1, sizeof *t);
+    rnnc_callback *cb = calloc(1, sizeof *cb);
+    if (!t || !cb) {
+        free(t);
+        free(cb);
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    }
+    cb->user = t;
+    cb->destroy = tb_destroy;
+    fc->list[fc->n++] = cb; /* owned from here on */
+    t->ts = fc->ts;
+    RNNC_TRY(rnnc_cfg_read_string(c, what, "log_dir", "logs", &dir));
+    RNNC_TRY(rnnc_cfg_read_int_range(c, what, "histogram_freq", 0, 0, INT32_MAX, &t->histogram_freq));
+    RNNC_TRY(rnnc_cfg_read_bool(c, what, "write_graph", true, &t->write_graph));
+    RNNC_TRY(rnnc_cfg_read_bool(c, what, "write_images", false, &images));
+    RNNC_TRY(rnnc_cfg_read_bool(c, what, "write_steps_per_second", false, &t->write_steps_per_second));
+    const rnnc_cfg *uf = rnnc_cfg_get(c, "update_freq");
+    if (uf && uf->type == RNNC_CFG_STRING && strcmp(uf->v.s, "batch") == 0)
+        t->update_freq = 1;
+    else if (uf && uf->type == RNNC_CFG_INT && uf->v.i >= 1 && uf->v.i <= INT32_MAX)
+        t->update_freq = uf->v.i;
+    else if (uf && uf->type != RNNC_CFG_NULL && !(uf->type == RNNC_CFG_STRING && strcmp(uf->v.s, "epoch") == 0))
+        return rnnc_fail(RNNC_E_ARG, "%s: 'update_freq' must be 'epoch', 'batch' or a number of batches >= 1%s", what,
+                         rnnc_cfg_where(uf, w, sizeof w));
+    RNNC_TRY(rnnc_cfg_read_int_range(c, what, "profile_batch", 0, 0, 0, &profile));
+    RNNC_TRY(rnnc_cfg_read_int_range(c, what, "embeddings_freq", 0, 0, 0, &emb));
+    (void)rnnc_cfg_get(c, "embeddings_metadata");
+    static const char *const keys[] = {"log_dir", "histogram_freq", "write_graph", "write_images",
+                                       "write_steps_per_second", "update_freq", "profile_batch",
+                                       "embeddings_freq", "embeddings_metadata", NULL};
+    RNNC_TRY(rnnc_cfg_check_unread(c, what, keys));
+    if (images)
+        return rnnc_fail(RNNC_E_ARG, "%s: write_images is not supported (rnnc writes scalars, histograms and the model config)%s",
+                         what, rnnc_cfg_where(rnnc_cfg_peek(c, "write_images"), w, sizeof w));
+    if (!dir[0])
+        return rnnc_fail(RNNC_E_ARG, "%s: 'log_dir' is empty", what);
+    RNNC_TRY(resolve(fc, dir, &t->log_dir));
+    cb->on_train_begin = tb_train_begin;
+    cb->on_epoch_begin = tb_epoch_begin;
+    cb->on_train_batch_end = tb_batch_end;
+    cb->on_epoch_end = tb_epoch_end;
+    cb->on_train_end = tb_train_end;
+    return RNNC_OK;
+}
+
 /* One entry: its class name and config map (NULL for none). */
 static rnnc_status entry_parts(const rnnc_cfg *e, const char *what, const char **cls, const rnnc_cfg **config)
 {
@@ -566,8 +759,7 @@ static rnnc_status build_one(rnnc_fit_callbacks *fc, const rnnc_cfg *e, int i)
         if (!s && !(s = rnnc_terminate_on_nan_create(&cb)))
             s = add(fc, cb);
     } else if (strcmp(cls, "TensorBoard") == 0) {
-        s = rnnc_fail(RNNC_E_ARG, "%s: the TensorBoard callback is not built into this rnnc yet; use CSVLogger or the history files (rnnc plot)%s",
-                      what, rnnc_cfg_where(e, w, sizeof w));
+        s = build_tensorboard(fc, config, what);
     } else if (strcmp(cls, "LambdaCallback") == 0 || strcmp(cls, "RemoteMonitor") == 0 ||
                strcmp(cls, "ProgbarLogger") == 0 || strcmp(cls, "History") == 0 ||
                strcmp(cls, "SwapEMAWeights") == 0) {
@@ -582,7 +774,7 @@ static rnnc_status build_one(rnnc_fit_callbacks *fc, const rnnc_cfg *e, int i)
         char hint[80] = "";
         if (near)
             snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
-        s = rnnc_fail(RNNC_E_ARG, "fit.callbacks[%d]: unknown callback '%s'%s%s; known: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger, TerminateOnNaN, BackupAndRestore, LearningRateScheduler",
+        s = rnnc_fail(RNNC_E_ARG, "fit.callbacks[%d]: unknown callback '%s'%s%s; known: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger, TerminateOnNaN, BackupAndRestore, LearningRateScheduler, TensorBoard",
                       i, cls, rnnc_cfg_where(e, w, sizeof w), hint);
     }
     rnnc_cfg_destroy(empty);
