@@ -1,4 +1,5 @@
-/* cmd_bench.c - `rnnc bench gru`: GRU throughput and memory against the peer.
+/* cmd_bench.c - `rnnc bench gru|lstm`: GRU / LSTM throughput and memory
+ * against the peer (PyTorch's nn.GRU / nn.LSTM).
  *
  * Speed (the default). For every shape (B, T, F, U) it times, as
  * ../shared/bench/torch_gru_bench.py does for PyTorch: `fwd`, an inference
@@ -9,8 +10,9 @@
  * peer's own choice); each side's figure is the faster of its per-thread
  * medians over rounds, and the ratio is peer / rnnc.
  *
- * Also printed: time steps per second (B*T / time), the GRU's FLOP rate
- * (2*B*T*3U*(F+U) per forward, 3x that per training step), and OpenBLAS's
+ * Also printed: time steps per second (B*T / time), the layer's FLOP rate
+ * (2*B*T*GU*(F+U) per forward with G = 3 gates for the GRU, 4 for the
+ * LSTM; 3x that per training step), and OpenBLAS's
  * own sgemm rate on the shape of the GRU's biggest product, measured in every
  * round at every thread count (the best median), so "fraction of the
  * hardware" is read against the same library in the same conditions.
@@ -44,6 +46,7 @@
 #include "apps/commands.h"
 #include "framework/ops.h"
 #include "layers/gru.h"
+#include "layers/lstm.h"
 
 /* OpenBLAS extensions (the Debian libblas alternative is OpenBLAS). */
 extern char *openblas_get_config(void);
@@ -79,6 +82,10 @@ static double median(double *v, int n)
 }
 
 /* The state one shape's measurements need. */
+/* Which layer is measured: 'gru' or 'lstm' (the positional argument). */
+static bool bench_lstm;
+static int n_gates(void) { return bench_lstm ? 4 : 3; }
+
 typedef struct gru_bench {
     bench_shape s;
     rnnc_layer *gru;
@@ -103,13 +110,20 @@ static rnnc_status bench_setup(gru_bench *b, bench_shape s, rnnc_gru_kernel kern
 {
     memset(b, 0, sizeof *b);
     b->s = s;
-    rnnc_gru_options o = rnnc_gru_options_default();
-    o.units = s.U;
     rnnc_rng rng;
     rnnc_rng_init(&rng, 42);
     rnnc_shape xs = RNNC_SHAPE(s.B, s.T, s.F), ys = RNNC_SHAPE(s.B, s.U);
-    RNNC_TRY(rnnc_gru_create(&o, &b->gru));
-    RNNC_TRY(rnnc_gru_set_kernel(b->gru, kernel));
+    if (bench_lstm) {
+        rnnc_lstm_options o = rnnc_lstm_options_default();
+        o.units = s.U;
+        RNNC_TRY(rnnc_lstm_create(&o, &b->gru));
+        RNNC_TRY(rnnc_lstm_set_kernel(b->gru, kernel));
+    } else {
+        rnnc_gru_options o = rnnc_gru_options_default();
+        o.units = s.U;
+        RNNC_TRY(rnnc_gru_create(&o, &b->gru));
+        RNNC_TRY(rnnc_gru_set_kernel(b->gru, kernel));
+    }
     RNNC_TRY(rnnc_layer_build(b->gru, &xs));
     RNNC_TRY(rnnc_tensor_create(RNNC_F32, &xs, &b->x));
     RNNC_TRY(rnnc_tensor_create(RNNC_F32, &ys, &b->y));
@@ -301,20 +315,20 @@ static rnnc_cli_opt bench_opts[] = {
     {"--rounds", "N", "alternating rnnc/peer rounds per shape (default 3)", NULL},
     {"--min-time", "S", "seconds per measurement, at least (default 0.5)", NULL},
     {"--threads", "LIST", "BLAS thread counts to measure both sides with; each side's faster counts (default 1,2)", NULL},
-    {"--kernel", "fused|generic", "GRU kernel to time (default fused)", NULL},
-    {"--peer", "PATH", "peer script (default ../shared/bench/torch_gru_bench.py; 'none' to skip)", NULL},
+    {"--kernel", "fused|generic", "GRU / LSTM kernel to time (default fused)", NULL},
+    {"--peer", "PATH", "peer script (default ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; 'none' to skip)", NULL},
     {"--python", "PATH", "Python for the peers (default /usr/bin/python3)", NULL},
     {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
     {"--steps", "N", "training steps of the --memory run (default 50)", NULL},
-    {"--memory-peer", "PATH", "peer script of --memory (default bench/torch_gru_memory.py; 'none' to skip)", NULL},
+    {"--memory-peer", "PATH", "peer script of --memory (default bench/torch_gru_memory.py; none for lstm; 'none' to skip)", NULL},
     {"--native-blas", NULL, "unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command (and its peer): OpenBLAS picks its kernel for this CPU", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
 static rnnc_cli_cmd bench_cmd = {
     .name = "bench",
-    .usage = "gru [options]",
-    .summary = "time the GRU (inference forward, training step) against PyTorch's nn.GRU",
+    .usage = "gru|lstm [options]",
+    .summary = "time the GRU or LSTM (inference forward, training step) against PyTorch's nn.GRU / nn.LSTM",
     .details = "Prints one row per shape: milliseconds, the BLAS thread count that gave them,\n"
                "the ratio peer_ms / rnnc_ms (above 1 = rnnc faster), GFLOP/s, and the share of\n"
                "OpenBLAS's own sgemm rate measured in the same run; medians over alternating\n"
@@ -435,8 +449,8 @@ static int bench_memory(const bench_shape *shapes, int n, rnnc_gru_kernel kernel
 {
     const int threads = openblas_get_num_threads();
     const bool use_peer = strcmp(peer, "none") != 0;
-    printf("# rnnc bench gru --memory: kernel=%s, float32, %lld training steps per run, %d BLAS/torch threads\n",
-           kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)steps, threads);
+    printf("# rnnc bench %s --memory: kernel=%s, float32, %lld training steps per run, %d BLAS/torch threads\n",
+           bench_lstm ? "lstm" : "gru", kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)steps, threads);
     print_blas_line();
     printf("# rnnc: a forked child, base = its ru_maxrss at the start, peak = wait4's ru_maxrss\n");
     printf("# peer: %s (base = ru_maxrss after import torch); net = peak - base; MiB\n", use_peer ? peer : "none");
@@ -492,8 +506,8 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
 {
     const bool use_peer = strcmp(peer, "none") != 0;
     const int default_threads = openblas_get_num_threads();
-    printf("# rnnc bench gru: kernel=%s, float32, medians over %lld rounds of >= %.2f s, BLAS threads %s (each side: its faster)\n",
-           kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)rounds, min_time, threads_arg);
+    printf("# rnnc bench %s: kernel=%s, float32, medians over %lld rounds of >= %.2f s, BLAS threads %s (each side: its faster)\n",
+           bench_lstm ? "lstm" : "gru", kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)rounds, min_time, threads_arg);
     print_blas_line();
     printf("# peer: %s\n", use_peer ? peer : "none");
     printf("# ms: median; t: BLAS threads of that median; ratio: peer_ms / rnnc_ms; GF/s: GRU FLOP rate;\n"
@@ -520,7 +534,7 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
                 if (st == RNNC_OK)
                     st = time_median(run_train, &b, min_time * 1e3, 5, &t_r[j][n_r[j]]);
                 if (st == RNNC_OK) {
-                    g_r[j][n_r[j]] = -sgemm_gflops(s.B * s.T, K, 3 * s.U, min_time * 0.5e3);
+                    g_r[j][n_r[j]] = -sgemm_gflops(s.B * s.T, K, n_gates() * s.U, min_time * 0.5e3);
                     n_r[j]++;
                 }
             }
@@ -546,7 +560,7 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
         const double fwd = best_of(f_r, n_r, threads, n_threads, &tf);
         const double train = best_of(t_r, n_r, threads, n_threads, &tt);
         const double gemm = -best_of(g_r, n_r, threads, n_threads, &tg); /* stored negated: best = max */
-        const double flop = 2.0 * (double)s.B * (double)s.T * 3.0 * (double)s.U * (double)(s.F + s.U);
+        const double flop = 2.0 * (double)s.B * (double)s.T * n_gates() * (double)s.U * (double)(s.F + s.U);
         const double fwd_gf = flop / (fwd * 1e6), train_gf = 3.0 * flop / (train * 1e6);
         char pf[16] = "-", pt[16] = "-", rf[16] = "-", rt[16] = "-", tpfs[8] = "-", tpts[8] = "-";
         if (use_peer) {
@@ -577,10 +591,11 @@ int rnnc_cmd_bench(int argc, char **argv)
     int rc = rnnc_cli_parse(&bench_cmd, argc, argv);
     if (rc >= 0)
         return rc;
-    if (strcmp(bench_cmd.pos[0], "gru") != 0) {
-        rnnc_cli_error(&bench_cmd, "unknown benchmark '%s' (the only one is 'gru')", bench_cmd.pos[0]);
+    if (strcmp(bench_cmd.pos[0], "gru") != 0 && strcmp(bench_cmd.pos[0], "lstm") != 0) {
+        rnnc_cli_error(&bench_cmd, "unknown benchmark '%s' (there are 'gru' and 'lstm')", bench_cmd.pos[0]);
         return RNNC_EXIT_USAGE;
     }
+    bench_lstm = strcmp(bench_cmd.pos[0], "lstm") == 0;
     int64_t rounds = 3, steps = 50;
     double min_time = 0.5;
     const char *v;
@@ -640,9 +655,12 @@ int rnnc_cmd_bench(int argc, char **argv)
         reexec_native_blas(argc, argv);
     if (rnnc_cli_get(&bench_cmd, "--memory")) {
         const char *mpeer = rnnc_cli_get(&bench_cmd, "--memory-peer");
-        return bench_memory(shapes, n, kernel, steps, python, mpeer ? mpeer : "bench/torch_gru_memory.py");
+        return bench_memory(shapes, n, kernel, steps, python,
+                            mpeer ? mpeer : bench_lstm ? "none" : "bench/torch_gru_memory.py");
     }
     const char *peer = rnnc_cli_get(&bench_cmd, "--peer");
     return bench_speed(shapes, n, kernel, rounds, min_time, threads, n_threads, threads_arg, python,
-                       peer ? peer : "../shared/bench/torch_gru_bench.py");
+                       peer ? peer
+                            : bench_lstm ? "bench/torch_lstm_bench.py"
+                                         : "../shared/bench/torch_gru_bench.py");
 }

@@ -49,7 +49,7 @@ static rnnc_status dims(const conv1d *c, const rnnc_shape *in, int64_t *L, int64
 static rnnc_status conv_build(rnnc_layer *l, const rnnc_shape *in)
 {
     conv1d *c = (conv1d *)l;
-    int64_t L, C;
+    int64_t L = 0, C = 0;
     RNNC_TRY(dims(c, in, &L, &C));
     const rnnc_shape ks = RNNC_SHAPE(c->kernel_size, C / c->groups, c->filters),
                      bs = RNNC_SHAPE(c->filters);
@@ -81,7 +81,7 @@ static rnnc_status conv_output_spec(const rnnc_layer *l, const rnnc_shape *in,
                                     rnnc_output_spec *spec)
 {
     const conv1d *c = (const conv1d *)l;
-    int64_t L, C, Lo = -1, pad;
+    int64_t L = 0, C = 0, Lo = -1, pad = 0;
     RNNC_TRY(dims(c, in, &L, &C));
     if (L >= 0)
         rnnc__window1d(L, c->kernel_size, c->strides, c->dilation, c->padding, &Lo, &pad);
@@ -116,7 +116,7 @@ static rnnc_status conv_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *
 {
     conv1d *c = (conv1d *)l;
     rnnc_tensor *x = args->inputs[0], *parts[64], *y;
-    int64_t L, C, Lo, pad;
+    int64_t L = 0, C = 0, Lo = 0, pad = 0;
     RNNC_TRY(rnnc_layer_check_input_dtype(l, x));
     RNNC_TRY(dims(c, &x->shape, &L, &C));
     const int64_t B = x->shape.dim[0], K = c->kernel_size, G = c->groups, Cg = C / G,

@@ -31,7 +31,7 @@ static rnnc_status pool_output_spec(const rnnc_layer *l, const rnnc_shape *in,
                                     rnnc_output_spec *spec)
 {
     const pool1d *p = (const pool1d *)l;
-    int64_t L, C, Lo = 1, pad;
+    int64_t L = 0, C = 0, Lo = 1, pad = 0;
     RNNC_TRY(in_dims(p, in, &L, &C));
     if (!p->global && L >= 0)
         rnnc__window1d(L, p->pool, p->strides, 1, p->padding, &Lo, &pad);
@@ -84,7 +84,7 @@ static rnnc_status pool_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *
 {
     pool1d *p = (pool1d *)l;
     rnnc_tensor *x = args->inputs[0], *w, *y, *count = NULL;
-    int64_t L, C, Lo = 1, pad = 0;
+    int64_t L = 0, C = 0, Lo = 1, pad = 0;
     RNNC_TRY(rnnc_layer_check_input_dtype(l, x));
     RNNC_TRY(in_dims(p, &x->shape, &L, &C));
     const int64_t B = x->shape.dim[0];

@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Peer benchmark of `rnnc bench lstm`: PyTorch nn.LSTM on the CPU.
+
+The same measurement as ../shared/bench/torch_gru_bench.py with nn.LSTM:
+for each shape (B, T, F, U), float32, batch_first,
+  fwd   - inference forward under torch.no_grad()
+  train - forward + MSE on the last output + backward + SGD step
+one CSV row per shape and thread count: B,T,F,U,threads,fwd_ms,train_ms
+(medians). Needs Debian's python3-torch (run with /usr/bin/python3).
+
+  torch_lstm_bench.py                          # shapes of ../shared/bench/shapes.txt
+  torch_lstm_bench.py --shapes "32,100,16,32" --threads 1
+"""
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+SHAPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "bench",
+                      "shapes.txt")
+
+
+def read_shapes(text):
+    if text:
+        return [tuple(int(v) for v in s.split(",")) for s in text.split(";") if s.strip()]
+    with open(SHAPES) as f:
+        return [tuple(int(v) for v in line.split("#")[0].split())
+                for line in f if line.split("#")[0].split()]
+
+
+def median_ms(fn, min_time, min_reps):
+    for _ in range(3):
+        fn()
+    times, start = [], time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if len(times) >= 1000:
+            break
+    return statistics.median(times)
+
+
+def bench(B, T, F, U, min_time, min_reps):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(F, U, batch_first=True)
+    x = torch.rand(B, T, F) * 2 - 1
+    y = torch.rand(B, U) * 2 - 1
+    opt = torch.optim.SGD(lstm.parameters(), lr=1e-3)
+
+    def fwd():
+        with torch.no_grad():
+            lstm(x)
+
+    def train():
+        opt.zero_grad()
+        out, _ = lstm(x)
+        loss = torch.nn.functional.mse_loss(out[:, -1, :], y)
+        loss.backward()
+        opt.step()
+
+    return median_ms(fwd, min_time, min_reps), median_ms(train, min_time, min_reps)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
+    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
+    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement")
+    ap.add_argument("--min-reps", type=int, default=5)
+    args = ap.parse_args()
+    print("B,T,F,U,threads,fwd_ms,train_ms", flush=True)
+    for B, T, F, U in read_shapes(args.shapes):
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            fwd_ms, train_ms = bench(B, T, F, U, args.min_time, args.min_reps)
+            print(f"{B},{T},{F},{U},{threads},{fwd_ms:.4f},{train_ms:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
