@@ -13,6 +13,8 @@ int rnnc_cmd_inspect(int argc, char **argv);
 int rnnc_cmd_generate(int argc, char **argv);
 /* A checkpoint to a .keras archive or .weights.h5 (apps/cmd_export.c). */
 int rnnc_cmd_export(int argc, char **argv);
+/* Training curves of a history as SVG (apps/cmd_plot.c). */
+int rnnc_cmd_plot(int argc, char **argv);
 /* GRU throughput benchmark (apps/cmd_bench.c). */
 int rnnc_cmd_bench(int argc, char **argv);
 

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"inspect", rnnc_cmd_inspect, "describe a spec, config, weights file, .keras archive or checkpoint"},
     {"generate", rnnc_cmd_generate, "sample text from a character-level model (the chars task)"},
     {"export", rnnc_cmd_export, "write a checkpoint's model as a Keras .keras archive or .weights.h5"},
+    {"plot", rnnc_cmd_plot, "draw a run's training and validation curves (history) as SVG"},
     {"bench", rnnc_cmd_bench, "measure GRU forward/backward throughput"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
