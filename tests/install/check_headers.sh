@@ -37,7 +37,7 @@ while IFS= read -r h; do
 done < <(find "$inc/rnnc" -name '*.h' | sort)
 # rnnc.h is the whole public API: it includes every other installed header.
 while IFS= read -r rel; do
-  grep -q "#include \"$rel\"" "$inc/rnnc/rnnc.h" || { echo "rnnc.h does not include $rel"; fail=1; }
+  grep -q "#include \"$rel\"" "$inc/rnnc/rnnc.h" || { echo "rnnc.h does not include $rel (add it there; an internal header is named *_internal.h and not installed)"; fail=1; }
 done < <(cd "$inc/rnnc" && find . -name '*.h' ! -name rnnc.h | sed 's#^\./##' | sort)
 [ "$n" -gt 40 ] || { echo "only $n headers installed"; fail=1; }
 [ "$fail" -eq 0 ] && echo "header check: $n installed headers compile on their own"
