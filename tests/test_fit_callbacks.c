@@ -447,3 +447,49 @@ Test(fit_callbacks, backup_and_restore_continues_an_interrupted_run)
     struct stat st;
     cr_assert_neq(stat(tmp_path("bk"), &st), 0, "delete_checkpoint: the backup folder is gone at the end");
 }
+
+Test(fit_callbacks, history_files_continue_on_resume)
+{
+    /* 2 epochs, then --resume to 4: the history files equal those of 4 epochs straight */
+    const char *fit = "  epochs: 4\n  batch_size: 16\n  validation_split: 0.25";
+    write_spec("straight.yaml", "reg", "{optimizer: {class_name: Adam, config: {learning_rate: 0.01}}, loss: mse}", fit,
+               REG_DATA);
+    write_spec("parts.yaml", "reg", "{optimizer: {class_name: Adam, config: {learning_rate: 0.01}}, loss: mse}", fit,
+               REG_DATA);
+    FILE *f = fopen(tmp_path("straight.yaml"), "a");
+    fprintf(f, "checkpoint: {directory: ck_straight}\n");
+    fclose(f);
+    f = fopen(tmp_path("parts.yaml"), "a");
+    fprintf(f, "checkpoint: {directory: ck_parts}\n");
+    fclose(f);
+    rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, tmpdir, NULL, (const char *const[]){"train", "straight.yaml", NULL});
+    cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+    cr_assert(strstr(r.out, "History: ck_straight/history.csv"), "%s", r.out);
+    rnnc_test_run_free(&r);
+    r = rnnc_test_run_program(RNNC_BIN, tmpdir, NULL, (const char *const[]){"train", "parts.yaml", "--epochs", "2", NULL});
+    cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+    rnnc_test_run_free(&r);
+    char *two = rnnc_test_slurp(tmp_path("ck_parts/history.csv"), NULL);
+    cr_assert_not_null(two);
+    cr_assert_eq(rnnc_test_count_lines(two), 3, "header and 2 epochs: %s", two);
+    free(two);
+    r = rnnc_test_run_program(RNNC_BIN, tmpdir, NULL,
+                              (const char *const[]){"train", "parts.yaml", "--resume", "ck_parts", NULL});
+    cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+    rnnc_test_run_free(&r);
+    const char *names[] = {"history.csv", "history.json"};
+    for (int i = 0; i < 2; i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "ck_straight/%s", names[i]);
+        snprintf(b, sizeof b, "ck_parts/%s", names[i]);
+        char *x = rnnc_test_slurp(tmp_path(a), NULL), *y = rnnc_test_slurp(tmp_path(b), NULL);
+        cr_assert(x && y);
+        cr_assert_str_eq(y, x, "%s after --resume", names[i]);
+        free(x);
+        free(y);
+    }
+    /* no temporary file is left beside them */
+    char names_left[1024];
+    list_files(tmp_path("ck_parts"), ".tmp", names_left, sizeof names_left);
+    cr_assert_str_eq(names_left, "");
+}
