@@ -35,6 +35,10 @@ set(CPACK_DEBIAN_PROGRAM_PACKAGE_SECTION science)
 # The program links librnnc and, through it, everything else (librnnc0's
 # dependencies); dpkg-shlibdeps cannot see librnnc.so.0 outside its package.
 set(CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS "librnnc0 (= ${_rnnc_deb_version}), libc6")
+# The TensorBoard callback's event files (apps/tb_events.c) link protobuf-c into the program.
+if(PROTOBUF_C_FOUND AND RNNC_PROTOC_C)
+  string(APPEND CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS ", libprotobuf-c1")
+endif()
 set(CPACK_DEBIAN_PROGRAM_DESCRIPTION "Keras-compatible GRU training framework in C (the rnnc command)")
 
 include(CPack)
