@@ -493,3 +493,30 @@ Test(fit_callbacks, history_files_continue_on_resume)
     list_files(tmp_path("ck_parts"), ".tmp", names_left, sizeof names_left);
     cr_assert_str_eq(names_left, "");
 }
+
+Test(fit_callbacks, model_checkpoint_writes_keras_archives_by_suffix)
+{
+    write_spec("mk.yaml", "reg", "{optimizer: {class_name: SGD, config: {learning_rate: 0.05}}, loss: mse}",
+               "  epochs: 2\n  batch_size: 16\n  callbacks:\n"
+               "    - ModelCheckpoint: {filepath: \"models/m-{epoch}-{loss:.2f}.keras\", monitor: loss}",
+               REG_DATA);
+    rnnc_test_run r = train("mk.yaml", FX "/reg_init.weights.h5", "out.weights.h5", NULL);
+    cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+    rnnc_test_run_free(&r);
+    /* Keras's names: epoch 1-based, loss to 2 places (the SGD run of the fixtures) */
+    const rnnc_cfg *loss = rnnc_cfg_peek(exp_get("plateau", "history"), "loss");
+    char want[256], names[512];
+    snprintf(want, sizeof want, "m-1-%.2f.keras m-2-%.2f.keras", num(loss->items[0]), num(loss->items[1]));
+    list_files(tmp_path("models"), ".keras", names, sizeof names);
+    cr_assert_str_eq(names, want);
+    /* each is a zip (PK\3\4) that `rnnc export` turns into the weights of that epoch; the last = the final weights */
+    char last[300];
+    snprintf(last, sizeof last, "models/m-2-%.2f.keras", num(loss->items[1]));
+    char *z = rnnc_test_slurp(tmp_path(last), NULL);
+    cr_assert(z && memcmp(z, "PK\3\4", 4) == 0);
+    free(z);
+    r = rnnc_test_run_program(RNNC_BIN, tmpdir, NULL, (const char *const[]){"export", last, "last.weights.h5", NULL});
+    cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+    rnnc_test_run_free(&r);
+    cr_assert_eq(files_diff(tmp_path("last.weights.h5"), tmp_path("out.weights.h5")), 0.0);
+}
