@@ -54,27 +54,113 @@ static void state_free(void *p)
 static inline float sigm_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline double sigm_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+/* float32 rows of sigmoid / tanh: 4 lanes everywhere, 8 with AVX2 and 16
+ * with AVX-512F where the CPU has them (x86, GCC / Clang). */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+#define V v4f
+#define VI v4i
+#define VW 4
+#define VN(n) n##_v4
+#define VATTR
+#include "layers/vec_act_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LSTM_WIDE 1
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+#define V v8f
+#define VI v8i
+#define VW 8
+#define VN(n) n##_v8
+#define VATTR __attribute__((target("avx2")))
+#include "layers/vec_act_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR
+#define V v16f
+#define VI v16i
+#define VW 16
+#define VN(n) n##_v16
+#define VATTR __attribute__((target("avx512f")))
+#include "layers/vec_act_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR
+#else
+#define LSTM_WIDE 0
+#endif
+
+/* Widest row kernel this CPU runs: 16, 8 or 4 lanes (decided once). */
+static int row_width(void)
+{
+    static int w;
+    if (!w) {
+#if LSTM_WIDE
+        __builtin_cpu_init();
+        w = __builtin_cpu_supports("avx512f") ? 16 : __builtin_cpu_supports("avx2") ? 8 : 4;
+#else
+        w = 4;
+#endif
+    }
+    return w;
+}
+
+/* out = act(in) over n floats, sigmoid or tanh, vector rows then a tail. */
+static void vec_act_f32(bool is_tanh, const float *in, float *out, int64_t n)
+{
+    int64_t u = 0;
+#if LSTM_WIDE
+    const int w = row_width();
+    if (w == 16)
+        u = act_row_v16(is_tanh, in, out, n);
+    else if (w == 8)
+        u = act_row_v8(is_tanh, in, out, n);
+#endif
+    u += act_row_v4(is_tanh, in + u, out + u, n - u);
+    for (; u < n; u++)
+        out[u] = is_tanh ? tanhf(in[u]) : sigm_f(in[u]);
+}
+
 #define R float
 #define SFX(n) n##_f32
 #define GEMM cblas_sgemm
+#define GEMV cblas_sgemv
 #define SIGM sigm_f
 #define TANH tanhf
+#define ROW_VEC 1
 #include "layers/lstm_fused_impl.h"
+#undef ROW_VEC
 #undef R
 #undef SFX
 #undef GEMM
+#undef GEMV
 #undef SIGM
 #undef TANH
 
 #define R double
 #define SFX(n) n##_f64
 #define GEMM cblas_dgemm
+#define GEMV cblas_dgemv
 #define SIGM sigm_d
 #define TANH tanh
+#define ROW_VEC 0
 #include "layers/lstm_fused_impl.h"
+#undef ROW_VEC
 #undef R
 #undef SFX
 #undef GEMM
+#undef GEMV
 #undef SIGM
 #undef TANH
 

@@ -3,7 +3,9 @@
  *   R       float | double
  *   SFX(n)  n##_f32 | n##_f64
  *   GEMM    cblas_sgemm | cblas_dgemm
+ *   GEMV    cblas_sgemv | cblas_dgemv
  *   SIGM, TANH  inline sigmoid / tanh for R
+ *   ROW_VEC 1 when vec_act_f32 (vector rows of sigmoid / tanh) serves R
  *
  * Layouts (row-major; row b*T + t is batch row b at input time t):
  *   X   (B*T, F)   the input (or xd, its dropped copy)
@@ -42,12 +44,34 @@ static inline R SFX(dact)(int mode, rnnc_act a, R x, R y)
     }
 }
 
+/* out[0..n) = act(in[0..n)), in place allowed. */
+static void SFX(act_row)(int mode, rnnc_act a, const R *in, R *out, int64_t n)
+{
+#if ROW_VEC
+    if (mode == ACT_SIGMOID || mode == ACT_TANH) {
+        vec_act_f32(mode == ACT_TANH, in, out, n);
+        return;
+    }
+#endif
+    for (int64_t u = 0; u < n; u++)
+        out[u] = SFX(act)(mode, a, in[u]);
+}
+
 /* C (m x n, ldc) = op(A) op(Bm) + beta C. */
 static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const R *A, int64_t lda,
                       const R *Bm, int64_t ldb, R beta, R *C, int64_t ldc)
 {
     if (m == 0 || n == 0 || k == 0)
         return;
+    if (m == 1) { /* one row (batch 1): GEMV, which BLAS does far better than GEMM here */
+        const int inca = ta ? (int)lda : 1;
+        if (!tb) /* Bm stored (k, n) */
+            GEMV(CblasRowMajor, CblasTrans, (int)k, (int)n, (R)1, Bm, (int)ldb, A, inca, beta, C, 1);
+        else /* Bm stored (n, k) */
+            GEMV(CblasRowMajor, CblasNoTrans, (int)n, (int)k, (R)1, Bm, (int)ldb, A, inca, beta, C,
+                 1);
+        return;
+    }
     GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m,
          (int)n, (int)k, (R)1, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
 }
@@ -87,27 +111,20 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
             R *cnx = k + 1 < T ? Cp + (b * T + tn) * U : cT + b * U;
             R *y = Y ? Y + (b * T + k) * U : last + b * U;
             const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : y;
+            if (bias)
+                for (int64_t j = 0; j < 4 * U; j++)
+                    z[j] += bias[j];
+            SFX(act_row)(mr, ar, z, g, 2 * U); /* i, f */
+            SFX(act_row)(ma, aa, z + 2 * U, g + 2 * U, U);
+            SFX(act_row)(mr, ar, z + 3 * U, g + 3 * U, U);
+            for (int64_t u = 0; u < U; u++)
+                cn[u] = g[U + u] * cp[u] + g[u] * g[2 * U + u];
+            SFX(act_row)(ma, aa, cn, ca, U);
             for (int64_t u = 0; u < U; u++) {
-                if (bias) {
-                    z[u] += bias[u];
-                    z[U + u] += bias[U + u];
-                    z[2 * U + u] += bias[2 * U + u];
-                    z[3 * U + u] += bias[3 * U + u];
-                }
-                const R gi = SFX(act)(mr, ar, z[u]), gf = SFX(act)(mr, ar, z[U + u]);
-                const R gg = SFX(act)(ma, aa, z[2 * U + u]), go = SFX(act)(mr, ar, z[3 * U + u]);
-                g[u] = gi;
-                g[U + u] = gf;
-                g[2 * U + u] = gg;
-                g[3 * U + u] = go;
-                const R c = gf * cp[u] + gi * gg;
-                const R cc = SFX(act)(ma, aa, c);
-                cn[u] = c;
-                ca[u] = cc;
-                const R h = go * cc;
                 if (keep) {
+                    const R h = g[3 * U + u] * ca[u];
                     hn[u] = h;
-                    cnx[u] = c;
+                    cnx[u] = cn[u];
                     y[u] = h;
                 } else {
                     hn[u] = hp[u];
