@@ -510,7 +510,7 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
            bench_lstm ? "lstm" : "gru", kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)rounds, min_time, threads_arg);
     print_blas_line();
     printf("# peer: %s\n", use_peer ? peer : "none");
-    printf("# ms: median; t: BLAS threads of that median; ratio: peer_ms / rnnc_ms; GF/s: GRU FLOP rate;\n"
+    printf("# ms: median; t: BLAS threads of that median; ratio: peer_ms / rnnc_ms; GF/s: the layer's FLOP rate;\n"
            "# sgemm: OpenBLAS GF/s on the biggest product (best thread count); fwd%%, train%%: GF/s / sgemm\n");
     printf("%5s %4s %4s %4s | %9s %1s %9s %1s %7s %6s | %9s %1s %9s %1s %7s %6s | %6s %5s %6s\n", "B",
            "T", "F", "U", "fwd_ms", "t", "peer_ms", "t", "ratio", "GF/s", "train_ms", "t", "peer_ms",
