@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 mode=${1:-run}
 
 packages=(build-essential cmake pkg-config libopenblas-dev libhdf5-dev libyaml-dev
-          libcriterion-dev libzip-dev libprotobuf-c-dev protobuf-c-compiler)
+          libcriterion-dev libzip-dev libprotobuf-c-dev protobuf-c-compiler
+          libcairo2-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,6 +39,10 @@ set(CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS "librnnc0 (= ${_rnnc_deb_version}), lib
 if(PROTOBUF_C_FOUND AND RNNC_PROTOC_C)
   string(APPEND CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS ", libprotobuf-c1")
 endif()
+# rnnc plot's PNG output links cairo into the program.
+if(CAIRO_FOUND)
+  string(APPEND CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS ", libcairo2")
+endif()
 set(CPACK_DEBIAN_PROGRAM_DESCRIPTION "Keras-compatible GRU training framework in C (the rnnc command)")
 
 include(CPack)

@@ -128,7 +128,32 @@ Test(plot, csv_histories_and_errors)
     rnnc_test_run_free(&r);
     r = rnnc_test_run_program(RNNC_BIN, tmpdir, NULL, (const char *const[]){"plot", "log.csv", "-o", "c.pdf", NULL});
     cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "must end in .svg"), "%s", r.err);
+    cr_assert(strstr(r.err, "must end in .svg or .png"), "%s", r.err);
     rnnc_test_run_free(&r);
     cr_assert_eq(access("curves.svg", F_OK), -1);
+}
+
+Test(plot, png_through_cairo)
+{
+    write_text("history.json", "{\"loss\": [4.0, 3.0, 2.0, 1.0], \"val_loss\": [3.5, 3.0, 2.5, 2.0], \"mae\": [1, 2, 3, 4]}");
+    rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, tmpdir, NULL,
+                                            (const char *const[]){"plot", "history.json", "-o", "c.png", NULL});
+    if (r.code == 2 && strstr(r.err, "built without cairo")) {
+        rnnc_test_run_free(&r);
+        cr_skip_test("built without cairo");
+    }
+    cr_assert_eq(r.code, 0, "%s%s", r.out, r.err);
+    rnnc_test_run_free(&r);
+    char p[600];
+    snprintf(p, sizeof p, "%s/c.png", tmpdir);
+    size_t len;
+    unsigned char *png = (unsigned char *)rnnc_test_slurp(p, &len);
+    cr_assert(png && len > 33);
+    cr_assert(memcmp(png, "\x89PNG\r\n\x1a\n", 8) == 0 && memcmp(png + 12, "IHDR", 4) == 0);
+    /* 2 panels side by side (loss with val_loss, mae): 880 x 300 */
+    const unsigned w = (unsigned)png[16] << 24 | (unsigned)png[17] << 16 | (unsigned)png[18] << 8 | png[19];
+    const unsigned h = (unsigned)png[20] << 24 | (unsigned)png[21] << 16 | (unsigned)png[22] << 8 | png[23];
+    cr_assert_eq(w, 880u);
+    cr_assert_eq(h, 300u);
+    free(png);
 }
