@@ -36,7 +36,7 @@ typedef struct lstm_state {
     uint8_t *mask; /* (B*T) copy, or NULL */
     void *block;   /* everything below lives in it */
     void *drop;    /* (B, F) dropout mask copy, or NULL */
-    void *xd;      /* (B*T, F) dropped input, or NULL */
+    void *xt;      /* (T*B, F) time-major (dropped) input */
     void *Z, *G, *Hp, *Cp, *Cn, *Ca;
     void *bw;      /* backward scratch: 4 x (B, U) */
 } lstm_state;
@@ -253,9 +253,9 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BT = B * T;
     const size_t es = rnnc_dtype_size(st->dt);
     const bool drop = a->dropout != NULL;
-    size_t n = (size_t)(BT * (8 * U + 4 * U) + 4 * B * U);
+    size_t n = (size_t)(BT * (8 * U + 4 * U) + 4 * B * U + BT * F);
     if (drop)
-        n += (size_t)(B * F + BT * F);
+        n += (size_t)(B * F);
     char *p = malloc(n * es);
     if (!p)
         return false;
@@ -272,9 +272,9 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     TAKE(Cn, BT * U);
     TAKE(Ca, BT * U);
     TAKE(bw, 4 * B * U);
+    TAKE(xt, BT * F);
     if (drop) {
         TAKE(drop, B * F);
-        TAKE(xd, BT * F);
         memcpy(st->drop, a->dropout->data, (size_t)(B * F) * es);
     }
 #undef TAKE

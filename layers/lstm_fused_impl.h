@@ -7,12 +7,15 @@
  *   SIGM, TANH  inline sigmoid / tanh for R
  *   ROW_VEC 1 when vec_act_f32 (vector rows of sigmoid / tanh) serves R
  *
- * Layouts (row-major; row b*T + t is batch row b at input time t):
- *   X   (B*T, F)   the input (or xd, its dropped copy)
- *   Z   (B*T, 4U)  pre-activations x W + h R + b; backward: their gradients
- *   G   (B*T, 4U)  gates i, f, g, o
- *   Hp  (B*T, U)   the state h before input time t; Cp the carry
- *   Cn  (B*T, U)   the new carry of time t (before masking); Ca = act(Cn)
+ * Layouts (row-major). The workspaces are time-major, row t*B + b is batch
+ * row b at input time t, so each step's rows are contiguous:
+ *   x   (B, T, F)  the caller's input, row b*T + t
+ *   Xt  (T*B, F)   x time-major (times the dropout mask when there is one);
+ *                  backward reuses it for dZ W^T
+ *   Z   (T*B, 4U)  pre-activations x W + h R + b; backward: their gradients
+ *   G   (T*B, 4U)  gates i, f, g, o
+ *   Hp  (T*B, U)   the state h before input time t; Cp the carry
+ *   Cn  (T*B, U)   the new carry of time t (before masking); Ca = act(Cn)
  *   Y   (B, T, U)  outputs in processing order
  * Step k processes t = k, or T-1-k with go_backwards. */
 
@@ -81,34 +84,35 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
 {
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, U4 = 4 * U;
     R *Z = st->Z, *G = st->G, *Hp = st->Hp, *Cp = st->Cp, *Cn = st->Cn, *Ca = st->Ca;
-    const R *X = x;
-    if (st->xd) {
-        R *xd = st->xd;
-        const R *dr = st->drop;
-        for (int64_t r = 0; r < B * T; r++)
-            for (int64_t f = 0; f < F; f++)
-                xd[r * F + f] = x[r * F + f] * dr[(r / T) * F + f];
-        X = xd;
-    }
-    SFX(gemm)(false, false, B * T, U4, F, X, F, W, U4, (R)0, Z, U4);
+    R *Xt = st->xt;
+    const R *dr = st->drop;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++) {
+            const R *src = x + (b * T + t) * F;
+            R *dst = Xt + (t * B + b) * F;
+            if (dr)
+                for (int64_t f = 0; f < F; f++)
+                    dst[f] = src[f] * dr[b * F + f];
+            else
+                memcpy(dst, src, (size_t)F * sizeof(R));
+        }
+    SFX(gemm)(false, false, B * T, U4, F, Xt, F, W, U4, (R)0, Z, U4);
     const int64_t t0 = st->go_backwards ? T - 1 : 0;
-    for (int64_t b = 0; b < B; b++) {
-        memcpy(Hp + (b * T + t0) * U, h0 + b * U, (size_t)U * sizeof(R));
-        memcpy(Cp + (b * T + t0) * U, c0 + b * U, (size_t)U * sizeof(R));
-    }
+    memcpy(Hp + t0 * B * U, h0, (size_t)(B * U) * sizeof(R));
+    memcpy(Cp + t0 * B * U, c0, (size_t)(B * U) * sizeof(R));
     const int ma = st->mode_a, mr = st->mode_r;
     const rnnc_act aa = st->act, ar = st->ract;
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = st->go_backwards ? T - 1 - k : k;
         const int64_t tn = st->go_backwards ? t - 1 : t + 1;
-        SFX(gemm)(false, false, B, U4, U, Hp + t * U, T * U, Rk, U4, (R)1, Z + t * U4, T * U4);
+        SFX(gemm)(false, false, B, U4, U, Hp + t * B * U, U, Rk, U4, (R)1, Z + t * B * U4, U4);
         for (int64_t b = 0; b < B; b++) {
-            const int64_t row = b * T + t;
+            const int64_t row = t * B + b;
             R *z = Z + row * U4, *g = G + row * U4, *cn = Cn + row * U, *ca = Ca + row * U;
             const R *hp = Hp + row * U, *cp = Cp + row * U;
-            const bool keep = !st->mask || st->mask[row];
-            R *hn = k + 1 < T ? Hp + (b * T + tn) * U : hT + b * U;
-            R *cnx = k + 1 < T ? Cp + (b * T + tn) * U : cT + b * U;
+            const bool keep = !st->mask || st->mask[b * T + t];
+            R *hn = k + 1 < T ? Hp + (tn * B + b) * U : hT + b * U;
+            R *cnx = k + 1 < T ? Cp + (tn * B + b) * U : cT + b * U;
             R *y = Y ? Y + (b * T + k) * U : last + b * U;
             const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : y;
             if (bias)
@@ -146,6 +150,7 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
                                  const R *dcT, const R *x, const R *W, const R *Rk, R *dx, R *dh0,
                                  R *dc0, R *dW, R *dR, R *db)
 {
+    (void)x; /* its time-major copy Xt is what the products read */
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, U4 = 4 * U;
     R *Z = st->Z, *G = st->G, *Hp = st->Hp, *Cp = st->Cp, *Cn = st->Cn, *Ca = st->Ca;
     R *dh = st->bw, *dc = dh + B * U, *carry = dc + B * U, *tmp = carry + B * U;
@@ -159,12 +164,12 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
     for (int64_t k = T - 1; k >= 0; k--) {
         const int64_t t = st->go_backwards ? T - 1 - k : k;
         for (int64_t b = 0; b < B; b++) {
-            const int64_t row = b * T + t;
+            const int64_t row = t * B + b;
             R *z = Z + row * U4, *cr = carry + b * U, *dhb = dh + b * U, *dcb = dc + b * U;
             const R *g = G + row * U4, *cn = Cn + row * U, *ca = Ca + row * U, *cp = Cp + row * U;
             const R *dyk = dY ? dY + (b * T + k) * U : NULL;
             const R *dl = (dY && k == T - 1 && dlast) ? dlast + b * U : NULL;
-            const bool keep = !st->mask || st->mask[row];
+            const bool keep = !st->mask || st->mask[b * T + t];
             for (int64_t u = 0; u < U; u++) {
                 const R dy = cr[u] + (dyk ? dyk[u] : (R)0) + (dl ? dl[u] : (R)0);
                 if (!keep) {
@@ -186,7 +191,7 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
             }
         }
         /* dh_prev = dZ_t R^T for kept rows; masked rows pass dh through. */
-        SFX(gemm)(false, true, B, U, U4, Z + t * U4, T * U4, Rk, U4, (R)0, tmp, U);
+        SFX(gemm)(false, true, B, U, U4, Z + t * B * U4, U4, Rk, U4, (R)0, tmp, U);
         for (int64_t b = 0; b < B; b++)
             if (!st->mask || st->mask[b * T + t])
                 memcpy(dh + b * U, tmp + b * U, (size_t)U * sizeof(R));
@@ -197,24 +202,25 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
         if (dc0)
             dc0[i] += dc[i];
     }
-    const R *X = st->xd ? st->xd : x;
+    R *Xt = st->xt;
+    const R *dr = st->drop;
     if (dW)
-        SFX(gemm)(true, false, F, U4, B * T, X, F, Z, U4, (R)1, dW, U4);
+        SFX(gemm)(true, false, F, U4, B * T, Xt, F, Z, U4, (R)1, dW, U4);
     if (dR)
         SFX(gemm)(true, false, U, U4, B * T, Hp, U, Z, U4, (R)1, dR, U4);
     if (db)
         for (int64_t r = 0; r < B * T; r++)
             for (int64_t j = 0; j < U4; j++)
                 db[j] += Z[r * U4 + j];
-    if (dx && !st->xd) {
-        SFX(gemm)(false, true, B * T, F, U4, Z, U4, W, U4, (R)1, dx, F);
-    } else if (dx) { /* d(x * drop) = (dZ W^T) * drop, through xd's buffer */
-        R *xd = st->xd;
-        const R *dr = st->drop;
-        SFX(gemm)(false, true, B * T, F, U4, Z, U4, W, U4, (R)0, xd, F);
-        for (int64_t r = 0; r < B * T; r++)
-            for (int64_t f = 0; f < F; f++)
-                dx[r * F + f] += xd[r * F + f] * dr[(r / T) * F + f];
+    if (dx) { /* dZ W^T into Xt (no longer needed), then back to (B, T, F), times the mask */
+        SFX(gemm)(false, true, B * T, F, U4, Z, U4, W, U4, (R)0, Xt, F);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++) {
+                const R *src = Xt + (t * B + b) * F;
+                R *dst = dx + (b * T + t) * F;
+                for (int64_t f = 0; f < F; f++)
+                    dst[f] += dr ? src[f] * dr[b * F + f] : src[f];
+            }
     }
     return RNNC_OK;
 }
