@@ -3,6 +3,7 @@
 #include "io/model_save.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,15 @@ static rnnc_status write_zip(const char *path, const char *tmp, const char *conf
         zip_discard(za);
         return s;
     }
+    /* On disk before it replaces path (libzip does not fsync). */
+    int fd = open(tmp, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot flush the archive to disk: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return s;
+    }
+    close(fd);
     if (rename(tmp, path) != 0)
         return rnnc_fail(RNNC_E_IO, "'%s': cannot rename the finished archive into place: %s", path,
                          strerror(errno));
@@ -120,11 +130,15 @@ rnnc_status rnnc_model_save(const rnnc_model *m, const char *path)
     if (gmtime_r(&now, &tm))
         strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", &tm);
     snprintf(metadata, sizeof metadata, "{\"keras_version\": \"3.15.1\", \"date_saved\": \"%s\"}", date);
-    size_t tlen = strlen(path) + 48;
+    /* "<path>.tmp.<pid>.<n>" as the HDF5 writers name theirs (io/h5_util.h),
+     * so the next write of path removes what a killed one left. */
+    static unsigned counter;
+    size_t tlen = strlen(path) + 64;
     if (s == RNNC_OK && !(tmp = malloc(tlen)))
         s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
     if (s == RNNC_OK) {
-        snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+        rnnc_h5_clean_stale_tmp(path, "tmp");
+        snprintf(tmp, tlen, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
         s = write_zip(path, tmp, config, metadata, weights, weights_size);
         if (s != RNNC_OK)
             unlink(tmp);

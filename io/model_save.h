@@ -14,8 +14,10 @@
 #include "framework/model.h"
 
 /* Writes m (built: it needs its weights) to path as a .keras archive. The
- * archive is written beside path under a temporary name and renamed into
- * place: on failure path is untouched and nothing is left behind. Errors:
+ * archive is written beside path under a temporary name, flushed to disk
+ * and renamed into place: on failure path is untouched and nothing is left
+ * behind (a temporary file of a killed writer is removed by the next save to
+ * the same path). Errors:
  * RNNC_E_STATE (model not built), RNNC_E_IO naming path and the OS's
  * reason, RNNC_E_UNSUPPORTED (a layer without a Keras config). */
 rnnc_status rnnc_model_save(const rnnc_model *m, const char *path);
