@@ -32,17 +32,12 @@ set(CPACK_DEBIAN_DEV_DESCRIPTION "Keras-compatible GRU training framework in C (
 
 set(CPACK_DEBIAN_PROGRAM_PACKAGE_NAME rnnc)
 set(CPACK_DEBIAN_PROGRAM_PACKAGE_SECTION science)
-# The program links librnnc and, through it, everything else (librnnc0's
-# dependencies); dpkg-shlibdeps cannot see librnnc.so.0 outside its package.
-set(CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS "librnnc0 (= ${_rnnc_deb_version}), libc6")
-# The TensorBoard callback's event files (apps/tb_events.c) link protobuf-c into the program.
-if(PROTOBUF_C_FOUND AND RNNC_PROTOC_C)
-  string(APPEND CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS ", libprotobuf-c1")
-endif()
-# rnnc plot's PNG output links cairo into the program.
-if(CAIRO_FOUND)
-  string(APPEND CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS ", libcairo2")
-endif()
+# The program's libraries from dpkg-shlibdeps (optional ones too: protobuf-c
+# for the TensorBoard callback, cairo for `rnnc plot -o x.png`, when built
+# in); librnnc.so.0 is found in the build folder and named here, exactly.
+set(CPACK_DEBIAN_PROGRAM_PACKAGE_DEPENDS "librnnc0 (= ${_rnnc_deb_version})")
+set(CPACK_DEBIAN_PROGRAM_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${CMAKE_BINARY_DIR})
 set(CPACK_DEBIAN_PROGRAM_DESCRIPTION "Keras-compatible GRU training framework in C (the rnnc command)")
 
 include(CPack)
