@@ -14,7 +14,7 @@ pcdir=$(dirname "$(find "$work/prefix" -name rnnc.pc | head -1)")
 cflags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags rnnc)
 fail=0
 internal=$(cd "$inc/rnnc" && find . -name '*_internal.h' -o -name 'h5_util.h' -o -name 'legacy_h5.h' \
-             -o -name '*_fused.h' -o -name 'cuda_api.h' -o -name '*_fused_impl.h' -o -name '*_fused_rows.h' -o -path '*/cuda/*')
+             -o -name '*_fused.h' -o -name 'cuda_api.h' -o -name '*_fused_impl.h' -o -name '*_rows.h' -o -path '*/cuda/*')
 if [ -n "$internal" ]; then
   echo "internal headers installed: $internal"
   fail=1
