@@ -226,41 +226,7 @@ static const rnnc_rnn_cell_ops lstm_cell_ops = {
 static rnnc_status cell_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *args,
                              rnnc_call_result *res)
 {
-    rnnc_lstm_cell *c = (rnnc_lstm_cell *)l;
-    char a1[160], a2[160];
-    rnnc_tensor *x = args->inputs[0], *st[2], *out, *ns[2];
-    if (x->shape.ndim != 2 || x->shape.dim[1] != c->kernel->shape.dim[0])
-        return rnnc_fail(RNNC_E_SHAPE, "LSTMCell '%s': expected inputs of shape (batch, %lld), got %s",
-                         l->name, (long long)c->kernel->shape.dim[0],
-                         rnnc_shape_str(&x->shape, a1, sizeof a1));
-    RNNC_TRY(rnnc_layer_check_input_dtype(l, x));
-    const rnnc_shape hs = RNNC_SHAPE(x->shape.dim[0], c->units);
-    if (args->n_inputs != 1 && args->n_inputs != 3)
-        return rnnc_fail(RNNC_E_ARG, "LSTMCell '%s': takes inputs and two states [h, c], got %d tensors",
-                         l->name, args->n_inputs);
-    for (int k = 0; k < 2; k++) {
-        if (args->n_inputs == 3) {
-            st[k] = args->inputs[1 + k];
-            if (!rnnc_shape_eq(&st[k]->shape, &hs) || st[k]->dtype != l->dtype)
-                return rnnc_fail(RNNC_E_SHAPE, "LSTMCell '%s': state %d must be %s of shape %s, got %s of shape %s",
-                                 l->name, k, rnnc_dtype_name(l->dtype),
-                                 rnnc_shape_str(&hs, a1, sizeof a1), rnnc_dtype_name(st[k]->dtype),
-                                 rnnc_shape_str(&st[k]->shape, a2, sizeof a2));
-        } else {
-            RNNC_TRY(rnnc_ctx_tensor(cx, l->dtype, &hs, &st[k]));
-        }
-    }
-    rnnc_status s = cell_begin_call(l, cx, x->shape.dim[0], args->training);
-    if (!s)
-        s = cell_step(l, cx, x, st, args->training, &out, ns);
-    cell_end_call(l);
-    if (s)
-        return s;
-    res->n_outputs = 3;
-    res->outputs[0] = out;
-    res->outputs[1] = ns[0];
-    res->outputs[2] = ns[1];
-    return RNNC_OK;
+    return rnnc__rnn_cell_standalone_call(l, cx, args, ((rnnc_lstm_cell *)l)->kernel->shape.dim[0], res);
 }
 
 static rnnc_status cell_output_spec(const rnnc_layer *l, const rnnc_shape *in,

@@ -245,3 +245,46 @@ rnnc_status rnnc__rnn_finish_create(rnnc_layer *l, const rnnc_regularizer *activ
     *out = l;
     return RNNC_OK;
 }
+
+rnnc_status rnnc__rnn_cell_standalone_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *args,
+                                           int64_t F, rnnc_call_result *res)
+{
+    const rnnc_rnn_cell_ops *ops = ((const rnnc_rnn_cell *)l)->ops;
+    const char *cn = l->cls->class_name;
+    char a1[160], a2[160];
+    rnnc_tensor *x = args->inputs[0], *st[RNNC_RNN_MAX_STATES], *out,
+                *ns[RNNC_RNN_MAX_STATES];
+    if (x->shape.ndim != 2 || x->shape.dim[1] != F)
+        return rnnc_fail(RNNC_E_SHAPE, "%s '%s': expected inputs of shape (batch, %lld), got %s", cn,
+                         l->name, (long long)F, rnnc_shape_str(&x->shape, a1, sizeof a1));
+    RNNC_TRY(rnnc_layer_check_input_dtype(l, x));
+    const int n = ops->n_states(l);
+    if (args->n_inputs != 1 && args->n_inputs != 1 + n)
+        return rnnc_fail(RNNC_E_ARG, "%s '%s': takes inputs and %d state(s), got %d tensors", cn,
+                         l->name, n, args->n_inputs);
+    for (int k = 0; k < n; k++) {
+        const rnnc_shape hs = RNNC_SHAPE(x->shape.dim[0], ops->state_size(l, k));
+        if (args->n_inputs == 1) {
+            RNNC_TRY(rnnc_ctx_tensor(cx, l->dtype, &hs, &st[k]));
+            continue;
+        }
+        st[k] = args->inputs[1 + k];
+        if (!rnnc_shape_eq(&st[k]->shape, &hs) || st[k]->dtype != l->dtype)
+            return rnnc_fail(RNNC_E_SHAPE, "%s '%s': state %d must be %s of shape %s, got %s of shape %s",
+                             cn, l->name, k, rnnc_dtype_name(l->dtype),
+                             rnnc_shape_str(&hs, a1, sizeof a1), rnnc_dtype_name(st[k]->dtype),
+                             rnnc_shape_str(&st[k]->shape, a2, sizeof a2));
+    }
+    rnnc_status s = ops->begin_call ? ops->begin_call(l, cx, x->shape.dim[0], args->training) : RNNC_OK;
+    if (!s)
+        s = ops->step(l, cx, x, st, args->training, &out, ns);
+    if (ops->end_call)
+        ops->end_call(l);
+    if (s)
+        return s;
+    res->n_outputs = 1 + n;
+    res->outputs[0] = out;
+    for (int k = 0; k < n; k++)
+        res->outputs[1 + k] = ns[k];
+    return RNNC_OK;
+}

@@ -77,6 +77,12 @@ rnnc_status rnnc__rnn_subclass_create(size_t size, const rnnc_rnn_class *cls, co
                                       rnnc_dtype dtype, bool trainable, rnnc_layer *cell,
                                       const rnnc_rnn_options *ro, rnnc_rnn **out);
 
+/* A cell's own call, Keras's cell(x, states): x (B, F), states (B, S_i)
+ * given all or none (zeros); begin_call, one step, end_call; outputs: the
+ * step's output, then the new states. Checks name the class. */
+rnnc_status rnnc__rnn_cell_standalone_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *args,
+                                           int64_t F, rnnc_call_result *res);
+
 /* Ends a layer's create: gives l a clone of `activity` (may be NULL) and
  * hands it out; on failure destroys l. */
 rnnc_status rnnc__rnn_finish_create(rnnc_layer *l, const rnnc_regularizer *activity,

@@ -105,33 +105,7 @@ static const rnnc_rnn_cell_ops simple_cell_ops = {
 static rnnc_status cell_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *args,
                              rnnc_call_result *res)
 {
-    rnnc_simple_rnn_cell *c = (rnnc_simple_rnn_cell *)l;
-    char a1[160], a2[160];
-    rnnc_tensor *x = args->inputs[0], *h, *out, *ns[1];
-    if (x->shape.ndim != 2 || x->shape.dim[1] != c->kernel->shape.dim[0])
-        return rnnc_fail(RNNC_E_SHAPE, "SimpleRNNCell '%s': expected inputs of shape (batch, %lld), got %s",
-                         l->name, (long long)c->kernel->shape.dim[0],
-                         rnnc_shape_str(&x->shape, a1, sizeof a1));
-    RNNC_TRY(rnnc_layer_check_input_dtype(l, x));
-    const rnnc_shape hs = RNNC_SHAPE(x->shape.dim[0], c->units);
-    if (args->n_inputs > 2)
-        return rnnc_fail(RNNC_E_ARG, "SimpleRNNCell '%s': takes inputs and one state, got %d tensors",
-                         l->name, args->n_inputs);
-    if (args->n_inputs == 2) {
-        h = args->inputs[1];
-        if (!rnnc_shape_eq(&h->shape, &hs) || h->dtype != l->dtype)
-            return rnnc_fail(RNNC_E_SHAPE, "SimpleRNNCell '%s': the state must be %s of shape %s, got %s of shape %s",
-                             l->name, rnnc_dtype_name(l->dtype), rnnc_shape_str(&hs, a1, sizeof a1),
-                             rnnc_dtype_name(h->dtype), rnnc_shape_str(&h->shape, a2, sizeof a2));
-    } else {
-        RNNC_TRY(rnnc_ctx_tensor(cx, l->dtype, &hs, &h));
-    }
-    RNNC_TRY(cell_begin_call(l, cx, x->shape.dim[0], args->training));
-    RNNC_TRY(cell_step(l, cx, x, &h, args->training, &out, ns));
-    res->n_outputs = 2;
-    res->outputs[0] = out;
-    res->outputs[1] = ns[0];
-    return RNNC_OK;
+    return rnnc__rnn_cell_standalone_call(l, cx, args, ((rnnc_simple_rnn_cell *)l)->kernel->shape.dim[0], res);
 }
 
 static rnnc_status cell_output_spec(const rnnc_layer *l, const rnnc_shape *in,
