@@ -23,6 +23,8 @@ GRU's (tests/gen_gru_fixtures.py) with two initial states:
   grad_kernel, grad_recurrent_kernel, grad_bias: gradients of
   sum_i sum(output_i * dy_i) + sum(layer.losses)
   stateful: x_call<k>, output_call<k>_<i>
+Also listed: the PyTorch nn.LSTM cases of tests/gen_lstm_fixtures_torch.py
+(torch_*.h5), rebuilt here with Keras and compared to 1e-10 first.
 Also cell_config.json: LSTMCell(...).get_config() for two cells (key order).
 
 Model files (models/): <name>.keras, <name>.json + <name>.weights.h5,
@@ -235,6 +237,35 @@ def gen_case(keras, tf, c):
         data["grad_" + gn] = g.numpy().astype(dt)
     attrs["n_outputs"] = len(outs)
     return data, attrs
+
+
+# Written by tests/gen_lstm_fixtures_torch.py (run with /usr/bin/python3).
+TORCH_CASES = ["torch_lstm_seq", "torch_lstm_seq_init"]
+
+
+def check_torch_case(keras, tf, h5py, path):
+    """Rebuilds a PyTorch-made fixture with Keras and compares everything."""
+    with h5py.File(path, "r") as f:
+        cfg = json.loads(f.attrs["config_json"])
+        d = {k: f[k][()] for k in f.keys()}
+    layer = keras.layers.LSTM.from_config(cfg)
+    layer.build(d["x"].shape)
+    layer.set_weights([d["kernel"], d["recurrent_kernel"], d["bias"]])
+    xt = tf.constant(d["x"])
+    init = [tf.constant(d["initial_h"]), tf.constant(d["initial_c"])] if "initial_h" in d else []
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        for t in init:
+            tape.watch(t)
+        outs = layer(xt, initial_state=init or None)
+        loss = tf.add_n([tf.reduce_sum(o * d["dy_%d" % i]) for i, o in enumerate(outs)])
+    names = ["x"] + (["initial_h", "initial_c"] if init else []) + \
+        ["kernel", "recurrent_kernel", "bias"]
+    grads = tape.gradient(loss, [xt] + init + list(layer.trainable_weights))
+    for i, o in enumerate(outs):
+        check_close(f"{path} output_{i}", o.numpy(), d["output_%d" % i], 1e-10)
+    for n, g in zip(names, grads):
+        check_close(f"{path} grad_{n}", g.numpy(), d["grad_" + n], 1e-10)
 
 
 def write_case(h5py, path, data, attrs):
@@ -450,9 +481,12 @@ def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     for name, (data, attrs) in results.items():
         write_case(h5py, os.path.join(OUT_DIR, name + ".h5"), data, attrs)
+    torch_cases = [n for n in TORCH_CASES if os.path.exists(os.path.join(OUT_DIR, n + ".h5"))]
+    for n in torch_cases:
+        check_torch_case(keras, tf, h5py, os.path.join(OUT_DIR, n + ".h5"))
     with open(os.path.join(OUT_DIR, "cases.txt"), "w") as f:
         f.write("# written by tests/gen_lstm_fixtures.py\n")
-        f.write("".join(n + "\n" for n in results))
+        f.write("".join(n + "\n" for n in list(results) + torch_cases))
     cells = [keras.layers.LSTMCell(4, name="lstm_cell").get_config(),
              keras.layers.LSTMCell(2, activation="relu", use_bias=False, unit_forget_bias=False,
                                    dropout=0.25, recurrent_dropout=0.5, seed=7,
