@@ -53,6 +53,14 @@ AveragePooling1D, GlobalAveragePooling1D (with a mask), GlobalMaxPooling1D,
 LayerNormalization (axes, center/scale off, rms_scaling), Flatten, Reshape,
 RepeatVector.
 
+Fine-tuning (finetune/<name>.keras + <name>_fit.h5, read by
+tests/test_lstm_models.c): a model with random weights saved before Keras's
+model.fit(x, y, batch_size=4, epochs=4, shuffle=False) with Adam(0.01) and
+MSE; the file holds x, y, the optimizer's config (attribute optimizer), the
+History's loss per epoch and the predictions after training. Models: an
+LSTM stack, SimpleRNN, a Conv1D / pooling / LayerNormalization / GRU front
+end, RNN(StackedRNNCells([LSTMCell, SimpleRNNCell])).
+
 Not generated: dropout / recurrent_dropout (TF's RNG bits cannot be
 matched; rnnc tests distribution and sharing of its own masks).
 """
@@ -467,6 +475,38 @@ def gen_rnn_cases(keras, tf, h5py):
         f.write("# written by tests/gen_lstm_fixtures.py\n" + "".join(n + "\n" for n in names))
 
 
+def gen_finetune(keras, h5py):
+    L = keras.layers
+    out = os.path.join(OUT_DIR, "finetune")
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(4321)
+    x = rng.uniform(-1, 1, (16, 6, 3)).astype("float32")
+    y = rng.uniform(-1, 1, (16, 2)).astype("float32")
+    inp = lambda: keras.Input((6, 3))
+    models = {
+        "ft_lstm": lambda: keras.Sequential([inp(), L.LSTM(5, return_sequences=True),
+                                             L.LSTM(4), L.Dense(2)]),
+        "ft_simple_rnn": lambda: keras.Sequential([inp(), L.SimpleRNN(4), L.Dense(2)]),
+        "ft_conv": lambda: keras.Sequential([inp(), L.Conv1D(4, 2, padding="same"),
+                                             L.MaxPooling1D(2), L.LayerNormalization(),
+                                             L.GRU(3), L.Dense(2)]),
+        "ft_stacked": lambda: keras.Sequential([inp(), L.RNN(L.StackedRNNCells(
+            [L.LSTMCell(4), L.SimpleRNNCell(3)])), L.Dense(2)]),
+    }
+    for name, make in models.items():
+        m = make()
+        randomize(m, rng)
+        m.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+        m.save(os.path.join(out, name + ".keras"))
+        opt = json.dumps(keras.optimizers.serialize(m.optimizer))
+        hist = m.fit(x, y, batch_size=4, epochs=4, shuffle=False, verbose=0)
+        with h5py.File(os.path.join(out, name + "_fit.h5"), "w") as f:
+            f.attrs["optimizer"] = opt
+            f["x"], f["y"] = x, y
+            f["loss"] = np.asarray(hist.history["loss"], np.float64)
+            f["y_after"] = m.predict(x, verbose=0)
+
+
 def main():
     import h5py
     import keras
@@ -496,6 +536,7 @@ def main():
     gen_models(keras, h5py)
     gen_rnn_cases(keras, tf, h5py)
     gen_layer_cases(keras, tf, h5py)
+    gen_finetune(keras, h5py)
     print(f"wrote {len(results)} cases and the model files to {OUT_DIR}")
 
 
