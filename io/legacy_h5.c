@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "io/h5_util.h"
+#include "layers/lstm.h"
 
 #define MAX_W 64
 
@@ -136,6 +137,50 @@ static void join_names(char *buf, size_t cap, const char *const *names, size_t n
         used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", names[i]);
 }
 
+/* Whether l is an LSTM or wraps one (Bidirectional, TimeDistributed). */
+static bool has_lstm(const rnnc_layer *l)
+{
+    if (rnnc_layer_is_lstm(l))
+        return true;
+    for (int i = 0; i < l->n_children; i++)
+        if (has_lstm(l->children[i]))
+            return true;
+    return false;
+}
+
+/* Keras 2's CuDNNLSTM stores the bias as (8U,): input biases, then
+ * recurrent ones; the LSTM's (4U,) bias is their sum (Keras 2's own
+ * conversion). Reads `rel` into dst (4U,) that way when the file holds
+ * twice dst's size for an LSTM "bias"; *done = false (nothing read) when
+ * it does not apply. */
+static rnnc_status read_cudnn_bias(hid_t g, const char *rel, const char *label,
+                                   const rnnc_layer *l, const rnnc_weight *w, rnnc_tensor *dst,
+                                   bool *done)
+{
+    *done = false;
+    if (strcmp(w->name, "bias") != 0 || dst->shape.ndim != 1 || !has_lstm(l))
+        return RNNC_OK;
+    hid_t d = H5Dopen2(g, rel, H5P_DEFAULT);
+    if (d < 0)
+        return RNNC_OK; /* the normal read reports it */
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    const int nd = sp < 0 ? -1 : H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Dclose(d);
+    if (nd != 1 || dims[0] != 2 * (hsize_t)dst->numel)
+        return RNNC_OK;
+    rnnc_tensor *t;
+    RNNC_TRY(rnnc_h5_read_tensor(g, rel, label, dst->dtype, false, &t));
+    const size_t n = dst->numel;
+    for (size_t i = 0; i < n; i++)
+        rnnc_tensor_set(dst, i, rnnc_tensor_get(t, i) + rnnc_tensor_get(t, n + i));
+    rnnc_tensor_destroy(t);
+    *done = true;
+    return RNNC_OK;
+}
+
 static rnnc_status load_from_group(rnnc_model *m, hid_t wg, const char *label)
 {
     file_layer *fl = NULL;
@@ -208,7 +253,13 @@ static rnnc_status load_from_group(rnnc_model *m, hid_t wg, const char *label)
             rnnc_tensor *t;
             if ((s = rnnc_tensor_create(w[j]->value->dtype, &w[j]->value->shape, &t)) != RNNC_OK)
                 break;
-            s = rnnc_h5_read_into(g, fl[i].weight_names[j], label, t);
+            bool cudnn = false;
+            rnnc_h5_quiet q;
+            rnnc_h5_quiet_begin(&q);
+            s = read_cudnn_bias(g, fl[i].weight_names[j], label, ml[i], w[j], t, &cudnn);
+            rnnc_h5_quiet_end(&q);
+            if (s == RNNC_OK && !cudnn)
+                s = rnnc_h5_read_into(g, fl[i].weight_names[j], label, t);
             if (s != RNNC_OK) {
                 rnnc_tensor_destroy(t);
                 rnnc_fail_context(s, "layer '%s' (%s), weight '%s': ", ml[i]->name,

@@ -49,6 +49,7 @@ static const layer_entry builtin[] = {
     {"StackedRNNCells", rnnc_stacked_rnn_cells_from_config},
     {"LSTM", rnnc_lstm_from_config},
     {"LSTMCell", rnnc_lstm_cell_from_config},
+    {"CuDNNLSTM", rnnc_lstm_from_config}, /* Keras 2: an LSTM with tanh / sigmoid */
     {"SimpleRNN", rnnc_simple_rnn_from_config},
     {"SimpleRNNCell", rnnc_simple_rnn_cell_from_config},
     {"Conv1D", rnnc_conv1d_from_config},

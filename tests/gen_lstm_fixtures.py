@@ -37,7 +37,9 @@ GlobalAveragePooling1D, RepeatVector, RNN(StackedRNNCells([LSTMCell,
 GRUCell])), Dense. k2_lstm.h5: a legacy file
 marked keras_version 2.4.0 whose LSTM uses hard_sigmoid; k2_lstm_io.h5 holds
 y_keras2 (Keras 2's 0.2x + 0.5, computed by the same model with that
-function) and y_keras3.
+function) and y_keras3. k2_cudnn_lstm.h5: a Keras 2 file holding a
+CuDNNLSTM (its bias stored (8U,) as Keras 2's CuDNN layers store it);
+k2_cudnn_lstm_io.h5 holds the equivalent LSTM's predictions.
 
 Other recurrent layers (rnn/<case>.h5, read by tests/test_rnn_cells.c):
 SimpleRNN, RNN(GRUCell | LSTMCell | SimpleRNNCell) and RNN(StackedRNNCells)
@@ -347,6 +349,41 @@ def gen_models(keras, h5py):
         f.attrs["keras_version"] = "2.4.0"
         f["model_weights"].attrs["keras_version"] = "2.4.0"
     io("k2_lstm", y_keras2=y2, y_keras3=y3)
+
+    # Keras 2's CuDNNLSTM: the same file layout with class CuDNNLSTM (its
+    # config keys only) and the bias stored as (8U,) input + recurrent
+    # biases, which sum to the LSTM's bias; expected output: the LSTM's.
+    m = keras.Sequential([keras.Input((5, 3)), L.LSTM(4, return_sequences=True),
+                          L.Dense(2)], name="k2_cudnn")
+    randomize(m, np.random.default_rng(77))
+    path = os.path.join(out, "k2_cudnn_lstm.h5")
+    m.save(path)
+    keep = ["name", "trainable", "dtype", "units", "kernel_initializer",
+            "recurrent_initializer", "bias_initializer", "unit_forget_bias",
+            "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+            "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+            "bias_constraint", "return_sequences", "return_state", "go_backwards", "stateful"]
+    split = np.random.default_rng(78)
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        for layer in cfg["config"]["layers"]:
+            if layer["class_name"] == "LSTM":
+                layer["class_name"] = "CuDNNLSTM"
+                layer["config"] = {k: v for k, v in layer["config"].items() if k in keep}
+                lname = layer["config"]["name"]
+        f.attrs["model_config"] = json.dumps(cfg)
+        f.attrs["keras_version"] = "2.4.0"
+        f["model_weights"].attrs["keras_version"] = "2.4.0"
+        biases = []
+        f["model_weights"][lname].visititems(
+            lambda n, o: biases.append(n) if isinstance(o, h5py.Dataset) and "bias" in n else None)
+        assert len(biases) == 1, biases
+        g = f["model_weights"][lname]
+        b = g[biases[0]][()]
+        b1 = split.uniform(-0.5, 0.5, b.shape).astype(b.dtype)
+        del g[biases[0]]
+        g[biases[0]] = np.concatenate([b1, b - b1])
+    io("k2_cudnn_lstm", y=m.predict(x, verbose=0))
 
 
 def write_layer_case(keras, tf, h5py, path, layer, x, mask, rng):

@@ -183,3 +183,9 @@ Test(lstm_models, finetuning_keras_models_follows_keras_loss_curve)
     expect_keras_fit("ft_conv");
     expect_keras_fit("ft_stacked");
 }
+
+Test(lstm_models, keras2_cudnn_lstm_file_loads_as_lstm)
+{
+    /* class CuDNNLSTM, bias stored (8U,) = input + recurrent biases */
+    expect_file(MD "/k2_cudnn_lstm.h5", MD "/k2_cudnn_lstm_io.h5", "y");
+}
