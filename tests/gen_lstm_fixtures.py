@@ -34,7 +34,10 @@ Bidirectional(LSTM) + TimeDistributed(Dense) (bidi_td) and a Functional
 graph using the LSTM's two states (func_state), and conv_front: Conv1D,
 MaxPooling1D, LayerNormalization, SimpleRNN, Flatten, Dense, Reshape,
 GlobalAveragePooling1D, RepeatVector, RNN(StackedRNNCells([LSTMCell,
-GRUCell])), Dense. k2_lstm.h5: a legacy file
+GRUCell])), Dense; func_mix: a Functional graph with Masking,
+Bidirectional(SimpleRNN), mask-aware GlobalAveragePooling1D,
+TimeDistributed(Dense), Flatten, Conv1D, GlobalMaxPooling1D,
+Bidirectional(RNN(StackedRNNCells)), Concatenate, LayerNormalization. k2_lstm.h5: a legacy file
 marked keras_version 2.4.0 whose LSTM uses hard_sigmoid; k2_lstm_io.h5 holds
 y_keras2 (Keras 2's 0.2x + 0.5, computed by the same model with that
 function) and y_keras3. k2_cudnn_lstm.h5: a Keras 2 file holding a
@@ -313,16 +316,26 @@ def gen_models(keras, h5py):
     inp = keras.Input((5, 3))
     o, h, c = L.LSTM(4, return_state=True)(inp)
     func = keras.Model(inp, L.Dense(2)(L.Concatenate()([o, h, c])), name="func_state")
-    conv = keras.Sequential([keras.Input((5, 3)), L.Conv1D(4, 2, padding="causal"),
+    conv_front = keras.Sequential([keras.Input((5, 3)), L.Conv1D(4, 2, padding="causal"),
                              L.MaxPooling1D(2, padding="same"), L.LayerNormalization(),
                              L.SimpleRNN(3, return_sequences=True), L.Flatten(), L.Dense(6),
                              L.Reshape((2, 3)), L.GlobalAveragePooling1D(), L.RepeatVector(2),
                              L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)])),
                              L.Dense(2)], name="conv_front")
+    inp = keras.Input((5, 3))
+    mk = L.Masking(0.0)(inp)
+    seqs = L.Bidirectional(L.SimpleRNN(3, return_sequences=True))(mk)
+    pooled = L.GlobalAveragePooling1D()(seqs)  # mask-aware: the Masking mask reaches it
+    td = L.Flatten()(L.TimeDistributed(L.Dense(2))(seqs))
+    conv = L.GlobalMaxPooling1D()(L.Conv1D(3, 2, padding="same")(inp))
+    rnn = L.Bidirectional(L.RNN(L.StackedRNNCells([L.LSTMCell(2), L.GRUCell(2)])))(inp)
+    cat = L.Concatenate()([pooled, td, conv, rnn])
+    func_mix = keras.Model(inp, L.Dense(2)(L.LayerNormalization()(cat)), name="func_mix")
     for name, m in (("seq_lstm", seq), ("bidi_td", bidi), ("func_state", func),
-                    ("conv_front", conv)):
+                    ("conv_front", conv_front), ("func_mix", func_mix)):
         # conv_front draws from its own generator so the other files stay as they were
-        randomize(m, np.random.default_rng(99) if name == "conv_front" else rng)
+        randomize(m, np.random.default_rng(99 if name == "conv_front" else 98)
+                  if name in ("conv_front", "func_mix") else rng)
         m.save(os.path.join(out, name + ".keras"))
         with open(os.path.join(out, name + ".json"), "w") as f:
             f.write(m.to_json())
