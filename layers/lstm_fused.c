@@ -31,6 +31,7 @@ typedef struct lstm_state {
     rnnc_dtype dt;
     int64_t B, T, F, U;
     bool go_backwards, return_sequences, zofm, spent, done;
+    bool save;     /* a tape node will run backward: keep G, Cn, Ca of every step */
     rnnc_act act, ract;
     int mode_a, mode_r;
     uint8_t *mask; /* (B*T) copy, or NULL */
@@ -38,7 +39,7 @@ typedef struct lstm_state {
     void *drop;    /* (B, F) dropout mask copy, or NULL */
     void *xt;      /* (T*B, F) time-major (dropped) input */
     void *Z, *G, *Hp, *Cp, *Cn, *Ca;
-    void *bw;      /* backward scratch: 4 x (B, U) */
+    void *bw;      /* backward scratch: 4 x (B, U); forward's row scratch (6U) */
 } lstm_state;
 
 static void state_free(void *p)
@@ -253,7 +254,8 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BT = B * T;
     const size_t es = rnnc_dtype_size(st->dt);
     const bool drop = a->dropout != NULL;
-    size_t n = (size_t)(BT * (8 * U + 4 * U) + 4 * B * U + BT * F);
+    const int64_t scratch = 4 * B * U > 6 * U ? 4 * B * U : 6 * U;
+    size_t n = (size_t)(BT * (8 * U + 4 * U) + scratch + BT * F);
     if (drop)
         n += (size_t)(B * F);
     char *p = malloc(n * es);
@@ -271,7 +273,7 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     TAKE(Cp, BT * U);
     TAKE(Cn, BT * U);
     TAKE(Ca, BT * U);
-    TAKE(bw, 4 * B * U);
+    TAKE(bw, scratch);
     TAKE(xt, BT * F);
     if (drop) {
         TAKE(drop, B * F);
@@ -341,6 +343,7 @@ rnnc_status rnnc__lstm_fused(rnnc_ctx *cx, const rnnc__lstm_fused_args *a,
         node->state = st;
         node->free_state = state_free;
     }
+    st->save = node != NULL;
     const void *bias = a->bias ? a->bias->data : NULL;
     if (dt == RNNC_F32)
         s = forward_f32(st, a->x->data, a->h0->data, a->c0->data, a->kernel->data,

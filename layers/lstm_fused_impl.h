@@ -96,7 +96,11 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
             else
                 memcpy(dst, src, (size_t)F * sizeof(R));
         }
-    SFX(gemm)(false, false, B * T, U4, F, Xt, F, W, U4, (R)0, Z, U4);
+    /* Z = bias (every row) + Xt W: the bias rides in the product's beta */
+    if (bias)
+        for (int64_t r = 0; r < B * T; r++)
+            memcpy(Z + r * U4, bias, (size_t)U4 * sizeof(R));
+    SFX(gemm)(false, false, B * T, U4, F, Xt, F, W, U4, bias ? (R)1 : (R)0, Z, U4);
     const int64_t t0 = st->go_backwards ? T - 1 : 0;
     memcpy(Hp + t0 * B * U, h0, (size_t)(B * U) * sizeof(R));
     memcpy(Cp + t0 * B * U, c0, (size_t)(B * U) * sizeof(R));
@@ -108,16 +112,16 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
         SFX(gemm)(false, false, B, U4, U, Hp + t * B * U, U, Rk, U4, (R)1, Z + t * B * U4, U4);
         for (int64_t b = 0; b < B; b++) {
             const int64_t row = t * B + b;
-            R *z = Z + row * U4, *g = G + row * U4, *cn = Cn + row * U, *ca = Ca + row * U;
+            /* without a backward to serve, gates and carries live in one row's scratch */
+            R *z = Z + row * U4, *g = st->save ? G + row * U4 : (R *)st->bw,
+              *cn = st->save ? Cn + row * U : (R *)st->bw + U4,
+              *ca = st->save ? Ca + row * U : (R *)st->bw + U4 + U;
             const R *hp = Hp + row * U, *cp = Cp + row * U;
             const bool keep = !st->mask || st->mask[b * T + t];
             R *hn = k + 1 < T ? Hp + (tn * B + b) * U : hT + b * U;
             R *cnx = k + 1 < T ? Cp + (tn * B + b) * U : cT + b * U;
             R *y = Y ? Y + (b * T + k) * U : last + b * U;
             const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : y;
-            if (bias)
-                for (int64_t j = 0; j < 4 * U; j++)
-                    z[j] += bias[j];
             SFX(act_row)(mr, ar, z, g, 2 * U); /* i, f */
             SFX(act_row)(ma, aa, z + 2 * U, g + 2 * U, U);
             SFX(act_row)(mr, ar, z + 3 * U, g + 3 * U, U);
