@@ -10,8 +10,14 @@
  * drecurrent_kernel and column sums for dbias. A node's backward runs once
  * (the saved pre-activations are overwritten by their gradients; a second
  * call fails with RNNC_E_STATE). Workspaces are allocated once per call;
- * nothing is allocated in the step loops. float32: cblas_sgemm,
- * float64: cblas_dgemm.
+ * nothing is allocated in the step loops. The workspaces are time-major
+ * (each step's B rows contiguous); the input is copied once into that
+ * order (times the dropout mask) and the bias rides in the projection.
+ * Products: cblas_sgemm / cblas_dgemm, GEMV for a single row (batch 1).
+ * float32 sigmoid and tanh run on vector rows (4 lanes; 8 with AVX2 and 16
+ * with AVX-512F, chosen at run time; ~2 ulp, vec_act_rows.h); float64 uses
+ * libm. Without a tape node (inference) the gates of a step live in one
+ * row's scratch.
  *
  * Same math and masking rules as the generic loop over LSTMCell (rnn.h:
  * state frozen on a masked step, the previous output repeated, zeros before
