@@ -293,7 +293,7 @@ int rnnc_cmd_train(int argc, char **argv)
         printf("Nothing to train: the checkpoint is at epoch %lld and fit.epochs is %lld (raise it with --epochs)\n",
                (long long)ts.start_epoch, (long long)spec->epochs);
     } else {
-        rnnc_fit_options fo = rnnc_fit_defaults();
+        rnnc_fit_options fo = rnnc_fit_options_default();
         /* the spec's callbacks, then the history and checkpoints (Keras's
          * History comes after the user's callbacks), then the backup */
         rnnc_callback *cbs[RNNC_FIT_CALLBACKS_MAX + 2];

@@ -246,7 +246,7 @@ static rnnc_status add(rnnc_fit_callbacks *fc, rnnc_callback *cb)
 
 static rnnc_status build_early(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const char *what)
 {
-    rnnc_early_stopping_options o = rnnc_early_stopping_defaults();
+    rnnc_early_stopping_options o = rnnc_early_stopping_options_default();
     int64_t patience, start;
     const rnnc_cfg *b;
     RNNC_TRY(rnnc_cfg_read_string(c, what, "monitor", "val_loss", &o.monitor));
@@ -274,7 +274,7 @@ static rnnc_status build_early(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const 
 
 static rnnc_status build_plateau(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const char *what)
 {
-    rnnc_reduce_lr_options o = rnnc_reduce_lr_defaults();
+    rnnc_reduce_lr_options o = rnnc_reduce_lr_options_default();
     char w[300];
     RNNC_TRY(rnnc_cfg_read_string(c, what, "monitor", "val_loss", &o.monitor));
     RNNC_TRY(rnnc_cfg_read_float(c, what, "factor", 0.1, &o.factor));

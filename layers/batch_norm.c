@@ -216,7 +216,7 @@ const rnnc_layer_class rnnc_batch_norm_class = {
     .supports_masking = true,
 };
 
-rnnc_batch_norm_options rnnc_batch_norm_defaults(void)
+rnnc_batch_norm_options rnnc_batch_norm_options_default(void)
 {
     rnnc_batch_norm_options o;
     memset(&o, 0, sizeof o);

@@ -24,7 +24,7 @@
 
 #include "framework/layer.h"
 
-/* Keras's defaults from rnnc_batch_norm_defaults(). Objects are borrowed
+/* Keras's defaults from rnnc_batch_norm_options_default(). Objects are borrowed
  * (the layer keeps clones); a NULL initializer means the argument's Keras
  * default. */
 typedef struct rnnc_batch_norm_options {
@@ -61,7 +61,7 @@ typedef struct rnnc_batch_norm {
 
 extern const rnnc_layer_class rnnc_batch_norm_class;
 
-rnnc_batch_norm_options rnnc_batch_norm_defaults(void);
+rnnc_batch_norm_options rnnc_batch_norm_options_default(void);
 /* Like Keras, momentum and epsilon are not range-checked. Caller owns *out. */
 rnnc_status rnnc_batch_norm_create(const rnnc_batch_norm_options *opts, rnnc_layer **out);
 rnnc_status rnnc_batch_norm_from_config(const rnnc_cfg *config, rnnc_layer **out);

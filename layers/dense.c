@@ -140,7 +140,7 @@ const rnnc_layer_class rnnc_dense_class = {
     .supports_masking = true,
 };
 
-rnnc_dense_options rnnc_dense_defaults(int64_t units)
+rnnc_dense_options rnnc_dense_options_default(int64_t units)
 {
     rnnc_dense_options o;
     memset(&o, 0, sizeof o);

@@ -15,7 +15,7 @@
 #include "framework/activations.h"
 #include "framework/layer.h"
 
-/* Constructor arguments with Keras's defaults (rnnc_dense_defaults). The
+/* Constructor arguments with Keras's defaults (rnnc_dense_options_default). The
  * objects are borrowed: the layer keeps clones. A NULL initializer means the
  * Keras default of that argument (glorot_uniform / zeros). */
 typedef struct rnnc_dense_options {
@@ -50,7 +50,7 @@ typedef struct rnnc_dense {
 
 extern const rnnc_layer_class rnnc_dense_class;
 
-rnnc_dense_options rnnc_dense_defaults(int64_t units);
+rnnc_dense_options rnnc_dense_options_default(int64_t units);
 /* Fails with RNNC_E_ARG when units <= 0. Caller owns *out. */
 rnnc_status rnnc_dense_create(const rnnc_dense_options *opts, rnnc_layer **out);
 /* From a Keras config map (the "config" part of the envelope). */

@@ -103,7 +103,7 @@ const rnnc_layer_class rnnc_dropout_class = {
     .supports_masking = true,
 };
 
-rnnc_dropout_options rnnc_dropout_defaults(double rate)
+rnnc_dropout_options rnnc_dropout_options_default(double rate)
 {
     rnnc_dropout_options o;
     memset(&o, 0, sizeof o);

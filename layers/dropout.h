@@ -41,7 +41,7 @@ typedef struct rnnc_dropout_layer {
 
 extern const rnnc_layer_class rnnc_dropout_class;
 
-rnnc_dropout_options rnnc_dropout_defaults(double rate);
+rnnc_dropout_options rnnc_dropout_options_default(double rate);
 /* Fails with RNNC_E_ARG on a rate outside [0, 1] or a noise_shape entry
  * that is neither positive nor -1. Caller owns *out. */
 rnnc_status rnnc_dropout_create(const rnnc_dropout_options *opts, rnnc_layer **out);

@@ -119,7 +119,7 @@ const rnnc_layer_class rnnc_embedding_class = {
     .supports_masking = false,
 };
 
-rnnc_embedding_options rnnc_embedding_defaults(int64_t input_dim, int64_t output_dim)
+rnnc_embedding_options rnnc_embedding_options_default(int64_t input_dim, int64_t output_dim)
 {
     rnnc_embedding_options o;
     memset(&o, 0, sizeof o);

@@ -43,7 +43,7 @@ typedef struct rnnc_embedding {
 
 extern const rnnc_layer_class rnnc_embedding_class;
 
-rnnc_embedding_options rnnc_embedding_defaults(int64_t input_dim, int64_t output_dim);
+rnnc_embedding_options rnnc_embedding_options_default(int64_t input_dim, int64_t output_dim);
 /* Fails with RNNC_E_ARG when input_dim or output_dim <= 0. */
 rnnc_status rnnc_embedding_create(const rnnc_embedding_options *opts, rnnc_layer **out);
 rnnc_status rnnc_embedding_from_config(const rnnc_cfg *config, rnnc_layer **out);

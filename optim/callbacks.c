@@ -79,7 +79,7 @@ static bool improved(const monitor *m, double current, bool has_ref, double ref)
 
 /* ---- EarlyStopping ----------------------------------------------------------- */
 
-rnnc_early_stopping_options rnnc_early_stopping_defaults(void)
+rnnc_early_stopping_options rnnc_early_stopping_options_default(void)
 {
     rnnc_early_stopping_options o;
     memset(&o, 0, sizeof o);
@@ -218,7 +218,7 @@ static void early_destroy(rnnc_callback *cb)
 
 rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnnc_callback **out)
 {
-    rnnc_early_stopping_options d = rnnc_early_stopping_defaults();
+    rnnc_early_stopping_options d = rnnc_early_stopping_options_default();
     *out = NULL;
     if (!o)
         o = &d;
@@ -249,7 +249,7 @@ rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnn
 
 /* ---- ReduceLROnPlateau ----------------------------------------------------------- */
 
-rnnc_reduce_lr_options rnnc_reduce_lr_defaults(void)
+rnnc_reduce_lr_options rnnc_reduce_lr_options_default(void)
 {
     rnnc_reduce_lr_options o;
     memset(&o, 0, sizeof o);
@@ -318,7 +318,7 @@ static rnnc_status rlr_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch,
 
 rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_options *o, rnnc_callback **out)
 {
-    rnnc_reduce_lr_options d = rnnc_reduce_lr_defaults();
+    rnnc_reduce_lr_options d = rnnc_reduce_lr_options_default();
     *out = NULL;
     if (!o)
         o = &d;

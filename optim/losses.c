@@ -69,7 +69,7 @@ static const char *const fn_names[] = {
     "huber",                    "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy", "crossentropy"};
 
-rnnc_loss_options rnnc_loss_defaults(void)
+rnnc_loss_options rnnc_loss_options_default(void)
 {
     rnnc_loss_options o;
     memset(&o, 0, sizeof o);
@@ -126,7 +126,7 @@ static rnnc_status loss_new(rnnc_loss_kind kind, const rnnc_loss_options *o, rnn
 
 rnnc_status rnnc_loss_create(rnnc_loss_kind kind, const rnnc_loss_options *opts, rnnc_loss **out)
 {
-    rnnc_loss_options d = rnnc_loss_defaults();
+    rnnc_loss_options d = rnnc_loss_options_default();
     if (!opts)
         opts = &d;
     return loss_new(kind, opts, rnnc_keras_num_float(opts->label_smoothing), out);
@@ -189,7 +189,7 @@ static bool ieq(const char *a, const char *b)
 
 static rnnc_status from_name_what(const char *name, const char *what, rnnc_loss **out)
 {
-    rnnc_loss_options o = rnnc_loss_defaults();
+    rnnc_loss_options o = rnnc_loss_options_default();
     int kind;
     *out = NULL;
     if (ieq(name, "crossentropy") || ieq(name, "ce")) {
@@ -234,7 +234,7 @@ rnnc_status rnnc_loss_from_config(const rnnc_cfg *c, const char *what, rnnc_loss
     RNNC_TRY(rnnc_keras_name_lookup(class_table, obj.class_name, "loss class", what, &kind));
 
     const rnnc_cfg *conf = obj.config;
-    rnnc_loss_options o = rnnc_loss_defaults();
+    rnnc_loss_options o = rnnc_loss_options_default();
     const char *cls = obj.class_name;
     const char *name = NULL, *red = "sum_over_batch_size", *dtype = NULL;
     rnnc_keras_num ls = rnnc_keras_num_float(0.0), delta = rnnc_keras_num_float(1.0), axis = rnnc_keras_num_int(-1);

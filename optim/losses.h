@@ -54,7 +54,7 @@ typedef enum {
 
 typedef struct rnnc_loss rnnc_loss;
 
-/* Constructor arguments with Keras's defaults (rnnc_loss_defaults()). */
+/* Constructor arguments with Keras's defaults (rnnc_loss_options_default()). */
 typedef struct rnnc_loss_options {
     const char *name;         /* NULL -> the class default ("huber_loss", ...) */
     rnnc_reduction reduction; /* sum_over_batch_size */
@@ -65,7 +65,7 @@ typedef struct rnnc_loss_options {
     int64_t ignore_class;
 } rnnc_loss_options;
 
-rnnc_loss_options rnnc_loss_defaults(void);
+rnnc_loss_options rnnc_loss_options_default(void);
 /* Caller owns *out. Fails with RNNC_E_ARG on a bad option (label_smoothing
  * outside [0, 1], delta < 0, ignore_class on another loss). */
 rnnc_status rnnc_loss_create(rnnc_loss_kind kind, const rnnc_loss_options *opts, rnnc_loss **out);

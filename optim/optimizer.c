@@ -29,7 +29,7 @@ static char *dup_str(const char *s)
 static const rnnc_keras_num NONE = {NAN, false};
 static bool is_none(rnnc_keras_num n) { return isnan(n.v); }
 
-rnnc_optimizer_options rnnc_optimizer_defaults(void)
+rnnc_optimizer_options rnnc_optimizer_options_default(void)
 {
     rnnc_optimizer_options o;
     memset(&o, 0, sizeof o);
@@ -237,7 +237,7 @@ static rnnc_status finish(rnnc_optimizer *o, const char *name, double lr, const 
 rnnc_status rnnc_optimizer_create(rnnc_optimizer_kind kind, const rnnc_optimizer_options *opts,
                                   rnnc_optimizer **out)
 {
-    rnnc_optimizer_options d = rnnc_optimizer_defaults();
+    rnnc_optimizer_options d = rnnc_optimizer_options_default();
     *out = NULL;
     if ((unsigned)kind >= RNNC_OPTIMIZER_KIND_COUNT)
         return rnnc_fail(RNNC_E_ARG, "optimizer: unknown kind %d", (int)kind);

@@ -40,7 +40,7 @@ typedef enum {
 typedef struct rnnc_optimizer rnnc_optimizer;
 
 /* Constructor arguments. NAN means Keras's None / the class default; see
- * rnnc_optimizer_defaults(). */
+ * rnnc_optimizer_options_default(). */
 typedef struct rnnc_optimizer_options {
     const char *name;               /* NULL -> "sgd", "adam", "adam_1", "rm_sprop", ... */
     double learning_rate;           /* NAN -> class default (SGD 0.01, others 0.001) */
@@ -62,7 +62,7 @@ typedef struct rnnc_optimizer_options {
     double initial_accumulator_value; /* Adagrad 0.1 */
 } rnnc_optimizer_options;
 
-rnnc_optimizer_options rnnc_optimizer_defaults(void);
+rnnc_optimizer_options rnnc_optimizer_options_default(void);
 
 /* Fails with RNNC_E_ARG on Keras's validation errors (two clip arguments,
  * momentum outside [0, 1], AdamW without weight_decay, ...). Caller owns. */

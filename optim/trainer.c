@@ -729,7 +729,7 @@ rnnc_status rnnc_trainer_train_on_batch(rnnc_trainer *tr, const rnnc_tensor *x, 
 
 /* ---- fit -------------------------------------------------------------------------- */
 
-rnnc_fit_options rnnc_fit_defaults(void)
+rnnc_fit_options rnnc_fit_options_default(void)
 {
     rnnc_fit_options o;
     memset(&o, 0, sizeof o);
@@ -807,7 +807,7 @@ static void fit_state_free(fit_state *f)
 rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                              const rnnc_fit_options *opts, rnnc_history **history)
 {
-    rnnc_fit_options d = rnnc_fit_defaults();
+    rnnc_fit_options d = rnnc_fit_options_default();
     if (history)
         *history = NULL;
     if (!opts)

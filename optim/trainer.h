@@ -158,7 +158,7 @@ typedef struct rnnc_fit_options {
 void rnnc_fit_epoch_span(int64_t steps, int64_t spe, int64_t epoch, int64_t *first, int64_t *count,
                          int64_t *pass);
 
-rnnc_fit_options rnnc_fit_defaults(void);
+rnnc_fit_options rnnc_fit_options_default(void);
 
 /* Keras's fit. x: (N, ...) float32 or int32 (token ids); y: (N, ...). On
  * success *history (may be NULL) receives the History (caller owns).
@@ -224,7 +224,7 @@ typedef struct rnnc_early_stopping_options {
     bool restore_best_weights;  /* false */
     int start_from_epoch;       /* 0 */
 } rnnc_early_stopping_options;
-rnnc_early_stopping_options rnnc_early_stopping_defaults(void);
+rnnc_early_stopping_options rnnc_early_stopping_options_default(void);
 rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnnc_callback **out);
 
 typedef struct rnnc_reduce_lr_options {
@@ -237,7 +237,7 @@ typedef struct rnnc_reduce_lr_options {
     int cooldown;          /* 0 */
     double min_lr;         /* 0 */
 } rnnc_reduce_lr_options;
-rnnc_reduce_lr_options rnnc_reduce_lr_defaults(void);
+rnnc_reduce_lr_options rnnc_reduce_lr_options_default(void);
 rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_options *o, rnnc_callback **out);
 
 /* Writes epoch,<sorted log keys> rows to filename, as Keras's CSVLogger. */

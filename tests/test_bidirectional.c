@@ -392,7 +392,7 @@ Test(bidirectional, config_round_trip)
 Test(bidirectional, errors)
 {
     rnnc_layer *l, *d, *g, *g2;
-    rnnc_dense_options dop = rnnc_dense_defaults(2);
+    rnnc_dense_options dop = rnnc_dense_options_default(2);
     OK(rnnc_dense_create(&dop, &d));
     FAILS(rnnc_bidirectional_create(d, RNNC_MERGE_CONCAT, NULL, NULL, &l), RNNC_E_ARG, "recurrent layer");
     rnnc_gru_options o = gru_opts(true, false, false);

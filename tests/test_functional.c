@@ -336,7 +336,7 @@ Test(functional_config, keras2_written_as_keras3)
 
 static rnnc_layer *make_dense_f32(const char *name)
 {
-    rnnc_dense_options o = rnnc_dense_defaults(2);
+    rnnc_dense_options o = rnnc_dense_options_default(2);
     o.name = name;
     rnnc_layer *l = NULL;
     cr_assert_eq(rnnc_dense_create(&o, &l), RNNC_OK);
@@ -381,7 +381,7 @@ static rnnc_layer *make_gru(int units, bool seq, bool state, rnnc_dtype dt, cons
 
 static rnnc_layer *make_dense(int units, rnnc_dtype dt, const char *name)
 {
-    rnnc_dense_options o = rnnc_dense_defaults(units);
+    rnnc_dense_options o = rnnc_dense_options_default(units);
     o.dtype = dt;
     o.name = name;
     rnnc_layer *l = NULL;
@@ -604,7 +604,7 @@ Test(functional_graph, shared_layer_activity_loss_sums_calls)
     rnnc_cfg *rc = parse("{\"class_name\": \"L2\", \"config\": {\"l2\": 0.25}}");
     rnnc_regularizer *reg = NULL;
     cr_assert_eq(rnnc_regularizer_from_config(rc, "test", &reg), RNNC_OK, "%s", rnnc_last_error());
-    rnnc_dense_options o = rnnc_dense_defaults(2);
+    rnnc_dense_options o = rnnc_dense_options_default(2);
     o.dtype = RNNC_F64;
     o.activity_regularizer = reg;
     o.name = "d";

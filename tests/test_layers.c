@@ -224,7 +224,7 @@ static const char *DTYPE_F32 =
 /* kernel (3, 2) = [[1, 2], [3, 4], [5, 6]], bias = [0.5, -1], relu */
 static rnnc_layer *small_dense(rnnc_dtype dt, rnnc_act act)
 {
-    rnnc_dense_options o = rnnc_dense_defaults(2);
+    rnnc_dense_options o = rnnc_dense_options_default(2);
     rnnc_layer *l;
     o.dtype = dt;
     o.activation = act;
@@ -285,7 +285,7 @@ Test(layers, dense_rejects_bad_inputs)
     FAILS(call_status(l, th_leaf(RNNC_F32, RNNC_SHAPE(2, 4), NULL, false), NULL, false), RNNC_E_SHAPE, "(3, 2)");
     FAILS(call_status(l, th_leaf(RNNC_F32, RNNC_SHAPE(3), NULL, false), NULL, false), RNNC_E_SHAPE, "rank >= 2");
     FAILS(call_status(l, th_leaf(RNNC_F64, RNNC_SHAPE(2, 3), NULL, false), NULL, false), RNNC_E_DTYPE, "float64");
-    rnnc_dense_options o = rnnc_dense_defaults(0);
+    rnnc_dense_options o = rnnc_dense_options_default(0);
     rnnc_layer *bad;
     FAILS(rnnc_dense_create(&o, &bad), RNNC_E_ARG, "units");
     rnnc_layer *u;
@@ -296,7 +296,7 @@ Test(layers, dense_rejects_bad_inputs)
 
 Test(layers, dense_config_has_keras_keys_in_order)
 {
-    rnnc_dense_options o = rnnc_dense_defaults(1);
+    rnnc_dense_options o = rnnc_dense_options_default(1);
     rnnc_layer *l;
     OK(rnnc_dense_create(&o, &l));
     th_own(l);
@@ -412,7 +412,7 @@ Test(layers, masking_then_dense_keeps_the_mask_and_zeroes_masked_steps)
     OK(rnnc_sequential_create(NULL, &m));
     OK(rnnc_masking_create(0.0, NULL, RNNC_F32, &mask_l));
     OK(rnnc_model_add(m, mask_l));
-    rnnc_dense_options o = rnnc_dense_defaults(1);
+    rnnc_dense_options o = rnnc_dense_options_default(1);
     OK(rnnc_dense_create(&o, &dense_l));
     OK(rnnc_model_add(m, dense_l));
     OK(rnnc_layer_build(dense_l, th_shp(RNNC_SHAPE(-1, 3, 2))));
@@ -484,7 +484,7 @@ Test(layers, masking_config)
 
 static rnnc_layer *make_dropout(double rate, int64_t seed)
 {
-    rnnc_dropout_options o = rnnc_dropout_defaults(rate);
+    rnnc_dropout_options o = rnnc_dropout_options_default(rate);
     rnnc_layer *l;
     o.has_seed = true;
     o.seed = seed;
@@ -546,7 +546,7 @@ Test(layers, dropout_is_reproducible_from_its_seed_and_advances)
 
 Test(layers, dropout_noise_shape_broadcasts_one_draw)
 {
-    rnnc_dropout_options o = rnnc_dropout_defaults(0.5);
+    rnnc_dropout_options o = rnnc_dropout_options_default(0.5);
     o.has_seed = true;
     o.seed = 3;
     o.noise_ndim = 3;
@@ -605,7 +605,7 @@ Test(layers, dropout_config_and_errors)
     FAILS(from_json("Dropout", "{\"rate\": 0.1, \"noise_shape\": [2.5]}", &l), RNNC_E_ARG, "integers");
     FAILS(from_json("Dropout", "{\"rate\": 0.1, \"seed\": \"x\"}", &l), RNNC_E_ARG, "'seed'");
     FAILS(from_json("Dropout", "{\"rate\": 0.1, \"noise_shap\": [1]}", &l), RNNC_E_ARG, "did you mean 'noise_shape'");
-    rnnc_dropout_options o = rnnc_dropout_defaults(2.0);
+    rnnc_dropout_options o = rnnc_dropout_options_default(2.0);
     FAILS(rnnc_dropout_create(&o, &l), RNNC_E_ARG, "'rate'");
 }
 
@@ -613,7 +613,7 @@ Test(layers, dropout_config_and_errors)
 
 static rnnc_layer *make_bn(rnnc_dtype dt, int axis, rnnc_shape in)
 {
-    rnnc_batch_norm_options o = rnnc_batch_norm_defaults();
+    rnnc_batch_norm_options o = rnnc_batch_norm_options_default();
     rnnc_layer *l;
     o.dtype = dt;
     o.axis = axis;
@@ -636,7 +636,7 @@ Test(layers, batch_norm_weights_in_keras_order)
     }
     expect_values(l->weights[0].value, (const double[]){1, 1, 1}, 3, 0);
     expect_values(l->weights[3].value, (const double[]){1, 1, 1}, 3, 0);
-    rnnc_batch_norm_options o = rnnc_batch_norm_defaults();
+    rnnc_batch_norm_options o = rnnc_batch_norm_options_default();
     o.center = false;
     rnnc_layer *nc;
     OK(rnnc_batch_norm_create(&o, &nc));
@@ -810,7 +810,7 @@ Test(layers, batch_norm_config_and_errors)
     FAILS(from_json("BatchNormalization", "{\"gamma_initializer\": \"onez\"}", &l), RNNC_E_ARG,
           "BatchNormalization.gamma_initializer");
     rnnc_layer *axis5;
-    rnnc_batch_norm_options o = rnnc_batch_norm_defaults();
+    rnnc_batch_norm_options o = rnnc_batch_norm_options_default();
     o.axis = 5;
     OK(rnnc_batch_norm_create(&o, &axis5));
     th_own(axis5);
@@ -1002,7 +1002,7 @@ Test(layers, activation_layer_errors)
 
 static rnnc_layer *small_embedding(bool mask_zero, rnnc_dtype dt)
 {
-    rnnc_embedding_options o = rnnc_embedding_defaults(3, 2);
+    rnnc_embedding_options o = rnnc_embedding_options_default(3, 2);
     rnnc_layer *l;
     o.mask_zero = mask_zero;
     o.dtype = dt;
@@ -1050,7 +1050,7 @@ Test(layers, embedding_gradient_scatters_into_the_table)
 
 Test(layers, embedding_config_and_errors)
 {
-    rnnc_embedding_options o = rnnc_embedding_defaults(10, 4);
+    rnnc_embedding_options o = rnnc_embedding_options_default(10, 4);
     rnnc_layer *l;
     OK(rnnc_embedding_create(&o, &l));
     th_own(l);
@@ -1138,7 +1138,7 @@ Test(layers, time_distributed_dense_gradients)
 Test(layers, time_distributed_batch_norm_uses_per_step_statistics)
 {
     rnnc_layer *bn;
-    rnnc_batch_norm_options o = rnnc_batch_norm_defaults();
+    rnnc_batch_norm_options o = rnnc_batch_norm_options_default();
     o.dtype = RNNC_F64;
     OK(rnnc_batch_norm_create(&o, &bn));
     rnnc_layer *td;

@@ -292,7 +292,7 @@ Test(limits, zero_training_samples_is_an_error_in_fit)
 {
     rnnc_model *m;
     rnnc_layer *dense;
-    rnnc_dense_options o = rnnc_dense_defaults(1);
+    rnnc_dense_options o = rnnc_dense_options_default(1);
     cr_assert_eq(rnnc_sequential_create("m", &m), RNNC_OK);
     cr_assert_eq(rnnc_dense_create(&o, &dense), RNNC_OK);
     cr_assert_eq(rnnc_model_add(m, dense), RNNC_OK);
@@ -306,7 +306,7 @@ Test(limits, zero_training_samples_is_an_error_in_fit)
     rnnc_shape xs0 = RNNC_SHAPE(0, 3), ys0 = RNNC_SHAPE(0, 1);
     cr_assert_eq(rnnc_tensor_create(RNNC_F32, &xs0, &x), RNNC_OK);
     cr_assert_eq(rnnc_tensor_create(RNNC_F32, &ys0, &y), RNNC_OK);
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.verbose = RNNC_VERBOSE_SILENT;
     rnnc_history *h = NULL;
     cr_expect_eq(rnnc_trainer_fit(tr, x, y, &fo, &h), RNNC_E_ARG);

@@ -242,7 +242,7 @@ Test(losses, masked_sequence_mean_over_valid_steps)
     rnnc_tensor *mask = th_tensor(RNNC_U8, RNNC_SHAPE(2, 3), m);
     cr_expect_float_eq(loss_value("mse", yt, yp, NULL, mask), (1.0 + 4.0 + 16.0) / 3, 1e-12);
     /* sum reduction: the mask zeroes, no re-weighting */
-    rnnc_loss_options o = rnnc_loss_defaults();
+    rnnc_loss_options o = rnnc_loss_options_default();
     o.reduction = RNNC_REDUCTION_SUM;
     rnnc_loss *l = NULL;
     cr_assert_eq(rnnc_loss_create(RNNC_LOSS_MEAN_SQUARED_ERROR, &o, &l), RNNC_OK);

@@ -154,7 +154,7 @@ static void expect_keras_fit(const char *name)
     cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
     cr_assert_eq(rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL), RNNC_OK, "%s",
                  rnnc_last_error());
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.batch_size = 4;
     fo.epochs = 4;
     fo.shuffle = false;

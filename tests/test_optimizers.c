@@ -498,7 +498,7 @@ Test(optimizers, defaults_names_and_config_keys)
 
     rnnc_schedule *s = NULL;
     cr_assert_eq(rnnc_schedule_exponential_decay(0.1, 10, 0.5, false, &s), RNNC_OK);
-    rnnc_optimizer_options opts = rnnc_optimizer_defaults();
+    rnnc_optimizer_options opts = rnnc_optimizer_options_default();
     opts.schedule = s;
     cr_assert_eq(rnnc_optimizer_create(RNNC_OPTIMIZER_SGD, &opts, &o), RNNC_OK);
     rnnc_schedule_destroy(s);

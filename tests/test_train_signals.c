@@ -671,7 +671,7 @@ static rnnc_model *small_model(void)
     rnnc_model *m = NULL;
     cr_assert_eq(rnnc_sequential_create(NULL, &m), RNNC_OK);
     for (int i = 0; i < 2; i++) {
-        rnnc_dense_options o = rnnc_dense_defaults(i == 0 ? 4 : 1);
+        rnnc_dense_options o = rnnc_dense_options_default(i == 0 ? 4 : 1);
         if (i == 0)
             o.activation = RNNC_ACT_TANH;
         rnnc_layer *d = NULL;
@@ -720,7 +720,7 @@ Test(train_signals, fit_stops_on_request_and_continues_exactly)
     rnnc_shape xs = RNNC_SHAPE(50, 3), ys = RNNC_SHAPE(50, 1);
     cr_assert_eq(rnnc_fixture_uniform(RNNC_F32, &xs, 7, -1, 1, &x), RNNC_OK);
     cr_assert_eq(rnnc_fixture_uniform(RNNC_F32, &ys, 8, -1, 1, &y), RNNC_OK);
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.batch_size = 8; /* 7 batches an epoch, the last of 2 rows */
     fo.epochs = 3;
     fo.shuffle = false;

@@ -72,7 +72,7 @@ static rnnc_weight **model_weights(rnnc_model *m, int *n)
 /* Sequential(Dense(4, tanh, L2(0.01), MaxNorm(1.5)), Dense(1)) built for (None, 3). */
 static rnnc_model *keras_fit_model(rnnc_fixture *fx)
 {
-    rnnc_dense_options o = rnnc_dense_defaults(4);
+    rnnc_dense_options o = rnnc_dense_options_default(4);
     o.activation = RNNC_ACT_TANH;
     rnnc_cfg *rc = json("{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}");
     rnnc_cfg *cc = json("{\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 1.5, \"axis\": 0}}");
@@ -84,7 +84,7 @@ static rnnc_model *keras_fit_model(rnnc_fixture *fx)
     o.kernel_constraint = con;
     rnnc_layer *d0 = NULL, *d1 = NULL;
     cr_assert_eq(rnnc_dense_create(&o, &d0), RNNC_OK, "%s", rnnc_last_error());
-    rnnc_dense_options o1 = rnnc_dense_defaults(1);
+    rnnc_dense_options o1 = rnnc_dense_options_default(1);
     cr_assert_eq(rnnc_dense_create(&o1, &d1), RNNC_OK, "%s", rnnc_last_error());
     rnnc_model *m = NULL;
     cr_assert_eq(rnnc_sequential_create(NULL, &m), RNNC_OK);
@@ -126,7 +126,7 @@ static void run_keras_fit(const char *name)
     rnnc_trainer *tr = NULL;
     cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
     cr_assert_eq(rnnc_trainer_compile_config(tr, opt, loss, metrics, NULL), RNNC_OK, "%s", rnnc_last_error());
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.batch_size = 8;
     fo.epochs = 3;
     fo.shuffle = false;
@@ -210,7 +210,7 @@ Test(fit_keras, adam_validation_split_clipnorm) { run_keras_fit("adam_val_split"
 
 static rnnc_model *linear_model(int64_t in, const double *kernel, double bias)
 {
-    rnnc_dense_options o = rnnc_dense_defaults(1);
+    rnnc_dense_options o = rnnc_dense_options_default(1);
     rnnc_layer *d = NULL;
     cr_assert_eq(rnnc_dense_create(&o, &d), RNNC_OK);
     rnnc_model *m = NULL;
@@ -308,7 +308,7 @@ Test(trainer, class_weight_weights_the_loss)
     rnnc_model *m = linear_model(1, k, 0.0);
     rnnc_tensor *x = tens(RNNC_F32, RNNC_SHAPE(4, 1), xv), *y = tens(RNNC_F32, RNNC_SHAPE(4, 1), yv);
     rnnc_trainer *tr = compile_json(m, "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.0}}", "\"mse\"", NULL);
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     const double cw[2] = {0.5, 3.0};
     fo.class_weight = cw;
     fo.n_class_weight = 2;
@@ -347,7 +347,7 @@ static void separable_data(int n, rnnc_tensor **x, rnnc_tensor **y)
 
 Test(trainer, loss_decreases_on_a_separable_task)
 {
-    rnnc_dense_options o = rnnc_dense_defaults(1);
+    rnnc_dense_options o = rnnc_dense_options_default(1);
     o.activation = RNNC_ACT_SIGMOID;
     rnnc_layer *d = NULL;
     cr_assert_eq(rnnc_dense_create(&o, &d), RNNC_OK);
@@ -358,7 +358,7 @@ Test(trainer, loss_decreases_on_a_separable_task)
     separable_data(128, &x, &y);
     rnnc_trainer *tr = compile_json(m, "{\"class_name\": \"Adam\", \"config\": {\"learning_rate\": 0.05}}",
                                     "\"binary_crossentropy\"", "[\"accuracy\"]");
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.epochs = 30;
     fo.batch_size = 16;
     fo.seed = 7;
@@ -390,7 +390,7 @@ Test(trainer, seeded_shuffle_is_reproducible)
         separable_data(40, &x, &y);
         rnnc_trainer *tr = compile_json(m, "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.1, \"momentum\": 0.5}}",
                                         "\"mse\"", NULL);
-        rnnc_fit_options fo = rnnc_fit_defaults();
+        rnnc_fit_options fo = rnnc_fit_options_default();
         fo.epochs = 2;
         fo.batch_size = 8;
         fo.seed = run < 2 ? 123 : 124;
@@ -421,7 +421,7 @@ Test(trainer, gru_dense_sequence_model_learns)
     g.seed = 1;
     rnnc_layer *gru = NULL, *d = NULL;
     cr_assert_eq(rnnc_gru_create(&g, &gru), RNNC_OK, "%s", rnnc_last_error());
-    rnnc_dense_options o = rnnc_dense_defaults(1);
+    rnnc_dense_options o = rnnc_dense_options_default(1);
     cr_assert_eq(rnnc_dense_create(&o, &d), RNNC_OK);
     rnnc_model *m = NULL;
     cr_assert_eq(rnnc_sequential_create(NULL, &m), RNNC_OK);
@@ -439,7 +439,7 @@ Test(trainer, gru_dense_sequence_model_learns)
     }
     rnnc_trainer *tr = compile_json(m, "{\"class_name\": \"Adam\", \"config\": {\"learning_rate\": 0.02}}", "\"mse\"",
                                     "[\"mae\"]");
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.epochs = 15;
     fo.batch_size = 16;
     fo.validation_split = 0.25;
@@ -474,12 +474,12 @@ Test(callbacks, early_stopping_patience_and_restore)
     const double xv[4] = {0, 1, 2, 3}, yv[4] = {1, 1, 1, 1};
     rnnc_tensor *x = tens(RNNC_F32, RNNC_SHAPE(4, 1), xv), *y = tens(RNNC_F32, RNNC_SHAPE(4, 1), yv);
     rnnc_trainer *tr = compile_json(m, "\"sgd\"", "\"mse\"", NULL);
-    rnnc_early_stopping_options eo = rnnc_early_stopping_defaults();
+    rnnc_early_stopping_options eo = rnnc_early_stopping_options_default();
     eo.monitor = "loss";
     eo.patience = 2;
     rnnc_callback *es = NULL;
     cr_assert_eq(rnnc_early_stopping_create(&eo, &es), RNNC_OK);
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.epochs = 10;
     fo.verbose = RNNC_VERBOSE_SILENT;
     fo.callbacks = &es;
@@ -534,7 +534,7 @@ Test(callbacks, reduce_lr_on_plateau_and_csv_logger)
     rnnc_tensor *x = tens(RNNC_F32, RNNC_SHAPE(4, 1), xv), *y = tens(RNNC_F32, RNNC_SHAPE(4, 1), yv);
     rnnc_trainer *tr = compile_json(m, "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.1}}", "\"mse\"",
                                     "[\"mae\"]");
-    rnnc_reduce_lr_options ro = rnnc_reduce_lr_defaults();
+    rnnc_reduce_lr_options ro = rnnc_reduce_lr_options_default();
     ro.monitor = "loss";
     ro.patience = 1;
     ro.factor = 0.5;
@@ -543,7 +543,7 @@ Test(callbacks, reduce_lr_on_plateau_and_csv_logger)
     char path[64];
     snprintf(path, sizeof path, "%s/rnnc_test_trainer_log.csv", RNNC_BUILD_DIR);
     cr_assert_eq(rnnc_csv_logger_create(path, ',', false, &cbs[1]), RNNC_OK);
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.epochs = 4;
     fo.verbose = RNNC_VERBOSE_SILENT;
     fo.callbacks = cbs;
@@ -626,7 +626,7 @@ Test(callbacks, terminate_on_nan_progress_lines_and_checkpoint_hook)
     rnnc_checkpoint_options co = {.monitor = "loss", .mode = RNNC_MODE_AUTO, .save = save_hook, .user = &sv};
     cr_assert_eq(rnnc_model_checkpoint_create(&co, &cbs[1]), RNNC_OK);
     capture cap = {{0}, 0};
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.epochs = 5;
     fo.batch_size = 2;
     fo.shuffle = false;
@@ -687,7 +687,7 @@ Test(trainer, bad_inputs_are_clear_errors)
     rnnc_tensor *x = tens(RNNC_F32, RNNC_SHAPE(4, 2), v), *y3 = tens(RNNC_F32, RNNC_SHAPE(3, 1), v);
     rnnc_trainer *tr = NULL;
     cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.verbose = RNNC_VERBOSE_SILENT;
     cr_expect_eq(rnnc_trainer_fit(tr, x, y3, &fo, NULL), RNNC_E_STATE, "compile first");
     cr_expect(strstr(rnnc_last_error(), "compile"), "%s", rnnc_last_error());
@@ -732,7 +732,7 @@ Test(trainer, initial_epoch_and_validation_data)
     const double yvv[6] = {1, 0, 1, 0, 1, 1};
     yv = tens(RNNC_F32, RNNC_SHAPE(6, 1), yvv);
     rnnc_trainer *tr = compile_json(m, "\"adam\"", "\"mse\"", "[\"mae\"]");
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.initial_epoch = 2;
     fo.epochs = 4;
     fo.batch_size = 5;

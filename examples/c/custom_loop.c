@@ -52,7 +52,7 @@ int main(void)
     rnnc_layer *gru, *dense;
     rnnc_gru_options go = rnnc_gru_options_default();
     go.units = UNITS;
-    rnnc_dense_options dopt = rnnc_dense_defaults(1);
+    rnnc_dense_options dopt = rnnc_dense_options_default(1);
     CHECK(rnnc_sequential_create(NULL, &model));
     CHECK(rnnc_gru_create(&go, &gru));
     CHECK(rnnc_model_add(model, gru));
@@ -61,7 +61,7 @@ int main(void)
     rnnc_shape in = RNNC_SHAPE(-1, T, 2);
     CHECK(rnnc_model_build(model, &in));
 
-    rnnc_optimizer_options oo = rnnc_optimizer_defaults();
+    rnnc_optimizer_options oo = rnnc_optimizer_options_default();
     oo.learning_rate = 0.01;
     rnnc_optimizer *opt;
     CHECK(rnnc_optimizer_create(RNNC_OPTIMIZER_ADAM, &oo, &opt));

@@ -28,23 +28,23 @@ int main(int argc, char **argv)
     rnnc_layer *gru, *dense;
     rnnc_gru_options go = rnnc_gru_options_default();
     go.units = 8;
-    rnnc_dense_options dop = rnnc_dense_defaults(1);
+    rnnc_dense_options dop = rnnc_dense_options_default(1);
     CHECK(rnnc_sequential_create("mean", &m) || rnnc_gru_create(&go, &gru) || rnnc_model_add(m, gru) ||
           rnnc_dense_create(&dop, &dense) || rnnc_model_add(m, dense) || rnnc_model_build(m, &in));
     /* compile(Adam(0.01), "mse"); fit(epochs=30, validation_split=0.2, EarlyStopping). */
-    rnnc_optimizer_options oo = rnnc_optimizer_defaults();
+    rnnc_optimizer_options oo = rnnc_optimizer_options_default();
     oo.learning_rate = 0.01;
     rnnc_optimizer *adam;
     rnnc_loss *mse;
     rnnc_trainer *tr;
     CHECK(rnnc_optimizer_create(RNNC_OPTIMIZER_ADAM, &oo, &adam) || rnnc_loss_from_name("mse", &mse) ||
           rnnc_trainer_create(m, &tr) || rnnc_trainer_compile(tr, adam, mse, NULL, 0, NULL, 0));
-    rnnc_early_stopping_options eo = rnnc_early_stopping_defaults();
+    rnnc_early_stopping_options eo = rnnc_early_stopping_options_default();
     eo.patience = 3;
     eo.restore_best_weights = true;
     rnnc_callback *stop;
     CHECK(rnnc_early_stopping_create(&eo, &stop));
-    rnnc_fit_options fo = rnnc_fit_defaults();
+    rnnc_fit_options fo = rnnc_fit_options_default();
     fo.epochs = 30;
     fo.validation_split = 0.2;
     fo.callbacks = &stop;
