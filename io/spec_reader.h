@@ -38,6 +38,8 @@
 #define RNNC_SPEC_MAX_EXPANDED 1000000
 /* Most anchors (&name) in one document. */
 #define RNNC_SPEC_MAX_ANCHORS 10000
+/* Longest mapping key, in bytes (keys hold no control characters). */
+#define RNNC_SPEC_MAX_KEY_BYTES 256
 /* Largest file rnnc_spec_read_file accepts, in bytes. */
 #define RNNC_SPEC_MAX_FILE_BYTES (64u * 1024u * 1024u)
 

@@ -705,6 +705,17 @@ static rnnc_status on_key(reader *r, frame *f, const yaml_event_t *e, pos at)
                        (const char *)e->data.scalar.anchor);
     if (memchr(k, '\0', n))
         return fail_at(r, at, RNNC_E_FORMAT, "mapping key contains a NUL character (\\0)");
+    /* Bounded so that any tree read here can be written as JSON and read
+     * back: libyaml refuses a flow-mapping key longer than 1024 characters,
+     * and JSON escapes at most triple a key without control characters. */
+    if (n > RNNC_SPEC_MAX_KEY_BYTES)
+        return fail_at(r, at, RNNC_E_FORMAT, "mapping key '%.40s...' is %zu bytes long; keys may have at most %d",
+                       k, n, RNNC_SPEC_MAX_KEY_BYTES);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x20 || k[i] == 0x7F)
+            return fail_at(r, at, RNNC_E_FORMAT,
+                           "mapping key '%.*s' contains the control character 0x%02X at byte %zu",
+                           (int)(i < 40 ? i : 40), k, (unsigned)(unsigned char)k[i], i);
     if (n == 2 && memcmp(k, "<<", 2) == 0 && e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
         !e->data.scalar.tag) {
         if (f->has_merge)

@@ -301,6 +301,41 @@ Test(yaml_reader, strings_with_nul_are_refused)
     must_fail("{\"a\\u0000\": 1}", RNNC_E_FORMAT, "mapping key contains a NUL character");
 }
 
+/* Every tree that reads must write as JSON and read back: libyaml refuses
+ * a flow-mapping key over 1024 characters, which the JSON of a long key (or
+ * one escaped six-fold, "\u0001") would be. Found by the fuzzer. */
+Test(yaml_reader, keys_are_bounded_so_their_json_reads_back)
+{
+    char text[1200];
+    /* The longest key allowed, every byte escaped three-fold in JSON. */
+    size_t n = 0;
+    for (int i = 0; i < RNNC_SPEC_MAX_KEY_BYTES / 2; i++) {
+        text[n++] = '\xC3';
+        text[n++] = '\xA9'; /* U+00E9, written as \u00e9 */
+    }
+    memcpy(text + n, ": 1\n", 5);
+    rnnc_cfg *c = must_read(text);
+    char *json = NULL;
+    cr_assert_eq(rnnc_json_write(c, -1, &json), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_gt(strlen(json), 3 * RNNC_SPEC_MAX_KEY_BYTES);
+    rnnc_cfg *back = NULL;
+    cr_assert_eq(rnnc_spec_read_string(json, strlen(json), "back.json", &back), RNNC_OK, "%s",
+                 rnnc_last_error());
+    cr_assert_eq(back->n, 1);
+    cr_assert_str_eq(back->keys[0], c->keys[0]);
+    rnnc_cfg_destroy(back);
+    rnnc_cfg_destroy(c);
+    free(json);
+
+    memset(text, 'k', RNNC_SPEC_MAX_KEY_BYTES + 1);
+    memcpy(text + RNNC_SPEC_MAX_KEY_BYTES + 1, ": 1\n", 5);
+    must_fail(text, RNNC_E_FORMAT, "spec.yaml:1:1: mapping key 'kkkk");
+    must_fail(text, RNNC_E_FORMAT, "is 257 bytes long; keys may have at most 256");
+    must_fail("\"a\\u0001b\": 1", RNNC_E_FORMAT,
+              "mapping key 'a' contains the control character 0x01 at byte 1");
+    must_fail("{\"a\\tb\": 1}", RNNC_E_FORMAT, "control character 0x09");
+}
+
 Test(yaml_reader, json_surrogate_pairs_are_read)
 {
     /* Python's json.dumps writes U+1F600 as \ud83d\ude00, which libyaml alone refuses. */
