@@ -274,7 +274,7 @@ static rnnc_status build_early(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const 
 
 static rnnc_status build_plateau(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const char *what)
 {
-    rnnc_reduce_lr_options o = rnnc_reduce_lr_options_default();
+    rnnc_reduce_lr_on_plateau_options o = rnnc_reduce_lr_on_plateau_options_default();
     char w[300];
     RNNC_TRY(rnnc_cfg_read_string(c, what, "monitor", "val_loss", &o.monitor));
     RNNC_TRY(rnnc_cfg_read_float(c, what, "factor", 0.1, &o.factor));
@@ -329,8 +329,7 @@ static rnnc_status build_csv(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const ch
 
 static rnnc_status build_checkpoint(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const char *what)
 {
-    rnnc_checkpoint_options o;
-    memset(&o, 0, sizeof o);
+    rnnc_model_checkpoint_options o = rnnc_model_checkpoint_options_default();
     const char *file;
     bool weights_only;
     const rnnc_cfg *t;

@@ -103,7 +103,7 @@ static rnnc_status run(rnnc_ctx *cx, rnnc_gradcheck_fn fn, void *user, rnnc_tens
         if (!analytic[k])
             return rnnc_fail(RNNC_E_NOMEM, "gradcheck: out of memory");
         for (size_t i = 0; i < inputs[k]->numel; i++)
-            analytic[k][i] = rnnc_tensor_grad_get(inputs[k], i);
+            analytic[k][i] = rnnc_tensor_get_grad(inputs[k], i);
     }
 
     /* Numeric passes: central differences, one element at a time. The

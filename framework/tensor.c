@@ -223,7 +223,7 @@ void rnnc_tensor_set(rnnc_tensor *t, size_t i, double v)
     }
 }
 
-double rnnc_tensor_grad_get(const rnnc_tensor *t, size_t i)
+double rnnc_tensor_get_grad(const rnnc_tensor *t, size_t i)
 {
     if (!t->grad)
         return 0.0;

@@ -91,7 +91,7 @@ void rnnc_tensor_fill(rnnc_tensor *t, double v);
 /* Element i as double / set from double (any dtype). */
 double rnnc_tensor_get(const rnnc_tensor *t, size_t i);
 void rnnc_tensor_set(rnnc_tensor *t, size_t i, double v);
-double rnnc_tensor_grad_get(const rnnc_tensor *t, size_t i); /* 0 when no grad */
+double rnnc_tensor_get_grad(const rnnc_tensor *t, size_t i); /* 0 when no grad */
 
 /* Allocates grad (zeroed) if missing. */
 rnnc_status rnnc_tensor_ensure_grad(rnnc_tensor *t);

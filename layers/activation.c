@@ -134,7 +134,7 @@ static rnnc_status softmax_backward(rnnc_node *n)
     if (!acc)
         return rnnc_fail(RNNC_E_NOMEM, "Softmax backward: out of memory");
     for (size_t i = 0; i < x->numel; i++)
-        acc[g->gidx[i]] += rnnc_tensor_grad_get(out, i) * rnnc_tensor_get(out, i);
+        acc[g->gidx[i]] += rnnc_tensor_get_grad(out, i) * rnnc_tensor_get(out, i);
     if (x->dtype == RNNC_F32) {
         const float *Y = out->data, *G = out->grad;
         float *GX = x->grad;

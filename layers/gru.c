@@ -273,11 +273,11 @@ rnnc_status rnnc_gru_from_config(const rnnc_cfg *config, rnnc_layer **out)
         return rnnc_fail(RNNC_E_ARG, "GRU: the config must be a map of arguments");
     s = rnnc__gru_cell_read_config(config, "GRU", &o, &p);
     if (s) {
-        rnnc__gru_cell_parsed_free(&p);
+        rnnc__gru_cell_parsed_clear(&p);
         return s;
     }
     if ((s = rnnc__rnn_read_options(config, "GRU", &ro))) {
-        rnnc__gru_cell_parsed_free(&p);
+        rnnc__gru_cell_parsed_clear(&p);
         return s;
     }
     o.return_sequences = ro.return_sequences;

@@ -573,7 +573,7 @@ rnnc_gru_cell *rnnc_gru_cell_of(rnnc_layer *l)
 
 /* ---- construction -------------------------------------------------------- */
 
-void rnnc__gru_cell_parsed_free(rnnc_gru_cell_parsed *p)
+void rnnc__gru_cell_parsed_clear(rnnc_gru_cell_parsed *p)
 {
     for (int i = 0; i < 3; i++) {
         rnnc_initializer_destroy(p->init[i]);
@@ -670,7 +670,7 @@ rnnc_status rnnc__gru_cell_create_parsed(const rnnc_gru_options *o, rnnc_gru_cel
     *out = &c->base.base;
     return RNNC_OK;
 fail:
-    rnnc__gru_cell_parsed_free(p);
+    rnnc__gru_cell_parsed_clear(p);
     return s;
 }
 
@@ -682,7 +682,7 @@ rnnc_status rnnc_gru_cell_create(const rnnc_gru_options *o, rnnc_layer **out)
         return rnnc_fail(RNNC_E_ARG, "GRUCell: options are NULL (start from rnnc_gru_options_default())");
     rnnc_status s = parsed_from_options(o, "GRUCell", &p);
     if (s) {
-        rnnc__gru_cell_parsed_free(&p);
+        rnnc__gru_cell_parsed_clear(&p);
         return s;
     }
     return rnnc__gru_cell_create_parsed(o, &p, o->name, "GRUCell", out);
@@ -795,7 +795,7 @@ rnnc_status rnnc_gru_cell_from_config(const rnnc_cfg *config, rnnc_layer **out)
     *out = NULL;
     rnnc_status s = rnnc__gru_cell_read_config(config, "GRUCell", &o, &p);
     if (s) {
-        rnnc__gru_cell_parsed_free(&p);
+        rnnc__gru_cell_parsed_clear(&p);
         return s;
     }
     /* Base keys first need a layer to read into; the dtype they carry is

@@ -133,7 +133,7 @@ typedef struct rnnc_gru_cell_parsed {
 } rnnc_gru_cell_parsed;
 rnnc_status rnnc__gru_cell_read_config(const rnnc_cfg *config, const char *what,
                                        rnnc_gru_options *o, rnnc_gru_cell_parsed *p);
-void rnnc__gru_cell_parsed_free(rnnc_gru_cell_parsed *p);
+void rnnc__gru_cell_parsed_clear(rnnc_gru_cell_parsed *p);
 /* Creates a cell from options and parsed objects (taken over, also on failure). */
 rnnc_status rnnc__gru_cell_create_parsed(const rnnc_gru_options *o, rnnc_gru_cell_parsed *p,
                                          const char *name, const char *what, rnnc_layer **out);

@@ -213,7 +213,7 @@ rnnc_status rnnc_lstm_from_config(const rnnc_cfg *config, rnnc_layer **out)
         return rnnc_fail(RNNC_E_ARG, "LSTM: the config must be a map of arguments");
     if ((s = rnnc__lstm_cell_read_config(config, "LSTM", &o, &p)) ||
         (s = rnnc__rnn_read_options(config, "LSTM", &ro))) {
-        rnnc__lstm_cell_parsed_free(&p);
+        rnnc__lstm_cell_parsed_clear(&p);
         return s;
     }
     o.return_sequences = ro.return_sequences;

@@ -29,9 +29,9 @@ rnnc_lstm_options rnnc_lstm_options_default(void)
 
 static bool applies(double rate) { return rate > 0.0 && rate < 1.0; }
 
-void rnnc__lstm_cell_parsed_free(rnnc_lstm_cell_parsed *p) { rnnc__rnn_cell_objects_free(p); }
+void rnnc__lstm_cell_parsed_clear(rnnc_lstm_cell_parsed *p) { rnnc__rnn_cell_objects_clear(p); }
 
-static void cell_destroy(rnnc_layer *l) { rnnc__rnn_cell_objects_free(&((rnnc_lstm_cell *)l)->obj); }
+static void cell_destroy(rnnc_layer *l) { rnnc__rnn_cell_objects_clear(&((rnnc_lstm_cell *)l)->obj); }
 
 /* Keras's unit_forget_bias initializer: init((U,)), ones((U,)), init((2U,)). */
 static rnnc_status forget_bias_fill(rnnc_lstm_cell *c)
@@ -325,7 +325,7 @@ rnnc_status rnnc__lstm_cell_create_parsed(const rnnc_lstm_options *o, rnnc_lstm_
     *out = &c->base.base;
     return RNNC_OK;
 fail:
-    rnnc__lstm_cell_parsed_free(p);
+    rnnc__lstm_cell_parsed_clear(p);
     return s;
 }
 
@@ -397,7 +397,7 @@ rnnc_status rnnc_lstm_cell_from_config(const rnnc_cfg *config, rnnc_layer **out)
     *out = NULL;
     rnnc_status s = rnnc__lstm_cell_read_config(config, "LSTMCell", &o, &p);
     if (s) {
-        rnnc__lstm_cell_parsed_free(&p);
+        rnnc__lstm_cell_parsed_clear(&p);
         return s;
     }
     if ((s = rnnc__lstm_cell_create_parsed(&o, &p, rnnc_layer_config_name(config), "LSTMCell", &l)))

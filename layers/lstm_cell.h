@@ -99,7 +99,7 @@ rnnc_status rnnc_lstm_cell_from_config(const rnnc_cfg *config, rnnc_layer **out)
 typedef rnnc__rnn_cell_objects rnnc_lstm_cell_parsed;
 rnnc_status rnnc__lstm_cell_read_config(const rnnc_cfg *config, const char *what,
                                         rnnc_lstm_options *o, rnnc_lstm_cell_parsed *p);
-void rnnc__lstm_cell_parsed_free(rnnc_lstm_cell_parsed *p);
+void rnnc__lstm_cell_parsed_clear(rnnc_lstm_cell_parsed *p);
 rnnc_status rnnc__lstm_cell_create_parsed(const rnnc_lstm_options *o, rnnc_lstm_cell_parsed *p,
                                           const char *name, const char *what, rnnc_layer **out);
 /* Writes the cell's keys; layer_order: LSTM's order (unit_forget_bias after

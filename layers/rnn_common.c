@@ -135,7 +135,7 @@ rnnc_status rnnc__rnn_subclass_create(size_t size, const rnnc_rnn_class *cls, co
 static const char *const part[3] = {"kernel", "recurrent", "bias"};
 static const char *const part_default_init[3] = {"glorot_uniform", "orthogonal", "zeros"};
 
-void rnnc__rnn_cell_objects_free(rnnc__rnn_cell_objects *p)
+void rnnc__rnn_cell_objects_clear(rnnc__rnn_cell_objects *p)
 {
     for (int i = 0; i < 3; i++) {
         rnnc_initializer_destroy(p->init[i]);
@@ -163,7 +163,7 @@ rnnc_status rnnc__rnn_cell_objects_clone(const rnnc_initializer *const init[3],
             s = rnnc_constraint_clone(cons[i], &p->cons[i]);
     }
     if (s)
-        rnnc__rnn_cell_objects_free(p);
+        rnnc__rnn_cell_objects_clear(p);
     return s;
 }
 

@@ -48,7 +48,7 @@ typedef struct rnnc__rnn_cell_objects {
     rnnc_constraint *cons[3];
 } rnnc__rnn_cell_objects;
 
-void rnnc__rnn_cell_objects_free(rnnc__rnn_cell_objects *p);
+void rnnc__rnn_cell_objects_clear(rnnc__rnn_cell_objects *p);
 /* Clones of borrowed objects (NULL initializer -> Keras's default:
  * glorot_uniform, orthogonal, zeros); `what` names the class. */
 rnnc_status rnnc__rnn_cell_objects_clone(const rnnc_initializer *const init[3],

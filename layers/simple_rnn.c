@@ -71,7 +71,7 @@ rnnc_status rnnc_simple_rnn_from_config(const rnnc_cfg *config, rnnc_layer **out
     *out = NULL;
     if ((s = rnnc__simple_rnn_cell_read_config(config, "SimpleRNN", &o, &p)) ||
         (s = rnnc__rnn_read_options(config, "SimpleRNN", &ro))) {
-        rnnc__rnn_cell_objects_free(&p);
+        rnnc__rnn_cell_objects_clear(&p);
         return s;
     }
     o.return_sequences = ro.return_sequences;

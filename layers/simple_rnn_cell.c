@@ -21,7 +21,7 @@ rnnc_simple_rnn_options rnnc_simple_rnn_options_default(void)
 
 static void cell_destroy(rnnc_layer *l)
 {
-    rnnc__rnn_cell_objects_free(&((rnnc_simple_rnn_cell *)l)->obj);
+    rnnc__rnn_cell_objects_clear(&((rnnc_simple_rnn_cell *)l)->obj);
 }
 
 static rnnc_status cell_build(rnnc_layer *l, const rnnc_shape *in)
@@ -161,18 +161,18 @@ rnnc_status rnnc__simple_rnn_cell_create_parsed(const rnnc_simple_rnn_options *o
     rnnc_status s;
     *out = NULL;
     if ((s = rnnc__rnn_cell_check_args(what, o->units, o->activation, o->activation, 2))) {
-        rnnc__rnn_cell_objects_free(p);
+        rnnc__rnn_cell_objects_clear(p);
         return s;
     }
     rnnc_simple_rnn_cell *c = calloc(1, sizeof *c);
     if (!c) {
-        rnnc__rnn_cell_objects_free(p);
+        rnnc__rnn_cell_objects_clear(p);
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     }
     if ((s = rnnc_layer_init(&c->base.base, &simple_cell_class, name, o->dtype))) {
         free(c->base.base.name);
         free(c);
-        rnnc__rnn_cell_objects_free(p);
+        rnnc__rnn_cell_objects_clear(p);
         return s;
     }
     c->base.ops = &simple_cell_ops;
@@ -239,7 +239,7 @@ rnnc_status rnnc_simple_rnn_cell_from_config(const rnnc_cfg *config, rnnc_layer 
     *out = NULL;
     rnnc_status s = rnnc__simple_rnn_cell_read_config(config, "SimpleRNNCell", &o, &p);
     if (s) {
-        rnnc__rnn_cell_objects_free(&p);
+        rnnc__rnn_cell_objects_clear(&p);
         return s;
     }
     RNNC_TRY(rnnc__simple_rnn_cell_create_parsed(&o, &p, rnnc_layer_config_name(config),

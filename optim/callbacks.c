@@ -249,9 +249,9 @@ rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnn
 
 /* ---- ReduceLROnPlateau ----------------------------------------------------------- */
 
-rnnc_reduce_lr_options rnnc_reduce_lr_options_default(void)
+rnnc_reduce_lr_on_plateau_options rnnc_reduce_lr_on_plateau_options_default(void)
 {
-    rnnc_reduce_lr_options o;
+    rnnc_reduce_lr_on_plateau_options o;
     memset(&o, 0, sizeof o);
     o.monitor = "val_loss";
     o.factor = 0.1;
@@ -261,7 +261,7 @@ rnnc_reduce_lr_options rnnc_reduce_lr_options_default(void)
 }
 
 typedef struct reduce_lr {
-    rnnc_reduce_lr_options o;
+    rnnc_reduce_lr_on_plateau_options o;
     monitor mon;
     int wait, cooldown_counter;
 } reduce_lr;
@@ -316,9 +316,9 @@ static rnnc_status rlr_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch,
     return RNNC_OK;
 }
 
-rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_options *o, rnnc_callback **out)
+rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_on_plateau_options *o, rnnc_callback **out)
 {
-    rnnc_reduce_lr_options d = rnnc_reduce_lr_options_default();
+    rnnc_reduce_lr_on_plateau_options d = rnnc_reduce_lr_on_plateau_options_default();
     *out = NULL;
     if (!o)
         o = &d;
@@ -517,7 +517,7 @@ rnnc_status rnnc_terminate_on_nan_create(rnnc_callback **out)
 /* ---- ModelCheckpoint hook ------------------------------------------------------------ */
 
 typedef struct checkpoint {
-    rnnc_checkpoint_options o;
+    rnnc_model_checkpoint_options o;
     monitor mon;
     int epoch;
     int64_t seen;     /* batches since the last save (save_freq N) */
@@ -592,7 +592,15 @@ static rnnc_status ckpt_batch_end(rnnc_callback *cb, rnnc_trainer *tr, int batch
     return ckpt_save(c, tr, c->epoch, batch, logs);
 }
 
-rnnc_status rnnc_model_checkpoint_create(const rnnc_checkpoint_options *o, rnnc_callback **out)
+rnnc_model_checkpoint_options rnnc_model_checkpoint_options_default(void)
+{
+    rnnc_model_checkpoint_options o;
+    memset(&o, 0, sizeof o);
+    o.monitor = "val_loss";
+    return o;
+}
+
+rnnc_status rnnc_model_checkpoint_create(const rnnc_model_checkpoint_options *o, rnnc_callback **out)
 {
     *out = NULL;
     if (!o || (!o->save && !o->save_at))

@@ -142,7 +142,7 @@ void rnnc_loss_destroy(rnnc_loss *l)
 
 const char *rnnc_loss_name(const rnnc_loss *l) { return l->name; }
 rnnc_loss_kind rnnc_loss_get_kind(const rnnc_loss *l) { return l->kind; }
-rnnc_reduction rnnc_loss_get_reduction(const rnnc_loss *l) { return l->reduction; }
+rnnc_reduction rnnc_loss_reduction(const rnnc_loss *l) { return l->reduction; }
 
 /* ---- names and configs ---------------------------------------------- */
 

@@ -87,7 +87,7 @@ void rnnc_loss_destroy(rnnc_loss *l); /* NULL is a no-op */
 
 const char *rnnc_loss_name(const rnnc_loss *l);
 rnnc_loss_kind rnnc_loss_get_kind(const rnnc_loss *l);
-rnnc_reduction rnnc_loss_get_reduction(const rnnc_loss *l);
+rnnc_reduction rnnc_loss_reduction(const rnnc_loss *l);
 /* The Keras config dict of the class form ({"name", "reduction", ...}, in
  * Keras's key order; Huber has no "delta" there, as in Keras). Caller owns. */
 rnnc_status rnnc_loss_get_config(const rnnc_loss *l, rnnc_cfg **out);

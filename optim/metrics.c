@@ -157,7 +157,7 @@ void rnnc_metric_reset(rnnc_metric *m)
     m->count = 0;
 }
 
-void rnnc_metric_get_state(const rnnc_metric *m, double *total, double *count)
+void rnnc_metric_state(const rnnc_metric *m, double *total, double *count)
 {
     *total = m->total;
     *count = m->count;

@@ -60,7 +60,7 @@ void rnnc_metric_set_threshold(rnnc_metric *m, double threshold);
 void rnnc_metric_reset(rnnc_metric *m);
 /* The running state (total and count), e.g. for a checkpoint taken inside
  * an epoch, and setting it back exactly. */
-void rnnc_metric_get_state(const rnnc_metric *m, double *total, double *count);
+void rnnc_metric_state(const rnnc_metric *m, double *total, double *count);
 void rnnc_metric_set_state(rnnc_metric *m, double total, double count);
 /* The value so far: total / count, 0 when nothing was counted. */
 double rnnc_metric_result(const rnnc_metric *m);

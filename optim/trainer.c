@@ -216,7 +216,7 @@ rnnc_status rnnc_trainer_metric_state(const rnnc_trainer *tr, double *out, int c
     if (cap < 2 * k)
         return rnnc_fail(RNNC_E_ARG, "metric state: %d values do not fit in %d", 2 * k, cap);
     for (int i = 0; i < k; i++)
-        rnnc_metric_get_state(ms[i], &out[2 * i], &out[2 * i + 1]);
+        rnnc_metric_state(ms[i], &out[2 * i], &out[2 * i + 1]);
     return RNNC_OK;
 }
 

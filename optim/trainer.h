@@ -227,7 +227,7 @@ typedef struct rnnc_early_stopping_options {
 rnnc_early_stopping_options rnnc_early_stopping_options_default(void);
 rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnnc_callback **out);
 
-typedef struct rnnc_reduce_lr_options {
+typedef struct rnnc_reduce_lr_on_plateau_options {
     const char *monitor;   /* "val_loss" */
     double factor;         /* 0.1, must be < 1 */
     int patience;          /* 10 */
@@ -236,9 +236,9 @@ typedef struct rnnc_reduce_lr_options {
     double min_delta;      /* 1e-4 */
     int cooldown;          /* 0 */
     double min_lr;         /* 0 */
-} rnnc_reduce_lr_options;
-rnnc_reduce_lr_options rnnc_reduce_lr_options_default(void);
-rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_options *o, rnnc_callback **out);
+} rnnc_reduce_lr_on_plateau_options;
+rnnc_reduce_lr_on_plateau_options rnnc_reduce_lr_on_plateau_options_default(void);
+rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_on_plateau_options *o, rnnc_callback **out);
 
 /* Writes epoch,<sorted log keys> rows to filename, as Keras's CSVLogger. */
 rnnc_status rnnc_csv_logger_create(const char *filename, char separator, bool append,
@@ -252,7 +252,7 @@ rnnc_status rnnc_terminate_on_nan_create(rnnc_callback **out);
  * save_best_only only when `monitor` improved (mode as EarlyStopping; a
  * missing monitor saves, as Keras does after its warning). The app's save
  * function writes the file (io/). */
-typedef struct rnnc_checkpoint_options {
+typedef struct rnnc_model_checkpoint_options {
     const char *monitor;        /* "val_loss" */
     rnnc_monitor_mode mode;
     bool save_best_only;
@@ -268,8 +268,10 @@ typedef struct rnnc_checkpoint_options {
     /* Used instead of save when set: batch is the 0-based batch of the
      * epoch for save_freq N, -1 at an epoch's end. */
     rnnc_status (*save_at)(void *user, rnnc_trainer *tr, int epoch, int batch, const rnnc_logs *logs);
-} rnnc_checkpoint_options;
-rnnc_status rnnc_model_checkpoint_create(const rnnc_checkpoint_options *o, rnnc_callback **out);
+} rnnc_model_checkpoint_options;
+/* Keras's defaults: monitor "val_loss", mode auto, every epoch; save unset. */
+rnnc_model_checkpoint_options rnnc_model_checkpoint_options_default(void);
+rnnc_status rnnc_model_checkpoint_create(const rnnc_model_checkpoint_options *o, rnnc_callback **out);
 
 /* Keras's LearningRateScheduler with a schedule object: before each epoch
  * the optimizer's learning rate becomes schedule(epoch) (0-based epoch, as

@@ -292,9 +292,9 @@ Test(activations, sparsemax_values)
     cr_assert_eq(rnnc_activation(cx, RNNC_ACT_SPARSEMAX, xg, &y), RNNC_OK);
     rnnc_tensor *seed = th_leaf(RNNC_F64, RNNC_SHAPE(3), (double[]){1, 3, 5}, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
-    cr_expect_float_eq(rnnc_tensor_grad_get(xg, 0), -1.0, 1e-15);
-    cr_expect_float_eq(rnnc_tensor_grad_get(xg, 1), 1.0, 1e-15);
-    cr_expect_float_eq(rnnc_tensor_grad_get(xg, 2), 0.0, 1e-15);
+    cr_expect_float_eq(rnnc_tensor_get_grad(xg, 0), -1.0, 1e-15);
+    cr_expect_float_eq(rnnc_tensor_get_grad(xg, 1), 1.0, 1e-15);
+    cr_expect_float_eq(rnnc_tensor_get_grad(xg, 2), 0.0, 1e-15);
 }
 
 Test(activations, glu_values_and_odd_width)
@@ -369,8 +369,8 @@ Test(activations, f32_backward_matches_scalar_derivative)
                                  : 2 * exp(-xv) / ((1 + exp(-xv)) * (1 + exp(-xv)));
             /* abs. slack: 1 - y^2 and y(1 - y) are formed from y rounded
              * to float32 (as TF's TanhGrad / SigmoidGrad do) */
-            cr_expect(fabs(rnnc_tensor_grad_get(x, i) - want) <= 1e-6 * want + 3e-7, "%s'(%g): %.9g vs %.9g",
-                      rnnc_act_name(acts[k]), xv, rnnc_tensor_grad_get(x, i), want);
+            cr_expect(fabs(rnnc_tensor_get_grad(x, i) - want) <= 1e-6 * want + 3e-7, "%s'(%g): %.9g vs %.9g",
+                      rnnc_act_name(acts[k]), xv, rnnc_tensor_get_grad(x, i), want);
         }
     }
 }

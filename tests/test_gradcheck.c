@@ -75,7 +75,7 @@ Test(gradcheck, passes_a_correct_gradient_and_restores_inputs)
     double first = 0;
     bool varied = false;
     for (int i = 0; i < 6; i++) {
-        double dyi = rnnc_tensor_grad_get(x, i) / (3 * xs[i] * xs[i]);
+        double dyi = rnnc_tensor_get_grad(x, i) / (3 * xs[i] * xs[i]);
         cr_expect(dyi >= -1 && dyi < 1, "implied dy %g", dyi);
         if (i == 0)
             first = dyi;

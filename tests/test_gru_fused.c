@@ -178,11 +178,11 @@ static void compare_case(int idx, rnnc_dtype dt, int n_pairs, double tol)
     rnnc_tensor *gx, *gh = NULL;
     OK(rnnc_tensor_create(dt, &x->shape, &gx));
     for (size_t i = 0; i < x->numel; i++)
-        rnnc_tensor_set(gx, i, rnnc_tensor_grad_get(x, i));
+        rnnc_tensor_set(gx, i, rnnc_tensor_get_grad(x, i));
     if (h0) {
         OK(rnnc_tensor_create(dt, &h0->shape, &gh));
         for (size_t i = 0; i < h0->numel; i++)
-            rnnc_tensor_set(gh, i, rnnc_tensor_grad_get(h0, i));
+            rnnc_tensor_set(gh, i, rnnc_tensor_get_grad(h0, i));
     }
     rnnc_ctx_clear(cx);
     zero_grads(fin, 5);
@@ -202,7 +202,7 @@ static void compare_case(int idx, rnnc_dtype dt, int n_pairs, double tol)
         else {
             OK(rnnc_tensor_create(dt, &gin[k]->shape, &want));
             for (size_t i = 0; i < want->numel; i++)
-                rnnc_tensor_set(want, i, rnnc_tensor_grad_get(gin[k], i));
+                rnnc_tensor_set(want, i, rnnc_tensor_get_grad(gin[k], i));
         }
         double e = rnnc_fixture_max_grad_err(fin[k], want);
         cr_assert_lt(e, tol, "case %d (B%lld T%lld F%lld U%lld bits %x pair %d) grad %s err %g",
@@ -292,7 +292,7 @@ Test(gru_fused, matches_generic_at_larger_sizes_f32)
             rnnc_tensor *want;
             OK(rnnc_tensor_create(RNNC_F32, &wg[k]->value->shape, &want));
             for (size_t i = 0; i < want->numel; i++)
-                rnnc_tensor_set(want, i, rnnc_tensor_grad_get(wg[k]->value, i));
+                rnnc_tensor_set(want, i, rnnc_tensor_get_grad(wg[k]->value, i));
             double e = rnnc_fixture_max_grad_err(wf[k]->value, want);
             cr_assert_lt(e, 1e-5, "variant %d weight %d err %g", v, k, e);
             rnnc_tensor_destroy(want);

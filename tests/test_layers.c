@@ -459,7 +459,7 @@ Test(layers, masking_value_output_and_gradient)
     OK(rnnc_backward_with(cx, y, dy));
     const double want[4] = {0, 0, 3, 4};
     for (size_t i = 0; i < 4; i++)
-        cr_expect_eq(rnnc_tensor_grad_get(x, i), want[i], "grad %zu", i);
+        cr_expect_eq(rnnc_tensor_get_grad(x, i), want[i], "grad %zu", i);
 }
 
 Test(layers, masking_config)

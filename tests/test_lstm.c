@@ -84,7 +84,7 @@ static rnnc_tensor *grad_copy(const rnnc_tensor *t)
     rnnc_tensor *g;
     OK(rnnc_tensor_create(t->dtype, &t->shape, &g));
     for (size_t i = 0; i < g->numel; i++)
-        rnnc_tensor_set(g, i, rnnc_tensor_grad_get(t, i));
+        rnnc_tensor_set(g, i, rnnc_tensor_get_grad(t, i));
     return g;
 }
 

@@ -44,8 +44,8 @@ static void expect_grad(const rnnc_tensor *t, const double *want, size_t n, doub
 {
     cr_assert_not_null(t->grad);
     for (size_t i = 0; i < n; i++)
-        cr_expect(fabs(rnnc_tensor_grad_get(t, i) - want[i]) <= tol,
-                  "grad element %zu: got %.9g, want %.9g", i, rnnc_tensor_grad_get(t, i), want[i]);
+        cr_expect(fabs(rnnc_tensor_get_grad(t, i) - want[i]) <= tol,
+                  "grad element %zu: got %.9g, want %.9g", i, rnnc_tensor_get_grad(t, i), want[i]);
 }
 
 static void expect_shape(const rnnc_tensor *t, rnnc_shape s)
@@ -451,7 +451,7 @@ Test(ops, mean_backward_spreads_one_over_count)
     cr_assert_eq(rnnc_backward_with(cx, y, seed), RNNC_OK);
     /* dx[b][t][j] = seed[j] / (2*3) = j + 1 */
     for (size_t i = 0; i < 24; i++)
-        cr_expect_eq(rnnc_tensor_grad_get(x, i), (double)(i % 4 + 1), "element %zu", i);
+        cr_expect_eq(rnnc_tensor_get_grad(x, i), (double)(i % 4 + 1), "element %zu", i);
 }
 
 Test(ops, sum_f32_accumulates_in_double)
@@ -527,7 +527,7 @@ Test(ops, slice_values_grads_and_errors)
     backward_ones(y);
     for (int i = 0; i < 24; i++) {
         int t = (i / 3) % 4;
-        cr_expect_eq(rnnc_tensor_grad_get(x, i), (t == 1 || t == 2) ? 1.0 : 0.0, "element %d", i);
+        cr_expect_eq(rnnc_tensor_get_grad(x, i), (t == 1 || t == 2) ? 1.0 : 0.0, "element %d", i);
     }
     /* last axis, negative index */
     cr_assert_eq(rnnc_slice(cx, x, -1, 2, 1, &y), RNNC_OK);
@@ -621,7 +621,7 @@ Test(ops, stack_and_concat_many_inputs_build_a_tree)
     rnnc_tensor *seed70 = th_leaf(RNNC_F32, RNNC_SHAPE(70, 1), g70, false);
     cr_assert_eq(rnnc_backward_with(cx, y, seed70), RNNC_OK);
     for (int i = 0; i < 70; i++)
-        cr_expect_eq(rnnc_tensor_grad_get(cs[i], 0), 3.0 * i);
+        cr_expect_eq(rnnc_tensor_get_grad(cs[i], 0), 3.0 * i);
 }
 
 Test(ops, reverse_values_grads_and_masks)

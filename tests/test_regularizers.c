@@ -86,7 +86,7 @@ static double gradcheck(const rnnc_regularizer *r, rnnc_tensor *w)
         double down = penalty_value(r, w);
         rnnc_tensor_set(w, i, x);
         double fd = (up - down) / (2 * h);
-        double err = fabs(rnnc_tensor_grad_get(w, i) - fd) / fmax(1.0, fabs(fd));
+        double err = fabs(rnnc_tensor_get_grad(w, i) - fd) / fmax(1.0, fabs(fd));
         worst = fmax(worst, err);
     }
     return worst;
@@ -227,13 +227,13 @@ Test(regularizers, gradients_match_closed_forms)
         NULL, "L1L2", th_map_of("l1", rnnc_cfg_float(0.3), "l2", rnnc_cfg_float(0.2), NULL)));
     penalty_grad(r, w);
     for (size_t i = 0; i < 4; i++) /* l1 sign(w) + 2 l2 w */
-        cr_expect_float_eq(rnnc_tensor_grad_get(w, i),
+        cr_expect_float_eq(rnnc_tensor_get_grad(w, i),
                            K(0.3) * (W4[i] > 0 ? 1.0 : -1.0) + 2 * K(0.2) * W4[i], 1e-14);
     rnnc_regularizer_destroy(r);
     r = make("l2");
     penalty_grad(r, w);
     for (size_t i = 0; i < 4; i++)
-        cr_expect_float_eq(rnnc_tensor_grad_get(w, i), 2 * K(0.01) * W4[i], 1e-15);
+        cr_expect_float_eq(rnnc_tensor_get_grad(w, i), 2 * K(0.01) * W4[i], 1e-15);
     rnnc_regularizer_destroy(r);
     rnnc_tensor_destroy(w);
 }
@@ -298,8 +298,8 @@ Test(regularizers, orthogonal_zero_row_uses_epsilon_and_stays_finite)
     cr_expect_float_eq(penalty_value(r, w), 3.0 * 0.5 * (2.0 / sqrt(2.0)) / 3.0, 1e-14);
     penalty_grad(r, w);
     for (size_t i = 0; i < 6; i++)
-        cr_expect(isfinite(rnnc_tensor_grad_get(w, i)), "grad %zu is %g", i,
-                  rnnc_tensor_grad_get(w, i));
+        cr_expect(isfinite(rnnc_tensor_get_grad(w, i)), "grad %zu is %g", i,
+                  rnnc_tensor_get_grad(w, i));
     rnnc_regularizer_destroy(r);
     rnnc_tensor_destroy(w);
 }

@@ -534,7 +534,7 @@ Test(callbacks, reduce_lr_on_plateau_and_csv_logger)
     rnnc_tensor *x = tens(RNNC_F32, RNNC_SHAPE(4, 1), xv), *y = tens(RNNC_F32, RNNC_SHAPE(4, 1), yv);
     rnnc_trainer *tr = compile_json(m, "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.1}}", "\"mse\"",
                                     "[\"mae\"]");
-    rnnc_reduce_lr_options ro = rnnc_reduce_lr_options_default();
+    rnnc_reduce_lr_on_plateau_options ro = rnnc_reduce_lr_on_plateau_options_default();
     ro.monitor = "loss";
     ro.patience = 1;
     ro.factor = 0.5;
@@ -613,6 +613,27 @@ static rnnc_status save_hook(void *user, rnnc_trainer *tr, int epoch, const rnnc
     return RNNC_OK;
 }
 
+/* Keras 3's constructor defaults: ModelCheckpoint(monitor="val_loss",
+ * mode="auto", save_freq="epoch", initial_value_threshold=None) and
+ * ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=10, mode="auto",
+ * min_delta=1e-4, cooldown=0, min_lr=0.0). */
+Test(callbacks, options_defaults_are_keras_constructor_defaults)
+{
+    rnnc_model_checkpoint_options c = rnnc_model_checkpoint_options_default();
+    cr_assert_str_eq(c.monitor, "val_loss");
+    cr_assert_eq(c.mode, RNNC_MODE_AUTO);
+    cr_assert_eq(c.save_freq, 0);
+    cr_assert(!c.save_best_only && !c.has_initial_value_threshold && !c.save && !c.save_at);
+    rnnc_reduce_lr_on_plateau_options r = rnnc_reduce_lr_on_plateau_options_default();
+    cr_assert_str_eq(r.monitor, "val_loss");
+    cr_assert_eq(r.factor, 0.1);
+    cr_assert_eq(r.patience, 10);
+    cr_assert_eq(r.mode, RNNC_MODE_AUTO);
+    cr_assert_eq(r.min_delta, 1e-4);
+    cr_assert_eq(r.cooldown, 0);
+    cr_assert_eq(r.min_lr, 0.0);
+}
+
 Test(callbacks, terminate_on_nan_progress_lines_and_checkpoint_hook)
 {
     const double k[1] = {1.0};
@@ -623,7 +644,7 @@ Test(callbacks, terminate_on_nan_progress_lines_and_checkpoint_hook)
     rnnc_callback *cbs[2] = {NULL, NULL};
     cr_assert_eq(rnnc_terminate_on_nan_create(&cbs[0]), RNNC_OK);
     saves sv = {0};
-    rnnc_checkpoint_options co = {.monitor = "loss", .mode = RNNC_MODE_AUTO, .save = save_hook, .user = &sv};
+    rnnc_model_checkpoint_options co = {.monitor = "loss", .mode = RNNC_MODE_AUTO, .save = save_hook, .user = &sv};
     cr_assert_eq(rnnc_model_checkpoint_create(&co, &cbs[1]), RNNC_OK);
     capture cap = {{0}, 0};
     rnnc_fit_options fo = rnnc_fit_options_default();

@@ -219,7 +219,7 @@ double rnnc_fixture_max_grad_err(const rnnc_tensor *a, const rnnc_tensor *b)
         return INFINITY;
     double m = 0.0;
     for (size_t i = 0; i < a->numel; i++) {
-        double e = err_of(rnnc_tensor_grad_get(a, i), rnnc_tensor_get(b, i));
+        double e = err_of(rnnc_tensor_get_grad(a, i), rnnc_tensor_get(b, i));
         if (!(e <= m))
             m = e;
     }
