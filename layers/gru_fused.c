@@ -1,8 +1,8 @@
 /* gru_fused.c - the fused whole-sequence GRU kernel (gru_fused.h): argument
  * checks, the tape node and its saved state, the workspace cache, float32's
- * row-kernel dispatch (gru_fused_rows.h at 1, 4, 8 and 16 lanes) and, on
- * x86 CPUs with AVX-512F, small_sgemm, the register-blocked product for
- * the step loops; the float32 and float64 bodies come from
+ * row-kernel dispatch (gru_fused_rows.h at 1, 4, 8 and 16 lanes); the
+ * float32 products go through small_gemm.c (small_sgemm on AVX-512F, else
+ * BLAS); the float32 and float64 bodies come from
  * gru_fused_impl.h (included once per type). Measurements behind the
  * choices: README.md, "Performance". */
 #include "layers/gru_fused.h"
@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "layers/small_gemm_internal.h"
 
 /* How an activation is evaluated inside the kernel: inline fast paths for
  * the common ones, rnnc_act_apply / rnnc_act_deriv for the rest. */
@@ -255,162 +257,6 @@ static const row_kernels *rows(void)
     return &rows_v4;
 }
 
-#if RNNC__FUSED_WIDE
-/* ---- the products on AVX-512: small_sgemm ---------------------------------
- *
- * C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; float32,
- * row-major, any leading dimensions, op(A) = A or A^T. The step loops make
- * one or two products per step with m = the batch and k, n = U or 3U:
- * small enough that OpenBLAS spends much of its time packing its operands
- * again every step and handing work to its threads (105-120 GFLOP/s on
- * one core of the development machine with the Haswell kernel its
- * environment forces, 170-220 with OpenBLAS's own AVX-512 kernel). This
- * kernel reads Bm where it lies (its rows run along n), holds a block of C
- * (up to 8 rows x 2 vectors of 16, or 1 row x 8 vectors) in registers and
- * broadcasts A's entries: about 240 GFLOP/s on the same core for the step
- * products of ../shared/bench/shapes.txt, 190-230 for the input projection
- * and 100-150 for the A^T products over all steps (measured with the other
- * core busy). Each element of C is one FMA chain over p in order (A^T:
- * chains of SMALL_KC terms added to C in order), so its bits depend on its
- * row of op(A) and column of Bm only: not on m, the blocking or threads.
- * The R^T of the backward steps is transposed once per call. */
-#include <immintrin.h>
-
-/* Fully unrolls the next loop (of at most 8 trips), in each compiler's words. */
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 8")
-#endif
-
-/* One block: MR rows x NV vectors of C at C; the last vector covers the
- * lanes of `last`. A's entry (i, p) is A[i * ars + p * acs]. MR and NV are
- * constants at every call (always_inline), so the loops unroll and the
- * block lives in registers. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-small_block(int MR, int NV, int64_t k, const float *A, int64_t ars, int64_t acs, const float *Bm,
-            int64_t ldb, float *C, int64_t ldc, __mmask16 last, bool acc)
-{
-    __m512 c[8][8];
-UNROLL
-    for (int i = 0; i < MR; i++)
-UNROLL
-        for (int v = 0; v < NV; v++)
-            c[i][v] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < k; p++) {
-        const float *b = Bm + p * ldb;
-        __m512 bv[8];
-UNROLL
-        for (int v = 0; v < NV; v++)
-            bv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? last : (__mmask16)0xFFFF, b + 16 * v);
-UNROLL
-        for (int i = 0; i < MR; i++) {
-            const __m512 a = _mm512_set1_ps(A[i * ars + p * acs]);
-UNROLL
-            for (int v = 0; v < NV; v++)
-                c[i][v] = _mm512_fmadd_ps(a, bv[v], c[i][v]);
-        }
-    }
-UNROLL
-    for (int i = 0; i < MR; i++)
-UNROLL
-        for (int v = 0; v < NV; v++) {
-            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xFFFF;
-            float *cp = C + i * ldc + 16 * v;
-            __m512 r = c[i][v];
-            if (acc)
-                r = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cp), r);
-            _mm512_mask_storeu_ps(cp, mk, r);
-        }
-}
-
-static __mmask16 lanes(int64_t w) { return (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1); }
-
-/* Long sums (op(A) = A^T: the products over all steps) run in chunks of
- * this many terms, so the chunk's rows of A and Bm stay in L1/L2 while
- * every block of C passes over them; C adds up the chunks in order. */
-#define SMALL_KC 256
-
-/* C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; op(A) = A
- * stored (m x k, lda) or, with ta, A^T of A stored (k x m, lda). */
-static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, int64_t n,
-                                                           int64_t k, const float *A,
-                                                           int64_t lda, const float *Bm,
-                                                           int64_t ldb, bool acc, float *C,
-                                                           int64_t ldc)
-{
-    const int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
-    const int64_t kc_max = ta ? SMALL_KC : k;
-    for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
-        const int64_t kc = k - p0 < kc_max ? k - p0 : kc_max;
-        const float *Ap = A + p0 * acs, *Bp = Bm + p0 * ldb;
-        const bool ac = acc || p0 > 0;
-        if (m == 1) { /* one row: 8 vectors a block keep both FMA pipes busy */
-            for (int64_t j = 0; j < n; j += 128) {
-                const int64_t w = n - j < 128 ? n - j : 128, nv = (w + 15) / 16;
-                const __mmask16 last = lanes(w - 16 * (nv - 1));
-                const float *b = Bp + j;
-                float *c = C + j;
-                switch (nv) {
-                case 8: small_block(1, 8, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 7: small_block(1, 7, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 6: small_block(1, 6, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 5: small_block(1, 5, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 4: small_block(1, 4, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 3: small_block(1, 3, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 2: small_block(1, 2, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                default: small_block(1, 1, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                }
-            }
-            continue;
-        }
-        for (int64_t j = 0; j < n; j += 32) {
-            const int64_t w = n - j < 32 ? n - j : 32;
-            const __mmask16 last = lanes(w > 16 ? w - 16 : w);
-            const float *b = Bp + j;
-            int64_t i = 0;
-            if (w > 16) {
-                for (; i + 8 <= m; i += 8)
-                    small_block(8, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i + 4 <= m; i += 4)
-                    small_block(4, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i < m; i++)
-                    small_block(1, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-            } else {
-                for (; i + 8 <= m; i += 8)
-                    small_block(8, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i + 4 <= m; i += 4)
-                    small_block(4, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i < m; i++)
-                    small_block(1, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-            }
-        }
-    }
-}
-
-/* Whether small_sgemm runs here (the answer is the same every call). */
-static bool small_gemm_ok(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-}
-
-/* One row against a recurrent kernel bigger than this goes to BLAS's GEMV
- * (see small_steps in gru_fused_impl.h): half of the development machine's
- * 1 MiB L2 per core. */
-#define SMALL_GEMV_MAX_BYTES ((int64_t)512 * 1024)
-
-/* Step products of at least this many multiply-adds go to a multi-threaded
- * OpenBLAS that runs an AVX-512 kernel (see small_steps). */
-#define SMALL_STEP_MAX_MACS ((int64_t)1 << 23)
-#endif
-
 /* Scalar forms with the very same operations (for the other activation
  * pairs that include sigmoid or tanh). */
 static inline float fast_sigmoidf(float x) { return sigmoid_v1((v1f){x})[0]; }
@@ -420,21 +266,6 @@ static inline float fast_tanhf(float x) { return tanh_v1((v1f){x})[0]; }
 static inline float fast_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline float fast_tanhf(float x) { return tanhf(x); }
 #endif
-
-/* OpenBLAS's thread count (weak: 0 with another BLAS, whose count is unknown). */
-extern int openblas_get_num_threads(void) __attribute__((weak));
-static inline int blas_threads(void) { return openblas_get_num_threads ? openblas_get_num_threads() : 0; }
-
-/* Whether OpenBLAS runs one of its AVX-512 sgemm kernels (weak: false with
- * another BLAS, or with OPENBLAS_CORETYPE=Haswell as set on the machines
- * here). */
-extern char *openblas_get_corename(void) __attribute__((weak));
-static inline bool blas_avx512(void)
-{
-    const char *c = openblas_get_corename ? openblas_get_corename() : NULL;
-    return c && (strcmp(c, "SkylakeX") == 0 || strcmp(c, "Cooperlake") == 0 ||
-                 strcmp(c, "SapphireRapids") == 0);
-}
 
 static inline double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 

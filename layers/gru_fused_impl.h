@@ -9,8 +9,8 @@
  *   FUSED_VEC  1 when the vector row kernels of gru_fused_rows.h exist for R
  *              (float: sigmoid/tanh rows on 4, 8 or 16 lanes, through rows())
  *              and, on x86 (RNNC__FUSED_WIDE), small_sgemm for the products
- * and provides fused_state, the ACT_* modes, blas_threads() and, on x86,
- * small_sgemm() / small_gemm_ok().
+ * and provides fused_state and the ACT_* modes; small_gemm_internal.h the
+ * float32 products (rnnc__small_sgemm) and the choice of them.
  *
  * Layouts (row-major):
  *   X    (B*T, F)    input, row b*T + t                  (the caller's tensor)
@@ -81,20 +81,11 @@ static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const R
 }
 
 /* Whether the per-step products of this call run small_sgemm (float on
- * AVX-512 CPUs, gru_fused.c). Not for one row against a recurrent kernel
- * too big for the L2 cache: that product only streams R from memory, which
- * OpenBLAS's GEMV does as well and on more than one thread. Nor for big
- * step products when BLAS may use several threads with one of its own
- * AVX-512 kernels: two cores of that beat one core of small_sgemm (65 vs
- * 103 us for 64 x 256 x 768 on the development machine), while with the
- * Haswell kernel its environment forces they do not (108 vs 103 us). */
+ * AVX-512 CPUs; the rules: rnnc__small_gemm_steps in small_gemm.c). */
 static bool SFX(small_steps)(const fused_state *st)
 {
 #if FUSED_VEC && RNNC__FUSED_WIDE
-    const int64_t B = st->B, U = st->U;
-    if (B * 3 * U * U >= SMALL_STEP_MAX_MACS && blas_threads() > 1 && blas_avx512())
-        return false;
-    return small_gemm_ok() && (B > 1 || 3 * U * U * (int64_t)sizeof(R) <= SMALL_GEMV_MAX_BYTES);
+    return rnnc__small_gemm_steps(st->B, 3 * st->U, st->U);
 #else
     (void)st;
     return false;
@@ -109,7 +100,7 @@ static bool SFX(small_steps)(const fused_state *st)
 static bool SFX(small_whole)(void)
 {
 #if FUSED_VEC && RNNC__FUSED_WIDE
-    return small_gemm_ok() && blas_threads() == 1;
+    return rnnc__small_gemm_whole();
 #else
     return false;
 #endif
@@ -123,7 +114,7 @@ static void SFX(ab_gemm)(bool small, bool ta, int64_t m, int64_t n, int64_t k, c
 {
 #if FUSED_VEC && RNNC__FUSED_WIDE
     if (small) {
-        small_sgemm(ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
+        rnnc__small_sgemm(ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
         return;
     }
 #endif

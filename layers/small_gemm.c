@@ -1,0 +1,233 @@
+/* small_gemm.c - the float32 products of the fused recurrent kernels
+ * (small_gemm_internal.h): on x86 CPUs with AVX-512F, small_sgemm, the
+ * register-blocked product for the step loops and the products over all
+ * steps, and the choice between it and OpenBLAS. Shared by the fused GRU
+ * (gru_fused.c) and LSTM (lstm_fused.c). Measurements behind the choices:
+ * README.md, "Performance". */
+#include "layers/small_gemm_internal.h"
+
+#include <cblas.h>
+#include <stddef.h>
+#include <string.h>
+
+/* OpenBLAS's thread count (weak: 0 with another BLAS, whose count is unknown). */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+int rnnc__blas_threads(void) { return openblas_get_num_threads ? openblas_get_num_threads() : 0; }
+
+/* Whether OpenBLAS runs one of its AVX-512 sgemm kernels (weak: false with
+ * another BLAS, or with OPENBLAS_CORETYPE=Haswell as set on the machines
+ * here). */
+extern char *openblas_get_corename(void) __attribute__((weak));
+static bool blas_avx512(void)
+{
+    const char *c = openblas_get_corename ? openblas_get_corename() : NULL;
+    return c && (strcmp(c, "SkylakeX") == 0 || strcmp(c, "Cooperlake") == 0 ||
+                 strcmp(c, "SapphireRapids") == 0);
+}
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define SMALL_GEMM 1
+/* ---- small_sgemm ------------------------------------------------------------
+ *
+ * C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; float32,
+ * row-major, any leading dimensions, op(A) = A or A^T. The step loops make
+ * one or two products per step with m = the batch and k, n = U or 3U / 4U:
+ * small enough that OpenBLAS spends much of its time packing its operands
+ * again every step and handing work to its threads (105-120 GFLOP/s on
+ * one core of the development machine with the Haswell kernel its
+ * environment forces, 170-220 with OpenBLAS's own AVX-512 kernel). This
+ * kernel reads Bm where it lies (its rows run along n), holds a block of C
+ * (up to 8 rows x 2 vectors of 16, or 1 row x 8 vectors) in registers and
+ * broadcasts A's entries: about 240 GFLOP/s on the same core for the GRU's
+ * step products of ../shared/bench/shapes.txt, 190-230 for the input
+ * projection and 100-150 for the A^T products over all steps (measured
+ * with the other core busy). Each element of C is one FMA chain over p in
+ * order (A^T: chains of SMALL_KC terms added to C in order), so its bits
+ * depend on its row of op(A) and column of Bm only: not on m, the blocking
+ * or threads. The callers transpose R once per call for the backward
+ * steps' products with R^T. */
+#include <immintrin.h>
+
+/* Fully unrolls the next loop (of at most 8 trips), in each compiler's words. */
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+/* One block: MR rows x NV vectors of C at C; the last vector covers the
+ * lanes of `last`. A's entry (i, p) is A[i * ars + p * acs]. MR and NV are
+ * constants at every call (always_inline), so the loops unroll and the
+ * block lives in registers. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+small_block(int MR, int NV, int64_t k, const float *A, int64_t ars, int64_t acs, const float *Bm,
+            int64_t ldb, float *C, int64_t ldc, __mmask16 last, bool acc)
+{
+    __m512 c[8][8];
+UNROLL
+    for (int i = 0; i < MR; i++)
+UNROLL
+        for (int v = 0; v < NV; v++)
+            c[i][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < k; p++) {
+        const float *b = Bm + p * ldb;
+        __m512 bv[8];
+UNROLL
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? last : (__mmask16)0xFFFF, b + 16 * v);
+UNROLL
+        for (int i = 0; i < MR; i++) {
+            const __m512 a = _mm512_set1_ps(A[i * ars + p * acs]);
+UNROLL
+            for (int v = 0; v < NV; v++)
+                c[i][v] = _mm512_fmadd_ps(a, bv[v], c[i][v]);
+        }
+    }
+UNROLL
+    for (int i = 0; i < MR; i++)
+UNROLL
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            float *cp = C + i * ldc + 16 * v;
+            __m512 r = c[i][v];
+            if (acc)
+                r = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cp), r);
+            _mm512_mask_storeu_ps(cp, mk, r);
+        }
+}
+
+static __mmask16 lanes(int64_t w) { return (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1); }
+
+/* Long sums (op(A) = A^T: the products over all steps) run in chunks of
+ * this many terms, so the chunk's rows of A and Bm stay in L1/L2 while
+ * every block of C passes over them; C adds up the chunks in order. */
+#define SMALL_KC 256
+
+/* C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; op(A) = A
+ * stored (m x k, lda) or, with ta, A^T of A stored (k x m, lda). */
+__attribute__((target("avx512f"))) void rnnc__small_sgemm(bool ta, int64_t m, int64_t n,
+                                                         int64_t k, const float *A, int64_t lda,
+                                                         const float *Bm, int64_t ldb, bool acc,
+                                                         float *C, int64_t ldc)
+{
+    const int64_t ars = ta ? 1 : lda, acs = ta ? lda : 1;
+    const int64_t kc_max = ta ? SMALL_KC : k;
+    for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
+        const int64_t kc = k - p0 < kc_max ? k - p0 : kc_max;
+        const float *Ap = A + p0 * acs, *Bp = Bm + p0 * ldb;
+        const bool ac = acc || p0 > 0;
+        if (m == 1) { /* one row: 8 vectors a block keep both FMA pipes busy */
+            for (int64_t j = 0; j < n; j += 128) {
+                const int64_t w = n - j < 128 ? n - j : 128, nv = (w + 15) / 16;
+                const __mmask16 last = lanes(w - 16 * (nv - 1));
+                const float *b = Bp + j;
+                float *c = C + j;
+                switch (nv) {
+                case 8: small_block(1, 8, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 7: small_block(1, 7, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 6: small_block(1, 6, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 5: small_block(1, 5, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 4: small_block(1, 4, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 3: small_block(1, 3, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                case 2: small_block(1, 2, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                default: small_block(1, 1, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
+                }
+            }
+            continue;
+        }
+        for (int64_t j = 0; j < n; j += 32) {
+            const int64_t w = n - j < 32 ? n - j : 32;
+            const __mmask16 last = lanes(w > 16 ? w - 16 : w);
+            const float *b = Bp + j;
+            int64_t i = 0;
+            if (w > 16) {
+                for (; i + 8 <= m; i += 8)
+                    small_block(8, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i + 4 <= m; i += 4)
+                    small_block(4, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i < m; i++)
+                    small_block(1, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+            } else {
+                for (; i + 8 <= m; i += 8)
+                    small_block(8, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i + 4 <= m; i += 4)
+                    small_block(4, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+                for (; i < m; i++)
+                    small_block(1, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
+                                last, ac);
+            }
+        }
+    }
+}
+#else
+#define SMALL_GEMM 0
+#endif
+
+bool rnnc__small_gemm_ok(void)
+{
+#if SMALL_GEMM
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+#if !SMALL_GEMM
+void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
+                       const float *Bm, int64_t ldb, bool acc, float *C, int64_t ldc)
+{
+    /* never called where rnnc__small_gemm_ok() is false; BLAS all the same */
+    rnnc__sgemm_pick(false, ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
+}
+#endif
+
+/* One row against a recurrent kernel bigger than this goes to BLAS's GEMV:
+ * half of the development machine's 1 MiB L2 per core. */
+#define SMALL_GEMV_MAX_BYTES ((int64_t)512 * 1024)
+
+/* Step products of at least this many multiply-adds go to a multi-threaded
+ * OpenBLAS that runs an AVX-512 kernel: two cores of that beat one core of
+ * small_sgemm (65 vs 103 us for 64 x 256 x 768 on the development machine),
+ * while with the Haswell kernel they do not (108 vs 103 us). */
+#define SMALL_STEP_MAX_MACS ((int64_t)1 << 23)
+
+bool rnnc__small_gemm_steps(int64_t m, int64_t n, int64_t k)
+{
+    if (m * n * k >= SMALL_STEP_MAX_MACS && rnnc__blas_threads() > 1 && blas_avx512())
+        return false;
+    return rnnc__small_gemm_ok() &&
+           (m > 1 || n * k * (int64_t)sizeof(float) <= SMALL_GEMV_MAX_BYTES);
+}
+
+bool rnnc__small_gemm_whole(void) { return rnnc__small_gemm_ok() && rnnc__blas_threads() == 1; }
+
+void rnnc__sgemm_pick(bool small, bool ta, int64_t m, int64_t n, int64_t k, const float *A,
+                      int64_t lda, const float *Bm, int64_t ldb, bool acc, float *C, int64_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    if (small && k > 0) {
+        rnnc__small_sgemm(ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
+        return;
+    }
+    const float beta = acc ? 1.0f : 0.0f;
+    if (k <= 0) { /* no terms: C = 0 (or unchanged) */
+        if (!acc)
+            for (int64_t i = 0; i < m; i++)
+                memset(C + i * ldc, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    if (m == 1) { /* c (n) = Bm^T a, a = op(A)'s row: contiguous, or a column of A */
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)k, (int)n, 1.0f, Bm, (int)ldb, A,
+                    ta ? (int)lda : 1, beta, C, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, (int)m, (int)n,
+                (int)k, 1.0f, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
+}
