@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "apps/cli.h"
+#include "framework/comm.h"
 #include "apps/commands.h"
 #include "apps/describe.h"
 #include "apps/fit_callbacks.h"
@@ -55,6 +56,31 @@ static rnnc_cli_cmd cmd = {
     .max_pos = 1,
     .opts = opts,
 };
+
+/* The ranks of `mpirun -np N rnnc train` (docs/distributed.md): *comm
+ * NULL when not started by an MPI launcher (one process, as always).
+ * Ranks other than 0 print nothing (stdout goes to /dev/null; errors still
+ * reach stderr) and write no file. */
+static rnnc_status open_ranks(rnnc_comm **comm)
+{
+    *comm = NULL;
+    const char *size = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!size)
+        size = getenv("PMI_SIZE");
+    if (!size && !getenv("PMIX_RANK"))
+        return RNNC_OK;
+    if (!rnnc_comm_mpi_built()) {
+        if (size && atoi(size) > 1)
+            return rnnc_fail(RNNC_E_UNSUPPORTED, "started by mpirun with %s ranks, but this rnnc was built without MPI "
+                                                 "(install libopenmpi-dev and configure with -DRNNC_MPI=ON)",
+                             size);
+        return RNNC_OK;
+    }
+    RNNC_TRY(rnnc_comm_world(comm));
+    if (rnnc_comm_rank(*comm) != 0 && !freopen("/dev/null", "w", stdout))
+        return rnnc_fail(RNNC_E_IO, "rank %d: cannot silence stdout", rnnc_comm_rank(*comm));
+    return RNNC_OK;
+}
 
 /* --save-weights must be a *.weights.h5 path, --save-model a *.keras one,
  * in an existing folder (Keras requires the suffix; checking now saves a
@@ -201,8 +227,28 @@ static int interrupted(rnnc_train_state *ts, const char *spec_path, int epoch, i
     return 128 + sig;
 }
 
+static int train_ranks(int argc, char **argv, rnnc_comm *comm);
+
 int rnnc_cmd_train(int argc, char **argv)
 {
+    rnnc_comm *comm = NULL;
+    rnnc_status s = open_ranks(&comm);
+    if (s)
+        return rnnc_cli_fail(&cmd, s);
+    int code = train_ranks(argc, argv, comm);
+    if (code != RNNC_EXIT_OK && code < 128 && rnnc_comm_size(comm) > 1) {
+        /* the other ranks may be waiting in a collective: stop them all */
+        char msg[96];
+        snprintf(msg, sizeof msg, "rnnc train failed on this rank (exit %d); stopping every rank", code);
+        rnnc_comm_abort(comm, code, msg);
+    }
+    rnnc_comm_destroy(comm);
+    return code;
+}
+
+static int train_ranks(int argc, char **argv, rnnc_comm *comm)
+{
+    const bool rank0 = rnnc_comm_rank(comm) == 0;
     int rc = rnnc_cli_parse(&cmd, argc, argv);
     if (rc >= 0)
         return rc;
@@ -242,7 +288,7 @@ int rnnc_cmd_train(int argc, char **argv)
     rnnc_fit_callbacks fc;
     memset(&fc, 0, sizeof fc);
     int code = RNNC_EXIT_FAIL;
-    if ((s = rnnc_app_compile(&ses, &tr)))
+    if ((s = rnnc_app_compile(&ses, &tr)) || (s = rnnc_trainer_set_comm(tr, comm)))
         goto fail;
     if (init && (s = rnnc_model_load_weights(ses.model, init)))
         goto fail;
@@ -277,7 +323,7 @@ int rnnc_cmd_train(int argc, char **argv)
         goto fail;
     }
     /* Last of the checks: with --overwrite it deletes an earlier run's checkpoints. */
-    if ((s = rnnc_train_state_claim_dir(&ts, resume != NULL, rnnc_cli_get(&cmd, "--overwrite") != NULL, stdout)))
+    if (rank0 && (s = rnnc_train_state_claim_dir(&ts, resume != NULL, rnnc_cli_get(&cmd, "--overwrite") != NULL, stdout)))
         goto fail;
 
     int64_t n_train = ses.train.x->shape.dim[0], T = rnnc_app_timesteps(ses.train.x);
@@ -303,6 +349,16 @@ int rnnc_cmd_train(int argc, char **argv)
         cbs[ncb++] = &ts.callback;
         if (fc.has_backup)
             cbs[ncb++] = &fc.backup_cb;
+        /* Data-parallel: rank 0 alone runs the callbacks (files, history,
+         * checkpoints); its stop decisions and learning rate reach the
+         * others through the trainer. The others only reorder the data
+         * as rank 0 does. */
+        rnnc_callback order_only = ts.callback; /* the data order of each epoch, no file */
+        order_only.on_epoch_end = NULL;
+        if (!rank0) {
+            cbs[0] = &order_only;
+            ncb = 1;
+        }
         fo.batch_size = spec->batch_size;
         fo.epochs = (int)spec->epochs;
         fo.initial_epoch = (int)ts.start_epoch;
@@ -331,6 +387,10 @@ int rnnc_cmd_train(int argc, char **argv)
         int stop_epoch;
         int64_t stop_batch;
         if (s == RNNC_OK && rnnc_trainer_interrupted(tr, &stop_epoch, &stop_batch)) {
+            if (!rank0) {
+                code = 128 + rnnc_interrupt_signal();
+                goto done;
+            }
             int64_t first, count, pass;
             rnnc_fit_epoch_span(ts.steps, spec->steps_per_epoch, stop_epoch, &first, &count, &pass);
             code = interrupted(&ts, spec_path, stop_epoch, stop_batch, count);
@@ -354,12 +414,12 @@ int rnnc_cmd_train(int argc, char **argv)
         printf("Checkpoint: %s\n", ts.last_checkpoint);
     if (ts.history_dir && ts.last_epoch >= ts.history_first_epoch)
         printf("History: %s/history.csv, %s/history.json\n", ts.history_dir, ts.history_dir);
-    if (out) {
+    if (out && rank0) {
         if ((s = rnnc_train_state_save_weights(&ts, out)))
             goto fail;
         printf("Saved weights: %s\n", out);
     }
-    if (out_model) {
+    if (out_model && rank0) {
         if ((s = rnnc_train_state_save_keras(&ts, out_model)))
             goto fail;
         printf("Saved model: %s\n", out_model);

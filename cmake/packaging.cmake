@@ -28,6 +28,9 @@ set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 # development packages of what the library links.
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
   "librnnc0 (= ${_rnnc_deb_version}), libhdf5-dev, libyaml-dev, libzip-dev, libopenblas-dev | libblas-dev, pkg-config")
+if(RNNC_HAVE_MPI)
+  string(APPEND CPACK_DEBIAN_DEV_PACKAGE_DEPENDS ", libopenmpi-dev")
+endif()
 set(CPACK_DEBIAN_DEV_DESCRIPTION "Keras-compatible GRU training framework in C (development files)")
 
 set(CPACK_DEBIAN_PROGRAM_PACKAGE_NAME rnnc)

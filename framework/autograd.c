@@ -5,6 +5,7 @@
  * all of its consumers. */
 #include "framework/autograd.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,21 @@ struct rnnc_ctx {
     rnnc_node **nodes;     /* the tape, in recording order */
     size_t n_nodes, cap_nodes;
     bool grad_enabled;
+    /* rnnc_ctx_watch_grads */
+    rnnc_tensor *const *watch;
+    int n_watch;
+    rnnc_grad_ready_fn ready;
+    void *ready_user;
 };
+
+void rnnc_ctx_watch_grads(rnnc_ctx *cx, rnnc_tensor *const *leaves, int n, rnnc_grad_ready_fn ready,
+                          void *user)
+{
+    cx->watch = leaves;
+    cx->n_watch = leaves && ready ? n : 0;
+    cx->ready = ready;
+    cx->ready_user = user;
+}
 
 rnnc_ctx *rnnc_ctx_create(void)
 {
@@ -164,23 +179,89 @@ rnnc_status rnnc_ctx_seed_grad(rnnc_ctx *cx, rnnc_tensor *t, const rnnc_tensor *
     return RNNC_OK;
 }
 
+typedef struct watch_key {
+    const rnnc_tensor *t;
+    int i;
+} watch_key;
+
+static int cmp_watch_ptr(const void *a, const void *b)
+{
+    const uintptr_t x = (uintptr_t)((const watch_key *)a)->t, y = (uintptr_t)((const watch_key *)b)->t;
+    return x < y ? -1 : x > y;
+}
+
+/* The order leaves become final in a reverse walk: *order gets the leaf
+ * indices by decreasing last_use (the smallest node index reading them; -1
+ * when none does, which sorts last). Caller frees both. */
+static rnnc_status watch_plan(const rnnc_ctx *cx, long **last_use, int **order)
+{
+    const int n = cx->n_watch;
+    watch_key *keys = malloc((size_t)n * sizeof *keys);
+    *last_use = malloc((size_t)n * sizeof **last_use);
+    *order = malloc((size_t)n * sizeof **order);
+    if (!keys || !*last_use || !*order) {
+        free(keys);
+        return rnnc_fail(RNNC_E_NOMEM, "backward: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        keys[i].t = cx->watch[i];
+        keys[i].i = i;
+        (*last_use)[i] = -1;
+    }
+    qsort(keys, (size_t)n, sizeof *keys, cmp_watch_ptr);
+    for (size_t k = cx->n_nodes; k-- > 0;)
+        for (int j = 0; j < cx->nodes[k]->n_in; j++) {
+            watch_key probe = {cx->nodes[k]->in[j], 0};
+            const watch_key *hit = probe.t ? bsearch(&probe, keys, (size_t)n, sizeof *keys, cmp_watch_ptr) : NULL;
+            if (hit)
+                (*last_use)[hit->i] = (long)k;
+        }
+    free(keys);
+    /* insertion sort by decreasing last_use (n is the number of weights) */
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        while (j > 0 && (*last_use)[(*order)[j - 1]] < (*last_use)[i]) {
+            (*order)[j] = (*order)[j - 1];
+            j--;
+        }
+        (*order)[j] = i;
+    }
+    return RNNC_OK;
+}
+
 rnnc_status rnnc_backward_seeded(rnnc_ctx *cx)
 {
-    for (size_t k = cx->n_nodes; k-- > 0;) {
+    long *last_use = NULL;
+    int *order = NULL, next = 0;
+    if (cx->n_watch > 0) {
+        rnnc_status s = watch_plan(cx, &last_use, &order);
+        if (s != RNNC_OK) {
+            free(last_use);
+            free(order);
+            return s;
+        }
+    }
+    rnnc_status s = RNNC_OK;
+    for (size_t k = cx->n_nodes; k-- > 0 && s == RNNC_OK;) {
         rnnc_node *n = cx->nodes[k];
         bool live = false;
         for (int i = 0; i < n->n_out; i++)
             live = live || n->out[i]->grad != NULL;
-        if (!live)
-            continue;
-        for (int i = 0; i < n->n_in; i++)
-            if (n->in[i] && n->in[i]->requires_grad)
-                RNNC_TRY(rnnc_tensor_ensure_grad(n->in[i]));
-        rnnc_status s = n->backward(n);
-        if (s != RNNC_OK)
-            return rnnc_fail_context(s, "backward of %s: ", n->op);
+        if (live) {
+            for (int i = 0; i < n->n_in && s == RNNC_OK; i++)
+                if (n->in[i] && n->in[i]->requires_grad)
+                    s = rnnc_tensor_ensure_grad(n->in[i]);
+            if (s == RNNC_OK && (s = n->backward(n)) != RNNC_OK)
+                s = rnnc_fail_context(s, "backward of %s: ", n->op);
+        }
+        while (s == RNNC_OK && next < cx->n_watch && last_use[order[next]] == (long)k)
+            s = cx->ready(cx->ready_user, order[next++]);
     }
-    return RNNC_OK;
+    while (s == RNNC_OK && next < cx->n_watch)
+        s = cx->ready(cx->ready_user, order[next++]);
+    free(last_use);
+    free(order);
+    return s;
 }
 
 rnnc_status rnnc_backward_with(rnnc_ctx *cx, rnnc_tensor *t, const rnnc_tensor *seed)

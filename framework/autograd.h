@@ -71,3 +71,13 @@ rnnc_status rnnc_ctx_seed_grad(rnnc_ctx *cx, rnnc_tensor *t, const rnnc_tensor *
 rnnc_status rnnc_backward_seeded(rnnc_ctx *cx);
 
 #endif
+/* Tells the next backward passes of cx when a leaf's gradient is final:
+ * ready(user, i) runs as soon as no node still to be run reads leaves[i]
+ * (in the order that happens; leaves no node reads come last, after the
+ * walk), so a caller can start sending gradients while backward goes on.
+ * A failing ready stops backward with its status. The array is borrowed
+ * until rnnc_ctx_watch_grads(cx, NULL, 0, NULL, NULL) ends the watch. */
+typedef rnnc_status (*rnnc_grad_ready_fn)(void *user, int i);
+void rnnc_ctx_watch_grads(rnnc_ctx *cx, rnnc_tensor *const *leaves, int n, rnnc_grad_ready_fn ready,
+                          void *user);
+

@@ -628,9 +628,25 @@ rnnc_status rnnc_loss_values(const rnnc_loss *l, rnnc_ctx *cx, const rnnc_tensor
 
 /* ---- reduction --------------------------------------------------------- */
 
+static rnnc_status reduce_impl(rnnc_ctx *cx, rnnc_tensor *values, const rnnc_tensor *sample_weight,
+                               const rnnc_tensor *mask, rnnc_reduction reduction, rnnc_tensor **out,
+                               double *divisor_out);
+
 rnnc_status rnnc_loss_reduce(rnnc_ctx *cx, rnnc_tensor *values, const rnnc_tensor *sample_weight,
                              const rnnc_tensor *mask, rnnc_reduction reduction, rnnc_tensor **out)
 {
+    double d;
+    return reduce_impl(cx, values, sample_weight, mask, reduction, out, &d);
+}
+
+/* *divisor_out: what the sum was divided by, in effect (the valid entries
+ * for a masked mean), or -1 when the result is a sum (or not reduced). */
+static rnnc_status reduce_impl(rnnc_ctx *cx, rnnc_tensor *values, const rnnc_tensor *sample_weight,
+                               const rnnc_tensor *mask, rnnc_reduction reduction, rnnc_tensor **out,
+                               double *divisor_out)
+{
+    double mask_valid = -1;
+    *divisor_out = -1;
     *out = NULL;
     if (!cx || !values)
         return rnnc_fail(RNNC_E_ARG, "loss reduction: NULL ctx or values");
@@ -649,6 +665,7 @@ rnnc_status rnnc_loss_reduce(rnnc_ctx *cx, rnnc_tensor *values, const rnnc_tenso
             double valid = 0;
             for (size_t i = 0; i < mask->numel; i++)
                 valid += rnnc_tensor_get(mask, i) != 0;
+            mask_valid = valid / (double)mask->numel; /* fraction of entries counted */
             if (dt == RNNC_F32)
                 w = valid ? (double)((float)mask->numel / (float)valid) : 0.0;
             else
@@ -704,6 +721,8 @@ rnnc_status rnnc_loss_reduce(rnnc_ctx *cx, rnnc_tensor *values, const rnnc_tenso
     } else {
         divisor = (double)values->numel;
     }
+    *divisor_out = mask_valid >= 0 && reduction != RNNC_REDUCTION_MEAN_WITH_SAMPLE_WEIGHT ? divisor * mask_valid
+                                                                                         : divisor;
     if (divisor == 0.0) /* divide_no_nan */
         return rnnc_affine(cx, total, 0.0, 0.0, out);
     rnnc_tensor *dv;
@@ -716,7 +735,16 @@ rnnc_status rnnc_loss_call(const rnnc_loss *l, rnnc_ctx *cx, const rnnc_tensor *
                            rnnc_tensor *y_pred, const rnnc_tensor *sample_weight,
                            const rnnc_tensor *mask, rnnc_tensor **out)
 {
+    double d;
+    return rnnc_loss_call_counted(l, cx, y_true, y_pred, sample_weight, mask, out, &d);
+}
+
+rnnc_status rnnc_loss_call_counted(const rnnc_loss *l, rnnc_ctx *cx, const rnnc_tensor *y_true,
+                                   rnnc_tensor *y_pred, const rnnc_tensor *sample_weight,
+                                   const rnnc_tensor *mask, rnnc_tensor **out, double *divisor)
+{
     char a[160], b[160];
+    *divisor = -1;
     rnnc_tensor *values, *own_mask;
     *out = NULL;
     RNNC_TRY(rnnc_loss_values(l, cx, y_true, y_pred, &values, &own_mask));
@@ -733,7 +761,7 @@ rnnc_status rnnc_loss_call(const rnnc_loss *l, rnnc_ctx *cx, const rnnc_tensor *
                 rnnc_tensor_get(mask, i) != 0 && ((uint8_t *)own_mask->data)[i] != 0;
         m = both;
     }
-    rnnc_status s = rnnc_loss_reduce(cx, values, sample_weight, m, l->reduction, out);
+    rnnc_status s = reduce_impl(cx, values, sample_weight, m, l->reduction, out, divisor);
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "loss '%s': ", l->name);
     return RNNC_OK;

@@ -120,6 +120,15 @@ rnnc_status rnnc_loss_call(const rnnc_loss *l, rnnc_ctx *cx, const rnnc_tensor *
                            rnnc_tensor *y_pred, const rnnc_tensor *sample_weight,
                            const rnnc_tensor *mask, rnnc_tensor **out);
 
+/* rnnc_loss_call that also says what the reduction divided the weighted
+ * sum by: the entry count, the valid (unmasked) entries of a masked mean,
+ * the sum of the weights (mean_with_sample_weight), or -1 when the result
+ * is a sum (reduction sum, none, or scalar values). Data-parallel training
+ * uses it to weigh each rank's part of a global batch. */
+rnnc_status rnnc_loss_call_counted(const rnnc_loss *l, rnnc_ctx *cx, const rnnc_tensor *y_true,
+                                   rnnc_tensor *y_pred, const rnnc_tensor *sample_weight,
+                                   const rnnc_tensor *mask, rnnc_tensor **out, double *divisor);
+
 /* Keras's squeeze_or_expand_to_same_rank on shapes: when ranks differ by one
  * and the longer has a trailing 1, drop it (or, when the shorter is rank 1,
  * add one to the shorter). Shapes are updated in place. */

@@ -1,6 +1,7 @@
 /* trainer.c - compile, the train/test steps, fit / evaluate / predict /
- * train_on_batch, logs and History (trainer.h). The built-in callbacks are
- * in callbacks.c and progress.c. */
+ * train_on_batch, logs and History (trainer.h), and the progress callback
+ * fit adds (the display it draws is progress.c's). The other built-in
+ * callbacks are in callbacks.c. */
 #include "optim/trainer.h"
 
 #include <math.h>
@@ -10,9 +11,8 @@
 
 #include "framework/ops.h"
 #include "framework/random.h"
-
-/* progress.c: whether stdout is a terminal (isatty needs POSIX). */
-bool rnnc__stdout_is_tty(void);
+#include "optim/progress_internal.h"
+#include "optim/trainer_dist_internal.h"
 
 struct rnnc_trainer {
     rnnc_model *model;
@@ -30,7 +30,15 @@ struct rnnc_trainer {
     bool interrupted;         /* the last fit ended by stop_requested */
     int interrupted_epoch;
     int64_t interrupted_batch;
+    /* data-parallel training (trainer_dist.c): comm borrowed, NULL or one
+     * rank = one process as before */
+    rnnc_comm *comm;
+    rnnc__dist_grads *dist;
+    size_t bucket_bytes;
 };
+
+/* Whether steps are split over more than one rank. */
+static bool distributed(const rnnc_trainer *tr) { return tr->comm && rnnc_comm_size(tr->comm) > 1; }
 
 /* ---- logs ------------------------------------------------------------------- */
 
@@ -177,11 +185,33 @@ void rnnc_trainer_destroy(rnnc_trainer *tr)
     if (!tr)
         return;
     free_compiled(tr);
+    rnnc__dist_grads_destroy(tr->dist);
     rnnc_ctx_destroy(tr->cx);
     free(tr);
 }
 
 rnnc_model *rnnc_trainer_model(rnnc_trainer *tr) { return tr->model; }
+
+rnnc_status rnnc_trainer_set_comm(rnnc_trainer *tr, rnnc_comm *comm)
+{
+    if (!tr)
+        return rnnc_fail(RNNC_E_ARG, "trainer: NULL trainer");
+    tr->comm = comm;
+    rnnc__dist_grads_destroy(tr->dist);
+    tr->dist = NULL;
+    return RNNC_OK;
+}
+
+rnnc_comm *rnnc_trainer_comm(const rnnc_trainer *tr) { return tr->comm; }
+
+void rnnc_trainer_set_bucket_bytes(rnnc_trainer *tr, size_t bytes)
+{
+    tr->bucket_bytes = bytes;
+    rnnc__dist_grads_destroy(tr->dist);
+    tr->dist = NULL;
+}
+
+int rnnc_trainer_gradient_buckets(const rnnc_trainer *tr) { return rnnc__dist_grads_buckets(tr->dist); }
 rnnc_optimizer *rnnc_trainer_optimizer(rnnc_trainer *tr) { return tr->opt; }
 void rnnc_trainer_stop(rnnc_trainer *tr) { tr->stop = true; }
 bool rnnc_trainer_stopping(const rnnc_trainer *tr) { return tr->stop; }
@@ -236,12 +266,89 @@ int64_t rnnc_trainer_fit_steps(const rnnc_trainer *tr) { return tr->fit_steps; }
 
 void rnnc_trainer_print(rnnc_trainer *tr, const char *text)
 {
+    if (tr && rnnc_comm_rank(tr->comm) != 0)
+        return; /* rank 0 alone prints */
     if (tr && tr->print) {
         tr->print(tr->print_user, text);
     } else {
         fputs(text, stdout);
         fflush(stdout);
     }
+}
+
+/* ---- ProgbarLogger: feeds progress.c's display with fit's state --------- */
+
+typedef struct progress {
+    rnnc__progbar bar;
+    rnnc_print_fn print; /* NULL: rnnc_trainer_print */
+    void *user;
+} progress;
+
+static void progress_out(const progress *p, rnnc_trainer *tr, const char *text)
+{
+    if (p->print)
+        p->print(p->user, text);
+    else
+        rnnc_trainer_print(tr, text);
+}
+
+static rnnc_status progress_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch)
+{
+    progress *p = cb->user;
+    char msg[64];
+    rnnc__progbar_epoch_begin(&p->bar, epoch, tr->fit_epochs, msg, sizeof msg);
+    progress_out(p, tr, msg);
+    return RNNC_OK;
+}
+
+static rnnc_status progress_batch_end(rnnc_callback *cb, rnnc_trainer *tr, int step, const rnnc_logs *logs)
+{
+    progress *p = cb->user;
+    rnnc__progbar_batch_end(&p->bar, step);
+    if (p->bar.live && step + 1 < tr->fit_steps) {
+        char line[2048];
+        rnnc__progbar_draw(&p->bar, step + 1, tr->fit_steps, logs, false, line, sizeof line);
+        progress_out(p, tr, line);
+    }
+    return RNNC_OK;
+}
+
+static rnnc_status progress_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, rnnc_logs *logs)
+{
+    (void)epoch;
+    progress *p = cb->user;
+    char line[2048];
+    rnnc__progbar_draw(&p->bar, tr->fit_steps, tr->fit_steps, logs, true, line, sizeof line);
+    progress_out(p, tr, line);
+    return RNNC_OK;
+}
+
+static void progress_destroy(rnnc_callback *cb)
+{
+    free(cb->user);
+    free(cb);
+}
+
+rnnc_status rnnc_progress_create(bool live, rnnc_print_fn print, void *user, rnnc_callback **outp)
+{
+    *outp = NULL;
+    rnnc_callback *cb = calloc(1, sizeof *cb);
+    progress *p = calloc(1, sizeof *p);
+    if (!cb || !p) {
+        free(cb);
+        free(p);
+        return rnnc_fail(RNNC_E_NOMEM, "progress: out of memory");
+    }
+    p->bar.live = live;
+    p->print = print;
+    p->user = user;
+    cb->user = p;
+    cb->on_epoch_begin = progress_epoch_begin;
+    cb->on_train_batch_end = progress_batch_end;
+    cb->on_epoch_end = progress_epoch_end;
+    cb->destroy = progress_destroy;
+    *outp = cb;
+    return RNNC_OK;
 }
 
 int rnnc_trainer_log_direction(const rnnc_trainer *tr, const char *name)
@@ -504,6 +611,18 @@ static rnnc_status trainable_weights(rnnc_model *m, rnnc_weight ***out, int *n)
     return RNNC_OK;
 }
 
+/* The compiled metrics (unweighted) and weighted metrics on one batch. */
+static rnnc_status update_metrics(rnnc_trainer *tr, const rnnc_tensor *yb, const rnnc_tensor *y_pred,
+                                  const rnnc_tensor *swb, const rnnc_tensor *mask)
+{
+    rnnc_status s = RNNC_OK;
+    for (int i = 0; i < tr->n_metrics && !s; i++)
+        s = rnnc_metric_update(tr->metrics[i], yb, y_pred, NULL, mask);
+    for (int i = 0; i < tr->n_wmetrics && !s; i++)
+        s = rnnc_metric_update(tr->wmetrics[i], yb, y_pred, swb, mask);
+    return s;
+}
+
 /* Forward, the total loss and the metrics of one batch. With train, also
  * backward and the optimizer step. The ctx is cleared on return. */
 static rnnc_status run_step(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor *yb, rnnc_tensor *swb,
@@ -565,10 +684,7 @@ static rnnc_status run_step(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor *yb, 
         }
     }
     rnnc_metric_update_scalar(tr->loss_tracker, tv, (double)batch);
-    for (int i = 0; i < tr->n_metrics && !s; i++)
-        s = rnnc_metric_update(tr->metrics[i], yb, y_pred, NULL, res.mask);
-    for (int i = 0; i < tr->n_wmetrics && !s; i++)
-        s = rnnc_metric_update(tr->wmetrics[i], yb, y_pred, swb, res.mask);
+    s = update_metrics(tr, yb, y_pred, swb, res.mask);
 done:
     free(w);
     if (train)
@@ -599,6 +715,169 @@ static rnnc_status batch_of(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
     return RNNC_OK;
 }
 
+/* One data-parallel step (train or test) on this rank's rows of a global
+ * batch of global_rows rows (xb may have none).
+ *
+ * The global loss is the one-process loss of the whole batch: each rank's
+ * loss is a mean over its own rows (its divisor d_r: entries, valid
+ * entries of a masked mean, or the sum of the weights), so the rank
+ * backpropagates loss_r * d_r / sum(d) (plus its 1/n_active share of the
+ * model's penalties) and the summed gradients are those of the global
+ * mean. The divisors, the loss and the metrics' increments travel in one
+ * small allreduce after forward; the gradients in buckets while backward
+ * runs. Every rank then applies the same update. */
+static rnnc_status run_step_dist(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor *yb, rnnc_tensor *swb, bool train,
+                                 int64_t global_rows)
+{
+    rnnc_ctx *cx = tr->cx;
+    const int size = rnnc_comm_size(tr->comm);
+    const int64_t rows = xb->shape.dim[0];
+    const int n_active = global_rows < size ? (int)global_rows : size;
+    const bool sum_mode = rnnc_loss_reduction(tr->loss) == RNNC_REDUCTION_SUM;
+    rnnc_metric *ms[2 * RNNC_LOGS_MAX];
+    int nm = 0;
+    for (int i = 0; i < tr->n_metrics; i++)
+        ms[nm++] = tr->metrics[i];
+    for (int i = 0; i < tr->n_wmetrics; i++)
+        ms[nm++] = tr->wmetrics[i];
+    double v[3 + 4 * RNNC_LOGS_MAX], before[4 * RNNC_LOGS_MAX];
+    memset(v, 0, sizeof v);
+    rnnc_weight **w = NULL;
+    int nw = 0;
+    rnnc_tensor *loss = NULL, *reg = NULL;
+    double divisor = -1;
+    rnnc_status s = RNNC_OK;
+    if (train) {
+        rnnc_model_zero_grad(tr->model);
+        if ((s = trainable_weights(tr->model, &w, &nw)))
+            goto done;
+    }
+    for (int i = 0; i < nm; i++)
+        rnnc_metric_state(ms[i], &before[2 * i], &before[2 * i + 1]);
+    if (rows > 0) {
+        rnnc_call_args args;
+        rnnc_call_result res;
+        memset(&args, 0, sizeof args);
+        args.n_inputs = 1;
+        args.inputs[0] = xb;
+        args.training = train;
+        if ((s = rnnc_model_call(tr->model, cx, &args, &res)))
+            goto done;
+        rnnc_tensor *y_pred = res.outputs[0];
+        if ((s = rnnc_loss_call_counted(tr->loss, cx, yb, y_pred, swb, res.mask, &loss, &divisor)))
+            goto done;
+        if (loss->numel != 1) {
+            s = rnnc_fail(RNNC_E_SHAPE, "loss '%s' did not reduce to a scalar (reduction 'none' cannot train)",
+                          rnnc_loss_name(tr->loss));
+            goto done;
+        }
+        if (!sum_mode && divisor < 0)
+            divisor = 1; /* an unreduced scalar: each rank's value counts once */
+        if ((s = rnnc_model_losses(tr->model, cx, &reg)))
+            goto done;
+        if (reg && reg->numel != 1 && (s = rnnc_sum(cx, reg, NULL, 0, false, &reg)))
+            goto done;
+        if (reg && reg->dtype != loss->dtype) {
+            rnnc_tensor *rc;
+            if ((s = rnnc_ctx_tensor(cx, loss->dtype, &(rnnc_shape){0}, &rc)))
+                goto done;
+            rnnc_tensor_set(rc, 0, rnnc_tensor_get(reg, 0));
+            reg = rc;
+        }
+        if (reg && (s = rnnc_reshape(cx, reg, &loss->shape, &reg)))
+            goto done;
+        const double lv = rnnc_tensor_get(loss, 0);
+        v[0] = sum_mode ? 0 : divisor;
+        v[1] = sum_mode ? lv : lv * divisor;
+        v[2] = reg ? rnnc_tensor_get(reg, 0) / n_active : 0;
+        if ((s = update_metrics(tr, yb, y_pred, swb, res.mask)))
+            goto done;
+        for (int i = 0; i < nm; i++) {
+            double t, c;
+            rnnc_metric_state(ms[i], &t, &c);
+            v[3 + 2 * i] = t - before[2 * i];
+            v[4 + 2 * i] = c - before[2 * i + 1];
+        }
+    }
+    if ((s = rnnc_comm_allreduce_sum(tr->comm, v, 3 + 2 * (size_t)nm, RNNC_F64)))
+        goto done;
+    const double total_div = v[0];
+    const double tv = (sum_mode ? v[1] : total_div > 0 ? v[1] / total_div : 0.0) + v[2];
+    for (int i = 0; i < nm; i++)
+        rnnc_metric_set_state(ms[i], before[2 * i] + v[3 + 2 * i], before[2 * i + 1] + v[4 + 2 * i]);
+    if (train && nw > 0) {
+        if (tr->dist && !rnnc__dist_grads_matches(tr->dist, w, nw)) {
+            rnnc__dist_grads_destroy(tr->dist);
+            tr->dist = NULL;
+        }
+        if (!tr->dist &&
+            (s = rnnc__dist_grads_create(tr->comm, w, nw, tr->bucket_bytes ? tr->bucket_bytes : RNNC__DIST_BUCKET_BYTES,
+                                         &tr->dist)))
+            goto done;
+        rnnc__dist_grads_begin(tr->dist, cx);
+        if (rows > 0) {
+            const double share = sum_mode ? 1.0 : total_div > 0 ? divisor / total_div : 0.0;
+            rnnc_tensor *part = loss;
+            if ((s = rnnc_affine(cx, loss, share, 0.0, &part)))
+                goto finish;
+            if (reg) {
+                rnnc_tensor *r;
+                if ((s = rnnc_affine(cx, reg, 1.0 / n_active, 0.0, &r)) || (s = rnnc_add(cx, part, r, &part)))
+                    goto finish;
+            }
+            const double scale = rnnc_optimizer_loss_scale(tr->opt);
+            if (scale != 1.0 && (s = rnnc_affine(cx, part, scale, 0.0, &part)))
+                goto finish;
+            if (part->requires_grad)
+                s = rnnc_backward(cx, part);
+        }
+    finish:
+        if (s) {
+            rnnc_ctx_watch_grads(cx, NULL, 0, NULL, NULL);
+            goto done;
+        }
+        if ((s = rnnc__dist_grads_finish(tr->dist, cx)) || (s = rnnc_optimizer_apply(tr->opt, w, nw)) ||
+            (s = rnnc__dist_average_state(tr->comm, tr->model, rows > 0, n_active)))
+            goto done;
+    }
+    rnnc_metric_update_scalar(tr->loss_tracker, tv, (double)global_rows);
+done:
+    free(w);
+    if (train)
+        rnnc_model_zero_grad(tr->model);
+    rnnc_ctx_clear(cx);
+    return s;
+}
+
+/* Batch k of x (rows order[k*bs ..)), or this rank's part of it when the
+ * trainer is data-parallel, and the step on it. The ctx is cleared. */
+static rnnc_status batch_step(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y, const rnnc_tensor *sw,
+                              const int64_t *order, int64_t n, int64_t bs, int64_t k, bool train)
+{
+    rnnc_tensor *xb, *yb = NULL, *swb = NULL;
+    rnnc_status s;
+    if (!distributed(tr)) {
+        s = batch_of(tr, x, y, sw, order, n, bs, k, &xb, &yb, &swb);
+        if (!s)
+            return run_step(tr, xb, yb, swb, train);
+        rnnc_ctx_clear(tr->cx);
+        return s;
+    }
+    const int64_t a = k * bs, b = a + bs < n ? a + bs : n;
+    int64_t lo, hi;
+    rnnc__dist_split(b - a, rnnc_comm_size(tr->comm), rnnc_comm_rank(tr->comm), &lo, &hi);
+    s = gather_rows(tr->cx, x, order + a + lo, hi - lo, &xb);
+    if (!s && y)
+        s = gather_rows(tr->cx, y, order + a + lo, hi - lo, &yb);
+    if (!s && sw)
+        s = gather_rows(tr->cx, sw, order + a + lo, hi - lo, &swb);
+    if (s) {
+        rnnc_ctx_clear(tr->cx);
+        return s;
+    }
+    return run_step_dist(tr, xb, yb, swb, train, b - a);
+}
+
 static int64_t *iota(int64_t n)
 {
     int64_t *p = malloc((size_t)(n ? n : 1) * sizeof *p);
@@ -618,12 +897,7 @@ static rnnc_status evaluate_impl(rnnc_trainer *tr, const rnnc_tensor *x, const r
     reset_metrics(tr);
     const int64_t steps = n / bs + (n % bs != 0); /* no overflow for any bs */
     for (int64_t k = 0; k < steps && !s; k++) {
-        rnnc_tensor *xb, *yb, *swb;
-        s = batch_of(tr, x, y, sw, order, n, bs, k, &xb, &yb, &swb);
-        if (!s)
-            s = run_step(tr, xb, yb, swb, false);
-        else
-            rnnc_ctx_clear(tr->cx);
+        s = batch_step(tr, x, y, sw, order, n, bs, k, false);
     }
     free(order);
     if (!s)
@@ -712,12 +986,8 @@ rnnc_status rnnc_trainer_train_on_batch(rnnc_trainer *tr, const rnnc_tensor *x, 
     if (!order)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     reset_metrics(tr);
-    rnnc_tensor *xb, *yb, *swb;
-    rnnc_status s = batch_of(tr, x, y, sample_weight, order, n, n ? n : 1, 0, &xb, &yb, &swb);
+    rnnc_status s = batch_step(tr, x, y, sample_weight, order, n, n ? n : 1, 0, true);
     free(order);
-    if (!s)
-        s = run_step(tr, xb, yb, swb, true);
-    rnnc_ctx_clear(tr->cx);
     if (s)
         return rnnc_fail_context(s, "train_on_batch: ");
     if (logs) {
@@ -799,6 +1069,36 @@ static void fit_state_free(fit_state *f)
     rnnc_callback_destroy(f->progress);
 }
 
+/* Data-parallel: whether to stop (model.stop_training, stop_requested) is
+ * decided once for every rank (any rank asking stops them all), and the
+ * learning rate a callback set on rank 0 reaches the others, so the ranks
+ * keep taking the same steps whatever callbacks each one runs. *asked: this
+ * rank's stop_requested answer in, the agreed one out. */
+static rnnc_status dist_agree(rnnc_trainer *tr, bool *asked)
+{
+    if (!distributed(tr))
+        return RNNC_OK;
+    double f[2] = {tr->stop ? 1.0 : 0.0, *asked ? 1.0 : 0.0};
+    RNNC_TRY(rnnc_comm_allreduce_max(tr->comm, f, 2, RNNC_F64));
+    tr->stop = f[0] > 0;
+    *asked = f[1] > 0;
+    return RNNC_OK;
+}
+
+static rnnc_status dist_sync_lr(rnnc_trainer *tr)
+{
+    if (!distributed(tr))
+        return RNNC_OK;
+    double lr = rnnc_optimizer_learning_rate(tr->opt);
+    const double mine = lr;
+    RNNC_TRY(rnnc_comm_broadcast(tr->comm, &lr, sizeof lr, 0));
+    if (lr != mine)
+        RNNC_TRY(rnnc_optimizer_set_learning_rate(tr->opt, lr));
+    return RNNC_OK;
+}
+
+static bool ask_stop(const rnnc_fit_options *o) { return o->stop_requested && o->stop_requested(o->stop_user); }
+
 #define EACH_CB(hook, ...)                                                                  \
     for (int c_ = 0; c_ < ncb && !s; c_++)                                                  \
         if (cbs[c_]->hook && (s = cbs[c_]->hook(__VA_ARGS__)))                              \
@@ -871,7 +1171,7 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     for (int i = 0; i < opts->n_callbacks && ncb < 64; i++)
         if (opts->callbacks[i])
             cbs[ncb++] = opts->callbacks[i];
-    if (opts->verbose != RNNC_VERBOSE_SILENT) {
+    if (opts->verbose != RNNC_VERBOSE_SILENT && rnnc_comm_rank(tr->comm) == 0) {
         bool live = opts->verbose == RNNC_VERBOSE_AUTO && !opts->print && rnnc__stdout_is_tty();
         if ((s = rnnc_progress_create(live, opts->print, opts->print_user, &f.progress)))
             goto done;
@@ -906,6 +1206,8 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     rnnc_logs epoch_logs;
     memset(&epoch_logs, 0, sizeof epoch_logs);
 
+    if (distributed(tr) && (s = rnnc__dist_broadcast_weights(tr->comm, tr->model)))
+        goto out;
     EACH_CB(on_train_begin, cbs[c_], tr)
     for (int epoch = opts->initial_epoch; epoch < opts->epochs && !s; epoch++) {
         /* A run resumed inside this epoch keeps the metrics set for it. */
@@ -913,7 +1215,10 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         rnnc_fit_epoch_span(steps, opts->steps_per_epoch, epoch, &span_first, &span_count, &span_pass);
         tr->fit_steps = span_count;
         const int64_t first = span_first + done_before, end = span_first + span_count;
-        if (opts->stop_requested && opts->stop_requested(opts->stop_user)) {
+        bool asked = ask_stop(opts);
+        if (!s && (s = dist_agree(tr, &asked)))
+            break;
+        if (asked) {
             tr->interrupted = true;
             tr->interrupted_epoch = epoch;
             tr->interrupted_batch = done_before;
@@ -922,15 +1227,13 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         if (done_before == 0)
             reset_metrics(tr);
         EACH_CB(on_epoch_begin, cbs[c_], tr, epoch)
+        if (!s && (s = dist_sync_lr(tr)))
+            break;
         /* a new permutation for each pass over the data (each epoch without steps_per_epoch) */
         if (opts->shuffle && n > 1 && (span_first == 0 || epoch == opts->initial_epoch))
             rnnc_rng_permutation(&rng, order, (size_t)n);
         for (int64_t k = first; k < end && !s; k++) {
-            rnnc_tensor *xb, *yb, *swb;
-            s = batch_of(tr, xt, yt, swt, order, n, bs, k, &xb, &yb, &swb);
-            if (!s)
-                s = run_step(tr, xb, yb, swb, true);
-            rnnc_ctx_clear(tr->cx);
+            s = batch_step(tr, xt, yt, swt, order, n, bs, k, true);
             if (s) {
                 s = rnnc_fail_context(s, "fit: epoch %d, batch %lld: ", epoch + 1, (long long)k);
                 break;
@@ -940,9 +1243,12 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
             if ((s = results(tr, "", &bl)))
                 break;
             EACH_CB(on_train_batch_end, cbs[c_], tr, (int)(k - span_first), &bl)
+            bool asked_now = !s && k + 1 < end && ask_stop(opts);
+            if (!s && (s = dist_agree(tr, &asked_now)))
+                break;
             if (tr->stop)
                 break;
-            if (!s && k + 1 < end && opts->stop_requested && opts->stop_requested(opts->stop_user)) {
+            if (!s && k + 1 < end && asked_now) {
                 tr->interrupted = true;
                 tr->interrupted_epoch = epoch;
                 tr->interrupted_batch = k + 1 - span_first;
@@ -959,6 +1265,9 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
             break;
         }
         EACH_CB(on_epoch_end, cbs[c_], tr, epoch, &epoch_logs)
+        bool no_ask = false;
+        if (!s && !(s = dist_sync_lr(tr)))
+            s = dist_agree(tr, &no_ask);
         if (!s)
             s = history_add(h, epoch, &epoch_logs);
         if (tr->stop)
@@ -973,6 +1282,10 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     }
     if (!s && !tr->interrupted)
         EACH_CB(on_train_end, cbs[c_], tr, &epoch_logs)
+    /* rank 0's weights win (EarlyStopping's restore_best_weights runs where it was given) */
+    if (!s && distributed(tr))
+        s = rnnc__dist_broadcast_weights(tr->comm, tr->model);
+out:
     free(order);
     tr->print = NULL;
     tr->print_user = NULL;

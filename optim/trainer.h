@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "framework/comm.h"
 #include "framework/config.h"
 #include "framework/model.h"
 #include "optim/losses.h"
@@ -181,6 +182,29 @@ rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t
  * loss and metrics (metrics are reset first, as Keras's train_on_batch). */
 rnnc_status rnnc_trainer_train_on_batch(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                                         const rnnc_tensor *sample_weight, rnnc_logs *logs);
+
+/* Data-parallel training (docs/distributed.md), as Keras's
+ * MirroredStrategy: with a communicator of N ranks (borrowed; NULL or one
+ * rank: a single process, as without), every rank calls fit / evaluate /
+ * train_on_batch with the same data, batch_size is the global batch and
+ * each rank computes on its part of each batch (the first batch % N ranks
+ * one row more), the gradients are summed over the ranks in buckets while
+ * backward runs, and every rank applies the same update: after K steps
+ * the weights equal a one-process run's on the same batches (to the order
+ * of summation). Logs, metrics and validation are the global ones on every
+ * rank. Only rank 0 prints (progress, rnnc_trainer_print); callbacks run on
+ * every rank they are given to (give the ones that write files to rank 0
+ * only): a stop asked on any rank stops all, and rank 0's learning rate
+ * and final weights win. The model's weights are sent from rank 0 when
+ * fit starts. Activity regularizers are averaged over the ranks, not
+ * recomputed on the whole batch. A collective that fails or times out
+ * (rnnc_comm_set_timeout) fails the call: then call rnnc_comm_abort. */
+rnnc_status rnnc_trainer_set_comm(rnnc_trainer *tr, rnnc_comm *comm);
+rnnc_comm *rnnc_trainer_comm(const rnnc_trainer *tr);
+/* Size of the gradient buckets in bytes (0: 256 KiB). */
+void rnnc_trainer_set_bucket_bytes(rnnc_trainer *tr, size_t bytes);
+/* The buckets the last data-parallel step used (0 before one). */
+int rnnc_trainer_gradient_buckets(const rnnc_trainer *tr);
 
 /* For callbacks. */
 rnnc_model *rnnc_trainer_model(rnnc_trainer *tr);

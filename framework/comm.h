@@ -1,0 +1,79 @@
+/* comm.h - the collectives data-parallel training needs (allreduce,
+ * broadcast), over Open MPI when rnnc is built with it (-DRNNC_MPI), and a
+ * single-process stand-in otherwise.
+ *
+ * A communicator is opaque and mpi.h stays out of this header: a program
+ * that already uses MPI hands its MPI_Comm over by address
+ * (rnnc_comm_from_mpi(&comm, ...)), and rnnc duplicates it, so rnnc's
+ * messages never mix with the program's. rnnc_comm_world() initializes MPI
+ * itself when the program has not (and then finalizes it when the last
+ * communicator it made is destroyed).
+ *
+ * Every collective is bounded in time: when it has not completed within
+ * the communicator's timeout (rnnc_comm_set_timeout, default 600 s, or
+ * RNNC_COMM_TIMEOUT seconds from the environment) it fails with
+ * RNNC_E_IO ("a rank died or stalled"), and the only safe next step is
+ * rnnc_comm_abort, which stops every rank (MPI_Abort). Collectives must be
+ * called in the same order on every rank.
+ *
+ * The trainer takes a communicator with rnnc_trainer_set_comm (trainer.h);
+ * nothing else in rnnc knows how many processes there are. */
+#ifndef RNNC_COMM_H
+#define RNNC_COMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "framework/status.h"
+#include "framework/tensor.h"
+
+typedef struct rnnc_comm rnnc_comm;
+
+/* Whether this librnnc was built with MPI. */
+bool rnnc_comm_mpi_built(void);
+
+/* MPI_COMM_WORLD (duplicated), initializing MPI first when it is not
+ * (with MPI_THREAD_FUNNELED). Without MPI in the build: a one-rank
+ * communicator. Caller owns *out. */
+rnnc_status rnnc_comm_world(rnnc_comm **out);
+/* A duplicate of the caller's communicator: mpi_comm points to an MPI_Comm
+ * (MPI initialized by the caller). RNNC_E_UNSUPPORTED without MPI in the
+ * build. Caller owns *out. */
+rnnc_status rnnc_comm_from_mpi(const void *mpi_comm, rnnc_comm **out);
+/* A one-rank communicator that never talks to anyone. */
+rnnc_status rnnc_comm_single(rnnc_comm **out);
+/* Frees the duplicate (collective over its ranks); finalizes MPI when
+ * rnnc initialized it and this was the last communicator. NULL: no-op. */
+void rnnc_comm_destroy(rnnc_comm *c);
+
+int rnnc_comm_rank(const rnnc_comm *c); /* 0 for NULL */
+int rnnc_comm_size(const rnnc_comm *c); /* 1 for NULL */
+
+/* Seconds a collective may wait for the other ranks (> 0). */
+void rnnc_comm_set_timeout(rnnc_comm *c, double seconds);
+double rnnc_comm_timeout(const rnnc_comm *c);
+
+/* In place: buf[0..n) becomes the element-wise sum over the ranks.
+ * dtype: RNNC_F32, RNNC_F64 or RNNC_I64. */
+rnnc_status rnnc_comm_allreduce_sum(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dtype);
+/* In place: buf[0..n) becomes the element-wise maximum (RNNC_F64 or RNNC_I64). */
+rnnc_status rnnc_comm_allreduce_max(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dtype);
+/* bytes of buf from rank root to every rank. */
+rnnc_status rnnc_comm_broadcast(rnnc_comm *c, void *buf, size_t bytes, int root);
+
+/* Started allreduce (sum, in place) that overlaps with computation: at most
+ * RNNC_COMM_MAX_PENDING at once; rnnc_comm_wait_all completes them all. */
+#define RNNC_COMM_MAX_PENDING 64
+rnnc_status rnnc_comm_iallreduce_sum(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dtype);
+rnnc_status rnnc_comm_wait_all(rnnc_comm *c);
+
+/* Seconds spent inside collectives since the last reset (waiting included). */
+double rnnc_comm_busy_seconds(const rnnc_comm *c);
+void rnnc_comm_reset_busy(rnnc_comm *c);
+
+/* Stops every rank: prints "rnnc: rank R: <message>" on stderr and calls
+ * MPI_Abort (exit status `code`). Without MPI (or a one-rank
+ * communicator) it only prints and returns. */
+void rnnc_comm_abort(rnnc_comm *c, int code, const char *message);
+
+#endif

@@ -1,0 +1,208 @@
+/* dist_cases.c - see dist_cases.h. */
+#include "dist/dist_cases.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framework/random.h"
+#include "io/model_loader.h"
+#include "io/spec_reader.h"
+
+/* Masking + GRU + Dense on padded sequences: masks (trailing zeros),
+ * per-sample weights, 10 samples in batches of 4 (a last batch of 2, so
+ * with 3 or 4 ranks some ranks have no row), plain SGD. */
+static const char *const mask_model =
+    "class_name: Sequential\n"
+    "config:\n"
+    "  name: m\n"
+    "  layers:\n"
+    "    - {class_name: InputLayer, config: {batch_shape: [null, 6, 3]}}\n"
+    "    - {class_name: Masking, config: {name: mask, mask_value: 0.0}}\n"
+    "    - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true}}\n"
+    "    - {class_name: TimeDistributed, config: {name: td, layer: {class_name: Dense, config: {name: d, units: 2}}}}\n";
+
+/* Bidirectional GRU + Dense with an L2 kernel regularizer and a MaxNorm
+ * constraint, Adam with global_clipnorm, 11 samples in batches of 5. */
+static const char *const bidir_model =
+    "class_name: Sequential\n"
+    "config:\n"
+    "  name: b\n"
+    "  layers:\n"
+    "    - {class_name: InputLayer, config: {batch_shape: [null, 5, 2]}}\n"
+    "    - {class_name: Bidirectional, config: {name: bi, merge_mode: concat, layer: {class_name: GRU, config: {name: g, units: 4}}}}\n"
+    "    - class_name: Dense\n"
+    "      config:\n"
+    "        name: out\n"
+    "        units: 3\n"
+    "        kernel_regularizer: {class_name: L2, config: {l2: 0.01}}\n"
+    "        kernel_constraint: {class_name: MaxNorm, config: {max_value: 0.5, axis: 0}}\n";
+
+void dist_result_free(dist_result *r)
+{
+    free(r->w);
+    r->w = NULL;
+}
+
+typedef struct hook_cb {
+    rnnc_callback cb;
+    dist_batch_hook hook;
+    int rank, step;
+} hook_cb;
+
+static rnnc_status on_batch(rnnc_callback *cb, rnnc_trainer *tr, int step, const rnnc_logs *logs)
+{
+    hook_cb *h = (hook_cb *)cb;
+    (void)tr, (void)step, (void)logs;
+    h->hook(h->rank, h->step++);
+    return RNNC_OK;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "dist case: %s: %s\n", what, rnnc_last_error());
+    return 1;
+}
+
+/* Deterministic weights: every weight value from one Philox stream. */
+static void fill_weights(rnnc_model *m)
+{
+    rnnc_weight *w[64];
+    int n = 0;
+    rnnc_rng r;
+    rnnc_rng_init(&r, 99);
+    if (rnnc_model_weights(m, w, 64, &n) != RNNC_OK)
+        return;
+    for (int i = 0; i < n && i < 64; i++)
+        for (size_t j = 0; j < w[i]->value->numel; j++) {
+            double u;
+            rnnc_rng_uniform(&r, &u, 1);
+            rnnc_tensor_set(w[i]->value, j, 0.6 * (u - 0.5));
+        }
+}
+
+int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out)
+{
+    memset(out, 0, sizeof *out);
+    const bool masked = strcmp(name, "mask_sw_sgd") == 0;
+    if (!masked && strcmp(name, "bidir_adam_reg") != 0) {
+        fprintf(stderr, "dist case: unknown case '%s'\n", name);
+        return 1;
+    }
+    const char *text = masked ? mask_model : bidir_model;
+    const int64_t n = masked ? 10 : 11, T = masked ? 6 : 5, F = masked ? 3 : 2, bs = masked ? 4 : 5;
+    rnnc_cfg *cfg = NULL, *opt = NULL, *loss = NULL, *metrics = NULL, *wmetrics = NULL;
+    rnnc_model *m = NULL;
+    rnnc_trainer *tr = NULL;
+    rnnc_tensor *x = NULL, *y = NULL, *sw = NULL;
+    rnnc_history *h = NULL;
+    int rc = 1;
+    if (rnnc_spec_read_string(text, strlen(text), name, &cfg) || rnnc_model_from_config(cfg, NULL, &m)) {
+        rc = fail("model");
+        goto done;
+    }
+    fill_weights(m);
+    const char *opt_text = masked ? "{class_name: SGD, config: {learning_rate: 0.1, momentum: 0.5}}"
+                                  : "{class_name: Adam, config: {learning_rate: 0.02, global_clipnorm: 0.3}}";
+    const char *loss_text = masked ? "mse" : "categorical_crossentropy";
+    const char *met_text = masked ? "[mae]" : "[categorical_accuracy]";
+    const char *wmet_text = masked ? "[mse]" : "[categorical_crossentropy]";
+    if (rnnc_spec_read_string(opt_text, strlen(opt_text), "opt", &opt) ||
+        rnnc_spec_read_string(loss_text, strlen(loss_text), "loss", &loss) ||
+        rnnc_spec_read_string(met_text, strlen(met_text), "metrics", &metrics) ||
+        rnnc_spec_read_string(wmet_text, strlen(wmet_text), "wmetrics", &wmetrics) || rnnc_trainer_create(m, &tr) ||
+        rnnc_trainer_compile_config(tr, opt, loss, metrics, wmetrics) || rnnc_trainer_set_comm(tr, comm)) {
+        rc = fail("compile");
+        goto done;
+    }
+    /* small buckets: several per step, so the bucket path is exercised */
+    rnnc_trainer_set_bucket_bytes(tr, 256);
+    rnnc_shape xs = RNNC_SHAPE(n, T, F), ys = masked ? RNNC_SHAPE(n, T, 2) : RNNC_SHAPE(n, 3), ws = masked ? RNNC_SHAPE(n, T) : RNNC_SHAPE(n);
+    if (rnnc_tensor_create(RNNC_F32, &xs, &x) || rnnc_tensor_create(RNNC_F32, &ys, &y) ||
+        rnnc_tensor_create(RNNC_F32, &ws, &sw)) {
+        rc = fail("data");
+        goto done;
+    }
+    rnnc_rng r;
+    rnnc_rng_init(&r, 7);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t len = masked ? 2 + i % (T - 1) : T; /* valid steps, then zero padding */
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t f = 0; f < F; f++) {
+                double u;
+                rnnc_rng_uniform(&r, &u, 1);
+                rnnc_tensor_set(x, (size_t)((i * T + t) * F + f), t < len ? 0.1 + u : 0.0);
+            }
+        if (masked) {
+            for (int64_t k = 0; k < T * 2; k++) {
+                double u;
+                rnnc_rng_uniform(&r, &u, 1);
+                rnnc_tensor_set(y, (size_t)(i * T * 2 + k), 2 * u - 1);
+            }
+        } else {
+            for (int64_t c = 0; c < 3; c++)
+                rnnc_tensor_set(y, (size_t)(i * 3 + c), c == i % 3);
+        }
+        if (masked)
+            for (int64_t t = 0; t < T; t++) /* temporal weights */
+                rnnc_tensor_set(sw, (size_t)(i * T + t), 0.5 + (double)((i + t) % 4) * 0.5);
+        else
+            rnnc_tensor_set(sw, (size_t)i, 0.5 + (double)(i % 4) * 0.5);
+    }
+    rnnc_fit_options fo = rnnc_fit_options_default();
+    fo.batch_size = bs;
+    fo.epochs = 3;
+    fo.shuffle = true;
+    fo.seed = 5;
+    fo.sample_weight = sw;
+    fo.verbose = RNNC_VERBOSE_SILENT;
+    fo.x_val = x;
+    fo.y_val = y;
+    hook_cb hc;
+    memset(&hc, 0, sizeof hc);
+    rnnc_callback *cbs[1] = {&hc.cb};
+    if (hook) {
+        hc.cb.on_train_batch_end = on_batch;
+        hc.hook = hook;
+        hc.rank = rnnc_comm_rank(comm);
+        fo.callbacks = cbs;
+        fo.n_callbacks = 1;
+    }
+    if (rnnc_trainer_fit(tr, x, y, &fo, &h)) {
+        rc = fail("fit");
+        goto done;
+    }
+    rnnc_weight *w[64];
+    int nw = 0;
+    if (rnnc_model_weights(m, w, 64, &nw)) {
+        rc = fail("weights");
+        goto done;
+    }
+    for (int i = 0; i < nw; i++)
+        out->n += w[i]->value->numel;
+    out->w = malloc(out->n * sizeof *out->w);
+    if (!out->w)
+        goto done;
+    size_t at = 0;
+    for (int i = 0; i < nw; i++)
+        for (size_t j = 0; j < w[i]->value->numel; j++)
+            out->w[at++] = rnnc_tensor_get(w[i]->value, j);
+    const int ne = rnnc_history_n_epochs(h);
+    for (int k = 0; k < rnnc_history_n_keys(h); k++)
+        rnnc_logs_set(&out->logs, rnnc_history_key(h, k), rnnc_history_get(h, rnnc_history_key(h, k))[ne - 1]);
+    rc = 0;
+done:
+    rnnc_history_destroy(h);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(y);
+    rnnc_tensor_destroy(sw);
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+    rnnc_cfg_destroy(cfg);
+    rnnc_cfg_destroy(opt);
+    rnnc_cfg_destroy(loss);
+    rnnc_cfg_destroy(metrics);
+    rnnc_cfg_destroy(wmetrics);
+    return rc;
+}

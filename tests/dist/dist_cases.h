@@ -1,0 +1,29 @@
+/* dist_cases.h - the training runs of the data-parallel tests: a model, its
+ * data and its fit options, built the same way in one process
+ * (test_distributed.c, the reference) and in each rank of an mpirun
+ * (dist_worker.c). Everything is a pure function of the case name. */
+#ifndef RNNC_TEST_DIST_CASES_H
+#define RNNC_TEST_DIST_CASES_H
+
+#include <stddef.h>
+
+#include "framework/comm.h"
+#include "optim/trainer.h"
+
+/* Where a case ends: the model's weights flattened in model order, and the
+ * last epoch's logs (loss, metrics, val_*). */
+typedef struct dist_result {
+    double *w;
+    size_t n;
+    rnnc_logs logs;
+} dist_result;
+
+/* Hooks of the fault cases, called on every rank after each batch. */
+typedef void (*dist_batch_hook)(int rank, int step);
+
+/* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg") with comm (NULL: one
+ * process). 0 on success, else prints why on stderr. */
+int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out);
+void dist_result_free(dist_result *r);
+
+#endif

@@ -1,0 +1,328 @@
+/* test_distributed.c - data-parallel training over Open MPI
+ * (optim/trainer.h rnnc_trainer_set_comm, framework/comm.h).
+ *
+ * The oracle of the exactness cases is the issue's definition: N ranks
+ * must end with the weights of one process training on the same global
+ * batches, within 1e-6 (float32; only the order of summation differs), and
+ * print the same (global) loss and metrics. The one-process run happens
+ * here, in-process, without a communicator; the N-rank run is dist_worker
+ * under mpirun (N = 1, 2, 3, 4; one of them over TCP). Cases: masks,
+ * sample weights and a partial last batch split unevenly (some ranks get
+ * no row), SGD with momentum; Bidirectional GRU, Adam with global_clipnorm,
+ * an L2 kernel regularizer and a MaxNorm constraint, crossentropy.
+ * Fault cases: a rank killed by SIGKILL, and a rank that stops answering
+ * (collective timeout 3 s): mpirun must end, non-zero, within 60 s, with
+ * a message that says what happened.
+ *
+ * Skipped with a message when rnnc is built without MPI, when mpirun is
+ * missing, and under valgrind (an mpirun job under valgrind's
+ * --trace-children would take minutes per case; the one-process half and
+ * framework/comm.c's one-rank path run there, through the other cases). */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/stat.h>
+
+#include "dist/dist_cases.h"
+#include "helpers/run_program.h"
+#include "io/model_loader.h"
+#include "io/spec_reader.h"
+
+#ifndef RNNC_DIST_WORKER
+#define RNNC_DIST_WORKER ""
+#endif
+
+static bool under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && (strstr(p, "vgpreload") || strstr(p, "valgrind"));
+}
+
+static void need_mpi(void)
+{
+    if (!rnnc_comm_mpi_built() || !*RNNC_DIST_WORKER)
+        cr_skip_test("rnnc was built without MPI (configure with -DRNNC_MPI=ON and libopenmpi-dev): skipped");
+    if (system("command -v mpirun >/dev/null 2>&1") != 0)
+        cr_skip_test("mpirun not found (apt-get install openmpi-bin): skipped");
+    if (under_valgrind())
+        cr_skip_test("under valgrind: the mpirun cases are skipped (see the file's comment)");
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* mpirun -np N dist_worker CASE OUT [fault], at most `limit` seconds. */
+static rnnc_test_run mpirun(int np, bool tcp, const char *case_name, const char *out, const char *fault,
+                            int limit)
+{
+    char npb[16], lim[16];
+    snprintf(npb, sizeof npb, "%d", np);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                         "OMPI_MCA_rmaps_base_oversubscribe=1", "OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1",
+                         "RNNC_COMM_TIMEOUT=3", NULL};
+    const char *args[24];
+    int a = 0;
+    args[a++] = "--kill-after=5";
+    args[a++] = lim;
+    args[a++] = "mpirun";
+    args[a++] = "--oversubscribe";
+    args[a++] = "-np";
+    args[a++] = npb;
+    if (tcp) {
+        args[a++] = "--mca";
+        args[a++] = "btl";
+        args[a++] = "tcp,self";
+    }
+    args[a++] = RNNC_DIST_WORKER;
+    args[a++] = case_name;
+    args[a++] = out;
+    if (fault)
+        args[a++] = fault;
+    args[a] = NULL;
+    return rnnc_test_run_program("/usr/bin/timeout", ".", env, args);
+}
+
+static void check_case(const char *case_name, int np, bool tcp)
+{
+    need_mpi();
+    dist_result ref;
+    cr_assert_eq(dist_case_run(case_name, NULL, NULL, &ref), 0, "the one-process run failed");
+    char out[256];
+    snprintf(out, sizeof out, "dist_%s_%d_%d.txt", case_name, np, getpid());
+    rnnc_test_run r = mpirun(np, tcp, case_name, out, NULL, 240);
+    cr_assert_eq(r.code, 0, "mpirun -np %d failed (%d):\n%s\n%s", np, r.code, r.out, r.err);
+    FILE *f = fopen(out, "r");
+    cr_assert(f, "rank 0 wrote no %s", out);
+    size_t n = 0;
+    cr_assert_eq(fscanf(f, "%zu", &n), 1);
+    cr_assert_eq(n, ref.n, "%zu weights from %d ranks, %zu from one process", n, np, ref.n);
+    double worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v;
+        cr_assert_eq(fscanf(f, "%lg", &v), 1);
+        double d = fabs(v - ref.w[i]);
+        if (d > worst) {
+            worst = d;
+            at = i;
+        }
+    }
+    cr_expect_leq(worst, 1e-6, "%s, %d ranks: weight %zu differs by %g from one process", case_name, np, at,
+                  worst);
+    /* the printed numbers are the global ones */
+    int nlogs = 0;
+    char name[64];
+    double v;
+    while (fscanf(f, "%63s %lg", name, &v) == 2) {
+        const double *want = rnnc_logs_get(&ref.logs, name);
+        cr_assert(want, "log '%s' is not in the one-process logs", name);
+        cr_expect(fabs(v - *want) <= 1e-5 * (1 + fabs(*want)), "%s, %d ranks: %s %.9g, one process %.9g",
+                  case_name, np, name, v, *want);
+        nlogs++;
+    }
+    cr_expect_eq(nlogs, ref.logs.n, "%d logs from %d ranks, %d from one process", nlogs, np, ref.logs.n);
+    fclose(f);
+    remove(out);
+    dist_result_free(&ref);
+    rnnc_test_run_free(&r);
+}
+
+Test(distributed, mask_sw_sgd_1_rank) { check_case("mask_sw_sgd", 1, false); }
+Test(distributed, mask_sw_sgd_2_ranks_over_tcp) { check_case("mask_sw_sgd", 2, true); }
+Test(distributed, mask_sw_sgd_3_ranks) { check_case("mask_sw_sgd", 3, false); }
+Test(distributed, mask_sw_sgd_4_ranks) { check_case("mask_sw_sgd", 4, false); }
+Test(distributed, bidir_adam_reg_1_rank) { check_case("bidir_adam_reg", 1, false); }
+Test(distributed, bidir_adam_reg_2_ranks) { check_case("bidir_adam_reg", 2, false); }
+Test(distributed, bidir_adam_reg_3_ranks) { check_case("bidir_adam_reg", 3, false); }
+Test(distributed, bidir_adam_reg_4_ranks) { check_case("bidir_adam_reg", 4, false); }
+
+static void check_fault(const char *fault, const char *expect)
+{
+    need_mpi();
+    char out[256];
+    snprintf(out, sizeof out, "dist_fault_%s_%d.txt", fault, getpid());
+    const double t0 = now();
+    rnnc_test_run r = mpirun(3, false, "mask_sw_sgd", out, fault, 100);
+    const double secs = now() - t0;
+    cr_expect_neq(r.code, 0, "a %s rank: mpirun exited 0", fault);
+    cr_expect_neq(r.code, 124, "a %s rank: mpirun hung (killed by timeout after %.0f s)", fault, secs);
+    cr_expect_lt(secs, 60, "a %s rank: took %.0f s to stop", fault, secs);
+    cr_expect(strstr(r.err, expect) || strstr(r.out, expect), "a %s rank: no '%s' in:\n%s\n%s", fault, expect,
+              r.out, r.err);
+    cr_expect(access(out, F_OK) != 0, "a %s rank: the result file was written", fault);
+    remove(out);
+    rnnc_test_run_free(&r);
+}
+
+Test(distributed, a_killed_rank_stops_every_rank) { check_fault("die", "signal 9"); }
+Test(distributed, a_stalled_rank_stops_every_rank_after_the_timeout)
+{
+    check_fault("stall", "a rank died or stalled");
+}
+
+/* ---- `mpirun -np N rnnc train` ------------------------------------------ */
+
+static const char *const tiny_spec =
+    "model:\n"
+    "  class_name: Sequential\n"
+    "  config:\n"
+    "    name: tiny\n"
+    "    layers:\n"
+    "      - {class_name: InputLayer, config: {batch_shape: [null, 8, 2]}}\n"
+    "      - {class_name: GRU, config: {name: gru, units: 6}}\n"
+    "      - {class_name: Dense, config: {name: dense, units: 1}}\n"
+    "compile:\n"
+    "  optimizer: {class_name: Adam, config: {learning_rate: 0.01}}\n"
+    "  loss: mse\n"
+    "  metrics: [mae]\n"
+    "fit: {epochs: 3, batch_size: 10, seed: 3, verbose: 2}\n"
+    "data: {task: adding, timesteps: 8, samples: 55, validation_samples: 12, test_samples: 9, seed: 7}\n"
+    "checkpoint: {directory: ckpt, every: 1, keep: 5}\n";
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The weights of the spec's model in file `weights`, flattened. */
+static size_t load_flat(const char *spec, const char *weights, double *out, size_t cap)
+{
+    rnnc_cfg *cfg;
+    rnnc_model *m;
+    cr_assert_eq(rnnc_spec_read_file(spec, &cfg), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_model_from_config(cfg, NULL, &m), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_model_load_weights(m, weights), RNNC_OK, "%s: %s", weights, rnnc_last_error());
+    rnnc_weight *w[64];
+    int nw = 0;
+    cr_assert_eq(rnnc_model_weights(m, w, 64, &nw), RNNC_OK);
+    size_t n = 0;
+    for (int i = 0; i < nw; i++)
+        for (size_t j = 0; j < w[i]->value->numel && n < cap; j++)
+            out[n++] = rnnc_tensor_get(w[i]->value, j);
+    rnnc_model_destroy(m);
+    rnnc_cfg_destroy(cfg);
+    return n;
+}
+
+static rnnc_test_run run_rnnc(int np, const char *dir, const char *const *extra)
+{
+    char npb[16];
+    snprintf(npb, sizeof npb, "%d", np);
+    const char *env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OPENBLAS_NUM_THREADS=1",
+                         "RNNC_COMM_TIMEOUT=60", NULL};
+    const char *args[32];
+    int a = 0;
+    if (np > 0) {
+        args[a++] = "--kill-after=5";
+        args[a++] = "240";
+        args[a++] = "mpirun";
+        args[a++] = "--oversubscribe";
+        args[a++] = "-np";
+        args[a++] = npb;
+    }
+    args[a++] = RNNC_BUILD_DIR "/rnnc";
+    args[a++] = "train";
+    args[a++] = "tiny.yaml";
+    for (int i = 0; extra[i]; i++)
+        args[a++] = extra[i];
+    args[a] = NULL;
+    return rnnc_test_run_program(np > 0 ? "/usr/bin/timeout" : RNNC_BUILD_DIR "/rnnc", dir, env,
+                                 np > 0 ? args : args + 1);
+}
+
+static int count_of(const char *s, const char *what)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+/* Two ranks train 2 epochs, three ranks resume for the third: the same
+ * weights and printed numbers as one process training 3 epochs; rank 0
+ * alone prints and writes (one progress display, the checkpoints of a
+ * one-process run and nothing else). */
+Test(distributed, rnnc_train_two_ranks_then_resume_on_three)
+{
+    need_mpi();
+    char one[64], dist[64];
+    snprintf(one, sizeof one, "dist_cli_one_%d", getpid());
+    snprintf(dist, sizeof dist, "dist_cli_n_%d", getpid());
+    rnnc_test_rm_tree(one);
+    rnnc_test_rm_tree(dist);
+    mkdir(one, 0755);
+    mkdir(dist, 0755);
+    char p1[128], p2[128];
+    snprintf(p1, sizeof p1, "%s/tiny.yaml", one);
+    snprintf(p2, sizeof p2, "%s/tiny.yaml", dist);
+    write_file(p1, tiny_spec);
+    write_file(p2, tiny_spec);
+
+    rnnc_test_run r1 = run_rnnc(0, one, (const char *[]){"--save-weights", "w.weights.h5", NULL});
+    cr_assert_eq(r1.code, 0, "one process: %s\n%s", r1.out, r1.err);
+    rnnc_test_run r2 = run_rnnc(2, dist, (const char *[]){"--epochs", "2", NULL});
+    cr_assert_eq(r2.code, 0, "2 ranks: %s\n%s", r2.out, r2.err);
+    cr_expect_eq(count_of(r2.out, "Epoch 1/2"), 1, "one progress display expected:\n%s", r2.out);
+    rnnc_test_run r3 = run_rnnc(3, dist, (const char *[]){"--resume", "ckpt", "--save-weights", "w.weights.h5", NULL});
+    cr_assert_eq(r3.code, 0, "3 ranks, resumed: %s\n%s", r3.out, r3.err);
+    cr_expect_eq(count_of(r3.out, "Epoch 3/3"), 1, "one progress display expected:\n%s", r3.out);
+
+    /* the same numbers printed: the last epoch's line and the test split */
+    const char *f1 = strstr(r1.out, "Final epoch:"), *f3 = strstr(r3.out, "Final epoch:");
+    cr_assert(f1 && f3, "no final line:\n%s\n%s", r1.out, r3.out);
+    cr_expect_eq(strncmp(f1, f3, strcspn(f1, "\n")), 0, "one process: %.*s\nranks: %.*s", (int)strcspn(f1, "\n"), f1,
+                 (int)strcspn(f3, "\n"), f3);
+    char w1[160], w3[160];
+    snprintf(w1, sizeof w1, "%s/w.weights.h5", one);
+    snprintf(w3, sizeof w3, "%s/w.weights.h5", dist);
+    static double a[4096], b[4096];
+    size_t na = load_flat(p1, w1, a, 4096), nb = load_flat(p2, w3, b, 4096);
+    cr_assert_eq(na, nb);
+    for (size_t i = 0; i < na; i++)
+        cr_expect(fabs(a[i] - b[i]) <= 1e-6, "weight %zu: one process %.9g, ranks %.9g", i, a[i], b[i]);
+    /* the files of a one-process run, once */
+    char ck[160];
+    for (int e = 1; e <= 3; e++) {
+        snprintf(ck, sizeof ck, "%s/ckpt/ckpt-%06d.weights.h5", dist, e);
+        cr_expect(access(ck, F_OK) == 0, "missing %s", ck);
+    }
+    rnnc_test_run_free(&r1);
+    rnnc_test_run_free(&r2);
+    rnnc_test_run_free(&r3);
+    rnnc_test_rm_tree(one);
+    rnnc_test_rm_tree(dist);
+}
+
+/* Without MPI ranks, a one-rank communicator changes nothing. */
+Test(distributed, one_rank_communicator_is_one_process)
+{
+    rnnc_comm *c;
+    cr_assert_eq(rnnc_comm_single(&c), RNNC_OK);
+    cr_assert_eq(rnnc_comm_size(c), 1);
+    dist_result a, b;
+    cr_assert_eq(dist_case_run("bidir_adam_reg", NULL, NULL, &a), 0);
+    cr_assert_eq(dist_case_run("bidir_adam_reg", c, NULL, &b), 0);
+    cr_assert_eq(a.n, b.n);
+    for (size_t i = 0; i < a.n; i++)
+        cr_assert_eq(a.w[i], b.w[i], "weight %zu", i);
+    double buf[2] = {1.5, 2.5};
+    cr_assert_eq(rnnc_comm_allreduce_sum(c, buf, 2, RNNC_F64), RNNC_OK);
+    cr_assert_eq(buf[0], 1.5);
+    dist_result_free(&a);
+    dist_result_free(&b);
+    rnnc_comm_destroy(c);
+}
