@@ -4,6 +4,7 @@
  * order of the computation, so walking it backwards visits every node after
  * all of its consumers. */
 #include "framework/autograd.h"
+#include "framework/sparse_grad.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -167,7 +168,7 @@ rnnc_status rnnc_ctx_seed_grad(rnnc_ctx *cx, rnnc_tensor *t, const rnnc_tensor *
         return rnnc_fail(RNNC_E_SHAPE, "backward: seed of shape %s for a tensor of shape %s",
                          rnnc_shape_str(&seed->shape, a, sizeof a),
                          rnnc_shape_str(&t->shape, b, sizeof b));
-    RNNC_TRY(rnnc_tensor_ensure_grad(t));
+    RNNC_TRY(rnnc_tensor_grad_mark_dense(t));
     if (seed)
         add_into_grad(t, seed);
     else if (t->dtype == RNNC_F32)
@@ -248,9 +249,12 @@ rnnc_status rnnc_backward_seeded(rnnc_ctx *cx)
         for (int i = 0; i < n->n_out; i++)
             live = live || n->out[i]->grad != NULL;
         if (live) {
-            for (int i = 0; i < n->n_in && s == RNNC_OK; i++)
-                if (n->in[i] && n->in[i]->requires_grad)
-                    s = rnnc_tensor_ensure_grad(n->in[i]);
+            for (int i = 0; i < n->n_in && s == RNNC_OK; i++) {
+                rnnc_tensor *in = n->in[i];
+                if (!in || !in->requires_grad || (in->sgrad && (n->sparse_in >> i & 1u)))
+                    continue; /* a sparse-aware op appends rows instead (sparse_grad.h) */
+                s = rnnc_tensor_grad_mark_dense(in);
+            }
             if (s == RNNC_OK && (s = n->backward(n)) != RNNC_OK)
                 s = rnnc_fail_context(s, "backward of %s: ", n->op);
         }

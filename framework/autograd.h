@@ -34,6 +34,9 @@ struct rnnc_node {
     rnnc_tensor *saved[RNNC_NODE_MAX_SAVED]; /* ctx-owned tensors backward needs */
     int64_t iarg[8];                      /* op parameters (axis, flags, ...) */
     double farg[4];                       /* op parameters (alpha, rate, ...) */
+    unsigned sparse_in;                   /* bit i: in[i] takes rows-per-occurrence gradients
+                                           * when it has opted in (sparse_grad.h); its dense
+                                           * grad is then neither allocated nor marked */
     void *state;                          /* op-private data, freed with free_state */
     void (*free_state)(void *state);
     rnnc_ctx *cx;
@@ -70,7 +73,6 @@ rnnc_status rnnc_backward_with(rnnc_ctx *cx, rnnc_tensor *t, const rnnc_tensor *
 rnnc_status rnnc_ctx_seed_grad(rnnc_ctx *cx, rnnc_tensor *t, const rnnc_tensor *seed);
 rnnc_status rnnc_backward_seeded(rnnc_ctx *cx);
 
-#endif
 /* Tells the next backward passes of cx when a leaf's gradient is final:
  * ready(user, i) runs as soon as no node still to be run reads leaves[i]
  * (in the order that happens; leaves no node reads come last, after the
@@ -81,3 +83,4 @@ typedef rnnc_status (*rnnc_grad_ready_fn)(void *user, int i);
 void rnnc_ctx_watch_grads(rnnc_ctx *cx, rnnc_tensor *const *leaves, int n, rnnc_grad_ready_fn ready,
                           void *user);
 
+#endif

@@ -1,10 +1,13 @@
 /* ops_gather.c - embedding lookup: rows of a (V, D) table picked by int32 ids.
  *
  * y[..., :] = table[ids[...], :]; backward scatter-adds dy rows into the
- * table's gradient (repeated ids add up). The ids are copied onto the node,
- * so the caller may reuse its id buffer before backward runs. */
+ * table's gradient (repeated ids add up), or, for a table opted in to
+ * sparse gradients (sparse_grad.h), appends the dy rows with their ids.
+ * The ids are copied onto the node, so the caller may reuse its id buffer
+ * before backward runs. */
 #include "framework/ops.h"
 #include "framework/ops_internal.h"
+#include "framework/sparse_grad.h"
 
 #include <string.h>
 
@@ -13,10 +16,16 @@ static rnnc_status gather_backward(rnnc_node *n)
 {
     rnnc_tensor *table = n->in[0], *out = n->out[0];
     const rnnc_tensor *ids = n->saved[0];
-    if (!out->grad || !table->requires_grad || !table->grad)
+    if (!out->grad || !table->requires_grad)
         return RNNC_OK;
     const int64_t D = n->iarg[0];
     const int32_t *id = ids->data;
+    /* An opted-in table takes one row per id, duplicates kept (TensorFlow's
+     * IndexedSlices); the optimizer sums or squares them as Keras does. */
+    if (table->sgrad)
+        return rnnc_tensor_sparse_grad_append(table, id, out->grad, (int64_t)ids->numel);
+    if (!table->grad)
+        return RNNC_OK;
     RNNC_FLOAT_DISPATCH(table->dtype, T, {
         T *gt = table->grad;
         const T *g = out->grad;
@@ -72,6 +81,7 @@ rnnc_status rnnc_gather_rows(rnnc_ctx *cx, rnnc_tensor *table, const rnnc_tensor
         node->saved[0] = saved;
         node->n_saved = 1;
         node->iarg[0] = D;
+        node->sparse_in = 1u; /* the table */
     }
     *y = out;
     return RNNC_OK;

@@ -1,5 +1,6 @@
 /* tensor.c - tensor creation, views, element access, shapes and dtypes. */
 #include "framework/tensor.h"
+#include "framework/sparse_grad.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -169,6 +170,7 @@ void rnnc_tensor_destroy(rnnc_tensor *t)
     if (!t->view_of) {
         free(t->data);
         free(t->grad);
+        rnnc__sparse_grad_destroy(t->sgrad);
     }
     free(t);
 }
@@ -225,6 +227,8 @@ void rnnc_tensor_set(rnnc_tensor *t, size_t i, double v)
 
 double rnnc_tensor_get_grad(const rnnc_tensor *t, size_t i)
 {
+    if (t->sgrad)
+        return rnnc__sparse_grad_get(t, i);
     if (!t->grad)
         return 0.0;
     return t->dtype == RNNC_F32 ? ((const float *)t->grad)[i] : ((const double *)t->grad)[i];
@@ -272,6 +276,10 @@ rnnc_status rnnc_tensor_ensure_grad(rnnc_tensor *t)
 
 void rnnc_tensor_zero_grad(rnnc_tensor *t)
 {
+    if (t && t->sgrad) {
+        rnnc__sparse_grad_zero(t); /* the dense buffer is cleared only when it was written */
+        return;
+    }
     if (t && t->grad)
         memset(t->grad, 0, t->numel * rnnc_dtype_size(t->dtype));
 }

@@ -67,6 +67,7 @@ typedef struct rnnc_tensor {
     bool requires_grad;           /* a leaf to differentiate, or computed from one */
     rnnc_node *node;              /* tape node that produced it; NULL for leaves */
     struct rnnc_tensor *view_of;  /* storage owner for views, else NULL */
+    struct rnnc_sparse_grad *sgrad; /* rows-per-occurrence gradient (sparse_grad.h), owned; NULL = dense only */
 } rnnc_tensor;
 
 /* A zero-filled tensor; the caller owns it. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
+#include "framework/sparse_grad.h"
 #include "layers/registry.h"
 
 static void emb_destroy(rnnc_layer *l)
@@ -32,7 +33,10 @@ static rnnc_status emb_build(rnnc_layer *l, const rnnc_shape *in)
             return s;
         }
     }
-    return rnnc_layer_add_weight(l, "embeddings", &ws, e->embeddings_initializer, r, c, true, &e->embeddings);
+    RNNC_TRY(rnnc_layer_add_weight(l, "embeddings", &ws, e->embeddings_initializer, r, c, true, &e->embeddings));
+    /* The lookup's gradient reaches the optimizer as rows per occurrence,
+     * as TensorFlow's IndexedSlices do (docs/keras-compat.md). */
+    return rnnc_tensor_enable_sparse_grad(e->embeddings);
 }
 
 static rnnc_status emb_output_spec(const rnnc_layer *l, const rnnc_shape *in, rnnc_output_spec *spec)

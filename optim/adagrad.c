@@ -33,5 +33,34 @@ static rnnc_status adagrad_update(const rnnc_optimizer *o, rnnc_tensor *w, const
     return RNNC_OK;
 }
 
+/* Rows: the accumulator scatter-adds each occurrence's square, then each
+ * occurrence's lr * g / sqrt(acc + eps) (acc read at its row) is
+ * scatter-subtracted: only the looked-up rows change. */
+static rnnc_status adagrad_update_sparse(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc__rows *g,
+                                         rnnc_tensor *const *slots, rnnc_tensor *const *scratch,
+                                         double lr, int64_t step)
+{
+    (void)step;
+    (void)scratch;
+    const int64_t D = g->width;
+    RNNC_FLOAT_DISPATCH(w->dtype, T, {
+        T *pw = w->data, *pa = slots[0]->data;
+        const T *r = g->rows;
+        const T l = (T)lr, eps = (T)o->epsilon.v;
+        for (int64_t i = 0; i < g->n; i++) {
+            T *a = pa + (int64_t)g->ids[i] * D;
+            for (int64_t k = 0; k < D; k++)
+                a[k] = a[k] + r[i * D + k] * r[i * D + k];
+        }
+        for (int64_t i = 0; i < g->n; i++) {
+            const int64_t at = (int64_t)g->ids[i] * D;
+            for (int64_t k = 0; k < D; k++)
+                pw[at + k] = pw[at + k] - (l * r[i * D + k]) / (T)sqrt((double)(pa[at + k] + eps));
+        }
+    });
+    return RNNC_OK;
+}
+
 const rnnc__opt_class rnnc__adagrad_class = {"Adagrad", RNNC_OPTIMIZER_ADAGRAD, 0.001, adagrad_keys,
-                                             NULL, adagrad_layout, adagrad_update};
+                                             NULL, adagrad_layout, adagrad_update,
+                                             adagrad_update_sparse, 0};

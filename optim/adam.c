@@ -3,6 +3,7 @@
  * decoupled weight decay (default 0.004). */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "optim/optimizer_internal.h"
 
@@ -22,13 +23,14 @@ static int adam_layout(const rnnc_optimizer *o, rnnc__slot_group *g)
     return 2;
 }
 
-static rnnc_status adam_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
-                               rnnc_tensor *const *slots, double lr, int64_t step)
+/* g: the gradient (w's shape); sq: what v moves toward, or NULL for g * g. */
+static void adam_kernel(const rnnc_optimizer *o, rnnc_tensor *w, const void *g, const void *sq,
+                        rnnc_tensor *const *slots, double lr, int64_t step)
 {
     RNNC_FLOAT_DISPATCH(w->dtype, T, {
         T *pw = w->data, *pm = slots[0]->data, *pv = slots[1]->data;
         T *ph = o->amsgrad ? slots[2]->data : NULL;
-        const T *pg = g->data;
+        const T *pg = g, *psq = sq;
         const T t = (T)step;
         const T b1p = (T)pow((double)(T)o->beta_1.v, (double)t);
         const T b2p = (T)pow((double)(T)o->beta_2.v, (double)t);
@@ -37,7 +39,7 @@ static rnnc_status adam_update(const rnnc_optimizer *o, rnnc_tensor *w, const rn
         const T c1 = (T)(1.0 - o->beta_1.v), c2 = (T)(1.0 - o->beta_2.v), eps = (T)o->epsilon.v;
         for (size_t j = 0; j < w->numel; j++) {
             pm[j] = pm[j] + (pg[j] - pm[j]) * c1;
-            pv[j] = pv[j] + (pg[j] * pg[j] - pv[j]) * c2;
+            pv[j] = pv[j] + ((psq ? psq[j] : pg[j] * pg[j]) - pv[j]) * c2;
             T v = pv[j];
             if (ph) {
                 ph[j] = ph[j] > v ? ph[j] : v;
@@ -46,10 +48,38 @@ static rnnc_status adam_update(const rnnc_optimizer *o, rnnc_tensor *w, const rn
             pw[j] = pw[j] - (pm[j] * alpha) / ((T)sqrt((double)v) + eps);
         }
     });
+}
+
+static rnnc_status adam_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
+                               rnnc_tensor *const *slots, double lr, int64_t step)
+{
+    adam_kernel(o, w, g->data, NULL, slots, lr, step);
+    return RNNC_OK;
+}
+
+/* Rows: Keras's g - m and square(g) - v meet dense tensors, so m moves
+ * toward the rows summed per index but v toward the sum of each
+ * occurrence's square (not the square of the sum); every row of m, v and
+ * w moves, as in Keras. */
+static rnnc_status adam_update_sparse(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc__rows *g,
+                                      rnnc_tensor *const *slots, rnnc_tensor *const *scratch,
+                                      double lr, int64_t step)
+{
+    const int64_t D = g->width;
+    rnnc__rows_sum(scratch[0], g);
+    RNNC_FLOAT_DISPATCH(w->dtype, T, {
+        T *sq = scratch[1]->data;
+        const T *r = g->rows;
+        memset(sq, 0, w->numel * sizeof *sq);
+        for (int64_t i = 0; i < g->n; i++)
+            for (int64_t k = 0; k < D; k++)
+                sq[(int64_t)g->ids[i] * D + k] += r[i * D + k] * r[i * D + k];
+    });
+    adam_kernel(o, w, scratch[0]->data, scratch[1]->data, slots, lr, step);
     return RNNC_OK;
 }
 
 const rnnc__opt_class rnnc__adam_class = {"Adam", RNNC_OPTIMIZER_ADAM, 0.001, adam_keys, NULL,
-                                          adam_layout, adam_update};
+                                          adam_layout, adam_update, adam_update_sparse, 2};
 const rnnc__opt_class rnnc__adamw_class = {"AdamW", RNNC_OPTIMIZER_ADAMW, 0.001, adam_keys, NULL,
-                                           adam_layout, adam_update};
+                                           adam_layout, adam_update, adam_update_sparse, 2};

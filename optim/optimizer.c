@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "framework/constraints.h"
+#include "framework/sparse_grad.h"
 
 static const rnnc__opt_class *const classes[RNNC_OPTIMIZER_KIND_COUNT] = {
     &rnnc__sgd_class, &rnnc__adam_class, &rnnc__adamw_class, &rnnc__rmsprop_class,
@@ -96,6 +97,12 @@ static void free_built(rnnc_optimizer *o)
             rnnc_tensor_destroy(o->accum[i]);
         if (o->gbuf)
             rnnc_tensor_destroy(o->gbuf[i]);
+        if (o->rows) {
+            free(o->rows[i].ids);
+            free(o->rows[i].rows);
+        }
+        for (int k = 0; o->sscratch && k < RNNC__OPT_SPARSE_SCRATCH; k++)
+            rnnc_tensor_destroy(o->sscratch[i * RNNC__OPT_SPARSE_SCRATCH + k]);
         for (int k = 0; o->slots && k < o->n_kinds; k++)
             rnnc_tensor_destroy(o->slots[i * o->n_kinds + k]);
     }
@@ -104,6 +111,10 @@ static void free_built(rnnc_optimizer *o)
     free(o->average);
     free(o->accum);
     free(o->gbuf);
+    free(o->rows);
+    free(o->sscratch);
+    o->rows = NULL;
+    o->sscratch = NULL;
     free(o->slots);
     o->vars = NULL;
     o->var_names = NULL;
@@ -563,13 +574,15 @@ rnnc_status rnnc_optimizer_build(rnnc_optimizer *o, rnnc_weight *const *weights,
     o->vars = calloc((size_t)nv + 1, sizeof *o->vars);
     o->var_names = calloc((size_t)nv + 1, sizeof *o->var_names);
     o->gbuf = calloc((size_t)nv + 1, sizeof *o->gbuf);
+    o->rows = calloc((size_t)nv + 1, sizeof *o->rows);
+    o->sscratch = calloc((size_t)nv * RNNC__OPT_SPARSE_SCRATCH + 1, sizeof *o->sscratch);
     o->slots = calloc((size_t)(nv * o->n_kinds) + 1, sizeof *o->slots);
     if (o->use_ema)
         o->average = calloc((size_t)nv + 1, sizeof *o->average);
     if (o->accum_steps)
         o->accum = calloc((size_t)nv + 1, sizeof *o->accum);
     rnnc_status s = RNNC_OK;
-    if (!o->vars || !o->var_names || !o->gbuf || !o->slots || (o->use_ema && !o->average) ||
+    if (!o->vars || !o->var_names || !o->gbuf || !o->rows || !o->sscratch || !o->slots || (o->use_ema && !o->average) ||
         (o->accum_steps && !o->accum))
         s = rnnc_fail(RNNC_E_NOMEM, "optimizer '%s': out of memory building slots", o->name);
     int i = 0;
@@ -623,13 +636,29 @@ static bool decays(const rnnc_optimizer *o, int i)
     return true;
 }
 
-/* Sum of squares of a tensor, accumulated in double, rounded to its dtype. */
-static double sumsq(const rnnc_tensor *g)
+/* The values a gradient transform works on: the dense buffer, or the rows
+ * of a sparse gradient (each occurrence on its own, as tf.clip_by_norm and
+ * tf.clip_by_value treat IndexedSlices). */
+typedef struct gvals {
+    void *p;
+    size_t count;
+    rnnc_dtype dtype;
+} gvals;
+
+static gvals values_of(const rnnc_optimizer *o, const rnnc_tensor *g, int i, bool sparse)
+{
+    if (sparse)
+        return (gvals){o->rows[i].rows, (size_t)(o->rows[i].n * o->rows[i].width), g->dtype};
+    return (gvals){g->data, g->numel, g->dtype};
+}
+
+/* Sum of squares, accumulated in double, rounded to the dtype. */
+static double sumsq(gvals g)
 {
     double acc = 0;
-    RNNC_FLOAT_DISPATCH(g->dtype, T, {
-        const T *p = g->data;
-        for (size_t j = 0; j < g->numel; j++)
+    RNNC_FLOAT_DISPATCH(g.dtype, T, {
+        const T *p = g.p;
+        for (size_t j = 0; j < g.count; j++)
             acc += (double)p[j] * (double)p[j];
         return (double)(T)acc;
     });
@@ -637,29 +666,55 @@ static double sumsq(const rnnc_tensor *g)
 }
 
 /* g <- g * s (s cast to g's dtype first) */
-static void scale_by(rnnc_tensor *g, double s)
+static void scale_by(gvals g, double s)
 {
-    RNNC_FLOAT_DISPATCH(g->dtype, T, {
-        T *p = g->data;
+    RNNC_FLOAT_DISPATCH(g.dtype, T, {
+        T *p = g.p;
         const T c = (T)s;
-        for (size_t j = 0; j < g->numel; j++)
+        for (size_t j = 0; j < g.count; j++)
             p[j] = p[j] * c;
     });
 }
 
-static void clip_gradients(const rnnc_optimizer *o, rnnc_tensor **gs, int n)
+void rnnc__rows_sum(rnnc_tensor *dst, const rnnc__rows *g)
+{
+    const int64_t D = g->width;
+    RNNC_FLOAT_DISPATCH(dst->dtype, T, {
+        T *p = dst->data;
+        const T *r = g->rows;
+        memset(p, 0, dst->numel * sizeof *p);
+        for (int64_t i = 0; i < g->n; i++)
+            for (int64_t k = 0; k < D; k++)
+                p[(int64_t)g->ids[i] * D + k] += r[i * D + k];
+    });
+}
+
+/* Makes gradient k dense (its rows summed per index into gs[k]). */
+static void densify(const rnnc_optimizer *o, const int *idx, rnnc_tensor **gs, bool *sp, int k)
+{
+    if (!sp[k])
+        return;
+    rnnc__rows_sum(gs[k], &o->rows[idx[k]]);
+    sp[k] = false;
+}
+
+/* Keras's _clip_gradients. Sparse gradients: clipnorm's norm and clipvalue
+ * see each occurrence's row (duplicates counted apart) and stay sparse;
+ * global_clipnorm's norm too, but `g * scale` sums the rows first, so they
+ * leave dense. */
+static void clip_gradients(const rnnc_optimizer *o, const int *idx, rnnc_tensor **gs, bool *sp, int n)
 {
     if (!is_none(o->clipnorm) && o->clipnorm.v > 0) {
         for (int i = 0; i < n; i++) {
-            rnnc_tensor *g = gs[i];
-            RNNC_FLOAT_DISPATCH(g->dtype, T, {
+            const gvals g = values_of(o, gs[i], idx[i], sp[i]);
+            RNNC_FLOAT_DISPATCH(g.dtype, T, {
                 /* tf.clip_by_norm: g * c / max(||g||, c) */
                 const T l2sum = (T)sumsq(g);
                 const T l2norm = l2sum > 0 ? (T)sqrt((double)l2sum) : l2sum;
                 const T c = (T)o->clipnorm.v;
                 const T den = l2norm > c ? l2norm : c;
-                T *p = g->data;
-                for (size_t j = 0; j < g->numel; j++)
+                T *p = g.p;
+                for (size_t j = 0; j < g.count; j++)
                     p[j] = (T)(p[j] * c) / den;
             });
         }
@@ -667,22 +722,24 @@ static void clip_gradients(const rnnc_optimizer *o, rnnc_tensor **gs, int n)
         RNNC_FLOAT_DISPATCH(gs[0]->dtype, T, {
             T sq = 0;
             for (int i = 0; i < n; i++)
-                sq = sq + (T)sumsq(gs[i]);
+                sq = sq + (T)sumsq(values_of(o, gs[i], idx[i], sp[i]));
             const T norm = (T)sqrt((double)sq);
             const T c = (T)o->global_clipnorm.v;
             /* scale = c * min(1/N, 1/c) + (N - N): a non-finite norm gives NaN */
             const T inv_n = (T)1 / norm, inv_c = (T)(1.0 / o->global_clipnorm.v);
             const T sc = (T)(c * (inv_n < inv_c ? inv_n : inv_c)) + (norm - norm);
-            for (int i = 0; i < n; i++)
-                scale_by(gs[i], (double)sc);
+            for (int i = 0; i < n; i++) {
+                densify(o, idx, gs, sp, i);
+                scale_by(values_of(o, gs[i], idx[i], false), (double)sc);
+            }
         });
     } else if (!is_none(o->clipvalue) && o->clipvalue.v > 0) {
         for (int i = 0; i < n; i++) {
-            rnnc_tensor *g = gs[i];
-            RNNC_FLOAT_DISPATCH(g->dtype, T, {
+            const gvals g = values_of(o, gs[i], idx[i], sp[i]);
+            RNNC_FLOAT_DISPATCH(g.dtype, T, {
                 const T v = (T)o->clipvalue.v;
-                T *p = g->data;
-                for (size_t j = 0; j < g->numel; j++)
+                T *p = g.p;
+                for (size_t j = 0; j < g.count; j++)
                     p[j] = p[j] < -v ? -v : p[j] > v ? v : p[j];
             });
         }
@@ -711,6 +768,56 @@ static void copy_grad(rnnc_tensor *dst, const rnnc_tensor *src_owner)
     memcpy(dst->data, src_owner->grad, dst->numel * rnnc_dtype_size(dst->dtype));
 }
 
+/* Copies t's rows into the optimizer's rows of variable i. */
+static rnnc_status take_rows(rnnc_optimizer *o, int i, const rnnc_tensor *t)
+{
+    const rnnc_sparse_grad *sg = t->sgrad;
+    rnnc__rows *r = &o->rows[i];
+    const size_t rb = (size_t)sg->width * rnnc_dtype_size(t->dtype);
+    if (sg->n > r->cap) {
+        int32_t *ni = realloc(r->ids, (size_t)sg->n * sizeof *ni);
+        if (ni)
+            r->ids = ni;
+        void *nr = ni ? realloc(r->rows, (size_t)sg->n * (rb ? rb : 1)) : NULL;
+        if (!nr)
+            return rnnc_fail(RNNC_E_NOMEM, "optimizer '%s': out of memory for %lld gradient rows of '%s'",
+                             o->name, (long long)sg->n, o->var_names[i]);
+        r->rows = nr;
+        r->cap = sg->n;
+    }
+    r->n = sg->n;
+    r->width = sg->width;
+    if (sg->n > 0) {
+        memcpy(r->ids, sg->ids, (size_t)sg->n * sizeof *r->ids);
+        memcpy(r->rows, sg->rows, (size_t)sg->n * rb);
+    }
+    return RNNC_OK;
+}
+
+/* The gradient of weight tensor t into gs (dense) or o->rows[i] (*sparse). */
+static rnnc_status take_grad(rnnc_optimizer *o, int i, const rnnc_tensor *t, rnnc_tensor *gs, bool *sparse)
+{
+    *sparse = false;
+    if (!t->sgrad || !t->sgrad->live) {
+        copy_grad(gs, t);
+        return RNNC_OK;
+    }
+    RNNC_TRY(take_rows(o, i, t));
+    if (rnnc_tensor_grad_is_sparse(t)) {
+        *sparse = true;
+        return RNNC_OK;
+    }
+    /* rows and a dense part: TensorFlow's add_n makes it dense */
+    rnnc__rows_sum(gs, &o->rows[i]);
+    RNNC_FLOAT_DISPATCH(gs->dtype, T, {
+        T *p = gs->data;
+        const T *d = t->grad;
+        for (size_t j = 0; j < gs->numel; j++)
+            p[j] = p[j] + d[j];
+    });
+    return RNNC_OK;
+}
+
 static void ema_update(rnnc_optimizer *o, int64_t iters)
 {
     /* avg <- mu avg + (1 - mu) w, mu = 0 on the very first step */
@@ -731,6 +838,19 @@ static void ema_update(rnnc_optimizer *o, int64_t iters)
                    o->vars[i]->numel * rnnc_dtype_size(o->vars[i]->dtype));
 }
 
+/* update_step of variable i from gradient k (dense, or rows when sp). */
+static rnnc_status update_one(rnnc_optimizer *o, int i, rnnc_tensor *g, bool sp, double lr, int64_t step)
+{
+    rnnc_tensor *const *slots = o->slots + (size_t)i * (size_t)o->n_kinds;
+    if (!sp)
+        return o->cls->update(o, o->vars[i], g, slots, lr, step);
+    rnnc_tensor **scr = o->sscratch + (size_t)i * RNNC__OPT_SPARSE_SCRATCH;
+    for (int k = 0; k < o->cls->n_scratch; k++)
+        if (!scr[k])
+            RNNC_TRY(zeros_like(o->vars[i], 0, &scr[k]));
+    return o->cls->update_sparse(o, o->vars[i], &o->rows[i], slots, scr, lr, step);
+}
+
 rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights, int n)
 {
     if (!o || n < 0 || (n > 0 && !weights))
@@ -741,9 +861,10 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
         RNNC_TRY(rnnc_optimizer_build(o, weights, n));
     int *idx = malloc((size_t)n * sizeof *idx);
     rnnc_tensor **gs = malloc((size_t)n * sizeof *gs);
+    bool *sp = malloc((size_t)n * sizeof *sp);
     rnnc_status s = RNNC_OK;
     int m = 0;
-    if (!idx || !gs) {
+    if (!idx || !gs || !sp) {
         s = rnnc_fail(RNNC_E_NOMEM, "optimizer '%s': out of memory", o->name);
         goto done;
     }
@@ -760,11 +881,12 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
                           o->name, weights[w]->name ? weights[w]->name : "?");
             goto done;
         }
-        if (!weights[w]->value->grad)
+        if (!rnnc_tensor_has_grad(weights[w]->value))
             continue; /* Keras: a None gradient, the variable is skipped */
         idx[m] = i;
         gs[m] = o->gbuf[i];
-        copy_grad(gs[m], weights[w]->value);
+        if ((s = take_grad(o, i, weights[w]->value, gs[m], &sp[m])))
+            goto done;
         m++;
     }
     if (m == 0) {
@@ -774,11 +896,11 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
     }
     if (!is_none(o->loss_scale_factor))
         for (int k = 0; k < m; k++) {
-            rnnc_tensor *g = gs[k];
-            RNNC_FLOAT_DISPATCH(g->dtype, T, {
-                T *p = g->data;
+            const gvals g = values_of(o, gs[k], idx[k], sp[k]);
+            RNNC_FLOAT_DISPATCH(g.dtype, T, {
+                T *p = g.p;
                 const T f = (T)o->loss_scale_factor.v;
-                for (size_t j = 0; j < g->numel; j++)
+                for (size_t j = 0; j < g.count; j++)
                     p[j] = p[j] / f;
             });
         }
@@ -789,6 +911,7 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
         update_now = (iters + 1) % o->accum_steps == 0;
         for (int k = 0; k < m; k++) {
             rnnc_tensor *a = o->accum[idx[k]], *g = gs[k];
+            densify(o, idx, gs, sp, k); /* g + accumulator: the rows are summed */
             RNNC_FLOAT_DISPATCH(g->dtype, T, {
                 T *pa = a->data, *pg = g->data;
                 const T st = (T)o->accum_steps;
@@ -806,12 +929,11 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
     /* With accumulation, the optimizer's `iterations` counts updates. */
     const int64_t eff_iters = o->accum_steps ? iters / o->accum_steps : iters;
     if (update_now) {
-        clip_gradients(o, gs, m);
+        clip_gradients(o, idx, gs, sp, m);
         apply_weight_decay(o, idx, m, lr);
         for (int k = 0; k < m; k++) {
             const int i = idx[k];
-            s = o->cls->update(o, o->vars[i], gs[k], o->slots + (size_t)i * (size_t)o->n_kinds, lr,
-                               eff_iters + 1);
+            s = update_one(o, i, gs[k], sp[k], lr, eff_iters + 1);
             if (s != RNNC_OK) {
                 s = rnnc_fail_context(s, "optimizer '%s', variable '%s': ", o->name, o->var_names[i]);
                 goto done;
@@ -823,7 +945,7 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
     ((int64_t *)o->iteration->data)[0] = iters + 1;
     for (int w = 0; w < n; w++) {
         const rnnc_weight *wt = weights[w];
-        if (!wt->trainable || !wt->value->grad || !wt->constraint)
+        if (!wt->trainable || !rnnc_tensor_has_grad(wt->value) || !wt->constraint)
             continue;
         s = rnnc_constraint_apply(wt->constraint, wt->value);
         if (s != RNNC_OK) {
@@ -834,6 +956,7 @@ rnnc_status rnnc_optimizer_apply(rnnc_optimizer *o, rnnc_weight *const *weights,
 done:
     free(idx);
     free(gs);
+    free(sp);
     return s;
 }
 

@@ -17,7 +17,14 @@
  * schedule, then the slots; spec 11.1). The tensors are the optimizer's own:
  * writing into them (loading a checkpoint) sets the state.
  *
- * Not here: custom callables as learning rates, IndexedSlices. */
+ * A weight whose gradient is rows per occurrence (an Embedding's table,
+ * framework/sparse_grad.h) is updated as Keras on TensorFlow updates a
+ * variable from IndexedSlices: per optimizer and transform, the rows are
+ * summed where Keras's ops densify them and kept per occurrence where they
+ * do not (docs/keras-compat.md, "Sparse gradients"). Plain SGD and Adagrad
+ * then touch only the looked-up rows.
+ *
+ * Not here: custom callables as learning rates. */
 #ifndef RNNC_OPTIM_OPTIMIZER_H
 #define RNNC_OPTIM_OPTIMIZER_H
 

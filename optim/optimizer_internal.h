@@ -28,6 +28,18 @@ typedef struct rnnc__slot_group {
     double init;
 } rnnc__slot_group;
 
+/* A gradient given as rows per occurrence with their row indices (an
+ * Embedding's: TensorFlow's IndexedSlices), as the optimizer processes it.
+ * Owned by the optimizer, reused from step to step. */
+typedef struct rnnc__rows {
+    int64_t n, cap, width;  /* rows held / allocated, elements per row */
+    int32_t *ids;           /* (n,) */
+    void *rows;             /* (n, width), the variable's dtype */
+} rnnc__rows;
+
+/* Scratch tensors (the variable's shape) an update_sparse may use. */
+#define RNNC__OPT_SPARSE_SCRATCH 2
+
 typedef struct rnnc__opt_class {
     const char *class_name;   /* "SGD" */
     rnnc_optimizer_kind kind;
@@ -42,7 +54,21 @@ typedef struct rnnc__opt_class {
      * groups in order), lr the current learning rate, step = t (1-based). */
     rnnc_status (*update)(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
                           rnnc_tensor *const *slots, double lr, int64_t step);
+    /* The same step for a gradient given as rows, doing what Keras's ops do
+     * with IndexedSlices on TensorFlow (docs/keras-compat.md, "Sparse
+     * gradients"): rows summed per index where an op densifies them, kept
+     * per occurrence where it does not (square, scatter). scratch: the
+     * first n_scratch of RNNC__OPT_SPARSE_SCRATCH tensors of w's shape, not
+     * zeroed. */
+    rnnc_status (*update_sparse)(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc__rows *g,
+                                 rnnc_tensor *const *slots, rnnc_tensor *const *scratch, double lr,
+                                 int64_t step);
+    int n_scratch;
 } rnnc__opt_class;
+
+/* dst <- zeros, then each row added in order at its index
+ * (tf.convert_to_tensor of slices: an unsorted segment sum). */
+void rnnc__rows_sum(rnnc_tensor *dst, const rnnc__rows *g);
 
 extern const rnnc__opt_class rnnc__sgd_class;
 extern const rnnc__opt_class rnnc__adam_class;
@@ -79,6 +105,8 @@ struct rnnc_optimizer {
     const char *kind_names[RNNC__OPT_MAX_KINDS];
     rnnc_tensor **slots;        /* [var * n_kinds + kind] */
     rnnc_tensor **gbuf;         /* per var scratch for the processed gradient */
+    rnnc__rows *rows;           /* per var: its gradient as rows, when sparse */
+    rnnc_tensor **sscratch;     /* [var * RNNC__OPT_SPARSE_SCRATCH + k], made on first use */
     int n_state;
     rnnc_optimizer_variable *state; /* Keras order */
     char **state_names;

@@ -2,6 +2,7 @@
  * epsilon inside the square root. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "optim/optimizer_internal.h"
 
@@ -57,5 +58,64 @@ static rnnc_status rmsprop_update(const rnnc_optimizer *o, rnnc_tensor *w, const
     return RNNC_OK;
 }
 
+/* Rows: rho * v + (1 - rho) * square(g) meets a dense tensor, so v
+ * decays everywhere and gains the per-index sum of each occurrence's
+ * (1 - rho) * g^2 (centered: the average gradient likewise with
+ * (1 - rho) * g). The increment lr * g / sqrt(den) stays per occurrence
+ * (den read at its row); with momentum it is summed into the dense
+ * momentum, else scatter-subtracted from the looked-up rows of w. */
+static rnnc_status rmsprop_update_sparse(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc__rows *g,
+                                         rnnc_tensor *const *slots, rnnc_tensor *const *scratch,
+                                         double lr, int64_t step)
+{
+    (void)step;
+    const bool has_mom = o->momentum.v > 0;
+    const int64_t D = g->width;
+    RNNC_FLOAT_DISPATCH(w->dtype, T, {
+        T *pw = w->data, *pv = slots[0]->data;
+        T *pmom = has_mom ? slots[1]->data : NULL;
+        T *pag = o->centered ? slots[has_mom ? 2 : 1]->data : NULL;
+        T *s0 = scratch[0]->data, *s1 = scratch[1]->data;
+        const T *r = g->rows;
+        const T rho = (T)o->rho.v, one_minus_rho = (T)(1.0 - o->rho.v);
+        const T eps = (T)o->epsilon.v, l = (T)lr, mu = (T)o->momentum.v;
+        memset(s0, 0, w->numel * sizeof *s0);
+        if (pag)
+            memset(s1, 0, w->numel * sizeof *s1);
+        for (int64_t i = 0; i < g->n; i++)
+            for (int64_t k = 0; k < D; k++) {
+                const int64_t at = (int64_t)g->ids[i] * D + k;
+                const T x = r[i * D + k];
+                s0[at] += one_minus_rho * (x * x);
+                if (pag)
+                    s1[at] += one_minus_rho * x;
+            }
+        for (size_t j = 0; j < w->numel; j++) {
+            pv[j] = rho * pv[j] + s0[j];
+            if (pag)
+                pag[j] = rho * pag[j] + s1[j];
+        }
+        if (pmom)
+            memset(s0, 0, w->numel * sizeof *s0);
+        for (int64_t i = 0; i < g->n; i++)
+            for (int64_t k = 0; k < D; k++) {
+                const int64_t at = (int64_t)g->ids[i] * D + k;
+                const T den = pag ? (T)(pv[at] - pag[at] * pag[at]) + eps : pv[at] + eps;
+                const T inc = (l * r[i * D + k]) / (T)sqrt((double)den);
+                if (pmom)
+                    s0[at] += inc;
+                else
+                    pw[at] = pw[at] - inc;
+            }
+        if (pmom)
+            for (size_t j = 0; j < w->numel; j++) {
+                pmom[j] = mu * pmom[j] + s0[j];
+                pw[j] = pw[j] - pmom[j];
+            }
+    });
+    return RNNC_OK;
+}
+
 const rnnc__opt_class rnnc__rmsprop_class = {"RMSprop", RNNC_OPTIMIZER_RMSPROP, 0.001, rmsprop_keys,
-                                             NULL, rmsprop_layout, rmsprop_update};
+                                             NULL, rmsprop_layout, rmsprop_update,
+                                             rmsprop_update_sparse, 2};

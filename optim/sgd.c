@@ -1,5 +1,6 @@
 /* sgd.c - Keras's SGD: plain, momentum and Nesterov updates (spec 13.3). */
 #include <stddef.h>
+#include <string.h>
 
 #include "optim/optimizer_internal.h"
 
@@ -51,5 +52,44 @@ static rnnc_status sgd_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnn
     return RNNC_OK;
 }
 
+/* Rows: plain SGD scatter-subtracts rows * lr, one occurrence after the
+ * other, touching only the looked-up rows. With momentum, Keras's
+ * m * mu - g * lr meets a dense tensor, so the scaled rows are summed per
+ * index first and every row of m and w moves. */
+static rnnc_status sgd_update_sparse(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc__rows *g,
+                                     rnnc_tensor *const *slots, rnnc_tensor *const *scratch,
+                                     double lr, int64_t step)
+{
+    (void)step;
+    const int64_t D = g->width;
+    RNNC_FLOAT_DISPATCH(w->dtype, T, {
+        T *pw = w->data;
+        const T *r = g->rows;
+        const T l = (T)lr;
+        if (o->momentum.v == 0) {
+            for (int64_t i = 0; i < g->n; i++) {
+                T *dst = pw + (int64_t)g->ids[i] * D;
+                for (int64_t k = 0; k < D; k++)
+                    dst[k] = dst[k] - r[i * D + k] * l;
+            }
+        } else {
+            T *pm = slots[0]->data, *gl = scratch[0]->data;
+            const T mu = (T)o->momentum.v;
+            memset(gl, 0, w->numel * sizeof *gl);
+            for (int64_t i = 0; i < g->n; i++)
+                for (int64_t k = 0; k < D; k++)
+                    gl[(int64_t)g->ids[i] * D + k] += r[i * D + k] * l;
+            for (size_t j = 0; j < w->numel; j++) {
+                pm[j] = pm[j] * mu - gl[j];
+                if (o->nesterov)
+                    pw[j] = pw[j] + (pm[j] * mu - gl[j]);
+                else
+                    pw[j] = pw[j] + pm[j];
+            }
+        }
+    });
+    return RNNC_OK;
+}
+
 const rnnc__opt_class rnnc__sgd_class = {"SGD", RNNC_OPTIMIZER_SGD, 0.01, sgd_keys, sgd_check,
-                                         sgd_layout, sgd_update};
+                                         sgd_layout, sgd_update, sgd_update_sparse, 1};
