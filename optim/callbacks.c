@@ -1,6 +1,7 @@
 /* callbacks.c - Keras's EarlyStopping, ReduceLROnPlateau, CSVLogger,
  * TerminateOnNaN and the ModelCheckpoint hook, as rnnc_callback values
- * (trainer.h). The progress display is in progress.c. */
+ * (trainer.h). The progress callback is in trainer.c, its display in
+ * progress.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
-/* progress.c - the progress display of fit, as Keras's ProgbarLogger /
- * Progbar: "Epoch e/E", then either a live bar redrawn after each batch
- * (a terminal) or one line per epoch, with the running loss and metrics
- * formatted as Keras formats them (%.4f, or %.4e for |v| <= 1e-3). */
+/* progress.c - the progress display of fit, as Keras's Progbar: "Epoch
+ * e/E", then either a live bar redrawn after each batch (a terminal) or one
+ * line per epoch, with the running loss and metrics formatted as Keras
+ * formats them (%.4f, or %.4e for |v| <= 1e-3). Text only: the callback
+ * that prints it is in trainer.c (progress_internal.h). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
@@ -11,32 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "optim/trainer.h"
+#include "optim/progress_internal.h"
 
-bool rnnc__stdout_is_tty(void);
 bool rnnc__stdout_is_tty(void) { return isatty(fileno(stdout)) == 1; }
-
-typedef struct progress {
-    bool live;
-    rnnc_print_fn print;
-    void *user;
-    double start, after_first;
-    int prev_width;
-} progress;
 
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void out(progress *p, rnnc_trainer *tr, const char *text)
-{
-    if (p->print)
-        p->print(p->user, text);
-    else
-        rnnc_trainer_print(tr, text);
 }
 
 static void fmt_time_per_step(double t, char *buf, size_t cap)
@@ -62,19 +46,21 @@ static size_t fmt_values(const rnnc_logs *logs, char *buf, size_t cap)
     return n;
 }
 
-static rnnc_status prog_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch)
+void rnnc__progbar_epoch_begin(rnnc__progbar *p, int epoch, int epochs, char *buf, size_t cap)
 {
-    progress *p = cb->user;
-    char msg[64];
-    snprintf(msg, sizeof msg, "Epoch %d/%d\n", epoch + 1, rnnc_trainer_fit_epochs(tr));
-    out(p, tr, msg);
+    snprintf(buf, cap, "Epoch %d/%d\n", epoch + 1, epochs);
     p->start = now_s();
     p->after_first = 0;
     p->prev_width = 0;
-    return RNNC_OK;
 }
 
-static double per_step(progress *p, int64_t current, double t)
+void rnnc__progbar_batch_end(rnnc__progbar *p, int step)
+{
+    if (step == 0)
+        p->after_first = now_s();
+}
+
+static double per_step(const rnnc__progbar *p, int64_t current, double t)
 {
     if (current <= 0)
         return 0;
@@ -83,21 +69,20 @@ static double per_step(progress *p, int64_t current, double t)
     return (t - p->start) / (double)current;
 }
 
-static void draw(progress *p, rnnc_trainer *tr, int64_t current, const rnnc_logs *logs, bool final)
+void rnnc__progbar_draw(rnnc__progbar *p, int64_t current, int64_t target, const rnnc_logs *logs,
+                        bool final, char *line, size_t cap)
 {
-    const int64_t target = rnnc_trainer_fit_steps(tr);
     const double t = now_s();
     if (current == 1)
         p->after_first = t;
     const double tps = per_step(p, current, t);
-    char line[2048], ts[32], vals[1536];
+    char ts[32], vals[1536];
     const int digits = target > 0 ? (int)log10((double)target) + 1 : 1;
     fmt_time_per_step(tps, ts, sizeof ts);
     fmt_values(logs, vals, sizeof vals);
     if (!p->live) {
-        snprintf(line, sizeof line, "%*lld/%lld - %.0fs - %s%s\n", digits, (long long)current,
-                 (long long)target, t - p->start, ts, vals);
-        out(p, tr, line);
+        snprintf(line, cap, "%*lld/%lld - %.0fs - %s%s\n", digits, (long long)current, (long long)target,
+                 t - p->start, ts, vals);
         return;
     }
     /* a 20-wide bar of heavy horizontals; green for the done part */
@@ -123,63 +108,16 @@ static void draw(progress *p, rnnc_trainer *tr, int64_t current, const rnnc_logs
         else
             snprintf(eta, sizeof eta, "%.0fs", e);
     }
-    int w = snprintf(line, sizeof line, "\r\x1b[1m%*lld/%lld\x1b[0m %s \x1b[1m%s\x1b[0m %s%s", digits,
+    int w = snprintf(line, cap, "\r\x1b[1m%*lld/%lld\x1b[0m %s \x1b[1m%s\x1b[0m %s%s", digits,
                      (long long)current, (long long)target, bar, eta, ts, vals);
     /* pad over a longer previous line (visible width: without escapes) */
     int visible = 2 * digits + 1 + 1 + 20 + 1 + (int)strlen(eta) + 1 + (int)strlen(ts) + (int)strlen(vals);
     (void)w;
     size_t len = strlen(line);
-    for (int i = visible; i < p->prev_width && len + 2 < sizeof line; i++)
+    for (int i = visible; i < p->prev_width && len + 2 < cap; i++)
         line[len++] = ' ';
-    if (final && len + 1 < sizeof line)
+    if (final && len + 1 < cap)
         line[len++] = '\n';
     line[len] = '\0';
     p->prev_width = visible;
-    out(p, tr, line);
-}
-
-static rnnc_status prog_batch_end(rnnc_callback *cb, rnnc_trainer *tr, int step, const rnnc_logs *logs)
-{
-    progress *p = cb->user;
-    if (step == 0)
-        p->after_first = now_s();
-    if (p->live && step + 1 < rnnc_trainer_fit_steps(tr))
-        draw(p, tr, step + 1, logs, false);
-    return RNNC_OK;
-}
-
-static rnnc_status prog_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, rnnc_logs *logs)
-{
-    (void)epoch;
-    progress *p = cb->user;
-    draw(p, tr, rnnc_trainer_fit_steps(tr), logs, true);
-    return RNNC_OK;
-}
-
-static void prog_destroy(rnnc_callback *cb)
-{
-    free(cb->user);
-    free(cb);
-}
-
-rnnc_status rnnc_progress_create(bool live, rnnc_print_fn print, void *user, rnnc_callback **outp)
-{
-    *outp = NULL;
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    progress *p = calloc(1, sizeof *p);
-    if (!cb || !p) {
-        free(cb);
-        free(p);
-        return rnnc_fail(RNNC_E_NOMEM, "progress: out of memory");
-    }
-    p->live = live;
-    p->print = print;
-    p->user = user;
-    cb->user = p;
-    cb->on_epoch_begin = prog_epoch_begin;
-    cb->on_train_batch_end = prog_batch_end;
-    cb->on_epoch_end = prog_epoch_end;
-    cb->destroy = prog_destroy;
-    *outp = cb;
-    return RNNC_OK;
 }

@@ -233,7 +233,7 @@ int64_t rnnc_trainer_fit_steps(const rnnc_trainer *tr);
 /* Prints through fit's print function (stdout outside fit). */
 void rnnc_trainer_print(rnnc_trainer *tr, const char *text);
 
-/* ---- built-in callbacks (callbacks.c, progress.c) -------------------------- */
+/* ---- built-in callbacks (callbacks.c; the progress callback: trainer.c) ----- */
 
 typedef enum { RNNC_MODE_AUTO, RNNC_MODE_MIN, RNNC_MODE_MAX } rnnc_monitor_mode;
 
