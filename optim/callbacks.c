@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optim/callback_internal.h"
 #include "optim/trainer.h"
 
 static char *dup_str(const char *s)
@@ -17,12 +18,6 @@ static char *dup_str(const char *s)
     if (d)
         memcpy(d, s, n);
     return d;
-}
-
-static void free_cb(rnnc_callback *cb)
-{
-    free(cb->user);
-    free(cb);
 }
 
 /* ---- monitor (MonitorCallback) --------------------------------------------- */
@@ -214,7 +209,7 @@ static void early_destroy(rnnc_callback *cb)
 {
     early *e = cb->user;
     early_free_best(e);
-    free_cb(cb);
+    rnnc__callback_destroy_state(cb);
 }
 
 rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnnc_callback **out)
@@ -225,21 +220,15 @@ rnnc_status rnnc_early_stopping_create(const rnnc_early_stopping_options *o, rnn
         o = &d;
     if (o->patience < 0)
         return rnnc_fail(RNNC_E_ARG, "EarlyStopping: patience must be >= 0, got %d", o->patience);
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    early *e = calloc(1, sizeof *e);
-    if (!cb || !e) {
-        free(cb);
-        free(e);
-        return rnnc_fail(RNNC_E_NOMEM, "EarlyStopping: out of memory");
-    }
+    rnnc_callback *cb;
+    RNNC_TRY(rnnc__callback_create("EarlyStopping", sizeof(early), &cb));
+    early *e = cb->user;
     e->o = *o;
     rnnc_status s = monitor_init(&e->mon, "EarlyStopping", o->monitor, o->mode, o->min_delta);
     if (s) {
-        free(cb);
-        free(e);
+        rnnc__callback_destroy_state(cb);
         return s;
     }
-    cb->user = e;
     cb->on_train_begin = early_begin;
     cb->on_epoch_end = early_epoch_end;
     cb->on_train_end = early_end;
@@ -325,24 +314,17 @@ rnnc_status rnnc_reduce_lr_on_plateau_create(const rnnc_reduce_lr_on_plateau_opt
         o = &d;
     if (!(o->factor < 1.0))
         return rnnc_fail(RNNC_E_ARG, "ReduceLROnPlateau does not support a factor >= 1.0, got factor=%g", o->factor);
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    reduce_lr *r = calloc(1, sizeof *r);
-    if (!cb || !r) {
-        free(cb);
-        free(r);
-        return rnnc_fail(RNNC_E_NOMEM, "ReduceLROnPlateau: out of memory");
-    }
+    rnnc_callback *cb;
+    RNNC_TRY(rnnc__callback_create("ReduceLROnPlateau", sizeof(reduce_lr), &cb));
+    reduce_lr *r = cb->user;
     r->o = *o;
     rnnc_status s = monitor_init(&r->mon, "ReduceLROnPlateau", o->monitor, o->mode, o->min_delta);
     if (s) {
-        free(cb);
-        free(r);
+        rnnc__callback_destroy_state(cb);
         return s;
     }
-    cb->user = r;
     cb->on_train_begin = rlr_begin;
     cb->on_epoch_end = rlr_epoch_end;
-    cb->destroy = free_cb;
     *out = cb;
     return RNNC_OK;
 }
@@ -462,7 +444,7 @@ static void csv_destroy(rnnc_callback *cb)
     if (c->f)
         fclose(c->f);
     free(c->filename);
-    free_cb(cb);
+    rnnc__callback_destroy_state(cb);
 }
 
 rnnc_status rnnc_csv_logger_create(const char *filename, char separator, bool append, rnnc_callback **out)
@@ -470,16 +452,15 @@ rnnc_status rnnc_csv_logger_create(const char *filename, char separator, bool ap
     *out = NULL;
     if (!filename || !*filename)
         return rnnc_fail(RNNC_E_ARG, "CSVLogger: filename is empty");
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    csv_logger *c = calloc(1, sizeof *c);
-    if (!cb || !c || !(c->filename = dup_str(filename))) {
-        free(cb);
-        free(c);
+    rnnc_callback *cb;
+    RNNC_TRY(rnnc__callback_create("CSVLogger", sizeof(csv_logger), &cb));
+    csv_logger *c = cb->user;
+    if (!(c->filename = dup_str(filename))) {
+        rnnc__callback_destroy_state(cb);
         return rnnc_fail(RNNC_E_NOMEM, "CSVLogger: out of memory");
     }
     c->sep = separator ? separator : ',';
     c->append = append;
-    cb->user = c;
     cb->on_train_begin = csv_begin;
     cb->on_epoch_end = csv_epoch_end;
     cb->on_train_end = csv_end;
@@ -505,13 +486,8 @@ static rnnc_status nan_batch_end(rnnc_callback *cb, rnnc_trainer *tr, int step, 
 
 rnnc_status rnnc_terminate_on_nan_create(rnnc_callback **out)
 {
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    *out = NULL;
-    if (!cb)
-        return rnnc_fail(RNNC_E_NOMEM, "TerminateOnNaN: out of memory");
-    cb->on_train_batch_end = nan_batch_end;
-    cb->destroy = free_cb;
-    *out = cb;
+    RNNC_TRY(rnnc__callback_create("TerminateOnNaN", 0, out));
+    (*out)->on_train_batch_end = nan_batch_end;
     return RNNC_OK;
 }
 
@@ -609,31 +585,24 @@ rnnc_status rnnc_model_checkpoint_create(const rnnc_model_checkpoint_options *o,
     if (o->save_freq < 0)
         return rnnc_fail(RNNC_E_ARG, "ModelCheckpoint: save_freq must be 'epoch' (0) or a number of batches >= 1, got %lld",
                          (long long)o->save_freq);
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    checkpoint *c = calloc(1, sizeof *c);
-    if (!cb || !c) {
-        free(cb);
-        free(c);
-        return rnnc_fail(RNNC_E_NOMEM, "ModelCheckpoint: out of memory");
-    }
+    rnnc_callback *cb;
+    RNNC_TRY(rnnc__callback_create("ModelCheckpoint", sizeof(checkpoint), &cb));
+    checkpoint *c = cb->user;
     c->o = *o;
     c->last_batch = -1;
     rnnc_status s = monitor_init(&c->mon, "ModelCheckpoint", o->monitor, o->mode, 0.0);
     if (s) {
-        free(cb);
-        free(c);
+        rnnc__callback_destroy_state(cb);
         return s;
     }
     if (o->has_initial_value_threshold) {
         c->mon.best = o->initial_value_threshold;
         c->mon.has_best = true;
     }
-    cb->user = c;
     cb->on_train_begin = ckpt_begin;
     cb->on_epoch_begin = ckpt_epoch_begin;
     cb->on_train_batch_end = ckpt_batch_end;
     cb->on_epoch_end = ckpt_epoch_end;
-    cb->destroy = free_cb;
     *out = cb;
     return RNNC_OK;
 }
@@ -675,7 +644,7 @@ static void lrs_destroy(rnnc_callback *cb)
 {
     lr_scheduler *l = cb->user;
     rnnc_schedule_destroy(l->schedule);
-    free_cb(cb);
+    rnnc__callback_destroy_state(cb);
 }
 
 rnnc_status rnnc_lr_scheduler_create(const rnnc_schedule *schedule, int verbose, rnnc_callback **out)
@@ -683,21 +652,15 @@ rnnc_status rnnc_lr_scheduler_create(const rnnc_schedule *schedule, int verbose,
     *out = NULL;
     if (!schedule)
         return rnnc_fail(RNNC_E_ARG, "LearningRateScheduler: a schedule is required");
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    lr_scheduler *l = calloc(1, sizeof *l);
-    if (!cb || !l) {
-        free(cb);
-        free(l);
-        return rnnc_fail(RNNC_E_NOMEM, "LearningRateScheduler: out of memory");
-    }
+    rnnc_callback *cb;
+    RNNC_TRY(rnnc__callback_create("LearningRateScheduler", sizeof(lr_scheduler), &cb));
+    lr_scheduler *l = cb->user;
     rnnc_status s = rnnc_schedule_clone(schedule, &l->schedule);
     if (s) {
-        free(cb);
-        free(l);
+        rnnc__callback_destroy_state(cb);
         return s;
     }
     l->verbose = verbose;
-    cb->user = l;
     cb->on_epoch_begin = lrs_epoch_begin;
     cb->on_epoch_end = lrs_epoch_end;
     cb->destroy = lrs_destroy;

@@ -11,6 +11,7 @@
 
 #include "framework/ops.h"
 #include "framework/random.h"
+#include "optim/callback_internal.h"
 #include "optim/progress_internal.h"
 #include "optim/trainer_dist_internal.h"
 
@@ -69,6 +70,28 @@ void rnnc_callback_destroy(rnnc_callback *cb)
 {
     if (cb && cb->destroy)
         cb->destroy(cb);
+}
+
+rnnc_status rnnc__callback_create(const char *cls, size_t state_size, rnnc_callback **out)
+{
+    *out = NULL;
+    rnnc_callback *cb = calloc(1, sizeof *cb);
+    void *state = state_size ? calloc(1, state_size) : NULL;
+    if (!cb || (state_size && !state)) {
+        free(cb);
+        free(state);
+        return rnnc_fail(RNNC_E_NOMEM, "%s: out of memory", cls);
+    }
+    cb->user = state;
+    cb->destroy = rnnc__callback_destroy_state;
+    *out = cb;
+    return RNNC_OK;
+}
+
+void rnnc__callback_destroy_state(rnnc_callback *cb)
+{
+    free(cb->user);
+    free(cb);
 }
 
 /* ---- history ---------------------------------------------------------------- */
@@ -323,31 +346,16 @@ static rnnc_status progress_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int e
     return RNNC_OK;
 }
 
-static void progress_destroy(rnnc_callback *cb)
-{
-    free(cb->user);
-    free(cb);
-}
-
 rnnc_status rnnc_progress_create(bool live, rnnc_print_fn print, void *user, rnnc_callback **outp)
 {
-    *outp = NULL;
-    rnnc_callback *cb = calloc(1, sizeof *cb);
-    progress *p = calloc(1, sizeof *p);
-    if (!cb || !p) {
-        free(cb);
-        free(p);
-        return rnnc_fail(RNNC_E_NOMEM, "progress: out of memory");
-    }
+    RNNC_TRY(rnnc__callback_create("progress", sizeof(progress), outp));
+    progress *p = (*outp)->user;
     p->bar.live = live;
     p->print = print;
     p->user = user;
-    cb->user = p;
-    cb->on_epoch_begin = progress_epoch_begin;
-    cb->on_train_batch_end = progress_batch_end;
-    cb->on_epoch_end = progress_epoch_end;
-    cb->destroy = progress_destroy;
-    *outp = cb;
+    (*outp)->on_epoch_begin = progress_epoch_begin;
+    (*outp)->on_train_batch_end = progress_batch_end;
+    (*outp)->on_epoch_end = progress_epoch_end;
     return RNNC_OK;
 }
 
