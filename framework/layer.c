@@ -305,6 +305,24 @@ rnnc_status rnnc_layer_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *a
     if (!l->built)
         RNNC_TRY(rnnc_layer_build(l, &args->inputs[0]->shape));
     l->activity_loss = NULL;
+    /* Keras's autocast: float inputs of another float dtype are converted to
+     * the layer's (a float64 layer after float32 ones, float64 data into a
+     * float32 model); integer inputs are left alone. Keras operations do not
+     * autocast. (Keras's LayerNormalization normalizes such an input in its
+     * own dtype and casts the result; here the input is cast first.) */
+    rnnc_call_args cast_args;
+    if (!l->cls->is_operation) {
+        bool any = false;
+        for (int i = 0; i < args->n_inputs; i++)
+            any = any || (rnnc_dtype_is_float(args->inputs[i]->dtype) && args->inputs[i]->dtype != l->dtype);
+        if (any) {
+            cast_args = *args;
+            for (int i = 0; i < args->n_inputs; i++)
+                if (rnnc_dtype_is_float(args->inputs[i]->dtype))
+                    RNNC_TRY(rnnc_cast(cx, args->inputs[i], l->dtype, &cast_args.inputs[i]));
+            args = &cast_args;
+        }
+    }
     rnnc_status s = l->cls->call(l, cx, args, res);
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "%s '%s': ", l->cls->class_name, l->name);

@@ -73,8 +73,13 @@ rnnc_status rnnc_where(rnnc_ctx *cx, const rnnc_tensor *mask, rnnc_tensor *a,
 rnnc_status rnnc_dropout(rnnc_ctx *cx, rnnc_tensor *x, double rate, struct rnnc_rng *rng,
                          rnnc_tensor **y, rnnc_tensor **mask_out);
 
+/* y = x converted to dtype (float32 <-> float64; x itself when it already
+ * has it); the gradient is converted back. Keras's layer autocasting. */
+rnnc_status rnnc_cast(rnnc_ctx *cx, rnnc_tensor *x, rnnc_dtype dtype, rnnc_tensor **y);
+
 /* Rows of a (V, D) table picked by RNNC_I32 ids of any shape -> (ids..., D).
- * Out-of-range ids fail with RNNC_E_ARG. Gradient scatters into the table. */
+ * Out-of-range ids fail with RNNC_E_ARG. Gradient scatters into the table,
+ * or, for a table opted in (sparse_grad.h), is appended as rows per id. */
 rnnc_status rnnc_gather_rows(rnnc_ctx *cx, rnnc_tensor *table, const rnnc_tensor *ids,
                              rnnc_tensor **y);
 

@@ -38,6 +38,17 @@ static rnnc_loss_kind loss_kind_of(rnnc_metric_kind k)
     }
 }
 
+rnnc_status rnnc_metric_set_name(rnnc_metric *m, const char *name)
+{
+    char *n = malloc(strlen(name) + 1);
+    if (!n)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory renaming metric %s", m->name);
+    strcpy(n, name);
+    free(m->name);
+    m->name = n;
+    return RNNC_OK;
+}
+
 rnnc_status rnnc_metric_create(rnnc_metric_kind kind, const char *name, rnnc_metric **out)
 {
     *out = NULL;

@@ -50,6 +50,8 @@ rnnc_status rnnc_metric_from_name(const char *id, rnnc_metric **out);
 void rnnc_metric_destroy(rnnc_metric *m); /* NULL is a no-op */
 
 const char *rnnc_metric_name(const rnnc_metric *m);
+/* Renames the metric (what compile() does to repeated names). RNNC_E_NOMEM. */
+rnnc_status rnnc_metric_set_name(rnnc_metric *m, const char *name);
 rnnc_metric_kind rnnc_metric_get_kind(const rnnc_metric *m);
 /* +1 when larger is better (accuracies), -1 when smaller is (errors,
  * losses, Mean): what EarlyStopping's mode="auto" uses. */

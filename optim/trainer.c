@@ -373,6 +373,56 @@ int rnnc_trainer_log_direction(const rnnc_trainer *tr, const char *name)
     return 0;
 }
 
+#define RNNC_METRIC_NAME_CAP 256
+
+/* Index of name among the first n seen names, or -1. */
+static int find_name(char (*seen)[RNNC_METRIC_NAME_CAP], int n, const char *name)
+{
+    for (int j = 0; j < n; j++)
+        if (strcmp(seen[j], name) == 0)
+            return j;
+    return -1;
+}
+
+/* Keras's CompileMetrics result names: a metric name seen before gets
+ * _1, _2, ...; a weighted metric whose name is taken is reported as
+ * weighted_<name> (then weighted_<name>_1, ...). So metrics=[mae] with
+ * weighted_metrics=[mae] log "mae" and "weighted_mae". */
+static rnnc_status keras_metric_names(rnnc_trainer *tr)
+{
+    const int n = tr->n_metrics + tr->n_wmetrics;
+    char (*seen)[RNNC_METRIC_NAME_CAP] = calloc((size_t)n + 1, sizeof *seen); /* unique_name_counters */
+    int *uses = calloc((size_t)n + 1, sizeof *uses);
+    int ns = 0;
+    rnnc_status s = RNNC_OK;
+    if (!seen || !uses)
+        s = rnnc_fail(RNNC_E_NOMEM, "compile: out of memory");
+    for (int i = 0; i < n && !s; i++) {
+        const bool weighted = i >= tr->n_metrics;
+        rnnc_metric *m = weighted ? tr->wmetrics[i - tr->n_metrics] : tr->metrics[i];
+        char name[RNNC_METRIC_NAME_CAP];
+        snprintf(name, sizeof name, "%s", rnnc_metric_name(m));
+        int k = find_name(seen, ns, name);
+        if (k >= 0 && weighted) {
+            snprintf(name, sizeof name, "weighted_%s", rnnc_metric_name(m));
+            k = find_name(seen, ns, name);
+        }
+        if (k < 0) {
+            snprintf(seen[ns], sizeof seen[ns], "%s", name);
+            uses[ns++] = 1;
+        } else {
+            char base[RNNC_METRIC_NAME_CAP];
+            snprintf(base, sizeof base, "%s", name);
+            snprintf(name, sizeof name, "%.*s_%d", RNNC_METRIC_NAME_CAP - 16, base, uses[k]++);
+        }
+        if (strcmp(name, rnnc_metric_name(m)) != 0)
+            s = rnnc_metric_set_name(m, name);
+    }
+    free(seen);
+    free(uses);
+    return s;
+}
+
 rnnc_status rnnc_trainer_compile(rnnc_trainer *tr, rnnc_optimizer *opt, rnnc_loss *loss,
                                  rnnc_metric **metrics, int n_metrics, rnnc_metric **weighted,
                                  int n_weighted)
@@ -409,6 +459,11 @@ rnnc_status rnnc_trainer_compile(rnnc_trainer *tr, rnnc_optimizer *opt, rnnc_los
             s = rnnc_fail(RNNC_E_ARG, "compile: a metric may not be named 'loss'");
             goto fail;
         }
+    }
+    if ((s = keras_metric_names(tr)))
+        goto fail;
+    for (int i = 0; i < tr->n_metrics + tr->n_wmetrics; i++) {
+        rnnc_metric *a = i < tr->n_metrics ? tr->metrics[i] : tr->wmetrics[i - tr->n_metrics];
         for (int j = 0; j < i; j++) {
             rnnc_metric *b = j < tr->n_metrics ? tr->metrics[j] : tr->wmetrics[j - tr->n_metrics];
             if (strcmp(rnnc_metric_name(a), rnnc_metric_name(b)) == 0) {
