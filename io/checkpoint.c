@@ -120,20 +120,6 @@ static rnnc_status write_i64s(hid_t loc, const char *name, const int64_t *v, int
     return s;
 }
 
-static rnnc_status make_group(hid_t loc, const char *name, const char *file, hid_t *out)
-{
-    char why[600];
-    rnnc_h5_quiet q;
-    rnnc_h5_quiet_begin(&q);
-    *out = H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    rnnc_status s = RNNC_OK;
-    if (*out < 0)
-        s = rnnc_fail(RNNC_E_IO, "'%s': cannot create group '%s'%s", file, name,
-                      rnnc_h5_error_detail(why, sizeof why));
-    rnnc_h5_quiet_end(&q);
-    return s;
-}
-
 static rnnc_status write_history(hid_t grp, const rnnc_cfg *h, const char *file)
 {
     char w[300];
@@ -170,7 +156,7 @@ static rnnc_status write_state(hid_t file_id, const rnnc_checkpoint_state *st, c
 {
     hid_t g = -1, rg = -1, hg = -1;
     rnnc_status s;
-    if ((s = make_group(file_id, GROUP, file, &g)))
+    if ((s = rnnc_h5_group_create(file_id, GROUP, file, &g)))
         return s;
     int64_t version = st->batch > 0 ? RNNC_CHECKPOINT_VERSION_MID_EPOCH : RNNC_CHECKPOINT_VERSION;
     int64_t run_id = (int64_t)st->run_id;
@@ -189,7 +175,7 @@ static rnnc_status write_state(hid_t file_id, const rnnc_checkpoint_state *st, c
         goto done;
     if (st->training_spec && (s = write_string(g, "training_spec", st->training_spec, file)))
         goto done;
-    if ((s = make_group(g, "rng", file, &rg)))
+    if ((s = rnnc_h5_group_create(g, "rng", file, &rg)))
         goto done;
     for (int i = 0; i < st->n_rngs; i++) {
         int64_t v[2] = {(int64_t)st->rngs[i].state.seed, (int64_t)st->rngs[i].state.counter};
@@ -200,7 +186,7 @@ static rnnc_status write_state(hid_t file_id, const rnnc_checkpoint_state *st, c
         if ((s = write_i64s(rg, st->rngs[i].name, v, 2, file)))
             goto done;
     }
-    if ((s = make_group(g, "history", file, &hg)))
+    if ((s = rnnc_h5_group_create(g, "history", file, &hg)))
         goto done;
     if (st->history && st->history->type == RNNC_CFG_MAP)
         s = write_history(hg, st->history, file);

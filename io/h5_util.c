@@ -566,6 +566,26 @@ rnnc_status rnnc_h5_group_open(hid_t loc, const char *rel, const char *file, hid
     return RNNC_OK;
 }
 
+rnnc_status rnnc_h5_group_create(hid_t loc, const char *rel, const char *file, hid_t *out)
+{
+    char p[1200], why[600];
+    rnnc_h5_quiet q;
+    rnnc_h5_quiet_begin(&q);
+    hid_t lcpl = H5P_DEFAULT;
+    if (strchr(rel, '/') && ((lcpl = H5Pcreate(H5P_LINK_CREATE)) < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0))
+        *out = -1;
+    else
+        *out = H5Gcreate2(loc, rel, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    if (lcpl != H5P_DEFAULT && lcpl >= 0)
+        H5Pclose(lcpl);
+    rnnc_status s = RNNC_OK;
+    if (*out < 0)
+        s = rnnc_fail(RNNC_E_IO, "'%s': cannot create group '%s'%s", file, rnnc_h5_path(loc, rel, p, sizeof p),
+                      rnnc_h5_error_detail(why, sizeof why));
+    rnnc_h5_quiet_end(&q);
+    return s;
+}
+
 rnnc_status rnnc_h5_group_count(hid_t grp, const char *file, size_t *n)
 {
     H5G_info_t info;

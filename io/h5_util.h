@@ -83,6 +83,10 @@ const char *rnnc_h5_path(hid_t loc, const char *rel, char *buf, size_t cap);
 bool rnnc_h5_exists(hid_t loc, const char *rel);
 /* Opens a group; RNNC_E_FORMAT naming file and path when absent or not a group. */
 rnnc_status rnnc_h5_group_open(hid_t loc, const char *rel, const char *file, hid_t *out);
+/* Creates group `rel` below loc, with the groups on the way when rel has a
+ * '/' (StackedRNNCells' "cells/lstm_cell"). RNNC_E_IO "'<file>': cannot
+ * create group '<path>'" with HDF5's reason. */
+rnnc_status rnnc_h5_group_create(hid_t loc, const char *rel, const char *file, hid_t *out);
 /* Number of links directly in a group. */
 rnnc_status rnnc_h5_group_count(hid_t grp, const char *file, size_t *n);
 

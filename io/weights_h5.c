@@ -67,22 +67,6 @@ static rnnc_status ensure_built(rnnc_model *m, const char *what)
 
 /* ---- save ---- */
 
-static hid_t make_group(hid_t loc, const char *name)
-{
-    if (!strchr(name, '/'))
-        return H5Gcreate2(loc, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    /* A child key with a path (StackedRNNCells' "cells/lstm_cell", as
-     * Keras's saver names list items): make the groups on the way. */
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    if (lcpl < 0)
-        return -1;
-    hid_t g = H5Pset_create_intermediate_group(lcpl, 1) < 0
-                  ? -1
-                  : H5Gcreate2(loc, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Pclose(lcpl);
-    return g;
-}
-
 /* Closes a group made here (exactly once); a failing close fails a save
  * that was going well. */
 static rnnc_status close_group(hid_t g, rnnc_status s, const char *path)
@@ -102,14 +86,9 @@ static rnnc_status close_group(hid_t g, rnnc_status s, const char *path)
 static rnnc_status save_vars(hid_t grp, const char *obj_name, const rnnc_tensor *const *t, int n,
                              const char *path)
 {
-    char key[32], p[MAX_PATH];
-    rnnc_h5_quiet q;
-    rnnc_h5_quiet_begin(&q);
-    hid_t vars = make_group(grp, "vars");
-    rnnc_h5_quiet_end(&q);
-    if (vars < 0)
-        return rnnc_fail(RNNC_E_IO, "'%s': cannot create group '%s'", path,
-                         rnnc_h5_path(grp, "vars", p, sizeof p));
+    char key[32];
+    hid_t vars;
+    RNNC_TRY(rnnc_h5_group_create(grp, "vars", path, &vars));
     rnnc_status s = rnnc_h5_attr_write_string(vars, "name", obj_name, path);
     for (int i = 0; i < n && s == RNNC_OK; i++) {
         snprintf(key, sizeof key, "%d", i);
@@ -122,7 +101,6 @@ static rnnc_status save_layer(hid_t grp, const rnnc_layer *l, const char *path)
 {
     rnnc_weight *w[64];
     const rnnc_tensor *t[64];
-    char p[MAX_PATH];
     if (l->n_weights > 64)
         return rnnc_fail(RNNC_E_ARG, "'%s': layer '%s' has %d weights (at most 64 supported)", path,
                          l->name, l->n_weights);
@@ -131,13 +109,10 @@ static rnnc_status save_layer(hid_t grp, const rnnc_layer *l, const char *path)
         t[i] = w[i]->value;
     RNNC_TRY(save_vars(grp, l->name, t, n, path));
     for (int c = 0; c < l->n_children; c++) {
-        rnnc_h5_quiet q;
-        rnnc_h5_quiet_begin(&q);
-        hid_t sub = make_group(grp, l->child_keys[c]);
-        rnnc_h5_quiet_end(&q);
-        if (sub < 0)
-            return rnnc_fail(RNNC_E_IO, "'%s': cannot create group '%s'", path,
-                             rnnc_h5_path(grp, l->child_keys[c], p, sizeof p));
+        /* a child key with a path (StackedRNNCells' "cells/lstm_cell", as
+         * Keras's saver names list items) makes the groups on the way */
+        hid_t sub;
+        RNNC_TRY(rnnc_h5_group_create(grp, l->child_keys[c], path, &sub));
         RNNC_TRY(close_group(sub, save_layer(sub, l->children[c], path), path));
     }
     return RNNC_OK;
@@ -150,31 +125,21 @@ static rnnc_status save_all(hid_t f, const rnnc_model *m, const char *path,
     if (!keys)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     rnnc_status s = layer_keys(m, keys);
-    rnnc_h5_quiet q;
-    rnnc_h5_quiet_begin(&q);
-    hid_t layers = make_group(f, "layers");
-    rnnc_h5_quiet_end(&q);
-    if (layers < 0)
-        s = rnnc_fail(RNNC_E_IO, "'%s': cannot create group '/layers'", path);
+    hid_t layers = -1;
+    if (s == RNNC_OK)
+        s = rnnc_h5_group_create(f, "layers", path, &layers);
     for (int i = 0; i < m->n_layers && s == RNNC_OK; i++) {
-        rnnc_h5_quiet_begin(&q);
-        hid_t g = make_group(layers, keys[i]);
-        rnnc_h5_quiet_end(&q);
-        if (g < 0) {
-            s = rnnc_fail(RNNC_E_IO, "'%s': cannot create group '/layers/%s'", path, keys[i]);
+        hid_t g;
+        if ((s = rnnc_h5_group_create(layers, keys[i], path, &g)))
             break;
-        }
         s = close_group(g, save_layer(g, m->layers[i], path), path);
     }
     if (layers >= 0)
         s = close_group(layers, s, path);
     free(keys);
     if (s == RNNC_OK && n_opt > 0) {
-        rnnc_h5_quiet_begin(&q);
-        hid_t og = make_group(f, "optimizer");
-        rnnc_h5_quiet_end(&q);
-        if (og < 0)
-            return rnnc_fail(RNNC_E_IO, "'%s': cannot create group '/optimizer'", path);
+        hid_t og;
+        RNNC_TRY(rnnc_h5_group_create(f, "optimizer", path, &og));
         s = close_group(og, save_vars(og, opt_name ? opt_name : "optimizer", opt_vars, n_opt, path), path);
     }
     if (s == RNNC_OK)
