@@ -92,16 +92,16 @@ static bool SFX(small_steps)(const fused_state *st)
 #endif
 }
 
-/* Whether the products over all steps (the input projection, dkernel,
- * drecurrent_kernel) run small_sgemm: float on AVX-512 CPUs when BLAS has
- * one thread, where small_sgemm is about twice as fast as OpenBLAS's
- * Haswell kernel (and on par with its AVX-512 one). With more BLAS threads
- * OpenBLAS splits these big products across cores: BLAS. */
-static bool SFX(small_whole)(void)
+/* Whether a product over all steps (the input projection; with ta
+ * dkernel, drecurrent_kernel) runs small_sgemm: float on AVX-512 CPUs when
+ * BLAS has one thread (the rules and their measurements:
+ * rnnc__small_gemm_whole in small_gemm.c). */
+static bool SFX(small_whole)(bool ta)
 {
 #if FUSED_VEC && RNNC__FUSED_WIDE
-    return rnnc__small_gemm_whole();
+    return rnnc__small_gemm_whole(ta);
 #else
+    (void)ta;
     return false;
 #endif
 }
@@ -393,7 +393,7 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
         xin = xd;
     }
     /* The input projection of every step in one product. */
-    SFX(ab_gemm)(SFX(small_whole)(), false, B * T, 3 * U, F, xin, F, W, 3 * U, false, xw,
+    SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, 3 * U, F, xin, F, W, 3 * U, false, xw,
                  3 * U);
     const bool small = SFX(small_steps)(st);
     memcpy(hs, h0, (size_t)BU * sizeof(R));
@@ -691,7 +691,7 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
                     xd[(b * T + t) * F + f] = X[(b * T + t) * F + f] * M[b * F + f];
         xin = xd;
     }
-    const bool whole = SFX(small_whole)();
+    const bool whole = SFX(small_whole)(true);
     if (dW) /* dW += (X ⊙ M)^T @ dxw over all steps at once */
         SFX(ab_gemm)(whole, true, F, 3 * U, B * T, xin, F, dxw, 3 * U, true, dW, 3 * U);
     if (dX) {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layers/small_gemm_internal.h"
+
 enum { ACT_GENERAL, ACT_SIGMOID, ACT_TANH, ACT_LINEAR };
 
 static int act_mode(rnnc_act a)
@@ -39,7 +41,8 @@ typedef struct lstm_state {
     void *drop;    /* (B, F) dropout mask copy, or NULL */
     void *xt;      /* (T*B, F) time-major (dropped) input */
     void *Z, *G, *Hp, *Cp, *Cn, *Ca;
-    void *bw;      /* backward scratch: 4 x (B, U); forward's row scratch (6U) */
+    void *bw;      /* backward scratch: 4 x (B, U) (float32 with small_sgemm: and
+                    * R^T, (4U, U)); forward's row scratch (6U) */
 } lstm_state;
 
 static void state_free(void *p)
@@ -140,7 +143,9 @@ static void vec_act_f32(bool is_tanh, const float *in, float *out, int64_t n)
 #define SIGM sigm_f
 #define TANH tanhf
 #define ROW_VEC 1
+#define SGEMM 1
 #include "layers/lstm_fused_impl.h"
+#undef SGEMM
 #undef ROW_VEC
 #undef R
 #undef SFX
@@ -156,7 +161,9 @@ static void vec_act_f32(bool is_tanh, const float *in, float *out, int64_t n)
 #define SIGM sigm_d
 #define TANH tanh
 #define ROW_VEC 0
+#define SGEMM 0
 #include "layers/lstm_fused_impl.h"
+#undef SGEMM
 #undef ROW_VEC
 #undef R
 #undef SFX
@@ -254,7 +261,10 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BT = B * T;
     const size_t es = rnnc_dtype_size(st->dt);
     const bool drop = a->dropout != NULL;
-    const int64_t scratch = 4 * B * U > 6 * U ? 4 * B * U : 6 * U;
+    const int64_t back = 4 * B * U + (st->dt == RNNC_F32 && rnnc__small_gemm_steps(B, 4 * U, U)
+                                          ? 4 * U * U
+                                          : 0);
+    const int64_t scratch = back > 6 * U ? back : 6 * U;
     size_t n = (size_t)(BT * (8 * U + 4 * U) + scratch + BT * F);
     if (drop)
         n += (size_t)(B * F);

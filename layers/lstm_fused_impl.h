@@ -6,6 +6,8 @@
  *   GEMV    cblas_sgemv | cblas_dgemv
  *   SIGM, TANH  inline sigmoid / tanh for R
  *   ROW_VEC 1 when vec_act_f32 (vector rows of sigmoid / tanh) serves R
+ *   SGEMM   1 when the products of small_gemm_internal.h serve R (float:
+ *           small_sgemm on AVX-512F CPUs, else BLAS)
  *
  * Layouts (row-major). The workspaces are time-major, row t*B + b is batch
  * row b at input time t, so each step's rows are contiguous:
@@ -79,6 +81,44 @@ static void SFX(gemm)(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const R
          (int)n, (int)k, (R)1, A, (int)lda, Bm, (int)ldb, beta, C, (int)ldc);
 }
 
+/* Whether this call's per-step products, (B, U) x (U, 4U) forward and
+ * (B, 4U) x (4U, U) backward, run small_sgemm (small_gemm.c decides). */
+static bool SFX(small_steps)(const lstm_state *st)
+{
+#if SGEMM
+    return rnnc__small_gemm_steps(st->B, 4 * st->U, st->U);
+#else
+    (void)st;
+    return false;
+#endif
+}
+
+/* Whether a product over all steps (the input projection; with ta
+ * dkernel, drecurrent_kernel) runs small_sgemm (small_gemm.c decides). */
+static bool SFX(small_whole)(bool ta)
+{
+#if SGEMM
+    return rnnc__small_gemm_whole(ta);
+#else
+    (void)ta;
+    return false;
+#endif
+}
+
+/* C (m x n) = op(A) (m x k) @ Bm (k x n), or C += with acc; op(A) = A
+ * (m x k, lda) or with ta A^T of A (k x m, lda). small_sgemm when
+ * `small`, else BLAS. */
+static void SFX(ab_gemm)(bool small, bool ta, int64_t m, int64_t n, int64_t k, const R *A,
+                         int64_t lda, const R *Bm, int64_t ldb, bool acc, R *C, int64_t ldc)
+{
+#if SGEMM
+    rnnc__sgemm_pick(small, ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
+#else
+    (void)small;
+    SFX(gemm)(ta, false, m, n, k, A, lda, Bm, ldb, acc ? (R)1 : (R)0, C, ldc);
+#endif
+}
+
 static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R *c0, const R *W,
                                 const R *Rk, const R *bias, R *Y, R *last, R *hT, R *cT)
 {
@@ -100,7 +140,8 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
     if (bias)
         for (int64_t r = 0; r < B * T; r++)
             memcpy(Z + r * U4, bias, (size_t)U4 * sizeof(R));
-    SFX(gemm)(false, false, B * T, U4, F, Xt, F, W, U4, bias ? (R)1 : (R)0, Z, U4);
+    const bool small = SFX(small_steps)(st);
+    SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, U4, F, Xt, F, W, U4, bias != NULL, Z, U4);
     const int64_t t0 = st->go_backwards ? T - 1 : 0;
     memcpy(Hp + t0 * B * U, h0, (size_t)(B * U) * sizeof(R));
     memcpy(Cp + t0 * B * U, c0, (size_t)(B * U) * sizeof(R));
@@ -109,7 +150,7 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = st->go_backwards ? T - 1 - k : k;
         const int64_t tn = st->go_backwards ? t - 1 : t + 1;
-        SFX(gemm)(false, false, B, U4, U, Hp + t * B * U, U, Rk, U4, (R)1, Z + t * B * U4, U4);
+        SFX(ab_gemm)(small, false, B, U4, U, Hp + t * B * U, U, Rk, U4, true, Z + t * B * U4, U4);
         for (int64_t b = 0; b < B; b++) {
             const int64_t row = t * B + b;
             /* without a backward to serve, gates and carries live in one row's scratch */
@@ -158,6 +199,16 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, U4 = 4 * U;
     R *Z = st->Z, *G = st->G, *Hp = st->Hp, *Cp = st->Cp, *Cn = st->Cn, *Ca = st->Ca;
     R *dh = st->bw, *dc = dh + B * U, *carry = dc + B * U, *tmp = carry + B * U;
+    /* With small_sgemm the step products read R^T (4U, U), transposed once
+     * here (in 32 x 32 tiles). */
+    const bool small = SFX(small_steps)(st), whole = SFX(small_whole)(true);
+    R *RT = small ? tmp + B * U : NULL;
+    if (small)
+        for (int64_t i0 = 0; i0 < U; i0 += 32)
+            for (int64_t j0 = 0; j0 < U4; j0 += 32)
+                for (int64_t i = i0; i < i0 + 32 && i < U; i++)
+                    for (int64_t j = j0; j < j0 + 32 && j < U4; j++)
+                        RT[j * U + i] = Rk[i * U4 + j];
     for (int64_t i = 0; i < B * U; i++) {
         dh[i] = dhT ? dhT[i] : (R)0;
         dc[i] = dcT ? dcT[i] : (R)0;
@@ -194,11 +245,17 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
                 z[3 * U + u] = dgo * SFX(dact)(mr, ar, zo, go);
             }
         }
-        /* dh_prev = dZ_t R^T for kept rows; masked rows pass dh through. */
-        SFX(gemm)(false, true, B, U, U4, Z + t * B * U4, U4, Rk, U4, (R)0, tmp, U);
-        for (int64_t b = 0; b < B; b++)
-            if (!st->mask || st->mask[b * T + t])
-                memcpy(dh + b * U, tmp + b * U, (size_t)U * sizeof(R));
+        /* dh_prev = dZ_t R^T for kept rows; masked rows pass dh through
+         * (without a mask every row is kept: straight into dh). */
+        R *dhn = st->mask ? tmp : dh;
+        if (small)
+            SFX(ab_gemm)(true, false, B, U, U4, Z + t * B * U4, U4, RT, U, false, dhn, U);
+        else
+            SFX(gemm)(false, true, B, U, U4, Z + t * B * U4, U4, Rk, U4, (R)0, dhn, U);
+        if (st->mask)
+            for (int64_t b = 0; b < B; b++)
+                if (st->mask[b * T + t])
+                    memcpy(dh + b * U, tmp + b * U, (size_t)U * sizeof(R));
     }
     for (int64_t i = 0; i < B * U; i++) {
         if (dh0)
@@ -209,9 +266,9 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
     R *Xt = st->xt;
     const R *dr = st->drop;
     if (dW)
-        SFX(gemm)(true, false, F, U4, B * T, Xt, F, Z, U4, (R)1, dW, U4);
+        SFX(ab_gemm)(whole, true, F, U4, B * T, Xt, F, Z, U4, true, dW, U4);
     if (dR)
-        SFX(gemm)(true, false, U, U4, B * T, Hp, U, Z, U4, (R)1, dR, U4);
+        SFX(ab_gemm)(whole, true, U, U4, B * T, Hp, U, Z, U4, true, dR, U4);
     if (db)
         for (int64_t r = 0; r < B * T; r++)
             for (int64_t j = 0; j < U4; j++)

@@ -30,10 +30,13 @@ void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A,
  * its own AVX-512 kernels. */
 bool rnnc__small_gemm_steps(int64_t m, int64_t n, int64_t k);
 
-/* Whether the products over all steps (input projection, dkernel,
- * drecurrent_kernel) run small_sgemm: where it runs and BLAS has one
- * thread (with more, OpenBLAS splits these big products across cores). */
-bool rnnc__small_gemm_whole(void);
+/* Whether a product over all steps runs small_sgemm: op(A) = A^T
+ * (dkernel, drecurrent_kernel: the sum runs over the B*T rows) with ta,
+ * else op(A) = A (the input projection: B*T rows of C). Where small_sgemm
+ * runs and BLAS has one thread (with more, OpenBLAS splits these big
+ * products across cores), and for op(A) = A only where OpenBLAS has no
+ * AVX-512 kernel: its own does these tall products faster. */
+bool rnnc__small_gemm_whole(bool ta);
 
 /* C = op(A) @ Bm (+ C with acc) as above: small_sgemm when `small`, else
  * BLAS (GEMV for one row). */
