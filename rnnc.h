@@ -25,6 +25,8 @@
 #include "framework/graph.h"
 #include "framework/gradcheck.h"
 #include "framework/backend.h"
+#include "framework/block_cache.h"
+#include "framework/fpenv.h"
 #include "framework/comm.h"
 #include "framework/backend/cuda_gru.h"
 #include "framework/backend/cudnn_layout.h"

@@ -1,7 +1,7 @@
 /* ops_matmul.c - y = op(a) @ op(b) for rank-2 float tensors, on BLAS.
  *
- * float32 runs cblas_sgemm and float64 cblas_dgemm; transposes are passed to
- * BLAS, never materialized. Backward is two more gemms that accumulate
+ * float32 runs cblas_sgemm (with FTZ + DAZ, framework/fpenv.h) and float64
+ * cblas_dgemm; transposes are passed to BLAS, never materialized. Backward is two more gemms that accumulate
  * (beta = 1) straight into the input gradients. Batched or broadcasting
  * matmul is not here: callers flatten leading dims to rows first. */
 #include "framework/ops.h"
@@ -9,6 +9,8 @@
 
 #include <cblas.h>
 #include <limits.h>
+
+#include "framework/fpenv.h"
 
 /* C (m x n, ld ldc) = alpha * op(A) op(B) + beta * C, row-major. */
 static void gemm(rnnc_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void *A,
@@ -22,10 +24,12 @@ static void gemm(rnnc_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t 
     ldc = ldc < 1 ? 1 : ldc;
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
     const enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
-    if (dt == RNNC_F32)
+    if (dt == RNNC_F32) { /* FTZ + DAZ inside (framework/fpenv.h) */
+        const rnnc__fp_scope fp = rnnc__flush_begin();
         cblas_sgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, 1.0f, A,
                     (blasint)lda, B, (blasint)ldb, (float)beta, C, (blasint)ldc);
-    else
+        rnnc__flush_end(fp);
+    } else
         cblas_dgemm(CblasRowMajor, TA, TB, (blasint)m, (blasint)n, (blasint)k, 1.0, A,
                     (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 }

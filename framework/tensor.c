@@ -1,5 +1,6 @@
 /* tensor.c - tensor creation, views, element access, shapes and dtypes. */
 #include "framework/tensor.h"
+#include "framework/block_cache.h"
 #include "framework/sparse_grad.h"
 
 #include <math.h>
@@ -136,7 +137,7 @@ rnnc_status rnnc_tensor_create(rnnc_dtype dtype, const rnnc_shape *shape, rnnc_t
     rnnc_tensor *t = calloc(1, sizeof *t);
     if (!t)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory for a tensor header");
-    t->data = calloc(bytes ? bytes : 1, 1);
+    t->data = rnnc__block_alloc(bytes, true); /* big ones reused across calls (block_cache.h) */
     if (!t->data) {
         free(t);
         return rnnc_fail(RNNC_E_NOMEM, "out of memory for a tensor of shape %s (%zu bytes)",
@@ -168,8 +169,8 @@ void rnnc_tensor_destroy(rnnc_tensor *t)
     if (!t)
         return;
     if (!t->view_of) {
-        free(t->data);
-        free(t->grad);
+        rnnc__block_free(t->data);
+        rnnc__block_free(t->grad);
         rnnc__sparse_grad_destroy(t->sgrad);
     }
     free(t);
@@ -268,7 +269,9 @@ rnnc_status rnnc_tensor_ensure_grad(rnnc_tensor *t)
     }
     if (!rnnc_dtype_is_float(t->dtype))
         return rnnc_fail(RNNC_E_DTYPE, "a %s tensor cannot have a gradient", rnnc_dtype_name(t->dtype));
-    t->grad = calloc(t->numel ? t->numel : 1, rnnc_dtype_size(t->dtype));
+    t->grad = t->numel <= SIZE_MAX / rnnc_dtype_size(t->dtype)
+                  ? rnnc__block_alloc(t->numel * rnnc_dtype_size(t->dtype), true)
+                  : NULL;
     if (!t->grad)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory for a gradient of %zu elements", t->numel);
     return RNNC_OK;

@@ -7,10 +7,12 @@
  * choices: README.md, "Performance". */
 #include "layers/gru_fused.h"
 
+#include "framework/block_cache.h"
+#include "framework/fpenv.h"
+
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,81 +58,11 @@ typedef struct fused_state {
 /* ---- workspaces --------------------------------------------------------- */
 
 /* The workspaces are big (several B*T*3U arrays) and the next call of a
- * training loop wants the same sizes again. Handing them back to malloc
- * makes every call fault in fresh pages (glibc returns large blocks to the
- * system), so freed workspaces go to a small cache instead; an allocation
- * takes the smallest cached block that fits and is at most twice the size.
- * The cache is process-wide behind a spin lock (held for a few loads). */
-#define WS_SLOTS 8
-#define WS_HEADER 64 /* keeps the block's capacity; 64 keeps the data aligned */
-
-static struct {
-    void *block[WS_SLOTS];
-    size_t cap[WS_SLOTS];
-    atomic_flag lock;
-} ws_cache = {.lock = ATOMIC_FLAG_INIT};
-
-static void ws_lock(void)
-{
-    while (atomic_flag_test_and_set_explicit(&ws_cache.lock, memory_order_acquire))
-        ;
-}
-
-static void ws_unlock(void) { atomic_flag_clear_explicit(&ws_cache.lock, memory_order_release); }
-
-static void *ws_alloc(size_t bytes)
-{
-    void *blk = NULL;
-    int best = -1;
-    ws_lock();
-    for (int i = 0; i < WS_SLOTS; i++)
-        if (ws_cache.block[i] && ws_cache.cap[i] >= bytes && ws_cache.cap[i] / 2 <= bytes &&
-            (best < 0 || ws_cache.cap[i] < ws_cache.cap[best]))
-            best = i;
-    if (best >= 0) {
-        blk = ws_cache.block[best];
-        ws_cache.block[best] = NULL;
-    }
-    ws_unlock();
-    if (!blk) {
-        if (bytes > SIZE_MAX - WS_HEADER || !(blk = malloc(WS_HEADER + bytes)))
-            return NULL;
-        memcpy(blk, &bytes, sizeof bytes);
-    }
-    return (char *)blk + WS_HEADER;
-}
-
-static void ws_free(void *p)
-{
-    if (!p)
-        return;
-    void *blk = (char *)p - WS_HEADER, *drop = NULL;
-    size_t cap;
-    memcpy(&cap, blk, sizeof cap);
-    ws_lock();
-    int slot = -1;
-    for (int i = 0; i < WS_SLOTS && slot < 0; i++)
-        if (!ws_cache.block[i])
-            slot = i;
-    if (slot < 0) { /* full: evict the smallest block if it is smaller than this one */
-        slot = 0;
-        for (int i = 1; i < WS_SLOTS; i++)
-            if (ws_cache.cap[i] < ws_cache.cap[slot])
-                slot = i;
-        if (ws_cache.cap[slot] < cap) {
-            drop = ws_cache.block[slot];
-        } else {
-            drop = blk;
-            slot = -1;
-        }
-    }
-    if (slot >= 0) {
-        ws_cache.block[slot] = blk;
-        ws_cache.cap[slot] = cap;
-    }
-    ws_unlock();
-    free(drop);
-}
+ * training loop wants the same sizes again: they come from the process's
+ * block cache (framework/block_cache.h), so a call does not fault in fresh
+ * pages. */
+static void *ws_alloc(size_t bytes) { return rnnc__block_alloc(bytes, false); }
+static void ws_free(void *p) { rnnc__block_free(p); }
 
 static void state_free(void *p)
 {
@@ -324,9 +256,13 @@ static rnnc_status fused_backward(rnnc_node *n)
     const void *dlast = n->out[o]->grad, *dhT = n->out[o + 1]->grad;
     rnnc_tensor *x = n->in[0], *h0 = n->in[1], *W = n->in[2], *Rk = n->in[3];
     rnnc_tensor *bias = n->n_in > 4 ? n->in[4] : NULL;
-    if (st->dt == RNNC_F32)
-        return backward_f32(st, dY, dlast, dhT, x->data, W->data, Rk->data, grad_of(x),
-                            grad_of(h0), grad_of(W), grad_of(Rk), grad_of(bias));
+    if (st->dt == RNNC_F32) { /* FTZ + DAZ inside (framework/fpenv.h) */
+        const rnnc__fp_scope fp = rnnc__flush_begin();
+        rnnc_status s = backward_f32(st, dY, dlast, dhT, x->data, W->data, Rk->data, grad_of(x),
+                                     grad_of(h0), grad_of(W), grad_of(Rk), grad_of(bias));
+        rnnc__flush_end(fp);
+        return s;
+    }
     return backward_f64(st, dY, dlast, dhT, x->data, W->data, Rk->data, grad_of(x), grad_of(h0),
                         grad_of(W), grad_of(Rk), grad_of(bias));
 }
@@ -459,10 +395,12 @@ rnnc_status rnnc__gru_fused(rnnc_ctx *cx, const rnnc__gru_fused_args *a, rnnc__g
         node->free_state = state_free;
     }
     const void *bias = a->bias ? a->bias->data : NULL;
-    if (dt == RNNC_F32)
+    if (dt == RNNC_F32) { /* FTZ + DAZ inside (framework/fpenv.h) */
+        const rnnc__fp_scope fp = rnnc__flush_begin();
         s = forward_f32(st, node != NULL, a->x->data, a->h0->data, a->kernel->data,
                         a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data);
-    else
+        rnnc__flush_end(fp);
+    } else
         s = forward_f64(st, node != NULL, a->x->data, a->h0->data, a->kernel->data,
                         a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data);
     if (!node)

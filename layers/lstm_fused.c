@@ -3,6 +3,9 @@
  * float64 bodies come from lstm_fused_impl.h. */
 #include "layers/lstm_fused.h"
 
+#include "framework/block_cache.h"
+#include "framework/fpenv.h"
+
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
@@ -51,7 +54,7 @@ static void state_free(void *p)
     if (!st)
         return;
     free(st->mask);
-    free(st->block);
+    rnnc__block_free(st->block);
     free(st);
 }
 
@@ -189,10 +192,14 @@ static rnnc_status lstm_backward(rnnc_node *n)
                *dc = out_grad(n->out[o + 2]);
     rnnc_tensor *x = n->in[0], *W = n->in[3], *Rk = n->in[4];
     rnnc_tensor *bias = n->n_in > 5 ? n->in[5] : NULL;
-    if (st->dt == RNNC_F32)
-        return backward_f32(st, dY, dl, dh, dc, x->data, W->data, Rk->data, grad_of(x),
-                            grad_of(n->in[1]), grad_of(n->in[2]), grad_of(W), grad_of(Rk),
-                            grad_of(bias));
+    if (st->dt == RNNC_F32) { /* FTZ + DAZ inside (framework/fpenv.h) */
+        const rnnc__fp_scope fp = rnnc__flush_begin();
+        rnnc_status s = backward_f32(st, dY, dl, dh, dc, x->data, W->data, Rk->data, grad_of(x),
+                                     grad_of(n->in[1]), grad_of(n->in[2]), grad_of(W),
+                                     grad_of(Rk), grad_of(bias));
+        rnnc__flush_end(fp);
+        return s;
+    }
     return backward_f64(st, dY, dl, dh, dc, x->data, W->data, Rk->data, grad_of(x),
                         grad_of(n->in[1]), grad_of(n->in[2]), grad_of(W), grad_of(Rk),
                         grad_of(bias));
@@ -268,7 +275,7 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     size_t n = (size_t)(BT * (8 * U + 4 * U) + scratch + BT * F);
     if (drop)
         n += (size_t)(B * F);
-    char *p = malloc(n * es);
+    char *p = rnnc__block_alloc(n * es, false); /* reused across calls (block_cache.h) */
     if (!p)
         return false;
     st->block = p;
@@ -355,11 +362,13 @@ rnnc_status rnnc__lstm_fused(rnnc_ctx *cx, const rnnc__lstm_fused_args *a,
     }
     st->save = node != NULL;
     const void *bias = a->bias ? a->bias->data : NULL;
-    if (dt == RNNC_F32)
+    if (dt == RNNC_F32) { /* FTZ + DAZ inside (framework/fpenv.h) */
+        const rnnc__fp_scope fp = rnnc__flush_begin();
         s = forward_f32(st, a->x->data, a->h0->data, a->c0->data, a->kernel->data,
                         a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data,
                         cT->data);
-    else
+        rnnc__flush_end(fp);
+    } else
         s = forward_f64(st, a->x->data, a->h0->data, a->c0->data, a->kernel->data,
                         a->recurrent_kernel->data, bias, Y ? Y->data : NULL, last->data, hT->data,
                         cT->data);

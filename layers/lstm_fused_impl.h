@@ -5,7 +5,9 @@
  *   GEMM    cblas_sgemm | cblas_dgemm
  *   GEMV    cblas_sgemv | cblas_dgemv
  *   SIGM, TANH  inline sigmoid / tanh for R
- *   ROW_VEC 1 when vec_act_f32 (vector rows of sigmoid / tanh) serves R
+ *   ROW_VEC 1 when vec_act_f32 (vector rows of sigmoid / tanh) and the row
+ *           kernels lstm_fwd_row_f32 / lstm_back_row_f32 (the default pair,
+ *           one pass per row) serve R
  *   SGEMM   1 when the products of small_gemm_internal.h serve R (float:
  *           small_sgemm on AVX-512F CPUs, else BLAS)
  *
@@ -17,7 +19,9 @@
  *   Z   (T*B, 4U)  pre-activations x W + h R + b; backward: their gradients
  *   G   (T*B, 4U)  gates i, f, g, o
  *   Hp  (T*B, U)   the state h before input time t; Cp the carry
- *   Cn  (T*B, U)   the new carry of time t (before masking); Ca = act(Cn)
+ *   Cn  (T*B, U)   the new carry of time t (before masking; not kept by
+ *                  the row kernels, whose backward does not read it);
+ *                  Ca = act(Cn)
  *   Y   (B, T, U)  outputs in processing order
  * Step k processes t = k, or T-1-k with go_backwards. */
 
@@ -119,6 +123,15 @@ static void SFX(ab_gemm)(bool small, bool ta, int64_t m, int64_t n, int64_t k, c
 #endif
 }
 
+#if ROW_VEC
+/* Whether the row kernels of the default pair (sigmoid gates, tanh) serve
+ * this call (vec_act_rows.h). */
+static bool SFX(row_kernels)(const lstm_state *st)
+{
+    return st->mode_r == ACT_SIGMOID && st->mode_a == ACT_TANH;
+}
+#endif
+
 static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R *c0, const R *W,
                                 const R *Rk, const R *bias, R *Y, R *last, R *hT, R *cT)
 {
@@ -147,6 +160,9 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
     memcpy(Cp + t0 * B * U, c0, (size_t)(B * U) * sizeof(R));
     const int ma = st->mode_a, mr = st->mode_r;
     const rnnc_act aa = st->act, ar = st->ract;
+#if ROW_VEC
+    const bool rows = SFX(row_kernels)(st);
+#endif
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = st->go_backwards ? T - 1 - k : k;
         const int64_t tn = st->go_backwards ? t - 1 : t + 1;
@@ -163,6 +179,13 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
             R *cnx = k + 1 < T ? Cp + (tn * B + b) * U : cT + b * U;
             R *y = Y ? Y + (b * T + k) * U : last + b * U;
             const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : y;
+#if ROW_VEC
+            if (rows && keep) { /* one pass; the new carry straight to its place */
+                lstm_fwd_row_f32(U, z, cp, g, cnx, ca, hn);
+                memcpy(y, hn, (size_t)U * sizeof(R));
+                continue;
+            }
+#endif
             SFX(act_row)(mr, ar, z, g, 2 * U); /* i, f */
             SFX(act_row)(ma, aa, z + 2 * U, g + 2 * U, U);
             SFX(act_row)(mr, ar, z + 3 * U, g + 3 * U, U);
@@ -199,10 +222,16 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, U4 = 4 * U;
     R *Z = st->Z, *G = st->G, *Hp = st->Hp, *Cp = st->Cp, *Cn = st->Cn, *Ca = st->Ca;
     R *dh = st->bw, *dc = dh + B * U, *carry = dc + B * U, *tmp = carry + B * U;
+    R *zeros = tmp + B * U; /* (U): stands in for absent output gradients */
     /* With small_sgemm the step products read R^T (4U, U), transposed once
      * here (in 32 x 32 tiles). */
     const bool small = SFX(small_steps)(st), whole = SFX(small_whole)(true);
-    R *RT = small ? tmp + B * U : NULL;
+#if ROW_VEC
+    const bool rows = SFX(row_kernels)(st);
+#endif
+    R *RT = small ? zeros + U : NULL;
+    for (int64_t u = 0; u < U; u++)
+        zeros[u] = (R)0;
     if (small)
         for (int64_t i0 = 0; i0 < U; i0 += 32)
             for (int64_t j0 = 0; j0 < U4; j0 += 32)
@@ -225,6 +254,13 @@ static rnnc_status SFX(backward)(lstm_state *st, const R *dY, const R *dlast, co
             const R *dyk = dY ? dY + (b * T + k) * U : NULL;
             const R *dl = (dY && k == T - 1 && dlast) ? dlast + b * U : NULL;
             const bool keep = !st->mask || st->mask[b * T + t];
+#if ROW_VEC
+            if (rows && keep) {
+                lstm_back_row_f32(U, g, ca, cp, dyk ? dyk : zeros, dl ? dl : zeros, cr, dhb,
+                                  dcb, z);
+                continue;
+            }
+#endif
             for (int64_t u = 0; u < U; u++) {
                 const R dy = cr[u] + (dyk ? dyk[u] : (R)0) + (dl ? dl[u] : (R)0);
                 if (!keep) {

@@ -5,7 +5,13 @@
  *
  * Same expm1-based formulas as the GRU's row kernels (gru_fused_rows.h):
  * expm1 from a degree-7 polynomial after range reduction, ~2 ulp; sigmoid
- * = 1 / (2 + expm1(-x)), tanh|x| = -m / (2 + m) with m = expm1(-2|x|). */
+ * = 1 / (2 + expm1(-x)), tanh|x| = -m / (2 + m) with m = expm1(-2|x|).
+ * Every width computes each lane with the same operations, so all widths
+ * (1 lane included, for a row's tail) give bit-identical results.
+ *
+ * Also the element-wise work of one LSTM row for the default activation
+ * pair (sigmoid gates, tanh candidate and carry), forward and backward, in
+ * one pass over the row. */
 
 typedef uint32_t VN(u32) __attribute__((vector_size(sizeof(V))));
 
@@ -39,22 +45,80 @@ static inline VATTR V VN(expm1)(V y)
     return s * p + (s - 1.0f);
 }
 
+static inline VATTR V VN(sigm)(V x) { return 1.0f / (2.0f + VN(expm1)(-x)); }
+
+static inline VATTR V VN(tanh)(V x)
+{
+    const VI sign = (VI)x & INT32_MIN;
+    const V a = (V)((VI)x & 0x7fffffff);
+    const V m = VN(expm1)(-2.0f * a);
+    return (V)((VI)(-m / (2.0f + m)) | sign);
+}
+
 /* out[0..n) = sigmoid or tanh of in[0..n) while whole vectors fit;
  * returns how many were done (the caller finishes the tail). */
 static VATTR int64_t VN(act_row)(bool is_tanh, const float *in, float *out, int64_t n)
 {
     int64_t u = 0;
     if (is_tanh) {
-        for (; u + VW <= n; u += VW) {
-            const V x = VN(ld)(in + u);
-            const VI sign = (VI)x & INT32_MIN;
-            const V a = (V)((VI)x & 0x7fffffff);
-            const V m = VN(expm1)(-2.0f * a);
-            VN(st)(out + u, (V)((VI)(-m / (2.0f + m)) | sign));
-        }
+        for (; u + VW <= n; u += VW)
+            VN(st)(out + u, VN(tanh)(VN(ld)(in + u)));
     } else {
         for (; u + VW <= n; u += VW)
-            VN(st)(out + u, 1.0f / (2.0f + VN(expm1)(-VN(ld)(in + u))));
+            VN(st)(out + u, VN(sigm)(VN(ld)(in + u)));
+    }
+    return u;
+}
+
+/* Forward of one kept LSTM row from its pre-activations z (4U: i, f, g,
+ * o) and carry cp (U): the gates g (4U), the new carry cn = f cp + i g,
+ * ca = tanh(cn) and the state h = o ca (U each); units [u0, U) while whole
+ * vectors fit, returning where it stopped. */
+static VATTR int64_t VN(lstm_fwd_row)(int64_t u0, int64_t U, const float *z, const float *cp,
+                                      float *g, float *cn, float *ca, float *h)
+{
+    int64_t u = u0;
+    for (; u + VW <= U; u += VW) {
+        const V i = VN(sigm)(VN(ld)(z + u)), f = VN(sigm)(VN(ld)(z + U + u));
+        const V gg = VN(tanh)(VN(ld)(z + 2 * U + u)), o = VN(sigm)(VN(ld)(z + 3 * U + u));
+        const V c = f * VN(ld)(cp + u) + i * gg;
+        const V a = VN(tanh)(c);
+        VN(st)(g + u, i);
+        VN(st)(g + U + u, f);
+        VN(st)(g + 2 * U + u, gg);
+        VN(st)(g + 3 * U + u, o);
+        VN(st)(cn + u, c);
+        VN(st)(ca + u, a);
+        VN(st)(h + u, o * a);
+    }
+    return u;
+}
+
+/* Backward of one kept LSTM row, units [u0, U) while whole vectors fit
+ * (returns where it stopped): from the saved gates g (4U), ca (U) and
+ * carry cp (U), the output gradient dy = cr + dyk + dl (cr: the gradient
+ * carried to this output from later masked steps, zeroed here), the state
+ * and carry gradients dh and dc after the step: dc becomes the carry
+ * gradient before it, z (4U) the pre-activation gradients. */
+static VATTR int64_t VN(lstm_back_row)(int64_t u0, int64_t U, const float *g, const float *ca,
+                                       const float *cp, const float *dyk, const float *dl,
+                                       float *cr, const float *dh, float *dc, float *z)
+{
+    int64_t u = u0;
+    const V zero = (V){0}, one = zero + 1.0f;
+    for (; u + VW <= U; u += VW) {
+        const V dy = VN(ld)(cr + u) + VN(ld)(dyk + u) + VN(ld)(dl + u);
+        VN(st)(cr + u, zero);
+        const V dht = VN(ld)(dh + u) + dy;
+        const V gi = VN(ld)(g + u), gf = VN(ld)(g + U + u), gg = VN(ld)(g + 2 * U + u),
+                go = VN(ld)(g + 3 * U + u), a = VN(ld)(ca + u);
+        const V dct = VN(ld)(dc + u) + dht * go * (one - a * a);
+        const V dgo = dht * a;
+        VN(st)(dc + u, dct * gf);
+        VN(st)(z + u, dct * gg * (gi * (one - gi)));
+        VN(st)(z + U + u, dct * VN(ld)(cp + u) * (gf * (one - gf)));
+        VN(st)(z + 2 * U + u, dct * gi * (one - gg * gg));
+        VN(st)(z + 3 * U + u, dgo * (go * (one - go)));
     }
     return u;
 }
