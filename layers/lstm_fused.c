@@ -44,8 +44,8 @@ typedef struct lstm_state {
     void *drop;    /* (B, F) dropout mask copy, or NULL */
     void *xt;      /* (T*B, F) time-major (dropped) input */
     void *Z, *G, *Hp, *Cp, *Cn, *Ca;
-    void *bw;      /* backward scratch: 4 x (B, U) (float32 with small_sgemm: and
-                    * R^T, (4U, U)); forward's row scratch (6U) */
+    void *bw;      /* backward scratch: 4 x (B, U), (U) zeros (float32 with small_sgemm:
+                    * and R^T, (4U, U)); forward's row scratch (6U) */
 } lstm_state;
 
 static void state_free(void *p)
@@ -61,8 +61,22 @@ static void state_free(void *p)
 static inline float sigm_f(float x) { return 1.0f / (1.0f + expf(-x)); }
 static inline double sigm_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-/* float32 rows of sigmoid / tanh: 4 lanes everywhere, 8 with AVX2 and 16
- * with AVX-512F where the CPU has them (x86, GCC / Clang). */
+/* float32 rows of sigmoid / tanh and the LSTM row kernels: 4 lanes
+ * everywhere, 8 with AVX2 and 16 with AVX-512F where the CPU has them (x86,
+ * GCC / Clang), 1 lane for a row's tail; bit-identical at every width. */
+typedef float v1f __attribute__((vector_size(4)));
+typedef int32_t v1i __attribute__((vector_size(4)));
+#define V v1f
+#define VI v1i
+#define VW 1
+#define VN(n) n##_v1
+#define VATTR
+#include "layers/vec_act_rows.h"
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 #define V v4f
@@ -135,8 +149,40 @@ static void vec_act_f32(bool is_tanh, const float *in, float *out, int64_t n)
         u = act_row_v8(is_tanh, in, out, n);
 #endif
     u += act_row_v4(is_tanh, in + u, out + u, n - u);
-    for (; u < n; u++)
-        out[u] = is_tanh ? tanhf(in[u]) : sigm_f(in[u]);
+    act_row_v1(is_tanh, in + u, out + u, n - u);
+}
+
+/* One kept row of a forward step, default activation pair (vec_act_rows.h). */
+static void lstm_fwd_row_f32(int64_t U, const float *z, const float *cp, float *g, float *cn,
+                             float *ca, float *h)
+{
+    int64_t u = 0;
+#if LSTM_WIDE
+    const int w = row_width();
+    if (w == 16)
+        u = lstm_fwd_row_v16(0, U, z, cp, g, cn, ca, h);
+    else if (w == 8)
+        u = lstm_fwd_row_v8(0, U, z, cp, g, cn, ca, h);
+#endif
+    u = lstm_fwd_row_v4(u, U, z, cp, g, cn, ca, h);
+    lstm_fwd_row_v1(u, U, z, cp, g, cn, ca, h);
+}
+
+/* One kept row of a backward step, default activation pair. */
+static void lstm_back_row_f32(int64_t U, const float *g, const float *ca, const float *cp,
+                              const float *dyk, const float *dl, float *cr, const float *dh,
+                              float *dc, float *z)
+{
+    int64_t u = 0;
+#if LSTM_WIDE
+    const int w = row_width();
+    if (w == 16)
+        u = lstm_back_row_v16(0, U, g, ca, cp, dyk, dl, cr, dh, dc, z);
+    else if (w == 8)
+        u = lstm_back_row_v8(0, U, g, ca, cp, dyk, dl, cr, dh, dc, z);
+#endif
+    u = lstm_back_row_v4(u, U, g, ca, cp, dyk, dl, cr, dh, dc, z);
+    lstm_back_row_v1(u, U, g, ca, cp, dyk, dl, cr, dh, dc, z);
 }
 
 #define R float
@@ -268,7 +314,7 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BT = B * T;
     const size_t es = rnnc_dtype_size(st->dt);
     const bool drop = a->dropout != NULL;
-    const int64_t back = 4 * B * U + (st->dt == RNNC_F32 && rnnc__small_gemm_steps(B, 4 * U, U)
+    const int64_t back = 4 * B * U + U + (st->dt == RNNC_F32 && rnnc__small_gemm_steps(B, 4 * U, U)
                                           ? 4 * U * U
                                           : 0);
     const int64_t scratch = back > 6 * U ? back : 6 * U;
