@@ -9,12 +9,12 @@
 #   - enables the CUDA language (only then, so CPU-only machines never need
 #     nvcc),
 #   - compiles framework/backend/cuda/*.c and *.cu into the OBJECT library
-#     rnnc_cuda and adds those objects to the rnnc library (target_sources:
-#     the library already exists at this point),
-#   - links CUDA::cudart, CUDA::cublas and cuDNN into rnnc (PRIVATE: the
-#     public headers never include CUDA headers),
-#   - defines RNNC_HAVE_CUDA on framework/backend.c only (the backend
-#     registry: the one #ifdef),
+#     rnnc_cuda and links those objects into the module librnnc_cuda.so
+#     (target rnnc_cuda_module) with CUDA::cudart, CUDA::cublas and cuDNN;
+#     librnnc loads it with dlopen at first use and never links a CUDA
+#     library itself,
+#   - defines RNNC_HAVE_CUDA and RNNC_CUDA_MODULE (the module's file name)
+#     on framework/backend.c only (the backend registry: the one #ifdef),
 #   - sets RNNC_HAVE_CUDA to ON in the including scope.
 # Not here: anything GPU-dependent at configure time (no device query); a
 # machine without a GPU builds the backend and skips the GPU tests at run
@@ -112,16 +112,26 @@ endif()
 # No --use_fast_math: device code keeps IEEE float32 expf/tanhf, so the GPU
 # matches the CPU within 1e-4.
 
-target_sources(rnnc PRIVATE $<TARGET_OBJECTS:rnnc_cuda>)
-target_link_libraries(rnnc PRIVATE CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
-# The objects are linked by the C linker (rnnc has no CUDA sources of its
-# own); rnnc was created before CUDA was enabled, so give it the
-# architectures too (CMake checks them on every target that sees CUDA).
-set_target_properties(rnnc PROPERTIES LINKER_LANGUAGE C
-  CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+# The backend is a module of its own, librnnc_cuda.so, loaded with dlopen
+# at first use (framework/backend.c), so that librnnc itself never links
+# cudart, cuBLAS or cuDNN: a process that stays on the CPU does not map
+# them (they cost about 200 MB of resident memory and a tenth of a second
+# at start). The module links librnnc for the framework's functions.
+add_library(rnnc_cuda_module MODULE $<TARGET_OBJECTS:rnnc_cuda>)
+target_link_libraries(rnnc_cuda_module PRIVATE rnnc CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY})
+# The objects are linked by the C linker (the module has no CUDA sources of
+# its own); give it the architectures too (CMake checks them on every
+# target that sees CUDA). Next to librnnc in the build tree and installed
+# beside it; $ORIGIN finds librnnc.so.0 from there.
+set_target_properties(rnnc_cuda_module PROPERTIES OUTPUT_NAME rnnc_cuda LINKER_LANGUAGE C
+  CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
+  LIBRARY_OUTPUT_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}" INSTALL_RPATH "$ORIGIN")
+install(TARGETS rnnc_cuda_module LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime)
+target_link_libraries(rnnc PRIVATE ${CMAKE_DL_LIBS})
 # The registry (framework/backend.c) is the one place that knows.
 set_property(SOURCE ${CMAKE_CURRENT_SOURCE_DIR}/framework/backend.c APPEND PROPERTY
-  COMPILE_DEFINITIONS RNNC_HAVE_CUDA=1)
+  COMPILE_DEFINITIONS RNNC_HAVE_CUDA=1
+  "RNNC_CUDA_MODULE=\"${CMAKE_SHARED_MODULE_PREFIX}rnnc_cuda${CMAKE_SHARED_MODULE_SUFFIX}\"")
 
 set(RNNC_HAVE_CUDA ON)
 message(STATUS "rnnc: CUDA backend ON (CUDA ${CUDAToolkit_VERSION}, cuDNN ${_rnnc_cudnn_major}: "

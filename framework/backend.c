@@ -2,8 +2,13 @@
  * the CUDA backend's function table.
  *
  * The one #ifdef RNNC_HAVE_CUDA of the framework lives here: CMake defines
- * it on this file only, when it compiled framework/backend/cuda into the
- * library (cmake/FindRnncCuda.cmake). */
+ * it on this file only, when it built framework/backend/cuda as the module
+ * RNNC_CUDA_MODULE (librnnc_cuda.so, cmake/FindRnncCuda.cmake). librnnc
+ * does not link the CUDA libraries: the module (which does) is loaded with
+ * dlopen the first time the table is asked for, so a process that stays on
+ * the CPU never maps cudart, cuBLAS or cuDNN and costs what a CPU-only
+ * build costs (README, "Performance"). */
+#define _GNU_SOURCE /* dladdr */
 #include "framework/backend.h"
 
 #include <stddef.h>
@@ -12,8 +17,44 @@
 #include "framework/backend/cuda_api.h"
 
 #ifdef RNNC_HAVE_CUDA
-/* framework/backend/cuda/cuda_api.c */
-const rnnc_cuda_api *rnnc__cuda_api(void);
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+
+static const rnnc_cuda_api *cuda_table;
+static char cuda_load_error[1024];
+static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
+
+/* Opens RNNC_CUDA_MODULE from librnnc's own folder (where the build and
+ * the install put it), else through the loader's search path, and takes
+ * its table (framework/backend/cuda/cuda_api.c: rnnc__cuda_api). */
+static void cuda_load(void)
+{
+    void *h = NULL;
+    Dl_info info;
+    char path[4096];
+    if (dladdr((void *)&cuda_load_error, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        if (slash && snprintf(path, sizeof path, "%.*s/%s", (int)(slash - info.dli_fname),
+                              info.dli_fname, RNNC_CUDA_MODULE) < (int)sizeof path)
+            h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    }
+    if (!h)
+        h = dlopen(RNNC_CUDA_MODULE, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(cuda_load_error, sizeof cuda_load_error, "%s", e ? e : RNNC_CUDA_MODULE ": not found");
+        return;
+    }
+    void *sym = dlsym(h, "rnnc__cuda_api");
+    if (!sym) {
+        snprintf(cuda_load_error, sizeof cuda_load_error, "%s has no rnnc__cuda_api", RNNC_CUDA_MODULE);
+        return;
+    }
+    const rnnc_cuda_api *(*get)(void);
+    memcpy(&get, &sym, sizeof get); /* object pointer -> function pointer, as POSIX allows */
+    cuda_table = get();
+}
 #endif
 
 static const char *const device_names[RNNC_DEVICE_COUNT] = {
@@ -44,7 +85,8 @@ const char *rnnc_device_name(rnnc_device d)
 const rnnc_cuda_api *rnnc_backend_cuda_table(void)
 {
 #ifdef RNNC_HAVE_CUDA
-    return rnnc__cuda_api();
+    pthread_once(&cuda_once, cuda_load);
+    return cuda_table;
 #else
     return NULL;
 #endif
@@ -57,7 +99,11 @@ bool rnnc_device_built(rnnc_device d)
     case RNNC_DEVICE_AUTO:
         return true;
     case RNNC_DEVICE_CUDA:
-        return rnnc_backend_cuda_table() != NULL;
+#ifdef RNNC_HAVE_CUDA
+        return true; /* without loading the module: asking costs nothing */
+#else
+        return false;
+#endif
     default:
         return false;
     }
@@ -66,6 +112,11 @@ bool rnnc_device_built(rnnc_device d)
 rnnc_status rnnc_backend_cuda(const rnnc_cuda_api **out)
 {
     const rnnc_cuda_api *api = rnnc_backend_cuda_table();
+#ifdef RNNC_HAVE_CUDA
+    if (!api)
+        return rnnc_fail(RNNC_E_NODEV, "no CUDA device present: the CUDA backend could not be loaded (%s)",
+                         cuda_load_error);
+#endif
     if (!api)
         return rnnc_fail(RNNC_E_NODEV,
                          "CUDA backend not built (configure with -DRNNC_CUDA=ON)");

@@ -34,7 +34,8 @@ rnnc_status rnnc_device_parse(const char *name, rnnc_device *out);
 /* "cpu", "cuda", "auto"; "unknown" for out-of-range values. */
 const char *rnnc_device_name(rnnc_device d);
 
-/* Whether the backend was compiled into this library (CPU: always). */
+/* Whether the backend was compiled into this library (CPU: always). Loads
+ * nothing. */
 bool rnnc_device_built(rnnc_device d);
 /* Whether computations can run there now: CPU always; CUDA when built and
  * at least one device is visible; AUTO always (it can fall back). */
@@ -55,8 +56,12 @@ rnnc_device rnnc_current_device(void);
  * not built or no device is present, with the message saying which. */
 typedef struct rnnc_cuda_api rnnc_cuda_api;
 rnnc_status rnnc_backend_cuda(const rnnc_cuda_api **out);
-/* The table even when no device is present (NULL only when not built): for
- * code that wants to report the device count or the driver's own error. */
+/* The table even when no device is present (NULL when not built, or when
+ * the backend's module or the CUDA libraries it needs cannot be loaded):
+ * for code that wants to report the device count or the driver's own
+ * error. The first call loads the backend (librnnc_cuda.so with cudart,
+ * cuBLAS and cuDNN, dlopen); nothing else in rnnc does, so a process that
+ * never asks for CUDA never maps those libraries. Thread-safe. */
 const rnnc_cuda_api *rnnc_backend_cuda_table(void);
 
 #endif
