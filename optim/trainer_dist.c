@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/sparse_grad.h"
+
 struct rnnc__dist_grads {
     rnnc_comm *comm;
     int n;
@@ -153,12 +155,72 @@ void rnnc__dist_grads_begin(rnnc__dist_grads *g, rnnc_ctx *cx)
     rnnc_ctx_watch_grads(cx, g->leaves, g->n, grad_ready, g);
 }
 
+/* An Embedding's gradient rows per occurrence (sparse_grad.h): every
+ * rank's rows, in rank order, on every rank. Each rank's rows are its part
+ * of the batch in batch order, so the optimizer sees the rows a one-process
+ * run would (its dense buffer went through the buckets; whether any rank
+ * had a dense part decides whether it counts). */
+static rnnc_status gather_rows(rnnc__dist_grads *g, rnnc_tensor *t)
+{
+    rnnc_sparse_grad *sg = t->sgrad;
+    const int R = rnnc_comm_size(g->comm), me = rnnc_comm_rank(g->comm);
+    const size_t D = (size_t)sg->width, es = rnnc_dtype_size(t->dtype);
+    double *cnt = calloc((size_t)R + 2, sizeof *cnt); /* rows per rank, any live, any dense */
+    if (!cnt)
+        return rnnc_fail(RNNC_E_NOMEM, "data-parallel gradients: out of memory");
+    cnt[me] = sg->live ? (double)sg->n : 0.0;
+    cnt[R] = sg->live;
+    cnt[R + 1] = sg->dense_live;
+    rnnc_status s = rnnc_comm_allreduce_sum(g->comm, cnt, (size_t)R + 2, RNNC_F64);
+    size_t total = 0, before = 0;
+    for (int r = 0; r < R; r++) {
+        before += r < me ? (size_t)cnt[r] : 0;
+        total += (size_t)cnt[r];
+    }
+    const bool live = cnt[R] > 0, dense = cnt[R + 1] > 0;
+    free(cnt);
+    if (s != RNNC_OK || !live) {
+        sg->n = 0;
+        sg->live = false;
+        sg->dense_live = dense;
+        return s;
+    }
+    double *ids = calloc(total + 1, sizeof *ids);
+    char *rows = calloc(total * D + 1, es);
+    int32_t *ids32 = calloc(total + 1, sizeof *ids32);
+    if (!ids || !rows || !ids32)
+        s = rnnc_fail(RNNC_E_NOMEM, "data-parallel gradients: out of memory for %zu gradient rows", total);
+    if (!s && sg->live && sg->n > 0) {
+        for (int64_t k = 0; k < sg->n; k++)
+            ids[before + (size_t)k] = sg->ids[k];
+        memcpy(rows + before * D * es, sg->rows, (size_t)sg->n * D * es);
+    }
+    if (!s)
+        s = rnnc_comm_allreduce_sum(g->comm, ids, total, RNNC_F64);
+    if (!s)
+        s = rnnc_comm_allreduce_sum(g->comm, rows, total * D, t->dtype);
+    if (!s) {
+        for (size_t k = 0; k < total; k++)
+            ids32[k] = (int32_t)ids[k];
+        sg->n = 0;
+        s = rnnc_tensor_sparse_grad_append(t, ids32, rows, (int64_t)total);
+        sg->dense_live = dense;
+    }
+    free(ids);
+    free(rows);
+    free(ids32);
+    return s;
+}
+
 rnnc_status rnnc__dist_grads_finish(rnnc__dist_grads *g, rnnc_ctx *cx)
 {
     rnnc_ctx_watch_grads(cx, NULL, 0, NULL, NULL);
     for (int i = 0; i < g->n; i++)
         RNNC_TRY(grad_ready(g, i));
     RNNC_TRY(rnnc_comm_wait_all(g->comm));
+    for (int i = 0; i < g->n; i++)
+        if (g->leaves[i]->sgrad)
+            RNNC_TRY(gather_rows(g, g->leaves[i]));
     for (int i = 0; i < g->n; i++) {
         rnnc_tensor *t = g->leaves[i];
         if (t->numel == 0)

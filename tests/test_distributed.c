@@ -146,6 +146,9 @@ Test(distributed, bidir_adam_reg_1_rank) { check_case("bidir_adam_reg", 1, false
 Test(distributed, bidir_adam_reg_2_ranks) { check_case("bidir_adam_reg", 2, false); }
 Test(distributed, bidir_adam_reg_3_ranks) { check_case("bidir_adam_reg", 3, false); }
 Test(distributed, bidir_adam_reg_4_ranks) { check_case("bidir_adam_reg", 4, false); }
+/* An Embedding's rows per occurrence are gathered over the ranks (Adam squares each one) */
+Test(distributed, embed_adam_2_ranks) { check_case("embed_adam", 2, false); }
+Test(distributed, embed_adam_3_ranks) { check_case("embed_adam", 3, false); }
 
 static void check_fault(const char *fault, const char *expect)
 {

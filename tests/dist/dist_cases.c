@@ -39,6 +39,20 @@ static const char *const bidir_model =
     "        kernel_regularizer: {class_name: L2, config: {l2: 0.01}}\n"
     "        kernel_constraint: {class_name: MaxNorm, config: {max_value: 0.5, axis: 0}}\n";
 
+/* Embedding(mask_zero) + GRU + Dense on ids from a pool of 6 (every batch
+ * repeats ids), Adam: the table's gradient is rows per occurrence, which
+ * the ranks gather so that Adam squares each occurrence as one process
+ * does. 9 samples in batches of 4. */
+static const char *const embed_model =
+    "class_name: Sequential\n"
+    "config:\n"
+    "  name: e\n"
+    "  layers:\n"
+    "    - {class_name: InputLayer, config: {batch_shape: [null, 5], dtype: int32}}\n"
+    "    - {class_name: Embedding, config: {name: emb, input_dim: 40, output_dim: 3, mask_zero: true}}\n"
+    "    - {class_name: GRU, config: {name: g, units: 4}}\n"
+    "    - {class_name: Dense, config: {name: out, units: 2}}\n";
+
 void dist_result_free(dist_result *r)
 {
     free(r->w);
@@ -82,9 +96,90 @@ static void fill_weights(rnnc_model *m)
         }
 }
 
+/* The model's weights flattened and the last epoch's logs into out. */
+static int collect_result(rnnc_model *m, const rnnc_history *h, dist_result *out)
+{
+    rnnc_weight *w[64];
+    int nw = 0;
+    if (rnnc_model_weights(m, w, 64, &nw))
+        return fail("weights");
+    for (int i = 0; i < nw; i++)
+        out->n += w[i]->value->numel;
+    out->w = malloc(out->n * sizeof *out->w);
+    if (!out->w)
+        return 1;
+    size_t at = 0;
+    for (int i = 0; i < nw; i++)
+        for (size_t j = 0; j < w[i]->value->numel; j++)
+            out->w[at++] = rnnc_tensor_get(w[i]->value, j);
+    const int ne = rnnc_history_n_epochs(h);
+    for (int k = 0; k < rnnc_history_n_keys(h); k++)
+        rnnc_logs_set(&out->logs, rnnc_history_key(h, k), rnnc_history_get(h, rnnc_history_key(h, k))[ne - 1]);
+    return 0;
+}
+
+static int embed_case(rnnc_comm *comm, dist_result *out)
+{
+    rnnc_cfg *cfg = NULL, *opt = NULL, *loss = NULL;
+    rnnc_model *m = NULL;
+    rnnc_trainer *tr = NULL;
+    rnnc_tensor *x = NULL, *y = NULL;
+    rnnc_history *h = NULL;
+    int rc = 1;
+    const char *opt_text = "{class_name: Adam, config: {learning_rate: 0.05}}";
+    if (rnnc_spec_read_string(embed_model, strlen(embed_model), "embed_adam", &cfg) ||
+        rnnc_model_from_config(cfg, NULL, &m)) {
+        rc = fail("model");
+        goto done;
+    }
+    fill_weights(m);
+    if (rnnc_spec_read_string(opt_text, strlen(opt_text), "opt", &opt) ||
+        rnnc_spec_read_string("mse", 3, "loss", &loss) || rnnc_trainer_create(m, &tr) ||
+        rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL) || rnnc_trainer_set_comm(tr, comm)) {
+        rc = fail("compile");
+        goto done;
+    }
+    rnnc_trainer_set_bucket_bytes(tr, 256);
+    const int64_t n = 9, T = 5;
+    const rnnc_shape xs = RNNC_SHAPE(n, T), ys = RNNC_SHAPE(n, 2);
+    if (rnnc_tensor_create(RNNC_I32, &xs, &x) || rnnc_tensor_create(RNNC_F32, &ys, &y)) {
+        rc = fail("data");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t t = 0; t < T; t++) /* ids 3, 7, ..., 38, zero padding at the end */
+            rnnc_tensor_set(x, (size_t)(i * T + t), t < 2 + i % 4 ? 3 + 7 * ((i * 5 + t * 3) % 6) : 0);
+        rnnc_tensor_set(y, (size_t)(i * 2), 0.3 * (double)(i % 3) - 0.2);
+        rnnc_tensor_set(y, (size_t)(i * 2 + 1), 0.1 * (double)(i % 5));
+    }
+    rnnc_fit_options fo = rnnc_fit_options_default();
+    fo.batch_size = 4;
+    fo.epochs = 3;
+    fo.shuffle = true;
+    fo.seed = 5;
+    fo.verbose = RNNC_VERBOSE_SILENT;
+    if (rnnc_trainer_fit(tr, x, y, &fo, &h)) {
+        rc = fail("fit");
+        goto done;
+    }
+    rc = collect_result(m, h, out);
+done:
+    rnnc_history_destroy(h);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(y);
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+    rnnc_cfg_destroy(cfg);
+    rnnc_cfg_destroy(opt);
+    rnnc_cfg_destroy(loss);
+    return rc;
+}
+
 int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out)
 {
     memset(out, 0, sizeof *out);
+    if (strcmp(name, "embed_adam") == 0)
+        return embed_case(comm, out);
     const bool masked = strcmp(name, "mask_sw_sgd") == 0;
     if (!masked && strcmp(name, "bidir_adam_reg") != 0) {
         fprintf(stderr, "dist case: unknown case '%s'\n", name);
@@ -173,25 +268,7 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
         rc = fail("fit");
         goto done;
     }
-    rnnc_weight *w[64];
-    int nw = 0;
-    if (rnnc_model_weights(m, w, 64, &nw)) {
-        rc = fail("weights");
-        goto done;
-    }
-    for (int i = 0; i < nw; i++)
-        out->n += w[i]->value->numel;
-    out->w = malloc(out->n * sizeof *out->w);
-    if (!out->w)
-        goto done;
-    size_t at = 0;
-    for (int i = 0; i < nw; i++)
-        for (size_t j = 0; j < w[i]->value->numel; j++)
-            out->w[at++] = rnnc_tensor_get(w[i]->value, j);
-    const int ne = rnnc_history_n_epochs(h);
-    for (int k = 0; k < rnnc_history_n_keys(h); k++)
-        rnnc_logs_set(&out->logs, rnnc_history_key(h, k), rnnc_history_get(h, rnnc_history_key(h, k))[ne - 1]);
-    rc = 0;
+    rc = collect_result(m, h, out);
 done:
     rnnc_history_destroy(h);
     rnnc_tensor_destroy(x);

@@ -21,7 +21,7 @@ typedef struct dist_result {
 /* Hooks of the fault cases, called on every rank after each batch. */
 typedef void (*dist_batch_hook)(int rank, int step);
 
-/* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg") with comm (NULL: one
+/* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg", "embed_adam") with comm (NULL: one
  * process). 0 on success, else prints why on stderr. */
 int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out);
 void dist_result_free(dist_result *r);
