@@ -9,7 +9,7 @@ mode=${1:-run}
 
 packages=(build-essential cmake pkg-config libopenblas-dev libhdf5-dev libyaml-dev
           libcriterion-dev libzip-dev libprotobuf-c-dev protobuf-c-compiler
-          libcairo2-dev)
+          libcairo2-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,6 +32,8 @@ case "$mode" in
     exec "$build/rnnc" train examples/adding.yaml --save-weights "$build/adding.weights.h5" --overwrite
     ;;
   test)
+    # test_distributed starts mpirun itself (as root too: it sets
+    # OMPI_ALLOW_RUN_AS_ROOT for its own runs, with --oversubscribe).
     ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
     ;;
   *)

@@ -592,7 +592,7 @@ int rnnc_cmd_bench(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (strcmp(bench_cmd.pos[0], "gru") != 0 && strcmp(bench_cmd.pos[0], "lstm") != 0) {
-        rnnc_cli_error(&bench_cmd, "unknown benchmark '%s' (there are 'gru' and 'lstm')", bench_cmd.pos[0]);
+        rnnc_cli_error(&bench_cmd, "unknown benchmark '%s' (there are 'gru', 'lstm' and 'dist')", bench_cmd.pos[0]);
         return RNNC_EXIT_USAGE;
     }
     bench_lstm = strcmp(bench_cmd.pos[0], "lstm") == 0;
@@ -664,3 +664,5 @@ int rnnc_cmd_bench(int argc, char **argv)
                             : bench_lstm ? "bench/torch_lstm_bench.py"
                                          : "../shared/bench/torch_gru_bench.py");
 }
+    if (argc > 1 && strcmp(argv[1], "dist") == 0) /* its own options (apps/cmd_bench_dist.c) */
+        return rnnc_cmd_bench_dist(argc - 1, argv + 1);

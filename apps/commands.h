@@ -17,5 +17,8 @@ int rnnc_cmd_export(int argc, char **argv);
 int rnnc_cmd_plot(int argc, char **argv);
 /* GRU throughput benchmark (apps/cmd_bench.c). */
 int rnnc_cmd_bench(int argc, char **argv);
+/* Data-parallel training throughput over MPI (apps/cmd_bench_dist.c);
+ * `rnnc bench dist` reaches it, argv[0] = "dist". */
+int rnnc_cmd_bench_dist(int argc, char **argv);
 
 #endif

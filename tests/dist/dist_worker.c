@@ -14,22 +14,7 @@
 
 #include "dist/dist_cases.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define DIST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DIST_ASAN 1
-#endif
-#endif
-#ifdef DIST_ASAN
-/* Open MPI keeps (on purpose) memory allocated until the process exits. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\nleak:libhwloc.so\nleak:libevent\n"
-           "leak:libpmix.so\nleak:mca_\nleak:libucs\nleak:libucp\nleak:libfabric\n";
-}
-#endif
+/* Under ASan, test_distributed gives the ranks tests/dist/lsan_mpi.supp. */
 
 static const char *g_fault = "";
 
