@@ -23,6 +23,15 @@
  * run with PyTorch and reports ru_maxrss after `import torch` and after the
  * run; the comparison is peak - baseline on both sides (raw peaks printed).
  *
+ * Every speed row also prints the minor page faults per call (getrusage,
+ * after the warm-up; issue 13: big buffers are reused across calls).
+ *
+ * Denormals (--denormals flush|keep|ab). rnnc's float32 kernels flush
+ * subnormals (FTZ + DAZ, framework/fpenv.h); keep times them with IEEE
+ * gradual underflow; ab times both in alternating rounds, with this CPU's
+ * measured cost of arithmetic on subnormals and the time per step (ms / T)
+ * to show whether the training step stays linear in T.
+ *
  * --native-blas: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are read when
  * OpenBLAS loads, so the command re-executes itself with both removed from
  * its environment (and the peer's), says so, and prints the kernel OpenBLAS
@@ -44,6 +53,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "framework/fpenv.h"
 #include "framework/ops.h"
 #include "layers/gru.h"
 #include "layers/lstm.h"
@@ -174,20 +184,31 @@ static rnnc_status run_train(gru_bench *b)
     return RNNC_OK;
 }
 
-/* Median milliseconds of fn over at least min_reps runs and min_ms. */
+/* Minor page faults of this process so far (0 where unknown). */
+static double minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_minflt : 0.0;
+}
+
+/* Median milliseconds of fn over at least min_reps runs and min_ms; with
+ * faults, the mean minor page faults per run after the warm-up. */
 static rnnc_status time_median(rnnc_status (*fn)(gru_bench *), gru_bench *b, double min_ms,
-                               int min_reps, double *out)
+                               int min_reps, double *out, double *faults)
 {
     double t[1000];
     int n = 0;
     for (int i = 0; i < 2; i++) /* warm-up: workspaces, caches */
         RNNC_TRY(fn(b));
+    const double f0 = minor_faults();
     double start = now_ms();
     while (n < 1000 && (n < min_reps || now_ms() - start < min_ms)) {
         double t0 = now_ms();
         RNNC_TRY(fn(b));
         t[n++] = now_ms() - t0;
     }
+    if (faults)
+        *faults = (minor_faults() - f0) / n;
     *out = median(t, n);
     return RNNC_OK;
 }
@@ -321,6 +342,7 @@ static rnnc_cli_opt bench_opts[] = {
     {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
     {"--steps", "N", "training steps of the --memory run (default 50)", NULL},
     {"--memory-peer", "PATH", "peer script of --memory (default bench/torch_gru_memory.py; none for lstm; 'none' to skip)", NULL},
+    {"--denormals", "flush|keep|ab", "float32 denormals in rnnc's kernels: flush (FTZ+DAZ, the default), keep (IEEE), or ab: time the training step both ways in alternating rounds", NULL},
     {"--native-blas", NULL, "unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command (and its peer): OpenBLAS picks its kernel for this CPU", NULL},
     {NULL, NULL, NULL, NULL},
 };
@@ -522,7 +544,8 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
         rnnc_status st = bench_setup(&b, s, kernel);
         static double f_r[MAX_THREAD_SETTINGS][MAX_ROUNDS], t_r[MAX_THREAD_SETTINGS][MAX_ROUNDS],
             f_p[MAX_THREAD_SETTINGS][MAX_ROUNDS], t_p[MAX_THREAD_SETTINGS][MAX_ROUNDS],
-            g_r[MAX_THREAD_SETTINGS][MAX_ROUNDS];
+            g_r[MAX_THREAD_SETTINGS][MAX_ROUNDS], pf_f[MAX_THREAD_SETTINGS][MAX_ROUNDS],
+            pf_t[MAX_THREAD_SETTINGS][MAX_ROUNDS];
         int n_r[MAX_THREAD_SETTINGS] = {0}, n_pf[MAX_THREAD_SETTINGS] = {0},
             n_pt[MAX_THREAD_SETTINGS] = {0};
         const int64_t K = s.F > s.U ? s.F : s.U;
@@ -530,9 +553,10 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
             for (int jj = 0; st == RNNC_OK && jj < n_threads; jj++) {
                 const int j = r % 2 ? n_threads - 1 - jj : jj; /* alternate the order too */
                 openblas_set_num_threads(threads[j]);
-                st = time_median(run_fwd, &b, min_time * 1e3, 5, &f_r[j][n_r[j]]);
+                st = time_median(run_fwd, &b, min_time * 1e3, 5, &f_r[j][n_r[j]], &pf_f[j][n_r[j]]);
                 if (st == RNNC_OK)
-                    st = time_median(run_train, &b, min_time * 1e3, 5, &t_r[j][n_r[j]]);
+                    st = time_median(run_train, &b, min_time * 1e3, 5, &t_r[j][n_r[j]],
+                                     &pf_t[j][n_r[j]]);
                 if (st == RNNC_OK) {
                     g_r[j][n_r[j]] = -sgemm_gflops(s.B * s.T, K, n_gates() * s.U, min_time * 0.5e3);
                     n_r[j]++;
@@ -579,8 +603,98 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
                (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, fwd, tf, pf, tpfs, rf,
                fwd_gf, train, tt, pt, tpts, rt, train_gf, gemm, 100.0 * fwd_gf / gemm,
                100.0 * train_gf / gemm);
-        printf("      time steps/s: fwd %.0f, train %.0f\n", (double)(s.B * s.T) / (fwd * 1e-3),
-               (double)(s.B * s.T) / (train * 1e-3));
+        printf("      time steps/s: fwd %.0f, train %.0f; minor page faults per call: fwd %.0f, train %.0f\n",
+               (double)(s.B * s.T) / (fwd * 1e-3), (double)(s.B * s.T) / (train * 1e-3),
+               median(pf_f[0], n_r[0]), median(pf_t[0], n_r[0]));
+        fflush(stdout);
+    }
+    return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
+}
+
+/* ---- denormals ---------------------------------------------------------- */
+
+typedef float bench_v4f __attribute__((vector_size(16)));
+
+/* Seconds of n rounds of 8 dependent chains a = a * h + c on 4 lanes: with
+ * h = 1/2 and c = 1 the chains stay near 2 (normal numbers), with c = 1e-39
+ * they settle at 2e-39 (float32 subnormals: operands and results). */
+static double chain_seconds(float c, long n)
+{
+    bench_v4f acc[8], h = {0.5f, 0.5f, 0.5f, 0.5f}, cv = {c, c, c, c};
+    for (int j = 0; j < 8; j++)
+        acc[j] = cv;
+    const double t0 = now_ms();
+    for (long i = 0; i < n; i++)
+        for (int j = 0; j < 8; j++)
+            acc[j] = acc[j] * h + cv;
+    const double t = now_ms() - t0;
+    volatile float sink = acc[0][0] + acc[7][3];
+    (void)sink;
+    return t;
+}
+
+/* How much slower this CPU multiplies and adds float32 subnormals than
+ * normal numbers (IEEE mode, one thread): median ratio of 5 tries. */
+static double subnormal_penalty(void)
+{
+    double r[5];
+    for (int i = 0; i < 5; i++) {
+        const double normal = chain_seconds(1.0f, 2000000), sub = chain_seconds(1e-39f, 2000000);
+        r[i] = sub / normal;
+    }
+    return median(r, 5);
+}
+
+/* --denormals ab: the training step (and forward) with denormals kept
+ * (IEEE) and flushed, alternating in every round, at the first --threads
+ * count; per-step time (ms / T) shows whether the step stays linear in T. */
+static int bench_denormals(const bench_shape *shapes, int n, rnnc_gru_kernel kernel, int64_t rounds,
+                           double min_time, int threads)
+{
+    printf("# rnnc bench %s --denormals ab: kernel=%s, float32, %d BLAS thread(s), medians over %lld alternating rounds of >= %.2f s\n",
+           bench_lstm ? "lstm" : "gru", kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic",
+           threads, (long long)rounds, min_time);
+    print_blas_line();
+    openblas_set_num_threads(threads);
+    printf("# this CPU: float32 multiply-add on subnormals takes %.2fx the time of normal numbers (IEEE mode)\n",
+           subnormal_penalty());
+    printf("# keep: IEEE gradual underflow; flush: FTZ+DAZ inside rnnc's kernels (the default); us/step: train_ms / T * 1000\n");
+    printf("%5s %4s %4s %4s | %9s %9s %6s | %9s %9s %6s | %8s %8s\n", "B", "T", "F", "U", "fwd_keep",
+           "fwd_flush", "ratio", "trn_keep", "trn_flush", "ratio", "us/step", "us/step");
+    printf("%5s %4s %4s %4s | %9s %9s %6s | %9s %9s %6s | %8s %8s\n", "", "", "", "", "ms", "ms",
+           "", "ms", "ms", "", "keep", "flush");
+    int failures = 0;
+    const bool saved = rnnc_flush_denormals();
+    for (int i = 0; i < n; i++) {
+        bench_shape s = shapes[i];
+        gru_bench b;
+        rnnc_status st = bench_setup(&b, s, kernel);
+        static double f[2][MAX_ROUNDS], t[2][MAX_ROUNDS];
+        int nr = 0;
+        for (int r = 0; st == RNNC_OK && r < rounds; r++) {
+            for (int jj = 0; st == RNNC_OK && jj < 2; jj++) {
+                const int j = r % 2 ? 1 - jj : jj; /* 0 keep, 1 flush; alternate the order */
+                rnnc_set_flush_denormals(j == 1);
+                st = time_median(run_fwd, &b, min_time * 1e3, 3, &f[j][nr], NULL);
+                if (st == RNNC_OK)
+                    st = time_median(run_train, &b, min_time * 1e3, 3, &t[j][nr], NULL);
+            }
+            if (st == RNNC_OK)
+                nr++;
+        }
+        rnnc_set_flush_denormals(saved);
+        bench_teardown(&b);
+        if (st != RNNC_OK) {
+            fprintf(stderr, "rnnc bench: shape %lld,%lld,%lld,%lld: %s\n", (long long)s.B,
+                    (long long)s.T, (long long)s.F, (long long)s.U, rnnc_last_error());
+            failures++;
+            continue;
+        }
+        const double fk = median(f[0], nr), ff = median(f[1], nr), tk = median(t[0], nr),
+                     tf = median(t[1], nr);
+        printf("%5lld %4lld %4lld %4lld | %9.3f %9.3f %5.2fx | %9.3f %9.3f %5.2fx | %8.1f %8.1f\n",
+               (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, fk, ff, fk / ff, tk,
+               tf, tk / tf, tk / (double)s.T * 1e3, tf / (double)s.T * 1e3);
         fflush(stdout);
     }
     return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
@@ -588,6 +702,8 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
 
 int rnnc_cmd_bench(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "dist") == 0) /* its own options (apps/cmd_bench_dist.c) */
+        return rnnc_cmd_bench_dist(argc - 1, argv + 1);
     int rc = rnnc_cli_parse(&bench_cmd, argc, argv);
     if (rc >= 0)
         return rc;
@@ -626,6 +742,15 @@ int rnnc_cmd_bench(int argc, char **argv)
             return RNNC_EXIT_USAGE;
         }
     }
+    bool denormals_ab = false;
+    if ((v = rnnc_cli_get(&bench_cmd, "--denormals"))) {
+        denormals_ab = strcmp(v, "ab") == 0;
+        if (!denormals_ab && strcmp(v, "flush") != 0 && strcmp(v, "keep") != 0) {
+            rnnc_cli_error(&bench_cmd, "--denormals must be 'flush', 'keep' or 'ab', got '%s'", v);
+            return RNNC_EXIT_USAGE;
+        }
+        rnnc_set_flush_denormals(strcmp(v, "keep") != 0);
+    }
     const char *shapes_file = rnnc_cli_get(&bench_cmd, "--shapes-file");
     if (!shapes_file)
         shapes_file = "../shared/bench/shapes.txt";
@@ -653,6 +778,8 @@ int rnnc_cmd_bench(int argc, char **argv)
         python = "/usr/bin/python3";
     if (rnnc_cli_get(&bench_cmd, "--native-blas"))
         reexec_native_blas(argc, argv);
+    if (denormals_ab)
+        return bench_denormals(shapes, n, kernel, rounds, min_time, threads[0]);
     if (rnnc_cli_get(&bench_cmd, "--memory")) {
         const char *mpeer = rnnc_cli_get(&bench_cmd, "--memory-peer");
         return bench_memory(shapes, n, kernel, steps, python,
@@ -664,5 +791,3 @@ int rnnc_cmd_bench(int argc, char **argv)
                             : bench_lstm ? "bench/torch_lstm_bench.py"
                                          : "../shared/bench/torch_gru_bench.py");
 }
-    if (argc > 1 && strcmp(argv[1], "dist") == 0) /* its own options (apps/cmd_bench_dist.c) */
-        return rnnc_cmd_bench_dist(argc - 1, argv + 1);

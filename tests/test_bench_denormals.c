@@ -1,0 +1,59 @@
+/* test_bench_denormals.c - `rnnc bench gru --denormals ab` (issue 13's
+ * denormal A/B) runs end to end on a tiny shape: it prints the measured
+ * subnormal cost of this CPU and one row per shape with both sides, and
+ * the speed rows print the page faults per call; a bad --denormals value
+ * is a usage error naming the valid ones. The figures themselves are
+ * measured by hand (README, "Performance"), not asserted here. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers/run_program.h"
+
+#define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
+
+TestSuite(bench_denormals, .timeout = 120);
+
+static rnnc_test_run run_in_own_dir(const char *const *args)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/test_bench_denormals_%ld", RNNC_BUILD_DIR, (long)getpid());
+    mkdir(dir, 0777);
+    rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, args);
+    rnnc_test_rm_tree(dir);
+    return r;
+}
+
+Test(bench_denormals, ab_prints_both_sides)
+{
+    const char *args[] = {"bench", "gru", "--denormals", "ab", "--shapes", "2,3,4,5", "--rounds",
+                          "1", "--min-time", "0.01", "--threads", "1", NULL};
+    rnnc_test_run r = run_in_own_dir(args);
+    cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
+    cr_expect(strstr(r.out, "# rnnc bench gru --denormals ab: kernel=fused"), "%s", r.out);
+    cr_expect(strstr(r.out, "multiply-add on subnormals takes"), "no CPU figure:\n%s", r.out);
+    cr_expect(strstr(r.out, "trn_keep trn_flush"), "no header:\n%s", r.out);
+    cr_expect(strstr(r.out, "    2    3    4    5 |"), "no row for the shape:\n%s", r.out);
+    rnnc_test_run_free(&r);
+}
+
+Test(bench_denormals, speed_rows_print_page_faults)
+{
+    const char *args[] = {"bench", "gru", "--denormals", "keep", "--shapes", "2,3,4,5", "--rounds",
+                          "1", "--min-time", "0.01", "--threads", "1", "--peer", "none", NULL};
+    rnnc_test_run r = run_in_own_dir(args);
+    cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
+    cr_expect(strstr(r.out, "minor page faults per call: fwd "), "%s", r.out);
+    rnnc_test_run_free(&r);
+}
+
+Test(bench_denormals, bad_value_is_a_usage_error)
+{
+    const char *args[] = {"bench", "gru", "--denormals", "sometimes", "--peer", "none", NULL};
+    rnnc_test_run r = run_in_own_dir(args);
+    cr_expect_eq(r.code, 2, "exit %d", r.code);
+    cr_expect(strstr(r.err, "--denormals must be 'flush', 'keep' or 'ab', got 'sometimes'"), "%s", r.err);
+    rnnc_test_run_free(&r);
+}
