@@ -153,19 +153,19 @@ static void vec_act_f32(bool is_tanh, const float *in, float *out, int64_t n)
 }
 
 /* One kept row of a forward step, default activation pair (vec_act_rows.h). */
-static void lstm_fwd_row_f32(int64_t U, const float *z, const float *cp, float *g, float *cn,
-                             float *ca, float *h)
+static void lstm_fwd_row_f32(int64_t U, const float *z, const float *bias, const float *cp,
+                             float *g, float *cn, float *ca, float *h, float *y)
 {
     int64_t u = 0;
 #if LSTM_WIDE
     const int w = row_width();
     if (w == 16)
-        u = lstm_fwd_row_v16(0, U, z, cp, g, cn, ca, h);
+        u = lstm_fwd_row_v16(0, U, z, bias, cp, g, cn, ca, h, y);
     else if (w == 8)
-        u = lstm_fwd_row_v8(0, U, z, cp, g, cn, ca, h);
+        u = lstm_fwd_row_v8(0, U, z, bias, cp, g, cn, ca, h, y);
 #endif
-    u = lstm_fwd_row_v4(u, U, z, cp, g, cn, ca, h);
-    lstm_fwd_row_v1(u, U, z, cp, g, cn, ca, h);
+    u = lstm_fwd_row_v4(u, U, z, bias, cp, g, cn, ca, h, y);
+    lstm_fwd_row_v1(u, U, z, bias, cp, g, cn, ca, h, y);
 }
 
 /* One kept row of a backward step, default activation pair. */

@@ -16,7 +16,8 @@
  *   x   (B, T, F)  the caller's input, row b*T + t
  *   Xt  (T*B, F)   x time-major (times the dropout mask when there is one);
  *                  backward reuses it for dZ W^T
- *   Z   (T*B, 4U)  pre-activations x W + h R + b; backward: their gradients
+ *   Z   (T*B, 4U)  pre-activations x W + h R + b (the row kernels add b as
+ *                  they read it); backward: their gradients
  *   G   (T*B, 4U)  gates i, f, g, o
  *   Hp  (T*B, U)   the state h before input time t; Cp the carry
  *   Cn  (T*B, U)   the new carry of time t (before masking; not kept by
@@ -123,14 +124,17 @@ static void SFX(ab_gemm)(bool small, bool ta, int64_t m, int64_t n, int64_t k, c
 #endif
 }
 
-#if ROW_VEC
 /* Whether the row kernels of the default pair (sigmoid gates, tanh) serve
- * this call (vec_act_rows.h). */
+ * this call: float32 (vec_act_rows.h). */
 static bool SFX(row_kernels)(const lstm_state *st)
 {
+#if ROW_VEC
     return st->mode_r == ACT_SIGMOID && st->mode_a == ACT_TANH;
-}
+#else
+    (void)st;
+    return false;
 #endif
+}
 
 static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R *c0, const R *W,
                                 const R *Rk, const R *bias, R *Y, R *last, R *hT, R *cT)
@@ -149,20 +153,19 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
             else
                 memcpy(dst, src, (size_t)F * sizeof(R));
         }
-    /* Z = bias (every row) + Xt W: the bias rides in the product's beta */
-    if (bias)
+    /* Z = Xt W; the row kernels add the bias as they read Z, else it rides
+     * in the product's beta (Z = bias + Xt W) */
+    const bool rows = SFX(row_kernels)(st), zb = bias && !rows;
+    if (zb)
         for (int64_t r = 0; r < B * T; r++)
             memcpy(Z + r * U4, bias, (size_t)U4 * sizeof(R));
     const bool small = SFX(small_steps)(st);
-    SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, U4, F, Xt, F, W, U4, bias != NULL, Z, U4);
+    SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, U4, F, Xt, F, W, U4, zb, Z, U4);
     const int64_t t0 = st->go_backwards ? T - 1 : 0;
     memcpy(Hp + t0 * B * U, h0, (size_t)(B * U) * sizeof(R));
     memcpy(Cp + t0 * B * U, c0, (size_t)(B * U) * sizeof(R));
     const int ma = st->mode_a, mr = st->mode_r;
     const rnnc_act aa = st->act, ar = st->ract;
-#if ROW_VEC
-    const bool rows = SFX(row_kernels)(st);
-#endif
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = st->go_backwards ? T - 1 - k : k;
         const int64_t tn = st->go_backwards ? t - 1 : t + 1;
@@ -179,10 +182,17 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
             R *cnx = k + 1 < T ? Cp + (tn * B + b) * U : cT + b * U;
             R *y = Y ? Y + (b * T + k) * U : last + b * U;
             const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : y;
+            if (!keep) { /* masked: states frozen, no gates (backward reads none) */
+                for (int64_t u = 0; u < U; u++) {
+                    hn[u] = hp[u];
+                    cnx[u] = cp[u];
+                    y[u] = (st->zofm || !yprev) ? (R)0 : yprev[u];
+                }
+                continue;
+            }
 #if ROW_VEC
-            if (rows && keep) { /* one pass; the new carry straight to its place */
-                lstm_fwd_row_f32(U, z, cp, g, cnx, ca, hn);
-                memcpy(y, hn, (size_t)U * sizeof(R));
+            if (rows) { /* one pass; the new carry straight to its place */
+                lstm_fwd_row_f32(U, z, bias, cp, g, cnx, ca, hn, y);
                 continue;
             }
 #endif
@@ -193,16 +203,10 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
                 cn[u] = g[U + u] * cp[u] + g[u] * g[2 * U + u];
             SFX(act_row)(ma, aa, cn, ca, U);
             for (int64_t u = 0; u < U; u++) {
-                if (keep) {
-                    const R h = g[3 * U + u] * ca[u];
-                    hn[u] = h;
-                    cnx[u] = cn[u];
-                    y[u] = h;
-                } else {
-                    hn[u] = hp[u];
-                    cnx[u] = cp[u];
-                    y[u] = (st->zofm || !yprev) ? (R)0 : yprev[u];
-                }
+                const R h = g[3 * U + u] * ca[u];
+                hn[u] = h;
+                cnx[u] = cn[u];
+                y[u] = h;
             }
         }
     }

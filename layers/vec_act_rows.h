@@ -70,26 +70,36 @@ static VATTR int64_t VN(act_row)(bool is_tanh, const float *in, float *out, int6
     return u;
 }
 
-/* Forward of one kept LSTM row from its pre-activations z (4U: i, f, g,
- * o) and carry cp (U): the gates g (4U), the new carry cn = f cp + i g,
- * ca = tanh(cn) and the state h = o ca (U each); units [u0, U) while whole
- * vectors fit, returning where it stopped. */
-static VATTR int64_t VN(lstm_fwd_row)(int64_t u0, int64_t U, const float *z, const float *cp,
-                                      float *g, float *cn, float *ca, float *h)
+/* Forward of one kept LSTM row from its pre-activations z + bias (4U: i,
+ * f, g, o; bias may be NULL) and carry cp (U): the gates g (4U), the new
+ * carry cn = f cp + i g, ca = tanh(cn) and the state h = o ca, also
+ * written to y (U each); units [u0, U) while whole vectors fit, returning
+ * where it stopped. */
+static VATTR int64_t VN(lstm_fwd_row)(int64_t u0, int64_t U, const float *z, const float *bias,
+                                      const float *cp, float *g, float *cn, float *ca, float *h,
+                                      float *y)
 {
     int64_t u = u0;
     for (; u + VW <= U; u += VW) {
-        const V i = VN(sigm)(VN(ld)(z + u)), f = VN(sigm)(VN(ld)(z + U + u));
-        const V gg = VN(tanh)(VN(ld)(z + 2 * U + u)), o = VN(sigm)(VN(ld)(z + 3 * U + u));
+        V zi = VN(ld)(z + u), zf = VN(ld)(z + U + u), zg = VN(ld)(z + 2 * U + u),
+          zo = VN(ld)(z + 3 * U + u);
+        if (bias) {
+            zi += VN(ld)(bias + u);
+            zf += VN(ld)(bias + U + u);
+            zg += VN(ld)(bias + 2 * U + u);
+            zo += VN(ld)(bias + 3 * U + u);
+        }
+        const V i = VN(sigm)(zi), f = VN(sigm)(zf), gg = VN(tanh)(zg), o = VN(sigm)(zo);
         const V c = f * VN(ld)(cp + u) + i * gg;
-        const V a = VN(tanh)(c);
+        const V a = VN(tanh)(c), hv = o * a;
         VN(st)(g + u, i);
         VN(st)(g + U + u, f);
         VN(st)(g + 2 * U + u, gg);
         VN(st)(g + 3 * U + u, o);
         VN(st)(cn + u, c);
         VN(st)(ca + u, a);
-        VN(st)(h + u, o * a);
+        VN(st)(h + u, hv);
+        VN(st)(y + u, hv);
     }
     return u;
 }
