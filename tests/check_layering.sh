@@ -5,6 +5,9 @@
 # (an arrow: "is called by"; layers and optim do not call each other) and
 # no pair of files that call each other among those once cyclic
 # (optim/progress.c <-> optim/trainer.c, the CUDA allocator <-> context).
+# Includes, read from the sources, follow the same layers, and no library
+# part includes another's private header (*_internal.h; apps/, the rnnc
+# program built in this tree, may).
 set -euo pipefail
 build=${1:?usage: check_layering.sh BUILD_DIR}
 command -v nm >/dev/null || { echo "check_layering: nm not found: skipped"; exit 77; }
@@ -40,6 +43,23 @@ while read -r from to; do
     status=1
   fi
 done <<< "$edges"
+
+# The same for #include, from the sources; and no library part includes
+# another's private header (*_internal.h); the program (apps/) may.
+src=$(cd "$(dirname "$0")/.." && pwd)
+while IFS=: read -r file inc; do
+  df=${file%%/*} dt=${inc%%/*}
+  [ "$df" = "$dt" ] && continue
+  if [ "$(rank "$inc")" -ge "$(rank "$file")" ]; then
+    echo "check_layering: $file includes $inc; $df may only include lower layers (framework <- layers, optim <- io <- apps)"
+    status=1
+  fi
+  case $df:$inc in apps:*) ;; *_internal.h)
+    echo "check_layering: $file includes $inc, private to $dt"
+    status=1 ;;
+  esac
+done < <(cd "$src" && grep -rHoE '#include "(framework|layers|optim|io|apps)/[^"]+"' framework layers optim io apps \
+           --include='*.c' --include='*.h' --include='*.cu' | sed -E 's/#include "([^"]+)"/\1/')
 
 for pair in "optim/progress.c optim/trainer.c" \
             "framework/backend/cuda/cuda_alloc.c framework/backend/cuda/cuda_context.c"; do
