@@ -56,6 +56,7 @@
 #include "framework/fpenv.h"
 #include "framework/ops.h"
 #include "layers/gru.h"
+#include "layers/small_gemm_internal.h"
 #include "layers/lstm.h"
 
 /* OpenBLAS extensions (the Debian libblas alternative is OpenBLAS). */
@@ -240,6 +241,109 @@ static double sgemm_gflops(int64_t M, int64_t K, int64_t N, double min_ms)
     free(bm);
     free(c);
     return result;
+}
+
+/* ---- one core's FMA peak --------------------------------------------------- */
+
+/* n rounds of `chains` independent multiply-add chains over one vector
+ * register each, in the widest instruction set the CPU has; returns the
+ * seconds. 12 chains cover the latency of two FMA pipes (4 cycles each). */
+#define PEAK_CHAINS_PRINTED 12
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PEAK_CHAINS PEAK_CHAINS_PRINTED
+/* One function per instruction set: V the vector type, SET1 / FMADD its
+ * intrinsics. */
+#define FMA_RUN(name, target_isa, V, SET1, FMADD)                                                  \
+    static __attribute__((target(target_isa), noinline)) double name(long n)                      \
+    {                                                                                              \
+        V c[PEAK_CHAINS], a = SET1(0.999f), b = SET1(1e-3f);                                       \
+        for (int j = 0; j < PEAK_CHAINS; j++)                                                      \
+            c[j] = SET1((float)j);                                                                 \
+        const double t0 = now_ms();                                                                \
+        for (long i = 0; i < n; i++) {                                                             \
+            _Pragma("GCC unroll 12") for (int j = 0; j < PEAK_CHAINS; j++) c[j] =                  \
+                FMADD(c[j], a, b);                                                                 \
+        }                                                                                          \
+        const double t = now_ms() - t0;                                                            \
+        volatile float sink = 0;                                                                   \
+        for (int j = 0; j < PEAK_CHAINS; j++) {                                                    \
+            float first;                                                                           \
+            memcpy(&first, &c[j], sizeof first);                                                   \
+            sink += first;                                                                         \
+        }                                                                                          \
+        (void)sink;                                                                                \
+        return t * 1e-3;                                                                           \
+    }
+FMA_RUN(fma_run_avx512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps)
+FMA_RUN(fma_run_avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps)
+#endif
+
+/* One core's float32 FMA peak in GFLOP/s (best of 200 runs of ~1 ms) and
+ * the instruction set that gave it; NAN where none is measured. */
+static double fma_peak(const char **isa)
+{
+    *isa = "none";
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    const bool has512 = __builtin_cpu_supports("avx512f"),
+               has2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!has512 && !has2)
+        return NAN;
+    *isa = has512 ? "AVX-512F, 16 lanes" : "AVX2+FMA, 8 lanes";
+    const double lanes = has512 ? 16 : 8;
+    /* Many short runs (~1 ms), the best: on a shared machine a long run
+     * always loses time slices to other processes. */
+    const long n = 100000;
+    double best = 0;
+    for (int r = 0; r < 200; r++) {
+        const double sec = has512 ? fma_run_avx512(n) : fma_run_avx2(n);
+        const double gf = 2.0 * lanes * PEAK_CHAINS * (double)n / (sec * 1e9);
+        best = gf > best ? gf : best;
+    }
+    return best;
+#else
+    return NAN;
+#endif
+}
+
+/* GFLOP/s of C (M x N) = A (M x K) @ B (K x N) on one thread: OpenBLAS
+ * sgemm (*blas) and rnnc's small_sgemm (*small; NAN where it does not run),
+ * the best of each over ~min_ms of repeats. */
+static void one_core_gemm(int64_t M, int64_t K, int64_t N, double min_ms, double *blas, double *small)
+{
+    float *a = calloc((size_t)(M * K), sizeof *a), *bm = calloc((size_t)(K * N), sizeof *bm),
+          *c = calloc((size_t)(M * N), sizeof *c);
+    *blas = *small = NAN;
+    if (a && bm && c) {
+        for (int64_t i = 0; i < M * K; i++)
+            a[i] = (float)(i % 7) * 0.1f;
+        for (int64_t i = 0; i < K * N; i++)
+            bm[i] = (float)(i % 5) * 0.1f;
+        const int saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        const double flop = 2.0 * (double)M * (double)K * (double)N;
+        for (int side = 0; side < 2; side++) {
+            if (side == 1 && !rnnc__small_gemm_ok())
+                break;
+            double best = INFINITY, start = now_ms();
+            for (int n = 0; n < 1000 && (n < 5 || now_ms() - start < min_ms); n++) {
+                const double t0 = now_ms();
+                if (side == 0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K,
+                                1.0f, a, (int)K, bm, (int)N, 0.0f, c, (int)N);
+                else
+                    rnnc__small_sgemm(false, M, N, K, a, K, bm, N, false, c, N);
+                const double t = now_ms() - t0;
+                best = t < best ? t : best;
+            }
+            *(side == 0 ? blas : small) = flop / (best * 1e6);
+        }
+        openblas_set_num_threads(saved);
+    }
+    free(a);
+    free(bm);
+    free(c);
 }
 
 /* Runs the peer script for one shape; fwd[i] and train[i] get its row for
@@ -531,6 +635,10 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
     printf("# rnnc bench %s: kernel=%s, float32, medians over %lld rounds of >= %.2f s, BLAS threads %s (each side: its faster)\n",
            bench_lstm ? "lstm" : "gru", kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)rounds, min_time, threads_arg);
     print_blas_line();
+    const char *isa;
+    const double peak = fma_peak(&isa);
+    printf("# one core: float32 FMA peak %.1f GFLOP/s measured (%s, %d independent chains); per shape below: one-thread GFLOP/s of OpenBLAS sgemm and rnnc's small_sgemm on the step product (B, U) x (U, GU) and the input projection (B*T, F) x (F, GU)\n",
+           peak, isa, PEAK_CHAINS_PRINTED);
     printf("# peer: %s\n", use_peer ? peer : "none");
     printf("# ms: median; t: BLAS threads of that median; ratio: peer_ms / rnnc_ms; GF/s: the layer's FLOP rate;\n"
            "# sgemm: OpenBLAS GF/s on the biggest product (best thread count); fwd%%, train%%: GF/s / sgemm\n");
@@ -606,6 +714,11 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
         printf("      time steps/s: fwd %.0f, train %.0f; minor page faults per call: fwd %.0f, train %.0f\n",
                (double)(s.B * s.T) / (fwd * 1e-3), (double)(s.B * s.T) / (train * 1e-3),
                median(pf_f[0], n_r[0]), median(pf_t[0], n_r[0]));
+        double sb, ss, pb, ps;
+        one_core_gemm(s.B, s.U, n_gates() * s.U, min_time * 0.25e3, &sb, &ss);
+        one_core_gemm(s.B * s.T, s.F, n_gates() * s.U, min_time * 0.25e3, &pb, &ps);
+        printf("      one core, GF/s (%% of FMA peak): step product sgemm %.1f (%.0f%%), small_sgemm %.1f (%.0f%%); input projection sgemm %.1f (%.0f%%), small_sgemm %.1f (%.0f%%)\n",
+               sb, 100 * sb / peak, ss, 100 * ss / peak, pb, 100 * pb / peak, ps, 100 * ps / peak);
         fflush(stdout);
     }
     return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;

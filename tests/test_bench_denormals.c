@@ -1,7 +1,8 @@
 /* test_bench_denormals.c - `rnnc bench gru --denormals ab` (issue 13's
  * denormal A/B) runs end to end on a tiny shape: it prints the measured
  * subnormal cost of this CPU and one row per shape with both sides, and
- * the speed rows print the page faults per call; a bad --denormals value
+ * the speed rows print the page faults per call and one core's measured
+ * FMA peak beside OpenBLAS's and small_sgemm's rates; a bad --denormals value
  * is a usage error naming the valid ones. The figures themselves are
  * measured by hand (README, "Performance"), not asserted here. */
 #include <criterion/criterion.h>
@@ -46,6 +47,8 @@ Test(bench_denormals, speed_rows_print_page_faults)
     rnnc_test_run r = run_in_own_dir(args);
     cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
     cr_expect(strstr(r.out, "minor page faults per call: fwd "), "%s", r.out);
+    cr_expect(strstr(r.out, "# one core: float32 FMA peak "), "no FMA peak line:\n%s", r.out);
+    cr_expect(strstr(r.out, "one core, GF/s (% of FMA peak): step product sgemm "), "%s", r.out);
     rnnc_test_run_free(&r);
 }
 
