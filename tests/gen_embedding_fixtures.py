@@ -17,7 +17,9 @@ The (10000, 4) table starts from a formula both sides compute exactly:
 
 File layout:
   attrs  model (model.to_json()), formula (the line above),
-         optimizer_<case> (keras.optimizers.serialize JSON)
+         optimizer_<case> (keras.optimizers.serialize JSON),
+         model_<case> for the cases whose Embedding has other arguments
+         (an L2 embeddings_regularizer: the table's gradient is then dense)
   x (24, 6) int32, y (24, 1) float32
   init/<i>     the other weights in model.weights order (table left out)
   <case>/      loss (3,) float64       History "loss" per epoch
@@ -71,7 +73,13 @@ CASES = [
     ("sgd_weight_decay", O.SGD(0.5, weight_decay=0.1)),
     ("adagrad_ema", O.Adagrad(0.1, use_ema=True, ema_momentum=0.5)),
     ("adam_accumulation", O.Adam(0.02, gradient_accumulation_steps=2)),
+    # the table also gets a dense gradient (TensorFlow's add_n makes it dense)
+    ("adam_l2", O.Adam(0.02)),
+    ("adagrad_l2", O.Adagrad(0.1)),
 ]
+# cases whose Embedding differs from the base model's
+EMBEDDING_ARGS = {"adam_l2": {"embeddings_regularizer": "l2"},
+                  "adagrad_l2": {"embeddings_regularizer": "l2"}}
 
 
 def table0():
@@ -91,11 +99,11 @@ def data():
     return x, y
 
 
-def make_model():
+def make_model(**emb_args):
     L = keras.layers
     keras.utils.set_random_seed(5)
     return keras.Sequential([keras.Input((T,), dtype="int32"),
-                             L.Embedding(V, D, mask_zero=True, name="embedding"),
+                             L.Embedding(V, D, mask_zero=True, name="embedding", **emb_args),
                              L.Bidirectional(L.GRU(4), name="bidi"),
                              L.Dense(1, name="dense")])
 
@@ -116,7 +124,9 @@ def main():
         for i, w in enumerate(init[1:]):
             f["init/%d" % i] = w
         for name, opt in CASES:
-            m = make_model()
+            m = make_model(**EMBEDDING_ARGS.get(name, {}))
+            if name in EMBEDDING_ARGS:
+                f.attrs["model_" + name] = m.to_json()
             m.set_weights(init)
             m.compile(optimizer=opt, loss="mse")
             h = m.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)

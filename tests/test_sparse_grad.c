@@ -4,7 +4,8 @@
  *
  * Oracles: tests/fixtures/optim/embed_finetune.h5 (tests/gen_embedding_fixtures.py:
  * Embedding(10000, mask_zero) -> Bidirectional(GRU) -> Dense fine-tuned 3
- * epochs by Keras with each optimizer and clipping mode), through the C
+ * epochs by Keras with each optimizer and clipping mode, and with an L2
+ * embeddings_regularizer, which makes the gradient dense), through the C
  * API's fit and through `rnnc train` from a spec; and small cases worked
  * out by hand. The rules are in docs/keras-compat.md ("Sparse gradients"),
  * found by tests/keras_sparse_rules.py. */
@@ -42,7 +43,7 @@ static const char *const CASES[] = {
     "sgd_clipnorm", "adam_clipnorm", "rmsprop_clipnorm", "adagrad_clipnorm",
     "sgd_global_clipnorm", "adam_global_clipnorm", "adagrad_global_clipnorm", "sgd_clipvalue",
     "adam_clipvalue", "rmsprop_clipvalue", "adagrad_clipvalue", "sgd_weight_decay",
-    "adagrad_ema", "adam_accumulation", NULL};
+    "adagrad_ema", "adam_accumulation", "adam_l2", "adagrad_l2", NULL};
 
 /* The fixture's initial table, computed as the generator does. */
 static double table0(int64_t v, int64_t d)
@@ -80,10 +81,18 @@ static rnnc_weight **weights_of(rnnc_model *m, int *n)
     return w;
 }
 
-/* The fixture's model with its initial weights (table by the formula). */
-static rnnc_model *initial_model(rnnc_fixture *f)
+/* The case's model JSON (model_<case>, else the shared one); caller frees. */
+static char *model_json(rnnc_fixture *f, const char *cs)
 {
-    char *json = fx_attr(f, "model");
+    char attr[96];
+    snprintf(attr, sizeof attr, "model_%s", cs);
+    return fx_attr(f, rnnc_fixture_has_attr(f, attr) ? attr : "model");
+}
+
+/* The case's model with its initial weights (table by the formula). */
+static rnnc_model *initial_model(rnnc_fixture *f, const char *cs)
+{
+    char *json = model_json(f, cs);
     rnnc_cfg *c = parse(json, "model");
     rnnc_model *m = NULL;
     cr_assert_eq(rnnc_model_from_config(c, NULL, &m), RNNC_OK, "%s", rnnc_last_error());
@@ -192,7 +201,7 @@ Test(sparse_grad, fit_matches_keras_with_every_optimizer_and_clipping_mode, .tim
         snprintf(attr, sizeof attr, "optimizer_%s", CASES[c]);
         char *oj = fx_attr(f, attr);
         rnnc_cfg *opt = parse(oj, "optimizer"), *loss = parse("\"mse\"", "loss");
-        rnnc_model *m = initial_model(f);
+        rnnc_model *m = initial_model(f, CASES[c]);
         rnnc_trainer *tr = NULL;
         cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
         cr_assert_eq(rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL), RNNC_OK, "%s: %s", CASES[c],
@@ -260,28 +269,32 @@ Test(sparse_grad, rnnc_train_from_a_spec_matches_keras, .timeout = 600)
     rnnc_tensor *x = fx_read(f, "x", RNNC_I32), *y = fx_read(f, "y", RNNC_F32);
     snprintf(path, sizeof path, "%s/data.h5", dir);
     write_data(path, x, y);
-    char *mj = fx_attr(f, "model");
-    snprintf(path, sizeof path, "%s/model.json", dir);
-    write_text(path, mj);
-    rnnc_model *m0 = initial_model(f);
-    snprintf(path, sizeof path, "%s/init.weights.h5", dir);
-    cr_assert_eq(rnnc_weights_save(m0, path, NULL, 0, NULL), RNNC_OK, "%s", rnnc_last_error());
     for (int c = 0; CASES[c]; c++) {
         char attr[96], spec[4096];
+        /* the case's model and its initial weights, as a user would have them */
+        char *mj = model_json(f, CASES[c]);
+        snprintf(path, sizeof path, "%s/%s.json", dir, CASES[c]);
+        write_text(path, mj);
+        free(mj);
+        rnnc_model *m0 = initial_model(f, CASES[c]);
+        snprintf(path, sizeof path, "%s/%s.init.weights.h5", dir, CASES[c]);
+        cr_assert_eq(rnnc_weights_save(m0, path, NULL, 0, NULL), RNNC_OK, "%s", rnnc_last_error());
+        rnnc_model_destroy(m0);
         snprintf(attr, sizeof attr, "optimizer_%s", CASES[c]);
         char *oj = fx_attr(f, attr);
         snprintf(spec, sizeof spec,
-                 "model: model.json\n"
+                 "model: %s.json\n"
                  "compile:\n  optimizer: %s\n  loss: mse\n"
                  "fit: {epochs: 3, batch_size: 8, shuffle: false, history: hist_%s}\n"
                  "data: {path: data.h5}\n",
-                 oj, CASES[c]);
+                 CASES[c], oj, CASES[c]);
         snprintf(path, sizeof path, "%s/%s.yaml", dir, CASES[c]);
         write_text(path, spec);
-        char yaml[128], out[128];
+        char yaml[128], out[128], init[128];
         snprintf(yaml, sizeof yaml, "%s.yaml", CASES[c]);
         snprintf(out, sizeof out, "%s.weights.h5", CASES[c]);
-        const char *args[] = {"train", yaml, "--weights", "init.weights.h5", "--save-weights", out, NULL};
+        snprintf(init, sizeof init, "%s.init.weights.h5", CASES[c]);
+        const char *args[] = {"train", yaml, "--weights", init, "--save-weights", out, NULL};
         rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, args);
         cr_assert_eq(r.code, 0, "%s: rnnc train exited %d: %s", CASES[c], r.code, r.err);
         rnnc_test_run_free(&r);
@@ -289,15 +302,13 @@ Test(sparse_grad, rnnc_train_from_a_spec_matches_keras, .timeout = 600)
         snprintf(path, sizeof path, "%s/hist_%s/history.json", dir, CASES[c]);
         read_history_losses(path, got);
         expect_losses(got, f, CASES[c], "rnnc train");
-        rnnc_model *m = initial_model(f);
+        rnnc_model *m = initial_model(f, CASES[c]);
         snprintf(path, sizeof path, "%s/%s", dir, out);
         cr_assert_eq(rnnc_model_load_weights(m, path), RNNC_OK, "%s", rnnc_last_error());
         expect_final_weights(m, f, CASES[c], "rnnc train");
         rnnc_model_destroy(m);
         free(oj);
     }
-    rnnc_model_destroy(m0);
-    free(mj);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(y);
     rnnc_fixture_close(f);
