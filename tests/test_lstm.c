@@ -88,13 +88,14 @@ static rnnc_tensor *grad_copy(const rnnc_tensor *t)
     return g;
 }
 
-static void compare_case(int idx, rnnc_dtype dt, int n_pairs, double tol)
+/* Case idx (its bits pick the flags) at shape B, T, F, U with activation
+ * pair `pair`: both kernels, outputs and every gradient within tol. */
+static void compare_shape(int idx, rnnc_dtype dt, int pair, double tol, int64_t B, int64_t T,
+                          int64_t F, int64_t U)
 {
     uint64_t s = (uint64_t)idx * 2654435761u + 777;
     const int bits = idx;
     rnnc_lstm_options o = rnnc_lstm_options_default();
-    const int64_t B = 1 + (int64_t)(s % 5), T = 1 + (int64_t)((s / 5) % 7);
-    const int64_t F = 1 + (int64_t)((s / 35) % 6), U = 1 + (int64_t)((s / 210) % 6);
     o.units = U;
     o.use_bias = !(bits & 1);
     o.go_backwards = bits & 2;
@@ -102,7 +103,6 @@ static void compare_case(int idx, rnnc_dtype dt, int n_pairs, double tol)
     o.return_state = bits & 8;
     const bool with_mask = bits & 16, with_h0 = bits & 32, with_drop = bits & 64;
     o.zero_output_for_mask = bits & 128;
-    const int pair = (int)((s / 1260) % (uint64_t)n_pairs);
     o.activation = act_pairs[pair][0];
     o.recurrent_activation = act_pairs[pair][1];
     o.dropout = with_drop ? 0.3 : 0.0;
@@ -195,6 +195,44 @@ static void compare_case(int idx, rnnc_dtype dt, int n_pairs, double tol)
     rnnc_tensor_destroy(mask);
     rnnc_layer_destroy(gen);
     rnnc_layer_destroy(fus);
+}
+
+static void compare_case(int idx, rnnc_dtype dt, int n_pairs, double tol)
+{
+    uint64_t s = (uint64_t)idx * 2654435761u + 777;
+    const int64_t B = 1 + (int64_t)(s % 5), T = 1 + (int64_t)((s / 5) % 7);
+    const int64_t F = 1 + (int64_t)((s / 35) % 6), U = 1 + (int64_t)((s / 210) % 6);
+    compare_shape(idx, dt, (int)((s / 1260) % (uint64_t)n_pairs), tol, B, T, F, U);
+}
+
+/* OpenBLAS's thread count (weak: absent with another BLAS). */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+extern void openblas_set_num_threads(int) __attribute__((weak));
+
+/* Shapes past the small ones above, for float32's own paths: the row
+ * kernels at full width with 4-lane and 1-lane tails (U = 37, 16, 33),
+ * small_sgemm's 8-, 4- and 1-row blocks, full and partial column blocks,
+ * one row (B = 1), and with one BLAS thread its sums over B*T > 256 rows
+ * in chunks (the products over all steps); every flag on and off across
+ * the cases, the default pair on even cases (the row kernels), pairs with
+ * bounded activations on odd ones (an unbounded one over 30 steps of 37
+ * units diverges in both kernels). */
+Test(lstm, fused_matches_generic_at_vector_and_block_sizes_f32)
+{
+    static const int64_t shapes[][4] = {{19, 30, 20, 37}, {13, 4, 3, 16}, {1, 40, 7, 33}};
+    const int threads = openblas_get_num_threads ? openblas_get_num_threads() : 0;
+    for (int one = 0; one < 2; one++) {
+        if (one && openblas_set_num_threads)
+            openblas_set_num_threads(1);
+        for (int idx = 0; idx < 48; idx++) {
+            const int64_t *sh = shapes[idx % 3];
+            const int bits = (idx * 37) % 256;
+            const int pair = idx % 2 == 0 ? 0 : (idx / 2) % 2 ? 5 : 7;
+            compare_shape(bits, RNNC_F32, pair, 2e-5, sh[0], sh[1], sh[2], sh[3]);
+        }
+    }
+    if (threads > 0 && openblas_set_num_threads)
+        openblas_set_num_threads(threads);
 }
 
 Test(lstm, fused_matches_generic_on_random_configurations_f32)
