@@ -624,6 +624,28 @@ static rnnc_status run_node(rnnc_graph *g, rnnc_ctx *cx, int id, bool training)
     return RNNC_OK;
 }
 
+/* Keras's Functional converts each input to its Input's dtype
+ * (ops.convert_to_tensor(x, dtype=input.dtype)): float64 data into a
+ * float32 model is cast (on the tape), float ids into an int32 Input are
+ * truncated, as tf.cast does. */
+static rnnc_status convert_input(rnnc_ctx *cx, rnnc_tensor *t, rnnc_dtype dtype, int i, const char *name,
+                                 rnnc_tensor **out)
+{
+    if (rnnc_dtype_is_float(t->dtype) && rnnc_dtype_is_float(dtype))
+        return rnnc_cast(cx, t, dtype, out);
+    rnnc_tensor *c;
+    RNNC_TRY(rnnc_ctx_tensor(cx, dtype, &t->shape, &c));
+    for (size_t k = 0; k < t->numel; k++) {
+        const double v = rnnc_tensor_get(t, k);
+        if (!rnnc_dtype_is_float(dtype) && !(v > -2147483649.0 && v < 2147483648.0))
+            return rnnc_fail(RNNC_E_DTYPE, "Functional model: input %d ('%s') is %s and holds %g at flat position %zu, which %s cannot hold",
+                             i, name, rnnc_dtype_name(t->dtype), v, k, rnnc_dtype_name(dtype));
+        rnnc_tensor_set(c, k, v);
+    }
+    *out = c;
+    return RNNC_OK;
+}
+
 static rnnc_status bind_inputs(rnnc_graph *g, rnnc_ctx *cx, const rnnc_call_args *args)
 {
     char se[160], sg[160];
@@ -636,8 +658,7 @@ static rnnc_status bind_inputs(rnnc_graph *g, rnnc_ctx *cx, const rnnc_call_args
         if (!t)
             return rnnc_fail(RNNC_E_ARG, "Functional model: input %d ('%s') is NULL", i, n->name);
         if (t->dtype != n->dtype)
-            return rnnc_fail(RNNC_E_DTYPE, "Functional model: input %d ('%s') must be %s, got %s", i, n->name,
-                             rnnc_dtype_name(n->dtype), rnnc_dtype_name(t->dtype));
+            RNNC_TRY(convert_input(cx, t, n->dtype, i, n->name, &t));
         bool ok = t->shape.ndim == n->shape.ndim;
         for (int d = 0; ok && d < n->shape.ndim; d++)
             ok = n->shape.dim[d] < 0 || n->shape.dim[d] == t->shape.dim[d];

@@ -10,6 +10,7 @@ mixed/   Sequential [Input((5, 3)), GRU(4, return_sequences), Dense(2, dtype
          (2 epochs Adam(0.01), mse, batch 2, shuffle off); y_after.
 f64data/ a float32 Sequential [Input((5, 3)), GRU(4), Dense(1)] given
          float64 x: the same keys (root attr model_f64data).
+f64func/ the same as a Functional model (its Input converts the data).
 metrics/ Dense(1) on (3,) inputs compiled with metrics=["mae"] and
          weighted_metrics=["mae"]: root attr metrics_keys (History keys, JSON, in
          Keras's order), w/<i>, x, y, sw, and per key its per-epoch values
@@ -33,9 +34,16 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "opti
 L = keras.layers
 
 
-def rnn_case(f, name, layers, x_dtype):
+def rnn_case(f, name, layers, x_dtype, functional=False):
     keras.utils.set_random_seed(11)
-    m = keras.Sequential([keras.Input((5, 3))] + layers)
+    if functional:
+        i = keras.Input((5, 3))
+        h = i
+        for lay in layers:
+            h = lay(h)
+        m = keras.Model(i, h)
+    else:
+        m = keras.Sequential([keras.Input((5, 3))] + layers)
     rng = np.random.default_rng(2)
     x = rng.uniform(-1, 1, (4, 5, 3)).astype(x_dtype)
     y = rng.uniform(-1, 1, (4, 1)).astype(np.float32)
@@ -76,6 +84,7 @@ def main():
         rnn_case(f, "mixed", [L.GRU(4, return_sequences=True), L.Dense(2, dtype="float64"),
                               L.GRU(3, dtype="float64"), L.Dense(1)], np.float32)
         rnn_case(f, "f64data", [L.GRU(4), L.Dense(1)], np.float64)
+        rnn_case(f, "f64func", [L.GRU(4), L.Dense(1)], np.float64, functional=True)
         metrics_case(f)
 
 

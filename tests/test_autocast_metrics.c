@@ -130,6 +130,11 @@ Test(autocast_metrics, float64_data_into_a_float32_model, .timeout = 120)
     expect_keras_case("f64data", RNNC_F64);
 }
 
+Test(autocast_metrics, float64_data_into_a_float32_functional_model, .timeout = 120)
+{
+    expect_keras_case("f64func", RNNC_F64);
+}
+
 Test(autocast_metrics, cast_gradient_converts_back)
 {
     rnnc_ctx *cx = rnnc_ctx_create();
