@@ -45,7 +45,8 @@ typedef struct lstm_state {
     void *xt;      /* (T*B, F) time-major (dropped) input */
     void *Z, *G, *Hp, *Cp, *Cn, *Ca;
     void *bw;      /* backward scratch: 4 x (B, U), (U) zeros (float32 with small_sgemm:
-                    * and R^T, (4U, U)); forward's row scratch (6U) */
+                    * and R^T, (4U, U)); forward's row scratch (6U) and the
+                    * step product (B, 4U) */
 } lstm_state;
 
 static void state_free(void *p)
@@ -153,19 +154,19 @@ static void vec_act_f32(bool is_tanh, const float *in, float *out, int64_t n)
 }
 
 /* One kept row of a forward step, default activation pair (vec_act_rows.h). */
-static void lstm_fwd_row_f32(int64_t U, const float *z, const float *bias, const float *cp,
-                             float *g, float *cn, float *ca, float *h, float *y)
+static void lstm_fwd_row_f32(int64_t U, const float *z, const float *hr, const float *bias,
+                             const float *cp, float *g, float *cn, float *ca, float *h, float *y)
 {
     int64_t u = 0;
 #if LSTM_WIDE
     const int w = row_width();
     if (w == 16)
-        u = lstm_fwd_row_v16(0, U, z, bias, cp, g, cn, ca, h, y);
+        u = lstm_fwd_row_v16(0, U, z, hr, bias, cp, g, cn, ca, h, y);
     else if (w == 8)
-        u = lstm_fwd_row_v8(0, U, z, bias, cp, g, cn, ca, h, y);
+        u = lstm_fwd_row_v8(0, U, z, hr, bias, cp, g, cn, ca, h, y);
 #endif
-    u = lstm_fwd_row_v4(u, U, z, bias, cp, g, cn, ca, h, y);
-    lstm_fwd_row_v1(u, U, z, bias, cp, g, cn, ca, h, y);
+    u = lstm_fwd_row_v4(u, U, z, hr, bias, cp, g, cn, ca, h, y);
+    lstm_fwd_row_v1(u, U, z, hr, bias, cp, g, cn, ca, h, y);
 }
 
 /* One kept row of a backward step, default activation pair. */
@@ -317,7 +318,7 @@ static bool state_alloc(lstm_state *st, const rnnc__lstm_fused_args *a)
     const int64_t back = 4 * B * U + U + (st->dt == RNNC_F32 && rnnc__small_gemm_steps(B, 4 * U, U)
                                           ? 4 * U * U
                                           : 0);
-    const int64_t scratch = back > 6 * U ? back : 6 * U;
+    const int64_t scratch = back > 6 * U + 4 * B * U ? back : 6 * U + 4 * B * U;
     size_t n = (size_t)(BT * (8 * U + 4 * U) + scratch + BT * F);
     if (drop)
         n += (size_t)(B * F);

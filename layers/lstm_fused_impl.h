@@ -16,8 +16,9 @@
  *   x   (B, T, F)  the caller's input, row b*T + t
  *   Xt  (T*B, F)   x time-major (times the dropout mask when there is one);
  *                  backward reuses it for dZ W^T
- *   Z   (T*B, 4U)  pre-activations x W + h R + b (the row kernels add b as
- *                  they read it); backward: their gradients
+ *   Z   (T*B, 4U)  pre-activations x W + h R + b (for the row kernels only
+ *                  x W: they add h R and b as they read it); backward:
+ *                  their gradients
  *   G   (T*B, 4U)  gates i, f, g, o
  *   Hp  (T*B, U)   the state h before input time t; Cp the carry
  *   Cn  (T*B, U)   the new carry of time t (before masking; not kept by
@@ -166,10 +167,17 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
     memcpy(Cp + t0 * B * U, c0, (size_t)(B * U) * sizeof(R));
     const int ma = st->mode_a, mr = st->mode_r;
     const rnnc_act aa = st->act, ar = st->ract;
+    R *HR = (R *)st->bw + 6 * U; /* (B, 4U) the step's h R for the row kernels */
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = st->go_backwards ? T - 1 - k : k;
         const int64_t tn = st->go_backwards ? t - 1 : t + 1;
-        SFX(ab_gemm)(small, false, B, U4, U, Hp + t * B * U, U, Rk, U4, true, Z + t * B * U4, U4);
+        /* the row kernels read the step's product from scratch (hot in the
+         * cache) and add Z's projection; otherwise it accumulates into Z */
+        if (rows)
+            SFX(ab_gemm)(small, false, B, U4, U, Hp + t * B * U, U, Rk, U4, false, HR, U4);
+        else
+            SFX(ab_gemm)(small, false, B, U4, U, Hp + t * B * U, U, Rk, U4, true,
+                         Z + t * B * U4, U4);
         for (int64_t b = 0; b < B; b++) {
             const int64_t row = t * B + b;
             /* without a backward to serve, gates and carries live in one row's scratch */
@@ -192,7 +200,7 @@ static rnnc_status SFX(forward)(lstm_state *st, const R *x, const R *h0, const R
             }
 #if ROW_VEC
             if (rows) { /* one pass; the new carry straight to its place */
-                lstm_fwd_row_f32(U, z, bias, cp, g, cnx, ca, hn, y);
+                lstm_fwd_row_f32(U, z, HR + b * U4, bias, cp, g, cnx, ca, hn, y);
                 continue;
             }
 #endif

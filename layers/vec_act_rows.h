@@ -70,19 +70,21 @@ static VATTR int64_t VN(act_row)(bool is_tanh, const float *in, float *out, int6
     return u;
 }
 
-/* Forward of one kept LSTM row from its pre-activations z + bias (4U: i,
- * f, g, o; bias may be NULL) and carry cp (U): the gates g (4U), the new
+/* Forward of one kept LSTM row from its pre-activations z + hr + bias
+ * (4U each: i, f, g, o; the input projection, the recurrent product and
+ * the bias, which may be NULL) and carry cp (U): the gates g (4U), the new
  * carry cn = f cp + i g, ca = tanh(cn) and the state h = o ca, also
  * written to y (U each); units [u0, U) while whole vectors fit, returning
  * where it stopped. */
-static VATTR int64_t VN(lstm_fwd_row)(int64_t u0, int64_t U, const float *z, const float *bias,
-                                      const float *cp, float *g, float *cn, float *ca, float *h,
-                                      float *y)
+static VATTR int64_t VN(lstm_fwd_row)(int64_t u0, int64_t U, const float *z, const float *hr,
+                                      const float *bias, const float *cp, float *g, float *cn,
+                                      float *ca, float *h, float *y)
 {
     int64_t u = u0;
     for (; u + VW <= U; u += VW) {
-        V zi = VN(ld)(z + u), zf = VN(ld)(z + U + u), zg = VN(ld)(z + 2 * U + u),
-          zo = VN(ld)(z + 3 * U + u);
+        V zi = VN(ld)(z + u) + VN(ld)(hr + u), zf = VN(ld)(z + U + u) + VN(ld)(hr + U + u),
+          zg = VN(ld)(z + 2 * U + u) + VN(ld)(hr + 2 * U + u),
+          zo = VN(ld)(z + 3 * U + u) + VN(ld)(hr + 3 * U + u);
         if (bias) {
             zi += VN(ld)(bias + u);
             zf += VN(ld)(bias + U + u);
