@@ -36,6 +36,7 @@ struct rnnc_trainer {
     rnnc_comm *comm;
     rnnc__dist_grads *dist;
     size_t bucket_bytes;
+    const rnnc_row_source *src; /* the training rows during rnnc_trainer_fit_source */
 };
 
 /* Whether steps are split over more than one rank. */
@@ -919,7 +920,7 @@ static rnnc_status batch_step(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc
 {
     rnnc_tensor *xb, *yb = NULL, *swb = NULL;
     rnnc_status s;
-    if (!distributed(tr)) {
+    if (!distributed(tr) && x) {
         s = batch_of(tr, x, y, sw, order, n, bs, k, &xb, &yb, &swb);
         if (!s)
             return run_step(tr, xb, yb, swb, train);
@@ -927,17 +928,27 @@ static rnnc_status batch_step(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc
         return s;
     }
     const int64_t a = k * bs, b = a + bs < n ? a + bs : n;
-    int64_t lo, hi;
-    rnnc__dist_split(b - a, rnnc_comm_size(tr->comm), rnnc_comm_rank(tr->comm), &lo, &hi);
-    s = gather_rows(tr->cx, x, order + a + lo, hi - lo, &xb);
-    if (!s && y)
-        s = gather_rows(tr->cx, y, order + a + lo, hi - lo, &yb);
-    if (!s && sw)
-        s = gather_rows(tr->cx, sw, order + a + lo, hi - lo, &swb);
+    int64_t lo = 0, hi = b - a;
+    if (distributed(tr))
+        rnnc__dist_split(b - a, rnnc_comm_size(tr->comm), rnnc_comm_rank(tr->comm), &lo, &hi);
+    if (!x) {
+        /* a row source: only these rows are read */
+        s = tr->src->read(tr->src->user, tr->cx, order + a + lo, hi - lo, &xb, &yb, &swb);
+        if (!s && (!xb || !yb || xb->shape.ndim < 1 || xb->shape.dim[0] != hi - lo || yb->shape.dim[0] != hi - lo))
+            s = rnnc_fail(RNNC_E_SHAPE, "fit: the row source gave no x / y of %lld rows", (long long)(hi - lo));
+    } else {
+        s = gather_rows(tr->cx, x, order + a + lo, hi - lo, &xb);
+        if (!s && y)
+            s = gather_rows(tr->cx, y, order + a + lo, hi - lo, &yb);
+        if (!s && sw)
+            s = gather_rows(tr->cx, sw, order + a + lo, hi - lo, &swb);
+    }
     if (s) {
         rnnc_ctx_clear(tr->cx);
         return s;
     }
+    if (!distributed(tr))
+        return run_step(tr, xb, yb, swb, train);
     return run_step_dist(tr, xb, yb, swb, train, b - a);
 }
 
@@ -1167,6 +1178,9 @@ static bool ask_stop(const rnnc_fit_options *o) { return o->stop_requested && o-
         if (cbs[c_]->hook && (s = cbs[c_]->hook(__VA_ARGS__)))                              \
             s = rnnc_fail_context(s, "callback %d (" #hook "): ", c_);
 
+static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                            const rnnc_fit_options *opts, rnnc_history **history);
+
 rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                              const rnnc_fit_options *opts, rnnc_history **history)
 {
@@ -1181,6 +1195,34 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
         return rnnc_fail(RNNC_E_ARG, "fit: y is NULL");
     if (x->shape.dim[0] == 0)
         return rnnc_fail(RNNC_E_ARG, "fit: the training data has 0 samples; give at least one");
+    return fit_impl(tr, x, y, opts, history);
+}
+
+rnnc_status rnnc_trainer_fit_source(rnnc_trainer *tr, const rnnc_row_source *src, const rnnc_fit_options *opts,
+                                    rnnc_history **history)
+{
+    rnnc_fit_options d = rnnc_fit_options_default();
+    if (history)
+        *history = NULL;
+    if (!opts)
+        opts = &d;
+    RNNC_TRY(require_compiled(tr, "fit"));
+    if (!src || !src->read)
+        return rnnc_fail(RNNC_E_ARG, "fit: the row source or its read function is NULL");
+    if (src->n <= 0)
+        return rnnc_fail(RNNC_E_ARG, "fit: the training data has %lld samples; give at least one", (long long)src->n);
+    if (opts->sample_weight || opts->class_weight || opts->validation_split > 0)
+        return rnnc_fail(RNNC_E_ARG, "fit: with a row source the sample weights come from the source; sample_weight, class_weight and validation_split cannot be given (validate with x_val / y_val)");
+    tr->src = src;
+    rnnc_status s = fit_impl(tr, NULL, NULL, opts, history);
+    tr->src = NULL;
+    return s;
+}
+
+/* fit on x, y, or on tr->src when x is NULL (checked by the callers). */
+static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
+                            const rnnc_fit_options *opts, rnnc_history **history)
+{
     if (opts->batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "fit: batch_size must be > 0, got %lld", (long long)opts->batch_size);
     if (opts->epochs < 0 || opts->initial_epoch < 0)
@@ -1205,7 +1247,7 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
     rnnc_status s = RNNC_OK;
     const rnnc_tensor *xt = x, *yt = y, *swt = opts->sample_weight;
     const rnnc_tensor *xv = opts->x_val, *yv = opts->y_val, *swv = opts->sample_weight_val;
-    int64_t n = x->shape.dim[0];
+    int64_t n = x ? x->shape.dim[0] : tr->src->n;
     if (opts->validation_split > 0 && !opts->x_val) {
         const int64_t at = (int64_t)floor((double)n * (1.0 - opts->validation_split));
         if (at == 0 || at == n)

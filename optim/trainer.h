@@ -169,6 +169,26 @@ rnnc_fit_options rnnc_fit_options_default(void);
 rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                              const rnnc_fit_options *opts, rnnc_history **history);
 
+/* Training rows read on demand instead of held in memory: fit asks for the
+ * rows of each batch (of this rank's part of it when data-parallel), so a
+ * dataset larger than memory trains, and each rank reads only its rows
+ * (io/dataset_rows.h reads them from an HDF5 file with hyperslabs). read
+ * gives rows rows[0..count) (in that order; count may be 0) as tensors
+ * owned by cx: x (count, ...), y (count, ...) and, when the data has them,
+ * sample weights (else *sw = NULL). */
+typedef struct rnnc_row_source {
+    int64_t n; /* rows */
+    rnnc_status (*read)(void *user, rnnc_ctx *cx, const int64_t *rows, int64_t count, rnnc_tensor **x,
+                        rnnc_tensor **y, rnnc_tensor **sw);
+    void *user;
+} rnnc_row_source;
+
+/* fit on a row source (borrowed for the call). As rnnc_trainer_fit, except
+ * that sample_weight, class_weight and validation_split must be unset
+ * (validation data: x_val / y_val). */
+rnnc_status rnnc_trainer_fit_source(rnnc_trainer *tr, const rnnc_row_source *src, const rnnc_fit_options *opts,
+                                    rnnc_history **history);
+
 /* Keras's evaluate: loss (with the model's penalties) and metrics over
  * batches of batch_size (0 -> 32), no shuffling, training=false. */
 rnnc_status rnnc_trainer_evaluate(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,

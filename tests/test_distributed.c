@@ -30,7 +30,10 @@
 #include <sys/stat.h>
 
 #include "dist/dist_cases.h"
+#include "helpers/builders.h"
+#include "helpers/h5_make.h"
 #include "helpers/run_program.h"
+#include "io/dataset_rows.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 
@@ -67,6 +70,38 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The "_h5" cases' data file (RNNC_DIST_H5 for the ranks). */
+static char g_h5_env[300] = "RNNC_DIST_H5=";
+
+/* Writes case's data (dist_case_data) as x, y, sample_weight of an HDF5
+ * file and points RNNC_DIST_H5 at it. */
+static void write_case_h5(const char *case_name, char *path, size_t cap)
+{
+    rnnc_tensor *x, *y, *sw;
+    cr_assert_eq(dist_case_data(case_name, &x, &y, &sw), 0);
+    snprintf(path, cap, "dist_%s_%d.h5", case_name, getpid());
+    rnnc_h5m_dataset ds[3];
+    const rnnc_tensor *t[3] = {x, y, sw};
+    const char *names[3] = {"x", "y", "sample_weight"};
+    for (int k = 0; k < 3; k++) {
+        memset(&ds[k], 0, sizeof ds[k]);
+        ds[k].name = names[k];
+        ds[k].file_type = H5T_IEEE_F32LE;
+        ds[k].mem_type = H5T_NATIVE_FLOAT;
+        ds[k].ndim = t[k]->shape.ndim;
+        for (int d = 0; d < t[k]->shape.ndim; d++)
+            ds[k].dims[d] = (hsize_t)t[k]->shape.dim[d];
+        ds[k].data = t[k]->data;
+        ds[k].chunked = k == 0; /* x row by row, y and the weights contiguous */
+    }
+    cr_assert(rnnc_h5m_write(path, ds, 3), "cannot write %s", path);
+    snprintf(g_h5_env, sizeof g_h5_env, "RNNC_DIST_H5=%s", path);
+    setenv("RNNC_DIST_H5", path, 1);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(y);
+    rnnc_tensor_destroy(sw);
+}
+
 /* mpirun -np N dist_worker CASE OUT [fault], at most `limit` seconds. */
 static rnnc_test_run mpirun(int np, bool tcp, const char *case_name, const char *out, const char *fault,
                             int limit)
@@ -76,7 +111,7 @@ static rnnc_test_run mpirun(int np, bool tcp, const char *case_name, const char 
     snprintf(lim, sizeof lim, "%d", limit);
     const char *env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
                          "OMPI_MCA_rmaps_base_oversubscribe=1", "OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1",
-                         "RNNC_COMM_TIMEOUT=3", LSAN_MPI, DLCLOSE_OFF, NULL};
+                         "RNNC_COMM_TIMEOUT=3", LSAN_MPI, DLCLOSE_OFF, g_h5_env, NULL};
     const char *args[24];
     int a = 0;
     args[a++] = "--kill-after=5";
@@ -103,7 +138,16 @@ static void check_case(const char *case_name, int np, bool tcp)
 {
     need_mpi();
     dist_result ref;
-    cr_assert_eq(dist_case_run(case_name, NULL, NULL, &ref), 0, "the one-process run failed");
+    /* an "_h5" case against its in-memory form in one process */
+    char base[64], h5[256] = "";
+    snprintf(base, sizeof base, "%s", case_name);
+    const size_t bl = strlen(base);
+    const bool from_h5 = bl > 3 && strcmp(base + bl - 3, "_h5") == 0;
+    if (from_h5) {
+        base[bl - 3] = '\0';
+        write_case_h5(base, h5, sizeof h5);
+    }
+    cr_assert_eq(dist_case_run(base, NULL, NULL, &ref), 0, "the one-process run failed");
     char out[256];
     snprintf(out, sizeof out, "dist_%s_%d_%d.txt", case_name, np, getpid());
     rnnc_test_run r = mpirun(np, tcp, case_name, out, NULL, 240);
@@ -126,6 +170,28 @@ static void check_case(const char *case_name, int np, bool tcp)
     }
     cr_expect_leq(worst, 1e-6, "%s, %d ranks: weight %zu differs by %g from one process", case_name, np, at,
                   worst);
+    long long rows_total = -1, rows_max = -1;
+    cr_assert_eq(fscanf(f, " ROWS %lld %lld", &rows_total, &rows_max), 2);
+    if (from_h5) {
+        /* 3 epochs: every row read once per epoch, by one rank; none
+         * read more than its share of each batch */
+        rnnc_tensor *x, *y, *sw;
+        cr_assert_eq(dist_case_data(base, &x, &y, &sw), 0);
+        const long long rows = x->shape.dim[0], bs = strncmp(base, "mask", 4) == 0 ? 4 : 5;
+        long long share = 0;
+        for (long long a = 0; a < rows; a += bs) {
+            const long long m = a + bs < rows ? bs : rows - a;
+            share += (m + np - 1) / np;
+        }
+        cr_expect_eq(rows_total, 3 * rows, "%s, %d ranks: %lld rows read from the file, want %lld", case_name, np,
+                     rows_total, 3 * rows);
+        cr_expect_leq(rows_max, 3 * share, "%s, %d ranks: a rank read %lld rows, its share is %lld", case_name, np,
+                      rows_max, 3 * share);
+        rnnc_tensor_destroy(x);
+        rnnc_tensor_destroy(y);
+        rnnc_tensor_destroy(sw);
+        remove(h5);
+    }
     /* the printed numbers are the global ones */
     int nlogs = 0;
     char name[64];
@@ -148,6 +214,8 @@ Test(distributed, mask_sw_sgd_1_rank) { check_case("mask_sw_sgd", 1, false); }
 Test(distributed, mask_sw_sgd_2_ranks_over_tcp) { check_case("mask_sw_sgd", 2, true); }
 Test(distributed, mask_sw_sgd_3_ranks) { check_case("mask_sw_sgd", 3, false); }
 Test(distributed, mask_sw_sgd_4_ranks) { check_case("mask_sw_sgd", 4, false); }
+Test(distributed, mask_sw_sgd_rows_from_hdf5_on_3_ranks) { check_case("mask_sw_sgd_h5", 3, false); }
+Test(distributed, bidir_adam_reg_rows_from_hdf5_on_2_ranks) { check_case("bidir_adam_reg_h5", 2, false); }
 Test(distributed, bidir_adam_reg_1_rank) { check_case("bidir_adam_reg", 1, false); }
 Test(distributed, bidir_adam_reg_2_ranks) { check_case("bidir_adam_reg", 2, false); }
 Test(distributed, bidir_adam_reg_3_ranks) { check_case("bidir_adam_reg", 3, false); }
@@ -314,6 +382,68 @@ Test(distributed, rnnc_train_two_ranks_then_resume_on_three)
     rnnc_test_run_free(&r3);
     rnnc_test_rm_tree(one);
     rnnc_test_rm_tree(dist);
+}
+
+/* One process reading its batches' rows from the file trains exactly as
+ * with the data in memory, reading each row once per epoch. */
+Test(distributed, rows_from_hdf5_in_one_process_equal_the_data_in_memory)
+{
+    const char *cases[2] = {"mask_sw_sgd", "bidir_adam_reg"};
+    for (int c = 0; c < 2; c++) {
+        char h5[256], name[64];
+        write_case_h5(cases[c], h5, sizeof h5);
+        snprintf(name, sizeof name, "%s_h5", cases[c]);
+        dist_result a, b;
+        cr_assert_eq(dist_case_run(cases[c], NULL, NULL, &a), 0);
+        cr_assert_eq(dist_case_run(name, NULL, NULL, &b), 0);
+        cr_assert_eq(a.n, b.n);
+        for (size_t i = 0; i < a.n; i++)
+            cr_assert_eq(a.w[i], b.w[i], "%s: weight %zu: %.9g in memory, %.9g from the file", cases[c], i, a.w[i],
+                         b.w[i]);
+        rnnc_tensor *x, *y, *sw;
+        cr_assert_eq(dist_case_data(cases[c], &x, &y, &sw), 0);
+        cr_expect_eq(b.rows_read, 3 * x->shape.dim[0], "%s: %lld rows read", cases[c], (long long)b.rows_read);
+        rnnc_tensor_destroy(x);
+        rnnc_tensor_destroy(y);
+        rnnc_tensor_destroy(sw);
+        dist_result_free(&a);
+        dist_result_free(&b);
+        remove(h5);
+    }
+}
+
+/* A row source that fails: fit stops with its message. */
+static rnnc_status failing_read(void *user, rnnc_ctx *cx, const int64_t *rows, int64_t count, rnnc_tensor **x,
+                                rnnc_tensor **y, rnnc_tensor **sw)
+{
+    (void)user, (void)cx, (void)rows, (void)count, (void)x, (void)y, (void)sw;
+    return rnnc_fail(RNNC_E_IO, "'data.h5': the disk went away");
+}
+
+Test(distributed, a_failing_row_source_stops_fit_with_its_message)
+{
+    rnnc_dataset_rows *r = NULL;
+    cr_expect_neq(rnnc_dataset_rows_open("no/such/file.h5", NULL, &r), RNNC_OK);
+    cr_expect_null(r);
+    cr_expect(strstr(rnnc_last_error(), "no/such/file.h5"), "%s", rnnc_last_error());
+    rnnc_cfg *cfg = th_parse("{class_name: Sequential, config: {name: s, layers: ["
+                             "{class_name: InputLayer, config: {batch_shape: [null, 3]}},"
+                             "{class_name: Dense, config: {name: d, units: 1}}]}}");
+    rnnc_model *m;
+    rnnc_trainer *tr;
+    cr_assert_eq(rnnc_model_from_config(cfg, NULL, &m), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
+    rnnc_cfg *loss = th_parse("mse");
+    cr_assert_eq(rnnc_trainer_compile_config(tr, NULL, loss, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_row_source src = {5, failing_read, NULL};
+    rnnc_fit_options fo = rnnc_fit_options_default();
+    fo.verbose = RNNC_VERBOSE_SILENT;
+    cr_expect_eq(rnnc_trainer_fit_source(tr, &src, &fo, NULL), RNNC_E_IO);
+    cr_expect(strstr(rnnc_last_error(), "the disk went away"), "%s", rnnc_last_error());
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+    rnnc_cfg_destroy(cfg);
+    rnnc_cfg_destroy(loss);
 }
 
 /* Without MPI ranks, a one-rank communicator changes nothing. */

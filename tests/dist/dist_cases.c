@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "framework/random.h"
+#include "io/dataset_rows.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 
@@ -175,18 +176,67 @@ done:
     return rc;
 }
 
+int dist_case_data(const char *name, rnnc_tensor **x, rnnc_tensor **y, rnnc_tensor **sw)
+{
+    const bool masked = strncmp(name, "mask_sw_sgd", 11) == 0;
+    const int64_t n = masked ? 10 : 11, T = masked ? 6 : 5, F = masked ? 3 : 2;
+    *x = *y = *sw = NULL;
+    rnnc_shape xs = RNNC_SHAPE(n, T, F), ys = masked ? RNNC_SHAPE(n, T, 2) : RNNC_SHAPE(n, 3),
+               ws = masked ? RNNC_SHAPE(n, T) : RNNC_SHAPE(n);
+    if (rnnc_tensor_create(RNNC_F32, &xs, x) || rnnc_tensor_create(RNNC_F32, &ys, y) ||
+        rnnc_tensor_create(RNNC_F32, &ws, sw))
+        return fail("data");
+    rnnc_rng r;
+    rnnc_rng_init(&r, 7);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t len = masked ? 2 + i % (T - 1) : T; /* valid steps, then zero padding */
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t f = 0; f < F; f++) {
+                double u;
+                rnnc_rng_uniform(&r, &u, 1);
+                rnnc_tensor_set(*x, (size_t)((i * T + t) * F + f), t < len ? 0.1 + u : 0.0);
+            }
+        if (masked) {
+            for (int64_t k = 0; k < T * 2; k++) {
+                double u;
+                rnnc_rng_uniform(&r, &u, 1);
+                rnnc_tensor_set(*y, (size_t)(i * T * 2 + k), 2 * u - 1);
+            }
+        } else {
+            for (int64_t c = 0; c < 3; c++)
+                rnnc_tensor_set(*y, (size_t)(i * 3 + c), c == i % 3);
+        }
+        if (masked)
+            for (int64_t t = 0; t < T; t++) /* temporal weights */
+                rnnc_tensor_set(*sw, (size_t)(i * T + t), 0.5 + (double)((i + t) % 4) * 0.5);
+        else
+            rnnc_tensor_set(*sw, (size_t)i, 0.5 + (double)(i % 4) * 0.5);
+    }
+    return 0;
+}
+
 int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out)
 {
     memset(out, 0, sizeof *out);
     if (strcmp(name, "embed_adam") == 0)
         return embed_case(comm, out);
-    const bool masked = strcmp(name, "mask_sw_sgd") == 0;
-    if (!masked && strcmp(name, "bidir_adam_reg") != 0) {
+    /* "<case>_h5": the same case, its training rows read from the file
+     * RNNC_DIST_H5 names (dist_case_data written there) on demand */
+    const size_t len = strlen(name);
+    const bool from_h5 = len > 3 && strcmp(name + len - 3, "_h5") == 0;
+    const bool masked = strncmp(name, "mask_sw_sgd", 11) == 0;
+    if (!masked && strncmp(name, "bidir_adam_reg", 14) != 0) {
         fprintf(stderr, "dist case: unknown case '%s'\n", name);
         return 1;
     }
+    const char *h5 = getenv("RNNC_DIST_H5");
+    if (from_h5 && !h5) {
+        fprintf(stderr, "dist case: %s needs RNNC_DIST_H5 (the data file)\n", name);
+        return 1;
+    }
     const char *text = masked ? mask_model : bidir_model;
-    const int64_t n = masked ? 10 : 11, T = masked ? 6 : 5, F = masked ? 3 : 2, bs = masked ? 4 : 5;
+    const int64_t bs = masked ? 4 : 5;
+    rnnc_dataset_rows *rows = NULL;
     rnnc_cfg *cfg = NULL, *opt = NULL, *loss = NULL, *metrics = NULL, *wmetrics = NULL;
     rnnc_model *m = NULL;
     rnnc_trainer *tr = NULL;
@@ -213,38 +263,9 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
     }
     /* small buckets: several per step, so the bucket path is exercised */
     rnnc_trainer_set_bucket_bytes(tr, 256);
-    rnnc_shape xs = RNNC_SHAPE(n, T, F), ys = masked ? RNNC_SHAPE(n, T, 2) : RNNC_SHAPE(n, 3), ws = masked ? RNNC_SHAPE(n, T) : RNNC_SHAPE(n);
-    if (rnnc_tensor_create(RNNC_F32, &xs, &x) || rnnc_tensor_create(RNNC_F32, &ys, &y) ||
-        rnnc_tensor_create(RNNC_F32, &ws, &sw)) {
-        rc = fail("data");
+    if ((rc = dist_case_data(name, &x, &y, &sw)))
         goto done;
-    }
-    rnnc_rng r;
-    rnnc_rng_init(&r, 7);
-    for (int64_t i = 0; i < n; i++) {
-        const int64_t len = masked ? 2 + i % (T - 1) : T; /* valid steps, then zero padding */
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t f = 0; f < F; f++) {
-                double u;
-                rnnc_rng_uniform(&r, &u, 1);
-                rnnc_tensor_set(x, (size_t)((i * T + t) * F + f), t < len ? 0.1 + u : 0.0);
-            }
-        if (masked) {
-            for (int64_t k = 0; k < T * 2; k++) {
-                double u;
-                rnnc_rng_uniform(&r, &u, 1);
-                rnnc_tensor_set(y, (size_t)(i * T * 2 + k), 2 * u - 1);
-            }
-        } else {
-            for (int64_t c = 0; c < 3; c++)
-                rnnc_tensor_set(y, (size_t)(i * 3 + c), c == i % 3);
-        }
-        if (masked)
-            for (int64_t t = 0; t < T; t++) /* temporal weights */
-                rnnc_tensor_set(sw, (size_t)(i * T + t), 0.5 + (double)((i + t) % 4) * 0.5);
-        else
-            rnnc_tensor_set(sw, (size_t)i, 0.5 + (double)(i % 4) * 0.5);
-    }
+    rc = 1;
     rnnc_fit_options fo = rnnc_fit_options_default();
     fo.batch_size = bs;
     fo.epochs = 3;
@@ -264,12 +285,26 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
         fo.callbacks = cbs;
         fo.n_callbacks = 1;
     }
-    if (rnnc_trainer_fit(tr, x, y, &fo, &h)) {
+    if (from_h5) {
+        /* validation stays in memory; the training rows come from the file */
+        if (rnnc_dataset_rows_open(h5, NULL, &rows)) {
+            rc = fail("open the data file");
+            goto done;
+        }
+        rnnc_row_source src = {rnnc_dataset_rows_count(rows), rnnc_dataset_rows_read, rows};
+        fo.sample_weight = NULL;
+        if (rnnc_trainer_fit_source(tr, &src, &fo, &h)) {
+            rc = fail("fit");
+            goto done;
+        }
+        out->rows_read = rnnc_dataset_rows_read_so_far(rows);
+    } else if (rnnc_trainer_fit(tr, x, y, &fo, &h)) {
         rc = fail("fit");
         goto done;
     }
     rc = collect_result(m, h, out);
 done:
+    rnnc_dataset_rows_close(rows);
     rnnc_history_destroy(h);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(y);

@@ -16,14 +16,20 @@ typedef struct dist_result {
     double *w;
     size_t n;
     rnnc_logs logs;
+    int64_t rows_read; /* "_h5" cases: training rows this rank read from the file */
 } dist_result;
 
 /* Hooks of the fault cases, called on every rank after each batch. */
 typedef void (*dist_batch_hook)(int rank, int step);
 
-/* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg", "embed_adam") with comm (NULL: one
- * process). 0 on success, else prints why on stderr. */
+/* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg", "embed_adam", or
+ * "mask_sw_sgd_h5" / "bidir_adam_reg_h5": the training rows read on demand
+ * from the HDF5 file RNNC_DIST_H5 names) with comm (NULL: one process). 0
+ * on success, else prints why on stderr. */
 int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out);
 void dist_result_free(dist_result *r);
+/* The training data of a case (its "_h5" form reads the same from a
+ * file): x, y, sample weights, caller-owned. 0 on success. */
+int dist_case_data(const char *name, rnnc_tensor **x, rnnc_tensor **y, rnnc_tensor **sw);
 
 #endif

@@ -3,7 +3,8 @@
  *   dist_worker CASE OUT [die|stall]
  * trains case CASE (dist_cases.c) over MPI_COMM_WORLD; rank 0 writes the
  * weights and the last epoch's logs to OUT as text ("n", the n values,
- * then "name value" lines). die: rank 1 kills itself (SIGKILL) after its
+ * "ROWS total max": the training rows all ranks / the busiest rank read
+ * from the data file (0 without one), then "name value" lines). die: rank 1 kills itself (SIGKILL) after its
  * second batch; stall: rank 1 stops answering (sleeps) there. A failed fit
  * ends every rank through rnnc_comm_abort. */
 #define _POSIX_C_SOURCE 200809L
@@ -49,6 +50,12 @@ int main(int argc, char **argv)
         rnnc_comm_destroy(comm);
         return 3;
     }
+    /* rows read from the file by all ranks, and by the busiest one */
+    int64_t rows[2] = {r.rows_read, r.rows_read};
+    if (rnnc_comm_allreduce_sum(comm, &rows[0], 1, RNNC_I64) || rnnc_comm_allreduce_max(comm, &rows[1], 1, RNNC_I64)) {
+        rnnc_comm_abort(comm, 3, "dist_worker: counting the rows read failed");
+        return 3;
+    }
     int rc = 0;
     if (rnnc_comm_rank(comm) == 0) {
         FILE *f = fopen(argv[2], "w");
@@ -59,6 +66,7 @@ int main(int argc, char **argv)
             fprintf(f, "%zu\n", r.n);
             for (size_t i = 0; i < r.n; i++)
                 fprintf(f, "%.17g\n", r.w[i]);
+            fprintf(f, "ROWS %lld %lld\n", (long long)rows[0], (long long)rows[1]);
             for (int i = 0; i < r.logs.n; i++)
                 fprintf(f, "%s %.17g\n", r.logs.names[i], r.logs.values[i]);
             rc = fclose(f) != 0;
