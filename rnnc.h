@@ -75,6 +75,6 @@
 #include "io/checkpoint.h"
 #include "io/checkpoint_dir.h"
 #include "io/dataset.h"
-#include "io/dataset_rows.h"
+#include "io/row_reader.h"
 #include "io/file_identity.h"
 #endif

@@ -172,7 +172,7 @@ rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_
 /* Training rows read on demand instead of held in memory: fit asks for the
  * rows of each batch (of this rank's part of it when data-parallel), so a
  * dataset larger than memory trains, and each rank reads only its rows
- * (io/dataset_rows.h reads them from an HDF5 file with hyperslabs). read
+ * (io/row_reader.h reads them from an HDF5 file with hyperslabs). read
  * gives rows rows[0..count) (in that order; count may be 0) as tensors
  * owned by cx: x (count, ...), y (count, ...) and, when the data has them,
  * sample weights (else *sw = NULL). */

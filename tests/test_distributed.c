@@ -33,7 +33,7 @@
 #include "helpers/builders.h"
 #include "helpers/h5_make.h"
 #include "helpers/run_program.h"
-#include "io/dataset_rows.h"
+#include "io/row_reader.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 

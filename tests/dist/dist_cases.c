@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "framework/random.h"
-#include "io/dataset_rows.h"
+#include "io/row_reader.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 

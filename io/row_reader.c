@@ -1,6 +1,6 @@
-/* dataset_rows.c - HDF5 rows on demand (dataset_rows.h). */
+/* row_reader.c - HDF5 rows on demand (row_reader.h). */
 #define _POSIX_C_SOURCE 200809L
-#include "io/dataset_rows.h"
+#include "io/row_reader.h"
 
 #include <hdf5.h>
 #include <stdlib.h>

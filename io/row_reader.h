@@ -1,4 +1,4 @@
-/* dataset_rows.h - rows of an HDF5 training file read on demand: x, y and
+/* row_reader.h - rows of an HDF5 training file read on demand: x, y and
  * (when present) sample_weight of the rows a batch needs, with one
  * hyperslab selection per dataset (consecutive rows merged into blocks),
  * so that no process holds the whole dataset. The trainer's row source
