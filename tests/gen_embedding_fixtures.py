@@ -21,13 +21,16 @@ File layout:
          model_<case> for the cases whose Embedding has other arguments
          (an L2 embeddings_regularizer: the table's gradient is then dense)
   x (24, 6) int32, y (24, 1) float32
-  init/<i>     the other weights in model.weights order (table left out)
-  <case>/      loss (3,) float64       History "loss" per epoch
-               w/<i>                   final weights other than the table
-               ids (k,) int32          rows of the table any batch touched
-               rows (k, 4)             their final values
-               probe_ids, probe_rows   16 rows no batch touched, final values
-               table_sum, table_sumsq  float64 sums over the whole final table
+  init         the other weights in model.weights order (table left out),
+               flattened and concatenated (float32)
+  <case>/      stats (5,) float64      History "loss" per epoch (3), then the
+                                       sum and the sum of squares of the
+                                       whole final table
+               w                       final weights other than the table,
+                                       flattened and concatenated as init
+               ids (k + 16,) int32     rows of the table any batch touched,
+                                       then 16 rows no batch touched
+               rows (k + 16, 4)        their final values
 
 Run from the repository root: /work/kenv/bin/python tests/gen_embedding_fixtures.py
 """
@@ -121,8 +124,7 @@ def main():
         f.attrs["model"] = base.to_json()
         f.attrs["formula"] = "table[v, d] = float32(((v * 7919 + d * 104729) % 2003) / 2003.0 - 0.5) * 0.2)"
         f["x"], f["y"] = x, y
-        for i, w in enumerate(init[1:]):
-            f["init/%d" % i] = w
+        f["init"] = np.concatenate([w.ravel() for w in init[1:]])
         for name, opt in CASES:
             m = make_model(**EMBEDDING_ARGS.get(name, {}))
             if name in EMBEDDING_ARGS:
@@ -133,15 +135,12 @@ def main():
             ws = [np.array(w) for w in m.get_weights()]
             g = f.create_group(name)
             f.attrs["optimizer_" + name] = json.dumps(O.serialize(opt))
-            g["loss"] = np.asarray(h.history["loss"], np.float64)
-            for i, w in enumerate(ws[1:]):
-                g["w/%d" % i] = w
-            g["ids"] = touched.astype(np.int32)
-            g["rows"] = ws[0][touched]
-            g["probe_ids"] = probe.astype(np.int32)
-            g["probe_rows"] = ws[0][probe]
-            g["table_sum"] = np.float64(ws[0].astype(np.float64).sum())
-            g["table_sumsq"] = np.float64((ws[0].astype(np.float64) ** 2).sum())
+            t64 = ws[0].astype(np.float64)
+            g["stats"] = np.asarray(list(h.history["loss"]) + [t64.sum(), (t64 ** 2).sum()], np.float64)
+            g["w"] = np.concatenate([w.ravel() for w in ws[1:]])
+            ids = np.concatenate([touched, probe]).astype(np.int32)
+            g["ids"] = ids
+            g["rows"] = ws[0][ids]
             moved = float(np.max(np.abs(ws[0][touched] - init[0][touched])))
             print("%-28s loss %s  touched rows moved by up to %.3g" % (name, h.history["loss"], moved))
 
