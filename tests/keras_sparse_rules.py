@@ -17,8 +17,16 @@ It prints, per case, the largest difference of each model from Keras, and
 fails when the rules model is off by more than 1e-6. It also checks that
 model.fit really hands the optimizer an IndexedSlices for an Embedding.
 
+It writes Keras's results to tests/fixtures/optim/sparse_rules.h5 for
+tests/test_sparse_grad.c: init/table (7, 3), init/bias (2,); per step k
+step<k>/ids, step<k>/rows (slices), step<k>/bias (dense gradient); per
+case i an attribute config_<i> (the optimizer's serialize() JSON) and row i
+of results (cases, 23): the table (21 values) and the bias (2) after the
+three steps.
+
 Run from the repository root: /work/kenv/bin/python tests/keras_sparse_rules.py
 """
+import json
 import os
 import sys
 
@@ -26,6 +34,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
@@ -264,8 +273,10 @@ CASES = [
 ]
 
 
-def keras_run(kind, kw, grads, w0):
+def keras_run(kind, kw, grads, w0, configs=None):
     opt = CLASSES[kind](**kw)
+    if configs is not None:
+        configs.append(json.dumps(keras.optimizers.serialize(opt)))
     table = keras.Variable(w0[0].copy(), name="embeddings")
     bias = keras.Variable(w0[1].copy(), name="bias")
     for ids, vals, dg in grads:
@@ -305,14 +316,25 @@ def main():
     w0 = [rng.standard_normal((V, D)).astype(f32), rng.standard_normal((2,)).astype(f32)]
     bad = 0
     print("%-50s %12s %12s" % ("case", "dense model", "rules model"))
-    for kind, kw in CASES:
-        grads = make_grads(0.7)
-        ref = keras_run(kind, kw, grads, w0)
+    grads = make_grads(0.7)
+    out = h5py.File(os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "optim",
+                                 "sparse_rules.h5"), "w")
+    out["init/table"], out["init/bias"] = w0
+    for k, (ids, vals, dg) in enumerate(grads):
+        out["step%d/ids" % k], out["step%d/rows" % k], out["step%d/bias" % k] = ids.astype(np.int32), vals, dg
+    configs, results = [], []
+    for c, (kind, kw) in enumerate(CASES):
+        ref = keras_run(kind, kw, grads, w0, configs)
+        out.attrs["config_%d" % c] = configs[-1]
+        results.append(np.concatenate([ref[0].ravel(), ref[1]]))
         d = [model_run(kind, kw, grads, w0, s) for s in (False, True)]
         err = [max(float(np.max(np.abs(a - b))) for a, b in zip(ref, x)) for x in d]
         flag = "" if err[1] < 1e-6 else "   <-- rules do not match"
         bad += err[1] >= 1e-6
         print("%-50s %12.3g %12.3g%s" % (kind + " " + str(kw), err[0], err[1], flag))
+    out["results"] = np.stack(results).astype(f32)
+    out.attrs["n_cases"] = len(CASES)
+    out.close()
     kinds = fit_gradient_kind()
     print("gradient types handed to the optimizer by fit:", kinds)
     if "IndexedSlices" not in kinds[0]:

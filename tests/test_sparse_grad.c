@@ -302,6 +302,74 @@ Test(sparse_grad, rnnc_train_from_a_spec_matches_keras, .timeout = 600)
     rnnc_test_rm_tree(dir);
 }
 
+/* ---- each optimizer and transform on slices, step by step ------------------ */
+
+#define RULES RNNC_FIXTURES "/optim/sparse_rules.h5"
+
+/* tests/keras_sparse_rules.py's cases: three steps of slices (duplicate ids,
+ * untouched rows) on a (7, 3) table plus a dense (2,) bias, through
+ * optimizer.apply() in Keras; every value after the third step to 1e-6. */
+Test(sparse_grad, every_rule_case_matches_keras_step_by_step)
+{
+    rnnc_fixture *f;
+    cr_assert_eq(rnnc_fixture_open(RULES, &f), RNNC_OK, "%s", rnnc_last_error());
+    int64_t n_cases = 0;
+    cr_assert_eq(rnnc_fixture_attr_int(f, "n_cases", &n_cases), RNNC_OK);
+    cr_assert_gt(n_cases, 20);
+    rnnc_tensor *t0 = fx_read(f, "init/table", RNNC_F32), *b0 = fx_read(f, "init/bias", RNNC_F32);
+    rnnc_tensor *results = fx_read(f, "results", RNNC_F32);
+    for (int64_t c = 0; c < n_cases; c++) {
+        char attr[64];
+        snprintf(attr, sizeof attr, "config_%lld", (long long)c);
+        char *cj = fx_attr(f, attr);
+        rnnc_cfg *cfg = parse(cj, attr);
+        rnnc_optimizer *opt = NULL;
+        cr_assert_eq(rnnc_optimizer_from_config(cfg, attr, &opt), RNNC_OK, "%s", rnnc_last_error());
+        rnnc_tensor *table, *bias;
+        cr_assert_eq(rnnc_tensor_clone(t0, &table), RNNC_OK);
+        cr_assert_eq(rnnc_tensor_clone(b0, &bias), RNNC_OK);
+        cr_assert_eq(rnnc_tensor_set_requires_grad(table, true), RNNC_OK);
+        cr_assert_eq(rnnc_tensor_set_requires_grad(bias, true), RNNC_OK);
+        cr_assert_eq(rnnc_tensor_enable_sparse_grad(table), RNNC_OK);
+        rnnc_weight wt[2] = {{"embeddings", table, NULL, NULL, true}, {"bias", bias, NULL, NULL, true}};
+        rnnc_weight *wp[2] = {&wt[0], &wt[1]};
+        for (int k = 0; k < 3; k++) {
+            char name[32];
+            rnnc_tensor_zero_grad(table);
+            rnnc_tensor_zero_grad(bias);
+            snprintf(name, sizeof name, "step%d/ids", k);
+            rnnc_tensor *ids = fx_read(f, name, RNNC_I32);
+            snprintf(name, sizeof name, "step%d/rows", k);
+            rnnc_tensor *rows = fx_read(f, name, RNNC_F32);
+            snprintf(name, sizeof name, "step%d/bias", k);
+            rnnc_tensor *bg = fx_read(f, name, RNNC_F32);
+            cr_assert_eq(rnnc_tensor_sparse_grad_append(table, ids->data, rows->data, (int64_t)ids->numel),
+                         RNNC_OK, "%s", rnnc_last_error());
+            memcpy(bias->grad, bg->data, bias->numel * sizeof(float));
+            cr_assert_eq(rnnc_optimizer_apply(opt, wp, 2), RNNC_OK, "%s: %s", cj, rnnc_last_error());
+            rnnc_tensor_destroy(ids);
+            rnnc_tensor_destroy(rows);
+            rnnc_tensor_destroy(bg);
+        }
+        const float *want = (const float *)results->data + c * 23;
+        double e = 0;
+        for (size_t i = 0; i < 21; i++)
+            e = fmax(e, fabs(rnnc_tensor_get(table, i) - want[i]) / (1 + fabs(want[i])));
+        for (size_t i = 0; i < 2; i++)
+            e = fmax(e, fabs(rnnc_tensor_get(bias, i) - want[21 + i]) / (1 + fabs(want[21 + i])));
+        cr_expect_lt(e, 1e-6, "case %lld %s: differs from Keras's by %g", (long long)c, cj, e);
+        rnnc_tensor_destroy(table);
+        rnnc_tensor_destroy(bias);
+        rnnc_optimizer_destroy(opt);
+        rnnc_cfg_destroy(cfg);
+        free(cj);
+    }
+    rnnc_tensor_destroy(t0);
+    rnnc_tensor_destroy(b0);
+    rnnc_tensor_destroy(results);
+    rnnc_fixture_close(f);
+}
+
 /* ---- the gradient itself --------------------------------------------------- */
 
 static rnnc_layer *built_embedding(int64_t V, int64_t D)
