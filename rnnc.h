@@ -10,6 +10,7 @@
 #include "framework/status.h"
 #include "framework/tensor.h"
 #include "framework/autograd.h"
+#include "framework/sparse_grad.h"
 #include "framework/ops.h"
 #include "framework/activations.h"
 #include "framework/random.h"
