@@ -5,7 +5,10 @@
  * second at each rank count and the share of a step spent inside
  * collectives (the small allreduce of each step's divisors and metrics,
  * then waiting for the gradient buckets: time another rank takes to
- * arrive counts too).
+ * arrive counts too), and the CPU time each rank got per second of the
+ * run (below 100 % the cores were shared with something else), and the
+ * steps per CPU-second of all ranks against N = 1 (the parallel efficiency
+ * whatever share of the machine the run got).
  *
  * Run plainly it starts `mpirun -np N` on itself for each N of --np (one
  * BLAS thread per rank, --oversubscribe --bind-to none, and as root the
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apps/cli.h"
@@ -72,7 +76,17 @@ static int parse_shapes(const char *text, dist_shape *out, int cap)
 }
 
 /* One shape on this rank: *sps steps per second, *share the part in collectives. */
-static rnnc_status run_shape(rnnc_comm *comm, const dist_shape *sh, int64_t steps, double *sps, double *share)
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One shape on this rank: *sps steps per second, *share the part in
+ * collectives, *cpu the CPU time this process got per second of the run. */
+static rnnc_status run_shape(rnnc_comm *comm, const dist_shape *sh, int64_t steps, double *sps, double *share,
+                             double *cpu)
 {
     char spec[1024];
     snprintf(spec, sizeof spec,
@@ -120,9 +134,11 @@ static rnnc_status run_shape(rnnc_comm *comm, const dist_shape *sh, int64_t step
         goto done;
     rnnc_comm_reset_busy(comm);
     t0 = rnnc_cli_now();
+    const double c0 = cpu_seconds();
     for (int64_t k = 0; k < steps && !s; k++)
         s = rnnc_trainer_train_on_batch(tr, x, y, NULL, NULL);
     const double secs = rnnc_cli_now() - t0;
+    *cpu = secs > 0 ? (cpu_seconds() - c0) / secs : 0;
     double busy = rnnc_comm_busy_seconds(comm);
     *sps = secs > 0 ? (double)steps / secs : 0;
     *share = secs > 0 ? busy / secs : 0;
@@ -145,16 +161,16 @@ static int worker(const dist_shape *shapes, int n, int64_t steps)
     if (s)
         return rnnc_cli_fail(&dist_cmd, s);
     for (int i = 0; i < n && !s; i++) {
-        double sps = 0, share = 0;
-        if ((s = run_shape(comm, &shapes[i], steps, &sps, &share)))
+        double sps = 0, share = 0, cpu = 0;
+        if ((s = run_shape(comm, &shapes[i], steps, &sps, &share, &cpu)))
             break;
-        /* the slowest rank's share (load imbalance shows as waiting elsewhere) */
-        double v[1] = {share};
-        if ((s = rnnc_comm_allreduce_max(comm, v, 1, RNNC_F64)))
+        /* the largest rank's share (load imbalance shows as waiting elsewhere); the mean CPU per rank */
+        double v[1] = {share}, c[1] = {cpu / rnnc_comm_size(comm)};
+        if ((s = rnnc_comm_allreduce_max(comm, v, 1, RNNC_F64)) || (s = rnnc_comm_allreduce_sum(comm, c, 1, RNNC_F64)))
             break;
         if (rnnc_comm_rank(comm) == 0) {
-            printf("RESULT %lld %lld %lld %lld %d %.3f %.4f\n", (long long)shapes[i].b, (long long)shapes[i].t,
-                   (long long)shapes[i].f, (long long)shapes[i].u, rnnc_comm_size(comm), sps, v[0]);
+            printf("RESULT %lld %lld %lld %lld %d %.3f %.4f %.3f\n", (long long)shapes[i].b, (long long)shapes[i].t,
+                   (long long)shapes[i].f, (long long)shapes[i].u, rnnc_comm_size(comm), sps, v[0], c[0]);
             fflush(stdout);
         }
     }
@@ -238,8 +254,9 @@ int rnnc_cmd_bench_dist(int argc, char **argv)
     printf("rnnc bench dist: GRU(U) + Dense(1) training, Adam, mse, global batch B split over N ranks;\n"
            "%lld timed steps per shape, 1 BLAS thread per rank; %s, %ld cores online\n",
            (long long)steps, cpu, sysconf(_SC_NPROCESSORS_ONLN));
-    printf("%6s %5s %5s %5s %3s %10s %8s %14s\n", "B", "T", "F", "U", "N", "steps/s", "speedup", "in allreduce");
-    double base[16] = {0};
+    printf("%6s %5s %5s %5s %3s %10s %8s %14s %9s %12s\n", "B", "T", "F", "U", "N", "steps/s", "speedup",
+           "in allreduce", "cpu/rank", "per cpu-s");
+    double base[16] = {0}, base_cpu[16] = {0};
     int code = RNNC_EXIT_OK;
     for (int j = 0; j < nnp; j++) {
         char cmdline[8192];
@@ -258,17 +275,25 @@ int rnnc_cmd_bench_dist(int argc, char **argv)
         while (fgets(line, sizeof line, p)) {
             long long b, t, f, u;
             int np;
-            double sps, share;
-            if (sscanf(line, "RESULT %lld %lld %lld %lld %d %lf %lf", &b, &t, &f, &u, &np, &sps, &share) != 7) {
+            double sps, share, cpu_share;
+            if (sscanf(line, "RESULT %lld %lld %lld %lld %d %lf %lf %lf", &b, &t, &f, &u, &np, &sps, &share, &cpu_share) !=
+                8) {
                 fputs(line, stdout);
                 continue;
             }
-            if (j == 0 || base[got] == 0)
-                base[got] = nps[j] == 1 ? sps : base[got];
-            char sp[32] = "-";
+            /* steps per CPU-second of all ranks: what the ranks did with the CPU they got */
+            const double per_cpu = cpu_share > 0 ? sps / (np * cpu_share) : 0;
+            if (nps[j] == 1) {
+                base[got] = sps;
+                base_cpu[got] = per_cpu;
+            }
+            char sp[32] = "-", pc[32] = "-";
             if (base[got] > 0)
                 snprintf(sp, sizeof sp, "%.2fx", sps / base[got]);
-            printf("%6lld %5lld %5lld %5lld %3d %10.2f %8s %13.1f%%\n", b, t, f, u, np, sps, sp, 100 * share);
+            if (base_cpu[got] > 0)
+                snprintf(pc, sizeof pc, "%.2fx", per_cpu / base_cpu[got]);
+            printf("%6lld %5lld %5lld %5lld %3d %10.2f %8s %13.1f%% %8.0f%% %12s\n", b, t, f, u, np, sps, sp,
+                   100 * share, 100 * cpu_share, pc);
             fflush(stdout);
             got++;
         }
