@@ -1,6 +1,6 @@
 /* sparse_grad.c - rows-per-occurrence gradients of opted-in tensors (an
  * Embedding's table): append, clear, read, densify. See sparse_grad.h. */
-#include "framework/sparse_grad.h"
+#include "framework/sparse_grad_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -51,9 +51,4 @@ bool rnnc_tensor_grad_is_sparse(const rnnc_tensor *t);
  * gradient is dense. A no-op for tensors without rows. */
 rnnc_status rnnc_tensor_grad_densify(rnnc_tensor *t);
 
-/* Internal, for tensor.c. */
-void rnnc__sparse_grad_destroy(rnnc_sparse_grad *s);
-void rnnc__sparse_grad_zero(rnnc_tensor *t);
-double rnnc__sparse_grad_get(const rnnc_tensor *t, size_t i);
-
 #endif

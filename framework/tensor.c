@@ -1,7 +1,7 @@
 /* tensor.c - tensor creation, views, element access, shapes and dtypes. */
 #include "framework/tensor.h"
 #include "framework/block_cache.h"
-#include "framework/sparse_grad.h"
+#include "framework/sparse_grad_internal.h"
 
 #include <math.h>
 #include <stdio.h>
