@@ -330,6 +330,9 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     printf("rnnc train %s: model '%s' (%zu parameters), %lld training samples of %lld steps%s%s\n", spec_path,
            ses.model->name, rnnc_model_count_params(ses.model), (long long)n_train, (long long)T,
            ses.task ? ", task " : "", ses.task ? rnnc_task_name(ses.task) : "");
+    if (rnnc_comm_size(comm) > 1)
+        printf("Data-parallel on %d ranks: each takes its part of every global batch of %lld\n", rnnc_comm_size(comm),
+               (long long)spec->batch_size);
     if (ts.start_batch > 0)
         printf("Resuming from %s inside epoch %lld, after batch %lld\n", resume_path, (long long)ts.start_epoch + 1,
                (long long)ts.start_batch);
@@ -380,6 +383,9 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
         fo.validation_freq = (int)spec->validation_freq;
         fo.steps_per_epoch = spec->steps_per_epoch;
         fo.verbose = spec->verbose == 0 ? RNNC_VERBOSE_SILENT : spec->verbose == 2 ? RNNC_VERBOSE_LINES : RNNC_VERBOSE_AUTO;
+        /* under mpirun stdout is Open MPI's pseudo-terminal whatever mpirun's own is: one line per epoch */
+        if (fo.verbose == RNNC_VERBOSE_AUTO && rnnc_comm_size(comm) > 1)
+            fo.verbose = RNNC_VERBOSE_LINES;
         double t0 = rnnc_cli_now();
         rnnc_interrupt_install();
         s = rnnc_trainer_fit(tr, ses.train.x, ses.train.y, &fo, &hist);

@@ -388,6 +388,66 @@ Test(distributed, rnnc_train_two_ranks_then_resume_on_three)
     rnnc_test_rm_tree(dist);
 }
 
+/* Callbacks on rank 0 only (as `rnnc train` runs them): EarlyStopping's
+ * stop and restored weights and ReduceLROnPlateau's learning rate reach the
+ * other ranks, so the run ends as one process's does. */
+Test(distributed, rnnc_train_callbacks_on_rank_0_steer_every_rank)
+{
+    need_mpi();
+    static const char *const cb_spec =
+        "model:\n"
+        "  class_name: Sequential\n"
+        "  config:\n"
+        "    name: cb\n"
+        "    layers:\n"
+        "      - {class_name: InputLayer, config: {batch_shape: [null, 8, 2]}}\n"
+        "      - {class_name: GRU, config: {name: gru, units: 6}}\n"
+        "      - {class_name: Dense, config: {name: dense, units: 1}}\n"
+        "compile:\n"
+        "  optimizer: {class_name: Adam, config: {learning_rate: 0.05}}\n"
+        "  loss: mse\n"
+        "fit:\n"
+        "  epochs: 12\n"
+        "  batch_size: 16\n"
+        "  seed: 3\n"
+        "  verbose: 2\n"
+        "  callbacks:\n"
+        "    - EarlyStopping: {monitor: val_loss, min_delta: 0.01, patience: 2, restore_best_weights: true}\n"
+        "    - ReduceLROnPlateau: {monitor: val_loss, factor: 0.5, patience: 0, min_delta: 0.05}\n"
+        "data: {task: adding, timesteps: 8, samples: 120, validation_samples: 30, test_samples: 9, seed: 7}\n";
+    char one[64], dist[64], p1[128], p2[128];
+    snprintf(one, sizeof one, "dist_cb_one_%d", getpid());
+    snprintf(dist, sizeof dist, "dist_cb_n_%d", getpid());
+    rnnc_test_rm_tree(one);
+    rnnc_test_rm_tree(dist);
+    mkdir(one, 0755);
+    mkdir(dist, 0755);
+    snprintf(p1, sizeof p1, "%s/tiny.yaml", one);
+    snprintf(p2, sizeof p2, "%s/tiny.yaml", dist);
+    write_file(p1, cb_spec);
+    write_file(p2, cb_spec);
+    rnnc_test_run r1 = run_rnnc(0, one, (const char *[]){NULL});
+    cr_assert_eq(r1.code, 0, "one process: %s\n%s", r1.out, r1.err);
+    rnnc_test_run r2 = run_rnnc(2, dist, (const char *[]){NULL});
+    cr_assert_eq(r2.code, 0, "2 ranks: %s\n%s", r2.out, r2.err);
+    /* the oracle's run must exercise both callbacks */
+    cr_assert(strstr(r1.out, "learning_rate: 0.0250"), "ReduceLROnPlateau never acted:\n%s", r1.out);
+    cr_assert(!strstr(r1.out, "Epoch 12/12"), "EarlyStopping never stopped:\n%s", r1.out);
+    const char *f1 = strstr(r1.out, "Final epoch:"), *f2 = strstr(r2.out, "Final epoch:");
+    const char *t1 = strstr(r1.out, "Test ("), *t2 = strstr(r2.out, "Test (");
+    cr_assert(f1 && f2 && t1 && t2, "no summary:\n%s\n%s", r1.out, r2.out);
+    cr_expect_eq(strncmp(f1, f2, strcspn(f1, "\n")), 0, "one process: %.*s\n2 ranks: %.*s", (int)strcspn(f1, "\n"), f1,
+                 (int)strcspn(f2, "\n"), f2);
+    /* the test split is evaluated with the restored weights on every rank */
+    cr_expect_eq(strncmp(t1, t2, strcspn(t1, "\n")), 0, "one process: %.*s\n2 ranks: %.*s", (int)strcspn(t1, "\n"), t1,
+                 (int)strcspn(t2, "\n"), t2);
+    cr_expect_eq(count_of(r1.out, "Epoch "), count_of(r2.out, "Epoch "), "epochs run differ:\n%s\n%s", r1.out, r2.out);
+    rnnc_test_run_free(&r1);
+    rnnc_test_run_free(&r2);
+    rnnc_test_rm_tree(one);
+    rnnc_test_rm_tree(dist);
+}
+
 /* One process reading its batches' rows from the file trains exactly as
  * with the data in memory, reading each row once per epoch. */
 Test(distributed, rows_from_hdf5_in_one_process_equal_the_data_in_memory)
