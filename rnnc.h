@@ -77,5 +77,6 @@
 #include "io/checkpoint_dir.h"
 #include "io/dataset.h"
 #include "io/row_reader.h"
+#include "io/stream_reader.h"
 #include "io/file_identity.h"
 #endif
