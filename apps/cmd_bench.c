@@ -819,11 +819,13 @@ int rnnc_cmd_bench(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dist") == 0) /* its own options (apps/cmd_bench_dist.c) */
         return rnnc_cmd_bench_dist(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "stream") == 0) /* apps/cmd_bench_stream.c */
+        return rnnc_cmd_bench_stream(argc - 1, argv + 1);
     int rc = rnnc_cli_parse(&bench_cmd, argc, argv);
     if (rc >= 0)
         return rc;
     if (strcmp(bench_cmd.pos[0], "gru") != 0 && strcmp(bench_cmd.pos[0], "lstm") != 0) {
-        rnnc_cli_error(&bench_cmd, "unknown benchmark '%s' (there are 'gru', 'lstm' and 'dist')", bench_cmd.pos[0]);
+        rnnc_cli_error(&bench_cmd, "unknown benchmark '%s' (there are 'gru', 'lstm', 'dist' and 'stream')", bench_cmd.pos[0]);
         return RNNC_EXIT_USAGE;
     }
     bench_lstm = strcmp(bench_cmd.pos[0], "lstm") == 0;

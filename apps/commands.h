@@ -20,5 +20,7 @@ int rnnc_cmd_bench(int argc, char **argv);
 /* Data-parallel training throughput over MPI (apps/cmd_bench_dist.c);
  * `rnnc bench dist` reaches it, argv[0] = "dist". */
 int rnnc_cmd_bench_dist(int argc, char **argv);
+/* Peak memory of training through the streaming reader (apps/cmd_bench_stream.c). */
+int rnnc_cmd_bench_stream(int argc, char **argv);
 
 #endif
