@@ -147,9 +147,15 @@ static void check_case(const char *case_name, int np, bool tcp)
     snprintf(base, sizeof base, "%s", case_name);
     const size_t bl = strlen(base);
     const bool from_h5 = bl > 3 && strcmp(base + bl - 3, "_h5") == 0;
+    const bool streamed = bl > 7 && strcmp(base + bl - 7, "_stream") == 0;
     if (from_h5) {
         base[bl - 3] = '\0';
         write_case_h5(base, h5, sizeof h5);
+    }
+    if (streamed) { /* against one process streaming the same file */
+        char data[64];
+        snprintf(data, sizeof data, "%.*s", (int)(bl - 7), base);
+        write_case_h5(data, h5, sizeof h5);
     }
     cr_assert_eq(dist_case_run(base, NULL, NULL, &ref), 0, "the one-process run failed");
     char out[256];
@@ -176,6 +182,8 @@ static void check_case(const char *case_name, int np, bool tcp)
                   worst);
     long long rows_total = -1, rows_max = -1;
     cr_assert_eq(fscanf(f, " ROWS %lld %lld", &rows_total, &rows_max), 2);
+    if (streamed)
+        remove(h5);
     if (from_h5) {
         /* 3 epochs: every row read once per epoch, by one rank; none
          * read more than its share of each batch */
@@ -220,6 +228,8 @@ Test(distributed, mask_sw_sgd_3_ranks) { check_case("mask_sw_sgd", 3, false); }
 Test(distributed, mask_sw_sgd_4_ranks) { check_case("mask_sw_sgd", 4, false); }
 Test(distributed, mask_sw_sgd_rows_from_hdf5_on_3_ranks) { check_case("mask_sw_sgd_h5", 3, false); }
 Test(distributed, bidir_adam_reg_rows_from_hdf5_on_2_ranks) { check_case("bidir_adam_reg_h5", 2, false); }
+Test(distributed, mask_sw_sgd_streamed_on_3_ranks) { check_case("mask_sw_sgd_stream", 3, false); }
+Test(distributed, bidir_adam_reg_streamed_on_2_ranks) { check_case("bidir_adam_reg_stream", 2, false); }
 Test(distributed, bidir_adam_reg_1_rank) { check_case("bidir_adam_reg", 1, false); }
 Test(distributed, bidir_adam_reg_2_ranks) { check_case("bidir_adam_reg", 2, false); }
 Test(distributed, bidir_adam_reg_3_ranks) { check_case("bidir_adam_reg", 3, false); }

@@ -8,6 +8,7 @@
 
 #include "framework/random.h"
 #include "io/row_reader.h"
+#include "io/stream_reader.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 
@@ -224,19 +225,22 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
      * RNNC_DIST_H5 names (dist_case_data written there) on demand */
     const size_t len = strlen(name);
     const bool from_h5 = len > 3 && strcmp(name + len - 3, "_h5") == 0;
+    /* "<case>_stream": the same through io/stream_reader.h (its own windowed order) */
+    const bool streamed = len > 7 && strcmp(name + len - 7, "_stream") == 0;
     const bool masked = strncmp(name, "mask_sw_sgd", 11) == 0;
     if (!masked && strncmp(name, "bidir_adam_reg", 14) != 0) {
         fprintf(stderr, "dist case: unknown case '%s'\n", name);
         return 1;
     }
     const char *h5 = getenv("RNNC_DIST_H5");
-    if (from_h5 && !h5) {
+    if ((from_h5 || streamed) && !h5) {
         fprintf(stderr, "dist case: %s needs RNNC_DIST_H5 (the data file)\n", name);
         return 1;
     }
     const char *text = masked ? mask_model : bidir_model;
     const int64_t bs = masked ? 4 : 5;
     rnnc_dataset_rows *rows = NULL;
+    rnnc_stream_reader *stream = NULL;
     rnnc_cfg *cfg = NULL, *opt = NULL, *loss = NULL, *metrics = NULL, *wmetrics = NULL;
     rnnc_model *m = NULL;
     rnnc_trainer *tr = NULL;
@@ -298,12 +302,27 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
             goto done;
         }
         out->rows_read = rnnc_dataset_rows_read_so_far(rows);
+    } else if (streamed) {
+        /* chunks of 3 rows, windows of 2 chunks (a batch fits in two windows) */
+        rnnc_stream_options so = {.chunk_rows = 3, .window_chunks = 2, .seed = 8};
+        if (rnnc_stream_reader_open(h5, NULL, &so, &stream)) {
+            rc = fail("open the data file");
+            goto done;
+        }
+        rnnc_row_source src = {rnnc_stream_reader_count(stream), rnnc_stream_reader_read, stream};
+        fo.sample_weight = NULL;
+        fo.shuffle = false;
+        if (rnnc_trainer_fit_source(tr, &src, &fo, &h)) {
+            rc = fail("fit");
+            goto done;
+        }
     } else if (rnnc_trainer_fit(tr, x, y, &fo, &h)) {
         rc = fail("fit");
         goto done;
     }
     rc = collect_result(m, h, out);
 done:
+    rnnc_stream_reader_close(stream);
     rnnc_dataset_rows_close(rows);
     rnnc_history_destroy(h);
     rnnc_tensor_destroy(x);
