@@ -28,13 +28,6 @@ struct rnnc_comm {
 #endif
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double default_timeout(void)
 {
     const char *e = getenv("RNNC_COMM_TIMEOUT");
@@ -89,6 +82,13 @@ void rnnc_comm_reset_busy(rnnc_comm *c)
 static bool reducible(rnnc_dtype dt) { return dt == RNNC_F32 || dt == RNNC_F64 || dt == RNNC_I64; }
 
 #ifdef RNNC_HAVE_MPI
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Communicators rnnc made while it owns MPI (it initialized it). */
 static int g_owned_comms;
