@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "dist/dist_cases.h"
+#include "framework/ops.h"
 #include "helpers/builders.h"
 #include "helpers/h5_make.h"
 #include "helpers/run_program.h"
@@ -518,6 +519,58 @@ Test(distributed, a_failing_row_source_stops_fit_with_its_message)
     rnnc_model_destroy(m);
     rnnc_cfg_destroy(cfg);
     rnnc_cfg_destroy(loss);
+}
+
+/* The hook the gradient buckets start from: a leaf is reported as soon as
+ * no node left to run reads it, before backward reaches the nodes of the
+ * leaves used earlier; a leaf no node reads comes last. */
+typedef struct ready_log {
+    rnnc_tensor *const *leaves;
+    int order[4], n;
+    double w1_grad_when_w2_ready;
+} ready_log;
+
+static rnnc_status on_ready(void *user, int i)
+{
+    ready_log *l = user;
+    if (i == 1) /* w2: w1's gradient must not have been computed yet */
+        l->w1_grad_when_w2_ready = ((const float *)l->leaves[0]->grad)[0];
+    l->order[l->n++] = i;
+    return RNNC_OK;
+}
+
+Test(distributed, backward_reports_each_gradient_as_soon_as_it_is_final)
+{
+    rnnc_ctx *cx = rnnc_ctx_create();
+    const rnnc_shape s1 = RNNC_SHAPE(1);
+    const double one = 2.0, two = 3.0, xv = 5.0;
+    rnnc_tensor *w1 = th_tensor(RNNC_F32, s1, &one), *w2 = th_tensor(RNNC_F32, s1, &two),
+                *unused = th_tensor(RNNC_F32, s1, &one), *x = th_tensor(RNNC_F32, s1, &xv);
+    cr_assert_eq(rnnc_tensor_set_requires_grad(w1, true), RNNC_OK);
+    cr_assert_eq(rnnc_tensor_set_requires_grad(w2, true), RNNC_OK);
+    cr_assert_eq(rnnc_tensor_set_requires_grad(unused, true), RNNC_OK);
+    rnnc_tensor *h, *y, *loss;
+    /* loss = sum(w2 * (w1 * x)): w1's node runs after w2's in backward */
+    cr_assert_eq(rnnc_mul(cx, w1, x, &h), RNNC_OK);
+    cr_assert_eq(rnnc_mul(cx, w2, h, &y), RNNC_OK);
+    cr_assert_eq(rnnc_sum(cx, y, NULL, 0, false, &loss), RNNC_OK);
+    rnnc_tensor *leaves[3] = {w1, w2, unused};
+    ready_log log = {leaves, {0}, 0, -1};
+    rnnc_ctx_watch_grads(cx, leaves, 3, on_ready, &log);
+    cr_assert_eq(rnnc_backward(cx, loss), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_ctx_watch_grads(cx, NULL, 0, NULL, NULL);
+    cr_assert_eq(log.n, 3);
+    cr_expect_eq(log.order[0], 1, "w2 first");
+    cr_expect_eq(log.order[1], 0, "then w1");
+    cr_expect_eq(log.order[2], 2, "the unused leaf last");
+    cr_expect_eq(log.w1_grad_when_w2_ready, 0.0, "w2 was reported only after w1's gradient was computed");
+    cr_expect_eq(((const float *)w1->grad)[0], 15.0f); /* d/dw1 = w2 * x */
+    cr_expect_eq(((const float *)w2->grad)[0], 10.0f); /* d/dw2 = w1 * x */
+    rnnc_ctx_destroy(cx);
+    rnnc_tensor_destroy(w1);
+    rnnc_tensor_destroy(w2);
+    rnnc_tensor_destroy(unused);
+    rnnc_tensor_destroy(x);
 }
 
 /* Without MPI ranks, a one-rank communicator changes nothing. */
