@@ -18,6 +18,10 @@
 #   meaning anything. The program gets its own check instead, the pseudo-test
 #   "rnnc_app": train, resume, evaluate, inspect a tiny spec, then predict
 #   with two models of the interop corpus (when shared/interop is there).
+# - test_distributed's mpirun cases (they skip themselves when LD_PRELOAD
+#   names valgrind): an mpirun job traced with --trace-children takes minutes
+#   per case and Open MPI's start-up is not memcheck-clean; its in-process
+#   cases (row reader, gradient hook, one-rank communicator) run here.
 # - test_yaml_reader's two "*_is_rejected_quickly" cases: they assert wall
 #   times (< 3 s, < 1 s) that valgrind's ~50x slow-down breaks; the code
 #   they reach is run by the other cases, and by the fuzzer under ASan.
