@@ -12,10 +12,18 @@
  * call fails with RNNC_E_STATE). Workspaces are allocated once per call;
  * nothing is allocated in the step loops. The workspaces are time-major
  * (each step's B rows contiguous); the input is copied once into that
- * order (times the dropout mask) and the bias rides in the projection.
- * Products: cblas_sgemm / cblas_dgemm, GEMV for a single row (batch 1).
- * float32 sigmoid and tanh run on vector rows (4 lanes; 8 with AVX2 and 16
- * with AVX-512F, chosen at run time; ~2 ulp, vec_act_rows.h); float64 uses
+ * order (times the dropout mask).
+ * Products: float32 through small_gemm.c as the fused GRU's (its own
+ * register-blocked AVX-512 small_sgemm for the per-step products and, with
+ * one BLAS thread, the sums over all steps; R^T transposed once per
+ * backward; else OpenBLAS), float64 cblas_dgemm; GEMV for a single row
+ * (batch 1). float32 with the default pair (sigmoid gates, tanh) runs one
+ * pass per row forward and backward (vec_act_rows.h: 16 lanes with
+ * AVX-512F, 8 with AVX2, 4, and 1 for the tail, bit-identical at every
+ * width; sigmoid / tanh ~2 ulp): forward, the step's recurrent product
+ * goes to a (B, 4U) scratch and the row kernel adds the projection and the
+ * bias as it reads them; other activation pairs take the bias in the
+ * projection and sigmoid / tanh rows on the same vectors; float64 uses
  * libm. Without a tape node (inference) the gates of a step live in one
  * row's scratch.
  *

@@ -174,14 +174,18 @@ static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, i
  * 2026-12, 16000 x 64 @ 64 x 512 ran at 56 GFLOP/s in one piece and 66 in
  * panels of 64 rows, 6400 x 128 @ 128 x 1024 at 67 and 80 (OpenBLAS: 79
  * and 91 with its Haswell kernel, 96 and 94 with its AVX-512 one, which
- * therefore does these products there: rnnc__small_gemm_whole). The
- * panels change no bits (each element of C is its own FMA chain). */
+ * therefore does these products there: rnnc__small_gemm_whole). Only
+ * products of more than SMALL_TALL rows: a step's product (m = the batch)
+ * stays in one piece, so a recurrent kernel bigger than L2 (U = 512: 4 MiB)
+ * is read once per step, not once per panel. The panels change no bits
+ * (each element of C is its own FMA chain). */
 #define SMALL_MC 64
+#define SMALL_TALL 256
 
 void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                        const float *Bm, int64_t ldb, bool acc, float *C, int64_t ldc)
 {
-    if (ta) {
+    if (ta || m <= SMALL_TALL) {
         small_sgemm(ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
         return;
     }

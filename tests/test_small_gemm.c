@@ -3,7 +3,8 @@
  *   - small_sgemm (where it runs: AVX-512F) for op(A) = A and A^T, C = and
  *     C +=, any leading dimensions, shapes covering its 8-, 4- and 1-row
  *     blocks, full and partial column blocks, one row, sums of more than
- *     256 terms (its chunks) and tall products (its row panels);
+ *     256 terms (its chunks) and tall products (over 256 rows: its row
+ *     panels);
  *   - its documented bit property: each element depends on its row of
  *     op(A) and column of Bm only, so a row computed alone (m = 1) has the
  *     same bits as in the whole product;
@@ -78,7 +79,7 @@ static const gemm_case cases[] = {
     {false, false, 19, 148, 37},  {false, true, 19, 148, 37},  /* 8+8+1+1+1 rows, tail of 20 */
     {false, true, 12, 16, 64},    {false, false, 4, 33, 5},    /* 8+4 rows; 1-lane tail */
     {false, false, 1, 300, 45},   {false, true, 1, 129, 8},    /* one row: 8-vector blocks */
-    {false, false, 200, 40, 24},  {false, true, 130, 512, 64}, /* panels of 64 rows */
+    {false, false, 300, 40, 24},  {false, true, 290, 512, 64}, /* tall: panels of 64 rows */
     {true, true, 37, 148, 570},   {true, false, 20, 7, 600},   /* sums in chunks of 256 */
     {true, true, 1, 70, 300},     {true, false, 9, 32, 256},
 };
@@ -102,7 +103,7 @@ Test(small_gemm, a_row_has_the_same_bits_alone_and_in_the_whole_product)
     if (!rnnc__small_gemm_ok())
         cr_skip_test("small_sgemm does not run on this CPU (no AVX-512F)");
     for (int ta = 0; ta < 2; ta++) {
-        const int64_t m = 150, n = 70, k = ta ? 600 : 90, lda = ta ? m : k;
+        const int64_t m = 300, n = 70, k = ta ? 600 : 90, lda = ta ? m : k;
         float *A = filled((ta ? k : m) * lda, 11), *Bm = filled(k * n, 12);
         float *C = malloc((size_t)(m * n) * sizeof *C), *row = malloc((size_t)n * sizeof *row);
         cr_assert(C && row);
