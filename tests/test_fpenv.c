@@ -72,12 +72,24 @@ TestSuite(fpenv, .init = setup, .fini = teardown);
 
 /* Whether setting the mode really flushes here: valgrind, for one, runs
  * the program on an emulated CPU that ignores FTZ/DAZ. */
+#if defined(__x86_64__)
+#define PIN(v) __asm__ __volatile__("" : "+x"(v)) /* keeps the product between the mode changes */
+#elif defined(__aarch64__)
+#define PIN(v) __asm__ __volatile__("" : "+w"(v))
+#else
+#define PIN(v) ((void)0)
+#endif
+
 static bool flushing_works(void)
 {
+    volatile float sub_v = 1e-39f, one_v = 1.0f;
+    float a = sub_v, b = one_v;
     const unsigned long saved = fp_raw();
     fp_raw_set(saved | FLUSH_BITS);
-    volatile float sub = 1e-39f, one = 1.0f;
-    const float r = sub * one;
+    PIN(a);
+    PIN(b);
+    float r = a * b;
+    PIN(r);
     const bool kept = (fp_raw() & FLUSH_BITS) == FLUSH_BITS;
     fp_raw_set(saved);
     return kept && r == 0.0f;
