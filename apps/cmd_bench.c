@@ -441,7 +441,7 @@ static rnnc_cli_opt bench_opts[] = {
     {"--min-time", "S", "seconds per measurement, at least (default 0.5)", NULL},
     {"--threads", "LIST", "BLAS thread counts to measure both sides with; each side's faster counts (default 1,2)", NULL},
     {"--kernel", "fused|generic", "GRU / LSTM kernel to time (default fused)", NULL},
-    {"--peer", "PATH", "peer script (default ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; 'none' to skip)", NULL},
+    {"--peer", "PATH|torch|keras", "peer script (default torch: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; keras: bench/keras_gru_bench.py, Keras 3 on TensorFlow with XLA, give its --python; 'none' to skip)", NULL},
     {"--python", "PATH", "Python for the peers (default /usr/bin/python3)", NULL},
     {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
     {"--steps", "N", "training steps of the --memory run (default 50)", NULL},
@@ -903,8 +903,15 @@ int rnnc_cmd_bench(int argc, char **argv)
                             mpeer ? mpeer : bench_lstm ? "none" : "bench/torch_gru_memory.py");
     }
     const char *peer = rnnc_cli_get(&bench_cmd, "--peer");
+    if (!peer || strcmp(peer, "torch") == 0)
+        peer = bench_lstm ? "bench/torch_lstm_bench.py" : "../shared/bench/torch_gru_bench.py";
+    else if (strcmp(peer, "keras") == 0) {
+        if (bench_lstm) {
+            rnnc_cli_error(&bench_cmd, "--peer keras: there is a Keras peer for the GRU only (bench/keras_gru_bench.py)");
+            return RNNC_EXIT_USAGE;
+        }
+        peer = "bench/keras_gru_bench.py";
+    }
     return bench_speed(shapes, n, kernel, rounds, min_time, threads, n_threads, threads_arg, python,
-                       peer ? peer
-                            : bench_lstm ? "bench/torch_lstm_bench.py"
-                                         : "../shared/bench/torch_gru_bench.py");
+                       peer);
 }

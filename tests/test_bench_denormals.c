@@ -3,7 +3,8 @@
  * subnormal cost of this CPU and one row per shape with both sides, and
  * the speed rows print the page faults per call and one core's measured
  * FMA peak beside OpenBLAS's and small_sgemm's rates; a bad --denormals value
- * is a usage error naming the valid ones. The figures themselves are
+ * is a usage error naming the valid ones, and so is --peer keras for the
+ * LSTM (the Keras peer times the GRU only). The figures themselves are
  * measured by hand (README, "Performance"), not asserted here. */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -58,5 +59,14 @@ Test(bench_denormals, bad_value_is_a_usage_error)
     rnnc_test_run r = run_in_own_dir(args);
     cr_expect_eq(r.code, 2, "exit %d", r.code);
     cr_expect(strstr(r.err, "--denormals must be 'flush', 'keep' or 'ab', got 'sometimes'"), "%s", r.err);
+    rnnc_test_run_free(&r);
+}
+
+Test(bench_denormals, keras_peer_is_for_the_gru_only)
+{
+    const char *args[] = {"bench", "lstm", "--peer", "keras", "--shapes", "2,3,4,5", NULL};
+    rnnc_test_run r = run_in_own_dir(args);
+    cr_expect_eq(r.code, 2, "exit %d", r.code);
+    cr_expect(strstr(r.err, "--peer keras: there is a Keras peer for the GRU only"), "%s", r.err);
     rnnc_test_run_free(&r);
 }

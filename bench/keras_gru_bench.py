@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Peer benchmark: Keras 3's GRU on TensorFlow's CPU backend with XLA, for
+the GRU bench shapes (same command line and CSV as
+../shared/bench/torch_gru_bench.py, so `rnnc bench gru --peer keras` can
+alternate with it).
+
+For each shape (B, T, F, U), float32, it times
+  fwd   - inference forward, model(x, training=False)
+  train - forward + MSE on the last output + backward + SGD(1e-3) step
+both as tf.function(jit_compile=True) (XLA), and prints one CSV row:
+B,T,F,U,threads,fwd_ms,train_ms (medians). TensorFlow's thread pools are
+fixed when it starts, so each thread count runs in a child process of its
+own (intra-op threads = the count, inter-op = 1). Needs Keras 3 and
+TensorFlow (e.g. /work/kenv/bin/python):
+
+  /work/kenv/bin/python bench/keras_gru_bench.py --shapes "32,100,16,32" --threads 1,2
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "bench",
+                      "shapes.txt")
+
+
+def read_shapes(text):
+    if text:
+        return [tuple(int(v) for v in s.split(",")) for s in text.split(";") if s.strip()]
+    rows = []
+    with open(SHAPES) as f:
+        for line in f:
+            line = line.split("#")[0].split()
+            if line:
+                rows.append(tuple(int(v) for v in line))
+    return rows
+
+
+def median_ms(fn, min_time, min_reps):
+    for _ in range(3):
+        fn()
+    times, start = [], time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if len(times) >= 1000:
+            break
+    return statistics.median(times)
+
+
+def child(shapes, threads, min_time, min_reps):
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+
+    for B, T, F, U in shapes:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((T, F)), keras.layers.GRU(U)])
+        opt = keras.optimizers.SGD(1e-3)
+        opt.build(model.trainable_variables)
+        x = tf.random.normal((B, T, F))
+        y = tf.random.normal((B, U))
+
+        @tf.function(jit_compile=True)
+        def fwd_fn(x):
+            return model(x, training=False)
+
+        @tf.function(jit_compile=True)
+        def train_fn(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        fwd = median_ms(lambda: fwd_fn(x).numpy(), min_time, min_reps)
+        train = median_ms(lambda: train_fn(x, y).numpy(), min_time, min_reps)
+        print(f"{B},{T},{F},{U},{threads},{fwd:.4f},{train:.4f}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
+    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
+    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement (at least)")
+    ap.add_argument("--min-reps", type=int, default=5)
+    ap.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    shapes = read_shapes(args.shapes)
+    if args.child:
+        child(shapes, args.child, args.min_time, args.min_reps)
+        return
+    print("B,T,F,U,threads,fwd_ms,train_ms", flush=True)
+    for th in [int(v) for v in args.threads.split(",") if v]:
+        spec = ";".join(",".join(str(v) for v in s) for s in shapes)
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--shapes", spec, "--child",
+                        str(th), "--min-time", str(args.min_time), "--min-reps",
+                        str(args.min_reps)], check=True)
+
+
+if __name__ == "__main__":
+    main()
