@@ -453,7 +453,7 @@ static rnnc_cli_opt bench_opts[] = {
 
 static rnnc_cli_cmd bench_cmd = {
     .name = "bench",
-    .usage = "gru|lstm [options]",
+    .usage = "gru|lstm [options]   (also: rnnc bench dist --help, rnnc bench stream --help)",
     .summary = "time the GRU or LSTM (inference forward, training step) against PyTorch's nn.GRU / nn.LSTM",
     .details = "Prints one row per shape: milliseconds, the BLAS thread count that gave them,\n"
                "the ratio peer_ms / rnnc_ms (above 1 = rnnc faster), GFLOP/s, and the share of\n"
