@@ -25,6 +25,8 @@
 #include "io/file_identity.h"
 #include "io/json_writer.h"
 #include "io/model_loader.h"
+#include "io/row_reader.h"
+#include "io/stream_reader.h"
 #include "io/weights_h5.h"
 #include "optim/trainer.h"
 
@@ -227,6 +229,94 @@ static int interrupted(rnnc_train_state *ts, const char *spec_path, int epoch, i
     return 128 + sig;
 }
 
+/* The training rows read from their file batch by batch (session.h
+ * train_by_rows): the streaming reader, or the row reader with the run's
+ * order of each pass (train_state's permutation, as the data in memory
+ * would be shuffled: the same batches, and --resume continues them). */
+typedef struct train_source {
+    rnnc_stream_reader *stream;
+    rnnc_dataset_rows *rows;
+    const int64_t *perm; /* file row of each position this pass, or NULL (the file's order) */
+    int64_t *mapped;
+    int64_t cap;
+} train_source;
+
+static rnnc_status read_train_rows(void *user, rnnc_ctx *cx, const int64_t *pos, int64_t count, rnnc_tensor **x,
+                                   rnnc_tensor **y, rnnc_tensor **sw)
+{
+    train_source *t = user;
+    if (!t->perm || count == 0)
+        return rnnc_dataset_rows_read(t->rows, cx, pos, count, x, y, sw);
+    if (count > t->cap) {
+        int64_t *m = realloc(t->mapped, (size_t)count * sizeof *m);
+        if (!m)
+            return rnnc_fail(RNNC_E_NOMEM, "out of memory for %lld row numbers", (long long)count);
+        t->mapped = m;
+        t->cap = count;
+    }
+    for (int64_t i = 0; i < count; i++)
+        t->mapped[i] = t->perm[pos[i]];
+    return rnnc_dataset_rows_read(t->rows, cx, t->mapped, count, x, y, sw);
+}
+
+static void train_source_close(train_source *t)
+{
+    rnnc_stream_reader_close(t->stream);
+    rnnc_dataset_rows_close(t->rows);
+    free(t->mapped);
+    memset(t, 0, sizeof *t);
+}
+
+/* Opens the training file's reader when the session reads it by rows;
+ * the stream's order starts at the pass of the first epoch run (resume). */
+static rnnc_status train_source_open(train_source *t, const rnnc_app_session *ses, const rnnc_train_state *ts,
+                                     rnnc_row_source *src)
+{
+    memset(t, 0, sizeof *t);
+    rnnc_dataset_options o;
+    rnnc_app_train_options(ses, &o);
+    const rnnc_training_spec *spec = ses->spec;
+    if (ses->streaming) {
+        int64_t first, count, pass;
+        rnnc_fit_epoch_span(ts->steps, spec->steps_per_epoch, ts->start_epoch, &first, &count, &pass);
+        rnnc_stream_options so = {.chunk_rows = spec->chunk_size,
+                                  .window_chunks = (int)spec->shuffle_window,
+                                  .no_shuffle = !spec->shuffle,
+                                  .seed = ts->shuffle_seed,
+                                  .first_epoch = pass};
+        rnnc_status s = rnnc_stream_reader_open(spec->train.path, &o, &so, &t->stream);
+        if (s)
+            return rnnc_fail_context(s, "data: ");
+        *src = (rnnc_row_source){rnnc_stream_reader_count(t->stream), rnnc_stream_reader_read, t->stream};
+        return RNNC_OK;
+    }
+    rnnc_status s = rnnc_dataset_rows_open(spec->train.path, &o, &t->rows);
+    if (s)
+        return rnnc_fail_context(s, "data: ");
+    t->perm = ts->perm;
+    *src = (rnnc_row_source){rnnc_dataset_rows_count(t->rows), read_train_rows, t};
+    return RNNC_OK;
+}
+
+/* Rank 0 prints how many training rows each rank read from the file. */
+static rnnc_status report_rows_read(const train_source *t, rnnc_comm *comm, const char *path)
+{
+    const int n = rnnc_comm_size(comm);
+    double *counts = calloc((size_t)n, sizeof *counts);
+    if (!counts)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    counts[rnnc_comm_rank(comm)] = (double)rnnc_dataset_rows_read_so_far(t->rows);
+    rnnc_status s = rnnc_comm_allreduce_sum(comm, counts, (size_t)n, RNNC_F64);
+    if (s == RNNC_OK) {
+        printf("Training rows read from %s by each rank:", path);
+        for (int r = 0; r < n; r++)
+            printf(" %.0f", counts[r]);
+        printf("\n");
+    }
+    free(counts);
+    return s;
+}
+
 static int train_ranks(int argc, char **argv, rnnc_comm *comm);
 
 int rnnc_cmd_train(int argc, char **argv)
@@ -275,8 +365,10 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
 
     /* Everything is read and checked before the first step. */
     rnnc_app_session ses;
-    if ((s = rnnc_app_session_open(spec_path, RNNC_APP_TRAIN | RNNC_APP_VALIDATION | RNNC_APP_TEST, seed_override,
-                                   &ses)))
+    /* data-parallel: each rank reads its rows of an HDF5 training file */
+    const int by_rows = rnnc_comm_size(comm) > 1 ? RNNC_APP_TRAIN_BY_ROWS : 0;
+    if ((s = rnnc_app_session_open(spec_path, RNNC_APP_TRAIN | RNNC_APP_VALIDATION | RNNC_APP_TEST | by_rows,
+                                   seed_override, &ses)))
         return rnnc_cli_fail(&cmd, s);
     rnnc_training_spec *spec = ses.spec;
     if (epochs_override > 0)
@@ -287,6 +379,8 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     rnnc_history *hist = NULL;
     rnnc_fit_callbacks fc;
     memset(&fc, 0, sizeof fc);
+    train_source tsrc;
+    memset(&tsrc, 0, sizeof tsrc);
     int code = RNNC_EXIT_FAIL;
     if ((s = rnnc_app_compile(&ses, &tr)) || (s = rnnc_trainer_set_comm(tr, comm)))
         goto fail;
@@ -326,10 +420,15 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     if (rank0 && (s = rnnc_train_state_claim_dir(&ts, resume != NULL, rnnc_cli_get(&cmd, "--overwrite") != NULL, stdout)))
         goto fail;
 
-    int64_t n_train = ses.train.x->shape.dim[0], T = rnnc_app_timesteps(ses.train.x);
+    int64_t n_train = ses.train_rows, T = rnnc_app_timesteps(ses.train.x);
     printf("rnnc train %s: model '%s' (%zu parameters), %lld training samples of %lld steps%s%s\n", spec_path,
            ses.model->name, rnnc_model_count_params(ses.model), (long long)n_train, (long long)T,
            ses.task ? ", task " : "", ses.task ? rnnc_task_name(ses.task) : "");
+    if (ses.streaming)
+        printf("Streaming the training data from %s: reads of %lld rows, shuffled within windows of %lld reads (two windows in memory)\n",
+               spec->train.path, (long long)spec->chunk_size, (long long)spec->shuffle_window);
+    else if (ses.train_by_rows)
+        printf("Each rank reads its rows of every batch from %s\n", spec->train.path);
     if (rnnc_comm_size(comm) > 1)
         printf("Data-parallel on %d ranks: each takes its part of every global batch of %lld\n", rnnc_comm_size(comm),
                (long long)spec->batch_size);
@@ -387,8 +486,15 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
         if (fo.verbose == RNNC_VERBOSE_AUTO && rnnc_comm_size(comm) > 1)
             fo.verbose = RNNC_VERBOSE_LINES;
         double t0 = rnnc_cli_now();
+        rnnc_row_source src;
+        if (ses.train_by_rows) {
+            if ((s = train_source_open(&tsrc, &ses, &ts, &src)))
+                goto fail;
+            fo.sample_weight = NULL; /* read with the rows */
+        }
         rnnc_interrupt_install();
-        s = rnnc_trainer_fit(tr, ses.train.x, ses.train.y, &fo, &hist);
+        s = ses.train_by_rows ? rnnc_trainer_fit_source(tr, &src, &fo, &hist)
+                              : rnnc_trainer_fit(tr, ses.train.x, ses.train.y, &fo, &hist);
         double secs = rnnc_cli_now() - t0;
         int stop_epoch;
         int64_t stop_batch;
@@ -406,7 +512,9 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
         if (s)
             goto fail;
         int64_t done = ts.last_epoch + 1 - ts.start_epoch;
-        int64_t used = ses.train.x->shape.dim[0];
+        int64_t used = ses.train_rows;
+        if (tsrc.rows && rnnc_comm_size(comm) > 1 && (s = report_rows_read(&tsrc, comm, spec->train.path)))
+            goto fail;
         printf("\nTrained %lld epoch%s in %.1f s (%.2f s/epoch, %.0f time steps/s)\n", (long long)done,
                done == 1 ? "" : "s", secs, done > 0 ? secs / (double)done : 0.0,
                secs > 0 ? (double)(done * used * T) / secs : 0.0);
@@ -439,6 +547,7 @@ done:
     fflush(stdout);
     rnnc_history_destroy(hist);
     rnnc_fit_callbacks_clear(&fc);
+    train_source_close(&tsrc);
     rnnc_train_state_clear(&ts);
     rnnc_trainer_destroy(tr);
     rnnc_app_session_close(&ses);

@@ -1,7 +1,10 @@
 /* session.c - spec -> model + data for the rnnc commands (session.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "apps/session.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +15,7 @@
 #include "layers/dropout.h"
 #include "layers/gru_cell.h"
 #include "io/dataset.h"
+#include "io/row_reader.h"
 #include "io/model_loader.h"
 #include "optim/trainer.h"
 
@@ -69,17 +73,28 @@ static void take(rnnc_dataset *d, rnnc_task_data *out)
     rnnc_dataset_destroy(d);
 }
 
+static void source_options(const rnnc_spec_source *src, const rnnc_model *m, rnnc_dataset_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->x_name = src->x;
+    o->y_name = src->y;
+    o->sample_weight_name = src->sample_weight;
+    o->mask_name = src->mask;
+    o->x_dtype = (m->input_dtype == RNNC_I32 || m->input_dtype == RNNC_I64) ? RNNC_I32 : RNNC_F32;
+    o->y_dtype = RNNC_F32;
+}
+
+void rnnc_app_train_options(const rnnc_app_session *s, rnnc_dataset_options *o)
+{
+    source_options(&s->spec->train, s->model, o);
+}
+
 static rnnc_status read_source(const rnnc_spec_source *src, const rnnc_model *m, const char *what,
                                rnnc_task_data *out)
 {
-    rnnc_dataset_options o = {0};
+    rnnc_dataset_options o;
     rnnc_dataset *d;
-    o.x_name = src->x;
-    o.y_name = src->y;
-    o.sample_weight_name = src->sample_weight;
-    o.mask_name = src->mask;
-    o.x_dtype = (m->input_dtype == RNNC_I32 || m->input_dtype == RNNC_I64) ? RNNC_I32 : RNNC_F32;
-    o.y_dtype = RNNC_F32;
+    source_options(src, m, &o);
     rnnc_status s = rnnc_dataset_read(src->path, &o, &d);
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "%s: ", what);
@@ -95,6 +110,72 @@ static rnnc_status read_source(const rnnc_spec_source *src, const rnnc_model *m,
     }
     take(d, out);
     return RNNC_OK;
+}
+
+/* Whether the training data is streamed: data.streaming, or under auto
+ * (the default) a training file larger than RNNC_SPEC_STREAMING_ABOVE_BYTES
+ * (RNNC_STREAMING_ABOVE_BYTES in the environment replaces it) unless
+ * fit.validation_split or fit.class_weight need the data in memory. */
+static rnnc_status wants_streaming(const rnnc_training_spec *spec, bool *out)
+{
+    *out = spec->streaming == 1;
+    if (spec->streaming != -1 || spec->validation_split > 0 || spec->class_weight)
+        return RNNC_OK; /* auto keeps data that validation_split / class_weight need in memory */
+    int64_t above = RNNC_SPEC_STREAMING_ABOVE_BYTES;
+    const char *env = getenv("RNNC_STREAMING_ABOVE_BYTES");
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(env, &end, 10);
+        if (*end || errno || v < 0)
+            return rnnc_fail(RNNC_E_ARG, "RNNC_STREAMING_ABOVE_BYTES must be a number of bytes >= 0, got '%s'", env);
+        above = v;
+    }
+    struct stat st;
+    *out = stat(spec->train.path, &st) == 0 && (int64_t)st.st_size > above;
+    return RNNC_OK;
+}
+
+/* The training rows read on demand: only the first rows (a batch, for the
+ * checks and building the model) are loaded; train_rows counts the file's. */
+static rnnc_status open_by_rows(rnnc_app_session *s)
+{
+    const rnnc_training_spec *spec = s->spec;
+    char w[300];
+    if (s->streaming && spec->validation_split > 0)
+        return rnnc_fail(RNNC_E_ARG, "%s: fit.validation_split cannot be taken off streamed training data; give fit.validation_data (a file) or set data.streaming: false%s",
+                         spec->path, rnnc_cfg_where(rnnc_cfg_peek(spec->data_config, "streaming"), w, sizeof w));
+    if (s->streaming && spec->class_weight)
+        return rnnc_fail(RNNC_E_ARG, "%s: fit.class_weight is not applied to streamed training data; give the weights as a sample_weight dataset or set data.streaming: false%s",
+                         spec->path, rnnc_cfg_where(rnnc_cfg_peek(spec->data_config, "streaming"), w, sizeof w));
+    rnnc_dataset_options o;
+    rnnc_dataset_rows *r;
+    source_options(&spec->train, s->model, &o);
+    rnnc_status st = rnnc_dataset_rows_open(spec->train.path, &o, &r);
+    if (st)
+        return rnnc_fail_context(st, "data: ");
+    s->train_rows = rnnc_dataset_rows_count(r);
+    int64_t first = s->train_rows < spec->batch_size ? s->train_rows : spec->batch_size;
+    int64_t *rows = malloc((size_t)(first > 0 ? first : 1) * sizeof *rows);
+    rnnc_ctx *cx = rnnc_ctx_create();
+    rnnc_tensor *t[3] = {NULL, NULL, NULL};
+    if (!rows || !cx)
+        st = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    for (int64_t i = 0; st == RNNC_OK && i < first; i++)
+        rows[i] = i;
+    if (st == RNNC_OK && first > 0)
+        st = rnnc_dataset_rows_read(r, cx, rows, first, &t[0], &t[1], &t[2]);
+    if (st == RNNC_OK && spec->train.sample_weight && !t[2])
+        st = rnnc_fail(RNNC_E_FORMAT, "data: '%s' has no dataset '/%s' (named by sample_weight); fix the name or remove the key",
+                       spec->train.path, spec->train.sample_weight);
+    rnnc_tensor **dst[3] = {&s->train.x, &s->train.y, &s->train.sample_weight};
+    for (int k = 0; k < 3 && st == RNNC_OK; k++)
+        if (t[k])
+            st = rnnc_tensor_clone(t[k], dst[k]);
+    rnnc_ctx_destroy(cx);
+    free(rows);
+    rnnc_dataset_rows_close(r);
+    return st;
 }
 
 static rnnc_status gen_split(const rnnc_task *t, rnnc_split split, rnnc_task_data *out)
@@ -164,7 +245,17 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
             ((splits & RNNC_APP_TEST) && (st = gen_split(s->task, RNNC_SPLIT_TEST, &s->test))))
             goto fail;
     } else {
-        if ((splits & RNNC_APP_TRAIN) && (st = read_source(&s->spec->train, s->model, "data", &s->train)))
+        bool stream = false;
+        if ((splits & RNNC_APP_TRAIN) && (st = wants_streaming(s->spec, &stream)))
+            goto fail;
+        s->streaming = stream;
+        /* data-parallel: rows from the file unless validation_split / class_weight need them all */
+        s->train_by_rows = stream || ((splits & RNNC_APP_TRAIN_BY_ROWS) && s->spec->validation_split == 0 &&
+                                      !s->spec->class_weight);
+        if ((splits & RNNC_APP_TRAIN) && s->train_by_rows && (st = open_by_rows(s)))
+            goto fail;
+        if ((splits & RNNC_APP_TRAIN) && !s->train_by_rows &&
+            (st = read_source(&s->spec->train, s->model, "data", &s->train)))
             goto fail;
         if ((splits & RNNC_APP_VALIDATION) && s->spec->validation_data.path &&
             (st = read_source(&s->spec->validation_data, s->model, "fit.validation_data", &s->validation)))
@@ -196,6 +287,8 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
     }
     if (!s->model->built && s->model->has_input && (st = rnnc_model_build(s->model, &s->model->input_shape)))
         goto fail;
+    if (s->train.x && !s->train_by_rows)
+        s->train_rows = s->train.x->shape.dim[0];
     return RNNC_OK;
 fail:
     rnnc_app_session_close(s);

@@ -10,13 +10,18 @@
 
 #include "apps/tasks.h"
 #include "framework/model.h"
+#include "io/dataset.h"
 #include "io/training_spec.h"
 
 /* Which splits to load. */
 enum {
     RNNC_APP_TRAIN = 1,
     RNNC_APP_VALIDATION = 2,
-    RNNC_APP_TEST = 4
+    RNNC_APP_TEST = 4,
+    /* data-parallel: read the training rows from their HDF5 file batch by
+     * batch (each rank its own) when the spec allows it (no
+     * validation_split, no class_weight), instead of loading them */
+    RNNC_APP_TRAIN_BY_ROWS = 8
 };
 
 typedef struct rnnc_app_session {
@@ -27,6 +32,10 @@ typedef struct rnnc_app_session {
     rnnc_task_data train;       /* x NULL when not loaded */
     rnnc_task_data validation;  /* x NULL when absent */
     rnnc_task_data test;        /* x NULL when absent */
+    int64_t train_rows;         /* training samples (those of the file when train_by_rows) */
+    bool train_by_rows;         /* the training rows are read from spec->train's file batch by batch: */
+                                /* `train` then holds only its first rows (checks, building the model) */
+    bool streaming;             /* ... through the streaming reader (io/stream_reader.h), else the row reader */
 } rnnc_app_session;
 
 /* Reads the spec, builds the model and loads the requested splits
@@ -37,6 +46,8 @@ typedef struct rnnc_app_session {
 rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t seed_override,
                                   rnnc_app_session *s);
 void rnnc_app_session_close(rnnc_app_session *s);
+/* The options that read the training file's datasets (names, dtypes). */
+void rnnc_app_train_options(const rnnc_app_session *s, rnnc_dataset_options *o);
 
 struct rnnc_trainer;
 

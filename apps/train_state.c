@@ -147,10 +147,10 @@ static rnnc_status on_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch
 {
     rnnc_train_state *ts = cb->user;
     (void)tr;
-    if (!ts->shuffle || !ts->orig[0])
+    if (!ts->shuffle || (!ts->orig[0] && !ts->perm))
         return RNNC_OK;
-    int64_t n = ts->orig[0]->shape.dim[0];
-    int64_t *perm = malloc((size_t)n * sizeof *perm);
+    int64_t n = ts->ses->train_rows;
+    int64_t *perm = ts->perm ? ts->perm : malloc((size_t)n * sizeof *perm);
     if (!perm)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory shuffling %lld samples", (long long)n);
     /* One order per pass over the data: with steps_per_epoch an epoch may
@@ -158,6 +158,8 @@ static rnnc_status on_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch
     int64_t first, count, pass;
     rnnc_fit_epoch_span(ts->steps, ts->ses->spec->steps_per_epoch, epoch, &first, &count, &pass);
     epoch_permutation(ts->shuffle_seed, pass, perm, (size_t)n);
+    if (perm == ts->perm)
+        return RNNC_OK; /* the row source reads the file's rows in this order */
     reorder(ts, perm, n);
     free(perm);
     return RNNC_OK;
@@ -199,6 +201,7 @@ static rnnc_status split_validation(rnnc_app_session *ses)
     rnnc_task_data_free(&ses->train);
     ses->train = tr;
     ses->validation = va;
+    ses->train_rows = at;
     return RNNC_OK;
 }
 
@@ -278,6 +281,7 @@ void rnnc_train_state_clear(rnnc_train_state *ts)
     free(ts->spec_json);
     free(ts->own);
     free(ts->history_dir);
+    free(ts->perm);
     rnnc_train_state_init(ts);
 }
 
@@ -310,12 +314,15 @@ rnnc_status rnnc_train_state_setup(rnnc_train_state *ts, rnnc_app_session *ses, 
     ts->shuffle = ses->spec->shuffle;
     RNNC_TRY(split_validation(ses));
     if (ses->train.x) {
-        const int64_t n = ses->train.x->shape.dim[0], bs = ses->spec->batch_size;
+        const int64_t n = ses->train_rows, bs = ses->spec->batch_size;
         ts->steps = n / bs + (n % bs != 0);
     }
     ts->history_first_epoch = ses->spec->initial_epoch;
     RNNC_TRY(rnnc_train_state_history_dir(ses->spec, &ts->history_dir));
-    if (ts->shuffle && ses->train.x && ses->train.x->shape.dim[0] > 1) {
+    if (ts->shuffle && ses->train_by_rows && !ses->streaming && ses->train_rows > 1 &&
+        !(ts->perm = malloc((size_t)ses->train_rows * sizeof *ts->perm)))
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory for the order of %lld samples", (long long)ses->train_rows);
+    if (ts->shuffle && !ses->train_by_rows && ses->train.x && ses->train.x->shape.dim[0] > 1) {
         rnnc_tensor *w[3] = {ses->train.x, ses->train.y, ses->train.sample_weight};
         for (int k = 0; k < 3; k++)
             if (w[k]) {

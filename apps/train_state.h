@@ -48,6 +48,8 @@ typedef struct rnnc_train_state {
     bool shuffle;              /* fit.shuffle */
     rnnc_tensor *orig[3];      /* x, y, sample_weight in their original order (owned), or NULL */
     rnnc_tensor *work[3];      /* the session's training tensors, reordered every epoch (borrowed) */
+    int64_t *perm;             /* rows read from the file by the row reader (ses->train_by_rows, not */
+                               /* streaming) with shuffle: file row of each position this pass (owned) */
     char *history_dir;         /* where history.json / history.csv go after each epoch (owned) */
     int64_t history_first_epoch; /* the epoch of the history's first row (fit.initial_epoch) */
     int64_t steps;             /* batches in a pass over the training data */

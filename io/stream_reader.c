@@ -280,7 +280,7 @@ rnnc_status rnnc_stream_reader_open(const char *path, const rnnc_dataset_options
     r->seed = o.seed;
     r->starts_epoch = -1;
     r->last_first = INT64_MAX;
-    r->epoch = -1;
+    r->epoch = o.first_epoch > 0 ? o.first_epoch - 1 : -1; /* the first request starts a pass */
     r->starts = malloc((size_t)(r->n_windows + 1) * sizeof *r->starts);
     for (int k = 0; k < 2; k++) {
         r->buf[k].w = -1;

@@ -34,6 +34,7 @@ typedef struct rnnc_stream_options {
     int window_chunks;  /* chunks per window; 0 -> 8 */
     bool no_shuffle;    /* true: the file's order */
     uint64_t seed;      /* of the chunk and row permutations */
+    int64_t first_epoch; /* the order of the first request's pass (a resumed run: its pass, 0-based); 0 */
 } rnnc_stream_options;
 
 typedef struct rnnc_stream_reader rnnc_stream_reader;

@@ -17,7 +17,8 @@ static const char *const fit_keys[] = {"epochs", "batch_size", "shuffle", "seed"
                                        "callbacks", "class_weight", "validation_freq",
                                        "steps_per_epoch", "initial_epoch", "history", NULL};
 static const char *const checkpoint_keys[] = {"directory", "every", "keep", NULL};
-static const char *const data_keys[] = {"path", "x", "y", "sample_weight", "mask", "test", "task", NULL};
+static const char *const data_keys[] = {"path", "x", "y", "sample_weight", "mask", "test", "task",
+                                        "streaming", "chunk_size", "shuffle_window", NULL};
 static const char *const source_keys[] = {"path", "x", "y", "sample_weight", "mask", NULL};
 static const char *const compile_keys[] = {"optimizer", "loss", "metrics", "weighted_metrics", NULL};
 
@@ -297,6 +298,28 @@ static rnnc_status read_fit(rnnc_training_spec *s)
     return rnnc_training_spec_check_section(fit, "fit", fit_keys);
 }
 
+/* data.streaming (true / false / auto), chunk_size, shuffle_window. */
+static rnnc_status read_streaming(rnnc_training_spec *s, const rnnc_cfg *data)
+{
+    char w[300];
+    const rnnc_cfg *st = rnnc_cfg_peek(data, "streaming");
+    s->streaming = -1;
+    if (st && st->type == RNNC_CFG_STRING && strcmp(st->v.s, "auto") == 0) {
+        (void)rnnc_cfg_get(data, "streaming");
+    } else if (st && st->type != RNNC_CFG_NULL) {
+        if (st->type != RNNC_CFG_BOOL)
+            return rnnc_fail(RNNC_E_ARG, "data: 'streaming' must be true, false or auto, got a %s%s",
+                             rnnc_cfg_type_name(st->type), rnnc_cfg_where(st, w, sizeof w));
+        bool on;
+        RNNC_TRY(rnnc_cfg_read_bool(data, "data", "streaming", false, &on));
+        s->streaming = on ? 1 : 0;
+    }
+    RNNC_TRY(rnnc_cfg_read_int_range(data, "data", "chunk_size", 1024, 1, RNNC_SPEC_MAX_CHUNK_SIZE, &s->chunk_size));
+    RNNC_TRY(rnnc_cfg_read_int_range(data, "data", "shuffle_window", 8, 1, RNNC_SPEC_MAX_SHUFFLE_WINDOW,
+                                     &s->shuffle_window));
+    return RNNC_OK;
+}
+
 static rnnc_status read_data(rnnc_training_spec *s)
 {
     const rnnc_cfg *data;
@@ -318,6 +341,7 @@ static rnnc_status read_data(rnnc_training_spec *s)
         return RNNC_OK;
     }
     RNNC_TRY(read_source(s, data, "data", false, &s->train));
+    RNNC_TRY(read_streaming(s, data));
     const rnnc_cfg *test = rnnc_cfg_get(data, "test");
     if (test && test->type != RNNC_CFG_NULL)
         RNNC_TRY(read_source(s, test, "data.test", true, &s->test));

@@ -42,6 +42,11 @@ typedef struct rnnc_spec_source {
 #define RNNC_SPEC_MAX_BATCH_SIZE ((int64_t)1 << 24) /* fit.batch_size, --batch-size */
 #define RNNC_SPEC_MAX_KEEP ((int64_t)1000000)       /* checkpoint.keep */
 #define RNNC_SPEC_MAX_CLASSES ((int64_t)1 << 20)    /* fit.class_weight keys are below this */
+#define RNNC_SPEC_MAX_CHUNK_SIZE ((int64_t)1 << 24)  /* data.chunk_size (rows per read) */
+#define RNNC_SPEC_MAX_SHUFFLE_WINDOW ((int64_t)1 << 16) /* data.shuffle_window (chunks per window) */
+/* data.streaming: auto (the default) streams a training file larger than
+ * this many bytes (the environment's RNNC_STREAMING_ABOVE_BYTES replaces it). */
+#define RNNC_SPEC_STREAMING_ABOVE_BYTES ((int64_t)1 << 30)
 
 typedef struct rnnc_training_spec {
     char *path;                /* the spec file as given */
@@ -77,6 +82,9 @@ typedef struct rnnc_training_spec {
     const rnnc_cfg *data_config;
     rnnc_spec_source train;    /* data.path / x / y / sample_weight / mask */
     rnnc_spec_source test;     /* data.test, path NULL when absent */
+    int streaming;             /* data.streaming: 1 true, 0 false, -1 auto (default: by file size) */
+    int64_t chunk_size;        /* data.chunk_size: rows per read when streaming (1024) */
+    int64_t shuffle_window;    /* data.shuffle_window: chunks per shuffle window when streaming (8) */
 
     /* checkpoint */
     bool has_checkpoint;
