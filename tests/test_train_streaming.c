@@ -5,7 +5,8 @@
  * file size; --resume continues a streamed run bit-exactly; bad settings
  * name the key with file:line:col; under `mpirun -np 2` each rank reads
  * only its rows of every batch (the row reader) and the run ends with one
- * process's weights. The mpirun case skips as test_distributed's do
+ * process's weights, also when one process resumes it; 2 ranks streaming
+ * and resuming end with the C API's streaming fit. The mpirun cases skip as test_distributed's do
  * (no MPI in the build, no mpirun, under valgrind). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
@@ -265,11 +266,7 @@ static bool under_valgrind(void)
     return p && (strstr(p, "vgpreload") || strstr(p, "valgrind"));
 }
 
-/* mpirun -np 2 on an HDF5 file without streaming: each rank reads its half
- * of every batch from the file (N = 103 rows, batch 10, 2 epochs: 5 rows
- * of each full batch per rank, the last batch of 3 split 2 / 1), and the
- * weights are those of one process holding the data in memory. */
-Test(train_streaming, two_ranks_each_read_only_their_rows)
+static void need_mpi(void)
 {
     if (!rnnc_comm_mpi_built())
         cr_skip_test("rnnc was built without MPI: skipped");
@@ -277,29 +274,99 @@ Test(train_streaming, two_ranks_each_read_only_their_rows)
         cr_skip_test("mpirun not found (apt-get install openmpi-bin): skipped");
     if (under_valgrind())
         cr_skip_test("under valgrind: the mpirun case is skipped (as test_distributed's)");
-    setup_dir();
-    write_spec("m.yaml", MODEL "fit: {epochs: 2, batch_size: 10, seed: 4, verbose: 2}\ndata: {path: train.h5}\n");
-    rnnc_test_run r1 = run_train(NULL, (const char *[]){"m.yaml", "--save-weights", "one.weights.h5", NULL});
-    cr_assert_eq(r1.code, 0, "%s\n%s", r1.out, r1.err);
-    cr_expect(!strstr(r1.out, "Training rows read"), "%s", r1.out);
+}
+
+/* mpirun -np 2 rnnc train ARGS... in the test's folder. */
+static rnnc_test_run mpirun_train(const char *const *extra)
+{
     const char *env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1", "OPENBLAS_NUM_THREADS=1",
                          "RNNC_COMM_TIMEOUT=60",
                          "LSAN_OPTIONS=suppressions=" RNNC_SOURCE_DIR "/tests/dist/lsan_mpi.supp:print_suppressions=0",
                          "OMPI_MCA_mca_base_component_disable_dlclose=1",
                          "ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0", NULL};
-    const char *args[] = {"--kill-after=5", "240", "mpirun", "--oversubscribe", "-np", "2", RNNC_BUILD_DIR "/rnnc",
-                          "train", "m.yaml", "--save-weights", "two.weights.h5", NULL};
-    rnnc_test_run r2 = rnnc_test_run_program("/usr/bin/timeout", g_dir, env, args);
+    const char *args[24] = {"--kill-after=5", "240", "mpirun", "--oversubscribe", "-np", "2",
+                            RNNC_BUILD_DIR "/rnnc", "train"};
+    int a = 8;
+    for (int i = 0; extra[i]; i++)
+        args[a++] = extra[i];
+    args[a] = NULL;
+    return rnnc_test_run_program("/usr/bin/timeout", g_dir, env, args);
+}
+
+static void expect_close(const char *fa, const char *fb)
+{
+    double a[3], b[3];
+    load_weights(fa, a);
+    load_weights(fb, b);
+    for (int k = 0; k < 3; k++)
+        cr_expect(fabs(a[k] - b[k]) <= 1e-6, "weight %d: %s %.9g, %s %.9g", k, fa, a[k], fb, b[k]);
+    cr_expect_neq(a[0], 0.0, "training did not move the kernel");
+}
+
+static const char *const rows_spec = MODEL "fit: {epochs: 2, batch_size: 10, seed: 4, verbose: 2}\n"
+                                           "data: {path: train.h5}\n"
+                                           "checkpoint: {directory: ckpt, every: 1, keep: 5}\n";
+
+/* mpirun -np 2 on an HDF5 file without streaming: each rank reads its half
+ * of every batch from the file (N = 103 rows, batch 10, 2 epochs: 5 rows
+ * of each full batch per rank, the last batch of 3 split 2 / 1), and the
+ * weights are those of one process holding the data in memory. */
+Test(train_streaming, two_ranks_each_read_only_their_rows)
+{
+    need_mpi();
+    setup_dir();
+    write_spec("m.yaml", rows_spec);
+    rnnc_test_run r1 = run_train(NULL, (const char *[]){"m.yaml", "--save-weights", "one.weights.h5", NULL});
+    cr_assert_eq(r1.code, 0, "%s\n%s", r1.out, r1.err);
+    cr_expect(!strstr(r1.out, "Training rows read"), "%s", r1.out);
+    rnnc_test_run r2 = mpirun_train((const char *[]){"m.yaml", "--overwrite", "--save-weights", "two.weights.h5", NULL});
     cr_assert_eq(r2.code, 0, "%s\n%s", r2.out, r2.err);
     /* 10 full batches of 5 + 5 rows and a last one of 2 + 1, twice */
     cr_expect(strstr(r2.out, "by each rank: 104 102\n"), "rows per rank: 2 x (50 + 2) and 2 x (50 + 1) expected:\n%s",
               r2.out);
-    double a[3], b[3];
-    load_weights("one.weights.h5", a);
-    load_weights("two.weights.h5", b);
+    expect_close("one.weights.h5", "two.weights.h5");
+    rnnc_test_run_free(&r1);
+    rnnc_test_run_free(&r2);
+    rnnc_test_rm_tree(g_dir);
+}
+
+/* 2 ranks reading their rows train one epoch; one process resumes the
+ * second: the weights of one process training both epochs in memory. */
+Test(train_streaming, two_ranks_reading_rows_then_resume_in_one_process)
+{
+    need_mpi();
+    setup_dir();
+    write_spec("m.yaml", rows_spec);
+    rnnc_test_run r1 = run_train(NULL, (const char *[]){"m.yaml", "--save-weights", "one.weights.h5", NULL});
+    cr_assert_eq(r1.code, 0, "%s\n%s", r1.out, r1.err);
+    rnnc_test_run r2 = mpirun_train((const char *[]){"m.yaml", "--overwrite", "--epochs", "1", NULL});
+    cr_assert_eq(r2.code, 0, "%s\n%s", r2.out, r2.err);
+    rnnc_test_run r3 = run_train(NULL, (const char *[]){"m.yaml", "--resume", "ckpt", "--save-weights", "res.weights.h5", NULL});
+    cr_assert_eq(r3.code, 0, "%s\n%s", r3.out, r3.err);
+    expect_close("one.weights.h5", "res.weights.h5");
+    rnnc_test_run_free(&r1);
+    rnnc_test_run_free(&r2);
+    rnnc_test_run_free(&r3);
+    rnnc_test_rm_tree(g_dir);
+}
+
+/* Streaming on 2 ranks: one epoch, then --resume on 2 ranks for two more:
+ * the C API's one-process streaming fit of 3 epochs (within 1e-6). */
+Test(train_streaming, two_ranks_streaming_then_resume)
+{
+    need_mpi();
+    setup_dir();
+    write_spec("s.yaml", stream_spec);
+    rnnc_test_run r1 = mpirun_train((const char *[]){"s.yaml", "--epochs", "1", NULL});
+    cr_assert_eq(r1.code, 0, "%s\n%s", r1.out, r1.err);
+    cr_expect(strstr(r1.out, "Streaming the training data"), "%s", r1.out);
+    rnnc_test_run r2 = mpirun_train((const char *[]){"s.yaml", "--resume", "ckpt", "--save-weights", "w.weights.h5", NULL});
+    cr_assert_eq(r2.code, 0, "%s\n%s", r2.out, r2.err);
+    double cli[3], api[3];
+    load_weights("w.weights.h5", cli);
+    c_api_stream_fit(3, api);
     for (int k = 0; k < 3; k++)
-        cr_expect(fabs(a[k] - b[k]) <= 1e-6, "weight %d: one process %.9g, 2 ranks %.9g", k, a[k], b[k]);
-    cr_expect_neq(a[0], 0.0, "training did not move the kernel");
+        cr_expect(fabs(cli[k] - api[k]) <= 1e-6, "weight %d: 2 ranks %.9g, C API %.9g", k, cli[k], api[k]);
     rnnc_test_run_free(&r1);
     rnnc_test_run_free(&r2);
     rnnc_test_rm_tree(g_dir);
