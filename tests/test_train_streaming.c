@@ -1,13 +1,15 @@
 /* test_train_streaming.c - `rnnc train` reading its training data from
  * the HDF5 file batch by batch, as a user runs it: data.streaming (the
  * streaming reader, io/stream_reader.h) gives the weights of the C API's
- * streaming fit with the same seed and settings; the automatic switch by
- * file size; --resume continues a streamed run bit-exactly; bad settings
- * name the key with file:line:col; under `mpirun -np 2` each rank reads
- * only its rows of every batch (the row reader) and the run ends with one
- * process's weights, also when one process resumes it; 2 ranks streaming
- * and resuming end with the C API's streaming fit. The mpirun cases skip as test_distributed's do
- * (no MPI in the build, no mpirun, under valgrind). */
+ * streaming fit with the same seed and settings; --resume continues a
+ * streamed run bit-exactly, from an epoch's end and from the checkpoint a
+ * SIGINT writes inside an epoch; the automatic switch by file size; bad
+ * settings name the key with file:line:col; under `mpirun -np 2` each rank
+ * reads only its rows of every batch (the row reader) and the run ends with
+ * one process's weights, also when one process resumes it; 2 ranks
+ * streaming and resuming end with the C API's streaming fit. The mpirun
+ * cases skip as test_distributed's do (no MPI in the build, no mpirun,
+ * under valgrind). */
 #define _POSIX_C_SOURCE 200809L
 #include <criterion/criterion.h>
 #include <math.h>
@@ -183,21 +185,38 @@ Test(train_streaming, streamed_rnnc_train_equals_the_c_api_streaming_fit)
     rnnc_test_rm_tree(g_dir);
 }
 
-/* One epoch, then --resume for two more: bit-for-bit the 3-epoch run
- * (the stream's order of epochs 2 and 3 is that of a run that never stopped). */
-Test(train_streaming, resume_continues_a_streamed_run_bit_exactly)
+/* A first run stopped by `first_args` / `env` (exit `code`, its output
+ * holding `stopped`), then --resume ckpt: bit for bit the C API's 3-epoch
+ * streaming fit (the stream's order after the stop is that of a run that
+ * never stopped). */
+static void check_resume(const char *const *env, const char *const *first_args, int code, const char *stopped,
+                         const char *resumed)
 {
     setup_dir();
     write_spec("s.yaml", stream_spec);
-    rnnc_test_run r1 = run_train(NULL, (const char *[]){"s.yaml", "--epochs", "1", NULL});
-    cr_assert_eq(r1.code, 0, "%s\n%s", r1.out, r1.err);
+    rnnc_test_run r1 = run_train(env, first_args);
+    cr_assert_eq(r1.code, code, "%s\n%s", r1.out, r1.err);
+    cr_expect(strstr(r1.out, stopped), "'%s' not in:\n%s", stopped, r1.out);
     rnnc_test_run r2 = run_train(NULL, (const char *[]){"s.yaml", "--resume", "ckpt", "--save-weights", "w.weights.h5", NULL});
     cr_assert_eq(r2.code, 0, "%s\n%s", r2.out, r2.err);
-    cr_expect(strstr(r2.out, "Resuming from"), "%s", r2.out);
+    cr_expect(strstr(r2.out, resumed), "'%s' not in:\n%s", resumed, r2.out);
     expect_c_api_weights("resumed rnnc train");
     rnnc_test_run_free(&r1);
     rnnc_test_run_free(&r2);
     rnnc_test_rm_tree(g_dir);
+}
+
+/* One epoch, then --resume for two more. */
+Test(train_streaming, resume_continues_a_streamed_run_bit_exactly)
+{
+    check_resume(NULL, (const char *[]){"s.yaml", "--epochs", "1", NULL}, 0, "Trained 1 epoch", "at epoch 1");
+}
+
+/* SIGINT at the 15th batch (the 4th of epoch 2): its checkpoint resumes mid-epoch. */
+Test(train_streaming, resume_inside_an_epoch_after_sigint)
+{
+    check_resume((const char *[]){"RNNC_TEST_RAISE=INT@15", NULL}, (const char *[]){"s.yaml", NULL}, 130,
+                 "in epoch 2 after batch 4", "inside epoch 2, after batch 4");
 }
 
 /* data.streaming: auto (no key) streams a file above RNNC_STREAMING_ABOVE_BYTES. */
