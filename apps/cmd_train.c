@@ -486,7 +486,7 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
         if (fo.verbose == RNNC_VERBOSE_AUTO && rnnc_comm_size(comm) > 1)
             fo.verbose = RNNC_VERBOSE_LINES;
         double t0 = rnnc_cli_now();
-        rnnc_row_source src;
+        rnnc_row_source src = {0, NULL, NULL};
         if (ses.train_by_rows) {
             if ((s = train_source_open(&tsrc, &ses, &ts, &src)))
                 goto fail;
