@@ -148,6 +148,11 @@ static rnnc_status open_by_rows(rnnc_app_session *s)
     if (s->streaming && spec->class_weight)
         return rnnc_fail(RNNC_E_ARG, "%s: fit.class_weight is not applied to streamed training data; give the weights as a sample_weight dataset or set data.streaming: false%s",
                          spec->path, rnnc_cfg_where(rnnc_cfg_peek(spec->data_config, "streaming"), w, sizeof w));
+    if (s->streaming && spec->batch_size > spec->chunk_size * spec->shuffle_window)
+        return rnnc_fail(RNNC_E_ARG, "%s: a streamed batch must fit in a window: fit.batch_size %lld is more than data.chunk_size %lld x data.shuffle_window %lld rows; raise them%s",
+                         spec->path, (long long)spec->batch_size, (long long)spec->chunk_size,
+                         (long long)spec->shuffle_window,
+                         rnnc_cfg_where(rnnc_cfg_peek(spec->data_config, "streaming"), w, sizeof w));
     rnnc_dataset_options o;
     rnnc_dataset_rows *r;
     source_options(&spec->train, s->model, &o);
@@ -155,6 +160,11 @@ static rnnc_status open_by_rows(rnnc_app_session *s)
     if (st)
         return rnnc_fail_context(st, "data: ");
     s->train_rows = rnnc_dataset_rows_count(r);
+    if (s->train_rows == 0) {
+        rnnc_dataset_rows_close(r);
+        return rnnc_fail(RNNC_E_ARG, "%s: the training data ('%s', datasets %s and %s) has 0 samples; give at least one",
+                         spec->path, spec->train.path, spec->train.x, spec->train.y);
+    }
     int64_t first = s->train_rows < spec->batch_size ? s->train_rows : spec->batch_size;
     int64_t *rows = malloc((size_t)(first > 0 ? first : 1) * sizeof *rows);
     rnnc_ctx *cx = rnnc_ctx_create();

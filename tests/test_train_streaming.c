@@ -267,6 +267,8 @@ Test(train_streaming, bad_streaming_settings_name_the_key_and_where)
                  (const char *[]){"streamin", "streaming", "bad.yaml:6:", NULL});
     expect_error("data: {path: train.h5, shufle_window: 4}\n",
                  (const char *[]){"shufle_window", "shuffle_window", "bad.yaml:6:", NULL});
+    expect_error("data: {path: train.h5, streaming: true, chunk_size: 2, shuffle_window: 4}\n",
+                 (const char *[]){"batch_size 10", "chunk_size 2", "shuffle_window 4", "bad.yaml:6:", NULL});
     /* needs the data in memory */
     char spec[2048];
     snprintf(spec, sizeof spec, MODEL "fit: {epochs: 1, batch_size: 10, validation_split: 0.2}\n"
