@@ -73,11 +73,6 @@ typedef int32_t v1i __attribute__((vector_size(4)));
 #define VN(n) n##_v1
 #define VATTR
 #include "layers/vec_act_rows.h"
-#undef V
-#undef VI
-#undef VW
-#undef VN
-#undef VATTR
 typedef float v4f __attribute__((vector_size(16)));
 typedef int32_t v4i __attribute__((vector_size(16)));
 #define V v4f
@@ -86,11 +81,6 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 #define VN(n) n##_v4
 #define VATTR
 #include "layers/vec_act_rows.h"
-#undef V
-#undef VI
-#undef VW
-#undef VN
-#undef VATTR
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LSTM_WIDE 1
 typedef float v8f __attribute__((vector_size(32)));
@@ -103,22 +93,12 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 #define VN(n) n##_v8
 #define VATTR __attribute__((target("avx2")))
 #include "layers/vec_act_rows.h"
-#undef V
-#undef VI
-#undef VW
-#undef VN
-#undef VATTR
 #define V v16f
 #define VI v16i
 #define VW 16
 #define VN(n) n##_v16
 #define VATTR __attribute__((target("avx512f")))
 #include "layers/vec_act_rows.h"
-#undef V
-#undef VI
-#undef VW
-#undef VN
-#undef VATTR
 #else
 #define LSTM_WIDE 0
 #endif

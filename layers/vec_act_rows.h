@@ -1,7 +1,8 @@
 /* vec_act_rows.h - float32 sigmoid / tanh over a row, on GCC/Clang vector
  * types, for the fused LSTM kernel (lstm_fused.c includes it once per
  * width with V, VI (float / int32 vectors), VW (lanes), VN(n) (name
- * suffix) and VATTR (target attributes of the wide copies)).
+ * suffix) and VATTR (target attributes of the wide copies), and undefines
+ * them at its end, ready for the next width).
  *
  * Same expm1-based formulas as the GRU's row kernels (gru_fused_rows.h):
  * expm1 from a degree-7 polynomial after range reduction, ~2 ulp; sigmoid
@@ -134,3 +135,9 @@ static VATTR int64_t VN(lstm_back_row)(int64_t u0, int64_t U, const float *g, co
     }
     return u;
 }
+
+#undef V
+#undef VI
+#undef VW
+#undef VN
+#undef VATTR

@@ -687,6 +687,27 @@ static rnnc_status update_metrics(rnnc_trainer *tr, const rnnc_tensor *yb, const
     return s;
 }
 
+/* The model's added losses (regularizers, add_loss) as one scalar of the
+ * loss's dtype and shape, or *out = NULL when there are none. */
+static rnnc_status regularization_loss(rnnc_trainer *tr, rnnc_ctx *cx, const rnnc_tensor *loss,
+                                       rnnc_tensor **out)
+{
+    rnnc_tensor *reg;
+    *out = NULL;
+    RNNC_TRY(rnnc_model_losses(tr->model, cx, &reg));
+    if (!reg)
+        return RNNC_OK;
+    if (reg->numel != 1)
+        RNNC_TRY(rnnc_sum(cx, reg, NULL, 0, false, &reg));
+    if (reg->dtype != loss->dtype) {
+        rnnc_tensor *rc;
+        RNNC_TRY(rnnc_ctx_tensor(cx, loss->dtype, &(rnnc_shape){0}, &rc));
+        rnnc_tensor_set(rc, 0, rnnc_tensor_get(reg, 0));
+        reg = rc;
+    }
+    return rnnc_reshape(cx, reg, &loss->shape, out);
+}
+
 /* Forward, the total loss and the metrics of one batch. With train, also
  * backward and the optimizer step. The ctx is cleared on return. */
 static rnnc_status run_step(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor *yb, rnnc_tensor *swb,
@@ -715,23 +736,11 @@ static rnnc_status run_step(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor *yb, 
                       rnnc_loss_name(tr->loss));
         goto done;
     }
-    if ((s = rnnc_model_losses(tr->model, cx, &reg)))
+    if ((s = regularization_loss(tr, cx, loss, &reg)))
         goto done;
     total = loss;
-    if (reg) {
-        rnnc_tensor *r = reg;
-        if (reg->numel != 1 && (s = rnnc_sum(cx, reg, NULL, 0, false, &r)))
-            goto done;
-        if (r->dtype != loss->dtype) {
-            rnnc_tensor *rc;
-            if ((s = rnnc_ctx_tensor(cx, loss->dtype, &(rnnc_shape){0}, &rc)))
-                goto done;
-            rnnc_tensor_set(rc, 0, rnnc_tensor_get(r, 0));
-            r = rc;
-        }
-        if ((s = rnnc_reshape(cx, r, &loss->shape, &r)) || (s = rnnc_add(cx, loss, r, &total)))
-            goto done;
-    }
+    if (reg && (s = rnnc_add(cx, loss, reg, &total)))
+        goto done;
     const double tv = rnnc_tensor_get(total, 0);
     if (train) {
         const double scale = rnnc_optimizer_loss_scale(tr->opt);
@@ -837,18 +846,7 @@ static rnnc_status run_step_dist(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor 
         }
         if (!sum_mode && divisor < 0)
             divisor = 1; /* an unreduced scalar: each rank's value counts once */
-        if ((s = rnnc_model_losses(tr->model, cx, &reg)))
-            goto done;
-        if (reg && reg->numel != 1 && (s = rnnc_sum(cx, reg, NULL, 0, false, &reg)))
-            goto done;
-        if (reg && reg->dtype != loss->dtype) {
-            rnnc_tensor *rc;
-            if ((s = rnnc_ctx_tensor(cx, loss->dtype, &(rnnc_shape){0}, &rc)))
-                goto done;
-            rnnc_tensor_set(rc, 0, rnnc_tensor_get(reg, 0));
-            reg = rc;
-        }
-        if (reg && (s = rnnc_reshape(cx, reg, &loss->shape, &reg)))
+        if ((s = regularization_loss(tr, cx, loss, &reg)))
             goto done;
         const double lv = rnnc_tensor_get(loss, 0);
         v[0] = sum_mode ? 0 : divisor;
