@@ -16,6 +16,7 @@ struct rnnc_ctx {
     rnnc_node **nodes;     /* the tape, in recording order */
     size_t n_nodes, cap_nodes;
     bool grad_enabled;
+    rnnc_comm *comm;       /* rnnc_ctx_set_comm */
     /* rnnc_ctx_watch_grads */
     rnnc_tensor *const *watch;
     int n_watch;
@@ -74,6 +75,9 @@ bool rnnc_ctx_set_grad_enabled(rnnc_ctx *cx, bool on)
 }
 
 bool rnnc_ctx_grad_enabled(const rnnc_ctx *cx) { return cx->grad_enabled; }
+
+void rnnc_ctx_set_comm(rnnc_ctx *cx, rnnc_comm *comm) { cx->comm = comm; }
+rnnc_comm *rnnc_ctx_comm(const rnnc_ctx *cx) { return cx ? cx->comm : NULL; }
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -245,7 +249,7 @@ rnnc_status rnnc_backward_seeded(rnnc_ctx *cx)
     rnnc_status s = RNNC_OK;
     for (size_t k = cx->n_nodes; k-- > 0 && s == RNNC_OK;) {
         rnnc_node *n = cx->nodes[k];
-        bool live = false;
+        bool live = n->collective;
         for (int i = 0; i < n->n_out; i++)
             live = live || n->out[i]->grad != NULL;
         if (live) {

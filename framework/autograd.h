@@ -14,6 +14,7 @@
 #include "framework/tensor.h"
 
 typedef struct rnnc_ctx rnnc_ctx;
+typedef struct rnnc_comm rnnc_comm; /* framework/comm.h */
 
 #define RNNC_NODE_MAX_IN 8
 #define RNNC_NODE_MAX_OUT 4
@@ -37,6 +38,9 @@ struct rnnc_node {
     unsigned sparse_in;                   /* bit i: in[i] takes rows-per-occurrence gradients
                                            * when it has opted in (sparse_grad.h); its dense
                                            * grad is then neither allocated nor marked */
+    bool collective;                      /* backward runs on every pass, even when no output
+                                           * has a gradient (out grads NULL: zero): a collective
+                                           * every rank must join (framework/comm.h) */
     void *state;                          /* op-private data, freed with free_state */
     void (*free_state)(void *state);
     rnnc_ctx *cx;
@@ -47,6 +51,12 @@ rnnc_ctx *rnnc_ctx_create(void);
 void rnnc_ctx_destroy(rnnc_ctx *cx);            /* NULL is a no-op */
 /* Frees all tensors and nodes owned by cx (one step's worth). */
 void rnnc_ctx_clear(rnnc_ctx *cx);
+
+/* The communicator of a data-parallel step (borrowed; NULL: one process):
+ * layers whose forward needs the other ranks (BatchNormalization with
+ * synchronized: true) reach it here. The trainer sets it. */
+void rnnc_ctx_set_comm(rnnc_ctx *cx, rnnc_comm *comm);
+rnnc_comm *rnnc_ctx_comm(const rnnc_ctx *cx);
 
 /* Grad mode: when off, ops record nothing (inference). Returns the old value. */
 bool rnnc_ctx_set_grad_enabled(rnnc_ctx *cx, bool on);

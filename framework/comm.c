@@ -20,9 +20,11 @@ struct rnnc_comm {
     int rank, size;
     double timeout;
     double busy;
+    bool stand_in; /* rnnc_comm_set_stand_in */
 #ifdef RNNC_HAVE_MPI
     bool mpi;
     MPI_Comm comm;
+    MPI_Comm ops;  /* rnnc_comm_allreduce_op's collectives (a second duplicate) */
     MPI_Request pending[RNNC_COMM_MAX_PENDING];
     int n_pending;
 #endif
@@ -68,6 +70,12 @@ void rnnc_comm_set_timeout(rnnc_comm *c, double seconds)
 {
     if (c && seconds > 0)
         c->timeout = seconds;
+}
+
+void rnnc_comm_set_stand_in(rnnc_comm *c, bool on)
+{
+    if (c)
+        c->stand_in = on;
 }
 
 double rnnc_comm_timeout(const rnnc_comm *c) { return c ? c->timeout : 0; }
@@ -122,8 +130,16 @@ static rnnc_status wrap(MPI_Comm base, rnnc_comm **out)
         *out = NULL;
         return mpi_fail(rc, "communicator");
     }
+    rc = MPI_Comm_dup(base, &c->ops);
+    if (rc != MPI_SUCCESS) {
+        MPI_Comm_free(&c->comm);
+        free(c);
+        *out = NULL;
+        return mpi_fail(rc, "communicator");
+    }
     /* Errors come back as codes (turned into messages), never abort here. */
     MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(c->ops, MPI_ERRORS_RETURN);
     MPI_Comm_rank(c->comm, &c->rank);
     MPI_Comm_size(c->comm, &c->size);
     c->mpi = true;
@@ -197,7 +213,8 @@ static rnnc_status complete(rnnc_comm *c, MPI_Request *req, const char *what)
     return RNNC_OK;
 }
 
-static rnnc_status allreduce(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dt, MPI_Op op, const char *what)
+static rnnc_status allreduce_on(rnnc_comm *c, MPI_Comm mc, void *buf, size_t n, rnnc_dtype dt, MPI_Op op,
+                                const char *what)
 {
     if (!c || c->size == 1 || n == 0)
         return RNNC_OK;
@@ -206,10 +223,21 @@ static rnnc_status allreduce(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dt, M
     if (n > (size_t)0x7fffffff)
         return rnnc_fail(RNNC_E_ARG, "%s: %zu elements is over MPI's count limit", what, n);
     MPI_Request req;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(dt), op, c->comm, &req);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, mpi_type(dt), op, mc, &req);
     if (rc != MPI_SUCCESS)
         return mpi_fail(rc, what);
     return complete(c, &req, what);
+}
+
+static rnnc_status allreduce(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dt, MPI_Op op, const char *what)
+{
+    return allreduce_on(c, c ? c->comm : MPI_COMM_NULL, buf, n, dt, op, what);
+}
+
+/* rnnc_comm_allreduce_op's reductions, on their own communicator. */
+static rnnc_status op_allreduce(rnnc_comm *c, double *buf, size_t n)
+{
+    return allreduce_on(c, c ? c->ops : MPI_COMM_NULL, buf, n, RNNC_F64, MPI_SUM, "allreduce (layer statistics)");
 }
 
 rnnc_status rnnc_comm_allreduce_sum(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dtype)
@@ -281,6 +309,7 @@ void rnnc_comm_destroy(rnnc_comm *c)
         int finalized = 0;
         MPI_Finalized(&finalized);
         if (!finalized) {
+            MPI_Comm_free(&c->ops);
             MPI_Comm_free(&c->comm);
             if (g_we_initialized && --g_owned_comms == 0) {
                 MPI_Finalize();
@@ -352,6 +381,12 @@ rnnc_status rnnc_comm_wait_all(rnnc_comm *c)
 
 void rnnc_comm_destroy(rnnc_comm *c) { free(c); }
 
+static rnnc_status op_allreduce(rnnc_comm *c, double *buf, size_t n)
+{
+    (void)c, (void)buf, (void)n;
+    return RNNC_OK;
+}
+
 void rnnc_comm_abort(rnnc_comm *c, int code, const char *message)
 {
     (void)code;
@@ -360,3 +395,106 @@ void rnnc_comm_abort(rnnc_comm *c, int code, const char *message)
 }
 
 #endif
+
+/* ---- rnnc_comm_sum_op ----------------------------------------------------- */
+
+/* For each element of a tensor of shape xs (row-major), the index of its
+ * cell in the keepdims result of reducing the axes in `red` (bit mask). */
+static void cell_index(const rnnc_shape *xs, unsigned red, size_t *cell)
+{
+    size_t numel = 1;
+    for (int d = 0; d < xs->ndim; d++)
+        numel *= (size_t)xs->dim[d];
+    int64_t at[RNNC_MAX_DIMS] = {0};
+    for (size_t i = 0; i < numel; i++) {
+        size_t k = 0;
+        for (int d = 0; d < xs->ndim; d++)
+            k = k * (size_t)(red >> d & 1u ? 1 : xs->dim[d]) + (size_t)(red >> d & 1u ? 0 : at[d]);
+        cell[i] = k;
+        for (int d = xs->ndim; d-- > 0;) {
+            if (++at[d] < xs->dim[d])
+                break;
+            at[d] = 0;
+        }
+    }
+}
+
+static rnnc_status sum_op_backward(rnnc_node *n)
+{
+    rnnc_tensor *x = n->in[0], *y = n->out[0];
+    rnnc_comm *c = rnnc_ctx_comm(n->cx);
+    const double scale = n->farg[0];
+    double *g = malloc((y->numel + 1) * sizeof *g);
+    size_t *cell = malloc((x->numel + 1) * sizeof *cell);
+    if (!g || !cell) {
+        free(g);
+        free(cell);
+        return rnnc_fail(RNNC_E_NOMEM, "sum over the ranks (backward): out of memory");
+    }
+    /* every rank joins, with zeros when nothing reached y */
+    for (size_t i = 0; i < y->numel; i++)
+        g[i] = y->grad ? rnnc_tensor_get_grad(y, i) : 0.0;
+    rnnc_status s = op_allreduce(c, g, y->numel);
+    if (!s && x->requires_grad && x->grad && !(c && c->stand_in)) {
+        cell_index(&x->shape, (unsigned)n->iarg[0], cell);
+        if (x->dtype == RNNC_F32)
+            for (size_t i = 0; i < x->numel; i++)
+                ((float *)x->grad)[i] += (float)(g[cell[i]] * scale);
+        else
+            for (size_t i = 0; i < x->numel; i++)
+                ((double *)x->grad)[i] += g[cell[i]] * scale;
+    }
+    free(g);
+    free(cell);
+    return s;
+}
+
+rnnc_status rnnc_comm_sum_op(rnnc_ctx *cx, rnnc_tensor *x, const int *axes, int n_axes, double scale,
+                             rnnc_tensor **out)
+{
+    *out = NULL;
+    char sh[160];
+    if (x->dtype != RNNC_F32 && x->dtype != RNNC_F64)
+        return rnnc_fail(RNNC_E_DTYPE, "sum over the ranks: cannot reduce %s", rnnc_dtype_name(x->dtype));
+    unsigned red = 0;
+    for (int i = 0; i < n_axes; i++) {
+        if (axes[i] < 0 || axes[i] >= x->shape.ndim || (red >> axes[i] & 1u))
+            return rnnc_fail(RNNC_E_ARG, "sum over the ranks: bad axis %d for x of shape %s", axes[i],
+                             rnnc_shape_str(&x->shape, sh, sizeof sh));
+        red |= 1u << axes[i];
+    }
+    rnnc_shape keep = x->shape;
+    for (int d = 0; d < keep.ndim; d++)
+        if (red >> d & 1u)
+            keep.dim[d] = 1;
+    rnnc_tensor *y;
+    RNNC_TRY(rnnc_ctx_tensor(cx, x->dtype, &keep, &y));
+    rnnc_comm *c = rnnc_ctx_comm(cx);
+    double *acc = calloc(y->numel + 1, sizeof *acc);
+    size_t *cell = malloc((x->numel + 1) * sizeof *cell);
+    if (!acc || !cell) {
+        free(acc);
+        free(cell);
+        return rnnc_fail(RNNC_E_NOMEM, "sum over the ranks: out of memory");
+    }
+    if (!(c && c->stand_in)) {
+        cell_index(&x->shape, red, cell);
+        for (size_t i = 0; i < x->numel; i++)
+            acc[cell[i]] += rnnc_tensor_get(x, i);
+    }
+    free(cell);
+    rnnc_status s = op_allreduce(c, acc, y->numel);
+    for (size_t i = 0; i < y->numel && !s; i++)
+        rnnc_tensor_set(y, i, acc[i] * scale);
+    free(acc);
+    RNNC_TRY(s);
+    rnnc_node *node;
+    RNNC_TRY(rnnc_ctx_record(cx, "sum over the ranks", sum_op_backward, 1, &x, 1, &y, &node));
+    if (node) {
+        node->collective = true;
+        node->iarg[0] = red;
+        node->farg[0] = scale;
+    }
+    *out = y;
+    return RNNC_OK;
+}

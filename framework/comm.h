@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "framework/autograd.h"
 #include "framework/status.h"
 #include "framework/tensor.h"
 
@@ -66,6 +67,31 @@ rnnc_status rnnc_comm_broadcast(rnnc_comm *c, void *buf, size_t bytes, int root)
 #define RNNC_COMM_MAX_PENDING 64
 rnnc_status rnnc_comm_iallreduce_sum(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dtype);
 rnnc_status rnnc_comm_wait_all(rnnc_comm *c);
+
+/* The autograd op of a sum across the ranks of cx's communicator
+ * (rnnc_ctx_comm): *out (owned by cx, x's dtype, x's shape with the listed
+ * axes kept as 1) = scale * the sum over every rank of x summed over
+ * `axes` (0..ndim-1, each once; none: x itself), accumulated in float64
+ * and rounded once, as rnnc_sum / rnnc_mean do (scale = 1 / count gives
+ * the mean of the ranks' elements together). Backward: x.grad += scale *
+ * the sum over the ranks of out.grad, spread over the reduced axes. That
+ * is the gradient when the loss being differentiated is the sum of the
+ * ranks' losses (the trainer's data-parallel scheme): every rank's x
+ * reaches every rank's out, so d(sum of losses)/d(x_r) = sum over r' of
+ * d(loss_r')/d(out). The node is a collective (rnnc_node.collective): its
+ * backward runs on every pass, on every rank, even where no gradient
+ * reached out. These reductions travel on a communicator of their own (a
+ * duplicate made with c), so they never interleave with the gradient
+ * buckets' allreduce; every rank must call the op in the same order.
+ * Without a communicator (or one rank) it is this rank's sum. F32 / F64.
+ * A rank that has no row of a batch runs the model on a stand-in row to
+ * join these collectives (rnnc_comm_set_stand_in): its x then counts as
+ * zeros and gets no gradient. */
+rnnc_status rnnc_comm_sum_op(rnnc_ctx *cx, rnnc_tensor *x, const int *axes, int n_axes, double scale,
+                             rnnc_tensor **out);
+/* While on, this rank's inputs to rnnc_comm_allreduce_op count as zeros
+ * in forward and receive no gradient in backward. NULL: no-op. */
+void rnnc_comm_set_stand_in(rnnc_comm *c, bool on);
 
 /* Seconds spent inside collectives since the last reset (waiting included). */
 double rnnc_comm_busy_seconds(const rnnc_comm *c);

@@ -1,5 +1,7 @@
 /* batch_norm.c - BatchNormalization: config, build, the training-mode batch
- * statistics (plain or masked), the moving-average update and inference.
+ * statistics (plain or masked; over every rank's rows with synchronized:
+ * true under data-parallel training), the moving-average update and
+ * inference.
  * The normalization is composed of ops, so gradients flow through the batch
  * mean and variance in training mode. */
 #include "layers/batch_norm.h"
@@ -8,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/comm.h"
 #include "framework/ops.h"
 #include "layers/registry.h"
 
@@ -91,9 +94,27 @@ static rnnc_status bn_output_spec(const rnnc_layer *l, const rnnc_shape *in, rnn
     return RNNC_OK;
 }
 
-/* Batch mean and variance in keepdims shape (1, .., C, .., 1). */
-static rnnc_status batch_moments(rnnc_batch_norm *b, rnnc_ctx *cx, rnnc_tensor *x,
-                                 const rnnc_tensor *mask, rnnc_tensor **mean, rnnc_tensor **var)
+/* A sum (mean: a mean) of t over the axes red, keepdims: this rank's
+ * (rnnc_sum / rnnc_mean), or with global every rank's, times scale
+ * (rnnc_comm_sum_op; for a mean, scale = 1 / the global count). */
+static rnnc_status stat_sum(rnnc_ctx *cx, rnnc_tensor *t, const int *red, int n_red, bool mean, bool global,
+                            double scale, rnnc_tensor **out)
+{
+    if (global)
+        return rnnc_comm_sum_op(cx, t, red, n_red, scale, out);
+    return mean ? rnnc_mean(cx, t, red, n_red, true, out) : rnnc_sum(cx, t, red, n_red, true, out);
+}
+
+/* Batch mean and variance in keepdims shape (1, .., C, .., 1): of this
+ * rank's rows, or with global (synchronized: true on several ranks, the
+ * ctx's communicator) of every rank's rows together, by the same steps
+ * with each sum taken over the ranks (float64, one rounding, as rnnc_sum
+ * and rnnc_mean) and gradients summed back over them, so N ranks match
+ * one process to the order of summation. A rank without rows runs on a
+ * stand-in row that counts for nothing (rnnc_comm_set_stand_in). Three
+ * reductions then: the count, the sums, the squared deviations. */
+static rnnc_status batch_moments(rnnc_batch_norm *b, rnnc_ctx *cx, rnnc_tensor *x, const rnnc_tensor *mask,
+                                 bool global, rnnc_tensor **mean, rnnc_tensor **var)
 {
     int red[RNNC_MAX_DIMS], n_red = 0;
     for (int d = 0; d < x->shape.ndim; d++)
@@ -101,10 +122,22 @@ static rnnc_status batch_moments(rnnc_batch_norm *b, rnnc_ctx *cx, rnnc_tensor *
             red[n_red++] = d;
     if (!mask) {
         rnnc_tensor *diff, *sq;
-        RNNC_TRY(rnnc_mean(cx, x, red, n_red, true, mean));
+        double scale = 1.0;
+        if (global) { /* 1 / (elements per feature, all ranks) */
+            rnnc_shape one = x->shape;
+            rnnc_tensor *cnt;
+            for (int d = 0; d < one.ndim; d++)
+                one.dim[d] = 1;
+            RNNC_TRY(rnnc_ctx_tensor(cx, RNNC_F64, &one, &cnt));
+            const int64_t C = x->shape.dim[b->feature_axis];
+            rnnc_tensor_set(cnt, 0, C > 0 ? (double)(x->numel / (size_t)C) : 0.0);
+            RNNC_TRY(rnnc_comm_sum_op(cx, cnt, NULL, 0, 1.0, &cnt));
+            scale = rnnc_tensor_get(cnt, 0) > 0 ? 1.0 / rnnc_tensor_get(cnt, 0) : 0.0;
+        }
+        RNNC_TRY(stat_sum(cx, x, red, n_red, true, global, scale, mean));
         RNNC_TRY(rnnc_sub(cx, x, *mean, &diff));
         RNNC_TRY(rnnc_square(cx, diff, &sq));
-        return rnnc_mean(cx, sq, red, n_red, true, var);
+        return stat_sum(cx, sq, red, n_red, true, global, scale, var);
     }
     /* Keras's _moments with a mask: weights m of shape mask.shape + (1,). */
     rnnc_tensor *m, *wx, *s, *sw, *diff, *sq, *wsq, *ssq;
@@ -115,14 +148,14 @@ static rnnc_status batch_moments(rnnc_batch_norm *b, rnnc_ctx *cx, rnnc_tensor *
     for (size_t i = 0; i < mask->numel; i++)
         rnnc_tensor_set(m, i, mk[i] ? 1.0 : 0.0);
     RNNC_TRY(rnnc_mul(cx, m, x, &wx));
-    RNNC_TRY(rnnc_sum(cx, wx, red, n_red, true, &s));
-    RNNC_TRY(rnnc_sum(cx, m, red, n_red, true, &sw));
+    RNNC_TRY(stat_sum(cx, wx, red, n_red, false, global, 1.0, &s));
+    RNNC_TRY(stat_sum(cx, m, red, n_red, false, global, 1.0, &sw));
     RNNC_TRY(rnnc_affine(cx, sw, 1.0, MASK_EPSILON, &sw));
     RNNC_TRY(rnnc_div(cx, s, sw, mean));
     RNNC_TRY(rnnc_sub(cx, wx, *mean, &diff));
     RNNC_TRY(rnnc_square(cx, diff, &sq));
     RNNC_TRY(rnnc_mul(cx, m, sq, &wsq));
-    RNNC_TRY(rnnc_sum(cx, wsq, red, n_red, true, &ssq));
+    RNNC_TRY(stat_sum(cx, wsq, red, n_red, false, global, 1.0, &ssq));
     return rnnc_div(cx, ssq, sw, var);
 }
 
@@ -159,7 +192,8 @@ static rnnc_status bn_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *ar
     for (int d = 0; d < bs.ndim; d++)
         bs.dim[d] = d == b->feature_axis ? x->shape.dim[d] : 1;
     if (args->training && l->trainable) {
-        RNNC_TRY(batch_moments(b, cx, x, mask, &mean, &var));
+        const bool global = b->synchronized && rnnc_comm_size(rnnc_ctx_comm(cx)) > 1;
+        RNNC_TRY(batch_moments(b, cx, x, mask, global, &mean, &var));
         update_moving(b->moving_mean, mean, b->momentum);
         update_moving(b->moving_variance, var, b->momentum);
     } else {

@@ -17,8 +17,15 @@
  * axis, momentum, epsilon, center, scale, beta_initializer,
  * gamma_initializer, moving_mean_initializer, moving_variance_initializer,
  * beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint,
- * synchronized. `synchronized` only matters across devices; rnnc runs on
- * one, so it is kept for the config and has no effect. */
+ * synchronized.
+ *
+ * synchronized (Keras's): in a data-parallel step (the ctx has a
+ * communicator of several ranks, rnnc_ctx_comm; the trainer sets it), the
+ * training-mode mean and variance are those of the global batch, every
+ * rank's rows (masks respected as above), and gradients flow through the
+ * reduction; every rank then updates the same moving statistics. false
+ * (the default): each rank's own rows, as Keras's per-replica statistics.
+ * In one process both are the same computation (bit for bit). */
 #ifndef RNNC_LAYERS_BATCH_NORM_H
 #define RNNC_LAYERS_BATCH_NORM_H
 

@@ -36,6 +36,8 @@ struct rnnc_trainer {
     rnnc_comm *comm;
     rnnc__dist_grads *dist;
     size_t bucket_bytes;
+    int collective_forward;   /* the model's training forward joins collectives
+                               * (rnnc__dist_model_collective): 1 / 0, -1 not known yet */
     const rnnc_row_source *src; /* the training rows during rnnc_trainer_fit_source */
 };
 
@@ -181,6 +183,7 @@ rnnc_status rnnc_trainer_create(rnnc_model *model, rnnc_trainer **out)
         return rnnc_fail(RNNC_E_NOMEM, "trainer: out of memory");
     }
     tr->model = model;
+    tr->collective_forward = -1;
     *out = tr;
     return RNNC_OK;
 }
@@ -221,6 +224,8 @@ rnnc_status rnnc_trainer_set_comm(rnnc_trainer *tr, rnnc_comm *comm)
     if (!tr)
         return rnnc_fail(RNNC_E_ARG, "trainer: NULL trainer");
     tr->comm = comm;
+    rnnc_ctx_set_comm(tr->cx, comm);
+    tr->collective_forward = -1;
     rnnc__dist_grads_destroy(tr->dist);
     tr->dist = NULL;
     return RNNC_OK;
@@ -827,6 +832,27 @@ static rnnc_status run_step_dist(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor 
     }
     for (int i = 0; i < nm; i++)
         rnnc_metric_state(ms[i], &before[2 * i], &before[2 * i + 1]);
+    /* A model whose training forward reduces across the ranks
+     * (BatchNormalization synchronized: true) runs on a rank without rows
+     * too, on one stand-in row of zeros that counts for nothing in those
+     * reductions (rnnc_comm_set_stand_in), so that it joins them. */
+    if (train && rows == 0 && tr->collective_forward < 0)
+        tr->collective_forward = rnnc__dist_model_collective(tr->model);
+    rnnc_tensor *empty_out = NULL; /* that run's output */
+    if (train && rows == 0 && tr->collective_forward > 0) {
+        rnnc_call_args args;
+        rnnc_call_result res;
+        rnnc_shape one = xb->shape;
+        one.dim[0] = 1;
+        memset(&args, 0, sizeof args);
+        args.n_inputs = 1;
+        args.training = true;
+        rnnc_comm_set_stand_in(tr->comm, true);
+        if ((s = rnnc_ctx_tensor(cx, xb->dtype, &one, &args.inputs[0])) ||
+            (s = rnnc_model_call(tr->model, cx, &args, &res)))
+            goto done;
+        empty_out = res.outputs[0];
+    }
     if (rows > 0) {
         rnnc_call_args args;
         rnnc_call_result res;
@@ -892,6 +918,13 @@ static rnnc_status run_step_dist(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor 
                 goto finish;
             if (part->requires_grad)
                 s = rnnc_backward(cx, part);
+        } else if (empty_out) {
+            /* the stand-in row: a zero loss, whose backward runs the
+             * collectives' nodes and leaves zero gradients */
+            rnnc_tensor *part;
+            if (!(s = rnnc_sum(cx, empty_out, NULL, 0, false, &part)) &&
+                !(s = rnnc_affine(cx, part, 0.0, 0.0, &part)) && part->requires_grad)
+                s = rnnc_backward(cx, part);
         }
     finish:
         if (s) {
@@ -904,6 +937,7 @@ static rnnc_status run_step_dist(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor 
     }
     rnnc_metric_update_scalar(tr->loss_tracker, tv, (double)global_rows);
 done:
+    rnnc_comm_set_stand_in(tr->comm, false);
     free(w);
     if (train)
         rnnc_model_zero_grad(tr->model);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/config.h"
 #include "framework/sparse_grad.h"
 
 struct rnnc__dist_grads {
@@ -33,6 +34,31 @@ void rnnc__dist_split(int64_t m, int n, int r, int64_t *lo, int64_t *hi)
     const int64_t q = m / n, rem = m % n;
     *lo = r * q + (r < rem ? r : rem);
     *hi = *lo + q + (r < rem);
+}
+
+static bool holds_synchronized(const rnnc_cfg *c)
+{
+    if (!c || (c->type != RNNC_CFG_MAP && c->type != RNNC_CFG_LIST))
+        return false;
+    for (size_t i = 0; i < c->n; i++) {
+        const rnnc_cfg *v = c->items[i];
+        if (c->type == RNNC_CFG_MAP && strcmp(c->keys[i], "synchronized") == 0 && v && v->type == RNNC_CFG_BOOL &&
+            v->v.b)
+            return true;
+        if (holds_synchronized(v))
+            return true;
+    }
+    return false;
+}
+
+int rnnc__dist_model_collective(const rnnc_model *m)
+{
+    rnnc_cfg *c = NULL;
+    if (rnnc_model_serialize(m, &c) != RNNC_OK)
+        return 0;
+    const bool yes = holds_synchronized(c);
+    rnnc_cfg_destroy(c);
+    return yes;
 }
 
 void rnnc__dist_grads_destroy(rnnc__dist_grads *g)

@@ -38,6 +38,12 @@ rnnc_status rnnc__dist_broadcast_weights(rnnc_comm *comm, rnnc_model *m);
  * did; n_active of them). */
 rnnc_status rnnc__dist_average_state(rnnc_comm *comm, rnnc_model *m, bool active, int n_active);
 
+/* Whether m's training forward joins collectives across the ranks: a
+ * layer config (nested ones included) holding `synchronized: true`
+ * (BatchNormalization). A rank with no row of a batch must then still run
+ * the model (on zero rows). 1 / 0 (0 also when the config cannot be made). */
+int rnnc__dist_model_collective(const rnnc_model *m);
+
 /* Rank r's rows [*lo, *hi) of a global batch of m rows over n ranks: the
  * first m % n ranks get one row more. */
 void rnnc__dist_split(int64_t m, int n, int r, int64_t *lo, int64_t *hi);

@@ -139,7 +139,10 @@ static rnnc_test_run mpirun(int np, bool tcp, const char *case_name, const char 
     return rnnc_test_run_program("/usr/bin/timeout", ".", env, args);
 }
 
-static void check_case(const char *case_name, int np, bool tcp)
+/* same: N ranks must give one process's weights and logs (1e-6); false:
+ * the weights must differ by more than 1e-4 somewhere (the oracle that a
+ * computation is really per rank). */
+static void check_case_vs(const char *case_name, int np, bool tcp, bool same)
 {
     need_mpi();
     dist_result ref;
@@ -178,6 +181,15 @@ static void check_case(const char *case_name, int np, bool tcp)
             worst = d;
             at = i;
         }
+    }
+    if (!same) {
+        cr_expect_gt(worst, 1e-4, "%s, %d ranks: the weights are one process's (worst difference %g)", case_name, np,
+                     worst);
+        fclose(f);
+        remove(out);
+        dist_result_free(&ref);
+        rnnc_test_run_free(&r);
+        return;
     }
     cr_expect_leq(worst, 1e-6, "%s, %d ranks: weight %zu differs by %g from one process", case_name, np, at,
                   worst);
@@ -223,6 +235,8 @@ static void check_case(const char *case_name, int np, bool tcp)
     rnnc_test_run_free(&r);
 }
 
+static void check_case(const char *case_name, int np, bool tcp) { check_case_vs(case_name, np, tcp, true); }
+
 Test(distributed, mask_sw_sgd_1_rank) { check_case("mask_sw_sgd", 1, false); }
 Test(distributed, mask_sw_sgd_2_ranks_over_tcp) { check_case("mask_sw_sgd", 2, true); }
 Test(distributed, mask_sw_sgd_3_ranks) { check_case("mask_sw_sgd", 3, false); }
@@ -238,6 +252,21 @@ Test(distributed, bidir_adam_reg_4_ranks) { check_case("bidir_adam_reg", 4, fals
 /* An Embedding's rows per occurrence are gathered over the ranks (Adam squares each one) */
 Test(distributed, embed_adam_2_ranks) { check_case("embed_adam", 2, false); }
 Test(distributed, embed_adam_3_ranks) { check_case("embed_adam", 3, false); }
+
+/* BatchNormalization synchronized: true: the batch statistics (and so the
+ * gradients and the moving mean / variance) of the global batch, masked
+ * or not, with a rank left without rows by the last batch. */
+Test(distributed, batch_norm_synchronized_2_ranks) { check_case("bn_plain", 2, false); }
+Test(distributed, batch_norm_synchronized_3_ranks) { check_case("bn_plain", 3, false); }
+Test(distributed, batch_norm_synchronized_masked_2_ranks) { check_case("bn_mask", 2, false); }
+Test(distributed, batch_norm_synchronized_masked_3_ranks) { check_case("bn_mask", 3, false); }
+/* synchronized: false keeps each rank's own statistics (Keras's per-replica
+ * ones): not one process's weights */
+Test(distributed, batch_norm_not_synchronized_is_per_rank)
+{
+    check_case_vs("bn_mask_local", 2, false, false);
+    check_case_vs("bn_plain_local", 3, false, false);
+}
 
 static void check_fault(const char *fault, const char *expect)
 {
@@ -571,6 +600,44 @@ Test(distributed, backward_reports_each_gradient_as_soon_as_it_is_final)
     rnnc_tensor_destroy(w2);
     rnnc_tensor_destroy(unused);
     rnnc_tensor_destroy(x);
+}
+
+/* The reduction synchronized BatchNormalization uses, in one process: a
+ * sum over the listed axes times the scale, its gradient spread back
+ * times the scale (by hand); a stand-in rank's x counts as zeros and gets
+ * no gradient. */
+Test(distributed, sum_over_the_ranks_in_one_process)
+{
+    rnnc_comm *c;
+    cr_assert_eq(rnnc_comm_single(&c), RNNC_OK);
+    rnnc_ctx *cx = rnnc_ctx_create();
+    rnnc_ctx_set_comm(cx, c);
+    const double xv[6] = {1, 2, 3, 4, 5, 6}, wv[3] = {1, 10, 100};
+    rnnc_tensor *x = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3), xv), *w = th_tensor(RNNC_F32, RNNC_SHAPE(1, 3), wv);
+    cr_assert_eq(rnnc_tensor_set_requires_grad(x, true), RNNC_OK);
+    for (int stand_in = 0; stand_in < 2; stand_in++) {
+        rnnc_comm_set_stand_in(c, stand_in);
+        rnnc_tensor *y, *p, *loss;
+        const int ax[1] = {0};
+        cr_assert_eq(rnnc_comm_sum_op(cx, x, ax, 1, 0.5, &y), RNNC_OK, "%s", rnnc_last_error());
+        cr_assert_eq(y->shape.ndim, 2);
+        cr_assert_eq(y->shape.dim[0], 1);
+        cr_assert_eq(y->shape.dim[1], 3);
+        for (int j = 0; j < 3; j++) /* (x[0][j] + x[1][j]) / 2, or nothing from a stand-in */
+            cr_expect_eq(rnnc_tensor_get(y, (size_t)j), stand_in ? 0.0 : (xv[j] + xv[3 + j]) * 0.5);
+        cr_assert_eq(rnnc_mul(cx, y, w, &p), RNNC_OK);
+        cr_assert_eq(rnnc_sum(cx, p, NULL, 0, false, &loss), RNNC_OK);
+        cr_assert_eq(rnnc_backward(cx, loss), RNNC_OK, "%s", rnnc_last_error());
+        for (int i = 0; i < 6; i++) /* d loss / d x[i][j] = w[j] * 0.5 */
+            cr_expect_eq(rnnc_tensor_get_grad(x, (size_t)i), stand_in ? 0.0 : wv[i % 3] * 0.5, "x.grad[%d]", i);
+        rnnc_tensor_zero_grad(x);
+        rnnc_ctx_clear(cx);
+    }
+    rnnc_comm_set_stand_in(c, false);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(w);
+    rnnc_ctx_destroy(cx);
+    rnnc_comm_destroy(c);
 }
 
 /* Without MPI ranks, a one-rank communicator changes nothing. */

@@ -22,9 +22,11 @@ typedef struct dist_result {
 /* Hooks of the fault cases, called on every rank after each batch. */
 typedef void (*dist_batch_hook)(int rank, int step);
 
-/* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg", "embed_adam", or
- * "mask_sw_sgd_h5" / "bidir_adam_reg_h5": the training rows read on demand
- * from the HDF5 file RNNC_DIST_H5 names) with comm (NULL: one process). 0
+/* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg", "embed_adam",
+ * "bn_mask", "bn_plain" (BatchNormalization synchronized: true; their
+ * "_local" forms: false), or "mask_sw_sgd_h5" / "bidir_adam_reg_h5": the
+ * training rows read on demand from the HDF5 file RNNC_DIST_H5 names)
+ * with comm (NULL: one process). 0
  * on success, else prints why on stderr. */
 int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out);
 void dist_result_free(dist_result *r);
