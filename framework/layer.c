@@ -153,13 +153,14 @@ rnnc_status rnnc_layer_read_base_config(rnnc_layer *l, const rnnc_cfg *config,
                          rnnc_cfg_where(dt, w, sizeof w));
     }
     if (dtname) {
-        if (strcmp(dtname, "float32") == 0)
-            l->dtype = RNNC_F32;
-        else if (strcmp(dtname, "float64") == 0)
-            l->dtype = RNNC_F64;
-        else
-            return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: dtype '%s' is not supported (float32 or float64)%s",
+        /* The 16-bit policies keep float32 variables and emulate the compute
+         * dtype (framework/precision.h, docs/mixed-precision.md). */
+        rnnc_dtype_policy pol;
+        if (!rnnc_dtype_policy_from_name(dtname, &pol))
+            return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: dtype '%s' is not supported (float32, float64, mixed_bfloat16, mixed_float16, bfloat16 or float16)%s",
                              what, dtname, rnnc_cfg_where(dt, w, sizeof w));
+        l->dtype = strcmp(dtname, "float64") == 0 ? RNNC_F64 : RNNC_F32;
+        l->policy = pol;
     }
     if (with_activity) {
         const rnnc_cfg *ar = rnnc_cfg_get(config, "activity_regularizer");
@@ -293,6 +294,43 @@ static rnnc_status add_activity_loss(rnnc_layer *l, rnnc_ctx *cx, rnnc_call_resu
     return RNNC_OK;
 }
 
+rnnc_precision rnnc_layer_precision(const rnnc_layer *l)
+{
+    return (l && l->dtype == RNNC_F32) ? rnnc_dtype_policy_precision(l->policy) : RNNC_PREC_NONE;
+}
+
+rnnc_status rnnc_layer_read_weight(const rnnc_layer *l, rnnc_ctx *cx, rnnc_tensor *w,
+                                   rnnc_tensor **out)
+{
+    return rnnc_round_op(cx, w, rnnc_layer_precision(l), out);
+}
+
+static bool has_weights(const rnnc_layer *l)
+{
+    if (l->n_weights > 0)
+        return true;
+    for (int c = 0; c < l->n_children; c++)
+        if (has_weights(l->children[c]))
+            return true;
+    return false;
+}
+
+/* The layers that read their weights through rnnc_layer_read_weight (or,
+ * Embedding, whose rounded output is the rounded table's rows) run a 16-bit
+ * policy; others with weights are refused rather than run half-emulated. */
+static rnnc_status check_policy_support(const rnnc_layer *l)
+{
+    static const char *const ok[] = {"GRU", "Dense", "Embedding"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(l->cls->class_name, ok[i]) == 0)
+            return RNNC_OK;
+    if (!has_weights(l))
+        return RNNC_OK;
+    return rnnc_fail(RNNC_E_UNSUPPORTED,
+                     "%s '%s': the %s dtype policy is supported for GRU, Dense, Embedding and layers without weights; use float32 for this layer",
+                     l->cls->class_name, l->name, rnnc_dtype_policy_name(l->policy));
+}
+
 rnnc_status rnnc_layer_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *args,
                             rnnc_call_result *res)
 {
@@ -323,9 +361,23 @@ rnnc_status rnnc_layer_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *a
             args = &cast_args;
         }
     }
+    const rnnc_precision prec = rnnc_layer_precision(l);
+    if (prec != RNNC_PREC_NONE) {
+        RNNC_TRY(check_policy_support(l));
+        /* Keras casts a layer's float inputs to the compute dtype. */
+        if (args != &cast_args)
+            cast_args = *args;
+        for (int i = 0; i < args->n_inputs; i++)
+            RNNC_TRY(rnnc_round_op(cx, args->inputs[i], prec, &cast_args.inputs[i]));
+        args = &cast_args;
+    }
     rnnc_status s = l->cls->call(l, cx, args, res);
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "%s '%s': ", l->cls->class_name, l->name);
+    /* ... and its outputs are in the compute dtype. */
+    for (int i = 0; prec != RNNC_PREC_NONE && i < res->n_outputs; i++)
+        if (res->outputs[i])
+            RNNC_TRY(rnnc_round_op(cx, res->outputs[i], prec, &res->outputs[i]));
     if (!res->mask && l->cls->supports_masking && args->mask)
         res->mask = (rnnc_tensor *)args->mask;
     if (l->activity_regularizer)
@@ -407,12 +459,12 @@ rnnc_status rnnc_layer_losses(rnnc_layer *l, rnnc_ctx *cx, rnnc_tensor **loss)
     return sum_losses(l, cx, true, loss);
 }
 
-rnnc_cfg *rnnc_dtype_policy_config(rnnc_dtype dtype)
+static rnnc_cfg *policy_config_named(const char *name)
 {
     rnnc_cfg *m = rnnc_cfg_map(), *inner = rnnc_cfg_map();
     if (!m || !inner || rnnc_cfg_set_string(m, "module", "keras") ||
         rnnc_cfg_set_string(m, "class_name", "DTypePolicy") ||
-        rnnc_cfg_set_string(inner, "name", rnnc_dtype_name(dtype)) ||
+        rnnc_cfg_set_string(inner, "name", name) ||
         rnnc_cfg_set(m, "config", inner)) {
         rnnc_cfg_destroy(m);
         return NULL;
@@ -425,6 +477,17 @@ rnnc_cfg *rnnc_dtype_policy_config(rnnc_dtype dtype)
     return m;
 }
 
+rnnc_cfg *rnnc_dtype_policy_config(rnnc_dtype dtype)
+{
+    return policy_config_named(rnnc_dtype_name(dtype));
+}
+
+rnnc_cfg *rnnc_layer_dtype_policy_config(const rnnc_layer *l)
+{
+    const char *name = l->dtype == RNNC_F32 ? rnnc_dtype_policy_name(l->policy) : NULL;
+    return name ? policy_config_named(name) : rnnc_dtype_policy_config(l->dtype);
+}
+
 rnnc_status rnnc_layer_get_config(const rnnc_layer *l, rnnc_cfg **out)
 {
     rnnc_cfg *c = rnnc_cfg_map();
@@ -433,7 +496,7 @@ rnnc_status rnnc_layer_get_config(const rnnc_layer *l, rnnc_cfg **out)
     if (!c)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     if ((s = rnnc_cfg_set_string(c, "name", l->name)) || (s = rnnc_cfg_set_bool(c, "trainable", l->trainable)) ||
-        (s = rnnc_cfg_set(c, "dtype", rnnc_dtype_policy_config(l->dtype))))
+        (s = rnnc_cfg_set(c, "dtype", rnnc_layer_dtype_policy_config(l))))
         goto fail;
     if (l->activity_regularizer) {
         rnnc_cfg *ar;

@@ -20,6 +20,7 @@
 #include "framework/config.h"
 #include "framework/constraints.h"
 #include "framework/initializers.h"
+#include "framework/precision.h"
 #include "framework/regularizers.h"
 
 typedef struct rnnc_layer rnnc_layer;
@@ -96,6 +97,10 @@ struct rnnc_layer {
     bool trainable;
     bool built;
     rnnc_dtype dtype;            /* variable and compute dtype */
+    /* Keras's dtype policy when it is not plain float32/float64 (then dtype
+     * is float32, the variables' dtype, and the compute dtype is emulated:
+     * framework/precision.h). */
+    rnnc_dtype_policy policy;
     int n_weights, cap_weights;
     rnnc_weight *weights;        /* own weights in creation order */
     int n_children;
@@ -161,6 +166,15 @@ rnnc_status rnnc_layer_get_config(const rnnc_layer *l, rnnc_cfg **out);
 
 /* The DTypePolicy envelope for a dtype, as Keras 3 writes it. */
 rnnc_cfg *rnnc_dtype_policy_config(rnnc_dtype dtype);
+/* The layer's own policy envelope ("mixed_bfloat16" when it has one). */
+rnnc_cfg *rnnc_layer_dtype_policy_config(const rnnc_layer *l);
+/* The compute format a layer emulates (RNNC_PREC_NONE for a plain policy). */
+rnnc_precision rnnc_layer_precision(const rnnc_layer *l);
+/* A weight as the layer's call reads it: w itself, or under a 16-bit
+ * policy w rounded to the compute format by an op whose gradient reaches w
+ * (Keras's variable autocast inside call). */
+rnnc_status rnnc_layer_read_weight(const rnnc_layer *l, rnnc_ctx *cx, rnnc_tensor *w,
+                                   rnnc_tensor **out);
 
 /* Keras's snake_case of a class name: "GRUCell" -> "gru_cell", "ReLU" -> "re_lu". */
 const char *rnnc_snake_case(const char *class_name, char *buf, size_t cap);

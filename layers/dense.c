@@ -98,9 +98,28 @@ static rnnc_status dense_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args 
         rnnc_shape flat = RNNC_SHAPE(-1, x->shape.dim[nd - 1]);
         RNNC_TRY(rnnc_reshape(cx, x, &flat, &x2));
     }
-    RNNC_TRY(rnnc_matmul(cx, x2, d->kernel, false, false, &y));
-    if (d->bias)
-        RNNC_TRY(rnnc_add(cx, y, d->bias, &y));
+    /* Under a 16-bit dtype policy the weights are read rounded
+     * (framework/precision.h; no-ops otherwise). In TensorFlow's graph mode
+     * (predict, fit) a bfloat16 matmul + bias + one of these activations is
+     * one fused oneDNN op with a single rounding (rnnc_layer_call's, at the
+     * output); float16 is not fused: each op's result is rounded. */
+    const rnnc_precision prec = rnnc_layer_precision(l);
+    const rnnc_act a = d->activation;
+    const bool fused = prec != RNNC_PREC_F16 &&
+                       (a == RNNC_ACT_LINEAR || a == RNNC_ACT_TANH || a == RNNC_ACT_SIGMOID ||
+                        a == RNNC_ACT_RELU || a == RNNC_ACT_RELU6 || a == RNNC_ACT_ELU ||
+                        a == RNNC_ACT_LEAKY_RELU);
+    rnnc_tensor *kern, *bias;
+    RNNC_TRY(rnnc_layer_read_weight(l, cx, d->kernel, &kern));
+    RNNC_TRY(rnnc_matmul(cx, x2, kern, false, false, &y));
+    if (prec == RNNC_PREC_F16 && d->bias)
+        RNNC_TRY(rnnc_round_op(cx, y, prec, &y));
+    if (d->bias) {
+        RNNC_TRY(rnnc_layer_read_weight(l, cx, d->bias, &bias));
+        RNNC_TRY(rnnc_add(cx, y, bias, &y));
+    }
+    if (!fused)
+        RNNC_TRY(rnnc_round_op(cx, y, prec, &y));
     if (d->activation != RNNC_ACT_LINEAR)
         RNNC_TRY(rnnc_activation(cx, d->activation, y, &y));
     if (nd > 2) {

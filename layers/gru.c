@@ -71,6 +71,13 @@ static rnnc_status gru_inner_loop(rnnc_rnn *rnn, rnnc_ctx *cx, const rnnc_rnn_lo
                          "use_cudnn=True: running the GRU layer on the GPU is not wired in yet; use 'auto' (CPU kernels)");
     }
     const char *blocker = fused_blocker(g, why, sizeof why);
+    /* A 16-bit dtype policy is emulated inside the fused kernel only (the
+     * generic loop would not round its intermediates as Keras does). */
+    const rnnc_precision prec = rnnc_layer_precision(l);
+    if (prec != RNNC_PREC_NONE && (blocker || g->kernel == RNNC_GRU_KERNEL_GENERIC))
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "GRU '%s': the %s dtype policy runs in the fused kernel only, which cannot serve this call: %s",
+                         l->name, rnnc_dtype_policy_name(l->policy),
+                         blocker ? blocker : "the generic kernel was forced");
     if (g->kernel == RNNC_GRU_KERNEL_GENERIC || (blocker && g->kernel == RNNC_GRU_KERNEL_AUTO)) {
         g->last_kernel = RNNC_GRU_KERNEL_GENERIC;
         return RNNC_OK;
@@ -94,6 +101,14 @@ static rnnc_status gru_inner_loop(rnnc_rnn *rnn, rnnc_ctx *cx, const rnnc_rnn_lo
     fa.go_backwards = rnn->opt.go_backwards;
     fa.return_sequences = rnn->opt.return_sequences;
     fa.zero_output_for_mask = rnn->opt.zero_output_for_mask;
+    if (prec != RNNC_PREC_NONE) { /* Keras's casts: state and weights as read in call */
+        fa.prec = prec;
+        RNNC_TRY(rnnc_round_op(cx, fa.h0, prec, &fa.h0));
+        RNNC_TRY(rnnc_layer_read_weight(l, cx, fa.kernel, &fa.kernel));
+        RNNC_TRY(rnnc_layer_read_weight(l, cx, fa.recurrent_kernel, &fa.recurrent_kernel));
+        if (fa.bias)
+            RNNC_TRY(rnnc_layer_read_weight(l, cx, fa.bias, &fa.bias));
+    }
     RNNC_TRY(rnnc__gru_fused(cx, &fa, &fo));
     res->last_output = fo.last;
     if (fo.outputs) {

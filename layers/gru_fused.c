@@ -45,6 +45,7 @@ typedef struct fused_state {
     rnnc_act act, ract;
     int mode_h, mode_r;
     bool save_pre;  /* an activation needs its pre-activation for the derivative */
+    rnnc_precision prec; /* a 16-bit policy's rounding (float32 only), or NONE */
     bool spent;     /* backward ran: it overwrites the saved gates */
     uint8_t *mask;  /* (B, T) copy, or NULL */
     void *drop;     /* (B, F) copy of the input dropout mask, or NULL */
@@ -361,6 +362,7 @@ rnnc_status rnnc__gru_fused(rnnc_ctx *cx, const rnnc__gru_fused_args *a, rnnc__g
     st->mode_h = act_mode(a->activation);
     st->mode_r = act_mode(a->recurrent_activation);
     st->save_pre = st->mode_h == ACT_GENERAL || st->mode_r == ACT_GENERAL;
+    st->prec = dt == RNNC_F32 ? a->prec : RNNC_PREC_NONE;
     if (a->mask) {
         st->mask = malloc((size_t)(B * T));
         if (st->mask)

@@ -34,6 +34,7 @@
 
 #include "framework/activations.h"
 #include "framework/autograd.h"
+#include "framework/precision.h"
 
 typedef struct rnnc__gru_fused_args {
     rnnc_tensor *x;                /* (B, T, F) */
@@ -45,6 +46,11 @@ typedef struct rnnc__gru_fused_args {
     const rnnc_tensor *dropout;    /* (B, F) input dropout mask (already scaled), or NULL */
     rnnc_act activation, recurrent_activation;
     bool reset_after, go_backwards, return_sequences, zero_output_for_mask;
+    /* float32 only: a 16-bit dtype policy's compute format (RNNC_PREC_NONE
+     * = plain float32). The forward then rounds every intermediate Keras
+     * holds in that format, in Keras's GRUCell order (docs/mixed-precision.md);
+     * the caller passes x, h0 and the weights already rounded. */
+    rnnc_precision prec;
 } rnnc__gru_fused_args;
 
 typedef struct rnnc__gru_fused_out {

@@ -334,6 +334,146 @@ static void SFX(step_rb2_any)(const fused_state *st, int64_t k, int64_t t, const
         SFX(step_rb2)(st, st->mode_h, P != NULL, k, t, xw, hh2, bx, hp, hn, G, P, Y, last);
 }
 
+/* ---- 16-bit dtype policies (float32 only; framework/precision.h) ------
+ * Keras's GRUCell (implementation 2) under mixed_bfloat16 rounds the result
+ * of every op to the compute dtype; these steps do the same, in its order:
+ *   matrix_x = rd(rd(x W) + b_in)            (SFX(lp_project), all steps)
+ *   inner    = rd(rd(h R) + b_rec)           (reset_after; no bias before)
+ *   z = rd(act_r(rd(x_z + inner_z))), r likewise
+ *   reset_after:  h~ = rd(act(rd(x_h + rd(r inner_h))))
+ *   reset_before: h~ = rd(act(rd(x_h + rd(rd(r h) R_h))))
+ *   h' = rd(rd(z h) + rd(rd(1 - z) h~))
+ * Products take rounded operands and accumulate in float32 (so do
+ * TensorFlow's bfloat16 matmuls). Backward runs in float32 from these
+ * saved values; the gradients are rounded where they leave the layer (the
+ * weight and input casts, framework/precision.c). */
+static inline R SFX(rp)(rnnc_precision p, R v) { return (R)rnnc_round_prec(p, (float)v); }
+
+/* An activation as TensorFlow evaluates it in a 16-bit dtype, before the
+ * result's rounding: sigmoid is rd(e) / rd(1 + rd(e)) with e = exp(x)
+ * (bit-exact against TensorFlow's bfloat16 sigmoid on 4000 random inputs;
+ * tests/gen_mixed_precision_fixtures.py), tanh and linear are exact, the
+ * others go through rnnc_act_apply. libm here, not the kernel's own
+ * approximations: the rounding then agrees with TensorFlow's. */
+static inline R SFX(lp_act)(rnnc_precision p, int mode, rnnc_act a, R x)
+{
+    switch (mode) {
+    case ACT_SIGMOID: {
+        const R e = SFX(rp)(p, (R)expf((float)x));
+        return isinf(e) ? (R)1 : e / SFX(rp)(p, (R)1 + e);
+    }
+    case ACT_TANH:
+        return (R)tanhf((float)x);
+    default:
+        return SFX(act)(mode, a, x);
+    }
+}
+
+/* xw (B*T, 3U) = rd(rd(xw) + b_in) in place; bias may be NULL. */
+static void SFX(lp_project)(const fused_state *st, const R *bias, R *xw)
+{
+    const rnnc_precision p = st->prec;
+    const int64_t n = st->B * st->T, U3 = 3 * st->U;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < U3; j++)
+            xw[i * U3 + j] = SFX(rp)(p, SFX(rp)(p, xw[i * U3 + j]) + (bias ? bias[j] : (R)0));
+}
+
+/* h' = rd(rd(z h) + rd(rd(1 - z) h~)) */
+static inline R SFX(lp_mix)(rnnc_precision p, R z, R hp, R hh)
+{
+    return SFX(rp)(p, SFX(rp)(p, z * hp) + SFX(rp)(p, SFX(rp)(p, (R)1 - z) * hh));
+}
+
+/* reset_after=True; hr = h_prev @ R (B, 3U), rounded here in place with
+ * the recurrent bias br (3U, or NULL). */
+static void SFX(lp_step_ra)(const fused_state *st, int64_t k, int64_t t, const R *xw, R *hr,
+                            const R *br, const R *hp, R *hn, R *G, R *P, R *RH, R *Y, R *last)
+{
+    const int64_t B = st->B, T = st->T, U = st->U;
+    const rnnc_precision p = st->prec;
+    for (int64_t b = 0; b < B; b++) {
+        const R *xz = xw + (b * T + t) * 3 * U, *hpb = hp + b * U;
+        R *hz = hr + b * 3 * U, *g = G + b * 3 * U, *rh = RH + b * U, *hnb = hn + b * U;
+        R *pp = P ? P + b * 3 * U : NULL;
+        for (int64_t j = 0; j < 3 * U; j++)
+            hz[j] = SFX(rp)(p, SFX(rp)(p, hz[j]) + (br ? br[j] : (R)0));
+        for (int64_t u = 0; u < U; u++) {
+            const R pz = SFX(rp)(p, xz[u] + hz[u]), pr = SFX(rp)(p, xz[U + u] + hz[U + u]);
+            const R z = SFX(rp)(p, SFX(lp_act)(p, st->mode_r, st->ract, pz));
+            const R r = SFX(rp)(p, SFX(lp_act)(p, st->mode_r, st->ract, pr));
+            const R ph = SFX(rp)(p, xz[2 * U + u] + SFX(rp)(p, r * hz[2 * U + u]));
+            const R hh = SFX(rp)(p, SFX(lp_act)(p, st->mode_h, st->act, ph));
+            g[u] = z;
+            g[U + u] = r;
+            g[2 * U + u] = hh;
+            rh[u] = hz[2 * U + u];
+            if (pp) {
+                pp[u] = pz;
+                pp[U + u] = pr;
+                pp[2 * U + u] = ph;
+            }
+            hnb[u] = SFX(lp_mix)(p, z, hpb[u], hh);
+        }
+        if (st->mask || Y) {
+            R *yk = Y ? Y + (b * T + k) * U : NULL;
+            const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
+            SFX(row_out)(st, !st->mask || st->mask[b * T + t], hpb, hnb, yk, yprev, last + b * U);
+        }
+    }
+}
+
+/* reset_after=False, first half; hr = h_prev @ R[:, :2U] (B, 2U): z, r
+ * and RH = rd(r h_prev), the next product's operand. */
+static void SFX(lp_step_rb1)(const fused_state *st, int64_t t, const R *xw, const R *hr,
+                             const R *hp, R *G, R *P, R *RH)
+{
+    const int64_t B = st->B, T = st->T, U = st->U;
+    const rnnc_precision p = st->prec;
+    for (int64_t b = 0; b < B; b++) {
+        const R *xz = xw + (b * T + t) * 3 * U, *hz = hr + b * 2 * U, *hpb = hp + b * U;
+        R *g = G + b * 3 * U, *rh = RH + b * U, *pp = P ? P + b * 3 * U : NULL;
+        for (int64_t u = 0; u < U; u++) {
+            const R pz = SFX(rp)(p, xz[u] + SFX(rp)(p, hz[u]));
+            const R pr = SFX(rp)(p, xz[U + u] + SFX(rp)(p, hz[U + u]));
+            const R z = SFX(rp)(p, SFX(lp_act)(p, st->mode_r, st->ract, pz));
+            const R r = SFX(rp)(p, SFX(lp_act)(p, st->mode_r, st->ract, pr));
+            g[u] = z;
+            g[U + u] = r;
+            rh[u] = SFX(rp)(p, r * hpb[u]);
+            if (pp) {
+                pp[u] = pz;
+                pp[U + u] = pr;
+            }
+        }
+    }
+}
+
+/* reset_after=False, second half; hh2 = RH @ R_h (B, U). */
+static void SFX(lp_step_rb2)(const fused_state *st, int64_t k, int64_t t, const R *xw,
+                             const R *hh2, const R *hp, R *hn, R *G, R *P, R *Y, R *last)
+{
+    const int64_t B = st->B, T = st->T, U = st->U;
+    const rnnc_precision p = st->prec;
+    for (int64_t b = 0; b < B; b++) {
+        const R *xh = xw + (b * T + t) * 3 * U + 2 * U, *q = hh2 + b * U, *hpb = hp + b * U;
+        R *g = G + b * 3 * U, *hnb = hn + b * U;
+        for (int64_t u = 0; u < U; u++) {
+            const R ph = SFX(rp)(p, xh[u] + SFX(rp)(p, q[u]));
+            const R hh = SFX(rp)(p, SFX(lp_act)(p, st->mode_h, st->act, ph));
+            g[2 * U + u] = hh;
+            if (P)
+                P[b * 3 * U + 2 * U + u] = ph;
+            hnb[u] = SFX(lp_mix)(p, g[u], hpb[u], hh);
+        }
+        if (st->mask || Y) {
+            R *yk = Y ? Y + (b * T + k) * U : NULL;
+            const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
+            SFX(row_out)(st, !st->mask || st->mask[b * T + t], hpb, hnb, yk, yprev, last + b * U);
+        }
+    }
+}
+
 /* The forward pass. With `save`, the per-step tensors backward needs are
  * left in st (xw, hs, gates, pre, rh); otherwise only two state buffers and one
  * step of scratch are used. Y may be NULL (no return_sequences); last and
@@ -390,11 +530,16 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
             for (int64_t t = 0; t < T; t++)
                 for (int64_t f = 0; f < F; f++)
                     xd[(b * T + t) * F + f] = X[(b * T + t) * F + f] * M[b * F + f];
+        if (st->prec) /* Keras: inputs * dp_mask in the compute dtype */
+            for (int64_t i = 0; i < B * T * F; i++)
+                xd[i] = SFX(rp)(st->prec, xd[i]);
         xin = xd;
     }
     /* The input projection of every step in one product. */
     SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, 3 * U, F, xin, F, W, 3 * U, false, xw,
                  3 * U);
+    if (st->prec)
+        SFX(lp_project)(st, bias, xw);
     const bool small = SFX(small_steps)(st);
     memcpy(hs, h0, (size_t)BU * sizeof(R));
 
@@ -405,7 +550,16 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
         R *Gk = G + (save ? k : 0) * B * 3 * U;
         R *Pk = P ? P + k * B * 3 * U : NULL;
         R *RHk = RH + (save ? k : 0) * BU;
-        if (st->reset_after) {
+        if (st->prec && st->reset_after) {
+            SFX(ab_gemm)(small, false, B, 3 * U, U, hp, U, Rk, 3 * U, false, hr, 3 * U);
+            SFX(lp_step_ra)(st, k, t, xw, hr, bias ? bias + 3 * U : NULL, hp, hn, Gk, Pk, RHk, Y,
+                            last);
+        } else if (st->prec) {
+            SFX(ab_gemm)(small, false, B, 2 * U, U, hp, U, Rk, 3 * U, false, hr, 2 * U);
+            SFX(lp_step_rb1)(st, t, xw, hr, hp, Gk, Pk, RHk);
+            SFX(ab_gemm)(small, false, B, U, U, RHk, U, Rk + 2 * U, 3 * U, false, hh2, U);
+            SFX(lp_step_rb2)(st, k, t, xw, hh2, hp, hn, Gk, Pk, Y, last);
+        } else if (st->reset_after) {
             SFX(ab_gemm)(small, false, B, 3 * U, U, hp, U, Rk, 3 * U, false, hr, 3 * U);
             SFX(step_ra_any)(st, k, t, xw, hr, bx, bhr, hp, hn, Gk, Pk, RHk, Y, last);
         } else {

@@ -388,7 +388,7 @@ Test(layers, dense_config_errors_name_the_argument)
     FAILS(from_json("Dense", "{\"units\": 2, \"lora_rank\": 4}", &l), RNNC_E_UNSUPPORTED, "lora_rank");
     FAILS(from_json("Dense", "{\"units\": 2, \"quantization_config\": {\"mode\": \"int8\"}}", &l),
           RNNC_E_UNSUPPORTED, "quantization_config");
-    FAILS(from_json("Dense", "{\"units\": 2, \"dtype\": \"float16\"}", &l), RNNC_E_UNSUPPORTED, "float16");
+    FAILS(from_json("Dense", "{\"units\": 2, \"dtype\": \"int8\"}", &l), RNNC_E_UNSUPPORTED, "int8");
     FAILS(from_json("Dense", "{\"units\": 2, \"name\": \"a/b\"}", &l), RNNC_E_ARG, "'/'");
 }
 
