@@ -346,29 +346,68 @@ static void one_core_gemm(int64_t M, int64_t K, int64_t N, double min_ms, double
     free(c);
 }
 
-/* Runs the peer script for one shape; fwd[i] and train[i] get its row for
- * threads[i] (NAN where it printed none). Returns false when the peer is
- * not available. */
-static bool run_peer(const char *python, const char *script, bench_shape s, double min_time,
-                     const char *threads_arg, const int *threads, int n_threads, double *fwd,
-                     double *train)
+/* ---- peers ---------------------------------------------------------------- */
+
+/* One peer: a Python script printing B,T,F,U,threads,fwd_ms,train_ms rows
+ * (the protocol of ../shared/bench/torch_gru_bench.py; "nan" where it does
+ * not measure), run as a process of its own for every shape and round. */
+typedef struct bench_peer {
+    const char *name;   /* column label and --python key */
+    const char *python; /* interpreter */
+    const char *script;
+    const char *args;   /* extra arguments (may be "") */
+    char version[96];   /* from its "# version: ..." line, once seen */
+    bool warned;        /* a failure was reported already */
+} bench_peer;
+
+#define MAX_PEERS 6
+
+/* The known peers: name, default Python, GRU script, LSTM script (NULL:
+ * none), extra arguments for the GRU and for the LSTM. */
+typedef struct peer_def {
+    const char *name, *python, *gru, *lstm, *gru_args, *lstm_args;
+} peer_def;
+
+static const peer_def peer_defs[] = {
+    {"torch", "/usr/bin/python3", "../shared/bench/torch_gru_bench.py", "bench/torch_lstm_bench.py", "", ""},
+    {"torch2", "/work/pvenv/bin/python", "bench/torch2_rnn_bench.py", "bench/torch2_rnn_bench.py",
+     "--mode eager", "--mode eager --layer lstm"},
+    {"compile", "/work/pvenv/bin/python", "bench/torch2_rnn_bench.py", "bench/torch2_rnn_bench.py",
+     "--mode compile", "--mode compile --layer lstm"},
+    {"keras", "/work/kenv/bin/python", "bench/keras_gru_bench.py", NULL, "", ""},
+    {"ort", "/work/pvenv/bin/python", "bench/ort_rnn_bench.py", "bench/ort_rnn_bench.py", "",
+     "--layer lstm"},
+};
+
+/* Runs peer p's script for one shape; fwd[i] and train[i] get its row for
+ * threads[i] (NAN where it printed none). Returns false when the peer
+ * printed no row; the first failure of a peer is reported on stderr. */
+static bool run_peer(bench_peer *p, bench_shape s, double min_time, const char *threads_arg,
+                     const int *threads, int n_threads, double *fwd, double *train)
 {
     char cmd[2048], line[256];
     snprintf(cmd, sizeof cmd,
-             "'%s' '%s' --shapes '%lld,%lld,%lld,%lld' --threads %s --min-time %.2f 2>/dev/null",
-             python, script, (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U,
-             threads_arg, min_time);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return false;
+             "'%s' '%s' %s --shapes '%lld,%lld,%lld,%lld' --threads %s --min-time %.2f 2>/dev/null",
+             p->python, p->script, p->args, (long long)s.B, (long long)s.T, (long long)s.F,
+             (long long)s.U, threads_arg, min_time);
     for (int i = 0; i < n_threads; i++)
         fwd[i] = train[i] = NAN;
+    fflush(stdout);
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return false;
     int rows = 0;
-    while (fgets(line, sizeof line, p)) {
-        long long b, t, f, u;
+    while (fgets(line, sizeof line, f)) {
+        long long b, t, fe, u;
         int th;
         double fm, tm;
-        if (sscanf(line, "%lld,%lld,%lld,%lld,%d,%lf,%lf", &b, &t, &f, &u, &th, &fm, &tm) == 7)
+        if (strncmp(line, "# version: ", 11) == 0 && !p->version[0]) {
+            line[strcspn(line, "\n")] = '\0';
+            const size_t len = strlen(line + 11);
+            const size_t cap = sizeof p->version - 1;
+            memcpy(p->version, line + 11, len < cap ? len : cap);
+            p->version[len < cap ? len : cap] = '\0';
+        } else if (sscanf(line, "%lld,%lld,%lld,%lld,%d,%lf,%lf", &b, &t, &fe, &u, &th, &fm, &tm) == 7)
             for (int i = 0; i < n_threads; i++)
                 if (threads[i] == th) {
                     fwd[i] = fm;
@@ -376,8 +415,55 @@ static bool run_peer(const char *python, const char *script, bench_shape s, doub
                     rows++;
                 }
     }
-    int rc = pclose(p);
+    const int rc = pclose(f);
+    if ((rc != 0 || rows == 0) && !p->warned) {
+        fprintf(stderr, "rnnc bench: peer '%s' (%s %s %s) failed at shape %lld,%lld,%lld,%lld (exit status %d, %d rows); its figures show '-' (run the command by hand to see why)\n",
+                p->name, p->python, p->script, p->args, (long long)s.B, (long long)s.T,
+                (long long)s.F, (long long)s.U, WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, rows);
+        p->warned = true;
+    }
     return rc == 0 && rows > 0;
+}
+
+/* Whether peer p can run: its Python is executable (or a bare command
+ * name, looked up on PATH by the shell) and its script readable; else
+ * says on stderr why it is skipped. */
+static bool peer_usable(const bench_peer *p)
+{
+    if (strchr(p->python, '/') && access(p->python, X_OK) != 0) {
+        fprintf(stderr, "rnnc bench: peer '%s' skipped: no Python at '%s' (%s; give --python %s=PATH%s)\n",
+                p->name, p->python, strerror(errno), p->name,
+                strncmp(p->python, "/work/pvenv", 11) == 0 ? ", or make it with bench/setup_peers.sh" : "");
+        return false;
+    }
+    if (access(p->script, R_OK) != 0) {
+        fprintf(stderr, "rnnc bench: peer '%s' skipped: cannot read its script '%s' (%s; run from the repository root)\n",
+                p->name, p->script, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* The Python for peer `name` from --python: "PATH" (every peer) or
+ * "name=PATH,name=PATH" (those named; the others keep their default).
+ * Returns NULL when --python does not name it; the path in buf. */
+static const char *python_for(const char *opt, const char *name, char *buf, size_t cap)
+{
+    if (!opt)
+        return NULL;
+    if (!strchr(opt, '='))
+        return opt;
+    const size_t nl = strlen(name);
+    for (const char *p = opt; *p;) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            snprintf(buf, cap, "%.*s", (int)(len - nl - 1), p + nl + 1);
+            return buf;
+        }
+        p += len + (end ? 1 : 0);
+    }
+    return NULL;
 }
 
 static int read_shapes(const char *text, const char *file, bench_shape *out, int cap)
@@ -441,8 +527,8 @@ static rnnc_cli_opt bench_opts[] = {
     {"--min-time", "S", "seconds per measurement, at least (default 0.5)", NULL},
     {"--threads", "LIST", "BLAS thread counts to measure both sides with; each side's faster counts (default 1,2)", NULL},
     {"--kernel", "fused|generic", "GRU / LSTM kernel to time (default fused)", NULL},
-    {"--peer", "PATH|torch|keras", "peer script (default torch: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; keras: bench/keras_gru_bench.py, Keras 3 on TensorFlow with XLA, give its --python; 'none' to skip)", NULL},
-    {"--python", "PATH", "Python for the peers (default /usr/bin/python3)", NULL},
+    {"--peer", "LIST|PATH", "peers, comma-separated: torch (Debian's PyTorch 1.13: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; the default), torch2 (PyTorch 2 eager and torch.compile, two figures: bench/torch2_rnn_bench.py), compile (torch.compile only), keras (Keras 3 on TensorFlow with XLA, GRU only: bench/keras_gru_bench.py), ort (ONNX Runtime, forward only: bench/ort_rnn_bench.py), all (every one; each its own process, in alternating rounds); or a script PATH; 'none' to skip", NULL},
+    {"--python", "PATH|NAME=PATH,...", "Python for every peer, or per peer (default: torch /usr/bin/python3; torch2, compile, ort /work/pvenv/bin/python, made by bench/setup_peers.sh; keras /work/kenv/bin/python); a peer whose Python is missing is skipped, saying so", NULL},
     {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
     {"--steps", "N", "training steps of the --memory run (default 50)", NULL},
     {"--memory-peer", "PATH", "peer script of --memory (default bench/torch_gru_memory.py; none for lstm; 'none' to skip)", NULL},
@@ -626,11 +712,59 @@ static double best_of(double (*v)[MAX_ROUNDS], const int *counts, const int *thr
     return best;
 }
 
+/* The figures of one peer for one shape: per thread count, per round. */
+typedef struct side_times {
+    double f[MAX_THREAD_SETTINGS][MAX_ROUNDS], t[MAX_THREAD_SETTINGS][MAX_ROUNDS];
+    int nf[MAX_THREAD_SETTINGS], nt[MAX_THREAD_SETTINGS];
+} side_times;
+
+/* "12.34 1" (ms and its thread count) into buf, or "- -" when not measured. */
+static void fmt_ms(char *buf, size_t cap, double ms, int t)
+{
+    if (isfinite(ms))
+        snprintf(buf, cap, "%9.4g %d", ms, t);
+    else
+        snprintf(buf, cap, "%9s %s", "-", "-");
+}
+
+/* One line of the table with several peers (fwd, or train with `train`):
+ * rnnc's median at its faster thread count, each peer's, and the ratio of
+ * the fastest peer (at its faster thread count) to rnnc. */
+static void print_multi_line(bench_shape s, bool train, double rnnc_ms, int rt, const bench_peer *peers,
+                             int n_peers, side_times *pt, const int *threads, int n_threads)
+{
+    char cell[32];
+    if (train)
+        printf("%5s %4s %4s %4s  train |", "", "", "", "");
+    else
+        printf("%5lld %4lld %4lld %4lld  fwd   |", (long long)s.B, (long long)s.T, (long long)s.F,
+               (long long)s.U);
+    fmt_ms(cell, sizeof cell, rnnc_ms, rt);
+    printf(" %11s |", cell);
+    double best = INFINITY;
+    int best_k = -1;
+    for (int k = 0; k < n_peers; k++) {
+        int th;
+        const double ms = best_of(train ? pt[k].t : pt[k].f, train ? pt[k].nt : pt[k].nf, threads,
+                                  n_threads, &th);
+        fmt_ms(cell, sizeof cell, ms, th);
+        printf(" %11s", cell);
+        if (isfinite(ms) && ms < best) {
+            best = ms;
+            best_k = k;
+        }
+    }
+    if (best_k >= 0)
+        printf(" | %-8s %6.2fx\n", peers[best_k].name, best / rnnc_ms);
+    else
+        printf(" | %-8s %7s\n", "-", "-");
+}
+
 static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel, int64_t rounds,
                        double min_time, const int *threads, int n_threads, const char *threads_arg,
-                       const char *python, const char *peer)
+                       bench_peer *peers, int n_peers)
 {
-    const bool use_peer = strcmp(peer, "none") != 0;
+    const bool multi = n_peers > 1;
     const int default_threads = openblas_get_num_threads();
     printf("# rnnc bench %s: kernel=%s, float32, medians over %lld rounds of >= %.2f s, BLAS threads %s (each side: its faster)\n",
            bench_lstm ? "lstm" : "gru", kernel == RNNC_GRU_KERNEL_FUSED ? "fused" : "generic", (long long)rounds, min_time, threads_arg);
@@ -639,47 +773,71 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
     const double peak = fma_peak(&isa);
     printf("# one core: float32 FMA peak %.1f GFLOP/s measured (%s, %d independent chains); per shape below: one-thread GFLOP/s of OpenBLAS sgemm and rnnc's small_sgemm on the step product (B, U) x (U, GU) and the input projection (B*T, F) x (F, GU)\n",
            peak, isa, PEAK_CHAINS_PRINTED);
-    printf("# peer: %s\n", use_peer ? peer : "none");
-    printf("# ms: median; t: BLAS threads of that median; ratio: peer_ms / rnnc_ms; GF/s: the layer's FLOP rate;\n"
-           "# sgemm: OpenBLAS GF/s on the biggest product (best thread count); fwd%%, train%%: GF/s / sgemm\n");
-    printf("%5s %4s %4s %4s | %9s %1s %9s %1s %7s %6s | %9s %1s %9s %1s %7s %6s | %6s %5s %6s\n", "B",
-           "T", "F", "U", "fwd_ms", "t", "peer_ms", "t", "ratio", "GF/s", "train_ms", "t", "peer_ms",
-           "t", "ratio", "GF/s", "sgemm", "fwd%", "train%");
+    if (n_peers == 0)
+        printf("# peer: none\n");
+    for (int k = 0; k < n_peers; k++)
+        printf("# peer %s: %s %s %s\n", peers[k].name, peers[k].python, peers[k].script, peers[k].args);
+    if (multi) {
+        printf("# every peer is its own process per shape and round; rnnc and the peers alternate (the order reversed every other round)\n"
+               "# ms: median, then the thread count of that median (each side at its faster); best: the fastest peer; ratio: best peer ms / rnnc ms (above 1: rnnc faster)\n");
+        printf("%5s %4s %4s %4s  %-5s | %11s |", "B", "T", "F", "U", "", "rnnc ms t");
+        for (int k = 0; k < n_peers; k++) {
+            char h[32];
+            snprintf(h, sizeof h, "%.8s ms t", peers[k].name);
+            printf(" %11s", h);
+        }
+        printf(" | %-8s %7s\n", "best", "ratio");
+    } else {
+        printf("# ms: median; t: BLAS threads of that median; ratio: peer_ms / rnnc_ms; GF/s: the layer's FLOP rate;\n"
+               "# sgemm: OpenBLAS GF/s on the biggest product (best thread count); fwd%%, train%%: GF/s / sgemm\n");
+        printf("%5s %4s %4s %4s | %9s %1s %9s %1s %7s %6s | %9s %1s %9s %1s %7s %6s | %6s %5s %6s\n", "B",
+               "T", "F", "U", "fwd_ms", "t", "peer_ms", "t", "ratio", "GF/s", "train_ms", "t", "peer_ms",
+               "t", "ratio", "GF/s", "sgemm", "fwd%", "train%");
+    }
     int failures = 0;
     for (int i = 0; i < n; i++) {
         bench_shape s = shapes[i];
         gru_bench b;
         rnnc_status st = bench_setup(&b, s, kernel);
         static double f_r[MAX_THREAD_SETTINGS][MAX_ROUNDS], t_r[MAX_THREAD_SETTINGS][MAX_ROUNDS],
-            f_p[MAX_THREAD_SETTINGS][MAX_ROUNDS], t_p[MAX_THREAD_SETTINGS][MAX_ROUNDS],
             g_r[MAX_THREAD_SETTINGS][MAX_ROUNDS], pf_f[MAX_THREAD_SETTINGS][MAX_ROUNDS],
             pf_t[MAX_THREAD_SETTINGS][MAX_ROUNDS];
-        int n_r[MAX_THREAD_SETTINGS] = {0}, n_pf[MAX_THREAD_SETTINGS] = {0},
-            n_pt[MAX_THREAD_SETTINGS] = {0};
+        static side_times pt[MAX_PEERS];
+        memset(pt, 0, sizeof pt);
+        int n_r[MAX_THREAD_SETTINGS] = {0};
         const int64_t K = s.F > s.U ? s.F : s.U;
         for (int r = 0; st == RNNC_OK && r < rounds; r++) {
-            for (int jj = 0; st == RNNC_OK && jj < n_threads; jj++) {
-                const int j = r % 2 ? n_threads - 1 - jj : jj; /* alternate the order too */
-                openblas_set_num_threads(threads[j]);
-                st = time_median(run_fwd, &b, min_time * 1e3, 5, &f_r[j][n_r[j]], &pf_f[j][n_r[j]]);
-                if (st == RNNC_OK)
-                    st = time_median(run_train, &b, min_time * 1e3, 5, &t_r[j][n_r[j]],
-                                     &pf_t[j][n_r[j]]);
-                if (st == RNNC_OK) {
-                    g_r[j][n_r[j]] = -sgemm_gflops(s.B * s.T, K, n_gates() * s.U, min_time * 0.5e3);
-                    n_r[j]++;
+            /* side -1 is rnnc, 0.. the peers; every other round in reverse */
+            for (int q = 0; st == RNNC_OK && q <= n_peers; q++) {
+                const int side = (r % 2 ? n_peers - q : q) - 1;
+                if (side < 0) {
+                    for (int jj = 0; st == RNNC_OK && jj < n_threads; jj++) {
+                        const int j = r % 2 ? n_threads - 1 - jj : jj; /* alternate the order too */
+                        openblas_set_num_threads(threads[j]);
+                        st = time_median(run_fwd, &b, min_time * 1e3, 5, &f_r[j][n_r[j]],
+                                         &pf_f[j][n_r[j]]);
+                        if (st == RNNC_OK)
+                            st = time_median(run_train, &b, min_time * 1e3, 5, &t_r[j][n_r[j]],
+                                             &pf_t[j][n_r[j]]);
+                        if (st == RNNC_OK) {
+                            g_r[j][n_r[j]] =
+                                -sgemm_gflops(s.B * s.T, K, n_gates() * s.U, min_time * 0.5e3);
+                            n_r[j]++;
+                        }
+                    }
+                    openblas_set_num_threads(default_threads);
+                    continue;
                 }
+                double pf[MAX_THREAD_SETTINGS], ptr[MAX_THREAD_SETTINGS];
+                side_times *p = &pt[side];
+                if (run_peer(&peers[side], s, min_time, threads_arg, threads, n_threads, pf, ptr))
+                    for (int j = 0; j < n_threads; j++) {
+                        if (!isnan(pf[j]))
+                            p->f[j][p->nf[j]++] = pf[j];
+                        if (!isnan(ptr[j]))
+                            p->t[j][p->nt[j]++] = ptr[j];
+                    }
             }
-            openblas_set_num_threads(default_threads);
-            double pf[MAX_THREAD_SETTINGS], pt[MAX_THREAD_SETTINGS];
-            if (st == RNNC_OK && use_peer &&
-                run_peer(python, peer, s, min_time, threads_arg, threads, n_threads, pf, pt))
-                for (int j = 0; j < n_threads; j++) {
-                    if (!isnan(pf[j]))
-                        f_p[j][n_pf[j]++] = pf[j];
-                    if (!isnan(pt[j]))
-                        t_p[j][n_pt[j]++] = pt[j];
-                }
         }
         bench_teardown(&b);
         if (st != RNNC_OK) {
@@ -694,23 +852,32 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
         const double gemm = -best_of(g_r, n_r, threads, n_threads, &tg); /* stored negated: best = max */
         const double flop = 2.0 * (double)s.B * (double)s.T * n_gates() * (double)s.U * (double)(s.F + s.U);
         const double fwd_gf = flop / (fwd * 1e6), train_gf = 3.0 * flop / (train * 1e6);
-        char pf[16] = "-", pt[16] = "-", rf[16] = "-", rt[16] = "-", tpfs[8] = "-", tpts[8] = "-";
-        if (use_peer) {
-            const double pfm = best_of(f_p, n_pf, threads, n_threads, &tpf);
-            const double ptm = best_of(t_p, n_pt, threads, n_threads, &tpt);
-            if (isfinite(pfm) && isfinite(ptm)) {
-                snprintf(pf, sizeof pf, "%.3f", pfm);
-                snprintf(pt, sizeof pt, "%.3f", ptm);
-                snprintf(rf, sizeof rf, "%.2fx", pfm / fwd);
-                snprintf(rt, sizeof rt, "%.2fx", ptm / train);
-                snprintf(tpfs, sizeof tpfs, "%d", tpf);
-                snprintf(tpts, sizeof tpts, "%d", tpt);
+        if (multi) {
+            print_multi_line(s, false, fwd, tf, peers, n_peers, pt, threads, n_threads);
+            print_multi_line(s, true, train, tt, peers, n_peers, pt, threads, n_threads);
+            printf("      GF/s: fwd %.1f, train %.1f; OpenBLAS sgemm on the biggest product %.1f (fwd %.0f%%, train %.0f%%)\n",
+                   fwd_gf, train_gf, gemm, 100.0 * fwd_gf / gemm, 100.0 * train_gf / gemm);
+        } else {
+            char pf[16] = "-", ptm_s[16] = "-", rf[16] = "-", rt[16] = "-", tpfs[8] = "-", tpts[8] = "-";
+            if (n_peers == 1) {
+                const double pfm = best_of(pt[0].f, pt[0].nf, threads, n_threads, &tpf);
+                const double ptm = best_of(pt[0].t, pt[0].nt, threads, n_threads, &tpt);
+                if (isfinite(pfm)) {
+                    snprintf(pf, sizeof pf, "%.3f", pfm);
+                    snprintf(rf, sizeof rf, "%.2fx", pfm / fwd);
+                    snprintf(tpfs, sizeof tpfs, "%d", tpf);
+                }
+                if (isfinite(ptm)) {
+                    snprintf(ptm_s, sizeof ptm_s, "%.3f", ptm);
+                    snprintf(rt, sizeof rt, "%.2fx", ptm / train);
+                    snprintf(tpts, sizeof tpts, "%d", tpt);
+                }
             }
+            printf("%5lld %4lld %4lld %4lld | %9.3f %1d %9s %1s %7s %6.1f | %9.3f %1d %9s %1s %7s %6.1f | %6.1f %4.0f%% %5.0f%%\n",
+                   (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, fwd, tf, pf, tpfs, rf,
+                   fwd_gf, train, tt, ptm_s, tpts, rt, train_gf, gemm, 100.0 * fwd_gf / gemm,
+                   100.0 * train_gf / gemm);
         }
-        printf("%5lld %4lld %4lld %4lld | %9.3f %1d %9s %1s %7s %6.1f | %9.3f %1d %9s %1s %7s %6.1f | %6.1f %4.0f%% %5.0f%%\n",
-               (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, fwd, tf, pf, tpfs, rf,
-               fwd_gf, train, tt, pt, tpts, rt, train_gf, gemm, 100.0 * fwd_gf / gemm,
-               100.0 * train_gf / gemm);
         printf("      time steps/s: fwd %.0f, train %.0f; minor page faults per call: fwd %.0f, train %.0f\n",
                (double)(s.B * s.T) / (fwd * 1e-3), (double)(s.B * s.T) / (train * 1e-3),
                median(pf_f[0], n_r[0]), median(pf_t[0], n_r[0]));
@@ -721,6 +888,9 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
                sb, 100 * sb / peak, ss, 100 * ss / peak, pb, 100 * pb / peak, ps, 100 * ps / peak);
         fflush(stdout);
     }
+    for (int k = 0; k < n_peers; k++)
+        if (peers[k].version[0])
+            printf("# peer %s version: %s\n", peers[k].name, peers[k].version);
     return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
 }
 
@@ -815,6 +985,81 @@ static int bench_denormals(const bench_shape *shapes, int n, rnnc_gru_kernel ker
     return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
 }
 
+/* Adds known peer d (GRU or LSTM script) to peers unless its Python or
+ * script is missing (then says so on stderr and skips it). */
+static void add_peer(const peer_def *d, const char *python_opt, bench_peer *peers,
+                     char (*pybuf)[512], int *n)
+{
+    for (int k = 0; k < *n; k++)
+        if (strcmp(peers[k].name, d->name) == 0)
+            return; /* named twice */
+    bench_peer *p = &peers[*n];
+    memset(p, 0, sizeof *p);
+    p->name = d->name;
+    p->python = python_for(python_opt, d->name, pybuf[*n], sizeof pybuf[*n]);
+    if (!p->python)
+        p->python = d->python;
+    p->script = bench_lstm ? d->lstm : d->gru;
+    p->args = bench_lstm ? d->lstm_args : d->gru_args;
+    if (peer_usable(p))
+        (*n)++;
+}
+
+/* --peer: none, a script PATH, or a comma list of torch, torch2 (eager and
+ * compile), compile, keras, ort, all. Returns -1 to go on, else the exit
+ * code of a usage error. */
+static int select_peers(const char *spec, const char *python_opt, bench_peer *peers,
+                        char (*pybuf)[512], int *n)
+{
+    *n = 0;
+    if (!spec)
+        spec = "torch";
+    if (strcmp(spec, "none") == 0)
+        return -1;
+    if (strchr(spec, '/') || strstr(spec, ".py")) { /* a script of one's own */
+        bench_peer *p = &peers[0];
+        memset(p, 0, sizeof *p);
+        p->name = "peer";
+        p->python = python_for(python_opt, "peer", pybuf[0], sizeof pybuf[0]);
+        if (!p->python)
+            p->python = "/usr/bin/python3";
+        p->script = spec;
+        p->args = "";
+        if (peer_usable(p))
+            *n = 1;
+        return -1;
+    }
+    const int n_defs = (int)(sizeof peer_defs / sizeof peer_defs[0]);
+    for (const char *q = spec; *q;) {
+        const char *end = strchr(q, ',');
+        const size_t len = end ? (size_t)(end - q) : strlen(q);
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)(len < 31 ? len : 31), q);
+        q += len + (end ? 1 : 0);
+        const bool all = strcmp(name, "all") == 0;
+        bool known = all;
+        for (int d = 0; d < n_defs; d++) {
+            const bool pick = all || strcmp(name, peer_defs[d].name) == 0 ||
+                              (strcmp(name, "torch2") == 0 && strcmp(peer_defs[d].name, "compile") == 0);
+            if (!pick)
+                continue;
+            known = true;
+            if (bench_lstm && !peer_defs[d].lstm) {
+                if (all)
+                    continue; /* Keras: GRU only */
+                rnnc_cli_error(&bench_cmd, "--peer %s: there is a Keras peer for the GRU only (bench/keras_gru_bench.py)", name);
+                return RNNC_EXIT_USAGE;
+            }
+            add_peer(&peer_defs[d], python_opt, peers, pybuf, n);
+        }
+        if (!known) {
+            rnnc_cli_error(&bench_cmd, "--peer: unknown peer '%s' (there are torch, torch2, compile, keras, ort, all, none, or a script path)", name);
+            return RNNC_EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
 int rnnc_cmd_bench(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dist") == 0) /* its own options (apps/cmd_bench_dist.c) */
@@ -890,7 +1135,8 @@ int rnnc_cmd_bench(int argc, char **argv)
                            (long long)shapes[i].U);
             return RNNC_EXIT_USAGE;
         }
-    const char *python = rnnc_cli_get(&bench_cmd, "--python");
+    char mpybuf[512];
+    const char *python = python_for(rnnc_cli_get(&bench_cmd, "--python"), "torch", mpybuf, sizeof mpybuf);
     if (!python)
         python = "/usr/bin/python3";
     if (rnnc_cli_get(&bench_cmd, "--native-blas"))
@@ -902,16 +1148,13 @@ int rnnc_cmd_bench(int argc, char **argv)
         return bench_memory(shapes, n, kernel, steps, python,
                             mpeer ? mpeer : bench_lstm ? "none" : "bench/torch_gru_memory.py");
     }
-    const char *peer = rnnc_cli_get(&bench_cmd, "--peer");
-    if (!peer || strcmp(peer, "torch") == 0)
-        peer = bench_lstm ? "bench/torch_lstm_bench.py" : "../shared/bench/torch_gru_bench.py";
-    else if (strcmp(peer, "keras") == 0) {
-        if (bench_lstm) {
-            rnnc_cli_error(&bench_cmd, "--peer keras: there is a Keras peer for the GRU only (bench/keras_gru_bench.py)");
-            return RNNC_EXIT_USAGE;
-        }
-        peer = "bench/keras_gru_bench.py";
-    }
-    return bench_speed(shapes, n, kernel, rounds, min_time, threads, n_threads, threads_arg, python,
-                       peer);
+    bench_peer peers[MAX_PEERS];
+    static char pybuf[MAX_PEERS][512];
+    int n_peers = 0;
+    rc = select_peers(rnnc_cli_get(&bench_cmd, "--peer"), rnnc_cli_get(&bench_cmd, "--python"), peers,
+                      pybuf, &n_peers);
+    if (rc >= 0)
+        return rc;
+    return bench_speed(shapes, n, kernel, rounds, min_time, threads, n_threads, threads_arg, peers,
+                       n_peers);
 }

@@ -17,41 +17,13 @@ TensorFlow (e.g. /work/kenv/bin/python):
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 
-SHAPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "bench",
-                      "shapes.txt")
+from peer_common import median_ms, read_shapes  # bench/peer_common.py
 
 
-def read_shapes(text):
-    if text:
-        return [tuple(int(v) for v in s.split(",")) for s in text.split(";") if s.strip()]
-    rows = []
-    with open(SHAPES) as f:
-        for line in f:
-            line = line.split("#")[0].split()
-            if line:
-                rows.append(tuple(int(v) for v in line))
-    return rows
-
-
-def median_ms(fn, min_time, min_reps):
-    for _ in range(3):
-        fn()
-    times, start = [], time.perf_counter()
-    while len(times) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if len(times) >= 1000:
-            break
-    return statistics.median(times)
-
-
-def child(shapes, threads, min_time, min_reps):
+def child(shapes, threads, min_time, min_reps, first):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -60,6 +32,8 @@ def child(shapes, threads, min_time, min_reps):
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
+    if threads == first:
+        print(f"# version: keras {keras.__version__}, tensorflow {tf.__version__}, XLA", flush=True)
     for B, T, F, U in shapes:
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((T, F)), keras.layers.GRU(U)])
@@ -92,17 +66,19 @@ def main():
     ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement (at least)")
     ap.add_argument("--min-reps", type=int, default=5)
     ap.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     shapes = read_shapes(args.shapes)
     if args.child:
-        child(shapes, args.child, args.min_time, args.min_reps)
+        child(shapes, args.child, args.min_time, args.min_reps, args.first)
         return
     print("B,T,F,U,threads,fwd_ms,train_ms", flush=True)
-    for th in [int(v) for v in args.threads.split(",") if v]:
+    counts = [int(v) for v in args.threads.split(",") if v]
+    for th in counts:
         spec = ";".join(",".join(str(v) for v in s) for s in shapes)
         subprocess.run([sys.executable, os.path.abspath(__file__), "--shapes", spec, "--child",
                         str(th), "--min-time", str(args.min_time), "--min-reps",
-                        str(args.min_reps)], check=True)
+                        str(args.min_reps), "--first", str(counts[0])], check=True)
 
 
 if __name__ == "__main__":

@@ -12,35 +12,10 @@ one CSV row per shape and thread count: B,T,F,U,threads,fwd_ms,train_ms
   torch_lstm_bench.py --shapes "32,100,16,32" --threads 1
 """
 import argparse
-import os
-import statistics
-import time
 
 import torch
 
-SHAPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "bench",
-                      "shapes.txt")
-
-
-def read_shapes(text):
-    if text:
-        return [tuple(int(v) for v in s.split(",")) for s in text.split(";") if s.strip()]
-    with open(SHAPES) as f:
-        return [tuple(int(v) for v in line.split("#")[0].split())
-                for line in f if line.split("#")[0].split()]
-
-
-def median_ms(fn, min_time, min_reps):
-    for _ in range(3):
-        fn()
-    times, start = [], time.perf_counter()
-    while len(times) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if len(times) >= 1000:
-            break
-    return statistics.median(times)
+from peer_common import median_ms, read_shapes  # bench/peer_common.py
 
 
 def bench(B, T, F, U, min_time, min_reps):

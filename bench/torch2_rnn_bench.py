@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Peer benchmark of `rnnc bench gru|lstm --peer torch2`: PyTorch 2.x (pip,
+with MKL) nn.GRU / nn.LSTM on the CPU, eager or under torch.compile.
+
+Same command line and CSV as ../shared/bench/torch_gru_bench.py: for each
+shape (B, T, F, U), float32, batch_first, it times
+  fwd   - inference forward under torch.no_grad()
+  train - forward + MSE on the last output + backward + SGD(1e-3) step
+and prints one row per shape and thread count: B,T,F,U,threads,fwd_ms,train_ms
+(medians).
+
+--mode eager   (default) the module as it is.
+--mode compile torch.compile of the forward and of the training step's
+               forward + loss (backward through AOTAutograd), with
+               torch._dynamo.config.allow_rnn = True: without it Dynamo
+               graph-breaks on nn.GRU / nn.LSTM and runs them eagerly. The
+               compilation happens in the warm-up, outside the timed runs.
+--layer gru|lstm
+
+Needs PyTorch 2 (e.g. a venv made by bench/setup_peers.sh):
+
+  /work/pvenv/bin/python bench/torch2_rnn_bench.py --shapes "32,100,16,32" --threads 1,2 --mode compile
+"""
+import argparse
+
+import torch
+
+from peer_common import median_ms, read_shapes  # bench/peer_common.py
+
+
+def bench(layer, mode, B, T, F, U, min_time, min_reps):
+    torch.manual_seed(0)
+    rnn = (torch.nn.LSTM if layer == "lstm" else torch.nn.GRU)(F, U, batch_first=True)
+    opt = torch.optim.SGD(rnn.parameters(), lr=1e-3)
+    x = torch.rand(B, T, F) * 2 - 1
+    y = torch.rand(B, U) * 2 - 1
+
+    def forward(x):
+        return rnn(x)[0]
+
+    def loss_fn(x, y):
+        out = rnn(x)[0]
+        return torch.nn.functional.mse_loss(out[:, -1, :], y)
+
+    if mode == "compile":
+        forward = torch.compile(forward)
+        loss_fn = torch.compile(loss_fn)
+
+    def fwd():
+        with torch.no_grad():
+            forward(x)
+
+    def train():
+        opt.zero_grad()
+        loss_fn(x, y).backward()
+        opt.step()
+
+    return median_ms(fwd, min_time, min_reps), median_ms(train, min_time, min_reps)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
+    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
+    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement (at least)")
+    ap.add_argument("--min-reps", type=int, default=5)
+    ap.add_argument("--mode", choices=("eager", "compile"), default="eager")
+    ap.add_argument("--layer", choices=("gru", "lstm"), default="gru")
+    args = ap.parse_args()
+    if args.mode == "compile":
+        import torch._dynamo as dynamo
+
+        dynamo.config.allow_rnn = True
+        dynamo.config.cache_size_limit = 64
+    print(f"# version: torch {torch.__version__} ({args.mode}), BLAS "
+          f"{'MKL' if torch.backends.mkl.is_available() else 'not MKL'}", flush=True)
+    print("B,T,F,U,threads,fwd_ms,train_ms", flush=True)
+    for B, T, F, U in read_shapes(args.shapes):
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            fwd_ms, train_ms = bench(args.layer, args.mode, B, T, F, U, args.min_time, args.min_reps)
+            print(f"{B},{T},{F},{U},{threads},{fwd_ms:.4f},{train_ms:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
