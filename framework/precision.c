@@ -159,20 +159,3 @@ rnnc_status rnnc_round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, rnnc_t
     *y = out;
     return RNNC_OK;
 }
-
-bool rnnc_cpu_has_avx512bf16(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16");
-#else
-    return false;
-#endif
-}
-
-const char *rnnc_bf16_products_note(void)
-{
-    return rnnc_cpu_has_avx512bf16()
-               ? "bfloat16 products: AVX512-BF16 (vdpbf16ps), float32 accumulation"
-               : "bfloat16 products: this CPU has no AVX512-BF16; float32 arithmetic on bfloat16-rounded values (the same numbers up to the order of accumulation)";
-}

@@ -61,10 +61,4 @@ void rnnc_round_prec_array(rnnc_precision p, float *x, size_t n);
  * unchanged under F16. */
 rnnc_status rnnc_round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, rnnc_tensor **y);
 
-/* Whether this CPU runs bfloat16 dot products natively (AVX512-BF16's
- * vdpbf16ps), and a one-line description of how the GRU's bfloat16
- * products run here. */
-bool rnnc_cpu_has_avx512bf16(void);
-const char *rnnc_bf16_products_note(void);
-
 #endif

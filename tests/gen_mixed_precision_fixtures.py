@@ -37,8 +37,8 @@ Cases (B=4, T=7, F=5, U=6 unless said):
   train_adam    GRU(8) + Dense(1), 16 samples, Adam(0.01), mse, 4 epochs,
                 batch 4, shuffle off
   train_sgd     GRU(6, reset_after=False) + Dense(1), SGD(0.1), 4 epochs
-Also seq_dense.keras (the seq_dense model saved by Keras, for rnnc predict)
-and seq_dense_x.npy-free CSV inputs x.csv / y.csv of that case.
+Also seq_dense.keras (the seq_dense model saved by Keras) and
+seq_dense_in.h5 (its x) for `rnnc predict`.
 
 Run from the repository root: /work/kenv/bin/python tests/gen_mixed_precision_fixtures.py
 """
@@ -127,8 +127,8 @@ def main():
         seq = lambda: [keras.Input((T, F)), L.GRU(8), L.Dense(3, activation="tanh")]  # noqa: E731
         m = case(f, "seq_dense", seq)
         m.save(os.path.join(DIR, "seq_dense.keras"))
-        x = f["seq_dense/x"][()]
-        np.savetxt(os.path.join(DIR, "seq_dense_x.csv"), x.reshape(B, T * F), delimiter=",", fmt="%.9g")
+        with h5py.File(os.path.join(DIR, "seq_dense_in.h5"), "w") as fi:
+            fi["x"] = f["seq_dense/x"][()]
         case(f, "f16_seq", seq, policy="mixed_float16")
         case(f, "pf16_seq", seq, policy="float16")
         case(f, "train_adam", lambda: [keras.Input((T, F)), L.GRU(8), L.Dense(1)],
