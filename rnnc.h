@@ -26,6 +26,7 @@
 #include "framework/graph.h"
 #include "framework/gradcheck.h"
 #include "framework/backend.h"
+#include "framework/backend_ops.h"
 #include "framework/block_cache.h"
 #include "framework/fpenv.h"
 #include "framework/comm.h"

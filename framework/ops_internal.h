@@ -26,6 +26,10 @@ rnnc_status rnnc__check_same_float(const char *op, const char *an, const rnnc_te
                                    const char *bn, const rnnc_tensor *b);
 /* Fails with RNNC_E_ARG when t is NULL. */
 rnnc_status rnnc__check_nonnull(const char *op, const char *arg, const void *p);
+/* Non-NULL and on the CPU (rnnc_tensor.device): RNNC_E_UNSUPPORTED
+ * "slice: argument 'x' is a cuda tensor; this op runs on CPU tensors only".
+ * rnnc__check_float does this too. */
+rnnc_status rnnc__check_tensor(const char *op, const char *arg, const rnnc_tensor *t);
 
 /* ---- strided iteration ------------------------------------------------ */
 

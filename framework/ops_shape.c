@@ -47,7 +47,7 @@ rnnc_status rnnc_reshape(rnnc_ctx *cx, rnnc_tensor *x, const rnnc_shape *shape, 
     RNNC_TRY(rnnc__check_nonnull("reshape", "cx", cx));
     RNNC_TRY(rnnc__check_nonnull("reshape", "y", y));
     *y = NULL;
-    RNNC_TRY(rnnc__check_nonnull("reshape", "x", x));
+    RNNC_TRY(rnnc__check_tensor("reshape", "x", x));
     RNNC_TRY(rnnc__check_nonnull("reshape", "shape", shape));
     if (shape->ndim < 0 || shape->ndim > RNNC_MAX_DIMS)
         return rnnc_fail(RNNC_E_SHAPE, "reshape: target rank %d is outside 0..%d", shape->ndim,
@@ -119,7 +119,7 @@ rnnc_status rnnc_slice(rnnc_ctx *cx, rnnc_tensor *x, int axis, int64_t start, in
     RNNC_TRY(rnnc__check_nonnull("slice", "cx", cx));
     RNNC_TRY(rnnc__check_nonnull("slice", "y", y));
     *y = NULL;
-    RNNC_TRY(rnnc__check_nonnull("slice", "x", x));
+    RNNC_TRY(rnnc__check_tensor("slice", "x", x));
     if (rnnc_shape_axis(&x->shape, axis, &ax) != RNNC_OK)
         return rnnc_fail(RNNC_E_ARG, "slice: axis %d is out of range for x of shape %s", axis,
                          RNNC__SHAPE_STR(&x->shape, sx));
@@ -276,6 +276,7 @@ static rnnc_status check_list(const char *name, rnnc_ctx *cx, rnnc_tensor *const
     for (int i = 0; i < n; i++) {
         if (!xs[i])
             return rnnc_fail(RNNC_E_ARG, "%s: tensor %d of %d is NULL", name, i, n);
+        RNNC_TRY(rnnc__check_tensor(name, "xs[i]", xs[i]));
         if (xs[i]->dtype != xs[0]->dtype)
             return rnnc_fail(RNNC_E_DTYPE, "%s: tensor %d is %s %s but tensor 0 is %s %s", name, i,
                              rnnc_dtype_name(xs[i]->dtype), RNNC__SHAPE_STR(&xs[i]->shape, si),
@@ -357,7 +358,7 @@ rnnc_status rnnc_reverse(rnnc_ctx *cx, rnnc_tensor *x, int axis, rnnc_tensor **y
     RNNC_TRY(rnnc__check_nonnull("reverse", "cx", cx));
     RNNC_TRY(rnnc__check_nonnull("reverse", "y", y));
     *y = NULL;
-    RNNC_TRY(rnnc__check_nonnull("reverse", "x", x));
+    RNNC_TRY(rnnc__check_tensor("reverse", "x", x));
     if (rnnc_shape_axis(&x->shape, axis, &ax) != RNNC_OK)
         return rnnc_fail(RNNC_E_ARG, "reverse: axis %d is out of range for x of shape %s", axis,
                          RNNC__SHAPE_STR(&x->shape, sx));

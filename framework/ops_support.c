@@ -12,10 +12,20 @@ rnnc_status rnnc__check_nonnull(const char *op, const char *arg, const void *p)
     return RNNC_OK;
 }
 
+rnnc_status rnnc__check_tensor(const char *op, const char *arg, const rnnc_tensor *t)
+{
+    RNNC_TRY(rnnc__check_nonnull(op, arg, t));
+    if (t->device != RNNC_DEVICE_CPU)
+        return rnnc_fail(RNNC_E_UNSUPPORTED,
+                         "%s: argument '%s' is a %s tensor; this op runs on CPU tensors only",
+                         op, arg, rnnc_device_name(t->device));
+    return RNNC_OK;
+}
+
 rnnc_status rnnc__check_float(const char *op, const char *arg, const rnnc_tensor *t)
 {
     char s[160];
-    RNNC_TRY(rnnc__check_nonnull(op, arg, t));
+    RNNC_TRY(rnnc__check_tensor(op, arg, t));
     if (!rnnc_dtype_is_float(t->dtype))
         return rnnc_fail(RNNC_E_DTYPE, "%s: argument '%s' must be float32 or float64, got %s of shape %s",
                          op, arg, rnnc_dtype_name(t->dtype), RNNC__SHAPE_STR(&t->shape, s));

@@ -198,6 +198,7 @@ rnnc_status rnnc_tensor_view(rnnc_tensor *t, size_t offset, const rnnc_shape *sh
     v->data = (char *)t->data + offset * es;
     v->grad = t->grad ? (char *)t->grad + offset * es : NULL;
     v->view_of = owner;
+    v->device = t->device; /* a view lives where its storage does */
     *out = v;
     return RNNC_OK;
 }

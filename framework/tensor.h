@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "framework/backend.h"
 #include "framework/status.h"
 
 typedef enum {
@@ -68,6 +69,8 @@ typedef struct rnnc_tensor {
     rnnc_node *node;              /* tape node that produced it; NULL for leaves */
     struct rnnc_tensor *view_of;  /* storage owner for views, else NULL */
     struct rnnc_sparse_grad *sgrad; /* rows-per-occurrence gradient (sparse_grad.h), owned; NULL = dense only */
+    rnnc_device device;           /* where data lives: RNNC_DEVICE_CPU (0) for every tensor
+                                   * created here; the CPU ops refuse others (backend_ops.h) */
 } rnnc_tensor;
 
 /* A zero-filled tensor; the caller owns it. */

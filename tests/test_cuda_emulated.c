@@ -18,6 +18,7 @@
 
 #include "framework/backend/cuda/cuda_alloc.c"
 #include "framework/backend/cuda/cuda_api.c"
+#include "framework/backend/cuda/cuda_backend_ops.c"
 #include "framework/backend/cuda/cuda_blas.c"
 #include "framework/backend/cuda/cuda_context.c"
 #include "framework/backend/cuda/cuda_errors.c"

@@ -97,6 +97,9 @@ struct rnnc_cuda_api {
     rnnc_status (*gru_backward)(rnnc_cuda_gru *g, const rnnc_cuda_gru_backward_args *a,
                                 rnnc_cuda_gru_grads *out);
     rnnc_status (*gru_zero_grad)(rnnc_cuda_gru *g);
+
+    /* ---- the backend op table (framework/backend_ops.h) ---- */
+    const struct rnnc_backend_ops *(*ops)(void);
 };
 
 #endif

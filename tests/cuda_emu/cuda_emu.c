@@ -37,6 +37,7 @@
 #include "cuda_runtime.h"
 #include "cudnn.h"
 #include "framework/backend/cuda/cuda_kernel_math.h"
+#include "framework/backend/cuda/cuda_ops_math.h"
 
 /* ---- runtime -------------------------------------------------------------- */
 
@@ -347,6 +348,78 @@ cudaError_t rnnc__k_gru_bwd_rb2(cudaStream_t s, rnnc__gru_kargs a, int k, int t,
     (void)s;
     for (int i = 0; i < a.B * a.U; i++)
         rnnc__b_gru_bwd_rb2(&a, k, t, drh, dhn, dxw, dq, dhp, i, a.ract);
+    return cudaSuccess;
+}
+
+/* ---- the op table's launchers (cuda_ops_kernels.h): the same bodies ------ */
+
+cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const float *bias,
+                             int64_t rows, int64_t cols)
+{
+    (void)s;
+    for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
+        rnnc__b_bias_add(y, x, bias, cols, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_binary(cudaStream_t s, int op, const float *a, const float *b, float *y,
+                           size_t n)
+{
+    (void)s;
+    for (size_t i = 0; i < n; i++)
+        rnnc__b_binary(op, a, b, y, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_softmax(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols)
+{
+    (void)s;
+    for (size_t r = 0; cols > 0 && r < (size_t)rows; r++)
+        rnnc__b_softmax_row(x, y, cols, r);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_softmax_backward(cudaStream_t s, const float *y, const float *dy, float *dx,
+                                     int64_t rows, int64_t cols)
+{
+    (void)s;
+    for (size_t r = 0; cols > 0 && r < (size_t)rows; r++)
+        rnnc__b_softmax_bwd_row(y, dy, dx, cols, r);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_reduce(cudaStream_t s, int op, const float *x, float *y, int64_t outer,
+                           int64_t len, int64_t inner)
+{
+    (void)s;
+    for (size_t i = 0; i < (size_t)outer * (size_t)inner; i++)
+        rnnc__b_reduce(op, x, y, len, inner, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_loss(cudaStream_t s, rnnc__loss_kargs a)
+{
+    (void)s;
+    for (size_t r = 0; a.rows > 0 && r < (size_t)a.rows; r++)
+        rnnc__b_loss_row(&a, r);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float *g, float *m,
+                        size_t n)
+{
+    (void)s;
+    for (size_t i = 0; i < n; i++)
+        rnnc__b_sgd(&a, w, g, m, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
+                         float *v, float *vhat, size_t n)
+{
+    (void)s;
+    for (size_t i = 0; i < n; i++)
+        rnnc__b_adam(&a, w, g, m, v, vhat, i);
     return cudaSuccess;
 }
 

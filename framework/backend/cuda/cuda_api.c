@@ -3,6 +3,7 @@
 #include "framework/backend/cuda/cuda_internal.h"
 
 const rnnc_cuda_api *rnnc__cuda_api(void);
+const struct rnnc_backend_ops *rnnc__cuda_backend_ops(void); /* cuda_backend_ops.c */
 
 static rnnc_status api_device_count(int *n)
 {
@@ -42,6 +43,7 @@ static const rnnc_cuda_api api = {
     .gru_forward = rnnc__cuda_gru_forward,
     .gru_backward = rnnc__cuda_gru_backward,
     .gru_zero_grad = rnnc__cuda_gru_zero_grad,
+    .ops = rnnc__cuda_backend_ops,
 };
 
 const rnnc_cuda_api *rnnc__cuda_api(void)

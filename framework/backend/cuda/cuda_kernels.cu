@@ -5,18 +5,7 @@
  * specialized copy for Keras's default activations (sigmoid, tanh passed
  * as constants, so the activation switches fold away) and a generic one. */
 #include "framework/backend/cuda/cuda_kernel_math.h"
-
-#define THREADS 256
-
-static inline unsigned int blocks_for(size_t n)
-{
-    const size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned int)(b > 65535u * 32u ? 65535u * 32u : (b ? b : 1));
-}
-
-#define GRID_STRIDE(i, n)                                                        \
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);      \
-         i += (size_t)blockDim.x * gridDim.x)
+#include "framework/backend/cuda/cuda_launch.h"
 
 /* ---- element-wise ---------------------------------------------------- */
 

@@ -1,0 +1,276 @@
+/* cuda_backend_ops.c - the CUDA backend of the op table
+ * (framework/backend_ops.h): device buffers from the caching allocator,
+ * cuBLAS for matmul (cuda_blas.c's row-major gemm), and the kernels of
+ * cuda_ops_kernels.cu / cuda_kernels.cu for the rest. The argument checks
+ * are the CPU backend's (backend_ops_internal.h), so both fail alike.
+ * Everything is queued on the context's one stream; download waits. */
+#include "framework/backend/cuda/cuda_internal.h"
+
+#include <stdlib.h>
+
+#include "framework/backend/cuda/cuda_kernels.h"
+#include "framework/backend/cuda/cuda_ops_kernels.h"
+#include "framework/backend_ops.h"
+#include "framework/backend_ops_internal.h"
+
+_Static_assert(RNNC_BIN_ADD == RNNC__K_BIN_ADD && RNNC_BIN_SUB == RNNC__K_BIN_SUB &&
+                   RNNC_BIN_MUL == RNNC__K_BIN_MUL && RNNC_RED_MEAN == RNNC__K_RED_MEAN,
+               "cuda_ops_math.h's op numbers");
+_Static_assert(RNNC_BLOSS_MSE == RNNC__K_LOSS_MSE && RNNC_BLOSS_BCE == RNNC__K_LOSS_BCE &&
+                   RNNC_BLOSS_CCE == RNNC__K_LOSS_CCE && RNNC_BLOSS_SCCE == RNNC__K_LOSS_SCCE,
+               "cuda_ops_math.h's loss numbers");
+
+const rnnc_backend_ops *rnnc__cuda_backend_ops(void);
+
+static const rnnc_backend_ops cuda_ops;
+#define BE (&cuda_ops)
+
+static bool cuda_supports(rnnc_bop op, rnnc_dtype dtype)
+{
+    if ((unsigned)op >= RNNC_BOP_COUNT)
+        return false;
+    if (dtype == RNNC_F32)
+        return true;
+    return dtype == RNNC_I32 && (op == RNNC_BOP_ALLOC || op == RNNC_BOP_COPY);
+}
+
+static rnnc_status bo_stream(cudaStream_t *s)
+{
+    rnnc__cuda_ctx *c;
+    RNNC_TRY(rnnc__cuda_ctx_get(&c));
+    *s = c->stream;
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_alloc(rnnc_dtype dtype, size_t n, rnnc_bbuf **out)
+{
+    rnnc_bbuf *b;
+    RNNC_TRY(rnnc__bbuf_header(BE, dtype, n, &b));
+    if (n) {
+        size_t got;
+        rnnc_status s = rnnc__cuda_alloc(n * rnnc_dtype_size(dtype), &b->data, &got);
+        if (s != RNNC_OK) {
+            free(b);
+            return s;
+        }
+    }
+    *out = b;
+    return RNNC_OK;
+}
+
+static void cuda_free(rnnc_bbuf *b)
+{
+    if (!b)
+        return;
+    rnnc__cuda_free(b->data);
+    free(b);
+}
+
+static rnnc_status bo_memcpy_sync(void *dst, const void *src, size_t bytes, enum cudaMemcpyKind kind)
+{
+    cudaStream_t s;
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
+    RNNC_CUDA_CHECK(cudaStreamSynchronize(s));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_upload(rnnc_bbuf *dst, const void *host)
+{
+    RNNC_TRY(rnnc__bop_check(BE, "upload", "dst", dst, dst ? dst->dtype : RNNC_F32, SIZE_MAX));
+    if (!dst->n)
+        return RNNC_OK;
+    return bo_memcpy_sync(dst->data, host, dst->n * rnnc_dtype_size(dst->dtype), cudaMemcpyHostToDevice);
+}
+
+static rnnc_status cuda_download(void *host, const rnnc_bbuf *src)
+{
+    RNNC_TRY(rnnc__bop_check(BE, "download", "src", src, src ? src->dtype : RNNC_F32, SIZE_MAX));
+    if (!src->n)
+        return RNNC_OK;
+    return bo_memcpy_sync(host, src->data, src->n * rnnc_dtype_size(src->dtype), cudaMemcpyDeviceToHost);
+}
+
+static rnnc_status cuda_fill(rnnc_bbuf *b, float v)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__bop_check(BE, "fill", "b", b, RNNC_F32, SIZE_MAX));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_fill(s, b->data, b->n, v));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_copy(rnnc_bbuf *dst, const rnnc_bbuf *src)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__bop_check(BE, "copy", "src", src, src ? src->dtype : RNNC_F32, SIZE_MAX));
+    RNNC_TRY(rnnc__bop_check(BE, "copy", "dst", dst, src->dtype, src->n));
+    if (!src->n || dst == src)
+        return RNNC_OK;
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(cudaMemcpyAsync(dst->data, src->data, src->n * rnnc_dtype_size(src->dtype),
+                                    cudaMemcpyDeviceToDevice, s));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_matmul(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                               const rnnc_bbuf *a, const rnnc_bbuf *b, float beta, rnnc_bbuf *c)
+{
+    RNNC_TRY(rnnc__matmul_check(BE, ta, tb, m, n, k, a, b, beta, c));
+    if (m == 0 || n == 0)
+        return RNNC_OK;
+    rnnc__cuda_ctx *cx;
+    RNNC_TRY(rnnc__cuda_ctx_get(&cx));
+    if (k == 0) {
+        if (beta == 0.0f)
+            RNNC_CUDA_CHECK(rnnc__k_fill(cx->stream, c->data, c->n, 0.0f));
+        return RNNC_OK;
+    }
+    return rnnc__gemm(cx, ta, tb, m, n, k, a->data, ta ? m : k, b->data, tb ? k : n, beta, c->data,
+                      n);
+}
+
+static rnnc_status cuda_bias_add(int64_t rows, int64_t cols, const rnnc_bbuf *x,
+                                 const rnnc_bbuf *bias, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__bias_add_check(BE, rows, cols, x, bias, y));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_bias_add(s, y->data, x->data, bias->data, rows, cols));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_binary(rnnc_binop op, const rnnc_bbuf *a, const rnnc_bbuf *b, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__binary_check(BE, op, a, b, y));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_binary(s, (int)op, a->data, b->data, y->data, a->n));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_activation(rnnc_act a, const rnnc_bbuf *x, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__act_check(BE, "activation", a, x, y, NULL, NULL));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_activation(s, (int)a, x->data, y->data, x->n));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_activation_backward(rnnc_act a, const rnnc_bbuf *x, const rnnc_bbuf *y,
+                                            const rnnc_bbuf *dy, rnnc_bbuf *dx)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__act_check(BE, "activation_backward", a, x, y, dy, dx));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_activation_backward(s, (int)a, x->data, y->data, dy->data, dx->data,
+                                                x->n));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_softmax(int64_t rows, int64_t cols, const rnnc_bbuf *x, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__rows_check(BE, "softmax", rows, cols, x, y, NULL));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_softmax(s, x->data, y->data, rows, cols));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_softmax_backward(int64_t rows, int64_t cols, const rnnc_bbuf *y,
+                                         const rnnc_bbuf *dy, rnnc_bbuf *dx)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__rows_check(BE, "softmax_backward", rows, cols, y, dy, dx));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_softmax_backward(s, y->data, dy->data, dx->data, rows, cols));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_reduce(rnnc_redop op, int64_t outer, int64_t len, int64_t inner,
+                               const rnnc_bbuf *x, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__reduce_check(BE, op, outer, len, inner, x, y));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_reduce(s, (int)op, x->data, y->data, outer, len, inner));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_loss(rnnc_bloss kind, bool from_logits, int64_t rows, int64_t cols,
+                             const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred, rnnc_bbuf *values,
+                             rnnc_bbuf *grad, float scale)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__loss_check(BE, kind, rows, cols, y_true, y_pred, values, grad));
+    RNNC_TRY(bo_stream(&s));
+    const bool sparse = kind == RNNC_BLOSS_SCCE;
+    const rnnc__loss_kargs a = {
+        .kind = (int)kind,
+        .from_logits = from_logits,
+        .rows = rows,
+        .cols = cols,
+        .t = sparse ? NULL : y_true->data,
+        .ids = sparse ? y_true->data : NULL,
+        .p = y_pred->data,
+        .values = values->data,
+        .grad = grad ? grad->data : NULL,
+        .scale = scale,
+    };
+    RNNC_CUDA_CHECK(rnnc__k_loss(s, a));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_sgd(const rnnc_sgd_params *p, rnnc_bbuf *w, const rnnc_bbuf *g,
+                            rnnc_bbuf *m)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__sgd_check(BE, p, w, g, m));
+    RNNC_TRY(bo_stream(&s));
+    const rnnc__sgd_kargs a = {p->lr, p->momentum, p->nesterov};
+    RNNC_CUDA_CHECK(rnnc__k_sgd(s, a, w->data, g->data, p->momentum != 0.0f ? m->data : NULL, w->n));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_adam(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc_bbuf *g,
+                             rnnc_bbuf *m, rnnc_bbuf *v, rnnc_bbuf *vhat)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__adam_check(BE, p, w, g, m, v, vhat));
+    RNNC_TRY(bo_stream(&s));
+    const rnnc__adam_consts k = rnnc__adam_consts_of(p);
+    const rnnc__adam_kargs a = {k.alpha, k.c1,        k.c2, k.eps, k.wd, k.lr,
+                                p->amsgrad, p->weight_decay != 0.0};
+    RNNC_CUDA_CHECK(rnnc__k_adam(s, a, w->data, g->data, m->data, v->data,
+                                 p->amsgrad ? vhat->data : NULL, w->n));
+    return RNNC_OK;
+}
+
+static const rnnc_backend_ops cuda_ops = {
+    .name = "cuda",
+    .device = RNNC_DEVICE_CUDA,
+    .supports = cuda_supports,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .fill = cuda_fill,
+    .copy = cuda_copy,
+    .matmul = cuda_matmul,
+    .bias_add = cuda_bias_add,
+    .binary = cuda_binary,
+    .activation = cuda_activation,
+    .activation_backward = cuda_activation_backward,
+    .softmax = cuda_softmax,
+    .softmax_backward = cuda_softmax_backward,
+    .reduce = cuda_reduce,
+    .loss = cuda_loss,
+    .sgd = cuda_sgd,
+    .adam = cuda_adam,
+};
+
+const rnnc_backend_ops *rnnc__cuda_backend_ops(void)
+{
+    return &cuda_ops;
+}

@@ -1,0 +1,118 @@
+/* cuda_ops_kernels.cu - the op table's CUDA kernels and their launchers
+ * (contracts in cuda_ops_kernels.h). Each kernel is a grid-stride loop over
+ * one body of cuda_ops_math.h, the plain-C file the CPU emulation runs too
+ * (tests/cuda_emu/cuda_emu.c). Row kernels (softmax, loss) give each row
+ * one thread: simple and exact to the bodies; not tuned for wide rows. */
+#include "framework/backend/cuda/cuda_launch.h"
+#include "framework/backend/cuda/cuda_ops_math.h"
+
+__global__ void k_bias_add(float *y, const float *x, const float *bias, int64_t cols, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_bias_add(y, x, bias, cols, i);
+}
+
+__global__ void k_binary(int op, const float *a, const float *b, float *y, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_binary(op, a, b, y, i);
+}
+
+__global__ void k_softmax(const float *x, float *y, int64_t cols, size_t rows)
+{
+    GRID_STRIDE(r, rows) rnnc__b_softmax_row(x, y, cols, r);
+}
+
+__global__ void k_softmax_backward(const float *y, const float *dy, float *dx, int64_t cols,
+                                   size_t rows)
+{
+    GRID_STRIDE(r, rows) rnnc__b_softmax_bwd_row(y, dy, dx, cols, r);
+}
+
+__global__ void k_reduce(int op, const float *x, float *y, int64_t len, int64_t inner, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_reduce(op, x, y, len, inner, i);
+}
+
+__global__ void k_loss(rnnc__loss_kargs a)
+{
+    GRID_STRIDE(r, (size_t)a.rows) rnnc__b_loss_row(&a, r);
+}
+
+__global__ void k_sgd(rnnc__sgd_kargs a, float *w, const float *g, float *m, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_sgd(&a, w, g, m, i);
+}
+
+__global__ void k_adam(rnnc__adam_kargs a, float *w, const float *g, float *m, float *v,
+                       float *vhat, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_adam(&a, w, g, m, v, vhat, i);
+}
+
+extern "C" {
+
+cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const float *bias,
+                             int64_t rows, int64_t cols)
+{
+    const size_t n = (size_t)rows * (size_t)cols;
+    if (n)
+        k_bias_add<<<blocks_for(n), THREADS, 0, s>>>(y, x, bias, cols, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_binary(cudaStream_t s, int op, const float *a, const float *b, float *y,
+                           size_t n)
+{
+    if (n)
+        k_binary<<<blocks_for(n), THREADS, 0, s>>>(op, a, b, y, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_softmax(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols)
+{
+    if (rows > 0 && cols > 0)
+        k_softmax<<<blocks_for((size_t)rows), THREADS, 0, s>>>(x, y, cols, (size_t)rows);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_softmax_backward(cudaStream_t s, const float *y, const float *dy, float *dx,
+                                     int64_t rows, int64_t cols)
+{
+    if (rows > 0 && cols > 0)
+        k_softmax_backward<<<blocks_for((size_t)rows), THREADS, 0, s>>>(y, dy, dx, cols,
+                                                                            (size_t)rows);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_reduce(cudaStream_t s, int op, const float *x, float *y, int64_t outer,
+                           int64_t len, int64_t inner)
+{
+    const size_t n = (size_t)outer * (size_t)inner;
+    if (n)
+        k_reduce<<<blocks_for(n), THREADS, 0, s>>>(op, x, y, len, inner, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_loss(cudaStream_t s, rnnc__loss_kargs a)
+{
+    if (a.rows > 0)
+        k_loss<<<blocks_for((size_t)a.rows), THREADS, 0, s>>>(a);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float *g, float *m,
+                        size_t n)
+{
+    if (n)
+        k_sgd<<<blocks_for(n), THREADS, 0, s>>>(a, w, g, m, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
+                         float *v, float *vhat, size_t n)
+{
+    if (n)
+        k_adam<<<blocks_for(n), THREADS, 0, s>>>(a, w, g, m, v, vhat, n);
+    return cudaGetLastError();
+}
+
+} /* extern "C" */

@@ -1,0 +1,75 @@
+/* cuda_ops_kernels.h - launchers of the op table's CUDA kernels
+ * (cuda_backend_ops.c calls them; cuda_ops_kernels.cu defines them for the
+ * GPU, tests/cuda_emu/cuda_emu.c as CPU loops over the same bodies of
+ * cuda_ops_math.h). Each is queued on stream s and returns the launch's
+ * error (cudaGetLastError). All pointers are float32 device memory, ids
+ * int32, row-major; n counts elements. Contracts: framework/backend_ops.h,
+ * the op of the same name. */
+#ifndef RNNC_CUDA_OPS_KERNELS_H
+#define RNNC_CUDA_OPS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* backend_ops.h's enums, as ints (device code includes no rnnc header). Kept equal by static asserts in cuda_backend_ops.c. */
+#define RNNC__K_BIN_ADD 0
+#define RNNC__K_BIN_SUB 1
+#define RNNC__K_BIN_MUL 2
+#define RNNC__K_RED_MEAN 1
+#define RNNC__K_LOSS_MSE 0
+#define RNNC__K_LOSS_BCE 1
+#define RNNC__K_LOSS_CCE 2
+#define RNNC__K_LOSS_SCCE 3
+/* The loss kernel's arguments (one thread per row). kind: rnnc_bloss. */
+typedef struct rnnc__loss_kargs {
+    int kind, from_logits;
+    int64_t rows, cols;
+    const float *t;     /* (rows, cols) or NULL (SCCE) */
+    const int32_t *ids; /* (rows) SCCE, else NULL */
+    const float *p;     /* (rows, cols) */
+    float *values;      /* (rows) */
+    float *grad;        /* (rows, cols) or NULL */
+    float scale;
+} rnnc__loss_kargs;
+
+typedef struct rnnc__sgd_kargs {
+    float lr, momentum;
+    int nesterov;
+} rnnc__sgd_kargs;
+
+/* backend_ops_internal.h's rnnc__adam_consts plus the flags. */
+typedef struct rnnc__adam_kargs {
+    float alpha, c1, c2, eps, wd, lr;
+    int amsgrad, decay;
+} rnnc__adam_kargs;
+
+cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const float *bias,
+                             int64_t rows, int64_t cols);
+/* op: rnnc_binop. */
+cudaError_t rnnc__k_binary(cudaStream_t s, int op, const float *a, const float *b, float *y,
+                           size_t n);
+cudaError_t rnnc__k_softmax(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols);
+cudaError_t rnnc__k_softmax_backward(cudaStream_t s, const float *y, const float *dy, float *dx,
+                                     int64_t rows, int64_t cols);
+/* op: rnnc_redop; x (outer, len, inner) -> y (outer, inner). */
+cudaError_t rnnc__k_reduce(cudaStream_t s, int op, const float *x, float *y, int64_t outer,
+                           int64_t len, int64_t inner);
+cudaError_t rnnc__k_loss(cudaStream_t s, rnnc__loss_kargs a);
+/* m may be NULL when a.momentum == 0. */
+cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float *g, float *m,
+                        size_t n);
+/* vhat may be NULL unless a.amsgrad. */
+cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
+                         float *v, float *vhat, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

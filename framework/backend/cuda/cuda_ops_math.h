@@ -1,0 +1,202 @@
+/* cuda_ops_math.h - the bodies of the op table's CUDA kernels (element i or
+ * row r), plain C compiled both as device code (cuda_ops_kernels.cu: one
+ * grid-stride loop per body) and as host C (tests/cuda_emu/cuda_emu.c runs
+ * the same bodies in CPU loops, so tests/test_backend_ops.c checks this
+ * very code against the CPU backend on machines without a GPU).
+ *
+ * Float32 throughout, IEEE functions (expf, logf, log1pf, sqrtf; no fast
+ * math). The formulas are those of the CPU backend (framework/backend/cpu/
+ * cpu_ops.c, which works in double) and optim/adam.c / optim/sgd.c (which
+ * work in float, as these do). Sibling of cuda_kernel_math.h (the GRU's and
+ * the activations' bodies, reused here for the activation ops). */
+#ifndef RNNC_CUDA_OPS_MATH_H
+#define RNNC_CUDA_OPS_MATH_H
+
+#include "framework/backend/cuda/cuda_kernel_math.h"
+#include "framework/backend/cuda/cuda_ops_kernels.h"
+
+/* backend.epsilon() and 1 - epsilon in float32 (optim/losses.c). */
+#define RNNC__K_CLIP_LO ((float)1e-7)
+#define RNNC__K_CLIP_HI ((float)(1.0 - 1e-7))
+
+RNNC_HD void rnnc__b_bias_add(float *y, const float *x, const float *bias, int64_t cols, size_t i)
+{
+    y[i] = x[i] + bias[i % (size_t)cols];
+}
+
+RNNC_HD void rnnc__b_binary(int op, const float *a, const float *b, float *y, size_t i)
+{
+    const float u = a[i], v = b[i];
+    y[i] = op == RNNC__K_BIN_ADD ? u + v : op == RNNC__K_BIN_SUB ? u - v : u * v;
+}
+
+/* The max of a row, NaN when the row has one (as the CPU's row max). */
+RNNC_HD float rnnc__b_row_max(const float *x, int64_t c)
+{
+    float m = -INFINITY;
+    for (int64_t j = 0; j < c; j++)
+        m = (x[j] > m || x[j] != x[j]) ? x[j] : m;
+    return m;
+}
+
+RNNC_HD void rnnc__b_softmax_row(const float *x, float *y, int64_t cols, size_t r)
+{
+    const float *xr = x + r * (size_t)cols;
+    float *yr = y + r * (size_t)cols;
+    const float m = rnnc__b_row_max(xr, cols);
+    float s = 0.0f;
+    for (int64_t j = 0; j < cols; j++)
+        s += expf(xr[j] - m);
+    for (int64_t j = 0; j < cols; j++)
+        yr[j] = expf(xr[j] - m) / s;
+}
+
+RNNC_HD void rnnc__b_softmax_bwd_row(const float *y, const float *dy, float *dx, int64_t cols,
+                                     size_t r)
+{
+    const size_t o = r * (size_t)cols;
+    float dot = 0.0f;
+    for (int64_t j = 0; j < cols; j++)
+        dot += dy[o + j] * y[o + j];
+    for (int64_t j = 0; j < cols; j++)
+        dx[o + j] += y[o + j] * (dy[o + j] - dot);
+}
+
+/* i indexes y (outer, inner). */
+RNNC_HD void rnnc__b_reduce(int op, const float *x, float *y, int64_t len, int64_t inner, size_t i)
+{
+    const size_t o = i / (size_t)inner, in = i % (size_t)inner;
+    float s = 0.0f;
+    for (int64_t l = 0; l < len; l++)
+        s += x[(o * (size_t)len + (size_t)l) * (size_t)inner + in];
+    y[i] = op == RNNC__K_RED_MEAN ? s / (float)len : s;
+}
+
+RNNC_HD float rnnc__b_clip(float p, int *pass)
+{
+    *pass = p >= RNNC__K_CLIP_LO && p <= RNNC__K_CLIP_HI;
+    return p < RNNC__K_CLIP_LO ? RNNC__K_CLIP_LO : p > RNNC__K_CLIP_HI ? RNNC__K_CLIP_HI : p;
+}
+
+/* Row r of the loss: values[r] and, when a->grad, the gradient row. */
+RNNC_HD void rnnc__b_loss_row(const rnnc__loss_kargs *a, size_t r)
+{
+    const int64_t c = a->cols;
+    const float fc = (float)c;
+    const float *p = a->p + r * (size_t)c;
+    const float *t = a->t ? a->t + r * (size_t)c : NULL;
+    float *g = a->grad ? a->grad + r * (size_t)c : NULL;
+    const int id = a->ids ? a->ids[r] : -1;
+    float v = 0.0f;
+    int pass;
+    if (a->kind == RNNC__K_LOSS_SCCE && (id < 0 || id >= c)) {
+        /* Out of range: NaN, as TensorFlow on a GPU (no host check). */
+        a->values[r] = NAN;
+        for (int64_t j = 0; g && j < c; j++)
+            g[j] = NAN;
+        return;
+    }
+    if (a->kind == RNNC__K_LOSS_MSE) {
+        for (int64_t j = 0; j < c; j++) {
+            const float d = p[j] - t[j];
+            v += d * d;
+            if (g)
+                g[j] = a->scale * (2.0f * d / fc);
+        }
+        a->values[r] = v / fc;
+        return;
+    }
+    if (a->kind == RNNC__K_LOSS_BCE) {
+        for (int64_t j = 0; j < c; j++) {
+            const float x = p[j], z = t[j];
+            if (a->from_logits) {
+                v += (x > 0.0f ? x : 0.0f) - x * z + log1pf(expf(-fabsf(x)));
+                if (g)
+                    g[j] = a->scale * ((rnnc__k_sigmoid(x) - z) / fc);
+            } else {
+                const float q = rnnc__b_clip(x, &pass);
+                v -= z * logf(q) + (1.0f - z) * logf(1.0f - q);
+                if (g)
+                    g[j] = pass ? a->scale * ((-z / q + (1.0f - z) / (1.0f - q)) / fc) : 0.0f;
+            }
+        }
+        a->values[r] = v / fc;
+        return;
+    }
+    if (a->from_logits) { /* CCE, SCCE: log_softmax */
+        const float m = rnnc__b_row_max(p, c);
+        float s = 0.0f, ts = 0.0f;
+        for (int64_t j = 0; j < c; j++)
+            s += expf(p[j] - m);
+        const float lse = m + logf(s);
+        for (int64_t j = 0; j < c; j++) {
+            const float tj = t ? t[j] : (j == id ? 1.0f : 0.0f);
+            v -= tj * (p[j] - lse);
+            ts += tj;
+        }
+        for (int64_t j = 0; g && j < c; j++) {
+            const float tj = t ? t[j] : (j == id ? 1.0f : 0.0f);
+            g[j] = a->scale * (expf(p[j] - m) / s * ts - tj);
+        }
+        a->values[r] = v;
+        return;
+    }
+    if (a->kind == RNNC__K_LOSS_CCE) { /* q = clip(p / sum p); -sum t log q */
+        float s = 0.0f, aq = 0.0f;
+        for (int64_t j = 0; j < c; j++)
+            s += p[j];
+        for (int64_t j = 0; j < c; j++) {
+            const float q = rnnc__b_clip(p[j] / s, &pass);
+            v -= t[j] * logf(q);
+            if (g) {
+                g[j] = pass ? -t[j] / q : 0.0f; /* dv/dq_j, kept in g for now */
+                aq += g[j] * (p[j] / s);
+            }
+        }
+        for (int64_t j = 0; g && j < c; j++)
+            g[j] = a->scale * ((g[j] - aq) / s);
+        a->values[r] = v;
+        return;
+    }
+    /* SCCE from probabilities: logits = log(clip(p)). */
+    float s = 0.0f;
+    for (int64_t j = 0; j < c; j++)
+        s += rnnc__b_clip(p[j], &pass);
+    a->values[r] = logf(s) - logf(rnnc__b_clip(p[id], &pass));
+    for (int64_t j = 0; g && j < c; j++) {
+        const float q = rnnc__b_clip(p[j], &pass);
+        g[j] = pass ? a->scale * ((q / s - (j == id ? 1.0f : 0.0f)) / q) : 0.0f;
+    }
+}
+
+/* optim/sgd.c's loop body. */
+RNNC_HD void rnnc__b_sgd(const rnnc__sgd_kargs *a, float *w, const float *g, float *m, size_t i)
+{
+    if (a->momentum == 0.0f) {
+        w[i] = w[i] - g[i] * a->lr;
+        return;
+    }
+    m[i] = m[i] * a->momentum - g[i] * a->lr;
+    if (a->nesterov)
+        w[i] = w[i] + (m[i] * a->momentum - g[i] * a->lr);
+    else
+        w[i] = w[i] + m[i];
+}
+
+/* optim/adam.c's loop body, after AdamW's decay (optim/optimizer.c). */
+RNNC_HD void rnnc__b_adam(const rnnc__adam_kargs *a, float *w, const float *g, float *m, float *v,
+                          float *vhat, size_t i)
+{
+    if (a->decay)
+        w[i] = w[i] - (w[i] * a->wd) * a->lr;
+    m[i] = m[i] + (g[i] - m[i]) * a->c1;
+    v[i] = v[i] + (g[i] * g[i] - v[i]) * a->c2;
+    float vv = v[i];
+    if (a->amsgrad) {
+        vhat[i] = vhat[i] > vv ? vhat[i] : vv;
+        vv = vhat[i];
+    }
+    w[i] = w[i] - (m[i] * a->alpha) / (sqrtf(vv) + a->eps);
+}
+
+#endif

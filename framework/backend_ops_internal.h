@@ -1,0 +1,55 @@
+/* backend_ops_internal.h - for the backends behind backend_ops.h (CPU in
+ * framework/backend/cpu, CUDA in framework/backend/cuda): the shared
+ * argument checks, so every backend fails the same way with the same
+ * message, and the optimizer constants computed once on the host. */
+#ifndef RNNC_BACKEND_OPS_INTERNAL_H
+#define RNNC_BACKEND_OPS_INTERNAL_H
+
+#include "framework/backend_ops.h"
+
+/* ---- for backends: the shared argument checks (the message names op) ---- */
+/* b is a buffer of `be` with dtype and n elements (n == SIZE_MAX: any). */
+rnnc_status rnnc__bop_check(const rnnc_backend_ops *be, const char *op, const char *arg,
+                            const rnnc_bbuf *b, rnnc_dtype dtype, size_t n);
+/* rows * cols as size_t, both >= 0 (RNNC_E_SHAPE otherwise). */
+rnnc_status rnnc__bop_dims(const char *op, int64_t rows, int64_t cols, size_t *out);
+/* The AdamW / Adam constants exactly as optim/adam.c rounds them in float:
+ * alpha = lr sqrt(1 - b2^t) / (1 - b1^t), c1 = 1 - b1, c2 = 1 - b2, eps,
+ * and the decay factor wd * lr pieces. */
+typedef struct rnnc__adam_consts {
+    float alpha, c1, c2, eps, wd, lr;
+} rnnc__adam_consts;
+rnnc__adam_consts rnnc__adam_consts_of(const rnnc_adam_params *p);
+rnnc_status rnnc__adam_check(const rnnc_backend_ops *be, const rnnc_adam_params *p,
+                             const rnnc_bbuf *w, const rnnc_bbuf *g, const rnnc_bbuf *m,
+                             const rnnc_bbuf *v, const rnnc_bbuf *vhat);
+rnnc_status rnnc__sgd_check(const rnnc_backend_ops *be, const rnnc_sgd_params *p,
+                            const rnnc_bbuf *w, const rnnc_bbuf *g, const rnnc_bbuf *m);
+/* The loss arguments (dtypes, element counts; not the SCCE id range). */
+rnnc_status rnnc__loss_check(const rnnc_backend_ops *be, rnnc_bloss kind, int64_t rows,
+                             int64_t cols, const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred,
+                             const rnnc_bbuf *values, const rnnc_bbuf *grad);
+rnnc_status rnnc__matmul_check(const rnnc_backend_ops *be, bool ta, bool tb, int64_t m, int64_t n,
+                               int64_t k, const rnnc_bbuf *a, const rnnc_bbuf *b, float beta,
+                               const rnnc_bbuf *c);
+
+/* A buffer header for `be` (dtype float32 or int32, n elements, data NULL:
+ * the backend allocates it). Freed with free(). */
+rnnc_status rnnc__bbuf_header(const rnnc_backend_ops *be, rnnc_dtype dtype, size_t n,
+                              rnnc_bbuf **out);
+rnnc_status rnnc__bias_add_check(const rnnc_backend_ops *be, int64_t rows, int64_t cols,
+                                 const rnnc_bbuf *x, const rnnc_bbuf *bias, const rnnc_bbuf *y);
+rnnc_status rnnc__binary_check(const rnnc_backend_ops *be, rnnc_binop op, const rnnc_bbuf *a,
+                               const rnnc_bbuf *b, const rnnc_bbuf *y);
+/* activation (dy, dx NULL) and activation_backward. */
+rnnc_status rnnc__act_check(const rnnc_backend_ops *be, const char *op, rnnc_act a,
+                            const rnnc_bbuf *x, const rnnc_bbuf *y, const rnnc_bbuf *dy,
+                            const rnnc_bbuf *dx);
+/* softmax (x, y; c NULL) and softmax_backward (y, dy, dx): float32 (rows, cols). */
+rnnc_status rnnc__rows_check(const rnnc_backend_ops *be, const char *op, int64_t rows,
+                             int64_t cols, const rnnc_bbuf *a, const rnnc_bbuf *b,
+                             const rnnc_bbuf *c);
+rnnc_status rnnc__reduce_check(const rnnc_backend_ops *be, rnnc_redop op, int64_t outer,
+                               int64_t len, int64_t inner, const rnnc_bbuf *x, const rnnc_bbuf *y);
+
+#endif

@@ -1,0 +1,891 @@
+/* test_backend_ops.c - every op of the backend table (framework/backend_ops.h)
+ * on every available backend, against the CPU backend, and the CPU backend
+ * against independent oracles (ggml's test-backend-ops idea).
+ *
+ * Backends under test:
+ *   - "cuda-emu": the CUDA backend's own C code (framework/backend/cuda,
+ *     compiled into this test against the stand-in headers of
+ *     tests/cuda_emu, as test_cuda_emulated does) with the kernels' bodies
+ *     (cuda_ops_math.h, cuda_kernel_math.h: the code the .cu files run on
+ *     the GPU) in CPU loops. Runs on every machine.
+ *   - "cuda": the real backend (librnnc_cuda.so through
+ *     rnnc_backend_ops_get), only in a CUDA build on a machine with a GPU;
+ *     its cases skip with the backend's message otherwise.
+ * Each case draws random shapes (odd sizes and size 1 included) and random
+ * data, runs the op on the CPU backend and on the backend under test, and
+ * compares outputs and gradients within float32 tolerances.
+ *
+ * The CPU backend itself is checked against: float64 loops written here
+ * (matmul, bias, element-wise, reductions, SGD and Adam from Keras's
+ * formulas), numbers derived by hand (softmax of (1, 2, 3), losses of small
+ * rows), central finite differences in double (activation, softmax and loss
+ * gradients), and rnnc's own losses (optim/losses.c values and their
+ * autograd gradients), so that "matches the CPU backend" means something.
+ *
+ * What it cannot check: launch configurations and races on a real GPU
+ * (only the "cuda" cases do), cuBLAS's own numerics (the emulated cuBLAS is
+ * a double loop). */
+#include "cuda_emu/cuda_emu.c"
+
+#include "framework/backend/cuda/cuda_alloc.c"
+#include "framework/backend/cuda/cuda_api.c"
+#include "framework/backend/cuda/cuda_backend_ops.c"
+#include "framework/backend/cuda/cuda_blas.c"
+#include "framework/backend/cuda/cuda_context.c"
+#include "framework/backend/cuda/cuda_errors.c"
+#include "framework/backend/cuda/cuda_gru.c"
+#include "framework/backend/cuda/cuda_gru_cudnn.c"
+#include "framework/backend/cuda/cuda_gru_generic.c"
+#include "framework/backend/cuda/cuda_ops.c"
+#include "framework/backend/cuda/cuda_tensor.c"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framework/autograd.h"
+#include "framework/backend_ops.h"
+#include "framework/ops.h"
+#include "optim/losses.h"
+
+/* ---- random data ------------------------------------------------------- */
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s)
+{
+    rng_state = s * 0x9E3779B97F4A7C15ull + 1;
+}
+
+static uint32_t rng_u32(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 33);
+}
+
+static float rng_uniform(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(rng_u32() & 0xffffff) / (float)0x1000000;
+}
+
+/* Sizes the cases draw from: 1, small odd ones, a few larger. */
+static int64_t rng_size(void)
+{
+    static const int64_t sizes[] = {1, 1, 2, 3, 5, 7, 16, 17, 31, 64};
+    return sizes[rng_u32() % (sizeof sizes / sizeof *sizes)];
+}
+
+static float *rand_vec(size_t n, float lo, float hi)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    cr_assert(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = rng_uniform(lo, hi);
+    return v;
+}
+
+/* ---- backends ------------------------------------------------------------ */
+
+static const rnnc_backend_ops *cpu;
+
+/* The backend under test, for the shared cases below. */
+static const rnnc_backend_ops *be;
+static const char *be_label;
+
+static void use_emulated(void)
+{
+    cpu = rnnc_backend_ops_cpu();
+    be = rnnc__cuda_backend_ops();
+    be_label = "cuda-emu";
+}
+
+static void emulated_done(void)
+{
+    rnnc__cuda_api()->shutdown();
+}
+
+static void use_real_gpu(void)
+{
+    cpu = rnnc_backend_ops_cpu();
+    if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &be) != RNNC_OK)
+        cr_skip_test("no CUDA backend to test: %s", rnnc_last_error());
+    be_label = "cuda";
+}
+
+static void real_gpu_done(void)
+{
+    const rnnc_cuda_api *tbl = rnnc_backend_cuda_table();
+    if (tbl)
+        tbl->shutdown();
+}
+
+#define OK(call) cr_assert_eq((call), RNNC_OK, "%s: %s", #call, rnnc_last_error())
+
+static rnnc_bbuf *up(const rnnc_backend_ops *b, const float *host, size_t n)
+{
+    rnnc_bbuf *d;
+    OK(b->alloc(RNNC_F32, n, &d));
+    OK(b->upload(d, host));
+    return d;
+}
+
+static rnnc_bbuf *up_i32(const rnnc_backend_ops *b, const int32_t *host, size_t n)
+{
+    rnnc_bbuf *d;
+    OK(b->alloc(RNNC_I32, n, &d));
+    OK(b->upload(d, host));
+    return d;
+}
+
+static float *down(const rnnc_bbuf *d)
+{
+    float *h = malloc((d->n ? d->n : 1) * sizeof *h);
+    cr_assert(h);
+    OK(d->be->download(h, d));
+    return h;
+}
+
+/* |a - b| <= atol + rtol |b| everywhere (NaN only where both are NaN). */
+static void expect_close(const float *a, const float *b, size_t n, double rtol, double atol,
+                         const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        const double x = a[i], y = b[i];
+        if (isnan(x) || isnan(y)) {
+            cr_assert(isnan(x) && isnan(y), "%s: [%zu] %.9g vs %.9g", what, i, x, y);
+            continue;
+        }
+        cr_assert(fabs(x - y) <= atol + rtol * fabs(y), "%s: [%zu] %.9g vs %.9g (diff %.3g)", what,
+                  i, x, y, fabs(x - y));
+    }
+}
+
+static void expect_close_d(const float *a, const double *b, size_t n, double rtol, double atol,
+                           const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabs((double)a[i] - b[i]) <= atol + rtol * fabs(b[i]),
+                  "%s: [%zu] %.9g vs oracle %.9g", what, i, (double)a[i], b[i]);
+}
+
+/* Runs the same op on the CPU backend and on the backend under test: the
+ * buffers come as host arrays; `out` names the output compared. */
+static void compare_bufs(const rnnc_bbuf *c, const rnnc_bbuf *d, double rtol, double atol,
+                         const char *what)
+{
+    float *hc = down(c), *hd = down(d);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s vs cpu", what, be_label);
+    expect_close(hd, hc, c->n, rtol, atol, msg);
+    free(hc);
+    free(hd);
+}
+
+/* ---- the shared cases: backend under test vs the CPU backend ------------- */
+
+static void run_memory_ops(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        const size_t n = (size_t)rng_size() * (size_t)rng_size();
+        float *h = rand_vec(n, -3, 3);
+        rnnc_bbuf *d = up(be, h, n), *e;
+        OK(be->alloc(RNNC_F32, n, &e));
+        OK(be->copy(e, d));
+        float *back = down(e);
+        cr_assert(memcmp(back, h, n * sizeof *h) == 0, "%s: upload/copy/download changed data", be_label);
+        OK(be->fill(e, 2.5f));
+        free(back);
+        back = down(e);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(back[i], 2.5f);
+        int32_t *ids = malloc(n * sizeof *ids), *ids2 = malloc(n * sizeof *ids2);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = (int32_t)rng_u32() - (1 << 30);
+        rnnc_bbuf *di = up_i32(be, ids, n), *dj;
+        OK(be->alloc(RNNC_I32, n, &dj));
+        OK(be->copy(dj, di));
+        OK(be->download(ids2, dj));
+        cr_assert(memcmp(ids, ids2, n * sizeof *ids) == 0);
+        be->free(di);
+        be->free(dj);
+        be->free(d);
+        be->free(e);
+        free(ids);
+        free(ids2);
+        free(back);
+        free(h);
+    }
+    /* Empty buffers are fine; a buffer of another backend is refused. */
+    rnnc_bbuf *z, *c1;
+    OK(be->alloc(RNNC_F32, 0, &z));
+    OK(be->fill(z, 1.0f));
+    be->free(z);
+    OK(cpu->alloc(RNNC_F32, 3, &c1));
+    cr_assert_eq(be->fill(c1, 0.0f), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "fill") && strstr(rnnc_last_error(), "cpu buffer"),
+              "%s", rnnc_last_error());
+    cpu->free(c1);
+    cr_assert(be->supports(RNNC_BOP_MATMUL, RNNC_F32));
+    cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_F64));
+    cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_I32));
+    cr_assert(be->supports(RNNC_BOP_COPY, RNNC_I32));
+}
+
+static void run_matmul(void)
+{
+    for (int rep = 0; rep < 40; rep++) {
+        const bool ta = rep & 1, tb = rep & 2;
+        const float beta = (rep & 4) ? 1.0f : 0.0f;
+        const int64_t m = rng_size(), n = rng_size(), k = rep == 8 ? 0 : rng_size();
+        float *a = rand_vec((size_t)(m * k), -1, 1), *b = rand_vec((size_t)(k * n), -1, 1);
+        float *c0 = rand_vec((size_t)(m * n), -1, 1);
+        rnnc_bbuf *ca = up(cpu, a, (size_t)(m * k)), *cb = up(cpu, b, (size_t)(k * n)),
+                  *cc = up(cpu, c0, (size_t)(m * n));
+        rnnc_bbuf *da = up(be, a, (size_t)(m * k)), *db = up(be, b, (size_t)(k * n)),
+                  *dc = up(be, c0, (size_t)(m * n));
+        OK(cpu->matmul(ta, tb, m, n, k, ca, cb, beta, cc));
+        OK(be->matmul(ta, tb, m, n, k, da, db, beta, dc));
+        compare_bufs(cc, dc, 1e-5, 1e-5 * (double)(k + 1), "matmul");
+        cpu->free(ca), cpu->free(cb), cpu->free(cc);
+        be->free(da), be->free(db), be->free(dc);
+        free(a), free(b), free(c0);
+    }
+}
+
+static void run_elementwise(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        const int64_t rows = rng_size(), cols = rng_size();
+        const size_t n = (size_t)(rows * cols);
+        float *x = rand_vec(n, -2, 2), *y = rand_vec(n, -2, 2), *bias = rand_vec((size_t)cols, -1, 1);
+        rnnc_bbuf *cx = up(cpu, x, n), *cy = up(cpu, y, n), *cbias = up(cpu, bias, (size_t)cols), *co;
+        rnnc_bbuf *dx = up(be, x, n), *dy = up(be, y, n), *dbias = up(be, bias, (size_t)cols), *dout;
+        OK(cpu->alloc(RNNC_F32, n, &co));
+        OK(be->alloc(RNNC_F32, n, &dout));
+        OK(cpu->bias_add(rows, cols, cx, cbias, co));
+        OK(be->bias_add(rows, cols, dx, dbias, dout));
+        compare_bufs(co, dout, 0, 0, "bias_add");
+        for (int op = RNNC_BIN_ADD; op <= RNNC_BIN_MUL; op++) {
+            OK(cpu->binary((rnnc_binop)op, cx, cy, co));
+            OK(be->binary((rnnc_binop)op, dx, dy, dout));
+            compare_bufs(co, dout, 0, 0, "binary");
+        }
+        /* In place: y = y * x. */
+        OK(cpu->binary(RNNC_BIN_MUL, cy, cx, cy));
+        OK(be->binary(RNNC_BIN_MUL, dy, dx, dy));
+        compare_bufs(cy, dy, 0, 0, "binary in place");
+        cpu->free(cx), cpu->free(cy), cpu->free(cbias), cpu->free(co);
+        be->free(dx), be->free(dy), be->free(dbias), be->free(dout);
+        free(x), free(y), free(bias);
+    }
+}
+
+static void run_activations(void)
+{
+    for (int a = 0; a < RNNC_ACT_COUNT; a++) {
+        if (!rnnc_act_is_elementwise((rnnc_act)a))
+            continue;
+        const size_t n = (size_t)(rng_size() * rng_size()) + 3;
+        float *x = rand_vec(n, -4, 4), *g = rand_vec(n, -1, 1), *gx = rand_vec(n, -1, 1);
+        x[0] = 0.0f, x[1] = 1.0f, x[2] = -1.0f; /* kinks */
+        rnnc_bbuf *cx = up(cpu, x, n), *cg = up(cpu, g, n), *cgx = up(cpu, gx, n), *cy;
+        rnnc_bbuf *dx = up(be, x, n), *dg = up(be, g, n), *dgx = up(be, gx, n), *dy;
+        OK(cpu->alloc(RNNC_F32, n, &cy));
+        OK(be->alloc(RNNC_F32, n, &dy));
+        OK(cpu->activation((rnnc_act)a, cx, cy));
+        OK(be->activation((rnnc_act)a, dx, dy));
+        char what[96];
+        snprintf(what, sizeof what, "activation %s", rnnc_act_name((rnnc_act)a));
+        compare_bufs(cy, dy, 2e-6, 1e-6, what);
+        OK(cpu->activation_backward((rnnc_act)a, cx, cy, cg, cgx));
+        OK(be->activation_backward((rnnc_act)a, dx, dy, dg, dgx));
+        snprintf(what, sizeof what, "activation_backward %s", rnnc_act_name((rnnc_act)a));
+        compare_bufs(cgx, dgx, 1e-5, 1e-6, what);
+        cpu->free(cx), cpu->free(cg), cpu->free(cgx), cpu->free(cy);
+        be->free(dx), be->free(dg), be->free(dgx), be->free(dy);
+        free(x), free(g), free(gx);
+    }
+    rnnc_bbuf *d;
+    OK(be->alloc(RNNC_F32, 4, &d));
+    cr_assert_eq(be->activation(RNNC_ACT_SOFTMAX, d, d), RNNC_E_UNSUPPORTED);
+    be->free(d);
+}
+
+static void run_softmax(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        const int64_t rows = rng_size(), cols = rng_size();
+        const size_t n = (size_t)(rows * cols);
+        float *x = rand_vec(n, -6, 6), *g = rand_vec(n, -1, 1), *gx = rand_vec(n, -1, 1);
+        rnnc_bbuf *cx = up(cpu, x, n), *cg = up(cpu, g, n), *cgx = up(cpu, gx, n), *cy;
+        rnnc_bbuf *dx = up(be, x, n), *dg = up(be, g, n), *dgx = up(be, gx, n), *dy;
+        OK(cpu->alloc(RNNC_F32, n, &cy));
+        OK(be->alloc(RNNC_F32, n, &dy));
+        OK(cpu->softmax(rows, cols, cx, cy));
+        OK(be->softmax(rows, cols, dx, dy));
+        compare_bufs(cy, dy, 1e-5, 1e-7, "softmax");
+        OK(cpu->softmax_backward(rows, cols, cy, cg, cgx));
+        OK(be->softmax_backward(rows, cols, dy, dg, dgx));
+        compare_bufs(cgx, dgx, 1e-5, 1e-6, "softmax_backward");
+        cpu->free(cx), cpu->free(cg), cpu->free(cgx), cpu->free(cy);
+        be->free(dx), be->free(dg), be->free(dgx), be->free(dy);
+        free(x), free(g), free(gx);
+    }
+}
+
+static void run_reduce(void)
+{
+    for (int rep = 0; rep < 30; rep++) {
+        const int64_t outer = rng_size(), len = rep == 3 ? 0 : rng_size(), inner = rng_size();
+        const size_t n = (size_t)(outer * len * inner), no = (size_t)(outer * inner);
+        float *x = rand_vec(n, -2, 2);
+        rnnc_bbuf *cx = up(cpu, x, n), *dx = up(be, x, n), *cy, *dy;
+        OK(cpu->alloc(RNNC_F32, no, &cy));
+        OK(be->alloc(RNNC_F32, no, &dy));
+        for (int op = RNNC_RED_SUM; op <= RNNC_RED_MEAN; op++) {
+            OK(cpu->reduce((rnnc_redop)op, outer, len, inner, cx, cy));
+            OK(be->reduce((rnnc_redop)op, outer, len, inner, dx, dy));
+            compare_bufs(cy, dy, 1e-5, 1e-6 * (double)(len + 1), op ? "mean" : "sum");
+        }
+        cpu->free(cx), cpu->free(cy), be->free(dx), be->free(dy);
+        free(x);
+    }
+}
+
+/* Random y_true / y_pred for a loss: probabilities in (0, 1) (some at the
+ * clip edges) or logits; distributions for CCE; ids for SCCE. */
+static void loss_data(rnnc_bloss kind, bool logits, int64_t rows, int64_t cols, float *t,
+                      int32_t *ids, float *p)
+{
+    const size_t n = (size_t)(rows * cols);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = logits || kind == RNNC_BLOSS_MSE ? rng_uniform(-4, 4) : rng_uniform(0.01f, 0.99f);
+        t[i] = kind == RNNC_BLOSS_MSE ? rng_uniform(-2, 2) : (float)(rng_u32() & 1);
+    }
+    if (!logits && kind != RNNC_BLOSS_MSE && n > 2) {
+        p[0] = 0.0f; /* clipped: zero gradient */
+        p[n - 1] = 1.0f;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        ids[r] = (int32_t)(rng_u32() % (uint32_t)cols);
+        if (kind == RNNC_BLOSS_CCE) {
+            float s = 0;
+            for (int64_t j = 0; j < cols; j++)
+                s += (t[r * cols + j] = rng_uniform(0, 1));
+            for (int64_t j = 0; j < cols; j++)
+                t[r * cols + j] /= s;
+        }
+    }
+}
+
+static void run_losses(void)
+{
+    for (int kind = 0; kind < RNNC_BLOSS_COUNT; kind++)
+        for (int logits = 0; logits < 2; logits++) {
+            if (kind == RNNC_BLOSS_MSE && logits)
+                continue;
+            for (int rep = 0; rep < 8; rep++) {
+                const int64_t rows = rng_size(), cols = rng_size();
+                const size_t n = (size_t)(rows * cols);
+                float *t = malloc(n * sizeof *t), *p = malloc(n * sizeof *p);
+                int32_t *ids = malloc((size_t)rows * sizeof *ids);
+                loss_data((rnnc_bloss)kind, logits, rows, cols, t, ids, p);
+                const bool sp = kind == RNNC_BLOSS_SCCE;
+                rnnc_bbuf *ct = sp ? up_i32(cpu, ids, (size_t)rows) : up(cpu, t, n);
+                rnnc_bbuf *dt = sp ? up_i32(be, ids, (size_t)rows) : up(be, t, n);
+                rnnc_bbuf *cp = up(cpu, p, n), *dp = up(be, p, n), *cv, *dv, *cg, *dg;
+                OK(cpu->alloc(RNNC_F32, (size_t)rows, &cv));
+                OK(be->alloc(RNNC_F32, (size_t)rows, &dv));
+                OK(cpu->alloc(RNNC_F32, n, &cg));
+                OK(be->alloc(RNNC_F32, n, &dg));
+                const float scale = 1.0f / (float)rows;
+                OK(cpu->loss((rnnc_bloss)kind, logits, rows, cols, ct, cp, cv, cg, scale));
+                OK(be->loss((rnnc_bloss)kind, logits, rows, cols, dt, dp, dv, dg, scale));
+                char what[96];
+                snprintf(what, sizeof what, "loss %d (logits %d) values", kind, logits);
+                compare_bufs(cv, dv, 2e-5, 2e-6, what);
+                snprintf(what, sizeof what, "loss %d (logits %d) grad", kind, logits);
+                compare_bufs(cg, dg, 2e-5, 2e-6, what);
+                /* Without a gradient buffer: the same values. */
+                OK(be->loss((rnnc_bloss)kind, logits, rows, cols, dt, dp, dv, NULL, 1.0f));
+                compare_bufs(cv, dv, 2e-5, 2e-6, "loss values, no grad");
+                cpu->free(ct), cpu->free(cp), cpu->free(cv), cpu->free(cg);
+                be->free(dt), be->free(dp), be->free(dv), be->free(dg);
+                free(t), free(p), free(ids);
+            }
+        }
+}
+
+static void run_optimizers(void)
+{
+    for (int rep = 0; rep < 16; rep++) {
+        const size_t n = (size_t)(rng_size() * rng_size());
+        float *w = rand_vec(n, -1, 1), *zero = calloc(n ? n : 1, sizeof *zero);
+        rnnc_bbuf *cw = up(cpu, w, n), *dw = up(be, w, n);
+        rnnc_bbuf *cm = up(cpu, zero, n), *dm = up(be, zero, n), *cv = up(cpu, zero, n),
+                  *dv = up(be, zero, n), *ch = up(cpu, zero, n), *dh = up(be, zero, n);
+        const rnnc_sgd_params sp = {0.05f, (rep % 3) ? 0.9f : 0.0f, rep % 3 == 2};
+        const rnnc_adam_params ap = {0.01, 0.9, 0.999, 1e-7, 1, rep & 1, (rep & 2) ? 0.004 : 0.0};
+        for (int step = 1; step <= 5; step++) {
+            float *g = rand_vec(n, -1, 1);
+            rnnc_bbuf *cg = up(cpu, g, n), *dg = up(be, g, n);
+            if (rep < 8) {
+                OK(cpu->sgd(&sp, cw, cg, cm));
+                OK(be->sgd(&sp, dw, dg, dm));
+            } else {
+                rnnc_adam_params a = ap;
+                a.step = step;
+                OK(cpu->adam(&a, cw, cg, cm, cv, ch));
+                OK(be->adam(&a, dw, dg, dm, dv, dh));
+            }
+            cpu->free(cg), be->free(dg);
+            free(g);
+        }
+        compare_bufs(cw, dw, 1e-5, 1e-6, rep < 8 ? "sgd w" : "adam w");
+        compare_bufs(cm, dm, 1e-5, 1e-6, rep < 8 ? "sgd m" : "adam m");
+        cpu->free(cw), cpu->free(cm), cpu->free(cv), cpu->free(ch);
+        be->free(dw), be->free(dm), be->free(dv), be->free(dh);
+        free(w), free(zero);
+    }
+}
+
+static void run_argument_errors(void)
+{
+    rnnc_bbuf *a, *b, *i;
+    OK(be->alloc(RNNC_F32, 6, &a));
+    OK(be->alloc(RNNC_F32, 5, &b));
+    OK(be->alloc(RNNC_I32, 2, &i));
+    cr_assert_eq(be->matmul(false, false, 2, 3, 2, a, a, 0.0f, b), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "matmul"), "%s", rnnc_last_error());
+    cr_assert_eq(be->binary(RNNC_BIN_ADD, a, b, a), RNNC_E_SHAPE);
+    cr_assert_eq(be->softmax(2, 3, i, a), RNNC_E_DTYPE);
+    cr_assert(strstr(rnnc_last_error(), "softmax") && strstr(rnnc_last_error(), "int32"), "%s",
+              rnnc_last_error());
+    cr_assert_eq(be->loss(RNNC_BLOSS_CCE, false, 2, 3, i, a, b, NULL, 1.0f), RNNC_E_DTYPE);
+    be->free(a), be->free(b), be->free(i);
+}
+
+/* The backend under test on every op. */
+#define BACKEND_CASE(suite, setup, teardown, name, seed) \
+    Test(suite, name)                                       \
+    {                                                       \
+        setup();                                            \
+        rng_seed(seed);                                     \
+        run_##name();                                       \
+        teardown();                                         \
+    }
+#define BACKEND_CASES(suite, setup, teardown)                      \
+    BACKEND_CASE(suite, setup, teardown, memory_ops, 1)            \
+    BACKEND_CASE(suite, setup, teardown, matmul, 2)                \
+    BACKEND_CASE(suite, setup, teardown, elementwise, 3)           \
+    BACKEND_CASE(suite, setup, teardown, activations, 4)           \
+    BACKEND_CASE(suite, setup, teardown, softmax, 5)               \
+    BACKEND_CASE(suite, setup, teardown, reduce, 6)                \
+    BACKEND_CASE(suite, setup, teardown, losses, 7)                \
+    BACKEND_CASE(suite, setup, teardown, optimizers, 8)            \
+    BACKEND_CASE(suite, setup, teardown, argument_errors, 9)
+
+BACKEND_CASES(backend_ops_cuda_emulated, use_emulated, emulated_done)
+BACKEND_CASES(backend_ops_cuda_gpu, use_real_gpu, real_gpu_done)
+
+Test(backend_ops_cuda_emulated, every_device_block_is_returned)
+{
+    use_emulated();
+    const unsigned long m0 = emu_mallocs, f0 = emu_frees;
+    rng_seed(10);
+    run_matmul();
+    run_losses();
+    run_optimizers();
+    emulated_done();
+    cr_expect_gt(emu_mallocs, m0);
+    cr_expect_eq(emu_mallocs - m0, emu_frees - f0, "cudaMalloc %lu vs cudaFree %lu",
+                 emu_mallocs - m0, emu_frees - f0);
+}
+
+/* ---- the CPU backend against independent oracles -------------------------- */
+
+Test(backend_ops_cpu, registry_gives_the_cpu_table_and_names_ops)
+{
+    const rnnc_backend_ops *b;
+    OK(rnnc_backend_ops_get(RNNC_DEVICE_CPU, &b));
+    cr_assert_eq(b, rnnc_backend_ops_cpu());
+    cr_assert_str_eq(b->name, "cpu");
+    cr_assert_str_eq(rnnc_bop_name(RNNC_BOP_SOFTMAX_BACKWARD), "softmax_backward");
+    cr_assert_str_eq(rnnc_bop_name(RNNC_BOP_COUNT), "unknown");
+    rnnc_status s = rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &b);
+    if (!rnnc_device_available(RNNC_DEVICE_CUDA)) {
+        cr_assert_eq(s, RNNC_E_NODEV);
+        cr_assert(strstr(rnnc_last_error(), "CUDA"), "%s", rnnc_last_error());
+    }
+}
+
+Test(backend_ops_cpu, matmul_elementwise_reduce_match_float64_loops)
+{
+    cpu = rnnc_backend_ops_cpu();
+    rng_seed(20);
+    for (int rep = 0; rep < 24; rep++) {
+        const bool ta = rep & 1, tb = rep & 2;
+        const float beta = (rep & 4) ? 1.0f : 0.0f;
+        const int64_t m = rng_size(), n = rng_size(), k = rng_size();
+        float *a = rand_vec((size_t)(m * k), -1, 1), *b = rand_vec((size_t)(k * n), -1, 1);
+        float *c0 = rand_vec((size_t)(m * n), -1, 1);
+        double *want = malloc((size_t)(m * n) * sizeof *want);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double s = beta ? c0[i * n + j] : 0.0;
+                for (int64_t l = 0; l < k; l++)
+                    s += (double)(ta ? a[l * m + i] : a[i * k + l]) *
+                         (double)(tb ? b[j * k + l] : b[l * n + j]);
+                want[i * n + j] = s;
+            }
+        rnnc_bbuf *ca = up(cpu, a, (size_t)(m * k)), *cb = up(cpu, b, (size_t)(k * n)),
+                  *cc = up(cpu, c0, (size_t)(m * n));
+        OK(cpu->matmul(ta, tb, m, n, k, ca, cb, beta, cc));
+        expect_close_d(cc->data, want, (size_t)(m * n), 1e-5, 1e-5 * (double)k, "cpu matmul");
+        cpu->free(ca), cpu->free(cb), cpu->free(cc);
+        free(a), free(b), free(c0), free(want);
+    }
+    /* k = 0: C = beta C. */
+    float one = 1.0f, c2[2] = {3.0f, 4.0f};
+    rnnc_bbuf *e, *cc = up(cpu, c2, 2);
+    OK(cpu->alloc(RNNC_F32, 0, &e));
+    OK(cpu->matmul(false, false, 1, 2, 0, e, e, 1.0f, cc));
+    cr_assert(((float *)cc->data)[0] == 3.0f && ((float *)cc->data)[1] == 4.0f);
+    OK(cpu->matmul(false, false, 1, 2, 0, e, e, 0.0f, cc));
+    cr_assert(((float *)cc->data)[0] == 0.0f && ((float *)cc->data)[1] == 0.0f);
+    cpu->free(e), cpu->free(cc);
+    (void)one;
+    /* Bias and reductions, by hand. */
+    float x[6] = {1, 2, 3, 4, 5, 6}, bias[3] = {10, 20, 30};
+    rnnc_bbuf *bx = up(cpu, x, 6), *bb = up(cpu, bias, 3), *by, *r2;
+    OK(cpu->alloc(RNNC_F32, 6, &by));
+    OK(cpu->bias_add(2, 3, bx, bb, by));
+    const double want_b[6] = {11, 22, 33, 14, 25, 36};
+    expect_close_d(by->data, want_b, 6, 0, 0, "bias_add");
+    OK(cpu->alloc(RNNC_F32, 3, &r2));
+    OK(cpu->reduce(RNNC_RED_SUM, 1, 2, 3, bx, r2)); /* over axis 0 of (2, 3) */
+    const double want_s[3] = {5, 7, 9};
+    expect_close_d(r2->data, want_s, 3, 0, 0, "sum axis 0");
+    cpu->free(r2);
+    OK(cpu->alloc(RNNC_F32, 2, &r2));
+    OK(cpu->reduce(RNNC_RED_MEAN, 2, 3, 1, bx, r2)); /* over axis 1 */
+    const double want_m[2] = {2, 5};
+    expect_close_d(r2->data, want_m, 2, 0, 0, "mean axis 1");
+    cpu->free(r2), cpu->free(bx), cpu->free(bb), cpu->free(by);
+}
+
+/* d/dx of sum(g * f(x)) by central differences in double. */
+static double fd_act(rnnc_act a, double x)
+{
+    const double h = 1e-6 * (fabs(x) > 1 ? fabs(x) : 1);
+    return (rnnc_act_apply(a, x + h) - rnnc_act_apply(a, x - h)) / (2 * h);
+}
+
+Test(backend_ops_cpu, activations_against_hand_values_and_finite_differences)
+{
+    cpu = rnnc_backend_ops_cpu();
+    float xs[3] = {0.5f, 0.0f, -1.0f};
+    rnnc_bbuf *x = up(cpu, xs, 3), *y, *g, *gx;
+    OK(cpu->alloc(RNNC_F32, 3, &y));
+    OK(cpu->activation(RNNC_ACT_TANH, x, y));
+    const double tanh_want[3] = {0.46211715726000974, 0.0, -0.7615941559557649};
+    expect_close_d(y->data, tanh_want, 3, 1e-6, 0, "tanh");
+    OK(cpu->activation(RNNC_ACT_SIGMOID, x, y));
+    const double sig_want[3] = {0.6224593312018546, 0.5, 0.2689414213699951};
+    expect_close_d(y->data, sig_want, 3, 1e-6, 0, "sigmoid");
+    cpu->free(x), cpu->free(y);
+    rng_seed(21);
+    for (int a = 0; a < RNNC_ACT_COUNT; a++) {
+        if (!rnnc_act_is_elementwise((rnnc_act)a))
+            continue;
+        const size_t n = 40;
+        float *xv = rand_vec(n, -3, 3), *gv = rand_vec(n, -1, 1);
+        for (size_t i = 0; i < n; i++) /* away from the kinks at 0, +-0.5, +-1, +-3, 6 */
+            if (fabsf(xv[i] - roundf(xv[i] * 2) / 2) < 0.01f)
+                xv[i] += 0.05f;
+        x = up(cpu, xv, n);
+        g = up(cpu, gv, n);
+        OK(cpu->alloc(RNNC_F32, n, &y));
+        OK(cpu->alloc(RNNC_F32, n, &gx));
+        OK(cpu->fill(gx, 0.25f));
+        OK(cpu->activation((rnnc_act)a, x, y));
+        OK(cpu->activation_backward((rnnc_act)a, x, y, g, gx));
+        double want[40];
+        for (size_t i = 0; i < n; i++)
+            want[i] = 0.25 + (double)gv[i] * fd_act((rnnc_act)a, (double)xv[i]);
+        char what[80];
+        snprintf(what, sizeof what, "%s backward vs finite differences", rnnc_act_name((rnnc_act)a));
+        expect_close_d(gx->data, want, n, 1e-4, 1e-5, what);
+        cpu->free(x), cpu->free(g), cpu->free(y), cpu->free(gx);
+        free(xv), free(gv);
+    }
+}
+
+Test(backend_ops_cpu, softmax_against_hand_values_and_finite_differences)
+{
+    cpu = rnnc_backend_ops_cpu();
+    float xs[6] = {1, 2, 3, 1000, 1000, 1000};
+    rnnc_bbuf *x = up(cpu, xs, 6), *y, *g, *gx;
+    OK(cpu->alloc(RNNC_F32, 6, &y));
+    OK(cpu->softmax(2, 3, x, y));
+    const double want[6] = {0.09003057317038046, 0.24472847105479764, 0.6652409557748219,
+                            1.0 / 3, 1.0 / 3, 1.0 / 3};
+    expect_close_d(y->data, want, 6, 1e-6, 0, "softmax");
+    /* d/dx sum(g * softmax(x)), row 0, by central differences. */
+    float gs[6] = {0.3f, -1.0f, 2.0f, 1, 1, 1};
+    g = up(cpu, gs, 6);
+    OK(cpu->alloc(RNNC_F32, 6, &gx));
+    OK(cpu->fill(gx, 0.0f));
+    OK(cpu->softmax_backward(2, 3, y, g, gx));
+    double fd[6] = {0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < 3; j++) {
+        double l[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            double z[3] = {1, 2, 3}, s = 0, acc = 0;
+            z[j] += sgn ? -1e-6 : 1e-6;
+            for (int i = 0; i < 3; i++)
+                s += exp(z[i]);
+            for (int i = 0; i < 3; i++)
+                acc += gs[i] * exp(z[i]) / s;
+            l[sgn] = acc;
+        }
+        fd[j] = (l[0] - l[1]) / 2e-6;
+    }
+    expect_close_d(gx->data, fd, 6, 1e-4, 1e-6, "softmax backward vs finite differences");
+    cpu->free(x), cpu->free(y), cpu->free(g), cpu->free(gx);
+}
+
+/* rnnc's own loss (optim/losses.c, the tape) on the same data: values, and
+ * the gradient of their mean by rnnc_backward. */
+static void rnnc_loss_oracle(rnnc_bloss kind, bool logits, int64_t rows, int64_t cols,
+                             const float *t, const int32_t *ids, const float *p, float *values,
+                             float *grad)
+{
+    static const rnnc_loss_kind kinds[] = {
+        RNNC_LOSS_MEAN_SQUARED_ERROR, RNNC_LOSS_BINARY_CROSSENTROPY,
+        RNNC_LOSS_CATEGORICAL_CROSSENTROPY, RNNC_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY};
+    rnnc_loss_options o = rnnc_loss_options_default();
+    o.from_logits = logits;
+    rnnc_loss *l;
+    OK(rnnc_loss_create(kinds[kind], &o, &l));
+    rnnc_ctx *cx = rnnc_ctx_create();
+    cr_assert(cx);
+    rnnc_tensor *yt, *yp, *v, *mean;
+    const rnnc_shape ps = RNNC_SHAPE(rows, cols), is = RNNC_SHAPE(rows);
+    if (kind == RNNC_BLOSS_SCCE)
+        OK(rnnc_tensor_from(RNNC_I32, &is, ids, &yt));
+    else
+        OK(rnnc_tensor_from(RNNC_F32, &ps, t, &yt));
+    OK(rnnc_tensor_from(RNNC_F32, &ps, p, &yp));
+    OK(rnnc_tensor_set_requires_grad(yp, true));
+    OK(rnnc_loss_values(l, cx, yt, yp, &v, NULL));
+    OK(rnnc_mean(cx, v, NULL, 0, false, &mean));
+    OK(rnnc_backward(cx, mean));
+    memcpy(values, v->data, (size_t)rows * sizeof *values);
+    memcpy(grad, yp->grad, (size_t)(rows * cols) * sizeof *grad);
+    rnnc_ctx_destroy(cx);
+    rnnc_tensor_destroy(yt);
+    rnnc_tensor_destroy(yp);
+    rnnc_loss_destroy(l);
+}
+
+Test(backend_ops_cpu, losses_match_rnnc_losses_and_finite_differences)
+{
+    cpu = rnnc_backend_ops_cpu();
+    rng_seed(22);
+    for (int kind = 0; kind < RNNC_BLOSS_COUNT; kind++)
+        for (int logits = 0; logits < 2; logits++) {
+            if (kind == RNNC_BLOSS_MSE && logits)
+                continue;
+            for (int rep = 0; rep < 6; rep++) {
+                const int64_t rows = rng_size(), cols = rng_size() + (kind >= RNNC_BLOSS_CCE);
+                const size_t n = (size_t)(rows * cols);
+                float *t = malloc(n * sizeof *t), *p = malloc(n * sizeof *p);
+                float *v = malloc((size_t)rows * sizeof *v), *g = malloc(n * sizeof *g);
+                float *vo = malloc((size_t)rows * sizeof *vo), *go = malloc(n * sizeof *go);
+                int32_t *ids = malloc((size_t)rows * sizeof *ids);
+                loss_data((rnnc_bloss)kind, logits, rows, cols, t, ids, p);
+                const bool sp = kind == RNNC_BLOSS_SCCE;
+                rnnc_bbuf *ct = sp ? up_i32(cpu, ids, (size_t)rows) : up(cpu, t, n);
+                rnnc_bbuf *cp = up(cpu, p, n), *cv, *cg;
+                OK(cpu->alloc(RNNC_F32, (size_t)rows, &cv));
+                OK(cpu->alloc(RNNC_F32, n, &cg));
+                OK(cpu->loss((rnnc_bloss)kind, logits, rows, cols, ct, cp, cv, cg, 1.0f / (float)rows));
+                rnnc_loss_oracle((rnnc_bloss)kind, logits, rows, cols, t, ids, p, vo, go);
+                char what[96];
+                snprintf(what, sizeof what, "cpu loss %d (logits %d) vs rnnc_loss_values", kind, logits);
+                expect_close(cv->data, vo, (size_t)rows, 1e-5, 1e-6, what);
+                snprintf(what, sizeof what, "cpu loss %d (logits %d) grad vs rnnc_backward", kind, logits);
+                expect_close(cg->data, go, n, 1e-5, 1e-6, what);
+                /* Finite differences of the table's own values, at entries
+                 * away from the clip edges. */
+                for (size_t i = 0; i < n && i < 12; i++) {
+                    const bool probs = !logits && kind != RNNC_BLOSS_MSE;
+                    if (probs && (p[i] < 0.1f || p[i] > 0.9f))
+                        continue;
+                    const int64_t r = (int64_t)i / cols;
+                    double lv[2];
+                    for (int sgn = 0; sgn < 2; sgn++) {
+                        const float h = probs ? 1e-3f : 1e-2f * (fabsf(p[i]) > 1 ? fabsf(p[i]) : 1);
+                        float *q = malloc(n * sizeof *q);
+                        memcpy(q, p, n * sizeof *q);
+                        q[i] += sgn ? -h : h;
+                        rnnc_bbuf *cq = up(cpu, q, n);
+                        OK(cpu->loss((rnnc_bloss)kind, logits, rows, cols, ct, cq, cv, NULL, 1.0f));
+                        lv[sgn] = ((float *)cv->data)[r] / (double)h;
+                        cpu->free(cq);
+                        free(q);
+                    }
+                    const double fd = (lv[0] - lv[1]) / 2 / (double)rows;
+                    cr_assert(fabs(((float *)cg->data)[i] - fd) <= 2e-3 + 2e-2 * fabs(fd),
+                              "loss %d logits %d grad[%zu] %.6g vs finite difference %.6g", kind,
+                              logits, i, (double)((float *)cg->data)[i], fd);
+                }
+                cpu->free(ct), cpu->free(cp), cpu->free(cv), cpu->free(cg);
+                free(t), free(p), free(v), free(g), free(vo), free(go), free(ids);
+            }
+        }
+}
+
+Test(backend_ops_cpu, losses_hand_values)
+{
+    cpu = rnnc_backend_ops_cpu();
+    /* MSE of (1, 2) against (0, 0): (1 + 4) / 2; BCE of logit 0: log 2;
+     * CCE of logits (0, 0) with t = (1, 0): log 2; SCCE of probabilities
+     * (0.25, 0.75), id 1: -log 0.75. */
+    float p1[2] = {1, 2}, t1[2] = {0, 0}, v[1];
+    rnnc_bbuf *cp = up(cpu, p1, 2), *ct = up(cpu, t1, 2), *cv, *ci;
+    OK(cpu->alloc(RNNC_F32, 1, &cv));
+    OK(cpu->loss(RNNC_BLOSS_MSE, false, 1, 2, ct, cp, cv, NULL, 1));
+    OK(cpu->download(v, cv));
+    cr_assert_float_eq(v[0], 2.5f, 1e-6);
+    float z[2] = {0, 0}, onehot[2] = {1, 0};
+    cpu->free(cp), cpu->free(ct);
+    cp = up(cpu, z, 2), ct = up(cpu, onehot, 2);
+    OK(cpu->loss(RNNC_BLOSS_CCE, true, 1, 2, ct, cp, cv, NULL, 1));
+    OK(cpu->download(v, cv));
+    cr_assert_float_eq(v[0], (float)log(2.0), 1e-6);
+    OK(cpu->loss(RNNC_BLOSS_BCE, true, 1, 2, ct, cp, cv, NULL, 1));
+    OK(cpu->download(v, cv));
+    cr_assert_float_eq(v[0], (float)log(2.0), 1e-6);
+    float pr[2] = {0.25f, 0.75f};
+    int32_t id[1] = {1}, bad[1] = {2};
+    cpu->free(cp);
+    cp = up(cpu, pr, 2);
+    ci = up_i32(cpu, id, 1);
+    OK(cpu->loss(RNNC_BLOSS_SCCE, false, 1, 2, ci, cp, cv, NULL, 1));
+    OK(cpu->download(v, cv));
+    cr_assert_float_eq(v[0], (float)-log(0.75), 1e-6);
+    OK(cpu->upload(ci, bad));
+    cr_assert_eq(cpu->loss(RNNC_BLOSS_SCCE, false, 1, 2, ci, cp, cv, NULL, 1), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "class id 2"), "%s", rnnc_last_error());
+    cpu->free(cp), cpu->free(ct), cpu->free(cv), cpu->free(ci);
+}
+
+Test(backend_ops_cuda_emulated, sparse_id_out_of_range_gives_nan)
+{
+    use_emulated();
+    float pr[2] = {0.25f, 0.75f}, v[1], g[2];
+    int32_t bad[1] = {-1};
+    rnnc_bbuf *cp = up(be, pr, 2), *ci = up_i32(be, bad, 1), *cv, *cg;
+    OK(be->alloc(RNNC_F32, 1, &cv));
+    OK(be->alloc(RNNC_F32, 2, &cg));
+    OK(be->loss(RNNC_BLOSS_SCCE, true, 1, 2, ci, cp, cv, cg, 1));
+    OK(be->download(v, cv));
+    OK(be->download(g, cg));
+    cr_assert(isnan(v[0]) && isnan(g[0]) && isnan(g[1]));
+    be->free(cp), be->free(ci), be->free(cv), be->free(cg);
+    emulated_done();
+}
+
+/* Keras's formulas in double: SGD (momentum, nesterov), Adam/AdamW
+ * (amsgrad), epsilon outside the square root, decay w - w wd lr first. */
+Test(backend_ops_cpu, optimizers_match_kerass_formulas_in_float64)
+{
+    cpu = rnnc_backend_ops_cpu();
+    rng_seed(23);
+    for (int rep = 0; rep < 12; rep++) {
+        const size_t n = 37;
+        float *w0 = rand_vec(n, -1, 1), *zero = calloc(n, sizeof *zero);
+        double w[37], m[37], v[37], vh[37];
+        for (size_t i = 0; i < n; i++)
+            w[i] = w0[i], m[i] = v[i] = vh[i] = 0;
+        rnnc_bbuf *cw = up(cpu, w0, n), *cm = up(cpu, zero, n), *cv = up(cpu, zero, n),
+                  *ch = up(cpu, zero, n);
+        const double lr = 0.01, mu = (rep % 3) ? 0.9 : 0.0, b1 = 0.9, b2 = 0.999, eps = 1e-7;
+        const bool nesterov = rep % 3 == 2, ams = rep & 1, adam = rep >= 6;
+        const double wd = (rep & 2) && adam ? 0.004 : 0.0;
+        for (int step = 1; step <= 4; step++) {
+            float *g = rand_vec(n, -1, 1);
+            rnnc_bbuf *cg = up(cpu, g, n);
+            if (!adam) {
+                const rnnc_sgd_params p = {(float)lr, (float)mu, nesterov};
+                OK(cpu->sgd(&p, cw, cg, cm));
+                for (size_t i = 0; i < n; i++) {
+                    if (mu == 0) {
+                        w[i] -= lr * g[i];
+                        continue;
+                    }
+                    m[i] = mu * m[i] - lr * g[i];
+                    w[i] += nesterov ? mu * m[i] - lr * g[i] : m[i];
+                }
+            } else {
+                const rnnc_adam_params p = {lr, b1, b2, eps, step, ams, wd};
+                OK(cpu->adam(&p, cw, cg, cm, cv, ch));
+                const double lr_t = lr * sqrt(1 - pow(b2, step)) / (1 - pow(b1, step));
+                for (size_t i = 0; i < n; i++) {
+                    w[i] -= w[i] * wd * lr;
+                    m[i] = b1 * m[i] + (1 - b1) * g[i];
+                    v[i] = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
+                    vh[i] = vh[i] > v[i] ? vh[i] : v[i];
+                    w[i] -= lr_t * m[i] / (sqrt(ams ? vh[i] : v[i]) + eps);
+                }
+            }
+            cpu->free(cg);
+            free(g);
+        }
+        expect_close_d(cw->data, w, n, 1e-5, 1e-6, adam ? "adam w vs float64" : "sgd w vs float64");
+        cpu->free(cw), cpu->free(cm), cpu->free(cv), cpu->free(ch);
+        free(w0), free(zero);
+    }
+}
+
+/* ---- a tensor knows its device ------------------------------------------ */
+
+Test(backend_ops_cpu, cpu_tensor_ops_refuse_a_tensor_of_another_device)
+{
+    rnnc_tensor *a, *b, *v, *y;
+    const rnnc_shape s = RNNC_SHAPE(2, 3);
+    OK(rnnc_tensor_create(RNNC_F32, &s, &a));
+    OK(rnnc_tensor_create(RNNC_F32, &s, &b));
+    cr_assert_eq(a->device, RNNC_DEVICE_CPU, "tensors are created on the CPU");
+    rnnc_ctx *cx = rnnc_ctx_create();
+    cr_assert(cx);
+    OK(rnnc_add(cx, a, b, &y)); /* CPU tensors: as before */
+    b->device = RNNC_DEVICE_CUDA;  /* as a device tensor would be marked */
+    const int ax = 0;
+    const rnnc_shape s6 = RNNC_SHAPE(6), s3 = RNNC_SHAPE(3);
+#define EXPECT_REFUSED(call, want)                                                          \
+    do {                                                                                    \
+        cr_assert_eq((call), RNNC_E_UNSUPPORTED, "%s", #call);                              \
+        cr_assert(strstr(rnnc_last_error(), want) && strstr(rnnc_last_error(), "CPU tensors only"), \
+                  "%s: %s", #call, rnnc_last_error());                                     \
+    } while (0)
+    EXPECT_REFUSED(rnnc_add(cx, a, b, &y), "add: argument 'b' is a cuda tensor");
+    EXPECT_REFUSED(rnnc_matmul(cx, a, b, false, true, &y), "matmul: argument 'b' is a cuda tensor");
+    EXPECT_REFUSED(rnnc_activation(cx, RNNC_ACT_TANH, b, &y), "tanh: argument 'x' is a cuda tensor");
+    EXPECT_REFUSED(rnnc_sum(cx, b, &ax, 1, false, &y), "argument 'x' is a cuda tensor");
+    EXPECT_REFUSED(rnnc_reshape(cx, b, &s6, &y),
+                   "reshape: argument 'x' is a cuda tensor");
+    OK(rnnc_tensor_view(b, 0, &s3, &v));
+    cr_assert_eq(v->device, RNNC_DEVICE_CUDA, "a view lives where its storage does");
+    EXPECT_REFUSED(rnnc_slice(cx, v, 0, 0, 1, &y), "slice: argument 'x' is a cuda tensor");
+#undef EXPECT_REFUSED
+    b->device = RNNC_DEVICE_CPU; /* its storage is host memory after all: free it as such */
+    rnnc_tensor_destroy(v);
+    rnnc_ctx_destroy(cx);
+    rnnc_tensor_destroy(a);
+    rnnc_tensor_destroy(b);
+}
