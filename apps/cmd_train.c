@@ -138,6 +138,18 @@ static void print_logs(const rnnc_logs *l)
         printf("%s%s %.4f", i ? " - " : "", l->names[i], l->values[i]);
 }
 
+/* Data-parallel: a validation or test file read by rows, each rank its
+ * part of every batch (the session loaded only its first rows). */
+static rnnc_status eval_rows_open(const rnnc_app_session *ses, const rnnc_spec_source *src, rnnc_dataset_rows **r,
+                                  rnnc_row_source *out)
+{
+    rnnc_dataset_options o;
+    rnnc_app_source_options(ses, src, &o);
+    RNNC_TRY(rnnc_dataset_rows_open(src->path, &o, r));
+    *out = (rnnc_row_source){rnnc_dataset_rows_count(*r), rnnc_dataset_rows_read, *r};
+    return RNNC_OK;
+}
+
 /* Loss and metrics of the test split, then predictions next to targets. */
 static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
 {
@@ -145,9 +157,22 @@ static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
     if (!d || !d->y)
         return RNNC_OK;
     const char *which = d == &ses->test ? "Test" : "Validation";
+    const rnnc_spec_source *file = d == &ses->test ? &ses->spec->test : &ses->spec->validation_data;
     rnnc_logs logs;
-    RNNC_TRY(rnnc_trainer_evaluate(tr, d->x, d->y, d->sample_weight, ses->spec->batch_size, &logs));
-    printf("%s (%lld samples): ", which, (long long)d->x->shape.dim[0]);
+    int64_t samples = d->x->shape.dim[0];
+    if (ses->eval_by_rows && file->path) {
+        rnnc_dataset_rows *r = NULL;
+        rnnc_row_source src;
+        rnnc_status s = eval_rows_open(ses, file, &r, &src);
+        if (!s)
+            s = rnnc_trainer_evaluate_source(tr, &src, ses->spec->batch_size, &logs);
+        samples = src.n;
+        rnnc_dataset_rows_close(r);
+        RNNC_TRY(s);
+    } else {
+        RNNC_TRY(rnnc_trainer_evaluate(tr, d->x, d->y, d->sample_weight, ses->spec->batch_size, &logs));
+    }
+    printf("%s (%lld samples): ", which, (long long)samples);
     print_logs(&logs);
     printf("\n");
     if (!ses->task)
@@ -366,7 +391,7 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     /* Everything is read and checked before the first step. */
     rnnc_app_session ses;
     /* data-parallel: each rank reads its rows of an HDF5 training file */
-    const int by_rows = rnnc_comm_size(comm) > 1 ? RNNC_APP_TRAIN_BY_ROWS : 0;
+    const int by_rows = rnnc_comm_size(comm) > 1 ? RNNC_APP_TRAIN_BY_ROWS | RNNC_APP_EVAL_BY_ROWS : 0;
     if ((s = rnnc_app_session_open(spec_path, RNNC_APP_TRAIN | RNNC_APP_VALIDATION | RNNC_APP_TEST | by_rows,
                                    seed_override, &ses)))
         return rnnc_cli_fail(&cmd, s);
@@ -381,6 +406,8 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     memset(&fc, 0, sizeof fc);
     train_source tsrc;
     memset(&tsrc, 0, sizeof tsrc);
+    rnnc_dataset_rows *vrows = NULL; /* data-parallel: the validation file's rows */
+    rnnc_row_source vsrc;
     int code = RNNC_EXIT_FAIL;
     if ((s = rnnc_app_compile(&ses, &tr)) || (s = rnnc_trainer_set_comm(tr, comm)))
         goto fail;
@@ -432,6 +459,10 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     if (rnnc_comm_size(comm) > 1)
         printf("Data-parallel on %d ranks: each takes its part of every global batch of %lld\n", rnnc_comm_size(comm),
                (long long)spec->batch_size);
+    if (ses.eval_by_rows && spec->validation_data.path && ses.validation.x)
+        printf("Each rank reads its rows of every validation batch from %s\n", spec->validation_data.path);
+    if (ses.eval_by_rows && spec->test.path && ses.test.x)
+        printf("Each rank reads its rows of every test batch from %s\n", spec->test.path);
     if (ts.start_batch > 0)
         printf("Resuming from %s inside epoch %lld, after batch %lld\n", resume_path, (long long)ts.start_epoch + 1,
                (long long)ts.start_batch);
@@ -492,6 +523,12 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                 goto fail;
             fo.sample_weight = NULL; /* read with the rows */
         }
+        if (ses.eval_by_rows && spec->validation_data.path && ses.validation.x) {
+            if ((s = eval_rows_open(&ses, &spec->validation_data, &vrows, &vsrc)))
+                goto fail;
+            fo.x_val = fo.y_val = fo.sample_weight_val = NULL;
+            fo.val_source = &vsrc;
+        }
         rnnc_interrupt_install();
         s = ses.train_by_rows ? rnnc_trainer_fit_source(tr, &src, &fo, &hist)
                               : rnnc_trainer_fit(tr, ses.train.x, ses.train.y, &fo, &hist);
@@ -548,6 +585,7 @@ done:
     rnnc_history_destroy(hist);
     rnnc_fit_callbacks_clear(&fc);
     train_source_close(&tsrc);
+    rnnc_dataset_rows_close(vrows);
     rnnc_train_state_clear(&ts);
     rnnc_trainer_destroy(tr);
     rnnc_app_session_close(&ses);

@@ -89,6 +89,11 @@ void rnnc_app_train_options(const rnnc_app_session *s, rnnc_dataset_options *o)
     source_options(&s->spec->train, s->model, o);
 }
 
+void rnnc_app_source_options(const rnnc_app_session *s, const rnnc_spec_source *src, rnnc_dataset_options *o)
+{
+    source_options(src, s->model, o);
+}
+
 static rnnc_status read_source(const rnnc_spec_source *src, const rnnc_model *m, const char *what,
                                rnnc_task_data *out)
 {
@@ -136,6 +141,9 @@ static rnnc_status wants_streaming(const rnnc_training_spec *spec, bool *out)
     return RNNC_OK;
 }
 
+static rnnc_status split_by_rows(rnnc_app_session *s, const rnnc_spec_source *src, const char *what, const char *name,
+                              rnnc_task_data *out, int64_t *count);
+
 /* The training rows read on demand: only the first rows (a batch, for the
  * checks and building the model) are loaded; train_rows counts the file's. */
 static rnnc_status open_by_rows(rnnc_app_session *s)
@@ -153,19 +161,28 @@ static rnnc_status open_by_rows(rnnc_app_session *s)
                          spec->path, (long long)spec->batch_size, (long long)spec->chunk_size,
                          (long long)spec->shuffle_window,
                          rnnc_cfg_where(rnnc_cfg_peek(spec->data_config, "streaming"), w, sizeof w));
+    return split_by_rows(s, &spec->train, "data", "training data", &s->train, &s->train_rows);
+}
+
+/* A split read by rows later: its row count, and its first batch's rows
+ * (in *out) for the checks before training. */
+static rnnc_status split_by_rows(rnnc_app_session *s, const rnnc_spec_source *src, const char *what, const char *name,
+                              rnnc_task_data *out, int64_t *count)
+{
+    const rnnc_training_spec *spec = s->spec;
     rnnc_dataset_options o;
     rnnc_dataset_rows *r;
-    source_options(&spec->train, s->model, &o);
-    rnnc_status st = rnnc_dataset_rows_open(spec->train.path, &o, &r);
+    source_options(src, s->model, &o);
+    rnnc_status st = rnnc_dataset_rows_open(src->path, &o, &r);
     if (st)
-        return rnnc_fail_context(st, "data: ");
-    s->train_rows = rnnc_dataset_rows_count(r);
-    if (s->train_rows == 0) {
+        return rnnc_fail_context(st, "%s: ", what);
+    *count = rnnc_dataset_rows_count(r);
+    if (*count == 0) {
         rnnc_dataset_rows_close(r);
-        return rnnc_fail(RNNC_E_ARG, "%s: the training data ('%s', datasets %s and %s) has 0 samples; give at least one",
-                         spec->path, spec->train.path, spec->train.x, spec->train.y);
+        return rnnc_fail(RNNC_E_ARG, "%s: the %s ('%s', datasets %s and %s) has 0 samples; give at least one",
+                         spec->path, name, src->path, src->x, src->y);
     }
-    int64_t first = s->train_rows < spec->batch_size ? s->train_rows : spec->batch_size;
+    int64_t first = *count < spec->batch_size ? *count : spec->batch_size;
     int64_t *rows = malloc((size_t)(first > 0 ? first : 1) * sizeof *rows);
     rnnc_ctx *cx = rnnc_ctx_create();
     rnnc_tensor *t[3] = {NULL, NULL, NULL};
@@ -175,10 +192,10 @@ static rnnc_status open_by_rows(rnnc_app_session *s)
         rows[i] = i;
     if (st == RNNC_OK && first > 0)
         st = rnnc_dataset_rows_read(r, cx, rows, first, &t[0], &t[1], &t[2]);
-    if (st == RNNC_OK && spec->train.sample_weight && !t[2])
-        st = rnnc_fail(RNNC_E_FORMAT, "data: '%s' has no dataset '/%s' (named by sample_weight); fix the name or remove the key",
-                       spec->train.path, spec->train.sample_weight);
-    rnnc_tensor **dst[3] = {&s->train.x, &s->train.y, &s->train.sample_weight};
+    if (st == RNNC_OK && src->sample_weight && !t[2])
+        st = rnnc_fail(RNNC_E_FORMAT, "%s: '%s' has no dataset '/%s' (named by sample_weight); fix the name or remove the key",
+                       what, src->path, src->sample_weight);
+    rnnc_tensor **dst[3] = {&out->x, &out->y, &out->sample_weight};
     for (int k = 0; k < 3 && st == RNNC_OK; k++)
         if (t[k])
             st = rnnc_tensor_clone(t[k], dst[k]);
@@ -267,11 +284,16 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
         if ((splits & RNNC_APP_TRAIN) && !s->train_by_rows &&
             (st = read_source(&s->spec->train, s->model, "data", &s->train)))
             goto fail;
+        /* data-parallel: validation and test files by rows too (the first batch loaded for the checks) */
+        s->eval_by_rows = (splits & RNNC_APP_EVAL_BY_ROWS) != 0;
         if ((splits & RNNC_APP_VALIDATION) && s->spec->validation_data.path &&
-            (st = read_source(&s->spec->validation_data, s->model, "fit.validation_data", &s->validation)))
+            (st = s->eval_by_rows ? split_by_rows(s, &s->spec->validation_data, "fit.validation_data", "validation data",
+                                               &s->validation, &s->validation_rows)
+                                  : read_source(&s->spec->validation_data, s->model, "fit.validation_data", &s->validation)))
             goto fail;
         if ((splits & RNNC_APP_TEST) && s->spec->test.path &&
-            (st = read_source(&s->spec->test, s->model, "data.test", &s->test)))
+            (st = s->eval_by_rows ? split_by_rows(s, &s->spec->test, "data.test", "test data", &s->test, &s->test_rows)
+                                  : read_source(&s->spec->test, s->model, "data.test", &s->test)))
             goto fail;
     }
     /* Every split must fit the model; an unbuilt model is built from the data. */

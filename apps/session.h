@@ -21,7 +21,11 @@ enum {
     /* data-parallel: read the training rows from their HDF5 file batch by
      * batch (each rank its own) when the spec allows it (no
      * validation_split, no class_weight), instead of loading them */
-    RNNC_APP_TRAIN_BY_ROWS = 8
+    RNNC_APP_TRAIN_BY_ROWS = 8,
+    /* data-parallel: validation_data and test files are read by rows
+     * when evaluated (each rank its own); only their first batch is
+     * loaded, for the checks (a task's data is generated whole) */
+    RNNC_APP_EVAL_BY_ROWS = 16
 };
 
 typedef struct rnnc_app_session {
@@ -36,6 +40,8 @@ typedef struct rnnc_app_session {
     bool train_by_rows;         /* the training rows are read from spec->train's file batch by batch: */
                                 /* `train` then holds only its first rows (checks, building the model) */
     bool streaming;             /* ... through the streaming reader (io/stream_reader.h), else the row reader */
+    bool eval_by_rows;          /* RNNC_APP_EVAL_BY_ROWS: validation / test files (when given) are read by rows: */
+    int64_t validation_rows, test_rows; /* their samples; `validation` / `test` hold their first rows */
 } rnnc_app_session;
 
 /* Reads the spec, builds the model and loads the requested splits
@@ -48,6 +54,8 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
 void rnnc_app_session_close(rnnc_app_session *s);
 /* The options that read the training file's datasets (names, dtypes). */
 void rnnc_app_train_options(const rnnc_app_session *s, rnnc_dataset_options *o);
+/* The same for another of the spec's sources (validation_data, test). */
+void rnnc_app_source_options(const rnnc_app_session *s, const rnnc_spec_source *src, rnnc_dataset_options *o);
 
 struct rnnc_trainer;
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef RNNC_HAVE_MPI
 #include <mpi.h>
@@ -85,6 +86,26 @@ void rnnc_comm_reset_busy(rnnc_comm *c)
 {
     if (c)
         c->busy = 0;
+}
+
+/* rnnc_comm_abort's line on stderr: what stdio holds first, then the line
+ * in one write(2), so that it reaches mpirun whole, never interleaved with
+ * another rank's. */
+static void say_abort(const rnnc_comm *c, const char *message)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof line, "rnnc: rank %d: %s\n", rnnc_comm_rank(c), message ? message : "");
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) {
+        n = (int)sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    fflush(stdout);
+    fflush(stderr);
+    for (ssize_t at = 0, w; at < n; at += w)
+        if ((w = write(STDERR_FILENO, line + at, (size_t)(n - at))) <= 0)
+            return;
 }
 
 static bool reducible(rnnc_dtype dt) { return dt == RNNC_F32 || dt == RNNC_F64 || dt == RNNC_I64; }
@@ -322,8 +343,7 @@ void rnnc_comm_destroy(rnnc_comm *c)
 
 void rnnc_comm_abort(rnnc_comm *c, int code, const char *message)
 {
-    fprintf(stderr, "rnnc: rank %d: %s\n", rnnc_comm_rank(c), message);
-    fflush(stderr);
+    say_abort(c, message);
     if (c && c->mpi && c->size > 1)
         MPI_Abort(c->comm, code ? code : 1);
 }
@@ -390,8 +410,7 @@ static rnnc_status op_allreduce(rnnc_comm *c, double *buf, size_t n)
 void rnnc_comm_abort(rnnc_comm *c, int code, const char *message)
 {
     (void)code;
-    fprintf(stderr, "rnnc: rank %d: %s\n", rnnc_comm_rank(c), message);
-    fflush(stderr);
+    say_abort(c, message);
 }
 
 #endif

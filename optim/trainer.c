@@ -992,10 +992,11 @@ static int64_t *iota(int64_t n)
     return p;
 }
 
+/* Loss and metrics of x, y, sw, or with x NULL of the row source tr->src. */
 static rnnc_status evaluate_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                                  const rnnc_tensor *sw, int64_t bs, const char *prefix, rnnc_logs *out)
 {
-    const int64_t n = x->shape.dim[0];
+    const int64_t n = x ? x->shape.dim[0] : tr->src->n;
     int64_t *order = iota(n);
     if (!order)
         return rnnc_fail(RNNC_E_NOMEM, "evaluate: out of memory");
@@ -1022,6 +1023,39 @@ rnnc_status rnnc_trainer_evaluate(rnnc_trainer *tr, const rnnc_tensor *x, const 
         return rnnc_fail(RNNC_E_ARG, "evaluate: batch_size must be > 0, got %lld", (long long)batch_size);
     memset(out, 0, sizeof *out);
     rnnc_status s = evaluate_impl(tr, x, y, sample_weight, batch_size ? batch_size : 32, "", out);
+    return s ? rnnc_fail_context(s, "evaluate: ") : RNNC_OK;
+}
+
+/* The row source of an evaluation (validation rows, or those of
+ * rnnc_trainer_evaluate_source) in place of tr->src for the call. */
+static rnnc_status evaluate_rows(rnnc_trainer *tr, const rnnc_row_source *src, int64_t bs, const char *prefix,
+                                 rnnc_logs *out)
+{
+    const rnnc_row_source *was = tr->src;
+    tr->src = src;
+    rnnc_status s = evaluate_impl(tr, NULL, NULL, NULL, bs, prefix, out);
+    tr->src = was;
+    return s;
+}
+
+static rnnc_status check_source(const char *what, const rnnc_row_source *src)
+{
+    if (!src || !src->read)
+        return rnnc_fail(RNNC_E_ARG, "%s: the row source or its read function is NULL", what);
+    if (src->n <= 0)
+        return rnnc_fail(RNNC_E_ARG, "%s: the data has %lld samples; give at least one", what, (long long)src->n);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_trainer_evaluate_source(rnnc_trainer *tr, const rnnc_row_source *src, int64_t batch_size,
+                                         rnnc_logs *out)
+{
+    RNNC_TRY(require_compiled(tr, "evaluate"));
+    RNNC_TRY(check_source("evaluate", src));
+    if (batch_size < 0)
+        return rnnc_fail(RNNC_E_ARG, "evaluate: batch_size must be > 0, got %lld", (long long)batch_size);
+    memset(out, 0, sizeof *out);
+    rnnc_status s = evaluate_rows(tr, src, batch_size ? batch_size : 32, "", out);
     return s ? rnnc_fail_context(s, "evaluate: ") : RNNC_OK;
 }
 
@@ -1213,6 +1247,38 @@ static bool ask_stop(const rnnc_fit_options *o) { return o->stop_requested && o-
 static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                             const rnnc_fit_options *opts, rnnc_history **history);
 
+/* Keras's validation_split: the first `at` rows train, the rest validate. */
+static rnnc_status split_point(int64_t n, double split, int64_t *at)
+{
+    *at = (int64_t)floor((double)n * (1.0 - split));
+    if (*at == 0 || *at == n)
+        return rnnc_fail(RNNC_E_ARG, "fit: training data contains %lld samples, which is not sufficient to split it into a validation and training set as specified by validation_split=%g",
+                         (long long)n, split);
+    return RNNC_OK;
+}
+
+/* Rows [first, ...) of a row source, as a row source of their own. */
+typedef struct source_view {
+    const rnnc_row_source *base;
+    int64_t first;
+} source_view;
+
+static rnnc_status view_read(void *user, rnnc_ctx *cx, const int64_t *rows, int64_t count, rnnc_tensor **x,
+                             rnnc_tensor **y, rnnc_tensor **sw)
+{
+    const source_view *v = user;
+    if (v->first == 0)
+        return v->base->read(v->base->user, cx, rows, count, x, y, sw);
+    int64_t *at = malloc((size_t)(count > 0 ? count : 1) * sizeof *at);
+    if (!at)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    for (int64_t i = 0; i < count; i++)
+        at[i] = v->first + rows[i];
+    rnnc_status s = v->base->read(v->base->user, cx, at, count, x, y, sw);
+    free(at);
+    return s;
+}
+
 rnnc_status rnnc_trainer_fit(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                              const rnnc_fit_options *opts, rnnc_history **history)
 {
@@ -1239,14 +1305,26 @@ rnnc_status rnnc_trainer_fit_source(rnnc_trainer *tr, const rnnc_row_source *src
     if (!opts)
         opts = &d;
     RNNC_TRY(require_compiled(tr, "fit"));
-    if (!src || !src->read)
-        return rnnc_fail(RNNC_E_ARG, "fit: the row source or its read function is NULL");
-    if (src->n <= 0)
-        return rnnc_fail(RNNC_E_ARG, "fit: the training data has %lld samples; give at least one", (long long)src->n);
-    if (opts->sample_weight || opts->class_weight || opts->validation_split > 0)
-        return rnnc_fail(RNNC_E_ARG, "fit: with a row source the sample weights come from the source; sample_weight, class_weight and validation_split cannot be given (validate with x_val / y_val)");
-    tr->src = src;
-    rnnc_status s = fit_impl(tr, NULL, NULL, opts, history);
+    RNNC_TRY(check_source("fit", src));
+    if (opts->sample_weight || opts->class_weight)
+        return rnnc_fail(RNNC_E_ARG, "fit: with a row source the sample weights come from the source; sample_weight and class_weight cannot be given");
+    if (!(opts->validation_split >= 0 && opts->validation_split < 1))
+        return rnnc_fail(RNNC_E_ARG, "fit: validation_split must be in [0, 1), got %g", opts->validation_split);
+    /* validation_split: the source's last rows, read on demand too */
+    source_view train = {src, 0}, val = {src, 0};
+    rnnc_row_source train_src = *src, val_src;
+    rnnc_fit_options o = *opts;
+    if (opts->validation_split > 0 && !opts->x_val && !opts->val_source) {
+        int64_t at;
+        RNNC_TRY(split_point(src->n, opts->validation_split, &at));
+        val.first = at;
+        train_src = (rnnc_row_source){at, view_read, &train};
+        val_src = (rnnc_row_source){src->n - at, view_read, &val};
+        o.val_source = &val_src;
+    }
+    o.validation_split = 0;
+    tr->src = &train_src;
+    rnnc_status s = fit_impl(tr, NULL, NULL, &o, history);
     tr->src = NULL;
     return s;
 }
@@ -1268,6 +1346,10 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
         return rnnc_fail(RNNC_E_ARG, "fit: validation data needs both x_val and y_val");
     if (opts->x_val)
         RNNC_TRY(check_data("fit (validation data)", opts->x_val, opts->y_val, opts->sample_weight_val));
+    if (opts->val_source && opts->x_val)
+        return rnnc_fail(RNNC_E_ARG, "fit: give the validation data as x_val / y_val or as val_source, not both");
+    if (opts->val_source)
+        RNNC_TRY(check_source("fit (validation data)", opts->val_source));
     if (opts->n_callbacks < 0 || (opts->n_callbacks && !opts->callbacks))
         return rnnc_fail(RNNC_E_ARG, "fit: bad callback list");
     if (opts->validation_freq < 0 || opts->steps_per_epoch < 0)
@@ -1280,11 +1362,9 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
     const rnnc_tensor *xt = x, *yt = y, *swt = opts->sample_weight;
     const rnnc_tensor *xv = opts->x_val, *yv = opts->y_val, *swv = opts->sample_weight_val;
     int64_t n = x ? x->shape.dim[0] : tr->src->n;
-    if (opts->validation_split > 0 && !opts->x_val) {
-        const int64_t at = (int64_t)floor((double)n * (1.0 - opts->validation_split));
-        if (at == 0 || at == n)
-            return rnnc_fail(RNNC_E_ARG, "fit: training data contains %lld samples, which is not sufficient to split it into a validation and training set as specified by validation_split=%g",
-                             (long long)n, opts->validation_split);
+    if (opts->validation_split > 0 && !opts->x_val && !opts->val_source) {
+        int64_t at;
+        RNNC_TRY(split_point(n, opts->validation_split, &at));
         if ((s = slice_rows(x, 0, at, &f.xt)) || (s = slice_rows(x, at, n, &f.xv)) ||
             (s = slice_rows(y, 0, at, &f.yt)) || (s = slice_rows(y, at, n, &f.yv)) ||
             (swt && ((s = slice_rows(swt, 0, at, &f.swt)) || (s = slice_rows(swt, at, n, &f.swv)))))
@@ -1397,7 +1477,9 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
         memset(&epoch_logs, 0, sizeof epoch_logs);
         if ((s = results(tr, "", &epoch_logs)))
             break;
-        if (xv && (epoch + 1) % vfreq == 0 && (s = evaluate_impl(tr, xv, yv, swv, bs, "val_", &epoch_logs))) {
+        if ((xv || opts->val_source) && (epoch + 1) % vfreq == 0 &&
+            (s = xv ? evaluate_impl(tr, xv, yv, swv, bs, "val_", &epoch_logs)
+                    : evaluate_rows(tr, opts->val_source, bs, "val_", &epoch_logs))) {
             s = rnnc_fail_context(s, "fit: validation after epoch %d: ", epoch + 1);
             break;
         }

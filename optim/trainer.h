@@ -150,6 +150,12 @@ typedef struct rnnc_fit_options {
      * starts a new pass (reshuffled when shuffle is on). See
      * rnnc_fit_epoch_span. 0 -> one whole pass per epoch */
     int64_t steps_per_epoch;
+    /* Validation rows read on demand instead of x_val / y_val (not with
+     * them): a row source (below; borrowed for the call). In a
+     * data-parallel fit each rank reads and evaluates only its part of
+     * every validation batch, and the sums are reduced, so the val_ logs
+     * are one process's. NULL */
+    const struct rnnc_row_source *val_source;
 } rnnc_fit_options;
 
 /* Where epoch `epoch` (0-based, counted from 0 whatever initial_epoch is)
@@ -184,10 +190,17 @@ typedef struct rnnc_row_source {
 } rnnc_row_source;
 
 /* fit on a row source (borrowed for the call). As rnnc_trainer_fit, except
- * that sample_weight, class_weight and validation_split must be unset
- * (validation data: x_val / y_val). */
+ * that sample_weight and class_weight must be unset (the weights come from
+ * the source). validation_split takes the source's last rows, as Keras
+ * takes the last rows of x: training reads rows [0, at), validation rows
+ * [at, n) (read on demand too), at = floor(n * (1 - validation_split)). */
 rnnc_status rnnc_trainer_fit_source(rnnc_trainer *tr, const rnnc_row_source *src, const rnnc_fit_options *opts,
                                     rnnc_history **history);
+/* rnnc_trainer_evaluate on a row source: each batch's rows read on demand
+ * (in a data-parallel trainer each rank reads and evaluates only its part
+ * of every batch; the logs are global). */
+rnnc_status rnnc_trainer_evaluate_source(rnnc_trainer *tr, const rnnc_row_source *src, int64_t batch_size,
+                                         rnnc_logs *out);
 
 /* Keras's evaluate: loss (with the model's penalties) and metrics over
  * batches of batch_size (0 -> 32), no shuffling, training=false. */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "dist/dist_cases.h"
 #include "framework/ops.h"
@@ -139,6 +140,17 @@ static rnnc_test_run mpirun(int np, bool tcp, const char *case_name, const char 
     return rnnc_test_run_program("/usr/bin/timeout", ".", env, args);
 }
 
+/* The most rows a rank reads from `rows` rows in batches of bs over np ranks. */
+static long long share_of(long long rows, long long bs, int np)
+{
+    long long share = 0;
+    for (long long a = 0; a < rows; a += bs) {
+        const long long m = a + bs < rows ? bs : rows - a;
+        share += (m + np - 1) / np;
+    }
+    return share;
+}
+
 /* same: N ranks must give one process's weights and logs (1e-6); false:
  * the weights must differ by more than 1e-4 somewhere (the oracle that a
  * computation is really per rank). */
@@ -193,8 +205,8 @@ static void check_case_vs(const char *case_name, int np, bool tcp, bool same)
     }
     cr_expect_leq(worst, 1e-6, "%s, %d ranks: weight %zu differs by %g from one process", case_name, np, at,
                   worst);
-    long long rows_total = -1, rows_max = -1;
-    cr_assert_eq(fscanf(f, " ROWS %lld %lld", &rows_total, &rows_max), 2);
+    long long rows_total = -1, rows_max = -1, vrows_total = -1, vrows_max = -1;
+    cr_assert_eq(fscanf(f, " ROWS %lld %lld %lld %lld", &rows_total, &rows_max, &vrows_total, &vrows_max), 4);
     if (streamed)
         remove(h5);
     if (from_h5) {
@@ -203,15 +215,19 @@ static void check_case_vs(const char *case_name, int np, bool tcp, bool same)
         rnnc_tensor *x, *y, *sw;
         cr_assert_eq(dist_case_data(base, &x, &y, &sw), 0);
         const long long rows = x->shape.dim[0], bs = strncmp(base, "mask", 4) == 0 ? 4 : 5;
-        long long share = 0;
-        for (long long a = 0; a < rows; a += bs) {
-            const long long m = a + bs < rows ? bs : rows - a;
-            share += (m + np - 1) / np;
-        }
+        long long share = share_of(rows, bs, np);
+        if (strstr(base, "_vsplit")) /* 7 training rows, then 3 validation rows (validation_split 0.3) */
+            share = share_of(7, bs, np) + share_of(rows - 7, bs, np);
         cr_expect_eq(rows_total, 3 * rows, "%s, %d ranks: %lld rows read from the file, want %lld", case_name, np,
                      rows_total, 3 * rows);
         cr_expect_leq(rows_max, 3 * share, "%s, %d ranks: a rank read %lld rows, its share is %lld", case_name, np,
                       rows_max, 3 * share);
+        if (strstr(base, "_vfile")) { /* validation: every row once per epoch, each rank its share */
+            cr_expect_eq(vrows_total, 3 * rows, "%s, %d ranks: %lld validation rows read, want %lld", case_name, np,
+                         vrows_total, 3 * rows);
+            cr_expect_leq(vrows_max, 3 * share, "%s, %d ranks: a rank read %lld validation rows, its share is %lld",
+                          case_name, np, vrows_max, 3 * share);
+        }
         rnnc_tensor_destroy(x);
         rnnc_tensor_destroy(y);
         rnnc_tensor_destroy(sw);
@@ -224,8 +240,10 @@ static void check_case_vs(const char *case_name, int np, bool tcp, bool same)
     while (fscanf(f, "%63s %lg", name, &v) == 2) {
         const double *want = rnnc_logs_get(&ref.logs, name);
         cr_assert(want, "log '%s' is not in the one-process logs", name);
-        cr_expect(fabs(v - *want) <= 1e-5 * (1 + fabs(*want)), "%s, %d ranks: %s %.9g, one process %.9g",
-                  case_name, np, name, v, *want);
+        /* validation: 1e-6 (the bound) */
+        const double tol = strncmp(name, "val_", 4) == 0 ? 1e-6 : 1e-5;
+        cr_expect(fabs(v - *want) <= tol * (1 + fabs(*want)), "%s, %d ranks: %s %.9g, one process %.9g", case_name,
+                  np, name, v, *want);
         nlogs++;
     }
     cr_expect_eq(nlogs, ref.logs.n, "%d logs from %d ranks, %d from one process", nlogs, np, ref.logs.n);
@@ -252,6 +270,15 @@ Test(distributed, bidir_adam_reg_4_ranks) { check_case("bidir_adam_reg", 4, fals
 /* An Embedding's rows per occurrence are gathered over the ranks (Adam squares each one) */
 Test(distributed, embed_adam_2_ranks) { check_case("embed_adam", 2, false); }
 Test(distributed, embed_adam_3_ranks) { check_case("embed_adam", 3, false); }
+
+/* Validation under mpirun: each rank evaluates its part of every
+ * validation batch and the logs are reduced: the val_ numbers of one
+ * process, with the validation rows read from the file (each rank its
+ * share) or split off with validation_split (in memory, or off a file's
+ * rows). */
+Test(distributed, validation_rows_from_hdf5_on_3_ranks) { check_case("mask_sw_sgd_vfile_h5", 3, false); }
+Test(distributed, validation_split_of_hdf5_rows_on_2_ranks) { check_case("mask_sw_sgd_vsplit_h5", 2, false); }
+Test(distributed, validation_split_in_memory_on_3_ranks) { check_case("mask_sw_sgd_vsplit", 3, false); }
 
 /* BatchNormalization synchronized: true: the batch statistics (and so the
  * gradients and the moving mean / variance) of the global batch, masked
@@ -284,6 +311,40 @@ static void check_fault(const char *fault, const char *expect)
     cr_expect(access(out, F_OK) != 0, "a %s rank: the result file was written", fault);
     remove(out);
     rnnc_test_run_free(&r);
+}
+
+/* The cause of the fault case's lost message (empty output, the right
+ * exit code): two tests running programs in the same folder at once (as
+ * criterion runs them without --jobs 1) shared the capture files, and the
+ * first to finish unlinked the other's. Each capture is now the caller's
+ * own: a slow program's output survives a quick one's run beside it. */
+Test(distributed, programs_run_side_by_side_keep_their_own_output)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        rnnc_test_run r = rnnc_test_run_program("/bin/sh", ".", NULL,
+                                                (const char *[]){"-c", "sleep 1; echo slow; echo slow-err >&2", NULL});
+        char got[256];
+        int n = snprintf(got, sizeof got, "%s|%s", r.out, r.err);
+        _exit(write(fd[1], got, (size_t)n) == n ? 0 : 1);
+    }
+    close(fd[1]);
+    rnnc_test_run q = rnnc_test_run_program("/bin/sh", ".", NULL, (const char *[]){"-c", "echo quick", NULL});
+    cr_expect_str_eq(q.out, "quick\n");
+    char got[256] = "";
+    ssize_t n = 0, k;
+    while ((k = read(fd[0], got + n, sizeof got - 1 - (size_t)n)) > 0)
+        n += k;
+    got[n] = '\0';
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    cr_expect_str_eq(got, "slow\n|slow-err\n", "the slow program's capture: '%s'", got);
+    rnnc_test_run_free(&q);
 }
 
 Test(distributed, a_killed_rank_stops_every_rank) { check_fault("die", "signal 9"); }
@@ -428,6 +489,29 @@ Test(distributed, rnnc_train_two_ranks_then_resume_on_three)
     rnnc_test_rm_tree(dist);
 }
 
+/* `rnnc train tiny.yaml` (the spec text) in one process (*r1) and on np
+ * ranks (*r2), each in a folder of its own (removed after). */
+static void one_and_ranks(const char *tag, const char *spec, int np, rnnc_test_run *r1, rnnc_test_run *r2)
+{
+    char one[64], dist[64], p1[128], p2[128];
+    snprintf(one, sizeof one, "dist_%s_one_%d", tag, getpid());
+    snprintf(dist, sizeof dist, "dist_%s_n_%d", tag, getpid());
+    rnnc_test_rm_tree(one);
+    rnnc_test_rm_tree(dist);
+    mkdir(one, 0755);
+    mkdir(dist, 0755);
+    snprintf(p1, sizeof p1, "%s/tiny.yaml", one);
+    snprintf(p2, sizeof p2, "%s/tiny.yaml", dist);
+    write_file(p1, spec);
+    write_file(p2, spec);
+    *r1 = run_rnnc(0, one, (const char *[]){NULL});
+    *r2 = run_rnnc(np, dist, (const char *[]){NULL});
+    rnnc_test_rm_tree(one);
+    rnnc_test_rm_tree(dist);
+    cr_assert_eq(r1->code, 0, "one process: %s\n%s", r1->out, r1->err);
+    cr_assert_eq(r2->code, 0, "%d ranks: %s\n%s", np, r2->out, r2->err);
+}
+
 /* Callbacks on rank 0 only (as `rnnc train` runs them): EarlyStopping's
  * stop and restored weights and ReduceLROnPlateau's learning rate reach the
  * other ranks, so the run ends as one process's does. */
@@ -455,21 +539,8 @@ Test(distributed, rnnc_train_callbacks_on_rank_0_steer_every_rank)
         "    - EarlyStopping: {monitor: val_loss, min_delta: 0.01, patience: 2, restore_best_weights: true}\n"
         "    - ReduceLROnPlateau: {monitor: val_loss, factor: 0.5, patience: 0, min_delta: 0.05}\n"
         "data: {task: adding, timesteps: 8, samples: 120, validation_samples: 30, test_samples: 9, seed: 7}\n";
-    char one[64], dist[64], p1[128], p2[128];
-    snprintf(one, sizeof one, "dist_cb_one_%d", getpid());
-    snprintf(dist, sizeof dist, "dist_cb_n_%d", getpid());
-    rnnc_test_rm_tree(one);
-    rnnc_test_rm_tree(dist);
-    mkdir(one, 0755);
-    mkdir(dist, 0755);
-    snprintf(p1, sizeof p1, "%s/tiny.yaml", one);
-    snprintf(p2, sizeof p2, "%s/tiny.yaml", dist);
-    write_file(p1, cb_spec);
-    write_file(p2, cb_spec);
-    rnnc_test_run r1 = run_rnnc(0, one, (const char *[]){NULL});
-    cr_assert_eq(r1.code, 0, "one process: %s\n%s", r1.out, r1.err);
-    rnnc_test_run r2 = run_rnnc(2, dist, (const char *[]){NULL});
-    cr_assert_eq(r2.code, 0, "2 ranks: %s\n%s", r2.out, r2.err);
+    rnnc_test_run r1, r2;
+    one_and_ranks("cb", cb_spec, 2, &r1, &r2);
     /* the oracle's run must exercise both callbacks */
     cr_assert(strstr(r1.out, "learning_rate: 0.0250"), "ReduceLROnPlateau never acted:\n%s", r1.out);
     cr_assert(!strstr(r1.out, "Epoch 12/12"), "EarlyStopping never stopped:\n%s", r1.out);
@@ -484,8 +555,53 @@ Test(distributed, rnnc_train_callbacks_on_rank_0_steer_every_rank)
     cr_expect_eq(count_of(r1.out, "Epoch "), count_of(r2.out, "Epoch "), "epochs run differ:\n%s\n%s", r1.out, r2.out);
     rnnc_test_run_free(&r1);
     rnnc_test_run_free(&r2);
-    rnnc_test_rm_tree(one);
-    rnnc_test_rm_tree(dist);
+}
+
+/* mpirun rnnc train with HDF5 training, validation and test files (each
+ * rank reads its rows of every batch of all three) and a synchronized
+ * BatchNormalization: the printed epoch line (val_ included) and test line
+ * are one process's. */
+Test(distributed, rnnc_train_validation_and_test_files_by_rows)
+{
+    need_mpi();
+    char h5[256], cwd[1024], abs_h5[1400];
+    write_case_h5("bidir_adam_reg", h5, sizeof h5);
+    cr_assert(getcwd(cwd, sizeof cwd), "getcwd");
+    snprintf(abs_h5, sizeof abs_h5, "%s/%s", cwd, h5);
+    char spec[8192];
+    snprintf(spec, sizeof spec,
+             "model:\n"
+             "  class_name: Sequential\n"
+             "  config:\n"
+             "    name: vt\n"
+             "    layers:\n"
+             "      - {class_name: InputLayer, config: {batch_shape: [null, 5, 2]}}\n"
+             "      - {class_name: GRU, config: {name: gru, units: 4}}\n"
+             "      - {class_name: BatchNormalization, config: {name: bn, synchronized: true}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 3}}\n"
+             "compile:\n"
+             "  optimizer: {class_name: SGD, config: {learning_rate: 0.05}}\n"
+             "  loss: categorical_crossentropy\n"
+             "  metrics: [categorical_accuracy]\n"
+             "fit: {epochs: 2, batch_size: 4, seed: 3, verbose: 2, validation_data: {path: '%s'}}\n"
+             "data: {path: '%s', streaming: false, test: '%s'}\n",
+             abs_h5, abs_h5, abs_h5);
+    rnnc_test_run r1, r2;
+    one_and_ranks("vt", spec, 3, &r1, &r2);
+    const char *f1 = strstr(r1.out, "Final epoch:"), *f2 = strstr(r2.out, "Final epoch:");
+    const char *t1 = strstr(r1.out, "Test (11 samples)"), *t2 = strstr(r2.out, "Test (11 samples)");
+    cr_assert(f1 && f2 && t1 && t2, "no summary:\n%s\n%s", r1.out, r2.out);
+    cr_assert(strstr(f1, "val_loss"), "no validation in:\n%s", r1.out);
+    cr_expect(strstr(r2.out, "Each rank reads its rows of every validation batch from") &&
+                  strstr(r2.out, "Each rank reads its rows of every test batch from"),
+              "validation and test not read by rows:\n%s", r2.out);
+    cr_expect_eq(strncmp(f1, f2, strcspn(f1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(f1, "\n"), f1,
+                 (int)strcspn(f2, "\n"), f2);
+    cr_expect_eq(strncmp(t1, t2, strcspn(t1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(t1, "\n"), t1,
+                 (int)strcspn(t2, "\n"), t2);
+    rnnc_test_run_free(&r1);
+    rnnc_test_run_free(&r2);
+    remove(h5);
 }
 
 /* One process reading its batches' rows from the file trains exactly as

@@ -272,7 +272,7 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
     }
     const char *text = bn ? bn_text : masked ? mask_model : bidir_model;
     const int64_t bs = masked ? 4 : 5;
-    rnnc_dataset_rows *rows = NULL;
+    rnnc_dataset_rows *rows = NULL, *vrows = NULL;
     rnnc_stream_reader *stream = NULL;
     rnnc_cfg *cfg = NULL, *opt = NULL, *loss = NULL, *metrics = NULL, *wmetrics = NULL;
     rnnc_model *m = NULL;
@@ -321,6 +321,15 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
     fo.verbose = RNNC_VERBOSE_SILENT;
     fo.x_val = x;
     fo.y_val = y;
+    /* "_vsplit": Keras's validation_split (the last 30 % of the rows);
+     * "_vfile": weighted validation rows, from the file in the "_h5" form */
+    const bool vsplit = strstr(name, "_vsplit") != NULL, vfile = strstr(name, "_vfile") != NULL;
+    if (vsplit) {
+        fo.validation_split = 0.3;
+        fo.x_val = fo.y_val = NULL;
+    }
+    if (vfile)
+        fo.sample_weight_val = sw;
     hook_cb hc;
     memset(&hc, 0, sizeof hc);
     rnnc_callback *cbs[1] = {&hc.cb};
@@ -337,13 +346,23 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
             rc = fail("open the data file");
             goto done;
         }
-        rnnc_row_source src = {rnnc_dataset_rows_count(rows), rnnc_dataset_rows_read, rows};
+        rnnc_row_source src = {rnnc_dataset_rows_count(rows), rnnc_dataset_rows_read, rows}, vsrc;
         fo.sample_weight = NULL;
+        if (vfile) { /* a reader of its own: each rank reads its rows of every validation batch */
+            if (rnnc_dataset_rows_open(h5, NULL, &vrows)) {
+                rc = fail("open the data file");
+                goto done;
+            }
+            vsrc = (rnnc_row_source){rnnc_dataset_rows_count(vrows), rnnc_dataset_rows_read, vrows};
+            fo.x_val = fo.y_val = fo.sample_weight_val = NULL;
+            fo.val_source = &vsrc;
+        }
         if (rnnc_trainer_fit_source(tr, &src, &fo, &h)) {
             rc = fail("fit");
             goto done;
         }
         out->rows_read = rnnc_dataset_rows_read_so_far(rows);
+        out->val_rows_read = vrows ? rnnc_dataset_rows_read_so_far(vrows) : 0;
     } else if (streamed) {
         /* chunks of 3 rows, windows of 2 chunks (a batch fits in two windows) */
         rnnc_stream_options so = {.chunk_rows = 3, .window_chunks = 2, .seed = 8};
@@ -366,6 +385,7 @@ int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_
 done:
     rnnc_stream_reader_close(stream);
     rnnc_dataset_rows_close(rows);
+    rnnc_dataset_rows_close(vrows);
     rnnc_history_destroy(h);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(y);

@@ -17,6 +17,7 @@ typedef struct dist_result {
     size_t n;
     rnnc_logs logs;
     int64_t rows_read; /* "_h5" cases: training rows this rank read from the file */
+    int64_t val_rows_read; /* "_vfile_h5": validation rows this rank read from the file */
 } dist_result;
 
 /* Hooks of the fault cases, called on every rank after each batch. */
@@ -25,7 +26,10 @@ typedef void (*dist_batch_hook)(int rank, int step);
 /* Runs case `name` ("mask_sw_sgd", "bidir_adam_reg", "embed_adam",
  * "bn_mask", "bn_plain" (BatchNormalization synchronized: true; their
  * "_local" forms: false), or "mask_sw_sgd_h5" / "bidir_adam_reg_h5": the
- * training rows read on demand from the HDF5 file RNNC_DIST_H5 names)
+ * training rows read on demand from the HDF5 file RNNC_DIST_H5 names;
+ * "mask_sw_sgd_vsplit" validates on the last 30 % of the rows
+ * (validation_split), "mask_sw_sgd_vfile" on weighted rows, which its
+ * "_h5" form reads from the file too (rnnc_fit_options.val_source))
  * with comm (NULL: one process). 0
  * on success, else prints why on stderr. */
 int dist_case_run(const char *name, rnnc_comm *comm, dist_batch_hook hook, dist_result *out);

@@ -3,8 +3,9 @@
  *   dist_worker CASE OUT [die|stall]
  * trains case CASE (dist_cases.c) over MPI_COMM_WORLD; rank 0 writes the
  * weights and the last epoch's logs to OUT as text ("n", the n values,
- * "ROWS total max": the training rows all ranks / the busiest rank read
- * from the data file (0 without one), then "name value" lines). die: rank 1 kills itself (SIGKILL) after its
+ * "ROWS total max vtotal vmax": the training rows all ranks / the busiest
+ * rank read from the data file (0 without one), the same for validation
+ * rows, then "name value" lines). die: rank 1 kills itself (SIGKILL) after its
  * second batch; stall: rank 1 stops answering (sleeps) there. A failed fit
  * ends every rank through rnnc_comm_abort. */
 #define _POSIX_C_SOURCE 200809L
@@ -46,13 +47,15 @@ int main(int argc, char **argv)
     }
     dist_result r;
     if (dist_case_run(argv[1], comm, *g_fault ? fault_hook : NULL, &r)) {
-        rnnc_comm_abort(comm, 3, "dist_worker: the case failed (above); stopping every rank");
+        char msg[700];
+        snprintf(msg, sizeof msg, "dist_worker: the case failed (%s); stopping every rank", rnnc_last_error());
+        rnnc_comm_abort(comm, 3, msg);
         rnnc_comm_destroy(comm);
         return 3;
     }
     /* rows read from the file by all ranks, and by the busiest one */
-    int64_t rows[2] = {r.rows_read, r.rows_read};
-    if (rnnc_comm_allreduce_sum(comm, &rows[0], 1, RNNC_I64) || rnnc_comm_allreduce_max(comm, &rows[1], 1, RNNC_I64)) {
+    int64_t rows[4] = {r.rows_read, r.val_rows_read, r.rows_read, r.val_rows_read};
+    if (rnnc_comm_allreduce_sum(comm, &rows[0], 2, RNNC_I64) || rnnc_comm_allreduce_max(comm, &rows[2], 2, RNNC_I64)) {
         rnnc_comm_abort(comm, 3, "dist_worker: counting the rows read failed");
         return 3;
     }
@@ -66,7 +69,8 @@ int main(int argc, char **argv)
             fprintf(f, "%zu\n", r.n);
             for (size_t i = 0; i < r.n; i++)
                 fprintf(f, "%.17g\n", r.w[i]);
-            fprintf(f, "ROWS %lld %lld\n", (long long)rows[0], (long long)rows[1]);
+            fprintf(f, "ROWS %lld %lld %lld %lld\n", (long long)rows[0], (long long)rows[2], (long long)rows[1],
+                    (long long)rows[3]);
             for (int i = 0; i < r.logs.n; i++)
                 fprintf(f, "%s %.17g\n", r.logs.names[i], r.logs.values[i]);
             rc = fclose(f) != 0;

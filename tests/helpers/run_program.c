@@ -67,8 +67,11 @@ rnnc_test_run rnnc_test_run_program(const char *bin, const char *cwd, const char
 {
     char outp[4200], errp[4200];
     rnnc_test_run r = {-1, NULL, NULL};
-    snprintf(outp, sizeof outp, "%s/.stdout", cwd);
-    snprintf(errp, sizeof errp, "%s/.stderr", cwd);
+    /* named after this (test) process: two tests running programs in the
+     * same folder at once (criterion runs tests in parallel unless given
+     * --jobs 1) must not truncate or unlink each other's captures */
+    snprintf(outp, sizeof outp, "%s/.stdout.%ld", cwd, (long)getpid());
+    snprintf(errp, sizeof errp, "%s/.stderr.%ld", cwd, (long)getpid());
     pid_t pid = fork();
     if (pid == 0) {
         int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);

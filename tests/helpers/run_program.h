@@ -16,7 +16,8 @@ typedef struct rnnc_test_run {
 
 /* Runs `bin` with args (NULL-terminated, without argv[0]) in folder cwd,
  * with env entries ("NAME=VALUE", NULL-terminated; may be NULL) added to the
- * environment. stdout and stderr pass through cwd/.stdout and cwd/.stderr. */
+ * environment. stdout and stderr pass through cwd/.stdout.PID and
+ * cwd/.stderr.PID (PID: the calling process's). */
 rnnc_test_run rnnc_test_run_program(const char *bin, const char *cwd, const char *const *env,
                                     const char *const *args);
 void rnnc_test_run_free(rnnc_test_run *r);
