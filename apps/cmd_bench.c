@@ -95,6 +95,8 @@ static double median(double *v, int n)
 /* The state one shape's measurements need. */
 /* Which layer is measured: 'gru' or 'lstm' (the positional argument). */
 static bool bench_lstm;
+/* --dtype-policy: the GRU's Keras dtype policy (docs/mixed-precision.md). */
+static rnnc_dtype_policy bench_policy;
 static int n_gates(void) { return bench_lstm ? 4 : 3; }
 
 typedef struct gru_bench {
@@ -134,6 +136,7 @@ static rnnc_status bench_setup(gru_bench *b, bench_shape s, rnnc_gru_kernel kern
         o.units = s.U;
         RNNC_TRY(rnnc_gru_create(&o, &b->gru));
         RNNC_TRY(rnnc_gru_set_kernel(b->gru, kernel));
+        b->gru->policy = bench_policy;
     }
     RNNC_TRY(rnnc_layer_build(b->gru, &xs));
     RNNC_TRY(rnnc_tensor_create(RNNC_F32, &xs, &b->x));
@@ -527,11 +530,12 @@ static rnnc_cli_opt bench_opts[] = {
     {"--min-time", "S", "seconds per measurement, at least (default 0.5)", NULL},
     {"--threads", "LIST", "BLAS thread counts to measure both sides with; each side's faster counts (default 1,2)", NULL},
     {"--kernel", "fused|generic", "GRU / LSTM kernel to time (default fused)", NULL},
-    {"--peer", "LIST|PATH", "peers, comma-separated: torch (Debian's PyTorch 1.13: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; the default), torch2 (PyTorch 2 eager and torch.compile, two figures: bench/torch2_rnn_bench.py), compile (torch.compile only), keras (Keras 3 on TensorFlow with XLA, GRU only: bench/keras_gru_bench.py), ort (ONNX Runtime, forward only: bench/ort_rnn_bench.py), all (every one; each its own process, in alternating rounds); or a script PATH; 'none' to skip", NULL},
+    {"--peer", "LIST|PATH", "peers, comma-separated: torch (Debian's PyTorch 1.13: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; the default), torch2 (PyTorch 2 eager and torch.compile, two figures: bench/torch2_rnn_bench.py), eager or compile (one of the two), keras (Keras 3 on TensorFlow with XLA, GRU only: bench/keras_gru_bench.py), ort (ONNX Runtime, forward only: bench/ort_rnn_bench.py), all (every one; each its own process, in alternating rounds); or a script PATH; 'none' to skip", NULL},
     {"--python", "PATH|NAME=PATH,...", "Python for every peer, or per peer (default: torch /usr/bin/python3; torch2, compile, ort /work/pvenv/bin/python, made by bench/setup_peers.sh; keras /work/kenv/bin/python); a peer whose Python is missing is skipped, saying so", NULL},
     {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
     {"--steps", "N", "training steps of the --memory run (default 50)", NULL},
     {"--memory-peer", "PATH", "peer script of --memory (default bench/torch_gru_memory.py; none for lstm; 'none' to skip)", NULL},
+    {"--dtype-policy", "NAME", "the GRU's Keras dtype policy: float32 (the default), mixed_bfloat16, mixed_float16 (docs/mixed-precision.md); peers run float32", NULL},
     {"--denormals", "flush|keep|ab", "float32 denormals in rnnc's kernels: flush (FTZ+DAZ, the default), keep (IEEE), or ab: time the training step both ways in alternating rounds", NULL},
     {"--native-blas", NULL, "unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this command (and its peer): OpenBLAS picks its kernel for this CPU", NULL},
     {NULL, NULL, NULL, NULL},
@@ -1006,7 +1010,7 @@ static void add_peer(const peer_def *d, const char *python_opt, bench_peer *peer
 }
 
 /* --peer: none, a script PATH, or a comma list of torch, torch2 (eager and
- * compile), compile, keras, ort, all. Returns -1 to go on, else the exit
+ * compile), eager (PyTorch 2 eager alone), compile, keras, ort, all. Returns -1 to go on, else the exit
  * code of a usage error. */
 static int select_peers(const char *spec, const char *python_opt, bench_peer *peers,
                         char (*pybuf)[512], int *n)
@@ -1039,8 +1043,11 @@ static int select_peers(const char *spec, const char *python_opt, bench_peer *pe
         const bool all = strcmp(name, "all") == 0;
         bool known = all;
         for (int d = 0; d < n_defs; d++) {
-            const bool pick = all || strcmp(name, peer_defs[d].name) == 0 ||
-                              (strcmp(name, "torch2") == 0 && strcmp(peer_defs[d].name, "compile") == 0);
+            const char *dn = peer_defs[d].name;
+            const bool pick = all || (strcmp(name, dn) == 0 && strcmp(name, "torch2") != 0) ||
+                              (strcmp(name, "torch2") == 0 && strncmp(dn, "torch2", 6) == 0) ||
+                              (strcmp(name, "torch2") == 0 && strcmp(dn, "compile") == 0) ||
+                              (strcmp(name, "eager") == 0 && strcmp(dn, "torch2") == 0);
             if (!pick)
                 continue;
             known = true;
@@ -1053,7 +1060,7 @@ static int select_peers(const char *spec, const char *python_opt, bench_peer *pe
             add_peer(&peer_defs[d], python_opt, peers, pybuf, n);
         }
         if (!known) {
-            rnnc_cli_error(&bench_cmd, "--peer: unknown peer '%s' (there are torch, torch2, compile, keras, ort, all, none, or a script path)", name);
+            rnnc_cli_error(&bench_cmd, "--peer: unknown peer '%s' (there are torch, torch2, eager, compile, keras, ort, all, none, or a script path)", name);
             return RNNC_EXIT_USAGE;
         }
     }
@@ -1103,6 +1110,12 @@ int rnnc_cmd_bench(int argc, char **argv)
             rnnc_cli_error(&bench_cmd, "--kernel must be 'fused' or 'generic', got '%s'", v);
             return RNNC_EXIT_USAGE;
         }
+    }
+    if ((v = rnnc_cli_get(&bench_cmd, "--dtype-policy")) &&
+        (!rnnc_dtype_policy_from_name(v, &bench_policy) || strcmp(v, "float64") == 0 ||
+         (bench_lstm && bench_policy != RNNC_POLICY_PLAIN))) {
+        rnnc_cli_error(&bench_cmd, "--dtype-policy must be float32, mixed_bfloat16, mixed_float16, bfloat16 or float16 (GRU only), got '%s'", v);
+        return RNNC_EXIT_USAGE;
     }
     bool denormals_ab = false;
     if ((v = rnnc_cli_get(&bench_cmd, "--denormals"))) {

@@ -70,17 +70,6 @@ static float float_of(uint32_t u)
     return x;
 }
 
-float rnnc_round_bf16(float x)
-{
-    uint32_t u = bits_of(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it quiet */
-        return float_of((u | 0x00400000u) & 0xffff0000u);
-    /* Ties to even on the 16 dropped bits; a carry into the exponent is the
-     * correct rounding up (to inf past the largest finite bfloat16). */
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return float_of(u & 0xffff0000u);
-}
-
 float rnnc_round_f16(float x)
 {
     const uint32_t u = bits_of(x);
@@ -148,10 +137,8 @@ rnnc_status rnnc_round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, rnnc_t
         return RNNC_OK;
     rnnc_tensor *out;
     RNNC_TRY(rnnc_ctx_tensor(cx, RNNC_F32, &x->shape, &out));
-    const float *src = x->data;
-    float *dst = out->data;
-    for (size_t i = 0; i < x->numel; i++)
-        dst[i] = rnnc_round_prec(p, src[i]);
+    memcpy(out->data, x->data, x->numel * sizeof(float));
+    rnnc_round_prec_array(p, out->data, x->numel);
     rnnc_node *node;
     RNNC_TRY(rnnc_ctx_record(cx, p == RNNC_PREC_BF16 ? "cast_bf16" : "cast_f16",
                              p == RNNC_PREC_BF16 ? round_backward_bf16 : round_backward_id, 1, &x,

@@ -15,6 +15,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "framework/autograd.h"
 #include "framework/tensor.h"
@@ -47,8 +49,21 @@ const char *rnnc_precision_name(rnnc_precision p);
 
 /* x rounded to bfloat16 / binary16 (nearest, ties to even; NaN stays NaN,
  * binary16 overflows to +-inf and keeps its subnormals). */
-float rnnc_round_bf16(float x);
+static inline float rnnc_round_bf16(float x);
 float rnnc_round_f16(float x);
+static inline float rnnc_round_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) /* NaN: keep it quiet */
+        u = (u | 0x00400000u) & 0xffff0000u;
+    else /* ties to even on the 16 dropped bits; a carry into the exponent
+          * is the correct rounding up (to inf past the largest bfloat16) */
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
 static inline float rnnc_round_prec(rnnc_precision p, float x)
 {
     return p == RNNC_PREC_BF16 ? rnnc_round_bf16(x) : p == RNNC_PREC_F16 ? rnnc_round_f16(x) : x;

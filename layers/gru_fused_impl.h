@@ -392,6 +392,16 @@ static void SFX(lp_step_ra)(const fused_state *st, int64_t k, int64_t t, const R
 {
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_precision p = st->prec;
+#if FUSED_VEC
+    if (p == RNNC_PREC_BF16 && SFX(default_pair)(st, P) && br) {
+        const row_kernels *rk = rows();
+        for (int64_t b = 0; b < B; b++)
+            rk->lp_ra(U, xw + (b * T + t) * 3 * U, hr + b * 3 * U, br, hp + b * U, G + b * 3 * U,
+                      RH + b * U, hn + b * U);
+        SFX(rows_out)(st, k, t, hp, hn, Y, last);
+        return;
+    }
+#endif
     for (int64_t b = 0; b < B; b++) {
         const R *xz = xw + (b * T + t) * 3 * U, *hpb = hp + b * U;
         R *hz = hr + b * 3 * U, *g = G + b * 3 * U, *rh = RH + b * U, *hnb = hn + b * U;
@@ -430,6 +440,15 @@ static void SFX(lp_step_rb1)(const fused_state *st, int64_t t, const R *xw, cons
 {
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_precision p = st->prec;
+#if FUSED_VEC
+    if (p == RNNC_PREC_BF16 && SFX(default_pair)(st, P)) {
+        const row_kernels *rk = rows();
+        for (int64_t b = 0; b < B; b++)
+            rk->lp_rb1(U, xw + (b * T + t) * 3 * U, hr + b * 2 * U, hp + b * U, G + b * 3 * U,
+                       RH + b * U);
+        return;
+    }
+#endif
     for (int64_t b = 0; b < B; b++) {
         const R *xz = xw + (b * T + t) * 3 * U, *hz = hr + b * 2 * U, *hpb = hp + b * U;
         R *g = G + b * 3 * U, *rh = RH + b * U, *pp = P ? P + b * 3 * U : NULL;
@@ -455,6 +474,16 @@ static void SFX(lp_step_rb2)(const fused_state *st, int64_t k, int64_t t, const 
 {
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_precision p = st->prec;
+#if FUSED_VEC
+    if (p == RNNC_PREC_BF16 && SFX(default_pair)(st, P)) {
+        const row_kernels *rk = rows();
+        for (int64_t b = 0; b < B; b++)
+            rk->lp_rb2(U, xw + (b * T + t) * 3 * U + 2 * U, hh2 + b * U, hp + b * U,
+                       G + b * 3 * U, hn + b * U);
+        SFX(rows_out)(st, k, t, hp, hn, Y, last);
+        return;
+    }
+#endif
     for (int64_t b = 0; b < B; b++) {
         const R *xh = xw + (b * T + t) * 3 * U + 2 * U, *q = hh2 + b * U, *hpb = hp + b * U;
         R *g = G + b * 3 * U, *hnb = hn + b * U;
@@ -472,6 +501,26 @@ static void SFX(lp_step_rb2)(const fused_state *st, int64_t k, int64_t t, const 
             SFX(row_out)(st, !st->mask || st->mask[b * T + t], hpb, hnb, yk, yprev, last + b * U);
         }
     }
+}
+
+/* C (m x n) = A (m x k, lda) @ B (k x n, ldb) for the 16-bit steps: with
+ * PB (B packed in bfloat16 pairs, rnnc__bf16_pack_b, ldb pairs a row) A's
+ * rows are packed into A2 and the product runs AVX512-BF16; else float32
+ * arithmetic on the same (already rounded) values. */
+static void SFX(lp_product)(bool small, const uint32_t *PB, uint32_t *A2, int64_t m, int64_t n,
+                            int64_t k, const R *A, int64_t lda, const R *Bm, int64_t ldb, R *C,
+                            int64_t ldc)
+{
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    if (PB) {
+        rnnc__bf16_pack_a(m, k, A, lda, A2);
+        rnnc__bf16_gemm(m, n, (k + 1) / 2, A2, PB, ldb, C, ldc);
+        return;
+    }
+#else
+    (void)PB, (void)A2;
+#endif
+    SFX(ab_gemm)(small, false, m, n, k, A, lda, Bm, ldb, false, C, ldc);
 }
 
 /* The forward pass. With `save`, the per-step tensors backward needs are
@@ -535,9 +584,27 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
                 xd[i] = SFX(rp)(st->prec, xd[i]);
         xin = xd;
     }
+    /* bfloat16 policy on an AVX512-BF16 CPU: W and R packed once per call
+     * into bfloat16 pairs (PW, PR); A2 holds the packed left operand. */
+    uint32_t *PW = NULL, *PR = NULL, *A2 = NULL;
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    const int64_t kpF = (F + 1) / 2, kpU = (U + 1) / 2;
+    if (st->prec == RNNC_PREC_BF16 && rnnc__bf16_gemm_ok()) {
+        PW = ws_alloc((size_t)((kpF + kpU) * 3 * U + B * T * kpF + B * kpU) * sizeof(uint32_t));
+        if (PW) {
+            PR = PW + kpF * 3 * U;
+            A2 = PR + kpU * 3 * U;
+            rnnc__bf16_pack_b(F, 3 * U, W, 3 * U, PW, 3 * U);
+            rnnc__bf16_pack_b(U, 3 * U, Rk, 3 * U, PR, 3 * U);
+        }
+    }
+#endif
     /* The input projection of every step in one product. */
-    SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, 3 * U, F, xin, F, W, 3 * U, false, xw,
-                 3 * U);
+    if (PW)
+        SFX(lp_product)(false, PW, A2, B * T, 3 * U, F, xin, F, W, 3 * U, xw, 3 * U);
+    else
+        SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, 3 * U, F, xin, F, W, 3 * U, false, xw,
+                     3 * U);
     if (st->prec)
         SFX(lp_project)(st, bias, xw);
     const bool small = SFX(small_steps)(st);
@@ -551,13 +618,15 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
         R *Pk = P ? P + k * B * 3 * U : NULL;
         R *RHk = RH + (save ? k : 0) * BU;
         if (st->prec && st->reset_after) {
-            SFX(ab_gemm)(small, false, B, 3 * U, U, hp, U, Rk, 3 * U, false, hr, 3 * U);
-            SFX(lp_step_ra)(st, k, t, xw, hr, bias ? bias + 3 * U : NULL, hp, hn, Gk, Pk, RHk, Y,
+            SFX(lp_product)(small, PR, A2, B, 3 * U, U, hp, U, Rk, 3 * U, hr, 3 * U);
+            /* bx is all zeros without a bias */
+            SFX(lp_step_ra)(st, k, t, xw, hr, bias ? bias + 3 * U : bx, hp, hn, Gk, Pk, RHk, Y,
                             last);
         } else if (st->prec) {
-            SFX(ab_gemm)(small, false, B, 2 * U, U, hp, U, Rk, 3 * U, false, hr, 2 * U);
+            SFX(lp_product)(small, PR, A2, B, 2 * U, U, hp, U, Rk, 3 * U, hr, 2 * U);
             SFX(lp_step_rb1)(st, t, xw, hr, hp, Gk, Pk, RHk);
-            SFX(ab_gemm)(small, false, B, U, U, RHk, U, Rk + 2 * U, 3 * U, false, hh2, U);
+            SFX(lp_product)(small, PR ? PR + 2 * U : NULL, A2, B, U, U, RHk, U, Rk + 2 * U, 3 * U,
+                            hh2, U);
             SFX(lp_step_rb2)(st, k, t, xw, hh2, hp, hn, Gk, Pk, Y, last);
         } else if (st->reset_after) {
             SFX(ab_gemm)(small, false, B, 3 * U, U, hp, U, Rk, 3 * U, false, hr, 3 * U);
@@ -577,6 +646,7 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
         for (int64_t b = 0; b < B; b++)
             memcpy(last + b * U, Y + (b * T + T - 1) * U, (size_t)U * sizeof(R));
     ws_free(tmp);
+    ws_free(PW);
     if (save) {
         st->xw = xw;
         st->hs = hs;
@@ -754,6 +824,39 @@ static void SFX(back_rb2)(const fused_state *st, int64_t t, const R *hp, const R
     }
 }
 
+/* mixed_bfloat16 backward: the gradients entering a product are rounded to
+ * bfloat16 first (Keras's backward runs in bfloat16; TensorFlow's bfloat16
+ * MatMul gradients take bfloat16 operands), on every CPU; n values at p. */
+static void SFX(lp_round_rows)(const fused_state *st, R *p, int64_t rows, int64_t n, int64_t ld)
+{
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < n; j++)
+            p[i * ld + j] = SFX(rp)(st->prec, p[i * ld + j]);
+}
+
+/* C (m x n, ldc) = op(A) @ B, or += with acc, on AVX512-BF16: B packed in
+ * PB (ldp pairs a row), op(A) = A (m x k, lda) or with ta A^T (A: k x m),
+ * packed into A2; tmp (m x n) holds the product when accumulating. */
+static void SFX(bf_prod)(bool ta, int64_t m, int64_t n, int64_t k, const R *A, int64_t lda,
+                         const uint32_t *PB, int64_t ldp, uint32_t *A2, R *tmp, bool acc, R *C,
+                         int64_t ldc)
+{
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    if (ta)
+        rnnc__bf16_pack_at(k, m, A, lda, A2);
+    else
+        rnnc__bf16_pack_a(m, k, A, lda, A2);
+    rnnc__bf16_gemm(m, n, (k + 1) / 2, A2, PB, ldp, acc ? tmp : C, acc ? n : ldc);
+    if (acc)
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++)
+                C[i * ldc + j] += tmp[i * n + j];
+#else
+    (void)ta, (void)m, (void)n, (void)k, (void)A, (void)lda, (void)PB, (void)ldp, (void)A2;
+    (void)tmp, (void)acc, (void)C, (void)ldc;
+#endif
+}
+
 /* The backward pass: input gradients accumulate (NULL = not wanted). dY,
  * dlast, dhT are the output gradients (NULL = zero). */
 static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dlast, const R *dhT,
@@ -789,6 +892,38 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     R *xd = zeros + U + (small ? 3 * U * U : 0); /* (B*T, F) dropped inputs, for dW */
     R *dxd = xd + (need_xd ? B * T * F : 0); /* (B*T, F) grad of the dropped inputs */
     const R *hs = st->hs, *G = dhr, *P = st->pre, *RHs = st->rh;
+    /* mixed_bfloat16 on an AVX512-BF16 CPU: R^T and W^T packed once (PRT,
+     * PWT), the gradient operands packed into PD / A2 as they come. */
+    const bool lp16 = st->prec == RNNC_PREC_BF16;
+    uint32_t *PRT = NULL, *PWT = NULL, *PD = NULL, *A2 = NULL;
+    R *ctmp = NULL;
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    if (lp16 && rnnc__bf16_gemm_ok()) {
+        const int64_t BT = B * T, kp3 = (3 * U + 1) / 2, kpBT = (BT + 1) / 2;
+        int64_t na2 = B * kp3;
+        na2 = na2 > F * kpBT ? na2 : F * kpBT;
+        na2 = na2 > BT * kp3 ? na2 : BT * kp3;
+        na2 = na2 > U * kpBT ? na2 : U * kpBT;
+        int64_t nc = BU > F * 3 * U ? BU : F * 3 * U;
+        nc = nc > BT * F ? nc : BT * F;
+        nc = nc > U * 3 * U ? nc : U * 3 * U;
+        PRT = ws_alloc((size_t)(kp3 * U + kp3 * F + kpBT * 3 * U + na2) * sizeof(uint32_t));
+        ctmp = ws_alloc((size_t)nc * sizeof(R));
+        if (!PRT || !ctmp) {
+            ws_free(PRT);
+            ws_free(ctmp);
+            PRT = NULL;
+            ctmp = NULL;
+        } else {
+            PWT = PRT + kp3 * U;
+            PD = PWT + kp3 * F;
+            A2 = PD + kpBT * 3 * U;
+            rnnc__bf16_pack_bt(3 * U, U, Rk, 3 * U, PRT, U);
+            rnnc__bf16_pack_bt(3 * U, F, W, 3 * U, PWT, F);
+        }
+    }
+#endif
+    (void)PWT, (void)PD;
 
     for (int64_t i = 0; i < BU; i++) {
         dh[i] = dhT ? dhT[i] : (R)0;
@@ -810,20 +945,35 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
         SFX(back_step_any)(st, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh, dhp, dhn, dxw, dHR, zeros);
         if (st->reset_after) {
             /* dh_prev += [dpz, dpr, dph r] @ R^T */
-            if (small)
+            if (lp16)
+                SFX(lp_round_rows)(st, dHR, B, 3 * U, 3 * U);
+            if (PRT)
+                SFX(bf_prod)(false, B, U, 3 * U, dHR, 3 * U, PRT, U, A2, ctmp, true, dhp, U);
+            else if (small)
                 SFX(ab_gemm)(true, false, B, U, 3 * U, dHR, 3 * U, RT, U, true, dhp, U);
             else
                 SFX(gemm)(false, true, B, U, 3 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
         } else {
             /* d(r h_prev) = dph @ R_h^T, then dr, then dh_prev. */
-            if (small)
+            if (lp16)
+                SFX(lp_round_rows)(st, dHR + 2 * U, B, U, 3 * U);
+            if (PRT)
+                SFX(bf_prod)(false, B, U, U, dHR + 2 * U, 3 * U, PRT + U * U, U, A2, ctmp, false,
+                             drh, U);
+            else if (small)
                 SFX(ab_gemm)(true, false, B, U, U, dHR + 2 * U, 3 * U, RT + 2 * U * U, U, false,
                              drh, U);
             else
                 SFX(gemm)(false, true, B, U, U, dHR + 2 * U, 3 * U, Rk + 2 * U, 3 * U, (R)0, drh,
                           U);
+            if (lp16) /* Keras: the product's result is bfloat16 */
+                SFX(lp_round_rows)(st, drh, B, U, U);
             SFX(back_rb2)(st, t, hp, Gk, Pk, drh, dhn, dxw, dHR, dhp);
-            if (small)
+            if (lp16)
+                SFX(lp_round_rows)(st, dHR, B, 2 * U, 3 * U);
+            if (PRT)
+                SFX(bf_prod)(false, B, U, 2 * U, dHR, 3 * U, PRT, U, A2, ctmp, true, dhp, U);
+            else if (small)
                 SFX(ab_gemm)(true, false, B, U, 2 * U, dHR, 3 * U, RT, U, true, dhp, U);
             else
                 SFX(gemm)(false, true, B, U, 2 * U, dHR, 3 * U, Rk, 3 * U, (R)1, dhp, U);
@@ -843,8 +993,41 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
             for (int64_t t = 0; t < T; t++)
                 for (int64_t f = 0; f < F; f++)
                     xd[(b * T + t) * F + f] = X[(b * T + t) * F + f] * M[b * F + f];
+        if (lp16)
+            SFX(lp_round_rows)(st, xd, B * T, F, F);
         xin = xd;
     }
+    if (lp16)
+        SFX(lp_round_rows)(st, dxw, B * T, 3 * U, 3 * U);
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    if (PRT && (dW || dX)) {
+        if (dW) {
+            rnnc__bf16_pack_b(B * T, 3 * U, dxw, 3 * U, PD, 3 * U);
+            SFX(bf_prod)(true, F, 3 * U, B * T, xin, F, PD, 3 * U, A2, ctmp, true, dW, 3 * U);
+        }
+        if (dX && drop) {
+            const R *M = st->drop;
+            SFX(bf_prod)(false, B * T, F, 3 * U, dxw, 3 * U, PWT, F, A2, ctmp, false, dxd, F);
+            for (int64_t i = 0; i < B * T * F; i++)
+                dX[i] += dxd[i] * M[(i / (T * F)) * F + i % F];
+        } else if (dX) {
+            SFX(bf_prod)(false, B * T, F, 3 * U, dxw, 3 * U, PWT, F, A2, ctmp, true, dX, F);
+        }
+        dW = NULL;
+        dX = NULL;
+    }
+    if (PRT && dR) {
+        rnnc__bf16_pack_b(T * B, 3 * U, dhr, 3 * U, PD, 3 * U);
+        if (st->reset_after) {
+            SFX(bf_prod)(true, U, 3 * U, T * B, hs, U, PD, 3 * U, A2, ctmp, true, dR, 3 * U);
+        } else {
+            SFX(bf_prod)(true, U, 2 * U, T * B, hs, U, PD, 3 * U, A2, ctmp, true, dR, 3 * U);
+            SFX(bf_prod)(true, U, U, T * B, RHs, U, PD + 2 * U, 3 * U, A2, ctmp, true, dR + 2 * U,
+                         3 * U);
+        }
+        dR = NULL;
+    }
+#endif
     const bool whole = SFX(small_whole)(true);
     if (dW) /* dW += (X ⊙ M)^T @ dxw over all steps at once */
         SFX(ab_gemm)(whole, true, F, 3 * U, B * T, xin, F, dxw, 3 * U, true, dW, 3 * U);
@@ -880,5 +1063,7 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
             SFX(gemm)(true, false, 1, 3 * U, T * B, ones, 1, dhr, 3 * U, (R)1, db + 3 * U, 3 * U);
     }
     ws_free(tmp);
+    ws_free(PRT);
+    ws_free(ctmp);
     return RNNC_OK;
 }

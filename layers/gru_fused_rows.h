@@ -45,7 +45,7 @@ static inline VATTR V VN(clamp)(V y, float lo, float hi)
  * exponent bits. No cancellation near 0 (n = 0), about 2 ulp elsewhere; y
  * is clamped to [-87, 88] where 2^n is a normal float (+-inf clamp to the
  * ends; NaN passes the clamp and comes out NaN). */
-static inline VATTR V VN(expm1)(V y)
+static inline VATTR V VN(exp_parts)(V y, V *s2n)
 {
     y = VN(clamp)(y, -87.0f, 88.0f);
     /* y / ln2 rounded to nearest: adding 1.5 * 2^23 leaves the integer in
@@ -64,7 +64,14 @@ static inline VATTR V VN(expm1)(V y)
      * is in [1, 254]. A NaN y (the clamp keeps NaN) gives other bits: the
      * math is unsigned, so they wrap instead of overflowing (no UB, the same
      * instructions), and p is NaN anyway, so the result stays NaN. */
-    const V s = (V)(((VN(u32))mf - (0x4B400000u - 127u)) << 23);
+    *s2n = (V)(((VN(u32))mf - (0x4B400000u - 127u)) << 23);
+    return p;
+}
+
+static inline VATTR V VN(expm1)(V y)
+{
+    V s;
+    const V p = VN(exp_parts)(y, &s);
     return s * p + (s - 1.0f);
 }
 
@@ -128,6 +135,87 @@ static inline VATTR int64_t VN(fwd_rb2)(int64_t U, int64_t u, const float *xh, c
         const V z = VN(ld)(g + u);
         VN(st)(g + 2 * U + u, hh);
         VN(st)(hn + u, hh + z * (VN(ld)(hp + u) - hh));
+    }
+    return u;
+}
+
+/* ---- mixed_bfloat16 rows (framework/precision.h): every op's result
+ * rounded to bfloat16 in Keras's GRUCell order, as the scalar lp_step_* of
+ * gru_fused_impl.h, with this file's exp and tanh (about 2 float32 ulps)
+ * instead of libm's: a result within 2 float32 ulps of a bfloat16 rounding
+ * midpoint (about 1 in 10^4) may round the other way than TensorFlow's. */
+
+/* x rounded to bfloat16, ties to even; NaN stays a quiet NaN. */
+static inline VATTR V VN(rbf)(V x)
+{
+    const VN(u32) u = (VN(u32))x;
+    const VN(u32) r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    const VN(u32) nan = (VN(u32))((VI)(u & 0x7fffffffu) > 0x7f800000);
+    return (V)((nan & ((u | 0x00400000u) & 0xffff0000u)) | (~nan & r));
+}
+
+/* TensorFlow's bfloat16 sigmoid before its last rounding: e / rd(1 + e),
+ * e = rd(exp(x)). */
+static inline VATTR V VN(lp_sigmoid)(V x)
+{
+    V s;
+    const V p = VN(exp_parts)(x, &s);
+    const V e = VN(rbf)(s * p + s);
+    return e / VN(rbf)(1.0f + e);
+}
+
+/* h' = rd(rd(z h) + rd(rd(1 - z) h~)) */
+static inline VATTR V VN(lp_mix)(V z, V hp, V hh)
+{
+    return VN(rbf)(VN(rbf)(z * hp) + VN(rbf)(VN(rbf)(1.0f - z) * hh));
+}
+
+/* reset_after=True: x = the row's rounded input projection (3U), h = its
+ * h_prev R product (3U, rounded here with the recurrent bias br); writes
+ * g = [z, r, h~], rh = the rounded inner h part, hn. */
+static inline VATTR int64_t VN(lp_ra)(int64_t U, int64_t u, const float *x, const float *h,
+                                      const float *br, const float *hp, float *g, float *rh,
+                                      float *hn)
+{
+    for (; u + VW <= U; u += VW) {
+        const V iz = VN(rbf)(VN(rbf)(VN(ld)(h + u)) + VN(ld)(br + u));
+        const V ir = VN(rbf)(VN(rbf)(VN(ld)(h + U + u)) + VN(ld)(br + U + u));
+        const V ih = VN(rbf)(VN(rbf)(VN(ld)(h + 2 * U + u)) + VN(ld)(br + 2 * U + u));
+        const V z = VN(rbf)(VN(lp_sigmoid)(VN(rbf)(VN(ld)(x + u) + iz)));
+        const V r = VN(rbf)(VN(lp_sigmoid)(VN(rbf)(VN(ld)(x + U + u) + ir)));
+        const V hh = VN(rbf)(VN(tanh)(VN(rbf)(VN(ld)(x + 2 * U + u) + VN(rbf)(r * ih))));
+        VN(st)(g + u, z);
+        VN(st)(g + U + u, r);
+        VN(st)(g + 2 * U + u, hh);
+        VN(st)(rh + u, ih);
+        VN(st)(hn + u, VN(lp_mix)(z, VN(ld)(hp + u), hh));
+    }
+    return u;
+}
+
+/* reset_after=False, first half: h = h_prev R[:, :2U] (2U); rh = rd(r h_prev). */
+static inline VATTR int64_t VN(lp_rb1)(int64_t U, int64_t u, const float *x, const float *h,
+                                       const float *hp, float *g, float *rh)
+{
+    for (; u + VW <= U; u += VW) {
+        const V z = VN(rbf)(VN(lp_sigmoid)(VN(rbf)(VN(ld)(x + u) + VN(rbf)(VN(ld)(h + u)))));
+        const V r =
+            VN(rbf)(VN(lp_sigmoid)(VN(rbf)(VN(ld)(x + U + u) + VN(rbf)(VN(ld)(h + U + u)))));
+        VN(st)(g + u, z);
+        VN(st)(g + U + u, r);
+        VN(st)(rh + u, VN(rbf)(r * VN(ld)(hp + u)));
+    }
+    return u;
+}
+
+/* reset_after=False, second half: xh the candidate block, q = rh R_h (U). */
+static inline VATTR int64_t VN(lp_rb2)(int64_t U, int64_t u, const float *xh, const float *q,
+                                       const float *hp, float *g, float *hn)
+{
+    for (; u + VW <= U; u += VW) {
+        const V hh = VN(rbf)(VN(tanh)(VN(rbf)(VN(ld)(xh + u) + VN(rbf)(VN(ld)(q + u)))));
+        VN(st)(g + 2 * U + u, hh);
+        VN(st)(hn + u, VN(lp_mix)(VN(ld)(g + u), VN(ld)(hp + u), hh));
     }
     return u;
 }
@@ -215,6 +303,30 @@ static VATTR void VN(row_fwd_rb2)(int64_t U, const float *xh, const float *q, co
     int64_t u = VN(fwd_rb2)(U, 0, xh, q, bxh, hp, g, hn);
     VTAIL4(fwd_rb2_v4(U, u, xh, q, bxh, hp, g, hn));
     VTAIL1(fwd_rb2_v1(U, u, xh, q, bxh, hp, g, hn));
+}
+
+static VATTR void VN(row_lp_ra)(int64_t U, const float *x, const float *h, const float *br,
+                                const float *hp, float *g, float *rh, float *hn)
+{
+    int64_t u = VN(lp_ra)(U, 0, x, h, br, hp, g, rh, hn);
+    VTAIL4(lp_ra_v4(U, u, x, h, br, hp, g, rh, hn));
+    VTAIL1(lp_ra_v1(U, u, x, h, br, hp, g, rh, hn));
+}
+
+static VATTR void VN(row_lp_rb1)(int64_t U, const float *x, const float *h, const float *hp,
+                                 float *g, float *rh)
+{
+    int64_t u = VN(lp_rb1)(U, 0, x, h, hp, g, rh);
+    VTAIL4(lp_rb1_v4(U, u, x, h, hp, g, rh));
+    VTAIL1(lp_rb1_v1(U, u, x, h, hp, g, rh));
+}
+
+static VATTR void VN(row_lp_rb2)(int64_t U, const float *xh, const float *q, const float *hp,
+                                 float *g, float *hn)
+{
+    int64_t u = VN(lp_rb2)(U, 0, xh, q, hp, g, hn);
+    VTAIL4(lp_rb2_v4(U, u, xh, q, hp, g, hn));
+    VTAIL1(lp_rb2_v1(U, u, xh, q, hp, g, hn));
 }
 
 static VATTR void VN(row_back_keep)(int64_t U, bool reset_after, const float *g, const float *rh,

@@ -55,6 +55,57 @@ static bool blas_avx512(void)
 #define UNROLL _Pragma("GCC unroll 8")
 #endif
 
+/* A block of C in registers: zeroed, then stored (added to C with acc). */
+static inline __attribute__((always_inline, target("avx512f"))) void
+block_zero(int MR, int NV, __m512 c[8][8])
+{
+UNROLL
+    for (int i = 0; i < MR; i++)
+UNROLL
+        for (int v = 0; v < NV; v++)
+            c[i][v] = _mm512_setzero_ps();
+}
+
+static inline __attribute__((always_inline, target("avx512f"))) void
+block_store(int MR, int NV, __m512 c[8][8], float *C, int64_t ldc, __mmask16 last, bool acc)
+{
+UNROLL
+    for (int i = 0; i < MR; i++)
+UNROLL
+        for (int v = 0; v < NV; v++) {
+            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xFFFF;
+            float *cp = C + i * ldc + 16 * v;
+            __m512 r = c[i][v];
+            if (acc)
+                r = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cp), r);
+            _mm512_mask_storeu_ps(cp, mk, r);
+        }
+}
+
+/* The blockings shared by small_sgemm and the bfloat16 product: BLK(MR,
+ * NV) runs one block with constant MR, NV. One row: up to 8 vectors a
+ * block (nv of them); several: blocks of 8, 4, then 1 rows from row i. */
+#define NV_SWITCH(nv, BLK)                                                                      \
+    switch (nv) {                                                                               \
+    case 8: BLK(1, 8); break;                                                                   \
+    case 7: BLK(1, 7); break;                                                                   \
+    case 6: BLK(1, 6); break;                                                                   \
+    case 5: BLK(1, 5); break;                                                                   \
+    case 4: BLK(1, 4); break;                                                                   \
+    case 3: BLK(1, 3); break;                                                                   \
+    case 2: BLK(1, 2); break;                                                                   \
+    default: BLK(1, 1); break;                                                                  \
+    }
+#define ROW_BLOCKS(m, i, NV, BLK)                                                               \
+    do {                                                                                        \
+        for (; (i) + 8 <= (m); (i) += 8)                                                        \
+            BLK(8, NV);                                                                         \
+        for (; (i) + 4 <= (m); (i) += 4)                                                        \
+            BLK(4, NV);                                                                         \
+        for (; (i) < (m); (i)++)                                                                \
+            BLK(1, NV);                                                                         \
+    } while (0)
+
 /* One block: MR rows x NV vectors of C at C; the last vector covers the
  * lanes of `last`. A's entry (i, p) is A[i * ars + p * acs]. MR and NV are
  * constants at every call (always_inline), so the loops unroll and the
@@ -64,11 +115,7 @@ small_block(int MR, int NV, int64_t k, const float *A, int64_t ars, int64_t acs,
             int64_t ldb, float *C, int64_t ldc, __mmask16 last, bool acc)
 {
     __m512 c[8][8];
-UNROLL
-    for (int i = 0; i < MR; i++)
-UNROLL
-        for (int v = 0; v < NV; v++)
-            c[i][v] = _mm512_setzero_ps();
+    block_zero(MR, NV, c);
     for (int64_t p = 0; p < k; p++) {
         const float *b = Bm + p * ldb;
         __m512 bv[8];
@@ -83,17 +130,7 @@ UNROLL
                 c[i][v] = _mm512_fmadd_ps(a, bv[v], c[i][v]);
         }
     }
-UNROLL
-    for (int i = 0; i < MR; i++)
-UNROLL
-        for (int v = 0; v < NV; v++) {
-            const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xFFFF;
-            float *cp = C + i * ldc + 16 * v;
-            __m512 r = c[i][v];
-            if (acc)
-                r = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cp), r);
-            _mm512_mask_storeu_ps(cp, mk, r);
-        }
+    block_store(MR, NV, c, C, ldc, last, acc);
 }
 
 static __mmask16 lanes(int64_t w) { return (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1); }
@@ -123,16 +160,9 @@ static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, i
                 const __mmask16 last = lanes(w - 16 * (nv - 1));
                 const float *b = Bp + j;
                 float *c = C + j;
-                switch (nv) {
-                case 8: small_block(1, 8, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 7: small_block(1, 7, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 6: small_block(1, 6, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 5: small_block(1, 5, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 4: small_block(1, 4, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 3: small_block(1, 3, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                case 2: small_block(1, 2, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                default: small_block(1, 1, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac); break;
-                }
+#define BLK(MR, NV) small_block(MR, NV, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac)
+                NV_SWITCH(nv, BLK)
+#undef BLK
             }
             continue;
         }
@@ -141,27 +171,13 @@ static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, i
             const __mmask16 last = lanes(w > 16 ? w - 16 : w);
             const float *b = Bp + j;
             int64_t i = 0;
-            if (w > 16) {
-                for (; i + 8 <= m; i += 8)
-                    small_block(8, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i + 4 <= m; i += 4)
-                    small_block(4, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i < m; i++)
-                    small_block(1, 2, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-            } else {
-                for (; i + 8 <= m; i += 8)
-                    small_block(8, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i + 4 <= m; i += 4)
-                    small_block(4, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-                for (; i < m; i++)
-                    small_block(1, 1, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc,
-                                last, ac);
-            }
+#define BLK(MR, NV)                                                                             \
+    small_block(MR, NV, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc, last, ac)
+            if (w > 16)
+                ROW_BLOCKS(m, i, 2, BLK);
+            else
+                ROW_BLOCKS(m, i, 1, BLK);
+#undef BLK
         }
     }
 }
@@ -193,8 +209,135 @@ void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A,
         small_sgemm(false, m - i < SMALL_MC ? m - i : SMALL_MC, n, k, A + i * lda, lda, Bm, ldb,
                     acc, C + i * ldc, ldc);
 }
+
+/* ---- bfloat16 products: the same blocking, vdpbf16ps on pairs along k --- */
+static inline __attribute__((always_inline, target("avx512f,avx512bf16"))) void
+bf16_block(int MR, int NV, int64_t kp, const uint32_t *A2, int64_t lda2, const uint32_t *P,
+           int64_t ldp, float *C, int64_t ldc, __mmask16 last)
+{
+    __m512 c[8][8];
+    block_zero(MR, NV, c);
+    for (int64_t q = 0; q < kp; q++) {
+        const uint32_t *b = P + q * ldp;
+        __m512bh bv[8];
+UNROLL
+        for (int v = 0; v < NV; v++)
+            bv[v] = (__m512bh)_mm512_maskz_loadu_epi32(v == NV - 1 ? last : (__mmask16)0xFFFF,
+                                                       b + 16 * v);
+UNROLL
+        for (int i = 0; i < MR; i++) {
+            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)A2[i * lda2 + q]);
+UNROLL
+            for (int v = 0; v < NV; v++)
+                c[i][v] = _mm512_dpbf16_ps(c[i][v], a, bv[v]);
+        }
+    }
+    block_store(MR, NV, c, C, ldc, last, false);
+}
+
+static __attribute__((target("avx512f,avx512bf16"))) void
+bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P, int64_t ldp,
+           float *C, int64_t ldc)
+{
+    if (m == 1) {
+        for (int64_t j = 0; j < n; j += 128) {
+            const int64_t w = n - j < 128 ? n - j : 128, nv = (w + 15) / 16;
+            const __mmask16 last = lanes(w - 16 * (nv - 1));
+            const uint32_t *b = P + j;
+            float *c = C + j;
+#define BLK(MR, NV) bf16_block(MR, NV, kp, A2, kp, b, ldp, c, ldc, last)
+            NV_SWITCH(nv, BLK)
+#undef BLK
+        }
+        return;
+    }
+    for (int64_t j = 0; j < n; j += 32) {
+        const int64_t w = n - j < 32 ? n - j : 32;
+        const __mmask16 last = lanes(w > 16 ? w - 16 : w);
+        const uint32_t *b = P + j;
+        int64_t i = 0;
+#define BLK(MR, NV) bf16_block(MR, NV, kp, A2 + i * kp, kp, b, ldp, C + i * ldc + j, ldc, last)
+        if (w > 16)
+            ROW_BLOCKS(m, i, 2, BLK);
+        else
+            ROW_BLOCKS(m, i, 1, BLK);
+#undef BLK
+    }
+}
+
+void rnnc__bf16_gemm(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P,
+                     int64_t ldp, float *C, int64_t ldc)
+{
+    /* Tall products in panels of rows, as small_sgemm (SMALL_MC). */
+    const int64_t mc = m > SMALL_TALL ? SMALL_MC : m;
+    for (int64_t i = 0; i < m; i += mc)
+        bf16_panel(m - i < mc ? m - i : mc, n, kp, A2 + i * kp, P, ldp, C + i * ldc, ldc);
+}
 #else
 #define SMALL_GEMM 0
+#endif
+
+/* The bfloat16 half of a float32 that is already a bfloat16 value. */
+static uint32_t bf16_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return u >> 16;
+}
+
+void rnnc__bf16_pack_b(int64_t k, int64_t n, const float *B, int64_t ldb, uint32_t *P, int64_t ldp)
+{
+    for (int64_t q = 0; q < (k + 1) / 2; q++) {
+        const float *lo = B + 2 * q * ldb, *hi = 2 * q + 1 < k ? lo + ldb : NULL;
+        for (int64_t j = 0; j < n; j++)
+            P[q * ldp + j] = bf16_bits(lo[j]) | (hi ? bf16_bits(hi[j]) << 16 : 0u);
+    }
+}
+
+void rnnc__bf16_pack_a(int64_t m, int64_t k, const float *A, int64_t lda, uint32_t *A2)
+{
+    const int64_t kp = (k + 1) / 2;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t q = 0; q < kp; q++)
+            A2[i * kp + q] = bf16_bits(A[i * lda + 2 * q]) |
+                             (2 * q + 1 < k ? bf16_bits(A[i * lda + 2 * q + 1]) << 16 : 0u);
+}
+
+void rnnc__bf16_pack_bt(int64_t k, int64_t n, const float *S, int64_t lds, uint32_t *P, int64_t ldp)
+{
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t q = 0; q < (k + 1) / 2; q++)
+            P[q * ldp + j] = bf16_bits(S[j * lds + 2 * q]) |
+                             (2 * q + 1 < k ? bf16_bits(S[j * lds + 2 * q + 1]) << 16 : 0u);
+}
+
+void rnnc__bf16_pack_at(int64_t k, int64_t m, const float *S, int64_t lds, uint32_t *A2)
+{
+    const int64_t kp = (k + 1) / 2;
+    for (int64_t q = 0; q < kp; q++) {
+        const float *lo = S + 2 * q * lds, *hi = 2 * q + 1 < k ? lo + lds : NULL;
+        for (int64_t i = 0; i < m; i++)
+            A2[i * kp + q] = bf16_bits(lo[i]) | (hi ? bf16_bits(hi[i]) << 16 : 0u);
+    }
+}
+
+bool rnnc__bf16_gemm_ok(void)
+{
+#if SMALL_GEMM
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}
+
+#if !SMALL_GEMM
+void rnnc__bf16_gemm(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P,
+                     int64_t ldp, float *C, int64_t ldc)
+{
+    (void)m, (void)n, (void)kp, (void)A2, (void)P, (void)ldp, (void)C, (void)ldc;
+    /* never called where rnnc__bf16_gemm_ok() is false */
+}
 #endif
 
 bool rnnc__small_gemm_ok(void)

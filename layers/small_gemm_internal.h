@@ -43,6 +43,30 @@ bool rnnc__small_gemm_whole(bool ta);
 void rnnc__sgemm_pick(bool small, bool ta, int64_t m, int64_t n, int64_t k, const float *A,
                       int64_t lda, const float *Bm, int64_t ldb, bool acc, float *C, int64_t ldc);
 
+/* ---- bfloat16 products (mixed_bfloat16; docs/mixed-precision.md) -------
+ * Operands are float32 values that are already bfloat16 (their low 16 bits
+ * zero), stored as bfloat16 pairs along k: a row-major (k x n) matrix B
+ * becomes kp = (k + 1) / 2 rows of n pairs, P[q * ldp + j] = (B[2q][j],
+ * B[2q + 1][j]) (a zero pads an odd k); a row of A becomes kp pairs. The
+ * product runs AVX512-BF16's vdpbf16ps: exact products, float32 sums (two
+ * terms per instruction, flushing subnormals), so its results equal a
+ * float32 product of the same values up to the order of accumulation. */
+
+/* Whether this CPU (and compiler) runs rnnc__bf16_gemm: AVX512-BF16. */
+bool rnnc__bf16_gemm_ok(void);
+/* Pairs of B (k x n, ldb) into P (kp x ldp pairs, ldp >= n), as above. */
+void rnnc__bf16_pack_b(int64_t k, int64_t n, const float *B, int64_t ldb, uint32_t *P, int64_t ldp);
+/* Rows of A (m x k, lda) into A2 (m x kp pairs). */
+void rnnc__bf16_pack_a(int64_t m, int64_t k, const float *A, int64_t lda, uint32_t *A2);
+/* The transposed forms: P from B = S^T (S: n x k, lds); A2 from A = S^T
+ * (S: k x m, lds). */
+void rnnc__bf16_pack_bt(int64_t k, int64_t n, const float *S, int64_t lds, uint32_t *P, int64_t ldp);
+void rnnc__bf16_pack_at(int64_t k, int64_t m, const float *S, int64_t lds, uint32_t *A2);
+/* C (m x n, ldc) = A2 (m x kp pairs) @ P (kp x n of ldp pairs); float32 C.
+ * Only where rnnc__bf16_gemm_ok(). */
+void rnnc__bf16_gemm(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P,
+                     int64_t ldp, float *C, int64_t ldc);
+
 /* OpenBLAS's thread count (0 with another BLAS, whose count is unknown). */
 int rnnc__blas_threads(void);
 

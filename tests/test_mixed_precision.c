@@ -21,6 +21,7 @@
 #include "helpers/run_program.h"
 #include "io/model_loader.h"
 #include "layers/registry.h"
+#include "layers/small_gemm_internal.h"
 #include "io/spec_reader.h"
 #include "optim/trainer.h"
 
@@ -371,4 +372,49 @@ Test(mixed_precision, rnnc_predict_on_a_keras_file, .timeout = 60)
     rnnc_fixture_close(f);
     rnnc_test_run_free(&r);
     rnnc_test_rm_tree(dir);
+}
+
+/* The AVX512-BF16 product against a double-precision reference of the
+ * same bfloat16 values: each element within float32 accumulation error
+ * (k terms: k * 2^-24 * sum |a b|), odd k and ragged n/m blocks included. */
+Test(mixed_precision, bf16_product_matches_the_exact_product)
+{
+    if (!rnnc__bf16_gemm_ok())
+        cr_skip_test("this CPU has no AVX512-BF16");
+    const int64_t dims[][3] = {{1, 5, 7}, {3, 37, 18}, {9, 300, 35}, {300, 48, 64}, {1, 130, 129}};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        const int64_t m = dims[d][0], n = dims[d][1], k = dims[d][2], kp = (k + 1) / 2;
+        float *A = malloc((size_t)(m * k) * sizeof *A), *Bm = malloc((size_t)(k * n) * sizeof *Bm);
+        float *C = malloc((size_t)(m * n) * sizeof *C);
+        uint32_t *A2 = malloc((size_t)(m * kp) * sizeof *A2), *P = malloc((size_t)(kp * n) * sizeof *P);
+        cr_assert(A && Bm && C && A2 && P);
+        uint64_t s = 12345 + (uint64_t)d;
+        for (int64_t i = 0; i < m * k; i++) {
+            s = s * 6364136223846793005u + 1442695040888963407u;
+            A[i] = rnnc_round_bf16((float)((double)(s >> 11) / 9007199254740992.0 * 4.0 - 2.0));
+        }
+        for (int64_t i = 0; i < k * n; i++) {
+            s = s * 6364136223846793005u + 1442695040888963407u;
+            Bm[i] = rnnc_round_bf16((float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0));
+        }
+        rnnc__bf16_pack_a(m, k, A, k, A2);
+        rnnc__bf16_pack_b(k, n, Bm, n, P, n);
+        rnnc__bf16_gemm(m, n, kp, A2, P, n, C, n);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double exact = 0, mag = 0;
+                for (int64_t p = 0; p < k; p++) {
+                    exact += (double)A[i * k + p] * Bm[p * n + j];
+                    mag += fabs((double)A[i * k + p] * Bm[p * n + j]);
+                }
+                cr_assert_leq(fabs(C[i * n + j] - exact), (double)k * 0x1p-24 * mag + 1e-30,
+                              "(%lld x %lld x %lld) C[%lld][%lld] = %.9g, exact %.9g", (long long)m,
+                              (long long)n, (long long)k, (long long)i, (long long)j, C[i * n + j], exact);
+            }
+        free(A);
+        free(Bm);
+        free(C);
+        free(A2);
+        free(P);
+    }
 }
