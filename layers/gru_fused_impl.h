@@ -369,11 +369,22 @@ static inline R SFX(lp_act)(rnnc_precision p, int mode, rnnc_act a, R x)
     }
 }
 
-/* xw (B*T, 3U) = rd(rd(xw) + b_in) in place; bias may be NULL. */
-static void SFX(lp_project)(const fused_state *st, const R *bias, R *xw)
+/* xw (B*T, 3U) = rd(rd(xw) + b_in) in place; b_in = bias, or zeros (3U)
+ * without one. */
+static void SFX(lp_project)(const fused_state *st, const R *bias, const R *zeros, R *xw)
 {
     const rnnc_precision p = st->prec;
     const int64_t n = st->B * st->T, U3 = 3 * st->U;
+#if FUSED_VEC
+    if (p == RNNC_PREC_BF16) {
+        const row_kernels *rk = rows();
+        for (int64_t i = 0; i < n; i++)
+            rk->lp_proj(U3, xw + i * U3, bias ? bias : zeros);
+        return;
+    }
+#else
+    (void)zeros;
+#endif
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < U3; j++)
             xw[i * U3 + j] = SFX(rp)(p, SFX(rp)(p, xw[i * U3 + j]) + (bias ? bias[j] : (R)0));
@@ -606,7 +617,7 @@ static rnnc_status SFX(forward)(fused_state *st, bool save, const R *X, const R 
         SFX(ab_gemm)(SFX(small_whole)(false), false, B * T, 3 * U, F, xin, F, W, 3 * U, false, xw,
                      3 * U);
     if (st->prec)
-        SFX(lp_project)(st, bias, xw);
+        SFX(lp_project)(st, bias, bx, xw); /* bx is all zeros without a bias */
     const bool small = SFX(small_steps)(st);
     memcpy(hs, h0, (size_t)BU * sizeof(R));
 

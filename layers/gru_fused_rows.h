@@ -170,6 +170,14 @@ static inline VATTR V VN(lp_mix)(V z, V hp, V hh)
     return VN(rbf)(VN(rbf)(z * hp) + VN(rbf)(VN(rbf)(1.0f - z) * hh));
 }
 
+/* The input projection's rounding: x = rd(rd(x) + b) over n values. */
+static inline VATTR int64_t VN(lp_proj)(int64_t n, int64_t u, float *x, const float *b)
+{
+    for (; u + VW <= n; u += VW)
+        VN(st)(x + u, VN(rbf)(VN(rbf)(VN(ld)(x + u)) + VN(ld)(b + u)));
+    return u;
+}
+
 /* reset_after=True: x = the row's rounded input projection (3U), h = its
  * h_prev R product (3U, rounded here with the recurrent bias br); writes
  * g = [z, r, h~], rh = the rounded inner h part, hn. */
@@ -303,6 +311,13 @@ static VATTR void VN(row_fwd_rb2)(int64_t U, const float *xh, const float *q, co
     int64_t u = VN(fwd_rb2)(U, 0, xh, q, bxh, hp, g, hn);
     VTAIL4(fwd_rb2_v4(U, u, xh, q, bxh, hp, g, hn));
     VTAIL1(fwd_rb2_v1(U, u, xh, q, bxh, hp, g, hn));
+}
+
+static VATTR void VN(row_lp_proj)(int64_t n, float *x, const float *b)
+{
+    int64_t u = VN(lp_proj)(n, 0, x, b);
+    VTAIL4(lp_proj_v4(n, u, x, b));
+    VTAIL1(lp_proj_v1(n, u, x, b));
 }
 
 static VATTR void VN(row_lp_ra)(int64_t U, const float *x, const float *h, const float *br,

@@ -213,7 +213,7 @@ void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A,
 /* ---- bfloat16 products: the same blocking, vdpbf16ps on pairs along k --- */
 static inline __attribute__((always_inline, target("avx512f,avx512bf16"))) void
 bf16_block(int MR, int NV, int64_t kp, const uint32_t *A2, int64_t lda2, const uint32_t *P,
-           int64_t ldp, float *C, int64_t ldc, __mmask16 last)
+           int64_t ldp, float *C, int64_t ldc, __mmask16 last, bool acc)
 {
     __m512 c[8][8];
     block_zero(MR, NV, c);
@@ -232,12 +232,12 @@ UNROLL
                 c[i][v] = _mm512_dpbf16_ps(c[i][v], a, bv[v]);
         }
     }
-    block_store(MR, NV, c, C, ldc, last, false);
+    block_store(MR, NV, c, C, ldc, last, acc);
 }
 
 static __attribute__((target("avx512f,avx512bf16"))) void
-bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P, int64_t ldp,
-           float *C, int64_t ldc)
+bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, int64_t lda2, const uint32_t *P,
+           int64_t ldp, float *C, int64_t ldc, bool acc)
 {
     if (m == 1) {
         for (int64_t j = 0; j < n; j += 128) {
@@ -245,7 +245,7 @@ bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t 
             const __mmask16 last = lanes(w - 16 * (nv - 1));
             const uint32_t *b = P + j;
             float *c = C + j;
-#define BLK(MR, NV) bf16_block(MR, NV, kp, A2, kp, b, ldp, c, ldc, last)
+#define BLK(MR, NV) bf16_block(MR, NV, kp, A2, lda2, b, ldp, c, ldc, last, acc)
             NV_SWITCH(nv, BLK)
 #undef BLK
         }
@@ -256,7 +256,8 @@ bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t 
         const __mmask16 last = lanes(w > 16 ? w - 16 : w);
         const uint32_t *b = P + j;
         int64_t i = 0;
-#define BLK(MR, NV) bf16_block(MR, NV, kp, A2 + i * kp, kp, b, ldp, C + i * ldc + j, ldc, last)
+#define BLK(MR, NV)                                                                             \
+    bf16_block(MR, NV, kp, A2 + i * lda2, lda2, b, ldp, C + i * ldc + j, ldc, last, acc)
         if (w > 16)
             ROW_BLOCKS(m, i, 2, BLK);
         else
@@ -268,10 +269,15 @@ bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t 
 void rnnc__bf16_gemm(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P,
                      int64_t ldp, float *C, int64_t ldc)
 {
-    /* Tall products in panels of rows, as small_sgemm (SMALL_MC). */
-    const int64_t mc = m > SMALL_TALL ? SMALL_MC : m;
-    for (int64_t i = 0; i < m; i += mc)
-        bf16_panel(m - i < mc ? m - i : mc, n, kp, A2 + i * kp, P, ldp, C + i * ldc, ldc);
+    /* Long sums in chunks of SMALL_KC terms added to C in order, tall
+     * products in panels of rows, as small_sgemm. */
+    const int64_t kc_max = SMALL_KC / 2, mc = m > SMALL_TALL ? SMALL_MC : m;
+    for (int64_t q0 = 0; q0 < kp; q0 += kc_max) {
+        const int64_t kc = kp - q0 < kc_max ? kp - q0 : kc_max;
+        for (int64_t i = 0; i < m; i += mc)
+            bf16_panel(m - i < mc ? m - i : mc, n, kc, A2 + i * kp + q0, kp, P + q0 * ldp, ldp,
+                       C + i * ldc, ldc, q0 > 0);
+    }
 }
 #else
 #define SMALL_GEMM 0
