@@ -37,6 +37,19 @@ rnnc_status rnnc_backend_ops_get(rnnc_device d, const rnnc_backend_ops **out)
     return RNNC_OK;
 }
 
+rnnc_status rnnc_backend_ops_for(const rnnc_tensor *t, rnnc_bop op, const char *what,
+                                 const rnnc_backend_ops **out)
+{
+    const rnnc_backend_ops *be;
+    if (rnnc_backend_ops_get(t->device, &be) != RNNC_OK)
+        return rnnc_fail_context(RNNC_E_NODEV, "%s: ", what);
+    if (!be->supports(op, t->dtype))
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: the %s backend has no %s op for %s", what,
+                         be->name, rnnc_bop_name(op), rnnc_dtype_name(t->dtype));
+    *out = be;
+    return RNNC_OK;
+}
+
 rnnc_status rnnc__bop_check(const rnnc_backend_ops *be, const char *op, const char *arg,
                             const rnnc_bbuf *b, rnnc_dtype dtype, size_t n)
 {
@@ -147,6 +160,15 @@ rnnc__adam_consts rnnc__adam_consts_of(const rnnc_adam_params *p)
     c.wd = (T)p->weight_decay;
     c.lr = (T)p->lr;
     return c;
+}
+
+bool rnnc__bop_supports_f32(rnnc_bop op, rnnc_dtype dtype)
+{
+    if ((unsigned)op >= RNNC_BOP_COUNT)
+        return false;
+    if (dtype == RNNC_F32)
+        return true;
+    return dtype == RNNC_I32 && (op == RNNC_BOP_ALLOC || op == RNNC_BOP_COPY);
 }
 
 rnnc_status rnnc__bbuf_header(const rnnc_backend_ops *be, rnnc_dtype dtype, size_t n,

@@ -167,11 +167,25 @@ struct rnnc_backend_ops {
                         rnnc_bbuf *v, rnnc_bbuf *vhat);
 };
 
+/* A borrowed buffer over memory the caller owns on be's device (a
+ * tensor's data): use it with be's ops, never pass it to be->free. */
+static inline rnnc_bbuf rnnc_bbuf_view(const rnnc_backend_ops *be, rnnc_dtype dtype, size_t n,
+                                       void *data)
+{
+    rnnc_bbuf b = {be, dtype, n, data};
+    return b;
+}
+
 /* The CPU backend (always there). */
 const rnnc_backend_ops *rnnc_backend_ops_cpu(void);
 /* The table of a concrete device: CPU always; CUDA when built and a device
  * is present, else RNNC_E_NODEV with backend.h's reason. AUTO resolves
  * first (backend.h). */
 rnnc_status rnnc_backend_ops_get(rnnc_device d, const rnnc_backend_ops **out);
+/* The table of the device t lives on (rnnc_tensor.device), which must
+ * support op in t's dtype: RNNC_E_UNSUPPORTED naming the op, the device and
+ * the dtype otherwise. `what` prefixes the message. */
+rnnc_status rnnc_backend_ops_for(const rnnc_tensor *t, rnnc_bop op, const char *what,
+                                 const rnnc_backend_ops **out);
 
 #endif

@@ -33,6 +33,9 @@ rnnc_status rnnc__matmul_check(const rnnc_backend_ops *be, bool ta, bool tb, int
                                int64_t k, const rnnc_bbuf *a, const rnnc_bbuf *b, float beta,
                                const rnnc_bbuf *c);
 
+/* supports() of a backend that runs every op in float32 and keeps int32
+ * buffers (class ids) only: both backends today. */
+bool rnnc__bop_supports_f32(rnnc_bop op, rnnc_dtype dtype);
 /* A buffer header for `be` (dtype float32 or int32, n elements, data NULL:
  * the backend allocates it). Freed with free(). */
 rnnc_status rnnc__bbuf_header(const rnnc_backend_ops *be, rnnc_dtype dtype, size_t n,

@@ -1,10 +1,14 @@
 /* adam.c - Keras's Adam and AdamW (amsgrad), spec 13.3: epsilon outside the
  * square root and not bias-corrected; AdamW is Adam plus the base class's
- * decoupled weight decay (default 0.004). */
+ * decoupled weight decay (default 0.004, applied by optimizer.c). A float32
+ * dense update goes through the backend op table of the weight's device
+ * (framework/backend_ops.h; the CPU table runs adam_kernel's loop); float64
+ * and the rows updates run adam_kernel here. */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "framework/backend_ops.h"
 #include "optim/optimizer_internal.h"
 
 static const rnnc__opt_key adam_keys[] = {
@@ -53,6 +57,18 @@ static void adam_kernel(const rnnc_optimizer *o, rnnc_tensor *w, const void *g, 
 static rnnc_status adam_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnnc_tensor *g,
                                rnnc_tensor *const *slots, double lr, int64_t step)
 {
+    if (w->dtype == RNNC_F32) {
+        const rnnc_backend_ops *be;
+        RNNC_TRY(rnnc_backend_ops_for(w, RNNC_BOP_ADAM, "Adam update", &be));
+        rnnc_bbuf bw = rnnc_bbuf_view(be, RNNC_F32, w->numel, w->data);
+        rnnc_bbuf bg = rnnc_bbuf_view(be, RNNC_F32, g->numel, g->data);
+        rnnc_bbuf bm = rnnc_bbuf_view(be, RNNC_F32, w->numel, slots[0]->data);
+        rnnc_bbuf bv = rnnc_bbuf_view(be, RNNC_F32, w->numel, slots[1]->data);
+        rnnc_bbuf bh = rnnc_bbuf_view(be, RNNC_F32, w->numel, o->amsgrad ? slots[2]->data : NULL);
+        const rnnc_adam_params p = {lr,   o->beta_1.v, o->beta_2.v, o->epsilon.v, step,
+                                    o->amsgrad, 0.0 /* decay: optimizer.c */};
+        return be->adam(&p, &bw, &bg, &bm, &bv, o->amsgrad ? &bh : NULL);
+    }
     adam_kernel(o, w, g->data, NULL, slots, lr, step);
     return RNNC_OK;
 }

@@ -1,7 +1,11 @@
-/* sgd.c - Keras's SGD: plain, momentum and Nesterov updates (spec 13.3). */
+/* sgd.c - Keras's SGD: plain, momentum and Nesterov updates (spec 13.3).
+ * A float32 dense update goes through the backend op table of the weight's
+ * device (framework/backend_ops.h; the CPU table runs this file's loop);
+ * float64 and the rows updates stay here. */
 #include <stddef.h>
 #include <string.h>
 
+#include "framework/backend_ops.h"
 #include "optim/optimizer_internal.h"
 
 static const rnnc__opt_key sgd_keys[] = {
@@ -30,6 +34,15 @@ static rnnc_status sgd_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnn
                               rnnc_tensor *const *slots, double lr, int64_t step)
 {
     (void)step;
+    if (w->dtype == RNNC_F32) {
+        const rnnc_backend_ops *be;
+        RNNC_TRY(rnnc_backend_ops_for(w, RNNC_BOP_SGD, "SGD update", &be));
+        rnnc_bbuf bw = rnnc_bbuf_view(be, RNNC_F32, w->numel, w->data);
+        rnnc_bbuf bg = rnnc_bbuf_view(be, RNNC_F32, g->numel, g->data);
+        rnnc_bbuf bm = rnnc_bbuf_view(be, RNNC_F32, w->numel, o->momentum.v != 0 ? slots[0]->data : NULL);
+        const rnnc_sgd_params p = {(float)lr, (float)o->momentum.v, o->nesterov};
+        return be->sgd(&p, &bw, &bg, o->momentum.v != 0 ? &bm : NULL);
+    }
     RNNC_FLOAT_DISPATCH(w->dtype, T, {
         T *pw = w->data;
         const T *pg = g->data;

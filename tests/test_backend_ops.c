@@ -889,3 +889,25 @@ Test(backend_ops_cpu, cpu_tensor_ops_refuse_a_tensor_of_another_device)
     rnnc_tensor_destroy(a);
     rnnc_tensor_destroy(b);
 }
+
+Test(backend_ops_cpu, ops_for_a_tensor_follow_its_device_and_dtype)
+{
+    rnnc_tensor *t;
+    const rnnc_shape s = RNNC_SHAPE(4);
+    const rnnc_backend_ops *b;
+    OK(rnnc_tensor_create(RNNC_F32, &s, &t));
+    OK(rnnc_backend_ops_for(t, RNNC_BOP_ADAM, "Adam update", &b));
+    cr_assert_eq(b, rnnc_backend_ops_cpu());
+    t->dtype = RNNC_F64; /* header only: nothing reads the data */
+    cr_assert_eq(rnnc_backend_ops_for(t, RNNC_BOP_ADAM, "Adam update", &b), RNNC_E_UNSUPPORTED);
+    cr_assert_str_eq(rnnc_last_error(), "Adam update: the cpu backend has no adam op for float64");
+    t->dtype = RNNC_F32;
+    t->device = RNNC_DEVICE_CUDA;
+    if (!rnnc_device_available(RNNC_DEVICE_CUDA)) {
+        cr_assert_eq(rnnc_backend_ops_for(t, RNNC_BOP_SGD, "SGD update", &b), RNNC_E_NODEV);
+        cr_assert(strncmp(rnnc_last_error(), "SGD update: ", 12) == 0 && strstr(rnnc_last_error(), "CUDA"),
+                  "%s", rnnc_last_error());
+    }
+    t->device = RNNC_DEVICE_CPU;
+    rnnc_tensor_destroy(t);
+}

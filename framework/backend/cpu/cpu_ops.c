@@ -25,15 +25,6 @@
 static const rnnc_backend_ops cpu_ops;
 #define BE (&cpu_ops)
 
-static bool cpu_supports(rnnc_bop op, rnnc_dtype dtype)
-{
-    if ((unsigned)op >= RNNC_BOP_COUNT)
-        return false;
-    if (dtype == RNNC_F32)
-        return true;
-    return dtype == RNNC_I32 && (op == RNNC_BOP_ALLOC || op == RNNC_BOP_COPY);
-}
-
 static rnnc_status cpu_alloc(rnnc_dtype dtype, size_t n, rnnc_bbuf **out)
 {
     rnnc_bbuf *b;
@@ -384,7 +375,7 @@ static rnnc_status cpu_adam(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc_
 static const rnnc_backend_ops cpu_ops = {
     .name = "cpu",
     .device = RNNC_DEVICE_CPU,
-    .supports = cpu_supports,
+    .supports = rnnc__bop_supports_f32,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_upload,

@@ -25,15 +25,6 @@ const rnnc_backend_ops *rnnc__cuda_backend_ops(void);
 static const rnnc_backend_ops cuda_ops;
 #define BE (&cuda_ops)
 
-static bool cuda_supports(rnnc_bop op, rnnc_dtype dtype)
-{
-    if ((unsigned)op >= RNNC_BOP_COUNT)
-        return false;
-    if (dtype == RNNC_F32)
-        return true;
-    return dtype == RNNC_I32 && (op == RNNC_BOP_ALLOC || op == RNNC_BOP_COPY);
-}
-
 static rnnc_status bo_stream(cudaStream_t *s)
 {
     rnnc__cuda_ctx *c;
@@ -250,7 +241,7 @@ static rnnc_status cuda_adam(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc
 static const rnnc_backend_ops cuda_ops = {
     .name = "cuda",
     .device = RNNC_DEVICE_CUDA,
-    .supports = cuda_supports,
+    .supports = rnnc__bop_supports_f32,
     .alloc = cuda_alloc,
     .free = cuda_free,
     .upload = cuda_upload,
