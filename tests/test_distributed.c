@@ -561,7 +561,8 @@ Test(distributed, rnnc_train_callbacks_on_rank_0_steer_every_rank)
  * rank reads its rows of every batch of all three) and a synchronized
  * BatchNormalization (11 rows in batches of 5: the last batch leaves two of
  * the three ranks without rows): the printed epoch line (val_ included) and
- * test line are one process's. */
+ * test line are one process's. The same with fit.validation_split (the
+ * file then in memory; its last 4 rows validate). */
 Test(distributed, rnnc_train_validation_and_test_files_by_rows)
 {
     need_mpi();
@@ -569,39 +570,48 @@ Test(distributed, rnnc_train_validation_and_test_files_by_rows)
     write_case_h5("bidir_adam_reg", h5, sizeof h5);
     cr_assert(getcwd(cwd, sizeof cwd), "getcwd");
     snprintf(abs_h5, sizeof abs_h5, "%s/%s", cwd, h5);
-    char spec[8192];
-    snprintf(spec, sizeof spec,
-             "model:\n"
-             "  class_name: Sequential\n"
-             "  config:\n"
-             "    name: vt\n"
-             "    layers:\n"
-             "      - {class_name: InputLayer, config: {batch_shape: [null, 5, 2]}}\n"
-             "      - {class_name: GRU, config: {name: gru, units: 4}}\n"
-             "      - {class_name: BatchNormalization, config: {name: bn, synchronized: true}}\n"
-             "      - {class_name: Dense, config: {name: dense, units: 3}}\n"
-             "compile:\n"
-             "  optimizer: {class_name: SGD, config: {learning_rate: 0.05}}\n"
-             "  loss: categorical_crossentropy\n"
-             "  metrics: [categorical_accuracy]\n"
-             "fit: {epochs: 2, batch_size: 5, seed: 3, verbose: 2, validation_data: {path: '%s'}}\n"
-             "data: {path: '%s', streaming: false, test: '%s'}\n",
-             abs_h5, abs_h5, abs_h5);
-    rnnc_test_run r1, r2;
-    one_and_ranks("vt", spec, 3, &r1, &r2);
-    const char *f1 = strstr(r1.out, "Final epoch:"), *f2 = strstr(r2.out, "Final epoch:");
-    const char *t1 = strstr(r1.out, "Test (11 samples)"), *t2 = strstr(r2.out, "Test (11 samples)");
-    cr_assert(f1 && f2 && t1 && t2, "no summary:\n%s\n%s", r1.out, r2.out);
-    cr_assert(strstr(f1, "val_loss"), "no validation in:\n%s", r1.out);
-    cr_expect(strstr(r2.out, "Each rank reads its rows of every validation batch from") &&
-                  strstr(r2.out, "Each rank reads its rows of every test batch from"),
-              "validation and test not read by rows:\n%s", r2.out);
-    cr_expect_eq(strncmp(f1, f2, strcspn(f1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(f1, "\n"), f1,
-                 (int)strcspn(f2, "\n"), f2);
-    cr_expect_eq(strncmp(t1, t2, strcspn(t1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(t1, "\n"), t1,
-                 (int)strcspn(t2, "\n"), t2);
-    rnnc_test_run_free(&r1);
-    rnnc_test_run_free(&r2);
+    for (int split = 0; split < 2; split++) {
+        char spec[8192], fit[5000];
+        if (split)
+            snprintf(fit, sizeof fit, "fit: {epochs: 2, batch_size: 5, seed: 3, verbose: 2, validation_split: 0.3}\n"
+                                      "data: {path: '%s', streaming: false}\n", abs_h5);
+        else
+            snprintf(fit, sizeof fit, "fit: {epochs: 2, batch_size: 5, seed: 3, verbose: 2, validation_data: {path: '%s'}}\n"
+                                      "data: {path: '%s', streaming: false, test: '%s'}\n", abs_h5, abs_h5, abs_h5);
+        snprintf(spec, sizeof spec,
+                 "model:\n"
+                 "  class_name: Sequential\n"
+                 "  config:\n"
+                 "    name: vt\n"
+                 "    layers:\n"
+                 "      - {class_name: InputLayer, config: {batch_shape: [null, 5, 2]}}\n"
+                 "      - {class_name: GRU, config: {name: gru, units: 4}}\n"
+                 "      - {class_name: BatchNormalization, config: {name: bn, synchronized: true}}\n"
+                 "      - {class_name: Dense, config: {name: dense, units: 3}}\n"
+                 "compile:\n"
+                 "  optimizer: {class_name: SGD, config: {learning_rate: 0.05}}\n"
+                 "  loss: categorical_crossentropy\n"
+                 "  metrics: [categorical_accuracy]\n"
+                 "%s",
+                 fit);
+        rnnc_test_run r1, r2;
+        one_and_ranks("vt", spec, 3, &r1, &r2);
+        const char *what = split ? "Validation (4 samples)" : "Test (11 samples)";
+        const char *f1 = strstr(r1.out, "Final epoch:"), *f2 = strstr(r2.out, "Final epoch:");
+        const char *t1 = strstr(r1.out, what), *t2 = strstr(r2.out, what);
+        cr_assert(f1 && f2 && t1 && t2, "no summary:\n%s\n%s", r1.out, r2.out);
+        cr_assert(strstr(f1, "val_loss"), "no validation in:\n%s", r1.out);
+        if (!split)
+            cr_expect(strstr(r2.out, "Each rank reads its rows of every validation batch from") &&
+                          strstr(r2.out, "Each rank reads its rows of every test batch from"),
+                      "validation and test not read by rows:\n%s", r2.out);
+        cr_expect_eq(strncmp(f1, f2, strcspn(f1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(f1, "\n"),
+                     f1, (int)strcspn(f2, "\n"), f2);
+        cr_expect_eq(strncmp(t1, t2, strcspn(t1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(t1, "\n"),
+                     t1, (int)strcspn(t2, "\n"), t2);
+        rnnc_test_run_free(&r1);
+        rnnc_test_run_free(&r2);
+    }
     remove(h5);
 }
 
