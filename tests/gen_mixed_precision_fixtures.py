@@ -22,9 +22,11 @@ layer's dtype is {class_name: DTypePolicy, config: {name: <policy>}}):
   y_f32     predict(x) of the same model and weights under float32: the
             tests check that their tolerance tells the two apart
 Training cases add:
-  t         targets; loss (per-epoch mean loss, float64); y_after (predict
-            after training); wf/<i> final weights; loss_f32 the float32
-            run's curve from the same start
+  xt, t     training inputs and targets; loss (per-epoch mean loss,
+            float64); y_after (predict after training); wf/<i> final
+            weights; loss_f32 the float32 run's curve from the same start;
+            grad/<i> (grad_f32/<i>) the gradients of the first batch of 4
+            from the initial weights, under the policy (under float32)
 Cases (B=4, T=7, F=5, U=6 unless said):
   gru_ra        GRU(reset_after=True, return_sequences)
   gru_rb        GRU(reset_after=False, return_sequences)
@@ -81,6 +83,19 @@ def f32(a):
     return np.asarray(a).astype(np.float32)
 
 
+def first_batch_grads(m, x, t):
+    import tensorflow as tf
+
+    @tf.function
+    def step(x, t):
+        with tf.GradientTape() as tape:
+            y = m(x, training=True)
+            loss = m.compute_loss(x=x, y=t, y_pred=y, training=True)
+        return tape.gradient(loss, m.trainable_variables)
+
+    return [gr.numpy() for gr in step(x, t)]
+
+
 def case(f, name, make, policy="mixed_bfloat16", masked=False, train=None):
     m = build(policy, make)
     ref = build("float32", make)
@@ -102,8 +117,13 @@ def case(f, name, make, policy="mixed_bfloat16", masked=False, train=None):
         t = np.tanh(x.sum(axis=(1, 2)) / 4.0)[:, None].astype(np.float32)
         g["xt"], g["t"] = x, t
         curves = []
-        for mm in (m, ref):
+        for mm, key in ((m, "grad"), (ref, "grad_f32")):
             mm.compile(optimizer=make_opt(), loss="mse")
+            # the gradients of the first batch (4 rows) as fit's graph step
+            # computes them, from the initial weights
+            for i, gr in enumerate(first_batch_grads(mm, x[:4], t[:4])):
+                g["%s/%d" % (key, i)] = f32(gr)
+        for mm in (m, ref):
             h = mm.fit(x, t, batch_size=4, epochs=4, shuffle=False, verbose=0)
             curves.append(np.asarray(h.history["loss"], np.float64))
         g["loss"], g["loss_f32"] = curves
