@@ -37,6 +37,7 @@ static rnnc_cli_opt opts[] = {
     {"--resume", "CHECKPOINT", "continue from a checkpoint file, or the newest one in a directory", NULL},
     {"--epochs", "N", "train until epoch N (overrides fit.epochs)", NULL},
     {"--seed", "S", "seed for weight initialisation and shuffling (overrides fit.seed)", NULL},
+    {"--device", "cpu|cuda|auto", "where to run (default cpu); cuda is not implemented yet, auto runs on the CPU", NULL},
     {"--overwrite", NULL, "delete checkpoints of an earlier run from the checkpoint directory first", NULL},
     {NULL, NULL, NULL, NULL},
 };
@@ -138,66 +139,6 @@ static void print_logs(const rnnc_logs *l)
         printf("%s%s %.4f", i ? " - " : "", l->names[i], l->values[i]);
 }
 
-/* Data-parallel: a validation or test file read by rows, each rank its
- * part of every batch (the session loaded only its first rows). */
-static rnnc_status eval_rows_open(const rnnc_app_session *ses, const rnnc_spec_source *src, rnnc_dataset_rows **r,
-                                  rnnc_row_source *out)
-{
-    rnnc_dataset_options o;
-    rnnc_app_source_options(ses, src, &o);
-    RNNC_TRY(rnnc_dataset_rows_open(src->path, &o, r));
-    *out = (rnnc_row_source){rnnc_dataset_rows_count(*r), rnnc_dataset_rows_read, *r};
-    return RNNC_OK;
-}
-
-/* Loss and metrics of the test split, then predictions next to targets. */
-static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
-{
-    const rnnc_task_data *d = ses->test.x ? &ses->test : ses->validation.x ? &ses->validation : NULL;
-    if (!d || !d->y)
-        return RNNC_OK;
-    const char *which = d == &ses->test ? "Test" : "Validation";
-    const rnnc_spec_source *file = d == &ses->test ? &ses->spec->test : &ses->spec->validation_data;
-    rnnc_logs logs;
-    int64_t samples = d->x->shape.dim[0];
-    if (ses->eval_by_rows && file->path) {
-        rnnc_dataset_rows *r = NULL;
-        rnnc_row_source src;
-        rnnc_status s = eval_rows_open(ses, file, &r, &src);
-        if (!s)
-            s = rnnc_trainer_evaluate_source(tr, &src, ses->spec->batch_size, &logs);
-        samples = src.n;
-        rnnc_dataset_rows_close(r);
-        RNNC_TRY(s);
-    } else {
-        RNNC_TRY(rnnc_trainer_evaluate(tr, d->x, d->y, d->sample_weight, ses->spec->batch_size, &logs));
-    }
-    printf("%s (%lld samples): ", which, (long long)samples);
-    print_logs(&logs);
-    printf("\n");
-    if (!ses->task)
-        return RNNC_OK;
-    char ref[200];
-    printf("Reference, %s\n", rnnc_task_baseline(ses->task, d, ref, sizeof ref));
-    /* A few samples: the model's own masking decides; the task mask is for predict users. */
-    int64_t n = d->x->shape.dim[0] < 5 ? d->x->shape.dim[0] : 5;
-    rnnc_tensor *xs, *outs[RNNC_MAX_IO];
-    int n_outs = 0;
-    rnnc_shape s5 = d->x->shape;
-    s5.dim[0] = n;
-    RNNC_TRY(rnnc_tensor_view(d->x, 0, &s5, &xs));
-    rnnc_status s = rnnc_app_forward(ses->model, xs, NULL, NULL, n, outs, &n_outs);
-    rnnc_tensor_destroy(xs);
-    RNNC_TRY(s);
-    /* A Functional model ran through its graph; the task's targets are those of its first output. */
-    printf("Predictions on %s samples%s:\n", d == &ses->test ? "test" : "validation",
-           n_outs > 1 ? " (the model's first output)" : "");
-    rnnc_task_show(ses->task, stdout, d, outs[0], (int)n);
-    for (int k = 0; k < n_outs; k++)
-        rnnc_tensor_destroy(outs[k]);
-    return RNNC_OK;
-}
-
 /* arg appended to buf after a space, in single quotes unless it is plain. */
 static void append_arg(char *buf, size_t cap, const char *arg)
 {
@@ -262,6 +203,7 @@ typedef struct train_source {
     rnnc_stream_reader *stream;
     rnnc_dataset_rows *rows;
     const int64_t *perm; /* file row of each position this pass, or NULL (the file's order) */
+    int64_t from;        /* without perm: the file row of position 0 (validation_split's rows) */
     int64_t *mapped;
     int64_t cap;
 } train_source;
@@ -270,7 +212,7 @@ static rnnc_status read_train_rows(void *user, rnnc_ctx *cx, const int64_t *pos,
                                    rnnc_tensor **y, rnnc_tensor **sw)
 {
     train_source *t = user;
-    if (!t->perm || count == 0)
+    if ((!t->perm && t->from == 0) || count == 0)
         return rnnc_dataset_rows_read(t->rows, cx, pos, count, x, y, sw);
     if (count > t->cap) {
         int64_t *m = realloc(t->mapped, (size_t)count * sizeof *m);
@@ -280,7 +222,7 @@ static rnnc_status read_train_rows(void *user, rnnc_ctx *cx, const int64_t *pos,
         t->cap = count;
     }
     for (int64_t i = 0; i < count; i++)
-        t->mapped[i] = t->perm[pos[i]];
+        t->mapped[i] = t->perm ? t->perm[pos[i]] : t->from + pos[i];
     return rnnc_dataset_rows_read(t->rows, cx, t->mapped, count, x, y, sw);
 }
 
@@ -319,7 +261,83 @@ static rnnc_status train_source_open(train_source *t, const rnnc_app_session *se
     if (s)
         return rnnc_fail_context(s, "data: ");
     t->perm = ts->perm;
-    *src = (rnnc_row_source){rnnc_dataset_rows_count(t->rows), read_train_rows, t};
+    /* its first train_rows rows (the rest validates with fit.validation_split) */
+    *src = (rnnc_row_source){ses->train_rows, read_train_rows, t};
+    return RNNC_OK;
+}
+
+/* Data-parallel: the rows of a validation or test split read by rows,
+ * each rank its part of every batch (the session loaded only the first
+ * batch): a validation_data or test file, or with which NULL the training
+ * file's last rows (fit.validation_split). */
+static rnnc_status eval_rows_open(const rnnc_app_session *ses, const rnnc_spec_source *which, train_source *t,
+                                  rnnc_row_source *src)
+{
+    memset(t, 0, sizeof *t);
+    const rnnc_spec_source *file = which ? which : &ses->spec->train;
+    rnnc_dataset_options o;
+    rnnc_app_source_options(ses, file, &o);
+    RNNC_TRY(rnnc_dataset_rows_open(file->path, &o, &t->rows));
+    t->from = which ? 0 : ses->validation_from;
+    *src = (rnnc_row_source){which ? rnnc_dataset_rows_count(t->rows) : ses->validation_rows, read_train_rows, t};
+    return RNNC_OK;
+}
+
+/* The split report_test evaluates, read by rows: its file, or NULL for
+ * the training file's validation_split rows; *by_rows false: in memory. */
+static const rnnc_spec_source *eval_split_file(const rnnc_app_session *ses, const rnnc_task_data *d, bool *by_rows)
+{
+    const rnnc_spec_source *f = d == &ses->test ? &ses->spec->test : &ses->spec->validation_data;
+    *by_rows = ses->eval_by_rows && (f->path || (d == &ses->validation && ses->validation_from > 0));
+    return f->path ? f : NULL;
+}
+
+/* Loss and metrics of the test split, then predictions next to targets. */
+static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
+{
+    const rnnc_task_data *d = ses->test.x ? &ses->test : ses->validation.x ? &ses->validation : NULL;
+    if (!d || !d->y)
+        return RNNC_OK;
+    const char *which = d == &ses->test ? "Test" : "Validation";
+    bool by_rows;
+    const rnnc_spec_source *file = eval_split_file(ses, d, &by_rows);
+    rnnc_logs logs;
+    int64_t samples = d->x->shape.dim[0];
+    if (by_rows) {
+        train_source t;
+        rnnc_row_source src = {0, NULL, NULL};
+        rnnc_status s = eval_rows_open(ses, file, &t, &src);
+        if (!s)
+            s = rnnc_trainer_evaluate_source(tr, &src, ses->spec->batch_size, &logs);
+        samples = src.n;
+        train_source_close(&t);
+        RNNC_TRY(s);
+    } else {
+        RNNC_TRY(rnnc_trainer_evaluate(tr, d->x, d->y, d->sample_weight, ses->spec->batch_size, &logs));
+    }
+    printf("%s (%lld samples): ", which, (long long)samples);
+    print_logs(&logs);
+    printf("\n");
+    if (!ses->task)
+        return RNNC_OK;
+    char ref[200];
+    printf("Reference, %s\n", rnnc_task_baseline(ses->task, d, ref, sizeof ref));
+    /* A few samples: the model's own masking decides; the task mask is for predict users. */
+    int64_t n = d->x->shape.dim[0] < 5 ? d->x->shape.dim[0] : 5;
+    rnnc_tensor *xs, *outs[RNNC_MAX_IO];
+    int n_outs = 0;
+    rnnc_shape s5 = d->x->shape;
+    s5.dim[0] = n;
+    RNNC_TRY(rnnc_tensor_view(d->x, 0, &s5, &xs));
+    rnnc_status s = rnnc_app_forward(ses->model, xs, NULL, NULL, n, outs, &n_outs);
+    rnnc_tensor_destroy(xs);
+    RNNC_TRY(s);
+    /* A Functional model ran through its graph; the task's targets are those of its first output. */
+    printf("Predictions on %s samples%s:\n", d == &ses->test ? "test" : "validation",
+           n_outs > 1 ? " (the model's first output)" : "");
+    rnnc_task_show(ses->task, stdout, d, outs[0], (int)n);
+    for (int k = 0; k < n_outs; k++)
+        rnnc_tensor_destroy(outs[k]);
     return RNNC_OK;
 }
 
@@ -365,7 +383,7 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
 {
     const bool rank0 = rnnc_comm_rank(comm) == 0;
     int rc = rnnc_cli_parse(&cmd, argc, argv);
-    if (rc >= 0)
+    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"))) >= 0)
         return rc;
     const char *spec_path = cmd.pos[0];
     const char *init = rnnc_cli_get(&cmd, "--weights"), *out = rnnc_cli_get(&cmd, "--save-weights");
@@ -406,7 +424,8 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     memset(&fc, 0, sizeof fc);
     train_source tsrc;
     memset(&tsrc, 0, sizeof tsrc);
-    rnnc_dataset_rows *vrows = NULL; /* data-parallel: the validation file's rows */
+    train_source vrows; /* data-parallel: the validation rows */
+    memset(&vrows, 0, sizeof vrows);
     rnnc_row_source vsrc;
     int code = RNNC_EXIT_FAIL;
     if ((s = rnnc_app_compile(&ses, &tr)) || (s = rnnc_trainer_set_comm(tr, comm)))
@@ -461,6 +480,9 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                (long long)spec->batch_size);
     if (ses.eval_by_rows && spec->validation_data.path && ses.validation.x)
         printf("Each rank reads its rows of every validation batch from %s\n", spec->validation_data.path);
+    else if (ses.eval_by_rows && ses.validation_from > 0)
+        printf("Each rank reads its rows of every validation batch from %s (its last %lld rows)\n", spec->train.path,
+               (long long)ses.validation_rows);
     if (ses.eval_by_rows && spec->test.path && ses.test.x)
         printf("Each rank reads its rows of every test batch from %s\n", spec->test.path);
     if (ts.start_batch > 0)
@@ -523,8 +545,10 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                 goto fail;
             fo.sample_weight = NULL; /* read with the rows */
         }
-        if (ses.eval_by_rows && spec->validation_data.path && ses.validation.x) {
-            if ((s = eval_rows_open(&ses, &spec->validation_data, &vrows, &vsrc)))
+        bool val_by_rows;
+        const rnnc_spec_source *val_file = eval_split_file(&ses, &ses.validation, &val_by_rows);
+        if (val_by_rows && ses.validation.x) {
+            if ((s = eval_rows_open(&ses, val_file, &vrows, &vsrc)))
                 goto fail;
             fo.x_val = fo.y_val = fo.sample_weight_val = NULL;
             fo.val_source = &vsrc;
@@ -585,7 +609,7 @@ done:
     rnnc_history_destroy(hist);
     rnnc_fit_callbacks_clear(&fc);
     train_source_close(&tsrc);
-    rnnc_dataset_rows_close(vrows);
+    train_source_close(&vrows);
     rnnc_train_state_clear(&ts);
     rnnc_trainer_destroy(tr);
     rnnc_app_session_close(&ses);

@@ -3,6 +3,7 @@
 #include "apps/session.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -141,8 +142,8 @@ static rnnc_status wants_streaming(const rnnc_training_spec *spec, bool *out)
     return RNNC_OK;
 }
 
-static rnnc_status split_by_rows(rnnc_app_session *s, const rnnc_spec_source *src, const char *what, const char *name,
-                              rnnc_task_data *out, int64_t *count);
+static rnnc_status split_by_rows(rnnc_app_session *s, const rnnc_spec_source *src, int64_t from, const char *what,
+                                 const char *name, rnnc_task_data *out, int64_t *count);
 
 /* The training rows read on demand: only the first rows (a batch, for the
  * checks and building the model) are loaded; train_rows counts the file's. */
@@ -161,13 +162,27 @@ static rnnc_status open_by_rows(rnnc_app_session *s)
                          spec->path, (long long)spec->batch_size, (long long)spec->chunk_size,
                          (long long)spec->shuffle_window,
                          rnnc_cfg_where(rnnc_cfg_peek(spec->data_config, "streaming"), w, sizeof w));
-    return split_by_rows(s, &spec->train, "data", "training data", &s->train, &s->train_rows);
+    RNNC_TRY(split_by_rows(s, &spec->train, 0, "data", "training data", &s->train, &s->train_rows));
+    /* fit.validation_split (data-parallel, not streamed): the file's last
+     * rows validate, read by rows too; `validation` holds their first batch */
+    if (s->streaming || !(spec->validation_split > 0) || spec->validation_data.path)
+        return RNNC_OK;
+    const int64_t n = s->train_rows, at = (int64_t)floor((double)n * (1.0 - spec->validation_split));
+    if (at <= 0 || at >= n)
+        return rnnc_fail(RNNC_E_ARG, "%s: fit.validation_split %g of %lld samples leaves no %s data; change the split or add data",
+                         spec->path, spec->validation_split, (long long)n, at <= 0 ? "training" : "validation");
+    int64_t all;
+    RNNC_TRY(split_by_rows(s, &spec->train, at, "data", "training data", &s->validation, &all));
+    s->train_rows = at;
+    s->validation_rows = n - at;
+    s->validation_from = at;
+    return RNNC_OK;
 }
 
-/* A split read by rows later: its row count, and its first batch's rows
- * (in *out) for the checks before training. */
-static rnnc_status split_by_rows(rnnc_app_session *s, const rnnc_spec_source *src, const char *what, const char *name,
-                              rnnc_task_data *out, int64_t *count)
+/* A split read by rows later: the file's row count, and the first batch's
+ * rows from row `from` on (in *out) for the checks before training. */
+static rnnc_status split_by_rows(rnnc_app_session *s, const rnnc_spec_source *src, int64_t from, const char *what,
+                                 const char *name, rnnc_task_data *out, int64_t *count)
 {
     const rnnc_training_spec *spec = s->spec;
     rnnc_dataset_options o;
@@ -182,14 +197,14 @@ static rnnc_status split_by_rows(rnnc_app_session *s, const rnnc_spec_source *sr
         return rnnc_fail(RNNC_E_ARG, "%s: the %s ('%s', datasets %s and %s) has 0 samples; give at least one",
                          spec->path, name, src->path, src->x, src->y);
     }
-    int64_t first = *count < spec->batch_size ? *count : spec->batch_size;
+    int64_t first = *count - from < spec->batch_size ? *count - from : spec->batch_size;
     int64_t *rows = malloc((size_t)(first > 0 ? first : 1) * sizeof *rows);
     rnnc_ctx *cx = rnnc_ctx_create();
     rnnc_tensor *t[3] = {NULL, NULL, NULL};
     if (!rows || !cx)
         st = rnnc_fail(RNNC_E_NOMEM, "out of memory");
     for (int64_t i = 0; st == RNNC_OK && i < first; i++)
-        rows[i] = i;
+        rows[i] = from + i;
     if (st == RNNC_OK && first > 0)
         st = rnnc_dataset_rows_read(r, cx, rows, first, &t[0], &t[1], &t[2]);
     if (st == RNNC_OK && src->sample_weight && !t[2])
@@ -276,23 +291,24 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
         if ((splits & RNNC_APP_TRAIN) && (st = wants_streaming(s->spec, &stream)))
             goto fail;
         s->streaming = stream;
-        /* data-parallel: rows from the file unless validation_split / class_weight need them all */
-        s->train_by_rows = stream || ((splits & RNNC_APP_TRAIN_BY_ROWS) && s->spec->validation_split == 0 &&
-                                      !s->spec->class_weight);
+        /* data-parallel: rows from the file unless class_weight needs them all (or validation_split
+         * does, when validation is not read by rows too) */
+        s->eval_by_rows = (splits & RNNC_APP_EVAL_BY_ROWS) != 0;
+        s->train_by_rows = stream || ((splits & RNNC_APP_TRAIN_BY_ROWS) &&
+                                      (s->spec->validation_split == 0 || s->eval_by_rows) && !s->spec->class_weight);
         if ((splits & RNNC_APP_TRAIN) && s->train_by_rows && (st = open_by_rows(s)))
             goto fail;
         if ((splits & RNNC_APP_TRAIN) && !s->train_by_rows &&
             (st = read_source(&s->spec->train, s->model, "data", &s->train)))
             goto fail;
         /* data-parallel: validation and test files by rows too (the first batch loaded for the checks) */
-        s->eval_by_rows = (splits & RNNC_APP_EVAL_BY_ROWS) != 0;
         if ((splits & RNNC_APP_VALIDATION) && s->spec->validation_data.path &&
-            (st = s->eval_by_rows ? split_by_rows(s, &s->spec->validation_data, "fit.validation_data", "validation data",
-                                               &s->validation, &s->validation_rows)
+            (st = s->eval_by_rows ? split_by_rows(s, &s->spec->validation_data, 0, "fit.validation_data",
+                                                  "validation data", &s->validation, &s->validation_rows)
                                   : read_source(&s->spec->validation_data, s->model, "fit.validation_data", &s->validation)))
             goto fail;
         if ((splits & RNNC_APP_TEST) && s->spec->test.path &&
-            (st = s->eval_by_rows ? split_by_rows(s, &s->spec->test, "data.test", "test data", &s->test, &s->test_rows)
+            (st = s->eval_by_rows ? split_by_rows(s, &s->spec->test, 0, "data.test", "test data", &s->test, &s->test_rows)
                                   : read_source(&s->spec->test, s->model, "data.test", &s->test)))
             goto fail;
     }

@@ -19,8 +19,9 @@ enum {
     RNNC_APP_VALIDATION = 2,
     RNNC_APP_TEST = 4,
     /* data-parallel: read the training rows from their HDF5 file batch by
-     * batch (each rank its own) when the spec allows it (no
-     * validation_split, no class_weight), instead of loading them */
+     * batch (each rank its own) when the spec allows it (no class_weight;
+     * no validation_split unless with RNNC_APP_EVAL_BY_ROWS), instead of
+     * loading them */
     RNNC_APP_TRAIN_BY_ROWS = 8,
     /* data-parallel: validation_data and test files are read by rows
      * when evaluated (each rank its own); only their first batch is
@@ -42,6 +43,8 @@ typedef struct rnnc_app_session {
     bool streaming;             /* ... through the streaming reader (io/stream_reader.h), else the row reader */
     bool eval_by_rows;          /* RNNC_APP_EVAL_BY_ROWS: validation / test files (when given) are read by rows: */
     int64_t validation_rows, test_rows; /* their samples; `validation` / `test` hold their first rows */
+    int64_t validation_from;    /* > 0: fit.validation_split read by rows: validation is rows */
+                                /* [validation_from, +validation_rows) of the training file */
 } rnnc_app_session;
 
 /* Reads the spec, builds the model and loads the requested splits

@@ -561,8 +561,8 @@ Test(distributed, rnnc_train_callbacks_on_rank_0_steer_every_rank)
  * rank reads its rows of every batch of all three) and a synchronized
  * BatchNormalization (11 rows in batches of 5: the last batch leaves two of
  * the three ranks without rows): the printed epoch line (val_ included) and
- * test line are one process's. The same with fit.validation_split (the
- * file then in memory; its last 4 rows validate). */
+ * test line are one process's. The same with fit.validation_split (its
+ * last 4 rows validate, read by rows too). */
 Test(distributed, rnnc_train_validation_and_test_files_by_rows)
 {
     need_mpi();
@@ -605,6 +605,9 @@ Test(distributed, rnnc_train_validation_and_test_files_by_rows)
             cr_expect(strstr(r2.out, "Each rank reads its rows of every validation batch from") &&
                           strstr(r2.out, "Each rank reads its rows of every test batch from"),
                       "validation and test not read by rows:\n%s", r2.out);
+        else /* the split read by rows too: the first 7 rows train (batches of 5 and 2 over 3 ranks, 2 epochs) */
+            cr_expect(strstr(r2.out, "(its last 4 rows)") && strstr(r2.out, "by each rank: 6 6 2\n"),
+                      "validation_split not read by rows:\n%s", r2.out);
         cr_expect_eq(strncmp(f1, f2, strcspn(f1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(f1, "\n"),
                      f1, (int)strcspn(f2, "\n"), f2);
         cr_expect_eq(strncmp(t1, t2, strcspn(t1, "\n")), 0, "one process: %.*s\n3 ranks: %.*s", (int)strcspn(t1, "\n"),
