@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "framework/backend.h"
 #include "framework/config.h"
 
 void rnnc_cli_error(const rnnc_cli_cmd *cmd, const char *fmt, ...)
@@ -30,6 +31,31 @@ int rnnc_cli_fail(const rnnc_cli_cmd *cmd, rnnc_status s)
     for (const char *p = msg[0] ? msg : rnnc_status_str(s); *p; p++)
         fputc(*p == '\n' ? ' ' : *p, stderr);
     fputc('\n', stderr);
+    return RNNC_EXIT_FAIL;
+}
+
+int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value)
+{
+    rnnc_device want = RNNC_DEVICE_CPU, got;
+    if (value && rnnc_device_parse(value, &want) != RNNC_OK) {
+        rnnc_cli_error(cmd, "--%s", rnnc_last_error());
+        return RNNC_EXIT_USAGE;
+    }
+    if (want == RNNC_DEVICE_CPU)
+        return -1;
+    if (want == RNNC_DEVICE_AUTO) {
+        if (rnnc_device_available(RNNC_DEVICE_CUDA))
+            fprintf(stderr, "rnnc %s: --device auto: a CUDA device is present, but rnnc %s on the GPU "
+                            "is not implemented yet; running on the CPU\n", cmd->name, cmd->name);
+        return -1;
+    }
+    if (rnnc_device_resolve(RNNC_DEVICE_CUDA, &got) != RNNC_OK) {
+        rnnc_cli_error(cmd, "--device cuda: %s", rnnc_last_error());
+        return RNNC_EXIT_FAIL;
+    }
+    rnnc_cli_error(cmd, "--device cuda: rnnc %s on the GPU is not implemented yet (the CUDA backend "
+                   "has its op table and kernels, but the layers and the trainer run on the CPU); "
+                   "use --device cpu or auto", cmd->name);
     return RNNC_EXIT_FAIL;
 }
 

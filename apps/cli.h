@@ -69,6 +69,16 @@ int rnnc_cli_fail(const rnnc_cli_cmd *cmd, rnnc_status s);
  * error naming `what` and returns false. */
 bool rnnc_cli_need_file(const rnnc_cli_cmd *cmd, const char *what, const char *path);
 
+/* The --device option of train, predict and evaluate (issue 16): "cpu",
+ * "cuda" or "auto"; NULL (absent) is cpu. The layers and the trainer run on
+ * the CPU only so far (the CUDA backend's op table is not wired into them),
+ * so: cpu goes on; cuda fails with one line, the backend's reason when no
+ * CUDA device can be used, else "not implemented yet"; auto goes on on the
+ * CPU and, when a CUDA device is present, says so in one line on stderr.
+ * Returns -1 to go on, else the exit code (RNNC_EXIT_USAGE for an unknown
+ * value, RNNC_EXIT_FAIL for cuda). */
+int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value);
+
 /* Seconds on a monotonic clock. */
 double rnnc_cli_now(void);
 

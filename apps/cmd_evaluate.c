@@ -15,6 +15,7 @@
 static rnnc_cli_opt opts[] = {
     {"--weights", "WEIGHTS", "trained weights (.weights.h5, checkpoint, legacy .h5 or .keras)", NULL},
     {"--batch-size", "N", "rows per batch (default: the spec's fit.batch_size)", NULL},
+    {"--device", "cpu|cuda|auto", "where to run (default cpu); cuda is not implemented yet, auto runs on the CPU", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -33,7 +34,7 @@ static rnnc_cli_cmd cmd = {
 int rnnc_cmd_evaluate(int argc, char **argv)
 {
     int rc = rnnc_cli_parse(&cmd, argc, argv);
-    if (rc >= 0)
+    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"))) >= 0)
         return rc;
     const char *weights = rnnc_cli_get(&cmd, "--weights"), *v;
     if (!weights) {

@@ -27,6 +27,7 @@ static rnnc_cli_opt opts[] = {
     {"--input", "INPUT.h5", "HDF5 file with one dataset per model input (x for one input), optional masks and initial_state", NULL},
     {"--output", "OUTPUT.h5", "HDF5 file to write output_0, output_1, ... to", NULL},
     {"--batch-size", "N", "rows per forward pass (default 32)", NULL},
+    {"--device", "cpu|cuda|auto", "where to run (default cpu); cuda is not implemented yet, auto runs on the CPU", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -346,7 +347,7 @@ int rnnc_cmd_predict(int argc, char **argv)
     for (rnnc_cli_opt *o = opts; o->name; o++)
         o->value = NULL;
     int rc = rnnc_cli_parse(&cmd, argc, argv);
-    if (rc >= 0)
+    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"))) >= 0)
         return rc;
     const char *model_path = rnnc_cli_get(&cmd, "--model"), *weights = rnnc_cli_get(&cmd, "--weights");
     const char *input = rnnc_cli_get(&cmd, "--input"), *output = rnnc_cli_get(&cmd, "--output");

@@ -37,6 +37,7 @@ static rnnc_cli_opt opts[] = {
     {"--resume", "CHECKPOINT", "continue from a checkpoint file, or the newest one in a directory", NULL},
     {"--epochs", "N", "train until epoch N (overrides fit.epochs)", NULL},
     {"--seed", "S", "seed for weight initialisation and shuffling (overrides fit.seed)", NULL},
+    {"--device", "cpu|cuda|auto", "where to run (default cpu); cuda is not implemented yet, auto runs on the CPU", NULL},
     {"--overwrite", NULL, "delete checkpoints of an earlier run from the checkpoint directory first", NULL},
     {NULL, NULL, NULL, NULL},
 };
@@ -382,7 +383,7 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
 {
     const bool rank0 = rnnc_comm_rank(comm) == 0;
     int rc = rnnc_cli_parse(&cmd, argc, argv);
-    if (rc >= 0)
+    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"))) >= 0)
         return rc;
     const char *spec_path = cmd.pos[0];
     const char *init = rnnc_cli_get(&cmd, "--weights"), *out = rnnc_cli_get(&cmd, "--save-weights");
