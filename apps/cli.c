@@ -34,7 +34,8 @@ int rnnc_cli_fail(const rnnc_cli_cmd *cmd, rnnc_status s)
     return RNNC_EXIT_FAIL;
 }
 
-int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value)
+/* what: "--device" or "spec device". */
+static int device_choice(const rnnc_cli_cmd *cmd, const char *what, const char *value)
 {
     rnnc_device want = RNNC_DEVICE_CPU, got;
     if (value && rnnc_device_parse(value, &want) != RNNC_OK) {
@@ -45,18 +46,28 @@ int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value)
         return -1;
     if (want == RNNC_DEVICE_AUTO) {
         if (rnnc_device_available(RNNC_DEVICE_CUDA))
-            fprintf(stderr, "rnnc %s: --device auto: a CUDA device is present, but rnnc %s on the GPU "
-                            "is not implemented yet; running on the CPU\n", cmd->name, cmd->name);
+            fprintf(stderr, "rnnc %s: %s auto: a CUDA device is present, but rnnc %s on the GPU "
+                            "is not implemented yet; running on the CPU\n", cmd->name, what, cmd->name);
         return -1;
     }
     if (rnnc_device_resolve(RNNC_DEVICE_CUDA, &got) != RNNC_OK) {
-        rnnc_cli_error(cmd, "--device cuda: %s", rnnc_last_error());
+        rnnc_cli_error(cmd, "%s cuda: %s", what, rnnc_last_error());
         return RNNC_EXIT_FAIL;
     }
-    rnnc_cli_error(cmd, "--device cuda: rnnc %s on the GPU is not implemented yet (the CUDA backend "
+    rnnc_cli_error(cmd, "%s cuda: rnnc %s on the GPU is not implemented yet (the CUDA backend "
                    "has its op table and kernels, but the layers and the trainer run on the CPU); "
-                   "use --device cpu or auto", cmd->name);
+                   "use cpu or auto", what, cmd->name);
     return RNNC_EXIT_FAIL;
+}
+
+int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value)
+{
+    return device_choice(cmd, "--device", value);
+}
+
+int rnnc_cli_spec_device(const rnnc_cli_cmd *cmd, const char *value)
+{
+    return device_choice(cmd, "spec device", value);
 }
 
 void rnnc_cli_help(const rnnc_cli_cmd *cmd, FILE *f)

@@ -78,6 +78,10 @@ bool rnnc_cli_need_file(const rnnc_cli_cmd *cmd, const char *what, const char *p
  * Returns -1 to go on, else the exit code (RNNC_EXIT_USAGE for an unknown
  * value, RNNC_EXIT_FAIL for cuda). */
 int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value);
+/* The same for a training spec's `device:` (already checked by the spec
+ * reader), used when the command line has no --device; messages name
+ * "spec device" instead of the option. */
+int rnnc_cli_spec_device(const rnnc_cli_cmd *cmd, const char *value);
 
 /* Seconds on a monotonic clock. */
 double rnnc_cli_now(void);

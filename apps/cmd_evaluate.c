@@ -51,6 +51,10 @@ int rnnc_cmd_evaluate(int argc, char **argv)
     rnnc_status s = rnnc_app_session_open(cmd.pos[0], RNNC_APP_TRAIN | RNNC_APP_VALIDATION | RNNC_APP_TEST, -1, &ses);
     if (s != RNNC_OK)
         return rnnc_cli_fail(&cmd, s);
+    if (!rnnc_cli_get(&cmd, "--device") && (rc = rnnc_cli_spec_device(&cmd, ses.spec->device)) >= 0) {
+        rnnc_app_session_close(&ses);
+        return rc;
+    }
     /* The trainer feeds one input and scores one output; a Functional
      * model runs through its graph (rnnc_model_call). */
     if (rnnc_app_model_n_inputs(ses.model) != 1 || rnnc_app_model_n_outputs(ses.model) != 1) {

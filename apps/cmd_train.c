@@ -414,6 +414,10 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                                    seed_override, &ses)))
         return rnnc_cli_fail(&cmd, s);
     rnnc_training_spec *spec = ses.spec;
+    if (!rnnc_cli_get(&cmd, "--device") && (rc = rnnc_cli_spec_device(&cmd, spec->device)) >= 0) {
+        rnnc_app_session_close(&ses);
+        return rc;
+    }
     if (epochs_override > 0)
         spec->epochs = epochs_override;
     rnnc_trainer *tr = NULL;

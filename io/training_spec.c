@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/backend.h"
 #include "io/spec_reader.h"
 
-static const char *const top_keys[] = {"model", "compile", "fit", "data", "checkpoint", NULL};
+static const char *const top_keys[] = {"model", "compile", "fit", "data", "checkpoint", "device", NULL};
 static const char *const fit_keys[] = {"epochs", "batch_size", "shuffle", "seed",
                                        "validation_split", "validation_data", "verbose",
                                        "callbacks", "class_weight", "validation_freq",
@@ -369,6 +370,21 @@ static rnnc_status read_checkpoint(rnnc_training_spec *s)
     return rnnc_training_spec_check_section(ck, "checkpoint", checkpoint_keys);
 }
 
+/* device: cpu | cuda | auto (what the commands do with it: apps/cli.h). */
+static rnnc_status read_device(rnnc_training_spec *s)
+{
+    char w[300];
+    const rnnc_cfg *v = rnnc_cfg_peek(s->root, "device");
+    rnnc_device d;
+    if (!v)
+        return RNNC_OK;
+    RNNC_TRY(rnnc_cfg_read_string(s->root, "spec", "device", NULL, &s->device));
+    if (s->device && rnnc_device_parse(s->device, &d) != RNNC_OK)
+        return rnnc_fail(RNNC_E_ARG, "%s: device: unknown device '%s'%s (valid: cpu, cuda, auto)",
+                         s->path, s->device, rnnc_cfg_where(v, w, sizeof w));
+    return RNNC_OK;
+}
+
 rnnc_status rnnc_training_spec_read(const char *path, rnnc_training_spec **out)
 {
     char w[300];
@@ -402,7 +418,7 @@ rnnc_status rnnc_training_spec_read(const char *path, rnnc_training_spec **out)
         goto fail;
     }
     if ((st = read_model(s)) || (st = section_map(s->root, "compile", path, &s->compile)) ||
-        (st = read_fit(s)) || (st = read_data(s)) || (st = read_checkpoint(s)) ||
+        (st = read_fit(s)) || (st = read_data(s)) || (st = read_checkpoint(s)) || (st = read_device(s)) ||
         (st = rnnc_training_spec_check_section(s->root, "", top_keys)))
         goto fail;
     if (s->validation_data.path && s->task) {

@@ -86,6 +86,10 @@ typedef struct rnnc_training_spec {
     int64_t chunk_size;        /* data.chunk_size: rows per read when streaming (1024) */
     int64_t shuffle_window;    /* data.shuffle_window: chunks per shuffle window when streaming (8) */
 
+    /* device: "cpu", "cuda" or "auto" (checked), pointing into root; NULL
+     * when absent. The command's --device wins (apps/cli.h). */
+    const char *device;
+
     /* checkpoint */
     bool has_checkpoint;
     char *checkpoint_dir;      /* resolved */

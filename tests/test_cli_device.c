@@ -64,6 +64,15 @@ static void expect_one_line(const rnnc_test_run *r, int code, const char *const 
         cr_assert(strstr(r->err, *want), "'%s' not in: %s", *want, r->err);
 }
 
+/* Why cuda is refused here (this test process sees the same machine and
+ * build as the program). */
+static const char *cuda_refusal(void)
+{
+    return !rnnc_device_built(RNNC_DEVICE_CUDA)       ? "CUDA backend not built"
+           : !rnnc_device_available(RNNC_DEVICE_CUDA) ? "no CUDA device present"
+                                                      : "not implemented yet";
+}
+
 Test(cli_device, unknown_device_is_a_usage_error_on_each_command)
 {
     const char *cmds[][8] = {
@@ -90,10 +99,7 @@ Test(cli_device, cuda_fails_with_one_line_saying_why_and_writes_nothing)
     const char *args[] = {"train", "tiny.yaml", "--epochs", "1", "--save-weights",
                           "out.weights.h5", "--device", "cuda", NULL};
     rnnc_test_run r = run(args);
-    /* This test process sees the same machine and build as the program. */
-    const char *why = !rnnc_device_built(RNNC_DEVICE_CUDA)      ? "CUDA backend not built"
-                      : !rnnc_device_available(RNNC_DEVICE_CUDA) ? "no CUDA device present"
-                                                                  : "not implemented yet";
+    const char *why = cuda_refusal();
     const char *want[] = {"rnnc train: --device cuda: ", why, NULL};
     expect_one_line(&r, 1, want);
     rnnc_test_run_free(&r);
@@ -136,4 +142,47 @@ Test(cli_device, cpu_and_auto_train_as_without_the_option)
         rnnc_test_run_free(&r);
     }
     rnnc_test_run_free(&r0);
+}
+
+/* The spec's `device:` key: checked with its place in the file, used when
+ * the command line has no --device (which wins). */
+static void write_spec_with_device(const char *name, const char *device_line)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert(f && fputs(spec, f) >= 0 && fputs(device_line, f) >= 0 && fclose(f) == 0);
+}
+
+Test(cli_device, spec_device_key)
+{
+    write_spec_with_device("bad.yaml", "device: gpu\n");
+    const char *bad[] = {"train", "bad.yaml", NULL};
+    rnnc_test_run r = run(bad);
+    const char *want_bad[] = {"bad.yaml: device: unknown device 'gpu'", "bad.yaml:13:",
+                              "(valid: cpu, cuda, auto)", NULL};
+    expect_one_line(&r, 1, want_bad);
+    rnnc_test_run_free(&r);
+
+    write_spec_with_device("cuda.yaml", "device: cuda\n");
+    const char *cu[] = {"train", "cuda.yaml", "--save-weights", "w.weights.h5", NULL};
+    r = run(cu);
+    const char *why = cuda_refusal();
+    const char *want_cu[] = {"rnnc train: spec device cuda: ", why, NULL};
+    expect_one_line(&r, 1, want_cu);
+    rnnc_test_run_free(&r);
+    char path[128];
+    snprintf(path, sizeof path, "%s/w.weights.h5", dir);
+    cr_assert_neq(access(path, F_OK), 0, "nothing is written");
+
+    /* --device cpu wins over the spec's cuda; a spec's cpu trains. */
+    const char *cpu_wins[] = {"train", "cuda.yaml", "--device", "cpu", NULL};
+    r = run(cpu_wins);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    rnnc_test_run_free(&r);
+    write_spec_with_device("cpu.yaml", "device: cpu\n");
+    const char *cpu[] = {"train", "cpu.yaml", NULL};
+    r = run(cpu);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    rnnc_test_run_free(&r);
 }
