@@ -127,7 +127,8 @@ static rnnc_status round_backward_id(rnnc_node *n)
     return RNNC_OK;
 }
 
-rnnc_status rnnc_round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, rnnc_tensor **y)
+static rnnc_status round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, bool round_grad,
+                            rnnc_tensor **y)
 {
     RNNC_TRY(rnnc__check_nonnull("round", "cx", cx));
     RNNC_TRY(rnnc__check_nonnull("round", "y", y));
@@ -141,8 +142,21 @@ rnnc_status rnnc_round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, rnnc_t
     rnnc_round_prec_array(p, out->data, x->numel);
     rnnc_node *node;
     RNNC_TRY(rnnc_ctx_record(cx, p == RNNC_PREC_BF16 ? "cast_bf16" : "cast_f16",
-                             p == RNNC_PREC_BF16 ? round_backward_bf16 : round_backward_id, 1, &x,
+                             p == RNNC_PREC_BF16 && round_grad ? round_backward_bf16
+                                                               : round_backward_id,
+                             1, &x,
                              1, &out, &node));
     *y = out;
     return RNNC_OK;
+}
+
+rnnc_status rnnc_round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, rnnc_tensor **y)
+{
+    return round_op(cx, x, p, true, y);
+}
+
+rnnc_status rnnc_round_op_exact_grad(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p,
+                                     rnnc_tensor **y)
+{
+    return round_op(cx, x, p, false, y);
 }

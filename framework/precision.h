@@ -75,5 +75,11 @@ void rnnc_round_prec_array(rnnc_precision p, float *x, size_t n);
  * the gradient passes back as the cast's: rounded to bfloat16 under BF16,
  * unchanged under F16. */
 rnnc_status rnnc_round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, rnnc_tensor **y);
+/* The same with the gradient passed back unrounded: for weights whose
+ * consumer rounds their gradients itself (the fused GRU: Keras casts its
+ * weights at every step, so their gradient is a float32 sum of bfloat16
+ * terms). */
+rnnc_status rnnc_round_op_exact_grad(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p,
+                                     rnnc_tensor **y);
 
 #endif

@@ -104,10 +104,15 @@ static rnnc_status gru_inner_loop(rnnc_rnn *rnn, rnnc_ctx *cx, const rnnc_rnn_lo
     if (prec != RNNC_PREC_NONE) { /* Keras's casts: state and weights as read in call */
         fa.prec = prec;
         RNNC_TRY(rnnc_round_op(cx, fa.h0, prec, &fa.h0));
-        RNNC_TRY(rnnc_layer_read_weight(l, cx, fa.kernel, &fa.kernel));
-        RNNC_TRY(rnnc_layer_read_weight(l, cx, fa.recurrent_kernel, &fa.recurrent_kernel));
-        if (fa.bias)
-            RNNC_TRY(rnnc_layer_read_weight(l, cx, fa.bias, &fa.bias));
+        /* With the default activations under bfloat16 the kernel rounds
+         * each step's weight gradients itself (gru_fused_impl.h). */
+        const bool own = prec == RNNC_PREC_BF16 && c->activation == RNNC_ACT_TANH &&
+                         c->recurrent_activation == RNNC_ACT_SIGMOID;
+        rnnc_tensor **w[3] = {&fa.kernel, &fa.recurrent_kernel, &fa.bias};
+        for (int i = 0; i < 3; i++)
+            if (*w[i])
+                RNNC_TRY(own ? rnnc_round_op_exact_grad(cx, *w[i], prec, w[i])
+                             : rnnc_layer_read_weight(l, cx, *w[i], w[i]));
     }
     RNNC_TRY(rnnc__gru_fused(cx, &fa, &fo));
     res->last_output = fo.last;

@@ -176,11 +176,14 @@ typedef struct row_kernels {
                    float *rh);
     void (*lp_rb2)(int64_t U, const float *xh, const float *q, const float *hp, float *g,
                    float *hn);
+    void (*lp_back)(int64_t U, bool reset_after, const float *g, const float *ih,
+                    const float *hp, const float *dYk, const float *dl, float *dy,
+                    const float *dh, float *dx, float *dq, float *dhp, float *dhn);
 } row_kernels;
 
 #define ROW_KERNELS(w)                                                                         \
     {row_fwd_ra_##w, row_fwd_rb1_##w, row_fwd_rb2_##w, row_back_keep_##w, row_back_rb2_##w,    \
-     row_lp_proj_##w, row_lp_ra_##w, row_lp_rb1_##w, row_lp_rb2_##w}
+     row_lp_proj_##w, row_lp_ra_##w, row_lp_rb1_##w, row_lp_rb2_##w, row_lp_back_##w}
 static const row_kernels rows_v4 = ROW_KERNELS(v4);
 #if RNNC__FUSED_WIDE
 static const row_kernels rows_v8 = ROW_KERNELS(v8), rows_v16 = ROW_KERNELS(v16);

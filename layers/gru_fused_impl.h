@@ -868,6 +868,167 @@ static void SFX(bf_prod)(bool ta, int64_t m, int64_t n, int64_t k, const R *A, i
 #endif
 }
 
+/* C (B x U) = A (B x kd, ld 3U) @ R[:, c0 : c0 + kd]^T for the 16-bit
+ * backward steps: AVX512-BF16 (PRT: R^T in pairs), small_sgemm (RT: R^T)
+ * or BLAS; rounded to the compute format. */
+static void SFX(lp_rt_prod)(const fused_state *st, const uint32_t *PRT, uint32_t *A2, R *ctmp,
+                            const R *RT, const R *Rk, int64_t kd, int64_t c0, const R *A, R *C)
+{
+    const int64_t B = st->B, U = st->U;
+    if (PRT)
+        SFX(bf_prod)(false, B, U, kd, A, 3 * U, PRT + (c0 / 2) * U, U, A2, ctmp, false, C, U);
+    else if (RT)
+        SFX(ab_gemm)(true, false, B, U, kd, A, 3 * U, RT + c0 * U, U, false, C, U);
+    else
+        SFX(gemm)(false, true, B, U, kd, A, 3 * U, Rk + c0, 3 * U, (R)0, C, U);
+    SFX(lp_round_rows)(st, C, B, U, U);
+}
+
+/* One backward step of the bfloat16 policy (default activation pair), op
+ * by op as TensorFlow differentiates Keras's GRUCell in bfloat16: every
+ * gradient op's result rounded; SigmoidGrad(y, g) = rd(g rd(y rd(1 - y))),
+ * TanhGrad(y, g) = rd(g rd(1 - rd(y y))) (TensorFlow's kernels, measured).
+ * dhp gets the previous state's gradient; pt and drh are (B, U) scratch. */
+static void SFX(lp_back_step)(const fused_state *st, const uint32_t *PRT, uint32_t *A2, R *ctmp,
+                              const R *RT, const R *Rk, int64_t k, int64_t t, const R *hp,
+                              const R *Gk, const R *RHk, const R *dY, const R *dlast, R *dy,
+                              const R *dh, R *dhp, R *dhn, R *drh, R *pt, R *dxw, R *dHR,
+                              const R *zeros)
+{
+    const int64_t B = st->B, T = st->T, U = st->U;
+    const rnnc_precision p = st->prec;
+#define RP(v) SFX(rp)(p, (v))
+    for (int64_t b = 0; b < B; b++) {
+        const bool keep = !st->mask || st->mask[b * T + t];
+        const R *dYk = dY ? dY + (b * T + k) * U : NULL;
+        const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
+        R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U;
+        if (!keep) {
+            SFX(back_masked_row)(st, dYk, dl, dy + b * U, dh + b * U, dxr, dq, dhp + b * U,
+                                 dhn + b * U);
+            continue;
+        }
+        const R *g = Gk + b * 3 * U, *hpb = hp + b * U, *ih = RHk + b * U;
+#if FUSED_VEC
+        rows()->lp_back(U, st->reset_after, g, ih, hpb, dYk ? dYk : zeros, dl ? dl : zeros,
+                        dy + b * U, dh + b * U, dxr, dq, dhp + b * U, dhn + b * U);
+        continue;
+#else
+        (void)zeros;
+#endif
+        for (int64_t u = 0; u < U; u++) {
+            const R dn = RP(dy[b * U + u] + dh[b * U + u] + (dYk ? dYk[u] : (R)0) +
+                            (dl ? dl[u] : (R)0));
+            dy[b * U + u] = (R)0;
+            const R z = g[u], r = g[U + u], hh = g[2 * U + u];
+            const R dz = RP(RP(dn * hpb[u]) - RP(dn * hh));
+            const R dph = RP(RP(dn * RP((R)1 - z)) * RP((R)1 - RP(hh * hh)));
+            const R dpz = RP(dz * RP(z * RP((R)1 - z)));
+            dxr[u] = dpz;
+            dxr[2 * U + u] = dph;
+            dq[u] = dpz;
+            if (st->reset_after) {
+                const R dpr = RP(RP(dph * ih[u]) * RP(r * RP((R)1 - r)));
+                dxr[U + u] = dpr;
+                dq[U + u] = dpr;
+                dq[2 * U + u] = RP(dph * r);
+                dhp[b * U + u] = RP(dn * z);
+            } else {
+                dq[2 * U + u] = dph;
+                dhn[b * U + u] = RP(dn * z);
+            }
+        }
+    }
+    if (st->reset_after) {
+        SFX(lp_rt_prod)(st, PRT, A2, ctmp, RT, Rk, 3 * U, 0, dHR, pt);
+        for (int64_t b = 0; b < B; b++)
+            if (!st->mask || st->mask[b * T + t])
+                for (int64_t u = 0; u < U; u++)
+                    dhp[b * U + u] = RP(dhp[b * U + u] + pt[b * U + u]);
+        return;
+    }
+    /* reset_after=False: d(r h_prev) = rd(dph R_h^T), then dr and the
+     * direct part of dh_prev through r h_prev, then the [z, r] product. */
+    SFX(lp_rt_prod)(st, PRT, A2, ctmp, RT, Rk, U, 2 * U, dHR + 2 * U, drh);
+    for (int64_t b = 0; b < B; b++) {
+        if (st->mask && !st->mask[b * T + t])
+            continue;
+        const R *g = Gk + b * 3 * U, *hpb = hp + b * U;
+        R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U;
+        for (int64_t u = 0; u < U; u++) {
+            const R r = g[U + u], q = drh[b * U + u];
+            const R dpr = RP(RP(q * hpb[u]) * RP(r * RP((R)1 - r)));
+            dxr[U + u] = dpr;
+            dq[U + u] = dpr;
+            drh[b * U + u] = RP(q * r);
+        }
+    }
+    SFX(lp_rt_prod)(st, PRT, A2, ctmp, RT, Rk, 2 * U, 0, dHR, pt);
+    for (int64_t b = 0; b < B; b++)
+        if (!st->mask || st->mask[b * T + t])
+            for (int64_t u = 0; u < U; u++)
+                dhp[b * U + u] = RP(dhn[b * U + u] + pt[b * U + u] + drh[b * U + u]);
+#undef RP
+}
+
+/* The bfloat16 policy's weight gradients: Keras casts the weights inside
+ * its step loop, so each step's gradient is a bfloat16 product (rounded),
+ * the input bias's a BiasAddGrad (a bfloat16 running sum over the batch,
+ * rounded at every row: TensorFlow's kernel, measured), the recurrent
+ * bias's a Sum (float32, rounded once); the steps add up in float32 (the
+ * float32 variable's gradient). pt: max(F, U) x 3U scratch. */
+/* pt (m x n) = A^T (A: k x m, lda) @ Bm (k x n, ldb): AVX512-BF16 when PD
+ * (scratch for Bm's pairs) is given, else float32; then C (ldc) += rd(pt). */
+static void SFX(lp_step_wgrad)(const fused_state *st, uint32_t *PD, uint32_t *A2, int64_t m,
+                               int64_t n, int64_t k, const R *A, int64_t lda, const R *Bm,
+                               int64_t ldb, R *pt, R *C, int64_t ldc)
+{
+#if FUSED_VEC && RNNC__FUSED_WIDE
+    if (PD) {
+        rnnc__bf16_pack_b(k, n, Bm, ldb, PD, n);
+        SFX(bf_prod)(true, m, n, k, A, lda, PD, n, A2, NULL, false, pt, n);
+    } else
+#else
+    (void)PD, (void)A2;
+#endif
+        SFX(gemm)(true, false, m, n, k, A, lda, Bm, ldb, (R)0, pt, n);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            C[i * ldc + j] += SFX(rp)(st->prec, pt[i * n + j]);
+}
+
+static void SFX(lp_weight_grads)(const fused_state *st, uint32_t *PD, uint32_t *A2, const R *xin,
+                                 const R *dxw, const R *hs, const R *RHs, const R *dhr, R *pt,
+                                 R *dW, R *dR, R *db)
+{
+    const int64_t B = st->B, T = st->T, F = st->F, U = st->U, BU = B * U;
+    const rnnc_precision p = st->prec;
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = st->go_backwards ? T - 1 - k : k;
+        const R *dk = dhr + k * B * 3 * U, *hk = hs + k * BU;
+        if (dW)
+            SFX(lp_step_wgrad)(st, PD, A2, F, 3 * U, B, xin + t * F, T * F, dxw + t * 3 * U,
+                               T * 3 * U, pt, dW, 3 * U);
+        if (dR && st->reset_after) {
+            SFX(lp_step_wgrad)(st, PD, A2, U, 3 * U, B, hk, U, dk, 3 * U, pt, dR, 3 * U);
+        } else if (dR) {
+            SFX(lp_step_wgrad)(st, PD, A2, U, 2 * U, B, hk, U, dk, 3 * U, pt, dR, 3 * U);
+            SFX(lp_step_wgrad)(st, PD, A2, U, U, B, RHs + k * BU, U, dk + 2 * U, 3 * U, pt,
+                               dR + 2 * U, 3 * U);
+        }
+        for (int64_t j = 0; db && j < 3 * U; j++) {
+            R sx = 0, sh = 0;
+            for (int64_t b = 0; b < B; b++) {
+                sx = SFX(rp)(p, sx + dxw[(b * T + t) * 3 * U + j]);
+                sh += dk[b * 3 * U + j];
+            }
+            db[j] += sx;
+            if (st->reset_after)
+                db[3 * U + j] += SFX(rp)(p, sh);
+        }
+    }
+}
+
 /* The backward pass: input gradients accumulate (NULL = not wanted). dY,
  * dlast, dhT are the output gradients (NULL = zero). */
 static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dlast, const R *dhT,
@@ -906,6 +1067,8 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     /* mixed_bfloat16 on an AVX512-BF16 CPU: R^T and W^T packed once (PRT,
      * PWT), the gradient operands packed into PD / A2 as they come. */
     const bool lp16 = st->prec == RNNC_PREC_BF16;
+    /* with the default activations, TensorFlow's bfloat16 backward op by op */
+    const bool lp_ops = lp16 && st->mode_r == ACT_SIGMOID && st->mode_h == ACT_TANH;
     uint32_t *PRT = NULL, *PWT = NULL, *PD = NULL, *A2 = NULL;
     R *ctmp = NULL;
 #if FUSED_VEC && RNNC__FUSED_WIDE
@@ -935,6 +1098,18 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     }
 #endif
     (void)PWT, (void)PD;
+    R *lpt = NULL, *lpw = NULL; /* bfloat16 scratch: (B, U) and max(F, U) x 3U */
+    if (lp_ops) {
+        lpt = ws_alloc((size_t)(BU + (F > U ? F : U) * 3 * U) * sizeof(R));
+        if (!lpt) {
+            ws_free(tmp);
+            ws_free(PRT);
+            ws_free(ctmp);
+            return rnnc_fail(RNNC_E_NOMEM, "GRU fused backward: out of memory for the workspace (B=%lld, T=%lld, F=%lld, U=%lld)",
+                             (long long)B, (long long)T, (long long)F, (long long)U);
+        }
+        lpw = lpt + BU;
+    }
 
     for (int64_t i = 0; i < BU; i++) {
         dh[i] = dhT ? dhT[i] : (R)0;
@@ -953,6 +1128,14 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
         const R *hp = hs + k * BU, *Gk = G + k * B * 3 * U, *RHk = RHs + k * BU;
         const R *Pk = P ? P + k * B * 3 * U : NULL;
         R *dHR = dhr + k * B * 3 * U;
+        if (lp_ops) {
+            SFX(lp_back_step)(st, PRT, A2, ctmp, small ? RT : NULL, Rk, k, t, hp, Gk, RHk, dY,
+                              dlast, dy, dh, dhp, dhn, drh, lpt, dxw, dHR, zeros);
+            R *sw = dh;
+            dh = dhp;
+            dhp = sw;
+            continue;
+        }
         SFX(back_step_any)(st, k, t, hp, Gk, Pk, RHk, dY, dlast, dy, dh, dhp, dhn, dxw, dHR, zeros);
         if (st->reset_after) {
             /* dh_prev += [dpz, dpr, dph r] @ R^T */
@@ -1010,6 +1193,12 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     }
     if (lp16)
         SFX(lp_round_rows)(st, dxw, B * T, 3 * U, 3 * U);
+    if (lp_ops && (dW || dR || db)) {
+        SFX(lp_weight_grads)(st, PRT ? PD : NULL, A2, xin, dxw, hs, RHs, dhr, lpw, dW, dR, db);
+        dW = NULL;
+        dR = NULL;
+        db = NULL;
+    }
 #if FUSED_VEC && RNNC__FUSED_WIDE
     if (PRT && (dW || dX)) {
         if (dW) {
@@ -1076,5 +1265,6 @@ static rnnc_status SFX(backward)(const fused_state *st, const R *dY, const R *dl
     ws_free(tmp);
     ws_free(PRT);
     ws_free(ctmp);
+    ws_free(lpt);
     return RNNC_OK;
 }

@@ -228,6 +228,39 @@ static inline VATTR int64_t VN(lp_rb2)(int64_t U, int64_t u, const float *xh, co
     return u;
 }
 
+/* bfloat16 backward of a kept row, op by op (lp_back_step in
+ * gru_fused_impl.h, which this computes with the same operations): dYk
+ * and dl are never NULL (a zero row stands in); dq may be g. */
+static inline VATTR int64_t VN(lp_back)(int64_t U, int64_t u, bool reset_after, const float *g,
+                                        const float *ih, const float *hp, const float *dYk,
+                                        const float *dl, float *dy, const float *dh, float *dx,
+                                        float *dq, float *dhp, float *dhn)
+{
+    for (; u + VW <= U; u += VW) {
+        const V dn = VN(rbf)(VN(ld)(dy + u) + VN(ld)(dh + u) + VN(ld)(dYk + u) + VN(ld)(dl + u));
+        VN(st)(dy + u, (V){0});
+        const V z = VN(ld)(g + u), r = VN(ld)(g + U + u), hh = VN(ld)(g + 2 * U + u);
+        const V dz = VN(rbf)(VN(rbf)(dn * VN(ld)(hp + u)) - VN(rbf)(dn * hh));
+        const V dph = VN(rbf)(VN(rbf)(dn * VN(rbf)(1.0f - z)) * VN(rbf)(1.0f - VN(rbf)(hh * hh)));
+        const V dpz = VN(rbf)(dz * VN(rbf)(z * VN(rbf)(1.0f - z)));
+        VN(st)(dx + u, dpz);
+        VN(st)(dx + 2 * U + u, dph);
+        VN(st)(dq + u, dpz);
+        if (reset_after) {
+            const V dpr =
+                VN(rbf)(VN(rbf)(dph * VN(ld)(ih + u)) * VN(rbf)(r * VN(rbf)(1.0f - r)));
+            VN(st)(dx + U + u, dpr);
+            VN(st)(dq + U + u, dpr);
+            VN(st)(dq + 2 * U + u, VN(rbf)(dph * r));
+            VN(st)(dhp + u, VN(rbf)(dn * z));
+        } else {
+            VN(st)(dq + 2 * U + u, dph);
+            VN(st)(dhn + u, VN(rbf)(dn * z));
+        }
+    }
+    return u;
+}
+
 /* Backward of a kept row (see back_row in gru_fused_impl.h): dYk and dl
  * are never NULL here (a zero row stands in). reset_after=True writes dhp;
  * reset_after=False writes dhn (= dn z) and leaves the r parts to back_rb2.
@@ -342,6 +375,15 @@ static VATTR void VN(row_lp_rb2)(int64_t U, const float *xh, const float *q, con
     int64_t u = VN(lp_rb2)(U, 0, xh, q, hp, g, hn);
     VTAIL4(lp_rb2_v4(U, u, xh, q, hp, g, hn));
     VTAIL1(lp_rb2_v1(U, u, xh, q, hp, g, hn));
+}
+
+static VATTR void VN(row_lp_back)(int64_t U, bool reset_after, const float *g, const float *ih,
+                                  const float *hp, const float *dYk, const float *dl, float *dy,
+                                  const float *dh, float *dx, float *dq, float *dhp, float *dhn)
+{
+    int64_t u = VN(lp_back)(U, 0, reset_after, g, ih, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn);
+    VTAIL4(lp_back_v4(U, u, reset_after, g, ih, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
+    VTAIL1(lp_back_v1(U, u, reset_after, g, ih, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
 }
 
 static VATTR void VN(row_back_keep)(int64_t U, bool reset_after, const float *g, const float *rh,

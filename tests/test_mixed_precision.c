@@ -214,16 +214,17 @@ static void expect_training(const char *group, const char *opt_json)
     }
     printf("%s: loss rel err %.3g (float32: %.3g), weights max err %.3g (float32: %.3g)\n", group,
            loss_err[0], loss_err[1], w_err[0], w_err[1]);
-    /* Keras rounds every op of the backward pass too; rnnc's GRU backward
-     * runs in float32 and rounds gradients where they enter a product and
-     * leave the layer. Measured: loss within 2.1e-3 relative, weights
-     * within 1.3e-3, about as far as float32 training is (1.0e-3 /
-     * 3.2e-3): these tolerances cannot tell bfloat16 training from float32
-     * training on a run this short. The forward (cases above), Dense's
-     * gradients (first_batch_gradients) and the cast's gradient rounding
-     * (cast_gradient_is_rounded_to_bfloat16) are checked exactly. */
+    /* The first step's update is bit-equal to Keras's (reset_after=True,
+     * first_batch_gradients); later steps drift: a 1-ulp difference in a
+     * gradient element near zero (one rounding on the other side, e.g. the
+     * forward's exp within 2 float32 ulps) is an lr-sized step under Adam.
+     * Measured: loss within 1.3e-3 relative, weights within 5.1e-3 (Adam)
+     * and 9.5e-4 (SGD); a float32 run is about as far (1.0e-3 / 3.2e-3):
+     * on runs this short the curves cannot tell bfloat16 training from
+     * float32 training. The forward (cases above), the first batch's
+     * gradients and the cast's gradient rounding are checked exactly. */
     cr_expect_lt(loss_err[0], 3e-3, "%s: loss curve off Keras's by %.3g relative", group, loss_err[0]);
-    cr_expect_lt(w_err[0], 5e-3, "%s: final weights off Keras's by %.3g", group, w_err[0]);
+    cr_expect_lt(w_err[0], 1e-2, "%s: final weights off Keras's by %.3g", group, w_err[0]);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(t);
     rnnc_tensor_destroy(want);
@@ -479,11 +480,18 @@ Test(mixed_precision, first_batch_gradients, .timeout = 60)
             cr_expect_eq(e[i], 0.0, "%s: Dense gradient %d off Keras's by %.3g of its largest", groups[g], i, e[i]);
             cr_expect_gt(e32[i], 0.0, "%s: float32 compute gives Keras's bfloat16 Dense gradient %d", groups[g], i);
         }
-        /* The GRU's (0-2): rnnc's backward is float32 with bfloat16 roundings
-         * where gradients enter products and leave the layer, Keras's rounds
-         * after every op and per step: measured within 0.9% of the largest
-         * element, as far as float32 compute is (up to 1.2%). */
-        for (int i = 0; i < 3; i++)
-            cr_expect_lt(e[i], 1e-2, "%s: GRU gradient %d off Keras's by %.3g of its largest", groups[g], i, e[i]);
+        /* The GRU's (0-2), whose backward emulates TensorFlow's bfloat16
+         * gradient ops one by one: reset_after=True (train_adam) bit-equal;
+         * reset_after=False (train_sgd) within 0.28% of the largest element
+         * (its last differences are not found; tested at 0.35%). float32
+         * compute misses both (0.32% to 1.2%; 0.46% and more for train_sgd). */
+        for (int i = 0; i < 3; i++) {
+            if (g == 0)
+                cr_expect_eq(e[i], 0.0, "%s: GRU gradient %d off Keras's by %.3g of its largest", groups[g], i, e[i]);
+            else
+                cr_expect_lt(e[i], 3.5e-3, "%s: GRU gradient %d off Keras's by %.3g of its largest", groups[g], i, e[i]);
+            cr_expect_gt(e32[i], g == 0 ? 0.0 : 3.5e-3, "%s: float32 compute meets the GRU gradient %d criterion (%.3g)",
+                         groups[g], i, e32[i]);
+        }
     }
 }
