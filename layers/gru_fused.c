@@ -170,6 +170,7 @@ typedef struct row_kernels {
                      const float *dnz, float *dx, float *dq, float *dhp);
     /* mixed_bfloat16 forward rows */
     void (*lp_proj)(int64_t n, float *x, const float *b);
+    void (*lp_acc)(int64_t n, float *c, const float *p);
     void (*lp_ra)(int64_t U, const float *x, const float *h, const float *br, const float *hp,
                   float *g, float *rh, float *hn);
     void (*lp_rb1)(int64_t U, const float *x, const float *h, const float *hp, float *g,
@@ -183,7 +184,8 @@ typedef struct row_kernels {
 
 #define ROW_KERNELS(w)                                                                         \
     {row_fwd_ra_##w, row_fwd_rb1_##w, row_fwd_rb2_##w, row_back_keep_##w, row_back_rb2_##w,    \
-     row_lp_proj_##w, row_lp_ra_##w, row_lp_rb1_##w, row_lp_rb2_##w, row_lp_back_##w}
+     row_lp_proj_##w, row_lp_acc_##w, row_lp_ra_##w, row_lp_rb1_##w, row_lp_rb2_##w,          \
+     row_lp_back_##w}
 static const row_kernels rows_v4 = ROW_KERNELS(v4);
 #if RNNC__FUSED_WIDE
 static const row_kernels rows_v8 = ROW_KERNELS(v8), rows_v16 = ROW_KERNELS(v16);

@@ -984,6 +984,12 @@ static void SFX(lp_step_wgrad)(const fused_state *st, uint32_t *PD, uint32_t *A2
                                int64_t ldb, R *pt, R *C, int64_t ldc)
 {
 #if FUSED_VEC && RNNC__FUSED_WIDE
+    if (PD && (k + 1) / 2 <= 128) { /* one chunk: rounded and added in registers */
+        rnnc__bf16_pack_b(k, n, Bm, ldb, PD, n);
+        rnnc__bf16_pack_at(k, m, A, lda, A2);
+        rnnc__bf16_gemm_acc_rounded(m, n, (k + 1) / 2, A2, PD, n, C, ldc);
+        return;
+    }
     if (PD) {
         rnnc__bf16_pack_b(k, n, Bm, ldb, PD, n);
         SFX(bf_prod)(true, m, n, k, A, lda, PD, n, A2, NULL, false, pt, n);
@@ -992,6 +998,14 @@ static void SFX(lp_step_wgrad)(const fused_state *st, uint32_t *PD, uint32_t *A2
     (void)PD, (void)A2;
 #endif
         SFX(gemm)(true, false, m, n, k, A, lda, Bm, ldb, (R)0, pt, n);
+#if FUSED_VEC
+    if (st->prec == RNNC_PREC_BF16) {
+        const row_kernels *rk = rows();
+        for (int64_t i = 0; i < m; i++)
+            rk->lp_acc(n, C + i * ldc, pt + i * n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++)
             C[i * ldc + j] += SFX(rp)(st->prec, pt[i * n + j]);

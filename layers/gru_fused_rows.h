@@ -178,6 +178,14 @@ static inline VATTR int64_t VN(lp_proj)(int64_t n, int64_t u, float *x, const fl
     return u;
 }
 
+/* A step's weight gradient added in float32, rounded: c += rd(p), n values. */
+static inline VATTR int64_t VN(lp_acc)(int64_t n, int64_t u, float *c, const float *p)
+{
+    for (; u + VW <= n; u += VW)
+        VN(st)(c + u, VN(ld)(c + u) + VN(rbf)(VN(ld)(p + u)));
+    return u;
+}
+
 /* reset_after=True: x = the row's rounded input projection (3U), h = its
  * h_prev R product (3U, rounded here with the recurrent bias br); writes
  * g = [z, r, h~], rh = the rounded inner h part, hn. */
@@ -351,6 +359,13 @@ static VATTR void VN(row_lp_proj)(int64_t n, float *x, const float *b)
     int64_t u = VN(lp_proj)(n, 0, x, b);
     VTAIL4(lp_proj_v4(n, u, x, b));
     VTAIL1(lp_proj_v1(n, u, x, b));
+}
+
+static VATTR void VN(row_lp_acc)(int64_t n, float *c, const float *p)
+{
+    int64_t u = VN(lp_acc)(n, 0, c, p);
+    VTAIL4(lp_acc_v4(n, u, c, p));
+    VTAIL1(lp_acc_v1(n, u, c, p));
 }
 
 static VATTR void VN(row_lp_ra)(int64_t U, const float *x, const float *h, const float *br,

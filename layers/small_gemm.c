@@ -66,8 +66,22 @@ UNROLL
             c[i][v] = _mm512_setzero_ps();
 }
 
+/* x rounded to bfloat16 (nearest, ties to even; NaN kept). */
+static inline __attribute__((always_inline, target("avx512f"))) __m512 round_bf16(__m512 x)
+{
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_and_si512(
+        _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)),
+        _mm512_set1_epi32((int)0xffff0000u));
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    return _mm512_mask_blend_ps(nan, _mm512_castsi512_ps(r), x);
+}
+
+/* acc: C += the block, or with rnd C += the block rounded to bfloat16. */
 static inline __attribute__((always_inline, target("avx512f"))) void
-block_store(int MR, int NV, __m512 c[8][8], float *C, int64_t ldc, __mmask16 last, bool acc)
+block_store(int MR, int NV, __m512 c[8][8], float *C, int64_t ldc, __mmask16 last, bool acc,
+            bool rnd)
 {
 UNROLL
     for (int i = 0; i < MR; i++)
@@ -75,7 +89,7 @@ UNROLL
         for (int v = 0; v < NV; v++) {
             const __mmask16 mk = v == NV - 1 ? last : (__mmask16)0xFFFF;
             float *cp = C + i * ldc + 16 * v;
-            __m512 r = c[i][v];
+            __m512 r = rnd ? round_bf16(c[i][v]) : c[i][v];
             if (acc)
                 r = _mm512_add_ps(_mm512_maskz_loadu_ps(mk, cp), r);
             _mm512_mask_storeu_ps(cp, mk, r);
@@ -130,7 +144,7 @@ UNROLL
                 c[i][v] = _mm512_fmadd_ps(a, bv[v], c[i][v]);
         }
     }
-    block_store(MR, NV, c, C, ldc, last, acc);
+    block_store(MR, NV, c, C, ldc, last, acc, false);
 }
 
 static __mmask16 lanes(int64_t w) { return (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1); }
@@ -213,7 +227,7 @@ void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A,
 /* ---- bfloat16 products: the same blocking, vdpbf16ps on pairs along k --- */
 static inline __attribute__((always_inline, target("avx512f,avx512bf16"))) void
 bf16_block(int MR, int NV, int64_t kp, const uint32_t *A2, int64_t lda2, const uint32_t *P,
-           int64_t ldp, float *C, int64_t ldc, __mmask16 last, bool acc)
+           int64_t ldp, float *C, int64_t ldc, __mmask16 last, bool acc, bool rnd)
 {
     __m512 c[8][8];
     block_zero(MR, NV, c);
@@ -232,12 +246,12 @@ UNROLL
                 c[i][v] = _mm512_dpbf16_ps(c[i][v], a, bv[v]);
         }
     }
-    block_store(MR, NV, c, C, ldc, last, acc);
+    block_store(MR, NV, c, C, ldc, last, acc, rnd);
 }
 
 static __attribute__((target("avx512f,avx512bf16"))) void
 bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, int64_t lda2, const uint32_t *P,
-           int64_t ldp, float *C, int64_t ldc, bool acc)
+           int64_t ldp, float *C, int64_t ldc, bool acc, bool rnd)
 {
     if (m == 1) {
         for (int64_t j = 0; j < n; j += 128) {
@@ -245,7 +259,7 @@ bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, int64_t lda2, c
             const __mmask16 last = lanes(w - 16 * (nv - 1));
             const uint32_t *b = P + j;
             float *c = C + j;
-#define BLK(MR, NV) bf16_block(MR, NV, kp, A2, lda2, b, ldp, c, ldc, last, acc)
+#define BLK(MR, NV) bf16_block(MR, NV, kp, A2, lda2, b, ldp, c, ldc, last, acc, rnd)
             NV_SWITCH(nv, BLK)
 #undef BLK
         }
@@ -257,7 +271,7 @@ bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, int64_t lda2, c
         const uint32_t *b = P + j;
         int64_t i = 0;
 #define BLK(MR, NV)                                                                             \
-    bf16_block(MR, NV, kp, A2 + i * lda2, lda2, b, ldp, C + i * ldc + j, ldc, last, acc)
+    bf16_block(MR, NV, kp, A2 + i * lda2, lda2, b, ldp, C + i * ldc + j, ldc, last, acc, rnd)
         if (w > 16)
             ROW_BLOCKS(m, i, 2, BLK);
         else
@@ -276,8 +290,17 @@ void rnnc__bf16_gemm(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const
         const int64_t kc = kp - q0 < kc_max ? kp - q0 : kc_max;
         for (int64_t i = 0; i < m; i += mc)
             bf16_panel(m - i < mc ? m - i : mc, n, kc, A2 + i * kp + q0, kp, P + q0 * ldp, ldp,
-                       C + i * ldc, ldc, q0 > 0);
+                       C + i * ldc, ldc, q0 > 0, false);
     }
+}
+
+void rnnc__bf16_gemm_acc_rounded(int64_t m, int64_t n, int64_t kp, const uint32_t *A2,
+                                 const uint32_t *P, int64_t ldp, float *C, int64_t ldc)
+{
+    const int64_t mc = m > SMALL_TALL ? SMALL_MC : m;
+    for (int64_t i = 0; i < m; i += mc)
+        bf16_panel(m - i < mc ? m - i : mc, n, kp, A2 + i * kp, kp, P, ldp, C + i * ldc, ldc, true,
+                   true);
 }
 #else
 #define SMALL_GEMM 0
@@ -338,11 +361,17 @@ bool rnnc__bf16_gemm_ok(void)
 }
 
 #if !SMALL_GEMM
+/* never called where rnnc__bf16_gemm_ok() is false */
 void rnnc__bf16_gemm(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P,
                      int64_t ldp, float *C, int64_t ldc)
 {
     (void)m, (void)n, (void)kp, (void)A2, (void)P, (void)ldp, (void)C, (void)ldc;
-    /* never called where rnnc__bf16_gemm_ok() is false */
+}
+
+void rnnc__bf16_gemm_acc_rounded(int64_t m, int64_t n, int64_t kp, const uint32_t *A2,
+                                 const uint32_t *P, int64_t ldp, float *C, int64_t ldc)
+{
+    (void)m, (void)n, (void)kp, (void)A2, (void)P, (void)ldp, (void)C, (void)ldc;
 }
 #endif
 

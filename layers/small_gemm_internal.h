@@ -66,6 +66,10 @@ void rnnc__bf16_pack_at(int64_t k, int64_t m, const float *S, int64_t lds, uint3
  * Only where rnnc__bf16_gemm_ok(). */
 void rnnc__bf16_gemm(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, const uint32_t *P,
                      int64_t ldp, float *C, int64_t ldc);
+/* C += rd(A2 @ P): the product rounded to bfloat16 once, then added in
+ * float32 (a step's weight gradient under mixed_bfloat16); kp <= 128. */
+void rnnc__bf16_gemm_acc_rounded(int64_t m, int64_t n, int64_t kp, const uint32_t *A2,
+                                 const uint32_t *P, int64_t ldp, float *C, int64_t ldc);
 
 /* OpenBLAS's thread count (0 with another BLAS, whose count is unknown). */
 int rnnc__blas_threads(void);
