@@ -530,7 +530,7 @@ static rnnc_cli_opt bench_opts[] = {
     {"--min-time", "S", "seconds per measurement, at least (default 0.5)", NULL},
     {"--threads", "LIST", "BLAS thread counts to measure both sides with; each side's faster counts (default 1,2)", NULL},
     {"--kernel", "fused|generic", "GRU / LSTM kernel to time (default fused)", NULL},
-    {"--peer", "LIST|PATH", "peers, comma-separated: torch (Debian's PyTorch 1.13: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; the default), torch2 (PyTorch 2 eager and torch.compile, two figures: bench/torch2_rnn_bench.py), compile (torch.compile only), keras (Keras 3 on TensorFlow with XLA, GRU only: bench/keras_gru_bench.py), ort (ONNX Runtime, forward only: bench/ort_rnn_bench.py), all (every one; each its own process, in alternating rounds); or a script PATH; 'none' to skip", NULL},
+    {"--peer", "LIST|PATH", "peers, comma-separated: torch (Debian's PyTorch 1.13: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; the default), torch2 (PyTorch 2 eager and torch.compile, two figures: bench/torch2_rnn_bench.py), eager or compile (one of the two), keras (Keras 3 on TensorFlow with XLA, GRU only: bench/keras_gru_bench.py), ort (ONNX Runtime, forward only: bench/ort_rnn_bench.py), all (every one; each its own process, in alternating rounds); or a script PATH; 'none' to skip", NULL},
     {"--python", "PATH|NAME=PATH,...", "Python for every peer, or per peer (default: torch /usr/bin/python3; torch2, compile, ort /work/pvenv/bin/python, made by bench/setup_peers.sh; keras /work/kenv/bin/python); a peer whose Python is missing is skipped, saying so", NULL},
     {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
     {"--steps", "N", "training steps of the --memory run (default 50)", NULL},
@@ -1010,7 +1010,7 @@ static void add_peer(const peer_def *d, const char *python_opt, bench_peer *peer
 }
 
 /* --peer: none, a script PATH, or a comma list of torch, torch2 (eager and
- * compile), compile, keras, ort, all. Returns -1 to go on, else the exit
+ * compile), eager (PyTorch 2 eager alone), compile, keras, ort, all. Returns -1 to go on, else the exit
  * code of a usage error. */
 static int select_peers(const char *spec, const char *python_opt, bench_peer *peers,
                         char (*pybuf)[512], int *n)
@@ -1043,8 +1043,11 @@ static int select_peers(const char *spec, const char *python_opt, bench_peer *pe
         const bool all = strcmp(name, "all") == 0;
         bool known = all;
         for (int d = 0; d < n_defs; d++) {
-            const bool pick = all || strcmp(name, peer_defs[d].name) == 0 ||
-                              (strcmp(name, "torch2") == 0 && strcmp(peer_defs[d].name, "compile") == 0);
+            const char *dn = peer_defs[d].name;
+            const bool torch2 = strcmp(dn, "torch2") == 0 || strcmp(dn, "compile") == 0;
+            const bool pick = all || strcmp(name, dn) == 0 ||
+                              (strcmp(name, "torch2") == 0 && torch2) ||
+                              (strcmp(name, "eager") == 0 && strcmp(dn, "torch2") == 0);
             if (!pick)
                 continue;
             known = true;
@@ -1057,7 +1060,7 @@ static int select_peers(const char *spec, const char *python_opt, bench_peer *pe
             add_peer(&peer_defs[d], python_opt, peers, pybuf, n);
         }
         if (!known) {
-            rnnc_cli_error(&bench_cmd, "--peer: unknown peer '%s' (there are torch, torch2, compile, keras, ort, all, none, or a script path)", name);
+            rnnc_cli_error(&bench_cmd, "--peer: unknown peer '%s' (there are torch, torch2, eager, compile, keras, ort, all, none, or a script path)", name);
             return RNNC_EXIT_USAGE;
         }
     }
