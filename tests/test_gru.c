@@ -211,7 +211,7 @@ Test(gru, from_config_rejects_bad_arguments_by_name)
         {"{\"units\": 4, \"time_major\": true}", RNNC_E_UNSUPPORTED, "time_major", "false"},
         {"{\"units\": 4, \"name\": \"a/b\"}", RNNC_E_ARG, "a/b", "'/'"},
         {"{\"units\": 4, \"trainable\": \"yes\"}", RNNC_E_ARG, "trainable", "true or false"},
-        {"{\"units\": 4, \"dtype\": \"float16\"}", RNNC_E_UNSUPPORTED, "float16", "float32"},
+        {"{\"units\": 4, \"dtype\": \"int8\"}", RNNC_E_UNSUPPORTED, "int8", "float32"},
         {"{\"units\": 4, \"go_backwards\": 1}", RNNC_E_ARG, "go_backwards", "true or false"},
         {"{\"units\": 4, \"dropout\": \"0.5\"}", RNNC_E_ARG, "dropout", "number"},
     };
