@@ -103,7 +103,8 @@ void rnnc_round_prec_array(rnnc_precision p, float *x, size_t n)
             x[i] = rnnc_round_f16(x[i]);
 }
 
-static rnnc_status round_backward_bf16(rnnc_node *n)
+/* The cast's gradient: dx += dy, rounded to bfloat16 with rnd. */
+static rnnc_status round_backward_with(rnnc_node *n, bool rnd)
 {
     rnnc_tensor *x = n->in[0], *y = n->out[0];
     if (!y->grad || !x->requires_grad || !x->grad)
@@ -111,21 +112,12 @@ static rnnc_status round_backward_bf16(rnnc_node *n)
     float *dx = x->grad;
     const float *dy = y->grad;
     for (size_t i = 0; i < x->numel; i++)
-        dx[i] += rnnc_round_bf16(dy[i]);
+        dx[i] += rnd ? rnnc_round_bf16(dy[i]) : dy[i];
     return RNNC_OK;
 }
 
-static rnnc_status round_backward_id(rnnc_node *n)
-{
-    rnnc_tensor *x = n->in[0], *y = n->out[0];
-    if (!y->grad || !x->requires_grad || !x->grad)
-        return RNNC_OK;
-    float *dx = x->grad;
-    const float *dy = y->grad;
-    for (size_t i = 0; i < x->numel; i++)
-        dx[i] += dy[i];
-    return RNNC_OK;
-}
+static rnnc_status round_backward_bf16(rnnc_node *n) { return round_backward_with(n, true); }
+static rnnc_status round_backward_id(rnnc_node *n) { return round_backward_with(n, false); }
 
 static rnnc_status round_op(rnnc_ctx *cx, rnnc_tensor *x, rnnc_precision p, bool round_grad,
                             rnnc_tensor **y)
