@@ -146,6 +146,20 @@ static inline void SFX(row_out)(const fused_state *st, bool keep, const R *hp, R
     }
 }
 
+/* row_out for row b of step k (input time t): its output slot in Y, or
+ * last, and the previous output; nothing without a mask or Y. */
+static inline void SFX(row_out_at)(const fused_state *st, int64_t k, int64_t t, int64_t b,
+                                   const R *hp, R *hn, R *Y, R *last)
+{
+    const int64_t T = st->T, U = st->U;
+    if (!st->mask && !Y)
+        return;
+    R *yk = Y ? Y + (b * T + k) * U : NULL;
+    const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
+    SFX(row_out)(st, !st->mask || st->mask[b * T + t], hp + b * U, hn + b * U, yk, yprev,
+                 last + b * U);
+}
+
 /* One forward step, reset_after=True; hr = h_prev @ R (B, 3U). */
 static inline __attribute__((always_inline)) void
 SFX(step_ra)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_t t, const R *xw,
@@ -257,15 +271,8 @@ static inline bool SFX(default_pair)(const fused_state *st, const R *P)
 static void SFX(rows_out)(const fused_state *st, int64_t k, int64_t t, const R *hp, R *hn, R *Y,
                           R *last)
 {
-    const int64_t B = st->B, T = st->T, U = st->U;
-    if (!st->mask && !Y)
-        return;
-    for (int64_t b = 0; b < B; b++) {
-        R *yk = Y ? Y + (b * T + k) * U : NULL;
-        const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
-        SFX(row_out)(st, !st->mask || st->mask[b * T + t], hp + b * U, hn + b * U, yk, yprev,
-                     last + b * U);
-    }
+    for (int64_t b = 0; b < st->B; b++)
+        SFX(row_out_at)(st, k, t, b, hp, hn, Y, last);
 }
 #endif
 
@@ -436,11 +443,7 @@ static void SFX(lp_step_ra)(const fused_state *st, int64_t k, int64_t t, const R
             }
             hnb[u] = SFX(lp_mix)(p, z, hpb[u], hh);
         }
-        if (st->mask || Y) {
-            R *yk = Y ? Y + (b * T + k) * U : NULL;
-            const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
-            SFX(row_out)(st, !st->mask || st->mask[b * T + t], hpb, hnb, yk, yprev, last + b * U);
-        }
+        SFX(row_out_at)(st, k, t, b, hp, hn, Y, last);
     }
 }
 
@@ -506,11 +509,7 @@ static void SFX(lp_step_rb2)(const fused_state *st, int64_t k, int64_t t, const 
                 P[b * 3 * U + 2 * U + u] = ph;
             hnb[u] = SFX(lp_mix)(p, g[u], hpb[u], hh);
         }
-        if (st->mask || Y) {
-            R *yk = Y ? Y + (b * T + k) * U : NULL;
-            const R *yprev = Y ? (k > 0 ? Y + (b * T + k - 1) * U : NULL) : last + b * U;
-            SFX(row_out)(st, !st->mask || st->mask[b * T + t], hpb, hnb, yk, yprev, last + b * U);
-        }
+        SFX(row_out_at)(st, k, t, b, hp, hn, Y, last);
     }
 }
 
@@ -769,6 +768,25 @@ SFX(back_step)(const fused_state *st, int mr, int mh, bool sp, int64_t k, int64_
     }
 }
 
+/* Row b at step k: its output-gradient rows (NULL: none) and gate-gradient
+ * rows; false for a masked row, whose pass-through backward is done here. */
+static inline bool SFX(back_row_io)(const fused_state *st, int64_t k, int64_t t, int64_t b,
+                                    const R *dY, const R *dlast, R *dy, const R *dh, R *dhp,
+                                    R *dhn, R *dxw, R *dHR, const R **dYk, const R **dl, R **dxr,
+                                    R **dq)
+{
+    const int64_t T = st->T, U = st->U;
+    *dYk = dY ? dY + (b * T + k) * U : NULL;
+    *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
+    *dxr = dxw + (b * T + t) * 3 * U;
+    *dq = dHR + b * 3 * U;
+    if (!st->mask || st->mask[b * T + t])
+        return true;
+    SFX(back_masked_row)(st, *dYk, *dl, dy + b * U, dh + b * U, *dxr, *dq, dhp + b * U,
+                         dhn + b * U);
+    return false;
+}
+
 /* zeros: a row of U zeros standing in for absent output gradients. */
 static void SFX(back_step_any)(const fused_state *st, int64_t k, int64_t t, const R *hp,
                                const R *Gk, const R *Pk, const R *RHk, const R *dY,
@@ -777,18 +795,14 @@ static void SFX(back_step_any)(const fused_state *st, int64_t k, int64_t t, cons
 {
 #if FUSED_VEC
     if (SFX(default_pair)(st, Pk)) {
-        const int64_t B = st->B, T = st->T, U = st->U;
+        const int64_t B = st->B, U = st->U;
         const row_kernels *rk = rows();
         for (int64_t b = 0; b < B; b++) {
-            const bool keep = !st->mask || st->mask[b * T + t];
-            const R *dYk = dY ? dY + (b * T + k) * U : NULL;
-            const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
-            R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U;
-            if (!keep) {
-                SFX(back_masked_row)(st, dYk, dl, dy + b * U, dh + b * U, dxr, dq, dhp + b * U,
-                                     dhn + b * U);
+            const R *dYk, *dl;
+            R *dxr, *dq;
+            if (!SFX(back_row_io)(st, k, t, b, dY, dlast, dy, dh, dhp, dhn, dxw, dHR, &dYk, &dl,
+                                  &dxr, &dq))
                 continue;
-            }
             rk->back_keep(U, st->reset_after, Gk + b * 3 * U, RHk + b * U, hp + b * U,
                           dYk ? dYk : zeros, dl ? dl : zeros, dy + b * U, dh + b * U, dxr, dq,
                           dhp + b * U, dhn + b * U);
@@ -899,15 +913,11 @@ static void SFX(lp_back_step)(const fused_state *st, const uint32_t *PRT, uint32
     const rnnc_precision p = st->prec;
 #define RP(v) SFX(rp)(p, (v))
     for (int64_t b = 0; b < B; b++) {
-        const bool keep = !st->mask || st->mask[b * T + t];
-        const R *dYk = dY ? dY + (b * T + k) * U : NULL;
-        const R *dl = (k == T - 1 && dlast) ? dlast + b * U : NULL;
-        R *dxr = dxw + (b * T + t) * 3 * U, *dq = dHR + b * 3 * U;
-        if (!keep) {
-            SFX(back_masked_row)(st, dYk, dl, dy + b * U, dh + b * U, dxr, dq, dhp + b * U,
-                                 dhn + b * U);
+        const R *dYk, *dl;
+        R *dxr, *dq;
+        if (!SFX(back_row_io)(st, k, t, b, dY, dlast, dy, dh, dhp, dhn, dxw, dHR, &dYk, &dl, &dxr,
+                              &dq))
             continue;
-        }
         const R *g = Gk + b * 3 * U, *hpb = hp + b * U, *ih = RHk + b * U;
 #if FUSED_VEC
         rows()->lp_back(U, st->reset_after, g, ih, hpb, dYk ? dYk : zeros, dl ? dl : zeros,
