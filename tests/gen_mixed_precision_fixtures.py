@@ -26,7 +26,8 @@ Training cases add:
             float64); y_after (predict after training); wf/<i> final
             weights; loss_f32 the float32 run's curve from the same start;
             grad/<i> (grad_f32/<i>) the gradients of the first batch of 4
-            from the initial weights, under the policy (under float32)
+            from the initial weights, under the policy (under float32);
+            step1/<i> the weights after one train_on_batch of those rows
 Cases (B=4, T=7, F=5, U=6 unless said):
   gru_ra        GRU(reset_after=True, return_sequences)
   gru_rb        GRU(reset_after=False, return_sequences)
@@ -123,6 +124,13 @@ def case(f, name, make, policy="mixed_bfloat16", masked=False, train=None):
             # computes them, from the initial weights
             for i, gr in enumerate(first_batch_grads(mm, x[:4], t[:4])):
                 g["%s/%d" % (key, i)] = f32(gr)
+        # the weights after one train_on_batch of the first 4 rows (a copy)
+        one = build(policy, make)
+        one.set_weights(m.get_weights())
+        one.compile(optimizer=make_opt(), loss="mse")
+        one.train_on_batch(x[:4], t[:4])
+        for i, w in enumerate(one.get_weights()):
+            g["step1/%d" % i] = f32(w)
         for mm in (m, ref):
             h = mm.fit(x, t, batch_size=4, epochs=4, shuffle=False, verbose=0)
             curves.append(np.asarray(h.history["loss"], np.float64))
