@@ -25,7 +25,7 @@ struct rnnc_comm {
 #ifdef RNNC_HAVE_MPI
     bool mpi;
     MPI_Comm comm;
-    MPI_Comm ops;  /* rnnc_comm_allreduce_op's collectives (a second duplicate) */
+    MPI_Comm ops;  /* rnnc_comm_sum_op's collectives (a second duplicate) */
     MPI_Request pending[RNNC_COMM_MAX_PENDING];
     int n_pending;
 #endif
@@ -255,7 +255,7 @@ static rnnc_status allreduce(rnnc_comm *c, void *buf, size_t n, rnnc_dtype dt, M
     return allreduce_on(c, c ? c->comm : MPI_COMM_NULL, buf, n, dt, op, what);
 }
 
-/* rnnc_comm_allreduce_op's reductions, on their own communicator. */
+/* rnnc_comm_sum_op's reductions, on their own communicator. */
 static rnnc_status op_allreduce(rnnc_comm *c, double *buf, size_t n)
 {
     return allreduce_on(c, c ? c->ops : MPI_COMM_NULL, buf, n, RNNC_F64, MPI_SUM, "allreduce (layer statistics)");
@@ -450,11 +450,13 @@ static rnnc_status sum_op_backward(rnnc_node *n)
         free(cell);
         return rnnc_fail(RNNC_E_NOMEM, "sum over the ranks (backward): out of memory");
     }
-    /* every rank joins, with zeros when nothing reached y */
+    /* every rank joins, with zeros when nothing reached y or when its rows
+     * are a stand-in (which counts for nothing, its gradients included) */
+    const bool stand_in = c && c->stand_in;
     for (size_t i = 0; i < y->numel; i++)
-        g[i] = y->grad ? rnnc_tensor_get_grad(y, i) : 0.0;
+        g[i] = y->grad && !stand_in ? rnnc_tensor_get_grad(y, i) : 0.0;
     rnnc_status s = op_allreduce(c, g, y->numel);
-    if (!s && x->requires_grad && x->grad && !(c && c->stand_in)) {
+    if (!s && x->requires_grad && x->grad && !stand_in) {
         cell_index(&x->shape, (unsigned)n->iarg[0], cell);
         if (x->dtype == RNNC_F32)
             for (size_t i = 0; i < x->numel; i++)

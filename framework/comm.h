@@ -86,11 +86,12 @@ rnnc_status rnnc_comm_wait_all(rnnc_comm *c);
  * Without a communicator (or one rank) it is this rank's sum. F32 / F64.
  * A rank that has no row of a batch runs the model on a stand-in row to
  * join these collectives (rnnc_comm_set_stand_in): its x then counts as
- * zeros and gets no gradient. */
+ * zeros, the gradient it sends as zeros, and x gets no gradient. */
 rnnc_status rnnc_comm_sum_op(rnnc_ctx *cx, rnnc_tensor *x, const int *axes, int n_axes, double scale,
                              rnnc_tensor **out);
-/* While on, this rank's inputs to rnnc_comm_allreduce_op count as zeros
- * in forward and receive no gradient in backward. NULL: no-op. */
+/* While on, this rank's inputs to rnnc_comm_sum_op count as zeros
+ * in forward, and in backward its incoming gradients count as zeros and
+ * its inputs receive none. NULL: no-op. */
 void rnnc_comm_set_stand_in(rnnc_comm *c, bool on);
 
 /* Seconds spent inside collectives since the last reset (waiting included). */
