@@ -12,6 +12,7 @@
 #include "framework/ops.h"
 #include "framework/ops_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,7 +277,11 @@ static rnnc_status check_list(const char *name, rnnc_ctx *cx, rnnc_tensor *const
     for (int i = 0; i < n; i++) {
         if (!xs[i])
             return rnnc_fail(RNNC_E_ARG, "%s: tensor %d of %d is NULL", name, i, n);
-        RNNC_TRY(rnnc__check_tensor(name, "xs[i]", xs[i]));
+        if (xs[i]->device != RNNC_DEVICE_CPU) { /* rnnc__check_tensor's message, naming which */
+            char arg[32];
+            snprintf(arg, sizeof arg, "xs[%d]", i);
+            return rnnc__check_tensor(name, arg, xs[i]);
+        }
         if (xs[i]->dtype != xs[0]->dtype)
             return rnnc_fail(RNNC_E_DTYPE, "%s: tensor %d is %s %s but tensor 0 is %s %s", name, i,
                              rnnc_dtype_name(xs[i]->dtype), RNNC__SHAPE_STR(&xs[i]->shape, si),

@@ -879,6 +879,9 @@ Test(backend_ops_cpu, cpu_tensor_ops_refuse_a_tensor_of_another_device)
     EXPECT_REFUSED(rnnc_sum(cx, b, &ax, 1, false, &y), "argument 'x' is a cuda tensor");
     EXPECT_REFUSED(rnnc_reshape(cx, b, &s6, &y),
                    "reshape: argument 'x' is a cuda tensor");
+    rnnc_tensor *const list[3] = {a, a, b}; /* the message names which one */
+    EXPECT_REFUSED(rnnc_concat(cx, list, 3, 0, &y), "concat: argument 'xs[2]' is a cuda tensor");
+    EXPECT_REFUSED(rnnc_stack(cx, list, 3, 0, &y), "stack: argument 'xs[2]' is a cuda tensor");
     OK(rnnc_tensor_view(b, 0, &s3, &v));
     cr_assert_eq(v->device, RNNC_DEVICE_CUDA, "a view lives where its storage does");
     EXPECT_REFUSED(rnnc_slice(cx, v, 0, 0, 1, &y), "slice: argument 'x' is a cuda tensor");
