@@ -617,9 +617,11 @@ typedef struct {
  * cannot change a value. */
 static const char *float_layout_problem(hid_t t, size_t size, char *why, size_t cap)
 {
-    const bool f32 = size == 4;
-    const size_t bits = 8 * size, e_pos = f32 ? 23 : 52, e_size = f32 ? 8 : 11, bias = f32 ? 127 : 1023;
-    const char *name = f32 ? "float32" : "float64";
+    /* size 2: IEEE binary16 (Keras's float16 policy stores its variables so) */
+    const bool f32 = size == 4, f16 = size == 2;
+    const size_t bits = 8 * size, e_pos = f16 ? 10 : f32 ? 23 : 52,
+                 e_size = f16 ? 5 : f32 ? 8 : 11, bias = f16 ? 15 : f32 ? 127 : 1023;
+    const char *name = f16 ? "float16" : f32 ? "float32" : "float64";
     size_t spos = 0, epos = 0, esize = 0, mpos = 0, msize = 0;
     const H5T_order_t order = H5Tget_order(t);
     const size_t prec = H5Tget_precision(t);
@@ -669,16 +671,16 @@ static rnnc_status classify(hid_t type, const char *file, const char *path, disk
     out->size = size;
     out->is_signed = false;
     if (c == H5T_FLOAT) {
-        if (size == 4)
+        if (size == 4 || size == 2) /* float16 (Keras's float16 policy) is read as float32 */
             out->dtype = RNNC_F32;
         else if (size == 8)
             out->dtype = RNNC_F64;
         else
-            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds %zu-byte floats; only float32 and float64 are supported",
+            return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' holds %zu-byte floats; only float16, float32 and float64 are supported",
                              file, path, size);
         if (float_layout_problem(type, size, why, sizeof why))
             return rnnc_fail(RNNC_E_DTYPE, "'%s': dataset '%s' has a %zu-byte float type that is not IEEE %s: %s; the file is damaged or was not written for rnnc",
-                             file, path, size, size == 4 ? "float32" : "float64", why);
+                             file, path, size, size == 2 ? "float16" : size == 4 ? "float32" : "float64", why);
         return RNNC_OK;
     }
     if (c == H5T_INTEGER || c == H5T_ENUM) {

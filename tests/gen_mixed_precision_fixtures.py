@@ -41,7 +41,8 @@ Cases (B=4, T=7, F=5, U=6 unless said):
                 batch 4, shuffle off
   train_sgd     GRU(6, reset_after=False) + Dense(1), SGD(0.1), 4 epochs
 Also seq_dense.keras (the seq_dense model saved by Keras) and
-seq_dense_in.h5 (its x) for `rnnc predict`.
+seq_dense_in.h5 (its x) for `rnnc predict`; pf16_seq.keras and
+pf16_seq_in.h5 the same for pf16_seq (float16 variables in the file).
 
 Run from the repository root: /work/kenv/bin/python tests/gen_mixed_precision_fixtures.py
 """
@@ -158,7 +159,10 @@ def main():
         with h5py.File(os.path.join(DIR, "seq_dense_in.h5"), "w") as fi:
             fi["x"] = f["seq_dense/x"][()]
         case(f, "f16_seq", seq, policy="mixed_float16")
-        case(f, "pf16_seq", seq, policy="float16")
+        m = case(f, "pf16_seq", seq, policy="float16")
+        m.save(os.path.join(DIR, "pf16_seq.keras"))  # its variables stored as float16
+        with h5py.File(os.path.join(DIR, "pf16_seq_in.h5"), "w") as fi:
+            fi["x"] = f["pf16_seq/x"][()]
         case(f, "train_adam", lambda: [keras.Input((T, F)), L.GRU(8), L.Dense(1)],
              train=("adam", lambda: keras.optimizers.Adam(0.01)))
         case(f, "train_sgd", lambda: [keras.Input((T, F)), L.GRU(6, reset_after=False), L.Dense(1)],

@@ -352,28 +352,38 @@ Test(mixed_precision, unsupported_layers_are_refused)
 }
 
 /* Through the user's door: `rnnc predict` on the .keras file Keras saved
- * under mixed_bfloat16 gives Keras's predictions (same criterion). */
-Test(mixed_precision, rnnc_predict_on_a_keras_file, .timeout = 60)
+ * (group's model and x) gives Keras's predictions (same criterion). */
+static void expect_rnnc_predict(const char *group, int mant_bits)
 {
-    char dir[] = "/tmp/rnnc_mp_XXXXXX", out[96];
+    char dir[] = "/tmp/rnnc_mp_XXXXXX", out[96], model[512], in[512];
     cr_assert_not_null(mkdtemp(dir));
     snprintf(out, sizeof out, "%s/pred.h5", dir);
-    const char *args[] = {"predict", "--model", RNNC_FIXTURES "/mixed_precision/seq_dense.keras", "--input",
-                          RNNC_FIXTURES "/mixed_precision/seq_dense_in.h5", "--output", out, NULL};
+    snprintf(model, sizeof model, "%s/mixed_precision/%s.keras", RNNC_FIXTURES, group);
+    snprintf(in, sizeof in, "%s/mixed_precision/%s_in.h5", RNNC_FIXTURES, group);
+    const char *args[] = {"predict", "--model", model, "--input", in, "--output", out, NULL};
     rnnc_test_run r = rnnc_test_run_program(RNNC_BUILD_DIR "/rnnc", dir, NULL, args);
-    cr_assert_eq(r.code, 0, "rnnc predict: %s", r.err);
+    cr_assert_eq(r.code, 0, "rnnc predict %s: %s", group, r.err);
     rnnc_fixture *f, *p;
     cr_assert_eq(rnnc_fixture_open(FX, &f), RNNC_OK, "%s", rnnc_last_error());
     cr_assert_eq(rnnc_fixture_open(out, &p), RNNC_OK, "%s", rnnc_last_error());
-    rnnc_tensor *want = rd_key(f, "seq_dense", "y", RNNC_F32), *got = rd(p, "output_0", RNNC_F32);
-    const agreement a = compare(got, want, 7);
-    cr_expect(faithful(a), "rnnc predict: %zu of %zu equal Keras's, max %.2f ulp", a.n_exact, a.n, a.max_ulps);
+    rnnc_tensor *want = rd_key(f, group, "y", RNNC_F32), *got = rd(p, "output_0", RNNC_F32);
+    const agreement a = compare(got, want, mant_bits);
+    cr_expect(faithful(a), "rnnc predict %s: %zu of %zu equal Keras's, max %.2f ulp", group, a.n_exact, a.n,
+              a.max_ulps);
     rnnc_tensor_destroy(want);
     rnnc_tensor_destroy(got);
     rnnc_fixture_close(p);
     rnnc_fixture_close(f);
     rnnc_test_run_free(&r);
     rnnc_test_rm_tree(dir);
+}
+
+Test(mixed_precision, rnnc_predict_on_a_keras_file, .timeout = 60) { expect_rnnc_predict("seq_dense", 7); }
+
+/* A float16-policy file stores its variables as float16: read as float32. */
+Test(mixed_precision, rnnc_predict_on_a_float16_keras_file, .timeout = 60)
+{
+    expect_rnnc_predict("pf16_seq", 10);
 }
 
 /* The AVX512-BF16 product against a double-precision reference of the
