@@ -67,6 +67,15 @@ rnnc_status rnnc__bop_check(const rnnc_backend_ops *be, const char *op, const ch
     return RNNC_OK;
 }
 
+rnnc_status rnnc__transfer_check(const rnnc_backend_ops *be, const char *op, const char *arg,
+                                 const rnnc_bbuf *b, const void *host)
+{
+    RNNC_TRY(rnnc__bop_check(be, op, arg, b, b ? b->dtype : RNNC_F32, SIZE_MAX));
+    if (b->n && !host)
+        return rnnc_fail(RNNC_E_ARG, "%s %s: argument 'host' is NULL", be->name, op);
+    return RNNC_OK;
+}
+
 rnnc_status rnnc__bop_dims(const char *op, int64_t rows, int64_t cols, size_t *out)
 {
     if (rows < 0 || cols < 0 || (cols && (uint64_t)rows > SIZE_MAX / (uint64_t)cols))

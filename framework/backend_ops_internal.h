@@ -11,6 +11,11 @@
 /* b is a buffer of `be` with dtype and n elements (n == SIZE_MAX: any). */
 rnnc_status rnnc__bop_check(const rnnc_backend_ops *be, const char *op, const char *arg,
                             const rnnc_bbuf *b, rnnc_dtype dtype, size_t n);
+/* upload / download: b (named arg) a buffer of `be` (any dtype and size)
+ * and, when it has elements, a host pointer to copy from or to (RNNC_E_ARG
+ * if NULL). */
+rnnc_status rnnc__transfer_check(const rnnc_backend_ops *be, const char *op, const char *arg,
+                                 const rnnc_bbuf *b, const void *host);
 /* rows * cols as size_t, both >= 0 (RNNC_E_SHAPE otherwise). */
 rnnc_status rnnc__bop_dims(const char *op, int64_t rows, int64_t cols, size_t *out);
 /* The AdamW / Adam constants exactly as optim/adam.c rounds them in float:

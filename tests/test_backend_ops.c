@@ -464,6 +464,17 @@ static void run_argument_errors(void)
     cr_assert(strstr(rnnc_last_error(), "softmax") && strstr(rnnc_last_error(), "int32"), "%s",
               rnnc_last_error());
     cr_assert_eq(be->loss(RNNC_BLOSS_CCE, false, 2, 3, i, a, b, NULL, 1.0f), RNNC_E_DTYPE);
+    /* a NULL host pointer is refused (CPU and device), naming the op */
+    const rnnc_backend_ops *const both[2] = {be, cpu};
+    for (int k = 0; k < 2; k++) {
+        rnnc_bbuf *h;
+        OK(both[k]->alloc(RNNC_F32, 3, &h));
+        cr_assert_eq(both[k]->upload(h, NULL), RNNC_E_ARG);
+        cr_assert(strstr(rnnc_last_error(), "upload: argument 'host' is NULL"), "%s", rnnc_last_error());
+        cr_assert_eq(both[k]->download(NULL, h), RNNC_E_ARG);
+        cr_assert(strstr(rnnc_last_error(), "download: argument 'host' is NULL"), "%s", rnnc_last_error());
+        both[k]->free(h);
+    }
     be->free(a), be->free(b), be->free(i);
 }
 

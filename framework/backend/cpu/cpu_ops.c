@@ -47,7 +47,7 @@ static void cpu_free(rnnc_bbuf *b)
 
 static rnnc_status cpu_upload(rnnc_bbuf *dst, const void *host)
 {
-    RNNC_TRY(rnnc__bop_check(BE, "upload", "dst", dst, dst ? dst->dtype : RNNC_F32, SIZE_MAX));
+    RNNC_TRY(rnnc__transfer_check(BE, "upload", "dst", dst, host));
     if (dst->n)
         memcpy(dst->data, host, dst->n * rnnc_dtype_size(dst->dtype));
     return RNNC_OK;
@@ -55,7 +55,7 @@ static rnnc_status cpu_upload(rnnc_bbuf *dst, const void *host)
 
 static rnnc_status cpu_download(void *host, const rnnc_bbuf *src)
 {
-    RNNC_TRY(rnnc__bop_check(BE, "download", "src", src, src ? src->dtype : RNNC_F32, SIZE_MAX));
+    RNNC_TRY(rnnc__transfer_check(BE, "download", "src", src, host));
     if (src->n)
         memcpy(host, src->data, src->n * rnnc_dtype_size(src->dtype));
     return RNNC_OK;

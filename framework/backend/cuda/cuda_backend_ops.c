@@ -68,7 +68,7 @@ static rnnc_status bo_memcpy_sync(void *dst, const void *src, size_t bytes, enum
 
 static rnnc_status cuda_upload(rnnc_bbuf *dst, const void *host)
 {
-    RNNC_TRY(rnnc__bop_check(BE, "upload", "dst", dst, dst ? dst->dtype : RNNC_F32, SIZE_MAX));
+    RNNC_TRY(rnnc__transfer_check(BE, "upload", "dst", dst, host));
     if (!dst->n)
         return RNNC_OK;
     return bo_memcpy_sync(dst->data, host, dst->n * rnnc_dtype_size(dst->dtype), cudaMemcpyHostToDevice);
@@ -76,7 +76,7 @@ static rnnc_status cuda_upload(rnnc_bbuf *dst, const void *host)
 
 static rnnc_status cuda_download(void *host, const rnnc_bbuf *src)
 {
-    RNNC_TRY(rnnc__bop_check(BE, "download", "src", src, src ? src->dtype : RNNC_F32, SIZE_MAX));
+    RNNC_TRY(rnnc__transfer_check(BE, "download", "src", src, host));
     if (!src->n)
         return RNNC_OK;
     return bo_memcpy_sync(host, src->data, src->n * rnnc_dtype_size(src->dtype), cudaMemcpyDeviceToHost);
