@@ -977,7 +977,8 @@ static void SFX(lp_back_step)(const fused_state *st, const uint32_t *PRT, uint32
     for (int64_t b = 0; b < B; b++)
         if (!st->mask || st->mask[b * T + t])
             for (int64_t u = 0; u < U; u++)
-                dhp[b * U + u] = RP(dhn[b * U + u] + pt[b * U + u] + drh[b * U + u]);
+                /* AddN in bfloat16 adds in order, rounding each sum */
+                dhp[b * U + u] = RP(RP(dhn[b * U + u] + pt[b * U + u]) + drh[b * U + u]);
 #undef RP
 }
 
