@@ -966,8 +966,15 @@ static rnnc_status batch_step(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc
     if (!x) {
         /* a row source: only these rows are read */
         s = tr->src->read(tr->src->user, tr->cx, order + a + lo, hi - lo, &xb, &yb, &swb);
-        if (!s && (!xb || !yb || xb->shape.ndim < 1 || xb->shape.dim[0] != hi - lo || yb->shape.dim[0] != hi - lo))
-            s = rnnc_fail(RNNC_E_SHAPE, "fit: the row source gave no x / y of %lld rows", (long long)(hi - lo));
+        /* the caller (fit, evaluate) names itself in the context */
+        if (!s && (!xb || !yb))
+            s = rnnc_fail(RNNC_E_SHAPE, "the row source gave no %s for %lld rows", !xb ? "x" : "y",
+                          (long long)(hi - lo));
+        else if (!s && (xb->shape.ndim < 1 || yb->shape.ndim < 1 || xb->shape.dim[0] != hi - lo ||
+                        yb->shape.dim[0] != hi - lo))
+            s = rnnc_fail(RNNC_E_SHAPE, "the row source gave x of %lld rows and y of %lld rows; %lld asked",
+                          (long long)(xb->shape.ndim ? xb->shape.dim[0] : 0),
+                          (long long)(yb->shape.ndim ? yb->shape.dim[0] : 0), (long long)(hi - lo));
     } else {
         s = gather_rows(tr->cx, x, order + a + lo, hi - lo, &xb);
         if (!s && y)
