@@ -54,8 +54,10 @@ static bool holds_synchronized(const rnnc_cfg *c)
 int rnnc__dist_model_collective(const rnnc_model *m)
 {
     rnnc_cfg *c = NULL;
+    /* no config (a layer without one, no memory): maybe, so yes; a stand-in
+     * step that joins nothing costs a row's forward, a missing one a hang */
     if (rnnc_model_serialize(m, &c) != RNNC_OK)
-        return 0;
+        return 1;
     const bool yes = holds_synchronized(c);
     rnnc_cfg_destroy(c);
     return yes;

@@ -41,7 +41,7 @@ rnnc_status rnnc__dist_average_state(rnnc_comm *comm, rnnc_model *m, bool active
 /* Whether m's training forward joins collectives across the ranks: a
  * layer config (nested ones included) holding `synchronized: true`
  * (BatchNormalization). A rank with no row of a batch must then still run
- * the model (on zero rows). 1 / 0 (0 also when the config cannot be made). */
+ * the model (on zero rows). 1 / 0 (1 also when the config cannot be made). */
 int rnnc__dist_model_collective(const rnnc_model *m);
 
 /* Rank r's rows [*lo, *hi) of a global batch of m rows over n ranks: the

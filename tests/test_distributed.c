@@ -287,6 +287,10 @@ Test(distributed, batch_norm_synchronized_2_ranks) { check_case("bn_plain", 2, f
 Test(distributed, batch_norm_synchronized_3_ranks) { check_case("bn_plain", 3, false); }
 Test(distributed, batch_norm_synchronized_masked_2_ranks) { check_case("bn_mask", 2, false); }
 Test(distributed, batch_norm_synchronized_masked_3_ranks) { check_case("bn_mask", 3, false); }
+/* A model that cannot be serialized (a layer without a config): the ranks
+ * left without rows must still join the synchronized statistics (they hung
+ * until the collective timeout when the config was what told them to) */
+Test(distributed, batch_norm_synchronized_model_without_config) { check_case("bn_plain_noconfig", 3, false); }
 /* synchronized: false keeps each rank's own statistics (Keras's per-replica
  * ones): not one process's weights */
 Test(distributed, batch_norm_not_synchronized_is_per_rank)
