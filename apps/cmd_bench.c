@@ -1,5 +1,8 @@
 /* cmd_bench.c - `rnnc bench gru|lstm`: GRU / LSTM throughput and memory
- * against the peer (PyTorch's nn.GRU / nn.LSTM).
+ * against the peers (PyTorch 1.13 and 2 eager / torch.compile, Keras 3 on
+ * TensorFlow with XLA, ONNX Runtime: --peer LIST|all, each peer a Python
+ * script run as a process of its own per shape and round, alternating with
+ * rnnc; a missing Python skips its peer, saying so).
  *
  * Speed (the default). For every shape (B, T, F, U) it times, as
  * ../shared/bench/torch_gru_bench.py does for PyTorch: `fwd`, an inference
@@ -544,7 +547,7 @@ static rnnc_cli_opt bench_opts[] = {
 static rnnc_cli_cmd bench_cmd = {
     .name = "bench",
     .usage = "gru|lstm [options]   (also: rnnc bench dist --help, rnnc bench stream --help)",
-    .summary = "time the GRU or LSTM (inference forward, training step) against PyTorch's nn.GRU / nn.LSTM",
+    .summary = "time the GRU or LSTM (inference forward, training step) against PyTorch, Keras/XLA and ONNX Runtime",
     .details = "Prints one row per shape: milliseconds, the BLAS thread count that gave them,\n"
                "the ratio peer_ms / rnnc_ms (above 1 = rnnc faster), GFLOP/s, and the share of\n"
                "OpenBLAS's own sgemm rate measured in the same run; medians over alternating\n"
