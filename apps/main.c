@@ -22,7 +22,7 @@ static const command commands[] = {
     {"generate", rnnc_cmd_generate, "sample text from a character-level model (the chars task)"},
     {"export", rnnc_cmd_export, "write a checkpoint's model as a Keras .keras archive or .weights.h5"},
     {"plot", rnnc_cmd_plot, "draw a run's training and validation curves (history) as SVG"},
-    {"bench", rnnc_cmd_bench, "measure speed: gru, lstm (against PyTorch or Keras), dist (MPI), stream"},
+    {"bench", rnnc_cmd_bench, "measure speed: gru, lstm (against PyTorch, Keras, ONNX Runtime), dist (MPI), stream"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
