@@ -19,6 +19,7 @@
 #include "framework/initializers.h"
 #include "framework/regularizers.h"
 #include "framework/constraints.h"
+#include "framework/precision.h"
 #include "framework/layer.h"
 #include "framework/rnn.h"
 #include "framework/model.h"
