@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from peer_common import median_ms, read_shapes  # bench/peer_common.py
+from peer_common import median_ms, peer_parser, read_shapes  # bench/peer_common.py
 
 
 def child(shapes, threads, min_time, min_reps, first):
@@ -60,11 +60,7 @@ def child(shapes, threads, min_time, min_reps, first):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
-    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
-    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement (at least)")
-    ap.add_argument("--min-reps", type=int, default=5)
+    ap = peer_parser(__doc__)
     ap.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -17,7 +17,6 @@ execution, all graph optimizations). Needs torch, onnx and onnxruntime
 
   /work/pvenv/bin/python bench/ort_rnn_bench.py --shapes "1,100,128,512" --threads 1,2
 """
-import argparse
 import os
 import tempfile
 import warnings
@@ -26,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from peer_common import median_ms, read_shapes  # bench/peer_common.py
+from peer_common import median_ms, peer_parser, read_shapes  # bench/peer_common.py
 
 
 class Last(torch.nn.Module):
@@ -52,11 +51,7 @@ def export(layer, B, T, F, U, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
-    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
-    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement (at least)")
-    ap.add_argument("--min-reps", type=int, default=5)
+    ap = peer_parser(__doc__)
     ap.add_argument("--layer", choices=("gru", "lstm"), default="gru")
     args = ap.parse_args()
     print(f"# version: onnxruntime {ort.__version__} (CPUExecutionProvider), export: torch "

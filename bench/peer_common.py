@@ -1,5 +1,7 @@
 """What the peer scripts of `rnnc bench gru|lstm` share: the shapes and the
-median timer (the protocol of ../shared/bench/torch_gru_bench.py)."""
+median timer (the protocol of ../shared/bench/torch_gru_bench.py), and the
+options every peer takes."""
+import argparse
 import os
 import statistics
 import time
@@ -30,3 +32,14 @@ def median_ms(fn, min_time, min_reps):
         if len(times) >= 1000:
             break
     return statistics.median(times)
+
+
+def peer_parser(doc):
+    """The options every peer takes (--shapes, --threads, --min-time,
+    --min-reps); a script adds its own to the returned parser."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
+    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
+    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement (at least)")
+    ap.add_argument("--min-reps", type=int, default=5)
+    return ap

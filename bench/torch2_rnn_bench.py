@@ -21,11 +21,10 @@ Needs PyTorch 2 (e.g. a venv made by bench/setup_peers.sh):
 
   /work/pvenv/bin/python bench/torch2_rnn_bench.py --shapes "32,100,16,32" --threads 1,2 --mode compile
 """
-import argparse
 
 import torch
 
-from peer_common import median_ms, read_shapes  # bench/peer_common.py
+from peer_common import median_ms, peer_parser, read_shapes  # bench/peer_common.py
 
 
 def bench(layer, mode, B, T, F, U, min_time, min_reps):
@@ -59,11 +58,7 @@ def bench(layer, mode, B, T, F, U, min_time, min_reps):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
-    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
-    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement (at least)")
-    ap.add_argument("--min-reps", type=int, default=5)
+    ap = peer_parser(__doc__)
     ap.add_argument("--mode", choices=("eager", "compile"), default="eager")
     ap.add_argument("--layer", choices=("gru", "lstm"), default="gru")
     args = ap.parse_args()

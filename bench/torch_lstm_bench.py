@@ -11,11 +11,10 @@ one CSV row per shape and thread count: B,T,F,U,threads,fwd_ms,train_ms
   torch_lstm_bench.py                          # shapes of ../shared/bench/shapes.txt
   torch_lstm_bench.py --shapes "32,100,16,32" --threads 1
 """
-import argparse
 
 import torch
 
-from peer_common import median_ms, read_shapes  # bench/peer_common.py
+from peer_common import median_ms, peer_parser, read_shapes  # bench/peer_common.py
 
 
 def bench(B, T, F, U, min_time, min_reps):
@@ -40,12 +39,7 @@ def bench(B, T, F, U, min_time, min_reps):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", default="", help='"B,T,F,U;..." (default: shapes.txt)')
-    ap.add_argument("--threads", default="1,2", help="thread counts to measure, e.g. 1,2")
-    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement")
-    ap.add_argument("--min-reps", type=int, default=5)
+    ap = peer_parser(__doc__)
     args = ap.parse_args()
     print("B,T,F,U,threads,fwd_ms,train_ms", flush=True)
     for B, T, F, U in read_shapes(args.shapes):
