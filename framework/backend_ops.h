@@ -24,8 +24,7 @@
  * every available backend against the CPU backend, and the CPU backend
  * against float64 loops, finite differences and rnnc's own losses.
  *
- * Not here (yet): device-aware rnnc_tensor ops, the GRU (cuda_api.h has the
- * CUDA GRU), float64 on the GPU. */
+ * Not here (yet): device-aware rnnc_tensor ops, float64 on the GPU. */
 #ifndef RNNC_BACKEND_OPS_H
 #define RNNC_BACKEND_OPS_H
 
@@ -64,7 +63,11 @@ typedef struct rnnc_bbuf {
     X(RNNC_BOP_REDUCE, "reduce")                                              \
     X(RNNC_BOP_LOSS, "loss")                                                  \
     X(RNNC_BOP_SGD, "sgd")                                                    \
-    X(RNNC_BOP_ADAM, "adam")
+    X(RNNC_BOP_ADAM, "adam")                                                  \
+    X(RNNC_BOP_SCALE_ROWS, "scale_rows")                                      \
+    X(RNNC_BOP_GATHER_ROWS, "gather_rows") /* and scatter_add_rows */         \
+    X(RNNC_BOP_METRIC, "metric")                                              \
+    X(RNNC_BOP_GRU, "gru") /* gru_create/destroy/forward/backward */
 
 typedef enum {
 #define X(e, name) e,
@@ -86,6 +89,31 @@ typedef enum {
     RNNC_BLOSS_SCCE, /* sparse categorical: t int32 class ids, one per row */
     RNNC_BLOSS_COUNT
 } rnnc_bloss;
+
+/* Keras's per-sample metrics over the last axis (optim/metrics.c). */
+typedef enum {
+    RNNC_BMETRIC_MAE,                  /* mean |p - t| */
+    RNNC_BMETRIC_MSE,                  /* mean (p - t)^2 */
+    RNNC_BMETRIC_ACCURACY,             /* mean of (p == t) (Keras's Accuracy) */
+    RNNC_BMETRIC_BINARY_ACCURACY,      /* mean of ((p > threshold) == t) */
+    RNNC_BMETRIC_CATEGORICAL_ACCURACY, /* argmax p == argmax t (first maximum) */
+    RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY, /* argmax p == t, t int32 ids (rows) */
+    RNNC_BMETRIC_COUNT
+} rnnc_bmetric;
+
+/* A GRU layer's whole-sequence computation (Keras's GRU, spec 1-5) as one
+ * op with state: create once per layer and shape-independent config, then
+ * forward (and backward after a training forward) per batch. */
+typedef struct rnnc_bgru rnnc_bgru; /* a backend's GRU: config, saved activations, workspaces */
+typedef struct rnnc_bgru_config {
+    int64_t input_size, units;      /* F, U >= 1 */
+    rnnc_act activation, recurrent_activation; /* element-wise ones */
+    bool use_bias, reset_after, go_backwards, return_sequences, zero_output_for_mask;
+    /* CUDA: run cuDNN's GRU (the caller has checked rnnc_cudnn_gru_supported,
+     * cuda_gru.h, for the config and for every mask it passes); false: the
+     * generic kernel. The CPU backend ignores it. */
+    bool cudnn;
+} rnnc_bgru_config;
 
 typedef struct rnnc_sgd_params {
     float lr, momentum; /* momentum 0: plain SGD (no slot read) */
@@ -165,6 +193,60 @@ struct rnnc_backend_ops {
     /* Keras's Adam / AdamW (optim/adam.c); vhat only with amsgrad. */
     rnnc_status (*adam)(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc_bbuf *g, rnnc_bbuf *m,
                         rnnc_bbuf *v, rnnc_bbuf *vhat);
+
+    /* ---- row scaling (sample weights, loss scaling) ---- */
+    /* y (rows, cols) = alpha * w[r] * x[r, c]; w (rows) or NULL (alpha
+     * alone); y may be x. */
+    rnnc_status (*scale_rows)(int64_t rows, int64_t cols, const rnnc_bbuf *w, float alpha,
+                              const rnnc_bbuf *x, rnnc_bbuf *y);
+
+    /* ---- embedding rows ---- */
+    /* out (n, dim) = table[ids[i], :], table (rows, dim), ids int32 (n).
+     * An id outside [0, rows): the CPU fails with RNNC_E_ARG before writing;
+     * CUDA writes a zero row (as TensorFlow's GPU gather), since checking
+     * would copy the ids back to the host. Callers check ids on the host. */
+    rnnc_status (*gather_rows)(int64_t rows, int64_t dim, const rnnc_bbuf *table, const rnnc_bbuf *ids,
+                               rnnc_bbuf *out);
+    /* dtable[ids[i], :] += dy[i, :] (dy (n, dim)); ids outside [0, rows)
+     * are skipped. CUDA adds with atomics: the order of a row's additions,
+     * so its last bits, may vary run to run. */
+    rnnc_status (*scatter_add_rows)(int64_t rows, int64_t dim, const rnnc_bbuf *ids, const rnnc_bbuf *dy,
+                                    rnnc_bbuf *dtable);
+
+    /* ---- metrics ---- */
+    /* values (rows) = the per-row metric over the last axis of y_pred
+     * (rows, cols) against y_true (float32 (rows, cols), or int32 ids
+     * (rows) for SPARSE_CATEGORICAL_ACCURACY). threshold: BINARY_ACCURACY
+     * only (Keras's default 0.5). */
+    rnnc_status (*metric)(rnnc_bmetric kind, float threshold, int64_t rows, int64_t cols,
+                          const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred, rnnc_bbuf *values);
+
+    /* ---- the GRU layer (supports(RNNC_BOP_GRU, RNNC_F32)) ---- */
+    /* RNNC_E_ARG on a bad config (sizes, non element-wise activations);
+     * CUDA with cudnn: RNNC_E_UNSUPPORTED naming the cuDNN condition that
+     * fails. Caller destroys. */
+    rnnc_status (*gru_create)(const rnnc_bgru_config *c, rnnc_bgru **out);
+    void (*gru_destroy)(rnnc_bgru *g); /* NULL is a no-op */
+    /* Forward over x (B, T, F) with Keras-layout weights: kernel (F, 3U),
+     * recurrent_kernel (U, 3U), bias (2, 3U) with reset_after, (3U) without,
+     * NULL without use_bias. h0 (B, U) or NULL (zeros). mask: HOST uint8
+     * (B, T), non-zero = keep, or NULL. Writes y: (B, T, U) every output in
+     * processing order when return_sequences, else (B, U) the last output;
+     * state (B, U) the final state, or NULL when not wanted. Masked steps
+     * follow the generic loop (spec 3.2): the previous output, zeros before
+     * the first kept step (zeros with zero_output_for_mask). training: keep
+     * what backward needs (the weights must then stay unchanged until it). */
+    rnnc_status (*gru_forward)(rnnc_bgru *g, int64_t B, int64_t T, const rnnc_bbuf *x, const rnnc_bbuf *h0,
+                               const uint8_t *mask, const rnnc_bbuf *kernel,
+                               const rnnc_bbuf *recurrent_kernel, const rnnc_bbuf *bias, bool training,
+                               rnnc_bbuf *y, rnnc_bbuf *state);
+    /* After a training forward, at most once: dy shaped as that forward's y.
+     * dx (B, T, F) and dh0 (B, U) written (NULL: not wanted); dkernel,
+     * drecurrent_kernel and dbias accumulated (+=; dbias NULL without bias).
+     * A second call, or one without a training forward, fails with
+     * RNNC_E_STATE. */
+    rnnc_status (*gru_backward)(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dh0,
+                                rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel, rnnc_bbuf *dbias);
 };
 
 /* A borrowed buffer over memory the caller owns on be's device (a
@@ -174,6 +256,14 @@ static inline rnnc_bbuf rnnc_bbuf_view(const rnnc_backend_ops *be, rnnc_dtype dt
 {
     rnnc_bbuf b = {be, dtype, n, data};
     return b;
+}
+
+/* Elements [offset, offset + n) of b as a borrowed buffer (same backend
+ * and dtype); the caller keeps offset + n <= b->n. */
+static inline rnnc_bbuf rnnc_bbuf_slice(const rnnc_bbuf *b, size_t offset, size_t n)
+{
+    rnnc_bbuf s = {b->be, b->dtype, n, n ? (char *)b->data + offset * rnnc_dtype_size(b->dtype) : NULL};
+    return s;
 }
 
 /* The CPU backend (always there). */
