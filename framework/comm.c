@@ -417,25 +417,33 @@ void rnnc_comm_abort(rnnc_comm *c, int code, const char *message)
 
 /* ---- rnnc_comm_sum_op ----------------------------------------------------- */
 
-/* For each element of a tensor of shape xs (row-major), the index of its
- * cell in the keepdims result of reducing the axes in `red` (bit mask). */
-static void cell_index(const rnnc_shape *xs, unsigned red, size_t *cell)
+/* Walks the elements of a tensor of shape xs in row-major order, giving
+ * each one's cell in the keepdims result of reducing the axes in `red`
+ * (bit mask): O(ndim) per element, nothing allocated. */
+typedef struct cell_walk {
+    const rnnc_shape *xs;
+    unsigned red;
+    int64_t at[RNNC_MAX_DIMS];
+} cell_walk;
+
+static cell_walk cell_walk_start(const rnnc_shape *xs, unsigned red)
 {
-    size_t numel = 1;
-    for (int d = 0; d < xs->ndim; d++)
-        numel *= (size_t)xs->dim[d];
-    int64_t at[RNNC_MAX_DIMS] = {0};
-    for (size_t i = 0; i < numel; i++) {
-        size_t k = 0;
-        for (int d = 0; d < xs->ndim; d++)
-            k = k * (size_t)(red >> d & 1u ? 1 : xs->dim[d]) + (size_t)(red >> d & 1u ? 0 : at[d]);
-        cell[i] = k;
-        for (int d = xs->ndim; d-- > 0;) {
-            if (++at[d] < xs->dim[d])
-                break;
-            at[d] = 0;
-        }
+    cell_walk w = {xs, red, {0}};
+    return w;
+}
+
+/* The current element's cell; then steps to the next element. */
+static size_t cell_walk_next(cell_walk *w)
+{
+    size_t k = 0;
+    for (int d = 0; d < w->xs->ndim; d++)
+        k = k * (size_t)(w->red >> d & 1u ? 1 : w->xs->dim[d]) + (size_t)(w->red >> d & 1u ? 0 : w->at[d]);
+    for (int d = w->xs->ndim; d-- > 0;) {
+        if (++w->at[d] < w->xs->dim[d])
+            break;
+        w->at[d] = 0;
     }
+    return k;
 }
 
 static rnnc_status sum_op_backward(rnnc_node *n)
@@ -444,12 +452,8 @@ static rnnc_status sum_op_backward(rnnc_node *n)
     rnnc_comm *c = rnnc_ctx_comm(n->cx);
     const double scale = n->farg[0];
     double *g = malloc((y->numel + 1) * sizeof *g);
-    size_t *cell = malloc((x->numel + 1) * sizeof *cell);
-    if (!g || !cell) {
-        free(g);
-        free(cell);
+    if (!g)
         return rnnc_fail(RNNC_E_NOMEM, "sum over the ranks (backward): out of memory");
-    }
     /* every rank joins, with zeros when nothing reached y or when its rows
      * are a stand-in (which counts for nothing, its gradients included) */
     const bool stand_in = c && c->stand_in;
@@ -457,16 +461,15 @@ static rnnc_status sum_op_backward(rnnc_node *n)
         g[i] = y->grad && !stand_in ? rnnc_tensor_get_grad(y, i) : 0.0;
     rnnc_status s = op_allreduce(c, g, y->numel);
     if (!s && x->requires_grad && x->grad && !stand_in) {
-        cell_index(&x->shape, (unsigned)n->iarg[0], cell);
+        cell_walk w = cell_walk_start(&x->shape, (unsigned)n->iarg[0]);
         if (x->dtype == RNNC_F32)
             for (size_t i = 0; i < x->numel; i++)
-                ((float *)x->grad)[i] += (float)(g[cell[i]] * scale);
+                ((float *)x->grad)[i] += (float)(g[cell_walk_next(&w)] * scale);
         else
             for (size_t i = 0; i < x->numel; i++)
-                ((double *)x->grad)[i] += g[cell[i]] * scale;
+                ((double *)x->grad)[i] += g[cell_walk_next(&w)] * scale;
     }
     free(g);
-    free(cell);
     return s;
 }
 
@@ -492,18 +495,13 @@ rnnc_status rnnc_comm_sum_op(rnnc_ctx *cx, rnnc_tensor *x, const int *axes, int 
     RNNC_TRY(rnnc_ctx_tensor(cx, x->dtype, &keep, &y));
     rnnc_comm *c = rnnc_ctx_comm(cx);
     double *acc = calloc(y->numel + 1, sizeof *acc);
-    size_t *cell = malloc((x->numel + 1) * sizeof *cell);
-    if (!acc || !cell) {
-        free(acc);
-        free(cell);
+    if (!acc)
         return rnnc_fail(RNNC_E_NOMEM, "sum over the ranks: out of memory");
-    }
     if (!(c && c->stand_in)) {
-        cell_index(&x->shape, red, cell);
+        cell_walk w = cell_walk_start(&x->shape, red);
         for (size_t i = 0; i < x->numel; i++)
-            acc[cell[i]] += rnnc_tensor_get(x, i);
+            acc[cell_walk_next(&w)] += rnnc_tensor_get(x, i);
     }
-    free(cell);
     rnnc_status s = op_allreduce(c, acc, y->numel);
     for (size_t i = 0; i < y->numel && !s; i++)
         rnnc_tensor_set(y, i, acc[i] * scale);
