@@ -25,19 +25,7 @@
  * What it cannot check: launch configurations and races on a real GPU
  * (only the "cuda" cases do), cuBLAS's own numerics (the emulated cuBLAS is
  * a double loop). */
-#include "cuda_emu/cuda_emu.c"
-
-#include "framework/backend/cuda/cuda_alloc.c"
-#include "framework/backend/cuda/cuda_api.c"
-#include "framework/backend/cuda/cuda_backend_ops.c"
-#include "framework/backend/cuda/cuda_blas.c"
-#include "framework/backend/cuda/cuda_context.c"
-#include "framework/backend/cuda/cuda_errors.c"
-#include "framework/backend/cuda/cuda_gru.c"
-#include "framework/backend/cuda/cuda_gru_cudnn.c"
-#include "framework/backend/cuda/cuda_gru_generic.c"
-#include "framework/backend/cuda/cuda_ops.c"
-#include "framework/backend/cuda/cuda_tensor.c"
+#include "cuda_emu/cuda_backend_sources.c"
 
 #include <criterion/criterion.h>
 #include <math.h>

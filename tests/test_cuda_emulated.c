@@ -14,19 +14,7 @@
  * What it cannot check: the real libraries' behaviour (that cuDNN lays its
  * matrices out as documented, numerical details, launch configurations,
  * races between GPU threads); tests/test_cuda_gru.c does, on a GPU. */
-#include "cuda_emu/cuda_emu.c"
-
-#include "framework/backend/cuda/cuda_alloc.c"
-#include "framework/backend/cuda/cuda_api.c"
-#include "framework/backend/cuda/cuda_backend_ops.c"
-#include "framework/backend/cuda/cuda_blas.c"
-#include "framework/backend/cuda/cuda_context.c"
-#include "framework/backend/cuda/cuda_errors.c"
-#include "framework/backend/cuda/cuda_gru.c"
-#include "framework/backend/cuda/cuda_gru_cudnn.c"
-#include "framework/backend/cuda/cuda_gru_generic.c"
-#include "framework/backend/cuda/cuda_ops.c"
-#include "framework/backend/cuda/cuda_tensor.c"
+#include "cuda_emu/cuda_backend_sources.c"
 
 #include "cuda_gru_cases.h"
 
