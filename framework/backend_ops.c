@@ -175,8 +175,6 @@ bool rnnc__bop_supports_f32(rnnc_bop op, rnnc_dtype dtype)
 {
     if ((unsigned)op >= RNNC_BOP_COUNT)
         return false;
-    if (op >= RNNC_BOP_SCALE_ROWS) /* declared in backend_ops.h; not implemented by a backend yet */
-        return false;
     if (dtype == RNNC_F32)
         return true;
     return dtype == RNNC_I32 && (op == RNNC_BOP_ALLOC || op == RNNC_BOP_COPY);

@@ -60,4 +60,28 @@ rnnc_status rnnc__rows_check(const rnnc_backend_ops *be, const char *op, int64_t
 rnnc_status rnnc__reduce_check(const rnnc_backend_ops *be, rnnc_redop op, int64_t outer,
                                int64_t len, int64_t inner, const rnnc_bbuf *x, const rnnc_bbuf *y);
 
+/* ---- the training-step ops (framework/backend_ops_train_checks.c) ---- */
+rnnc_status rnnc__scale_rows_check(const rnnc_backend_ops *be, int64_t rows, int64_t cols,
+                                   const rnnc_bbuf *w, const rnnc_bbuf *x, const rnnc_bbuf *y);
+/* gather_rows (scatter false: table, ids, out) and scatter_add_rows
+ * (scatter true: dtable, ids, dy); *n_ids gets ids->n. */
+rnnc_status rnnc__rows_index_check(const rnnc_backend_ops *be, bool scatter, int64_t rows,
+                                   int64_t dim, const rnnc_bbuf *table, const rnnc_bbuf *ids,
+                                   const rnnc_bbuf *rows_buf, size_t *n_ids);
+rnnc_status rnnc__metric_check(const rnnc_backend_ops *be, rnnc_bmetric kind, int64_t rows,
+                               int64_t cols, const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred,
+                               const rnnc_bbuf *values);
+/* gru_create's config rules (sizes >= 1, element-wise activations). */
+rnnc_status rnnc__gru_config_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c);
+/* gru_forward's buffers for config c and sizes B, T >= 1. */
+rnnc_status rnnc__gru_forward_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c, int64_t B,
+                                    int64_t T, const rnnc_bbuf *x, const rnnc_bbuf *h0,
+                                    const rnnc_bbuf *kernel, const rnnc_bbuf *recurrent_kernel,
+                                    const rnnc_bbuf *bias, const rnnc_bbuf *y, const rnnc_bbuf *state);
+/* gru_backward's buffers after a forward of sizes B, T. */
+rnnc_status rnnc__gru_backward_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c, int64_t B,
+                                     int64_t T, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                     const rnnc_bbuf *dh0, const rnnc_bbuf *dkernel,
+                                     const rnnc_bbuf *drecurrent_kernel, const rnnc_bbuf *dbias);
+
 #endif

@@ -34,29 +34,13 @@
 #include <string.h>
 
 #include "framework/autograd.h"
+#include "backend_ops_test_util.h"
 #include "framework/backend_ops.h"
 #include "framework/ops.h"
 #include "optim/losses.h"
+#include "optim/metrics.h"
 
-/* ---- random data ------------------------------------------------------- */
-
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t s)
-{
-    rng_state = s * 0x9E3779B97F4A7C15ull + 1;
-}
-
-static uint32_t rng_u32(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(rng_state >> 33);
-}
-
-static float rng_uniform(float lo, float hi)
-{
-    return lo + (hi - lo) * (float)(rng_u32() & 0xffffff) / (float)0x1000000;
-}
+/* ---- random data (backend_ops_test_util.h) -------------------------------- */
 
 /* Sizes the cases draw from: 1, small odd ones, a few larger. */
 static int64_t rng_size(void)
@@ -65,14 +49,6 @@ static int64_t rng_size(void)
     return sizes[rng_u32() % (sizeof sizes / sizeof *sizes)];
 }
 
-static float *rand_vec(size_t n, float lo, float hi)
-{
-    float *v = malloc((n ? n : 1) * sizeof *v);
-    cr_assert(v);
-    for (size_t i = 0; i < n; i++)
-        v[i] = rng_uniform(lo, hi);
-    return v;
-}
 
 /* ---- backends ------------------------------------------------------------ */
 
@@ -109,7 +85,6 @@ static void real_gpu_done(void)
         tbl->shutdown();
 }
 
-#define OK(call) cr_assert_eq((call), RNNC_OK, "%s: %s", #call, rnnc_last_error())
 
 static rnnc_bbuf *up(const rnnc_backend_ops *b, const float *host, size_t n)
 {
@@ -849,6 +824,211 @@ Test(backend_ops_cpu, optimizers_match_kerass_formulas_in_float64)
         cpu->free(cw), cpu->free(cm), cpu->free(cv), cpu->free(ch);
         free(w0), free(zero);
     }
+}
+
+/* ---- the training-step ops on the CPU: float64 loops, hand values, optim/ -- */
+
+Test(backend_ops_cpu, scale_gather_scatter_match_float64_loops)
+{
+    cpu = rnnc_backend_ops_cpu();
+    rng_seed(30);
+    for (int rep = 0; rep < 20; rep++) {
+        const int64_t rows = rng_size(), cols = rng_size(), n_ids = rep == 5 ? 0 : rng_size();
+        const size_t n = (size_t)(rows * cols), m = (size_t)(n_ids * cols);
+        float *x = rand_vec(n, -2, 2), *w = rand_vec((size_t)rows, -2, 2), *dy = rand_vec(m, -1, 1);
+        const float alpha = rng_uniform(-3, 3);
+        double *want = malloc((n + 1) * sizeof *want);
+        /* y = alpha w[r] x[r, c], with and without w; then in place. */
+        rnnc_bbuf *cx = up(cpu, x, n), *cw = up(cpu, w, (size_t)rows), *cy;
+        OK(cpu->alloc(RNNC_F32, n, &cy));
+        for (int with_w = 0; with_w < 2; with_w++) {
+            for (size_t i = 0; i < n; i++)
+                want[i] = (double)alpha * (with_w ? (double)w[i / (size_t)cols] : 1.0) * (double)x[i];
+            OK(cpu->scale_rows(rows, cols, with_w ? cw : NULL, alpha, cx, cy));
+            expect_close_d(cy->data, want, n, 2e-7, 0, "scale_rows");
+        }
+        OK(cpu->scale_rows(rows, cols, cw, alpha, cx, cx));
+        expect_close_d(cx->data, want, n, 2e-7, 0, "scale_rows in place");
+        /* gather: out[i] = table[ids[i]]; scatter: dtable[ids[i]] += dy[i]. */
+        int32_t *ids = malloc(((size_t)n_ids + 1) * sizeof *ids);
+        for (int64_t i = 0; i < n_ids; i++)
+            ids[i] = (int32_t)(rng_u32() % (uint32_t)rows);
+        rnnc_bbuf *ci = up_i32(cpu, ids, (size_t)n_ids), *cout, *cdy = up(cpu, dy, m);
+        rnnc_bbuf *ct = up(cpu, w, (size_t)rows); /* any table: (rows, 1) */
+        OK(cpu->alloc(RNNC_F32, m, &cout));
+        rnnc_bbuf *tab = up(cpu, x, n);
+        OK(cpu->gather_rows(rows, cols, tab, ci, cout));
+        for (int64_t i = 0; i < n_ids; i++)
+            for (int64_t j = 0; j < cols; j++)
+                cr_assert_eq(((float *)cout->data)[i * cols + j], x[ids[i] * cols + j], "gather_rows");
+        double *acc = malloc((n + 1) * sizeof *acc);
+        for (size_t i = 0; i < n; i++)
+            acc[i] = x[i];
+        for (int64_t i = 0; i < n_ids; i++)
+            for (int64_t j = 0; j < cols; j++)
+                acc[ids[i] * cols + j] += (double)dy[i * cols + j];
+        OK(cpu->scatter_add_rows(rows, cols, ci, cdy, tab));
+        expect_close_d(tab->data, acc, n, 1e-6, 1e-6, "scatter_add_rows");
+        cpu->free(cx), cpu->free(cw), cpu->free(cy), cpu->free(ci), cpu->free(cout), cpu->free(cdy);
+        cpu->free(ct), cpu->free(tab);
+        free(x), free(w), free(dy), free(want), free(ids), free(acc);
+    }
+}
+
+Test(backend_ops_cpu, gather_refuses_bad_ids_and_scatter_skips_them)
+{
+    cpu = rnnc_backend_ops_cpu();
+    const float table[6] = {1, 2, 3, 4, 5, 6}, dy[6] = {10, 20, 30, 40, 50, 60};
+    const int32_t bad[3] = {2, 3, 0}, neg[3] = {-1, 1, 1};
+    rnnc_bbuf *t = up(cpu, table, 6), *d = up(cpu, dy, 6), *ib = up_i32(cpu, bad, 3),
+              *in = up_i32(cpu, neg, 3), *out;
+    OK(cpu->alloc(RNNC_F32, 6, &out));
+    OK(cpu->fill(out, 7.0f));
+    /* (3, 2) table: id 3 is out of range; nothing is written. */
+    cr_assert_eq(cpu->gather_rows(3, 2, t, ib, out), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "gather_rows: id 3 at position 1 is outside [0, 3)"), "%s",
+              rnnc_last_error());
+    for (int i = 0; i < 6; i++)
+        cr_assert_eq(((float *)out->data)[i], 7.0f, "gather wrote before failing");
+    /* scatter skips -1; row 1 gets both of its additions. */
+    OK(cpu->scatter_add_rows(3, 2, in, d, t));
+    const double want[6] = {1, 2, 3 + 30 + 50, 4 + 40 + 60, 5, 6};
+    expect_close_d(t->data, want, 6, 0, 0, "scatter with a skipped id");
+    /* dtype and size errors name the op and the argument. */
+    cr_assert_eq(cpu->gather_rows(3, 2, t, d, out), RNNC_E_DTYPE);
+    cr_assert(strstr(rnnc_last_error(), "gather_rows: argument 'ids' must be int32"), "%s",
+              rnnc_last_error());
+    cr_assert_eq(cpu->scale_rows(2, 2, d, 1.0f, t, t), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "scale_rows: argument 'w'"), "%s", rnnc_last_error());
+    cpu->free(t), cpu->free(d), cpu->free(ib), cpu->free(in), cpu->free(out);
+}
+
+/* The mean of rnnc's own metric (optim/metrics.c) over one row. */
+static double optim_metric_row(rnnc_bmetric kind, float threshold, int64_t cols, const float *t,
+                               int32_t id, const float *p)
+{
+    static const rnnc_metric_kind map[RNNC_BMETRIC_COUNT] = {
+        [RNNC_BMETRIC_MAE] = RNNC_METRIC_MEAN_ABSOLUTE_ERROR,
+        [RNNC_BMETRIC_MSE] = RNNC_METRIC_MEAN_SQUARED_ERROR,
+        [RNNC_BMETRIC_ACCURACY] = RNNC_METRIC_ACCURACY,
+        [RNNC_BMETRIC_BINARY_ACCURACY] = RNNC_METRIC_BINARY_ACCURACY,
+        [RNNC_BMETRIC_CATEGORICAL_ACCURACY] = RNNC_METRIC_CATEGORICAL_ACCURACY,
+        [RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY] = RNNC_METRIC_SPARSE_CATEGORICAL_ACCURACY,
+    };
+    rnnc_metric *m;
+    OK(rnnc_metric_create(map[kind], NULL, &m));
+    rnnc_metric_set_threshold(m, threshold);
+    const rnnc_shape ps = RNNC_SHAPE(1, cols), is = RNNC_SHAPE(1);
+    rnnc_tensor *yp, *yt;
+    OK(rnnc_tensor_create(RNNC_F32, &ps, &yp));
+    memcpy(yp->data, p, (size_t)cols * sizeof *p);
+    if (kind == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY) {
+        OK(rnnc_tensor_create(RNNC_I32, &is, &yt));
+        ((int32_t *)yt->data)[0] = id;
+    } else {
+        OK(rnnc_tensor_create(RNNC_F32, &ps, &yt));
+        memcpy(yt->data, t, (size_t)cols * sizeof *t);
+    }
+    OK(rnnc_metric_update(m, yt, yp, NULL, NULL));
+    const double r = rnnc_metric_result(m);
+    rnnc_tensor_destroy(yp);
+    rnnc_tensor_destroy(yt);
+    rnnc_metric_destroy(m);
+    return r;
+}
+
+/* Random metric data: values on a coarse grid so that ties, equalities and
+ * values at the threshold happen. */
+static void metric_data(rnnc_bmetric kind, int64_t rows, int64_t cols, float *t, int32_t *ids, float *p)
+{
+    for (int64_t i = 0; i < rows * cols; i++) {
+        p[i] = (float)(int)(rng_u32() % 5) * 0.25f;
+        t[i] = kind == RNNC_BMETRIC_BINARY_ACCURACY ? (float)(rng_u32() & 1)
+                                                    : (float)(int)(rng_u32() % 5) * 0.25f;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        ids[r] = (int32_t)(rng_u32() % (uint32_t)(cols + 1)) - (r == 0); /* -1 and cols too */
+}
+
+Test(backend_ops_cpu, metrics_match_optim_metrics_and_float64_loops)
+{
+    cpu = rnnc_backend_ops_cpu();
+    rng_seed(31);
+    for (int kind = 0; kind < RNNC_BMETRIC_COUNT; kind++)
+        for (int rep = 0; rep < 8; rep++) {
+            const int64_t rows = rng_size(), cols = rng_size();
+            const size_t n = (size_t)(rows * cols);
+            const float thr = rep & 1 ? 0.5f : 0.25f;
+            float *t = malloc(n * sizeof *t), *p = malloc(n * sizeof *p);
+            int32_t *ids = malloc((size_t)rows * sizeof *ids);
+            metric_data((rnnc_bmetric)kind, rows, cols, t, ids, p);
+            const bool sp = kind == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY;
+            rnnc_bbuf *ct = sp ? up_i32(cpu, ids, (size_t)rows) : up(cpu, t, n), *cp = up(cpu, p, n), *cv;
+            OK(cpu->alloc(RNNC_F32, (size_t)rows, &cv));
+            OK(cpu->metric((rnnc_bmetric)kind, thr, rows, cols, ct, cp, cv));
+            for (int64_t r = 0; r < rows; r++) {
+                const float *tr = t + r * cols, *pr = p + r * cols;
+                /* float64 loop of the formula */
+                double s = 0;
+                int64_t at = 0, ap = 0;
+                for (int64_t j = 0; j < cols; j++) {
+                    const double d = (double)pr[j] - (double)tr[j];
+                    s += kind == RNNC_BMETRIC_MAE ? fabs(d) : kind == RNNC_BMETRIC_MSE ? d * d
+                         : kind == RNNC_BMETRIC_ACCURACY ? (double)(pr[j] == tr[j])
+                         : (double)(((double)pr[j] > (double)thr ? 1.0f : 0.0f) == tr[j]);
+                    at = tr[j] > tr[at] ? j : at;
+                    ap = pr[j] > pr[ap] ? j : ap;
+                }
+                double want = s / (double)cols;
+                if (kind == RNNC_BMETRIC_CATEGORICAL_ACCURACY)
+                    want = at == ap;
+                if (sp)
+                    want = ids[r] == ap;
+                const double got = ((float *)cv->data)[r];
+                cr_assert(fabs(got - want) <= 1e-6 * (1 + fabs(want)), "metric %d row %lld: %.9g vs "
+                          "float64 loop %.9g", kind, (long long)r, got, want);
+                const double om = optim_metric_row((rnnc_bmetric)kind, thr, cols, tr, ids[r], pr);
+                cr_assert(fabs(got - om) <= 1e-6 * (1 + fabs(om)), "metric %d row %lld: %.9g vs "
+                          "optim/metrics.c %.9g", kind, (long long)r, got, om);
+            }
+            cpu->free(ct), cpu->free(cp), cpu->free(cv);
+            free(t), free(p), free(ids);
+        }
+}
+
+Test(backend_ops_cpu, metrics_hand_values)
+{
+    cpu = rnnc_backend_ops_cpu();
+    /* Ties take the first maximum (TensorFlow's argmax): rows (1, 1, 0),
+     * (0, 2, 2), (NaN, 5, 1) -> argmax 0, 1, 0. */
+    const float p[9] = {1, 1, 0, 0, 2, 2, NAN, 5, 1};
+    const float t[9] = {1, 0, 0, 0, 0, 1, 1, 0, 0}; /* argmax 0, 2, 0 */
+    const int32_t ids[3] = {0, 2, 1};
+    rnnc_bbuf *cp = up(cpu, p, 9), *ct = up(cpu, t, 9), *ci = up_i32(cpu, ids, 3), *v;
+    OK(cpu->alloc(RNNC_F32, 3, &v));
+    OK(cpu->metric(RNNC_BMETRIC_CATEGORICAL_ACCURACY, 0.5f, 3, 3, ct, cp, v));
+    expect_close_d(v->data, (const double[]){1, 0, 1}, 3, 0, 0, "categorical_accuracy ties");
+    OK(cpu->metric(RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY, 0.5f, 3, 3, ci, cp, v));
+    expect_close_d(v->data, (const double[]){1, 0, 0}, 3, 0, 0, "sparse_categorical_accuracy ties");
+    /* Threshold edges: p > 0.5 strictly; rows (0.5, 0.50000006), (1, 0). */
+    const float pb[4] = {0.5f, 0.50000006f, 1.0f, 0.0f}, tb[4] = {0, 1, 1, 1};
+    rnnc_bbuf *bp = up(cpu, pb, 4), *bt = up(cpu, tb, 4), *v2;
+    OK(cpu->alloc(RNNC_F32, 2, &v2));
+    OK(cpu->metric(RNNC_BMETRIC_BINARY_ACCURACY, 0.5f, 2, 2, bt, bp, v2));
+    expect_close_d(v2->data, (const double[]){1, 0.5}, 2, 0, 0, "binary_accuracy at the threshold");
+    OK(cpu->metric(RNNC_BMETRIC_BINARY_ACCURACY, 1.0f, 2, 2, bt, bp, v2));
+    expect_close_d(v2->data, (const double[]){0.5, 0}, 2, 0, 0, "binary_accuracy, threshold 1");
+    /* Accuracy is exact equality; MAE / MSE of (0.5 - 0, 0.50000006 - 1) etc. */
+    OK(cpu->metric(RNNC_BMETRIC_ACCURACY, 0.5f, 2, 2, bt, bp, v2));
+    expect_close_d(v2->data, (const double[]){0, 0.5}, 2, 0, 0, "accuracy");
+    OK(cpu->metric(RNNC_BMETRIC_MAE, 0.5f, 2, 2, bt, bp, v2));
+    expect_close_d(v2->data, (const double[]){(0.5 + (1 - 0.50000006)) / 2, 0.5}, 2, 1e-7, 0, "mae");
+    OK(cpu->metric(RNNC_BMETRIC_MSE, 0.5f, 2, 2, bt, bp, v2));
+    expect_close_d(v2->data, (const double[]){(0.25 + 0.2499999400000036) / 2, 0.5}, 2, 1e-7, 0, "mse");
+    cr_assert_eq(cpu->metric(RNNC_BMETRIC_COUNT, 0.5f, 2, 2, bt, bp, v2), RNNC_E_ARG);
+    cr_assert_eq(cpu->metric(RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY, 0.5f, 2, 2, bt, bp, v2),
+                 RNNC_E_DTYPE);
+    cpu->free(cp), cpu->free(ct), cpu->free(ci), cpu->free(v), cpu->free(bp), cpu->free(bt), cpu->free(v2);
 }
 
 /* ---- a tensor knows its device ------------------------------------------ */

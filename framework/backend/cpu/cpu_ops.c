@@ -12,13 +12,16 @@
  *                  (tests/check_layering.sh), so test_backend_ops checks
  *                  these against rnnc_loss_values itself;
  *   optimizers     optim/sgd.c and optim/adam.c's float loops, expression
- *                  for expression (AdamW's decay as optim/optimizer.c).
+ *                  for expression (AdamW's decay as optim/optimizer.c);
+ *   scale_rows, gather/scatter, metrics   cpu_train_ops.c;
+ *   the GRU        cpu_gru.c (a float32 reference with BPTT).
  * Nothing here changes an existing caller. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "framework/backend/cpu/cpu_internal.h"
 #include "framework/backend_ops.h"
 #include "framework/backend_ops_internal.h"
 
@@ -393,6 +396,14 @@ static const rnnc_backend_ops cpu_ops = {
     .loss = cpu_loss,
     .sgd = cpu_sgd,
     .adam = cpu_adam,
+    .scale_rows = rnnc__cpu_scale_rows,
+    .gather_rows = rnnc__cpu_gather_rows,
+    .scatter_add_rows = rnnc__cpu_scatter_add_rows,
+    .metric = rnnc__cpu_metric,
+    .gru_create = rnnc__cpu_gru_create,
+    .gru_destroy = rnnc__cpu_gru_destroy,
+    .gru_forward = rnnc__cpu_gru_forward,
+    .gru_backward = rnnc__cpu_gru_backward,
 };
 
 const rnnc_backend_ops *rnnc_backend_ops_cpu(void)

@@ -1,0 +1,28 @@
+/* cpu_internal.h - the CPU backend's ops defined outside cpu_ops.c (which
+ * holds the table): the training-step ops of cpu_train_ops.c and the GRU of
+ * cpu_gru.c. Contracts: framework/backend_ops.h, the entry of the same name. */
+#ifndef RNNC_CPU_INTERNAL_H
+#define RNNC_CPU_INTERNAL_H
+
+#include "framework/backend_ops.h"
+
+rnnc_status rnnc__cpu_scale_rows(int64_t rows, int64_t cols, const rnnc_bbuf *w, float alpha,
+                                 const rnnc_bbuf *x, rnnc_bbuf *y);
+rnnc_status rnnc__cpu_gather_rows(int64_t rows, int64_t dim, const rnnc_bbuf *table,
+                                  const rnnc_bbuf *ids, rnnc_bbuf *out);
+rnnc_status rnnc__cpu_scatter_add_rows(int64_t rows, int64_t dim, const rnnc_bbuf *ids,
+                                       const rnnc_bbuf *dy, rnnc_bbuf *dtable);
+rnnc_status rnnc__cpu_metric(rnnc_bmetric kind, float threshold, int64_t rows, int64_t cols,
+                             const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred, rnnc_bbuf *values);
+
+rnnc_status rnnc__cpu_gru_create(const rnnc_bgru_config *c, rnnc_bgru **out);
+void rnnc__cpu_gru_destroy(rnnc_bgru *g);
+rnnc_status rnnc__cpu_gru_forward(rnnc_bgru *g, int64_t B, int64_t T, const rnnc_bbuf *x,
+                                  const rnnc_bbuf *h0, const uint8_t *mask, const rnnc_bbuf *kernel,
+                                  const rnnc_bbuf *recurrent_kernel, const rnnc_bbuf *bias,
+                                  bool training, rnnc_bbuf *y, rnnc_bbuf *state);
+rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dh0,
+                                   rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel,
+                                   rnnc_bbuf *dbias);
+
+#endif

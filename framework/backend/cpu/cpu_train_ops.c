@@ -1,0 +1,113 @@
+/* cpu_train_ops.c - the CPU backend's training-step ops (backend_ops.h):
+ * scale_rows, gather_rows / scatter_add_rows and the metrics. The metrics
+ * are optim/metrics.c's per-sample functions (which framework/ cannot call,
+ * tests/check_layering.sh): MAE and MSE as means over the last axis in
+ * double, Accuracy as exact float equality, BinaryAccuracy as
+ * (p > threshold) == t, the categorical ones through argmax_row below,
+ * which takes the first maximum (TensorFlow's tie rule) and, as metrics.c,
+ * a NaN only in column 0. */
+#include <math.h>
+#include <string.h>
+
+#include "framework/backend/cpu/cpu_internal.h"
+#include "framework/backend_ops_internal.h"
+
+#define BE (rnnc_backend_ops_cpu())
+
+rnnc_status rnnc__cpu_scale_rows(int64_t rows, int64_t cols, const rnnc_bbuf *w, float alpha,
+                                 const rnnc_bbuf *x, rnnc_bbuf *y)
+{
+    RNNC_TRY(rnnc__scale_rows_check(BE, rows, cols, w, x, y));
+    const float *W = w ? w->data : NULL, *X = x->data;
+    float *Y = y->data;
+    for (int64_t r = 0; r < rows; r++) {
+        const float f = W ? alpha * W[r] : alpha;
+        for (int64_t j = 0; j < cols; j++)
+            Y[r * cols + j] = X[r * cols + j] * f;
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_gather_rows(int64_t rows, int64_t dim, const rnnc_bbuf *table,
+                                  const rnnc_bbuf *ids, rnnc_bbuf *out)
+{
+    size_t n;
+    RNNC_TRY(rnnc__rows_index_check(BE, false, rows, dim, table, ids, out, &n));
+    const int32_t *I = ids->data;
+    for (size_t i = 0; i < n; i++)
+        if (I[i] < 0 || I[i] >= rows)
+            return rnnc_fail(RNNC_E_ARG, "cpu gather_rows: id %d at position %zu is outside [0, %lld)",
+                             (int)I[i], i, (long long)rows);
+    for (size_t i = 0; i < n && dim > 0; i++)
+        memcpy((float *)out->data + i * (size_t)dim, (const float *)table->data + (size_t)I[i] * (size_t)dim,
+               (size_t)dim * sizeof(float));
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_scatter_add_rows(int64_t rows, int64_t dim, const rnnc_bbuf *ids,
+                                       const rnnc_bbuf *dy, rnnc_bbuf *dtable)
+{
+    size_t n;
+    RNNC_TRY(rnnc__rows_index_check(BE, true, rows, dim, dtable, ids, dy, &n));
+    const int32_t *I = ids->data;
+    const float *G = dy->data;
+    float *D = dtable->data;
+    for (size_t i = 0; i < n; i++) {
+        if (I[i] < 0 || I[i] >= rows)
+            continue;
+        float *d = D + (size_t)I[i] * (size_t)dim;
+        const float *g = G + i * (size_t)dim;
+        for (int64_t j = 0; j < dim; j++)
+            d[j] += g[j];
+    }
+    return RNNC_OK;
+}
+
+/* optim/metrics.c's argmax_row: the first maximum; a NaN counts only in column 0. */
+static int64_t argmax_row(const float *x, int64_t c)
+{
+    int64_t best = 0;
+    double bv = -INFINITY;
+    for (int64_t j = 0; j < c; j++) {
+        const double v = x[j];
+        if (v > bv || (j == 0 && v != v)) {
+            bv = v;
+            best = j;
+        }
+    }
+    return best;
+}
+
+static double metric_row(rnnc_bmetric kind, float threshold, int64_t c, const float *t, int32_t id,
+                         const float *p)
+{
+    if (kind == RNNC_BMETRIC_CATEGORICAL_ACCURACY)
+        return argmax_row(t, c) == argmax_row(p, c);
+    if (kind == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY)
+        return id == argmax_row(p, c);
+    double s = 0;
+    for (int64_t j = 0; j < c; j++) {
+        const double pj = p[j], tj = t[j];
+        switch (kind) {
+        case RNNC_BMETRIC_MAE: s += fabs(pj - tj); break;
+        case RNNC_BMETRIC_MSE: s += (pj - tj) * (pj - tj); break;
+        case RNNC_BMETRIC_ACCURACY: s += pj == tj; break;
+        default: s += (pj > (double)threshold ? 1.0 : 0.0) == tj; break; /* binary */
+        }
+    }
+    return s / (double)c;
+}
+
+rnnc_status rnnc__cpu_metric(rnnc_bmetric kind, float threshold, int64_t rows, int64_t cols,
+                             const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred, rnnc_bbuf *values)
+{
+    RNNC_TRY(rnnc__metric_check(BE, kind, rows, cols, y_true, y_pred, values));
+    const bool sparse = kind == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY;
+    const int32_t *ids = sparse ? y_true->data : NULL;
+    const float *T = sparse ? NULL : y_true->data, *P = y_pred->data;
+    float *V = values->data;
+    for (int64_t r = 0; r < rows; r++)
+        V[r] = (float)metric_row(kind, threshold, cols, T ? T + r * cols : NULL, ids ? ids[r] : 0,
+                                 P + r * cols);
+    return RNNC_OK;
+}

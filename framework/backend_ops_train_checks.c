@@ -1,0 +1,163 @@
+/* backend_ops_train_checks.c - the argument checks of the training-step
+ * ops of backend_ops.h (scale_rows, gather_rows / scatter_add_rows, metric,
+ * the GRU), shared by every backend (backend_ops_internal.h) so the CPU and
+ * CUDA tables fail alike with the same message. */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "framework/backend_ops.h"
+#include "framework/backend_ops_internal.h"
+
+/* Whether two buffers start at the same memory (views included). */
+static bool same(const rnnc_bbuf *a, const rnnc_bbuf *b)
+{
+    return a && b && a->data && a->data == b->data;
+}
+
+rnnc_status rnnc__scale_rows_check(const rnnc_backend_ops *be, int64_t rows, int64_t cols,
+                                   const rnnc_bbuf *w, const rnnc_bbuf *x, const rnnc_bbuf *y)
+{
+    size_t n;
+    RNNC_TRY(rnnc__bop_dims("scale_rows", rows, cols, &n));
+    if (w)
+        RNNC_TRY(rnnc__bop_check(be, "scale_rows", "w", w, RNNC_F32, (size_t)rows));
+    RNNC_TRY(rnnc__bop_check(be, "scale_rows", "x", x, RNNC_F32, n));
+    return rnnc__bop_check(be, "scale_rows", "y", y, RNNC_F32, n);
+}
+
+rnnc_status rnnc__rows_index_check(const rnnc_backend_ops *be, bool scatter, int64_t rows,
+                                   int64_t dim, const rnnc_bbuf *table, const rnnc_bbuf *ids,
+                                   const rnnc_bbuf *rows_buf, size_t *n_ids)
+{
+    const char *op = scatter ? "scatter_add_rows" : "gather_rows";
+    size_t n, m;
+    RNNC_TRY(rnnc__bop_dims(op, rows, dim, &n));
+    RNNC_TRY(rnnc__bop_check(be, op, scatter ? "dtable" : "table", table, RNNC_F32, n));
+    RNNC_TRY(rnnc__bop_check(be, op, "ids", ids, RNNC_I32, SIZE_MAX));
+    RNNC_TRY(rnnc__bop_dims(op, (int64_t)ids->n, dim, &m));
+    RNNC_TRY(rnnc__bop_check(be, op, scatter ? "dy" : "out", rows_buf, RNNC_F32, m));
+    if (same(rows_buf, table))
+        return rnnc_fail(RNNC_E_ARG, "%s %s: the rows must not be the table", be->name, op);
+    *n_ids = ids->n;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__metric_check(const rnnc_backend_ops *be, rnnc_bmetric kind, int64_t rows,
+                               int64_t cols, const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred,
+                               const rnnc_bbuf *values)
+{
+    size_t n;
+    if ((unsigned)kind >= RNNC_BMETRIC_COUNT)
+        return rnnc_fail(RNNC_E_ARG, "%s metric: invalid metric id %d", be->name, (int)kind);
+    RNNC_TRY(rnnc__bop_dims("metric", rows, cols, &n));
+    if (cols < 1)
+        return rnnc_fail(RNNC_E_SHAPE, "%s metric: y_pred needs at least one column, got %lld",
+                         be->name, (long long)cols);
+    if (kind == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY)
+        RNNC_TRY(rnnc__bop_check(be, "metric", "y_true", y_true, RNNC_I32, (size_t)rows));
+    else
+        RNNC_TRY(rnnc__bop_check(be, "metric", "y_true", y_true, RNNC_F32, n));
+    RNNC_TRY(rnnc__bop_check(be, "metric", "y_pred", y_pred, RNNC_F32, n));
+    return rnnc__bop_check(be, "metric", "values", values, RNNC_F32, (size_t)rows);
+}
+
+rnnc_status rnnc__gru_config_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c)
+{
+    if (!c)
+        return rnnc_fail(RNNC_E_ARG, "%s gru_create: config is NULL", be->name);
+    if (c->input_size < 1 || c->units < 1 || c->input_size > (1 << 24) || c->units > (1 << 16))
+        return rnnc_fail(RNNC_E_ARG, "%s gru_create: input_size %lld and units %lld must be in "
+                         "[1, 2^24] and [1, 2^16]", be->name, (long long)c->input_size,
+                         (long long)c->units);
+    if ((unsigned)c->activation >= RNNC_ACT_COUNT || !rnnc_act_is_elementwise(c->activation) ||
+        (unsigned)c->recurrent_activation >= RNNC_ACT_COUNT ||
+        !rnnc_act_is_elementwise(c->recurrent_activation))
+        return rnnc_fail(RNNC_E_ARG, "%s gru_create: activation '%s' / recurrent_activation '%s': "
+                         "the GRU op takes element-wise activations only", be->name,
+                         rnnc_act_name(c->activation), rnnc_act_name(c->recurrent_activation));
+    return RNNC_OK;
+}
+
+static size_t gru_bias_count(const rnnc_bgru_config *c)
+{
+    return (size_t)((c->reset_after ? 6 : 3) * c->units);
+}
+
+/* A weight-sized buffer: checked when present; required unless optional. */
+static rnnc_status weight_check(const rnnc_backend_ops *be, const char *op, const char *arg,
+                                const rnnc_bbuf *b, size_t n, bool wanted)
+{
+    if (wanted)
+        return rnnc__bop_check(be, op, arg, b, RNNC_F32, n);
+    if (b)
+        return rnnc_fail(RNNC_E_ARG, "%s %s: argument '%s' given to a GRU with use_bias=False",
+                         be->name, op, arg);
+    return RNNC_OK;
+}
+
+/* The three weight-shaped buffers (weights or their gradients), named by
+ * prefix ("" or "d"). */
+static rnnc_status gru_weights(const rnnc_backend_ops *be, const char *op, const char *prefix,
+                               const rnnc_bgru_config *c, const rnnc_bbuf *k, const rnnc_bbuf *r,
+                               const rnnc_bbuf *b)
+{
+    const int64_t F = c->input_size, U = c->units;
+    char nk[32], nr[32], nb[32];
+    snprintf(nk, sizeof nk, "%skernel", prefix);
+    snprintf(nr, sizeof nr, "%srecurrent_kernel", prefix);
+    snprintf(nb, sizeof nb, "%sbias", prefix);
+    RNNC_TRY(rnnc__bop_check(be, op, nk, k, RNNC_F32, (size_t)(F * 3 * U)));
+    RNNC_TRY(rnnc__bop_check(be, op, nr, r, RNNC_F32, (size_t)(U * 3 * U)));
+    return weight_check(be, op, nb, b, gru_bias_count(c), c->use_bias);
+}
+
+static rnnc_status gru_sizes(const rnnc_backend_ops *be, const char *op, int64_t B, int64_t T,
+                             int64_t F, int64_t U)
+{
+    if (B < 1 || T < 1 || B > (1 << 24) || T > (1 << 24) ||
+        (double)B * (double)T * (double)(3 * U + F) > 1.5e9)
+        return rnnc_fail(RNNC_E_SHAPE, "%s %s: batch %lld x timesteps %lld out of range (each >= 1)",
+                         be->name, op, (long long)B, (long long)T);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__gru_forward_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c, int64_t B,
+                                    int64_t T, const rnnc_bbuf *x, const rnnc_bbuf *h0,
+                                    const rnnc_bbuf *kernel, const rnnc_bbuf *recurrent_kernel,
+                                    const rnnc_bbuf *bias, const rnnc_bbuf *y, const rnnc_bbuf *state)
+{
+    const char *op = "gru_forward";
+    const int64_t F = c->input_size, U = c->units;
+    RNNC_TRY(gru_sizes(be, op, B, T, F, U));
+    const size_t bu = (size_t)(B * U);
+    RNNC_TRY(rnnc__bop_check(be, op, "x", x, RNNC_F32, (size_t)(B * T * F)));
+    if (h0)
+        RNNC_TRY(rnnc__bop_check(be, op, "h0", h0, RNNC_F32, bu));
+    RNNC_TRY(gru_weights(be, op, "", c, kernel, recurrent_kernel, bias));
+    RNNC_TRY(rnnc__bop_check(be, op, "y", y, RNNC_F32, c->return_sequences ? bu * (size_t)T : bu));
+    if (state)
+        RNNC_TRY(rnnc__bop_check(be, op, "state", state, RNNC_F32, bu));
+    if (same(y, x) || same(y, h0) || same(state, y) || same(state, x) || same(state, h0))
+        return rnnc_fail(RNNC_E_ARG, "%s %s: the outputs must not be inputs or each other",
+                         be->name, op);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__gru_backward_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c, int64_t B,
+                                     int64_t T, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                     const rnnc_bbuf *dh0, const rnnc_bbuf *dkernel,
+                                     const rnnc_bbuf *drecurrent_kernel, const rnnc_bbuf *dbias)
+{
+    const char *op = "gru_backward";
+    const int64_t F = c->input_size, U = c->units;
+    const size_t bu = (size_t)(B * U);
+    RNNC_TRY(rnnc__bop_check(be, op, "dy", dy, RNNC_F32, c->return_sequences ? bu * (size_t)T : bu));
+    if (dx)
+        RNNC_TRY(rnnc__bop_check(be, op, "dx", dx, RNNC_F32, (size_t)(B * T * F)));
+    if (dh0)
+        RNNC_TRY(rnnc__bop_check(be, op, "dh0", dh0, RNNC_F32, bu));
+    RNNC_TRY(gru_weights(be, op, "d", c, dkernel, drecurrent_kernel, dbias));
+    if (same(dx, dy) || same(dh0, dy) || same(dh0, dx))
+        return rnnc_fail(RNNC_E_ARG, "%s %s: the outputs must not be dy or each other", be->name, op);
+    return RNNC_OK;
+}

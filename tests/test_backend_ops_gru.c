@@ -1,0 +1,502 @@
+/* test_backend_ops_gru.c - the GRU op of the backend table
+ * (backend_ops.h gru_create / gru_forward / gru_backward), the part of
+ * test_backend_ops.c's "every op on every backend" that needs fixtures.
+ *
+ * The CPU backend's GRU against:
+ *   - Keras 3.15.1 itself: the GRU fixtures of tests/fixtures/gru (made by
+ *     tests/gen_gru_fixtures.py, also read by test_gru_keras.c): outputs and
+ *     final states of every case with element-wise activations, and the
+ *     gradients of x, the initial state and the weights of every case whose
+ *     cotangents the op can take (no return_state unless the state equals
+ *     the last output, no regularization losses);
+ *   - central finite differences in double of the independent double
+ *     reference GRU of tests/helpers/fixture.c (rnnc_ref_gru) on tiny cases
+ *     (masks, go_backwards, zero_output_for_mask, reset_after both, no bias);
+ *   - the argument and state rules (RNNC_E_STATE for a second backward).
+ * Then every available backend against the CPU one ("cuda-emu": the CUDA
+ * backend's C code on the emulation of tests/cuda_emu; "cuda": the real
+ * GPU, skipped without one): forward outputs and all gradients, cuDNN on
+ * and off, right-padded masks (cuDNN) and arbitrary ones (generic),
+ * go_backwards, reset_after false (generic), random sizes with 1 and odd
+ * ones. Backward accumulates into the weight gradients: every comparison
+ * starts them from random values. */
+#include "cuda_emu/cuda_backend_sources.c"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_ops_test_util.h"
+#include "framework/backend_ops.h"
+#include "helpers/fixture.h"
+
+
+/* ---- random data (backend_ops_test_util.h) -------------------------------- */
+
+
+/* ---- one GRU call on a backend ------------------------------------------- */
+
+typedef struct gru_case {
+    rnnc_bgru_config c;
+    int64_t B, T;
+    float *x, *h0, *W, *R, *bias, *dy; /* h0, bias may be NULL */
+    uint8_t *mask;                      /* may be NULL */
+    float *gW0, *gR0, *gB0;             /* initial weight gradients (accumulated into) */
+} gru_case;
+
+typedef struct gru_result {
+    float *y, *state, *dx, *dh0, *dW, *dR, *dB;
+} gru_result;
+
+static size_t n_y(const gru_case *k)
+{
+    return (size_t)(k->B * k->c.units * (k->c.return_sequences ? k->T : 1));
+}
+
+static size_t n_bias(const gru_case *k)
+{
+    return (size_t)((k->c.reset_after ? 6 : 3) * k->c.units);
+}
+
+static rnnc_bbuf *up(const rnnc_backend_ops *b, const float *host, size_t n)
+{
+    if (!host)
+        return NULL;
+    rnnc_bbuf *d;
+    OK(b->alloc(RNNC_F32, n, &d));
+    OK(b->upload(d, host));
+    return d;
+}
+
+static rnnc_bbuf *zeros(const rnnc_backend_ops *b, size_t n)
+{
+    rnnc_bbuf *d;
+    OK(b->alloc(RNNC_F32, n, &d));
+    OK(b->fill(d, 0.0f));
+    return d;
+}
+
+static float *down(rnnc_bbuf *d)
+{
+    if (!d)
+        return NULL;
+    float *h = malloc((d->n ? d->n : 1) * sizeof *h);
+    cr_assert(h);
+    OK(d->be->download(h, d));
+    d->be->free(d);
+    return h;
+}
+
+/* Forward (training) and backward of case k on backend b. */
+static gru_result run_gru(const rnnc_backend_ops *b, const gru_case *k)
+{
+    const int64_t B = k->B, T = k->T, F = k->c.input_size, U = k->c.units;
+    rnnc_bgru *g;
+    OK(b->gru_create(&k->c, &g));
+    rnnc_bbuf *x = up(b, k->x, (size_t)(B * T * F)), *h0 = up(b, k->h0, (size_t)(B * U));
+    rnnc_bbuf *W = up(b, k->W, (size_t)(F * 3 * U)), *R = up(b, k->R, (size_t)(U * 3 * U));
+    rnnc_bbuf *bias = k->c.use_bias ? up(b, k->bias, n_bias(k)) : NULL;
+    rnnc_bbuf *y = zeros(b, n_y(k)), *state = zeros(b, (size_t)(B * U));
+    OK(b->gru_forward(g, B, T, x, h0, k->mask, W, R, bias, true, y, state));
+    rnnc_bbuf *dy = up(b, k->dy, n_y(k)), *dx = zeros(b, (size_t)(B * T * F)),
+              *dh0 = zeros(b, (size_t)(B * U));
+    rnnc_bbuf *dW = up(b, k->gW0, (size_t)(F * 3 * U)), *dR = up(b, k->gR0, (size_t)(U * 3 * U));
+    rnnc_bbuf *dB = k->c.use_bias ? up(b, k->gB0, n_bias(k)) : NULL;
+    OK(b->gru_backward(g, dy, dx, dh0, dW, dR, dB));
+    cr_assert_eq(b->gru_backward(g, dy, dx, dh0, dW, dR, dB), RNNC_E_STATE, "a second backward");
+    b->gru_destroy(g);
+    b->free(x), b->free(h0), b->free(W), b->free(R), b->free(bias), b->free(dy);
+    gru_result r = {down(y), down(state), down(dx), down(dh0), down(dW), down(dR), down(dB)};
+    return r;
+}
+
+static void result_free(gru_result *r)
+{
+    free(r->y), free(r->state), free(r->dx), free(r->dh0), free(r->dW), free(r->dR), free(r->dB);
+}
+
+static void case_free(gru_case *k)
+{
+    free(k->x), free(k->h0), free(k->W), free(k->R), free(k->bias), free(k->dy), free(k->mask);
+    free(k->gW0), free(k->gR0), free(k->gB0);
+}
+
+/* |a - b| <= atol + rtol |b| everywhere. */
+static __attribute__((unused)) void expect_close(const float *a, const float *b, size_t n, double rtol, double atol,
+                         const char *what, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabs((double)a[i] - (double)b[i]) <= atol + rtol * fabs((double)b[i]),
+                  "%s: %s [%zu]: %.9g vs %.9g", name, what, i, (double)a[i], (double)b[i]);
+}
+
+/* got - initial (an accumulated gradient's own part) against want. */
+static void expect_grad(const float *got, const float *init, const float *want, size_t n,
+                        double rtol, double atol, const char *what, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        const double g = (double)got[i] - (init ? (double)init[i] : 0.0);
+        cr_assert(fabs(g - (double)want[i]) <= atol + rtol * fabs((double)want[i]),
+                  "%s: %s [%zu]: %.9g vs %.9g", name, what, i, g, (double)want[i]);
+    }
+}
+
+/* ---- the CPU op against Keras 3.15.1 ------------------------------------- */
+
+#define CASES_DIR RNNC_FIXTURES "/gru"
+
+static bool json_flag(const char *json, const char *key)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\": true", key);
+    return strstr(json, pat) != NULL;
+}
+
+/* The activation named by "key": "name" in json; false when not element-wise. */
+static bool json_act(const char *json, const char *key, rnnc_act *out)
+{
+    char pat[96], name[64];
+    snprintf(pat, sizeof pat, "\"%s\": \"", key);
+    const char *p = strstr(json, pat);
+    cr_assert(p, "no %s in the config", key);
+    p += strlen(pat);
+    size_t n = strcspn(p, "\"");
+    cr_assert(n < sizeof name);
+    memcpy(name, p, n);
+    name[n] = '\0';
+    OK(rnnc_act_from_name(name, key, out));
+    return rnnc_act_is_elementwise(*out);
+}
+
+static float *read_f32(rnnc_fixture *fx, const char *name, size_t *n)
+{
+    rnnc_tensor *t;
+    OK(rnnc_fixture_read(fx, name, RNNC_F32, &t));
+    float *v = malloc((t->numel ? t->numel : 1) * sizeof *v);
+    memcpy(v, t->data, t->numel * sizeof *v);
+    if (n)
+        *n = t->numel;
+    rnnc_tensor_destroy(t);
+    return v;
+}
+
+/* Loads a Keras case into k; false (skipped) when the op cannot express it. */
+static bool load_keras_case(const char *name, gru_case *k, rnnc_fixture **fxo, bool *grads)
+{
+    char path[512], *json = NULL;
+    snprintf(path, sizeof path, "%s/%s.h5", CASES_DIR, name);
+    rnnc_fixture *fx;
+    OK(rnnc_fixture_open(path, &fx));
+    OK(rnnc_fixture_attr_string(fx, "config_json", &json));
+    memset(k, 0, sizeof *k);
+    bool ok = !json_flag(json, "stateful") && rnnc_fixture_has(fx, "x") &&
+              json_act(json, "activation", &k->c.activation) &&
+              json_act(json, "recurrent_activation", &k->c.recurrent_activation);
+    if (!ok) {
+        free(json);
+        rnnc_fixture_close(fx);
+        return false;
+    }
+    k->c.use_bias = json_flag(json, "use_bias");
+    k->c.reset_after = json_flag(json, "reset_after");
+    k->c.go_backwards = json_flag(json, "go_backwards");
+    k->c.return_sequences = json_flag(json, "return_sequences");
+    k->c.zero_output_for_mask = json_flag(json, "zero_output_for_mask");
+    const bool ret_state = json_flag(json, "return_state");
+    free(json);
+    rnnc_tensor *xt;
+    OK(rnnc_fixture_read(fx, "x", RNNC_F32, &xt));
+    k->B = xt->shape.dim[0], k->T = xt->shape.dim[1], k->c.input_size = xt->shape.dim[2];
+    rnnc_tensor_destroy(xt);
+    k->x = read_f32(fx, "x", NULL);
+    size_t nr;
+    k->R = read_f32(fx, "recurrent_kernel", &nr);
+    k->c.units = (int64_t)llround(sqrt((double)nr / 3.0));
+    k->W = read_f32(fx, "kernel", NULL);
+    if (k->c.use_bias)
+        k->bias = read_f32(fx, "bias", NULL);
+    if (rnnc_fixture_has(fx, "initial_state"))
+        k->h0 = read_f32(fx, "initial_state", NULL);
+    if (rnnc_fixture_has(fx, "mask")) {
+        rnnc_tensor *m;
+        OK(rnnc_fixture_read(fx, "mask", RNNC_U8, &m));
+        k->mask = malloc(m->numel);
+        memcpy(k->mask, m->data, m->numel);
+        rnnc_tensor_destroy(m);
+    }
+    k->dy = read_f32(fx, "dy_0", NULL);
+    /* The op takes no cotangent for the state: fold it into the last output
+     * where they are the same tensor (no mask, the last output returned). */
+    double losses = 0;
+    if (rnnc_fixture_has(fx, "losses")) {
+        float *l = read_f32(fx, "losses", NULL);
+        losses = l[0];
+        free(l);
+    }
+    *grads = losses == 0.0 && (!ret_state || (!k->mask && !k->c.return_sequences));
+    if (ret_state && *grads) {
+        float *d1 = read_f32(fx, "dy_1", NULL);
+        for (size_t i = 0; i < n_y(k); i++)
+            k->dy[i] += d1[i];
+        free(d1);
+    }
+    const size_t F = (size_t)k->c.input_size, U = (size_t)k->c.units;
+    k->gW0 = rand_vec(F * 3 * U, -1, 1), k->gR0 = rand_vec(U * 3 * U, -1, 1);
+    k->gB0 = k->c.use_bias ? rand_vec(n_bias(k), -1, 1) : NULL;
+    *fxo = fx;
+    return true;
+}
+
+static void expect_dataset(rnnc_fixture *fx, const char *ds, const float *got, const float *init,
+                           size_t n, double tol, const char *name)
+{
+    size_t nw;
+    float *want = read_f32(fx, ds, &nw);
+    cr_assert_eq(nw, n, "%s: %s has %zu values, the op gave %zu", name, ds, nw, n);
+    expect_grad(got, init, want, n, tol, tol, ds, name);
+    free(want);
+}
+
+Test(backend_ops_gru_cpu, matches_keras_outputs_and_gradients)
+{
+    const rnnc_backend_ops *cpu = rnnc_backend_ops_cpu();
+    FILE *f = fopen(CASES_DIR "/cases.txt", "r");
+    cr_assert(f, "cannot open %s", CASES_DIR "/cases.txt");
+    char line[256];
+    int n_fwd = 0, n_grad = 0;
+    rng_seed(1);
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n \t")] = '\0';
+        if (!line[0] || line[0] == '#')
+            continue;
+        gru_case k;
+        rnnc_fixture *fx;
+        bool grads;
+        if (!load_keras_case(line, &k, &fx, &grads))
+            continue;
+        gru_result r = run_gru(cpu, &k);
+        /* float32 against Keras's float64 (or float32) numbers */
+        const double tol = 2e-5;
+        expect_dataset(fx, "output_0", r.y, NULL, n_y(&k), tol, line);
+        if (rnnc_fixture_has(fx, "output_1"))
+            expect_dataset(fx, "output_1", r.state, NULL, (size_t)(k.B * k.c.units), tol, line);
+        n_fwd++;
+        if (grads) {
+            const size_t F = (size_t)k.c.input_size, U = (size_t)k.c.units;
+            const double gt = 1e-4;
+            expect_dataset(fx, "grad_x", r.dx, NULL, (size_t)k.B * (size_t)k.T * F, gt, line);
+            if (k.h0)
+                expect_dataset(fx, "grad_initial_state", r.dh0, NULL, (size_t)k.B * U, gt, line);
+            expect_dataset(fx, "grad_kernel", r.dW, k.gW0, F * 3 * U, gt, line);
+            expect_dataset(fx, "grad_recurrent_kernel", r.dR, k.gR0, U * 3 * U, gt, line);
+            if (k.c.use_bias)
+                expect_dataset(fx, "grad_bias", r.dB, k.gB0, n_bias(&k), gt, line);
+            n_grad++;
+        }
+        result_free(&r);
+        case_free(&k);
+        rnnc_fixture_close(fx);
+    }
+    fclose(f);
+    /* cases.txt has 50-odd element-wise cases; most with gradients */
+    cr_assert_geq(n_fwd, 50, "only %d Keras cases ran", n_fwd);
+    cr_assert_geq(n_grad, 35, "only %d Keras cases had gradients checked", n_grad);
+}
+
+/* ---- the CPU op against finite differences of a double reference -------- */
+
+static const char *ref_name(rnnc_act a)
+{
+    switch (a) {
+    case RNNC_ACT_TANH: return "tanh";
+    case RNNC_ACT_SIGMOID: return "sigmoid";
+    case RNNC_ACT_LINEAR: return "linear";
+    case RNNC_ACT_RELU: return "relu";
+    case RNNC_ACT_HARD_SIGMOID: return "hard_sigmoid";
+    default: return "softsign";
+    }
+}
+
+/* sum(y * dy) of the reference GRU in double, y as the op returns it. */
+static double ref_loss(const gru_case *k, const double *x, const double *h0, const double *W,
+                       const double *R, const double *bias, double *y_out)
+{
+    const int64_t B = k->B, T = k->T, U = k->c.units;
+    double *Y = malloc((size_t)(B * T * U) * sizeof *Y), *last = malloc((size_t)(B * U) * sizeof *last),
+           *hT = malloc((size_t)(B * U) * sizeof *hT);
+    const rnnc_ref_gru_args a = {
+        .B = B, .T = T, .F = k->c.input_size, .U = U, .x = x, .h0 = h0, .W = W, .R = R,
+        .bias = bias, .mask = k->mask, .act = ref_name(k->c.activation),
+        .ract = ref_name(k->c.recurrent_activation), .reset_after = k->c.reset_after,
+        .go_backwards = k->c.go_backwards, .zero_output_for_mask = k->c.zero_output_for_mask,
+    };
+    cr_assert(rnnc_ref_gru(&a, Y, last, hT));
+    const double *y = k->c.return_sequences ? Y : last;
+    double s = 0;
+    for (size_t i = 0; i < n_y(k); i++) {
+        s += y[i] * (double)k->dy[i];
+        if (y_out)
+            y_out[i] = y[i];
+    }
+    free(Y), free(last), free(hT);
+    return s;
+}
+
+static double *to_d(const float *v, size_t n)
+{
+    if (!v)
+        return NULL;
+    double *d = malloc(n * sizeof *d);
+    for (size_t i = 0; i < n; i++)
+        d[i] = v[i];
+    return d;
+}
+
+/* A random tiny case; mask_kind 0 none, 1 right-padded, 2 arbitrary (with a
+ * fully masked row and leading masked steps). */
+static gru_case random_case(int64_t B, int64_t T, int64_t F, int64_t U, int mask_kind, bool h0,
+                            float wscale)
+{
+    gru_case k;
+    memset(&k, 0, sizeof k);
+    k.B = B, k.T = T;
+    k.c.input_size = F, k.c.units = U;
+    k.c.activation = RNNC_ACT_TANH, k.c.recurrent_activation = RNNC_ACT_SIGMOID;
+    k.c.use_bias = k.c.reset_after = true;
+    k.x = rand_vec((size_t)(B * T * F), -1, 1);
+    k.h0 = h0 ? rand_vec((size_t)(B * U), -1, 1) : NULL;
+    k.W = rand_vec((size_t)(F * 3 * U), -wscale, wscale);
+    k.R = rand_vec((size_t)(U * 3 * U), -wscale, wscale);
+    k.bias = rand_vec((size_t)(6 * U), -0.5f, 0.5f);
+    if (mask_kind) {
+        k.mask = malloc((size_t)(B * T));
+        for (int64_t b = 0; b < B; b++) {
+            const int64_t len = 1 + (int64_t)(rng_u32() % (uint32_t)T);
+            for (int64_t t = 0; t < T; t++)
+                k.mask[b * T + t] = mask_kind == 1 ? t < len : (rng_u32() % 3) != 0;
+        }
+        if (mask_kind == 2 && B > 1) {
+            memset(k.mask + (B - 1) * T, 0, (size_t)T); /* a fully masked row */
+            k.mask[0] = 0;                              /* a leading masked step */
+        }
+    }
+    k.gW0 = rand_vec((size_t)(F * 3 * U), -1, 1);
+    k.gR0 = rand_vec((size_t)(U * 3 * U), -1, 1);
+    k.gB0 = rand_vec((size_t)(6 * U), -1, 1);
+    return k;
+}
+
+static void set_outputs(gru_case *k, bool seq)
+{
+    k->c.return_sequences = seq;
+    free(k->dy);
+    k->dy = rand_vec(n_y(k), -1, 1);
+}
+
+/* d sum(y dy) / d p[i] for every element of one parameter, by central
+ * differences of the double reference; p is the parameter's double copy. */
+static void fd_check(const gru_case *k, double *const ps[5], int which, size_t n, const float *got,
+                     const float *init, const char *what, const char *name)
+{
+    double *p = ps[which];
+    for (size_t i = 0; i < n; i++) {
+        const double h = 1e-6, save = p[i];
+        p[i] = save + h;
+        const double lp = ref_loss(k, ps[0], ps[1], ps[2], ps[3], ps[4], NULL);
+        p[i] = save - h;
+        const double lm = ref_loss(k, ps[0], ps[1], ps[2], ps[3], ps[4], NULL);
+        p[i] = save;
+        const double want = (lp - lm) / (2 * h);
+        const double g = (double)got[i] - (init ? (double)init[i] : 0.0);
+        cr_assert(fabs(g - want) <= 2e-4 * (1 + fabs(want)), "%s: d/d%s[%zu]: op %.9g, finite "
+                  "differences %.9g", name, what, i, g, want);
+    }
+}
+
+Test(backend_ops_gru_cpu, gradients_match_finite_differences_of_a_double_reference)
+{
+    const rnnc_backend_ops *cpu = rnnc_backend_ops_cpu();
+    static const rnnc_act acts[][2] = {{RNNC_ACT_TANH, RNNC_ACT_SIGMOID},
+                                       {RNNC_ACT_SOFTSIGN, RNNC_ACT_HARD_SIGMOID},
+                                       {RNNC_ACT_LINEAR, RNNC_ACT_TANH}};
+    rng_seed(2);
+    for (int v = 0; v < 24; v++) {
+        const int64_t B = 1 + v % 3, T = 1 + v % 4, F = 1 + v % 3, U = 1 + (v / 3) % 3;
+        gru_case k = random_case(B, T, F, U, v % 3, v & 1, 0.8f);
+        k.c.reset_after = !(v & 2);
+        k.c.use_bias = v % 5 != 4;
+        k.c.go_backwards = (v & 4) != 0;
+        k.c.zero_output_for_mask = (v % 7) == 3;
+        k.c.activation = acts[v % 3][0];
+        k.c.recurrent_activation = acts[v % 3][1];
+        set_outputs(&k, (v & 8) != 0);
+        char name[160];
+        snprintf(name, sizeof name, "case %d (B %lld T %lld F %lld U %lld %s mask %d %s%s%s%s)", v,
+                 (long long)B, (long long)T, (long long)F, (long long)U,
+                 k.c.reset_after ? "reset_after" : "reset_before", v % 3,
+                 k.c.use_bias ? "" : "no bias ", k.c.go_backwards ? "backwards " : "",
+                 k.c.zero_output_for_mask ? "zofm " : "", k.c.return_sequences ? "seq" : "last");
+        gru_result r = run_gru(cpu, &k);
+        const size_t nx = (size_t)(B * T * F), nh = (size_t)(B * U), nw = (size_t)(F * 3 * U),
+                     nr = (size_t)(U * 3 * U), nb = n_bias(&k);
+        double *ps[5] = {to_d(k.x, nx), k.h0 ? to_d(k.h0, nh) : NULL, to_d(k.W, nw), to_d(k.R, nr),
+                         k.c.use_bias ? to_d(k.bias, nb) : NULL};
+        double *yref = malloc(n_y(&k) * sizeof *yref);
+        ref_loss(&k, ps[0], ps[1], ps[2], ps[3], ps[4], yref);
+        for (size_t i = 0; i < n_y(&k); i++)
+            cr_assert(fabs((double)r.y[i] - yref[i]) <= 1e-5, "%s: y[%zu] %.9g vs reference %.9g",
+                      name, i, (double)r.y[i], yref[i]);
+        fd_check(&k, ps, 0, nx, r.dx, NULL, "x", name);
+        if (k.h0)
+            fd_check(&k, ps, 1, nh, r.dh0, NULL, "h0", name);
+        fd_check(&k, ps, 2, nw, r.dW, k.gW0, "kernel", name);
+        fd_check(&k, ps, 3, nr, r.dR, k.gR0, "recurrent_kernel", name);
+        if (k.c.use_bias)
+            fd_check(&k, ps, 4, nb, r.dB, k.gB0, "bias", name);
+        for (int i = 0; i < 5; i++)
+            free(ps[i]);
+        free(yref);
+        result_free(&r);
+        case_free(&k);
+    }
+}
+
+Test(backend_ops_gru_cpu, argument_and_state_errors)
+{
+    const rnnc_backend_ops *cpu = rnnc_backend_ops_cpu();
+    rnnc_bgru_config c = {.input_size = 2, .units = 3, .activation = RNNC_ACT_SOFTMAX,
+                          .recurrent_activation = RNNC_ACT_SIGMOID, .use_bias = true,
+                          .reset_after = true};
+    rnnc_bgru *g;
+    cr_assert_eq(cpu->gru_create(&c, &g), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "gru_create") && strstr(rnnc_last_error(), "softmax"), "%s",
+              rnnc_last_error());
+    c.activation = RNNC_ACT_TANH;
+    c.units = 0;
+    cr_assert_eq(cpu->gru_create(&c, &g), RNNC_E_ARG);
+    c.units = 3;
+    OK(cpu->gru_create(&c, &g));
+    rnnc_bbuf *x = zeros(cpu, 2 * 4 * 2), *W = zeros(cpu, 2 * 9), *R = zeros(cpu, 3 * 9),
+              *bias = zeros(cpu, 18), *y = zeros(cpu, 2 * 3), *dy = zeros(cpu, 2 * 3),
+              *short_bias = zeros(cpu, 9);
+    /* backward before any forward, and after an inference forward */
+    cr_assert_eq(cpu->gru_backward(g, dy, NULL, NULL, W, R, bias), RNNC_E_STATE);
+    OK(cpu->gru_forward(g, 2, 4, x, NULL, NULL, W, R, bias, false, y, NULL));
+    cr_assert_eq(cpu->gru_backward(g, dy, NULL, NULL, W, R, bias), RNNC_E_STATE);
+    cr_assert(strstr(rnnc_last_error(), "training"), "%s", rnnc_last_error());
+    /* sizes: a (3U) bias for reset_after, a y of the wrong size, T = 0 */
+    cr_assert_eq(cpu->gru_forward(g, 2, 4, x, NULL, NULL, W, R, short_bias, true, y, NULL), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "gru_forward: argument 'bias'"), "%s", rnnc_last_error());
+    cr_assert_eq(cpu->gru_forward(g, 2, 4, x, NULL, NULL, W, R, bias, true, dy, y), RNNC_OK);
+    cr_assert_eq(cpu->gru_forward(g, 2, 0, x, NULL, NULL, W, R, bias, true, y, NULL), RNNC_E_SHAPE);
+    cr_assert_eq(cpu->gru_forward(g, 2, 4, x, NULL, NULL, W, R, bias, true, y, y), RNNC_E_ARG);
+    /* nothing wanted but the weights: dx and dh0 NULL */
+    OK(cpu->gru_forward(g, 2, 4, x, NULL, NULL, W, R, bias, true, y, NULL));
+    OK(cpu->gru_backward(g, dy, NULL, NULL, W, R, bias));
+    cpu->gru_destroy(g);
+    cpu->gru_destroy(NULL);
+    cpu->free(x), cpu->free(W), cpu->free(R), cpu->free(bias), cpu->free(y), cpu->free(dy);
+    cpu->free(short_bias);
+}
