@@ -55,7 +55,9 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
+#include "apps/cmd_bench.h"
 #include "apps/commands.h"
+#include "framework/backend.h"
 #include "framework/fpenv.h"
 #include "framework/ops.h"
 #include "layers/gru.h"
@@ -69,31 +71,6 @@ extern void openblas_set_num_threads(int);
 
 #define MAX_THREAD_SETTINGS 4
 #define MAX_ROUNDS 100
-
-typedef struct bench_shape {
-    int64_t B, T, F, U;
-} bench_shape;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    if (n < 1)
-        return NAN;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* The state one shape's measurements need. */
 /* Which layer is measured: 'gru' or 'lstm' (the positional argument). */
@@ -110,17 +87,6 @@ typedef struct gru_bench {
     rnnc_weight *w[4];
     int n_w;
 } gru_bench;
-
-static void fill_uniform(rnnc_tensor *t, rnnc_rng *rng)
-{
-    double *tmp = malloc(t->numel * sizeof *tmp);
-    if (!tmp)
-        return;
-    rnnc_rng_uniform(rng, tmp, t->numel);
-    for (size_t i = 0; i < t->numel; i++)
-        rnnc_f32(t)[i] = (float)(2.0 * tmp[i] - 1.0);
-    free(tmp);
-}
 
 static rnnc_status bench_setup(gru_bench *b, bench_shape s, rnnc_gru_kernel kernel)
 {
@@ -144,8 +110,8 @@ static rnnc_status bench_setup(gru_bench *b, bench_shape s, rnnc_gru_kernel kern
     RNNC_TRY(rnnc_layer_build(b->gru, &xs));
     RNNC_TRY(rnnc_tensor_create(RNNC_F32, &xs, &b->x));
     RNNC_TRY(rnnc_tensor_create(RNNC_F32, &ys, &b->y));
-    fill_uniform(b->x, &rng);
-    fill_uniform(b->y, &rng);
+    rnnc__bench_fill_uniform(b->x, &rng);
+    rnnc__bench_fill_uniform(b->y, &rng);
     RNNC_TRY(rnnc_layer_weights(b->gru, b->w, 4, &b->n_w));
     b->cx = rnnc_ctx_create();
     return b->cx ? RNNC_OK : rnnc_fail(RNNC_E_NOMEM, "out of memory");
@@ -208,15 +174,15 @@ static rnnc_status time_median(rnnc_status (*fn)(gru_bench *), gru_bench *b, dou
     for (int i = 0; i < 2; i++) /* warm-up: workspaces, caches */
         RNNC_TRY(fn(b));
     const double f0 = minor_faults();
-    double start = now_ms();
-    while (n < 1000 && (n < min_reps || now_ms() - start < min_ms)) {
-        double t0 = now_ms();
+    double start = rnnc__bench_now_ms();
+    while (n < 1000 && (n < min_reps || rnnc__bench_now_ms() - start < min_ms)) {
+        double t0 = rnnc__bench_now_ms();
         RNNC_TRY(fn(b));
-        t[n++] = now_ms() - t0;
+        t[n++] = rnnc__bench_now_ms() - t0;
     }
     if (faults)
         *faults = (minor_faults() - f0) / n;
-    *out = median(t, n);
+    *out = rnnc__bench_median(t, n);
     return RNNC_OK;
 }
 
@@ -234,14 +200,14 @@ static double sgemm_gflops(int64_t M, int64_t K, int64_t N, double min_ms)
             bm[i] = (float)(i % 5) * 0.1f;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a,
                     (int)K, bm, (int)N, 0.0f, c, (int)N); /* warm-up */
-        double start = now_ms();
-        while (n < 1000 && (n < 5 || now_ms() - start < min_ms)) {
-            double t0 = now_ms();
+        double start = rnnc__bench_now_ms();
+        while (n < 1000 && (n < 5 || rnnc__bench_now_ms() - start < min_ms)) {
+            double t0 = rnnc__bench_now_ms();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a,
                         (int)K, bm, (int)N, 0.0f, c, (int)N);
-            t[n++] = now_ms() - t0;
+            t[n++] = rnnc__bench_now_ms() - t0;
         }
-        result = 2.0 * (double)M * (double)K * (double)N / (median(t, n) * 1e6);
+        result = 2.0 * (double)M * (double)K * (double)N / (rnnc__bench_median(t, n) * 1e6);
     }
     free(a);
     free(bm);
@@ -266,12 +232,12 @@ static double sgemm_gflops(int64_t M, int64_t K, int64_t N, double min_ms)
         V c[PEAK_CHAINS], a = SET1(0.999f), b = SET1(1e-3f);                                       \
         for (int j = 0; j < PEAK_CHAINS; j++)                                                      \
             c[j] = SET1((float)j);                                                                 \
-        const double t0 = now_ms();                                                                \
+        const double t0 = rnnc__bench_now_ms();                                                                \
         for (long i = 0; i < n; i++) {                                                             \
             _Pragma("GCC unroll 12") for (int j = 0; j < PEAK_CHAINS; j++) c[j] =                  \
                 FMADD(c[j], a, b);                                                                 \
         }                                                                                          \
-        const double t = now_ms() - t0;                                                            \
+        const double t = rnnc__bench_now_ms() - t0;                                                            \
         volatile float sink = 0;                                                                   \
         for (int j = 0; j < PEAK_CHAINS; j++) {                                                    \
             float first;                                                                           \
@@ -332,15 +298,15 @@ static void one_core_gemm(int64_t M, int64_t K, int64_t N, double min_ms, double
         for (int side = 0; side < 2; side++) {
             if (side == 1 && !rnnc__small_gemm_ok())
                 break;
-            double best = INFINITY, start = now_ms();
-            for (int n = 0; n < 1000 && (n < 5 || now_ms() - start < min_ms); n++) {
-                const double t0 = now_ms();
+            double best = INFINITY, start = rnnc__bench_now_ms();
+            for (int n = 0; n < 1000 && (n < 5 || rnnc__bench_now_ms() - start < min_ms); n++) {
+                const double t0 = rnnc__bench_now_ms();
                 if (side == 0)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K,
                                 1.0f, a, (int)K, bm, (int)N, 0.0f, c, (int)N);
                 else
                     rnnc__small_sgemm(false, M, N, K, a, K, bm, N, false, c, N);
-                const double t = now_ms() - t0;
+                const double t = rnnc__bench_now_ms() - t0;
                 best = t < best ? t : best;
             }
             *(side == 0 ? blas : small) = flop / (best * 1e6);
@@ -353,20 +319,6 @@ static void one_core_gemm(int64_t M, int64_t K, int64_t N, double min_ms, double
 }
 
 /* ---- peers ---------------------------------------------------------------- */
-
-/* One peer: a Python script printing B,T,F,U,threads,fwd_ms,train_ms rows
- * (the protocol of ../shared/bench/torch_gru_bench.py; "nan" where it does
- * not measure), run as a process of its own for every shape and round. */
-typedef struct bench_peer {
-    const char *name;   /* column label and --python key */
-    const char *python; /* interpreter */
-    const char *script;
-    const char *args;   /* extra arguments (may be "") */
-    char version[96];   /* from its "# version: ..." line, once seen */
-    bool warned;        /* a failure was reported already */
-} bench_peer;
-
-#define MAX_PEERS 6
 
 /* The known peers: name, default Python, GRU script, LSTM script (NULL:
  * none), extra arguments for the GRU and for the LSTM. */
@@ -384,93 +336,6 @@ static const peer_def peer_defs[] = {
     {"ort", "/work/pvenv/bin/python", "bench/ort_rnn_bench.py", "bench/ort_rnn_bench.py", "",
      "--layer lstm"},
 };
-
-/* Runs peer p's script for one shape; fwd[i] and train[i] get its row for
- * threads[i] (NAN where it printed none). Returns false when the peer
- * printed no row; the first failure of a peer is reported on stderr. */
-static bool run_peer(bench_peer *p, bench_shape s, double min_time, const char *threads_arg,
-                     const int *threads, int n_threads, double *fwd, double *train)
-{
-    char cmd[2048], line[256];
-    snprintf(cmd, sizeof cmd,
-             "'%s' '%s' %s --shapes '%lld,%lld,%lld,%lld' --threads %s --min-time %.2f 2>/dev/null",
-             p->python, p->script, p->args, (long long)s.B, (long long)s.T, (long long)s.F,
-             (long long)s.U, threads_arg, min_time);
-    for (int i = 0; i < n_threads; i++)
-        fwd[i] = train[i] = NAN;
-    fflush(stdout);
-    FILE *f = popen(cmd, "r");
-    if (!f)
-        return false;
-    int rows = 0;
-    while (fgets(line, sizeof line, f)) {
-        long long b, t, fe, u;
-        int th;
-        double fm, tm;
-        if (strncmp(line, "# version: ", 11) == 0 && !p->version[0]) {
-            line[strcspn(line, "\n")] = '\0';
-            const size_t len = strlen(line + 11);
-            const size_t cap = sizeof p->version - 1;
-            memcpy(p->version, line + 11, len < cap ? len : cap);
-            p->version[len < cap ? len : cap] = '\0';
-        } else if (sscanf(line, "%lld,%lld,%lld,%lld,%d,%lf,%lf", &b, &t, &fe, &u, &th, &fm, &tm) == 7)
-            for (int i = 0; i < n_threads; i++)
-                if (threads[i] == th) {
-                    fwd[i] = fm;
-                    train[i] = tm;
-                    rows++;
-                }
-    }
-    const int rc = pclose(f);
-    if ((rc != 0 || rows == 0) && !p->warned) {
-        fprintf(stderr, "rnnc bench: peer '%s' (%s %s %s) failed at shape %lld,%lld,%lld,%lld (exit status %d, %d rows); its figures show '-' (run the command by hand to see why)\n",
-                p->name, p->python, p->script, p->args, (long long)s.B, (long long)s.T,
-                (long long)s.F, (long long)s.U, WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, rows);
-        p->warned = true;
-    }
-    return rc == 0 && rows > 0;
-}
-
-/* Whether peer p can run: its Python is executable (or a bare command
- * name, looked up on PATH by the shell) and its script readable; else
- * says on stderr why it is skipped. */
-static bool peer_usable(const bench_peer *p)
-{
-    if (strchr(p->python, '/') && access(p->python, X_OK) != 0) {
-        fprintf(stderr, "rnnc bench: peer '%s' skipped: no Python at '%s' (%s; give --python %s=PATH%s)\n",
-                p->name, p->python, strerror(errno), p->name,
-                strncmp(p->python, "/work/pvenv", 11) == 0 ? ", or make it with bench/setup_peers.sh" : "");
-        return false;
-    }
-    if (access(p->script, R_OK) != 0) {
-        fprintf(stderr, "rnnc bench: peer '%s' skipped: cannot read its script '%s' (%s; run from the repository root)\n",
-                p->name, p->script, strerror(errno));
-        return false;
-    }
-    return true;
-}
-
-/* The Python for peer `name` from --python: "PATH" (every peer) or
- * "name=PATH,name=PATH" (those named; the others keep their default).
- * Returns NULL when --python does not name it; the path in buf. */
-static const char *python_for(const char *opt, const char *name, char *buf, size_t cap)
-{
-    if (!opt)
-        return NULL;
-    if (!strchr(opt, '='))
-        return opt;
-    const size_t nl = strlen(name);
-    for (const char *p = opt; *p;) {
-        const char *end = strchr(p, ',');
-        const size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            snprintf(buf, cap, "%.*s", (int)(len - nl - 1), p + nl + 1);
-            return buf;
-        }
-        p += len + (end ? 1 : 0);
-    }
-    return NULL;
-}
 
 static int read_shapes(const char *text, const char *file, bench_shape *out, int cap)
 {
@@ -532,7 +397,8 @@ static rnnc_cli_opt bench_opts[] = {
     {"--rounds", "N", "alternating rnnc/peer rounds per shape (default 3)", NULL},
     {"--min-time", "S", "seconds per measurement, at least (default 0.5)", NULL},
     {"--threads", "LIST", "BLAS thread counts to measure both sides with; each side's faster counts (default 1,2)", NULL},
-    {"--kernel", "fused|generic", "GRU / LSTM kernel to time (default fused)", NULL},
+    {"--kernel", "fused|generic", "GRU / LSTM kernel to time (default fused); with --device cuda: cudnn or generic (default both)", NULL},
+    {"--device", "cpu|cuda|auto", "where the GRU runs: cpu (the default), cuda (the GPU: cuDNN's and the generic GPU GRU, forward and training step, against PyTorch's cuDNN GRU; the shapes plus 256,200,128,512; fails at once without a GPU), auto (cuda when a GPU is present, saying so; else cpu)", NULL},
     {"--peer", "LIST|PATH", "peers, comma-separated: torch (Debian's PyTorch 1.13: ../shared/bench/torch_gru_bench.py, for lstm bench/torch_lstm_bench.py; the default), torch2 (PyTorch 2 eager and torch.compile, two figures: bench/torch2_rnn_bench.py), eager or compile (one of the two), keras (Keras 3 on TensorFlow with XLA, GRU only: bench/keras_gru_bench.py), ort (ONNX Runtime, forward only: bench/ort_rnn_bench.py), all (every one; each its own process, in alternating rounds); or a script PATH; 'none' to skip", NULL},
     {"--python", "PATH|NAME=PATH,...", "Python for every peer, or per peer (default: torch /usr/bin/python3; torch2, compile, ort /work/pvenv/bin/python, made by bench/setup_peers.sh; keras /work/kenv/bin/python); a peer whose Python is missing is skipped, saying so", NULL},
     {"--memory", NULL, "measure the peak memory of a training run instead of speed", NULL},
@@ -710,7 +576,7 @@ static double best_of(double (*v)[MAX_ROUNDS], const int *counts, const int *thr
     double best = INFINITY;
     *best_threads = 0;
     for (int j = 0; j < n_threads; j++) {
-        double m = median(v[j], counts[j]);
+        double m = rnnc__bench_median(v[j], counts[j]);
         if (m < best) {
             best = m;
             *best_threads = threads[j];
@@ -837,7 +703,7 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
                 }
                 double pf[MAX_THREAD_SETTINGS], ptr[MAX_THREAD_SETTINGS];
                 side_times *p = &pt[side];
-                if (run_peer(&peers[side], s, min_time, threads_arg, threads, n_threads, pf, ptr))
+                if (rnnc__bench_run_peer(&peers[side], s, min_time, threads_arg, threads, n_threads, pf, ptr))
                     for (int j = 0; j < n_threads; j++) {
                         if (!isnan(pf[j]))
                             p->f[j][p->nf[j]++] = pf[j];
@@ -887,7 +753,7 @@ static int bench_speed(const bench_shape *shapes, int n, rnnc_gru_kernel kernel,
         }
         printf("      time steps/s: fwd %.0f, train %.0f; minor page faults per call: fwd %.0f, train %.0f\n",
                (double)(s.B * s.T) / (fwd * 1e-3), (double)(s.B * s.T) / (train * 1e-3),
-               median(pf_f[0], n_r[0]), median(pf_t[0], n_r[0]));
+               rnnc__bench_median(pf_f[0], n_r[0]), rnnc__bench_median(pf_t[0], n_r[0]));
         double sb, ss, pb, ps;
         one_core_gemm(s.B, s.U, n_gates() * s.U, min_time * 0.25e3, &sb, &ss);
         one_core_gemm(s.B * s.T, s.F, n_gates() * s.U, min_time * 0.25e3, &pb, &ps);
@@ -913,11 +779,11 @@ static double chain_seconds(float c, long n)
     bench_v4f acc[8], h = {0.5f, 0.5f, 0.5f, 0.5f}, cv = {c, c, c, c};
     for (int j = 0; j < 8; j++)
         acc[j] = cv;
-    const double t0 = now_ms();
+    const double t0 = rnnc__bench_now_ms();
     for (long i = 0; i < n; i++)
         for (int j = 0; j < 8; j++)
             acc[j] = acc[j] * h + cv;
-    const double t = now_ms() - t0;
+    const double t = rnnc__bench_now_ms() - t0;
     volatile float sink = acc[0][0] + acc[7][3];
     (void)sink;
     return t;
@@ -982,8 +848,8 @@ static int bench_denormals(const bench_shape *shapes, int n, rnnc_gru_kernel ker
             failures++;
             continue;
         }
-        const double fk = median(f[0], nr), ff = median(f[1], nr), tk = median(t[0], nr),
-                     tf = median(t[1], nr);
+        const double fk = rnnc__bench_median(f[0], nr), ff = rnnc__bench_median(f[1], nr), tk = rnnc__bench_median(t[0], nr),
+                     tf = rnnc__bench_median(t[1], nr);
         printf("%5lld %4lld %4lld %4lld | %9.3f %9.3f %5.2fx | %9.3f %9.3f %5.2fx | %8.1f %8.1f\n",
                (long long)s.B, (long long)s.T, (long long)s.F, (long long)s.U, fk, ff, fk / ff, tk,
                tf, tk / tf, tk / (double)s.T * 1e3, tf / (double)s.T * 1e3);
@@ -1003,12 +869,12 @@ static void add_peer(const peer_def *d, const char *python_opt, bench_peer *peer
     bench_peer *p = &peers[*n];
     memset(p, 0, sizeof *p);
     p->name = d->name;
-    p->python = python_for(python_opt, d->name, pybuf[*n], sizeof pybuf[*n]);
+    p->python = rnnc__bench_python_for(python_opt, d->name, pybuf[*n], sizeof pybuf[*n]);
     if (!p->python)
         p->python = d->python;
     p->script = bench_lstm ? d->lstm : d->gru;
     p->args = bench_lstm ? d->lstm_args : d->gru_args;
-    if (peer_usable(p))
+    if (rnnc__bench_peer_usable(p))
         (*n)++;
 }
 
@@ -1027,12 +893,12 @@ static int select_peers(const char *spec, const char *python_opt, bench_peer *pe
         bench_peer *p = &peers[0];
         memset(p, 0, sizeof *p);
         p->name = "peer";
-        p->python = python_for(python_opt, "peer", pybuf[0], sizeof pybuf[0]);
+        p->python = rnnc__bench_python_for(python_opt, "peer", pybuf[0], sizeof pybuf[0]);
         if (!p->python)
             p->python = "/usr/bin/python3";
         p->script = spec;
         p->args = "";
-        if (peer_usable(p))
+        if (rnnc__bench_peer_usable(p))
             *n = 1;
         return -1;
     }
@@ -1070,6 +936,130 @@ static int select_peers(const char *spec, const char *python_opt, bench_peer *pe
     return -1;
 }
 
+/* The shapes of --shapes, --shapes-file or ../shared/bench/shapes.txt
+ * (the GPU bench: plus the issue's large one when neither option is
+ * given). Returns -1 to go on, else the exit code. */
+#define BENCH_MAX_SHAPES 64
+static int get_shapes(bool gpu, bench_shape *shapes, int *n_out)
+{
+    const char *shapes_file = rnnc_cli_get(&bench_cmd, "--shapes-file");
+    const bool default_file = !shapes_file && !rnnc_cli_get(&bench_cmd, "--shapes");
+    if (!shapes_file)
+        shapes_file = "../shared/bench/shapes.txt";
+    int n = read_shapes(rnnc_cli_get(&bench_cmd, "--shapes"), shapes_file, shapes, BENCH_MAX_SHAPES - 1);
+    if (n == -1) {
+        rnnc_cli_error(&bench_cmd, "--shapes must look like \"32,100,16,32;1,100,16,128\"");
+        return RNNC_EXIT_USAGE;
+    }
+    if (n == -2) {
+        rnnc_cli_error(&bench_cmd, "cannot open shapes file '%s' (give --shapes or --shapes-file)", shapes_file);
+        return RNNC_EXIT_FAIL;
+    }
+    if (gpu && default_file) /* issue 16's large shape: batch 256, 512 units, 200 steps */
+        shapes[n++] = (bench_shape){256, 200, 128, 512};
+    for (int i = 0; i < n; i++)
+        if (shapes[i].B < 1 || shapes[i].T < 1 || shapes[i].F < 1 || shapes[i].U < 1 ||
+            shapes[i].B > 1 << 20 || shapes[i].T > 1 << 20 || shapes[i].F > 1 << 20 || shapes[i].U > 1 << 20 ||
+            shapes[i].B * shapes[i].T * (shapes[i].F + shapes[i].U) > (int64_t)1 << 32) {
+            rnnc_cli_error(&bench_cmd, "shape %d (%lld,%lld,%lld,%lld): B, T, F and U must be in [1, 1048576] and B*T*(F+U) at most 4294967296", i + 1,
+                           (long long)shapes[i].B, (long long)shapes[i].T, (long long)shapes[i].F,
+                           (long long)shapes[i].U);
+            return RNNC_EXIT_USAGE;
+        }
+    *n_out = n;
+    return -1;
+}
+
+/* What --device cuda cannot take: the LSTM and the CPU-only options.
+ * Returns -1 to go on, else RNNC_EXIT_USAGE (said on stderr). */
+static int gpu_usage_check(const char *dev)
+{
+    if (bench_lstm) {
+        rnnc_cli_error(&bench_cmd, "--device %s: there is no GPU LSTM; only 'rnnc bench gru' runs on the GPU", dev);
+        return RNNC_EXIT_USAGE;
+    }
+    static const char *const cpu_only[] = {"--memory", "--memory-peer", "--steps", "--denormals",
+                                           "--native-blas", "--dtype-policy"};
+    for (size_t i = 0; i < sizeof cpu_only / sizeof *cpu_only; i++)
+        if (rnnc_cli_get(&bench_cmd, cpu_only[i])) {
+            rnnc_cli_error(&bench_cmd, "--device %s: %s is for the CPU bench only (the GPU bench times float32 speed)", dev, cpu_only[i]);
+            return RNNC_EXIT_USAGE;
+        }
+    const char *k = rnnc_cli_get(&bench_cmd, "--kernel");
+    if (k && strcmp(k, "cudnn") != 0 && strcmp(k, "generic") != 0) {
+        rnnc_cli_error(&bench_cmd, "--device %s: --kernel must be 'cudnn' or 'generic' (default: both), got '%s'", dev, k);
+        return RNNC_EXIT_USAGE;
+    }
+    const char *t = rnnc_cli_get(&bench_cmd, "--threads");
+    int th[MAX_THREAD_SETTINGS];
+    if (t && parse_threads(t, th, 1) != 1) {
+        rnnc_cli_error(&bench_cmd, "--device %s: --threads is the peer's one CPU thread count (default 1), got '%s'", dev, t);
+        return RNNC_EXIT_USAGE;
+    }
+    const char *peer = rnnc_cli_get(&bench_cmd, "--peer");
+    if (peer && strcmp(peer, "none") != 0 && strcmp(peer, "torch") != 0 && !strchr(peer, '/') &&
+        !strstr(peer, ".py")) {
+        rnnc_cli_error(&bench_cmd, "--device %s: --peer must be torch (PyTorch's cuDNN GRU: bench/torch2_rnn_bench.py --device cuda), none, or a script path, got '%s'", dev, peer);
+        return RNNC_EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* The GPU bench (apps/cmd_bench_cuda.c) on api, options already checked. */
+static int bench_gpu_cmd(const rnnc_cuda_api *api, int64_t rounds, double min_time)
+{
+    bench_shape shapes[BENCH_MAX_SHAPES];
+    int n, rc;
+    if ((rc = get_shapes(true, shapes, &n)) >= 0)
+        return rc;
+    const char *k = rnnc_cli_get(&bench_cmd, "--kernel");
+    const char *peer = rnnc_cli_get(&bench_cmd, "--peer");
+    const char *threads_arg = rnnc_cli_get(&bench_cmd, "--threads");
+    static bench_peer peers[1];
+    static char pybuf[512];
+    bench_gpu_options o = {
+        .shapes = shapes, .n_shapes = n, .rounds = rounds, .min_time = min_time, .min_reps = 5,
+        .kernels = !k ? RNNC_BENCH_CUDNN | RNNC_BENCH_GENERIC
+                   : strcmp(k, "cudnn") == 0 ? RNNC_BENCH_CUDNN : RNNC_BENCH_GENERIC,
+        .peers = peers, .threads_arg = threads_arg ? threads_arg : "1"};
+    o.n_peers = rnnc__bench_gpu_peer(peer, rnnc_cli_get(&bench_cmd, "--python"), &peers[0], pybuf,
+                                     sizeof pybuf);
+    return rnnc__bench_gpu(api, &o);
+}
+
+/* --device: -1 to run the CPU bench; 0 with *api for the GPU; else the
+ * exit code (said on stderr). cuda without a usable GPU fails here, before
+ * any work, with the backend's one line; auto takes the GPU when one is
+ * present and says so. */
+static int bench_device(const rnnc_cuda_api **api)
+{
+    const char *v = rnnc_cli_get(&bench_cmd, "--device");
+    rnnc_device want = RNNC_DEVICE_CPU;
+    if (v && rnnc_device_parse(v, &want) != RNNC_OK) {
+        rnnc_cli_error(&bench_cmd, "--%s", rnnc_last_error());
+        return RNNC_EXIT_USAGE;
+    }
+    if (want == RNNC_DEVICE_CPU)
+        return -1;
+    int rc;
+    if (want == RNNC_DEVICE_CUDA && (rc = gpu_usage_check("cuda")) >= 0)
+        return rc;
+    if (want == RNNC_DEVICE_CUDA && rnnc_backend_cuda(api) != RNNC_OK) {
+        rnnc_cli_error(&bench_cmd, "--device cuda: %s", rnnc_last_error());
+        return RNNC_EXIT_FAIL;
+    }
+    if (want == RNNC_DEVICE_AUTO) {
+        if (!rnnc_device_available(RNNC_DEVICE_CUDA) || rnnc_backend_cuda(api) != RNNC_OK)
+            return -1;
+        char dev[256] = "a CUDA device";
+        (*api)->device_describe(dev, sizeof dev);
+        fprintf(stderr, "rnnc bench: --device auto: a CUDA device is present (%s); timing the GRU on it\n", dev);
+        if ((rc = gpu_usage_check("auto")) >= 0)
+            return rc;
+    }
+    return 0;
+}
+
 int rnnc_cmd_bench(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "dist") == 0) /* its own options (apps/cmd_bench_dist.c) */
@@ -1095,6 +1085,9 @@ int rnnc_cmd_bench(int argc, char **argv)
     if ((v = rnnc_cli_get(&bench_cmd, "--min-time")) &&
         !rnnc_cli_float(&bench_cmd, "--min-time", v, 0.01, 600, &min_time))
         return RNNC_EXIT_USAGE;
+    const rnnc_cuda_api *api = NULL;
+    if ((rc = bench_device(&api)) >= 0)
+        return rc == 0 ? bench_gpu_cmd(api, rounds, min_time) : rc;
     const char *threads_arg = rnnc_cli_get(&bench_cmd, "--threads");
     if (!threads_arg)
         threads_arg = "1,2";
@@ -1129,30 +1122,12 @@ int rnnc_cmd_bench(int argc, char **argv)
         }
         rnnc_set_flush_denormals(strcmp(v, "keep") != 0);
     }
-    const char *shapes_file = rnnc_cli_get(&bench_cmd, "--shapes-file");
-    if (!shapes_file)
-        shapes_file = "../shared/bench/shapes.txt";
-    bench_shape shapes[64];
-    int n = read_shapes(rnnc_cli_get(&bench_cmd, "--shapes"), shapes_file, shapes, 64);
-    if (n == -1) {
-        rnnc_cli_error(&bench_cmd, "--shapes must look like \"32,100,16,32;1,100,16,128\"");
-        return RNNC_EXIT_USAGE;
-    }
-    if (n == -2) {
-        rnnc_cli_error(&bench_cmd, "cannot open shapes file '%s' (give --shapes or --shapes-file)", shapes_file);
-        return RNNC_EXIT_FAIL;
-    }
-    for (int i = 0; i < n; i++)
-        if (shapes[i].B < 1 || shapes[i].T < 1 || shapes[i].F < 1 || shapes[i].U < 1 ||
-            shapes[i].B > 1 << 20 || shapes[i].T > 1 << 20 || shapes[i].F > 1 << 20 || shapes[i].U > 1 << 20 ||
-            shapes[i].B * shapes[i].T * (shapes[i].F + shapes[i].U) > (int64_t)1 << 32) {
-            rnnc_cli_error(&bench_cmd, "shape %d (%lld,%lld,%lld,%lld): B, T, F and U must be in [1, 1048576] and B*T*(F+U) at most 4294967296", i + 1,
-                           (long long)shapes[i].B, (long long)shapes[i].T, (long long)shapes[i].F,
-                           (long long)shapes[i].U);
-            return RNNC_EXIT_USAGE;
-        }
+    bench_shape shapes[BENCH_MAX_SHAPES];
+    int n;
+    if ((rc = get_shapes(false, shapes, &n)) >= 0)
+        return rc;
     char mpybuf[512];
-    const char *python = python_for(rnnc_cli_get(&bench_cmd, "--python"), "torch", mpybuf, sizeof mpybuf);
+    const char *python = rnnc__bench_python_for(rnnc_cli_get(&bench_cmd, "--python"), "torch", mpybuf, sizeof mpybuf);
     if (!python)
         python = "/usr/bin/python3";
     if (rnnc_cli_get(&bench_cmd, "--native-blas"))
