@@ -81,6 +81,9 @@ typedef struct rnnc_layer_class {
      * arithmetic a Functional config records): config {"name", own keys}
      * without trainable / dtype, no weights, not in model.layers. */
     bool is_operation;
+    /* The layer's implementation on a backend (framework/device_layer.h,
+     * device_model.h), or NULL: no device implementation. */
+    const struct rnnc_layer_device_class *device;
 } rnnc_layer_class;
 
 typedef struct rnnc_weight {

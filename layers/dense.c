@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 static void dense_destroy(rnnc_layer *l)
@@ -157,6 +158,7 @@ const rnnc_layer_class rnnc_dense_class = {
     .get_config = dense_get_config,
     .destroy = dense_destroy,
     .supports_masking = true,
+    .device = &rnnc_dense_device_class,
 };
 
 rnnc_dense_options rnnc_dense_options_default(int64_t units)

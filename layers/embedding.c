@@ -8,6 +8,7 @@
 
 #include "framework/ops.h"
 #include "framework/sparse_grad.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 static void emb_destroy(rnnc_layer *l)
@@ -121,6 +122,7 @@ const rnnc_layer_class rnnc_embedding_class = {
     .destroy = emb_destroy,
     /* Only with mask_zero, which sets the mask itself; otherwise a mask is dropped. */
     .supports_masking = false,
+    .device = &rnnc_embedding_device_class,
 };
 
 rnnc_embedding_options rnnc_embedding_options_default(int64_t input_dim, int64_t output_dim)

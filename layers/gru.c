@@ -10,6 +10,7 @@
 
 #include "framework/backend/cuda_gru.h"
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/gru_fused.h"
 
 typedef struct rnnc_gru {
@@ -145,6 +146,7 @@ static const rnnc_rnn_class gru_class = {
         .get_config = rnnc__rnn_get_config,
         .destroy = rnnc__rnn_destroy,
         .supports_masking = false, /* the RNN call sets the output mask itself */
+        .device = &rnnc_gru_device_class,
     },
     .inner_loop = gru_inner_loop,
     .get_config = gru_get_config,

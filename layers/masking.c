@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 static rnnc_status masking_output_spec(const rnnc_layer *l, const rnnc_shape *in,
@@ -66,6 +67,7 @@ const rnnc_layer_class rnnc_masking_class = {
     .get_config = masking_get_config,
     .destroy = NULL,
     .supports_masking = true,
+    .device = &rnnc_masking_device_class,
 };
 
 static rnnc_status masking_alloc(const char *name, rnnc_dtype dtype, rnnc_masking **out)

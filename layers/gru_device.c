@@ -1,0 +1,226 @@
+/* gru_device.c - GRU on a backend (framework/device_layer.h): the table's
+ * GRU op (create / forward / backward) over the layer's Keras-layout
+ * weights, with Keras's use_cudnn rules as gru.c applies them: 'auto' runs
+ * cuDNN on a CUDA backend when rnnc_cudnn_gru_supported says the config
+ * and this batch's mask allow it, else the generic kernel; True fails
+ * naming the condition that does not hold (a backend without cuDNN
+ * included); False runs the generic kernel. The output mask follows Keras
+ * 3.15.1 (framework/rnn.h): the input mask with return_sequences, else
+ * none.
+ *
+ * Refused at create, each with one line: stateful, return_state,
+ * activations that are not element-wise, dropout or recurrent_dropout in
+ * (0, 1) (training-time randomness; rate 1 applies none, as on the CPU).
+ * A Sequential model gives the GRU no initial state. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "framework/backend/cuda_gru.h"
+#include "framework/device_layer.h"
+#include "framework/rnn.h"
+#include "layers/gru.h"
+
+struct rnnc_dlayer {
+    rnnc_dmodel *dm;
+    const rnnc_backend_ops *be;
+    const rnnc_layer *l;
+    const rnnc_gru_cell *cell;
+    rnnc_use_cudnn use_cudnn;
+    bool unroll;
+    rnnc_bgru_config cfg;
+    rnnc_dweight *w[3];         /* kernel, recurrent_kernel, bias (NULL without bias) */
+    rnnc_bgru *generic, *cudnn; /* made on first use */
+    rnnc_bgru *last;            /* the one the latest forward ran */
+    int64_t B, T;
+    rnnc_bbuf *y, *dx;
+    rnnc_bbuf *scratch[3];      /* gradients of frozen weights (never read) */
+};
+
+static void gru_ddestroy(rnnc_dlayer *dl)
+{
+    if (!dl)
+        return;
+    const rnnc_backend_ops *be = dl->be;
+    be->gru_destroy(dl->generic);
+    be->gru_destroy(dl->cudnn);
+    be->free(dl->y);
+    be->free(dl->dx);
+    for (int i = 0; i < 3; i++)
+        be->free(dl->scratch[i]);
+    free(dl);
+}
+
+static rnnc_cudnn_gru_query cudnn_query(const rnnc_dlayer *dl)
+{
+    const rnnc_gru_cell *c = dl->cell;
+    rnnc_cudnn_gru_query q = {
+        .activation = c->activation,
+        .recurrent_activation = c->recurrent_activation,
+        .use_bias = c->use_bias,
+        .reset_after = c->reset_after,
+        .unroll = dl->unroll,
+        .recurrent_dropout = 0.0,         /* refused at create */
+        .per_gate_input_dropout = false,  /* likewise (dropout) */
+        .dtype = RNNC_F32,
+    };
+    return q;
+}
+
+/* Whether cuDNN runs this call (mask NULL: the config alone); why says
+ * which condition fails. */
+static bool cudnn_ok(const rnnc_dlayer *dl, const uint8_t *mask, int64_t B, int64_t T, char *why,
+                     size_t cap)
+{
+    if (dl->be->device != RNNC_DEVICE_CUDA) {
+        snprintf(why, cap, "the %s backend has no cuDNN", dl->be->name);
+        return false;
+    }
+    rnnc_tensor mt = {.dtype = RNNC_U8, .shape = RNNC_SHAPE(B, T), .numel = (size_t)(B * T),
+                      .data = (void *)mask};
+    const rnnc_cudnn_gru_query q = cudnn_query(dl);
+    return rnnc_cudnn_gru_supported(&q, mask ? &mt : NULL, why, cap) == RNNC_CUDNN_GRU_OK;
+}
+
+static rnnc_status use_cudnn_true_fails(const char *why)
+{
+    return rnnc_fail(RNNC_E_UNSUPPORTED, "use_cudnn=True, but cuDNN cannot run this call (pass use_cudnn='auto' to fall back): %s",
+                     why);
+}
+
+static rnnc_status gru_dcreate(const rnnc_dlayer_init *in, rnnc_dlayer **out)
+{
+    rnnc_layer *l = in->layer;
+    rnnc_rnn *rnn = rnnc_rnn_of(l);
+    const rnnc_gru_cell *c = rnnc_gru_cell_of_layer(l);
+    char why[512];
+    *out = NULL;
+    if (!rnn || !c)
+        return rnnc_fail(RNNC_E_STATE, "layer '%s' is not a GRU", l->name);
+    if (rnn->opt.stateful)
+        return rnnc__dlayer_refuse(l, "stateful=True has no device implementation");
+    if (rnn->opt.return_state)
+        return rnnc__dlayer_refuse(l, "return_state=True has no device implementation");
+    if (!rnnc_act_is_elementwise(c->activation) || !rnnc_act_is_elementwise(c->recurrent_activation))
+        return rnnc__dlayer_refuse(l, "activation '%s' / recurrent_activation '%s' has no device implementation (element-wise ones)",
+                                   rnnc_act_name(c->activation), rnnc_act_name(c->recurrent_activation));
+    /* Training-time randomness: the CPU applies a rate in (0, 1) only (rate
+     * 1 drops nothing). */
+    if (c->dropout > 0.0 && c->dropout < 1.0)
+        return rnnc__dlayer_refuse(l, "dropout %g has no device implementation", c->dropout);
+    if (c->recurrent_dropout > 0.0 && c->recurrent_dropout < 1.0)
+        return rnnc__dlayer_refuse(l, "recurrent_dropout %g has no device implementation", c->recurrent_dropout);
+    if (in->in_shape.ndim != 3)
+        return rnnc__dlayer_refuse(l, "an input of rank %d (a GRU takes (batch, timesteps, features))",
+                                   in->in_shape.ndim);
+    const rnnc_bop ops[] = {RNNC_BOP_GRU};
+    RNNC_TRY(rnnc__dlayer_need_ops(l, in->be, ops, 1));
+    rnnc_dlayer *dl = calloc(1, sizeof *dl);
+    if (!dl)
+        return rnnc_fail(RNNC_E_NOMEM, "GRU: out of memory");
+    dl->dm = in->dm;
+    dl->be = in->be;
+    dl->l = l;
+    dl->cell = c;
+    dl->use_cudnn = rnnc_gru_use_cudnn(l);
+    dl->unroll = rnn->opt.unroll;
+    dl->cfg = (rnnc_bgru_config){
+        .input_size = c->kernel->shape.dim[0],
+        .units = c->units,
+        .activation = c->activation,
+        .recurrent_activation = c->recurrent_activation,
+        .use_bias = c->use_bias,
+        .reset_after = c->reset_after,
+        .go_backwards = rnn->opt.go_backwards,
+        .return_sequences = rnn->opt.return_sequences,
+        .zero_output_for_mask = rnn->opt.zero_output_for_mask,
+    };
+    dl->w[0] = rnnc__dlayer_weight(in, c->kernel);
+    dl->w[1] = rnnc__dlayer_weight(in, c->recurrent_kernel);
+    dl->w[2] = c->use_bias ? rnnc__dlayer_weight(in, c->bias) : NULL;
+    if (!dl->w[0] || !dl->w[1] || (c->use_bias && !dl->w[2])) {
+        free(dl);
+        return rnnc_fail(RNNC_E_STATE, "GRU '%s': its weights are not among the model's", l->name);
+    }
+    /* use_cudnn=True: what the config alone rules out fails now (the mask
+     * is checked per batch). */
+    if (dl->use_cudnn == RNNC_USE_CUDNN_TRUE && !cudnn_ok(dl, NULL, 0, 0, why, sizeof why)) {
+        free(dl);
+        return rnnc_fail_context(use_cudnn_true_fails(why), "layer '%s' (GRU): ", l->name);
+    }
+    *out = dl;
+    return RNNC_OK;
+}
+
+/* The op instance for this call, made on first use. */
+static rnnc_status pick(rnnc_dlayer *dl, const uint8_t *mask, int64_t B, int64_t T, rnnc_bgru **out)
+{
+    char why[512];
+    bool cudnn = false;
+    if (dl->use_cudnn != RNNC_USE_CUDNN_FALSE) {
+        cudnn = cudnn_ok(dl, mask, B, T, why, sizeof why);
+        if (!cudnn && dl->use_cudnn == RNNC_USE_CUDNN_TRUE)
+            return use_cudnn_true_fails(why);
+    }
+    rnnc_bgru **g = cudnn ? &dl->cudnn : &dl->generic;
+    if (!*g) {
+        rnnc_bgru_config cfg = dl->cfg;
+        cfg.cudnn = cudnn;
+        RNNC_TRY(dl->be->gru_create(&cfg, g));
+    }
+    *out = *g;
+    return RNNC_OK;
+}
+
+static rnnc_status gru_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
+{
+    char s[160];
+    if (io->x_shape.ndim != 3 || io->x_shape.dim[2] != dl->cfg.input_size)
+        return rnnc_fail(RNNC_E_SHAPE, "input shape %s does not match the kernel (expected (batch, timesteps, %lld))",
+                         rnnc_shape_str(&io->x_shape, s, sizeof s), (long long)dl->cfg.input_size);
+    const int64_t B = io->x_shape.dim[0], T = io->x_shape.dim[1], U = dl->cfg.units;
+    rnnc_bgru *g = NULL;
+    RNNC_TRY(pick(dl, io->mask, B, T, &g));
+    const size_t ny = (size_t)B * (size_t)(dl->cfg.return_sequences ? T : 1) * (size_t)U;
+    RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, ny, &dl->y));
+    dl->last = NULL;
+    RNNC_TRY(dl->be->gru_forward(g, B, T, io->x, NULL, io->mask, dl->w[0]->value, dl->w[1]->value,
+                                 dl->w[2] ? dl->w[2]->value : NULL, io->training, dl->y, NULL));
+    dl->last = g;
+    dl->B = B;
+    dl->T = T;
+    io->y = dl->y;
+    const rnnc_shape seq = RNNC_SHAPE(B, T, U), last = RNNC_SHAPE(B, U);
+    io->y_shape = dl->cfg.return_sequences ? seq : last;
+    io->y_mask = dl->cfg.return_sequences ? io->mask : NULL;
+    return RNNC_OK;
+}
+
+static rnnc_status gru_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const rnnc_bbuf **dx)
+{
+    rnnc_bbuf *grad[3] = {NULL, NULL, NULL};
+    if (!dl->last)
+        return rnnc_fail(RNNC_E_STATE, "backward without a forward");
+    for (int i = 0; i < 3; i++) {
+        if (!dl->w[i])
+            continue;
+        grad[i] = dl->w[i]->grad;
+        if (!grad[i]) { /* frozen: the op still writes somewhere */
+            RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, dl->w[i]->value->n, &dl->scratch[i]));
+            RNNC_TRY(dl->be->fill(dl->scratch[i], 0.0f));
+            grad[i] = dl->scratch[i];
+        }
+    }
+    if (dx)
+        RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, (size_t)(dl->B * dl->T * dl->cfg.input_size), &dl->dx));
+    RNNC_TRY(dl->be->gru_backward(dl->last, dy, dx ? dl->dx : NULL, NULL, grad[0], grad[1], grad[2]));
+    if (dx)
+        *dx = dl->dx;
+    return RNNC_OK;
+}
+
+const struct rnnc_layer_device_class rnnc_gru_device_class = {
+    .create = gru_dcreate,
+    .forward = gru_dforward,
+    .backward = gru_dbackward,
+    .destroy = gru_ddestroy,
+};
