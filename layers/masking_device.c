@@ -67,12 +67,17 @@ static rnnc_status masking_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
             return rnnc_fail(RNNC_E_NOMEM, "out of memory");
         dl->cap = rows;
     }
-    /* masking.c's rule: compared in the input's precision. */
-    const double mv = x->dtype == RNNC_F32 ? (double)(float)dl->m->mask_value : dl->m->mask_value;
+    /* masking.c's rule, on the input as the layer sees it: a float batch
+     * cast to float32 (rnnc_layer_call's autocast), mask_value cast to it;
+     * integers as given. */
+    const bool f = rnnc_dtype_is_float(x->dtype);
+    const double mv = f ? (double)(float)dl->m->mask_value : dl->m->mask_value;
     for (size_t r = 0; r < rows; r++) {
         bool any = false;
-        for (int64_t j = 0; j < F && !any; j++)
-            any = rnnc_tensor_get(x, r * (size_t)F + (size_t)j) != mv;
+        for (int64_t j = 0; j < F && !any; j++) {
+            const double v = rnnc_tensor_get(x, r * (size_t)F + (size_t)j);
+            any = (f ? (double)(float)v : v) != mv;
+        }
         dl->mask[r] = any;
         dl->keep_host[r] = any ? 1.0f : 0.0f;
     }
