@@ -4,6 +4,11 @@
  * script run as a process of its own per shape and round, alternating with
  * rnnc; a missing Python skips its peer, saying so).
  *
+ * --device cpu|cuda|auto: cpu (the default) is everything below; cuda is
+ * the GPU bench of apps/cmd_bench_cuda.c (the GRU only), reached only when
+ * rnnc_backend_cuda gives a device: without one it fails before any work
+ * with the backend's line; auto takes the GPU when present, saying so.
+ *
  * Speed (the default). For every shape (B, T, F, U) it times, as
  * ../shared/bench/torch_gru_bench.py does for PyTorch: `fwd`, an inference
  * forward (no tape), and `train`, one training step (forward + MSE on the
@@ -413,11 +418,13 @@ static rnnc_cli_opt bench_opts[] = {
 static rnnc_cli_cmd bench_cmd = {
     .name = "bench",
     .usage = "gru|lstm [options]   (also: rnnc bench dist --help, rnnc bench stream --help)",
-    .summary = "time the GRU or LSTM (inference forward, training step) against PyTorch, Keras/XLA and ONNX Runtime",
+    .summary = "time the GRU or LSTM (inference forward, training step) against PyTorch, Keras/XLA and ONNX Runtime; the GRU on the GPU too (--device cuda)",
     .details = "Prints one row per shape: milliseconds, the BLAS thread count that gave them,\n"
                "the ratio peer_ms / rnnc_ms (above 1 = rnnc faster), GFLOP/s, and the share of\n"
                "OpenBLAS's own sgemm rate measured in the same run; medians over alternating\n"
-               "rounds. --memory prints peak resident memory of a training run instead.",
+               "rounds. --memory prints peak resident memory of a training run instead.\n"
+               "--device cuda times the GRU on the GPU (cuDNN's and the generic kernel) against\n"
+               "PyTorch's cuDNN GRU; without a GPU it fails at once, saying why.",
     .min_pos = 1,
     .max_pos = 1,
     .opts = bench_opts,

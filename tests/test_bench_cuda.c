@@ -17,8 +17,11 @@
  * cudaMalloc call per step after the warm-up, and a peer that prints
  * "# skip: ..." is said to be skipped once and run no more. The training
  * step's weight update is checked against central finite differences of
- * the MSE through the emulated forward: SGD(1e-3) moves each weight by
- * -1e-3 times the loss's gradient, so the bench times a real step.
+ * the MSE through the emulated forward: the second of two steps moves each
+ * weight by -1e-3 times the loss's gradient at its start (SGD 1e-3, the
+ * gradients zeroed between steps), so the bench times a real step; through
+ * rnnc_cuda_api's GRU and through the op table's GRU op (skipped while the
+ * CUDA table does not support it).
  *
  * The figures of a real GPU: bench/gpu_check.sh on a machine that has one. */
 #include "cuda_emu/cuda_backend_sources.c"
@@ -310,11 +313,21 @@ static void emu_set(gpu_bench *b, rnnc_tensor *const *w)
         cr_assert_eq(b->api->gru_set_weights(b->g, b->w[0], b->w[1], b->w[2]), RNNC_OK);
 }
 
-static void check_sgd_step(bool cudnn)
+/* ops: through the op table's GRU op (skipped while the emulated CUDA
+ * table does not support it), else through rnnc_cuda_api's gru_*. */
+static void check_sgd_step(bool cudnn, bool ops)
 {
+    const rnnc_backend_ops *table = rnnc__cuda_api()->ops();
+    if (ops && !table->supports(RNNC_BOP_GRU, RNNC_F32))
+        cr_skip_test("the CUDA op table does not support the GRU op yet");
+    gpu_force_api = !ops;
     gpu_bench b;
     const bench_shape s = {3, 4, 2, 3};
     cr_assert_eq(gpu_setup(&b, rnnc__cuda_api(), s, cudnn), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(b.use_ops, ops);
+    /* a first step, so that the checked one starts with the gradients of
+     * another step in the buffers (they must be zeroed, not added to) */
+    cr_assert_eq(run_train(&b), RNNC_OK, "%s", rnnc_last_error());
     rnnc_tensor *before[3], *after[3];
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(rnnc_tensor_create(RNNC_F64, &b.w[i]->shape, &before[i]), RNNC_OK);
@@ -360,12 +373,22 @@ static void check_sgd_step(bool cudnn)
     rnnc__cuda_api()->shutdown();
 }
 
-Test(bench_cuda, emulated_training_step_is_sgd_on_the_mse_gradient_cudnn)
+Test(bench_cuda, emulated_training_step_is_sgd_on_the_mse_gradient_api_cudnn)
 {
-    check_sgd_step(true);
+    check_sgd_step(true, false);
 }
 
-Test(bench_cuda, emulated_training_step_is_sgd_on_the_mse_gradient_generic)
+Test(bench_cuda, emulated_training_step_is_sgd_on_the_mse_gradient_api_generic)
 {
-    check_sgd_step(false);
+    check_sgd_step(false, false);
+}
+
+Test(bench_cuda, emulated_training_step_is_sgd_on_the_mse_gradient_op_table_cudnn)
+{
+    check_sgd_step(true, true);
+}
+
+Test(bench_cuda, emulated_training_step_is_sgd_on_the_mse_gradient_op_table_generic)
+{
+    check_sgd_step(false, true);
 }
