@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "framework/backend.h"
+#include "framework/backend_ops.h"
 #include "framework/config.h"
 
 void rnnc_cli_error(const rnnc_cli_cmd *cmd, const char *fmt, ...)
@@ -34,40 +35,69 @@ int rnnc_cli_fail(const rnnc_cli_cmd *cmd, rnnc_status s)
     return RNNC_EXIT_FAIL;
 }
 
-/* what: "--device" or "spec device". */
-static int device_choice(const rnnc_cli_cmd *cmd, const char *what, const char *value)
+/* The table the device path runs on for cuda: the CUDA backend's, or,
+ * with RNNC_TEST_DEVICE_TABLE=cpu in the environment (tests only: there is
+ * no GPU on the machines that run them), the CPU backend's table standing
+ * in for a present device, so the program's device path and its messages
+ * can be tested. */
+static bool test_table(const rnnc_backend_ops **be)
 {
-    rnnc_device want = RNNC_DEVICE_CPU, got;
+    const char *t = getenv("RNNC_TEST_DEVICE_TABLE");
+    if (!t || strcmp(t, "cpu") != 0)
+        return false;
+    *be = rnnc_backend_ops_cpu();
+    return true;
+}
+
+/* what: "--device" or "spec device". */
+static int device_choice(const rnnc_cli_cmd *cmd, const char *what, const char *value,
+                         const rnnc_backend_ops **be)
+{
+    rnnc_device want = RNNC_DEVICE_CPU;
+    *be = NULL;
     if (value && rnnc_device_parse(value, &want) != RNNC_OK) {
         rnnc_cli_error(cmd, "--%s", rnnc_last_error());
         return RNNC_EXIT_USAGE;
     }
     if (want == RNNC_DEVICE_CPU)
         return -1;
-    if (want == RNNC_DEVICE_AUTO) {
-        if (rnnc_device_available(RNNC_DEVICE_CUDA))
-            fprintf(stderr, "rnnc %s: %s auto: a CUDA device is present, but rnnc %s on the GPU "
-                            "is not implemented yet; running on the CPU\n", cmd->name, what, cmd->name);
+    if (test_table(be)) {
+        if (want == RNNC_DEVICE_AUTO)
+            fprintf(stderr, "rnnc %s: %s auto: running on the %s backend table (RNNC_TEST_DEVICE_TABLE)\n",
+                    cmd->name, what, (*be)->name);
         return -1;
     }
-    if (rnnc_device_resolve(RNNC_DEVICE_CUDA, &got) != RNNC_OK) {
+    if (want == RNNC_DEVICE_AUTO) {
+        if (rnnc_device_available(RNNC_DEVICE_CUDA) && rnnc_backend_ops_get(RNNC_DEVICE_CUDA, be) == RNNC_OK) {
+            fprintf(stderr, "rnnc %s: %s auto: a CUDA device is present; running on the GPU\n", cmd->name, what);
+            return -1;
+        }
+        *be = NULL;
+        return -1;
+    }
+    if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, be) != RNNC_OK) {
+        *be = NULL;
         rnnc_cli_error(cmd, "%s cuda: %s", what, rnnc_last_error());
         return RNNC_EXIT_FAIL;
     }
-    rnnc_cli_error(cmd, "%s cuda: rnnc %s on the GPU is not implemented yet (the CUDA backend "
-                   "has its op table and kernels, but the layers and the trainer run on the CPU); "
-                   "use cpu or auto", what, cmd->name);
-    return RNNC_EXIT_FAIL;
+    return -1;
 }
 
-int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value)
+int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value, const rnnc_backend_ops **be)
 {
-    return device_choice(cmd, "--device", value);
+    return device_choice(cmd, "--device", value, be);
 }
 
-int rnnc_cli_spec_device(const rnnc_cli_cmd *cmd, const char *value)
+int rnnc_cli_spec_device(const rnnc_cli_cmd *cmd, const char *value, const rnnc_backend_ops **be)
 {
-    return device_choice(cmd, "spec device", value);
+    return device_choice(cmd, "spec device", value, be);
+}
+
+int rnnc_cli_device_fail(const rnnc_cli_cmd *cmd, const char *option, const char *spec, rnnc_status s)
+{
+    if (option)
+        return rnnc_cli_fail(cmd, rnnc_fail_context(s, "--device %s: ", option));
+    return rnnc_cli_fail(cmd, rnnc_fail_context(s, "spec device %s: ", spec ? spec : "cuda"));
 }
 
 void rnnc_cli_help(const rnnc_cli_cmd *cmd, FILE *f)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "framework/backend_ops.h"
 #include "framework/status.h"
 
 #define RNNC_EXIT_OK 0
@@ -70,18 +71,23 @@ int rnnc_cli_fail(const rnnc_cli_cmd *cmd, rnnc_status s);
 bool rnnc_cli_need_file(const rnnc_cli_cmd *cmd, const char *what, const char *path);
 
 /* The --device option of train, predict and evaluate (issue 16): "cpu",
- * "cuda" or "auto"; NULL (absent) is cpu. The layers and the trainer run on
- * the CPU only so far (the CUDA backend's op table is not wired into them),
- * so: cpu goes on; cuda fails with one line, the backend's reason when no
- * CUDA device can be used, else "not implemented yet"; auto goes on on the
- * CPU and, when a CUDA device is present, says so in one line on stderr.
- * Returns -1 to go on, else the exit code (RNNC_EXIT_USAGE for an unknown
- * value, RNNC_EXIT_FAIL for cuda). */
-int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value);
+ * "cuda" or "auto"; NULL (absent) is cpu. Returns -1 to go on, with *be
+ * the backend table to give rnnc_trainer_set_device (NULL: the CPU path),
+ * else the exit code after one line on stderr (RNNC_EXIT_USAGE for an
+ * unknown value; RNNC_EXIT_FAIL for cuda when the backend is not built or
+ * no CUDA device is present, with backend.h's reason). auto takes the GPU
+ * when one is present, saying so in one line on stderr, else the CPU
+ * quietly. RNNC_TEST_DEVICE_TABLE=cpu in the environment (tests only) makes
+ * cuda and auto run the device path on the CPU backend's table. */
+int rnnc_cli_device(const rnnc_cli_cmd *cmd, const char *value, const rnnc_backend_ops **be);
 /* The same for a training spec's `device:` (already checked by the spec
  * reader), used when the command line has no --device; messages name
  * "spec device" instead of the option. */
-int rnnc_cli_spec_device(const rnnc_cli_cmd *cmd, const char *value);
+int rnnc_cli_spec_device(const rnnc_cli_cmd *cmd, const char *value, const rnnc_backend_ops **be);
+/* A model or compile the device path refuses (rnnc_trainer_set_device):
+ * "rnnc <cmd>: --device <option>: <the reason>" (or "spec device <spec>:"
+ * when option is NULL), RNNC_EXIT_FAIL. */
+int rnnc_cli_device_fail(const rnnc_cli_cmd *cmd, const char *option, const char *spec, rnnc_status s);
 
 /* Seconds on a monotonic clock. */
 double rnnc_cli_now(void);

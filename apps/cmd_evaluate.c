@@ -15,7 +15,7 @@
 static rnnc_cli_opt opts[] = {
     {"--weights", "WEIGHTS", "trained weights (.weights.h5, checkpoint, legacy .h5 or .keras)", NULL},
     {"--batch-size", "N", "rows per batch (default: the spec's fit.batch_size)", NULL},
-    {"--device", "cpu|cuda|auto", "where to run (default cpu); cuda is not implemented yet, auto runs on the CPU", NULL},
+    {"--device", "cpu|cuda|auto", "where to run (default cpu): cuda runs the model on the GPU (docs/gpu.md), auto takes the GPU when one is present", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -33,8 +33,9 @@ static rnnc_cli_cmd cmd = {
 
 int rnnc_cmd_evaluate(int argc, char **argv)
 {
+    const rnnc_backend_ops *dev = NULL; /* the device path's table, or NULL: the CPU */
     int rc = rnnc_cli_parse(&cmd, argc, argv);
-    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"))) >= 0)
+    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"), &dev)) >= 0)
         return rc;
     const char *weights = rnnc_cli_get(&cmd, "--weights"), *v;
     if (!weights) {
@@ -51,7 +52,7 @@ int rnnc_cmd_evaluate(int argc, char **argv)
     rnnc_status s = rnnc_app_session_open(cmd.pos[0], RNNC_APP_TRAIN | RNNC_APP_VALIDATION | RNNC_APP_TEST, -1, &ses);
     if (s != RNNC_OK)
         return rnnc_cli_fail(&cmd, s);
-    if (!rnnc_cli_get(&cmd, "--device") && (rc = rnnc_cli_spec_device(&cmd, ses.spec->device)) >= 0) {
+    if (!rnnc_cli_get(&cmd, "--device") && (rc = rnnc_cli_spec_device(&cmd, ses.spec->device, &dev)) >= 0) {
         rnnc_app_session_close(&ses);
         return rc;
     }
@@ -91,6 +92,15 @@ int rnnc_cmd_evaluate(int argc, char **argv)
                       cmd.pos[0]);
     if (s == RNNC_OK)
         s = rnnc_app_compile(&ses, &tr);
+    if (s == RNNC_OK && dev && (s = rnnc_trainer_set_device(tr, dev))) {
+        rc = rnnc_cli_device_fail(&cmd, rnnc_cli_get(&cmd, "--device"), ses.spec->device, s);
+        rnnc_tensor_destroy(xv);
+        rnnc_tensor_destroy(yv);
+        rnnc_tensor_destroy(swv);
+        rnnc_trainer_destroy(tr);
+        rnnc_app_session_close(&ses);
+        return rc;
+    }
     if (s == RNNC_OK)
         s = rnnc_model_load_weights(ses.model, weights);
     rnnc_logs logs;

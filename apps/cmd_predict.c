@@ -20,6 +20,7 @@
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 #include "io/training_spec.h"
+#include "optim/trainer.h"
 
 static rnnc_cli_opt opts[] = {
     {"--model", "MODEL", "model: YAML/JSON config, training spec, .keras archive, Keras .h5 or rnnc checkpoint", NULL},
@@ -27,7 +28,7 @@ static rnnc_cli_opt opts[] = {
     {"--input", "INPUT.h5", "HDF5 file with one dataset per model input (x for one input), optional masks and initial_state", NULL},
     {"--output", "OUTPUT.h5", "HDF5 file to write output_0, output_1, ... to", NULL},
     {"--batch-size", "N", "rows per forward pass (default 32)", NULL},
-    {"--device", "cpu|cuda|auto", "where to run (default cpu); cuda is not implemented yet, auto runs on the CPU", NULL},
+    {"--device", "cpu|cuda|auto", "where to run (default cpu): cuda runs the model on the GPU (docs/gpu.md), auto takes the GPU when one is present", NULL},
     {NULL, NULL, NULL, NULL},
 };
 
@@ -346,8 +347,9 @@ int rnnc_cmd_predict(int argc, char **argv)
 {
     for (rnnc_cli_opt *o = opts; o->name; o++)
         o->value = NULL;
+    const rnnc_backend_ops *dev = NULL; /* the device path's table, or NULL: the CPU */
     int rc = rnnc_cli_parse(&cmd, argc, argv);
-    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"))) >= 0)
+    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"), &dev)) >= 0)
         return rc;
     const char *model_path = rnnc_cli_get(&cmd, "--model"), *weights = rnnc_cli_get(&cmd, "--weights");
     const char *input = rnnc_cli_get(&cmd, "--input"), *output = rnnc_cli_get(&cmd, "--output");
@@ -401,8 +403,31 @@ int rnnc_cmd_predict(int argc, char **argv)
     }
     if (s == RNNC_OK && weights)
         s = rnnc_model_load_weights(m, weights);
-    if (s == RNNC_OK)
+    if (s == RNNC_OK && dev) {
+        /* the device path: one input, no mask or initial state given */
+        rnnc_trainer *tr = NULL;
+        if (in.in.n != 1 || in.in.mask[0] || in.in.initial_state)
+            s = rnnc_fail(RNNC_E_UNSUPPORTED, "%s has no device implementation (one input x only)",
+                          in.in.n != 1 ? "a model of several inputs" : in.in.mask[0] ? "an input mask" : "an initial state");
+        if (s == RNNC_OK)
+            s = rnnc_trainer_create(m, &tr);
+        if (s == RNNC_OK && (s = rnnc_trainer_set_device(tr, dev))) {
+            rnnc_trainer_destroy(tr);
+            predict_inputs_free(&in);
+            rnnc_model_destroy(m);
+            return rnnc_cli_device_fail(&cmd, rnnc_cli_get(&cmd, "--device"), NULL, s);
+        }
+        if (s == RNNC_OK && (s = rnnc_trainer_predict(tr, in.in.x[0], batch, &outs[0])) == RNNC_OK)
+            n_outs = 1;
+        rnnc_trainer_destroy(tr);
+        if (s != RNNC_OK) {
+            predict_inputs_free(&in);
+            rnnc_model_destroy(m);
+            return rnnc_cli_device_fail(&cmd, rnnc_cli_get(&cmd, "--device"), NULL, s);
+        }
+    } else if (s == RNNC_OK) {
         s = rnnc_app_forward_inputs(m, &in.in, batch, outs, &n_outs);
+    }
     if (s == RNNC_OK)
         s = write_outputs(output, outs, n_outs, m, in.in.x[0]->shape.dim[0], t0);
     for (int k = 0; k < n_outs; k++)

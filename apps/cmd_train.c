@@ -37,7 +37,7 @@ static rnnc_cli_opt opts[] = {
     {"--resume", "CHECKPOINT", "continue from a checkpoint file, or the newest one in a directory", NULL},
     {"--epochs", "N", "train until epoch N (overrides fit.epochs)", NULL},
     {"--seed", "S", "seed for weight initialisation and shuffling (overrides fit.seed)", NULL},
-    {"--device", "cpu|cuda|auto", "where to run (default cpu); cuda is not implemented yet, auto runs on the CPU", NULL},
+    {"--device", "cpu|cuda|auto", "where to run (default cpu): cuda runs the model on the GPU (docs/gpu.md), auto takes the GPU when one is present", NULL},
     {"--overwrite", NULL, "delete checkpoints of an earlier run from the checkpoint directory first", NULL},
     {NULL, NULL, NULL, NULL},
 };
@@ -362,6 +362,25 @@ static rnnc_status report_rows_read(const train_source *t, rnnc_comm *comm, cons
 
 static int train_ranks(int argc, char **argv, rnnc_comm *comm);
 
+/* On the device the weights reach the host at each epoch's end: a
+ * callback that saves inside an epoch (ModelCheckpoint or BackupAndRestore
+ * with save_freq N) would save stale ones, so it is refused. */
+static rnnc_status batch_saves_refused(const rnnc_cfg *c)
+{
+    if (!c || (c->type != RNNC_CFG_LIST && c->type != RNNC_CFG_MAP))
+        return RNNC_OK;
+    for (size_t i = 0; i < c->n; i++) {
+        const rnnc_cfg *v = c->items[i];
+        if (c->type == RNNC_CFG_MAP && strcmp(c->keys[i], "save_freq") == 0 && v->type == RNNC_CFG_INT) {
+            char where[256];
+            return rnnc_fail(RNNC_E_UNSUPPORTED, "fit.callbacks: save_freq %lld%s saves inside an epoch, which has no device implementation (the weights reach the host at each epoch's end); use save_freq: epoch",
+                             (long long)v->v.i, rnnc_cfg_where(v, where, sizeof where));
+        }
+        RNNC_TRY(batch_saves_refused(v));
+    }
+    return RNNC_OK;
+}
+
 int rnnc_cmd_train(int argc, char **argv)
 {
     rnnc_comm *comm = NULL;
@@ -382,8 +401,9 @@ int rnnc_cmd_train(int argc, char **argv)
 static int train_ranks(int argc, char **argv, rnnc_comm *comm)
 {
     const bool rank0 = rnnc_comm_rank(comm) == 0;
+    const rnnc_backend_ops *dev = NULL; /* the device path's table, or NULL: the CPU */
     int rc = rnnc_cli_parse(&cmd, argc, argv);
-    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"))) >= 0)
+    if (rc >= 0 || (rc = rnnc_cli_device(&cmd, rnnc_cli_get(&cmd, "--device"), &dev)) >= 0)
         return rc;
     const char *spec_path = cmd.pos[0];
     const char *init = rnnc_cli_get(&cmd, "--weights"), *out = rnnc_cli_get(&cmd, "--save-weights");
@@ -414,7 +434,7 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                                    seed_override, &ses)))
         return rnnc_cli_fail(&cmd, s);
     rnnc_training_spec *spec = ses.spec;
-    if (!rnnc_cli_get(&cmd, "--device") && (rc = rnnc_cli_spec_device(&cmd, spec->device)) >= 0) {
+    if (!rnnc_cli_get(&cmd, "--device") && (rc = rnnc_cli_spec_device(&cmd, spec->device, &dev)) >= 0) {
         rnnc_app_session_close(&ses);
         return rc;
     }
@@ -434,6 +454,11 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     int code = RNNC_EXIT_FAIL;
     if ((s = rnnc_app_compile(&ses, &tr)) || (s = rnnc_trainer_set_comm(tr, comm)))
         goto fail;
+    /* the device path: what it cannot run is refused here, before anything is written */
+    if (dev && ((s = batch_saves_refused(spec->callbacks)) || (s = rnnc_trainer_set_device(tr, dev)))) {
+        code = rnnc_cli_device_fail(&cmd, rnnc_cli_get(&cmd, "--device"), spec->device, s);
+        goto done;
+    }
     if (init && (s = rnnc_model_load_weights(ses.model, init)))
         goto fail;
     if ((s = rnnc_train_state_setup(&ts, &ses, tr)) || (s = rnnc_fit_callbacks_build(&fc, &ts)))

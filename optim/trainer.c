@@ -12,6 +12,7 @@
 #include "framework/ops.h"
 #include "framework/random.h"
 #include "optim/callback_internal.h"
+#include "optim/device_step.h"
 #include "optim/progress_internal.h"
 #include "optim/trainer_dist_internal.h"
 
@@ -39,6 +40,10 @@ struct rnnc_trainer {
     int collective_forward;   /* the model's training forward joins collectives
                                * (rnnc__dist_model_collective): 1 / 0, -1 not known yet */
     const rnnc_row_source *src; /* the training rows during rnnc_trainer_fit_source */
+    /* rnnc_trainer_set_device: the backend of the device step, and the
+     * step (made by device_ready; remade after compile) */
+    const rnnc_backend_ops *dev;
+    rnnc__dstep *dstep;
 };
 
 /* Whether steps are split over more than one rank. */
@@ -190,6 +195,8 @@ rnnc_status rnnc_trainer_create(rnnc_model *model, rnnc_trainer **out)
 
 static void free_compiled(rnnc_trainer *tr)
 {
+    rnnc__dstep_destroy(tr->dstep);
+    tr->dstep = NULL;
     rnnc_optimizer_destroy(tr->opt);
     rnnc_loss_destroy(tr->loss);
     for (int i = 0; i < tr->n_metrics; i++)
@@ -218,6 +225,56 @@ void rnnc_trainer_destroy(rnnc_trainer *tr)
 }
 
 rnnc_model *rnnc_trainer_model(rnnc_trainer *tr) { return tr->model; }
+
+/* The device step of tr->dev, made once per compile (its checks refuse
+ * what it cannot run exactly). */
+static rnnc_status device_ready(rnnc_trainer *tr)
+{
+    if (tr->dstep)
+        return RNNC_OK;
+    if (distributed(tr))
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "data-parallel training (%d ranks) has no device implementation",
+                         rnnc_comm_size(tr->comm));
+    const rnnc__dstep_compiled c = {tr->opt,         tr->compiled ? tr->loss : NULL,
+                                    tr->metrics,     tr->n_metrics,
+                                    tr->wmetrics,    tr->n_wmetrics,
+                                    tr->loss_tracker};
+    return rnnc__dstep_create(tr->model, tr->dev, &c, &tr->dstep);
+}
+
+rnnc_status rnnc_trainer_set_device(rnnc_trainer *tr, const rnnc_backend_ops *be)
+{
+    if (!tr)
+        return rnnc_fail(RNNC_E_ARG, "trainer: NULL trainer");
+    rnnc__dstep_destroy(tr->dstep);
+    tr->dstep = NULL;
+    tr->dev = be;
+    rnnc_status s = be ? device_ready(tr) : RNNC_OK;
+    if (s)
+        tr->dev = NULL;
+    return s;
+}
+
+static rnnc_status trainable_weights(rnnc_model *m, rnnc_weight ***out, int *n);
+
+/* At the start of a call on the device: the step made, the host weights
+ * uploaded and, when training, the optimizer built (as its first apply
+ * builds it) and its slots uploaded. */
+static rnnc_status device_begin(rnnc_trainer *tr, bool train)
+{
+    if (!tr->dev)
+        return RNNC_OK;
+    RNNC_TRY(device_ready(tr));
+    if (train && tr->compiled && !rnnc_optimizer_built(tr->opt)) {
+        rnnc_weight **w;
+        int nw;
+        RNNC_TRY(trainable_weights(tr->model, &w, &nw));
+        rnnc_status s = nw > 0 ? rnnc_optimizer_build(tr->opt, w, nw) : RNNC_OK;
+        free(w);
+        RNNC_TRY(s);
+    }
+    return rnnc__dstep_upload(tr->dstep, train);
+}
 
 rnnc_status rnnc_trainer_set_comm(rnnc_trainer *tr, rnnc_comm *comm)
 {
@@ -729,6 +786,11 @@ static rnnc_status run_step(rnnc_trainer *tr, rnnc_tensor *xb, rnnc_tensor *yb, 
     args.training = train;
     const int64_t batch = xb->shape.dim[0];
     rnnc_status s;
+    if (tr->dstep) {
+        s = rnnc__dstep_run(tr->dstep, xb, yb, swb, train);
+        rnnc_ctx_clear(cx);
+        return s;
+    }
     if (train)
         rnnc_model_zero_grad(tr->model);
     if ((s = rnnc_model_call(tr->model, cx, &args, &res)))
@@ -1029,7 +1091,9 @@ rnnc_status rnnc_trainer_evaluate(rnnc_trainer *tr, const rnnc_tensor *x, const 
     if (batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "evaluate: batch_size must be > 0, got %lld", (long long)batch_size);
     memset(out, 0, sizeof *out);
-    rnnc_status s = evaluate_impl(tr, x, y, sample_weight, batch_size ? batch_size : 32, "", out);
+    rnnc_status s = device_begin(tr, false);
+    if (!s)
+        s = evaluate_impl(tr, x, y, sample_weight, batch_size ? batch_size : 32, "", out);
     return s ? rnnc_fail_context(s, "evaluate: ") : RNNC_OK;
 }
 
@@ -1062,7 +1126,9 @@ rnnc_status rnnc_trainer_evaluate_source(rnnc_trainer *tr, const rnnc_row_source
     if (batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "evaluate: batch_size must be > 0, got %lld", (long long)batch_size);
     memset(out, 0, sizeof *out);
-    rnnc_status s = evaluate_rows(tr, src, batch_size ? batch_size : 32, "", out);
+    rnnc_status s = device_begin(tr, false);
+    if (!s)
+        s = evaluate_rows(tr, src, batch_size ? batch_size : 32, "", out);
     return s ? rnnc_fail_context(s, "evaluate: ") : RNNC_OK;
 }
 
@@ -1080,8 +1146,8 @@ rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t
     if (!order)
         return rnnc_fail(RNNC_E_NOMEM, "predict: out of memory");
     const bool old = rnnc_ctx_set_grad_enabled(tr->cx, false);
-    rnnc_status s = RNNC_OK;
-    rnnc_tensor *all = NULL;
+    rnnc_status s = device_begin(tr, false);
+    rnnc_tensor *all = NULL, *dev_out = NULL;
     size_t row = 0;
     for (int64_t k = 0; k * bs < n && !s; k++) {
         rnnc_tensor *xb, *yb, *swb;
@@ -1092,9 +1158,12 @@ rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t
             break;
         args.n_inputs = 1;
         args.inputs[0] = xb;
-        if ((s = rnnc_model_call(tr->model, tr->cx, &args, &res)))
+        rnnc_tensor_destroy(dev_out);
+        dev_out = NULL;
+        if (tr->dstep ? (s = rnnc__dstep_predict(tr->dstep, xb, &dev_out))
+                      : (s = rnnc_model_call(tr->model, tr->cx, &args, &res)))
             break;
-        rnnc_tensor *yp = res.outputs[0];
+        rnnc_tensor *yp = tr->dstep ? dev_out : res.outputs[0];
         if (!all) {
             rnnc_shape sh = yp->shape;
             if (sh.ndim < 1) {
@@ -1112,6 +1181,7 @@ rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t
     }
     rnnc_ctx_clear(tr->cx);
     rnnc_ctx_set_grad_enabled(tr->cx, old);
+    rnnc_tensor_destroy(dev_out);
     free(order);
     if (s) {
         rnnc_tensor_destroy(all);
@@ -1133,7 +1203,11 @@ rnnc_status rnnc_trainer_train_on_batch(rnnc_trainer *tr, const rnnc_tensor *x, 
     if (!order)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
     reset_metrics(tr);
-    rnnc_status s = batch_step(tr, x, y, sample_weight, order, n, n ? n : 1, 0, true);
+    rnnc_status s = device_begin(tr, true);
+    if (!s)
+        s = batch_step(tr, x, y, sample_weight, order, n, n ? n : 1, 0, true);
+    if (!s && tr->dstep)
+        s = rnnc__dstep_download(tr->dstep); /* the host weights are the truth between calls */
     free(order);
     if (s)
         return rnnc_fail_context(s, "train_on_batch: ");
@@ -1363,6 +1437,10 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
         return rnnc_fail(RNNC_E_ARG, "fit: validation_freq (%d) and steps_per_epoch (%lld) must be >= 1 (0: the default)",
                          opts->validation_freq, (long long)opts->steps_per_epoch);
 
+    /* the device step: refused before anything runs; the host weights and
+     * slots uploaded (downloaded before every on_epoch_end and at the end) */
+    RNNC_TRY(device_begin(tr, true));
+    bool dev_dirty = tr->dstep != NULL; /* device values newer than the host's */
     fit_state f;
     memset(&f, 0, sizeof f);
     rnnc_status s = RNNC_OK;
@@ -1490,7 +1568,11 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
             s = rnnc_fail_context(s, "fit: validation after epoch %d: ", epoch + 1);
             break;
         }
+        if (dev_dirty && !(s = rnnc__dstep_download(tr->dstep)))
+            dev_dirty = false;
         EACH_CB(on_epoch_end, cbs[c_], tr, epoch, &epoch_logs)
+        if (!s && tr->dstep && !(s = rnnc__dstep_upload(tr->dstep, true)))
+            dev_dirty = true; /* a callback may have set the weights (restore_best_weights) */
         bool no_ask = false;
         if (!s && !(s = dist_sync_lr(tr)))
             s = dist_agree(tr, &no_ask);
@@ -1498,6 +1580,12 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
             s = history_add(h, epoch, &epoch_logs);
         if (tr->stop)
             break;
+    }
+    if (dev_dirty) {
+        rnnc_status sd = rnnc__dstep_download(tr->dstep);
+        if (!s)
+            s = sd;
+        dev_dirty = false;
     }
     if (!s && !tr->interrupted && opts->epochs > opts->initial_epoch) {
         rnnc_weight **w = NULL;

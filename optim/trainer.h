@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "framework/backend_ops.h"
 #include "framework/comm.h"
 #include "framework/config.h"
 #include "framework/model.h"
@@ -238,6 +239,22 @@ rnnc_comm *rnnc_trainer_comm(const rnnc_trainer *tr);
 void rnnc_trainer_set_bucket_bytes(rnnc_trainer *tr, size_t bytes);
 /* The buckets the last data-parallel step used (0 before one). */
 int rnnc_trainer_gradient_buckets(const rnnc_trainer *tr);
+
+/* Training on a device (docs/gpu.md, "Training on the GPU"): with be (a
+ * backend table, framework/backend_ops.h; NULL = the usual CPU path) fit
+ * (training and validation), evaluate, train_on_batch and predict run each
+ * batch through the model's device instance (framework/device_model.h):
+ * weights, gradients, optimizer slots and activations stay in be's memory;
+ * the loss, its gradient, the optimizer update and the metrics are ops of
+ * the table; one small download per batch brings the loss and the metric
+ * totals to the host metrics, so logs, History and callbacks are as on the
+ * CPU. Weights and optimizer slots are copied to the host before every
+ * on_epoch_end and at the end of fit / train_on_batch, and back after the
+ * callbacks; the host weights are the truth between calls. What the device
+ * path cannot do exactly fails here (or, for a later compile, when the
+ * next call starts) with RNNC_E_UNSUPPORTED and one line naming the layer,
+ * loss, metric or optimizer argument; the trainer then stays on the CPU. */
+rnnc_status rnnc_trainer_set_device(rnnc_trainer *tr, const rnnc_backend_ops *be);
 
 /* For callbacks. */
 rnnc_model *rnnc_trainer_model(rnnc_trainer *tr);

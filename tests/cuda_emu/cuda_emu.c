@@ -42,6 +42,9 @@
 /* ---- runtime -------------------------------------------------------------- */
 
 static unsigned long emu_mallocs, emu_frees;
+/* Device -> host copies (cudaMemcpyDeviceToHost, 1D and 2D) and their
+ * bytes: tests count what a training step downloads. */
+static unsigned long emu_d2h_copies, emu_d2h_bytes;
 static struct { char c; } emu_stream_obj;
 
 cudaError_t cudaGetDeviceCount(int *count)
@@ -104,10 +107,13 @@ cudaError_t cudaFree(void *ptr)
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
                             cudaStream_t stream)
 {
-    (void)kind;
     (void)stream;
     if (count && (!dst || !src))
         return cudaErrorInvalidValue;
+    if (kind == cudaMemcpyDeviceToHost) {
+        emu_d2h_copies++;
+        emu_d2h_bytes += count;
+    }
     memmove(dst, src, count);
     return cudaSuccess;
 }
@@ -116,10 +122,13 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
                               size_t width, size_t height, enum cudaMemcpyKind kind,
                               cudaStream_t stream)
 {
-    (void)kind;
     (void)stream;
     if (width > dpitch || width > spitch)
         return cudaErrorInvalidValue;
+    if (kind == cudaMemcpyDeviceToHost) {
+        emu_d2h_copies++;
+        emu_d2h_bytes += width * height;
+    }
     for (size_t r = 0; r < height; r++)
         memmove((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
     return cudaSuccess;
