@@ -1,12 +1,18 @@
 /* backend_ops_test_util.h - what test_backend_ops.c and test_backend_ops_gru.c
  * share: a seeded random stream independent of the library's generator,
- * random float vectors, and the OK() assertion. Include after
- * <criterion/criterion.h>. */
+ * random float vectors, the OK() assertion, and the backend under test
+ * (cpu, be, be_label; use_emulated: the CUDA backend's C code on
+ * tests/cuda_emu; use_real_gpu: librnnc_cuda on a GPU, skipped without
+ * one) with BACKEND_CASE, one Criterion test running run_<name>() on it.
+ * Include after cuda_emu/cuda_backend_sources.c and <criterion/criterion.h>. */
 #ifndef RNNC_TEST_BACKEND_OPS_UTIL_H
 #define RNNC_TEST_BACKEND_OPS_UTIL_H
 
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "framework/backend.h"
+#include "framework/backend_ops.h"
 
 #define OK(call) cr_assert_eq((call), RNNC_OK, "%s: %s", #call, rnnc_last_error())
 
@@ -36,5 +42,46 @@ static inline float *rand_vec(size_t n, float lo, float hi)
         v[i] = rng_uniform(lo, hi);
     return v;
 }
+
+/* The CPU backend and the backend under test. */
+static const rnnc_backend_ops *cpu;
+static const rnnc_backend_ops *be;
+static const char *be_label;
+
+static inline void use_emulated(void)
+{
+    cpu = rnnc_backend_ops_cpu();
+    be = rnnc__cuda_backend_ops();
+    be_label = "cuda-emu";
+}
+
+static inline void emulated_done(void)
+{
+    rnnc__cuda_api()->shutdown();
+}
+
+static inline void use_real_gpu(void)
+{
+    cpu = rnnc_backend_ops_cpu();
+    if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &be) != RNNC_OK)
+        cr_skip_test("no CUDA backend to test: %s", rnnc_last_error());
+    be_label = "cuda";
+}
+
+static inline void real_gpu_done(void)
+{
+    const rnnc_cuda_api *tbl = rnnc_backend_cuda_table();
+    if (tbl)
+        tbl->shutdown();
+}
+
+#define BACKEND_CASE(suite, setup, teardown, name, seed) \
+    Test(suite, name)                                    \
+    {                                                    \
+        setup();                                         \
+        rng_seed(seed);                                  \
+        run_##name();                                    \
+        teardown();                                      \
+    }
 
 #endif

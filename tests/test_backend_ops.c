@@ -52,39 +52,7 @@ static int64_t rng_size(void)
 
 /* ---- backends ------------------------------------------------------------ */
 
-static const rnnc_backend_ops *cpu;
-
-/* The backend under test, for the shared cases below. */
-static const rnnc_backend_ops *be;
-static const char *be_label;
-
-static void use_emulated(void)
-{
-    cpu = rnnc_backend_ops_cpu();
-    be = rnnc__cuda_backend_ops();
-    be_label = "cuda-emu";
-}
-
-static void emulated_done(void)
-{
-    rnnc__cuda_api()->shutdown();
-}
-
-static void use_real_gpu(void)
-{
-    cpu = rnnc_backend_ops_cpu();
-    if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &be) != RNNC_OK)
-        cr_skip_test("no CUDA backend to test: %s", rnnc_last_error());
-    be_label = "cuda";
-}
-
-static void real_gpu_done(void)
-{
-    const rnnc_cuda_api *tbl = rnnc_backend_cuda_table();
-    if (tbl)
-        tbl->shutdown();
-}
-
+/* cpu, be, be_label, use_emulated / use_real_gpu: backend_ops_test_util.h */
 
 static rnnc_bbuf *up(const rnnc_backend_ops *b, const float *host, size_t n)
 {
@@ -194,6 +162,9 @@ static void run_memory_ops(void)
     cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_F64));
     cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_I32));
     cr_assert(be->supports(RNNC_BOP_COPY, RNNC_I32));
+    for (int op = RNNC_BOP_SCALE_ROWS; op <= RNNC_BOP_GRU; op++)
+        cr_assert(be->supports((rnnc_bop)op, RNNC_F32) && !be->supports((rnnc_bop)op, RNNC_I32),
+                  "%s: %s", be_label, rnnc_bop_name((rnnc_bop)op));
 }
 
 static void run_matmul(void)
@@ -414,6 +385,113 @@ static void run_optimizers(void)
     }
 }
 
+/* Random metric data: values on a coarse grid so that ties, equalities and
+ * values at the threshold happen. */
+static void metric_data(rnnc_bmetric kind, int64_t rows, int64_t cols, float *t, int32_t *ids, float *p)
+{
+    for (int64_t i = 0; i < rows * cols; i++) {
+        p[i] = (float)(int)(rng_u32() % 5) * 0.25f;
+        t[i] = kind == RNNC_BMETRIC_BINARY_ACCURACY ? (float)(rng_u32() & 1)
+                                                    : (float)(int)(rng_u32() % 5) * 0.25f;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        ids[r] = (int32_t)(rng_u32() % (uint32_t)(cols + 1)) - (r == 0); /* -1 and cols too */
+}
+
+static void run_scale_rows(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        const int64_t rows = rng_size(), cols = rep == 4 ? 0 : rng_size();
+        const size_t n = (size_t)(rows * cols);
+        float *x = rand_vec(n, -3, 3), *w = rand_vec((size_t)rows, -2, 2);
+        const float alpha = rng_uniform(-2, 2);
+        rnnc_bbuf *cx = up(cpu, x, n), *cw = up(cpu, w, (size_t)rows), *cy;
+        rnnc_bbuf *dx = up(be, x, n), *dw = up(be, w, (size_t)rows), *dy;
+        OK(cpu->alloc(RNNC_F32, n, &cy));
+        OK(be->alloc(RNNC_F32, n, &dy));
+        OK(cpu->scale_rows(rows, cols, rep & 1 ? NULL : cw, alpha, cx, cy));
+        OK(be->scale_rows(rows, cols, rep & 1 ? NULL : dw, alpha, dx, dy));
+        compare_bufs(cy, dy, 0, 0, "scale_rows");
+        OK(cpu->scale_rows(rows, cols, cw, alpha, cx, cx)); /* in place */
+        OK(be->scale_rows(rows, cols, dw, alpha, dx, dx));
+        compare_bufs(cx, dx, 0, 0, "scale_rows in place");
+        cpu->free(cx), cpu->free(cw), cpu->free(cy), be->free(dx), be->free(dw), be->free(dy);
+        free(x), free(w);
+    }
+}
+
+static void run_gather_scatter(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        const int64_t rows = rng_size(), dim = rng_size(), n = rep == 3 ? 0 : rng_size() * 2;
+        const size_t nt = (size_t)(rows * dim), no = (size_t)(n * dim);
+        float *table = rand_vec(nt, -2, 2), *g = rand_vec(no, -1, 1);
+        int32_t *ids = malloc(((size_t)n + 1) * sizeof *ids);
+        for (int64_t i = 0; i < n; i++) /* repeats, so rows get several additions */
+            ids[i] = (int32_t)(rng_u32() % (uint32_t)rows);
+        rnnc_bbuf *ct = up(cpu, table, nt), *ci = up_i32(cpu, ids, (size_t)n), *cg = up(cpu, g, no), *co;
+        rnnc_bbuf *dt = up(be, table, nt), *di = up_i32(be, ids, (size_t)n), *dg = up(be, g, no), *dout;
+        OK(cpu->alloc(RNNC_F32, no, &co));
+        OK(be->alloc(RNNC_F32, no, &dout));
+        OK(cpu->gather_rows(rows, dim, ct, ci, co));
+        OK(be->gather_rows(rows, dim, dt, di, dout));
+        compare_bufs(co, dout, 0, 0, "gather_rows");
+        OK(cpu->scatter_add_rows(rows, dim, ci, cg, ct));
+        OK(be->scatter_add_rows(rows, dim, di, dg, dt));
+        /* atomics add in any order: float32 rounding of a few sums */
+        compare_bufs(ct, dt, 1e-6, 1e-6 * (double)(n + 1), "scatter_add_rows");
+        cpu->free(ct), cpu->free(ci), cpu->free(cg), cpu->free(co);
+        be->free(dt), be->free(di), be->free(dg), be->free(dout);
+        free(table), free(g), free(ids);
+    }
+    /* Out-of-range ids: scatter skips them; CUDA's gather writes a zero row. */
+    const float table[4] = {1, 2, 3, 4}, g[4] = {5, 6, 7, 8};
+    const int32_t ids[2] = {-1, 2};
+    rnnc_bbuf *dt = up(be, table, 4), *di = up_i32(be, ids, 2), *dg = up(be, g, 4), *dout;
+    OK(be->alloc(RNNC_F32, 4, &dout));
+    OK(be->scatter_add_rows(2, 2, di, dg, dt));
+    float *back = down(dt);
+    cr_assert(memcmp(back, table, sizeof table) == 0, "%s: scatter_add_rows wrote an out-of-range id",
+              be_label);
+    free(back);
+    if (be->device == RNNC_DEVICE_CUDA) {
+        OK(be->gather_rows(2, 2, dt, di, dout));
+        back = down(dout);
+        for (int i = 0; i < 4; i++)
+            cr_assert_eq(back[i], 0.0f, "%s: gather of an out-of-range id: [%d] %g", be_label, i,
+                         (double)back[i]);
+        free(back);
+    }
+    be->free(dt), be->free(di), be->free(dg), be->free(dout);
+}
+
+static void run_metrics(void)
+{
+    for (int kind = 0; kind < RNNC_BMETRIC_COUNT; kind++)
+        for (int rep = 0; rep < 8; rep++) {
+            const int64_t rows = rng_size(), cols = rng_size();
+            const size_t n = (size_t)(rows * cols);
+            float *t = malloc(n * sizeof *t), *p = malloc(n * sizeof *p);
+            int32_t *ids = malloc((size_t)rows * sizeof *ids);
+            metric_data((rnnc_bmetric)kind, rows, cols, t, ids, p);
+            if (rep == 1 && n > 1) /* a NaN in column 0 and one elsewhere */
+                p[0] = NAN, p[n - 1] = NAN;
+            const bool sp = kind == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY;
+            rnnc_bbuf *ct = sp ? up_i32(cpu, ids, (size_t)rows) : up(cpu, t, n), *cp = up(cpu, p, n), *cv;
+            rnnc_bbuf *dt = sp ? up_i32(be, ids, (size_t)rows) : up(be, t, n), *dp = up(be, p, n), *dv;
+            OK(cpu->alloc(RNNC_F32, (size_t)rows, &cv));
+            OK(be->alloc(RNNC_F32, (size_t)rows, &dv));
+            const float thr = rep & 2 ? 0.25f : 0.5f;
+            OK(cpu->metric((rnnc_bmetric)kind, thr, rows, cols, ct, cp, cv));
+            OK(be->metric((rnnc_bmetric)kind, thr, rows, cols, dt, dp, dv));
+            char what[64];
+            snprintf(what, sizeof what, "metric %d", kind);
+            compare_bufs(cv, dv, 1e-6, 1e-6, what);
+            cpu->free(ct), cpu->free(cp), cpu->free(cv), be->free(dt), be->free(dp), be->free(dv);
+            free(t), free(p), free(ids);
+        }
+}
+
 static void run_argument_errors(void)
 {
     rnnc_bbuf *a, *b, *i;
@@ -441,15 +519,7 @@ static void run_argument_errors(void)
     be->free(a), be->free(b), be->free(i);
 }
 
-/* The backend under test on every op. */
-#define BACKEND_CASE(suite, setup, teardown, name, seed) \
-    Test(suite, name)                                       \
-    {                                                       \
-        setup();                                            \
-        rng_seed(seed);                                     \
-        run_##name();                                       \
-        teardown();                                         \
-    }
+/* The backend under test on every op (BACKEND_CASE: backend_ops_test_util.h). */
 #define BACKEND_CASES(suite, setup, teardown)                      \
     BACKEND_CASE(suite, setup, teardown, memory_ops, 1)            \
     BACKEND_CASE(suite, setup, teardown, matmul, 2)                \
@@ -459,7 +529,10 @@ static void run_argument_errors(void)
     BACKEND_CASE(suite, setup, teardown, reduce, 6)                \
     BACKEND_CASE(suite, setup, teardown, losses, 7)                \
     BACKEND_CASE(suite, setup, teardown, optimizers, 8)            \
-    BACKEND_CASE(suite, setup, teardown, argument_errors, 9)
+    BACKEND_CASE(suite, setup, teardown, argument_errors, 9)       \
+    BACKEND_CASE(suite, setup, teardown, scale_rows, 11)           \
+    BACKEND_CASE(suite, setup, teardown, gather_scatter, 12)       \
+    BACKEND_CASE(suite, setup, teardown, metrics, 13)
 
 BACKEND_CASES(backend_ops_cuda_emulated, use_emulated, emulated_done)
 BACKEND_CASES(backend_ops_cuda_gpu, use_real_gpu, real_gpu_done)
@@ -935,19 +1008,6 @@ static double optim_metric_row(rnnc_bmetric kind, float threshold, int64_t cols,
     rnnc_tensor_destroy(yt);
     rnnc_metric_destroy(m);
     return r;
-}
-
-/* Random metric data: values on a coarse grid so that ties, equalities and
- * values at the threshold happen. */
-static void metric_data(rnnc_bmetric kind, int64_t rows, int64_t cols, float *t, int32_t *ids, float *p)
-{
-    for (int64_t i = 0; i < rows * cols; i++) {
-        p[i] = (float)(int)(rng_u32() % 5) * 0.25f;
-        t[i] = kind == RNNC_BMETRIC_BINARY_ACCURACY ? (float)(rng_u32() & 1)
-                                                    : (float)(int)(rng_u32() % 5) * 0.25f;
-    }
-    for (int64_t r = 0; r < rows; r++)
-        ids[r] = (int32_t)(rng_u32() % (uint32_t)(cols + 1)) - (r == 0); /* -1 and cols too */
 }
 
 Test(backend_ops_cpu, metrics_match_optim_metrics_and_float64_loops)

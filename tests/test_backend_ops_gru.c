@@ -99,11 +99,19 @@ static gru_result run_gru(const rnnc_backend_ops *b, const gru_case *k)
     rnnc_bbuf *W = up(b, k->W, (size_t)(F * 3 * U)), *R = up(b, k->R, (size_t)(U * 3 * U));
     rnnc_bbuf *bias = k->c.use_bias ? up(b, k->bias, n_bias(k)) : NULL;
     rnnc_bbuf *y = zeros(b, n_y(k)), *state = zeros(b, (size_t)(B * U));
-    OK(b->gru_forward(g, B, T, x, h0, k->mask, W, R, bias, true, y, state));
     rnnc_bbuf *dy = up(b, k->dy, n_y(k)), *dx = zeros(b, (size_t)(B * T * F)),
               *dh0 = zeros(b, (size_t)(B * U));
     rnnc_bbuf *dW = up(b, k->gW0, (size_t)(F * 3 * U)), *dR = up(b, k->gR0, (size_t)(U * 3 * U));
     rnnc_bbuf *dB = k->c.use_bias ? up(b, k->gB0, n_bias(k)) : NULL;
+    /* A first step on the same object, its weight gradients thrown away:
+     * the second must neither see its state nor its gradients. */
+    OK(b->gru_forward(g, B, T, x, h0, k->mask, W, R, bias, true, y, state));
+    rnnc_bbuf *sW = zeros(b, (size_t)(F * 3 * U)), *sR = zeros(b, (size_t)(U * 3 * U)),
+              *sB = k->c.use_bias ? zeros(b, n_bias(k)) : NULL;
+    OK(b->gru_backward(g, dy, dx, dh0, sW, sR, sB));
+    b->free(sW), b->free(sR), b->free(sB);
+    OK(b->fill(y, 0.0f));
+    OK(b->gru_forward(g, B, T, x, h0, k->mask, W, R, bias, true, y, state));
     OK(b->gru_backward(g, dy, dx, dh0, dW, dR, dB));
     cr_assert_eq(b->gru_backward(g, dy, dx, dh0, dW, dR, dB), RNNC_E_STATE, "a second backward");
     b->gru_destroy(g);
@@ -124,7 +132,7 @@ static void case_free(gru_case *k)
 }
 
 /* |a - b| <= atol + rtol |b| everywhere. */
-static __attribute__((unused)) void expect_close(const float *a, const float *b, size_t n, double rtol, double atol,
+static void expect_close(const float *a, const float *b, size_t n, double rtol, double atol,
                          const char *what, const char *name)
 {
     for (size_t i = 0; i < n; i++)
@@ -261,7 +269,7 @@ static void expect_dataset(rnnc_fixture *fx, const char *ds, const float *got, c
 
 Test(backend_ops_gru_cpu, matches_keras_outputs_and_gradients)
 {
-    const rnnc_backend_ops *cpu = rnnc_backend_ops_cpu();
+    cpu = rnnc_backend_ops_cpu();
     FILE *f = fopen(CASES_DIR "/cases.txt", "r");
     cr_assert(f, "cannot open %s", CASES_DIR "/cases.txt");
     char line[256];
@@ -417,7 +425,7 @@ static void fd_check(const gru_case *k, double *const ps[5], int which, size_t n
 
 Test(backend_ops_gru_cpu, gradients_match_finite_differences_of_a_double_reference)
 {
-    const rnnc_backend_ops *cpu = rnnc_backend_ops_cpu();
+    cpu = rnnc_backend_ops_cpu();
     static const rnnc_act acts[][2] = {{RNNC_ACT_TANH, RNNC_ACT_SIGMOID},
                                        {RNNC_ACT_SOFTSIGN, RNNC_ACT_HARD_SIGMOID},
                                        {RNNC_ACT_LINEAR, RNNC_ACT_TANH}};
@@ -465,7 +473,7 @@ Test(backend_ops_gru_cpu, gradients_match_finite_differences_of_a_double_referen
 
 Test(backend_ops_gru_cpu, argument_and_state_errors)
 {
-    const rnnc_backend_ops *cpu = rnnc_backend_ops_cpu();
+    cpu = rnnc_backend_ops_cpu();
     rnnc_bgru_config c = {.input_size = 2, .units = 3, .activation = RNNC_ACT_SOFTMAX,
                           .recurrent_activation = RNNC_ACT_SIGMOID, .use_bias = true,
                           .reset_after = true};
@@ -499,4 +507,150 @@ Test(backend_ops_gru_cpu, argument_and_state_errors)
     cpu->gru_destroy(NULL);
     cpu->free(x), cpu->free(W), cpu->free(R), cpu->free(bias), cpu->free(y), cpu->free(dy);
     cpu->free(short_bias);
+}
+
+/* ---- every other backend against the CPU one ------------------------------ */
+
+static int64_t pick(const int64_t *v, size_t n)
+{
+    return v[rng_u32() % n];
+}
+
+/* Case k on be and on the CPU: every output and gradient. */
+static void compare_case(const gru_case *k, const char *name)
+{
+    gru_result c = run_gru(cpu, k), d = run_gru(be, k);
+    const size_t F = (size_t)k->c.input_size, U = (size_t)k->c.units, BU = (size_t)k->B * U;
+    /* float32 sums in another order (cuBLAS vs OpenBLAS, cuDNN's kernels) */
+    const double rt = 1e-4, at = 2e-5 * (double)(k->T + 1);
+    char what[96];
+    snprintf(what, sizeof what, "%s vs cpu", be_label);
+    expect_close(d.y, c.y, n_y(k), rt, at, what, name);
+    expect_close(d.state, c.state, BU, rt, at, what, name);
+    expect_close(d.dx, c.dx, (size_t)(k->B * k->T) * F, rt, at, what, name);
+    expect_close(d.dh0, c.dh0, BU, rt, at, what, name);
+    expect_close(d.dW, c.dW, F * 3 * U, rt, at * (double)k->B, what, name);
+    expect_close(d.dR, c.dR, U * 3 * U, rt, at * (double)k->B, what, name);
+    if (k->c.use_bias)
+        expect_close(d.dB, c.dB, n_bias(k), rt, at * (double)k->B, what, name);
+    result_free(&c);
+    result_free(&d);
+}
+
+static void run_gru_cases(bool cudnn)
+{
+    static const int64_t Bs[] = {1, 2, 3, 5, 8}, Ts[] = {1, 2, 3, 5, 9}, Fs[] = {1, 2, 3, 7},
+                         Us[] = {1, 2, 3, 5, 17};
+    static const rnnc_act acts[][2] = {{RNNC_ACT_TANH, RNNC_ACT_SIGMOID},
+                                       {RNNC_ACT_RELU, RNNC_ACT_HARD_SIGMOID},
+                                       {RNNC_ACT_SOFTSIGN, RNNC_ACT_TANH},
+                                       {RNNC_ACT_ELU, RNNC_ACT_SIGMOID}};
+    for (int v = 0; v < 24; v++) {
+        const int64_t B = pick(Bs, 5), T = pick(Ts, 5), F = pick(Fs, 4), U = pick(Us, 5);
+        /* cuDNN: no mask or right-padded; generic: arbitrary masks too */
+        const int mask_kind = cudnn ? (v % 3 == 0 ? 0 : 1) : v % 3;
+        gru_case k = random_case(B, T, F, U, mask_kind, v & 1, 0.6f);
+        k.c.cudnn = cudnn;
+        k.c.go_backwards = (v & 2) != 0;
+        k.c.zero_output_for_mask = v % 5 == 2;
+        if (!cudnn) {
+            k.c.reset_after = v % 4 != 1;
+            k.c.use_bias = v % 6 != 5;
+            k.c.activation = acts[v % 4][0];
+            k.c.recurrent_activation = acts[v % 4][1];
+        }
+        set_outputs(&k, (v & 4) != 0);
+        char name[192];
+        snprintf(name, sizeof name, "%s case %d (B %lld T %lld F %lld U %lld %s %s mask %d %s%s%s%s%s)",
+                 cudnn ? "cudnn" : "generic", v, (long long)B, (long long)T, (long long)F,
+                 (long long)U, k.c.reset_after ? "reset_after" : "reset_before",
+                 rnnc_act_name(k.c.activation), mask_kind, k.c.use_bias ? "" : "no bias ",
+                 k.c.go_backwards ? "backwards " : "", k.c.zero_output_for_mask ? "zofm " : "",
+                 k.h0 ? "h0 " : "", k.c.return_sequences ? "seq" : "last");
+        compare_case(&k, name);
+        case_free(&k);
+    }
+}
+
+/* What the cuDNN kernel cannot run is refused, naming the condition. */
+static void run_gru_refusals(void)
+{
+    rnnc_bgru_config c = {.input_size = 2, .units = 2, .activation = RNNC_ACT_TANH,
+                          .recurrent_activation = RNNC_ACT_SIGMOID, .use_bias = true,
+                          .reset_after = false, .cudnn = true};
+    rnnc_bgru *g;
+    cr_assert_eq(be->gru_create(&c, &g), RNNC_E_UNSUPPORTED);
+    cr_assert(strstr(rnnc_last_error(), "reset_after"), "%s", rnnc_last_error());
+    c.reset_after = true;
+    OK(be->gru_create(&c, &g));
+    gru_case k = random_case(2, 3, 2, 2, 0, false, 0.5f);
+    const uint8_t gap[6] = {1, 0, 1, 1, 1, 1}; /* row 0 not right-padded */
+    rnnc_bbuf *x = up(be, k.x, 12), *W = up(be, k.W, 12), *R = up(be, k.R, 12), *b = up(be, k.bias, 12),
+              *y = zeros(be, 4);
+    cr_assert_eq(be->gru_forward(g, 2, 3, x, NULL, gap, W, R, b, true, y, NULL), RNNC_E_UNSUPPORTED);
+    cr_assert(strstr(rnnc_last_error(), "right-padded"), "%s", rnnc_last_error());
+    rnnc_bbuf *dy = zeros(be, 4);
+    cr_assert_eq(be->gru_backward(g, dy, NULL, NULL, W, R, b), RNNC_E_STATE);
+    be->gru_destroy(g);
+    be->free(x), be->free(W), be->free(R), be->free(b), be->free(y), be->free(dy);
+    case_free(&k);
+}
+
+/* The caller may overwrite x and h0 between forward and backward. */
+static void run_gru_inputs_reused(void)
+{
+    gru_case k = random_case(3, 4, 2, 3, 2, true, 0.6f);
+    set_outputs(&k, true);
+    gru_result want = run_gru(cpu, &k);
+    rnnc_bgru *g;
+    OK(be->gru_create(&k.c, &g));
+    rnnc_bbuf *x = up(be, k.x, 24), *h0 = up(be, k.h0, 9), *W = up(be, k.W, 18), *R = up(be, k.R, 27),
+              *b = up(be, k.bias, 18), *y = zeros(be, n_y(&k));
+    OK(be->gru_forward(g, 3, 4, x, h0, k.mask, W, R, b, true, y, NULL));
+    OK(be->fill(x, 9.0f));
+    OK(be->fill(h0, 9.0f));
+    rnnc_bbuf *dy = up(be, k.dy, n_y(&k)), *dx = zeros(be, 24), *dh0 = zeros(be, 9),
+              *dW = up(be, k.gW0, 18), *dR = up(be, k.gR0, 27), *dB = up(be, k.gB0, 18);
+    OK(be->gru_backward(g, dy, dx, dh0, dW, dR, dB));
+    float *gdx = down(dx), *gdW = down(dW);
+    expect_close(gdx, want.dx, 24, 1e-4, 1e-5, "dx after x was overwritten", be_label);
+    expect_close(gdW, want.dW, 18, 1e-4, 1e-5, "dkernel after x was overwritten", be_label);
+    free(gdx), free(gdW);
+    be->gru_destroy(g);
+    be->free(x), be->free(h0), be->free(W), be->free(R), be->free(b), be->free(y), be->free(dy);
+    be->free(dh0), be->free(dR), be->free(dB);
+    result_free(&want);
+    case_free(&k);
+}
+
+static void run_gru_cudnn(void)
+{
+    run_gru_cases(true);
+}
+
+static void run_gru_generic(void)
+{
+    run_gru_cases(false);
+}
+
+#define GRU_CASES(suite, setup, teardown)                       \
+    BACKEND_CASE(suite, setup, teardown, gru_cudnn, 21)         \
+    BACKEND_CASE(suite, setup, teardown, gru_generic, 22)       \
+    BACKEND_CASE(suite, setup, teardown, gru_refusals, 23)      \
+    BACKEND_CASE(suite, setup, teardown, gru_inputs_reused, 24)
+
+GRU_CASES(backend_ops_gru_cuda_emulated, use_emulated, emulated_done)
+GRU_CASES(backend_ops_gru_cuda_gpu, use_real_gpu, real_gpu_done)
+
+Test(backend_ops_gru_cuda_emulated, every_device_block_is_returned)
+{
+    use_emulated();
+    const unsigned long m0 = emu_mallocs, f0 = emu_frees;
+    rng_seed(25);
+    run_gru_cases(true);
+    run_gru_cases(false);
+    emulated_done();
+    cr_expect_gt(emu_mallocs, m0);
+    cr_expect_eq(emu_mallocs - m0, emu_frees - f0, "cudaMalloc %lu vs cudaFree %lu",
+                 emu_mallocs - m0, emu_frees - f0);
 }

@@ -1,7 +1,8 @@
 /* cuda_backend_ops.c - the CUDA backend of the op table
  * (framework/backend_ops.h): device buffers from the caching allocator,
  * cuBLAS for matmul (cuda_blas.c's row-major gemm), and the kernels of
- * cuda_ops_kernels.cu / cuda_kernels.cu for the rest. The argument checks
+ * cuda_ops_kernels.cu / cuda_kernels.cu for the rest, the GRU op through
+ * cuda_backend_gru.c (the GPU GRU of cuda_gru.c). The argument checks
  * are the CPU backend's (backend_ops_internal.h), so both fail alike.
  * Everything is queued on the context's one stream; download waits. */
 #include "framework/backend/cuda/cuda_internal.h"
@@ -19,17 +20,16 @@ _Static_assert(RNNC_BIN_ADD == RNNC__K_BIN_ADD && RNNC_BIN_SUB == RNNC__K_BIN_SU
 _Static_assert(RNNC_BLOSS_MSE == RNNC__K_LOSS_MSE && RNNC_BLOSS_BCE == RNNC__K_LOSS_BCE &&
                    RNNC_BLOSS_CCE == RNNC__K_LOSS_CCE && RNNC_BLOSS_SCCE == RNNC__K_LOSS_SCCE,
                "cuda_ops_math.h's loss numbers");
-
-const rnnc_backend_ops *rnnc__cuda_backend_ops(void);
+_Static_assert(RNNC_BMETRIC_MAE == RNNC__K_METRIC_MAE && RNNC_BMETRIC_MSE == RNNC__K_METRIC_MSE &&
+                   RNNC_BMETRIC_ACCURACY == RNNC__K_METRIC_ACCURACY &&
+                   RNNC_BMETRIC_BINARY_ACCURACY == RNNC__K_METRIC_BINARY_ACCURACY &&
+                   RNNC_BMETRIC_CATEGORICAL_ACCURACY == RNNC__K_METRIC_CATEGORICAL_ACCURACY &&
+                   RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY ==
+                       RNNC__K_METRIC_SPARSE_CATEGORICAL_ACCURACY,
+               "cuda_ops_math.h's metric numbers");
 
 static const rnnc_backend_ops cuda_ops;
 #define BE (&cuda_ops)
-
-/* The training-step ops (scale_rows .. gru) are not in this table yet. */
-static bool cuda_supports(rnnc_bop op, rnnc_dtype dtype)
-{
-    return op < RNNC_BOP_SCALE_ROWS && rnnc__bop_supports_f32(op, dtype);
-}
 
 static rnnc_status bo_stream(cudaStream_t *s)
 {
@@ -244,10 +244,71 @@ static rnnc_status cuda_adam(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc
     return RNNC_OK;
 }
 
+static rnnc_status cuda_scale_rows(int64_t rows, int64_t cols, const rnnc_bbuf *w, float alpha,
+                                   const rnnc_bbuf *x, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__scale_rows_check(BE, rows, cols, w, x, y));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_scale_rows(s, y->data, x->data, w ? w->data : NULL, alpha, rows, cols));
+    return RNNC_OK;
+}
+
+/* gather (scatter false) and scatter_add (true) of table rows by id. */
+static rnnc_status rows_by_id(bool scatter, int64_t rows, int64_t dim, const rnnc_bbuf *table,
+                              const rnnc_bbuf *ids, const rnnc_bbuf *rows_buf)
+{
+    cudaStream_t s;
+    size_t n;
+    RNNC_TRY(rnnc__rows_index_check(BE, scatter, rows, dim, table, ids, rows_buf, &n));
+    RNNC_TRY(bo_stream(&s));
+    if (scatter)
+        RNNC_CUDA_CHECK(rnnc__k_scatter_add_rows(s, table->data, rows_buf->data, ids->data, rows,
+                                                 dim, n));
+    else
+        RNNC_CUDA_CHECK(rnnc__k_gather_rows(s, rows_buf->data, table->data, ids->data, rows, dim, n));
+    return RNNC_OK;
+}
+
+/* Out-of-range ids: a zero row (no host check; backend_ops.h). */
+static rnnc_status cuda_gather_rows(int64_t rows, int64_t dim, const rnnc_bbuf *table,
+                                    const rnnc_bbuf *ids, rnnc_bbuf *out)
+{
+    return rows_by_id(false, rows, dim, table, ids, out);
+}
+
+/* atomicAdd: the order of a row's additions, so its last bits, may vary. */
+static rnnc_status cuda_scatter_add_rows(int64_t rows, int64_t dim, const rnnc_bbuf *ids,
+                                         const rnnc_bbuf *dy, rnnc_bbuf *dtable)
+{
+    return rows_by_id(true, rows, dim, dtable, ids, dy);
+}
+
+static rnnc_status cuda_metric(rnnc_bmetric kind, float threshold, int64_t rows, int64_t cols,
+                               const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred, rnnc_bbuf *values)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__metric_check(BE, kind, rows, cols, y_true, y_pred, values));
+    RNNC_TRY(bo_stream(&s));
+    const bool sparse = kind == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY;
+    const rnnc__metric_kargs a = {
+        .kind = (int)kind,
+        .threshold = threshold,
+        .rows = rows,
+        .cols = cols,
+        .t = sparse ? NULL : y_true->data,
+        .ids = sparse ? y_true->data : NULL,
+        .p = y_pred->data,
+        .values = values->data,
+    };
+    RNNC_CUDA_CHECK(rnnc__k_metric(s, a));
+    return RNNC_OK;
+}
+
 static const rnnc_backend_ops cuda_ops = {
     .name = "cuda",
     .device = RNNC_DEVICE_CUDA,
-    .supports = cuda_supports,
+    .supports = rnnc__bop_supports_f32,
     .alloc = cuda_alloc,
     .free = cuda_free,
     .upload = cuda_upload,
@@ -265,6 +326,14 @@ static const rnnc_backend_ops cuda_ops = {
     .loss = cuda_loss,
     .sgd = cuda_sgd,
     .adam = cuda_adam,
+    .scale_rows = cuda_scale_rows,
+    .gather_rows = cuda_gather_rows,
+    .scatter_add_rows = cuda_scatter_add_rows,
+    .metric = cuda_metric,
+    .gru_create = rnnc__cuda_bgru_create,
+    .gru_destroy = rnnc__cuda_bgru_destroy,
+    .gru_forward = rnnc__cuda_bgru_forward,
+    .gru_backward = rnnc__cuda_bgru_backward,
 };
 
 const rnnc_backend_ops *rnnc__cuda_backend_ops(void)

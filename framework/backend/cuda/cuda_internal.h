@@ -16,6 +16,7 @@
 #include <cudnn.h>
 
 #include "framework/backend/cuda_api.h"
+#include "framework/backend_ops.h"
 #include "framework/status.h"
 
 rnnc_status rnnc__cuda_fail(cudaError_t e, const char *call, const char *file, int line);
@@ -163,6 +164,19 @@ rnnc_status rnnc__cuda_gru_forward(rnnc_cuda_gru *g, const rnnc_cuda_gru_forward
 rnnc_status rnnc__cuda_gru_backward(rnnc_cuda_gru *g, const rnnc_cuda_gru_backward_args *a,
                                     rnnc_cuda_gru_grads *out);
 rnnc_status rnnc__cuda_gru_zero_grad(rnnc_cuda_gru *g);
+
+/* The op table (cuda_backend_ops.c) and its GRU op (cuda_backend_gru.c:
+ * backend_ops.h's gru_* over the GPU GRU above). */
+const rnnc_backend_ops *rnnc__cuda_backend_ops(void);
+rnnc_status rnnc__cuda_bgru_create(const rnnc_bgru_config *c, rnnc_bgru **out);
+void rnnc__cuda_bgru_destroy(rnnc_bgru *g);
+rnnc_status rnnc__cuda_bgru_forward(rnnc_bgru *g, int64_t B, int64_t T, const rnnc_bbuf *x,
+                                    const rnnc_bbuf *h0, const uint8_t *mask, const rnnc_bbuf *kernel,
+                                    const rnnc_bbuf *recurrent_kernel, const rnnc_bbuf *bias,
+                                    bool training, rnnc_bbuf *y, rnnc_bbuf *state);
+rnnc_status rnnc__cuda_bgru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dh0,
+                                     rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel,
+                                     rnnc_bbuf *dbias);
 
 /* The two kernels, called by cuda_gru.c after the shared checks, with g->B,
  * g->T, lens, the output views sized. */

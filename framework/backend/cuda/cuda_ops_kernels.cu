@@ -1,8 +1,10 @@
 /* cuda_ops_kernels.cu - the op table's CUDA kernels and their launchers
  * (contracts in cuda_ops_kernels.h). Each kernel is a grid-stride loop over
  * one body of cuda_ops_math.h, the plain-C file the CPU emulation runs too
- * (tests/cuda_emu/cuda_emu.c). Row kernels (softmax, loss) give each row
- * one thread: simple and exact to the bodies; not tuned for wide rows. */
+ * (tests/cuda_emu/cuda_emu.c, tests/cuda_emu/cuda_emu_train.c). Row kernels
+ * (softmax, loss, metric) give each row one thread: simple and exact to the
+ * bodies; not tuned for wide rows. scatter_add_rows adds with atomicAdd, so
+ * the order of a row's additions (its last bits) varies run to run. */
 #include "framework/backend/cuda/cuda_launch.h"
 #include "framework/backend/cuda/cuda_ops_math.h"
 
@@ -46,6 +48,29 @@ __global__ void k_adam(rnnc__adam_kargs a, float *w, const float *g, float *m, f
                        float *vhat, size_t n)
 {
     GRID_STRIDE(i, n) rnnc__b_adam(&a, w, g, m, v, vhat, i);
+}
+
+__global__ void k_scale_rows(float *y, const float *x, const float *w, float alpha, int64_t cols,
+                             size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_scale_rows(y, x, w, alpha, cols, i);
+}
+
+__global__ void k_gather_rows(float *out, const float *table, const int32_t *ids, int64_t rows,
+                              int64_t dim, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_gather_rows(out, table, ids, rows, dim, i);
+}
+
+__global__ void k_scatter_add_rows(float *dtable, const float *dy, const int32_t *ids, int64_t rows,
+                                   int64_t dim, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_scatter_add_rows(dtable, dy, ids, rows, dim, i);
+}
+
+__global__ void k_metric(rnnc__metric_kargs a)
+{
+    GRID_STRIDE(r, (size_t)a.rows) rnnc__b_metric_row(&a, r);
 }
 
 extern "C" {
@@ -112,6 +137,40 @@ cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const flo
 {
     if (n)
         k_adam<<<blocks_for(n), THREADS, 0, s>>>(a, w, g, m, v, vhat, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const float *w, float alpha,
+                               int64_t rows, int64_t cols)
+{
+    const size_t n = (size_t)rows * (size_t)cols;
+    if (n)
+        k_scale_rows<<<blocks_for(n), THREADS, 0, s>>>(y, x, w, alpha, cols, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_gather_rows(cudaStream_t s, float *out, const float *table, const int32_t *ids,
+                                int64_t rows, int64_t dim, size_t n)
+{
+    const size_t m = n * (size_t)dim;
+    if (m)
+        k_gather_rows<<<blocks_for(m), THREADS, 0, s>>>(out, table, ids, rows, dim, m);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_scatter_add_rows(cudaStream_t s, float *dtable, const float *dy,
+                                     const int32_t *ids, int64_t rows, int64_t dim, size_t n)
+{
+    const size_t m = n * (size_t)dim;
+    if (m)
+        k_scatter_add_rows<<<blocks_for(m), THREADS, 0, s>>>(dtable, dy, ids, rows, dim, m);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_metric(cudaStream_t s, rnnc__metric_kargs a)
+{
+    if (a.rows > 0)
+        k_metric<<<blocks_for((size_t)a.rows), THREADS, 0, s>>>(a);
     return cudaGetLastError();
 }
 

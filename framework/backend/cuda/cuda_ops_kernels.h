@@ -49,6 +49,24 @@ typedef struct rnnc__adam_kargs {
     int amsgrad, decay;
 } rnnc__adam_kargs;
 
+/* backend_ops.h's rnnc_bmetric, as ints. */
+#define RNNC__K_METRIC_MAE 0
+#define RNNC__K_METRIC_MSE 1
+#define RNNC__K_METRIC_ACCURACY 2
+#define RNNC__K_METRIC_BINARY_ACCURACY 3
+#define RNNC__K_METRIC_CATEGORICAL_ACCURACY 4
+#define RNNC__K_METRIC_SPARSE_CATEGORICAL_ACCURACY 5
+/* The metric kernel's arguments (one thread per row). kind: rnnc_bmetric. */
+typedef struct rnnc__metric_kargs {
+    int kind;
+    float threshold;
+    int64_t rows, cols;
+    const float *t;     /* (rows, cols) or NULL (sparse) */
+    const int32_t *ids; /* (rows) sparse, else NULL */
+    const float *p;     /* (rows, cols) */
+    float *values;      /* (rows) */
+} rnnc__metric_kargs;
+
 cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const float *bias,
                              int64_t rows, int64_t cols);
 /* op: rnnc_binop. */
@@ -67,6 +85,18 @@ cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float
 /* vhat may be NULL unless a.amsgrad. */
 cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
                          float *v, float *vhat, size_t n);
+
+/* y (rows, cols) = x * (alpha * w[r]) (w NULL: alpha); y may be x. */
+cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const float *w, float alpha,
+                               int64_t rows, int64_t cols);
+/* out (n, dim) = table[ids[i]]; an id outside [0, rows) gives a zero row. */
+cudaError_t rnnc__k_gather_rows(cudaStream_t s, float *out, const float *table, const int32_t *ids,
+                                int64_t rows, int64_t dim, size_t n);
+/* dtable[ids[i]] += dy[i] with atomicAdd (a row's additions in any order);
+ * ids outside [0, rows) skipped. */
+cudaError_t rnnc__k_scatter_add_rows(cudaStream_t s, float *dtable, const float *dy,
+                                     const int32_t *ids, int64_t rows, int64_t dim, size_t n);
+cudaError_t rnnc__k_metric(cudaStream_t s, rnnc__metric_kargs a);
 
 #ifdef __cplusplus
 }

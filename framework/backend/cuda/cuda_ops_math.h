@@ -169,6 +169,80 @@ RNNC_HD void rnnc__b_loss_row(const rnnc__loss_kargs *a, size_t r)
     }
 }
 
+/* ---- the training-step ops ---------------------------------------------- */
+
+/* Device code adds with atomicAdd; host passes (the emulation's loop, one
+ * thread) add plainly. */
+#if defined(__CUDA_ARCH__)
+#define RNNC__K_ATOMIC_ADD(p, v) atomicAdd((p), (v))
+#else
+#define RNNC__K_ATOMIC_ADD(p, v) (*(p) += (v))
+#endif
+
+RNNC_HD void rnnc__b_scale_rows(float *y, const float *x, const float *w, float alpha, int64_t cols,
+                                size_t i)
+{
+    y[i] = x[i] * (w ? alpha * w[i / (size_t)cols] : alpha);
+}
+
+/* i indexes out (n, dim). */
+RNNC_HD void rnnc__b_gather_rows(float *out, const float *table, const int32_t *ids, int64_t rows,
+                                 int64_t dim, size_t i)
+{
+    const int32_t id = ids[i / (size_t)dim];
+    out[i] = id >= 0 && id < rows ? table[(size_t)id * (size_t)dim + i % (size_t)dim] : 0.0f;
+}
+
+/* i indexes dy (n, dim). */
+RNNC_HD void rnnc__b_scatter_add_rows(float *dtable, const float *dy, const int32_t *ids,
+                                      int64_t rows, int64_t dim, size_t i)
+{
+    const int32_t id = ids[i / (size_t)dim];
+    if (id >= 0 && id < rows)
+        RNNC__K_ATOMIC_ADD(dtable + (size_t)id * (size_t)dim + i % (size_t)dim, dy[i]);
+}
+
+/* optim/metrics.c's argmax: the first maximum; a NaN counts only in column 0. */
+RNNC_HD int64_t rnnc__b_argmax(const float *x, int64_t c)
+{
+    int64_t best = 0;
+    float bv = -INFINITY;
+    for (int64_t j = 0; j < c; j++)
+        if (x[j] > bv || (j == 0 && x[j] != x[j])) {
+            bv = x[j];
+            best = j;
+        }
+    return best;
+}
+
+RNNC_HD void rnnc__b_metric_row(const rnnc__metric_kargs *a, size_t r)
+{
+    const int64_t c = a->cols;
+    const float *p = a->p + r * (size_t)c;
+    const float *t = a->t ? a->t + r * (size_t)c : NULL;
+    if (a->kind == RNNC__K_METRIC_SPARSE_CATEGORICAL_ACCURACY) {
+        a->values[r] = a->ids[r] == rnnc__b_argmax(p, c) ? 1.0f : 0.0f;
+        return;
+    }
+    if (a->kind == RNNC__K_METRIC_CATEGORICAL_ACCURACY) {
+        a->values[r] = rnnc__b_argmax(t, c) == rnnc__b_argmax(p, c) ? 1.0f : 0.0f;
+        return;
+    }
+    float s = 0.0f;
+    for (int64_t j = 0; j < c; j++) {
+        const float d = p[j] - t[j];
+        if (a->kind == RNNC__K_METRIC_MAE)
+            s += fabsf(d);
+        else if (a->kind == RNNC__K_METRIC_MSE)
+            s += d * d;
+        else if (a->kind == RNNC__K_METRIC_ACCURACY)
+            s += p[j] == t[j] ? 1.0f : 0.0f;
+        else
+            s += (p[j] > a->threshold ? 1.0f : 0.0f) == t[j] ? 1.0f : 0.0f;
+    }
+    a->values[r] = s / (float)c;
+}
+
 /* optim/sgd.c's loop body. */
 RNNC_HD void rnnc__b_sgd(const rnnc__sgd_kargs *a, float *w, const float *g, float *m, size_t i)
 {

@@ -1,0 +1,41 @@
+/* cuda_emu_train.c - CPU launchers of the op table's training-step kernels
+ * (cuda_ops_kernels.h: scale_rows, gather_rows, scatter_add_rows, metric):
+ * loops over the same bodies of cuda_ops_math.h the .cu kernels run, one
+ * "thread" at a time (so scatter_add_rows adds in index order). Included by
+ * cuda_backend_sources.c right after cuda_emu.c. */
+#include "framework/backend/cuda/cuda_ops_math.h"
+
+cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const float *w, float alpha,
+                               int64_t rows, int64_t cols)
+{
+    (void)s;
+    for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
+        rnnc__b_scale_rows(y, x, w, alpha, cols, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_gather_rows(cudaStream_t s, float *out, const float *table, const int32_t *ids,
+                                int64_t rows, int64_t dim, size_t n)
+{
+    (void)s;
+    for (size_t i = 0; i < n * (size_t)dim; i++)
+        rnnc__b_gather_rows(out, table, ids, rows, dim, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_scatter_add_rows(cudaStream_t s, float *dtable, const float *dy,
+                                     const int32_t *ids, int64_t rows, int64_t dim, size_t n)
+{
+    (void)s;
+    for (size_t i = 0; i < n * (size_t)dim; i++)
+        rnnc__b_scatter_add_rows(dtable, dy, ids, rows, dim, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_metric(cudaStream_t s, rnnc__metric_kargs a)
+{
+    (void)s;
+    for (size_t r = 0; a.rows > 0 && r < (size_t)a.rows; r++)
+        rnnc__b_metric_row(&a, r);
+    return cudaSuccess;
+}
