@@ -209,10 +209,13 @@ static rnnc_test_run run_table(const char *const *args)
     return rnnc_test_run_program(RNNC_BIN, dir, on_table, args);
 }
 
-/* The text from "Final epoch:" to "History:" (losses, test loss, predictions). */
+/* The text from "Final epoch:" to "Checkpoint:" or "History:" (losses,
+ * test loss, predictions). */
 static char *final_part(const char *out, int *len)
 {
-    char *a = strstr(out, "Final epoch:"), *e = a ? strstr(a, "History:") : NULL;
+    char *a = strstr(out, "Final epoch:"), *e = a ? strstr(a, "Checkpoint:") : NULL;
+    if (!e && a)
+        e = strstr(a, "History:");
     cr_assert(a && e, "stdout: %s", out);
     *len = (int)(e - a);
     return a;
@@ -379,4 +382,41 @@ Test(cli_device, predict_on_the_device_path_and_its_refusal)
     expect_one_line(&r, 1, want);
     rnnc_test_run_free(&r);
     expect_not_written("c.h5");
+}
+
+/* Checkpoints on the device hold the current weights and optimizer slots:
+ * 2 epochs there and a resume to 4 (on the device, or on the CPU) end as 4
+ * straight epochs on the CPU. */
+Test(cli_device, device_checkpoints_resume_exactly)
+{
+    const char *names[] = {"cka", "ckb", "ckc"};
+    for (int i = 0; i < 3; i++) {
+        char path[128], line[64];
+        snprintf(path, sizeof path, "%s/%s.yaml", dir, names[i]);
+        snprintf(line, sizeof line, "checkpoint: {directory: %s}\n", names[i]);
+        FILE *f = fopen(path, "w");
+        cr_assert(f && fputs(spec, f) >= 0 && fputs(line, f) >= 0 && fclose(f) == 0);
+    }
+    const char *straight[] = {"train", "cka.yaml", "--epochs", "4", "--seed", "3", NULL};
+    rnnc_test_run r0 = run(straight);
+    cr_assert_eq(r0.code, 0, "%s", r0.err);
+    int la;
+    const char *a = final_part(r0.out, &la);
+    for (int i = 1; i < 3; i++) {
+        const char *first[] = {"train", i == 1 ? "ckb.yaml" : "ckc.yaml", "--epochs", "2", "--seed", "3",
+                               "--device", "cuda", NULL};
+        rnnc_test_run r1 = run_table(first);
+        cr_assert_eq(r1.code, 0, "%s", r1.err);
+        const char *again[] = {"train", i == 1 ? "ckb.yaml" : "ckc.yaml", "--epochs", "4", "--seed", "3",
+                               "--resume", names[i], "--device", i == 1 ? "cuda" : "cpu", NULL};
+        rnnc_test_run r2 = run_table(again);
+        cr_assert_eq(r2.code, 0, "%s", r2.err);
+        int lb;
+        const char *b = final_part(r2.out, &lb);
+        cr_assert(la == lb && memcmp(a, b, (size_t)la) == 0, "resumed on the %s:\n%.*s\nvs\n%.*s",
+                  i == 1 ? "device" : "CPU", lb, b, la, a);
+        rnnc_test_run_free(&r1);
+        rnnc_test_run_free(&r2);
+    }
+    rnnc_test_run_free(&r0);
 }
