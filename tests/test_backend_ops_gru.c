@@ -654,3 +654,35 @@ Test(backend_ops_gru_cuda_emulated, every_device_block_is_returned)
     cr_expect_eq(emu_mallocs - m0, emu_frees - f0, "cudaMalloc %lu vs cudaFree %lu",
                  emu_mallocs - m0, emu_frees - f0);
 }
+
+/* Nothing goes device -> host inside gru_forward / gru_backward (the mask
+ * is a host array; cuda_emu.c counts the copies), with either kernel. */
+Test(backend_ops_gru_cuda_emulated, forward_and_backward_copy_nothing_to_the_host)
+{
+    use_emulated();
+    rng_seed(26);
+    for (int cudnn = 0; cudnn < 2; cudnn++) {
+        gru_case k = random_case(3, 5, 2, 4, 1, true, 0.6f);
+        k.c.cudnn = cudnn;
+        set_outputs(&k, cudnn != 0);
+        rnnc_bgru *g;
+        OK(be->gru_create(&k.c, &g));
+        rnnc_bbuf *x = up(be, k.x, 30), *h0 = up(be, k.h0, 12), *W = up(be, k.W, 24),
+                  *R = up(be, k.R, 48), *b = up(be, k.bias, 24), *y = zeros(be, n_y(&k)),
+                  *st = zeros(be, 12), *dy = up(be, k.dy, n_y(&k)), *dx = zeros(be, 30),
+                  *dh0 = zeros(be, 12), *dW = zeros(be, 24), *dR = zeros(be, 48), *dB = zeros(be, 24);
+        const unsigned long c0 = emu_d2h_copies;
+        for (int step = 0; step < 2; step++) {
+            OK(be->gru_forward(g, 3, 5, x, h0, k.mask, W, R, b, true, y, st));
+            OK(be->gru_backward(g, dy, dx, dh0, dW, dR, dB));
+        }
+        cr_assert_eq(emu_d2h_copies, c0, "%s kernel: %lu device->host copies in forward/backward",
+                     cudnn ? "cuDNN" : "generic", emu_d2h_copies - c0);
+        be->gru_destroy(g);
+        rnnc_bbuf *all[] = {x, h0, W, R, b, y, st, dy, dx, dh0, dW, dR, dB};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            be->free(all[i]);
+        case_free(&k);
+    }
+    emulated_done();
+}
