@@ -777,3 +777,84 @@ Test(device_fit, a_later_compile_is_refused_before_fit_starts)
     rnnc_model_destroy(m);
     rnnc_training_spec_destroy(spec);
 }
+
+/* A metric without a device form (a Mean given to compile) and a backend
+ * without an op the step calls. */
+static rnnc_backend_ops no_metric_table;
+static bool no_metric_supports(rnnc_bop op, rnnc_dtype dt)
+{
+    return op != RNNC_BOP_METRIC && rnnc_backend_ops_cpu()->supports(op, dt);
+}
+
+Test(device_fit, refuses_a_metric_and_a_backend_without_an_op)
+{
+    rnnc_training_spec *spec = read_spec("adding");
+    rnnc_model *m = model_of(spec, NULL);
+    rnnc_trainer *tr;
+    OK(rnnc_trainer_create(m, &tr));
+    rnnc_loss *l;
+    rnnc_metric *mean;
+    rnnc_optimizer *opt;
+    OK(rnnc_optimizer_create(RNNC_OPTIMIZER_ADAM, NULL, &opt));
+    OK(rnnc_loss_from_name("mse", &l));
+    OK(rnnc_metric_create(RNNC_METRIC_MEAN, "avg", &mean));
+    OK(rnnc_trainer_compile(tr, opt, l, &mean, 1, NULL, 0));
+    rnnc_status s = rnnc_trainer_set_device(tr, rnnc_backend_ops_cpu());
+    cr_expect_eq(s, RNNC_E_UNSUPPORTED);
+    cr_expect(strstr(rnnc_last_error(), "compile.metrics: 'avg' has no device implementation"), "%s",
+              rnnc_last_error());
+    rnnc_trainer_destroy(tr);
+
+    tr = trainer_of(m, spec, NULL);
+    no_metric_table = *rnnc_backend_ops_cpu();
+    no_metric_table.name = "test";
+    no_metric_table.supports = no_metric_supports;
+    s = rnnc_trainer_set_device(tr, &no_metric_table);
+    cr_expect_eq(s, RNNC_E_UNSUPPORTED);
+    cr_expect(strstr(rnnc_last_error(), "the test backend has no metric op"), "%s", rnnc_last_error());
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+    rnnc_training_spec_destroy(spec);
+}
+
+/* Targets and weights the device cannot pair with y_pred: y of another
+ * rank than y_pred (Keras squeezes them against each other and reduces
+ * otherwise), a sample weight neither per sample nor per output step, a
+ * per-sample weight with an output mask (the CPU path fails too). */
+Test(device_fit, refuses_targets_and_weights_it_cannot_pair)
+{
+    rnnc_training_spec *spec = read_spec("adding");
+    rnnc_model *m = model_of(spec, NULL);
+    rnnc_trainer *tr = trainer_of(m, spec, NULL);
+    OK(rnnc_trainer_set_device(tr, rnnc_backend_ops_cpu()));
+    data d = make_data("adding", 8, 9);
+    rnnc_tensor *y1 = tensor(RNNC_F32, RNNC_SHAPE(8)), *sw = tensor(RNNC_F32, RNNC_SHAPE(8, 3));
+    rnnc_status s = rnnc_trainer_train_on_batch(tr, d.x, y1, NULL, NULL);
+    cr_expect_eq(s, RNNC_E_UNSUPPORTED);
+    cr_expect(strstr(rnnc_last_error(), "loss 'mse': on the device y must have y_pred's shape; got y (8,) and y_pred (8, 1)"),
+              "%s", rnnc_last_error());
+    s = rnnc_trainer_train_on_batch(tr, d.x, d.y, sw, NULL);
+    cr_expect_eq(s, RNNC_E_UNSUPPORTED);
+    cr_expect(strstr(rnnc_last_error(), "sample_weight (8, 3): on the device it must have one value per sample or per output step"),
+              "%s", rnnc_last_error());
+    rnnc_tensor_destroy(y1);
+    rnnc_tensor_destroy(sw);
+    data_free(&d);
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+
+    spec->model_config = yaml(masked_seq);
+    m = model_of(spec, NULL);
+    tr = trainer_of(m, spec, "{optimizer: adam, loss: mse}");
+    OK(rnnc_trainer_set_device(tr, rnnc_backend_ops_cpu()));
+    d = make_data("varlen_seq", 8, 9);
+    sw = tensor(RNNC_F32, RNNC_SHAPE(8));
+    s = rnnc_trainer_train_on_batch(tr, d.x, d.y, sw, NULL);
+    cr_expect_eq(s, RNNC_E_SHAPE);
+    cr_expect(strstr(rnnc_last_error(), "sample_weight and the mask do not combine"), "%s", rnnc_last_error());
+    rnnc_tensor_destroy(sw);
+    data_free(&d);
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+    rnnc_training_spec_destroy(spec);
+}
