@@ -8,7 +8,10 @@
  *     final states of every case with element-wise activations, and the
  *     gradients of x, the initial state and the weights of every case whose
  *     cotangents the op can take (no return_state unless the state equals
- *     the last output, no regularization losses);
+ *     the last output, no regularization losses); and, for the masked cases
+ *     those leave out (the last output, zero_output_for_mask, go_backwards
+ *     and reset_after=False with masks), the twins without return_state of
+ *     tests/fixtures/gru_op (tests/gen_backend_gru_fixtures.py);
  *   - central finite differences in double of the independent double
  *     reference GRU of tests/helpers/fixture.c (rnnc_ref_gru) on tiny cases
  *     (masks, go_backwards, zero_output_for_mask, reset_after both, no bias);
@@ -191,10 +194,11 @@ static float *read_f32(rnnc_fixture *fx, const char *name, size_t *n)
 }
 
 /* Loads a Keras case into k; false (skipped) when the op cannot express it. */
-static bool load_keras_case(const char *name, gru_case *k, rnnc_fixture **fxo, bool *grads)
+static bool load_keras_case(const char *dir, const char *name, gru_case *k, rnnc_fixture **fxo,
+                            bool *grads)
 {
     char path[512], *json = NULL;
-    snprintf(path, sizeof path, "%s/%s.h5", CASES_DIR, name);
+    snprintf(path, sizeof path, "%s/%s.h5", dir, name);
     rnnc_fixture *fx;
     OK(rnnc_fixture_open(path, &fx));
     OK(rnnc_fixture_attr_string(fx, "config_json", &json));
@@ -267,13 +271,14 @@ static void expect_dataset(rnnc_fixture *fx, const char *ds, const float *got, c
     free(want);
 }
 
-Test(backend_ops_gru_cpu, matches_keras_outputs_and_gradients)
+/* Every case of dir/cases.txt the op can express, on the CPU backend. */
+static void keras_cases(const char *dir, int *n_fwd, int *n_grad)
 {
-    cpu = rnnc_backend_ops_cpu();
-    FILE *f = fopen(CASES_DIR "/cases.txt", "r");
-    cr_assert(f, "cannot open %s", CASES_DIR "/cases.txt");
-    char line[256];
-    int n_fwd = 0, n_grad = 0;
+    char list[512], line[256];
+    snprintf(list, sizeof list, "%s/cases.txt", dir);
+    FILE *f = fopen(list, "r");
+    cr_assert(f, "cannot open %s", list);
+    *n_fwd = *n_grad = 0;
     rng_seed(1);
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n \t")] = '\0';
@@ -282,7 +287,7 @@ Test(backend_ops_gru_cpu, matches_keras_outputs_and_gradients)
         gru_case k;
         rnnc_fixture *fx;
         bool grads;
-        if (!load_keras_case(line, &k, &fx, &grads))
+        if (!load_keras_case(dir, line, &k, &fx, &grads))
             continue;
         gru_result r = run_gru(cpu, &k);
         /* float32 against Keras's float64 (or float32) numbers */
@@ -290,7 +295,7 @@ Test(backend_ops_gru_cpu, matches_keras_outputs_and_gradients)
         expect_dataset(fx, "output_0", r.y, NULL, n_y(&k), tol, line);
         if (rnnc_fixture_has(fx, "output_1"))
             expect_dataset(fx, "output_1", r.state, NULL, (size_t)(k.B * k.c.units), tol, line);
-        n_fwd++;
+        (*n_fwd)++;
         if (grads) {
             const size_t F = (size_t)k.c.input_size, U = (size_t)k.c.units;
             const double gt = 1e-4;
@@ -301,16 +306,34 @@ Test(backend_ops_gru_cpu, matches_keras_outputs_and_gradients)
             expect_dataset(fx, "grad_recurrent_kernel", r.dR, k.gR0, U * 3 * U, gt, line);
             if (k.c.use_bias)
                 expect_dataset(fx, "grad_bias", r.dB, k.gB0, n_bias(&k), gt, line);
-            n_grad++;
+            (*n_grad)++;
         }
         result_free(&r);
         case_free(&k);
         rnnc_fixture_close(fx);
     }
     fclose(f);
+}
+
+Test(backend_ops_gru_cpu, matches_keras_outputs_and_gradients)
+{
+    cpu = rnnc_backend_ops_cpu();
+    int n_fwd, n_grad;
+    keras_cases(CASES_DIR, &n_fwd, &n_grad);
     /* cases.txt has 50-odd element-wise cases; most with gradients */
     cr_assert_geq(n_fwd, 50, "only %d Keras cases ran", n_fwd);
     cr_assert_geq(n_grad, 35, "only %d Keras cases had gradients checked", n_grad);
+}
+
+/* tests/gen_backend_gru_fixtures.py: masks with the last output,
+ * zero_output_for_mask, go_backwards, reset_after=False, no return_state. */
+Test(backend_ops_gru_cpu, matches_keras_masked_gradients)
+{
+    cpu = rnnc_backend_ops_cpu();
+    int n_fwd, n_grad;
+    keras_cases(RNNC_FIXTURES "/gru_op", &n_fwd, &n_grad);
+    cr_assert_eq(n_fwd, 9, "%d of the 9 cases ran", n_fwd);
+    cr_assert_eq(n_grad, 9, "%d of the 9 cases had gradients checked", n_grad);
 }
 
 /* ---- the CPU op against finite differences of a double reference -------- */
