@@ -34,7 +34,8 @@
 # failed; 3 no GPU (nothing built or run). GPU_CHECK_NO_GPU_OK=1 goes on
 # without a GPU (a dry run of the whole flow: the GPU tests skip and the
 # bench stops at its no-GPU line); GPU_CHECK_BUILD names the build folder
-# (default build-gpu).
+# (default build-gpu), GPU_CHECK_BUILD_LIMIT the build's limit (default 300
+# s, for 16 cores), GPU_CHECK_PYTHON a Python to try first for the peer.
 set -uo pipefail # not -e: a failed step is recorded and the next one runs
 
 cd "$(dirname "$0")/.." || exit 2
@@ -78,12 +79,25 @@ step() {
     say "$name: TIMED OUT after ${limit} s ($OUT/$name.log)"
     failed=1
   else
-    say "$name: FAILED, exit $rc (${dt} s; the end of $OUT/$name.log:)"
-    tail -n 5 "$OUT/$name.log" | sed 's/^/    /' | tee -a "$summary"
+    say "$name: FAILED, exit $rc (${dt} s; its first errors and the end of $OUT/$name.log:)"
+    { grep -m 3 -E '(^|[^A-Za-z_])error' "$OUT/$name.log"; tail -n 5 "$OUT/$name.log"; } |
+      awk '!seen[$0]++' | sed 's/^/    /' | tee -a "$summary"
     failed=1
   fi
-  # Criterion's count line, when the step is a test executable
+  # Criterion's count line, when the step is a test executable, and its
+  # skipped cases (not those a --filter disabled): with a GPU present a
+  # skipped GPU case is a failure (a driver older than the toolkit, say)
   grep -h "Synthesis:" "$OUT/$name.log" 2>/dev/null | sed "s/^/    $name: /" | tee -a "$summary"
+  local skips
+  skips=$(grep '^\[SKIP\]' "$OUT/$name.log" 2>/dev/null | grep -vc 'Test is disabled')
+  if [ "$skips" -gt 0 ]; then
+    say "$name: $skips case(s) skipped, the first: $(grep '^\[SKIP\]' "$OUT/$name.log" | grep -v 'Test is disabled' | head -n 1 | cut -c 1-300)"
+    if [ -z "$gpu_missing" ]; then
+      say "$name: a case skipped on a machine with a GPU counts as a failure"
+      failed=1
+      rc=1
+    fi
+  fi
   return "$rc"
 }
 
@@ -162,7 +176,7 @@ if ! step configure 120 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRNNC
   say "the CUDA configure failed: stopping"
   exit 2
 fi
-if ! step build 300 cmake --build "$BUILD" -j "$(nproc)" --target rnnc_app rnnc_cuda_module "${tests[@]}"; then
+if ! step build "${GPU_CHECK_BUILD_LIMIT:-300}" cmake --build "$BUILD" -j "$(nproc)" --target rnnc_app rnnc_cuda_module "${tests[@]}"; then
   say "the build failed: stopping"
   exit 2
 fi
@@ -172,7 +186,6 @@ step test_backend_ops_gpu 90 "$BUILD/tests/test_backend_ops" --filter 'backend_o
 for t in "${tests[@]:1}"; do
   step "$t" 90 "$BUILD/tests/$t" --verbose --jobs 1
 done
-grep -h "^\[SKIP\]" "$OUT"/test_*.log 2>/dev/null | head -n 5 | sed 's/^/    skipped case: /' | tee -a "$summary"
 
 # ---- 5. the peer's Python ----------------------------------------------------
 peer=(--peer none)
@@ -203,7 +216,7 @@ step bench_large 150 "$BUILD/rnnc" bench gru --device cuda --shapes "$large_shap
 step bench_shapes 240 "$BUILD/rnnc" bench gru --device cuda --shapes "$shapes" --rounds 2 \
   --min-time 0.2 "${peer[@]}"
 for b in bench_large bench_shapes; do
-  [ -f "$OUT/$b.log" ] && grep -E '^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ (cudnn|generic)|^# (rnnc bench|GRU through|peer)|^rnnc bench' "$OUT/$b.log" | sed 's/^/    /'
+  [ -f "$OUT/$b.log" ] && echo "gpu_check: $b's table:" && grep -E '^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ (cudnn|generic)|^# (rnnc bench|GRU through|peer)|^rnnc bench' "$OUT/$b.log" | sed 's/^/    /'
 done
 
 say "done in $((SECONDS - start)) s; $( [ "$failed" = 0 ] && echo 'every step passed' || echo 'some step failed or was skipped (above)'); everything under $OUT"
