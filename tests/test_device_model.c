@@ -1,0 +1,692 @@
+/* test_device_model.c - a Sequential model's forward and backward on a
+ * backend (framework/device_model.h) against the CPU model.
+ *
+ * Each case runs the model on the host (rnnc_model_call, training, then
+ * backward from sum(y * r) for a fixed random r, so dy = r) and on a
+ * backend table (rnnc_dmodel_forward / rnnc_dmodel_backward with dy = r),
+ * and compares the output, the output mask and every trainable weight's
+ * gradient. Two tables: the CPU backend's, and the CUDA backend's own C
+ * code over the emulation of tests/cuda_emu (cuda_backend_sources.c, as
+ * test_backend_ops does). The CPU model is rnnc's reference, proven
+ * against Keras 3.15.1 by test_gru_keras and the layer tests; here it is
+ * the oracle.
+ *
+ * Tolerance: |got - want| <= 1e-5 * (|want| + max|want|) per element of a
+ * tensor. The device computes in float32 with another order of additions
+ * (the backend's BPTT and matmuls against the fused CPU kernel and the
+ * tape), so an element's error scales with the magnitude of the terms
+ * summed into it, which the tensor's largest magnitude bounds; an element
+ * that cancels to near 0 is held to 1e-5 of that scale rather than to
+ * 1e-5 of itself. Every compared gradient is checked to be non-zero.
+ *
+ * Models: the example specs' files themselves (adding, sine, copy,
+ * varlen, chars) and variants written here (go_backwards, reset_after
+ * False, no bias, zero_output_for_mask, right-padded and arbitrary masks
+ * with a fully masked row, Dense softmax / relu / linear on sequences,
+ * Embedding with and without mask_zero, two stacked GRUs, use_cudnn).
+ * Refusals: each line checked whole. Buffers: a fixed-shape loop of 3
+ * steps allocates nothing after its first (the runner's own count and the
+ * emulated cudaMalloc count). */
+#include "cuda_emu/cuda_backend_sources.c"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framework/autograd.h"
+#include "framework/device_layer.h"
+#include "framework/device_model.h"
+#include "framework/sparse_grad.h"
+#include "io/model_loader.h"
+#include "io/spec_reader.h"
+
+/* ---- random data ------------------------------------------------------- */
+
+static uint64_t rng_state = 1;
+
+static void rng_seed(uint64_t s) { rng_state = s * 0x9E3779B97F4A7C15ull + 1; }
+
+static uint32_t rng_u32(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 33);
+}
+
+static float rng_uniform(float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(rng_u32() & 0xffffff) / (float)0x1000000;
+}
+
+/* ---- backends ------------------------------------------------------------ */
+
+enum { BE_CPU, BE_EMU, BE_COUNT };
+
+static const rnnc_backend_ops *backend(int which)
+{
+    return which == BE_CPU ? rnnc_backend_ops_cpu() : rnnc__cuda_backend_ops();
+}
+
+static void emu_done(void) { rnnc__cuda_api()->shutdown(); }
+
+/* ---- models ---------------------------------------------------------------- */
+
+static rnnc_model *model_from_tree(rnnc_cfg *tree)
+{
+    rnnc_model *m = NULL;
+    rnnc_layer_reset_names();
+    rnnc_status s = rnnc_model_from_config(tree, NULL, &m);
+    rnnc_cfg_destroy(tree);
+    cr_assert_eq(s, RNNC_OK, "model: %s", rnnc_last_error());
+    return m;
+}
+
+static rnnc_model *example_model(const char *name)
+{
+    char path[1024];
+    rnnc_cfg *tree = NULL;
+    snprintf(path, sizeof path, "%s/examples/%s.yaml", RNNC_SOURCE_DIR, name);
+    cr_assert_eq(rnnc_spec_read_file(path, &tree), RNNC_OK, "%s", rnnc_last_error());
+    return model_from_tree(tree);
+}
+
+/* A Sequential named "v" over an input of batch_shape [null, dims...]
+ * (dtype float32 or int32) and the given layer lines ("- class_name: ..."). */
+static rnnc_model *yaml_model(const char *input, const char *dtype, const char *layers)
+{
+    char text[4096];
+    rnnc_cfg *tree = NULL;
+    snprintf(text, sizeof text,
+             "model:\n  class_name: Sequential\n  config:\n    name: v\n    layers:\n"
+             "      - class_name: InputLayer\n        config: {batch_shape: %s, dtype: %s}\n%s",
+             input, dtype, layers);
+    cr_assert_eq(rnnc_spec_read_string(text, strlen(text), "model", &tree), RNNC_OK, "%s\n%s",
+                 rnnc_last_error(), text);
+    return model_from_tree(tree);
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+typedef enum { MASK_NONE, MASK_RIGHT_PADDED, MASK_ARBITRARY } mask_kind;
+
+/* The masked steps of a (B, T) batch: right-padded (row b keeps a random
+ * prefix of at least one step), or arbitrary (random steps, leading ones
+ * included, and row 1 fully masked). */
+static void draw_mask(mask_kind k, int64_t B, int64_t T, uint8_t *keep)
+{
+    for (int64_t b = 0; b < B; b++) {
+        int64_t len = 1 + (int64_t)(rng_u32() % (uint32_t)T);
+        for (int64_t t = 0; t < T; t++) {
+            bool on = true;
+            if (k == MASK_RIGHT_PADDED)
+                on = t < len;
+            else if (k == MASK_ARBITRARY)
+                on = b != 1 && (rng_u32() % 3 != 0);
+            keep[b * T + t] = on;
+        }
+    }
+    if (k == MASK_ARBITRARY && B > 0 && T > 2) { /* row 0: masked first steps, kept later */
+        keep[0] = 0;
+        keep[1] = 0;
+        keep[2] = 1;
+    }
+}
+
+/* Float features (B, T, F) in [-1, 1]; masked steps all 0.0 (Masking's
+ * mask_value). */
+static rnnc_tensor *float_batch(int64_t B, int64_t T, int64_t F, mask_kind k)
+{
+    rnnc_tensor *x;
+    rnnc_shape s = RNNC_SHAPE(B, T, F);
+    cr_assert_eq(rnnc_tensor_create(RNNC_F32, &s, &x), RNNC_OK);
+    uint8_t *keep = malloc((size_t)(B * T));
+    draw_mask(k, B, T, keep);
+    float *d = x->data;
+    for (int64_t i = 0; i < B * T; i++)
+        for (int64_t f = 0; f < F; f++)
+            d[i * F + f] = keep[i] ? rng_uniform(-1.0f, 1.0f) : 0.0f;
+    free(keep);
+    return x;
+}
+
+/* Ids (B, T) int32 in [1, V); masked steps 0 (mask_zero's padding). */
+static rnnc_tensor *id_batch(int64_t B, int64_t T, int64_t V, mask_kind k)
+{
+    rnnc_tensor *x;
+    rnnc_shape s = RNNC_SHAPE(B, T);
+    cr_assert_eq(rnnc_tensor_create(RNNC_I32, &s, &x), RNNC_OK);
+    uint8_t *keep = malloc((size_t)(B * T));
+    draw_mask(k, B, T, keep);
+    int32_t *d = x->data;
+    for (int64_t i = 0; i < B * T; i++)
+        d[i] = keep[i] ? 1 + (int32_t)(rng_u32() % (uint32_t)(V - 1)) : 0;
+    free(keep);
+    return x;
+}
+
+/* ---- comparison ------------------------------------------------------------ */
+
+#define RTOL 1e-5
+
+static void expect_close(const char *what, const float *got, const float *want, size_t n)
+{
+    double mx = 0.0;
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs((double)want[i]));
+    size_t bad = 0, worst = 0;
+    double worst_err = -1.0;
+    for (size_t i = 0; i < n; i++) {
+        const double err = fabs((double)got[i] - (double)want[i]);
+        if (!(err <= RTOL * (fabs((double)want[i]) + mx)))
+            bad++;
+        if (!(err <= worst_err)) {
+            worst_err = err;
+            worst = i;
+        }
+    }
+    cr_expect_eq(bad, 0, "%s: %zu of %zu elements off (max |want| %g); worst at %zu: got %.9g, want %.9g",
+                 what, bad, n, mx, worst, n ? got[worst] : 0.0f, n ? want[worst] : 0.0f);
+}
+
+static float *download(const rnnc_backend_ops *be, const rnnc_bbuf *b)
+{
+    float *h = malloc((b->n ? b->n : 1) * sizeof *h);
+    cr_assert_eq(be->download(h, b), RNNC_OK, "%s", rnnc_last_error());
+    return h;
+}
+
+/* The host gradient of a weight after rnnc_backward (rows added in). */
+static const float *host_grad(rnnc_weight *w)
+{
+    cr_assert_eq(rnnc_tensor_grad_densify(w->value), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert(w->value->grad, "weight '%s' has no host gradient", w->name);
+    return w->value->grad;
+}
+
+/* The case: model ref on the host against model m (same weights; m is ref
+ * when NULL) on table `which`, batch x. */
+static void check_model_ref(const char *label, rnnc_model *m, rnnc_model *ref, rnnc_tensor *x, int which)
+{
+    const rnnc_backend_ops *be = backend(which);
+    char what[256];
+    /* The host reference. */
+    rnnc_ctx *cx = rnnc_ctx_create();
+    cr_assert(cx);
+    if (!ref)
+        ref = m;
+    rnnc_model_zero_grad(ref);
+    rnnc_call_args args = {.n_inputs = 1, .inputs = {x}, .training = true};
+    rnnc_call_result res;
+    cr_assert_eq(rnnc_model_call(ref, cx, &args, &res), RNNC_OK, "%s: %s", label, rnnc_last_error());
+    rnnc_tensor *y = res.outputs[0], *r;
+    cr_assert_eq(rnnc_tensor_create(RNNC_F32, &y->shape, &r), RNNC_OK);
+    float *rd = r->data;
+    for (size_t i = 0; i < r->numel; i++)
+        rd[i] = rng_uniform(-1.0f, 1.0f);
+    cr_assert_eq(rnnc_backward_with(cx, y, r), RNNC_OK, "%s", rnnc_last_error());
+
+    /* The device. */
+    rnnc_dmodel *dm = NULL;
+    cr_assert_eq(rnnc_dmodel_create(m, be, &dm), RNNC_OK, "%s on %s: %s", label, be->name, rnnc_last_error());
+    cr_assert_eq(rnnc_dmodel_backend(dm), be);
+    const rnnc_bbuf *dy_out;
+    rnnc_shape ys;
+    const uint8_t *ymask;
+    cr_assert_eq(rnnc_dmodel_forward(dm, x, true, &dy_out, &ys, &ymask), RNNC_OK, "%s on %s: %s", label,
+                 be->name, rnnc_last_error());
+    cr_assert_eq(ys.ndim, y->shape.ndim, "%s: output rank", label);
+    for (int i = 0; i < ys.ndim; i++)
+        cr_assert_eq(ys.dim[i], y->shape.dim[i], "%s: output dim %d", label, i);
+    float *yd = download(be, dy_out);
+    snprintf(what, sizeof what, "%s on %s: output", label, be->name);
+    expect_close(what, yd, y->data, y->numel);
+    free(yd);
+    /* The output mask, as Keras passes it to the loss. */
+    cr_assert_eq(ymask != NULL, res.mask != NULL, "%s on %s: output mask present %d, host %d", label, be->name,
+                 ymask != NULL, res.mask != NULL);
+    if (res.mask) {
+        const uint8_t *hm = res.mask->data;
+        for (size_t i = 0; i < res.mask->numel; i++)
+            cr_assert_eq(ymask[i] != 0, hm[i] != 0, "%s on %s: output mask at %zu", label, be->name, i);
+    }
+    rnnc_bbuf *dy;
+    cr_assert_eq(be->alloc(RNNC_F32, r->numel, &dy), RNNC_OK);
+    cr_assert_eq(be->upload(dy, r->data), RNNC_OK);
+    cr_assert_eq(rnnc_dmodel_zero_grad(dm), RNNC_OK);
+    cr_assert_eq(rnnc_dmodel_backward(dm, dy), RNNC_OK, "%s on %s: %s", label, be->name, rnnc_last_error());
+
+    int n;
+    rnnc_dweight *dw = rnnc_dmodel_weights(dm, &n);
+    rnnc_weight *hw[64];
+    rnnc_weight *rw[64];
+    int hn, rn;
+    cr_assert_eq(rnnc_model_weights(m, hw, 64, &hn), RNNC_OK);
+    cr_assert_eq(rnnc_model_weights(ref, rw, 64, &rn), RNNC_OK);
+    cr_assert_eq(n, hn, "%s: %d device weights, %d host", label, n, hn);
+    cr_assert_eq(rn, hn);
+    int compared = 0;
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(dw[i].host, hw[i], "%s: weight %d out of rnnc_model_weights' order", label, i);
+        cr_assert_eq(dw[i].value->n, hw[i]->value->numel);
+        cr_assert_eq(memcmp(hw[i]->value->data, rw[i]->value->data, hw[i]->value->numel * sizeof(float)), 0,
+                     "%s: weight %d differs from the reference model's", label, i);
+        if (!dw[i].grad)
+            continue;
+        const float *want = host_grad(rw[i]);
+        double mx = 0.0;
+        for (size_t k = 0; k < hw[i]->value->numel; k++)
+            mx = fmax(mx, fabs((double)want[k]));
+        cr_expect_gt(mx, 0.0, "%s: weight %d '%s' has a zero gradient (nothing to compare)", label, i,
+                     hw[i]->name);
+        float *got = download(be, dw[i].grad);
+        snprintf(what, sizeof what, "%s on %s: gradient of weight %d '%s' %s", label, be->name, i,
+                 hw[i]->name, rnnc_shape_str(&hw[i]->value->shape, (char[64]){0}, 64));
+        expect_close(what, got, want, hw[i]->value->numel);
+        free(got);
+        compared++;
+    }
+    cr_assert_gt(compared, 0, "%s: no gradient compared", label);
+    int n_tr = 0; /* grads exactly for the trainable weights, which come first */
+    for (int i = 0; i < m->n_layers; i++) {
+        int k;
+        cr_assert_eq(rnnc_layer_trainable_weights(m->layers[i], true, hw, 64, &k), RNNC_OK);
+        n_tr += k;
+    }
+    cr_expect_eq(compared, n_tr, "%s: %d gradients on the device, %d trainable weights", label, compared, n_tr);
+    for (int i = 0; i < n; i++)
+        cr_expect_eq(dw[i].grad != NULL, i < n_tr, "%s: weight %d", label, i);
+    be->free(dy);
+    rnnc_dmodel_destroy(dm);
+    rnnc_tensor_destroy(r);
+    rnnc_ctx_destroy(cx);
+}
+
+static void check_model(const char *label, rnnc_model *m, rnnc_tensor *x, int which)
+{
+    check_model_ref(label, m, NULL, x, which);
+}
+
+static void check_both(const char *label, rnnc_model *m, rnnc_tensor *x)
+{
+    for (int b = 0; b < BE_COUNT; b++)
+        check_model(label, m, x, b);
+}
+
+/* A batch of B rows of T steps (F features, or ids below V when ids) with
+ * masked steps of kind k, checked on both tables and freed. */
+static void check_batch(const char *label, rnnc_model *m, int64_t B, int64_t T, int64_t F, bool ids,
+                        mask_kind k)
+{
+    rnnc_tensor *x = ids ? id_batch(B, T, F, k) : float_batch(B, T, F, k);
+    check_both(label, m, x);
+    rnnc_tensor_destroy(x);
+}
+
+/* The model of examples/<name>.yaml on a batch as check_batch's. */
+static void check_example(const char *name, uint64_t seed, int64_t B, int64_t T, int64_t F, bool ids,
+                          mask_kind k)
+{
+    rng_seed(seed);
+    rnnc_model *m = example_model(name);
+    check_batch(name, m, B, T, F, ids, k);
+    rnnc_model_destroy(m);
+}
+
+TestSuite(device_model, .fini = emu_done);
+
+/* ---- the example specs ------------------------------------------------- */
+
+Test(device_model, example_adding) { check_example("adding", 1, 5, 50, 2, false, MASK_NONE); }
+Test(device_model, example_sine) { check_example("sine", 2, 3, 40, 1, false, MASK_NONE); }
+Test(device_model, example_copy_return_sequences_softmax) { check_example("copy", 3, 4, 11, 10, false, MASK_NONE); }
+Test(device_model, example_varlen_right_padded) { check_example("varlen", 4, 6, 30, 3, false, MASK_RIGHT_PADDED); }
+Test(device_model, example_varlen_arbitrary_mask) { check_example("varlen", 5, 5, 30, 3, false, MASK_ARBITRARY); }
+
+Test(device_model, example_chars_embedding)
+{
+    rng_seed(6);
+    rnnc_model *m = example_model("chars");
+    rnnc_tensor *x = id_batch(3, 64, 96, MASK_NONE);
+    int32_t *d = x->data;
+    d[5] = 0; /* id 0 is a character like any other here (no mask_zero) */
+    d[6] = d[7];
+    check_both("chars", m, x);
+    rnnc_tensor_destroy(x);
+    rnnc_model_destroy(m);
+}
+
+/* ---- variants -------------------------------------------------------------- */
+
+/* A Sequential written here, checked on batches with each mask kind. */
+typedef struct variant {
+    const char *label;
+    uint64_t seed;
+    const char *input, *dtype, *layers; /* as yaml_model takes them */
+    int64_t B, T, F;                    /* F: the vocabulary with ids */
+    bool ids;
+    mask_kind masks[2];
+    int n_masks;
+} variant;
+
+static void check_variant(const variant *v)
+{
+    rng_seed(v->seed);
+    rnnc_model *m = yaml_model(v->input, v->dtype, v->layers);
+    for (int i = 0; i < v->n_masks; i++)
+        check_batch(v->label, m, v->B, v->T, v->F, v->ids, v->masks[i]);
+    rnnc_model_destroy(m);
+}
+
+#define MASKING "      - {class_name: Masking, config: {name: masking}}\n"
+
+static const variant variants[] = {
+    {"go_backwards reset_after=False", 7, "[null, 9, 3]", "float32",
+     MASKING "      - {class_name: GRU, config: {name: gru, units: 6, go_backwards: true, reset_after: false, return_sequences: true}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 4, activation: relu}}\n",
+     4, 9, 3, false, {MASK_ARBITRARY, MASK_RIGHT_PADDED}, 2},
+    {"go_backwards last output", 8, "[null, 8, 2]", "float32",
+     MASKING "      - {class_name: GRU, config: {name: gru, units: 5, go_backwards: true}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 3, activation: softmax}}\n",
+     4, 8, 2, false, {MASK_RIGHT_PADDED}, 1},
+    {"no bias, zero_output_for_mask, relu/hard_sigmoid", 9, "[null, 7, 3]", "float32",
+     MASKING "      - {class_name: GRU, config: {name: gru, units: 4, use_bias: false, zero_output_for_mask: true, "
+             "return_sequences: true, activation: relu, recurrent_activation: hard_sigmoid}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 2, use_bias: false}}\n",
+     4, 7, 3, false, {MASK_ARBITRARY}, 1},
+    {"two GRUs", 10, "[null, 10, 3]", "float32",
+     MASKING "      - {class_name: GRU, config: {name: gru, units: 6, return_sequences: true}}\n"
+             "      - {class_name: GRU, config: {name: gru_1, units: 5, reset_after: false}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 3, activation: softmax}}\n",
+     5, 10, 3, false, {MASK_RIGHT_PADDED, MASK_ARBITRARY}, 2},
+    {"embedding mask_zero", 11, "[null, 8]", "int32",
+     "      - {class_name: Embedding, config: {name: embedding, input_dim: 7, output_dim: 4, mask_zero: true}}\n"
+     "      - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 7, activation: softmax}}\n",
+     4, 8, 7, true, {MASK_RIGHT_PADDED, MASK_ARBITRARY}, 2},
+    {"frozen GRU between trainable layers", 16, "[null, 6]", "int32",
+     "      - {class_name: Embedding, config: {name: embedding, input_dim: 5, output_dim: 3}}\n"
+     "      - {class_name: GRU, config: {name: gru, units: 4, trainable: false, return_sequences: true}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
+     3, 6, 5, true, {MASK_NONE}, 1},
+    {"Dense tanh -> linear on (B, T, F)", 12, "[null, 5, 4]", "float32",
+     "      - {class_name: Dense, config: {name: dense, units: 6, activation: tanh}}\n"
+     "      - {class_name: Dense, config: {name: dense_1, units: 3}}\n",
+     3, 5, 4, false, {MASK_NONE}, 1},
+};
+
+Test(device_model, go_backwards_reset_before_relu_arbitrary_mask) { check_variant(&variants[0]); }
+Test(device_model, go_backwards_last_output_right_padded) { check_variant(&variants[1]); }
+Test(device_model, no_bias_zero_output_for_mask_other_activations) { check_variant(&variants[2]); }
+Test(device_model, two_stacked_grus_masked) { check_variant(&variants[3]); }
+Test(device_model, embedding_mask_zero) { check_variant(&variants[4]); }
+Test(device_model, frozen_gru_between_trainable_layers) { check_variant(&variants[5]); }
+Test(device_model, dense_stack_on_sequences) { check_variant(&variants[6]); }
+
+Test(device_model, use_cudnn_false_and_true)
+{
+    rng_seed(13);
+    /* False: the generic kernel everywhere; True on the emulated CUDA:
+     * cuDNN, which a right-padded mask allows. */
+    rnnc_model *m = yaml_model("[null, 6, 2]", "float32",
+                               MASKING "      - {class_name: GRU, config: {name: gru, units: 4, use_cudnn: false}}\n"
+                               "      - {class_name: Dense, config: {name: dense, units: 1}}\n");
+    rnnc_tensor *x = float_batch(4, 6, 2, MASK_RIGHT_PADDED);
+    check_both("use_cudnn=False", m, x);
+    /* True: the host model cannot run it (no CUDA in this build), so the
+     * reference is the 'auto' model m with the same weights. */
+    rnnc_model *t = yaml_model("[null, 6, 2]", "float32",
+                               MASKING "      - {class_name: GRU, config: {name: gru, units: 4, use_cudnn: true}}\n"
+                               "      - {class_name: Dense, config: {name: dense, units: 1}}\n");
+    rnnc_weight *from[8], *to[8];
+    int n, k;
+    cr_assert_eq(rnnc_model_weights(m, from, 8, &n), RNNC_OK);
+    cr_assert_eq(rnnc_model_weights(t, to, 8, &k), RNNC_OK);
+    cr_assert_eq(n, k);
+    for (int i = 0; i < n; i++)
+        memcpy(to[i]->value->data, from[i]->value->data, from[i]->value->numel * sizeof(float));
+    check_model_ref("use_cudnn=True", t, m, x, BE_EMU);
+    rnnc_tensor_destroy(x);
+    rnnc_model_destroy(t);
+    rnnc_model_destroy(m);
+}
+
+/* ---- refusals -------------------------------------------------------------- */
+
+/* rnnc_dmodel_create on table `which` fails with want and exactly `line`. */
+static void expect_refused(rnnc_model *m, int which, rnnc_status want, const char *line)
+{
+    rnnc_dmodel *dm = (rnnc_dmodel *)&dm;
+    rnnc_status s = rnnc_dmodel_create(m, backend(which), &dm);
+    cr_expect_eq(s, want, "status %d, want %d (%s)", (int)s, (int)want, rnnc_last_error());
+    cr_expect_null(dm);
+    cr_expect_str_eq(rnnc_last_error(), line);
+    rnnc_model_destroy(m);
+}
+
+/* Models rnnc_dmodel_create refuses on one table, each with its line. */
+static const struct refusal {
+    const char *input, *dtype;
+    int backend;
+    const char *layers, *line;
+} refusals[] = {
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: LSTM, config: {name: lstm, units: 3}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 1}}\n",
+     "layer 'lstm' (LSTM): the LSTM layer has no device implementation"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: GRU, config: {name: gru, units: 3}}\n"
+     "      - {class_name: Dropout, config: {name: dropout, rate: 0.5}}\n",
+     "layer 'dropout' (Dropout): the Dropout layer has no device implementation"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, recurrent_dropout: 0.2}}\n",
+     "layer 'gru' (GRU): recurrent_dropout 0.2 has no device implementation"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, dropout: 0.5}}\n",
+     "layer 'gru' (GRU): dropout 0.5 has no device implementation"},
+    {"[4, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, stateful: true}}\n",
+     "layer 'gru' (GRU): stateful=True has no device implementation"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, activation: softmax}}\n",
+     "layer 'gru' (GRU): activation 'softmax' / recurrent_activation 'sigmoid' has no device implementation (element-wise ones)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, recurrent_constraint: non_neg}}\n",
+     "layer 'gru' (GRU): recurrent_constraint has no device implementation (the CPU path applies it)"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, dtype: mixed_bfloat16}}\n",
+     "layer 'gru' (GRU): the mixed_bfloat16 dtype policy has no device implementation (float32 only)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, use_cudnn: true}}\n",
+     "layer 'gru' (GRU): use_cudnn=True, but cuDNN cannot run this call (pass use_cudnn='auto' to fall back): the cpu backend has no cuDNN"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, use_cudnn: true, reset_after: false}}\n",
+     "layer 'gru' (GRU): use_cudnn=True, but cuDNN cannot run this call (pass use_cudnn='auto' to fall back): reset_after=False; cuDNN computes only reset_after=True"},
+    {"[null, 4]", "float32", BE_CPU,
+     "      - {class_name: Dense, config: {name: dense, units: 2, kernel_regularizer: l2}}\n",
+     "layer 'dense' (Dense): kernel_regularizer has no device implementation (the CPU path applies it)"},
+    {"[null, 4]", "float32", BE_CPU,
+     "      - {class_name: Dense, config: {name: dense, units: 2, activity_regularizer: l1}}\n",
+     "layer 'dense' (Dense): activity_regularizer has no device implementation (the CPU path applies it)"},
+    {"[null, 4]", "float32", BE_EMU,
+     "      - {class_name: Dense, config: {name: dense, units: 2, activation: log_softmax}}\n",
+     "layer 'dense' (Dense): activation 'log_softmax' has no device implementation (element-wise ones and softmax)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: Dense, config: {name: dense, units: 2}}\n"
+     "      - {class_name: Masking, config: {name: masking}}\n",
+     "layer 'masking' (Masking): runs on a device only directly on the model input (its mask is computed from the host batch)"},
+    {"[null, 5]", "int32", BE_CPU,
+     "      - {class_name: Masking, config: {name: masking}}\n"
+     "      - {class_name: Embedding, config: {name: embedding, input_dim: 4, output_dim: 2}}\n",
+     "layer 'embedding' (Embedding): reads the host batch, so it runs on a device only directly on the model input (here after layer 'masking')"},
+};
+
+Test(device_model, refusals)
+{
+    for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++) {
+        const struct refusal *r = &refusals[i];
+        expect_refused(yaml_model(r->input, r->dtype, r->layers), r->backend, RNNC_E_UNSUPPORTED, r->line);
+    }
+}
+
+Test(device_model, refuses_functional)
+{
+    rnnc_cfg *tree = NULL;
+    cr_assert_eq(rnnc_spec_read_file(RNNC_FIXTURES "/functional/masked.json", &tree), RNNC_OK, "%s",
+                 rnnc_last_error());
+    expect_refused(model_from_tree(tree), BE_CPU, RNNC_E_UNSUPPORTED,
+                   "device model: 'masked' is a Functional model; only Sequential models run on a device");
+}
+
+/* Per-batch failures: the CPU model's message for a bad id, use_cudnn=True
+ * with a mask cuDNN cannot take, backward without a training forward, a
+ * batch of the wrong shape. */
+Test(device_model, per_batch_errors)
+{
+    rng_seed(14);
+    rnnc_model *m = yaml_model("[null, 4]", "int32",
+                               "      - {class_name: Embedding, config: {name: embedding, input_dim: 9, output_dim: 3}}\n"
+                               "      - {class_name: GRU, config: {name: gru, units: 2}}\n");
+    rnnc_tensor *x = id_batch(2, 4, 9, MASK_NONE);
+    ((int32_t *)x->data)[5] = 9;
+    static const char line[] =
+        "Sequential 'v', layer 0: Embedding 'embedding': gather_rows: id 9 at flat position 5 of ids (2, 4) is outside [0, 9) (table (9, 3))";
+    rnnc_ctx *cx = rnnc_ctx_create();
+    rnnc_call_args args = {.n_inputs = 1, .inputs = {x}, .training = true};
+    rnnc_call_result res;
+    cr_assert_eq(rnnc_model_call(m, cx, &args, &res), RNNC_E_ARG);
+    cr_expect_str_eq(rnnc_last_error(), line, "the CPU model's line changed: update this test");
+    rnnc_ctx_destroy(cx);
+    for (int b = 0; b < BE_COUNT; b++) {
+        rnnc_dmodel *dm;
+        const rnnc_bbuf *y;
+        cr_assert_eq(rnnc_dmodel_create(m, backend(b), &dm), RNNC_OK, "%s", rnnc_last_error());
+        cr_expect_eq(rnnc_dmodel_forward(dm, x, true, &y, NULL, NULL), RNNC_E_ARG);
+        cr_expect_str_eq(rnnc_last_error(), line);
+        /* backward needs a training forward */
+        ((int32_t *)x->data)[5] = 1;
+        rnnc_bbuf *dy;
+        cr_assert_eq(backend(b)->alloc(RNNC_F32, 4, &dy), RNNC_OK);
+        cr_expect_eq(rnnc_dmodel_backward(dm, dy), RNNC_E_STATE);
+        cr_assert_eq(rnnc_dmodel_forward(dm, x, false, &y, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+        cr_expect_eq(rnnc_dmodel_backward(dm, dy), RNNC_E_STATE);
+        cr_assert_eq(rnnc_dmodel_forward(dm, x, true, &y, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+        cr_expect_eq(rnnc_dmodel_backward(dm, dy), RNNC_OK, "%s", rnnc_last_error());
+        cr_expect_eq(rnnc_dmodel_backward(dm, dy), RNNC_E_STATE); /* one per forward */
+        /* a batch that does not fit the input */
+        rnnc_tensor *bad;
+        rnnc_shape bs = RNNC_SHAPE(2, 5);
+        cr_assert_eq(rnnc_tensor_create(RNNC_I32, &bs, &bad), RNNC_OK);
+        cr_expect_eq(rnnc_dmodel_forward(dm, bad, true, &y, NULL, NULL), RNNC_E_SHAPE);
+        cr_expect_str_eq(rnnc_last_error(), "device model 'v': a batch of shape (2, 5) does not fit the model input (None, 4)");
+        rnnc_tensor_destroy(bad);
+        ((int32_t *)x->data)[5] = 9;
+        backend(b)->free(dy);
+        rnnc_dmodel_destroy(dm);
+    }
+    rnnc_tensor_destroy(x);
+    rnnc_model_destroy(m);
+
+    /* use_cudnn=True with a mask that is not right-padded (emulated CUDA). */
+    m = yaml_model("[null, 6, 2]", "float32",
+                   "      - {class_name: Masking, config: {name: masking}}\n"
+                   "      - {class_name: GRU, config: {name: gru, units: 3, use_cudnn: true}}\n");
+    x = float_batch(3, 6, 2, MASK_NONE);
+    float *xd = x->data;
+    xd[(1 * 6 + 2) * 2] = xd[(1 * 6 + 2) * 2 + 1] = 0.0f; /* row 1, step 2 masked, step 3 kept */
+    rnnc_dmodel *dm;
+    const rnnc_bbuf *y;
+    cr_assert_eq(rnnc_dmodel_create(m, backend(BE_EMU), &dm), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_eq(rnnc_dmodel_forward(dm, x, true, &y, NULL, NULL), RNNC_E_UNSUPPORTED);
+    cr_expect_str_eq(rnnc_last_error(),
+                     "Sequential 'v', layer 1: GRU 'gru': use_cudnn=True, but cuDNN cannot run this call (pass use_cudnn='auto' to fall back): "
+                     "mask row 1 is not right-padded (step 3 is kept after a masked step); cuDNN needs every row to be kept steps followed only by masked ones");
+    rnnc_dmodel_destroy(dm);
+    rnnc_tensor_destroy(x);
+    rnnc_model_destroy(m);
+}
+
+/* ---- buffers ---------------------------------------------------------------- */
+
+/* Three training steps of one shape: the runner allocates nothing after the
+ * first, and on the emulated CUDA neither does the caching allocator
+ * (cudaMalloc count); a new batch size reallocates. Weights change between
+ * steps (as an optimizer would) to show nothing depends on them staying. */
+Test(device_model, fixed_shape_loop_allocates_nothing_after_first_step)
+{
+    for (int b = 0; b < BE_COUNT; b++) {
+        rng_seed(15);
+        const rnnc_backend_ops *be = backend(b);
+        rnnc_model *m = example_model("varlen");
+        rnnc_tensor *x = float_batch(4, 30, 3, MASK_RIGHT_PADDED);
+        rnnc_dmodel *dm;
+        cr_assert_eq(rnnc_dmodel_create(m, be, &dm), RNNC_OK, "%s", rnnc_last_error());
+        rnnc_bbuf *dy;
+        cr_assert_eq(be->alloc(RNNC_F32, 4 * 3, &dy), RNNC_OK);
+        cr_assert_eq(be->fill(dy, 0.25f), RNNC_OK);
+        size_t allocs[3];
+        uint64_t mallocs[3] = {0, 0, 0};
+        for (int step = 0; step < 3; step++) {
+            const rnnc_bbuf *y;
+            float *xd = x->data;
+            for (size_t i = 0; i < x->numel; i++) /* new data, same masks */
+                if (xd[i] != 0.0f)
+                    xd[i] = rng_uniform(-1.0f, 1.0f);
+            cr_assert_eq(rnnc_dmodel_zero_grad(dm), RNNC_OK);
+            cr_assert_eq(rnnc_dmodel_forward(dm, x, true, &y, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+            cr_assert_eq(rnnc_dmodel_backward(dm, dy), RNNC_OK, "%s", rnnc_last_error());
+            int n;
+            rnnc_dweight *w = rnnc_dmodel_weights(dm, &n);
+            cr_assert_eq(be->sgd(&(rnnc_sgd_params){.lr = 0.01f}, w[0].value, w[0].grad, NULL), RNNC_OK);
+            allocs[step] = rnnc__dmodel_allocs(dm);
+            if (b == BE_EMU) {
+                rnnc_cuda_stats st;
+                cr_assert_eq(rnnc__cuda_api()->stats(&st), RNNC_OK);
+                mallocs[step] = st.device_mallocs;
+            }
+        }
+        cr_expect_eq(allocs[1], allocs[0], "%s: step 2 allocated %zu buffers", be->name, allocs[1] - allocs[0]);
+        cr_expect_eq(allocs[2], allocs[0], "%s: step 3 allocated %zu buffers", be->name, allocs[2] - allocs[0]);
+        cr_expect_eq(mallocs[2], mallocs[0], "%s: cudaMalloc called %llu times after step 1", be->name,
+                     (unsigned long long)(mallocs[2] - mallocs[0]));
+        /* Another batch size: new buffers (the count is live). */
+        rnnc_tensor *x2 = float_batch(2, 30, 3, MASK_RIGHT_PADDED);
+        const rnnc_bbuf *y;
+        cr_assert_eq(rnnc_dmodel_forward(dm, x2, true, &y, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+        cr_expect_gt(rnnc__dmodel_allocs(dm), allocs[2], "%s: a new batch size allocated nothing", be->name);
+        rnnc_tensor_destroy(x2);
+        be->free(dy);
+        rnnc_dmodel_destroy(dm);
+        rnnc_tensor_destroy(x);
+        rnnc_model_destroy(m);
+    }
+}
+
+/* Upload / download: the device values are the host weights after create,
+ * a device change comes back with download, a host change goes out with
+ * upload. */
+Test(device_model, upload_download_round_trip)
+{
+    for (int b = 0; b < BE_COUNT; b++) {
+        const rnnc_backend_ops *be = backend(b);
+        rnnc_model *m = example_model("adding");
+        rnnc_dmodel *dm;
+        cr_assert_eq(rnnc_dmodel_create(m, be, &dm), RNNC_OK, "%s", rnnc_last_error());
+        int n;
+        rnnc_dweight *w = rnnc_dmodel_weights(dm, &n);
+        cr_assert_eq(n, 5); /* GRU kernel, recurrent_kernel, bias; Dense kernel, bias */
+        float *v = download(be, w[1].value);
+        cr_expect_eq(memcmp(v, w[1].host->value->data, w[1].value->n * sizeof *v), 0);
+        free(v);
+        cr_assert_eq(be->fill(w[3].value, 0.5f), RNNC_OK);
+        cr_assert_eq(rnnc_dmodel_download(dm), RNNC_OK);
+        cr_expect_eq(((float *)w[3].host->value->data)[0], 0.5f);
+        ((float *)w[0].host->value->data)[2] = 7.0f;
+        cr_assert_eq(rnnc_dmodel_upload(dm), RNNC_OK);
+        v = download(be, w[0].value);
+        cr_expect_eq(v[2], 7.0f);
+        free(v);
+        rnnc_dmodel_destroy(dm);
+        rnnc_model_destroy(m);
+    }
+}
