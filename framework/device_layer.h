@@ -41,7 +41,9 @@ typedef struct rnnc_dlayer_init {
     rnnc_shape in_shape;         /* the layer's input spec; -1 = known per batch only */
     rnnc_dtype in_dtype;         /* the model input's dtype when on_input, else float32 */
     bool on_input;               /* directly on the model input: forward gets the host batch */
-    rnnc_dweight *weights;       /* every weight of the model (rnnc_dmodel_weights) */
+    rnnc_dweight *weights;       /* every weight of the model (rnnc_dmodel_weights); their
+                                  * value / grad buffers are allocated after create: keep
+                                  * the pointers, read the buffers in forward / backward */
     int n_weights;
 } rnnc_dlayer_init;
 
