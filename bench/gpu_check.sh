@@ -16,9 +16,10 @@
 #      the machine has no internet, so nothing is installed)
 #   3. a CUDA Release build (-DRNNC_CUDA=ON, sm_90 only, MPI off) of the
 #      program, the CUDA module and the GPU tests only
-#   4. the GPU tests: test_backend_ops's real-GPU cases
-#      (backend_ops_cuda_gpu/*), test_cuda_gru, and test_device_fit /
-#      test_device_model when the tree has them
+#   4. the real-GPU test cases: test_backend_ops's backend_ops_cuda_gpu/*,
+#      test_backend_ops_gru's backend_ops_gru_cuda_gpu/*, test_cuda_gru,
+#      test_device_fit's device_fit_gpu/*, and test_device_model when it has
+#      any (a case that skips on a machine with a GPU counts as a failure)
 #   5. which Python has PyTorch with CUDA (python3, /usr/bin/python3, or
 #      GPU_CHECK_PYTHON): the peer; none: the peer is skipped, saying so
 #   6. rnnc bench gru --device cuda on the issue's large shape
@@ -166,9 +167,24 @@ fi
 export PATH=/usr/local/cuda/bin:$PATH
 launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache)
-tests=(test_backend_ops test_cuda_gru)
-for t in test_device_fit test_device_model; do
-  [ -f "tests/$t.c" ] && tests+=("$t")
+# The tests with real-GPU cases, each with the Criterion filter that picks
+# them ("" = every case): a test whose source is not in the tree is left
+# out, and so is one that never asks for the real CUDA backend (an
+# emulation-only test proves nothing here and costs device time).
+gpu_tests=(test_backend_ops 'backend_ops_cuda_gpu/*' test_backend_ops_gru 'backend_ops_gru_cuda_gpu/*'
+  test_cuda_gru '' test_device_fit 'device_fit_gpu/*' test_device_model '')
+tests=()
+filters=()
+for ((i = 0; i < ${#gpu_tests[@]}; i += 2)); do
+  t=${gpu_tests[i]}
+  if [ ! -f "tests/$t.c" ]; then
+    say "$t: not in this tree, left out"
+  elif ! grep -qE 'rnnc_backend_ops_get\(RNNC_DEVICE_CUDA|rnnc_backend_cuda(_table)?\(|use_real_gpu' "tests/$t.c"; then
+    say "$t: has no real-GPU case (emulation only), left out"
+  else
+    tests+=("$t")
+    filters+=("${gpu_tests[i + 1]}")
+  fi
 done
 if ! step configure 120 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRNNC_CUDA=ON \
   -DRNNC_WERROR=OFF -DRNNC_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES="${GPU_CHECK_ARCH:-90}" \
@@ -182,9 +198,15 @@ if ! step build "${GPU_CHECK_BUILD_LIMIT:-300}" cmake --build "$BUILD" -j "$(npr
 fi
 
 # ---- 4. the GPU tests ----------------------------------------------------------
-step test_backend_ops_gpu 90 "$BUILD/tests/test_backend_ops" --filter 'backend_ops_cuda_gpu/*' --verbose --jobs 1
-for t in "${tests[@]:1}"; do
-  step "$t" 90 "$BUILD/tests/$t" --verbose --jobs 1
+for i in "${!tests[@]}"; do
+  filter=()
+  [ -n "${filters[i]}" ] && filter=(--filter "${filters[i]}")
+  step "${tests[i]}" 120 "$BUILD/tests/${tests[i]}" "${filter[@]}" --verbose --jobs 1
+  ran=$(grep -E '^\[(PASS|FAIL|SKIP)\] ' "$OUT/${tests[i]}.log" 2>/dev/null | grep -vc 'Test is disabled')
+  if [ -f "$OUT/${tests[i]}.log" ] && [ "$ran" -eq 0 ]; then
+    say "${tests[i]}: no case ran (filter '${filters[i]}' matches none?): counted as a failure"
+    failed=1
+  fi
 done
 
 # ---- 5. the peer's Python ----------------------------------------------------
