@@ -44,8 +44,12 @@
  * OpenBLAS loads, so the command re-executes itself with both removed from
  * its environment (and the peer's), says so, and prints the kernel OpenBLAS
  * picked (openblas_get_config()). Tests and CI never do this. */
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* popen, clock_gettime, fork, setenv */
-#define _DEFAULT_SOURCE         /* wait4 */
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* wait4 */
+#endif
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
@@ -1012,8 +1016,8 @@ static int gpu_usage_check(const char *dev)
     return -1;
 }
 
-/* The GPU bench (apps/cmd_bench_cuda.c) on api, options already checked. */
-static int bench_gpu_cmd(const rnnc_cuda_api *api, int64_t rounds, double min_time)
+/* The GPU bench (apps/cmd_bench_cuda.c) on cu, options already checked. */
+static int bench_gpu_cmd(const rnnc_cuda_api *cu, int64_t rounds, double min_time)
 {
     bench_shape shapes[BENCH_MAX_SHAPES];
     int n, rc;
@@ -1031,14 +1035,18 @@ static int bench_gpu_cmd(const rnnc_cuda_api *api, int64_t rounds, double min_ti
         .peers = peers, .threads_arg = threads_arg ? threads_arg : "1"};
     o.n_peers = rnnc__bench_gpu_peer(peer, rnnc_cli_get(&bench_cmd, "--python"), &peers[0], pybuf,
                                      sizeof pybuf);
-    return rnnc__bench_gpu(api, &o);
+    return rnnc__bench_gpu(cu, &o);
 }
 
-/* --device: -1 to run the CPU bench; 0 with *api for the GPU; else the
+/* Where --device gets the CUDA table: the backend's (tests/test_bench_cuda.c
+ * points it at the emulated backend to run this file's GPU path). */
+static rnnc_status (*bench_cuda_table)(const rnnc_cuda_api **out) = rnnc_backend_cuda;
+
+/* --device: -1 to run the CPU bench; 0 with *cu for the GPU; else the
  * exit code (said on stderr). cuda without a usable GPU fails here, before
  * any work, with the backend's one line; auto takes the GPU when one is
  * present and says so. */
-static int bench_device(const rnnc_cuda_api **api)
+static int bench_device(const rnnc_cuda_api **cu)
 {
     const char *v = rnnc_cli_get(&bench_cmd, "--device");
     rnnc_device want = RNNC_DEVICE_CPU;
@@ -1051,15 +1059,15 @@ static int bench_device(const rnnc_cuda_api **api)
     int rc;
     if (want == RNNC_DEVICE_CUDA && (rc = gpu_usage_check("cuda")) >= 0)
         return rc;
-    if (want == RNNC_DEVICE_CUDA && rnnc_backend_cuda(api) != RNNC_OK) {
+    if (want == RNNC_DEVICE_CUDA && bench_cuda_table(cu) != RNNC_OK) {
         rnnc_cli_error(&bench_cmd, "--device cuda: %s", rnnc_last_error());
         return RNNC_EXIT_FAIL;
     }
     if (want == RNNC_DEVICE_AUTO) {
-        if (!rnnc_device_available(RNNC_DEVICE_CUDA) || rnnc_backend_cuda(api) != RNNC_OK)
+        if (bench_cuda_table(cu) != RNNC_OK) /* no GPU: the CPU bench */
             return -1;
         char dev[256] = "a CUDA device";
-        (*api)->device_describe(dev, sizeof dev);
+        (*cu)->device_describe(dev, sizeof dev);
         fprintf(stderr, "rnnc bench: --device auto: a CUDA device is present (%s); timing the GRU on it\n", dev);
         if ((rc = gpu_usage_check("auto")) >= 0)
             return rc;
@@ -1092,9 +1100,9 @@ int rnnc_cmd_bench(int argc, char **argv)
     if ((v = rnnc_cli_get(&bench_cmd, "--min-time")) &&
         !rnnc_cli_float(&bench_cmd, "--min-time", v, 0.01, 600, &min_time))
         return RNNC_EXIT_USAGE;
-    const rnnc_cuda_api *api = NULL;
-    if ((rc = bench_device(&api)) >= 0)
-        return rc == 0 ? bench_gpu_cmd(api, rounds, min_time) : rc;
+    const rnnc_cuda_api *cu = NULL;
+    if ((rc = bench_device(&cu)) >= 0)
+        return rc == 0 ? bench_gpu_cmd(cu, rounds, min_time) : rc;
     const char *threads_arg = rnnc_cli_get(&bench_cmd, "--threads");
     if (!threads_arg)
         threads_arg = "1,2";

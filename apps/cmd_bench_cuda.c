@@ -193,14 +193,14 @@ static rnnc_status gpu_forward(gpu_bench *b, bool training, const rnnc_dtensor *
     return RNNC_OK;
 }
 
-static rnnc_status run_fwd(gpu_bench *b)
+static rnnc_status gpu_run_fwd(gpu_bench *b)
 {
     const rnnc_dtensor *last;
     return gpu_forward(b, false, &last);
 }
 
 /* forward + MSE(last output, target) + backward + SGD(1e-3), on the device. */
-static rnnc_status run_train(gpu_bench *b)
+static rnnc_status gpu_run_train(gpu_bench *b)
 {
     const rnnc_dtensor *last, *grads[3];
     if (b->use_ops)
@@ -286,9 +286,9 @@ static void rnnc_round(const rnnc_cuda_api *cu, const bench_gpu_options *o, benc
         double m1 = 0, m2 = 0;
         rnnc_status st = gpu_setup(&b, cu, s, k == RNNC_BENCH_CUDNN);
         if (st == RNNC_OK)
-            st = gpu_time(run_fwd, &b, o->min_time * 1e3, o->min_reps, &tm->f[tm->n], &m1);
+            st = gpu_time(gpu_run_fwd, &b, o->min_time * 1e3, o->min_reps, &tm->f[tm->n], &m1);
         if (st == RNNC_OK)
-            st = gpu_time(run_train, &b, o->min_time * 1e3, o->min_reps, &tm->t[tm->n], &m2);
+            st = gpu_time(gpu_run_train, &b, o->min_time * 1e3, o->min_reps, &tm->t[tm->n], &m2);
         gpu_teardown(&b);
         if (st != RNNC_OK) {
             fprintf(stderr, "rnnc bench: --device cuda, shape %lld,%lld,%lld,%lld, kernel %s: %s\n",

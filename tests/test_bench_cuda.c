@@ -23,11 +23,35 @@
  * rnnc_cuda_api's GRU and through the op table's GRU op (skipped while the
  * CUDA table does not support it).
  *
+ * The program's own path (apps/cmd_bench.c: options, --device cuda and
+ * auto, the default peer) runs here too, with the emulated backend as its
+ * CUDA table; and the GPU bench's default shapes (the shared ones plus the
+ * large one).
+ *
  * The figures of a real GPU: bench/gpu_check.sh on a machine that has one. */
+#define _POSIX_C_SOURCE 200809L /* the bench's files, compiled in here */
+#define _DEFAULT_SOURCE
 #include "cuda_emu/cuda_backend_sources.c"
 
+#include "apps/cli.c"
+#include "apps/cmd_bench.c"
 #include "apps/cmd_bench_common.c"
 #include "apps/cmd_bench_cuda.c"
+
+/* cmd_bench.c hands these over; not reached here. */
+int rnnc_cmd_bench_dist(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return 2;
+}
+
+int rnnc_cmd_bench_stream(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return 2;
+}
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -42,6 +66,18 @@
 #define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
 
 TestSuite(bench_cuda, .timeout = 300);
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void free3(char *a, char *b, char *c)
+{
+    free(a);
+    free(b);
+    free(c);
+}
 
 static void own_dir(char *dir, size_t cap, const char *tag)
 {
@@ -88,7 +124,7 @@ Test(bench_cuda, device_cuda_without_gpu_fails_before_any_work)
     const char *want = rnnc_device_built(RNNC_DEVICE_CUDA)
                            ? "rnnc bench: --device cuda: no CUDA device present"
                            : "rnnc bench: --device cuda: CUDA backend not built (configure with -DRNNC_CUDA=ON)\n";
-    cr_expect(strncmp(r.err, want, strlen(want)) == 0, "stderr:\n%s\nwanted it to start with:\n%s", r.err, want);
+    cr_expect(starts_with(r.err, want), "stderr:\n%s\nwanted it to start with:\n%s", r.err, want);
     cr_expect_eq(rnnc_test_count_lines(r.err), 1, "one line:\n%s", r.err);
     cr_expect_str_empty(r.out, "nothing measured, nothing printed:\n%s", r.out);
     cr_expect(!peer_ran, "the peer ran");
@@ -106,7 +142,7 @@ Test(bench_cuda, device_auto_without_gpu_runs_the_cpu_bench)
     rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, args);
     rnnc_test_rm_tree(dir);
     cr_expect_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
-    cr_expect(strncmp(r.out, "# rnnc bench gru: kernel=fused, float32", 39) == 0, "%s", r.out);
+    cr_expect(starts_with(r.out, "# rnnc bench gru: kernel=fused, float32"), "%s", r.out);
     cr_expect(strstr(r.out, "    2    3    4    5 |"), "no CPU row:\n%s", r.out);
     cr_expect_str_empty(r.err, "%s", r.err);
     rnnc_test_run_free(&r);
@@ -137,7 +173,7 @@ Test(bench_cuda, device_cuda_usage_errors)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, cases[i].args);
         cr_expect_eq(r.code, 2, "case %zu: exit %d, stderr: %s", i, r.code, r.err);
-        cr_expect(strncmp(r.err, cases[i].want, strlen(cases[i].want)) == 0, "case %zu: %s", i, r.err);
+        cr_expect(starts_with(r.err, cases[i].want), "case %zu: %s", i, r.err);
         cr_expect_eq(rnnc_test_count_lines(r.err), 1, "case %zu: %s", i, r.err);
         cr_expect_str_empty(r.out, "case %zu: %s", i, r.out);
         rnnc_test_run_free(&r);
@@ -147,11 +183,12 @@ Test(bench_cuda, device_cuda_usage_errors)
 
 /* ---- the GPU bench on the emulated backend --------------------------------- */
 
-/* Runs rnnc__bench_gpu with stdout into dir/out and stderr into dir/err;
- * returns the exit code, the outputs (malloc'd) in *out and *err, and the
- * fake peer's dir/calls in *calls (NULL when it never ran); removes dir. */
-static int run_gpu_bench(const char *dir, const bench_gpu_options *o, char **out, char **err,
-                         char **calls)
+/* Runs rnnc__bench_gpu (o) or, with o NULL, rnnc_cmd_bench(argv) with
+ * stdout into dir/out and stderr into dir/err; returns the exit code, the
+ * outputs (malloc'd) in *out and *err, and the fake peer's dir/calls in
+ * *calls (NULL when it never ran); removes dir. */
+static int run_bench(const char *dir, const bench_gpu_options *o, char **argv, char **out,
+                     char **err, char **calls)
 {
     char path[2][600];
     int saved[2];
@@ -165,7 +202,10 @@ static int run_gpu_bench(const char *dir, const bench_gpu_options *o, char **out
         dup2(fd, 1 + i);
         close(fd);
     }
-    const int rc = rnnc__bench_gpu(rnnc__cuda_api(), o);
+    int argc = 0;
+    while (!o && argv[argc])
+        argc++;
+    const int rc = o ? rnnc__bench_gpu(rnnc__cuda_api(), o) : rnnc_cmd_bench(argc, argv);
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < 2; i++) {
@@ -210,14 +250,14 @@ Test(bench_cuda, emulated_gpu_bench_passes_device_cuda_to_the_peer)
                                  .min_time = 0.01, .min_reps = 3, .peers = &peer, .n_peers = 1,
                                  .threads_arg = "1"};
     char *out, *err, *argv_lines;
-    const int rc = run_gpu_bench(dir, &o, &out, &err, &argv_lines);
+    const int rc = run_bench(dir, &o, NULL, &out, &err, &argv_lines);
     cr_expect_eq(rc, 0, "%s", out);
     cr_expect_str_empty(err, "%s", err);
     cr_assert(argv_lines, "the peer never ran");
     /* one call per round, each with the device and the shape */
     char want[800];
     snprintf(want, sizeof want, "bench/torch2_rnn_bench.py --mode eager --device cuda --shapes 2,3,4,5 --threads 1 --min-time 0.01\n");
-    cr_expect(strncmp(argv_lines, want, strlen(want)) == 0, "peer's command line:\n%s\nwanted:\n%s", argv_lines, want);
+    cr_expect(starts_with(argv_lines, want), "peer's command line:\n%s\nwanted:\n%s", argv_lines, want);
     cr_expect_eq(rnnc_test_count_lines(argv_lines), 2, "one call per round:\n%s", argv_lines);
     cr_expect(strstr(out, "# rnnc bench gru --device cuda: ") && strstr(out, "full float32 math (no TF32)"), "%s", out);
     cr_expect(strstr(out, "# GRU through the backend op table's GRU op") ||
@@ -241,11 +281,9 @@ Test(bench_cuda, emulated_gpu_bench_passes_device_cuda_to_the_peer)
     cr_expect(strstr(line, "cudnn fwd ") && strstr(line, "generic fwd "), "%s", line);
     /* the caching allocator: no cudaMalloc in a timed step */
     const char *m1 = strstr(line, "cudaMalloc per call "), *m2 = m1 ? strstr(m1 + 1, "cudaMalloc per call ") : NULL;
-    cr_expect(m1 && m2 && strncmp(m1 + 20, "0.00)", 5) == 0 && strncmp(m2 + 20, "0.00)", 5) == 0, "%s", line);
+    cr_expect(m1 && m2 && starts_with(m1 + 20, "0.00)") && starts_with(m2 + 20, "0.00)"), "%s", line);
     cr_expect(strstr(out, "# peer torch version: fake torch 0"), "%s", out);
-    free(argv_lines);
-    free(out);
-    free(err);
+    free3(argv_lines, out, err);
 }
 
 Test(bench_cuda, emulated_peer_that_skips_is_said_once_and_not_run_again)
@@ -264,7 +302,7 @@ Test(bench_cuda, emulated_peer_that_skips_is_said_once_and_not_run_again)
                                  .rounds = 3, .min_time = 0.01, .min_reps = 3, .peers = &peer,
                                  .n_peers = 1, .threads_arg = "1"};
     char *out, *err, *argv_lines;
-    const int rc = run_gpu_bench(dir, &o, &out, &err, &argv_lines);
+    const int rc = run_bench(dir, &o, NULL, &out, &err, &argv_lines);
     cr_expect_str_eq(err, "rnnc bench: peer 'peer' skipped: torch 0 has no CUDA device\n");
     cr_expect_eq(rc, 0, "%s", out);
     cr_assert(argv_lines);
@@ -275,9 +313,95 @@ Test(bench_cuda, emulated_peer_that_skips_is_said_once_and_not_run_again)
     char line[400];
     line_of(out, "    1    2    3    4 generic |", line, sizeof line);
     cr_expect(strstr(line, "        - ") && !strstr(out, " cudnn "), "no peer figure, generic only: %s", line);
-    free(argv_lines);
-    free(out);
-    free(err);
+    free3(argv_lines, out, err);
+}
+
+/* ---- the program's GPU path, on the emulated backend ------------------------ */
+
+static rnnc_status emulated_table(const rnnc_cuda_api **out)
+{
+    *out = rnnc__cuda_api();
+    return RNNC_OK;
+}
+
+/* rnnc bench gru --device DEV as the program runs it (apps/cmd_bench.c),
+ * with the emulated backend as the CUDA table and the fake Python as the
+ * peer's, from the repository root (the peer's script is found there). */
+static int program_gpu_bench(const char *dev, char **out, char **err, char **calls)
+{
+    char dir[512], py[600];
+    own_dir(dir, sizeof dir, "program");
+    fake_python(dir, "echo 'B,T,F,U,threads,fwd_ms,train_ms'\necho '2,3,4,5,1,1000.0,2000.0'\n", py,
+                sizeof py);
+    cr_assert_eq(chdir(RNNC_SOURCE_DIR), 0);
+    bench_cuda_table = emulated_table;
+    char *argv[] = {"bench", "gru", "--device", (char *)dev, "--shapes", "2,3,4,5", "--rounds", "1",
+                    "--min-time", "0.01", "--kernel", "generic", "--python", py, NULL};
+    return run_bench(dir, NULL, argv, out, err, calls);
+}
+
+Test(bench_cuda, emulated_program_device_cuda_runs_the_gpu_bench)
+{
+    char *out, *err, *calls;
+    const int rc = program_gpu_bench("cuda", &out, &err, &calls);
+    cr_expect_eq(rc, 0, "%s%s", out, err);
+    cr_expect_str_empty(err, "%s", err);
+    cr_expect(starts_with(out, "# rnnc bench gru --device cuda: CPU emulation"), "%s", out);
+    cr_expect(strstr(out, "    2    3    4    5 generic |") && !strstr(out, " cudnn "), "%s", out);
+    cr_expect(strstr(out, "# peer torch: ") && strstr(out, " bench/torch2_rnn_bench.py --mode eager --device cuda\n"),
+              "%s", out);
+    cr_assert(calls, "the peer never ran");
+    cr_expect_str_eq(calls, "bench/torch2_rnn_bench.py --mode eager --device cuda --shapes 2,3,4,5 --threads 1 --min-time 0.01\n");
+    free3(out, err, calls);
+}
+
+Test(bench_cuda, emulated_program_device_auto_takes_the_gpu_saying_so)
+{
+    char *out, *err, *calls;
+    const int rc = program_gpu_bench("auto", &out, &err, &calls);
+    cr_expect_eq(rc, 0, "%s%s", out, err);
+    cr_expect(starts_with(err, "rnnc bench: --device auto: a CUDA device is present (CPU emulation") &&
+                  strstr(err, "); timing the GRU on it\n"), "%s", err);
+    cr_expect_eq(rnnc_test_count_lines(err), 1, "%s", err);
+    cr_expect(starts_with(out, "# rnnc bench gru --device cuda: CPU emulation"), "%s", out);
+    free3(out, err, calls);
+}
+
+/* The GPU bench's default shapes: ../shared/bench/shapes.txt's plus the
+ * issue's large one (the CPU bench: the file's alone); --shapes-file or
+ * --shapes replace both. */
+Test(bench_cuda, gpu_default_shapes_add_the_large_one)
+{
+    char dir[512], path[700];
+    own_dir(dir, sizeof dir, "shapes");
+    snprintf(path, sizeof path, "%s/shared", dir);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/shared/bench", dir);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/shared/bench/shapes.txt", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fputs("# B T F U\n2 3 4 5\n1 2 3 4  # two\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/repo", dir);
+    mkdir(path, 0777);
+    cr_assert_eq(chdir(path), 0);
+    bench_shape sh[BENCH_MAX_SHAPES];
+    int n = 0;
+    char *argv[] = {"bench", "gru", NULL};
+    cr_assert_eq(rnnc_cli_parse(&bench_cmd, 2, argv), -1);
+    cr_expect_eq(get_shapes(false, sh, &n), -1);
+    cr_expect_eq(n, 2);
+    cr_expect_eq(get_shapes(true, sh, &n), -1);
+    cr_assert_eq(n, 3);
+    cr_expect(sh[0].B == 2 && sh[0].T == 3 && sh[0].F == 4 && sh[0].U == 5);
+    cr_expect(sh[1].B == 1 && sh[1].T == 2 && sh[1].F == 3 && sh[1].U == 4);
+    cr_expect(sh[2].B == 256 && sh[2].T == 200 && sh[2].F == 128 && sh[2].U == 512);
+    char *argv2[] = {"bench", "gru", "--shapes", "7,8,9,10", NULL};
+    cr_assert_eq(rnnc_cli_parse(&bench_cmd, 4, argv2), -1);
+    cr_expect_eq(get_shapes(true, sh, &n), -1);
+    cr_expect(n == 1 && sh[0].B == 7, "--shapes alone: %d shapes", n);
+    rnnc_test_rm_tree(dir);
 }
 
 /* ---- the training step is a real one ---------------------------------------- */
@@ -327,14 +451,14 @@ static void check_sgd_step(bool cudnn, bool ops)
     cr_assert_eq(b.use_ops, ops);
     /* a first step, so that the checked one starts with the gradients of
      * another step in the buffers (they must be zeroed, not added to) */
-    cr_assert_eq(run_train(&b), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(gpu_run_train(&b), RNNC_OK, "%s", rnnc_last_error());
     rnnc_tensor *before[3], *after[3];
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(rnnc_tensor_create(RNNC_F64, &b.w[i]->shape, &before[i]), RNNC_OK);
         cr_assert_eq(rnnc_tensor_create(RNNC_F64, &b.w[i]->shape, &after[i]), RNNC_OK);
         cr_assert_eq(b.api->download(before[i], b.w[i]), RNNC_OK);
     }
-    cr_assert_eq(run_train(&b), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(gpu_run_train(&b), RNNC_OK, "%s", rnnc_last_error());
     for (int i = 0; i < 3; i++)
         cr_assert_eq(b.api->download(after[i], b.w[i]), RNNC_OK);
     /* the update must be -lr * dL/dw, dL/dw by central differences in the weights */
