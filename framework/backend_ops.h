@@ -67,7 +67,9 @@ typedef struct rnnc_bbuf {
     X(RNNC_BOP_SCALE_ROWS, "scale_rows")                                      \
     X(RNNC_BOP_GATHER_ROWS, "gather_rows") /* and scatter_add_rows */         \
     X(RNNC_BOP_METRIC, "metric")                                              \
-    X(RNNC_BOP_GRU, "gru") /* gru_create/destroy/forward/backward */
+    X(RNNC_BOP_GRU, "gru") /* gru_create/destroy/forward/backward */         \
+    X(RNNC_BOP_COPY_BLOCK, "copy_block")                                      \
+    X(RNNC_BOP_REVERSE_TIME, "reverse_time")
 
 typedef enum {
 #define X(e, name) e,
@@ -247,6 +249,25 @@ struct rnnc_backend_ops {
      * RNNC_E_STATE. */
     rnnc_status (*gru_backward)(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dh0,
                                 rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel, rnnc_bbuf *dbias);
+
+    /* ---- layout (Bidirectional's merge and its gradient) ---- */
+    /* A block of columns between two row-major float32 matrices with the
+     * same number of rows: for r < rows, c < width,
+     *   dst[r * dst_cols + dst_off + c] = src[r * src_cols + src_off + c]
+     * (accumulate: +=). src has rows * src_cols elements, dst rows *
+     * dst_cols; src_off + width <= src_cols, dst_off + width <= dst_cols
+     * (RNNC_E_SHAPE otherwise); width 0 or rows 0 does nothing. dst must not
+     * share memory with src (RNNC_E_ARG). Exact: a copy, or one float
+     * addition per element. */
+    rnnc_status (*copy_block)(int64_t rows, int64_t width, const rnnc_bbuf *src, int64_t src_cols,
+                              int64_t src_off, rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off,
+                              bool accumulate);
+    /* y (B, T, C) with y[b, t, :] = x[b, T - 1 - t, :]: the whole time axis
+     * flipped, masked steps included (Keras's ops.flip(y, axis=1), which
+     * Bidirectional applies to the backward layer's sequence whatever the
+     * mask). Its own gradient. y must not share memory with x (RNNC_E_ARG);
+     * B, T, C >= 0. Exact. */
+    rnnc_status (*reverse_time)(int64_t B, int64_t T, int64_t C, const rnnc_bbuf *x, rnnc_bbuf *y);
 };
 
 /* A borrowed buffer over memory the caller owns on be's device (a

@@ -83,5 +83,11 @@ rnnc_status rnnc__gru_backward_check(const rnnc_backend_ops *be, const rnnc_bgru
                                      int64_t T, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
                                      const rnnc_bbuf *dh0, const rnnc_bbuf *dkernel,
                                      const rnnc_bbuf *drecurrent_kernel, const rnnc_bbuf *dbias);
+/* copy_block's and reverse_time's buffers and sizes. */
+rnnc_status rnnc__copy_block_check(const rnnc_backend_ops *be, int64_t rows, int64_t width,
+                                   const rnnc_bbuf *src, int64_t src_cols, int64_t src_off,
+                                   const rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off);
+rnnc_status rnnc__reverse_time_check(const rnnc_backend_ops *be, int64_t B, int64_t T, int64_t C,
+                                     const rnnc_bbuf *x, const rnnc_bbuf *y);
 
 #endif

@@ -1,6 +1,6 @@
 /* backend_ops_train_checks.c - the argument checks of the training-step
  * ops of backend_ops.h (scale_rows, gather_rows / scatter_add_rows, metric,
- * the GRU), shared by every backend (backend_ops_internal.h) so the CPU and
+ * the GRU, copy_block, reverse_time), shared by every backend (backend_ops_internal.h) so the CPU and
  * CUDA tables fail alike with the same message. */
 #include <stdint.h>
 #include <stdio.h>
@@ -159,5 +159,49 @@ rnnc_status rnnc__gru_backward_check(const rnnc_backend_ops *be, const rnnc_bgru
     RNNC_TRY(gru_weights(be, op, "d", c, dkernel, drecurrent_kernel, dbias));
     if (same(dx, dy) || same(dh0, dy) || same(dh0, dx))
         return rnnc_fail(RNNC_E_ARG, "%s %s: the outputs must not be dy or each other", be->name, op);
+    return RNNC_OK;
+}
+
+/* Whether two buffers' element ranges overlap (views of one block included). */
+static bool overlap(const rnnc_bbuf *a, const rnnc_bbuf *b)
+{
+    if (!a->data || !b->data)
+        return false;
+    const uintptr_t a0 = (uintptr_t)a->data, b0 = (uintptr_t)b->data;
+    const uintptr_t a1 = a0 + a->n * rnnc_dtype_size(a->dtype), b1 = b0 + b->n * rnnc_dtype_size(b->dtype);
+    return a0 < b1 && b0 < a1;
+}
+
+rnnc_status rnnc__copy_block_check(const rnnc_backend_ops *be, int64_t rows, int64_t width,
+                                   const rnnc_bbuf *src, int64_t src_cols, int64_t src_off,
+                                   const rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off)
+{
+    size_t ns, nd;
+    RNNC_TRY(rnnc__bop_dims("copy_block", rows, src_cols, &ns));
+    RNNC_TRY(rnnc__bop_dims("copy_block", rows, dst_cols, &nd));
+    if (width < 0 || src_off < 0 || dst_off < 0 || src_off > src_cols - width || dst_off > dst_cols - width)
+        return rnnc_fail(RNNC_E_SHAPE, "%s copy_block: columns [%lld, %lld + %lld) of %lld and [%lld, %lld + %lld) of %lld "
+                         "are not within the rows", be->name, (long long)src_off, (long long)src_off,
+                         (long long)width, (long long)src_cols, (long long)dst_off, (long long)dst_off,
+                         (long long)width, (long long)dst_cols);
+    RNNC_TRY(rnnc__bop_check(be, "copy_block", "src", src, RNNC_F32, ns));
+    RNNC_TRY(rnnc__bop_check(be, "copy_block", "dst", dst, RNNC_F32, nd));
+    if (overlap(src, dst))
+        return rnnc_fail(RNNC_E_ARG, "%s copy_block: dst must not share memory with src", be->name);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__reverse_time_check(const rnnc_backend_ops *be, int64_t B, int64_t T, int64_t C,
+                                     const rnnc_bbuf *x, const rnnc_bbuf *y)
+{
+    size_t bt, n;
+    RNNC_TRY(rnnc__bop_dims("reverse_time", B, T, &bt));
+    if (C < 0)
+        return rnnc_fail(RNNC_E_SHAPE, "reverse_time: invalid channel count %lld", (long long)C);
+    RNNC_TRY(rnnc__bop_dims("reverse_time", (int64_t)bt, C, &n));
+    RNNC_TRY(rnnc__bop_check(be, "reverse_time", "x", x, RNNC_F32, n));
+    RNNC_TRY(rnnc__bop_check(be, "reverse_time", "y", y, RNNC_F32, n));
+    if (overlap(x, y))
+        return rnnc_fail(RNNC_E_ARG, "%s reverse_time: y must not share memory with x", be->name);
     return RNNC_OK;
 }

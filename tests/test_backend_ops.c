@@ -162,7 +162,7 @@ static void run_memory_ops(void)
     cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_F64));
     cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_I32));
     cr_assert(be->supports(RNNC_BOP_COPY, RNNC_I32));
-    for (int op = RNNC_BOP_SCALE_ROWS; op <= RNNC_BOP_GRU; op++)
+    for (int op = RNNC_BOP_SCALE_ROWS; op < RNNC_BOP_COUNT; op++)
         cr_assert(be->supports((rnnc_bop)op, RNNC_F32) && !be->supports((rnnc_bop)op, RNNC_I32),
                   "%s: %s", be_label, rnnc_bop_name((rnnc_bop)op));
 }
@@ -519,6 +519,72 @@ static void run_argument_errors(void)
     be->free(a), be->free(b), be->free(i);
 }
 
+/* Equal values (a NaN equal to any NaN: a GPU may change its payload). */
+static void expect_same(const rnnc_bbuf *c, const rnnc_bbuf *d, const char *what)
+{
+    float *hc = down(c), *hd = down(d);
+    for (size_t i = 0; i < c->n; i++)
+        cr_assert(hc[i] == hd[i] || (hc[i] != hc[i] && hd[i] != hd[i]), "%s: %s [%zu] %.9g vs cpu %.9g",
+                  what, be_label, i, (double)hd[i], (double)hc[i]);
+    free(hc);
+    free(hd);
+}
+
+/* copy_block and reverse_time: exact, so equal to the CPU's (NaNs and
+ * infinities pass through); blocks at each end of the rows and in the
+ * middle, accumulated onto a prefilled dst, and dst's other columns kept. */
+static void run_layout(void)
+{
+    for (int rep = 0; rep < 24; rep++) {
+        const int64_t rows = rep == 3 ? 0 : rng_size(), sc = rng_size(), dc = rng_size() + (rep & 1);
+        const int64_t maxw = sc < dc ? sc : dc;
+        const int64_t width = rep == 5 ? 0 : 1 + (int64_t)(rng_u32() % (uint32_t)maxw);
+        const int64_t so = (int64_t)(rng_u32() % (uint32_t)(sc - width + 1));
+        const int64_t dof = rep % 3 == 0 ? dc - width : (int64_t)(rng_u32() % (uint32_t)(dc - width + 1));
+        const size_t ns = (size_t)(rows * sc), nd = (size_t)(rows * dc);
+        float *src = rand_vec(ns, -3, 3), *dst = rand_vec(nd, -3, 3);
+        if (ns > 2)
+            src[1] = NAN, src[2] = INFINITY;
+        rnnc_bbuf *cs = up(cpu, src, ns), *cd = up(cpu, dst, nd), *ds = up(be, src, ns), *dd = up(be, dst, nd);
+        for (int acc = 0; acc < 2; acc++) {
+            OK(cpu->copy_block(rows, width, cs, sc, so, cd, dc, dof, acc));
+            OK(be->copy_block(rows, width, ds, sc, so, dd, dc, dof, acc));
+            expect_same(cd, dd, acc ? "copy_block accumulate" : "copy_block");
+        }
+        /* reverse_time over (B, T, C) = (rows, sc, dc) */
+        const size_t nr = (size_t)(rows * sc * dc);
+        float *x = rand_vec(nr, -3, 3);
+        rnnc_bbuf *cx = up(cpu, x, nr), *dx = up(be, x, nr), *cy, *dy;
+        OK(cpu->alloc(RNNC_F32, nr, &cy));
+        OK(be->alloc(RNNC_F32, nr, &dy));
+        OK(cpu->reverse_time(rows, sc, dc, cx, cy));
+        OK(be->reverse_time(rows, sc, dc, dx, dy));
+        expect_same(cy, dy, "reverse_time");
+        cpu->free(cs), cpu->free(cd), cpu->free(cx), cpu->free(cy);
+        be->free(ds), be->free(dd), be->free(dx), be->free(dy);
+        free(src), free(dst), free(x);
+    }
+    /* the shared argument checks, on the backend under test */
+    rnnc_bbuf *a, *b;
+    OK(be->alloc(RNNC_F32, 12, &a));
+    OK(be->alloc(RNNC_F32, 12, &b));
+    cr_assert_eq(be->copy_block(3, 3, a, 4, 2, b, 4, 0, false), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "copy_block: columns [2, 2 + 3) of 4"), "%s", rnnc_last_error());
+    cr_assert_eq(be->copy_block(3, 2, a, 4, 0, b, 3, 0, false), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "copy_block: argument 'dst' has 12 elements, expected 9"), "%s",
+              rnnc_last_error());
+    rnnc_bbuf half = rnnc_bbuf_slice(a, 2, 6);
+    rnnc_bbuf first = rnnc_bbuf_slice(a, 0, 6);
+    cr_assert_eq(be->copy_block(2, 1, &first, 3, 0, &half, 3, 1, false), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "copy_block: dst must not share memory with src"), "%s",
+              rnnc_last_error());
+    cr_assert_eq(be->reverse_time(2, 3, 2, a, a), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "reverse_time: y must not share memory with x"), "%s", rnnc_last_error());
+    cr_assert_eq(be->reverse_time(2, 3, 3, a, b), RNNC_E_SHAPE);
+    cr_assert_eq(be->reverse_time(2, -3, 2, a, b), RNNC_E_SHAPE);
+    be->free(a), be->free(b);
+}
+
 /* The backend under test on every op (BACKEND_CASE: backend_ops_test_util.h). */
 #define BACKEND_CASES(suite, setup, teardown)                      \
     BACKEND_CASE(suite, setup, teardown, memory_ops, 1)            \
@@ -532,7 +598,8 @@ static void run_argument_errors(void)
     BACKEND_CASE(suite, setup, teardown, argument_errors, 9)       \
     BACKEND_CASE(suite, setup, teardown, scale_rows, 11)           \
     BACKEND_CASE(suite, setup, teardown, gather_scatter, 12)       \
-    BACKEND_CASE(suite, setup, teardown, metrics, 13)
+    BACKEND_CASE(suite, setup, teardown, metrics, 13)              \
+    BACKEND_CASE(suite, setup, teardown, layout, 14)
 
 BACKEND_CASES(backend_ops_cuda_emulated, use_emulated, emulated_done)
 BACKEND_CASES(backend_ops_cuda_gpu, use_real_gpu, real_gpu_done)
@@ -946,6 +1013,62 @@ Test(backend_ops_cpu, scale_gather_scatter_match_float64_loops)
         cpu->free(ct), cpu->free(tab);
         free(x), free(w), free(dy), free(want), free(ids), free(acc);
     }
+}
+
+/* copy_block and reverse_time against index loops and hand values. */
+Test(backend_ops_cpu, copy_block_and_reverse_time_match_index_loops)
+{
+    cpu = rnnc_backend_ops_cpu();
+    /* concat of two (2, 2) halves into (2, 5) at columns 0 and 3, then the
+     * gradient split back out of a (2, 5) and added onto a half */
+    const float f[4] = {1, 2, 3, 4}, g[4] = {5, 6, 7, 8};
+    rnnc_bbuf *bf = up(cpu, f, 4), *bg = up(cpu, g, 4), *out;
+    OK(cpu->alloc(RNNC_F32, 10, &out));
+    OK(cpu->fill(out, -1.0f));
+    OK(cpu->copy_block(2, 2, bf, 2, 0, out, 5, 0, false));
+    OK(cpu->copy_block(2, 2, bg, 2, 0, out, 5, 3, false));
+    const double want[10] = {1, 2, -1, 5, 6, 3, 4, -1, 7, 8};
+    expect_close_d(out->data, want, 10, 0, 0, "copy_block concat");
+    OK(cpu->copy_block(2, 2, out, 5, 3, bf, 2, 0, true));
+    const double want_acc[4] = {1 + 5, 2 + 6, 3 + 7, 4 + 8};
+    expect_close_d(bf->data, want_acc, 4, 0, 0, "copy_block accumulate");
+    OK(cpu->copy_block(2, 1, out, 5, 4, bg, 2, 1, false));
+    const double want_g[4] = {5, 6, 7, 8};
+    expect_close_d(bg->data, want_g, 4, 0, 0, "copy_block into column 1");
+    /* random sizes against an index loop */
+    rng_seed(31);
+    for (int rep = 0; rep < 20; rep++) {
+        const int64_t B = rng_size(), T = rng_size(), C = rng_size();
+        const size_t n = (size_t)(B * T * C);
+        float *x = rand_vec(n, -2, 2);
+        rnnc_bbuf *cx = up(cpu, x, n), *cy;
+        OK(cpu->alloc(RNNC_F32, n, &cy));
+        OK(cpu->reverse_time(B, T, C, cx, cy));
+        const float *y = cy->data;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t c = 0; c < C; c++)
+                    cr_assert_eq(y[(b * T + t) * C + c], x[(b * T + (T - 1 - t)) * C + c],
+                                 "reverse_time [%lld, %lld, %lld]", (long long)b, (long long)t, (long long)c);
+        /* copy_block: the block of columns [so, so + w) of (B*T, C) into
+         * columns [do, do + w) of (B*T, C + 2) */
+        const int64_t w = 1 + (int64_t)(rng_u32() % (uint32_t)C), so = C - w, dof = 2;
+        float *d0 = rand_vec((size_t)(B * T * (C + 2)), -2, 2);
+        rnnc_bbuf *cd = up(cpu, d0, (size_t)(B * T * (C + 2)));
+        OK(cpu->copy_block(B * T, w, cx, C, so, cd, C + 2, dof, rep & 1));
+        const float *d = cd->data;
+        for (int64_t r = 0; r < B * T; r++)
+            for (int64_t c = 0; c < C + 2; c++) {
+                const float old = d0[r * (C + 2) + c];
+                const bool in = c >= dof && c < dof + w;
+                const float src = in ? x[r * C + so + c - dof] : 0.0f;
+                const float e = !in ? old : (rep & 1) ? old + src : src;
+                cr_assert_eq(d[r * (C + 2) + c], e, "copy_block [%lld, %lld]", (long long)r, (long long)c);
+            }
+        cpu->free(cx), cpu->free(cy), cpu->free(cd);
+        free(x), free(d0);
+    }
+    cpu->free(bf), cpu->free(bg), cpu->free(out);
 }
 
 Test(backend_ops_cpu, gather_refuses_bad_ids_and_scatter_skips_them)

@@ -1,5 +1,6 @@
 /* cuda_emu_train.c - CPU launchers of the op table's training-step kernels
- * (cuda_ops_kernels.h: scale_rows, gather_rows, scatter_add_rows, metric):
+ * (cuda_ops_kernels.h: scale_rows, gather_rows, scatter_add_rows, metric,
+ * copy_block, reverse_time):
  * loops over the same bodies of cuda_ops_math.h the .cu kernels run, one
  * "thread" at a time (so scatter_add_rows adds in index order). Included by
  * cuda_backend_sources.c right after cuda_emu.c. */
@@ -37,5 +38,24 @@ cudaError_t rnnc__k_metric(cudaStream_t s, rnnc__metric_kargs a)
     (void)s;
     for (size_t r = 0; a.rows > 0 && r < (size_t)a.rows; r++)
         rnnc__b_metric_row(&a, r);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_copy_block(cudaStream_t s, float *dst, const float *src, int64_t rows,
+                               int64_t width, int64_t src_cols, int64_t src_off, int64_t dst_cols,
+                               int64_t dst_off, int accumulate)
+{
+    (void)s;
+    for (size_t i = 0; i < (size_t)rows * (size_t)width; i++)
+        rnnc__b_copy_block(dst, src, width, src_cols, src_off, dst_cols, dst_off, accumulate, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64_t B, int64_t T,
+                                 int64_t C)
+{
+    (void)s;
+    for (size_t i = 0; i < (size_t)B * (size_t)T * (size_t)C; i++)
+        rnnc__b_reverse_time(y, x, T, C, i);
     return cudaSuccess;
 }

@@ -14,6 +14,10 @@ rnnc_status rnnc__cpu_scatter_add_rows(int64_t rows, int64_t dim, const rnnc_bbu
                                        const rnnc_bbuf *dy, rnnc_bbuf *dtable);
 rnnc_status rnnc__cpu_metric(rnnc_bmetric kind, float threshold, int64_t rows, int64_t cols,
                              const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred, rnnc_bbuf *values);
+rnnc_status rnnc__cpu_copy_block(int64_t rows, int64_t width, const rnnc_bbuf *src, int64_t src_cols,
+                                 int64_t src_off, rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off,
+                                 bool accumulate);
+rnnc_status rnnc__cpu_reverse_time(int64_t B, int64_t T, int64_t C, const rnnc_bbuf *x, rnnc_bbuf *y);
 
 rnnc_status rnnc__cpu_gru_create(const rnnc_bgru_config *c, rnnc_bgru **out);
 void rnnc__cpu_gru_destroy(rnnc_bgru *g);

@@ -13,7 +13,8 @@
  *                  these against rnnc_loss_values itself;
  *   optimizers     optim/sgd.c and optim/adam.c's float loops, expression
  *                  for expression (AdamW's decay as optim/optimizer.c);
- *   scale_rows, gather/scatter, metrics   cpu_train_ops.c;
+ *   scale_rows, gather/scatter, metrics, copy_block, reverse_time
+ *                  cpu_train_ops.c;
  *   the GRU        cpu_gru.c (a float32 reference with BPTT).
  * Nothing here changes an existing caller. */
 #include <cblas.h>
@@ -404,6 +405,8 @@ static const rnnc_backend_ops cpu_ops = {
     .gru_destroy = rnnc__cpu_gru_destroy,
     .gru_forward = rnnc__cpu_gru_forward,
     .gru_backward = rnnc__cpu_gru_backward,
+    .copy_block = rnnc__cpu_copy_block,
+    .reverse_time = rnnc__cpu_reverse_time,
 };
 
 const rnnc_backend_ops *rnnc_backend_ops_cpu(void)

@@ -1,5 +1,6 @@
 /* cpu_train_ops.c - the CPU backend's training-step ops (backend_ops.h):
- * scale_rows, gather_rows / scatter_add_rows and the metrics. The metrics
+ * scale_rows, gather_rows / scatter_add_rows, the metrics, copy_block and
+ * reverse_time. The metrics
  * are optim/metrics.c's per-sample functions (which framework/ cannot call,
  * tests/check_layering.sh): MAE and MSE as means over the last axis in
  * double, Accuracy as exact float equality, BinaryAccuracy as
@@ -109,5 +110,33 @@ rnnc_status rnnc__cpu_metric(rnnc_bmetric kind, float threshold, int64_t rows, i
     for (int64_t r = 0; r < rows; r++)
         V[r] = (float)metric_row(kind, threshold, cols, T ? T + r * cols : NULL, ids ? ids[r] : 0,
                                  P + r * cols);
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_copy_block(int64_t rows, int64_t width, const rnnc_bbuf *src, int64_t src_cols,
+                                 int64_t src_off, rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off,
+                                 bool accumulate)
+{
+    RNNC_TRY(rnnc__copy_block_check(BE, rows, width, src, src_cols, src_off, dst, dst_cols, dst_off));
+    for (int64_t r = 0; r < rows && width > 0; r++) {
+        const float *s = (const float *)src->data + r * src_cols + src_off;
+        float *d = (float *)dst->data + r * dst_cols + dst_off;
+        if (!accumulate) {
+            memcpy(d, s, (size_t)width * sizeof(float));
+            continue;
+        }
+        for (int64_t c = 0; c < width; c++)
+            d[c] += s[c];
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_reverse_time(int64_t B, int64_t T, int64_t C, const rnnc_bbuf *x, rnnc_bbuf *y)
+{
+    RNNC_TRY(rnnc__reverse_time_check(BE, B, T, C, x, y));
+    for (int64_t b = 0; b < B && C > 0; b++)
+        for (int64_t t = 0; t < T; t++)
+            memcpy((float *)y->data + (b * T + t) * C, (const float *)x->data + (b * T + T - 1 - t) * C,
+                   (size_t)C * sizeof(float));
     return RNNC_OK;
 }

@@ -305,6 +305,27 @@ static rnnc_status cuda_metric(rnnc_bmetric kind, float threshold, int64_t rows,
     return RNNC_OK;
 }
 
+static rnnc_status cuda_copy_block(int64_t rows, int64_t width, const rnnc_bbuf *src, int64_t src_cols,
+                                   int64_t src_off, rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off,
+                                   bool accumulate)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__copy_block_check(BE, rows, width, src, src_cols, src_off, dst, dst_cols, dst_off));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_copy_block(s, dst->data, src->data, rows, width, src_cols, src_off, dst_cols,
+                                       dst_off, accumulate ? 1 : 0));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_reverse_time(int64_t B, int64_t T, int64_t C, const rnnc_bbuf *x, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__reverse_time_check(BE, B, T, C, x, y));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_reverse_time(s, y->data, x->data, B, T, C));
+    return RNNC_OK;
+}
+
 static const rnnc_backend_ops cuda_ops = {
     .name = "cuda",
     .device = RNNC_DEVICE_CUDA,
@@ -334,6 +355,8 @@ static const rnnc_backend_ops cuda_ops = {
     .gru_destroy = rnnc__cuda_bgru_destroy,
     .gru_forward = rnnc__cuda_bgru_forward,
     .gru_backward = rnnc__cuda_bgru_backward,
+    .copy_block = cuda_copy_block,
+    .reverse_time = cuda_reverse_time,
 };
 
 const rnnc_backend_ops *rnnc__cuda_backend_ops(void)

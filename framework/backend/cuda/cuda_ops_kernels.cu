@@ -62,6 +62,18 @@ __global__ void k_gather_rows(float *out, const float *table, const int32_t *ids
     GRID_STRIDE(i, n) rnnc__b_gather_rows(out, table, ids, rows, dim, i);
 }
 
+__global__ void k_copy_block(float *dst, const float *src, int64_t width, int64_t src_cols,
+                             int64_t src_off, int64_t dst_cols, int64_t dst_off, int accumulate,
+                             size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_copy_block(dst, src, width, src_cols, src_off, dst_cols, dst_off, accumulate, i);
+}
+
+__global__ void k_reverse_time(float *y, const float *x, int64_t T, int64_t C, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_reverse_time(y, x, T, C, i);
+}
+
 __global__ void k_scatter_add_rows(float *dtable, const float *dy, const int32_t *ids, int64_t rows,
                                    int64_t dim, size_t n)
 {
@@ -171,6 +183,26 @@ cudaError_t rnnc__k_metric(cudaStream_t s, rnnc__metric_kargs a)
 {
     if (a.rows > 0)
         k_metric<<<blocks_for((size_t)a.rows), THREADS, 0, s>>>(a);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_copy_block(cudaStream_t s, float *dst, const float *src, int64_t rows,
+                               int64_t width, int64_t src_cols, int64_t src_off, int64_t dst_cols,
+                               int64_t dst_off, int accumulate)
+{
+    const size_t n = (size_t)rows * (size_t)width;
+    if (n)
+        k_copy_block<<<blocks_for(n), THREADS, 0, s>>>(dst, src, width, src_cols, src_off, dst_cols,
+                                                        dst_off, accumulate, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64_t B, int64_t T,
+                                 int64_t C)
+{
+    const size_t n = (size_t)B * (size_t)T * (size_t)C;
+    if (n)
+        k_reverse_time<<<blocks_for(n), THREADS, 0, s>>>(y, x, T, C, n);
     return cudaGetLastError();
 }
 

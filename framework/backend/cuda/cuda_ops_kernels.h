@@ -97,6 +97,13 @@ cudaError_t rnnc__k_gather_rows(cudaStream_t s, float *out, const float *table, 
 cudaError_t rnnc__k_scatter_add_rows(cudaStream_t s, float *dtable, const float *dy,
                                      const int32_t *ids, int64_t rows, int64_t dim, size_t n);
 cudaError_t rnnc__k_metric(cudaStream_t s, rnnc__metric_kargs a);
+/* dst[r, dst_off + c] (+)= src[r, src_off + c] for r < rows, c < width. */
+cudaError_t rnnc__k_copy_block(cudaStream_t s, float *dst, const float *src, int64_t rows,
+                               int64_t width, int64_t src_cols, int64_t src_off, int64_t dst_cols,
+                               int64_t dst_off, int accumulate);
+/* y (B, T, C) = x flipped along T. */
+cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64_t B, int64_t T,
+                                 int64_t C);
 
 #ifdef __cplusplus
 }

@@ -202,6 +202,24 @@ RNNC_HD void rnnc__b_scatter_add_rows(float *dtable, const float *dy, const int3
         RNNC__K_ATOMIC_ADD(dtable + (size_t)id * (size_t)dim + i % (size_t)dim, dy[i]);
 }
 
+/* i indexes the block (rows, width). */
+RNNC_HD void rnnc__b_copy_block(float *dst, const float *src, int64_t width, int64_t src_cols,
+                                int64_t src_off, int64_t dst_cols, int64_t dst_off, int accumulate,
+                                size_t i)
+{
+    const size_t r = i / (size_t)width, c = i % (size_t)width;
+    const float v = src[r * (size_t)src_cols + (size_t)src_off + c];
+    float *d = dst + r * (size_t)dst_cols + (size_t)dst_off + c;
+    *d = accumulate ? *d + v : v;
+}
+
+/* i indexes y (B, T, C). */
+RNNC_HD void rnnc__b_reverse_time(float *y, const float *x, int64_t T, int64_t C, size_t i)
+{
+    const size_t c = i % (size_t)C, bt = i / (size_t)C, t = bt % (size_t)T, b = bt / (size_t)T;
+    y[i] = x[(b * (size_t)T + (size_t)T - 1 - t) * (size_t)C + c];
+}
+
 /* optim/metrics.c's argmax: the first maximum; a NaN counts only in column 0. */
 RNNC_HD int64_t rnnc__b_argmax(const float *x, int64_t c)
 {
