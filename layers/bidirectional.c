@@ -9,6 +9,7 @@
 
 #include "framework/ops.h"
 #include "framework/rnn.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 const char *rnnc_merge_mode_name(rnnc_merge_mode m)
@@ -187,6 +188,7 @@ const rnnc_layer_class rnnc_bidirectional_class = {
     /* The call sets the output mask itself (none without return_sequences),
      * so the base must not pass the input mask on. */
     .supports_masking = false,
+    .device = &rnnc_bidirectional_device_class,
 };
 
 rnnc_status rnnc_bidirectional_create(rnnc_layer *layer, rnnc_merge_mode merge_mode,
