@@ -18,7 +18,10 @@
  * Then a short fit through rnnc_trainer_set_device against the CPU path
  * (every epoch's loss, metric and val_ values within 1e-4, the issue's
  * bound) on both tables and, in suite device_bidirectional_gpu, on a real
- * GPU (skipped without one). Refusals: each line checked whole. */
+ * GPU (skipped without one); with a wrapped GRU's input dropout, the
+ * same fit when the GRU's device class runs dropout, else the GRU's own
+ * refusal line behind the Bidirectional's name. Refusals: each line
+ * checked whole. */
 #include "cuda_emu/cuda_backend_sources.c"
 
 #include <criterion/criterion.h>
@@ -375,7 +378,7 @@ static const char fit_layers[] =
 
 /* 3 epochs of Adam on the CPU path and on table be from the same weights:
  * every epoch's values within 1e-4 (relative above 1). */
-static void fit_against_cpu(const rnnc_backend_ops *be)
+static void fit_against_cpu(const rnnc_backend_ops *be, const char *layers)
 {
     reseed(20);
     const int64_t N = 24, T = 6;
@@ -387,7 +390,7 @@ static void fit_against_cpu(const rnnc_backend_ops *be)
     rnnc_history *h[2] = {NULL, NULL};
     rnnc_model *m[2];
     for (int k = 0; k < 2; k++) {
-        m[k] = seq_model("[null, 6, 3]", "float32", fit_layers);
+        m[k] = seq_model("[null, 6, 3]", "float32", layers);
         if (k) { /* the CPU path's initial weights */
             rnnc_weight *a[32], *b[32];
             int na, nb;
@@ -443,8 +446,43 @@ static void fit_against_cpu(const rnnc_backend_ops *be)
     rnnc_tensor_destroy(y);
 }
 
-Test(device_bidirectional, fit_cpu_table) { fit_against_cpu(rnnc_backend_ops_cpu()); }
-Test(device_bidirectional, fit_cuda_emulated) { fit_against_cpu(rnnc__cuda_backend_ops()); }
+Test(device_bidirectional, fit_cpu_table) { fit_against_cpu(rnnc_backend_ops_cpu(), fit_layers); }
+Test(device_bidirectional, fit_cuda_emulated) { fit_against_cpu(rnnc__cuda_backend_ops(), fit_layers); }
+
+/* A wrapped GRU with input dropout (seeded: both copies and both models
+ * draw alike, as in Keras) does on the device what a GRU alone does there:
+ * when the GRU's device class runs dropout, the fit matches the CPU path's
+ * (its masks drawn from the same host stream); when it refuses it, the
+ * Bidirectional refuses with the same line behind its own name. */
+Test(device_bidirectional, gru_dropout_as_the_gru_alone)
+{
+    static const char bidi_drop[] =
+        MASKING_LAYER ", {class_name: Bidirectional, config: {name: bidi, merge_mode: sum, layer: {class_name: GRU, "
+        "config: {name: gru, units: 4, dropout: 0.3, seed: 7, return_sequences: true}}}}, {class_name: "
+        "Bidirectional, config: {name: bid2, merge_mode: mul, layer: {class_name: GRU, config: {name: gru2, "
+        "units: 3, dropout: 0.5, seed: 8}}}}, {class_name: Dense, config: {name: dense, units: 2}}";
+    static const char alone[] =
+        MASKING_LAYER ", {class_name: GRU, config: {name: forward_gru, units: 4, dropout: 0.3, seed: 7}}";
+    rnnc_model *m = seq_model("[null, 6, 3]", "float32", alone);
+    rnnc_dmodel *dm = NULL;
+    const rnnc_status s = rnnc_dmodel_create(m, rnnc_backend_ops_cpu(), &dm);
+    char line[600];
+    snprintf(line, sizeof line, "layer 'bidi' (Bidirectional): %s", rnnc_last_error());
+    rnnc_dmodel_destroy(dm);
+    rnnc_model_destroy(m);
+    if (s == RNNC_OK) {
+        for (int t = 0; t < 2; t++)
+            fit_against_cpu(table(t), bidi_drop);
+        return;
+    }
+    cr_assert_eq(s, RNNC_E_UNSUPPORTED, "%s", line);
+    m = seq_model("[null, 6, 3]", "float32", bidi_drop);
+    for (int t = 0; t < 2; t++) {
+        cr_assert_eq(rnnc_dmodel_create(m, table(t), &dm), RNNC_E_UNSUPPORTED);
+        cr_expect_str_eq(rnnc_last_error(), line);
+    }
+    rnnc_model_destroy(m);
+}
 
 /* The same fit on a real GPU (a CUDA build on a machine with one). */
 static void gpu_done(void)
@@ -461,5 +499,5 @@ Test(device_bidirectional_gpu, fit)
     const rnnc_backend_ops *g;
     if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &g) != RNNC_OK)
         cr_skip_test("no CUDA backend: %s", rnnc_last_error());
-    fit_against_cpu(g);
+    fit_against_cpu(g, fit_layers);
 }
