@@ -19,9 +19,15 @@
  * rnnc_dmodel_download copies the device values back (saving, callbacks).
  * Between those, the device buffers are the current values.
  *
- * Not here: Functional models, layers without a device class, training-
- * time randomness (Dropout, GRU dropout), regularizers and constraints:
- * create refuses them, naming which. */
+ * Training-time randomness (Dropout, a GRU's input dropout): the masks
+ * are drawn on the host from the layers' own generators exactly as the
+ * CPU layers draw them (layers/dropout_device.h) and uploaded, so a
+ * training forward here multiplies by the masks rnnc_model_call would,
+ * and the generators advance as on the CPU path.
+ *
+ * Not here: Functional models, layers without a device class, a GRU's
+ * recurrent_dropout, regularizers and constraints: create refuses them,
+ * naming which. */
 #ifndef RNNC_DEVICE_MODEL_H
 #define RNNC_DEVICE_MODEL_H
 

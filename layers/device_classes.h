@@ -11,5 +11,6 @@ extern const struct rnnc_layer_device_class rnnc_gru_device_class;
 extern const struct rnnc_layer_device_class rnnc_embedding_device_class;
 extern const struct rnnc_layer_device_class rnnc_masking_device_class;
 extern const struct rnnc_layer_device_class rnnc_bidirectional_device_class;
+extern const struct rnnc_layer_device_class rnnc_dropout_device_class;
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 static rnnc_status check_rate(double rate)
@@ -26,8 +27,8 @@ static rnnc_status dropout_output_spec(const rnnc_layer *l, const rnnc_shape *in
 
 /* The noise shape for input shape `in`: None entries filled from the input,
  * each entry equal to the input's or 1 so that it broadcasts. */
-static rnnc_status resolve_noise(const rnnc_dropout_layer *d, const rnnc_shape *in,
-                                 rnnc_shape *noise)
+rnnc_status rnnc__dropout_resolve_noise(const rnnc_dropout_layer *d, const rnnc_shape *in,
+                                        rnnc_shape *noise)
 {
     char s[160];
     if (d->noise_ndim != in->ndim)
@@ -60,7 +61,7 @@ static rnnc_status dropout_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_arg
             /* One draw of the noise shape, broadcast by the multiply. */
             rnnc_shape ns;
             rnnc_tensor *ones, *keep;
-            RNNC_TRY(resolve_noise(d, &x->shape, &ns));
+            RNNC_TRY(rnnc__dropout_resolve_noise(d, &x->shape, &ns));
             RNNC_TRY(rnnc_ctx_tensor(cx, x->dtype, &ns, &ones));
             rnnc_tensor_fill(ones, 1.0);
             RNNC_TRY(rnnc_dropout(cx, ones, d->rate, &d->rng, &keep, NULL));
@@ -101,6 +102,7 @@ const rnnc_layer_class rnnc_dropout_class = {
     .get_config = dropout_get_config,
     .destroy = NULL,
     .supports_masking = true,
+    .device = &rnnc_dropout_device_class,
 };
 
 rnnc_dropout_options rnnc_dropout_options_default(double rate)

@@ -46,5 +46,9 @@ rnnc_dropout_options rnnc_dropout_options_default(double rate);
  * that is neither positive nor -1. Caller owns *out. */
 rnnc_status rnnc_dropout_create(const rnnc_dropout_options *opts, rnnc_layer **out);
 rnnc_status rnnc_dropout_from_config(const rnnc_cfg *config, rnnc_layer **out);
+/* Internal (the call and the device class, dropout_device.c): d's noise
+ * shape for input shape `in` (None entries from the input); RNNC_E_SHAPE
+ * when its rank differs or an entry neither equals the input's nor is 1. */
+rnnc_status rnnc__dropout_resolve_noise(const rnnc_dropout_layer *d, const rnnc_shape *in, rnnc_shape *noise);
 
 #endif

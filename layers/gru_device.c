@@ -8,23 +8,36 @@
  * 3.15.1 (framework/rnn.h): the input mask with return_sequences, else
  * none.
  *
+ * Input dropout (`dropout`, implementation 2: one (B, F) mask shared by
+ * the three gates, as the CPU's fused kernel applies it): in a training
+ * call with 0 < dropout < 1 the mask is drawn on the host from the cell's
+ * generator exactly as gru_cell.c's begin_call draws it
+ * (dropout_device.h), expanded over the T steps, and x * mask goes into
+ * the GRU op; backward multiplies the op's dx by the same mask. Every
+ * call also advances the generator where the CPU's begin_call only skips
+ * a mask (inference, rate 1, recurrent_dropout 1's three masks), so the
+ * host stream stays the CPU path's.
+ *
  * Refused at create, each with one line: stateful, return_state,
- * activations that are not element-wise, dropout or recurrent_dropout in
- * (0, 1) (training-time randomness; rate 1 applies none, as on the CPU).
- * A Sequential model gives the GRU no initial state. */
+ * activations that are not element-wise, recurrent_dropout in (0, 1) (the
+ * GRU op takes no recurrent mask), dropout in (0, 1) with implementation 1
+ * (three per-gate input masks). Per call: masks injected with
+ * rnnc_gru_set_dropout_masks. A Sequential model gives the GRU no initial
+ * state. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "framework/backend/cuda_gru.h"
 #include "framework/device_layer.h"
 #include "framework/rnn.h"
+#include "layers/dropout_device.h"
 #include "layers/gru.h"
 
 struct rnnc_dlayer {
     rnnc_dmodel *dm;
     const rnnc_backend_ops *be;
     const rnnc_layer *l;
-    const rnnc_gru_cell *cell;
+    rnnc_gru_cell *cell;        /* its rng is the dropout stream */
     rnnc_use_cudnn use_cudnn;
     bool unroll;
     rnnc_bgru_config cfg;
@@ -32,6 +45,8 @@ struct rnnc_dlayer {
     rnnc_bgru *generic, *cudnn; /* made on first use */
     rnnc_bgru *last;            /* the one the latest forward ran */
     int64_t B, T;
+    rnnc__ddrop drop;           /* the input dropout mask (B, T, F) */
+    bool dropped;               /* the latest forward applied it */
     rnnc_bbuf *y, *dx;
     rnnc_bbuf *scratch[3];      /* gradients of frozen weights (never read) */
 };
@@ -47,6 +62,7 @@ static void gru_ddestroy(rnnc_dlayer *dl)
     be->free(dl->dx);
     for (int i = 0; i < 3; i++)
         be->free(dl->scratch[i]);
+    rnnc__ddrop_free(&dl->drop);
     free(dl);
 }
 
@@ -91,7 +107,7 @@ static rnnc_status gru_dcreate(const rnnc_dlayer_init *in, rnnc_dlayer **out)
 {
     rnnc_layer *l = in->layer;
     rnnc_rnn *rnn = rnnc_rnn_of(l);
-    const rnnc_gru_cell *c = rnnc_gru_cell_of_layer(l);
+    rnnc_gru_cell *c = rnnc_gru_cell_of_layer(l);
     char why[512];
     *out = NULL;
     if (!rnn || !c)
@@ -105,20 +121,24 @@ static rnnc_status gru_dcreate(const rnnc_dlayer_init *in, rnnc_dlayer **out)
                                    rnnc_act_name(c->activation), rnnc_act_name(c->recurrent_activation));
     /* Training-time randomness: the CPU applies a rate in (0, 1) only (rate
      * 1 drops nothing). */
-    if (c->dropout > 0.0 && c->dropout < 1.0)
-        return rnnc__dlayer_refuse(l, "dropout %g has no device implementation", c->dropout);
     if (c->recurrent_dropout > 0.0 && c->recurrent_dropout < 1.0)
-        return rnnc__dlayer_refuse(l, "recurrent_dropout %g has no device implementation", c->recurrent_dropout);
+        return rnnc__dlayer_refuse(l, "recurrent_dropout %g has no device implementation (the GRU op takes no recurrent mask; dropout runs)",
+                                   c->recurrent_dropout);
+    if (c->dropout > 0.0 && c->dropout < 1.0 && c->implementation == 1)
+        return rnnc__dlayer_refuse(l, "dropout %g with implementation 1 (a mask per gate) has no device implementation (implementation 2's shared mask runs)",
+                                   c->dropout);
     if (in->in_shape.ndim != 3)
         return rnnc__dlayer_refuse(l, "an input of rank %d (a GRU takes (batch, timesteps, features))",
                                    in->in_shape.ndim);
-    const rnnc_bop ops[] = {RNNC_BOP_GRU};
-    RNNC_TRY(rnnc__dlayer_need_ops(l, in->be, ops, 1));
+    const rnnc_bop ops[] = {RNNC_BOP_GRU, RNNC_BOP_BINARY};
+    RNNC_TRY(rnnc__dlayer_need_ops(l, in->be, ops, c->dropout > 0.0 && c->dropout < 1.0 ? 2 : 1));
     rnnc_dlayer *dl = calloc(1, sizeof *dl);
     if (!dl)
         return rnnc_fail(RNNC_E_NOMEM, "GRU: out of memory");
     dl->dm = in->dm;
     dl->be = in->be;
+    dl->drop.dm = in->dm;
+    dl->drop.be = in->be;
     dl->l = l;
     dl->cell = c;
     dl->use_cudnn = rnnc_gru_use_cudnn(l);
@@ -171,6 +191,30 @@ static rnnc_status pick(rnnc_dlayer *dl, const uint8_t *mask, int64_t B, int64_t
     return RNNC_OK;
 }
 
+/* The cell's dropout masks for this call, as gru_cell.c's begin_call
+ * draws them: input mask(s) of (B, F) first, then recurrent ones of
+ * (B, U); a mask the call does not apply only moves the counter by what
+ * its draw would take. The one applied mask (training, 0 < dropout < 1,
+ * implementation 2) multiplies x into dl->drop's buffer: *x points there. */
+static rnnc_status input_dropout(rnnc_dlayer *dl, const rnnc_dlayer_io *io, const rnnc_bbuf **x)
+{
+    rnnc_gru_cell *c = dl->cell;
+    const int64_t B = io->x_shape.dim[0], F = dl->cfg.input_size, U = dl->cfg.units;
+    const int n_in = c->dropout > 0.0 ? (c->implementation == 1 ? 3 : 1) : 0;
+    const int n_rec = c->recurrent_dropout > 0.0 ? 3 : 0;
+    dl->dropped = io->training && c->dropout > 0.0 && c->dropout < 1.0; /* implementation 2 (create) */
+    if (c->inject_pending)
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "dropout masks injected with rnnc_gru_set_dropout_masks have no device implementation");
+    if (dl->dropped) {
+        const rnnc_shape noise = RNNC_SHAPE(B, 1, F);
+        RNNC_TRY(rnnc__ddrop_forward(&dl->drop, &c->rng, c->dropout, &noise, &io->x_shape, io->x, x));
+    } else {
+        c->rng.counter += (uint64_t)n_in * (uint64_t)((B * F + 1) / 2);
+    }
+    c->rng.counter += (uint64_t)n_rec * (uint64_t)((B * U + 1) / 2);
+    return RNNC_OK;
+}
+
 static rnnc_status gru_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
 {
     char s[160];
@@ -180,10 +224,12 @@ static rnnc_status gru_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
     const int64_t B = io->x_shape.dim[0], T = io->x_shape.dim[1], U = dl->cfg.units;
     rnnc_bgru *g = NULL;
     RNNC_TRY(pick(dl, io->mask, B, T, &g));
+    const rnnc_bbuf *x = io->x;
+    dl->last = NULL;
+    RNNC_TRY(input_dropout(dl, io, &x));
     const size_t ny = (size_t)B * (size_t)(dl->cfg.return_sequences ? T : 1) * (size_t)U;
     RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, ny, &dl->y));
-    dl->last = NULL;
-    RNNC_TRY(dl->be->gru_forward(g, B, T, io->x, NULL, io->mask, dl->w[0]->value, dl->w[1]->value,
+    RNNC_TRY(dl->be->gru_forward(g, B, T, x, NULL, io->mask, dl->w[0]->value, dl->w[1]->value,
                                  dl->w[2] ? dl->w[2]->value : NULL, io->training, dl->y, NULL));
     dl->last = g;
     dl->B = B;
@@ -213,6 +259,8 @@ static rnnc_status gru_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const rnn
     if (dx)
         RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, (size_t)(dl->B * dl->T * dl->cfg.input_size), &dl->dx));
     RNNC_TRY(dl->be->gru_backward(dl->last, dy, dx ? dl->dx : NULL, NULL, grad[0], grad[1], grad[2]));
+    if (dx && dl->dropped) /* d(x * mask) / dx */
+        RNNC_TRY(rnnc__ddrop_backward(&dl->drop, dl->dx, dl->dx));
     if (dx)
         *dx = dl->dx;
     return RNNC_OK;

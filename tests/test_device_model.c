@@ -26,7 +26,16 @@
  * Embedding with and without mask_zero, two stacked GRUs, use_cudnn).
  * Refusals: each line checked whole. Buffers: a fixed-shape loop of 3
  * steps allocates nothing after its first (the runner's own count and the
- * emulated cudaMalloc count). */
+ * emulated cudaMalloc count).
+ *
+ * Dropout and GRU input dropout: the device model (m) against a twin CPU
+ * model (ref) with the same weights and the same dropout streams, step
+ * after step, the streams compared exactly after each; a model of one
+ * Dropout against the mask computed here from its seed with
+ * rnnc_rng_uniform and Keras's rule (u >= rate kept, scaled by
+ * 1/(1-rate)); and a fit through rnnc_trainer_set_device against the CPU
+ * path (every epoch within 1e-4, the issue's proof), also switching paths
+ * half way. */
 #include "cuda_emu/cuda_backend_sources.c"
 
 #include <criterion/criterion.h>
@@ -41,6 +50,10 @@
 #include "framework/sparse_grad.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
+#include "layers/dropout.h"
+#include "layers/gru.h"
+#include "layers/gru_cell.h"
+#include "optim/trainer.h"
 
 /* ---- random data ------------------------------------------------------- */
 
@@ -475,15 +488,18 @@ static const struct refusal {
      "      - {class_name: Dense, config: {name: dense, units: 1}}\n",
      "layer 'lstm' (LSTM): the LSTM layer has no device implementation"},
     {"[null, 5, 2]", "float32", BE_EMU,
-     "      - {class_name: GRU, config: {name: gru, units: 3}}\n"
-     "      - {class_name: Dropout, config: {name: dropout, rate: 0.5}}\n",
-     "layer 'dropout' (Dropout): the Dropout layer has no device implementation"},
+     "      - {class_name: GRU, config: {name: gru, units: 3, return_sequences: true}}\n"
+     "      - {class_name: SimpleRNN, config: {name: simple_rnn, units: 2}}\n",
+     "layer 'simple_rnn' (SimpleRNN): the SimpleRNN layer has no device implementation"},
     {"[null, 5, 2]", "float32", BE_CPU,
      "      - {class_name: GRU, config: {name: gru, units: 3, recurrent_dropout: 0.2}}\n",
-     "layer 'gru' (GRU): recurrent_dropout 0.2 has no device implementation"},
+     "layer 'gru' (GRU): recurrent_dropout 0.2 has no device implementation (the GRU op takes no recurrent mask; dropout runs)"},
     {"[null, 5, 2]", "float32", BE_EMU,
-     "      - {class_name: GRU, config: {name: gru, units: 3, dropout: 0.5}}\n",
-     "layer 'gru' (GRU): dropout 0.5 has no device implementation"},
+     "      - {class_name: GRU, config: {name: gru, units: 3, dropout: 0.5, recurrent_dropout: 0.5}}\n",
+     "layer 'gru' (GRU): recurrent_dropout 0.5 has no device implementation (the GRU op takes no recurrent mask; dropout runs)"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: GRU, config: {name: gru, units: 3, dropout: 0.5, implementation: 1}}\n",
+     "layer 'gru' (GRU): dropout 0.5 with implementation 1 (a mask per gate) has no device implementation (implementation 2's shared mask runs)"},
     {"[4, 5, 2]", "float32", BE_CPU,
      "      - {class_name: GRU, config: {name: gru, units: 3, stateful: true}}\n",
      "layer 'gru' (GRU): stateful=True has no device implementation"},
@@ -689,4 +705,457 @@ Test(device_model, upload_download_round_trip)
         rnnc_dmodel_destroy(dm);
         rnnc_model_destroy(m);
     }
+}
+
+/* ---- training-time randomness: Dropout and a GRU's input dropout ------- */
+
+/* The dropout streams of m's layers in order: each Dropout layer's and
+ * each GRU cell's generator. */
+static int dropout_streams(rnnc_model *m, rnnc_rng **out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        rnnc_layer *l = m->layers[i];
+        rnnc_gru_cell *c = rnnc_gru_cell_of_layer(l);
+        rnnc_rng *r = c ? &c->rng : l->cls == &rnnc_dropout_class ? &((rnnc_dropout_layer *)l)->rng : NULL;
+        if (r && n < cap)
+            out[n++] = r;
+    }
+    return n;
+}
+
+/* got's streams are want's (seed and counter); copy: make them so. */
+static void same_streams(const char *what, rnnc_model *got, rnnc_model *want, bool copy)
+{
+    rnnc_rng *a[8], *b[8];
+    const int n = dropout_streams(got, a, 8), k = dropout_streams(want, b, 8);
+    cr_assert_eq(n, k);
+    for (int i = 0; i < n; i++) {
+        if (copy)
+            *a[i] = *b[i];
+        cr_expect(a[i]->seed == b[i]->seed && a[i]->counter == b[i]->counter,
+                  "%s: stream %d at (seed %llu, counter %llu), the CPU model's at (%llu, %llu)", what, i,
+                  (unsigned long long)a[i]->seed, (unsigned long long)a[i]->counter,
+                  (unsigned long long)b[i]->seed, (unsigned long long)b[i]->counter);
+    }
+}
+
+/* A second instance of ref's config with ref's weights and streams. */
+static rnnc_model *twin(const char *input, const char *dtype, const char *layers, rnnc_model *ref)
+{
+    rnnc_model *m = yaml_model(input, dtype, layers);
+    rnnc_weight *from[32], *to[32];
+    int n, k;
+    cr_assert_eq(rnnc_model_weights(ref, from, 32, &n), RNNC_OK);
+    cr_assert_eq(rnnc_model_weights(m, to, 32, &k), RNNC_OK);
+    cr_assert_eq(n, k);
+    for (int i = 0; i < n; i++)
+        memcpy(to[i]->value->data, from[i]->value->data, from[i]->value->numel * sizeof(float));
+    same_streams("twin", m, ref, true);
+    return m;
+}
+
+/* An inference forward of ref on the host and of m on table `which`: the
+ * same output (no mask applied), the streams moved alike (a GRU with
+ * dropout skips its masks' draws even then, as Keras draws them). */
+static void check_inference(const char *label, rnnc_model *m, rnnc_model *ref, rnnc_tensor *x, int which)
+{
+    const rnnc_backend_ops *be = backend(which);
+    char what[256];
+    rnnc_ctx *cx = rnnc_ctx_create();
+    rnnc_call_args args = {.n_inputs = 1, .inputs = {x}, .training = false};
+    rnnc_call_result res;
+    cr_assert_eq(rnnc_model_call(ref, cx, &args, &res), RNNC_OK, "%s: %s", label, rnnc_last_error());
+    rnnc_dmodel *dm;
+    const rnnc_bbuf *y;
+    cr_assert_eq(rnnc_dmodel_create(m, be, &dm), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_dmodel_forward(dm, x, false, &y, NULL, NULL), RNNC_OK, "%s: %s", label, rnnc_last_error());
+    float *yd = download(be, y);
+    snprintf(what, sizeof what, "%s on %s: inference output", label, be->name);
+    expect_close(what, yd, res.outputs[0]->data, res.outputs[0]->numel);
+    same_streams(what, m, ref, false);
+    free(yd);
+    rnnc_dmodel_destroy(dm);
+    rnnc_ctx_destroy(cx);
+}
+
+typedef struct dropout_case {
+    const char *label;
+    uint64_t seed;
+    const char *input, *dtype, *layers;
+    int64_t B, T, F;
+    bool ids;
+    mask_kind mask;
+    unsigned still; /* bit i: stream i must not move (a Dropout of rate 0, a GRU without dropout) */
+} dropout_case;
+
+/* Three training steps in a row on each table, each against a host step
+ * of the twin (same weights, same streams): output, output mask and every
+ * weight gradient (check_model_ref), then the streams equal and moved;
+ * then an inference step. */
+static void check_dropout_case(const dropout_case *dc)
+{
+    rng_seed(dc->seed);
+    rnnc_model *ref = yaml_model(dc->input, dc->dtype, dc->layers);
+    rnnc_model *m = twin(dc->input, dc->dtype, dc->layers, ref);
+    rnnc_rng *st[8];
+    uint64_t start[8];
+    const int n = dropout_streams(ref, st, 8);
+    cr_assert_gt(n, 0);
+    for (int i = 0; i < n; i++)
+        start[i] = st[i]->counter;
+    for (int step = 0; step < 3; step++)
+        for (int b = 0; b < BE_COUNT; b++) {
+            char label[160];
+            snprintf(label, sizeof label, "%s, step %d", dc->label, step + 1);
+            rnnc_tensor *x = dc->ids ? id_batch(dc->B, dc->T, dc->F, dc->mask) : float_batch(dc->B, dc->T, dc->F, dc->mask);
+            check_model_ref(label, m, ref, x, b);
+            same_streams(label, m, ref, false);
+            rnnc_tensor_destroy(x);
+        }
+    for (int i = 0; i < n; i++)
+        if (dc->still >> i & 1)
+            cr_expect_eq(st[i]->counter, start[i], "%s: stream %d moved", dc->label, i);
+        else
+            cr_expect_gt(st[i]->counter, start[i], "%s: stream %d never drew", dc->label, i);
+    for (int b = 0; b < BE_COUNT; b++) {
+        rnnc_tensor *x = dc->ids ? id_batch(dc->B, dc->T, dc->F, dc->mask) : float_batch(dc->B, dc->T, dc->F, dc->mask);
+        check_inference(dc->label, m, ref, x, b);
+        rnnc_tensor_destroy(x);
+    }
+    rnnc_model_destroy(m);
+    rnnc_model_destroy(ref);
+}
+
+/* B * F odd where it matters: a draw of an odd count takes half a block more. */
+static const dropout_case dropout_cases[] = {
+    {"GRU -> Dropout 0.2 -> Dense", 21, "[null, 6, 3]", "float32",
+     "      - {class_name: GRU, config: {name: gru, units: 5}}\n"
+     "      - {class_name: Dropout, config: {name: dropout, rate: 0.2, seed: 3}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
+     5, 6, 3, false, MASK_NONE, 1u},
+    {"Dropout 0.5 noise_shape [null, 1, null] on the input, GRU dropout 0.5, Dropout 0.5", 22, "[null, 7, 3]",
+     "float32",
+     "      - {class_name: Dropout, config: {name: dropout, rate: 0.5, noise_shape: [null, 1, null]}}\n"
+     "      - {class_name: GRU, config: {name: gru, units: 4, dropout: 0.5, return_sequences: true}}\n"
+     "      - {class_name: Dropout, config: {name: dropout_1, rate: 0.5}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 3, activation: softmax}}\n",
+     5, 7, 3, false, MASK_NONE, 0u},
+    {"Masking, GRU dropout 0.3, Dropout 0.2 noise_shape [1, null, null], GRU dropout 0.5 go_backwards reset_after=False",
+     23, "[null, 9, 3]", "float32",
+     MASKING "      - {class_name: GRU, config: {name: gru, units: 5, dropout: 0.3, return_sequences: true}}\n"
+             "      - {class_name: Dropout, config: {name: dropout, rate: 0.2, noise_shape: [1, null, null]}}\n"
+             "      - {class_name: GRU, config: {name: gru_1, units: 3, dropout: 0.5, go_backwards: true, reset_after: false}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
+     5, 9, 3, false, MASK_ARBITRARY, 0u},
+    {"Masking, GRU dropout 0.2 right-padded (cuDNN on the emulation)", 24, "[null, 8, 3]", "float32",
+     MASKING "      - {class_name: GRU, config: {name: gru, units: 4, dropout: 0.2, seed: 11}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 1}}\n",
+     3, 8, 3, false, MASK_RIGHT_PADDED, 0u},
+    {"Embedding, GRU dropout 0.5", 25, "[null, 6]", "int32",
+     "      - {class_name: Embedding, config: {name: embedding, input_dim: 9, output_dim: 3}}\n"
+     "      - {class_name: GRU, config: {name: gru, units: 4, dropout: 0.5, return_sequences: true}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 9, activation: softmax}}\n",
+     5, 6, 9, true, MASK_NONE, 0u},
+    /* Rates of 1: the GRU applies no mask but still takes its draws (three
+     * input and three recurrent masks: recurrent_dropout 1 forces
+     * implementation 1); Dropout rate 0 passes through. */
+    {"GRU dropout 1 recurrent_dropout 1, Dropout 0", 26, "[null, 5, 3]", "float32",
+     "      - {class_name: GRU, config: {name: gru, units: 3, dropout: 1.0, recurrent_dropout: 1.0}}\n"
+     "      - {class_name: Dropout, config: {name: dropout, rate: 0.0}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
+     5, 5, 3, false, MASK_NONE, 2u},
+};
+
+Test(device_model, dropout_after_gru) { check_dropout_case(&dropout_cases[0]); }
+Test(device_model, dropout_noise_shape_on_the_input_and_gru_dropout) { check_dropout_case(&dropout_cases[1]); }
+Test(device_model, gru_dropout_masked_stacked_with_batch_broadcast_dropout) { check_dropout_case(&dropout_cases[2]); }
+Test(device_model, gru_dropout_cudnn_right_padded) { check_dropout_case(&dropout_cases[3]); }
+Test(device_model, gru_dropout_after_embedding) { check_dropout_case(&dropout_cases[4]); }
+Test(device_model, rates_of_one_and_zero_move_the_streams_as_the_cpu) { check_dropout_case(&dropout_cases[5]); }
+
+/* A model of one Dropout on table `which`: a training forward is x times
+ * the mask Keras's rule gives from the layer's Philox stream (seed `seed`,
+ * from counter 0: one uniform per element of the noise shape, kept and
+ * scaled by (float)(1 / (1 - rate)) when u >= rate), bit for bit, twice
+ * in a row (the stream continuing); rate 1 gives zeros and draws nothing;
+ * inference passes x through. */
+static void check_dropout_alone(int which, double rate, const char *noise, int64_t nb, int64_t nt, int64_t nf)
+{
+    enum { B = 3, T = 4, F = 5 };
+    const rnnc_backend_ops *be = backend(which);
+    char layers[512];
+    snprintf(layers, sizeof layers,
+             "      - {class_name: Dropout, config: {name: dropout, rate: %g, seed: 42, noise_shape: %s}}\n", rate,
+             noise);
+    rnnc_model *m = yaml_model("[null, 4, 5]", "float32", layers);
+    rnnc_dropout_layer *d = (rnnc_dropout_layer *)m->layers[0];
+    rnnc_rng oracle;
+    rnnc_rng_init(&oracle, 42);
+    const size_t nn = (size_t)(nb * nt * nf);
+    double u[B * T * F];
+    const float keep = (float)(1.0 / (1.0 - rate));
+    rnnc_dmodel *dm;
+    size_t kept = 0;
+    cr_assert_eq(rnnc_dmodel_create(m, be, &dm), RNNC_OK, "%s", rnnc_last_error());
+    for (int call = 0; call < 2; call++) {
+        rnnc_tensor *x = float_batch(B, T, F, MASK_NONE);
+        const float *xd = x->data;
+        const rnnc_bbuf *y;
+        if (rate < 1.0)
+            rnnc_rng_uniform(&oracle, u, nn);
+        cr_assert_eq(rnnc_dmodel_forward(dm, x, true, &y, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+        float *yd = download(be, y);
+        size_t bad = 0;
+        for (size_t k = 0; rate < 1.0 && k < nn; k++)
+            kept += u[k] >= rate;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t f = 0; f < F; f++) {
+                    const size_t i = (size_t)((b * T + t) * F + f);
+                    const size_t k = (size_t)(((nb > 1 ? b : 0) * nt + (nt > 1 ? t : 0)) * nf + (nf > 1 ? f : 0));
+                    const float want = rate < 1.0 && u[k] >= rate ? xd[i] * keep : xd[i] * 0.0f;
+                    bad += memcmp(&yd[i], &want, sizeof want) != 0;
+                }
+        cr_expect_eq(bad, 0, "%s: rate %g noise_shape %s, call %d: %zu of %d elements are not x * the stream's mask",
+                     be->name, rate, noise, call + 1, bad, B * T * F);
+        cr_expect_eq(d->rng.counter, oracle.counter, "%s: rate %g: the layer's counter %llu, the oracle's %llu",
+                     be->name, rate, (unsigned long long)d->rng.counter, (unsigned long long)oracle.counter);
+        free(yd);
+        /* inference: x itself, the stream still */
+        cr_assert_eq(rnnc_dmodel_forward(dm, x, false, &y, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+        yd = download(be, y);
+        cr_expect_eq(memcmp(yd, xd, x->numel * sizeof *yd), 0, "%s: inference changed x", be->name);
+        cr_expect_eq(d->rng.counter, oracle.counter, "%s: inference moved the stream", be->name);
+        free(yd);
+        rnnc_tensor_destroy(x);
+    }
+    if (rate < 1.0) /* both values of the mask seen */
+        cr_expect(kept > 0 && kept < 2 * nn, "%s: a degenerate mask (%zu of %zu kept)", be->name, kept, 2 * nn);
+    rnnc_dmodel_destroy(dm);
+    rnnc_model_destroy(m);
+}
+
+Test(device_model, dropout_alone_is_x_times_the_streams_mask)
+{
+    rng_seed(27);
+    for (int b = 0; b < BE_COUNT; b++) {
+        check_dropout_alone(b, 0.5, "null", 3, 4, 5);
+        check_dropout_alone(b, 0.2, "[null, 1, null]", 3, 1, 5); /* 15 uniforms: a half-used block */
+        check_dropout_alone(b, 0.5, "[1, null, 1]", 1, 4, 1);
+        check_dropout_alone(b, 1.0, "null", 3, 4, 5);
+    }
+}
+
+/* Per call: masks injected for the CPU's next call (a test hook of the
+ * CPU layer) are refused, not silently replaced by a drawn mask. */
+Test(device_model, gru_injected_dropout_masks_refused)
+{
+    rng_seed(28);
+    rnnc_model *m = yaml_model("[null, 4, 2]", "float32",
+                               "      - {class_name: GRU, config: {name: gru, units: 3, dropout: 0.5}}\n");
+    rnnc_tensor *x = float_batch(2, 4, 2, MASK_NONE), *mask;
+    const rnnc_shape ms = RNNC_SHAPE(2, 2);
+    cr_assert_eq(rnnc_tensor_create(RNNC_F32, &ms, &mask), RNNC_OK);
+    rnnc_tensor_fill(mask, 2.0);
+    rnnc_dmodel *dm;
+    const rnnc_bbuf *y;
+    cr_assert_eq(rnnc_dmodel_create(m, backend(BE_CPU), &dm), RNNC_OK, "%s", rnnc_last_error());
+    const rnnc_tensor *masks[] = {mask};
+    cr_assert_eq(rnnc_gru_set_dropout_masks(m->layers[0], masks, 1, NULL, 0), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect_eq(rnnc_dmodel_forward(dm, x, true, &y, NULL, NULL), RNNC_E_UNSUPPORTED);
+    cr_expect_str_eq(rnnc_last_error(),
+                     "Sequential 'v', layer 0: GRU 'gru': dropout masks injected with rnnc_gru_set_dropout_masks have no device implementation");
+    rnnc_dmodel_destroy(dm);
+    rnnc_tensor_destroy(mask);
+    rnnc_tensor_destroy(x);
+    rnnc_model_destroy(m);
+}
+
+/* ---- fit with dropout: the trainer's device path against its CPU path -- */
+
+#define FIT_INPUT "[null, 8, 3]"
+#define FIT_LAYERS                                                                                              \
+    "      - {class_name: GRU, config: {name: gru, units: 5, dropout: 0.3, return_sequences: true}}\n"           \
+    "      - {class_name: Dropout, config: {name: dropout, rate: 0.25, noise_shape: [null, 1, null]}}\n"        \
+    "      - {class_name: GRU, config: {name: gru_1, units: 4, dropout: 0.5}}\n"                                \
+    "      - {class_name: Dropout, config: {name: dropout_1, rate: 0.5}}\n"                                     \
+    "      - {class_name: Dense, config: {name: dense, units: 1}}\n"
+#define FIT_COMPILE "{optimizer: {class_name: Adam, config: {learning_rate: 0.02}}, loss: mse, metrics: [mae]}"
+#define FIT_TOL 1e-4
+
+/* x (n, 8, 3) in [-1, 1], y the mean of feature 0 over the steps. */
+static void fit_data(int64_t n, rnnc_tensor **x, rnnc_tensor **y)
+{
+    *x = float_batch(n, 8, 3, MASK_NONE);
+    const rnnc_shape ys = RNNC_SHAPE(n, 1);
+    cr_assert_eq(rnnc_tensor_create(RNNC_F32, &ys, y), RNNC_OK);
+    const float *xd = (*x)->data;
+    for (int64_t i = 0; i < n; i++) {
+        float s = 0.0f;
+        for (int64_t t = 0; t < 8; t++)
+            s += xd[(i * 8 + t) * 3];
+        ((float *)(*y)->data)[i] = s / 8.0f;
+    }
+}
+
+static rnnc_trainer *fit_trainer(rnnc_model *m, rnnc_cfg **compile)
+{
+    rnnc_trainer *tr;
+    cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
+    cr_assert_eq(rnnc_spec_read_string(FIT_COMPILE, strlen(FIT_COMPILE), "compile", compile), RNNC_OK);
+    cr_assert_eq(rnnc_trainer_compile_config(tr, rnnc_cfg_peek(*compile, "optimizer"), rnnc_cfg_peek(*compile, "loss"),
+                                             rnnc_cfg_peek(*compile, "metrics"), NULL),
+                 RNNC_OK, "%s", rnnc_last_error());
+    return tr;
+}
+
+/* The data, the initial model and the CPU path's run of a fit case. */
+typedef struct fit_case {
+    rnnc_tensor *x, *y, *xv, *yv;
+    rnnc_model *init, *mc;
+    rnnc_cfg *cc;
+    rnnc_trainer *tc;
+} fit_case;
+
+static void fit_case_open(fit_case *f, uint64_t seed)
+{
+    rng_seed(seed);
+    fit_data(40, &f->x, &f->y);
+    fit_data(20, &f->xv, &f->yv);
+    f->init = yaml_model(FIT_INPUT, "float32", FIT_LAYERS);
+    f->mc = twin(FIT_INPUT, "float32", FIT_LAYERS, f->init);
+    f->tc = fit_trainer(f->mc, &f->cc);
+}
+
+static void fit_case_close(fit_case *f)
+{
+    rnnc_trainer_destroy(f->tc);
+    rnnc_cfg_destroy(f->cc);
+    rnnc_model_destroy(f->mc);
+    rnnc_model_destroy(f->init);
+    rnnc_tensor_destroy(f->x);
+    rnnc_tensor_destroy(f->y);
+    rnnc_tensor_destroy(f->xv);
+    rnnc_tensor_destroy(f->yv);
+}
+
+/* Epochs [from, to) of tr's model on be (NULL: the CPU path), batches of
+ * 16 over 40 rows (16, 16, 8), validation every epoch. */
+static rnnc_history *fit_span(rnnc_trainer *tr, const rnnc_backend_ops *be, const fit_case *d, int from, int to,
+                              bool shuffle)
+{
+    cr_assert_eq(rnnc_trainer_set_device(tr, be), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_fit_options o = rnnc_fit_options_default();
+    o.epochs = to;
+    o.initial_epoch = from;
+    o.batch_size = 16;
+    o.seed = 5;
+    o.shuffle = shuffle; /* a fit resumed at initial_epoch restarts the shuffling stream */
+    o.verbose = RNNC_VERBOSE_SILENT;
+    o.x_val = d->xv;
+    o.y_val = d->yv;
+    rnnc_history *h;
+    cr_assert_eq(rnnc_trainer_fit(tr, d->x, d->y, &o, &h), RNNC_OK, "%s", rnnc_last_error());
+    return h;
+}
+
+/* Every key of got's epochs within FIT_TOL of want's epochs from `skip`
+ * on (relative above 1); returns the largest difference. */
+static double same_curves(const rnnc_history *want, int skip, const rnnc_history *got, const char *what)
+{
+    double worst = 0.0;
+    cr_assert_eq(rnnc_history_n_epochs(got), rnnc_history_n_epochs(want) - skip, "%s: epochs", what);
+    cr_assert_eq(rnnc_history_n_keys(got), rnnc_history_n_keys(want), "%s: keys", what);
+    for (int k = 0; k < rnnc_history_n_keys(want); k++) {
+        const char *key = rnnc_history_key(want, k);
+        const double *a = rnnc_history_get(want, key), *b = rnnc_history_get(got, key);
+        cr_assert(b, "%s: no '%s'", what, key);
+        for (int e = 0; e < rnnc_history_n_epochs(got); e++) {
+            const double diff = fabs(a[skip + e] - b[e]);
+            cr_expect(diff <= FIT_TOL * fmax(1.0, fabs(a[skip + e])), "%s: %s epoch %d: %.9g, the CPU path's %.9g",
+                      what, key, skip + e + 1, b[e], a[skip + e]);
+            worst = fmax(worst, diff);
+        }
+    }
+    return worst;
+}
+
+static void same_final_weights(rnnc_model *want, rnnc_model *got, const char *what)
+{
+    rnnc_weight *a[32], *b[32];
+    int na, nb;
+    cr_assert_eq(rnnc_model_weights(want, a, 32, &na), RNNC_OK);
+    cr_assert_eq(rnnc_model_weights(got, b, 32, &nb), RNNC_OK);
+    cr_assert_eq(na, nb);
+    for (int i = 0; i < na; i++) {
+        const float *p = a[i]->value->data, *q = b[i]->value->data;
+        size_t bad = 0;
+        for (size_t k = 0; k < a[i]->value->numel; k++)
+            bad += !(fabs((double)p[k] - (double)q[k]) <= FIT_TOL * fmax(1.0, fabs((double)p[k])));
+        cr_expect_eq(bad, 0, "%s: weight '%s': %zu values beyond %g", what, a[i]->name, bad, FIT_TOL);
+    }
+}
+
+/* 5 epochs with validation of a model with GRU dropout (0.3, 0.5) and
+ * Dropout (0.25 with noise_shape (B, 1, F), 0.5) on the CPU path, the CPU
+ * table and the emulated CUDA table (the issue's proof: every epoch's
+ * loss, mae, val_loss and val_mae within 1e-4); the final weights too,
+ * and the dropout streams exactly where the CPU path left them (the
+ * validation calls move the GRUs' streams too). */
+Test(device_model, fit_with_dropout_matches_the_cpu_path)
+{
+    fit_case f;
+    fit_case_open(&f, 30);
+    rnnc_cfg *cd;
+    rnnc_history *hc = fit_span(f.tc, NULL, &f, 0, 5, true);
+    for (int b = 0; b < BE_COUNT; b++) {
+        char what[128];
+        snprintf(what, sizeof what, "fit on the %s table", backend(b)->name);
+        rnnc_model *md = twin(FIT_INPUT, "float32", FIT_LAYERS, f.init);
+        rnnc_trainer *td = fit_trainer(md, &cd);
+        rnnc_history *hd = fit_span(td, backend(b), &f, 0, 5, true);
+        cr_log_info("%s: largest difference over 5 epochs: %.3g", what, same_curves(hc, 0, hd, what));
+        same_final_weights(f.mc, md, what);
+        same_streams(what, md, f.mc, false);
+        rnnc_history_destroy(hd);
+        rnnc_trainer_destroy(td);
+        rnnc_cfg_destroy(cd);
+        rnnc_model_destroy(md);
+    }
+    rnnc_history_destroy(hc);
+    fit_case_close(&f);
+}
+
+/* A run that changes paths half way (as a checkpoint written on one path
+ * and resumed on the other: the streams are the layers' own, which the
+ * checkpoint saves): 2 epochs on the CPU path then 3 on the emulated CUDA
+ * table, and 2 on the emulated CUDA table then 3 on the CPU path, equal 5
+ * on the CPU path (epochs 3-5, final weights, streams). */
+Test(device_model, fit_with_dropout_switching_paths_half_way)
+{
+    fit_case f;
+    fit_case_open(&f, 31);
+    rnnc_cfg *cm;
+    rnnc_history *hc = fit_span(f.tc, NULL, &f, 0, 5, false);
+    const rnnc_backend_ops *order[2][2] = {{NULL, backend(BE_EMU)}, {backend(BE_EMU), NULL}};
+    for (int k = 0; k < 2; k++) {
+        char what[128];
+        snprintf(what, sizeof what, "2 epochs on the %s, 3 on the %s", order[k][0] ? "emulated CUDA table" : "CPU path",
+                 order[k][1] ? "emulated CUDA table" : "CPU path");
+        rnnc_model *mm = twin(FIT_INPUT, "float32", FIT_LAYERS, f.init);
+        rnnc_trainer *tm = fit_trainer(mm, &cm);
+        rnnc_history *h1 = fit_span(tm, order[k][0], &f, 0, 2, false);
+        rnnc_history *h2 = fit_span(tm, order[k][1], &f, 2, 5, false);
+        same_curves(hc, 2, h2, what);
+        same_final_weights(f.mc, mm, what);
+        same_streams(what, mm, f.mc, false);
+        rnnc_history_destroy(h1);
+        rnnc_history_destroy(h2);
+        rnnc_trainer_destroy(tm);
+        rnnc_cfg_destroy(cm);
+        rnnc_model_destroy(mm);
+    }
+    rnnc_history_destroy(hc);
+    fit_case_close(&f);
 }
