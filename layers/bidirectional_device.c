@@ -20,8 +20,9 @@
  * outputs), return_state, stateful, a wrapped layer without a device
  * class (LSTM, SimpleRNN), with a 16-bit dtype policy or an activity
  * regularizer; whatever the wrapped layer's own device class refuses
- * (GRU: dropout, recurrent_dropout, ...) comes back prefixed with this
- * layer's name. */
+ * (GRU: recurrent_dropout, ...) comes back prefixed with this layer's
+ * name. What it runs (a GRU's input dropout from its own generator) runs
+ * here the same, both copies in the CPU's order (forward, then backward). */
 #include <stdlib.h>
 
 #include "framework/device_layer.h"
