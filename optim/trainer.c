@@ -283,6 +283,8 @@ rnnc_status rnnc_trainer_set_comm(rnnc_trainer *tr, rnnc_comm *comm)
     tr->comm = comm;
     rnnc_ctx_set_comm(tr->cx, comm);
     tr->collective_forward = -1;
+    rnnc__dstep_destroy(tr->dstep); /* remade (and checked) by the next call */
+    tr->dstep = NULL;
     rnnc__dist_grads_destroy(tr->dist);
     tr->dist = NULL;
     return RNNC_OK;
