@@ -120,34 +120,17 @@ UNROLL
             BLK(1, NV);                                                                         \
     } while (0)
 
-/* One block: MR rows x NV vectors of C at C; the last vector covers the
- * lanes of `last`. A's entry (i, p) is A[i * ars + p * acs]. MR and NV are
- * constants at every call (always_inline), so the loops unroll and the
- * block lives in registers. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-small_block(int MR, int NV, int64_t k, const float *A, int64_t ars, int64_t acs, const float *Bm,
-            int64_t ldb, float *C, int64_t ldc, __mmask16 last, bool acc)
-{
-    __m512 c[8][8];
-    block_zero(MR, NV, c);
-    for (int64_t p = 0; p < k; p++) {
-        const float *b = Bm + p * ldb;
-        __m512 bv[8];
-UNROLL
-        for (int v = 0; v < NV; v++)
-            bv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? last : (__mmask16)0xFFFF, b + 16 * v);
-UNROLL
-        for (int i = 0; i < MR; i++) {
-            const __m512 a = _mm512_set1_ps(A[i * ars + p * acs]);
-UNROLL
-            for (int v = 0; v < NV; v++)
-                c[i][v] = _mm512_fmadd_ps(a, bv[v], c[i][v]);
-        }
-    }
-    block_store(MR, NV, c, C, ldc, last, acc, false);
-}
-
 static __mmask16 lanes(int64_t w) { return (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1); }
+
+/* small_block_f32: the register block over float32 A and Bm, FMA by FMA. */
+#define GB(n) small_##n##_f32
+#define GB_TARGET "avx512f"
+#define GB_T float
+#define GB_V __m512
+#define GB_LOAD(mk, p) _mm512_maskz_loadu_ps(mk, p)
+#define GB_BCAST(x) _mm512_set1_ps(x)
+#define GB_STEP(c, a, b) _mm512_fmadd_ps(a, b, c)
+#include "layers/small_gemm_block_internal.h"
 
 /* Long sums (op(A) = A^T: the products over all steps) run in chunks of
  * this many terms, so the chunk's rows of A and Bm stay in L1/L2 while
@@ -174,7 +157,7 @@ static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, i
                 const __mmask16 last = lanes(w - 16 * (nv - 1));
                 const float *b = Bp + j;
                 float *c = C + j;
-#define BLK(MR, NV) small_block(MR, NV, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac)
+#define BLK(MR, NV) small_block_f32(MR, NV, kc, Ap, ars, acs, b, ldb, c, ldc, last, ac, false)
                 NV_SWITCH(nv, BLK)
 #undef BLK
             }
@@ -186,7 +169,8 @@ static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, i
             const float *b = Bp + j;
             int64_t i = 0;
 #define BLK(MR, NV)                                                                             \
-    small_block(MR, NV, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc, last, ac)
+    small_block_f32(MR, NV, kc, Ap + i * ars, ars, acs, b, ldb, C + i * ldc + j, ldc, last, ac,  \
+                    false)
             if (w > 16)
                 ROW_BLOCKS(m, i, 2, BLK);
             else
@@ -225,29 +209,16 @@ void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A,
 }
 
 /* ---- bfloat16 products: the same blocking, vdpbf16ps on pairs along k --- */
-static inline __attribute__((always_inline, target("avx512f,avx512bf16"))) void
-bf16_block(int MR, int NV, int64_t kp, const uint32_t *A2, int64_t lda2, const uint32_t *P,
-           int64_t ldp, float *C, int64_t ldc, __mmask16 last, bool acc, bool rnd)
-{
-    __m512 c[8][8];
-    block_zero(MR, NV, c);
-    for (int64_t q = 0; q < kp; q++) {
-        const uint32_t *b = P + q * ldp;
-        __m512bh bv[8];
-UNROLL
-        for (int v = 0; v < NV; v++)
-            bv[v] = (__m512bh)_mm512_maskz_loadu_epi32(v == NV - 1 ? last : (__mmask16)0xFFFF,
-                                                       b + 16 * v);
-UNROLL
-        for (int i = 0; i < MR; i++) {
-            const __m512bh a = (__m512bh)_mm512_set1_epi32((int)A2[i * lda2 + q]);
-UNROLL
-            for (int v = 0; v < NV; v++)
-                c[i][v] = _mm512_dpbf16_ps(c[i][v], a, bv[v]);
-        }
-    }
-    block_store(MR, NV, c, C, ldc, last, acc, rnd);
-}
+/* small_block_bf16: the register block over bfloat16 pairs (A2's entry
+ * (i, q) at A2[i * lda2 + q]), float32 sums. */
+#define GB(n) small_##n##_bf16
+#define GB_TARGET "avx512f,avx512bf16"
+#define GB_T uint32_t
+#define GB_V __m512bh
+#define GB_LOAD(mk, p) ((__m512bh)_mm512_maskz_loadu_epi32(mk, p))
+#define GB_BCAST(x) ((__m512bh)_mm512_set1_epi32((int)(x)))
+#define GB_STEP(c, a, b) _mm512_dpbf16_ps(c, a, b)
+#include "layers/small_gemm_block_internal.h"
 
 static __attribute__((target("avx512f,avx512bf16"))) void
 bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, int64_t lda2, const uint32_t *P,
@@ -259,7 +230,7 @@ bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, int64_t lda2, c
             const __mmask16 last = lanes(w - 16 * (nv - 1));
             const uint32_t *b = P + j;
             float *c = C + j;
-#define BLK(MR, NV) bf16_block(MR, NV, kp, A2, lda2, b, ldp, c, ldc, last, acc, rnd)
+#define BLK(MR, NV) small_block_bf16(MR, NV, kp, A2, lda2, 1, b, ldp, c, ldc, last, acc, rnd)
             NV_SWITCH(nv, BLK)
 #undef BLK
         }
@@ -271,7 +242,8 @@ bf16_panel(int64_t m, int64_t n, int64_t kp, const uint32_t *A2, int64_t lda2, c
         const uint32_t *b = P + j;
         int64_t i = 0;
 #define BLK(MR, NV)                                                                             \
-    bf16_block(MR, NV, kp, A2 + i * lda2, lda2, b, ldp, C + i * ldc + j, ldc, last, acc, rnd)
+    small_block_bf16(MR, NV, kp, A2 + i * lda2, lda2, 1, b, ldp, C + i * ldc + j, ldc, last, acc, \
+                     rnd)
         if (w > 16)
             ROW_BLOCKS(m, i, 2, BLK);
         else
