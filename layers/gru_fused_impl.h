@@ -403,6 +403,16 @@ static inline R SFX(lp_mix)(rnnc_precision p, R z, R hp, R hh)
     return SFX(rp)(p, SFX(rp)(p, z * hp) + SFX(rp)(p, SFX(rp)(p, (R)1 - z) * hh));
 }
 
+#if FUSED_VEC
+/* Whether a 16-bit step runs the vector row kernels (gru_fused_rows.h,
+ * through rows()): under the bfloat16 policy with the default pair; else
+ * its scalar loops. */
+static inline bool SFX(lp_vec)(const fused_state *st, const R *P)
+{
+    return st->prec == RNNC_PREC_BF16 && SFX(default_pair)(st, P);
+}
+#endif
+
 /* reset_after=True; hr = h_prev @ R (B, 3U), rounded here in place with
  * the recurrent bias br (3U, or NULL). */
 static void SFX(lp_step_ra)(const fused_state *st, int64_t k, int64_t t, const R *xw, R *hr,
@@ -411,7 +421,7 @@ static void SFX(lp_step_ra)(const fused_state *st, int64_t k, int64_t t, const R
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_precision p = st->prec;
 #if FUSED_VEC
-    if (p == RNNC_PREC_BF16 && SFX(default_pair)(st, P) && br) {
+    if (SFX(lp_vec)(st, P) && br) {
         const row_kernels *rk = rows();
         for (int64_t b = 0; b < B; b++)
             rk->lp_ra(U, xw + (b * T + t) * 3 * U, hr + b * 3 * U, br, hp + b * U, G + b * 3 * U,
@@ -455,7 +465,7 @@ static void SFX(lp_step_rb1)(const fused_state *st, int64_t t, const R *xw, cons
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_precision p = st->prec;
 #if FUSED_VEC
-    if (p == RNNC_PREC_BF16 && SFX(default_pair)(st, P)) {
+    if (SFX(lp_vec)(st, P)) {
         const row_kernels *rk = rows();
         for (int64_t b = 0; b < B; b++)
             rk->lp_rb1(U, xw + (b * T + t) * 3 * U, hr + b * 2 * U, hp + b * U, G + b * 3 * U,
@@ -489,7 +499,7 @@ static void SFX(lp_step_rb2)(const fused_state *st, int64_t k, int64_t t, const 
     const int64_t B = st->B, T = st->T, U = st->U;
     const rnnc_precision p = st->prec;
 #if FUSED_VEC
-    if (p == RNNC_PREC_BF16 && SFX(default_pair)(st, P)) {
+    if (SFX(lp_vec)(st, P)) {
         const row_kernels *rk = rows();
         for (int64_t b = 0; b < B; b++)
             rk->lp_rb2(U, xw + (b * T + t) * 3 * U + 2 * U, hh2 + b * U, hp + b * U,

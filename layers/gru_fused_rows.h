@@ -330,93 +330,54 @@ static inline VATTR int64_t VN(back_rb2)(int64_t U, int64_t u, const float *g, c
 #if VW > 1
 #define VTAIL1(call) u = call
 
-static VATTR void VN(row_fwd_ra)(int64_t U, const float *x, const float *h, const float *bx,
-                                 const float *bhr, const float *hp, float *g, float *rh, float *hn)
-{
-    int64_t u = VN(fwd_ra)(U, 0, x, h, bx, bhr, hp, g, rh, hn);
-    VTAIL4(fwd_ra_v4(U, u, x, h, bx, bhr, hp, g, rh, hn));
-    VTAIL1(fwd_ra_v1(U, u, x, h, bx, bhr, hp, g, rh, hn));
-}
+/* VROW(name, (parameters), n, arguments...): the driver row_name of the
+ * kernel `name` over a row of n units, the kernels taking (n, u,
+ * arguments...). */
+#define VROW(name, params, n, ...)                                                              \
+    static VATTR void VN(row_##name) params                                                     \
+    {                                                                                           \
+        int64_t u = VN(name)(n, 0, __VA_ARGS__);                                                \
+        VTAIL4(name##_v4(n, u, __VA_ARGS__));                                                   \
+        VTAIL1(name##_v1(n, u, __VA_ARGS__));                                                   \
+    }
 
-static VATTR void VN(row_fwd_rb1)(int64_t U, const float *x, const float *h, const float *bx,
-                                  const float *hp, float *g, float *rh)
-{
-    int64_t u = VN(fwd_rb1)(U, 0, x, h, bx, hp, g, rh);
-    VTAIL4(fwd_rb1_v4(U, u, x, h, bx, hp, g, rh));
-    VTAIL1(fwd_rb1_v1(U, u, x, h, bx, hp, g, rh));
-}
-
-static VATTR void VN(row_fwd_rb2)(int64_t U, const float *xh, const float *q, const float *bxh,
-                                  const float *hp, float *g, float *hn)
-{
-    int64_t u = VN(fwd_rb2)(U, 0, xh, q, bxh, hp, g, hn);
-    VTAIL4(fwd_rb2_v4(U, u, xh, q, bxh, hp, g, hn));
-    VTAIL1(fwd_rb2_v1(U, u, xh, q, bxh, hp, g, hn));
-}
-
-static VATTR void VN(row_lp_proj)(int64_t n, float *x, const float *b)
-{
-    int64_t u = VN(lp_proj)(n, 0, x, b);
-    VTAIL4(lp_proj_v4(n, u, x, b));
-    VTAIL1(lp_proj_v1(n, u, x, b));
-}
-
-static VATTR void VN(row_lp_acc)(int64_t n, float *c, const float *p)
-{
-    int64_t u = VN(lp_acc)(n, 0, c, p);
-    VTAIL4(lp_acc_v4(n, u, c, p));
-    VTAIL1(lp_acc_v1(n, u, c, p));
-}
-
-static VATTR void VN(row_lp_ra)(int64_t U, const float *x, const float *h, const float *br,
-                                const float *hp, float *g, float *rh, float *hn)
-{
-    int64_t u = VN(lp_ra)(U, 0, x, h, br, hp, g, rh, hn);
-    VTAIL4(lp_ra_v4(U, u, x, h, br, hp, g, rh, hn));
-    VTAIL1(lp_ra_v1(U, u, x, h, br, hp, g, rh, hn));
-}
-
-static VATTR void VN(row_lp_rb1)(int64_t U, const float *x, const float *h, const float *hp,
-                                 float *g, float *rh)
-{
-    int64_t u = VN(lp_rb1)(U, 0, x, h, hp, g, rh);
-    VTAIL4(lp_rb1_v4(U, u, x, h, hp, g, rh));
-    VTAIL1(lp_rb1_v1(U, u, x, h, hp, g, rh));
-}
-
-static VATTR void VN(row_lp_rb2)(int64_t U, const float *xh, const float *q, const float *hp,
-                                 float *g, float *hn)
-{
-    int64_t u = VN(lp_rb2)(U, 0, xh, q, hp, g, hn);
-    VTAIL4(lp_rb2_v4(U, u, xh, q, hp, g, hn));
-    VTAIL1(lp_rb2_v1(U, u, xh, q, hp, g, hn));
-}
-
-static VATTR void VN(row_lp_back)(int64_t U, bool reset_after, const float *g, const float *ih,
-                                  const float *hp, const float *dYk, const float *dl, float *dy,
-                                  const float *dh, float *dx, float *dq, float *dhp, float *dhn)
-{
-    int64_t u = VN(lp_back)(U, 0, reset_after, g, ih, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn);
-    VTAIL4(lp_back_v4(U, u, reset_after, g, ih, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
-    VTAIL1(lp_back_v1(U, u, reset_after, g, ih, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
-}
-
-static VATTR void VN(row_back_keep)(int64_t U, bool reset_after, const float *g, const float *rh,
-                                    const float *hp, const float *dYk, const float *dl, float *dy,
-                                    const float *dh, float *dx, float *dq, float *dhp, float *dhn)
-{
-    int64_t u = VN(back_keep)(U, 0, reset_after, g, rh, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn);
-    VTAIL4(back_keep_v4(U, u, reset_after, g, rh, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
-    VTAIL1(back_keep_v1(U, u, reset_after, g, rh, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn));
-}
-
-static VATTR void VN(row_back_rb2)(int64_t U, const float *g, const float *hp, const float *q,
-                                   const float *dnz, float *dx, float *dq, float *dhp)
-{
-    int64_t u = VN(back_rb2)(U, 0, g, hp, q, dnz, dx, dq, dhp);
-    VTAIL4(back_rb2_v4(U, u, g, hp, q, dnz, dx, dq, dhp));
-    VTAIL1(back_rb2_v1(U, u, g, hp, q, dnz, dx, dq, dhp));
-}
+VROW(fwd_ra,
+     (int64_t U, const float *x, const float *h, const float *bx, const float *bhr, const float *hp,
+      float *g, float *rh, float *hn),
+     U, x, h, bx, bhr, hp, g, rh, hn)
+VROW(fwd_rb1,
+     (int64_t U, const float *x, const float *h, const float *bx, const float *hp, float *g,
+      float *rh),
+     U, x, h, bx, hp, g, rh)
+VROW(fwd_rb2,
+     (int64_t U, const float *xh, const float *q, const float *bxh, const float *hp, float *g,
+      float *hn),
+     U, xh, q, bxh, hp, g, hn)
+VROW(lp_proj, (int64_t n, float *x, const float *b), n, x, b)
+VROW(lp_acc, (int64_t n, float *c, const float *p), n, c, p)
+VROW(lp_ra,
+     (int64_t U, const float *x, const float *h, const float *br, const float *hp, float *g,
+      float *rh, float *hn),
+     U, x, h, br, hp, g, rh, hn)
+VROW(lp_rb1, (int64_t U, const float *x, const float *h, const float *hp, float *g, float *rh), U,
+     x, h, hp, g, rh)
+VROW(lp_rb2, (int64_t U, const float *xh, const float *q, const float *hp, float *g, float *hn), U,
+     xh, q, hp, g, hn)
+VROW(lp_back,
+     (int64_t U, bool reset_after, const float *g, const float *ih, const float *hp,
+      const float *dYk, const float *dl, float *dy, const float *dh, float *dx, float *dq,
+      float *dhp, float *dhn),
+     U, reset_after, g, ih, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn)
+VROW(back_keep,
+     (int64_t U, bool reset_after, const float *g, const float *rh, const float *hp,
+      const float *dYk, const float *dl, float *dy, const float *dh, float *dx, float *dq,
+      float *dhp, float *dhn),
+     U, reset_after, g, rh, hp, dYk, dl, dy, dh, dx, dq, dhp, dhn)
+VROW(back_rb2,
+     (int64_t U, const float *g, const float *hp, const float *q, const float *dnz, float *dx,
+      float *dq, float *dhp),
+     U, g, hp, q, dnz, dx, dq, dhp)
+#undef VROW
 #endif
 #undef VTAIL4
 #undef VTAIL1
