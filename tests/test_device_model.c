@@ -1098,23 +1098,23 @@ static void same_final_weights(rnnc_model *want, rnnc_model *got, const char *wh
 }
 
 /* 5 epochs with validation of a model with GRU dropout (0.3, 0.5) and
- * Dropout (0.25 with noise_shape (B, 1, F), 0.5) on the CPU path, the CPU
- * table and the emulated CUDA table (the issue's proof: every epoch's
- * loss, mae, val_loss and val_mae within 1e-4); the final weights too,
- * and the dropout streams exactly where the CPU path left them (the
- * validation calls move the GRUs' streams too). */
-Test(device_model, fit_with_dropout_matches_the_cpu_path)
+ * Dropout (0.25 with noise_shape (B, 1, F), 0.5) on the CPU path and on
+ * each table of tables[0..n) (the issue's proof: every epoch's loss, mae,
+ * val_loss and val_mae within 1e-4); the final weights too, and the
+ * dropout streams exactly where the CPU path left them (the validation
+ * calls move the GRUs' streams too). */
+static void fit_against_cpu_path(const rnnc_backend_ops *const *tables, int n, const char *const *names)
 {
     fit_case f;
     fit_case_open(&f, 30);
     rnnc_cfg *cd;
     rnnc_history *hc = fit_span(f.tc, NULL, &f, 0, 5, true);
-    for (int b = 0; b < BE_COUNT; b++) {
+    for (int b = 0; b < n; b++) {
         char what[128];
-        snprintf(what, sizeof what, "fit on the %s table", backend(b)->name);
+        snprintf(what, sizeof what, "fit on the %s", names[b]);
         rnnc_model *md = twin(FIT_INPUT, "float32", FIT_LAYERS, f.init);
         rnnc_trainer *td = fit_trainer(md, &cd);
-        rnnc_history *hd = fit_span(td, backend(b), &f, 0, 5, true);
+        rnnc_history *hd = fit_span(td, tables[b], &f, 0, 5, true);
         cr_log_info("%s: largest difference over 5 epochs: %.3g", what, same_curves(hc, 0, hd, what));
         same_final_weights(f.mc, md, what);
         same_streams(what, md, f.mc, false);
@@ -1125,6 +1125,34 @@ Test(device_model, fit_with_dropout_matches_the_cpu_path)
     }
     rnnc_history_destroy(hc);
     fit_case_close(&f);
+}
+
+Test(device_model, fit_with_dropout_matches_the_cpu_path)
+{
+    const rnnc_backend_ops *tables[] = {backend(BE_CPU), backend(BE_EMU)};
+    const char *const names[] = {"CPU table", "emulated CUDA table"};
+    fit_against_cpu_path(tables, 2, names);
+}
+
+/* The same on a real GPU (a CUDA build on a machine with one; skipped
+ * otherwise): both GRUs run cuDNN (no mask), with the input dropout
+ * applied before it. */
+static void gpu_done(void)
+{
+    const rnnc_cuda_api *t = rnnc_backend_cuda_table();
+    if (t)
+        t->shutdown();
+}
+
+TestSuite(device_model_gpu, .fini = gpu_done);
+
+Test(device_model_gpu, fit_with_dropout_matches_the_cpu_path)
+{
+    const rnnc_backend_ops *g;
+    if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &g) != RNNC_OK)
+        cr_skip_test("no CUDA device: %s", rnnc_last_error());
+    const char *const names[] = {"GPU"};
+    fit_against_cpu_path(&g, 1, names);
 }
 
 /* A run that changes paths half way (as a checkpoint written on one path
