@@ -13,6 +13,7 @@
 
 #include "framework/model.h"
 #include "helpers/fixture.h"
+#include "helpers/keras_fit.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
 #include "io/weights_h5.h"
@@ -147,31 +148,15 @@ static void expect_keras_fit(const char *name)
     cr_assert_eq(rnnc_fixture_attr_string(fx, "optimizer", &opt_json), RNNC_OK);
     rnnc_tensor *x = read_fixture(fit, "x"), *y = read_fixture(fit, "y"), *want = NULL;
     cr_assert_eq(rnnc_fixture_read(fx, "loss", RNNC_F64, &want), RNNC_OK);
-    rnnc_cfg *opt, *loss;
-    cr_assert_eq(rnnc_spec_read_string(opt_json, strlen(opt_json), "optimizer", &opt), RNNC_OK);
-    cr_assert_eq(rnnc_spec_read_string("\"mse\"", 5, "loss", &loss), RNNC_OK);
-    rnnc_trainer *tr = NULL;
-    cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
-    cr_assert_eq(rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL), RNNC_OK, "%s",
-                 rnnc_last_error());
-    rnnc_fit_options fo = rnnc_fit_options_default();
-    fo.batch_size = 4;
-    fo.epochs = 4;
-    fo.shuffle = false;
-    fo.verbose = RNNC_VERBOSE_SILENT;
-    rnnc_history *h = NULL;
-    cr_assert_eq(rnnc_trainer_fit(tr, x, y, &fo, &h), RNNC_OK, "%s: %s", name, rnnc_last_error());
+    rnnc_history *h = th_keras_fit(m, opt_json, x, y, name);
     const double *got = rnnc_history_get(h, "loss");
     cr_assert_not_null(got);
-    for (int e = 0; e < 4; e++) {
+    for (int e = 0; e < TH_KERAS_FIT_EPOCHS; e++) {
         const double k = rnnc_f64(want)[e], d = fabs(got[e] - k) / fmax(1e-3, fabs(k));
         cr_expect_lt(d, 1e-4, "%s: epoch %d loss %.9g, Keras %.9g", name, e, got[e], k);
     }
     expect_predicts(m, name, fit, "y_after");
     rnnc_history_destroy(h);
-    rnnc_trainer_destroy(tr);
-    rnnc_cfg_destroy(opt);
-    rnnc_cfg_destroy(loss);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(y);
     rnnc_tensor_destroy(want);

@@ -18,6 +18,7 @@
 #include "framework/precision.h"
 #include "framework/predict.h"
 #include "helpers/fixture.h"
+#include "helpers/keras_fit.h"
 #include "helpers/run_program.h"
 #include "io/model_loader.h"
 #include "layers/registry.h"
@@ -180,19 +181,9 @@ static void expect_training(const char *group, const char *opt_json)
     double loss_err[2] = {0, 0}, w_err[2] = {0, 0};
     for (int k = 0; k < 2; k++) {
         rnnc_model *m = load_case(f, group, BF16, k ? "\"float32\"" : NULL);
-        rnnc_trainer *tr = NULL;
-        cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
-        rnnc_cfg *opt = parse(opt_json, "opt"), *loss = parse("\"mse\"", "loss");
-        cr_assert_eq(rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
-        rnnc_fit_options fo = rnnc_fit_options_default();
-        fo.batch_size = 4;
-        fo.epochs = 4;
-        fo.shuffle = false;
-        fo.verbose = RNNC_VERBOSE_SILENT;
-        rnnc_history *h = NULL;
-        cr_assert_eq(rnnc_trainer_fit(tr, x, t, &fo, &h), RNNC_OK, "%s: fit: %s", group, rnnc_last_error());
+        rnnc_history *h = th_keras_fit(m, opt_json, x, t, group);
         const double *got = rnnc_history_get(h, "loss");
-        for (int e = 0; e < 4; e++) {
+        for (int e = 0; e < TH_KERAS_FIT_EPOCHS; e++) {
             loss_err[k] = fmax(loss_err[k], fabs(got[e] - rnnc_f64(want)[e]) / rnnc_f64(want)[e]);
             if (k == 0)
                 printf("%s epoch %d: loss %.9g, Keras %.9g\n", group, e + 1, got[e], rnnc_f64(want)[e]);
@@ -207,10 +198,7 @@ static void expect_training(const char *group, const char *opt_json)
             rnnc_tensor_destroy(wf);
         }
         rnnc_history_destroy(h);
-        rnnc_trainer_destroy(tr);
         rnnc_model_destroy(m);
-        rnnc_cfg_destroy(opt);
-        rnnc_cfg_destroy(loss);
     }
     printf("%s: loss rel err %.3g (float32: %.3g), weights max err %.3g (float32: %.3g)\n", group,
            loss_err[0], loss_err[1], w_err[0], w_err[1]);
@@ -513,10 +501,7 @@ static double first_step(const char *group, const char *opt_json, const char *po
     rnnc_ctx *cx = rnnc_ctx_create();
     cr_assert_eq(rnnc_slice(cx, xt, 0, 0, 4, &x), RNNC_OK);
     cr_assert_eq(rnnc_slice(cx, tt, 0, 0, 4, &t), RNNC_OK);
-    rnnc_trainer *tr = NULL;
-    cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
-    rnnc_cfg *opt = parse(opt_json, "opt"), *loss = parse("\"mse\"", "loss");
-    cr_assert_eq(rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_trainer *tr = th_keras_trainer(m, opt_json, group);
     rnnc_logs logs;
     memset(&logs, 0, sizeof logs);
     cr_assert_eq(rnnc_trainer_train_on_batch(tr, x, t, NULL, &logs), RNNC_OK, "%s", rnnc_last_error());
@@ -536,8 +521,6 @@ static double first_step(const char *group, const char *opt_json, const char *po
         rnnc_tensor_destroy(want);
     }
     rnnc_trainer_destroy(tr);
-    rnnc_cfg_destroy(opt);
-    rnnc_cfg_destroy(loss);
     rnnc_ctx_destroy(cx);
     rnnc_tensor_destroy(xt);
     rnnc_tensor_destroy(tt);
