@@ -61,6 +61,7 @@ int rnnc_cmd_bench_stream(int argc, char **argv)
 #include <unistd.h>
 
 #include "framework/backend.h"
+#include "helpers/program_dir.h"
 #include "helpers/run_program.h"
 
 #define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
@@ -79,28 +80,23 @@ static void free3(char *a, char *b, char *c)
     free(c);
 }
 
+/* dir/<tag>: test_bench_cuda_<tag>_<pid> in the build folder, created. */
 static void own_dir(char *dir, size_t cap, const char *tag)
 {
-    snprintf(dir, cap, "%s/test_bench_cuda_%s_%ld", RNNC_BUILD_DIR, tag, (long)getpid());
-    mkdir(dir, 0777);
+    char name[64];
+    snprintf(name, sizeof name, "test_bench_cuda_%s", tag);
+    rnnc_test_own_dir(dir, cap, name);
 }
 
 /* A fake Python at dir/fakepy (its path in py): appends its arguments (one
- * line per call) to dir/calls, then prints body. An empty dir/peer.py too,
+ * line per call) to dir/calls, then runs body. An empty dir/peer.py too,
  * for a peer given as a script path. */
 static void fake_python(const char *dir, const char *body, char *py, size_t cap)
 {
-    snprintf(py, cap, "%s/fakepy", dir);
-    FILE *f = fopen(py, "w");
-    cr_assert(f, "cannot write %s", py);
-    fprintf(f, "#!/bin/sh\necho \"$*\" >> '%s/calls'\n%s", dir, body);
-    fclose(f);
-    chmod(py, 0755);
-    char script[600];
-    snprintf(script, sizeof script, "%s/peer.py", dir);
-    f = fopen(script, "w");
-    cr_assert(f, "cannot write %s", script);
-    fclose(f);
+    char text[2048];
+    snprintf(text, sizeof text, "echo \"$*\" >> '%s/calls'\n%s", dir, body);
+    rnnc_test_fake_python(dir, text, py, cap);
+    rnnc_test_write_file(dir, "peer.py", "", false);
 }
 
 /* ---- through the program, no GPU ------------------------------------------ */
@@ -378,11 +374,7 @@ Test(bench_cuda, gpu_default_shapes_add_the_large_one)
     mkdir(path, 0777);
     snprintf(path, sizeof path, "%s/shared/bench", dir);
     mkdir(path, 0777);
-    snprintf(path, sizeof path, "%s/shared/bench/shapes.txt", dir);
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fputs("# B T F U\n2 3 4 5\n1 2 3 4  # two\n", f);
-    fclose(f);
+    rnnc_test_write_file(dir, "shared/bench/shapes.txt", "# B T F U\n2 3 4 5\n1 2 3 4  # two\n", false);
     snprintf(path, sizeof path, "%s/repo", dir);
     mkdir(path, 0777);
     cr_assert_eq(chdir(path), 0);

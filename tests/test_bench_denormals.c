@@ -9,30 +9,17 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "helpers/program_dir.h"
 #include "helpers/run_program.h"
 
-#define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
-
 TestSuite(bench_denormals, .timeout = 120);
-
-static rnnc_test_run run_in_own_dir(const char *const *args)
-{
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/test_bench_denormals_%ld", RNNC_BUILD_DIR, (long)getpid());
-    mkdir(dir, 0777);
-    rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, args);
-    rnnc_test_rm_tree(dir);
-    return r;
-}
 
 Test(bench_denormals, ab_prints_both_sides)
 {
     const char *args[] = {"bench", "gru", "--denormals", "ab", "--shapes", "2,3,4,5", "--rounds",
                           "1", "--min-time", "0.01", "--threads", "1", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
     cr_expect(strstr(r.out, "# rnnc bench gru --denormals ab: kernel=fused"), "%s", r.out);
     cr_expect(strstr(r.out, "on subnormals takes"), "no CPU figure:\n%s", r.out);
@@ -45,7 +32,7 @@ Test(bench_denormals, speed_rows_print_page_faults)
 {
     const char *args[] = {"bench", "gru", "--denormals", "keep", "--shapes", "2,3,4,5", "--rounds",
                           "1", "--min-time", "0.01", "--threads", "1", "--peer", "none", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
     cr_expect(strstr(r.out, "minor page faults per call: fwd "), "%s", r.out);
     cr_expect(strstr(r.out, "# one core: float32 FMA peak "), "no FMA peak line:\n%s", r.out);
@@ -56,7 +43,7 @@ Test(bench_denormals, speed_rows_print_page_faults)
 Test(bench_denormals, bad_value_is_a_usage_error)
 {
     const char *args[] = {"bench", "gru", "--denormals", "sometimes", "--peer", "none", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_expect_eq(r.code, 2, "exit %d", r.code);
     cr_expect(strstr(r.err, "--denormals must be 'flush', 'keep' or 'ab', got 'sometimes'"), "%s", r.err);
     rnnc_test_run_free(&r);
@@ -65,7 +52,7 @@ Test(bench_denormals, bad_value_is_a_usage_error)
 Test(bench_denormals, keras_peer_is_for_the_gru_only)
 {
     const char *args[] = {"bench", "lstm", "--peer", "keras", "--shapes", "2,3,4,5", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_expect_eq(r.code, 2, "exit %d", r.code);
     cr_expect(strstr(r.err, "--peer keras: there is a Keras peer for the GRU only"), "%s", r.err);
     rnnc_test_run_free(&r);

@@ -5,31 +5,17 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "helpers/program_dir.h"
 #include "helpers/run_program.h"
 
-#define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
-
 TestSuite(bench_lstm, .timeout = 120);
-
-/* Runs rnnc in a folder of its own (tests run in parallel processes). */
-static rnnc_test_run run_in_own_dir(const char *const *args)
-{
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/test_bench_lstm_%ld", RNNC_BUILD_DIR, (long)getpid());
-    mkdir(dir, 0777);
-    rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, args);
-    rnnc_test_rm_tree(dir);
-    return r;
-}
 
 Test(bench_lstm, runs_on_a_tiny_shape_without_peer)
 {
     const char *args[] = {"bench", "lstm", "--shapes", "2,3,4,5", "--rounds", "1", "--min-time",
                           "0.01", "--threads", "1", "--peer", "none", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
     cr_expect(strstr(r.out, "# rnnc bench lstm: kernel=fused"), "stdout: %s\nstderr: %s", r.out, r.err);
     cr_expect(strstr(r.out, "    2    3    4    5 |"), "no row for the shape:\n%s", r.out);
@@ -39,7 +25,7 @@ Test(bench_lstm, runs_on_a_tiny_shape_without_peer)
 Test(bench_lstm, unknown_benchmark_names_both)
 {
     const char *args[] = {"bench", "conv", "--peer", "none", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_expect_eq(r.code, 2, "exit %d", r.code);
     cr_expect(strstr(r.err, "'gru'") && strstr(r.err, "'lstm'"), "%s", r.err);
     rnnc_test_run_free(&r);

@@ -12,48 +12,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "helpers/program_dir.h"
 #include "helpers/run_program.h"
 
 #define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
 
 TestSuite(bench_peers, .timeout = 120);
 
-static void own_dir(char *dir, size_t cap)
-{
-    snprintf(dir, cap, "%s/test_bench_peers_%ld", RNNC_BUILD_DIR, (long)getpid());
-    mkdir(dir, 0777);
-}
-
-static rnnc_test_run run_in_own_dir(const char *const *args)
-{
-    char dir[512];
-    own_dir(dir, sizeof dir);
-    rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, args);
-    rnnc_test_rm_tree(dir);
-    return r;
-}
-
-/* Writes dir/name with text, executable when exec. */
-static void write_file(const char *dir, const char *name, const char *text, bool exec)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-    if (exec)
-        chmod(path, 0755);
-}
-
 Test(bench_peers, all_with_missing_pythons_skips_each_saying_so)
 {
     const char *args[] = {"bench", "gru", "--peer", "all", "--python", "/nonexistent/python3",
                           "--shapes", "2,3,4,5", "--rounds", "1", "--min-time", "0.01",
                           "--threads", "1", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
     const char *names[] = {"torch", "torch2", "compile", "keras", "ort"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -74,7 +46,7 @@ Test(bench_peers, python_per_peer_reaches_that_peer)
                           "ort=/nowhere/ort-python,torch2=/nowhere/t2,compile=/nowhere/c",
                           "--shapes", "2,3,4,5",
                           "--rounds", "1", "--min-time", "0.01", "--threads", "1", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
     cr_expect(strstr(r.err, "peer 'torch2' skipped: no Python at '/nowhere/t2'"), "%s", r.err);
     /* torch2 brings torch.compile's peer too */
@@ -86,7 +58,7 @@ Test(bench_peers, python_per_peer_reaches_that_peer)
 Test(bench_peers, unknown_peer_is_a_usage_error)
 {
     const char *args[] = {"bench", "gru", "--peer", "torch2,jax", "--shapes", "2,3,4,5", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_expect_eq(r.code, 2, "exit %d", r.code);
     cr_expect(strstr(r.err, "--peer: unknown peer 'jax'") && strstr(r.err, "ort") &&
                   strstr(r.err, "all"),
@@ -99,7 +71,7 @@ Test(bench_peers, all_for_the_lstm_leaves_keras_out)
     const char *args[] = {"bench", "lstm", "--peer", "all", "--python", "/nonexistent/python3",
                           "--shapes", "2,3,4,5", "--rounds", "1", "--min-time", "0.01",
                           "--threads", "1", NULL};
-    rnnc_test_run r = run_in_own_dir(args);
+    rnnc_test_run r = rnnc_test_run_rnnc(args);
     cr_assert_eq(r.code, 0, "exit %d, stderr: %s", r.code, r.err);
     cr_expect(strstr(r.err, "peer 'ort' skipped"), "%s", r.err);
     cr_expect(!strstr(r.err, "keras"), "keras is GRU only:\n%s", r.err);
@@ -113,23 +85,21 @@ Test(bench_peers, all_for_the_lstm_leaves_keras_out)
 Test(bench_peers, several_peers_table_names_the_fastest)
 {
     char dir[512];
-    own_dir(dir, sizeof dir);
-    write_file(dir, "fakepy",
-               "#!/bin/sh\n"
-               "case \"$1 $2 $3\" in\n"
-               "*ort*) echo '# version: fake ort 9'; echo 'B,T,F,U,threads,fwd_ms,train_ms';"
-               " echo '2,3,4,5,1,500.0,nan';;\n"
-               "*compile*) echo 'boom' >&2; exit 3;;\n"
-               "*) echo '2,3,4,5,1,1000.0,2000.0';;\n"
-               "esac\n",
-               true);
+    rnnc_test_own_dir(dir, sizeof dir, "test_bench_peers");
+    char py[600];
+    rnnc_test_fake_python(dir,
+                          "case \"$1 $2 $3\" in\n"
+                          "*ort*) echo '# version: fake ort 9'; echo 'B,T,F,U,threads,fwd_ms,train_ms';"
+                          " echo '2,3,4,5,1,500.0,nan';;\n"
+                          "*compile*) echo 'boom' >&2; exit 3;;\n"
+                          "*) echo '2,3,4,5,1,1000.0,2000.0';;\n"
+                          "esac\n",
+                          py, sizeof py);
     char sub[600];
     snprintf(sub, sizeof sub, "%s/bench", dir);
     mkdir(sub, 0777);
-    write_file(dir, "bench/torch2_rnn_bench.py", "", false);
-    write_file(dir, "bench/ort_rnn_bench.py", "", false);
-    char py[600];
-    snprintf(py, sizeof py, "%s/fakepy", dir);
+    rnnc_test_write_file(dir, "bench/torch2_rnn_bench.py", "", false);
+    rnnc_test_write_file(dir, "bench/ort_rnn_bench.py", "", false);
     const char *args[] = {"bench", "gru", "--peer", "torch2,ort", "--python", py, "--shapes",
                           "2,3,4,5", "--rounds", "2", "--min-time", "0.01", "--threads", "1", NULL};
     rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, args);

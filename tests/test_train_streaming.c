@@ -23,6 +23,7 @@
 #include "framework/comm.h"
 #include "helpers/builders.h"
 #include "helpers/h5_make.h"
+#include "helpers/program_dir.h"
 #include "helpers/run_program.h"
 #include "io/model_loader.h"
 #include "io/spec_reader.h"
@@ -73,12 +74,7 @@ static void setup_dir(void)
 
 static void write_spec(const char *name, const char *text)
 {
-    char p[160];
-    snprintf(p, sizeof p, "%s/%s", g_dir, name);
-    FILE *f = fopen(p, "w");
-    cr_assert(f, "cannot write %s", p);
-    fputs(text, f);
-    fclose(f);
+    rnnc_test_write_file(g_dir, name, text, false);
 }
 
 static rnnc_test_run run_train(const char *const *env, const char *const *extra)
