@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 /* Keras's _large_negative_number for float32/float64 (softmax.py). */
@@ -282,6 +283,7 @@ const rnnc_layer_class rnnc_activation_layer_class = {
     .compute_output_spec = same_shape_spec,
     .get_config = activation_get_config,
     .supports_masking = true,
+    .device = &rnnc_activation_device_class,
 };
 
 rnnc_status rnnc_activation_layer_create(rnnc_act activation, const char *name, rnnc_dtype dtype,

@@ -12,5 +12,8 @@ extern const struct rnnc_layer_device_class rnnc_embedding_device_class;
 extern const struct rnnc_layer_device_class rnnc_masking_device_class;
 extern const struct rnnc_layer_device_class rnnc_bidirectional_device_class;
 extern const struct rnnc_layer_device_class rnnc_dropout_device_class;
+extern const struct rnnc_layer_device_class rnnc_activation_device_class;
+extern const struct rnnc_layer_device_class rnnc_time_distributed_device_class;
+extern const struct rnnc_layer_device_class rnnc_layer_norm_device_class;
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 /* (B, T, rest...) -> (B, rest...) for the wrapped layer. */
@@ -166,6 +167,7 @@ const rnnc_layer_class rnnc_time_distributed_class = {
     .get_config = td_get_config,
     .destroy = NULL,
     .supports_masking = true,
+    .device = &rnnc_time_distributed_device_class,
 };
 
 /* A wrapper around inner (owned from the start, also on failure). */

@@ -436,6 +436,48 @@ Test(device_model, embedding_mask_zero) { check_variant(&variants[4]); }
 Test(device_model, frozen_gru_between_trainable_layers) { check_variant(&variants[5]); }
 Test(device_model, dense_stack_on_sequences) { check_variant(&variants[6]); }
 
+/* ---- Activation, TimeDistributed, LayerNormalization ------------------------ */
+
+#define TD(inner) "      - {class_name: TimeDistributed, config: {name: td, layer: " inner "}}\n"
+
+static const variant seq_layer_variants[] = {
+    {"Activation element-wise on the input, softmax on sequences, linear", 40, "[null, 6, 3]", "float32",
+     "      - {class_name: Activation, config: {name: act, activation: selu}}\n"
+     "      - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true}}\n"
+     "      - {class_name: Activation, config: {name: act_1, activation: softmax}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 3}}\n"
+     "      - {class_name: Activation, config: {name: act_2, activation: linear}}\n"
+     "      - {class_name: Activation, config: {name: act_3, activation: hard_sigmoid}}\n",
+     4, 6, 3, false, {MASK_NONE}, 1},
+    {"Masking, Activation tanh and softmax pass the mask to the GRU and the output", 41, "[null, 7, 3]", "float32",
+     MASKING "      - {class_name: Activation, config: {name: act, activation: tanh}}\n"
+             "      - {class_name: GRU, config: {name: gru, units: 4, return_sequences: true}}\n"
+             "      - {class_name: Activation, config: {name: act_1, activation: softmax}}\n",
+     5, 7, 3, false, {MASK_ARBITRARY, MASK_RIGHT_PADDED}, 2},
+    {"TimeDistributed Dense on the input, Activation softmax inside one", 42, "[null, 5, 4]", "float32",
+     TD("{class_name: Dense, config: {name: dense, units: 6, activation: relu}}")
+     "      - {class_name: TimeDistributed, config: {name: td_1, layer: {class_name: Activation, config: {name: act, activation: softmax}}}}\n"
+     "      - {class_name: TimeDistributed, config: {name: td_2, layer: {class_name: Dense, config: {name: dense_1, units: 2, use_bias: false}}}}\n",
+     3, 5, 4, false, {MASK_NONE}, 1},
+    {"Masking, TimeDistributed Dense before a GRU, TimeDistributed Dense softmax after: the mask through both", 43,
+     "[null, 8, 3]", "float32",
+     MASKING TD("{class_name: Dense, config: {name: dense, units: 5, activation: tanh}}")
+     "      - {class_name: GRU, config: {name: gru, units: 4, return_sequences: true}}\n"
+     "      - {class_name: TimeDistributed, config: {name: td_1, layer: {class_name: Dense, config: {name: dense_1, units: 3, activation: softmax}}}}\n",
+     4, 8, 3, false, {MASK_ARBITRARY, MASK_RIGHT_PADDED}, 2},
+    {"Embedding mask_zero, TimeDistributed Dense, GRU", 44, "[null, 6]", "int32",
+     "      - {class_name: Embedding, config: {name: embedding, input_dim: 8, output_dim: 4, mask_zero: true}}\n"
+     TD("{class_name: Dense, config: {name: dense, units: 3}}")
+     "      - {class_name: GRU, config: {name: gru, units: 4}}\n",
+     4, 6, 8, true, {MASK_RIGHT_PADDED}, 1},
+};
+
+Test(device_model, activation_layers) { check_variant(&seq_layer_variants[0]); }
+Test(device_model, activation_layers_pass_the_mask) { check_variant(&seq_layer_variants[1]); }
+Test(device_model, time_distributed_dense_and_activation) { check_variant(&seq_layer_variants[2]); }
+Test(device_model, time_distributed_around_a_gru_masked) { check_variant(&seq_layer_variants[3]); }
+Test(device_model, time_distributed_after_embedding_mask_zero) { check_variant(&seq_layer_variants[4]); }
+
 Test(device_model, use_cudnn_false_and_true)
 {
     rng_seed(13);
@@ -535,6 +577,18 @@ static const struct refusal {
      "      - {class_name: Masking, config: {name: masking}}\n"
      "      - {class_name: Embedding, config: {name: embedding, input_dim: 4, output_dim: 2}}\n",
      "layer 'embedding' (Embedding): reads the host batch, so it runs on a device only directly on the model input (here after layer 'masking')"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: Activation, config: {name: act, activation: log_softmax}}\n",
+     "layer 'act' (Activation): activation 'log_softmax' has no device implementation (element-wise ones and softmax)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: TimeDistributed, config: {name: td, layer: {class_name: BatchNormalization, config: {name: bn}}}}\n",
+     "layer 'td' (TimeDistributed): the wrapped BatchNormalization 'bn' has no device implementation inside TimeDistributed (Dense, Activation, Dropout and LayerNormalization run)"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: TimeDistributed, config: {name: td, layer: {class_name: Dense, config: {name: dense, units: 2, activation: glu}}}}\n",
+     "layer 'td' (TimeDistributed): layer 'dense' (Dense): activation 'glu' has no device implementation (element-wise ones and softmax)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: TimeDistributed, config: {name: td, layer: {class_name: Dense, config: {name: dense, units: 2, bias_constraint: non_neg}}}}\n",
+     "layer 'td' (TimeDistributed): bias_constraint has no device implementation (the CPU path applies it)"},
 };
 
 Test(device_model, refusals)
