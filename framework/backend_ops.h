@@ -69,7 +69,8 @@ typedef struct rnnc_bbuf {
     X(RNNC_BOP_METRIC, "metric")                                              \
     X(RNNC_BOP_GRU, "gru") /* gru_create/destroy/forward/backward */         \
     X(RNNC_BOP_COPY_BLOCK, "copy_block")                                      \
-    X(RNNC_BOP_REVERSE_TIME, "reverse_time")
+    X(RNNC_BOP_REVERSE_TIME, "reverse_time")                                  \
+    X(RNNC_BOP_LAYER_NORM, "layer_norm") /* and layer_norm_backward */
 
 typedef enum {
 #define X(e, name) e,
@@ -268,6 +269,36 @@ struct rnnc_backend_ops {
      * mask). Its own gradient. y must not share memory with x (RNNC_E_ARG);
      * B, T, C >= 0. Exact. */
     rnnc_status (*reverse_time)(int64_t B, int64_t T, int64_t C, const rnnc_bbuf *x, rnnc_bbuf *y);
+
+    /* ---- normalization (LayerNormalization over the last axis) ---- */
+    /* Per row r of x (rows, cols), cols >= 1, in float32 with each step
+     * rounded as layers/layer_norm.c's tape rounds it:
+     *   mean = (float)(S1 * (1.0 / cols)), S1 = sum_c x (in double);
+     *   d_c = x_c - mean; var = (float)(S2 * (1.0 / cols)), S2 = sum_c
+     *   (float)(d_c * d_c) (in double); s = (float)sqrt((float)(var +
+     *   epsilon)) (epsilon added in double); inv = 1.0f / s;
+     *   g_c = inv * gamma[c] (gamma NULL: inv);
+     *   y_c = x_c * g_c + (-(mean * g_c) + beta[c]) (beta NULL: no + beta);
+     *   rms (Keras 3.15's rms_scaling, which keeps the variance about the
+     *   mean): y_c = x_c * g_c, and beta must be NULL (RNNC_E_ARG).
+     * mean[r] and inv[r] (rows each) are written for the backward; y may be
+     * x. NaN and inf propagate. */
+    rnnc_status (*layer_norm)(int64_t rows, int64_t cols, double epsilon, bool rms, const rnnc_bbuf *x,
+                              const rnnc_bbuf *gamma, const rnnc_bbuf *beta, rnnc_bbuf *y, rnnc_bbuf *mean,
+                              rnnc_bbuf *inv);
+    /* The exact gradient of that map at x, given its mean and inv, with the
+     * row sums in double: with G_c = dy_c * gamma[c] (dy_c without gamma),
+     * xh_c = (x_c - mean) * inv,
+     *   dx_c = inv * (G_c - mean_j G_j - xh_c * mean_j (G_j xh_j)),
+     *   rms: dx_c = inv * G_c - inv^3 (x_c - mean) * mean_j (G_j x_j);
+     * dx (rows, cols) written (NULL: not wanted; must not share memory with
+     * dy or x); dgamma[c] += sum_r dy_rc * xh_rc (rms: dy_rc * x_rc * inv_r)
+     * and dbeta[c] += sum_r dy_rc (NULL: not wanted; dbeta must be NULL with
+     * rms), each column summed over the rows in order in double then added
+     * once. */
+    rnnc_status (*layer_norm_backward)(int64_t rows, int64_t cols, bool rms, const rnnc_bbuf *x,
+                                       const rnnc_bbuf *gamma, const rnnc_bbuf *mean, const rnnc_bbuf *inv,
+                                       const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma, rnnc_bbuf *dbeta);
 };
 
 /* A borrowed buffer over memory the caller owns on be's device (a

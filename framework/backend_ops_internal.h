@@ -89,5 +89,12 @@ rnnc_status rnnc__copy_block_check(const rnnc_backend_ops *be, int64_t rows, int
                                    const rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off);
 rnnc_status rnnc__reverse_time_check(const rnnc_backend_ops *be, int64_t B, int64_t T, int64_t C,
                                      const rnnc_bbuf *x, const rnnc_bbuf *y);
+/* layer_norm (dy, dx, dgamma, dbeta NULL; forward true) and
+ * layer_norm_backward (y, beta NULL; forward false; dbeta for beta). */
+rnnc_status rnnc__layer_norm_check(const rnnc_backend_ops *be, bool forward, int64_t rows, int64_t cols,
+                                   bool rms, const rnnc_bbuf *x, const rnnc_bbuf *gamma,
+                                   const rnnc_bbuf *beta, const rnnc_bbuf *y, const rnnc_bbuf *mean,
+                                   const rnnc_bbuf *inv, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                   const rnnc_bbuf *dgamma);
 
 #endif

@@ -205,3 +205,36 @@ rnnc_status rnnc__reverse_time_check(const rnnc_backend_ops *be, int64_t B, int6
         return rnnc_fail(RNNC_E_ARG, "%s reverse_time: y must not share memory with x", be->name);
     return RNNC_OK;
 }
+
+rnnc_status rnnc__layer_norm_check(const rnnc_backend_ops *be, bool forward, int64_t rows, int64_t cols,
+                                   bool rms, const rnnc_bbuf *x, const rnnc_bbuf *gamma,
+                                   const rnnc_bbuf *beta, const rnnc_bbuf *y, const rnnc_bbuf *mean,
+                                   const rnnc_bbuf *inv, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                   const rnnc_bbuf *dgamma)
+{
+    const char *op = forward ? "layer_norm" : "layer_norm_backward";
+    size_t n;
+    RNNC_TRY(rnnc__bop_dims(op, rows, cols, &n));
+    if (cols < 1)
+        return rnnc_fail(RNNC_E_SHAPE, "%s: a row of %lld columns (at least 1)", op, (long long)cols);
+    if (rms && beta)
+        return rnnc_fail(RNNC_E_ARG, "%s %s: rms scaling takes no %s", be->name, op, forward ? "beta" : "dbeta");
+    RNNC_TRY(rnnc__bop_check(be, op, "x", x, RNNC_F32, n));
+    RNNC_TRY(rnnc__bop_check(be, op, "mean", mean, RNNC_F32, (size_t)rows));
+    RNNC_TRY(rnnc__bop_check(be, op, "inv", inv, RNNC_F32, (size_t)rows));
+    if (gamma)
+        RNNC_TRY(rnnc__bop_check(be, op, "gamma", gamma, RNNC_F32, (size_t)cols));
+    if (beta)
+        RNNC_TRY(rnnc__bop_check(be, op, forward ? "beta" : "dbeta", beta, RNNC_F32, (size_t)cols));
+    if (forward)
+        return rnnc__bop_check(be, op, "y", y, RNNC_F32, n);
+    RNNC_TRY(rnnc__bop_check(be, op, "dy", dy, RNNC_F32, n));
+    if (dgamma)
+        RNNC_TRY(rnnc__bop_check(be, op, "dgamma", dgamma, RNNC_F32, (size_t)cols));
+    if (dx) {
+        RNNC_TRY(rnnc__bop_check(be, op, "dx", dx, RNNC_F32, n));
+        if (overlap(dx, dy) || overlap(dx, x))
+            return rnnc_fail(RNNC_E_ARG, "%s %s: dx must not share memory with dy or x", be->name, op);
+    }
+    return RNNC_OK;
+}

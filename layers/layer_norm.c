@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 #define MAX_AXES 8
@@ -172,7 +173,19 @@ static const rnnc_layer_class ln_class = {
     .get_config = ln_get_config,
     .destroy = ln_destroy,
     .supports_masking = true,
+    .device = &rnnc_layer_norm_device_class,
 };
+
+void rnnc__layer_norm_params(const rnnc_layer *l, rnnc_layer_norm_params *p)
+{
+    const layer_norm *n = (const layer_norm *)l;
+    p->n_axes = n->n_axes;
+    p->axes = n->resolved;
+    p->epsilon = n->epsilon;
+    p->rms = n->rms;
+    p->gamma = n->gamma;
+    p->beta = n->beta;
+}
 
 static const char *const ln_keys[] = {
     "name", "trainable", "dtype", "axis", "epsilon", "center", "scale", "rms_scaling",

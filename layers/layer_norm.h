@@ -14,4 +14,15 @@
 
 rnnc_status rnnc_layer_norm_from_config(const rnnc_cfg *config, rnnc_layer **out);
 
+/* What a device class needs of a built LayerNormalization (l of its class;
+ * layer_norm_device.c). */
+typedef struct rnnc_layer_norm_params {
+    int n_axes;
+    const int *axes;           /* resolved, non-negative, sorted */
+    double epsilon;
+    bool rms;                  /* rms_scaling */
+    rnnc_tensor *gamma, *beta; /* NULL when absent */
+} rnnc_layer_norm_params;
+void rnnc__layer_norm_params(const rnnc_layer *l, rnnc_layer_norm_params *p);
+
 #endif

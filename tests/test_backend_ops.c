@@ -585,6 +585,68 @@ static void run_layout(void)
     be->free(a), be->free(b);
 }
 
+/* layer_norm and its backward against the CPU's: random sizes (rows 0
+ * and cols 1 included), with and without gamma / beta, rms, a NaN row,
+ * dgamma / dbeta accumulated onto non-zero values; then the argument
+ * errors (rms with beta, dx sharing dy, a zero-width row, a short inv). */
+static void run_layer_norm(void)
+{
+    for (int rep = 0; rep < 24; rep++) {
+        const int64_t rows = rep == 0 ? 0 : rng_size(), cols = rng_size();
+        const size_t n = (size_t)(rows * cols), nr = (size_t)rows, nc = (size_t)cols;
+        const bool rms = rep % 3 == 2, has_g = rep % 4 != 1, has_b = !rms && rep % 2 == 0;
+        const double eps = rep % 5 == 0 ? 1e-6 : 1e-3;
+        float *x = rand_vec(n, -3, 3), *gm = rand_vec(nc, 0.5f, 1.5f), *bt = rand_vec(nc, -1, 1);
+        float *dy = rand_vec(n, -1, 1), *g0 = rand_vec(nc, -1, 1), *b0 = rand_vec(nc, -1, 1);
+        if (rep == 5 && n > 0)
+            x[0] = NAN;
+        rnnc_bbuf *c[11], *d[11]; /* x gamma beta y mean inv dy dx dgamma dbeta (spare) */
+        const rnnc_backend_ops *const tb[2] = {cpu, be};
+        rnnc_bbuf **bufs[2] = {c, d};
+        for (int k = 0; k < 2; k++) {
+            rnnc_bbuf **b = bufs[k];
+            b[0] = up(tb[k], x, n);
+            b[1] = has_g ? up(tb[k], gm, nc) : NULL;
+            b[2] = has_b ? up(tb[k], bt, nc) : NULL;
+            OK(tb[k]->alloc(RNNC_F32, n, &b[3]));
+            OK(tb[k]->alloc(RNNC_F32, nr, &b[4]));
+            OK(tb[k]->alloc(RNNC_F32, nr, &b[5]));
+            b[6] = up(tb[k], dy, n);
+            OK(tb[k]->alloc(RNNC_F32, n, &b[7]));
+            b[8] = up(tb[k], g0, nc);
+            b[9] = up(tb[k], b0, nc);
+            OK(tb[k]->layer_norm(rows, cols, eps, rms, b[0], b[1], b[2], b[3], b[4], b[5]));
+            OK(tb[k]->layer_norm_backward(rows, cols, rms, b[0], b[1], b[4], b[5], b[6], b[7], has_g ? b[8] : NULL,
+                                          rms ? NULL : b[9]));
+        }
+        compare_bufs(c[3], d[3], 1e-6, 1e-7, "layer_norm y");
+        compare_bufs(c[4], d[4], 1e-6, 1e-7, "layer_norm mean");
+        compare_bufs(c[5], d[5], 1e-6, 1e-7, "layer_norm inv");
+        compare_bufs(c[7], d[7], 1e-5, 1e-6, "layer_norm_backward dx");
+        compare_bufs(c[8], d[8], 1e-5, 1e-6, "layer_norm_backward dgamma");
+        compare_bufs(c[9], d[9], 1e-5, 1e-6, "layer_norm_backward dbeta");
+        for (int i = 0; i < 10; i++)
+            cpu->free(c[i]), be->free(d[i]);
+        free(x), free(gm), free(bt), free(dy), free(g0), free(b0);
+    }
+    rnnc_bbuf *a, *b, *m, *v, *g;
+    OK(be->alloc(RNNC_F32, 6, &a));
+    OK(be->alloc(RNNC_F32, 6, &b));
+    OK(be->alloc(RNNC_F32, 2, &m));
+    OK(be->alloc(RNNC_F32, 1, &v));
+    OK(be->alloc(RNNC_F32, 3, &g));
+    cr_assert_eq(be->layer_norm(2, 3, 1e-3, true, a, g, g, b, m, m), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "layer_norm: rms scaling takes no beta"), "%s", rnnc_last_error());
+    cr_assert_eq(be->layer_norm(2, 3, 1e-3, false, a, g, g, b, m, v), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "layer_norm") && strstr(rnnc_last_error(), "inv"), "%s", rnnc_last_error());
+    cr_assert_eq(be->layer_norm(6, 0, 1e-3, false, a, NULL, NULL, b, m, m), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "layer_norm: a row of 0 columns"), "%s", rnnc_last_error());
+    cr_assert_eq(be->layer_norm_backward(2, 3, false, a, g, m, m, b, b, g, NULL), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "layer_norm_backward: dx must not share memory with dy or x"), "%s",
+              rnnc_last_error());
+    be->free(a), be->free(b), be->free(m), be->free(v), be->free(g);
+}
+
 /* The backend under test on every op (BACKEND_CASE: backend_ops_test_util.h). */
 #define BACKEND_CASES(suite, setup, teardown)                      \
     BACKEND_CASE(suite, setup, teardown, memory_ops, 1)            \
@@ -599,7 +661,8 @@ static void run_layout(void)
     BACKEND_CASE(suite, setup, teardown, scale_rows, 11)           \
     BACKEND_CASE(suite, setup, teardown, gather_scatter, 12)       \
     BACKEND_CASE(suite, setup, teardown, metrics, 13)              \
-    BACKEND_CASE(suite, setup, teardown, layout, 14)
+    BACKEND_CASE(suite, setup, teardown, layout, 14)               \
+    BACKEND_CASE(suite, setup, teardown, layer_norm, 15)
 
 BACKEND_CASES(backend_ops_cuda_emulated, use_emulated, emulated_done)
 BACKEND_CASES(backend_ops_cuda_gpu, use_real_gpu, real_gpu_done)
@@ -769,6 +832,102 @@ Test(backend_ops_cpu, softmax_against_hand_values_and_finite_differences)
     }
     expect_close_d(gx->data, fd, 6, 1e-4, 1e-6, "softmax backward vs finite differences");
     cpu->free(x), cpu->free(y), cpu->free(g), cpu->free(gx);
+}
+
+/* LayerNormalization's map in float64 (no roundings): y = (x - mean) /
+ * sqrt(var + eps) * gamma + beta, rms: x / sqrt(var + eps) * gamma (the
+ * variance about the mean, as Keras 3.15); returns sum(y * r). */
+static double ln_f64(int64_t rows, int64_t cols, double eps, bool rms, const double *x, const double *gm,
+                     const double *bt, const double *r, double *y)
+{
+    double l = 0.0;
+    for (int64_t i = 0; i < rows; i++) {
+        const double *xr = x + i * cols;
+        double mu = 0.0, var = 0.0;
+        for (int64_t c = 0; c < cols; c++)
+            mu += xr[c] / (double)cols;
+        for (int64_t c = 0; c < cols; c++)
+            var += (xr[c] - mu) * (xr[c] - mu) / (double)cols;
+        for (int64_t c = 0; c < cols; c++) {
+            const double v = (rms ? xr[c] : xr[c] - mu) / sqrt(var + eps) * gm[c] + (rms ? 0.0 : bt[c]);
+            if (y)
+                y[i * cols + c] = v;
+            l += v * r[i * cols + c];
+        }
+    }
+    return l;
+}
+
+/* The CPU's layer_norm against the float64 map, and its backward (dx,
+ * dgamma, dbeta) against central differences of sum(y * r); mean and inv
+ * against their definitions; with and without rms. */
+Test(backend_ops_cpu, layer_norm_against_float64_loops_and_finite_differences)
+{
+    cpu = rnnc_backend_ops_cpu();
+    rng_seed(77);
+    enum { R = 3, C = 5 };
+    const double eps = 1e-3;
+    for (int rms = 0; rms < 2; rms++) {
+        double xd[R * C], gd[C], bd[C], rd[R * C], yd[R * C];
+        float xf[R * C], gf[C], bf[C], rf[R * C], zero[C] = {0};
+        for (int i = 0; i < R * C; i++)
+            xd[i] = xf[i] = rng_uniform(-2, 2), rd[i] = rf[i] = rng_uniform(-1, 1);
+        for (int c = 0; c < C; c++)
+            gd[c] = gf[c] = rng_uniform(0.5f, 1.5f), bd[c] = bf[c] = rng_uniform(-1, 1);
+        rnnc_bbuf *x = up(cpu, xf, R * C), *g = up(cpu, gf, C), *b = up(cpu, bf, C), *r = up(cpu, rf, R * C);
+        rnnc_bbuf *dg = up(cpu, zero, C), *db = up(cpu, zero, C), *y, *m, *iv, *dx;
+        OK(cpu->alloc(RNNC_F32, R * C, &y));
+        OK(cpu->alloc(RNNC_F32, R * C, &dx));
+        OK(cpu->alloc(RNNC_F32, R, &m));
+        OK(cpu->alloc(RNNC_F32, R, &iv));
+        OK(cpu->layer_norm(R, C, eps, rms, x, g, rms ? NULL : b, y, m, iv));
+        ln_f64(R, C, eps, rms, xd, gd, bd, rd, yd);
+        expect_close_d(y->data, yd, R * C, 1e-5, 1e-6, rms ? "rms layer_norm y" : "layer_norm y");
+        double md[R], ivd[R];
+        for (int i = 0; i < R; i++) {
+            double mu = 0, var = 0;
+            for (int c = 0; c < C; c++)
+                mu += xd[i * C + c] / C;
+            for (int c = 0; c < C; c++)
+                var += (xd[i * C + c] - mu) * (xd[i * C + c] - mu) / C;
+            md[i] = mu;
+            ivd[i] = 1.0 / sqrt(var + eps);
+        }
+        expect_close_d(m->data, md, R, 1e-6, 1e-7, "layer_norm mean");
+        expect_close_d(iv->data, ivd, R, 1e-6, 0, "layer_norm inv");
+        OK(cpu->layer_norm_backward(R, C, rms, x, g, m, iv, r, dx, dg, rms ? NULL : db));
+        double fx[R * C], fg[C], fb[C];
+        const double h = 1e-6;
+        for (int i = 0; i < R * C; i++) {
+            const double keep = xd[i];
+            xd[i] = keep + h;
+            const double lp = ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL);
+            xd[i] = keep - h;
+            fx[i] = (lp - ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL)) / (2 * h);
+            xd[i] = keep;
+        }
+        for (int c = 0; c < C; c++) {
+            double keep = gd[c];
+            gd[c] = keep + h;
+            double lp = ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL);
+            gd[c] = keep - h;
+            fg[c] = (lp - ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL)) / (2 * h);
+            gd[c] = keep;
+            keep = bd[c];
+            bd[c] = keep + h;
+            lp = ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL);
+            bd[c] = keep - h;
+            fb[c] = (lp - ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL)) / (2 * h);
+            bd[c] = keep;
+        }
+        expect_close_d(dx->data, fx, R * C, 1e-4, 1e-5, rms ? "rms dx vs finite differences" : "dx vs finite differences");
+        expect_close_d(dg->data, fg, C, 1e-4, 1e-5, "dgamma vs finite differences");
+        if (!rms)
+            expect_close_d(db->data, fb, C, 1e-4, 1e-5, "dbeta vs finite differences");
+        rnnc_bbuf *all[] = {x, g, b, r, dg, db, y, m, iv, dx};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            cpu->free(all[i]);
+    }
 }
 
 /* rnnc's own loss (optim/losses.c, the tape) on the same data: values, and

@@ -53,6 +53,7 @@
 #include "layers/dropout.h"
 #include "layers/gru.h"
 #include "layers/gru_cell.h"
+#include "layers/time_distributed.h"
 #include "optim/trainer.h"
 
 /* ---- random data ------------------------------------------------------- */
@@ -478,6 +479,36 @@ Test(device_model, time_distributed_dense_and_activation) { check_variant(&seq_l
 Test(device_model, time_distributed_around_a_gru_masked) { check_variant(&seq_layer_variants[3]); }
 Test(device_model, time_distributed_after_embedding_mask_zero) { check_variant(&seq_layer_variants[4]); }
 
+static const variant layer_norm_variants[] = {
+    {"Masking, LayerNormalization defaults, GRU, LayerNormalization center=False, Dense softmax", 45,
+     "[null, 7, 4]", "float32",
+     MASKING "      - {class_name: LayerNormalization, config: {name: ln}}\n"
+             "      - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true}}\n"
+             "      - {class_name: LayerNormalization, config: {name: ln_1, center: false, epsilon: 0.01}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 3, activation: softmax}}\n",
+     4, 7, 4, false, {MASK_ARBITRARY, MASK_RIGHT_PADDED}, 2},
+    {"Dense, LayerNormalization rms_scaling, scale=False, axis [-1], TimeDistributed LayerNormalization", 46,
+     "[null, 5, 3]", "float32",
+     "      - {class_name: Dense, config: {name: dense, units: 6, activation: tanh}}\n"
+     "      - {class_name: LayerNormalization, config: {name: ln, rms_scaling: true, epsilon: 0.1}}\n"
+     "      - {class_name: LayerNormalization, config: {name: ln_1, scale: false, axis: [-1]}}\n"
+     "      - {class_name: Dense, config: {name: dense_1, units: 4}}\n"
+     TD("{class_name: LayerNormalization, config: {name: ln_2, epsilon: 1e-5}}")
+     "      - {class_name: Dense, config: {name: dense_2, units: 2}}\n",
+     3, 5, 3, false, {MASK_NONE}, 1},
+    {"frozen LayerNormalization on the input, LayerNormalization on a GRU's last output", 47, "[null, 6, 5]",
+     "float32",
+     "      - {class_name: LayerNormalization, config: {name: ln, trainable: false, gamma_initializer: {class_name: RandomUniform, config: {minval: 0.5, maxval: 1.5, seed: 1}}, beta_initializer: {class_name: RandomUniform, config: {minval: -1, maxval: 1, seed: 2}}}}\n"
+     "      - {class_name: GRU, config: {name: gru, units: 4}}\n"
+     "      - {class_name: LayerNormalization, config: {name: ln_1, gamma_initializer: {class_name: RandomUniform, config: {minval: 0.5, maxval: 1.5, seed: 3}}, beta_initializer: {class_name: RandomUniform, config: {minval: -1, maxval: 1, seed: 4}}}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
+     5, 6, 5, false, {MASK_NONE}, 1},
+};
+
+Test(device_model, layer_norm_masked_on_sequences) { check_variant(&layer_norm_variants[0]); }
+Test(device_model, layer_norm_rms_scale_false_and_time_distributed) { check_variant(&layer_norm_variants[1]); }
+Test(device_model, layer_norm_frozen_on_the_input_and_on_a_last_output) { check_variant(&layer_norm_variants[2]); }
+
 Test(device_model, use_cudnn_false_and_true)
 {
     rng_seed(13);
@@ -589,6 +620,18 @@ static const struct refusal {
     {"[null, 5, 2]", "float32", BE_CPU,
      "      - {class_name: TimeDistributed, config: {name: td, layer: {class_name: Dense, config: {name: dense, units: 2, bias_constraint: non_neg}}}}\n",
      "layer 'td' (TimeDistributed): bias_constraint has no device implementation (the CPU path applies it)"},
+    {"[null, 5, 2]", "float32", BE_EMU,
+     "      - {class_name: LayerNormalization, config: {name: ln, axis: [1, 2]}}\n",
+     "layer 'ln' (LayerNormalization): normalizing over axes [1, 2] of a rank-3 input has no device implementation (the last axis alone runs)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: LayerNormalization, config: {name: ln, axis: 1}}\n",
+     "layer 'ln' (LayerNormalization): normalizing over axes [1] of a rank-3 input has no device implementation (the last axis alone runs)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: LayerNormalization, config: {name: ln, gamma_regularizer: l2}}\n",
+     "layer 'ln' (LayerNormalization): gamma_regularizer has no device implementation (the CPU path applies it)"},
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: BatchNormalization, config: {name: bn}}\n",
+     "layer 'bn' (BatchNormalization): the BatchNormalization layer has no device implementation"},
 };
 
 Test(device_model, refusals)
@@ -770,6 +813,8 @@ static int dropout_streams(rnnc_model *m, rnnc_rng **out, int cap)
     int n = 0;
     for (int i = 0; i < m->n_layers; i++) {
         rnnc_layer *l = m->layers[i];
+        if (l->cls == &rnnc_time_distributed_class)
+            l = ((rnnc_time_distributed *)l)->inner;
         rnnc_gru_cell *c = rnnc_gru_cell_of_layer(l);
         rnnc_rng *r = c ? &c->rng : l->cls == &rnnc_dropout_class ? &((rnnc_dropout_layer *)l)->rng : NULL;
         if (r && n < cap)
@@ -919,9 +964,18 @@ static const dropout_case dropout_cases[] = {
      "      - {class_name: Dropout, config: {name: dropout, rate: 0.0}}\n"
      "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
      5, 5, 3, false, MASK_NONE, 2u},
+    /* One mask over the folded (B*T, F) rows, as the CPU layer draws it;
+     * noise_shape [null, 1] there: one draw per row of the fold. */
+    {"Masking, TimeDistributed Dropout 0.4, GRU, TimeDistributed Dropout 0.5 noise_shape [null, 1]", 29,
+     "[null, 6, 3]", "float32",
+     MASKING TD("{class_name: Dropout, config: {name: dropout, rate: 0.4, seed: 5}}")
+             "      - {class_name: GRU, config: {name: gru, units: 4, return_sequences: true}}\n"
+             "      - {class_name: TimeDistributed, config: {name: td_1, layer: {class_name: Dropout, config: {name: dropout_1, rate: 0.5, noise_shape: [null, 1], seed: 6}}}}\n",
+     5, 6, 3, false, MASK_ARBITRARY, 2u},
 };
 
 Test(device_model, dropout_after_gru) { check_dropout_case(&dropout_cases[0]); }
+Test(device_model, time_distributed_dropout_draws_over_the_folded_rows) { check_dropout_case(&dropout_cases[6]); }
 Test(device_model, dropout_noise_shape_on_the_input_and_gru_dropout) { check_dropout_case(&dropout_cases[1]); }
 Test(device_model, gru_dropout_masked_stacked_with_batch_broadcast_dropout) { check_dropout_case(&dropout_cases[2]); }
 Test(device_model, gru_dropout_cudnn_right_padded) { check_dropout_case(&dropout_cases[3]); }
@@ -1066,19 +1120,21 @@ static rnnc_trainer *fit_trainer(rnnc_model *m, rnnc_cfg **compile)
 
 /* The data, the initial model and the CPU path's run of a fit case. */
 typedef struct fit_case {
+    const char *layers; /* FIT_LAYERS or another model of FIT_INPUT to one output */
     rnnc_tensor *x, *y, *xv, *yv;
     rnnc_model *init, *mc;
     rnnc_cfg *cc;
     rnnc_trainer *tc;
 } fit_case;
 
-static void fit_case_open(fit_case *f, uint64_t seed)
+static void fit_case_open(fit_case *f, uint64_t seed, const char *layers)
 {
     rng_seed(seed);
+    f->layers = layers;
     fit_data(40, &f->x, &f->y);
     fit_data(20, &f->xv, &f->yv);
-    f->init = yaml_model(FIT_INPUT, "float32", FIT_LAYERS);
-    f->mc = twin(FIT_INPUT, "float32", FIT_LAYERS, f->init);
+    f->init = yaml_model(FIT_INPUT, "float32", layers);
+    f->mc = twin(FIT_INPUT, "float32", layers, f->init);
     f->tc = fit_trainer(f->mc, &f->cc);
 }
 
@@ -1157,16 +1213,17 @@ static void same_final_weights(rnnc_model *want, rnnc_model *got, const char *wh
  * val_loss and val_mae within 1e-4); the final weights too, and the
  * dropout streams exactly where the CPU path left them (the validation
  * calls move the GRUs' streams too). */
-static void fit_against_cpu_path(const rnnc_backend_ops *const *tables, int n, const char *const *names)
+static void fit_against_cpu_path(const rnnc_backend_ops *const *tables, int n, const char *const *names,
+                                 const char *layers)
 {
     fit_case f;
-    fit_case_open(&f, 30);
+    fit_case_open(&f, 30, layers);
     rnnc_cfg *cd;
     rnnc_history *hc = fit_span(f.tc, NULL, &f, 0, 5, true);
     for (int b = 0; b < n; b++) {
         char what[128];
         snprintf(what, sizeof what, "fit on the %s", names[b]);
-        rnnc_model *md = twin(FIT_INPUT, "float32", FIT_LAYERS, f.init);
+        rnnc_model *md = twin(FIT_INPUT, "float32", layers, f.init);
         rnnc_trainer *td = fit_trainer(md, &cd);
         rnnc_history *hd = fit_span(td, tables[b], &f, 0, 5, true);
         cr_log_info("%s: largest difference over 5 epochs: %.3g", what, same_curves(hc, 0, hd, what));
@@ -1185,7 +1242,28 @@ Test(device_model, fit_with_dropout_matches_the_cpu_path)
 {
     const rnnc_backend_ops *tables[] = {backend(BE_CPU), backend(BE_EMU)};
     const char *const names[] = {"CPU table", "emulated CUDA table"};
-    fit_against_cpu_path(tables, 2, names);
+    fit_against_cpu_path(tables, 2, names, FIT_LAYERS);
+}
+
+/* The same fit of a model with the layers a Keras sequence model adds
+ * around its GRUs: TimeDistributed(Dense relu), LayerNormalization,
+ * TimeDistributed(Dropout), Activation tanh, LayerNormalization
+ * rms_scaling, a last GRU and Dense. */
+#define FIT_SEQ_LAYERS                                                                                          \
+    "      - {class_name: TimeDistributed, config: {name: td, layer: {class_name: Dense, config: {name: dense, units: 6, activation: relu}}}}\n" \
+    "      - {class_name: LayerNormalization, config: {name: ln}}\n"                                            \
+    "      - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true}}\n"                         \
+    "      - {class_name: TimeDistributed, config: {name: td_1, layer: {class_name: Dropout, config: {name: dropout, rate: 0.3, seed: 9}}}}\n" \
+    "      - {class_name: Activation, config: {name: act, activation: tanh}}\n"                                  \
+    "      - {class_name: LayerNormalization, config: {name: ln_1, rms_scaling: true}}\n"                        \
+    "      - {class_name: GRU, config: {name: gru_1, units: 4}}\n"                                              \
+    "      - {class_name: Dense, config: {name: dense_1, units: 1}}\n"
+
+Test(device_model, fit_with_time_distributed_layer_norm_activation_matches_the_cpu_path)
+{
+    const rnnc_backend_ops *tables[] = {backend(BE_CPU), backend(BE_EMU)};
+    const char *const names[] = {"CPU table", "emulated CUDA table"};
+    fit_against_cpu_path(tables, 2, names, FIT_SEQ_LAYERS);
 }
 
 /* The same on a real GPU (a CUDA build on a machine with one; skipped
@@ -1206,7 +1284,8 @@ Test(device_model_gpu, fit_with_dropout_matches_the_cpu_path)
     if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &g) != RNNC_OK)
         cr_skip_test("no CUDA device: %s", rnnc_last_error());
     const char *const names[] = {"GPU"};
-    fit_against_cpu_path(&g, 1, names);
+    fit_against_cpu_path(&g, 1, names, FIT_LAYERS);
+    fit_against_cpu_path(&g, 1, names, FIT_SEQ_LAYERS);
 }
 
 /* A run that changes paths half way (as a checkpoint written on one path
@@ -1217,7 +1296,7 @@ Test(device_model_gpu, fit_with_dropout_matches_the_cpu_path)
 Test(device_model, fit_with_dropout_switching_paths_half_way)
 {
     fit_case f;
-    fit_case_open(&f, 31);
+    fit_case_open(&f, 31, FIT_LAYERS);
     rnnc_cfg *cm;
     rnnc_history *hc = fit_span(f.tc, NULL, &f, 0, 5, false);
     const rnnc_backend_ops *order[2][2] = {{NULL, backend(BE_EMU)}, {backend(BE_EMU), NULL}};
@@ -1225,7 +1304,7 @@ Test(device_model, fit_with_dropout_switching_paths_half_way)
         char what[128];
         snprintf(what, sizeof what, "2 epochs on the %s, 3 on the %s", order[k][0] ? "emulated CUDA table" : "CPU path",
                  order[k][1] ? "emulated CUDA table" : "CPU path");
-        rnnc_model *mm = twin(FIT_INPUT, "float32", FIT_LAYERS, f.init);
+        rnnc_model *mm = twin(FIT_INPUT, "float32", f.layers, f.init);
         rnnc_trainer *tm = fit_trainer(mm, &cm);
         rnnc_history *h1 = fit_span(tm, order[k][0], &f, 0, 2, false);
         rnnc_history *h2 = fit_span(tm, order[k][1], &f, 2, 5, false);

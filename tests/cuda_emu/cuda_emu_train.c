@@ -1,6 +1,6 @@
 /* cuda_emu_train.c - CPU launchers of the op table's training-step kernels
  * (cuda_ops_kernels.h: scale_rows, gather_rows, scatter_add_rows, metric,
- * copy_block, reverse_time):
+ * copy_block, reverse_time, layer_norm):
  * loops over the same bodies of cuda_ops_math.h the .cu kernels run, one
  * "thread" at a time (so scatter_add_rows adds in index order). Included by
  * cuda_backend_sources.c right after cuda_emu.c. */
@@ -57,5 +57,23 @@ cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64
     (void)s;
     for (size_t i = 0; i < (size_t)B * (size_t)T * (size_t)C; i++)
         rnnc__b_reverse_time(y, x, T, C, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_layer_norm(cudaStream_t s, rnnc__ln_kargs a)
+{
+    (void)s;
+    for (size_t r = 0; a.rows > 0 && r < (size_t)a.rows; r++)
+        rnnc__b_layer_norm_row(&a, r);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_layer_norm_backward(cudaStream_t s, rnnc__ln_kargs a)
+{
+    (void)s;
+    for (size_t r = 0; a.dx && a.rows > 0 && r < (size_t)a.rows; r++)
+        rnnc__b_layer_norm_bwd_row(&a, r);
+    for (size_t c = 0; (a.dgamma || a.dbeta) && a.cols > 0 && c < (size_t)a.cols; c++)
+        rnnc__b_layer_norm_bwd_col(&a, c);
     return cudaSuccess;
 }

@@ -18,6 +18,12 @@ rnnc_status rnnc__cpu_copy_block(int64_t rows, int64_t width, const rnnc_bbuf *s
                                  int64_t src_off, rnnc_bbuf *dst, int64_t dst_cols, int64_t dst_off,
                                  bool accumulate);
 rnnc_status rnnc__cpu_reverse_time(int64_t B, int64_t T, int64_t C, const rnnc_bbuf *x, rnnc_bbuf *y);
+rnnc_status rnnc__cpu_layer_norm(int64_t rows, int64_t cols, double epsilon, bool rms, const rnnc_bbuf *x,
+                                 const rnnc_bbuf *gamma, const rnnc_bbuf *beta, rnnc_bbuf *y, rnnc_bbuf *mean,
+                                 rnnc_bbuf *inv);
+rnnc_status rnnc__cpu_layer_norm_backward(int64_t rows, int64_t cols, bool rms, const rnnc_bbuf *x,
+                                          const rnnc_bbuf *gamma, const rnnc_bbuf *mean, const rnnc_bbuf *inv,
+                                          const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma, rnnc_bbuf *dbeta);
 
 rnnc_status rnnc__cpu_gru_create(const rnnc_bgru_config *c, rnnc_bgru **out);
 void rnnc__cpu_gru_destroy(rnnc_bgru *g);

@@ -13,7 +13,7 @@
  *                  these against rnnc_loss_values itself;
  *   optimizers     optim/sgd.c and optim/adam.c's float loops, expression
  *                  for expression (AdamW's decay as optim/optimizer.c);
- *   scale_rows, gather/scatter, metrics, copy_block, reverse_time
+ *   scale_rows, gather/scatter, metrics, copy_block, reverse_time, layer_norm
  *                  cpu_train_ops.c;
  *   the GRU        cpu_gru.c (a float32 reference with BPTT).
  * Nothing here changes an existing caller. */
@@ -407,6 +407,8 @@ static const rnnc_backend_ops cpu_ops = {
     .gru_backward = rnnc__cpu_gru_backward,
     .copy_block = rnnc__cpu_copy_block,
     .reverse_time = rnnc__cpu_reverse_time,
+    .layer_norm = rnnc__cpu_layer_norm,
+    .layer_norm_backward = rnnc__cpu_layer_norm_backward,
 };
 
 const rnnc_backend_ops *rnnc_backend_ops_cpu(void)

@@ -1,6 +1,6 @@
 /* cpu_train_ops.c - the CPU backend's training-step ops (backend_ops.h):
- * scale_rows, gather_rows / scatter_add_rows, the metrics, copy_block and
- * reverse_time. The metrics
+ * scale_rows, gather_rows / scatter_add_rows, the metrics, copy_block,
+ * reverse_time and layer_norm / layer_norm_backward. The metrics
  * are optim/metrics.c's per-sample functions (which framework/ cannot call,
  * tests/check_layering.sh): MAE and MSE as means over the last axis in
  * double, Accuracy as exact float equality, BinaryAccuracy as
@@ -138,5 +138,81 @@ rnnc_status rnnc__cpu_reverse_time(int64_t B, int64_t T, int64_t C, const rnnc_b
         for (int64_t t = 0; t < T; t++)
             memcpy((float *)y->data + (b * T + t) * C, (const float *)x->data + (b * T + T - 1 - t) * C,
                    (size_t)C * sizeof(float));
+    return RNNC_OK;
+}
+
+/* layer_norm's rounding steps (backend_ops.h), as layers/layer_norm.c's
+ * tape takes them: double sums, each tensor rounded to float32. */
+rnnc_status rnnc__cpu_layer_norm(int64_t rows, int64_t cols, double epsilon, bool rms, const rnnc_bbuf *x,
+                                 const rnnc_bbuf *gamma, const rnnc_bbuf *beta, rnnc_bbuf *y, rnnc_bbuf *mean,
+                                 rnnc_bbuf *inv)
+{
+    RNNC_TRY(rnnc__layer_norm_check(BE, true, rows, cols, rms, x, gamma, beta, y, mean, inv, NULL, NULL, NULL));
+    const float *G = gamma ? gamma->data : NULL, *Bt = beta ? beta->data : NULL;
+    const double scale = 1.0 / (double)cols;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *X = (const float *)x->data + r * cols;
+        float *Y = (float *)y->data + r * cols;
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t c = 0; c < cols; c++)
+            s1 += (double)X[c];
+        const float mu = (float)(s1 * scale);
+        for (int64_t c = 0; c < cols; c++) {
+            const float d = X[c] - mu;
+            s2 += (double)(d * d);
+        }
+        const float var = (float)(s2 * scale);
+        const float iv = 1.0f / (float)sqrt((double)(float)((double)var + epsilon));
+        ((float *)mean->data)[r] = mu;
+        ((float *)inv->data)[r] = iv;
+        for (int64_t c = 0; c < cols; c++) {
+            const float g = G ? iv * G[c] : iv;
+            const float xg = X[c] * g;
+            if (rms) {
+                Y[c] = xg;
+                continue;
+            }
+            const float m = -(mu * g);
+            Y[c] = xg + (Bt ? m + Bt[c] : m);
+        }
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_layer_norm_backward(int64_t rows, int64_t cols, bool rms, const rnnc_bbuf *x,
+                                          const rnnc_bbuf *gamma, const rnnc_bbuf *mean, const rnnc_bbuf *inv,
+                                          const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma, rnnc_bbuf *dbeta)
+{
+    RNNC_TRY(rnnc__layer_norm_check(BE, false, rows, cols, rms, x, gamma, dbeta, NULL, mean, inv, dy, dx, dgamma));
+    const float *X = x->data, *G = gamma ? gamma->data : NULL, *M = mean->data, *I = inv->data, *DY = dy->data;
+    for (int64_t r = 0; dx && r < rows; r++) {
+        const float *xr = X + r * cols, *dyr = DY + r * cols;
+        float *dxr = (float *)dx->data + r * cols;
+        const double mu = M[r], iv = I[r];
+        double sg = 0.0, sgx = 0.0;
+        for (int64_t c = 0; c < cols; c++) {
+            const double g = G ? (double)dyr[c] * G[c] : (double)dyr[c];
+            sg += g;
+            sgx += g * (rms ? (double)xr[c] : ((double)xr[c] - mu) * iv);
+        }
+        sg /= (double)cols;
+        sgx /= (double)cols;
+        for (int64_t c = 0; c < cols; c++) {
+            const double g = G ? (double)dyr[c] * G[c] : (double)dyr[c], d = (double)xr[c] - mu;
+            dxr[c] = (float)(rms ? iv * g - iv * iv * iv * d * sgx : iv * (g - sg - d * iv * sgx));
+        }
+    }
+    for (int64_t c = 0; (dgamma || dbeta) && c < cols; c++) {
+        double sgm = 0.0, sb = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            const double v = DY[r * cols + c], xv = X[r * cols + c];
+            sgm += v * (rms ? xv : xv - (double)M[r]) * (double)I[r];
+            sb += v;
+        }
+        if (dgamma)
+            ((float *)dgamma->data)[c] = (float)((double)((float *)dgamma->data)[c] + sgm);
+        if (dbeta)
+            ((float *)dbeta->data)[c] = (float)((double)((float *)dbeta->data)[c] + sb);
+    }
     return RNNC_OK;
 }

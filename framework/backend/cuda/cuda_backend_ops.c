@@ -326,6 +326,39 @@ static rnnc_status cuda_reverse_time(int64_t B, int64_t T, int64_t C, const rnnc
     return RNNC_OK;
 }
 
+static rnnc_status cuda_layer_norm(int64_t rows, int64_t cols, double epsilon, bool rms, const rnnc_bbuf *x,
+                                   const rnnc_bbuf *gamma, const rnnc_bbuf *beta, rnnc_bbuf *y, rnnc_bbuf *mean,
+                                   rnnc_bbuf *inv)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__layer_norm_check(BE, true, rows, cols, rms, x, gamma, beta, y, mean, inv, NULL, NULL, NULL));
+    RNNC_TRY(bo_stream(&s));
+    const rnnc__ln_kargs a = {
+        .rows = rows, .cols = cols, .epsilon = epsilon, .rms = rms ? 1 : 0,
+        .x = x->data, .gamma = gamma ? gamma->data : NULL, .beta = beta ? beta->data : NULL,
+        .y = y->data, .mean = mean->data, .inv = inv->data,
+    };
+    RNNC_CUDA_CHECK(rnnc__k_layer_norm(s, a));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_layer_norm_backward(int64_t rows, int64_t cols, bool rms, const rnnc_bbuf *x,
+                                            const rnnc_bbuf *gamma, const rnnc_bbuf *mean, const rnnc_bbuf *inv,
+                                            const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma, rnnc_bbuf *dbeta)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__layer_norm_check(BE, false, rows, cols, rms, x, gamma, dbeta, NULL, mean, inv, dy, dx, dgamma));
+    RNNC_TRY(bo_stream(&s));
+    const rnnc__ln_kargs a = {
+        .rows = rows, .cols = cols, .rms = rms ? 1 : 0,
+        .x = x->data, .gamma = gamma ? gamma->data : NULL,
+        .mean = mean->data, .inv = inv->data, .dy = dy->data,
+        .dx = dx ? dx->data : NULL, .dgamma = dgamma ? dgamma->data : NULL, .dbeta = dbeta ? dbeta->data : NULL,
+    };
+    RNNC_CUDA_CHECK(rnnc__k_layer_norm_backward(s, a));
+    return RNNC_OK;
+}
+
 static const rnnc_backend_ops cuda_ops = {
     .name = "cuda",
     .device = RNNC_DEVICE_CUDA,
@@ -357,6 +390,8 @@ static const rnnc_backend_ops cuda_ops = {
     .gru_backward = rnnc__cuda_bgru_backward,
     .copy_block = cuda_copy_block,
     .reverse_time = cuda_reverse_time,
+    .layer_norm = cuda_layer_norm,
+    .layer_norm_backward = cuda_layer_norm_backward,
 };
 
 const rnnc_backend_ops *rnnc__cuda_backend_ops(void)

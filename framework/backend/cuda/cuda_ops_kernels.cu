@@ -74,6 +74,21 @@ __global__ void k_reverse_time(float *y, const float *x, int64_t T, int64_t C, s
     GRID_STRIDE(i, n) rnnc__b_reverse_time(y, x, T, C, i);
 }
 
+__global__ void k_layer_norm(rnnc__ln_kargs a)
+{
+    GRID_STRIDE(r, (size_t)a.rows) rnnc__b_layer_norm_row(&a, r);
+}
+
+__global__ void k_layer_norm_bwd_rows(rnnc__ln_kargs a)
+{
+    GRID_STRIDE(r, (size_t)a.rows) rnnc__b_layer_norm_bwd_row(&a, r);
+}
+
+__global__ void k_layer_norm_bwd_cols(rnnc__ln_kargs a)
+{
+    GRID_STRIDE(c, (size_t)a.cols) rnnc__b_layer_norm_bwd_col(&a, c);
+}
+
 __global__ void k_scatter_add_rows(float *dtable, const float *dy, const int32_t *ids, int64_t rows,
                                    int64_t dim, size_t n)
 {
@@ -203,6 +218,22 @@ cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64
     const size_t n = (size_t)B * (size_t)T * (size_t)C;
     if (n)
         k_reverse_time<<<blocks_for(n), THREADS, 0, s>>>(y, x, T, C, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_layer_norm(cudaStream_t s, rnnc__ln_kargs a)
+{
+    if (a.rows > 0)
+        k_layer_norm<<<blocks_for((size_t)a.rows), THREADS, 0, s>>>(a);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_layer_norm_backward(cudaStream_t s, rnnc__ln_kargs a)
+{
+    if (a.rows > 0 && a.dx)
+        k_layer_norm_bwd_rows<<<blocks_for((size_t)a.rows), THREADS, 0, s>>>(a);
+    if (a.cols > 0 && (a.dgamma || a.dbeta))
+        k_layer_norm_bwd_cols<<<blocks_for((size_t)a.cols), THREADS, 0, s>>>(a);
     return cudaGetLastError();
 }
 

@@ -67,6 +67,18 @@ typedef struct rnnc__metric_kargs {
     float *values;      /* (rows) */
 } rnnc__metric_kargs;
 
+/* layer_norm / layer_norm_backward (backend_ops.h): one thread per row
+ * (forward, dx), one per column (dgamma, dbeta: the rows in order). */
+typedef struct rnnc__ln_kargs {
+    int64_t rows, cols;
+    double epsilon;
+    int rms;
+    const float *x, *gamma, *beta; /* gamma, beta may be NULL */
+    float *y, *mean, *inv;         /* forward */
+    const float *dy;               /* backward */
+    float *dx, *dgamma, *dbeta;    /* backward; each may be NULL */
+} rnnc__ln_kargs;
+
 cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const float *bias,
                              int64_t rows, int64_t cols);
 /* op: rnnc_binop. */
@@ -104,6 +116,8 @@ cudaError_t rnnc__k_copy_block(cudaStream_t s, float *dst, const float *src, int
 /* y (B, T, C) = x flipped along T. */
 cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64_t B, int64_t T,
                                  int64_t C);
+cudaError_t rnnc__k_layer_norm(cudaStream_t s, rnnc__ln_kargs a);
+cudaError_t rnnc__k_layer_norm_backward(cudaStream_t s, rnnc__ln_kargs a);
 
 #ifdef __cplusplus
 }

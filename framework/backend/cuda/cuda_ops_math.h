@@ -220,6 +220,85 @@ RNNC_HD void rnnc__b_reverse_time(float *y, const float *x, int64_t T, int64_t C
     y[i] = x[(b * (size_t)T + (size_t)T - 1 - t) * (size_t)C + c];
 }
 
+/* ---- layer_norm (backend_ops.h's rounding steps, as the CPU backend's) -- */
+
+/* Float products and sums kept apart (no contraction into an FMA, which
+ * nvcc does by default): the CPU's roundings. */
+#if defined(__CUDA_ARCH__)
+#define RNNC__K_FMUL(a, b) __fmul_rn((a), (b))
+#define RNNC__K_FADD(a, b) __fadd_rn((a), (b))
+#else
+#define RNNC__K_FMUL(a, b) ((a) * (b))
+#define RNNC__K_FADD(a, b) ((a) + (b))
+#endif
+
+RNNC_HD void rnnc__b_layer_norm_row(const rnnc__ln_kargs *a, size_t r)
+{
+    const int64_t n = a->cols;
+    const float *x = a->x + r * (size_t)n;
+    float *y = a->y + r * (size_t)n;
+    const double scale = 1.0 / (double)n;
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t c = 0; c < n; c++)
+        s1 += (double)x[c];
+    const float mu = (float)(s1 * scale);
+    for (int64_t c = 0; c < n; c++) {
+        const float d = x[c] - mu;
+        s2 += (double)RNNC__K_FMUL(d, d);
+    }
+    const float var = (float)(s2 * scale);
+    const float iv = 1.0f / (float)sqrt((double)(float)((double)var + a->epsilon));
+    a->mean[r] = mu;
+    a->inv[r] = iv;
+    for (int64_t c = 0; c < n; c++) {
+        const float g = a->gamma ? RNNC__K_FMUL(iv, a->gamma[c]) : iv;
+        const float xg = RNNC__K_FMUL(x[c], g);
+        if (a->rms) {
+            y[c] = xg;
+            continue;
+        }
+        const float m = -RNNC__K_FMUL(mu, g);
+        y[c] = RNNC__K_FADD(xg, a->beta ? RNNC__K_FADD(m, a->beta[c]) : m);
+    }
+}
+
+/* dx of row r, in double. */
+RNNC_HD void rnnc__b_layer_norm_bwd_row(const rnnc__ln_kargs *a, size_t r)
+{
+    const int64_t n = a->cols;
+    const float *x = a->x + r * (size_t)n, *dy = a->dy + r * (size_t)n;
+    float *dx = a->dx + r * (size_t)n;
+    const double mu = a->mean[r], iv = a->inv[r];
+    double sg = 0.0, sgx = 0.0;
+    for (int64_t c = 0; c < n; c++) {
+        const double g = a->gamma ? (double)dy[c] * a->gamma[c] : (double)dy[c];
+        sg += g;
+        sgx += g * (a->rms ? (double)x[c] : ((double)x[c] - mu) * iv);
+    }
+    sg /= (double)n;
+    sgx /= (double)n;
+    for (int64_t c = 0; c < n; c++) {
+        const double g = a->gamma ? (double)dy[c] * a->gamma[c] : (double)dy[c], d = (double)x[c] - mu;
+        dx[c] = (float)(a->rms ? iv * g - iv * iv * iv * d * sgx : iv * (g - sg - d * iv * sgx));
+    }
+}
+
+/* dgamma[c], dbeta[c] += column c's sums over the rows in order, in double. */
+RNNC_HD void rnnc__b_layer_norm_bwd_col(const rnnc__ln_kargs *a, size_t c)
+{
+    const size_t n = (size_t)a->cols;
+    double sgm = 0.0, sb = 0.0;
+    for (int64_t r = 0; r < a->rows; r++) {
+        const double v = a->dy[(size_t)r * n + c], xv = a->x[(size_t)r * n + c];
+        sgm += v * (a->rms ? xv : xv - (double)a->mean[r]) * (double)a->inv[r];
+        sb += v;
+    }
+    if (a->dgamma)
+        a->dgamma[c] = (float)((double)a->dgamma[c] + sgm);
+    if (a->dbeta)
+        a->dbeta[c] = (float)((double)a->dbeta[c] + sb);
+}
+
 /* optim/metrics.c's argmax: the first maximum; a NaN counts only in column 0. */
 RNNC_HD int64_t rnnc__b_argmax(const float *x, int64_t c)
 {
