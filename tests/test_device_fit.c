@@ -312,6 +312,9 @@ static void run_free(run *r)
     rnnc_model_destroy(r->m);
 }
 
+/* fit's class_weight for train_example when class_weight[0] > 0 */
+static double class_weight[3];
+
 static run train_example(const rnnc_training_spec *spec, rnnc_model *like, path p, const data *tr_data,
                          const data *val, const char *compile)
 {
@@ -327,6 +330,10 @@ static run train_example(const rnnc_training_spec *spec, rnnc_model *like, path 
     o.seed = 11;
     o.verbose = RNNC_VERBOSE_SILENT;
     o.sample_weight = tr_data->sw;
+    if (class_weight[0] > 0) { /* fit's class_weight (no sample weights then) */
+        o.class_weight = class_weight;
+        o.n_class_weight = 3;
+    }
     o.x_val = val->x;
     o.y_val = val->y;
     o.sample_weight_val = val->sw;
@@ -435,6 +442,16 @@ Test(device_fit, masked_sequence_outputs_sum_and_mean_with_sample_weight)
     example_of("varlen", masked_seq, "varlen_seq",
                "{optimizer: adam, loss: {class_name: MeanSquaredError, config: {reduction: mean_with_sample_weight}}, "
                "metrics: [mse]}");
+}
+
+/* class_weight becomes per-sample weights of the loss */
+Test(device_fit, varlen_class_weight)
+{
+    class_weight[0] = 0.5;
+    class_weight[1] = 2.0;
+    class_weight[2] = 1.25;
+    example("varlen", "{optimizer: adam, loss: sparse_categorical_crossentropy, "
+                      "metrics: [sparse_categorical_accuracy], weighted_metrics: [sparse_categorical_accuracy]}");
 }
 
 /* The optimizers' other modes on the adding model. */
