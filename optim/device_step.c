@@ -29,7 +29,6 @@ typedef struct sbuf {
 
 struct rnnc__dstep {
     const rnnc_backend_ops *be;
-    rnnc_model *model;
     rnnc_dmodel *dm;
     rnnc__dstep_compiled c;
     bool compiled;
@@ -210,7 +209,6 @@ rnnc_status rnnc__dstep_create(rnnc_model *m, const rnnc_backend_ops *be, const 
     if (!d)
         return rnnc_fail(RNNC_E_NOMEM, "device step: out of memory");
     d->be = be;
-    d->model = m;
     d->c = *c;
     rnnc_status s = RNNC_OK;
     if (c->loss) {
