@@ -260,11 +260,10 @@ static rnnc_shape bias_shape(const gcase *c)
     return c->reset_after ? RNNC_SHAPE(2, 3 * c->U) : RNNC_SHAPE(3 * c->U);
 }
 
-/* Runs the case on the GPU: forward (training), backward, downloads. */
-static void gpu_run(const gcase *c, gpu_result *r)
+/* The GPU GRU's config for the case (the defaults' other fields). */
+static rnnc_cuda_gru_config case_config(const gcase *c)
 {
-    const int64_t B = c->B, T = c->T, F = c->F, U = c->U;
-    rnnc_cuda_gru_config cfg = rnnc_cuda_gru_config_default(F, U);
+    rnnc_cuda_gru_config cfg = rnnc_cuda_gru_config_default(c->F, c->U);
     cfg.activation = c->act;
     cfg.recurrent_activation = c->ract;
     cfg.use_bias = c->use_bias;
@@ -272,6 +271,14 @@ static void gpu_run(const gcase *c, gpu_result *r)
     cfg.go_backwards = c->go_backwards;
     cfg.zero_output_for_mask = c->zofm;
     cfg.kernel = c->kernel;
+    return cfg;
+}
+
+/* Runs the case on the GPU: forward (training), backward, downloads. */
+static void gpu_run(const gcase *c, gpu_result *r)
+{
+    const int64_t B = c->B, T = c->T, F = c->F, U = c->U;
+    const rnnc_cuda_gru_config cfg = case_config(c);
     rnnc_cuda_gru *g = NULL;
     OK(gpu->gru_create(&cfg, &g));
 

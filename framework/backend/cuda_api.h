@@ -40,6 +40,10 @@ typedef struct rnnc_cuda_stats {
     uint64_t device_frees;    /* cudaFree calls so far */
     size_t bytes_in_use;      /* handed out and not yet returned */
     size_t bytes_cached;      /* returned and kept for reuse */
+    /* The generic GRU's step loops as CUDA graphs (use_graphs), process-wide:
+     * loops captured, loops replayed from a kept graph, captures that failed
+     * (those loops ran uncaptured). */
+    uint64_t graph_captures, graph_replays, graph_fallbacks;
 } rnnc_cuda_stats;
 
 typedef struct rnnc_cuda_api rnnc_cuda_api; /* also declared in framework/backend.h */

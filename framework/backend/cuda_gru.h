@@ -112,6 +112,9 @@ typedef struct rnnc_cuda_gru_config {
     rnnc_cuda_gru_kernel kernel;
     bool allow_tf32;                /* cuDNN/cuBLAS may use TF32 tensor cores (faster, ~1e-3);
                                        false: full float32 (FMA) math */
+    bool use_graphs;                /* generic kernel: replay the step loops as CUDA graphs
+                                       while the shapes and buffers repeat (default true;
+                                       false: launch every step, as before) */
 } rnnc_cuda_gru_config;
 
 /* Keras's defaults for the given sizes: tanh, sigmoid, bias, reset_after,

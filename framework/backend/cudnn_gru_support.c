@@ -155,6 +155,7 @@ rnnc_cuda_gru_config rnnc_cuda_gru_config_default(int64_t input_size, int64_t un
         .zero_output_for_mask = false,
         .kernel = RNNC_CUDA_GRU_CUDNN,
         .allow_tf32 = false,
+        .use_graphs = true,
     };
     return c;
 }

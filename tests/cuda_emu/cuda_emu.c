@@ -24,6 +24,18 @@
  *     requires (the forward's y and x, the reserve space, ADD mode, data
  *     before weights) and leave NaN in outputs cuDNN leaves undefined
  *     (dx at padded steps).
+ *   - stream capture (cudaStreamBeginCapture .. EndCapture) records the
+ *     calls CUDA would record instead of running them: the GRU step
+ *     kernels, cublasSgemm (alpha/beta copied, as cuBLAS's host pointer
+ *     mode reads them at the call) and device-side memcpy/memset, each as a
+ *     function and a copy of its arguments (pointers, not the data they
+ *     point at); cudaGraphLaunch replays them in order with those
+ *     pointers. What CUDA refuses in a capture fails here too, with
+ *     cudaErrorStreamCaptureUnsupported, and invalidates the capture
+ *     (EndCapture then returns cudaErrorStreamCaptureInvalidated): a copy
+ *     to or from host memory, a synchronize, cudaMalloc/cudaFree, a cuBLAS
+ *     call without a user workspace (cublasSetWorkspace, as cuBLAS's docs
+ *     require for capture) and any launcher this file does not record;
  * Kernels run one after the other on the host, as they would on the one
  * stream; within a kernel the backend's bodies touch disjoint elements, so
  * sequential order is faithful. */
@@ -46,6 +58,189 @@ static unsigned long emu_mallocs, emu_frees;
  * bytes: tests count what a training step downloads. */
 static unsigned long emu_d2h_copies, emu_d2h_bytes;
 static struct { char c; } emu_stream_obj;
+
+/* ---- stream capture and graphs ------------------------------------------- */
+
+typedef cudaError_t (*emu_run_fn)(const void *args);
+typedef struct emu_node {
+    emu_run_fn run;
+    void *args; /* a copy of the call's arguments */
+    size_t size;
+} emu_node;
+struct CUgraph_st {
+    emu_node *nodes;
+    size_t n, cap;
+};
+struct CUgraphExec_st {
+    struct CUgraph_st g;
+};
+/* The one stream's capture: on, the graph being recorded, and the error a
+ * refused call left (the capture is then invalidated). */
+static struct {
+    int on;
+    cudaError_t err;
+    struct CUgraph_st *g;
+} emu_cap;
+/* Graphs and executable graphs alive, launches: tests count them. */
+static unsigned long emu_graphs_live, emu_execs_live, emu_graph_launches, emu_graph_nodes_run;
+/* Tests set this to make cudaGraphInstantiate fail with it. */
+static cudaError_t emu_instantiate_error;
+
+/* A call CUDA refuses during capture: fails and invalidates the capture. */
+static cudaError_t emu_cap_refuse(void)
+{
+    if (emu_cap.err != cudaSuccess)
+        return cudaErrorStreamCaptureInvalidated;
+    emu_cap.err = cudaErrorStreamCaptureInvalidated;
+    return cudaErrorStreamCaptureUnsupported;
+}
+
+/* Launchers not recorded: refused during a capture, as CUDA refuses host work. */
+#define EMU_EAGER(s)                     \
+    do {                                 \
+        (void)(s);                       \
+        if (emu_cap.on)                  \
+            return emu_cap_refuse();     \
+    } while (0)
+
+static void emu_graph_free(struct CUgraph_st *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->nodes[i].args);
+    free(g->nodes);
+    g->nodes = NULL;
+    g->n = g->cap = 0;
+}
+
+static cudaError_t emu_graph_add(struct CUgraph_st *g, emu_run_fn run, const void *args, size_t size)
+{
+    if (g->n == g->cap) {
+        const size_t cap = g->cap ? 2 * g->cap : 16;
+        emu_node *n = realloc(g->nodes, cap * sizeof *n);
+        if (!n)
+            return cudaErrorMemoryAllocation;
+        g->nodes = n;
+        g->cap = cap;
+    }
+    void *copy = malloc(size);
+    if (!copy)
+        return cudaErrorMemoryAllocation;
+    memcpy(copy, args, size);
+    g->nodes[g->n++] = (emu_node){run, copy, size};
+    return cudaSuccess;
+}
+
+/* Runs run(args) now or, while the stream is captured, records it. */
+static cudaError_t emu_launch(cudaStream_t s, emu_run_fn run, const void *args, size_t size)
+{
+    (void)s;
+    if (!emu_cap.on)
+        return run(args);
+    if (emu_cap.err != cudaSuccess)
+        return cudaErrorStreamCaptureInvalidated;
+    return emu_graph_add(emu_cap.g, run, args, size);
+}
+
+static int emu_is_stream(cudaStream_t s)
+{
+    return s == (cudaStream_t)(void *)&emu_stream_obj;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode)
+{
+    if (!emu_is_stream(stream) || (int)mode < 0 || (int)mode > 2)
+        return cudaErrorInvalidValue;
+    if (emu_cap.on)
+        return cudaErrorIllegalState;
+    struct CUgraph_st *g = calloc(1, sizeof *g);
+    if (!g)
+        return cudaErrorMemoryAllocation;
+    emu_cap.on = 1;
+    emu_cap.err = cudaSuccess;
+    emu_cap.g = g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *pGraph)
+{
+    if (!emu_is_stream(stream) || !pGraph)
+        return cudaErrorInvalidValue;
+    if (!emu_cap.on)
+        return cudaErrorIllegalState;
+    struct CUgraph_st *g = emu_cap.g;
+    const cudaError_t err = emu_cap.err;
+    emu_cap.on = 0;
+    emu_cap.g = NULL;
+    if (err != cudaSuccess) {
+        emu_graph_free(g);
+        free(g);
+        *pGraph = NULL;
+        return cudaErrorStreamCaptureInvalidated;
+    }
+    emu_graphs_live++;
+    *pGraph = g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *pGraphExec, cudaGraph_t graph,
+                                 unsigned long long flags)
+{
+    if (!pGraphExec || !graph || flags != 0)
+        return cudaErrorInvalidValue;
+    if (emu_instantiate_error != cudaSuccess)
+        return emu_instantiate_error;
+    /* The executable graph is independent of the graph (which may be
+     * destroyed right after): copy the nodes. */
+    struct CUgraphExec_st *x = calloc(1, sizeof *x);
+    if (!x)
+        return cudaErrorMemoryAllocation;
+    for (size_t i = 0; i < graph->n; i++)
+        if (emu_graph_add(&x->g, graph->nodes[i].run, graph->nodes[i].args,
+                          graph->nodes[i].size) != cudaSuccess) {
+            emu_graph_free(&x->g);
+            free(x);
+            return cudaErrorMemoryAllocation;
+        }
+    emu_execs_live++;
+    *pGraphExec = x;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream)
+{
+    if (!graphExec || !emu_is_stream(stream))
+        return cudaErrorInvalidValue;
+    if (emu_cap.on)
+        return emu_cap_refuse(); /* no child graphs here */
+    emu_graph_launches++;
+    for (size_t i = 0; i < graphExec->g.n; i++) {
+        const cudaError_t e = graphExec->g.nodes[i].run(graphExec->g.nodes[i].args);
+        emu_graph_nodes_run++;
+        if (e != cudaSuccess)
+            return e;
+    }
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec)
+{
+    if (!graphExec)
+        return cudaErrorInvalidValue;
+    emu_graph_free(&graphExec->g);
+    free(graphExec);
+    emu_execs_live--;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph)
+{
+    if (!graph)
+        return cudaErrorInvalidValue;
+    emu_graph_free(graph);
+    free(graph);
+    emu_graphs_live--;
+    return cudaSuccess;
+}
 
 cudaError_t cudaGetDeviceCount(int *count)
 {
@@ -83,11 +278,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream)
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
+    if (emu_cap.on)
+        return emu_cap_refuse();
     return cudaStreamDestroy(stream);
 }
 
 cudaError_t cudaMalloc(void **ptr, size_t size)
 {
+    if (emu_cap.on) /* refused in global and thread-local capture modes */
+        return emu_cap_refuse();
     *ptr = malloc(size ? size : 1);
     if (!*ptr)
         return cudaErrorMemoryAllocation;
@@ -98,33 +297,49 @@ cudaError_t cudaMalloc(void **ptr, size_t size)
 
 cudaError_t cudaFree(void *ptr)
 {
+    if (emu_cap.on)
+        return emu_cap_refuse();
     if (ptr)
         emu_frees++;
     free(ptr);
     return cudaSuccess;
 }
 
+struct emu_copy_args {
+    void *dst;
+    const void *src;
+    size_t count;
+};
+
+static cudaError_t emu_run_copy(const void *p)
+{
+    const struct emu_copy_args *a = p;
+    memmove(a->dst, a->src, a->count);
+    return cudaSuccess;
+}
+
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
                             cudaStream_t stream)
 {
-    (void)stream;
     if (count && (!dst || !src))
         return cudaErrorInvalidValue;
+    if (emu_cap.on && kind != cudaMemcpyDeviceToDevice)
+        return emu_cap_refuse(); /* pageable host memory cannot be captured */
     if (kind == cudaMemcpyDeviceToHost) {
         emu_d2h_copies++;
         emu_d2h_bytes += count;
     }
-    memmove(dst, src, count);
-    return cudaSuccess;
+    const struct emu_copy_args a = {dst, src, count};
+    return emu_launch(stream, emu_run_copy, &a, sizeof a);
 }
 
 cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch,
                               size_t width, size_t height, enum cudaMemcpyKind kind,
                               cudaStream_t stream)
 {
-    (void)stream;
     if (width > dpitch || width > spitch)
         return cudaErrorInvalidValue;
+    EMU_EAGER(stream);
     if (kind == cudaMemcpyDeviceToHost) {
         emu_d2h_copies++;
         emu_d2h_bytes += width * height;
@@ -134,11 +349,23 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
     return cudaSuccess;
 }
 
+struct emu_set_args {
+    void *dst;
+    int value;
+    size_t count;
+};
+
+static cudaError_t emu_run_set(const void *p)
+{
+    const struct emu_set_args *a = p;
+    memset(a->dst, a->value, a->count);
+    return cudaSuccess;
+}
+
 cudaError_t cudaMemsetAsync(void *dst, int value, size_t count, cudaStream_t stream)
 {
-    (void)stream;
-    memset(dst, value, count);
-    return cudaSuccess;
+    const struct emu_set_args a = {dst, value, count};
+    return emu_launch(stream, emu_run_set, &a, sizeof a);
 }
 
 cudaError_t cudaGetLastError(void)
@@ -158,7 +385,11 @@ const char *cudaGetErrorName(cudaError_t error)
 
 /* ---- cuBLAS ----------------------------------------------------------------- */
 
-static struct { int math; } emu_cublas;
+static struct {
+    int math;
+    void *ws; /* cublasSetWorkspace's buffer (NULL: cuBLAS's own pool) */
+    size_t ws_size;
+} emu_cublas;
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle)
 {
@@ -179,6 +410,16 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream)
     return CUBLAS_STATUS_SUCCESS;
 }
 
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t workspaceSizeInBytes)
+{
+    (void)handle;
+    if (emu_cap.on)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    emu_cublas.ws = workspace;
+    emu_cublas.ws_size = workspace ? workspaceSizeInBytes : 0;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
 {
     (void)handle;
@@ -196,6 +437,34 @@ static int max1(int v)
     return v > 1 ? v : 1;
 }
 
+struct emu_gemm_args {
+    cublasOperation_t ta, tb;
+    int m, n, k, lda, ldb, ldc;
+    float alpha, beta; /* values: host pointer mode reads them at the call */
+    const float *A, *B;
+    float *C;
+};
+
+static cudaError_t emu_run_gemm(const void *p)
+{
+    const struct emu_gemm_args *g = p;
+    const float *A = g->A, *B = g->B;
+    const int lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    for (int j = 0; j < g->n; j++)
+        for (int i = 0; i < g->m; i++) {
+            double s = 0.0;
+            for (int l = 0; l < g->k; l++) {
+                const float a = g->ta == CUBLAS_OP_N ? A[i + (size_t)l * lda] : A[l + (size_t)i * lda];
+                const float b = g->tb == CUBLAS_OP_N ? B[l + (size_t)j * ldb] : B[j + (size_t)l * ldb];
+                s += (double)a * b;
+            }
+            float *c = &g->C[i + (size_t)j * ldc];
+            /* beta == 0: C is not read (it may hold anything). */
+            *c = (float)(g->alpha * s + (g->beta == 0.0f ? 0.0 : (double)g->beta * *c));
+        }
+    return cudaSuccess;
+}
+
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
                            cublasOperation_t transb, int m, int n, int k, const float *alpha,
                            const float *A, int lda, const float *B, int ldb, const float *beta,
@@ -205,19 +474,13 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
     if (m < 0 || n < 0 || k < 0 || lda < max1(transa == CUBLAS_OP_N ? m : k) ||
         ldb < max1(transb == CUBLAS_OP_N ? k : n) || ldc < max1(m))
         return CUBLAS_STATUS_INVALID_VALUE;
-    for (int j = 0; j < n; j++)
-        for (int i = 0; i < m; i++) {
-            double s = 0.0;
-            for (int l = 0; l < k; l++) {
-                const float a = transa == CUBLAS_OP_N ? A[i + (size_t)l * lda] : A[l + (size_t)i * lda];
-                const float b = transb == CUBLAS_OP_N ? B[l + (size_t)j * ldb] : B[j + (size_t)l * ldb];
-                s += (double)a * b;
-            }
-            float *c = &C[i + (size_t)j * ldc];
-            /* beta == 0: C is not read (it may hold anything). */
-            *c = (float)(*alpha * s + (*beta == 0.0f ? 0.0 : (double)*beta * *c));
-        }
-    return CUBLAS_STATUS_SUCCESS;
+    if (emu_cap.on && !emu_cublas.ws) { /* capture needs a user workspace */
+        emu_cap_refuse();
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    const struct emu_gemm_args a = {transa, transb, m, n, k, lda, ldb, ldc, *alpha, *beta, A, B, C};
+    const cudaError_t e = emu_launch((cudaStream_t)(void *)&emu_stream_obj, emu_run_gemm, &a, sizeof a);
+    return e == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
 }
 
 cublasStatus_t cublasSgemv(cublasHandle_t handle, cublasOperation_t trans, int m, int n,
@@ -227,6 +490,10 @@ cublasStatus_t cublasSgemv(cublasHandle_t handle, cublasOperation_t trans, int m
     (void)handle;
     if (m < 0 || n < 0 || lda < max1(m) || incx == 0 || incy == 0)
         return CUBLAS_STATUS_INVALID_VALUE;
+    if (emu_cap.on) { /* not recorded here */
+        emu_cap_refuse();
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
     const int ny = trans == CUBLAS_OP_N ? m : n, nx = trans == CUBLAS_OP_N ? n : m;
     for (int i = 0; i < ny; i++) {
         double s = 0.0;
@@ -244,7 +511,7 @@ cublasStatus_t cublasSgemv(cublasHandle_t handle, cublasOperation_t trans, int m
 
 cudaError_t rnnc__k_fill(cudaStream_t s, float *p, size_t n, float v)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         p[i] = v;
     return cudaSuccess;
@@ -252,7 +519,7 @@ cudaError_t rnnc__k_fill(cudaStream_t s, float *p, size_t n, float v)
 
 cudaError_t rnnc__k_activation(cudaStream_t s, int act, const float *x, float *y, size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         y[i] = rnnc__k_act(act, x[i]);
     return cudaSuccess;
@@ -261,7 +528,7 @@ cudaError_t rnnc__k_activation(cudaStream_t s, int act, const float *x, float *y
 cudaError_t rnnc__k_activation_backward(cudaStream_t s, int act, const float *x, const float *y,
                                         const float *dy, float *dx, size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         dx[i] += dy[i] * rnnc__k_dact(act, x[i], y[i]);
     return cudaSuccess;
@@ -270,7 +537,7 @@ cudaError_t rnnc__k_activation_backward(cudaStream_t s, int act, const float *x,
 cudaError_t rnnc__k_gather(cudaStream_t s, float *dst, const float *src, const int32_t *map,
                            size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         rnnc__b_gather(dst, src, map, i);
     return cudaSuccess;
@@ -279,7 +546,7 @@ cudaError_t rnnc__k_gather(cudaStream_t s, float *dst, const float *src, const i
 cudaError_t rnnc__k_scatter_add(cudaStream_t s, float *dst, const float *src, const int32_t *map,
                                 size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         rnnc__b_scatter_add(dst, src, map, i);
     return cudaSuccess;
@@ -288,7 +555,7 @@ cudaError_t rnnc__k_scatter_add(cudaStream_t s, float *dst, const float *src, co
 cudaError_t rnnc__k_seq_permute(cudaStream_t s, float *dst, const float *src, const float *drop,
                                 const int32_t *lens, int B, int T, int C, int reverse)
 {
-    (void)s;
+    EMU_EAGER(s);
     if (dst == src)
         return cudaErrorInvalidValue; /* the kernel is not in-place safe */
     for (size_t i = 0; i < (size_t)B * T * C; i++)
@@ -300,7 +567,7 @@ cudaError_t rnnc__k_cudnn_outputs(cudaStream_t s, float *y, float *last, const f
                                   const float *hy, const int32_t *lens, int B, int T, int U,
                                   int go_backwards, int zofm)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)B * T * U; i++)
         rnnc__b_cudnn_outputs(y, last, yc, hy, lens, B, T, U, go_backwards, zofm, i);
     return cudaSuccess;
@@ -310,54 +577,84 @@ cudaError_t rnnc__k_cudnn_doutputs(cudaStream_t s, float *dyc, float *dhy, const
                                    const float *dlast, const float *dstate, const int32_t *lens,
                                    int B, int T, int U, int go_backwards, int zofm)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)B * T * U; i++)
         rnnc__b_cudnn_doutputs(dyc, dhy, dy, dlast, dstate, lens, B, T, U, go_backwards, zofm, i);
     return cudaSuccess;
 }
 
+/* The GRU step kernels: recorded during a capture (the step loop's graph). */
+struct emu_gru_args {
+    rnnc__gru_kargs a;
+    int k, t, kind;
+    const float *in0, *in1, *in2; /* hr/hh2/drh, dlast, dhn */
+    float *out0, *out1, *out2, *out3; /* carry, dxw, dq, dhp (backward) */
+    const float *dY, *dh;
+    float *dhn;
+};
+enum { EMU_FWD_RA, EMU_FWD_RB1, EMU_FWD_RB2, EMU_BWD, EMU_BWD_RB2 };
+
+static cudaError_t emu_run_gru(const void *p)
+{
+    const struct emu_gru_args *x = p;
+    const rnnc__gru_kargs *a = &x->a;
+    for (int i = 0; i < a->B * a->U; i++)
+        switch (x->kind) {
+        case EMU_FWD_RA:
+            rnnc__b_gru_fwd_ra(a, x->k, x->t, x->in0, i, a->ract, a->act);
+            break;
+        case EMU_FWD_RB1:
+            rnnc__b_gru_fwd_rb1(a, x->k, x->t, x->in0, i, a->ract);
+            break;
+        case EMU_FWD_RB2:
+            rnnc__b_gru_fwd_rb2(a, x->k, x->t, x->in0, i, a->act);
+            break;
+        case EMU_BWD:
+            rnnc__b_gru_bwd(a, x->k, x->t, x->dY, x->in1, x->dh, x->out0, x->out1, x->out2,
+                            x->out3, x->dhn, i, a->ract, a->act);
+            break;
+        default:
+            rnnc__b_gru_bwd_rb2(a, x->k, x->t, x->in0, x->in2, x->out1, x->out2, x->out3, i,
+                                a->ract);
+        }
+    return cudaSuccess;
+}
+
+static cudaError_t emu_gru(cudaStream_t s, struct emu_gru_args x)
+{
+    return emu_launch(s, emu_run_gru, &x, sizeof x);
+}
+
 cudaError_t rnnc__k_gru_fwd_ra(cudaStream_t s, rnnc__gru_kargs a, int k, int t, const float *hr)
 {
-    (void)s;
-    for (int i = 0; i < a.B * a.U; i++)
-        rnnc__b_gru_fwd_ra(&a, k, t, hr, i, a.ract, a.act);
-    return cudaSuccess;
+    return emu_gru(s, (struct emu_gru_args){.a = a, .k = k, .t = t, .kind = EMU_FWD_RA, .in0 = hr});
 }
 
 cudaError_t rnnc__k_gru_fwd_rb1(cudaStream_t s, rnnc__gru_kargs a, int k, int t, const float *hr)
 {
-    (void)s;
-    for (int i = 0; i < a.B * a.U; i++)
-        rnnc__b_gru_fwd_rb1(&a, k, t, hr, i, a.ract);
-    return cudaSuccess;
+    return emu_gru(s, (struct emu_gru_args){.a = a, .k = k, .t = t, .kind = EMU_FWD_RB1, .in0 = hr});
 }
 
 cudaError_t rnnc__k_gru_fwd_rb2(cudaStream_t s, rnnc__gru_kargs a, int k, int t, const float *hh2)
 {
-    (void)s;
-    for (int i = 0; i < a.B * a.U; i++)
-        rnnc__b_gru_fwd_rb2(&a, k, t, hh2, i, a.act);
-    return cudaSuccess;
+    return emu_gru(s, (struct emu_gru_args){.a = a, .k = k, .t = t, .kind = EMU_FWD_RB2, .in0 = hh2});
 }
 
 cudaError_t rnnc__k_gru_bwd(cudaStream_t s, rnnc__gru_kargs a, int k, int t, const float *dY,
                             const float *dlast, const float *dh, float *carry, float *dxw,
                             float *dq, float *dhp, float *dhn)
 {
-    (void)s;
-    for (int i = 0; i < a.B * a.U; i++)
-        rnnc__b_gru_bwd(&a, k, t, dY, dlast, dh, carry, dxw, dq, dhp, dhn, i, a.ract, a.act);
-    return cudaSuccess;
+    return emu_gru(s, (struct emu_gru_args){.a = a, .k = k, .t = t, .kind = EMU_BWD, .dY = dY,
+                                            .in1 = dlast, .dh = dh, .out0 = carry, .out1 = dxw,
+                                            .out2 = dq, .out3 = dhp, .dhn = dhn});
 }
 
 cudaError_t rnnc__k_gru_bwd_rb2(cudaStream_t s, rnnc__gru_kargs a, int k, int t,
                                 const float *drh, const float *dhn, float *dxw, float *dq,
                                 float *dhp)
 {
-    (void)s;
-    for (int i = 0; i < a.B * a.U; i++)
-        rnnc__b_gru_bwd_rb2(&a, k, t, drh, dhn, dxw, dq, dhp, i, a.ract);
-    return cudaSuccess;
+    return emu_gru(s, (struct emu_gru_args){.a = a, .k = k, .t = t, .kind = EMU_BWD_RB2, .in0 = drh,
+                                            .in2 = dhn, .out1 = dxw, .out2 = dq, .out3 = dhp});
 }
 
 /* ---- the op table's launchers (cuda_ops_kernels.h): the same bodies ------ */
@@ -365,7 +662,7 @@ cudaError_t rnnc__k_gru_bwd_rb2(cudaStream_t s, rnnc__gru_kargs a, int k, int t,
 cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const float *bias,
                              int64_t rows, int64_t cols)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
         rnnc__b_bias_add(y, x, bias, cols, i);
     return cudaSuccess;
@@ -374,7 +671,7 @@ cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const flo
 cudaError_t rnnc__k_binary(cudaStream_t s, int op, const float *a, const float *b, float *y,
                            size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         rnnc__b_binary(op, a, b, y, i);
     return cudaSuccess;
@@ -382,7 +679,7 @@ cudaError_t rnnc__k_binary(cudaStream_t s, int op, const float *a, const float *
 
 cudaError_t rnnc__k_softmax(cudaStream_t s, const float *x, float *y, int64_t rows, int64_t cols)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t r = 0; cols > 0 && r < (size_t)rows; r++)
         rnnc__b_softmax_row(x, y, cols, r);
     return cudaSuccess;
@@ -391,7 +688,7 @@ cudaError_t rnnc__k_softmax(cudaStream_t s, const float *x, float *y, int64_t ro
 cudaError_t rnnc__k_softmax_backward(cudaStream_t s, const float *y, const float *dy, float *dx,
                                      int64_t rows, int64_t cols)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t r = 0; cols > 0 && r < (size_t)rows; r++)
         rnnc__b_softmax_bwd_row(y, dy, dx, cols, r);
     return cudaSuccess;
@@ -400,7 +697,7 @@ cudaError_t rnnc__k_softmax_backward(cudaStream_t s, const float *y, const float
 cudaError_t rnnc__k_reduce(cudaStream_t s, int op, const float *x, float *y, int64_t outer,
                            int64_t len, int64_t inner)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)outer * (size_t)inner; i++)
         rnnc__b_reduce(op, x, y, len, inner, i);
     return cudaSuccess;
@@ -408,7 +705,7 @@ cudaError_t rnnc__k_reduce(cudaStream_t s, int op, const float *x, float *y, int
 
 cudaError_t rnnc__k_loss(cudaStream_t s, rnnc__loss_kargs a)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t r = 0; a.rows > 0 && r < (size_t)a.rows; r++)
         rnnc__b_loss_row(&a, r);
     return cudaSuccess;
@@ -417,7 +714,7 @@ cudaError_t rnnc__k_loss(cudaStream_t s, rnnc__loss_kargs a)
 cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float *g, float *m,
                         size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         rnnc__b_sgd(&a, w, g, m, i);
     return cudaSuccess;
@@ -426,7 +723,7 @@ cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float
 cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
                          float *v, float *vhat, size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
         rnnc__b_adam(&a, w, g, m, v, vhat, i);
     return cudaSuccess;

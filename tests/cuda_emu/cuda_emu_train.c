@@ -9,7 +9,7 @@
 cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const float *w, float alpha,
                                int64_t rows, int64_t cols)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
         rnnc__b_scale_rows(y, x, w, alpha, cols, i);
     return cudaSuccess;
@@ -18,7 +18,7 @@ cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const f
 cudaError_t rnnc__k_gather_rows(cudaStream_t s, float *out, const float *table, const int32_t *ids,
                                 int64_t rows, int64_t dim, size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n * (size_t)dim; i++)
         rnnc__b_gather_rows(out, table, ids, rows, dim, i);
     return cudaSuccess;
@@ -27,7 +27,7 @@ cudaError_t rnnc__k_gather_rows(cudaStream_t s, float *out, const float *table, 
 cudaError_t rnnc__k_scatter_add_rows(cudaStream_t s, float *dtable, const float *dy,
                                      const int32_t *ids, int64_t rows, int64_t dim, size_t n)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < n * (size_t)dim; i++)
         rnnc__b_scatter_add_rows(dtable, dy, ids, rows, dim, i);
     return cudaSuccess;
@@ -35,7 +35,7 @@ cudaError_t rnnc__k_scatter_add_rows(cudaStream_t s, float *dtable, const float 
 
 cudaError_t rnnc__k_metric(cudaStream_t s, rnnc__metric_kargs a)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t r = 0; a.rows > 0 && r < (size_t)a.rows; r++)
         rnnc__b_metric_row(&a, r);
     return cudaSuccess;
@@ -45,7 +45,7 @@ cudaError_t rnnc__k_copy_block(cudaStream_t s, float *dst, const float *src, int
                                int64_t width, int64_t src_cols, int64_t src_off, int64_t dst_cols,
                                int64_t dst_off, int accumulate)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)rows * (size_t)width; i++)
         rnnc__b_copy_block(dst, src, width, src_cols, src_off, dst_cols, dst_off, accumulate, i);
     return cudaSuccess;
@@ -54,7 +54,7 @@ cudaError_t rnnc__k_copy_block(cudaStream_t s, float *dst, const float *src, int
 cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64_t B, int64_t T,
                                  int64_t C)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)B * (size_t)T * (size_t)C; i++)
         rnnc__b_reverse_time(y, x, T, C, i);
     return cudaSuccess;
@@ -62,7 +62,7 @@ cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64
 
 cudaError_t rnnc__k_layer_norm(cudaStream_t s, rnnc__ln_kargs a)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t r = 0; a.rows > 0 && r < (size_t)a.rows; r++)
         rnnc__b_layer_norm_row(&a, r);
     return cudaSuccess;
@@ -70,7 +70,7 @@ cudaError_t rnnc__k_layer_norm(cudaStream_t s, rnnc__ln_kargs a)
 
 cudaError_t rnnc__k_layer_norm_backward(cudaStream_t s, rnnc__ln_kargs a)
 {
-    (void)s;
+    EMU_EAGER(s);
     for (size_t r = 0; a.dx && a.rows > 0 && r < (size_t)a.rows; r++)
         rnnc__b_layer_norm_bwd_row(&a, r);
     for (size_t c = 0; (a.dgamma || a.dbeta) && a.cols > 0 && c < (size_t)a.cols; c++)

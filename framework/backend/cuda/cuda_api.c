@@ -19,7 +19,9 @@ static void api_shutdown(void)
 
 static rnnc_status api_stats(rnnc_cuda_stats *out)
 {
-    return rnnc__cuda_alloc_stats(out);
+    RNNC_TRY(rnnc__cuda_alloc_stats(out));
+    rnnc__generic_gru_graph_stats(out);
+    return RNNC_OK;
 }
 
 static const rnnc_cuda_api api = {

@@ -48,6 +48,7 @@ rnnc_status rnnc__cuda_bgru_create(const rnnc_bgru_config *c, rnnc_bgru **out)
         .zero_output_for_mask = c->zero_output_for_mask,
         .kernel = c->cudnn ? RNNC_CUDA_GRU_CUDNN : RNNC_CUDA_GRU_GENERIC,
         .allow_tf32 = false,
+        .use_graphs = true,
     };
     rnnc_bgru *g = calloc(1, sizeof *g);
     if (!g)

@@ -86,6 +86,25 @@ rnnc_status rnnc__cuda_synchronize(void)
     return RNNC_OK;
 }
 
+/* cuBLAS's documented workspace size for Hopper (4 MiB serves older GPUs). */
+#define CUBLAS_WS_BYTES ((size_t)32 << 20)
+
+rnnc_status rnnc__cuda_graph_workspace(rnnc__cuda_ctx *cx)
+{
+    if (cx->cublas_ws)
+        return RNNC_OK;
+    void *ws = NULL;
+    RNNC_CUDA_CHECK(cudaMalloc(&ws, CUBLAS_WS_BYTES));
+    const cublasStatus_t bs = cublasSetWorkspace(cx->cublas, ws, CUBLAS_WS_BYTES);
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        cudaFree(ws);
+        return rnnc__cublas_fail(bs, "cublasSetWorkspace(cx->cublas, ws, CUBLAS_WS_BYTES)",
+                                 __FILE__, __LINE__);
+    }
+    cx->cublas_ws = ws;
+    return RNNC_OK;
+}
+
 void rnnc__cuda_ctx_shutdown(void)
 {
     pthread_mutex_lock(&ctx_lock);
@@ -93,6 +112,9 @@ void rnnc__cuda_ctx_shutdown(void)
         cudaStreamSynchronize(ctx.stream);
         cudnnDestroy(ctx.cudnn);
         cublasDestroy(ctx.cublas);
+        if (ctx.cublas_ws)
+            cudaFree(ctx.cublas_ws);
+        ctx.cublas_ws = NULL;
         cudaStreamDestroy(ctx.stream);
         ctx_ready = false;
     }

@@ -99,12 +99,13 @@ void rnnc__cuda_gru_destroy(rnnc_cuda_gru *g)
     if (!g)
         return;
     rnnc__cudnn_gru_destroy(g->cudnn);
+    rnnc__generic_gru_graphs_destroy(g);
     rnnc__dbuf *bufs[] = {&g->wk,    &g->gk,     &g->lens_dev, &g->mask_dev, &g->ybuf,
                           &g->lastbuf, &g->statebuf, &g->dxbuf, &g->dh0buf, &g->ones,
                           &g->xd,    &g->xw,     &g->hs,       &g->gates,    &g->pre,
                           &g->rh,    &g->hr,     &g->hh2,      &g->dxw,      &g->dhr,
                           &g->dstate, &g->dhp,   &g->dcarry,   &g->drh,      &g->dhn,
-                          &g->dxd};
+                          &g->dxd,   &g->dyc,    &g->dlastc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         rnnc__dbuf_free(bufs[i]);
     free(g->lens_host);

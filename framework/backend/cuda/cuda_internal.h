@@ -51,6 +51,7 @@ typedef struct rnnc__cuda_ctx {
     cudaStream_t stream;
     cublasHandle_t cublas;
     cudnnHandle_t cudnn;
+    void *cublas_ws; /* cuBLAS's workspace for graph capture, or NULL */
 } rnnc__cuda_ctx;
 
 /* The process's context, created on first use (device 0, a non-blocking
@@ -59,6 +60,10 @@ rnnc_status rnnc__cuda_ctx_get(rnnc__cuda_ctx **out);
 rnnc_status rnnc__cuda_device_count(int *n);
 rnnc_status rnnc__cuda_device_describe(char *buf, size_t cap);
 rnnc_status rnnc__cuda_synchronize(void);
+/* Gives cuBLAS a workspace of its own (cublasSetWorkspace, once): what
+ * cuBLAS's docs require before its calls are captured into a CUDA graph.
+ * Not to be called during a capture. */
+rnnc_status rnnc__cuda_graph_workspace(rnnc__cuda_ctx *cx);
 /* Destroys the context (the allocator is shut down separately). */
 void rnnc__cuda_ctx_shutdown(void);
 
@@ -126,6 +131,19 @@ rnnc_status rnnc__colsum_add(rnnc__cuda_ctx *cx, int64_t m, int64_t n, const flo
 
 typedef struct rnnc__cudnn_gru rnnc__cudnn_gru; /* cuDNN descriptors and spaces */
 
+/* A step loop captured as a CUDA graph (cuda_gru_generic.c) and the key it
+ * was captured for: the sizes, flags and every device pointer it touches.
+ * Each loop keeps the graphs of its last RNNC__GRU_GRAPHS keys (a fit
+ * alternates a few: full and last batches, training and validation). */
+#define RNNC__GRU_GRAPH_KEY 32
+#define RNNC__GRU_GRAPHS 4
+typedef struct rnnc__gru_graph {
+    cudaGraphExec_t exec; /* NULL: none */
+    uint64_t used;        /* when it last ran (least recently used goes first) */
+    int n;
+    uintptr_t key[RNNC__GRU_GRAPH_KEY];
+} rnnc__gru_graph;
+
 struct rnnc_cuda_gru {
     rnnc_cuda_gru_config cfg;
     int64_t F, U;
@@ -149,6 +167,13 @@ struct rnnc_cuda_gru {
     /* Generic kernel's saved tensors. */
     rnnc__dbuf xd, xw, hs, gates, pre, rh, hr, hh2;
     rnnc__dbuf dxw, dhr, dstate, dhp, dcarry, drh, dhn, dxd;
+    /* Graphs of the forward and backward step loops (cfg.use_graphs), the
+     * owned copies of the caller's dY and d_last the backward loop reads,
+     * and counts tests and the bench read. */
+    rnnc__gru_graph gfwd[RNNC__GRU_GRAPHS], gbwd[RNNC__GRU_GRAPHS];
+    uint64_t graph_clock;
+    rnnc__dbuf dyc, dlastc;
+    uint64_t graph_captures, graph_replays, graph_fallbacks;
     uint8_t *mask_host;                /* (B, T) host staging for mask_dev */
     size_t mask_host_cap, lens_host_cap; /* elements */
     /* cuDNN kernel. */
@@ -187,5 +212,9 @@ rnnc_status rnnc__cudnn_gru_forward(rnnc_cuda_gru *g, bool training);
 rnnc_status rnnc__cudnn_gru_backward(rnnc_cuda_gru *g, const rnnc_cuda_gru_backward_args *a);
 rnnc_status rnnc__generic_gru_forward(rnnc_cuda_gru *g, bool training);
 rnnc_status rnnc__generic_gru_backward(rnnc_cuda_gru *g, const rnnc_cuda_gru_backward_args *a);
+/* Destroys the step loops' graphs (the GRU's destroy). */
+void rnnc__generic_gru_graphs_destroy(rnnc_cuda_gru *g);
+/* The process-wide graph counts into out->graph_*. */
+void rnnc__generic_gru_graph_stats(rnnc_cuda_stats *out);
 
 #endif
