@@ -859,8 +859,8 @@ static double ln_f64(int64_t rows, int64_t cols, double eps, bool rms, const dou
 }
 
 /* The CPU's layer_norm against the float64 map, and its backward (dx,
- * dgamma, dbeta) against central differences of sum(y * r); mean and inv
- * against their definitions; with and without rms. */
+ * dgamma, dbeta, added onto 0.5) against central differences of
+ * sum(y * r); mean and inv against their definitions; with and without rms. */
 Test(backend_ops_cpu, layer_norm_against_float64_loops_and_finite_differences)
 {
     cpu = rnnc_backend_ops_cpu();
@@ -869,13 +869,13 @@ Test(backend_ops_cpu, layer_norm_against_float64_loops_and_finite_differences)
     const double eps = 1e-3;
     for (int rms = 0; rms < 2; rms++) {
         double xd[R * C], gd[C], bd[C], rd[R * C], yd[R * C];
-        float xf[R * C], gf[C], bf[C], rf[R * C], zero[C] = {0};
+        float xf[R * C], gf[C], bf[C], rf[R * C], half[C]; /* dgamma, dbeta start at 0.5: added into */
         for (int i = 0; i < R * C; i++)
             xd[i] = xf[i] = rng_uniform(-2, 2), rd[i] = rf[i] = rng_uniform(-1, 1);
         for (int c = 0; c < C; c++)
-            gd[c] = gf[c] = rng_uniform(0.5f, 1.5f), bd[c] = bf[c] = rng_uniform(-1, 1);
+            gd[c] = gf[c] = rng_uniform(0.5f, 1.5f), bd[c] = bf[c] = rng_uniform(-1, 1), half[c] = 0.5f;
         rnnc_bbuf *x = up(cpu, xf, R * C), *g = up(cpu, gf, C), *b = up(cpu, bf, C), *r = up(cpu, rf, R * C);
-        rnnc_bbuf *dg = up(cpu, zero, C), *db = up(cpu, zero, C), *y, *m, *iv, *dx;
+        rnnc_bbuf *dg = up(cpu, half, C), *db = up(cpu, half, C), *y, *m, *iv, *dx;
         OK(cpu->alloc(RNNC_F32, R * C, &y));
         OK(cpu->alloc(RNNC_F32, R * C, &dx));
         OK(cpu->alloc(RNNC_F32, R, &m));
@@ -911,13 +911,13 @@ Test(backend_ops_cpu, layer_norm_against_float64_loops_and_finite_differences)
             gd[c] = keep + h;
             double lp = ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL);
             gd[c] = keep - h;
-            fg[c] = (lp - ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL)) / (2 * h);
+            fg[c] = 0.5 + (lp - ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL)) / (2 * h);
             gd[c] = keep;
             keep = bd[c];
             bd[c] = keep + h;
             lp = ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL);
             bd[c] = keep - h;
-            fb[c] = (lp - ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL)) / (2 * h);
+            fb[c] = 0.5 + (lp - ln_f64(R, C, eps, rms, xd, gd, bd, rd, NULL)) / (2 * h);
             bd[c] = keep;
         }
         expect_close_d(dx->data, fx, R * C, 1e-4, 1e-5, rms ? "rms dx vs finite differences" : "dx vs finite differences");
