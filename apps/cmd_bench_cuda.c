@@ -407,6 +407,12 @@ int rnnc__bench_gpu(const rnnc_cuda_api *cu, const bench_gpu_options *o)
             printf("      time steps/s: %s\n", tail);
         fflush(stdout);
     }
+    rnnc_cuda_stats st;
+    if ((o->kernels & RNNC_BENCH_GENERIC) && cu->stats(&st) == RNNC_OK)
+        printf("# generic kernel's step loops as CUDA graphs: %llu captured, %llu replayed, %llu "
+               "captures failed (those ran uncaptured)\n",
+               (unsigned long long)st.graph_captures, (unsigned long long)st.graph_replays,
+               (unsigned long long)st.graph_fallbacks);
     if (o->n_peers > 0 && o->peers[0].version[0])
         printf("# peer %s version: %s\n", o->peers[0].name, o->peers[0].version);
     return failures ? RNNC_EXIT_FAIL : RNNC_EXIT_OK;
