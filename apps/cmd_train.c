@@ -176,7 +176,7 @@ static int interrupted(rnnc_train_state *ts, const char *spec_path, int epoch, i
     append_arg(again, sizeof again, spec_path);
     append_arg(again, sizeof again, "--resume");
     append_arg(again, sizeof again, path);
-    static const char *const kept[] = {"--epochs", "--seed", "--save-weights", "--save-model", NULL};
+    static const char *const kept[] = {"--epochs", "--seed", "--save-weights", "--save-model", "--device", NULL};
     for (int i = 0; kept[i]; i++) {
         const char *v = rnnc_cli_get(&cmd, kept[i]);
         if (v) {
