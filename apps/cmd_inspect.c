@@ -116,6 +116,7 @@ static rnnc_status inspect_spec(const char *path)
                    (long long)spec->checkpoint_every, (long long)spec->checkpoint_keep);
         else
             printf("  checkpoint        none\n");
+        printf("  device            %s\n", spec->device ? spec->device : "cpu (default)");
     }
     rnnc_model_destroy(m);
     rnnc_training_spec_destroy(spec);

@@ -581,3 +581,51 @@ Test(cli_device_user, refusals_are_one_line_before_anything_is_written)
                    "{backup_dir: bk, save_freq: 1}}]}\n",
                    "fit.callbacks: save_freq 1");
 }
+
+/* ---- the spec's device: key -------------------------------------------- */
+
+/* A spec saying `device: cuda` trains and evaluates on the device without
+ * the option (the same numbers as the CPU path with --device cpu, which
+ * wins over the key), and `rnnc inspect` shows the key among the training
+ * settings. */
+Test(cli_device_user, spec_device_key_is_used_and_shown)
+{
+    char spec[4096], dir[600];
+    snprintf(spec, sizeof spec, "%s%s%s%s", refuse_head,
+             "      - {class_name: GRU, config: {name: g, units: 4}}\n"
+             "      - {class_name: Dense, config: {name: d, units: 1}}\n"
+             "compile: {optimizer: adam, loss: mse, metrics: [mae]}\n" FIT1,
+             refuse_tail, "device: cuda\n");
+    side_dir(dir, sizeof dir, "key", spec);
+    const char *ins[] = {"inspect", "spec.yaml", NULL};
+    rnnc_test_run r = rnnc_test_run_program(RNNC_BIN, dir, NULL, ins);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "\n  device            cuda\n"), "inspect does not show the device:\n%s", r.out);
+    rnnc_test_run_free(&r);
+
+    const char *cpu[] = {"train", "spec.yaml", "--save-weights", "a.weights.h5", "--device", "cpu", NULL};
+    const char *dev[] = {"train", "spec.yaml", "--save-weights", "b.weights.h5", "--overwrite", NULL};
+    rnnc_test_run a = rnnc_test_run_program(RNNC_BIN, dir, NULL, cpu);
+    rnnc_test_run b = rnnc_test_run_program(RNNC_BIN, dir, on_table, dev);
+    cr_assert_eq(a.code, 0, "%s", a.err);
+    cr_assert_eq(b.code, 0, "%s", b.err);
+    expect_same_epoch_lines(a.out, b.out);
+    char pa[700], pb[700];
+    path_join(pa, sizeof pa, dir, "a.weights.h5");
+    path_join(pb, sizeof pb, dir, "b.weights.h5");
+    expect_h5_close(pa, pb, 1e-5);
+    rnnc_test_run_free(&a);
+    rnnc_test_run_free(&b);
+    /* evaluate: the key's device; without the table here, the key's cuda
+     * fails in one line naming the spec's key (when no GPU can be used) */
+    const char *ev[] = {"evaluate", "spec.yaml", "--weights", "a.weights.h5", NULL};
+    const char *ev_cpu[] = {"evaluate", "spec.yaml", "--weights", "a.weights.h5", "--device", "cpu", NULL};
+    a = rnnc_test_run_program(RNNC_BIN, dir, NULL, ev_cpu);
+    b = rnnc_test_run_program(RNNC_BIN, dir, on_table, ev);
+    cr_assert_eq(a.code, 0, "%s", a.err);
+    cr_assert_eq(b.code, 0, "%s", b.err);
+    const char *why = numbers_close(a.out, b.out, 1e-4, true);
+    cr_expect_null(why, "evaluate: %s\n%s---\n%s", why, a.out, b.out);
+    rnnc_test_run_free(&a);
+    rnnc_test_run_free(&b);
+}
