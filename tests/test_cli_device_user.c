@@ -251,6 +251,18 @@ static int expect_same_outputs(const char *cpu, const char *dev)
     return n;
 }
 
+/* Both runs succeeded and printed the same within the last printed digit;
+ * frees them. */
+static void expect_same_printout(rnnc_test_run *a, rnnc_test_run *b, const char *what)
+{
+    cr_assert_eq(a->code, 0, "%s on the CPU path: %s", what, a->err);
+    cr_assert_eq(b->code, 0, "%s on the device path: %s", what, b->err);
+    const char *why = numbers_close(a->out, b->out, 1e-4, true);
+    cr_expect_null(why, "%s: %s\n%s---\n%s", what, why, a->out, b->out);
+    rnnc_test_run_free(a);
+    rnnc_test_run_free(b);
+}
+
 /* The program's summary from "Final epoch:" on, timings and file names
  * aside (they name the same relative files): the same within the last
  * printed digit. */
@@ -364,12 +376,7 @@ Test(cli_device_user, callbacks_write_the_cpu_paths_files)
     /* evaluate on each path, --batch-size other than the spec's */
     const char *ev[12] = {"evaluate", "spec.yaml", "--weights", "w.weights.h5", "--batch-size", "5", NULL};
     rnnc_test_run ea = run_side(cpu, false, ev), eb = run_side(dev, true, ev);
-    cr_assert_eq(ea.code, 0, "%s", ea.err);
-    cr_assert_eq(eb.code, 0, "%s", eb.err);
-    const char *why = numbers_close(ea.out, eb.out, 1e-4, true);
-    cr_expect_null(why, "evaluate: %s\n%s---\n%s", why, ea.out, eb.out);
-    rnnc_test_run_free(&ea);
-    rnnc_test_run_free(&eb);
+    expect_same_printout(&ea, &eb, "evaluate");
     /* predict from the saved best .keras */
     float x[4 * 8 * 2];
     for (int i = 0; i < 64; i++)
@@ -616,16 +623,10 @@ Test(cli_device_user, spec_device_key_is_used_and_shown)
     expect_h5_close(pa, pb, 1e-5);
     rnnc_test_run_free(&a);
     rnnc_test_run_free(&b);
-    /* evaluate: the key's device; without the table here, the key's cuda
-     * fails in one line naming the spec's key (when no GPU can be used) */
+    /* evaluate on the key's device */
     const char *ev[] = {"evaluate", "spec.yaml", "--weights", "a.weights.h5", NULL};
     const char *ev_cpu[] = {"evaluate", "spec.yaml", "--weights", "a.weights.h5", "--device", "cpu", NULL};
     a = rnnc_test_run_program(RNNC_BIN, dir, NULL, ev_cpu);
     b = rnnc_test_run_program(RNNC_BIN, dir, on_table, ev);
-    cr_assert_eq(a.code, 0, "%s", a.err);
-    cr_assert_eq(b.code, 0, "%s", b.err);
-    const char *why = numbers_close(a.out, b.out, 1e-4, true);
-    cr_expect_null(why, "evaluate: %s\n%s---\n%s", why, a.out, b.out);
-    rnnc_test_run_free(&a);
-    rnnc_test_run_free(&b);
+    expect_same_printout(&a, &b, "evaluate");
 }
