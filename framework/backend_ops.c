@@ -141,7 +141,7 @@ rnnc_status rnnc__sgd_check(const rnnc_backend_ops *be, const rnnc_sgd_params *p
 
 rnnc_status rnnc__adam_check(const rnnc_backend_ops *be, const rnnc_adam_params *p,
                              const rnnc_bbuf *w, const rnnc_bbuf *g, const rnnc_bbuf *m,
-                             const rnnc_bbuf *v, const rnnc_bbuf *vhat)
+                             const rnnc_bbuf *v, const rnnc_bbuf *vhat, const rnnc_bbuf *g_sq)
 {
     if (!p || p->step < 1)
         return rnnc_fail(RNNC_E_ARG, "%s adam: step must be >= 1", be->name);
@@ -151,6 +151,8 @@ rnnc_status rnnc__adam_check(const rnnc_backend_ops *be, const rnnc_adam_params 
     RNNC_TRY(rnnc__bop_check(be, "adam", "v", v, RNNC_F32, w->n));
     if (p->amsgrad)
         RNNC_TRY(rnnc__bop_check(be, "adam", "vhat", vhat, RNNC_F32, w->n));
+    if (g_sq)
+        RNNC_TRY(rnnc__bop_check(be, "adam", "g_sq", g_sq, RNNC_F32, w->n));
     return RNNC_OK;
 }
 

@@ -193,9 +193,14 @@ struct rnnc_backend_ops {
     /* m <- mu m - lr g; w <- w + m (nesterov: w + mu m - lr g). m NULL when
      * momentum is 0 (w <- w - lr g). */
     rnnc_status (*sgd)(const rnnc_sgd_params *p, rnnc_bbuf *w, const rnnc_bbuf *g, rnnc_bbuf *m);
-    /* Keras's Adam / AdamW (optim/adam.c); vhat only with amsgrad. */
+    /* Keras's Adam / AdamW (optim/adam.c); vhat only with amsgrad. g_sq:
+     * what v moves toward instead of g * g (w's size), or NULL for g * g:
+     * for a row-gathered weight (an Embedding's table) the sum over the
+     * looked-up rows of each row's square, as Keras's Adam on TensorFlow
+     * moves v for a sparse (IndexedSlices) gradient (optim/adam.c's rows
+     * update). */
     rnnc_status (*adam)(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc_bbuf *g, rnnc_bbuf *m,
-                        rnnc_bbuf *v, rnnc_bbuf *vhat);
+                        rnnc_bbuf *v, rnnc_bbuf *vhat, const rnnc_bbuf *g_sq);
 
     /* ---- row scaling (sample weights, loss scaling) ---- */
     /* y (rows, cols) = alpha * w[r] * x[r, c]; w (rows) or NULL (alpha

@@ -27,7 +27,7 @@ typedef struct rnnc__adam_consts {
 rnnc__adam_consts rnnc__adam_consts_of(const rnnc_adam_params *p);
 rnnc_status rnnc__adam_check(const rnnc_backend_ops *be, const rnnc_adam_params *p,
                              const rnnc_bbuf *w, const rnnc_bbuf *g, const rnnc_bbuf *m,
-                             const rnnc_bbuf *v, const rnnc_bbuf *vhat);
+                             const rnnc_bbuf *v, const rnnc_bbuf *vhat, const rnnc_bbuf *g_sq);
 rnnc_status rnnc__sgd_check(const rnnc_backend_ops *be, const rnnc_sgd_params *p,
                             const rnnc_bbuf *w, const rnnc_bbuf *g, const rnnc_bbuf *m);
 /* The loss arguments (dtypes, element counts; not the SCCE id range). */

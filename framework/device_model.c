@@ -87,6 +87,7 @@ void rnnc_dmodel_destroy(rnnc_dmodel *dm)
     for (int i = 0; i < dm->n_weights; i++) {
         dm->be->free(dm->weights[i].value);
         dm->be->free(dm->weights[i].grad);
+        dm->be->free(dm->weights[i].grad_sq);
     }
     dm->be->free(dm->x);
     free(dm->x_f32);
@@ -167,6 +168,10 @@ static rnnc_status alloc_weights(rnnc_dmodel *dm)
         if (i < dm->n_trainable) {
             RNNC_TRY(dm_alloc(dm, RNNC_F32, w->host->value->numel, &w->grad));
             RNNC_TRY(dm->be->fill(w->grad, 0.0f));
+            if (w->rows) {
+                RNNC_TRY(dm_alloc(dm, RNNC_F32, w->host->value->numel, &w->grad_sq));
+                RNNC_TRY(dm->be->fill(w->grad_sq, 0.0f));
+            }
         }
     }
     return rnnc_dmodel_upload(dm);
@@ -256,9 +261,12 @@ rnnc_status rnnc_dmodel_download(rnnc_dmodel *dm)
 
 rnnc_status rnnc_dmodel_zero_grad(rnnc_dmodel *dm)
 {
-    for (int i = 0; i < dm->n_weights; i++)
+    for (int i = 0; i < dm->n_weights; i++) {
         if (dm->weights[i].grad)
             RNNC_TRY(dm->be->fill(dm->weights[i].grad, 0.0f));
+        if (dm->weights[i].grad_sq)
+            RNNC_TRY(dm->be->fill(dm->weights[i].grad_sq, 0.0f));
+    }
     return RNNC_OK;
 }
 

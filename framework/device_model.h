@@ -46,6 +46,13 @@ typedef struct rnnc_dweight {
     rnnc_weight *host; /* the layer's weight (borrowed) */
     rnnc_bbuf *value;  /* owned by the rnnc_dmodel */
     rnnc_bbuf *grad;   /* owned; NULL when not trainable */
+    /* A row-gathered weight (an Embedding's table): its device class sets
+     * rows in create; then, when trainable, grad_sq (owned; zeroed and
+     * accumulated as grad) gets the sum over the looked-up rows of each
+     * row's squared gradient, what Keras's Adam moves v toward for a sparse
+     * gradient (backend_ops.h's adam g_sq). NULL for every other weight. */
+    bool rows;
+    rnnc_bbuf *grad_sq;
 } rnnc_dweight;
 
 /* The device instance of model m on backend be: every layer's device

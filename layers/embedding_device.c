@@ -2,7 +2,8 @@
  * the ids are read from the host batch, converted and checked there with
  * the CPU layer's messages (embedding.c, rnnc_gather_rows), then uploaded;
  * gather_rows forward, scatter_add_rows backward (a dense gradient of the
- * table: zero rows where no id points). mask_zero's mask is computed on the
+ * table: zero rows where no id points) and, for Adam, the squared rows
+ * scattered the same way into the table's grad_sq (device_model.h). mask_zero's mask is computed on the
  * host, as embedding.c does (the inputs as given, compared with 0). */
 #include <stdlib.h>
 
@@ -17,7 +18,7 @@ struct rnnc_dlayer {
     int32_t *ids_host; /* converted ids when the batch is not int32 */
     uint8_t *mask;     /* mask_zero: host (n) */
     size_t cap;
-    rnnc_bbuf *ids, *y;
+    rnnc_bbuf *ids, *y, *sq; /* sq: dy * dy, for grad_sq */
 };
 
 static void emb_ddestroy(rnnc_dlayer *dl)
@@ -26,6 +27,7 @@ static void emb_ddestroy(rnnc_dlayer *dl)
         return;
     dl->be->free(dl->ids);
     dl->be->free(dl->y);
+    dl->be->free(dl->sq);
     free(dl->ids_host);
     free(dl->mask);
     free(dl);
@@ -35,8 +37,8 @@ static rnnc_status emb_dcreate(const rnnc_dlayer_init *in, rnnc_dlayer **out)
 {
     const rnnc_embedding *e = (const rnnc_embedding *)in->layer;
     *out = NULL;
-    const rnnc_bop ops[] = {RNNC_BOP_GATHER_ROWS};
-    RNNC_TRY(rnnc__dlayer_need_ops(in->layer, in->be, ops, 1));
+    const rnnc_bop ops[] = {RNNC_BOP_GATHER_ROWS, RNNC_BOP_BINARY};
+    RNNC_TRY(rnnc__dlayer_need_ops(in->layer, in->be, ops, 2));
     if (in->in_shape.ndim + 1 > RNNC_MAX_DIMS)
         return rnnc__dlayer_refuse(in->layer, "an input of rank %d", in->in_shape.ndim);
     rnnc_dlayer *dl = calloc(1, sizeof *dl);
@@ -50,6 +52,7 @@ static rnnc_status emb_dcreate(const rnnc_dlayer_init *in, rnnc_dlayer **out)
         free(dl);
         return rnnc_fail(RNNC_E_STATE, "Embedding '%s': its weights are not among the model's", in->layer->name);
     }
+    dl->table->rows = true;
     *out = dl;
     return RNNC_OK;
 }
@@ -123,6 +126,11 @@ static rnnc_status emb_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const rnn
         return rnnc_fail(RNNC_E_ARG, "Embedding: its input (ids) has no gradient");
     if (dl->table->grad)
         RNNC_TRY(dl->be->scatter_add_rows(dl->e->input_dim, dl->e->output_dim, dl->ids, dy, dl->table->grad));
+    if (dl->table->grad_sq) {
+        RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, dy->n, &dl->sq));
+        RNNC_TRY(dl->be->binary(RNNC_BIN_MUL, dy, dy, dl->sq));
+        RNNC_TRY(dl->be->scatter_add_rows(dl->e->input_dim, dl->e->output_dim, dl->ids, dl->sq, dl->table->grad_sq));
+    }
     return RNNC_OK;
 }
 

@@ -67,7 +67,7 @@ static rnnc_status adam_update(const rnnc_optimizer *o, rnnc_tensor *w, const rn
         rnnc_bbuf bh = rnnc_bbuf_view(be, RNNC_F32, w->numel, o->amsgrad ? slots[2]->data : NULL);
         const rnnc_adam_params p = {lr,   o->beta_1.v, o->beta_2.v, o->epsilon.v, step,
                                     o->amsgrad, 0.0 /* decay: optimizer.c */};
-        return be->adam(&p, &bw, &bg, &bm, &bv, o->amsgrad ? &bh : NULL);
+        return be->adam(&p, &bw, &bg, &bm, &bv, o->amsgrad ? &bh : NULL, NULL);
     }
     adam_kernel(o, w, g->data, NULL, slots, lr, step);
     return RNNC_OK;

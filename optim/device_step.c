@@ -168,27 +168,6 @@ static rnnc_status check_optimizer(const rnnc_optimizer *o)
     return RNNC_OK;
 }
 
-/* An Embedding's gradient is rows per occurrence on the CPU path
- * (framework/sparse_grad.h), and Keras's Adam on TensorFlow moves v toward
- * the sum of each occurrence's square there; the device's gradient is the
- * rows summed (scatter_add_rows), whose square differs when an id repeats
- * in a batch. SGD's updates are the same either way. */
-static rnnc_status check_sparse(const rnnc_model *m, const rnnc_optimizer *o)
-{
-    if (rnnc_optimizer_get_kind(o) == RNNC_OPTIMIZER_SGD)
-        return RNNC_OK;
-    for (int i = 0; i < m->n_layers; i++) {
-        const rnnc_layer *l = m->layers[i];
-        if (l->trainable && strcmp(l->cls->class_name, "Embedding") == 0)
-            return rnnc_fail(RNNC_E_UNSUPPORTED,
-                             "layer '%s' (Embedding) under %s: the update of a sparse gradient (v from each looked-up "
-                             "row's square, as Keras on TensorFlow) has no device implementation; use SGD, or train "
-                             "it on the CPU",
-                             l->name, rnnc_optimizer_class_name(o));
-    }
-    return RNNC_OK;
-}
-
 /* The ops the step calls, on be. */
 static rnnc_status check_ops(const rnnc_backend_ops *be, const rnnc_optimizer *o, bool metrics)
 {
@@ -227,8 +206,6 @@ rnnc_status rnnc__dstep_create(rnnc_model *m, const rnnc_backend_ops *be, const 
         bool any_metric_op = false;
         for (int i = 0; i < d->n_mets; i++)
             any_metric_op |= !d->mets[i].is_loss;
-        if (!s)
-            s = check_sparse(m, c->opt);
         if (!s)
             s = check_ops(be, c->opt, any_metric_op);
     }
@@ -363,7 +340,7 @@ static rnnc_status apply_update(rnnc__dstep *d)
         } else {
             const rnnc_adam_params p = {lr,         o->beta_1.v, o->beta_2.v, o->epsilon.v, iters + 1,
                                         o->amsgrad, decays(o, i) ? o->weight_decay.v : 0.0};
-            s = d->be->adam(&p, w->value, w->grad, sl[0], sl[1], o->amsgrad ? sl[2] : NULL);
+            s = d->be->adam(&p, w->value, w->grad, sl[0], sl[1], o->amsgrad ? sl[2] : NULL, w->grad_sq);
         }
         if (s)
             return rnnc_fail_context(s, "optimizer '%s', variable '%s': ", o->name, o->var_names[i]);
@@ -615,7 +592,7 @@ rnnc_status rnnc__dstep_run(rnnc__dstep *d, const rnnc_tensor *xb, const rnnc_te
         if (m->is_loss)
             RNNC_TRY(be->loss(m->loss, false, rows, cols, mt, yp, &values, NULL, 1.0f));
         else
-            RNNC_TRY(be->metric(k, 0.5f, rows, cols, mt, yp, &values));
+            RNNC_TRY(be->metric(k, (float)rnnc_metric_threshold(m->m), rows, cols, mt, yp, &values));
         RNNC_TRY(weighted_sum(d, rows, &values, mw, &d->mw, &scalars, 1 + i));
     }
     if (train)

@@ -149,6 +149,7 @@ rnnc_status rnnc_metric_from_name(const char *id, rnnc_metric **out)
 const char *rnnc_metric_name(const rnnc_metric *m) { return m->name; }
 rnnc_metric_kind rnnc_metric_get_kind(const rnnc_metric *m) { return m->kind; }
 void rnnc_metric_set_threshold(rnnc_metric *m, double t) { m->threshold = t; }
+double rnnc_metric_threshold(const rnnc_metric *m) { return m->threshold; }
 
 int rnnc_metric_direction(const rnnc_metric *m)
 {

@@ -56,8 +56,10 @@ rnnc_metric_kind rnnc_metric_get_kind(const rnnc_metric *m);
 /* +1 when larger is better (accuracies), -1 when smaller is (errors,
  * losses, Mean): what EarlyStopping's mode="auto" uses. */
 int rnnc_metric_direction(const rnnc_metric *m);
-/* binary_accuracy's threshold (default 0.5). */
+/* binary_accuracy's threshold (default 0.5; also what the auto-picked
+ * binary accuracy compares with). */
 void rnnc_metric_set_threshold(rnnc_metric *m, double threshold);
+double rnnc_metric_threshold(const rnnc_metric *m);
 
 void rnnc_metric_reset(rnnc_metric *m);
 /* The running state (total and count), e.g. for a checkpoint taken inside

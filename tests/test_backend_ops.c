@@ -363,22 +363,24 @@ static void run_optimizers(void)
         const rnnc_sgd_params sp = {0.05f, (rep % 3) ? 0.9f : 0.0f, rep % 3 == 2};
         const rnnc_adam_params ap = {0.01, 0.9, 0.999, 1e-7, 1, rep & 1, (rep & 2) ? 0.004 : 0.0};
         for (int step = 1; step <= 5; step++) {
-            float *g = rand_vec(n, -1, 1);
-            rnnc_bbuf *cg = up(cpu, g, n), *dg = up(be, g, n);
+            float *g = rand_vec(n, -1, 1), *sq = rand_vec(n, 0, 2); /* g_sq (rep & 4): not g * g */
+            rnnc_bbuf *cg = up(cpu, g, n), *dg = up(be, g, n), *cs = up(cpu, sq, n), *ds = up(be, sq, n);
             if (rep < 8) {
                 OK(cpu->sgd(&sp, cw, cg, cm));
                 OK(be->sgd(&sp, dw, dg, dm));
             } else {
                 rnnc_adam_params a = ap;
                 a.step = step;
-                OK(cpu->adam(&a, cw, cg, cm, cv, ch));
-                OK(be->adam(&a, dw, dg, dm, dv, dh));
+                OK(cpu->adam(&a, cw, cg, cm, cv, ch, (rep & 4) ? cs : NULL));
+                OK(be->adam(&a, dw, dg, dm, dv, dh, (rep & 4) ? ds : NULL));
             }
-            cpu->free(cg), be->free(dg);
-            free(g);
+            cpu->free(cg), be->free(dg), cpu->free(cs), be->free(ds);
+            free(g), free(sq);
         }
         compare_bufs(cw, dw, 1e-5, 1e-6, rep < 8 ? "sgd w" : "adam w");
         compare_bufs(cm, dm, 1e-5, 1e-6, rep < 8 ? "sgd m" : "adam m");
+        if (rep >= 8)
+            compare_bufs(cv, dv, 1e-5, 1e-9, "adam v");
         cpu->free(cw), cpu->free(cm), cpu->free(cv), cpu->free(ch);
         be->free(dw), be->free(dm), be->free(dv), be->free(dh);
         free(w), free(zero);
@@ -1105,21 +1107,29 @@ Test(backend_ops_cpu, optimizers_match_kerass_formulas_in_float64)
                     w[i] += nesterov ? mu * m[i] - lr * g[i] : m[i];
                 }
             } else {
+                /* rep 7 and 11: v moves toward a given g_sq (a sparse
+                 * gradient's sum of squared rows), not g * g */
+                float *sq = rep % 4 == 3 ? rand_vec(n, 0, 2) : NULL;
+                rnnc_bbuf *cs = sq ? up(cpu, sq, n) : NULL;
                 const rnnc_adam_params p = {lr, b1, b2, eps, step, ams, wd};
-                OK(cpu->adam(&p, cw, cg, cm, cv, ch));
+                OK(cpu->adam(&p, cw, cg, cm, cv, ch, cs));
                 const double lr_t = lr * sqrt(1 - pow(b2, step)) / (1 - pow(b1, step));
                 for (size_t i = 0; i < n; i++) {
                     w[i] -= w[i] * wd * lr;
                     m[i] = b1 * m[i] + (1 - b1) * g[i];
-                    v[i] = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
+                    v[i] = b2 * v[i] + (1 - b2) * (sq ? (double)sq[i] : (double)g[i] * g[i]);
                     vh[i] = vh[i] > v[i] ? vh[i] : v[i];
                     w[i] -= lr_t * m[i] / (sqrt(ams ? vh[i] : v[i]) + eps);
                 }
+                cpu->free(cs);
+                free(sq);
             }
             cpu->free(cg);
             free(g);
         }
         expect_close_d(cw->data, w, n, 1e-5, 1e-6, adam ? "adam w vs float64" : "sgd w vs float64");
+        if (adam)
+            expect_close_d(cv->data, v, n, 1e-5, 1e-9, "adam v vs float64");
         cpu->free(cw), cpu->free(cm), cpu->free(cv), cpu->free(ch);
         free(w0), free(zero);
     }

@@ -399,15 +399,12 @@ Test(device_fit, adding_mse_mae) { example("adding", NULL); }
 Test(device_fit, sine_mse_mae) { example("sine", NULL); }
 Test(device_fit, copy_softmax_sparse_ce_sample_weights_weighted_metric) { example("copy", NULL); }
 Test(device_fit, varlen_masking_sparse_ce) { example("varlen", NULL); }
-/* chars.yaml with SGD (with Adam it is refused: refuses_losses_and_metrics) */
-#define CHARS_SGD                                                                                 \
-    "{optimizer: {class_name: SGD, config: {learning_rate: 0.5, momentum: 0.9}}, "                \
-    "loss: {class_name: SparseCategoricalCrossentropy, config: {from_logits: true}}, "            \
-    "metrics: [sparse_categorical_accuracy]}"
-Test(device_fit, chars_embedding_sparse_ce_from_logits_sgd_momentum)
-{
-    example("chars", CHARS_SGD);
-}
+/* chars.yaml as written: Adam over an Embedding, whose v moves toward the
+ * sum of each looked-up row's squared gradient (the CPU path's sparse
+ * update, Keras's on TensorFlow): with the square of the summed rows its
+ * loss is 1e-3 off after one epoch. (SGD's update is linear in the
+ * gradient: the summed rows are all it needs.) */
+Test(device_fit, chars_embedding_adam_sparse_ce_from_logits) { example("chars", NULL); }
 
 TestSuite(device_fit_gpu, .fini = suite_done);
 
@@ -415,10 +412,7 @@ Test(device_fit_gpu, adding) { on_gpu("adding", NULL); }
 Test(device_fit_gpu, sine) { on_gpu("sine", NULL); }
 Test(device_fit_gpu, copy) { on_gpu("copy", NULL); }
 Test(device_fit_gpu, varlen) { on_gpu("varlen", NULL); }
-Test(device_fit_gpu, chars_sgd)
-{
-    on_gpu("chars", CHARS_SGD);
-}
+Test(device_fit_gpu, chars) { on_gpu("chars", NULL); }
 
 /* Masking before a GRU of return_sequences: the output's mask reaches the
  * loss (a masked mean) and the metrics, with a weight per step. */
@@ -738,10 +732,6 @@ Test(device_fit, refuses_losses_and_metrics)
             "compile.loss: 'sparse_categorical_crossentropy': ignore_class has no device implementation");
     refused_cpu("adding", "{optimizer: adam, loss: {class_name: MeanSquaredError, config: {reduction: none}}}",
                 "reduction 'none' cannot train", false);
-    /* chars.yaml as written: Adam over an Embedding */
-    refused("chars", NULL,
-            "layer 'embedding' (Embedding) under Adam: the update of a sparse gradient (v from each looked-up row's "
-            "square, as Keras on TensorFlow) has no device implementation; use SGD, or train it on the CPU");
 }
 
 Test(device_fit, refuses_layers_the_device_lacks)

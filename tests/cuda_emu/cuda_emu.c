@@ -720,12 +720,12 @@ cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float
     return cudaSuccess;
 }
 
-cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
-                         float *v, float *vhat, size_t n)
+cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, const float *gsq,
+                         float *m, float *v, float *vhat, size_t n)
 {
     EMU_EAGER(s);
     for (size_t i = 0; i < n; i++)
-        rnnc__b_adam(&a, w, g, m, v, vhat, i);
+        rnnc__b_adam(&a, w, g, gsq, m, v, vhat, i);
     return cudaSuccess;
 }
 

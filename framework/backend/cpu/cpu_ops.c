@@ -353,19 +353,19 @@ static rnnc_status cpu_sgd(const rnnc_sgd_params *p, rnnc_bbuf *w, const rnnc_bb
 }
 
 static rnnc_status cpu_adam(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc_bbuf *g,
-                            rnnc_bbuf *m, rnnc_bbuf *v, rnnc_bbuf *vhat)
+                            rnnc_bbuf *m, rnnc_bbuf *v, rnnc_bbuf *vhat, const rnnc_bbuf *g_sq)
 {
-    RNNC_TRY(rnnc__adam_check(BE, p, w, g, m, v, vhat));
+    RNNC_TRY(rnnc__adam_check(BE, p, w, g, m, v, vhat, g_sq));
     typedef float T;
     const rnnc__adam_consts k = rnnc__adam_consts_of(p);
     T *pw = w->data, *pm = m->data, *pv = v->data, *ph = p->amsgrad ? vhat->data : NULL;
-    const T *pg = g->data;
+    const T *pg = g->data, *psq = g_sq ? g_sq->data : NULL;
     if (p->weight_decay != 0.0)
         for (size_t j = 0; j < w->n; j++)
             pw[j] = pw[j] - (T)(pw[j] * k.wd) * k.lr; /* w - w * wd * lr */
     for (size_t j = 0; j < w->n; j++) {
         pm[j] = pm[j] + (pg[j] - pm[j]) * k.c1;
-        pv[j] = pv[j] + (pg[j] * pg[j] - pv[j]) * k.c2;
+        pv[j] = pv[j] + ((psq ? psq[j] : pg[j] * pg[j]) - pv[j]) * k.c2;
         T vv = pv[j];
         if (ph) {
             ph[j] = ph[j] > vv ? ph[j] : vv;

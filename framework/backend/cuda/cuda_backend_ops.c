@@ -231,15 +231,15 @@ static rnnc_status cuda_sgd(const rnnc_sgd_params *p, rnnc_bbuf *w, const rnnc_b
 }
 
 static rnnc_status cuda_adam(const rnnc_adam_params *p, rnnc_bbuf *w, const rnnc_bbuf *g,
-                             rnnc_bbuf *m, rnnc_bbuf *v, rnnc_bbuf *vhat)
+                             rnnc_bbuf *m, rnnc_bbuf *v, rnnc_bbuf *vhat, const rnnc_bbuf *g_sq)
 {
     cudaStream_t s;
-    RNNC_TRY(rnnc__adam_check(BE, p, w, g, m, v, vhat));
+    RNNC_TRY(rnnc__adam_check(BE, p, w, g, m, v, vhat, g_sq));
     RNNC_TRY(bo_stream(&s));
     const rnnc__adam_consts k = rnnc__adam_consts_of(p);
     const rnnc__adam_kargs a = {k.alpha, k.c1,        k.c2, k.eps, k.wd, k.lr,
                                 p->amsgrad, p->weight_decay != 0.0};
-    RNNC_CUDA_CHECK(rnnc__k_adam(s, a, w->data, g->data, m->data, v->data,
+    RNNC_CUDA_CHECK(rnnc__k_adam(s, a, w->data, g->data, g_sq ? g_sq->data : NULL, m->data, v->data,
                                  p->amsgrad ? vhat->data : NULL, w->n));
     return RNNC_OK;
 }

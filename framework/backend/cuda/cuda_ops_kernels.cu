@@ -44,10 +44,10 @@ __global__ void k_sgd(rnnc__sgd_kargs a, float *w, const float *g, float *m, siz
     GRID_STRIDE(i, n) rnnc__b_sgd(&a, w, g, m, i);
 }
 
-__global__ void k_adam(rnnc__adam_kargs a, float *w, const float *g, float *m, float *v,
+__global__ void k_adam(rnnc__adam_kargs a, float *w, const float *g, const float *gsq, float *m, float *v,
                        float *vhat, size_t n)
 {
-    GRID_STRIDE(i, n) rnnc__b_adam(&a, w, g, m, v, vhat, i);
+    GRID_STRIDE(i, n) rnnc__b_adam(&a, w, g, gsq, m, v, vhat, i);
 }
 
 __global__ void k_scale_rows(float *y, const float *x, const float *w, float alpha, int64_t cols,
@@ -159,11 +159,11 @@ cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float
     return cudaGetLastError();
 }
 
-cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
-                         float *v, float *vhat, size_t n)
+cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, const float *gsq,
+                         float *m, float *v, float *vhat, size_t n)
 {
     if (n)
-        k_adam<<<blocks_for(n), THREADS, 0, s>>>(a, w, g, m, v, vhat, n);
+        k_adam<<<blocks_for(n), THREADS, 0, s>>>(a, w, g, gsq, m, v, vhat, n);
     return cudaGetLastError();
 }
 

@@ -94,9 +94,9 @@ cudaError_t rnnc__k_loss(cudaStream_t s, rnnc__loss_kargs a);
 /* m may be NULL when a.momentum == 0. */
 cudaError_t rnnc__k_sgd(cudaStream_t s, rnnc__sgd_kargs a, float *w, const float *g, float *m,
                         size_t n);
-/* vhat may be NULL unless a.amsgrad. */
-cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, float *m,
-                         float *v, float *vhat, size_t n);
+/* vhat may be NULL unless a.amsgrad; gsq NULL: g * g. */
+cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const float *g, const float *gsq,
+                         float *m, float *v, float *vhat, size_t n);
 
 /* y (rows, cols) = x * (alpha * w[r]) (w NULL: alpha); y may be x. */
 cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const float *w, float alpha,

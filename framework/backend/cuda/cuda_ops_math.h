@@ -354,14 +354,15 @@ RNNC_HD void rnnc__b_sgd(const rnnc__sgd_kargs *a, float *w, const float *g, flo
         w[i] = w[i] + m[i];
 }
 
-/* optim/adam.c's loop body, after AdamW's decay (optim/optimizer.c). */
-RNNC_HD void rnnc__b_adam(const rnnc__adam_kargs *a, float *w, const float *g, float *m, float *v,
-                          float *vhat, size_t i)
+/* optim/adam.c's loop body, after AdamW's decay (optim/optimizer.c); v
+ * moves toward gsq[i] when gsq is not NULL, else g[i] * g[i]. */
+RNNC_HD void rnnc__b_adam(const rnnc__adam_kargs *a, float *w, const float *g, const float *gsq, float *m,
+                          float *v, float *vhat, size_t i)
 {
     if (a->decay)
         w[i] = w[i] - (w[i] * a->wd) * a->lr;
     m[i] = m[i] + (g[i] - m[i]) * a->c1;
-    v[i] = v[i] + (g[i] * g[i] - v[i]) * a->c2;
+    v[i] = v[i] + ((gsq ? gsq[i] : g[i] * g[i]) - v[i]) * a->c2;
     float vv = v[i];
     if (a->amsgrad) {
         vhat[i] = vhat[i] > vv ? vhat[i] : vv;
