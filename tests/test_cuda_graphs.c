@@ -24,6 +24,10 @@
 
 #include "framework/backend.h"
 #include "framework/backend_ops.h"
+#include "framework/layer.h"
+#include "io/model_loader.h"
+#include "io/spec_reader.h"
+#include "optim/trainer.h"
 
 /* ---- a GRU object and the caller's device tensors ---- */
 
@@ -426,6 +430,132 @@ Test(cuda_graphs_emulated, the_op_table_gru_replays_and_matches_the_cpu)
     gpu->shutdown();
 }
 
+/* ---- a fit through the device training step ---- */
+
+/* Two generic GRUs (use_cudnn false; a Masking layer before them, arbitrary
+ * masked steps) and a Dense: the device step's GRU op runs the generic
+ * kernel, so the fit replays the loops' graphs. */
+#define FIT_MODEL                                                                                              \
+    "model:\n  class_name: Sequential\n  config:\n    name: v\n    layers:\n"                                 \
+    "      - {class_name: InputLayer, config: {batch_shape: [null, 6, 3], dtype: float32}}\n"                  \
+    "      - {class_name: Masking, config: {name: m, mask_value: 0.0}}\n"                                      \
+    "      - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true, use_cudnn: false}}\n"     \
+    "      - {class_name: GRU, config: {name: gru_1, units: 4, reset_after: false, use_cudnn: false}}\n"       \
+    "      - {class_name: Dense, config: {name: dense, units: 1}}\n"
+#define FIT_COMPILE "{optimizer: {class_name: Adam, config: {learning_rate: 0.02}}, loss: mse, metrics: [mae]}"
+
+static rnnc_model *fit_model(void)
+{
+    rnnc_cfg *tree = NULL;
+    OK(rnnc_spec_read_string(FIT_MODEL, strlen(FIT_MODEL), "model", &tree));
+    rnnc_model *m = NULL;
+    rnnc_layer_reset_names();
+    const rnnc_status st = rnnc_model_from_config(tree, NULL, &m);
+    rnnc_cfg_destroy(tree);
+    OK(st);
+    return m;
+}
+
+/* x (n, 6, 3) in [-1, 1] with about a fifth of the steps all zeros
+ * (masked), y the mean of feature 0. */
+static void fit_data(int64_t n, rnnc_tensor **x, rnnc_tensor **y)
+{
+    const rnnc_shape xs = RNNC_SHAPE(n, 6, 3), ys = RNNC_SHAPE(n, 1);
+    OK(rnnc_tensor_create(RNNC_F32, &xs, x));
+    OK(rnnc_tensor_create(RNNC_F32, &ys, y));
+    float *xd = (*x)->data, *yd = (*y)->data;
+    for (int64_t i = 0; i < n; i++) {
+        yd[i] = 0.0f;
+        for (int64_t t = 0; t < 6; t++) {
+            const bool masked = uni(0, 1) < 0.2;
+            for (int64_t f = 0; f < 3; f++)
+                xd[(i * 6 + t) * 3 + f] = masked ? 0.0f : (float)uni(-1, 1);
+            yd[i] += xd[(i * 6 + t) * 3] / 6.0f;
+        }
+    }
+}
+
+/* 3 epochs (batches 16, 16, 8) with validation on be (NULL: the CPU path). */
+static rnnc_history *fit_on(const rnnc_backend_ops *be, rnnc_model *m, rnnc_tensor *const *d)
+{
+    rnnc_trainer *tr;
+    OK(rnnc_trainer_create(m, &tr));
+    rnnc_cfg *compile = NULL;
+    OK(rnnc_spec_read_string(FIT_COMPILE, strlen(FIT_COMPILE), "compile", &compile));
+    OK(rnnc_trainer_compile_config(tr, rnnc_cfg_peek(compile, "optimizer"), rnnc_cfg_peek(compile, "loss"),
+                                   rnnc_cfg_peek(compile, "metrics"), NULL));
+    OK(rnnc_trainer_set_device(tr, be));
+    rnnc_fit_options o = rnnc_fit_options_default();
+    o.epochs = 3;
+    o.batch_size = 16;
+    o.seed = 5;
+    o.verbose = RNNC_VERBOSE_SILENT;
+    o.x_val = d[2];
+    o.y_val = d[3];
+    rnnc_history *h = NULL;
+    OK(rnnc_trainer_fit(tr, d[0], d[1], &o, &h));
+    rnnc_trainer_destroy(tr);
+    rnnc_cfg_destroy(compile);
+    return h;
+}
+
+/* The fit on the emulated CUDA table (graphs replayed: the stats say so)
+ * gives the CPU path's epochs within 1e-4 and its final weights. */
+static void run_a_device_fit_gives_the_cpu_path_numbers(const rnnc_backend_ops *be)
+{
+    rng_s = 1605;
+    rnnc_tensor *d[4];
+    fit_data(40, &d[0], &d[1]);
+    fit_data(20, &d[2], &d[3]);
+    rnnc_model *mc = fit_model(), *md = fit_model();
+    rnnc_weight *wc[16], *wd[16];
+    int nc, nd;
+    OK(rnnc_model_weights(mc, wc, 16, &nc));
+    OK(rnnc_model_weights(md, wd, 16, &nd));
+    cr_assert_eq(nc, nd);
+    for (int i = 0; i < nc; i++) /* the same initial weights */
+        memcpy(wd[i]->value->data, wc[i]->value->data, wc[i]->value->numel * sizeof(float));
+    rnnc_history *hc = fit_on(NULL, mc, d);
+    const rnnc_cuda_stats s0 = stats_now();
+    rnnc_history *hd = fit_on(be, md, d);
+    const rnnc_cuda_stats s1 = stats_now();
+    const uint64_t cap = s1.graph_captures - s0.graph_captures, rep = s1.graph_replays - s0.graph_replays;
+    cr_expect(cap > 0 && rep > 2 * cap && s1.graph_fallbacks == s0.graph_fallbacks,
+              "graphs captured %llu, replayed %llu, fallbacks %llu", (unsigned long long)cap,
+              (unsigned long long)rep, (unsigned long long)(s1.graph_fallbacks - s0.graph_fallbacks));
+    cr_log_info("device fit: %llu loop graphs captured, %llu replayed", (unsigned long long)cap,
+                (unsigned long long)rep);
+    cr_assert_eq(rnnc_history_n_epochs(hd), 3);
+    static const char *const keys[] = {"loss", "mae", "val_loss", "val_mae"};
+    for (int k = 0; k < 4; k++) {
+        const double *a = rnnc_history_get(hc, keys[k]), *b = rnnc_history_get(hd, keys[k]);
+        cr_assert(a && b, "no '%s'", keys[k]);
+        for (int e = 0; e < 3; e++)
+            cr_expect(fabs(a[e] - b[e]) <= 1e-4 * fmax(1.0, fabs(a[e])), "%s epoch %d: %.9g, the CPU path's %.9g",
+                      keys[k], e + 1, b[e], a[e]);
+    }
+    for (int i = 0; i < nc; i++) {
+        const float *p = wc[i]->value->data, *q = wd[i]->value->data;
+        size_t bad = 0;
+        for (size_t j = 0; j < wc[i]->value->numel; j++)
+            bad += !(fabs((double)p[j] - q[j]) <= 1e-4 * fmax(1.0, fabs((double)p[j])));
+        cr_expect_eq(bad, 0, "weight '%s': %zu values off", wc[i]->name, bad);
+    }
+    rnnc_history_destroy(hc);
+    rnnc_history_destroy(hd);
+    rnnc_model_destroy(mc);
+    rnnc_model_destroy(md);
+    for (int i = 0; i < 4; i++)
+        rnnc_tensor_destroy(d[i]);
+}
+
+Test(cuda_graphs_emulated, a_device_fit_gives_the_cpu_path_numbers)
+{
+    emulated();
+    run_a_device_fit_gives_the_cpu_path_numbers(rnnc__cuda_backend_ops());
+    gpu->shutdown();
+}
+
 /* A capture that fails (cuBLAS without its workspace, a refused
  * instantiation) runs the loop uncaptured: the same results, nothing kept;
  * the next call captures again. */
@@ -567,6 +697,15 @@ Test(cuda_graphs_gpu, a_changed_key_captures_again)
 {
     need_gpu();
     run_a_changed_key_captures_again();
+    gpu->shutdown();
+}
+
+Test(cuda_graphs_gpu, a_device_fit_gives_the_cpu_path_numbers)
+{
+    need_gpu();
+    const rnnc_backend_ops *be;
+    OK(rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &be));
+    run_a_device_fit_gives_the_cpu_path_numbers(be);
     gpu->shutdown();
 }
 
