@@ -4,13 +4,16 @@
  * Oracle: the same GRU object type with use_graphs=false (every step
  * launched, the path tests/test_cuda_emulated.c checks against the CPU
  * reference), fed the same weights and data, must give bit-identical
- * outputs and gradients on every call; the first call is also checked
- * against the CPU reference GRU of tests/helpers (cuda_gru_cases.h). The
- * process-wide counts of rnnc_cuda_stats say what was captured and what
- * was replayed. Each call brings new weights and data in the same device
- * tensors (a graph that kept the captured values, or read a caller's
- * buffer it no longer should, gives the old results), and one call brings
- * fresh caller tensors (other pointers).
+ * outputs and gradients on every call (on a real GPU within 1e-5: cuBLAS
+ * may pick another algorithm inside a capture); the first call is also
+ * checked against the CPU reference GRU of tests/helpers
+ * (cuda_gru_cases.h). The process-wide counts of rnnc_cuda_stats say what
+ * was captured and what was replayed. Each call brings new weights and
+ * data in the same device tensors (a graph that kept the captured values,
+ * or read a caller's buffer it no longer should, gives the old results),
+ * and one call brings fresh caller tensors (other pointers). The op
+ * table's GRU op and a short fit through rnnc_trainer_set_device are
+ * checked against the CPU table / the CPU path.
  *
  * Suites: cuda_graphs_emulated (the backend's C code on tests/cuda_emu,
  * whose capture records calls and replays them with the captured
@@ -129,7 +132,11 @@ static void runner_step(runner *r, const gcase *c, gpu_result *out)
     rnnc_tensor_destroy(mask);
 }
 
-/* Bit-identical results. */
+/* Emulated: the same calls on the same data give bit-identical results. A
+ * real GPU's cuBLAS may pick another algorithm inside a capture, so there
+ * the results need only agree within 1e-5 (relative above 1). */
+static bool exact_results = true;
+
 static void expect_same(const gpu_result *a, const gpu_result *b, const gcase *c, const char *when)
 {
     const size_t B = (size_t)c->B, T = (size_t)c->T, F = (size_t)c->F, U = (size_t)c->U;
@@ -141,7 +148,8 @@ static void expect_same(const gpu_result *a, const gpu_result *b, const gcase *c
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].n)
-            cr_expect(memcmp(f[i].p, f[i].q, f[i].n * sizeof(double)) == 0,
+            cr_expect(exact_results ? memcmp(f[i].p, f[i].q, f[i].n * sizeof(double)) == 0
+                                    : max_err(f[i].p, f[i].q, f[i].n) <= 1e-5,
                       "%s differs with graphs (%s; max err %g): %s", f[i].name, when,
                       max_err(f[i].p, f[i].q, f[i].n), c->desc);
 }
@@ -684,6 +692,7 @@ static void need_gpu(void)
 {
     if (rnnc_backend_cuda(&gpu) != RNNC_OK)
         cr_skip_test("GPU tests skipped: %s", rnnc_last_error());
+    exact_results = false;
 }
 
 Test(cuda_graphs_gpu, graphs_replay_the_uncaptured_results_exactly)
