@@ -454,8 +454,10 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     int code = RNNC_EXIT_FAIL;
     if ((s = rnnc_app_compile(&ses, &tr)) || (s = rnnc_trainer_set_comm(tr, comm)))
         goto fail;
-    /* the device path: what it cannot run is refused here, before anything is written */
-    if (dev && ((s = batch_saves_refused(spec->callbacks)) || (s = rnnc_trainer_set_device(tr, dev)))) {
+    /* the device path: what it cannot run is refused here, before anything is written
+     * (the first batches checked again on it: it takes y only of y_pred's shape) */
+    if (dev && ((s = batch_saves_refused(spec->callbacks)) || (s = rnnc_trainer_set_device(tr, dev)) ||
+                (s = rnnc_app_check_targets(&ses, tr)))) {
         code = rnnc_cli_device_fail(&cmd, rnnc_cli_get(&cmd, "--device"), spec->device, s);
         goto done;
     }

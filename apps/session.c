@@ -450,6 +450,8 @@ static rnnc_status check_targets(rnnc_app_session *s, rnnc_trainer *tr)
     return st;
 }
 
+rnnc_status rnnc_app_check_targets(rnnc_app_session *s, rnnc_trainer *tr) { return check_targets(s, tr); }
+
 rnnc_status rnnc_app_compile(rnnc_app_session *s, rnnc_trainer **out)
 {
     const rnnc_cfg *c = s->spec->compile;

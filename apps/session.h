@@ -71,6 +71,12 @@ struct rnnc_trainer;
  * before any training step. Caller owns *out. */
 rnnc_status rnnc_app_compile(rnnc_app_session *s, struct rnnc_trainer **out);
 
+/* rnnc_app_compile's check of the first batches again, on tr as it is now:
+ * after rnnc_trainer_set_device it runs on the device path, which refuses
+ * some targets the CPU path takes (y of another rank than y_pred), so they
+ * fail before training, naming the spec and the data. */
+rnnc_status rnnc_app_check_targets(rnnc_app_session *s, struct rnnc_trainer *tr);
+
 /* A model from a spec's model section (inline config or a path). */
 rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model **out,
                                      bool *has_weights);

@@ -521,14 +521,18 @@ static const char refuse_tail[] = "data: {task: adding, timesteps: 6, samples: 1
                                   "test_samples: 8, seed: 7}\n"
                                   "checkpoint: {directory: ck}\n";
 
-/* Trains spec (layers, compile and fit between the head and the tail) with
- * --device cuda: one line holding want, exit 1, the folder as it was (the
- * spec alone); the CPU path trains it. */
-static void expect_refused(const char *name, const char *middle, const char *want)
+/* Trains spec (head, middle: layers, compile and fit, then tail: data and
+ * checkpoint; files: data files already in the folder, '\n'-separated)
+ * with --device cuda: one line holding want, exit 1, nothing printed, the
+ * folder as it was (no checkpoint folder either); the CPU path trains it. */
+static void expect_refused_in(const char *name, const char *middle, const char *tail, const char *files,
+                              void (*add_data)(const char *dir), const char *want)
 {
     char spec[4096], dir[600];
-    snprintf(spec, sizeof spec, "%s%s%s", refuse_head, middle, refuse_tail);
+    snprintf(spec, sizeof spec, "%s%s%s", refuse_head, middle, tail);
     side_dir(dir, sizeof dir, name, spec);
+    if (add_data)
+        add_data(dir);
     const char *args[12] = {"train", "spec.yaml", "--save-weights", "w.weights.h5", "--save-model", "m.keras", NULL};
     rnnc_test_run r = run_side(dir, true, args);
     cr_expect_eq(r.code, 1, "%s: exit %d: %s", name, r.code, r.err);
@@ -537,12 +541,19 @@ static void expect_refused(const char *name, const char *middle, const char *wan
     cr_expect(strstr(r.err, want), "%s: '%s' not in: %s", name, want, r.err);
     cr_expect_str_empty(r.out, "%s: stdout: %s", name, r.out);
     rnnc_test_run_free(&r);
-    char files[1024] = "";
-    list_files(dir, "", files, sizeof files);
-    cr_expect_str_eq(files, "spec.yaml\n", "%s: the refused run left files", name);
+    char left[1024] = "", ck[700];
+    list_files(dir, "", left, sizeof left);
+    cr_expect_str_eq(left, files, "%s: the refused run left files", name);
+    path_join(ck, sizeof ck, dir, "ck");
+    cr_expect_neq(access(ck, F_OK), 0, "%s: the refused run made the checkpoint folder", name);
     r = run_side(dir, false, args);
     cr_expect_eq(r.code, 0, "%s: the CPU path refuses it too: %s", name, r.err);
     rnnc_test_run_free(&r);
+}
+
+static void expect_refused(const char *name, const char *middle, const char *want)
+{
+    expect_refused_in(name, middle, refuse_tail, "spec.yaml\n", NULL, want);
 }
 
 Test(cli_device_user, refusals_are_one_line_before_anything_is_written)
@@ -629,4 +640,36 @@ Test(cli_device_user, spec_device_key_is_used_and_shown)
     a = rnnc_test_run_program(RNNC_BIN, dir, NULL, ev_cpu);
     b = rnnc_test_run_program(RNNC_BIN, dir, on_table, ev);
     expect_same_printout(&a, &b, "evaluate");
+}
+
+/* x (16, 6, 2) and y (16,) in train.h5: a regression (or binary) target
+ * of one value per sample as a vector, which Keras pairs with a (N, 1)
+ * output. */
+static void vector_targets(const char *dir)
+{
+    float x[16 * 6 * 2], y[16];
+    for (int i = 0; i < 16 * 6 * 2; i++)
+        x[i] = (float)((i * 37) % 11) / 11.0f;
+    for (int i = 0; i < 16; i++)
+        y[i] = (float)(i % 2);
+    const rnnc_h5m_dataset ds[] = {{"x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, {16, 6, 2}, x, false},
+                                   {"y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, {16}, y, false}};
+    char path[700];
+    path_join(path, sizeof path, dir, "train.h5");
+    cr_assert(rnnc_h5m_write(path, ds, 2));
+}
+
+/* The device path takes y only of y_pred's shape; y (N,) for a (N, 1)
+ * output, which the CPU path takes as Keras does, is refused before
+ * training (with the data named), not at its first batch after the
+ * checkpoint folder is made and "Epoch 1/1" printed. */
+Test(cli_device_user, target_shape_refusal_comes_before_training)
+{
+    static const char tail[] = "data: {path: train.h5}\ncheckpoint: {directory: ck}\n";
+    expect_refused_in("vector_y",
+                      "      - {class_name: GRU, config: {name: g, units: 4}}\n"
+                      "      - {class_name: Dense, config: {name: d, units: 1, activation: sigmoid}}\n"
+                      "compile: {optimizer: adam, loss: binary_crossentropy, metrics: [accuracy]}\n" FIT1,
+                      tail, "spec.yaml\ntrain.h5\n", vector_targets,
+                      "on the device y must have y_pred's shape; got y (8,) and y_pred (8, 1)");
 }
