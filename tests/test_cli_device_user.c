@@ -665,11 +665,23 @@ static void vector_targets(const char *dir)
  * checkpoint folder is made and "Epoch 1/1" printed. */
 Test(cli_device_user, target_shape_refusal_comes_before_training)
 {
-    static const char tail[] = "data: {path: train.h5}\ncheckpoint: {directory: ck}\n";
+    static const char tail[] = "data: {path: train.h5, test: train.h5}\ncheckpoint: {directory: ck}\n";
     expect_refused_in("vector_y",
                       "      - {class_name: GRU, config: {name: g, units: 4}}\n"
                       "      - {class_name: Dense, config: {name: d, units: 1, activation: sigmoid}}\n"
                       "compile: {optimizer: adam, loss: binary_crossentropy, metrics: [accuracy]}\n" FIT1,
                       tail, "spec.yaml\ntrain.h5\n", vector_targets,
                       "on the device y must have y_pred's shape; got y (8,) and y_pred (8, 1)");
+    /* evaluate says the same, naming the option and the data */
+    char dir[600];
+    path_join(dir, sizeof dir, root, "vector_y");
+    const char *ev[12] = {"evaluate", "spec.yaml", "--weights", "w.weights.h5", NULL};
+    rnnc_test_run r = run_side(dir, true, ev);
+    cr_expect_eq(r.code, 1, "exit %d: %s", r.code, r.err);
+    cr_expect_eq(rnnc_test_count_lines(r.err), 1, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "rnnc evaluate: --device cuda: spec.yaml: the training data ('train.h5'") == r.err, "%s",
+              r.err);
+    cr_expect(strstr(r.err, "on the device y must have y_pred's shape"), "%s", r.err);
+    cr_expect_str_empty(r.out, "stdout: %s", r.out);
+    rnnc_test_run_free(&r);
 }
