@@ -70,7 +70,8 @@ typedef struct rnnc_bbuf {
     X(RNNC_BOP_GRU, "gru") /* gru_create/destroy/forward/backward */         \
     X(RNNC_BOP_COPY_BLOCK, "copy_block")                                      \
     X(RNNC_BOP_REVERSE_TIME, "reverse_time")                                  \
-    X(RNNC_BOP_LAYER_NORM, "layer_norm") /* and layer_norm_backward */
+    X(RNNC_BOP_LAYER_NORM, "layer_norm") /* and layer_norm_backward */        \
+    X(RNNC_BOP_BATCH_NORM, "batch_norm") /* and batch_norm_backward */
 
 typedef enum {
 #define X(e, name) e,
@@ -304,6 +305,39 @@ struct rnnc_backend_ops {
     rnnc_status (*layer_norm_backward)(int64_t rows, int64_t cols, bool rms, const rnnc_bbuf *x,
                                        const rnnc_bbuf *gamma, const rnnc_bbuf *mean, const rnnc_bbuf *inv,
                                        const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma, rnnc_bbuf *dbeta);
+    /* BatchNormalization over the columns of x (rows, cols) (Keras's axis
+     * -1, every other axis as rows), rows, cols >= 1, in float32 with each
+     * step rounded as layers/batch_norm.c's tape rounds it. training: per
+     * column the batch's statistics,
+     *   w NULL: mean = (float)(S1 * (1.0 / rows)), var = (float)(S2 *
+     *   (1.0 / rows)), S1 = sum x, S2 = sum (float)((x - mean)^2) (sums in
+     *   double);
+     *   w (rows; 1 keeps a row, 0 leaves it out: Keras's masked moments):
+     *   sw = (float)(count + 1e-7), mean = (float)(sum_kept x) / sw, var =
+     *   (float)(sum_kept (float)((x - mean)^2)) / sw;
+     * and moving_mean / moving_var updated in place to (float)(moving *
+     * momentum + stat * (1 - momentum)) (in double); not training: the
+     * moving statistics, unchanged. Then den = (float)sqrt((float)(var +
+     * epsilon)) (epsilon added in double) and y = ((x - mean) / den) *
+     * gamma + beta (NULL gamma / beta: that step left out). mean and den
+     * (cols each) are written for the backward. y must not share memory
+     * with x (RNNC_E_ARG). */
+    rnnc_status (*batch_norm)(int64_t rows, int64_t cols, double epsilon, double momentum, bool training,
+                              const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *beta,
+                              rnnc_bbuf *moving_mean, rnnc_bbuf *moving_var, rnnc_bbuf *y, rnnc_bbuf *mean,
+                              rnnc_bbuf *den);
+    /* Its exact gradient given that forward's mean and den (and the same
+     * training and w), per column in double: G = dy * gamma (dy without
+     * gamma), inv = 1 / den; not training: dx = inv * G; training, with
+     * w_r = 1 and sw = rows without w: A = sum G, B = sum G (x - mean),
+     * P = sum w (x - mean), dvar = -0.5 inv^3 B, dmean = -inv A - 2 dvar P /
+     * sw, dx_r = inv G_r + w_r (dmean + 2 dvar (x_r - mean)) / sw. dx
+     * written (NULL: not wanted; must not share memory with dy or x);
+     * dgamma += sum dy (x - mean) inv, dbeta += sum dy (NULL: not wanted). */
+    rnnc_status (*batch_norm_backward)(int64_t rows, int64_t cols, bool training, const rnnc_bbuf *x,
+                                       const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *mean,
+                                       const rnnc_bbuf *den, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma,
+                                       rnnc_bbuf *dbeta);
 };
 
 /* A borrowed buffer over memory the caller owns on be's device (a

@@ -96,5 +96,13 @@ rnnc_status rnnc__layer_norm_check(const rnnc_backend_ops *be, bool forward, int
                                    const rnnc_bbuf *beta, const rnnc_bbuf *y, const rnnc_bbuf *mean,
                                    const rnnc_bbuf *inv, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
                                    const rnnc_bbuf *dgamma);
+/* batch_norm (forward: y, the moving statistics) and batch_norm_backward
+ * (dy, dx, dgamma, dbeta): x (rows, cols), w (rows), the rest (cols). */
+rnnc_status rnnc__batch_norm_check(const rnnc_backend_ops *be, bool forward, int64_t rows, int64_t cols,
+                                   const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *gamma,
+                                   const rnnc_bbuf *beta, const rnnc_bbuf *moving_mean,
+                                   const rnnc_bbuf *moving_var, const rnnc_bbuf *y, const rnnc_bbuf *mean,
+                                   const rnnc_bbuf *den, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                   const rnnc_bbuf *dgamma, const rnnc_bbuf *dbeta);
 
 #endif

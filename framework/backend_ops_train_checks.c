@@ -238,3 +238,47 @@ rnnc_status rnnc__layer_norm_check(const rnnc_backend_ops *be, bool forward, int
     }
     return RNNC_OK;
 }
+
+rnnc_status rnnc__batch_norm_check(const rnnc_backend_ops *be, bool forward, int64_t rows, int64_t cols,
+                                   const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *gamma,
+                                   const rnnc_bbuf *beta, const rnnc_bbuf *moving_mean,
+                                   const rnnc_bbuf *moving_var, const rnnc_bbuf *y, const rnnc_bbuf *mean,
+                                   const rnnc_bbuf *den, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                   const rnnc_bbuf *dgamma, const rnnc_bbuf *dbeta)
+{
+    const char *op = forward ? "batch_norm" : "batch_norm_backward";
+    size_t n;
+    RNNC_TRY(rnnc__bop_dims(op, rows, cols, &n));
+    if (rows < 1 || cols < 1)
+        return rnnc_fail(RNNC_E_SHAPE, "%s: %lld rows of %lld columns (at least 1 of each)", op, (long long)rows,
+                         (long long)cols);
+    const size_t c = (size_t)cols;
+    RNNC_TRY(rnnc__bop_check(be, op, "x", x, RNNC_F32, n));
+    if (w)
+        RNNC_TRY(rnnc__bop_check(be, op, "w", w, RNNC_F32, (size_t)rows));
+    if (gamma)
+        RNNC_TRY(rnnc__bop_check(be, op, "gamma", gamma, RNNC_F32, c));
+    RNNC_TRY(rnnc__bop_check(be, op, "mean", mean, RNNC_F32, c));
+    RNNC_TRY(rnnc__bop_check(be, op, "den", den, RNNC_F32, c));
+    if (forward) {
+        if (beta)
+            RNNC_TRY(rnnc__bop_check(be, op, "beta", beta, RNNC_F32, c));
+        RNNC_TRY(rnnc__bop_check(be, op, "moving_mean", moving_mean, RNNC_F32, c));
+        RNNC_TRY(rnnc__bop_check(be, op, "moving_var", moving_var, RNNC_F32, c));
+        RNNC_TRY(rnnc__bop_check(be, op, "y", y, RNNC_F32, n));
+        if (overlap(x, y))
+            return rnnc_fail(RNNC_E_ARG, "%s %s: y must not share memory with x", be->name, op);
+        return RNNC_OK;
+    }
+    RNNC_TRY(rnnc__bop_check(be, op, "dy", dy, RNNC_F32, n));
+    if (dgamma)
+        RNNC_TRY(rnnc__bop_check(be, op, "dgamma", dgamma, RNNC_F32, c));
+    if (dbeta)
+        RNNC_TRY(rnnc__bop_check(be, op, "dbeta", dbeta, RNNC_F32, c));
+    if (dx) {
+        RNNC_TRY(rnnc__bop_check(be, op, "dx", dx, RNNC_F32, n));
+        if (overlap(dx, dy) || overlap(dx, x))
+            return rnnc_fail(RNNC_E_ARG, "%s %s: dx must not share memory with dy or x", be->name, op);
+    }
+    return RNNC_OK;
+}

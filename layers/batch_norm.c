@@ -12,6 +12,7 @@
 
 #include "framework/comm.h"
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/registry.h"
 
 /* Keras's backend epsilon, added to the mask weight sum (batch_normalization.py). */
@@ -248,6 +249,7 @@ const rnnc_layer_class rnnc_batch_norm_class = {
     .get_config = bn_get_config,
     .destroy = bn_destroy,
     .supports_masking = true,
+    .device = &rnnc_batch_norm_device_class,
 };
 
 rnnc_batch_norm_options rnnc_batch_norm_options_default(void)

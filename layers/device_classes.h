@@ -15,5 +15,6 @@ extern const struct rnnc_layer_device_class rnnc_dropout_device_class;
 extern const struct rnnc_layer_device_class rnnc_activation_device_class;
 extern const struct rnnc_layer_device_class rnnc_time_distributed_device_class;
 extern const struct rnnc_layer_device_class rnnc_layer_norm_device_class;
+extern const struct rnnc_layer_device_class rnnc_batch_norm_device_class;
 
 #endif

@@ -649,6 +649,67 @@ static void run_layer_norm(void)
     be->free(a), be->free(b), be->free(m), be->free(v), be->free(g);
 }
 
+/* batch_norm and its backward against the CPU's: random sizes, with and
+ * without row weights (a zero-weight column of rows included), gamma /
+ * beta, training and inference (the moving statistics updated or kept),
+ * dgamma / dbeta added onto non-zero values; then argument errors. */
+static void run_batch_norm(void)
+{
+    for (int rep = 0; rep < 24; rep++) {
+        const int64_t rows = rng_size(), cols = rng_size();
+        const size_t n = (size_t)(rows * cols), nr = (size_t)rows, nc = (size_t)cols;
+        const bool training = rep % 4 != 3, has_w = rep % 2 == 1, has_g = rep % 3 != 1, has_b = rep % 5 != 2;
+        float *x = rand_vec(n, -3, 3), *w = rand_vec(nr, 0, 1), *gm = rand_vec(nc, 0.5f, 1.5f);
+        float *bt = rand_vec(nc, -1, 1), *mm = rand_vec(nc, -1, 1), *mv = rand_vec(nc, 0.5f, 2), *dy = rand_vec(n, -1, 1);
+        float *g0 = rand_vec(nc, -1, 1), *b0 = rand_vec(nc, -1, 1);
+        for (size_t r = 0; r < nr; r++)
+            w[r] = r == 0 || w[r] < 0.3f ? 0.0f : 1.0f;
+        rnnc_bbuf *c[13], *d[13]; /* x w gamma beta mm mv y mean den dy dx dgamma dbeta */
+        const rnnc_backend_ops *const tb[2] = {cpu, be};
+        rnnc_bbuf **bufs[2] = {c, d};
+        for (int k = 0; k < 2; k++) {
+            rnnc_bbuf **b = bufs[k];
+            b[0] = up(tb[k], x, n);
+            b[1] = has_w ? up(tb[k], w, nr) : NULL;
+            b[2] = has_g ? up(tb[k], gm, nc) : NULL;
+            b[3] = has_b ? up(tb[k], bt, nc) : NULL;
+            b[4] = up(tb[k], mm, nc);
+            b[5] = up(tb[k], mv, nc);
+            OK(tb[k]->alloc(RNNC_F32, n, &b[6]));
+            OK(tb[k]->alloc(RNNC_F32, nc, &b[7]));
+            OK(tb[k]->alloc(RNNC_F32, nc, &b[8]));
+            b[9] = up(tb[k], dy, n);
+            OK(tb[k]->alloc(RNNC_F32, n, &b[10]));
+            b[11] = up(tb[k], g0, nc);
+            b[12] = up(tb[k], b0, nc);
+            OK(tb[k]->batch_norm(rows, cols, 1e-3, 0.9, training, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]));
+            OK(tb[k]->batch_norm_backward(rows, cols, training, b[0], b[1], b[2], b[7], b[8], b[9], b[10], b[11],
+                                          b[12]));
+        }
+        const char *names[] = {"moving_mean", "moving_var", "y", "mean", "den", NULL, "dx", "dgamma", "dbeta"};
+        for (int i = 4; i < 13; i++)
+            if (i != 9)
+                compare_bufs(c[i], d[i], i < 9 ? 1e-6 : 1e-5, i < 9 ? 1e-7 : 1e-6, names[i - 4]);
+        for (int i = 0; i < 13; i++)
+            cpu->free(c[i]), be->free(d[i]);
+        free(x), free(w), free(gm), free(bt), free(mm), free(mv), free(dy), free(g0), free(b0);
+    }
+    rnnc_bbuf *a, *b, *m;
+    OK(be->alloc(RNNC_F32, 6, &a));
+    OK(be->alloc(RNNC_F32, 6, &b));
+    OK(be->alloc(RNNC_F32, 3, &m));
+    cr_assert_eq(be->batch_norm(2, 3, 1e-3, 0.9, true, a, NULL, NULL, NULL, m, m, a, m, m), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "batch_norm: y must not share memory with x"), "%s", rnnc_last_error());
+    cr_assert_eq(be->batch_norm(3, 2, 1e-3, 0.9, true, a, NULL, NULL, NULL, m, m, b, m, m), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "batch_norm") && strstr(rnnc_last_error(), "mean"), "%s", rnnc_last_error());
+    cr_assert_eq(be->batch_norm(0, 3, 1e-3, 0.9, true, a, NULL, NULL, NULL, m, m, b, m, m), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "batch_norm: 0 rows of 3 columns"), "%s", rnnc_last_error());
+    cr_assert_eq(be->batch_norm_backward(2, 3, true, a, NULL, NULL, m, m, b, b, NULL, NULL), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "batch_norm_backward: dx must not share memory with dy or x"), "%s",
+              rnnc_last_error());
+    be->free(a), be->free(b), be->free(m);
+}
+
 /* The backend under test on every op (BACKEND_CASE: backend_ops_test_util.h). */
 #define BACKEND_CASES(suite, setup, teardown)                      \
     BACKEND_CASE(suite, setup, teardown, memory_ops, 1)            \
@@ -664,7 +725,8 @@ static void run_layer_norm(void)
     BACKEND_CASE(suite, setup, teardown, gather_scatter, 12)       \
     BACKEND_CASE(suite, setup, teardown, metrics, 13)              \
     BACKEND_CASE(suite, setup, teardown, layout, 14)               \
-    BACKEND_CASE(suite, setup, teardown, layer_norm, 15)
+    BACKEND_CASE(suite, setup, teardown, layer_norm, 15)               \
+    BACKEND_CASE(suite, setup, teardown, batch_norm, 16)
 
 BACKEND_CASES(backend_ops_cuda_emulated, use_emulated, emulated_done)
 BACKEND_CASES(backend_ops_cuda_gpu, use_real_gpu, real_gpu_done)
@@ -927,6 +989,111 @@ Test(backend_ops_cpu, layer_norm_against_float64_loops_and_finite_differences)
         if (!rms)
             expect_close_d(db->data, fb, C, 1e-4, 1e-5, "dbeta vs finite differences");
         rnnc_bbuf *all[] = {x, g, b, r, dg, db, y, m, iv, dx};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            cpu->free(all[i]);
+    }
+}
+
+/* BatchNormalization's map in float64 (no roundings) over columns of x
+ * (R, C): training: mean = sum w x / sw, var = sum w (x - mean)^2 / sw
+ * (w NULL: 1, sw = R; else sw = count + 1e-7, Keras's masked moments);
+ * else mean, var = mm, mv; y = (x - mean) / sqrt(var + eps) * g + b.
+ * Returns sum(y * r); stat (2C) gets mean and var when not NULL. */
+static double bn_f64(int64_t R, int64_t C, bool training, const double *w, const double *x, const double *g,
+                     const double *b, const double *mm, const double *mv, const double *r, double *y, double *stat)
+{
+    double l = 0.0;
+    for (int64_t c = 0; c < C; c++) {
+        double mu = mm[c], var = mv[c];
+        if (training) {
+            double sw = 0.0, s = 0.0, v = 0.0;
+            for (int64_t i = 0; i < R; i++)
+                sw += w ? w[i] : 1.0, s += (w ? w[i] : 1.0) * x[i * C + c];
+            if (w)
+                sw += 1e-7;
+            mu = s / sw;
+            for (int64_t i = 0; i < R; i++)
+                v += (w ? w[i] : 1.0) * (x[i * C + c] - mu) * (x[i * C + c] - mu);
+            var = v / sw;
+        }
+        if (stat)
+            stat[c] = mu, stat[C + c] = var;
+        for (int64_t i = 0; i < R; i++) {
+            const double v = (x[i * C + c] - mu) / sqrt(var + 1e-3) * g[c] + b[c];
+            if (y)
+                y[i * C + c] = v;
+            l += v * r[i * C + c];
+        }
+    }
+    return l;
+}
+
+/* The CPU's batch_norm against the float64 map (y, the moving statistics
+ * moved with momentum 0.9), and its backward (dx, dgamma, dbeta added onto
+ * 0.5) against central differences of sum(y * r): training without and
+ * with row weights (one row left out), and inference. */
+Test(backend_ops_cpu, batch_norm_against_float64_loops_and_finite_differences)
+{
+    cpu = rnnc_backend_ops_cpu();
+    rng_seed(78);
+    enum { R = 5, C = 3 };
+    for (int mode = 0; mode < 3; mode++) {
+        const bool training = mode < 2, weighted = mode == 1;
+        double xd[R * C], wd[R] = {1, 0, 1, 1, 1}, gd[C], bd[C], mmd[C], mvd[C], rd[R * C], yd[R * C], st[2 * C];
+        float xf[R * C], wf[R] = {1, 0, 1, 1, 1}, gf[C], bf[C], mmf[C], mvf[C], rf[R * C], half[C];
+        for (int i = 0; i < R * C; i++)
+            xd[i] = xf[i] = rng_uniform(-2, 2), rd[i] = rf[i] = rng_uniform(-1, 1);
+        for (int c = 0; c < C; c++) {
+            gd[c] = gf[c] = rng_uniform(0.5f, 1.5f), bd[c] = bf[c] = rng_uniform(-1, 1), half[c] = 0.5f;
+            mmd[c] = mmf[c] = rng_uniform(-1, 1), mvd[c] = mvf[c] = rng_uniform(0.5f, 2);
+        }
+        const double *wp = weighted ? wd : NULL;
+        rnnc_bbuf *x = up(cpu, xf, R * C), *w = weighted ? up(cpu, wf, R) : NULL, *g = up(cpu, gf, C);
+        rnnc_bbuf *b = up(cpu, bf, C), *mm = up(cpu, mmf, C), *mv = up(cpu, mvf, C), *r = up(cpu, rf, R * C);
+        rnnc_bbuf *dg = up(cpu, half, C), *db = up(cpu, half, C), *y, *m, *dn, *dx;
+        OK(cpu->alloc(RNNC_F32, R * C, &y));
+        OK(cpu->alloc(RNNC_F32, R * C, &dx));
+        OK(cpu->alloc(RNNC_F32, C, &m));
+        OK(cpu->alloc(RNNC_F32, C, &dn));
+        OK(cpu->batch_norm(R, C, 1e-3, 0.9, training, x, w, g, b, mm, mv, y, m, dn));
+        bn_f64(R, C, training, wp, xd, gd, bd, mmd, mvd, rd, yd, st);
+        expect_close_d(y->data, yd, R * C, 1e-5, 1e-6, "batch_norm y");
+        double want_mm[C], want_mv[C];
+        for (int c = 0; c < C; c++) {
+            want_mm[c] = training ? 0.9 * mmd[c] + 0.1 * st[c] : mmd[c];
+            want_mv[c] = training ? 0.9 * mvd[c] + 0.1 * st[C + c] : mvd[c];
+        }
+        expect_close_d(mm->data, want_mm, C, 1e-6, 1e-7, "batch_norm moving_mean");
+        expect_close_d(mv->data, want_mv, C, 1e-6, 1e-7, "batch_norm moving_var");
+        OK(cpu->batch_norm_backward(R, C, training, x, w, g, m, dn, r, dx, dg, db));
+        double fx[R * C], fg[C], fb[C];
+        const double h = 1e-6;
+        for (int i = 0; i < R * C; i++) {
+            const double keep = xd[i];
+            xd[i] = keep + h;
+            const double lp = bn_f64(R, C, training, wp, xd, gd, bd, mmd, mvd, rd, NULL, NULL);
+            xd[i] = keep - h;
+            fx[i] = (lp - bn_f64(R, C, training, wp, xd, gd, bd, mmd, mvd, rd, NULL, NULL)) / (2 * h);
+            xd[i] = keep;
+        }
+        for (int c = 0; c < C; c++) {
+            double keep = gd[c];
+            gd[c] = keep + h;
+            double lp = bn_f64(R, C, training, wp, xd, gd, bd, mmd, mvd, rd, NULL, NULL);
+            gd[c] = keep - h;
+            fg[c] = 0.5 + (lp - bn_f64(R, C, training, wp, xd, gd, bd, mmd, mvd, rd, NULL, NULL)) / (2 * h);
+            gd[c] = keep;
+            keep = bd[c];
+            bd[c] = keep + h;
+            lp = bn_f64(R, C, training, wp, xd, gd, bd, mmd, mvd, rd, NULL, NULL);
+            bd[c] = keep - h;
+            fb[c] = 0.5 + (lp - bn_f64(R, C, training, wp, xd, gd, bd, mmd, mvd, rd, NULL, NULL)) / (2 * h);
+            bd[c] = keep;
+        }
+        expect_close_d(dx->data, fx, R * C, 1e-4, 1e-5, "batch_norm dx vs finite differences");
+        expect_close_d(dg->data, fg, C, 1e-4, 1e-5, "batch_norm dgamma vs finite differences");
+        expect_close_d(db->data, fb, C, 1e-4, 1e-5, "batch_norm dbeta vs finite differences");
+        rnnc_bbuf *all[] = {x, w, g, b, mm, mv, r, dg, db, y, m, dn, dx};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++)
             cpu->free(all[i]);
     }

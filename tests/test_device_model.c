@@ -283,8 +283,9 @@ static void check_model_ref(const char *label, rnnc_model *m, rnnc_model *ref, r
     for (int i = 0; i < n; i++) {
         cr_assert_eq(dw[i].host, hw[i], "%s: weight %d out of rnnc_model_weights' order", label, i);
         cr_assert_eq(dw[i].value->n, hw[i]->value->numel);
-        cr_assert_eq(memcmp(hw[i]->value->data, rw[i]->value->data, hw[i]->value->numel * sizeof(float)), 0,
-                     "%s: weight %d differs from the reference model's", label, i);
+        if (!strstr(hw[i]->name, "moving_")) /* ref's BatchNormalization statistics moved in its forward */
+            cr_assert_eq(memcmp(hw[i]->value->data, rw[i]->value->data, hw[i]->value->numel * sizeof(float)), 0,
+                         "%s: weight %d differs from the reference model's", label, i);
         if (!dw[i].grad)
             continue;
         const float *want = host_grad(rw[i]);
@@ -509,6 +510,90 @@ Test(device_model, layer_norm_masked_on_sequences) { check_variant(&layer_norm_v
 Test(device_model, layer_norm_rms_scale_false_and_time_distributed) { check_variant(&layer_norm_variants[1]); }
 Test(device_model, layer_norm_frozen_on_the_input_and_on_a_last_output) { check_variant(&layer_norm_variants[2]); }
 
+/* ---- BatchNormalization ------------------------------------------------------ */
+
+static rnnc_model *twin(const char *input, const char *dtype, const char *layers, rnnc_model *ref);
+static void check_inference(const char *label, rnnc_model *m, rnnc_model *ref, rnnc_tensor *x, int which);
+
+#define BN_RANDOM_INIT                                                                                             \
+    "gamma_initializer: {class_name: RandomUniform, config: {minval: 0.5, maxval: 1.5, seed: 1}}, "                   \
+    "beta_initializer: {class_name: RandomUniform, config: {minval: -1, maxval: 1, seed: 2}}, "                       \
+    "moving_mean_initializer: {class_name: RandomUniform, config: {minval: -0.5, maxval: 0.5, seed: 3}}, "            \
+    "moving_variance_initializer: {class_name: RandomUniform, config: {minval: 0.5, maxval: 2, seed: 4}}"
+
+static const variant batch_norm_variants[] = {
+    {"BatchNormalization on the input, after a GRU's sequence (center=False) and its last output", 48,
+     "[null, 6, 3]", "float32",
+     "      - {class_name: BatchNormalization, config: {name: bn, " BN_RANDOM_INIT "}}\n"
+     "      - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true}}\n"
+     "      - {class_name: BatchNormalization, config: {name: bn_1, center: false, momentum: 0.5}}\n"
+     "      - {class_name: GRU, config: {name: gru_1, units: 4}}\n"
+     "      - {class_name: BatchNormalization, config: {name: bn_2, scale: false, epsilon: 0.1}}\n"
+     "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
+     5, 6, 3, false, {MASK_NONE}, 1},
+    {"Masking, BatchNormalization with Keras's masked moments, GRU, frozen BatchNormalization", 49, "[null, 7, 3]",
+     "float32",
+     MASKING "      - {class_name: BatchNormalization, config: {name: bn, " BN_RANDOM_INIT "}}\n"
+             "      - {class_name: GRU, config: {name: gru, units: 4, return_sequences: true}}\n"
+             "      - {class_name: BatchNormalization, config: {name: bn_1, trainable: false, " BN_RANDOM_INIT "}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 2}}\n",
+     5, 7, 3, false, {MASK_ARBITRARY, MASK_RIGHT_PADDED}, 2},
+};
+
+Test(device_model, batch_norm_on_sequences_and_last_outputs) { check_variant(&batch_norm_variants[0]); }
+Test(device_model, batch_norm_masked_moments_and_frozen) { check_variant(&batch_norm_variants[1]); }
+
+/* The moving statistics: a twin of the CPU model on each table, three
+ * training steps in a row (output and gradients as check_model_ref), after
+ * each the device's moving mean and variance (a training forward, then
+ * rnnc_dmodel_download) within 1e-6 of the CPU model's; then an inference
+ * step on them. */
+static void check_moving_statistics(const variant *v)
+{
+    for (int b = 0; b < BE_COUNT; b++) {
+        rng_seed(v->seed);
+        rnnc_model *ref = yaml_model(v->input, v->dtype, v->layers);
+        rnnc_model *m = twin(v->input, v->dtype, v->layers, ref);
+        for (int step = 0; step < 3; step++) {
+            char label[192];
+            snprintf(label, sizeof label, "%s, step %d", v->label, step + 1);
+            rnnc_tensor *x = float_batch(v->B, v->T, v->F, v->masks[0]);
+            check_model_ref(label, m, ref, x, b); /* moves ref's statistics once */
+            rnnc_dmodel *dm;
+            const rnnc_bbuf *y;
+            cr_assert_eq(rnnc_dmodel_create(m, backend(b), &dm), RNNC_OK, "%s", rnnc_last_error());
+            cr_assert_eq(rnnc_dmodel_forward(dm, x, true, &y, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+            cr_assert_eq(rnnc_dmodel_download(dm), RNNC_OK);
+            rnnc_dmodel_destroy(dm);
+            rnnc_weight *a[32], *c[32];
+            int na, nc, moved = 0;
+            cr_assert_eq(rnnc_model_weights(m, a, 32, &na), RNNC_OK);
+            cr_assert_eq(rnnc_model_weights(ref, c, 32, &nc), RNNC_OK);
+            for (int i = 0; i < na; i++) {
+                if (!strstr(a[i]->name, "moving_"))
+                    continue;
+                const float *p = a[i]->value->data, *q = c[i]->value->data;
+                for (size_t k = 0; k < a[i]->value->numel; k++)
+                    cr_expect(fabs((double)p[k] - (double)q[k]) <= 1e-6 * (1.0 + fabs((double)q[k])),
+                              "%s on %s: %s[%zu] %.9g, the CPU model's %.9g", label, backend(b)->name, a[i]->name, k,
+                              (double)p[k], (double)q[k]);
+                moved++;
+                memcpy(a[i]->value->data, q, a[i]->value->numel * sizeof *q); /* the next step starts equal */
+            }
+            cr_assert_gt(moved, 0, "%s: no moving statistics", label);
+            rnnc_tensor_destroy(x);
+        }
+        rnnc_tensor *x = float_batch(v->B, v->T, v->F, v->masks[0]);
+        check_inference(v->label, m, ref, x, b);
+        rnnc_tensor_destroy(x);
+        rnnc_model_destroy(m);
+        rnnc_model_destroy(ref);
+    }
+}
+
+Test(device_model, batch_norm_moving_statistics_follow_the_cpu) { check_moving_statistics(&batch_norm_variants[0]); }
+Test(device_model, batch_norm_masked_moving_statistics_follow_the_cpu) { check_moving_statistics(&batch_norm_variants[1]); }
+
 Test(device_model, use_cudnn_false_and_true)
 {
     rng_seed(13);
@@ -633,8 +718,8 @@ static const struct refusal {
      "      - {class_name: LayerNormalization, config: {name: ln, gamma_regularizer: l2}}\n",
      "layer 'ln' (LayerNormalization): gamma_regularizer has no device implementation (the CPU path applies it)"},
     {"[null, 5, 2]", "float32", BE_CPU,
-     "      - {class_name: BatchNormalization, config: {name: bn}}\n",
-     "layer 'bn' (BatchNormalization): the BatchNormalization layer has no device implementation"},
+     "      - {class_name: BatchNormalization, config: {name: bn, axis: 1}}\n",
+     "layer 'bn' (BatchNormalization): axis 1 (not the last axis of a rank-3 input) has no device implementation (axis -1 runs)"},
 };
 
 Test(device_model, refusals)
@@ -1269,6 +1354,23 @@ Test(device_model, fit_with_time_distributed_layer_norm_activation_matches_the_c
     fit_against_cpu_path(tables, 2, names, FIT_SEQ_LAYERS);
 }
 
+/* And of a model with BatchNormalization (batch statistics in training,
+ * the moving ones in validation, updated on the device). */
+#define FIT_BN_LAYERS                                                                                           \
+    "      - {class_name: BatchNormalization, config: {name: bn}}\n"                                             \
+    "      - {class_name: GRU, config: {name: gru, units: 5, return_sequences: true}}\n"                         \
+    "      - {class_name: BatchNormalization, config: {name: bn_1, momentum: 0.8, center: false}}\n"             \
+    "      - {class_name: GRU, config: {name: gru_1, units: 4}}\n"                                              \
+    "      - {class_name: BatchNormalization, config: {name: bn_2, momentum: 0.5}}\n"                            \
+    "      - {class_name: Dense, config: {name: dense, units: 1}}\n"
+
+Test(device_model, fit_with_batch_norm_matches_the_cpu_path)
+{
+    const rnnc_backend_ops *tables[] = {backend(BE_CPU), backend(BE_EMU)};
+    const char *const names[] = {"CPU table", "emulated CUDA table"};
+    fit_against_cpu_path(tables, 2, names, FIT_BN_LAYERS);
+}
+
 /* The same on a real GPU (a CUDA build on a machine with one; skipped
  * otherwise): both GRUs run cuDNN (no mask), with the input dropout
  * applied before it. */
@@ -1289,6 +1391,7 @@ Test(device_model_gpu, fit_with_dropout_matches_the_cpu_path)
     const char *const names[] = {"GPU"};
     fit_against_cpu_path(&g, 1, names, FIT_LAYERS);
     fit_against_cpu_path(&g, 1, names, FIT_SEQ_LAYERS);
+    fit_against_cpu_path(&g, 1, names, FIT_BN_LAYERS);
 }
 
 /* A run that changes paths half way (as a checkpoint written on one path

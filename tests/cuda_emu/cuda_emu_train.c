@@ -77,3 +77,19 @@ cudaError_t rnnc__k_layer_norm_backward(cudaStream_t s, rnnc__ln_kargs a)
         rnnc__b_layer_norm_bwd_col(&a, c);
     return cudaSuccess;
 }
+
+cudaError_t rnnc__k_batch_norm(cudaStream_t s, rnnc__bn_kargs a)
+{
+    EMU_EAGER(s);
+    for (size_t c = 0; a.cols > 0 && c < (size_t)a.cols; c++)
+        rnnc__b_batch_norm_col(&a, c);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_batch_norm_backward(cudaStream_t s, rnnc__bn_kargs a)
+{
+    EMU_EAGER(s);
+    for (size_t c = 0; a.cols > 0 && c < (size_t)a.cols; c++)
+        rnnc__b_batch_norm_bwd_col(&a, c);
+    return cudaSuccess;
+}

@@ -24,6 +24,14 @@ rnnc_status rnnc__cpu_layer_norm(int64_t rows, int64_t cols, double epsilon, boo
 rnnc_status rnnc__cpu_layer_norm_backward(int64_t rows, int64_t cols, bool rms, const rnnc_bbuf *x,
                                           const rnnc_bbuf *gamma, const rnnc_bbuf *mean, const rnnc_bbuf *inv,
                                           const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma, rnnc_bbuf *dbeta);
+rnnc_status rnnc__cpu_batch_norm(int64_t rows, int64_t cols, double epsilon, double momentum, bool training,
+                                 const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *beta,
+                                 rnnc_bbuf *moving_mean, rnnc_bbuf *moving_var, rnnc_bbuf *y, rnnc_bbuf *mean,
+                                 rnnc_bbuf *den);
+rnnc_status rnnc__cpu_batch_norm_backward(int64_t rows, int64_t cols, bool training, const rnnc_bbuf *x,
+                                          const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *mean,
+                                          const rnnc_bbuf *den, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma,
+                                          rnnc_bbuf *dbeta);
 
 rnnc_status rnnc__cpu_gru_create(const rnnc_bgru_config *c, rnnc_bgru **out);
 void rnnc__cpu_gru_destroy(rnnc_bgru *g);

@@ -409,6 +409,8 @@ static const rnnc_backend_ops cpu_ops = {
     .reverse_time = rnnc__cpu_reverse_time,
     .layer_norm = rnnc__cpu_layer_norm,
     .layer_norm_backward = rnnc__cpu_layer_norm_backward,
+    .batch_norm = rnnc__cpu_batch_norm,
+    .batch_norm_backward = rnnc__cpu_batch_norm_backward,
 };
 
 const rnnc_backend_ops *rnnc_backend_ops_cpu(void)

@@ -216,3 +216,85 @@ rnnc_status rnnc__cpu_layer_norm_backward(int64_t rows, int64_t cols, bool rms, 
     }
     return RNNC_OK;
 }
+
+/* batch_norm's rounding steps (backend_ops.h), as layers/batch_norm.c's
+ * tape takes them, column by column over the rows in order. */
+rnnc_status rnnc__cpu_batch_norm(int64_t rows, int64_t cols, double epsilon, double momentum, bool training,
+                                 const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *beta,
+                                 rnnc_bbuf *moving_mean, rnnc_bbuf *moving_var, rnnc_bbuf *y, rnnc_bbuf *mean,
+                                 rnnc_bbuf *den)
+{
+    RNNC_TRY(rnnc__batch_norm_check(BE, true, rows, cols, x, w, gamma, beta, moving_mean, moving_var, y, mean, den,
+                                    NULL, NULL, NULL, NULL));
+    const float *X = x->data, *W = w ? w->data : NULL, *G = gamma ? gamma->data : NULL, *Bt = beta ? beta->data : NULL;
+    float *MM = moving_mean->data, *MV = moving_var->data, *Y = y->data;
+    for (int64_t c = 0; c < cols; c++) {
+        float mu = MM[c], var = MV[c];
+        if (training) {
+            double s1 = 0.0, s2 = 0.0, cnt = 0.0;
+            for (int64_t r = 0; r < rows; r++)
+                if (!W || W[r] != 0.0f) {
+                    s1 += (double)X[r * cols + c];
+                    cnt += 1.0;
+                }
+            const float sw = W ? (float)((double)(float)cnt + 1e-7) : 0.0f;
+            mu = W ? (float)s1 / sw : (float)(s1 * (1.0 / (double)rows));
+            for (int64_t r = 0; r < rows; r++)
+                if (!W || W[r] != 0.0f) {
+                    const float d = X[r * cols + c] - mu;
+                    s2 += (double)(d * d);
+                }
+            var = W ? (float)s2 / sw : (float)(s2 * (1.0 / (double)rows));
+            MM[c] = (float)((double)MM[c] * momentum + (double)mu * (1.0 - momentum));
+            MV[c] = (float)((double)MV[c] * momentum + (double)var * (1.0 - momentum));
+        }
+        const float dn = (float)sqrt((double)(float)((double)var + epsilon));
+        ((float *)mean->data)[c] = mu;
+        ((float *)den->data)[c] = dn;
+        for (int64_t r = 0; r < rows; r++) {
+            float v = (X[r * cols + c] - mu) / dn;
+            if (G)
+                v = v * G[c];
+            if (Bt)
+                v = v + Bt[c];
+            Y[r * cols + c] = v;
+        }
+    }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_batch_norm_backward(int64_t rows, int64_t cols, bool training, const rnnc_bbuf *x,
+                                          const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *mean,
+                                          const rnnc_bbuf *den, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma,
+                                          rnnc_bbuf *dbeta)
+{
+    RNNC_TRY(rnnc__batch_norm_check(BE, false, rows, cols, x, w, gamma, NULL, NULL, NULL, NULL, mean, den, dy, dx,
+                                    dgamma, dbeta));
+    const float *X = x->data, *W = w ? w->data : NULL, *DY = dy->data;
+    for (int64_t c = 0; c < cols; c++) {
+        const double mu = ((const float *)mean->data)[c], inv = 1.0 / (double)((const float *)den->data)[c];
+        const double gm = gamma ? (double)((const float *)gamma->data)[c] : 1.0;
+        double A = 0.0, B = 0.0, P = 0.0, cnt = 0.0, sgm = 0.0, sb = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            const double g = DY[r * cols + c], d = (double)X[r * cols + c] - mu, wr = W ? (double)W[r] : 1.0;
+            A += g * gm;
+            B += g * gm * d;
+            P += wr * d;
+            cnt += wr;
+            sgm += g * d * inv;
+            sb += g;
+        }
+        const double sw = W ? (double)(float)((double)(float)cnt + 1e-7) : (double)rows;
+        const double dvar = -0.5 * inv * inv * inv * B, dmean = -inv * A - 2.0 * dvar * P / sw;
+        for (int64_t r = 0; dx && r < rows; r++) {
+            const double g = DY[r * cols + c], d = (double)X[r * cols + c] - mu, wr = W ? (double)W[r] : 1.0;
+            ((float *)dx->data)[r * cols + c] =
+                (float)(inv * g * gm + (training ? wr * (dmean + 2.0 * dvar * d) / sw : 0.0));
+        }
+        if (dgamma)
+            ((float *)dgamma->data)[c] = (float)((double)((float *)dgamma->data)[c] + sgm);
+        if (dbeta)
+            ((float *)dbeta->data)[c] = (float)((double)((float *)dbeta->data)[c] + sb);
+    }
+    return RNNC_OK;
+}

@@ -359,6 +359,44 @@ static rnnc_status cuda_layer_norm_backward(int64_t rows, int64_t cols, bool rms
     return RNNC_OK;
 }
 
+static rnnc_status cuda_batch_norm(int64_t rows, int64_t cols, double epsilon, double momentum, bool training,
+                                   const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *beta,
+                                   rnnc_bbuf *moving_mean, rnnc_bbuf *moving_var, rnnc_bbuf *y, rnnc_bbuf *mean,
+                                   rnnc_bbuf *den)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__batch_norm_check(BE, true, rows, cols, x, w, gamma, beta, moving_mean, moving_var, y, mean, den,
+                                    NULL, NULL, NULL, NULL));
+    RNNC_TRY(bo_stream(&s));
+    const rnnc__bn_kargs a = {
+        .rows = rows, .cols = cols, .epsilon = epsilon, .momentum = momentum, .training = training ? 1 : 0,
+        .x = x->data, .w = w ? w->data : NULL, .gamma = gamma ? gamma->data : NULL,
+        .beta = beta ? beta->data : NULL, .moving_mean = moving_mean->data, .moving_var = moving_var->data,
+        .y = y->data, .mean = mean->data, .den = den->data,
+    };
+    RNNC_CUDA_CHECK(rnnc__k_batch_norm(s, a));
+    return RNNC_OK;
+}
+
+static rnnc_status cuda_batch_norm_backward(int64_t rows, int64_t cols, bool training, const rnnc_bbuf *x,
+                                            const rnnc_bbuf *w, const rnnc_bbuf *gamma, const rnnc_bbuf *mean,
+                                            const rnnc_bbuf *den, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dgamma,
+                                            rnnc_bbuf *dbeta)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__batch_norm_check(BE, false, rows, cols, x, w, gamma, NULL, NULL, NULL, NULL, mean, den, dy, dx,
+                                    dgamma, dbeta));
+    RNNC_TRY(bo_stream(&s));
+    const rnnc__bn_kargs a = {
+        .rows = rows, .cols = cols, .training = training ? 1 : 0,
+        .x = x->data, .w = w ? w->data : NULL, .gamma = gamma ? gamma->data : NULL,
+        .mean = mean->data, .den = den->data, .dy = dy->data, .dx = dx ? dx->data : NULL,
+        .dgamma = dgamma ? dgamma->data : NULL, .dbeta = dbeta ? dbeta->data : NULL,
+    };
+    RNNC_CUDA_CHECK(rnnc__k_batch_norm_backward(s, a));
+    return RNNC_OK;
+}
+
 static const rnnc_backend_ops cuda_ops = {
     .name = "cuda",
     .device = RNNC_DEVICE_CUDA,
@@ -392,6 +430,8 @@ static const rnnc_backend_ops cuda_ops = {
     .reverse_time = cuda_reverse_time,
     .layer_norm = cuda_layer_norm,
     .layer_norm_backward = cuda_layer_norm_backward,
+    .batch_norm = cuda_batch_norm,
+    .batch_norm_backward = cuda_batch_norm_backward,
 };
 
 const rnnc_backend_ops *rnnc__cuda_backend_ops(void)

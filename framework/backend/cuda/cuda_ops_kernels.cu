@@ -89,6 +89,16 @@ __global__ void k_layer_norm_bwd_cols(rnnc__ln_kargs a)
     GRID_STRIDE(c, (size_t)a.cols) rnnc__b_layer_norm_bwd_col(&a, c);
 }
 
+__global__ void k_batch_norm(rnnc__bn_kargs a)
+{
+    GRID_STRIDE(c, (size_t)a.cols) rnnc__b_batch_norm_col(&a, c);
+}
+
+__global__ void k_batch_norm_bwd(rnnc__bn_kargs a)
+{
+    GRID_STRIDE(c, (size_t)a.cols) rnnc__b_batch_norm_bwd_col(&a, c);
+}
+
 __global__ void k_scatter_add_rows(float *dtable, const float *dy, const int32_t *ids, int64_t rows,
                                    int64_t dim, size_t n)
 {
@@ -234,6 +244,20 @@ cudaError_t rnnc__k_layer_norm_backward(cudaStream_t s, rnnc__ln_kargs a)
         k_layer_norm_bwd_rows<<<blocks_for((size_t)a.rows), THREADS, 0, s>>>(a);
     if (a.cols > 0 && (a.dgamma || a.dbeta))
         k_layer_norm_bwd_cols<<<blocks_for((size_t)a.cols), THREADS, 0, s>>>(a);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_batch_norm(cudaStream_t s, rnnc__bn_kargs a)
+{
+    if (a.cols > 0)
+        k_batch_norm<<<blocks_for((size_t)a.cols), THREADS, 0, s>>>(a);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_batch_norm_backward(cudaStream_t s, rnnc__bn_kargs a)
+{
+    if (a.cols > 0)
+        k_batch_norm_bwd<<<blocks_for((size_t)a.cols), THREADS, 0, s>>>(a);
     return cudaGetLastError();
 }
 

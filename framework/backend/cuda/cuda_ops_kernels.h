@@ -79,6 +79,19 @@ typedef struct rnnc__ln_kargs {
     float *dx, *dgamma, *dbeta;    /* backward; each may be NULL */
 } rnnc__ln_kargs;
 
+/* batch_norm / batch_norm_backward (backend_ops.h): one thread per column
+ * over the rows in order. */
+typedef struct rnnc__bn_kargs {
+    int64_t rows, cols;
+    double epsilon, momentum;
+    int training;
+    const float *x, *w, *gamma, *beta; /* w, gamma, beta may be NULL */
+    float *moving_mean, *moving_var;  /* forward; updated when training */
+    float *y, *mean, *den;            /* forward writes; backward reads mean, den */
+    const float *dy;                  /* backward */
+    float *dx, *dgamma, *dbeta;       /* backward; each may be NULL */
+} rnnc__bn_kargs;
+
 cudaError_t rnnc__k_bias_add(cudaStream_t s, float *y, const float *x, const float *bias,
                              int64_t rows, int64_t cols);
 /* op: rnnc_binop. */
@@ -118,6 +131,8 @@ cudaError_t rnnc__k_reverse_time(cudaStream_t s, float *y, const float *x, int64
                                  int64_t C);
 cudaError_t rnnc__k_layer_norm(cudaStream_t s, rnnc__ln_kargs a);
 cudaError_t rnnc__k_layer_norm_backward(cudaStream_t s, rnnc__ln_kargs a);
+cudaError_t rnnc__k_batch_norm(cudaStream_t s, rnnc__bn_kargs a);
+cudaError_t rnnc__k_batch_norm_backward(cudaStream_t s, rnnc__bn_kargs a);
 
 #ifdef __cplusplus
 }

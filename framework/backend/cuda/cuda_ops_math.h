@@ -299,6 +299,80 @@ RNNC_HD void rnnc__b_layer_norm_bwd_col(const rnnc__ln_kargs *a, size_t c)
         a->dbeta[c] = (float)((double)a->dbeta[c] + sb);
 }
 
+/* ---- batch_norm (backend_ops.h's rounding steps, as the CPU backend's) -- */
+
+/* Column c: statistics (training: the batch's, the moving ones updated;
+ * else the moving ones), then y. */
+RNNC_HD void rnnc__b_batch_norm_col(const rnnc__bn_kargs *a, size_t c)
+{
+    const size_t n = (size_t)a->cols, R = (size_t)a->rows;
+    float mu, var;
+    if (a->training) {
+        double s1 = 0.0, s2 = 0.0, cnt = 0.0;
+        for (size_t r = 0; r < R; r++)
+            if (!a->w || a->w[r] != 0.0f) {
+                s1 += (double)a->x[r * n + c];
+                cnt += 1.0;
+            }
+        float sw = 0.0f;
+        if (a->w) {
+            sw = (float)((double)(float)cnt + 1e-7);
+            mu = (float)s1 / sw;
+        } else {
+            mu = (float)(s1 * (1.0 / (double)R));
+        }
+        for (size_t r = 0; r < R; r++)
+            if (!a->w || a->w[r] != 0.0f) {
+                const float d = a->x[r * n + c] - mu;
+                s2 += (double)RNNC__K_FMUL(d, d);
+            }
+        var = a->w ? (float)s2 / sw : (float)(s2 * (1.0 / (double)R));
+        a->moving_mean[c] = (float)((double)a->moving_mean[c] * a->momentum + (double)mu * (1.0 - a->momentum));
+        a->moving_var[c] = (float)((double)a->moving_var[c] * a->momentum + (double)var * (1.0 - a->momentum));
+    } else {
+        mu = a->moving_mean[c];
+        var = a->moving_var[c];
+    }
+    const float den = (float)sqrt((double)(float)((double)var + a->epsilon));
+    a->mean[c] = mu;
+    a->den[c] = den;
+    for (size_t r = 0; r < R; r++) {
+        float v = (a->x[r * n + c] - mu) / den;
+        if (a->gamma)
+            v = RNNC__K_FMUL(v, a->gamma[c]);
+        if (a->beta)
+            v = RNNC__K_FADD(v, a->beta[c]);
+        a->y[r * n + c] = v;
+    }
+}
+
+/* Column c of dx, dgamma, dbeta, in double. */
+RNNC_HD void rnnc__b_batch_norm_bwd_col(const rnnc__bn_kargs *a, size_t c)
+{
+    const size_t n = (size_t)a->cols, R = (size_t)a->rows;
+    const double mu = a->mean[c], inv = 1.0 / (double)a->den[c], gm = a->gamma ? (double)a->gamma[c] : 1.0;
+    double A = 0.0, B = 0.0, P = 0.0, cnt = 0.0, sgm = 0.0, sb = 0.0;
+    for (size_t r = 0; r < R; r++) {
+        const double dy = a->dy[r * n + c], d = (double)a->x[r * n + c] - mu, wr = a->w ? (double)a->w[r] : 1.0;
+        A += dy * gm;
+        B += dy * gm * d;
+        P += wr * d;
+        cnt += wr;
+        sgm += dy * d * inv;
+        sb += dy;
+    }
+    const double sw = a->w ? (double)(float)((double)(float)cnt + 1e-7) : (double)R;
+    const double dvar = -0.5 * inv * inv * inv * B, dmean = -inv * A - 2.0 * dvar * P / sw;
+    for (size_t r = 0; a->dx && r < R; r++) {
+        const double dy = a->dy[r * n + c], d = (double)a->x[r * n + c] - mu, wr = a->w ? (double)a->w[r] : 1.0;
+        a->dx[r * n + c] = (float)(inv * dy * gm + (a->training ? wr * (dmean + 2.0 * dvar * d) / sw : 0.0));
+    }
+    if (a->dgamma)
+        a->dgamma[c] = (float)((double)a->dgamma[c] + sgm);
+    if (a->dbeta)
+        a->dbeta[c] = (float)((double)a->dbeta[c] + sb);
+}
+
 /* optim/metrics.c's argmax: the first maximum; a NaN counts only in column 0. */
 RNNC_HD int64_t rnnc__b_argmax(const float *x, int64_t c)
 {
