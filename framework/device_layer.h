@@ -57,6 +57,14 @@ typedef struct rnnc_dlayer_io {
     const rnnc_bbuf *y;          /* out: owned by the instance */
     rnnc_shape y_shape;          /* out */
     const uint8_t *y_mask;       /* out: the next layer's mask (the input's, the instance's, or NULL) */
+    /* out, optional (the runner clears it): y = logits_act(logits), softmax
+     * or sigmoid, as the last op of the CPU layer's call, whose output's
+     * tape node the CPU losses take the logits from (optim/losses.c
+     * logits_of, Keras's _keras_logits): Dense on rank-2 input, Activation.
+     * The buffer stays valid as y does. A class that sets it has
+     * backward_logits. */
+    const rnnc_bbuf *logits;
+    rnnc_act logits_act;
 } rnnc_dlayer_io;
 
 struct rnnc_layer_device_class {
@@ -70,6 +78,10 @@ struct rnnc_layer_device_class {
      * writes the input gradient to a buffer the instance owns (valid until
      * its next backward) and points *dx at it. */
     rnnc_status (*backward)(rnnc_dlayer *d, const rnnc_bbuf *dy, const rnnc_bbuf **dx);
+    /* backward given the gradient with respect to io.logits instead of y
+     * (the activation's backward skipped); NULL for a class that never sets
+     * io.logits. */
+    rnnc_status (*backward_logits)(rnnc_dlayer *d, const rnnc_bbuf *dlogits, const rnnc_bbuf **dx);
     void (*destroy)(rnnc_dlayer *d); /* NULL is a no-op */
 };
 

@@ -30,6 +30,8 @@ struct rnnc_dmodel {
     bool pending;         /* a training forward waits for its backward */
     const rnnc_bbuf *y;
     rnnc_shape y_shape;
+    const rnnc_bbuf *logits; /* rnnc_dmodel_logits */
+    rnnc_act logits_act;
 };
 
 rnnc_status rnnc__dlayer_refuse(const rnnc_layer *l, const char *fmt, ...)
@@ -312,6 +314,7 @@ rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool trai
         return rnnc_fail(RNNC_E_ARG, "device model forward: needs a model, a batch and somewhere for y");
     dm->pending = false;
     dm->y = NULL;
+    dm->logits = NULL;
     RNNC_TRY(check_input(dm, x));
     rnnc_dlayer_io io = {.x_shape = x->shape, .x_host = x, .training = training};
     if (!dm->layers[0].cls->host_input) {
@@ -320,6 +323,7 @@ rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool trai
     }
     for (int i = 0; i < dm->n_layers; i++) {
         const rnnc_layer *l = dm->m->layers[i];
+        io.logits = NULL;
         rnnc_status s = dm->layers[i].cls->forward(dm->layers[i].inst, &io);
         if (s != RNNC_OK)
             return rnnc_fail_context(s, "Sequential '%s', layer %d: %s '%s': ", dm->m->name, i,
@@ -331,6 +335,10 @@ rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool trai
     }
     dm->y = io.y;
     dm->y_shape = io.y_shape;
+    if (io.logits && dm->n_trainable > 0 && dm->layers[dm->n_layers - 1].cls->backward_logits) {
+        dm->logits = io.logits;
+        dm->logits_act = io.logits_act;
+    }
     dm->pending = training;
     *y = io.y;
     if (y_shape)
@@ -340,7 +348,25 @@ rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool trai
     return RNNC_OK;
 }
 
-rnnc_status rnnc_dmodel_backward(rnnc_dmodel *dm, const rnnc_bbuf *dy)
+const rnnc_bbuf *rnnc_dmodel_logits(const rnnc_dmodel *dm, rnnc_act *act)
+{
+    if (dm->logits && act)
+        *act = dm->logits_act;
+    return dm->logits;
+}
+
+static rnnc_status backward_from(rnnc_dmodel *dm, const rnnc_bbuf *dy, bool logits);
+
+rnnc_status rnnc_dmodel_backward(rnnc_dmodel *dm, const rnnc_bbuf *dy) { return backward_from(dm, dy, false); }
+
+rnnc_status rnnc_dmodel_backward_logits(rnnc_dmodel *dm, const rnnc_bbuf *dlogits)
+{
+    if (dm && !dm->logits)
+        return rnnc_fail(RNNC_E_STATE, "device model '%s': the latest forward's output has no logits", dm->m->name);
+    return backward_from(dm, dlogits, true);
+}
+
+static rnnc_status backward_from(rnnc_dmodel *dm, const rnnc_bbuf *dy, bool logits)
 {
     if (!dm || !dy)
         return rnnc_fail(RNNC_E_ARG, "device model backward: needs a model and dy");
@@ -356,7 +382,9 @@ rnnc_status rnnc_dmodel_backward(rnnc_dmodel *dm, const rnnc_bbuf *dy)
     for (int i = dm->n_layers - 1; i >= 0; i--) {
         const rnnc_layer *l = dm->m->layers[i];
         const rnnc_bbuf *dx = NULL;
-        rnnc_status s = dm->layers[i].cls->backward(dm->layers[i].inst, g, i > 0 ? &dx : NULL);
+        const struct rnnc_layer_device_class *cls = dm->layers[i].cls;
+        rnnc_status s = (logits && i == dm->n_layers - 1 ? cls->backward_logits : cls->backward)(
+            dm->layers[i].inst, g, i > 0 ? &dx : NULL);
         if (s != RNNC_OK)
             return rnnc_fail_context(s, "Sequential '%s', layer %d: %s '%s' backward: ", dm->m->name, i,
                                      l->cls->class_name, l->name);

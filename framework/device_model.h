@@ -82,9 +82,20 @@ rnnc_status rnnc_dmodel_download(rnnc_dmodel *dm);
 rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool training, const rnnc_bbuf **y,
                                 rnnc_shape *y_shape, const uint8_t **y_mask);
 
+/* The logits of the latest forward's y, or NULL: when the last layer's
+ * output is softmax or sigmoid (*act) of a buffer, as the CPU tape's last
+ * op (a Dense on rank-2 input or an Activation) and some weight of the
+ * model is trainable (the CPU path records that op, and its losses take
+ * its input as the logits, only then: optim/losses.c logits_of, Keras's
+ * _keras_logits). Valid as y is. */
+const rnnc_bbuf *rnnc_dmodel_logits(const rnnc_dmodel *dm, rnnc_act *act);
+
 /* After a training forward: dy (shaped as y) -> every trainable weight's
  * grad (accumulated). */
 rnnc_status rnnc_dmodel_backward(rnnc_dmodel *dm, const rnnc_bbuf *dy);
+/* The same given the gradient with respect to rnnc_dmodel_logits (which
+ * must not be NULL) instead of y. */
+rnnc_status rnnc_dmodel_backward_logits(rnnc_dmodel *dm, const rnnc_bbuf *dlogits);
 rnnc_status rnnc_dmodel_zero_grad(rnnc_dmodel *dm);
 
 #endif

@@ -70,6 +70,10 @@ static rnnc_status activation_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
     else
         RNNC_TRY(dl->be->activation(dl->act, io->x, dl->y));
     io->y = dl->y;
+    if (dl->act == RNNC_ACT_SOFTMAX || dl->act == RNNC_ACT_SIGMOID) {
+        io->logits = io->x; /* activation.c's call is that one op */
+        io->logits_act = dl->act;
+    }
     return RNNC_OK;
 }
 
@@ -91,9 +95,19 @@ static rnnc_status activation_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, co
     return RNNC_OK;
 }
 
+/* given the gradient with respect to the input (io.logits): passed on */
+static rnnc_status activation_dbackward_logits(rnnc_dlayer *dl, const rnnc_bbuf *dlogits, const rnnc_bbuf **dx)
+{
+    (void)dl;
+    if (dx)
+        *dx = dlogits;
+    return RNNC_OK;
+}
+
 const struct rnnc_layer_device_class rnnc_activation_device_class = {
     .create = activation_dcreate,
     .forward = activation_dforward,
     .backward = activation_dbackward,
+    .backward_logits = activation_dbackward_logits,
     .destroy = activation_ddestroy,
 };

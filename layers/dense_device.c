@@ -84,6 +84,11 @@ static rnnc_status dense_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
     }
     dl->rows = rows;
     dl->x = io->x;
+    if ((a == RNNC_ACT_SOFTMAX || a == RNNC_ACT_SIGMOID) && nd == 2) {
+        /* dense.c's last op (a rank > 2 input is reshaped after it) */
+        io->logits = dl->z;
+        io->logits_act = a;
+    }
     io->y = y;
     io->y_shape = io->x_shape;
     io->y_shape.dim[nd - 1] = U;
@@ -91,21 +96,11 @@ static rnnc_status dense_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
     return RNNC_OK;
 }
 
-static rnnc_status dense_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const rnnc_bbuf **dx)
+/* backward from dz, the gradient with respect to z = x K + b */
+static rnnc_status dense_dbackward_logits(rnnc_dlayer *dl, const rnnc_bbuf *dz, const rnnc_bbuf **dx)
 {
     const rnnc_backend_ops *be = dl->be;
     const int64_t rows = dl->rows, U = dl->U, F = dl->F;
-    const rnnc_act a = dl->d->activation;
-    const rnnc_bbuf *dz = dy;
-    if (a != RNNC_ACT_LINEAR) {
-        RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, dy->n, &dl->dz));
-        RNNC_TRY(be->fill(dl->dz, 0.0f)); /* the backward ops accumulate */
-        if (a == RNNC_ACT_SOFTMAX)
-            RNNC_TRY(be->softmax_backward(rows, U, dl->y, dy, dl->dz));
-        else
-            RNNC_TRY(be->activation_backward(a, dl->z, dl->y, dy, dl->dz));
-        dz = dl->dz;
-    }
     if (dl->kernel->grad) /* dK += x^T dz */
         RNNC_TRY(be->matmul(true, false, F, U, rows, dl->x, dz, 1.0f, dl->kernel->grad));
     if (dl->bias && dl->bias->grad) { /* db += 1^T dz */
@@ -123,9 +118,25 @@ static rnnc_status dense_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const r
     return RNNC_OK;
 }
 
+static rnnc_status dense_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const rnnc_bbuf **dx)
+{
+    const rnnc_backend_ops *be = dl->be;
+    const rnnc_act a = dl->d->activation;
+    if (a == RNNC_ACT_LINEAR)
+        return dense_dbackward_logits(dl, dy, dx);
+    RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, dy->n, &dl->dz));
+    RNNC_TRY(be->fill(dl->dz, 0.0f)); /* the backward ops accumulate */
+    if (a == RNNC_ACT_SOFTMAX)
+        RNNC_TRY(be->softmax_backward(dl->rows, dl->U, dl->y, dy, dl->dz));
+    else
+        RNNC_TRY(be->activation_backward(a, dl->z, dl->y, dy, dl->dz));
+    return dense_dbackward_logits(dl, dl->dz, dx);
+}
+
 const struct rnnc_layer_device_class rnnc_dense_device_class = {
     .create = dense_dcreate,
     .forward = dense_dforward,
     .backward = dense_dbackward,
+    .backward_logits = dense_dbackward_logits,
     .destroy = dense_ddestroy,
 };

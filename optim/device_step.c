@@ -426,6 +426,27 @@ static rnnc_status targets(rnnc__dstep *d, batch_targets *t, const rnnc_tensor *
     return RNNC_OK;
 }
 
+/* What a crossentropy of kind k takes: y_pred, or (*logits true) the
+ * output's logits when the loss is over probabilities (!from_logits) and
+ * the output is the activation it undoes (sigmoid for BCE, softmax for
+ * CCE and SCCE) -- the CPU path's rule (optim/losses.c logits_of, Keras's
+ * _keras_logits on TensorFlow), so nothing is clipped there. */
+static const rnnc_bbuf *loss_input(const rnnc__dstep *d, rnnc_bloss k, bool from_logits, const rnnc_bbuf *yp,
+                                   bool *logits)
+{
+    rnnc_act act;
+    const rnnc_bbuf *z = rnnc_dmodel_logits(d->dm, &act);
+    *logits = from_logits;
+    if (from_logits || !z)
+        return yp;
+    if ((k == RNNC_BLOSS_BCE && act == RNNC_ACT_SIGMOID) ||
+        ((k == RNNC_BLOSS_CCE || k == RNNC_BLOSS_SCCE) && act == RNNC_ACT_SOFTMAX)) {
+        *logits = true;
+        return z;
+    }
+    return yp;
+}
+
 /* Keras's choice for compile's "crossentropy" and "accuracy" (losses.c
  * auto_kind, metrics.c). */
 static int auto_pick(const rnnc_tensor *yb, const rnnc_shape *ps)
@@ -556,7 +577,9 @@ rnnc_status rnnc__dstep_run(rnnc__dstep *d, const rnnc_tensor *xb, const rnnc_te
     RNNC_TRY(sbuf_get(d, &d->values, RNNC_F32, (size_t)rows, &values));
     if (train)
         RNNC_TRY(sbuf_get(d, &d->grad, RNNC_F32, yp->n, &grad));
-    RNNC_TRY(be->loss(lk, d->from_logits, rows, cols, yt, yp, &values, train ? &grad : NULL, 1.0f));
+    bool lz;
+    const rnnc_bbuf *lin = loss_input(d, lk, d->from_logits, yp, &lz);
+    RNNC_TRY(be->loss(lk, lz, rows, cols, yt, lin, &values, train ? &grad : NULL, 1.0f));
     RNNC_TRY(weighted_sum(d, rows, &values, w.loss, &d->lw, &scalars, 0));
     const float inv = w.divisor != 0 ? (float)(1.0 / w.divisor) : 0.0f;
     if (d->red != RNNC_REDUCTION_SUM) {
@@ -571,7 +594,8 @@ rnnc_status rnnc__dstep_run(rnnc__dstep *d, const rnnc_tensor *xb, const rnnc_te
             wb = &lwv; /* uploaded by weighted_sum */
         }
         RNNC_TRY(be->scale_rows(rows, cols, wb, d->red == RNNC_REDUCTION_SUM ? 1.0f : inv, &grad, &grad));
-        RNNC_TRY(rnnc_dmodel_backward(d->dm, &grad));
+        /* the loss's gradient is with respect to its input */
+        RNNC_TRY(lin != yp ? rnnc_dmodel_backward_logits(d->dm, &grad) : rnnc_dmodel_backward(d->dm, &grad));
     }
 
     /* the metrics (before the update: y_pred is this step's) */
@@ -589,10 +613,13 @@ rnnc_status rnnc__dstep_run(rnnc__dstep *d, const rnnc_tensor *xb, const rnnc_te
         const bool ids = m->is_loss ? m->loss == RNNC_BLOSS_SCCE : k == RNNC_BMETRIC_SPARSE_CATEGORICAL_ACCURACY;
         const rnnc_bbuf *mt;
         RNNC_TRY(targets(d, &tg, yb, &ps, ids, what, &mt));
-        if (m->is_loss)
-            RNNC_TRY(be->loss(m->loss, false, rows, cols, mt, yp, &values, NULL, 1.0f));
-        else
+        if (m->is_loss) {
+            bool mz;
+            const rnnc_bbuf *min = loss_input(d, m->loss, false, yp, &mz);
+            RNNC_TRY(be->loss(m->loss, mz, rows, cols, mt, min, &values, NULL, 1.0f));
+        } else {
             RNNC_TRY(be->metric(k, (float)rnnc_metric_threshold(m->m), rows, cols, mt, yp, &values));
+        }
         RNNC_TRY(weighted_sum(d, rows, &values, mw, &d->mw, &scalars, 1 + i));
     }
     if (train)
