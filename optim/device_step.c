@@ -434,7 +434,7 @@ static rnnc_status targets(rnnc__dstep *d, batch_targets *t, const rnnc_tensor *
 static const rnnc_bbuf *loss_input(const rnnc__dstep *d, rnnc_bloss k, bool from_logits, const rnnc_bbuf *yp,
                                    bool *logits)
 {
-    rnnc_act act;
+    rnnc_act act = RNNC_ACT_LINEAR;
     const rnnc_bbuf *z = rnnc_dmodel_logits(d->dm, &act);
     *logits = from_logits;
     if (from_logits || !z)
