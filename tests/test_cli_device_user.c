@@ -685,3 +685,77 @@ Test(cli_device_user, target_shape_refusal_comes_before_training)
     cr_expect_str_empty(r.out, "stdout: %s", r.out);
     rnnc_test_run_free(&r);
 }
+
+/* ---- data from files ---------------------------------------------------- */
+
+/* x (n, 6, 3), y (n, 2), sample_weight (n,) into dir/name, from a fixed
+ * sequence of values. */
+static void weighted_file(const char *dir, const char *name, int n, int salt)
+{
+    float x[40 * 6 * 3], y[40 * 2], sw[40];
+    for (int i = 0; i < n * 18; i++)
+        x[i] = (float)(((i + salt) * 37) % 23) / 23.0f - 0.5f;
+    for (int i = 0; i < n * 2; i++)
+        y[i] = (float)(((i + salt) * 11) % 7) / 7.0f;
+    for (int i = 0; i < n; i++)
+        sw[i] = (float)((i + salt) % 4) * 0.5f;
+    const rnnc_h5m_dataset ds[] = {
+        {"x", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 3, {(hsize_t)n, 6, 3}, x, false},
+        {"y", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, {(hsize_t)n, 2}, y, false},
+        {"sample_weight", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, {(hsize_t)n}, sw, false}};
+    char path[700];
+    path_join(path, sizeof path, dir, name);
+    cr_assert(rnnc_h5m_write(path, ds, 3));
+}
+
+/* A regression on HDF5 files with sample weights: the training file
+ * streamed in chunks, validation data of its own with its weights, the
+ * loss reduced by the sum of the weights, a weighted metric beside plain
+ * ones, AdamW with amsgrad and a piecewise-constant schedule. */
+static const char files_spec[] =
+    "model:\n"
+    "  class_name: Sequential\n"
+    "  config:\n"
+    "    layers:\n"
+    "      - {class_name: InputLayer, config: {batch_shape: [null, 6, 3]}}\n"
+    "      - {class_name: GRU, config: {name: g, units: 5, return_sequences: true}}\n"
+    "      - {class_name: GRU, config: {name: g2, units: 4, reset_after: false}}\n"
+    "      - {class_name: Dense, config: {name: d, units: 2, activation: tanh}}\n"
+    "compile:\n"
+    "  optimizer:\n"
+    "    class_name: AdamW\n"
+    "    config:\n"
+    "      amsgrad: true\n"
+    "      weight_decay: 0.05\n"
+    "      learning_rate: {class_name: PiecewiseConstantDecay, config: {boundaries: [4, 8], values: [0.05, 0.02, "
+    "0.01]}}\n"
+    "  loss: {class_name: MeanSquaredError, config: {reduction: mean_with_sample_weight}}\n"
+    "  metrics: [mae, mse]\n"
+    "  weighted_metrics: [mae]\n"
+    "fit:\n"
+    "  epochs: 3\n"
+    "  batch_size: 6\n"
+    "  seed: 9\n"
+    "  verbose: 2\n"
+    "  history: hist\n"
+    "  validation_data: {path: val.h5}\n"
+    "data: {path: train.h5, test: val.h5, streaming: true, chunk_size: 4, shuffle_window: 3}\n";
+
+Test(cli_device_user, streamed_files_with_sample_weights)
+{
+    char cpu[600], dev[600];
+    path_join(cpu, sizeof cpu, root, "cpu");
+    path_join(dev, sizeof dev, root, "dev");
+    mkdir(cpu, 0777);
+    mkdir(dev, 0777);
+    for (int side = 0; side < 2; side++) {
+        weighted_file(side ? dev : cpu, "train.h5", 30, 0);
+        weighted_file(side ? dev : cpu, "val.h5", 10, 5);
+    }
+    const char *extra[] = {"--save-weights", "w.weights.h5", NULL};
+    train_both(files_spec, extra, NULL, NULL);
+    const char *ev[12] = {"evaluate", "spec.yaml", "--weights", "w.weights.h5", NULL};
+    rnnc_test_run a = run_side(cpu, false, ev), b = run_side(dev, true, ev);
+    expect_same_printout(&a, &b, "evaluate");
+    cr_expect_eq(expect_same_outputs(cpu, dev), 6);
+}
