@@ -1383,16 +1383,18 @@ static void gpu_done(void)
 
 TestSuite(device_model_gpu, .fini = gpu_done);
 
-Test(device_model_gpu, fit_with_dropout_matches_the_cpu_path)
+static void fit_on_gpu(const char *layers)
 {
     const rnnc_backend_ops *g;
     if (rnnc_backend_ops_get(RNNC_DEVICE_CUDA, &g) != RNNC_OK)
         cr_skip_test("no CUDA device: %s", rnnc_last_error());
     const char *const names[] = {"GPU"};
-    fit_against_cpu_path(&g, 1, names, FIT_LAYERS);
-    fit_against_cpu_path(&g, 1, names, FIT_SEQ_LAYERS);
-    fit_against_cpu_path(&g, 1, names, FIT_BN_LAYERS);
+    fit_against_cpu_path(&g, 1, names, layers);
 }
+
+Test(device_model_gpu, fit_with_dropout_matches_the_cpu_path) { fit_on_gpu(FIT_LAYERS); }
+Test(device_model_gpu, fit_with_time_distributed_layer_norm_activation_matches_the_cpu_path) { fit_on_gpu(FIT_SEQ_LAYERS); }
+Test(device_model_gpu, fit_with_batch_norm_matches_the_cpu_path) { fit_on_gpu(FIT_BN_LAYERS); }
 
 /* A run that changes paths half way (as a checkpoint written on one path
  * and resumed on the other: the streams are the layers' own, which the
