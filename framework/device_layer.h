@@ -71,6 +71,10 @@ struct rnnc_layer_device_class {
     /* Reads the host batch itself (Embedding's ids): the runner uploads no
      * input for it. Such a class is refused anywhere but on the model input. */
     bool host_input;
+    /* A forward whose y is its x buffer is the CPU layer returning its
+     * input tensor itself (Dropout in inference or at rate 0), so the
+     * input's logits stay the output's (the runner carries them). */
+    bool passes_logits;
     rnnc_status (*create)(const rnnc_dlayer_init *in, rnnc_dlayer **out);
     rnnc_status (*forward)(rnnc_dlayer *d, rnnc_dlayer_io *io);
     /* After a training forward: dy shaped as its y. Accumulates the weight

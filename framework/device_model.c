@@ -32,6 +32,7 @@ struct rnnc_dmodel {
     rnnc_shape y_shape;
     const rnnc_bbuf *logits; /* rnnc_dmodel_logits */
     rnnc_act logits_act;
+    int logits_layer;        /* the layer that set them */
 };
 
 rnnc_status rnnc__dlayer_refuse(const rnnc_layer *l, const char *fmt, ...)
@@ -321,13 +322,19 @@ rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool trai
         RNNC_TRY(upload_input(dm, x));
         io.x = dm->x;
     }
+    int logits_layer = -1;
     for (int i = 0; i < dm->n_layers; i++) {
         const rnnc_layer *l = dm->m->layers[i];
+        const rnnc_bbuf *in_logits = io.logits;
         io.logits = NULL;
         rnnc_status s = dm->layers[i].cls->forward(dm->layers[i].inst, &io);
         if (s != RNNC_OK)
             return rnnc_fail_context(s, "Sequential '%s', layer %d: %s '%s': ", dm->m->name, i,
                                      l->cls->class_name, l->name);
+        if (io.logits)
+            logits_layer = i;
+        else if (in_logits && dm->layers[i].cls->passes_logits && io.y == io.x)
+            io.logits = in_logits; /* logits_act as it was */
         io.x = io.y;
         io.x_shape = io.y_shape;
         io.x_host = NULL;
@@ -335,9 +342,10 @@ rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool trai
     }
     dm->y = io.y;
     dm->y_shape = io.y_shape;
-    if (io.logits && dm->n_trainable > 0 && dm->layers[dm->n_layers - 1].cls->backward_logits) {
+    if (io.logits && dm->n_trainable > 0 && dm->layers[logits_layer].cls->backward_logits) {
         dm->logits = io.logits;
         dm->logits_act = io.logits_act;
+        dm->logits_layer = logits_layer;
     }
     dm->pending = training;
     *y = io.y;
@@ -383,7 +391,7 @@ static rnnc_status backward_from(rnnc_dmodel *dm, const rnnc_bbuf *dy, bool logi
         const rnnc_layer *l = dm->m->layers[i];
         const rnnc_bbuf *dx = NULL;
         const struct rnnc_layer_device_class *cls = dm->layers[i].cls;
-        rnnc_status s = (logits && i == dm->n_layers - 1 ? cls->backward_logits : cls->backward)(
+        rnnc_status s = (logits && i == dm->logits_layer ? cls->backward_logits : cls->backward)(
             dm->layers[i].inst, g, i > 0 ? &dx : NULL);
         if (s != RNNC_OK)
             return rnnc_fail_context(s, "Sequential '%s', layer %d: %s '%s' backward: ", dm->m->name, i,

@@ -177,6 +177,7 @@ static rnnc_status dropout_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const
 }
 
 const struct rnnc_layer_device_class rnnc_dropout_device_class = {
+    .passes_logits = true, /* dropout.c returns its input when it draws no mask */
     .create = dropout_dcreate,
     .forward = dropout_dforward,
     .backward = dropout_dbackward,

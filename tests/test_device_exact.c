@@ -293,3 +293,27 @@ Test(device_exact, binary_accuracy_takes_the_metric_threshold)
     fit_paths(text, NULL, 0.3, &d);
     data_free(&d);
 }
+
+/* A Dropout after the softmax returns its input when it draws no mask (in
+ * evaluation, and in training at rate 0): the CPU path then still finds
+ * the logits behind it; in a training call at rate 0.5 it multiplies, and
+ * both paths clip. */
+Test(device_exact, a_dropout_passing_the_softmax_through_keeps_its_logits)
+{
+    rs = 4;
+    data d = {filled(RNNC_F32, RNNC_SHAPE(16, 4), -2, 2, false), filled(RNNC_F32, RNNC_SHAPE(16), 0, 3, true),
+              filled(RNNC_F32, RNNC_SHAPE(8, 4), -2, 2, false), filled(RNNC_F32, RNNC_SHAPE(8), 0, 3, true)};
+    const char *head = "{class_name: Sequential, config: {name: s, layers: ["
+                       "{class_name: InputLayer, config: {batch_shape: [null, 4]}}, "
+                       "{class_name: Dense, config: {name: dense, units: 3, activation: softmax, "
+                       "kernel_initializer: {class_name: RandomNormal, config: {stddev: 8.0, seed: 5}}}}, "
+                       "{class_name: Dropout, config: {name: drop, rate: %s, seed: 7}}]}}";
+    const char *compile = "{optimizer: {class_name: SGD, config: {learning_rate: 0.001}}, "
+                          "loss: sparse_categorical_crossentropy, metrics: [sparse_categorical_crossentropy]}";
+    char text[1024];
+    snprintf(text, sizeof text, head, "0.5");
+    fit_paths(text, compile, 0, &d);
+    snprintf(text, sizeof text, head, "0.0");
+    fit_paths(text, compile, 0, &d);
+    data_free(&d);
+}
