@@ -71,7 +71,8 @@ typedef struct rnnc_bbuf {
     X(RNNC_BOP_COPY_BLOCK, "copy_block")                                      \
     X(RNNC_BOP_REVERSE_TIME, "reverse_time")                                  \
     X(RNNC_BOP_LAYER_NORM, "layer_norm") /* and layer_norm_backward */        \
-    X(RNNC_BOP_BATCH_NORM, "batch_norm") /* and batch_norm_backward */
+    X(RNNC_BOP_BATCH_NORM, "batch_norm") /* and batch_norm_backward */ \
+    X(RNNC_BOP_LSTM, "lstm") /* lstm_create/destroy/forward/backward */
 
 typedef enum {
 #define X(e, name) e,
@@ -118,6 +119,20 @@ typedef struct rnnc_bgru_config {
      * generic kernel. The CPU backend ignores it. */
     bool cudnn;
 } rnnc_bgru_config;
+
+/* An LSTM layer's whole-sequence computation (Keras's LSTM) as one op with
+ * state, like the GRU's. Keras layout: kernel (F, 4U), recurrent_kernel
+ * (U, 4U), bias (4U), the column blocks gates i, f, c, o in that order;
+ * z = x kernel + h recurrent_kernel + bias, i, f, o = recurrent_activation,
+ * g = activation(z_c), c' = f c + i g, h' = o activation(c').
+ * unit_forget_bias is an initializer matter only (the bias is given). */
+typedef struct rnnc_blstm rnnc_blstm; /* a backend's LSTM */
+typedef struct rnnc_blstm_config {
+    int64_t input_size, units;      /* F, U >= 1 */
+    rnnc_act activation, recurrent_activation; /* element-wise ones */
+    bool use_bias, go_backwards, return_sequences, zero_output_for_mask;
+    bool cudnn; /* reserved for a cuDNN LSTM; no backend runs one yet (false) */
+} rnnc_blstm_config;
 
 typedef struct rnnc_sgd_params {
     float lr, momentum; /* momentum 0: plain SGD (no slot read) */
@@ -256,6 +271,35 @@ struct rnnc_backend_ops {
      * RNNC_E_STATE. */
     rnnc_status (*gru_backward)(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dh0,
                                 rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel, rnnc_bbuf *dbias);
+
+    /* ---- the LSTM layer (supports(RNNC_BOP_LSTM, RNNC_F32); the CPU
+     * table only so far: entries NULL where supports says no) ---- */
+    /* RNNC_E_ARG on a bad config (sizes, non element-wise activations).
+     * Caller destroys. */
+    rnnc_status (*lstm_create)(const rnnc_blstm_config *c, rnnc_blstm **out);
+    void (*lstm_destroy)(rnnc_blstm *g); /* NULL is a no-op */
+    /* Forward over x (B, T, F) with the Keras-layout weights (bias NULL
+     * without use_bias). h0, c0 (B, U) each or NULL (zeros). mask: HOST
+     * uint8 (B, T), non-zero = keep, or NULL. Writes y: (B, T, U) every
+     * output in processing order when return_sequences, else (B, U) the
+     * last output; h_state, c_state (B, U) the final states, or NULL when
+     * not wanted. Masked steps as the generic loop: both states frozen, the
+     * output the previous output, zeros before the first kept step (zeros
+     * with zero_output_for_mask); go_backwards reads the steps in reverse.
+     * training: keep what backward needs. */
+    rnnc_status (*lstm_forward)(rnnc_blstm *g, int64_t B, int64_t T, const rnnc_bbuf *x,
+                                const rnnc_bbuf *h0, const rnnc_bbuf *c0, const uint8_t *mask,
+                                const rnnc_bbuf *kernel, const rnnc_bbuf *recurrent_kernel,
+                                const rnnc_bbuf *bias, bool training, rnnc_bbuf *y,
+                                rnnc_bbuf *h_state, rnnc_bbuf *c_state);
+    /* After a training forward, at most once: dy shaped as that forward's y
+     * (no cotangent for the final states). dx (B, T, F), dh0 and dc0 (B, U)
+     * written (NULL: not wanted); dkernel, drecurrent_kernel and dbias
+     * accumulated (+=; dbias NULL without bias). A second call, or one
+     * without a training forward, fails with RNNC_E_STATE. */
+    rnnc_status (*lstm_backward)(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dh0,
+                                 rnnc_bbuf *dc0, rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel,
+                                 rnnc_bbuf *dbias);
 
     /* ---- layout (Bidirectional's merge and its gradient) ---- */
     /* A block of columns between two row-major float32 matrices with the

@@ -43,4 +43,15 @@ rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf 
                                    rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel,
                                    rnnc_bbuf *dbias);
 
+rnnc_status rnnc__cpu_lstm_create(const rnnc_blstm_config *c, rnnc_blstm **out);
+void rnnc__cpu_lstm_destroy(rnnc_blstm *g);
+rnnc_status rnnc__cpu_lstm_forward(rnnc_blstm *g, int64_t B, int64_t T, const rnnc_bbuf *x,
+                                   const rnnc_bbuf *h0, const rnnc_bbuf *c0, const uint8_t *mask,
+                                   const rnnc_bbuf *kernel, const rnnc_bbuf *recurrent_kernel,
+                                   const rnnc_bbuf *bias, bool training, rnnc_bbuf *y,
+                                   rnnc_bbuf *h_state, rnnc_bbuf *c_state);
+rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbuf *dx,
+                                    rnnc_bbuf *dh0, rnnc_bbuf *dc0, rnnc_bbuf *dkernel,
+                                    rnnc_bbuf *drecurrent_kernel, rnnc_bbuf *dbias);
+
 #endif

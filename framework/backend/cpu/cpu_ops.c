@@ -16,6 +16,7 @@
  *   scale_rows, gather/scatter, metrics, copy_block, reverse_time, layer_norm
  *                  cpu_train_ops.c;
  *   the GRU        cpu_gru.c (a float32 reference with BPTT).
+ *   the LSTM       cpu_lstm.c (likewise).
  * Nothing here changes an existing caller. */
 #include <cblas.h>
 #include <math.h>
@@ -405,6 +406,10 @@ static const rnnc_backend_ops cpu_ops = {
     .gru_destroy = rnnc__cpu_gru_destroy,
     .gru_forward = rnnc__cpu_gru_forward,
     .gru_backward = rnnc__cpu_gru_backward,
+    .lstm_create = rnnc__cpu_lstm_create,
+    .lstm_destroy = rnnc__cpu_lstm_destroy,
+    .lstm_forward = rnnc__cpu_lstm_forward,
+    .lstm_backward = rnnc__cpu_lstm_backward,
     .copy_block = rnnc__cpu_copy_block,
     .reverse_time = rnnc__cpu_reverse_time,
     .layer_norm = rnnc__cpu_layer_norm,

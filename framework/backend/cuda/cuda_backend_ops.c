@@ -397,10 +397,16 @@ static rnnc_status cuda_batch_norm_backward(int64_t rows, int64_t cols, bool tra
     return RNNC_OK;
 }
 
+/* Every op but the LSTM (no CUDA LSTM yet: an LSTM model is refused). */
+static bool cuda_supports(rnnc_bop op, rnnc_dtype dtype)
+{
+    return op != RNNC_BOP_LSTM && rnnc__bop_supports_f32(op, dtype);
+}
+
 static const rnnc_backend_ops cuda_ops = {
     .name = "cuda",
     .device = RNNC_DEVICE_CUDA,
-    .supports = rnnc__bop_supports_f32,
+    .supports = cuda_supports,
     .alloc = cuda_alloc,
     .free = cuda_free,
     .upload = cuda_upload,

@@ -1,0 +1,432 @@
+/* cpu_lstm.c - the CPU backend's LSTM op (backend_ops.h lstm_create /
+ * forward / backward): a plain float32 reference of Keras's LSTM over a
+ * whole sequence with backpropagation through time, for the device model
+ * on the CPU table (the CPU training path itself keeps layers/lstm_fused.c).
+ *
+ * Keras's LSTMCell: z = x W + h R + b split into the gates i, f, c, o (the
+ * kernel's column blocks in that order); i, f, o = recurrent_activation,
+ * g = activation(z_c); c' = f c + i g; h' = o activation(c'). Masks as the
+ * generic loop (framework/rnn.h): on a masked step both states are frozen
+ * and the output is the previous output (zeros before a row's first kept
+ * step, zeros always with zero_output_for_mask); go_backwards reads the
+ * steps in reverse and returns outputs in processing order. Activations
+ * through rnnc_act_apply / rnnc_act_deriv (evaluated in double, stored as
+ * float). Products are cblas_sgemm: one (B*T, F) x (F, 4U) for the input
+ * projections, one per step for the recurrence; backward mirrors them and
+ * ends with one GEMM each for dx and dkernel.
+ *
+ * The forward copies the weights and, when training, x, so the caller's
+ * buffers may change before backward. Workspaces grow to the largest
+ * (B, T) seen and are reused. The argument checks are this file's own
+ * (lstm_* below), written for any backend. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "framework/backend/cpu/cpu_internal.h"
+#include "framework/backend_ops_internal.h"
+
+#define BE (rnnc_backend_ops_cpu())
+
+typedef struct fbuf {
+    float *p;
+    size_t cap;
+} fbuf;
+
+struct rnnc_blstm {
+    rnnc_blstm_config c;
+    int64_t B, T;
+    bool has_forward, trained, backward_done, masked;
+    fbuf W, R, bias; /* copies of the weights */
+    fbuf x;          /* (B, T, F) copy when training */
+    fbuf xp;         /* (B, T, 4U) x W + bias */
+    fbuf hs, cs;     /* (T + 1, B, U) states; [0] = h0 / c0 */
+    fbuf pre, act;   /* (T, B, 4U) pre-activations and values of i, f, g, o */
+    fbuf ca;         /* (T, B, U) activation(c') */
+    fbuf rec;        /* (B, 4U) per-step recurrent products */
+    fbuf prev;       /* (B, U) previous output */
+    uint8_t *mask;   /* (B, T) copy (masked) */
+    size_t mask_cap;
+};
+
+/* ---- argument checks ------------------------------------------------------ */
+
+static bool same(const rnnc_bbuf *a, const rnnc_bbuf *b) { return a && b && a == b; }
+
+static rnnc_status lstm_config_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c)
+{
+    if (!c)
+        return rnnc_fail(RNNC_E_ARG, "%s lstm_create: config is NULL", be->name);
+    if (c->input_size < 1 || c->units < 1 || c->input_size > (1 << 24) || c->units > (1 << 16))
+        return rnnc_fail(RNNC_E_ARG, "%s lstm_create: input_size %lld and units %lld must be in "
+                         "[1, 2^24] and [1, 2^16]", be->name, (long long)c->input_size,
+                         (long long)c->units);
+    if ((unsigned)c->activation >= RNNC_ACT_COUNT || !rnnc_act_is_elementwise(c->activation) ||
+        (unsigned)c->recurrent_activation >= RNNC_ACT_COUNT ||
+        !rnnc_act_is_elementwise(c->recurrent_activation))
+        return rnnc_fail(RNNC_E_ARG, "%s lstm_create: activation '%s' / recurrent_activation '%s': "
+                         "the LSTM op takes element-wise activations only", be->name,
+                         rnnc_act_name(c->activation), rnnc_act_name(c->recurrent_activation));
+    return RNNC_OK;
+}
+
+static rnnc_status lstm_weights(const rnnc_backend_ops *be, const char *op, const char *prefix,
+                                const rnnc_blstm_config *c, const rnnc_bbuf *k, const rnnc_bbuf *r,
+                                const rnnc_bbuf *b)
+{
+    const int64_t F = c->input_size, U = c->units;
+    char nk[32], nr[32], nb[32];
+    snprintf(nk, sizeof nk, "%skernel", prefix);
+    snprintf(nr, sizeof nr, "%srecurrent_kernel", prefix);
+    snprintf(nb, sizeof nb, "%sbias", prefix);
+    RNNC_TRY(rnnc__bop_check(be, op, nk, k, RNNC_F32, (size_t)(F * 4 * U)));
+    RNNC_TRY(rnnc__bop_check(be, op, nr, r, RNNC_F32, (size_t)(U * 4 * U)));
+    if (c->use_bias)
+        return rnnc__bop_check(be, op, nb, b, RNNC_F32, (size_t)(4 * U));
+    if (b)
+        return rnnc_fail(RNNC_E_ARG, "%s %s: argument '%s' given to an LSTM with use_bias=False",
+                         be->name, op, nb);
+    return RNNC_OK;
+}
+
+static rnnc_status lstm_forward_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c,
+                                      int64_t B, int64_t T, const rnnc_bbuf *x, const rnnc_bbuf *h0,
+                                      const rnnc_bbuf *c0, const rnnc_bbuf *kernel,
+                                      const rnnc_bbuf *recurrent_kernel, const rnnc_bbuf *bias,
+                                      const rnnc_bbuf *y, const rnnc_bbuf *h_state,
+                                      const rnnc_bbuf *c_state)
+{
+    const char *op = "lstm_forward";
+    const int64_t F = c->input_size, U = c->units;
+    if (B < 1 || T < 1 || B > (1 << 24) || T > (1 << 24) ||
+        (double)B * (double)T * (double)(4 * U + F) > 1.5e9)
+        return rnnc_fail(RNNC_E_SHAPE, "%s %s: batch %lld x timesteps %lld out of range (each >= 1)",
+                         be->name, op, (long long)B, (long long)T);
+    const size_t bu = (size_t)(B * U);
+    RNNC_TRY(rnnc__bop_check(be, op, "x", x, RNNC_F32, (size_t)(B * T * F)));
+    if (h0)
+        RNNC_TRY(rnnc__bop_check(be, op, "h0", h0, RNNC_F32, bu));
+    if (c0)
+        RNNC_TRY(rnnc__bop_check(be, op, "c0", c0, RNNC_F32, bu));
+    RNNC_TRY(lstm_weights(be, op, "", c, kernel, recurrent_kernel, bias));
+    RNNC_TRY(rnnc__bop_check(be, op, "y", y, RNNC_F32, c->return_sequences ? bu * (size_t)T : bu));
+    if (h_state)
+        RNNC_TRY(rnnc__bop_check(be, op, "h_state", h_state, RNNC_F32, bu));
+    if (c_state)
+        RNNC_TRY(rnnc__bop_check(be, op, "c_state", c_state, RNNC_F32, bu));
+    const rnnc_bbuf *outs[] = {y, h_state, c_state}, *ins[] = {x, h0, c0};
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 3; j++)
+            if (same(outs[i], ins[j]) || (j > i && same(outs[i], outs[j])))
+                return rnnc_fail(RNNC_E_ARG, "%s %s: the outputs must not be inputs or each other",
+                                 be->name, op);
+    }
+    return RNNC_OK;
+}
+
+static rnnc_status lstm_backward_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c,
+                                       int64_t B, int64_t T, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                       const rnnc_bbuf *dh0, const rnnc_bbuf *dc0,
+                                       const rnnc_bbuf *dkernel, const rnnc_bbuf *drecurrent_kernel,
+                                       const rnnc_bbuf *dbias)
+{
+    const char *op = "lstm_backward";
+    const int64_t F = c->input_size, U = c->units;
+    const size_t bu = (size_t)(B * U);
+    RNNC_TRY(rnnc__bop_check(be, op, "dy", dy, RNNC_F32, c->return_sequences ? bu * (size_t)T : bu));
+    if (dx)
+        RNNC_TRY(rnnc__bop_check(be, op, "dx", dx, RNNC_F32, (size_t)(B * T * F)));
+    if (dh0)
+        RNNC_TRY(rnnc__bop_check(be, op, "dh0", dh0, RNNC_F32, bu));
+    if (dc0)
+        RNNC_TRY(rnnc__bop_check(be, op, "dc0", dc0, RNNC_F32, bu));
+    RNNC_TRY(lstm_weights(be, op, "d", c, dkernel, drecurrent_kernel, dbias));
+    if (same(dx, dy) || same(dh0, dy) || same(dh0, dx) || same(dc0, dy) || same(dc0, dx) ||
+        same(dc0, dh0))
+        return rnnc_fail(RNNC_E_ARG, "%s %s: the outputs must not be dy or each other", be->name, op);
+    return RNNC_OK;
+}
+
+/* ---- the op ---------------------------------------------------------------- */
+
+static rnnc_status fbuf_reserve(fbuf *b, size_t n)
+{
+    if (n <= b->cap)
+        return RNNC_OK;
+    float *p = realloc(b->p, n * sizeof *p);
+    if (!p)
+        return rnnc_fail(RNNC_E_NOMEM, "cpu lstm: out of memory for %zu floats", n);
+    b->p = p;
+    b->cap = n;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_lstm_create(const rnnc_blstm_config *c, rnnc_blstm **out)
+{
+    RNNC_TRY(lstm_config_check(BE, c));
+    rnnc_blstm *g = calloc(1, sizeof *g);
+    if (!g)
+        return rnnc_fail(RNNC_E_NOMEM, "cpu lstm_create: out of memory");
+    g->c = *c;
+    *out = g;
+    return RNNC_OK;
+}
+
+void rnnc__cpu_lstm_destroy(rnnc_blstm *g)
+{
+    if (!g)
+        return;
+    fbuf *bufs[] = {&g->W,   &g->R,   &g->bias, &g->x,   &g->xp,  &g->hs,
+                    &g->cs,  &g->pre, &g->act,  &g->ca,  &g->rec, &g->prev};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]->p);
+    free(g->mask);
+    free(g);
+}
+
+static rnnc_status reserve_forward(rnnc_blstm *g, int64_t B, int64_t T, bool masked)
+{
+    const size_t F = (size_t)g->c.input_size, U = (size_t)g->c.units, b = (size_t)B, t = (size_t)T;
+    RNNC_TRY(fbuf_reserve(&g->W, F * 4 * U));
+    RNNC_TRY(fbuf_reserve(&g->R, U * 4 * U));
+    RNNC_TRY(fbuf_reserve(&g->bias, 4 * U));
+    RNNC_TRY(fbuf_reserve(&g->x, b * t * F));
+    RNNC_TRY(fbuf_reserve(&g->xp, b * t * 4 * U));
+    RNNC_TRY(fbuf_reserve(&g->hs, (t + 1) * b * U));
+    RNNC_TRY(fbuf_reserve(&g->cs, (t + 1) * b * U));
+    RNNC_TRY(fbuf_reserve(&g->pre, t * b * 4 * U));
+    RNNC_TRY(fbuf_reserve(&g->act, t * b * 4 * U));
+    RNNC_TRY(fbuf_reserve(&g->ca, t * b * U));
+    RNNC_TRY(fbuf_reserve(&g->rec, b * 4 * U));
+    RNNC_TRY(fbuf_reserve(&g->prev, b * U));
+    if (masked && b * t > g->mask_cap) {
+        uint8_t *m = realloc(g->mask, b * t);
+        if (!m)
+            return rnnc_fail(RNNC_E_NOMEM, "cpu lstm: out of memory for a %lld x %lld mask",
+                             (long long)B, (long long)T);
+        g->mask = m;
+        g->mask_cap = b * t;
+    }
+    return RNNC_OK;
+}
+
+static float act(rnnc_act a, float x) { return (float)rnnc_act_apply(a, (double)x); }
+
+static float dact(rnnc_act a, float x, float y)
+{
+    return (float)rnnc_act_deriv(a, (double)x, (double)y);
+}
+
+/* C (m, n) = op(A) op(B) + beta C, row-major with leading dimensions. */
+static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Step k (time t): the gates from xp at time t and the previous states
+ * hp, cp; the new states into hn, cn (every row, masked or not). */
+static void step_forward(rnnc_blstm *g, int64_t k, int64_t t, const float *hp, const float *cp,
+                         float *hn, float *cn)
+{
+    const int64_t B = g->B, T = g->T, U = g->c.units, G = 4 * U;
+    const rnnc_act fa = g->c.activation, ra = g->c.recurrent_activation;
+    float *rec = g->rec.p, *pre = g->pre.p + k * B * G, *av = g->act.p + k * B * G,
+          *ca = g->ca.p + k * B * U;
+    gemm(false, false, B, G, U, hp, U, g->R.p, G, 0.0f, rec, G);
+    for (int64_t b = 0; b < B; b++) {
+        const float *xp = g->xp.p + (b * T + t) * G, *rc = rec + b * G;
+        float *p = pre + b * G, *a = av + b * G;
+        for (int64_t j = 0; j < G; j++) {
+            p[j] = xp[j] + rc[j];
+            a[j] = act(j >= 2 * U && j < 3 * U ? fa : ra, p[j]);
+        }
+        for (int64_t j = 0; j < U; j++) {
+            const int64_t i = b * U + j;
+            cn[i] = a[U + j] * cp[i] + a[j] * a[2 * U + j];
+            ca[i] = act(fa, cn[i]);
+            hn[i] = a[3 * U + j] * ca[i];
+        }
+    }
+}
+
+rnnc_status rnnc__cpu_lstm_forward(rnnc_blstm *g, int64_t B, int64_t T, const rnnc_bbuf *x,
+                                   const rnnc_bbuf *h0, const rnnc_bbuf *c0, const uint8_t *mask,
+                                   const rnnc_bbuf *kernel, const rnnc_bbuf *recurrent_kernel,
+                                   const rnnc_bbuf *bias, bool training, rnnc_bbuf *y,
+                                   rnnc_bbuf *h_state, rnnc_bbuf *c_state)
+{
+    if (!g)
+        return rnnc_fail(RNNC_E_ARG, "cpu lstm_forward: the LSTM is NULL");
+    const rnnc_blstm_config *c = &g->c;
+    RNNC_TRY(lstm_forward_check(BE, c, B, T, x, h0, c0, kernel, recurrent_kernel, bias, y, h_state,
+                                c_state));
+    g->has_forward = false;
+    RNNC_TRY(reserve_forward(g, B, T, mask != NULL));
+    g->B = B;
+    g->T = T;
+    g->masked = mask != NULL;
+    const int64_t F = c->input_size, U = c->units, G = 4 * U;
+    const size_t nbu = (size_t)(B * U);
+    memcpy(g->W.p, kernel->data, (size_t)(F * G) * sizeof(float));
+    memcpy(g->R.p, recurrent_kernel->data, (size_t)(U * G) * sizeof(float));
+    if (bias)
+        memcpy(g->bias.p, bias->data, (size_t)G * sizeof(float));
+    if (training)
+        memcpy(g->x.p, x->data, (size_t)(B * T * F) * sizeof(float));
+    if (mask)
+        for (int64_t i = 0; i < B * T; i++)
+            g->mask[i] = mask[i] != 0;
+    gemm(false, false, B * T, G, F, x->data, F, g->W.p, G, 0.0f, g->xp.p, G);
+    if (bias)
+        for (int64_t i = 0; i < B * T; i++)
+            for (int64_t j = 0; j < G; j++)
+                g->xp.p[i * G + j] += g->bias.p[j];
+    float *hs = g->hs.p, *cs = g->cs.p, *prev = g->prev.p, *Y = y->data;
+    if (h0)
+        memcpy(hs, h0->data, nbu * sizeof(float));
+    else
+        memset(hs, 0, nbu * sizeof(float));
+    if (c0)
+        memcpy(cs, c0->data, nbu * sizeof(float));
+    else
+        memset(cs, 0, nbu * sizeof(float));
+    memset(prev, 0, nbu * sizeof(float));
+    for (int64_t k = 0; k < T; k++) {
+        const int64_t t = c->go_backwards ? T - 1 - k : k;
+        const float *hp = hs + k * B * U, *cp = cs + k * B * U;
+        float *hn = hs + (k + 1) * B * U, *cn = cs + (k + 1) * B * U;
+        step_forward(g, k, t, hp, cp, hn, cn);
+        for (int64_t b = 0; b < B; b++) {
+            const bool keep = !mask || g->mask[b * T + t];
+            float *pv = prev + b * U;
+            if (!keep) { /* both states are frozen */
+                memcpy(hn + b * U, hp + b * U, (size_t)U * sizeof(float));
+                memcpy(cn + b * U, cp + b * U, (size_t)U * sizeof(float));
+            }
+            if (keep)
+                memcpy(pv, hn + b * U, (size_t)U * sizeof(float));
+            else if (c->zero_output_for_mask)
+                memset(pv, 0, (size_t)U * sizeof(float));
+            if (c->return_sequences)
+                memcpy(Y + (b * T + k) * U, pv, (size_t)U * sizeof(float));
+        }
+    }
+    if (!c->return_sequences)
+        memcpy(Y, prev, nbu * sizeof(float));
+    if (h_state)
+        memcpy(h_state->data, hs + T * B * U, nbu * sizeof(float));
+    if (c_state)
+        memcpy(c_state->data, cs + T * B * U, nbu * sizeof(float));
+    g->has_forward = true;
+    g->trained = training;
+    g->backward_done = false;
+    return RNNC_OK;
+}
+
+/* Backward workspaces: dz (B, T, 4U) gate pre-activation gradients by
+ * time; dh, dc (B, U) the state gradients flowing into step k's outputs;
+ * carry (B, U) the gradient of the previous output; dhp (B, U). */
+typedef struct lstm_bwd_ws {
+    float *dz, *dh, *dc, *carry, *dhp;
+} lstm_bwd_ws;
+
+/* Step k (time t): the gate gradients into ws->dz (time t), dc moved to
+ * the previous cell state, ws->dhp the previous h's gradient except the
+ * product through R. */
+static void step_backward(const rnnc_blstm *g, int64_t k, int64_t t, const float *dY, lstm_bwd_ws *ws)
+{
+    const int64_t B = g->B, T = g->T, U = g->c.units, G = 4 * U;
+    const rnnc_act fa = g->c.activation, ra = g->c.recurrent_activation;
+    const bool seq = g->c.return_sequences, zofm = g->c.zero_output_for_mask;
+    const float *cp = g->cs.p + k * B * U, *pre = g->pre.p + k * B * G, *av = g->act.p + k * B * G,
+                *ca = g->ca.p + k * B * U, *cn = g->cs.p + (k + 1) * B * U;
+    for (int64_t b = 0; b < B; b++) {
+        const bool keep = !g->masked || g->mask[b * T + t];
+        float *dz = ws->dz + (b * T + t) * G;
+        const float *p = pre + b * G, *a = av + b * G;
+        for (int64_t j = 0; j < U; j++) {
+            const int64_t i = b * U + j;
+            float gout = ws->carry[i];
+            if (seq)
+                gout += dY[(b * T + k) * U + j];
+            else if (k == T - 1)
+                gout += dY[i];
+            if (!keep) { /* out = previous output (or zeros); states = previous states */
+                ws->carry[i] = zofm ? 0.0f : gout;
+                ws->dhp[i] = ws->dh[i];
+                dz[j] = dz[U + j] = dz[2 * U + j] = dz[3 * U + j] = 0.0f;
+                continue;
+            }
+            ws->carry[i] = 0.0f;
+            const float dhn = gout + ws->dh[i];
+            const float gi = a[j], gf = a[U + j], gg = a[2 * U + j], go = a[3 * U + j];
+            const float dcn = ws->dc[i] + dhn * go * dact(fa, cn[i], ca[i]);
+            dz[j] = dcn * gg * dact(ra, p[j], gi);
+            dz[U + j] = dcn * cp[i] * dact(ra, p[U + j], gf);
+            dz[2 * U + j] = dcn * gi * dact(fa, p[2 * U + j], gg);
+            dz[3 * U + j] = dhn * ca[i] * dact(ra, p[3 * U + j], go);
+            ws->dc[i] = dcn * gf;
+            ws->dhp[i] = 0.0f;
+        }
+    }
+}
+
+rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbuf *dx,
+                                    rnnc_bbuf *dh0, rnnc_bbuf *dc0, rnnc_bbuf *dkernel,
+                                    rnnc_bbuf *drecurrent_kernel, rnnc_bbuf *dbias)
+{
+    if (!g)
+        return rnnc_fail(RNNC_E_ARG, "cpu lstm_backward: the LSTM is NULL");
+    if (!g->has_forward || !g->trained)
+        return rnnc_fail(RNNC_E_STATE, "cpu lstm_backward: needs a forward with training=true first");
+    if (g->backward_done)
+        return rnnc_fail(RNNC_E_STATE, "cpu lstm_backward: backward already ran for this forward");
+    const rnnc_blstm_config *c = &g->c;
+    const int64_t B = g->B, T = g->T, F = c->input_size, U = c->units, G = 4 * U;
+    RNNC_TRY(lstm_backward_check(BE, c, B, T, dy, dx, dh0, dc0, dkernel, drecurrent_kernel, dbias));
+    const size_t nbu = (size_t)(B * U);
+    float *mem = calloc((size_t)(B * T * G) + 4 * nbu, sizeof(float));
+    if (!mem)
+        return rnnc_fail(RNNC_E_NOMEM, "cpu lstm_backward: out of memory");
+    lstm_bwd_ws ws = {mem, mem + B * T * G, NULL, NULL, NULL};
+    ws.dc = ws.dh + nbu;
+    ws.carry = ws.dc + nbu;
+    ws.dhp = ws.carry + nbu;
+    float *dR = drecurrent_kernel->data;
+    /* The step's rows of dz, gathered (B, 4U) for the recurrent products. */
+    float *dzk = malloc((size_t)(B * G) * sizeof *dzk);
+    if (!dzk) {
+        free(mem);
+        return rnnc_fail(RNNC_E_NOMEM, "cpu lstm_backward: out of memory");
+    }
+    for (int64_t k = T - 1; k >= 0; k--) {
+        const int64_t t = c->go_backwards ? T - 1 - k : k;
+        step_backward(g, k, t, dy->data, &ws);
+        for (int64_t b = 0; b < B; b++)
+            memcpy(dzk + b * G, ws.dz + (b * T + t) * G, (size_t)G * sizeof(float));
+        /* dh_prev += dz R^T, dR += h_prev^T dz (masked rows' dz are zeros). */
+        gemm(false, true, B, U, G, dzk, G, g->R.p, G, 1.0f, ws.dhp, U);
+        gemm(true, false, U, G, B, g->hs.p + k * B * U, U, dzk, G, 1.0f, dR, G);
+        memcpy(ws.dh, ws.dhp, nbu * sizeof(float));
+    }
+    free(dzk);
+    if (dh0)
+        memcpy(dh0->data, ws.dh, nbu * sizeof(float));
+    if (dc0)
+        memcpy(dc0->data, ws.dc, nbu * sizeof(float));
+    if (dx)
+        gemm(false, true, B * T, F, G, ws.dz, G, g->W.p, G, 0.0f, dx->data, F);
+    gemm(true, false, F, G, B * T, g->x.p, F, ws.dz, G, 1.0f, dkernel->data, G);
+    if (dbias) {
+        float *dB = dbias->data;
+        for (int64_t i = 0; i < B * T; i++)
+            for (int64_t j = 0; j < G; j++)
+                dB[j] += ws.dz[i * G + j];
+    }
+    free(mem);
+    g->backward_done = true;
+    return RNNC_OK;
+}
