@@ -8,6 +8,7 @@ struct rnnc_layer_device_class;
 
 extern const struct rnnc_layer_device_class rnnc_dense_device_class;
 extern const struct rnnc_layer_device_class rnnc_gru_device_class;
+extern const struct rnnc_layer_device_class rnnc_lstm_device_class;
 extern const struct rnnc_layer_device_class rnnc_embedding_device_class;
 extern const struct rnnc_layer_device_class rnnc_masking_device_class;
 extern const struct rnnc_layer_device_class rnnc_bidirectional_device_class;

@@ -10,6 +10,7 @@
 
 #include "framework/backend/cuda_gru.h"
 #include "framework/ops.h"
+#include "layers/device_classes.h"
 #include "layers/lstm_fused.h"
 #include "layers/registry.h"
 #include "layers/rnn_common.h"
@@ -124,6 +125,7 @@ static const rnnc_rnn_class lstm_class = {
         .get_config = rnnc__rnn_get_config,
         .destroy = rnnc__rnn_destroy,
         .supports_masking = false,
+        .device = &rnnc_lstm_device_class,
     },
     .inner_loop = lstm_inner_loop,
     .get_config = lstm_get_config,

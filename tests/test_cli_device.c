@@ -294,11 +294,11 @@ Test(cli_device, refusals_are_one_line_and_write_nothing)
 {
     char text[2048];
     snprintf(text, sizeof text, "%s%s%s%s", head,
-             "      - {class_name: LSTM, config: {name: lstm, units: 4}}\n"
+             "      - {class_name: SimpleRNN, config: {name: simple_rnn, units: 4}}\n"
              "      - {class_name: Dense, config: {name: dense, units: 1}}\n",
              "compile: {optimizer: adam, loss: mse}\nfit: {epochs: 1}\n", tail);
-    const char *w1[] = {"rnnc train: --device cuda: ", "lstm", "LSTM", NULL};
-    refused_spec("lstm.yaml", text, w1);
+    const char *w1[] = {"rnnc train: --device cuda: ", "simple_rnn", "SimpleRNN", NULL};
+    refused_spec("simple_rnn.yaml", text, w1);
 
     snprintf(text, sizeof text, "%s%s%s%s", head,
              "      - {class_name: GRU, config: {name: gru, units: 4}}\n"

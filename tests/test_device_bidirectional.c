@@ -357,9 +357,6 @@ Test(device_bidirectional, refusals)
     refused("{class_name: Bidirectional, config: {name: bidi, layer: {class_name: GRU, config: "
             "{name: gru, units: 2, return_state: true}}}}",
             "layer 'bidi' (Bidirectional): return_state=True has no device implementation");
-    refused("{class_name: Bidirectional, config: {name: bidi, layer: {class_name: LSTM, config: "
-            "{name: lstm, units: 2}}}}",
-            "layer 'bidi' (Bidirectional): the wrapped LSTM 'forward_lstm' has no device implementation");
     refused("{class_name: Bidirectional, config: {name: bidi, layer: {class_name: SimpleRNN, config: "
             "{name: rnn, units: 2}}}}",
             "layer 'bidi' (Bidirectional): the wrapped SimpleRNN 'forward_rnn' has no device implementation");

@@ -736,10 +736,10 @@ Test(device_fit, refuses_losses_and_metrics)
 
 Test(device_fit, refuses_layers_the_device_lacks)
 {
-    /* an LSTM has no device class (the line is device_model.c's) */
+    /* a SimpleRNN has no device class (the line is device_model.c's) */
     const char *spec_text =
         "{class_name: Sequential, config: {name: s, layers: [{class_name: InputLayer, config: {batch_shape: [null, 4, 2]}}, "
-        "{class_name: LSTM, config: {name: lstm, units: 3}}, {class_name: Dense, config: {name: dense, units: 1}}]}}";
+        "{class_name: SimpleRNN, config: {name: simple_rnn, units: 3}}, {class_name: Dense, config: {name: dense, units: 1}}]}}";
     rnnc_model *m;
     OK(rnnc_model_from_config(yaml(spec_text), NULL, &m));
     rnnc_trainer *tr;
@@ -747,7 +747,7 @@ Test(device_fit, refuses_layers_the_device_lacks)
     OK(rnnc_trainer_compile_config(tr, yaml("adam"), yaml("mse"), NULL, NULL));
     rnnc_status s = rnnc_trainer_set_device(tr, rnnc_backend_ops_cpu());
     cr_expect_eq(s, RNNC_E_UNSUPPORTED);
-    cr_expect(strstr(rnnc_last_error(), "lstm"), "%s", rnnc_last_error());
+    cr_expect(strstr(rnnc_last_error(), "simple_rnn"), "%s", rnnc_last_error());
     rnnc_trainer_destroy(tr);
     rnnc_model_destroy(m);
 }
