@@ -18,47 +18,30 @@
  * The forward copies the weights and, when training, x, so the caller's
  * buffers may change before backward. Workspaces grow to the largest
  * (B, T) seen and are reused. */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "framework/backend/cpu/cpu_internal.h"
+#include "framework/backend/cpu/cpu_rnn_util.h"
 #include "framework/backend_ops_internal.h"
 
 #define BE (rnnc_backend_ops_cpu())
-
-typedef struct fbuf {
-    float *p;
-    size_t cap;
-} fbuf;
 
 struct rnnc_bgru {
     rnnc_bgru_config c;
     int64_t B, T;
     bool has_forward, trained, backward_done, masked;
-    fbuf W, R, bias; /* copies of the weights */
-    fbuf x;          /* (B, T, F) copy when training */
-    fbuf xp;         /* (B, T, 3U) x W + input bias */
-    fbuf hs;         /* (T + 1, B, U) states; hs[0] = h0 */
-    fbuf pre, act;   /* (T, B, 3U) pre-activations and values of z, r, candidate */
-    fbuf rh;         /* (T, B, U) reset_after: h R_h + br_h; else r * h */
-    fbuf rec;        /* (B, 3U) per-step recurrent products */
-    fbuf prev;       /* (B, U) previous output */
+    cpu_fbuf W, R, bias; /* copies of the weights */
+    cpu_fbuf x;          /* (B, T, F) copy when training */
+    cpu_fbuf xp;         /* (B, T, 3U) x W + input bias */
+    cpu_fbuf hs;         /* (T + 1, B, U) states; hs[0] = h0 */
+    cpu_fbuf pre, act;   /* (T, B, 3U) pre-activations and values of z, r, candidate */
+    cpu_fbuf rh;         /* (T, B, U) reset_after: h R_h + br_h; else r * h */
+    cpu_fbuf rec;        /* (B, 3U) per-step recurrent products */
+    cpu_fbuf prev;       /* (B, U) previous output */
     uint8_t *mask;   /* (B, T) copy (masked) */
     size_t mask_cap;
 };
-
-static rnnc_status fbuf_reserve(fbuf *b, size_t n)
-{
-    if (n <= b->cap)
-        return RNNC_OK;
-    float *p = realloc(b->p, n * sizeof *p);
-    if (!p)
-        return rnnc_fail(RNNC_E_NOMEM, "cpu gru: out of memory for %zu floats", n);
-    b->p = p;
-    b->cap = n;
-    return RNNC_OK;
-}
 
 rnnc_status rnnc__cpu_gru_create(const rnnc_bgru_config *c, rnnc_bgru **out)
 {
@@ -75,7 +58,7 @@ void rnnc__cpu_gru_destroy(rnnc_bgru *g)
 {
     if (!g)
         return;
-    fbuf *bufs[] = {&g->W, &g->R, &g->bias, &g->x, &g->xp, &g->hs, &g->pre, &g->act, &g->rh, &g->rec,
+    cpu_fbuf *bufs[] = {&g->W, &g->R, &g->bias, &g->x, &g->xp, &g->hs, &g->pre, &g->act, &g->rh, &g->rec,
                     &g->prev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]->p);
@@ -86,17 +69,17 @@ void rnnc__cpu_gru_destroy(rnnc_bgru *g)
 static rnnc_status reserve_forward(rnnc_bgru *g, int64_t B, int64_t T, bool masked)
 {
     const size_t F = (size_t)g->c.input_size, U = (size_t)g->c.units, b = (size_t)B, t = (size_t)T;
-    RNNC_TRY(fbuf_reserve(&g->W, F * 3 * U));
-    RNNC_TRY(fbuf_reserve(&g->R, U * 3 * U));
-    RNNC_TRY(fbuf_reserve(&g->bias, 6 * U));
-    RNNC_TRY(fbuf_reserve(&g->x, b * t * F));
-    RNNC_TRY(fbuf_reserve(&g->xp, b * t * 3 * U));
-    RNNC_TRY(fbuf_reserve(&g->hs, (t + 1) * b * U));
-    RNNC_TRY(fbuf_reserve(&g->pre, t * b * 3 * U));
-    RNNC_TRY(fbuf_reserve(&g->act, t * b * 3 * U));
-    RNNC_TRY(fbuf_reserve(&g->rh, t * b * U));
-    RNNC_TRY(fbuf_reserve(&g->rec, b * 3 * U));
-    RNNC_TRY(fbuf_reserve(&g->prev, b * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->W, F * 3 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->R, U * 3 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->bias, 6 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->x, b * t * F));
+    RNNC_TRY(cpu_fbuf_reserve(&g->xp, b * t * 3 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->hs, (t + 1) * b * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->pre, t * b * 3 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->act, t * b * 3 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->rh, t * b * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->rec, b * 3 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->prev, b * U));
     if (masked && b * t > g->mask_cap) {
         uint8_t *m = realloc(g->mask, b * t);
         if (!m)
@@ -106,24 +89,6 @@ static rnnc_status reserve_forward(rnnc_bgru *g, int64_t B, int64_t T, bool mask
         g->mask_cap = b * t;
     }
     return RNNC_OK;
-}
-
-static float act(rnnc_act a, float x)
-{
-    return (float)rnnc_act_apply(a, (double)x);
-}
-
-static float dact(rnnc_act a, float x, float y)
-{
-    return (float)rnnc_act_deriv(a, (double)x, (double)y);
-}
-
-/* C (m, n) = A (m, k) B (k, n) + beta C with leading dimensions; tb: B is (n, k). */
-static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
-{
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
 /* One step's gates for every row: pre, act (and rh) at step k from xp at
@@ -137,22 +102,22 @@ static void step_forward(rnnc_bgru *g, int64_t k, int64_t t, const float *hp, fl
     float *rec = g->rec.p;
     float *pre = g->pre.p + k * B * G, *av = g->act.p + k * B * G, *rh = g->rh.p + k * B * U;
     if (g->c.reset_after)
-        gemm(false, false, B, G, U, hp, U, R, G, 0.0f, rec, G);
+        cpu_gemm(false, false, B, G, U, hp, U, R, G, 0.0f, rec, G);
     else
-        gemm(false, false, B, 2 * U, U, hp, U, R, G, 0.0f, rec, G);
+        cpu_gemm(false, false, B, 2 * U, U, hp, U, R, G, 0.0f, rec, G);
     for (int64_t b = 0; b < B; b++) {
         const float *xp = g->xp.p + (b * T + t) * G, *rc = rec + b * G;
         for (int64_t j = 0; j < 2 * U; j++) {
             const float p = xp[j] + rc[j] + (br ? br[j] : 0.0f);
             pre[b * G + j] = p;
-            av[b * G + j] = act(ra, p);
+            av[b * G + j] = cpu_act(ra, p);
         }
         if (!g->c.reset_after)
             for (int64_t j = 0; j < U; j++)
                 rh[b * U + j] = av[b * G + U + j] * hp[b * U + j];
     }
     if (!g->c.reset_after) /* (r * h) R_h into the candidate block */
-        gemm(false, false, B, U, U, rh, U, R + 2 * U, G, 0.0f, rec + 2 * U, G);
+        cpu_gemm(false, false, B, U, U, rh, U, R + 2 * U, G, 0.0f, rec + 2 * U, G);
     for (int64_t b = 0; b < B; b++) {
         const float *xp = g->xp.p + (b * T + t) * G, *rc = rec + b * G;
         for (int64_t j = 0; j < U; j++) {
@@ -164,7 +129,7 @@ static void step_forward(rnnc_bgru *g, int64_t k, int64_t t, const float *hp, fl
             } else {
                 p = xp[2 * U + j] + rc[2 * U + j];
             }
-            const float hh = act(fa, p), z = av[b * G + j];
+            const float hh = cpu_act(fa, p), z = av[b * G + j];
             pre[b * G + 2 * U + j] = p;
             av[b * G + 2 * U + j] = hh;
             hn[b * U + j] = z * hp[b * U + j] + (1.0f - z) * hh;
@@ -197,7 +162,7 @@ rnnc_status rnnc__cpu_gru_forward(rnnc_bgru *g, int64_t B, int64_t T, const rnnc
         for (int64_t i = 0; i < B * T; i++)
             g->mask[i] = mask[i] != 0;
     /* Input projections of every step, input bias included. */
-    gemm(false, false, B * T, G, F, x->data, F, g->W.p, G, 0.0f, g->xp.p, G);
+    cpu_gemm(false, false, B * T, G, F, x->data, F, g->W.p, G, 0.0f, g->xp.p, G);
     if (bias)
         for (int64_t i = 0; i < B * T; i++)
             for (int64_t j = 0; j < G; j++)
@@ -273,15 +238,15 @@ static void step_backward(const rnnc_bgru *g, int64_t k, int64_t t, const float 
             const float dhn = gout + ws->dst[i];
             const float z = av[b * G + j], hh = av[b * G + 2 * U + j];
             const float dz = dhn * (hp[i] - hh);
-            const float dah = dhn * (1.0f - z) * dact(fa, pre[b * G + 2 * U + j], hh);
-            const float dpz = dz * dact(ra, pre[b * G + j], z);
+            const float dah = dhn * (1.0f - z) * cpu_dact(fa, pre[b * G + 2 * U + j], hh);
+            const float dpz = dz * cpu_dact(ra, pre[b * G + j], z);
             ws->dhp[i] = dhn * z;
             dgx[j] = dpz;
             dgx[2 * U + j] = dah;
             dgh[j] = dpz;
             if (g->c.reset_after) {
                 const float r = av[b * G + U + j];
-                const float dpr = dah * rh[i] * dact(ra, pre[b * G + U + j], r);
+                const float dpr = dah * rh[i] * cpu_dact(ra, pre[b * G + U + j], r);
                 dgx[U + j] = dgh[U + j] = dpr;
                 dgh[2 * U + j] = dah * r;
             } else {
@@ -321,24 +286,24 @@ rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf 
         if (!c->reset_after) {
             /* d(r h) = dah R_h^T; then dr, its pre-activation, and d h through r. */
             const float *pre = g->pre.p + k * B * G, *av = g->act.p + k * B * G;
-            gemm(false, true, B, U, U, ws.dgh + 2 * U, G, R + 2 * U, G, 0.0f, drh, U);
+            cpu_gemm(false, true, B, U, U, ws.dgh + 2 * U, G, R + 2 * U, G, 0.0f, drh, U);
             for (int64_t b = 0; b < B; b++) {
                 if (g->masked && !g->mask[b * T + t])
                     continue;
                 for (int64_t j = 0; j < U; j++) {
                     const int64_t i = b * U + j;
                     const float r = av[b * G + U + j];
-                    const float dpr = drh[i] * hp[i] * dact(c->recurrent_activation, pre[b * G + U + j], r);
+                    const float dpr = drh[i] * hp[i] * cpu_dact(c->recurrent_activation, pre[b * G + U + j], r);
                     ws.dgx[(b * T + t) * G + U + j] = ws.dgh[b * G + U + j] = dpr;
                     ws.dhp[i] += drh[i] * r;
                 }
             }
-            gemm(true, false, U, U, B, g->rh.p + k * B * U, U, ws.dgh + 2 * U, G, 1.0f, dR + 2 * U, G);
+            cpu_gemm(true, false, U, U, B, g->rh.p + k * B * U, U, ws.dgh + 2 * U, G, 1.0f, dR + 2 * U, G);
         }
         /* Through the recurrent products: dh += dgh R^T, dR += h^T dgh. */
         const int64_t n = c->reset_after ? G : 2 * U;
-        gemm(false, true, B, U, n, ws.dgh, G, R, G, 1.0f, ws.dhp, U);
-        gemm(true, false, U, n, B, hp, U, ws.dgh, G, 1.0f, dR, G);
+        cpu_gemm(false, true, B, U, n, ws.dgh, G, R, G, 1.0f, ws.dhp, U);
+        cpu_gemm(true, false, U, n, B, hp, U, ws.dgh, G, 1.0f, dR, G);
         if (dB && c->reset_after)
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < G; j++)
@@ -348,8 +313,8 @@ rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf 
     if (dh0)
         memcpy(dh0->data, ws.dst, nbu * sizeof(float));
     if (dx)
-        gemm(false, true, B * T, F, G, ws.dgx, G, g->W.p, G, 0.0f, dx->data, F);
-    gemm(true, false, F, G, B * T, g->x.p, F, ws.dgx, G, 1.0f, dkernel->data, G);
+        cpu_gemm(false, true, B * T, F, G, ws.dgx, G, g->W.p, G, 0.0f, dx->data, F);
+    cpu_gemm(true, false, F, G, B * T, g->x.p, F, ws.dgx, G, 1.0f, dkernel->data, G);
     if (dB)
         for (int64_t i = 0; i < B * T; i++)
             for (int64_t j = 0; j < G; j++)

@@ -19,33 +19,28 @@
  * buffers may change before backward. Workspaces grow to the largest
  * (B, T) seen and are reused. The argument checks are this file's own
  * (lstm_* below), written for any backend. */
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "framework/backend/cpu/cpu_internal.h"
+#include "framework/backend/cpu/cpu_rnn_util.h"
 #include "framework/backend_ops_internal.h"
 
 #define BE (rnnc_backend_ops_cpu())
-
-typedef struct fbuf {
-    float *p;
-    size_t cap;
-} fbuf;
 
 struct rnnc_blstm {
     rnnc_blstm_config c;
     int64_t B, T;
     bool has_forward, trained, backward_done, masked;
-    fbuf W, R, bias; /* copies of the weights */
-    fbuf x;          /* (B, T, F) copy when training */
-    fbuf xp;         /* (B, T, 4U) x W + bias */
-    fbuf hs, cs;     /* (T + 1, B, U) states; [0] = h0 / c0 */
-    fbuf pre, act;   /* (T, B, 4U) pre-activations and values of i, f, g, o */
-    fbuf ca;         /* (T, B, U) activation(c') */
-    fbuf rec;        /* (B, 4U) per-step recurrent products */
-    fbuf prev;       /* (B, U) previous output */
+    cpu_fbuf W, R, bias; /* copies of the weights */
+    cpu_fbuf x;          /* (B, T, F) copy when training */
+    cpu_fbuf xp;         /* (B, T, 4U) x W + bias */
+    cpu_fbuf hs, cs;     /* (T + 1, B, U) states; [0] = h0 / c0 */
+    cpu_fbuf pre, act;   /* (T, B, 4U) pre-activations and values of i, f, g, o */
+    cpu_fbuf ca;         /* (T, B, U) activation(c') */
+    cpu_fbuf rec;        /* (B, 4U) per-step recurrent products */
+    cpu_fbuf prev;       /* (B, U) previous output */
     uint8_t *mask;   /* (B, T) copy (masked) */
     size_t mask_cap;
 };
@@ -150,18 +145,6 @@ static rnnc_status lstm_backward_check(const rnnc_backend_ops *be, const rnnc_bl
 
 /* ---- the op ---------------------------------------------------------------- */
 
-static rnnc_status fbuf_reserve(fbuf *b, size_t n)
-{
-    if (n <= b->cap)
-        return RNNC_OK;
-    float *p = realloc(b->p, n * sizeof *p);
-    if (!p)
-        return rnnc_fail(RNNC_E_NOMEM, "cpu lstm: out of memory for %zu floats", n);
-    b->p = p;
-    b->cap = n;
-    return RNNC_OK;
-}
-
 rnnc_status rnnc__cpu_lstm_create(const rnnc_blstm_config *c, rnnc_blstm **out)
 {
     RNNC_TRY(lstm_config_check(BE, c));
@@ -177,7 +160,7 @@ void rnnc__cpu_lstm_destroy(rnnc_blstm *g)
 {
     if (!g)
         return;
-    fbuf *bufs[] = {&g->W,   &g->R,   &g->bias, &g->x,   &g->xp,  &g->hs,
+    cpu_fbuf *bufs[] = {&g->W,   &g->R,   &g->bias, &g->x,   &g->xp,  &g->hs,
                     &g->cs,  &g->pre, &g->act,  &g->ca,  &g->rec, &g->prev};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]->p);
@@ -188,18 +171,18 @@ void rnnc__cpu_lstm_destroy(rnnc_blstm *g)
 static rnnc_status reserve_forward(rnnc_blstm *g, int64_t B, int64_t T, bool masked)
 {
     const size_t F = (size_t)g->c.input_size, U = (size_t)g->c.units, b = (size_t)B, t = (size_t)T;
-    RNNC_TRY(fbuf_reserve(&g->W, F * 4 * U));
-    RNNC_TRY(fbuf_reserve(&g->R, U * 4 * U));
-    RNNC_TRY(fbuf_reserve(&g->bias, 4 * U));
-    RNNC_TRY(fbuf_reserve(&g->x, b * t * F));
-    RNNC_TRY(fbuf_reserve(&g->xp, b * t * 4 * U));
-    RNNC_TRY(fbuf_reserve(&g->hs, (t + 1) * b * U));
-    RNNC_TRY(fbuf_reserve(&g->cs, (t + 1) * b * U));
-    RNNC_TRY(fbuf_reserve(&g->pre, t * b * 4 * U));
-    RNNC_TRY(fbuf_reserve(&g->act, t * b * 4 * U));
-    RNNC_TRY(fbuf_reserve(&g->ca, t * b * U));
-    RNNC_TRY(fbuf_reserve(&g->rec, b * 4 * U));
-    RNNC_TRY(fbuf_reserve(&g->prev, b * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->W, F * 4 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->R, U * 4 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->bias, 4 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->x, b * t * F));
+    RNNC_TRY(cpu_fbuf_reserve(&g->xp, b * t * 4 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->hs, (t + 1) * b * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->cs, (t + 1) * b * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->pre, t * b * 4 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->act, t * b * 4 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->ca, t * b * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->rec, b * 4 * U));
+    RNNC_TRY(cpu_fbuf_reserve(&g->prev, b * U));
     if (masked && b * t > g->mask_cap) {
         uint8_t *m = realloc(g->mask, b * t);
         if (!m)
@@ -211,21 +194,6 @@ static rnnc_status reserve_forward(rnnc_blstm *g, int64_t B, int64_t T, bool mas
     return RNNC_OK;
 }
 
-static float act(rnnc_act a, float x) { return (float)rnnc_act_apply(a, (double)x); }
-
-static float dact(rnnc_act a, float x, float y)
-{
-    return (float)rnnc_act_deriv(a, (double)x, (double)y);
-}
-
-/* C (m, n) = op(A) op(B) + beta C, row-major with leading dimensions. */
-static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
-{
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
-
 /* Step k (time t): the gates from xp at time t and the previous states
  * hp, cp; the new states into hn, cn (every row, masked or not). */
 static void step_forward(rnnc_blstm *g, int64_t k, int64_t t, const float *hp, const float *cp,
@@ -235,18 +203,18 @@ static void step_forward(rnnc_blstm *g, int64_t k, int64_t t, const float *hp, c
     const rnnc_act fa = g->c.activation, ra = g->c.recurrent_activation;
     float *rec = g->rec.p, *pre = g->pre.p + k * B * G, *av = g->act.p + k * B * G,
           *ca = g->ca.p + k * B * U;
-    gemm(false, false, B, G, U, hp, U, g->R.p, G, 0.0f, rec, G);
+    cpu_gemm(false, false, B, G, U, hp, U, g->R.p, G, 0.0f, rec, G);
     for (int64_t b = 0; b < B; b++) {
         const float *xp = g->xp.p + (b * T + t) * G, *rc = rec + b * G;
         float *p = pre + b * G, *a = av + b * G;
         for (int64_t j = 0; j < G; j++) {
             p[j] = xp[j] + rc[j];
-            a[j] = act(j >= 2 * U && j < 3 * U ? fa : ra, p[j]);
+            a[j] = cpu_act(j >= 2 * U && j < 3 * U ? fa : ra, p[j]);
         }
         for (int64_t j = 0; j < U; j++) {
             const int64_t i = b * U + j;
             cn[i] = a[U + j] * cp[i] + a[j] * a[2 * U + j];
-            ca[i] = act(fa, cn[i]);
+            ca[i] = cpu_act(fa, cn[i]);
             hn[i] = a[3 * U + j] * ca[i];
         }
     }
@@ -279,7 +247,7 @@ rnnc_status rnnc__cpu_lstm_forward(rnnc_blstm *g, int64_t B, int64_t T, const rn
     if (mask)
         for (int64_t i = 0; i < B * T; i++)
             g->mask[i] = mask[i] != 0;
-    gemm(false, false, B * T, G, F, x->data, F, g->W.p, G, 0.0f, g->xp.p, G);
+    cpu_gemm(false, false, B * T, G, F, x->data, F, g->W.p, G, 0.0f, g->xp.p, G);
     if (bias)
         for (int64_t i = 0; i < B * T; i++)
             for (int64_t j = 0; j < G; j++)
@@ -363,11 +331,11 @@ static void step_backward(const rnnc_blstm *g, int64_t k, int64_t t, const float
             ws->carry[i] = 0.0f;
             const float dhn = gout + ws->dh[i];
             const float gi = a[j], gf = a[U + j], gg = a[2 * U + j], go = a[3 * U + j];
-            const float dcn = ws->dc[i] + dhn * go * dact(fa, cn[i], ca[i]);
-            dz[j] = dcn * gg * dact(ra, p[j], gi);
-            dz[U + j] = dcn * cp[i] * dact(ra, p[U + j], gf);
-            dz[2 * U + j] = dcn * gi * dact(fa, p[2 * U + j], gg);
-            dz[3 * U + j] = dhn * ca[i] * dact(ra, p[3 * U + j], go);
+            const float dcn = ws->dc[i] + dhn * go * cpu_dact(fa, cn[i], ca[i]);
+            dz[j] = dcn * gg * cpu_dact(ra, p[j], gi);
+            dz[U + j] = dcn * cp[i] * cpu_dact(ra, p[U + j], gf);
+            dz[2 * U + j] = dcn * gi * cpu_dact(fa, p[2 * U + j], gg);
+            dz[3 * U + j] = dhn * ca[i] * cpu_dact(ra, p[3 * U + j], go);
             ws->dc[i] = dcn * gf;
             ws->dhp[i] = 0.0f;
         }
@@ -408,8 +376,8 @@ rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbu
         for (int64_t b = 0; b < B; b++)
             memcpy(dzk + b * G, ws.dz + (b * T + t) * G, (size_t)G * sizeof(float));
         /* dh_prev += dz R^T, dR += h_prev^T dz (masked rows' dz are zeros). */
-        gemm(false, true, B, U, G, dzk, G, g->R.p, G, 1.0f, ws.dhp, U);
-        gemm(true, false, U, G, B, g->hs.p + k * B * U, U, dzk, G, 1.0f, dR, G);
+        cpu_gemm(false, true, B, U, G, dzk, G, g->R.p, G, 1.0f, ws.dhp, U);
+        cpu_gemm(true, false, U, G, B, g->hs.p + k * B * U, U, dzk, G, 1.0f, dR, G);
         memcpy(ws.dh, ws.dhp, nbu * sizeof(float));
     }
     free(dzk);
@@ -418,8 +386,8 @@ rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbu
     if (dc0)
         memcpy(dc0->data, ws.dc, nbu * sizeof(float));
     if (dx)
-        gemm(false, true, B * T, F, G, ws.dz, G, g->W.p, G, 0.0f, dx->data, F);
-    gemm(true, false, F, G, B * T, g->x.p, F, ws.dz, G, 1.0f, dkernel->data, G);
+        cpu_gemm(false, true, B * T, F, G, ws.dz, G, g->W.p, G, 0.0f, dx->data, F);
+    cpu_gemm(true, false, F, G, B * T, g->x.p, F, ws.dz, G, 1.0f, dkernel->data, G);
     if (dbias) {
         float *dB = dbias->data;
         for (int64_t i = 0; i < B * T; i++)
