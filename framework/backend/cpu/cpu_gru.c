@@ -162,16 +162,9 @@ rnnc_status rnnc__cpu_gru_forward(rnnc_bgru *g, int64_t B, int64_t T, const rnnc
         for (int64_t i = 0; i < B * T; i++)
             g->mask[i] = mask[i] != 0;
     /* Input projections of every step, input bias included. */
-    cpu_gemm(false, false, B * T, G, F, x->data, F, g->W.p, G, 0.0f, g->xp.p, G);
-    if (bias)
-        for (int64_t i = 0; i < B * T; i++)
-            for (int64_t j = 0; j < G; j++)
-                g->xp.p[i * G + j] += g->bias.p[j];
+    cpu_rnn_project(B * T, F, G, x->data, g->W.p, bias ? g->bias.p : NULL, g->xp.p);
     float *hs = g->hs.p, *prev = g->prev.p, *Y = y->data;
-    if (h0)
-        memcpy(hs, h0->data, (size_t)(B * U) * sizeof(float));
-    else
-        memset(hs, 0, (size_t)(B * U) * sizeof(float));
+    cpu_copy_or_zero(hs, h0 ? h0->data : NULL, (size_t)(B * U));
     memset(prev, 0, (size_t)(B * U) * sizeof(float));
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = c->go_backwards ? T - 1 - k : k;
@@ -180,15 +173,9 @@ rnnc_status rnnc__cpu_gru_forward(rnnc_bgru *g, int64_t B, int64_t T, const rnnc
         step_forward(g, k, t, hp, hn);
         for (int64_t b = 0; b < B; b++) {
             const bool keep = !mask || g->mask[b * T + t];
-            float *pv = prev + b * U, *hb = hn + b * U;
-            if (!keep)
-                memcpy(hb, hp + b * U, (size_t)U * sizeof(float)); /* the state is frozen */
-            if (keep)
-                memcpy(pv, hb, (size_t)U * sizeof(float));
-            else if (c->zero_output_for_mask)
-                memset(pv, 0, (size_t)U * sizeof(float));
-            if (c->return_sequences)
-                memcpy(Y + (b * T + k) * U, pv, (size_t)U * sizeof(float));
+            cpu_rnn_row_out(keep, c->zero_output_for_mask, c->return_sequences, U, hp + b * U,
+                            hn + b * U, prev + b * U,
+                            c->return_sequences ? Y + (b * T + k) * U : NULL);
         }
     }
     if (!c->return_sequences)
@@ -222,11 +209,7 @@ static void step_backward(const rnnc_bgru *g, int64_t k, int64_t t, const float 
         float *dgx = ws->dgx + (b * T + t) * G, *dgh = ws->dgh + b * G;
         for (int64_t j = 0; j < U; j++) {
             const int64_t i = b * U + j;
-            float gout = ws->carry[i];
-            if (seq)
-                gout += dY[(b * T + k) * U + j];
-            else if (k == T - 1)
-                gout += dY[i];
+            const float gout = cpu_rnn_gout(ws->carry, dY, seq, k, T, b, j, U);
             if (!keep) { /* out = previous output (or zeros); state = previous state */
                 ws->carry[i] = zofm ? 0.0f : gout;
                 ws->dhp[i] = ws->dst[i];

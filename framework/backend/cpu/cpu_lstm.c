@@ -247,20 +247,10 @@ rnnc_status rnnc__cpu_lstm_forward(rnnc_blstm *g, int64_t B, int64_t T, const rn
     if (mask)
         for (int64_t i = 0; i < B * T; i++)
             g->mask[i] = mask[i] != 0;
-    cpu_gemm(false, false, B * T, G, F, x->data, F, g->W.p, G, 0.0f, g->xp.p, G);
-    if (bias)
-        for (int64_t i = 0; i < B * T; i++)
-            for (int64_t j = 0; j < G; j++)
-                g->xp.p[i * G + j] += g->bias.p[j];
+    cpu_rnn_project(B * T, F, G, x->data, g->W.p, bias ? g->bias.p : NULL, g->xp.p);
     float *hs = g->hs.p, *cs = g->cs.p, *prev = g->prev.p, *Y = y->data;
-    if (h0)
-        memcpy(hs, h0->data, nbu * sizeof(float));
-    else
-        memset(hs, 0, nbu * sizeof(float));
-    if (c0)
-        memcpy(cs, c0->data, nbu * sizeof(float));
-    else
-        memset(cs, 0, nbu * sizeof(float));
+    cpu_copy_or_zero(hs, h0 ? h0->data : NULL, nbu);
+    cpu_copy_or_zero(cs, c0 ? c0->data : NULL, nbu);
     memset(prev, 0, nbu * sizeof(float));
     for (int64_t k = 0; k < T; k++) {
         const int64_t t = c->go_backwards ? T - 1 - k : k;
@@ -269,17 +259,11 @@ rnnc_status rnnc__cpu_lstm_forward(rnnc_blstm *g, int64_t B, int64_t T, const rn
         step_forward(g, k, t, hp, cp, hn, cn);
         for (int64_t b = 0; b < B; b++) {
             const bool keep = !mask || g->mask[b * T + t];
-            float *pv = prev + b * U;
-            if (!keep) { /* both states are frozen */
-                memcpy(hn + b * U, hp + b * U, (size_t)U * sizeof(float));
+            if (!keep) /* c is frozen too */
                 memcpy(cn + b * U, cp + b * U, (size_t)U * sizeof(float));
-            }
-            if (keep)
-                memcpy(pv, hn + b * U, (size_t)U * sizeof(float));
-            else if (c->zero_output_for_mask)
-                memset(pv, 0, (size_t)U * sizeof(float));
-            if (c->return_sequences)
-                memcpy(Y + (b * T + k) * U, pv, (size_t)U * sizeof(float));
+            cpu_rnn_row_out(keep, c->zero_output_for_mask, c->return_sequences, U, hp + b * U,
+                            hn + b * U, prev + b * U,
+                            c->return_sequences ? Y + (b * T + k) * U : NULL);
         }
     }
     if (!c->return_sequences)
@@ -317,11 +301,7 @@ static void step_backward(const rnnc_blstm *g, int64_t k, int64_t t, const float
         const float *p = pre + b * G, *a = av + b * G;
         for (int64_t j = 0; j < U; j++) {
             const int64_t i = b * U + j;
-            float gout = ws->carry[i];
-            if (seq)
-                gout += dY[(b * T + k) * U + j];
-            else if (k == T - 1)
-                gout += dY[i];
+            const float gout = cpu_rnn_gout(ws->carry, dY, seq, k, T, b, j, U);
             if (!keep) { /* out = previous output (or zeros); states = previous states */
                 ws->carry[i] = zofm ? 0.0f : gout;
                 ws->dhp[i] = ws->dh[i];
