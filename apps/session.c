@@ -15,6 +15,8 @@
 #include "framework/rnn.h"
 #include "layers/dropout.h"
 #include "layers/gru_cell.h"
+#include "layers/lstm_cell.h"
+#include "layers/simple_rnn_cell.h"
 #include "io/dataset.h"
 #include "io/row_reader.h"
 #include "io/model_loader.h"
@@ -343,7 +345,8 @@ fail:
     return st;
 }
 
-/* The dropout streams of a model (GRU cells, Dropout layers): an inference
+/* The dropout streams of a model (GRU, LSTM and SimpleRNN cells, Dropout
+ * layers): an inference
  * call still advances them, as Keras's seed generators advance, so the
  * check below saves and puts them back and training draws exactly what it
  * would draw without the check. */
@@ -355,9 +358,13 @@ typedef struct streams {
     bool full;
 } streams;
 
+/* Every dropout stream: GRU, LSTM and SimpleRNN cells (their calls draw
+ * masks, inference included) and Dropout layers. */
 static void save_streams(rnnc_layer *l, streams *st)
 {
-    rnnc_rng *r = rnnc_layer_is_gru_cell(l) ? &rnnc_gru_cell_of(l)->rng
+    rnnc_rng *r = rnnc_layer_is_gru_cell(l)       ? &rnnc_gru_cell_of(l)->rng
+                  : rnnc_layer_is_lstm_cell(l)    ? &rnnc_lstm_cell_of(l)->rng
+                  : rnnc_simple_rnn_cell_of(l)    ? &rnnc_simple_rnn_cell_of(l)->rng
                   : l->cls == &rnnc_dropout_class ? &((rnnc_dropout_layer *)l)->rng
                                                   : NULL;
     if (r && st->n == MAX_STREAMS)

@@ -798,3 +798,60 @@ Test(cli_device_user, saturated_softmax_trains_from_the_logits)
     path_join(dev, sizeof dev, root, "dev");
     cr_expect_eq(expect_same_outputs(cpu, dev), 4);
 }
+
+/* ---- the check before training leaves the dropout streams as they were -- */
+
+/* A recurrent layer with input dropout; validation data that is never
+ * used (validation_freq past the last epoch) or none at all: the first
+ * batches checked before training (each split's; on the device path the
+ * check runs twice) must not move the layer's dropout stream, so both
+ * runs end with the same weights, bit for bit. Each of
+ * GRU, LSTM and SimpleRNN (an LSTM's and a SimpleRNN's stream moved: the
+ * check saved only GRU cells' and Dropout layers'). */
+static void write_dropout_spec(const char *dir, const char *name, const char *layer, int validation)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "model:\n"
+             "  class_name: Sequential\n"
+             "  config:\n"
+             "    layers:\n"
+             "      - {class_name: InputLayer, config: {batch_shape: [null, 6, 1]}}\n"
+             "      - {class_name: %s, config: {name: r, units: 4, dropout: 0.3}}\n"
+             "      - {class_name: Dense, config: {name: d, units: 2}}\n"
+             "compile: {optimizer: {class_name: Adam, config: {learning_rate: 0.01}}, loss: mse}\n"
+             "fit: {epochs: 2, batch_size: 8, seed: 3, verbose: 0, validation_freq: 100, history: h_%s}\n"
+             "data: {task: sine, timesteps: 6, horizon: 2, samples: 24, validation_samples: %d, test_samples: 8, "
+             "seed: 7}\n",
+             layer, name, validation);
+    rnnc_test_write_file(dir, name, text, false);
+}
+
+Test(cli_device_user, check_before_training_keeps_dropout_streams)
+{
+    const char *layers[] = {"GRU", "LSTM", "SimpleRNN"};
+    char dir[600];
+    path_join(dir, sizeof dir, root, "streams");
+    mkdir(dir, 0777);
+    for (int i = 0; i < 3; i++) {
+        char a[64], b[64], wa[80], wb[80];
+        snprintf(a, sizeof a, "%s_none.yaml", layers[i]);
+        snprintf(b, sizeof b, "%s_val.yaml", layers[i]);
+        snprintf(wa, sizeof wa, "%s_none.weights.h5", layers[i]);
+        snprintf(wb, sizeof wb, "%s_val.weights.h5", layers[i]);
+        write_dropout_spec(dir, a, layers[i], 0);
+        write_dropout_spec(dir, b, layers[i], 8);
+        const char *ra[] = {"train", a, "--save-weights", wa, NULL};
+        const char *rb[] = {"train", b, "--save-weights", wb, NULL};
+        rnnc_test_run x = rnnc_test_run_program(RNNC_BIN, dir, NULL, ra);
+        rnnc_test_run y = rnnc_test_run_program(RNNC_BIN, dir, NULL, rb);
+        cr_assert_eq(x.code, 0, "%s: %s", layers[i], x.err);
+        cr_assert_eq(y.code, 0, "%s: %s", layers[i], y.err);
+        rnnc_test_run_free(&x);
+        rnnc_test_run_free(&y);
+        char pa[700], pb[700];
+        path_join(pa, sizeof pa, dir, wa);
+        path_join(pb, sizeof pb, dir, wb);
+        expect_h5_close(pa, pb, 0.0);
+    }
+}
