@@ -34,6 +34,7 @@
 #include "backend_ops_test_util.h"
 #include "framework/backend_ops.h"
 #include "helpers/fixture.h"
+#include "backend_ops_rnn_fixture.h"
 
 
 /* ---- random data (backend_ops_test_util.h) -------------------------------- */
@@ -157,41 +158,6 @@ static void expect_grad(const float *got, const float *init, const float *want, 
 /* ---- the CPU op against Keras 3.15.1 ------------------------------------- */
 
 #define CASES_DIR RNNC_FIXTURES "/gru"
-
-static bool json_flag(const char *json, const char *key)
-{
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\": true", key);
-    return strstr(json, pat) != NULL;
-}
-
-/* The activation named by "key": "name" in json; false when not element-wise. */
-static bool json_act(const char *json, const char *key, rnnc_act *out)
-{
-    char pat[96], name[64];
-    snprintf(pat, sizeof pat, "\"%s\": \"", key);
-    const char *p = strstr(json, pat);
-    cr_assert(p, "no %s in the config", key);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    cr_assert(n < sizeof name);
-    memcpy(name, p, n);
-    name[n] = '\0';
-    OK(rnnc_act_from_name(name, key, out));
-    return rnnc_act_is_elementwise(*out);
-}
-
-static float *read_f32(rnnc_fixture *fx, const char *name, size_t *n)
-{
-    rnnc_tensor *t;
-    OK(rnnc_fixture_read(fx, name, RNNC_F32, &t));
-    float *v = malloc((t->numel ? t->numel : 1) * sizeof *v);
-    memcpy(v, t->data, t->numel * sizeof *v);
-    if (n)
-        *n = t->numel;
-    rnnc_tensor_destroy(t);
-    return v;
-}
 
 /* Loads a Keras case into k; false (skipped) when the op cannot express it. */
 static bool load_keras_case(const char *dir, const char *name, gru_case *k, rnnc_fixture **fxo,

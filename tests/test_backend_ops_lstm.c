@@ -23,6 +23,7 @@
 #include "backend_ops_test_util.h"
 #include "framework/backend_ops.h"
 #include "helpers/fixture.h"
+#include "backend_ops_rnn_fixture.h"
 
 typedef struct lstm_case {
     rnnc_blstm_config c;
@@ -125,40 +126,6 @@ static void expect_grad(const float *got, const float *init, const double *want,
 }
 
 /* ---- the CPU op against Keras 3.15.1 ------------------------------------- */
-
-static bool json_flag(const char *json, const char *key)
-{
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\": true", key);
-    return strstr(json, pat) != NULL;
-}
-
-static bool json_act(const char *json, const char *key, rnnc_act *out)
-{
-    char pat[96], name[64];
-    snprintf(pat, sizeof pat, "\"%s\": \"", key);
-    const char *p = strstr(json, pat);
-    cr_assert(p, "no %s in the config", key);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    cr_assert(n < sizeof name);
-    memcpy(name, p, n);
-    name[n] = '\0';
-    OK(rnnc_act_from_name(name, key, out));
-    return rnnc_act_is_elementwise(*out);
-}
-
-static float *read_f32(rnnc_fixture *fx, const char *name, size_t *n)
-{
-    rnnc_tensor *t;
-    OK(rnnc_fixture_read(fx, name, RNNC_F32, &t));
-    float *v = malloc((t->numel ? t->numel : 1) * sizeof *v);
-    memcpy(v, t->data, t->numel * sizeof *v);
-    if (n)
-        *n = t->numel;
-    rnnc_tensor_destroy(t);
-    return v;
-}
 
 static void expect_dataset(rnnc_fixture *fx, const char *ds, const float *got, const float *init,
                            size_t n, double tol, const char *name)
