@@ -855,3 +855,36 @@ Test(cli_device_user, check_before_training_keeps_dropout_streams)
         expect_h5_close(pa, pb, 0.0);
     }
 }
+
+/* LSTMs on a device: masked, stacked, the first going backwards with
+ * input dropout (its masks drawn from the cell's stream as the CPU path
+ * draws them; the check before training leaves that stream alone on both
+ * paths), validation every epoch. */
+static const char lstm_spec[] =
+    "model:\n"
+    "  class_name: Sequential\n"
+    "  config:\n"
+    "    layers:\n"
+    "      - {class_name: InputLayer, config: {batch_shape: [null, 10, 3]}}\n"
+    "      - {class_name: Masking, config: {name: masking}}\n"
+    "      - {class_name: LSTM, config: {name: l1, units: 5, return_sequences: true, go_backwards: true, "
+    "dropout: 0.2}}\n"
+    "      - {class_name: LSTM, config: {name: l2, units: 4, unit_forget_bias: false}}\n"
+    "      - {class_name: Dense, config: {name: dense, units: 3, activation: softmax}}\n"
+    "compile:\n"
+    "  optimizer: {class_name: Adam, config: {learning_rate: 0.02}}\n"
+    "  loss: sparse_categorical_crossentropy\n"
+    "  metrics: [accuracy]\n"
+    "fit: {epochs: 3, batch_size: 16, seed: 4, verbose: 2, history: hist}\n"
+    "data: {task: varlen, timesteps: 10, channels: 3, min_length: 3, samples: 48, validation_samples: 16, "
+    "test_samples: 16, seed: 7}\n";
+
+Test(cli_device_user, masked_lstms_with_dropout)
+{
+    const char *extra[] = {"--save-weights", "w.weights.h5", NULL};
+    train_both(lstm_spec, extra, NULL, NULL);
+    char cpu[600], dev[600];
+    path_join(cpu, sizeof cpu, root, "cpu");
+    path_join(dev, sizeof dev, root, "dev");
+    cr_expect_eq(expect_same_outputs(cpu, dev), 4);
+}
