@@ -23,10 +23,14 @@
 #include "io/weights_h5.h"
 #include "layers/dropout.h"
 #include "layers/gru_cell.h"
+#include "layers/lstm_cell.h"
+#include "layers/simple_rnn_cell.h"
 
 /* ---- the random streams of a model ---- */
 
-typedef rnnc_status (*rng_fn)(void *user, const char *name, rnnc_rng *r);
+/* required false: a stream that older checkpoints did not hold (LSTM and
+ * SimpleRNN cells'); one missing there keeps its current state. */
+typedef rnnc_status (*rng_fn)(void *user, const char *name, rnnc_rng *r, bool required);
 
 /* "dropout.<layer path>" with characters a checkpoint name cannot hold
  * replaced by '_'. */
@@ -40,18 +44,23 @@ static void stream_name(const char *path, char *buf, size_t cap)
 }
 
 /* Every generator a layer (and its sub-layers) draws from while training:
- * GRU cells' and Dropout layers' dropout streams. */
+ * GRU, LSTM and SimpleRNN cells' and Dropout layers' dropout streams. */
 static rnnc_status walk(rnnc_layer *l, const char *path, rng_fn fn, void *user)
 {
     rnnc_rng *r = NULL;
+    bool required = true;
     if (rnnc_layer_is_gru_cell(l))
         r = &rnnc_gru_cell_of(l)->rng;
     else if (l->cls == &rnnc_dropout_class)
         r = &((rnnc_dropout_layer *)l)->rng;
+    else if (rnnc_layer_is_lstm_cell(l))
+        r = &rnnc_lstm_cell_of(l)->rng, required = false;
+    else if (rnnc_simple_rnn_cell_of(l))
+        r = &rnnc_simple_rnn_cell_of(l)->rng, required = false;
     if (r) {
         char name[64];
         stream_name(path, name, sizeof name);
-        RNNC_TRY(fn(user, name, r));
+        RNNC_TRY(fn(user, name, r, required));
     }
     for (int i = 0; i < l->n_children; i++) {
         char sub[256];
@@ -68,8 +77,9 @@ static rnnc_status walk_model(rnnc_model *m, rng_fn fn, void *user)
     return RNNC_OK;
 }
 
-static rnnc_status collect(void *user, const char *name, rnnc_rng *r)
+static rnnc_status collect(void *user, const char *name, rnnc_rng *r, bool required)
 {
+    (void)required;
     return rnnc_checkpoint_state_set_rng(user, name, r);
 }
 
@@ -79,10 +89,12 @@ typedef struct restore_ctx {
     bool apply; /* false: only check that every stream is there */
 } restore_ctx;
 
-static rnnc_status restore(void *user, const char *name, rnnc_rng *r)
+static rnnc_status restore(void *user, const char *name, rnnc_rng *r, bool required)
 {
     restore_ctx *c = user;
     const rnnc_rng *saved = rnnc_checkpoint_state_rng(c->st, name);
+    if (!saved && !required)
+        return RNNC_OK; /* an older checkpoint: the stream goes on from where it is */
     if (!saved)
         return rnnc_fail(RNNC_E_FORMAT, "checkpoint '%s' has no state for the random stream '%s' of this model; it was written for another model",
                          c->path, name);

@@ -888,3 +888,59 @@ Test(cli_device_user, masked_lstms_with_dropout)
     path_join(dev, sizeof dev, root, "dev");
     cr_expect_eq(expect_same_outputs(cpu, dev), 4);
 }
+
+/* Checkpoints hold every dropout stream: an LSTM's and a SimpleRNN's with
+ * input dropout, 2 epochs and a resume to 4 end bit for bit as 4 straight
+ * (they went on from wherever the stream stood: checkpoints held only GRU
+ * cells' and Dropout layers' streams); the LSTM also on the device path. */
+static void write_resume_spec(const char *dir, const char *name, const char *layer)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "model:\n"
+             "  class_name: Sequential\n"
+             "  config:\n"
+             "    layers:\n"
+             "      - {class_name: InputLayer, config: {batch_shape: [null, 6, 1]}}\n"
+             "      - {class_name: %s, config: {name: r, units: 4, dropout: 0.3}}\n"
+             "      - {class_name: Dense, config: {name: d, units: 2}}\n"
+             "compile: {optimizer: {class_name: Adam, config: {learning_rate: 0.01}}, loss: mse}\n"
+             "fit: {epochs: 4, batch_size: 8, seed: 3, verbose: 0, history: h_%s}\n"
+             "data: {task: sine, timesteps: 6, horizon: 2, samples: 24, validation_samples: 8, test_samples: 8, "
+             "seed: 7}\n"
+             "checkpoint: {directory: ck_%s, keep: 5}\n",
+             layer, name, name);
+    rnnc_test_write_file(dir, name, text, false);
+}
+
+Test(cli_device_user, resume_keeps_lstm_and_simple_rnn_dropout_streams)
+{
+    const char *layers[] = {"LSTM", "SimpleRNN", "LSTM"};
+    char dir[600];
+    path_join(dir, sizeof dir, root, "resume");
+    mkdir(dir, 0777);
+    for (int i = 0; i < 3; i++) {
+        const bool device = i == 2;
+        char a[64], b[64], wa[80], wb[80], ck[80];
+        snprintf(a, sizeof a, "%s%d_a.yaml", layers[i], i);
+        snprintf(b, sizeof b, "%s%d_b.yaml", layers[i], i);
+        snprintf(wa, sizeof wa, "%s%d_a.weights.h5", layers[i], i);
+        snprintf(wb, sizeof wb, "%s%d_b.weights.h5", layers[i], i);
+        snprintf(ck, sizeof ck, "ck_%s", b);
+        write_resume_spec(dir, a, layers[i]);
+        write_resume_spec(dir, b, layers[i]);
+        const char *straight[12] = {"train", a, "--save-weights", wa, NULL};
+        const char *first[12] = {"train", b, "--epochs", "2", NULL};
+        const char *again[12] = {"train", b, "--resume", ck, "--save-weights", wb, NULL};
+        const char *const *steps[] = {straight, first, again};
+        for (int k = 0; k < 3; k++) {
+            rnnc_test_run r = run_side(dir, device, (const char **)steps[k]);
+            cr_assert_eq(r.code, 0, "%s step %d: %s", layers[i], k, r.err);
+            rnnc_test_run_free(&r);
+        }
+        char pa[700], pb[700];
+        path_join(pa, sizeof pa, dir, wa);
+        path_join(pb, sizeof pb, dir, wb);
+        expect_h5_close(pa, pb, 0.0);
+    }
+}
