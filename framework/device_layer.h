@@ -60,7 +60,7 @@ typedef struct rnnc_dlayer_io {
     /* out, optional (the runner clears it): y = logits_act(logits), softmax
      * or sigmoid, as the last op of the CPU layer's call, whose output's
      * tape node the CPU losses take the logits from (optim/losses.c
-     * logits_of, Keras's _keras_logits): Dense on rank-2 input, Activation.
+     * logits_of, Keras's _keras_logits): Dense, Activation.
      * The buffer stays valid as y does. A class that sets it has
      * backward_logits. */
     const rnnc_bbuf *logits;

@@ -84,7 +84,7 @@ rnnc_status rnnc_dmodel_forward(rnnc_dmodel *dm, const rnnc_tensor *x, bool trai
 
 /* The logits of the latest forward's y, or NULL: when the last layer's
  * output is softmax or sigmoid (*act) of a buffer, as the CPU tape's last
- * op (a Dense on rank-2 input or an Activation, maybe followed by Dropouts
+ * op (a Dense, at any rank, or an Activation, maybe followed by Dropouts
  * passing it through) and some weight of the model is trainable (the CPU path records that op, and its losses take
  * its input as the logits, only then: optim/losses.c logits_of, Keras's
  * _keras_logits). Valid as y is. */

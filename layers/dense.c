@@ -79,7 +79,8 @@ static rnnc_status dense_output_spec(const rnnc_layer *l, const rnnc_shape *in,
     return RNNC_OK;
 }
 
-/* y = act(x @ K + b); rank > 2 is flattened to (prod(leading), in) and back. */
+/* y = act(x @ K + b); rank > 2 is flattened to (prod(leading), in) and
+ * x @ K + b reshaped back before the activation. */
 static rnnc_status dense_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args *args,
                               rnnc_call_result *res)
 {
@@ -121,13 +122,18 @@ static rnnc_status dense_call(rnnc_layer *l, rnnc_ctx *cx, const rnnc_call_args 
     }
     if (!fused)
         RNNC_TRY(rnnc_round_op(cx, y, prec, &y));
-    if (d->activation != RNNC_ACT_LINEAR)
-        RNNC_TRY(rnnc_activation(cx, d->activation, y, &y));
     if (nd > 2) {
         rnnc_shape out = x->shape;
         out.dim[nd - 1] = d->units;
         RNNC_TRY(rnnc_reshape(cx, y, &out, &y));
     }
+    /* The activation is the call's last op at any rank (its values do not
+     * depend on the reshape: element-wise or over the last axis), so the
+     * crossentropies find a softmax/sigmoid output's logits on its tape
+     * node (optim/losses.c logits_of) as Keras's _keras_logits, which the
+     * activation sets on the (B, ..., units) tensor. */
+    if (d->activation != RNNC_ACT_LINEAR)
+        RNNC_TRY(rnnc_activation(cx, d->activation, y, &y));
     res->n_outputs = 1;
     res->outputs[0] = y;
     return RNNC_OK;

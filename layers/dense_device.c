@@ -84,8 +84,8 @@ static rnnc_status dense_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
     }
     dl->rows = rows;
     dl->x = io->x;
-    if ((a == RNNC_ACT_SOFTMAX || a == RNNC_ACT_SIGMOID) && nd == 2) {
-        /* dense.c's last op (a rank > 2 input is reshaped after it) */
+    if (a == RNNC_ACT_SOFTMAX || a == RNNC_ACT_SIGMOID) {
+        /* dense.c's last op at any rank (a rank > 2 input is reshaped back before it) */
         io->logits = dl->z;
         io->logits_act = a;
     }

@@ -256,8 +256,8 @@ Test(device_exact, saturated_softmax_dense_sparse_and_categorical_ce_take_the_lo
 /* Activation(sigmoid) after a linear Dense on sequences (the Activation's
  * input is the logits at any rank), binary crossentropy and its metric;
  * and Activation(softmax) on sequences with a crossentropy metric under an
- * mse loss. A Dense(softmax) on a sequence is reshaped after its softmax
- * on the CPU path, which then clips: the device path does the same. */
+ * mse loss. A Dense(softmax) on a sequence takes its logits on both
+ * paths, as Keras (against Keras: test_dense_seq_logits). */
 Test(device_exact, saturated_activation_layers_and_a_sequence_dense)
 {
     rs = 2;
