@@ -808,7 +808,11 @@ Test(cli_device_user, saturated_softmax_trains_from_the_logits)
  * runs end with the same weights, bit for bit. Each of
  * GRU, LSTM and SimpleRNN (an LSTM's and a SimpleRNN's stream moved: the
  * check saved only GRU cells' and Dropout layers'). */
-static void write_dropout_spec(const char *dir, const char *name, const char *layer, int validation)
+/* dir/name: a recurrent `layer` with input dropout 0.3 on the sine task,
+ * `epochs` epochs, `validation` validation samples (never used: validation
+ * every 100 epochs), `tail` appended (a checkpoint section, or ""). */
+static void write_dropout_spec(const char *dir, const char *name, const char *layer, int epochs, int validation,
+                               const char *tail)
 {
     char text[2048];
     snprintf(text, sizeof text,
@@ -820,10 +824,10 @@ static void write_dropout_spec(const char *dir, const char *name, const char *la
              "      - {class_name: %s, config: {name: r, units: 4, dropout: 0.3}}\n"
              "      - {class_name: Dense, config: {name: d, units: 2}}\n"
              "compile: {optimizer: {class_name: Adam, config: {learning_rate: 0.01}}, loss: mse}\n"
-             "fit: {epochs: 2, batch_size: 8, seed: 3, verbose: 0, validation_freq: 100, history: h_%s}\n"
+             "fit: {epochs: %d, batch_size: 8, seed: 3, verbose: 0, validation_freq: 100, history: h_%s}\n"
              "data: {task: sine, timesteps: 6, horizon: 2, samples: 24, validation_samples: %d, test_samples: 8, "
-             "seed: 7}\n",
-             layer, name, validation);
+             "seed: 7}\n%s",
+             layer, epochs, name, validation, tail);
     rnnc_test_write_file(dir, name, text, false);
 }
 
@@ -839,8 +843,8 @@ Test(cli_device_user, check_before_training_keeps_dropout_streams)
         snprintf(b, sizeof b, "%s_val.yaml", layers[i]);
         snprintf(wa, sizeof wa, "%s_none.weights.h5", layers[i]);
         snprintf(wb, sizeof wb, "%s_val.weights.h5", layers[i]);
-        write_dropout_spec(dir, a, layers[i], 0);
-        write_dropout_spec(dir, b, layers[i], 8);
+        write_dropout_spec(dir, a, layers[i], 2, 0, "");
+        write_dropout_spec(dir, b, layers[i], 2, 8, "");
         const char *ra[] = {"train", a, "--save-weights", wa, NULL};
         const char *rb[] = {"train", b, "--save-weights", wb, NULL};
         rnnc_test_run x = rnnc_test_run_program(RNNC_BIN, dir, NULL, ra);
@@ -893,26 +897,6 @@ Test(cli_device_user, masked_lstms_with_dropout)
  * input dropout, 2 epochs and a resume to 4 end bit for bit as 4 straight
  * (they went on from wherever the stream stood: checkpoints held only GRU
  * cells' and Dropout layers' streams); the LSTM also on the device path. */
-static void write_resume_spec(const char *dir, const char *name, const char *layer)
-{
-    char text[2048];
-    snprintf(text, sizeof text,
-             "model:\n"
-             "  class_name: Sequential\n"
-             "  config:\n"
-             "    layers:\n"
-             "      - {class_name: InputLayer, config: {batch_shape: [null, 6, 1]}}\n"
-             "      - {class_name: %s, config: {name: r, units: 4, dropout: 0.3}}\n"
-             "      - {class_name: Dense, config: {name: d, units: 2}}\n"
-             "compile: {optimizer: {class_name: Adam, config: {learning_rate: 0.01}}, loss: mse}\n"
-             "fit: {epochs: 4, batch_size: 8, seed: 3, verbose: 0, history: h_%s}\n"
-             "data: {task: sine, timesteps: 6, horizon: 2, samples: 24, validation_samples: 8, test_samples: 8, "
-             "seed: 7}\n"
-             "checkpoint: {directory: ck_%s, keep: 5}\n",
-             layer, name, name);
-    rnnc_test_write_file(dir, name, text, false);
-}
-
 Test(cli_device_user, resume_keeps_lstm_and_simple_rnn_dropout_streams)
 {
     const char *layers[] = {"LSTM", "SimpleRNN", "LSTM"};
@@ -927,8 +911,11 @@ Test(cli_device_user, resume_keeps_lstm_and_simple_rnn_dropout_streams)
         snprintf(wa, sizeof wa, "%s%d_a.weights.h5", layers[i], i);
         snprintf(wb, sizeof wb, "%s%d_b.weights.h5", layers[i], i);
         snprintf(ck, sizeof ck, "ck_%s", b);
-        write_resume_spec(dir, a, layers[i]);
-        write_resume_spec(dir, b, layers[i]);
+        char ck_a[120], ck_b[120];
+        snprintf(ck_a, sizeof ck_a, "checkpoint: {directory: ck_%s, keep: 5}\n", a);
+        snprintf(ck_b, sizeof ck_b, "checkpoint: {directory: %s, keep: 5}\n", ck);
+        write_dropout_spec(dir, a, layers[i], 4, 8, ck_a);
+        write_dropout_spec(dir, b, layers[i], 4, 8, ck_b);
         const char *straight[12] = {"train", a, "--save-weights", wa, NULL};
         const char *first[12] = {"train", b, "--epochs", "2", NULL};
         const char *again[12] = {"train", b, "--resume", ck, "--save-weights", wb, NULL};
