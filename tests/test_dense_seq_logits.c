@@ -8,7 +8,9 @@
  * float64 NumPy): weights that saturate the probabilities, model.evaluate's
  * loss and one train_on_batch (SGD) from them: its loss and the weights
  * after it. Three cases: softmax + sparse categorical, softmax +
- * categorical, sigmoid + binary crossentropy. Each runs on the CPU path,
+ * categorical, sigmoid + binary crossentropy; and the control where Keras
+ * does clip: the Dense inside a TimeDistributed (whose output is a reshape
+ * of the activation's on both programs). Each runs on the CPU path,
  * the trainer's device step on the CPU backend table and on the CUDA table
  * over the emulation (tests/cuda_emu); each path against Keras, and the
  * two device paths against the CPU path. Clipping halves the loss here
@@ -61,17 +63,18 @@ typedef struct result {
     rnnc_tensor *kernel, *bias; /* after the step */
 } result;
 
-/* Sequential(Input (None, 3, 4), Dense(5, act)) with the fixture's
- * weights, SGD(0.5) and `loss`: evaluate, then one train_on_batch. */
-static result run_path(rnnc_fixture *fx, const char *c, const char *act, const char *loss,
+/* Sequential(Input (None, 3, 4), Dense(5, act)) (in a TimeDistributed
+ * when td) with the fixture's weights, SGD(0.5) and `loss`: evaluate, then
+ * one train_on_batch. */
+static result run_path(rnnc_fixture *fx, const char *c, const char *act, const char *loss, bool td,
                        const rnnc_backend_ops *be)
 {
-    char text[512], comp[256];
+    char text[512], dense[128], comp[256];
+    snprintf(dense, sizeof dense, "{class_name: Dense, config: {name: dense, units: 5, activation: %s}}", act);
     snprintf(text, sizeof text,
              "{class_name: Sequential, config: {name: s, layers: ["
-             "{class_name: InputLayer, config: {batch_shape: [null, 3, 4]}}, "
-             "{class_name: Dense, config: {name: dense, units: 5, activation: %s}}]}}",
-             act);
+             "{class_name: InputLayer, config: {batch_shape: [null, 3, 4]}}, %s%s%s]}}",
+             td ? "{class_name: TimeDistributed, config: {name: td, layer: " : "", dense, td ? "}}" : "");
     snprintf(comp, sizeof comp, "{optimizer: {class_name: SGD, config: {learning_rate: 0.5}}, loss: %s}", loss);
     rnnc_cfg *cfg;
     rnnc_model *m;
@@ -115,19 +118,23 @@ static result run_path(rnnc_fixture *fx, const char *c, const char *act, const c
     return r;
 }
 
-static void check_case(const char *c, const char *act, const char *loss)
+static void check_case(const char *c, const char *act, const char *loss, bool td)
 {
     rnnc_fixture *fx;
     OK(rnnc_fixture_open(FX, &fx));
     const double want = scalar(fx, c, "loss"), want_step = scalar(fx, c, "step_loss");
     const double clipped = scalar(fx, c, "clipped_loss");
-    cr_assert_gt(want - clipped, 0.2 * want, "%s: the case saturates (Keras %.9g, clipped %.9g)", c, want, clipped);
+    const double logits = scalar(fx, c, "logits_loss");
+    cr_assert_gt(logits - clipped, 0.2 * logits, "%s: the case saturates (from the logits %.9g, clipped %.9g)", c,
+                 logits, clipped);
+    cr_assert(near(td ? clipped : logits, want), "%s: Keras's loss %.9g is %s", c, want,
+              td ? "the clipped one" : "the logits'");
     rnnc_tensor *k1 = fx_read(fx, c, "kernel1", RNNC_F32), *b1 = fx_read(fx, c, "bias1", RNNC_F32);
     const rnnc_backend_ops *tables[3] = {NULL, rnnc_backend_ops_cpu(), rnnc__cuda_backend_ops()};
     const char *names[3] = {"cpu path", "cpu table", "cuda emulation"};
     result r[3];
     for (int p = 0; p < 3; p++) {
-        r[p] = run_path(fx, c, act, loss, tables[p]);
+        r[p] = run_path(fx, c, act, loss, td, tables[p]);
         cr_expect(near(want, r[p].loss), "%s, %s: evaluate loss %.9g, Keras %.9g (clipped: %.9g)", c, names[p],
                   r[p].loss, want, clipped);
         cr_expect(near(want_step, r[p].step_loss), "%s, %s: train_on_batch loss %.9g, Keras %.9g", c, names[p],
@@ -159,9 +166,19 @@ TestSuite(dense_seq_logits, .fini = suite_done);
 
 Test(dense_seq_logits, softmax_sparse_categorical_crossentropy)
 {
-    check_case("sm_sparse", "softmax", "sparse_categorical_crossentropy");
+    check_case("sm_sparse", "softmax", "sparse_categorical_crossentropy", false);
 }
 
-Test(dense_seq_logits, softmax_categorical_crossentropy) { check_case("sm_cat", "softmax", "categorical_crossentropy"); }
+Test(dense_seq_logits, softmax_categorical_crossentropy)
+{
+    check_case("sm_cat", "softmax", "categorical_crossentropy", false);
+}
 
-Test(dense_seq_logits, sigmoid_binary_crossentropy) { check_case("sig_bin", "sigmoid", "binary_crossentropy"); }
+Test(dense_seq_logits, sigmoid_binary_crossentropy) { check_case("sig_bin", "sigmoid", "binary_crossentropy", false); }
+
+/* The control: TimeDistributed(Dense(softmax)) reshapes after the softmax
+ * on both programs, so Keras and rnnc clip there alike. */
+Test(dense_seq_logits, time_distributed_softmax_clips_as_keras)
+{
+    check_case("td_sparse", "softmax", "sparse_categorical_crossentropy", true);
+}
