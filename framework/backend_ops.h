@@ -131,7 +131,9 @@ typedef struct rnnc_blstm_config {
     int64_t input_size, units;      /* F, U >= 1 */
     rnnc_act activation, recurrent_activation; /* element-wise ones */
     bool use_bias, go_backwards, return_sequences, zero_output_for_mask;
-    bool cudnn; /* reserved for a cuDNN LSTM; no backend runs one yet (false) */
+    /* reserved for a cuDNN LSTM: none yet (CUDA refuses true with
+     * RNNC_E_UNSUPPORTED; the CPU backend ignores it) */
+    bool cudnn;
 } rnnc_blstm_config;
 
 typedef struct rnnc_sgd_params {
@@ -272,8 +274,7 @@ struct rnnc_backend_ops {
     rnnc_status (*gru_backward)(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf *dx, rnnc_bbuf *dh0,
                                 rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel, rnnc_bbuf *dbias);
 
-    /* ---- the LSTM layer (supports(RNNC_BOP_LSTM, RNNC_F32); the CPU
-     * table only so far: entries NULL where supports says no) ---- */
+    /* ---- the LSTM layer (supports(RNNC_BOP_LSTM, RNNC_F32)) ---- */
     /* RNNC_E_ARG on a bad config (sizes, non element-wise activations).
      * Caller destroys. */
     rnnc_status (*lstm_create)(const rnnc_blstm_config *c, rnnc_blstm **out);

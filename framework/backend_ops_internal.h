@@ -71,6 +71,26 @@ rnnc_status rnnc__rows_index_check(const rnnc_backend_ops *be, bool scatter, int
 rnnc_status rnnc__metric_check(const rnnc_backend_ops *be, rnnc_bmetric kind, int64_t rows,
                                int64_t cols, const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred,
                                const rnnc_bbuf *values);
+/* A recurrent op's config rules (backend_ops_lstm_checks.c): sizes F, U in
+ * [1, 2^24] x [1, 2^16], element-wise activations; layer: "gru", "lstm"
+ * (the message names <layer>_create). */
+rnnc_status rnnc__rnn_op_config_check(const rnnc_backend_ops *be, const char *layer, int64_t F,
+                                      int64_t U, rnnc_act act, rnnc_act ract);
+/* The LSTM op's checks (backend_ops_lstm_checks.c): lstm_create's config
+ * (sizes >= 1, element-wise activations), lstm_forward's buffers for
+ * sizes B, T >= 1, lstm_backward's after a forward of sizes B, T. */
+rnnc_status rnnc__lstm_config_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c);
+rnnc_status rnnc__lstm_forward_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c,
+                                     int64_t B, int64_t T, const rnnc_bbuf *x, const rnnc_bbuf *h0,
+                                     const rnnc_bbuf *c0, const rnnc_bbuf *kernel,
+                                     const rnnc_bbuf *recurrent_kernel, const rnnc_bbuf *bias,
+                                     const rnnc_bbuf *y, const rnnc_bbuf *h_state,
+                                     const rnnc_bbuf *c_state);
+rnnc_status rnnc__lstm_backward_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c,
+                                      int64_t B, int64_t T, const rnnc_bbuf *dy, const rnnc_bbuf *dx,
+                                      const rnnc_bbuf *dh0, const rnnc_bbuf *dc0,
+                                      const rnnc_bbuf *dkernel, const rnnc_bbuf *drecurrent_kernel,
+                                      const rnnc_bbuf *dbias);
 /* gru_create's config rules (sizes >= 1, element-wise activations). */
 rnnc_status rnnc__gru_config_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c);
 /* gru_forward's buffers for config c and sizes B, T >= 1. */

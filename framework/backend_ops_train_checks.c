@@ -65,17 +65,8 @@ rnnc_status rnnc__gru_config_check(const rnnc_backend_ops *be, const rnnc_bgru_c
 {
     if (!c)
         return rnnc_fail(RNNC_E_ARG, "%s gru_create: config is NULL", be->name);
-    if (c->input_size < 1 || c->units < 1 || c->input_size > (1 << 24) || c->units > (1 << 16))
-        return rnnc_fail(RNNC_E_ARG, "%s gru_create: input_size %lld and units %lld must be in "
-                         "[1, 2^24] and [1, 2^16]", be->name, (long long)c->input_size,
-                         (long long)c->units);
-    if ((unsigned)c->activation >= RNNC_ACT_COUNT || !rnnc_act_is_elementwise(c->activation) ||
-        (unsigned)c->recurrent_activation >= RNNC_ACT_COUNT ||
-        !rnnc_act_is_elementwise(c->recurrent_activation))
-        return rnnc_fail(RNNC_E_ARG, "%s gru_create: activation '%s' / recurrent_activation '%s': "
-                         "the GRU op takes element-wise activations only", be->name,
-                         rnnc_act_name(c->activation), rnnc_act_name(c->recurrent_activation));
-    return RNNC_OK;
+    return rnnc__rnn_op_config_check(be, "gru", c->input_size, c->units, c->activation,
+                                     c->recurrent_activation);
 }
 
 static size_t gru_bias_count(const rnnc_bgru_config *c)

@@ -162,12 +162,9 @@ static void run_memory_ops(void)
     cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_F64));
     cr_assert(!be->supports(RNNC_BOP_MATMUL, RNNC_I32));
     cr_assert(be->supports(RNNC_BOP_COPY, RNNC_I32));
-    for (int op = RNNC_BOP_SCALE_ROWS; op < RNNC_BOP_COUNT; op++) {
-        /* the LSTM op: the CPU table only so far */
-        const bool want = op != RNNC_BOP_LSTM || be->device == RNNC_DEVICE_CPU;
-        cr_assert(be->supports((rnnc_bop)op, RNNC_F32) == want && !be->supports((rnnc_bop)op, RNNC_I32),
+    for (int op = RNNC_BOP_SCALE_ROWS; op < RNNC_BOP_COUNT; op++)
+        cr_assert(be->supports((rnnc_bop)op, RNNC_F32) && !be->supports((rnnc_bop)op, RNNC_I32),
                   "%s: %s", be_label, rnnc_bop_name((rnnc_bop)op));
-    }
 }
 
 static void run_matmul(void)

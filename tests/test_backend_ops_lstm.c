@@ -42,21 +42,24 @@ static size_t n_y(const lstm_case *k)
     return (size_t)(k->B * k->c.units * (k->c.return_sequences ? k->T : 1));
 }
 
+/* The backend run_lstm and the helpers below use. */
+static const rnnc_backend_ops *on;
+
 static rnnc_bbuf *up(const float *host, size_t n)
 {
     if (!host)
         return NULL;
     rnnc_bbuf *d;
-    OK(cpu->alloc(RNNC_F32, n, &d));
-    OK(cpu->upload(d, host));
+    OK(on->alloc(RNNC_F32, n, &d));
+    OK(on->upload(d, host));
     return d;
 }
 
 static rnnc_bbuf *zeros(size_t n)
 {
     rnnc_bbuf *d;
-    OK(cpu->alloc(RNNC_F32, n, &d));
-    OK(cpu->fill(d, 0.0f));
+    OK(on->alloc(RNNC_F32, n, &d));
+    OK(on->fill(d, 0.0f));
     return d;
 }
 
@@ -66,8 +69,8 @@ static float *down(rnnc_bbuf *d)
         return NULL;
     float *h = malloc((d->n ? d->n : 1) * sizeof *h);
     cr_assert(h);
-    OK(cpu->download(h, d));
-    cpu->free(d);
+    OK(on->download(h, d));
+    on->free(d);
     return h;
 }
 
@@ -79,24 +82,24 @@ static lstm_result run_lstm(const lstm_case *k)
     const size_t nw = (size_t)(F * 4 * U), nr = (size_t)(U * 4 * U), nb = (size_t)(4 * U),
                  bu = (size_t)(B * U);
     rnnc_blstm *g;
-    OK(cpu->lstm_create(&k->c, &g));
+    OK(on->lstm_create(&k->c, &g));
     rnnc_bbuf *x = up(k->x, (size_t)(B * T * F)), *h0 = up(k->h0, bu), *c0 = up(k->c0, bu);
     rnnc_bbuf *W = up(k->W, nw), *R = up(k->R, nr), *bias = k->c.use_bias ? up(k->bias, nb) : NULL;
     rnnc_bbuf *y = zeros(n_y(k)), *hs = zeros(bu), *cs = zeros(bu);
     rnnc_bbuf *dy = up(k->dy, n_y(k)), *dx = zeros((size_t)(B * T * F)), *dh0 = zeros(bu),
               *dc0 = zeros(bu);
     rnnc_bbuf *dW = up(k->gW0, nw), *dR = up(k->gR0, nr), *dB = k->c.use_bias ? up(k->gB0, nb) : NULL;
-    OK(cpu->lstm_forward(g, B, T, x, h0, c0, k->mask, W, R, bias, true, y, hs, cs));
+    OK(on->lstm_forward(g, B, T, x, h0, c0, k->mask, W, R, bias, true, y, hs, cs));
     rnnc_bbuf *sW = zeros(nw), *sR = zeros(nr), *sB = k->c.use_bias ? zeros(nb) : NULL;
-    OK(cpu->lstm_backward(g, dy, dx, dh0, dc0, sW, sR, sB));
-    cpu->free(sW), cpu->free(sR), cpu->free(sB);
-    OK(cpu->fill(y, 0.0f));
-    OK(cpu->lstm_forward(g, B, T, x, h0, c0, k->mask, W, R, bias, true, y, hs, cs));
-    OK(cpu->lstm_backward(g, dy, dx, dh0, dc0, dW, dR, dB));
-    cr_assert_eq(cpu->lstm_backward(g, dy, dx, dh0, dc0, dW, dR, dB), RNNC_E_STATE);
-    cpu->lstm_destroy(g);
-    cpu->free(x), cpu->free(h0), cpu->free(c0), cpu->free(W), cpu->free(R), cpu->free(bias);
-    cpu->free(dy);
+    OK(on->lstm_backward(g, dy, dx, dh0, dc0, sW, sR, sB));
+    on->free(sW), on->free(sR), on->free(sB);
+    OK(on->fill(y, 0.0f));
+    OK(on->lstm_forward(g, B, T, x, h0, c0, k->mask, W, R, bias, true, y, hs, cs));
+    OK(on->lstm_backward(g, dy, dx, dh0, dc0, dW, dR, dB));
+    cr_assert_eq(on->lstm_backward(g, dy, dx, dh0, dc0, dW, dR, dB), RNNC_E_STATE);
+    on->lstm_destroy(g);
+    on->free(x), on->free(h0), on->free(c0), on->free(W), on->free(R), on->free(bias);
+    on->free(dy);
     lstm_result r = {down(y), down(hs), down(cs), down(dx), down(dh0), down(dc0),
                      down(dW), down(dR), down(dB)};
     return r;
@@ -201,7 +204,7 @@ static bool load_keras_case(const char *name, lstm_case *k, rnnc_fixture **fxo, 
 
 Test(backend_ops_lstm_cpu, matches_keras_outputs_states_and_gradients)
 {
-    cpu = rnnc_backend_ops_cpu();
+    cpu = on = rnnc_backend_ops_cpu();
     char list[512], line[256];
     snprintf(list, sizeof list, "%s/lstm/cases.txt", RNNC_FIXTURES);
     FILE *f = fopen(list, "r");
@@ -341,15 +344,17 @@ static void fd_check(const lstm_case *k, double *const ps[6], int which, size_t 
     }
 }
 
-Test(backend_ops_lstm_cpu, gradients_match_finite_differences_of_a_double_lstm)
+/* Tiny case v of 24 (sizes, masks none / right-padded / arbitrary with a
+ * fully masked row, go_backwards, zofm, no bias, h0 / c0, activations,
+ * both return_sequences), its name in name. */
+static lstm_case random_case(int v, int64_t scale, char *name, size_t cap)
 {
-    cpu = rnnc_backend_ops_cpu();
     static const rnnc_act acts[][2] = {{RNNC_ACT_TANH, RNNC_ACT_SIGMOID},
                                        {RNNC_ACT_SOFTSIGN, RNNC_ACT_HARD_SIGMOID},
                                        {RNNC_ACT_LINEAR, RNNC_ACT_TANH}};
-    rng_seed(2);
-    for (int v = 0; v < 24; v++) {
-        const int64_t B = 1 + v % 3, T = 1 + v % 4, F = 1 + v % 3, U = 1 + (v / 3) % 3;
+    {
+        const int64_t B = scale * (1 + v % 3), T = scale * (1 + v % 4), F = scale * (1 + v % 3),
+                      U = scale * (1 + (v / 3) % 3);
         const int mask_kind = v % 3;
         lstm_case k;
         memset(&k, 0, sizeof k);
@@ -380,12 +385,25 @@ Test(backend_ops_lstm_cpu, gradients_match_finite_differences_of_a_double_lstm)
                 k.mask[0] = 0;                              /* a leading masked step */
             }
         }
-        char name[160];
-        snprintf(name, sizeof name, "case %d (B %lld T %lld F %lld U %lld mask %d %s%s%s%s%s%s)", v,
+        snprintf(name, cap, "case %d (B %lld T %lld F %lld U %lld mask %d %s%s%s%s%s%s)", v,
                  (long long)B, (long long)T, (long long)F, (long long)U, mask_kind,
                  k.c.use_bias ? "" : "no bias ", k.c.go_backwards ? "backwards " : "",
                  k.c.zero_output_for_mask ? "zofm " : "", k.h0 ? "h0 " : "", k.c0 ? "c0 " : "",
                  k.c.return_sequences ? "seq" : "last");
+        return k;
+    }
+}
+
+Test(backend_ops_lstm_cpu, gradients_match_finite_differences_of_a_double_lstm)
+{
+    cpu = on = rnnc_backend_ops_cpu();
+    rng_seed(2);
+    for (int v = 0; v < 24; v++) {
+        char name[200];
+        lstm_case k = random_case(v, 1, name, sizeof name);
+        const int64_t B = k.B, T = k.T, F = k.c.input_size, U = k.c.units;
+        const size_t nx = (size_t)(B * T * F), nh = (size_t)(B * U), nw = (size_t)(F * 4 * U),
+                     nr = (size_t)(U * 4 * U), nb = (size_t)(4 * U);
         lstm_result r = run_lstm(&k);
         double *ps[6] = {to_d(k.x, nx), to_d(k.h0, nh), to_d(k.c0, nh), to_d(k.W, nw),
                          to_d(k.R, nr), k.c.use_bias ? to_d(k.bias, nb) : NULL};
@@ -413,7 +431,7 @@ Test(backend_ops_lstm_cpu, gradients_match_finite_differences_of_a_double_lstm)
 
 Test(backend_ops_lstm_cpu, argument_and_state_errors)
 {
-    cpu = rnnc_backend_ops_cpu();
+    cpu = on = rnnc_backend_ops_cpu();
     rnnc_blstm_config c = {.input_size = 2, .units = 3, .activation = RNNC_ACT_SOFTMAX,
                            .recurrent_activation = RNNC_ACT_SIGMOID, .use_bias = true};
     rnnc_blstm *g;
@@ -454,3 +472,73 @@ Test(backend_ops_lstm_cpu, argument_and_state_errors)
     cpu->free(x), cpu->free(W), cpu->free(R), cpu->free(bias), cpu->free(y), cpu->free(dy);
     cpu->free(short_bias), cpu->free(h);
 }
+
+/* ---- the CUDA table against the CPU one ----------------------------------- */
+
+static void expect_near(const float *got, const float *want, size_t n, double tol, const char *what,
+                        const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabs((double)got[i] - (double)want[i]) <= tol * (1 + fabs((double)want[i])),
+                  "%s on %s: %s [%zu]: %.9g vs the CPU's %.9g", name, be_label, what, i,
+                  (double)got[i], (double)want[i]);
+}
+
+/* Every random case (sizes x1 and x3) on `be` against the CPU table:
+ * outputs, final states and every gradient (two steps on one object). */
+static void run_lstm_cases(void)
+{
+    for (int scale = 1; scale <= 3; scale += 2)
+        for (int v = 0; v < 24; v++) {
+            char name[200];
+            lstm_case k = random_case(v, scale, name, sizeof name);
+            on = cpu;
+            lstm_result want = run_lstm(&k);
+            on = be;
+            lstm_result got = run_lstm(&k);
+            const size_t F = (size_t)k.c.input_size, U = (size_t)k.c.units, bu = (size_t)k.B * U;
+            expect_near(got.y, want.y, n_y(&k), 1e-5, "y", name);
+            expect_near(got.h, want.h, bu, 1e-5, "h_state", name);
+            expect_near(got.cs, want.cs, bu, 1e-5, "c_state", name);
+            expect_near(got.dx, want.dx, (size_t)(k.B * k.T) * F, 1e-4, "dx", name);
+            expect_near(got.dh0, want.dh0, bu, 1e-4, "dh0", name);
+            expect_near(got.dc0, want.dc0, bu, 1e-4, "dc0", name);
+            expect_near(got.dW, want.dW, F * 4 * U, 1e-4, "dkernel", name);
+            expect_near(got.dR, want.dR, U * 4 * U, 1e-4, "drecurrent_kernel", name);
+            if (k.c.use_bias)
+                expect_near(got.dB, want.dB, 4 * U, 1e-4, "dbias", name);
+            result_free(&want);
+            result_free(&got);
+            case_free(&k);
+        }
+}
+
+/* The same argument errors as the CPU op's, and no cuDNN LSTM. */
+static void run_lstm_refusals(void)
+{
+    rnnc_blstm_config c = {.input_size = 2, .units = 3, .activation = RNNC_ACT_SOFTMAX,
+                           .recurrent_activation = RNNC_ACT_SIGMOID, .use_bias = true};
+    rnnc_blstm *g;
+    cr_assert_eq(be->lstm_create(&c, &g), RNNC_E_ARG);
+    cr_assert(strstr(rnnc_last_error(), "cuda lstm_create"), "%s", rnnc_last_error());
+    c.activation = RNNC_ACT_TANH;
+    c.cudnn = true;
+    cr_assert_eq(be->lstm_create(&c, &g), RNNC_E_UNSUPPORTED);
+    c.cudnn = false;
+    OK(be->lstm_create(&c, &g));
+    on = be;
+    rnnc_bbuf *x = zeros(16), *W = zeros(24), *R = zeros(36), *bias = zeros(12), *y = zeros(6),
+              *dy = zeros(6);
+    cr_assert_eq(be->lstm_backward(g, dy, NULL, NULL, NULL, W, R, bias), RNNC_E_STATE);
+    OK(be->lstm_forward(g, 2, 4, x, NULL, NULL, NULL, W, R, bias, false, y, NULL, NULL));
+    cr_assert_eq(be->lstm_backward(g, dy, NULL, NULL, NULL, W, R, bias), RNNC_E_STATE);
+    cr_assert_eq(be->lstm_forward(g, 2, 4, x, NULL, NULL, NULL, W, R, dy, true, y, NULL, NULL),
+                 RNNC_E_SHAPE);
+    be->lstm_destroy(g);
+    be->lstm_destroy(NULL);
+    be->free(x), be->free(W), be->free(R), be->free(bias), be->free(y), be->free(dy);
+}
+
+BACKEND_CASE(backend_ops_lstm_cuda_emulated, use_emulated, emulated_done, lstm_cases, 3)
+BACKEND_CASE(backend_ops_lstm_cuda_emulated, use_emulated, emulated_done, lstm_refusals, 4)
+BACKEND_CASE(backend_ops_lstm_cuda_gpu, use_real_gpu, real_gpu_done, lstm_cases, 3)

@@ -1,15 +1,15 @@
 /* test_device_lstm.c - the LSTM on a backend (layers/lstm_device.c, the
  * table's lstm op) against the CPU model, which test_lstm_keras.c checks
  * against Keras 3.15.1:
- *   - one training call and its backward on the CPU table: outputs, the
+ *   - one training call and its backward on the CPU table and the
+ *     emulated CUDA one (tests/cuda_emu, the generic kernel): outputs, the
  *     output mask and every weight gradient within 1e-5 of the CPU model's
  *     (unmasked, right-padded and arbitrary masks through Masking;
  *     go_backwards, return_sequences and not, stacked, use_bias off,
  *     zero_output_for_mask, other activations, input dropout);
- *   - a 3-epoch fit through rnnc_trainer_set_device (input dropout
+ *   - a 3-epoch fit through rnnc_trainer_set_device on both (input dropout
  *     included) within 1e-4 per epoch of the CPU path, final weights too;
- *   - refusals, one line each; the CUDA table has no lstm op yet, so an
- *     LSTM model is refused there naming it.
+ *   - refusals, one line each.
  * Tiny shapes: CI runs this under valgrind. */
 #include "cuda_emu/cuda_backend_sources.c"
 
@@ -97,12 +97,12 @@ static float *fetch(const rnnc_backend_ops *be, const rnnc_bbuf *b)
     return h;
 }
 
-/* Model m on x: the CPU model's training call and backward against the
- * device model's on the CPU table (the same dropout draws: each path from
- * a copy of the generators' state). */
-static void against_cpu(const char *label, const char *layers, int64_t T, int kind)
+/* The CPU model's training call and backward against the device model's
+ * on table be (the same weights; the same dropout draws: each model's
+ * generators start alike). */
+static void against_cpu(const rnnc_backend_ops *be, const char *label, const char *layers, int64_t T,
+                        int kind)
 {
-    const rnnc_backend_ops *be = rnnc_backend_ops_cpu();
     char input[64], what[300];
     snprintf(input, sizeof input, "[null, %lld, 3]", (long long)T);
     rnnc_model *m = seq_model(input, layers), *m2 = seq_model(input, layers);
@@ -135,7 +135,7 @@ static void against_cpu(const char *label, const char *layers, int64_t T, int ki
     OK(rnnc_dmodel_forward(dm, x, true, &dout, &ys, &ymask));
     cr_assert(rnnc_shape_eq(&ys, &y->shape), "%s: output shape", label);
     float *got = fetch(be, dout);
-    snprintf(what, sizeof what, "%s (mask kind %d): output", label, kind);
+    snprintf(what, sizeof what, "%s (mask kind %d) on %s: output", label, kind, be->name);
     within(what, got, y->data, y->numel);
     free(got);
     cr_assert_eq(ymask != NULL, res.mask != NULL, "%s: output mask", label);
@@ -156,7 +156,8 @@ static void against_cpu(const char *label, const char *layers, int64_t T, int ki
             mx = fmax(mx, fabs((double)want[k]));
         cr_expect_gt(mx, 0.0, "%s: '%s' has a zero gradient", label, hw[i]->name);
         got = fetch(be, dw[i].grad);
-        snprintf(what, sizeof what, "%s (mask kind %d): gradient of %s", label, kind, hw[i]->name);
+        snprintf(what, sizeof what, "%s (mask kind %d) on %s: gradient of %s", label, kind, be->name,
+                 hw[i]->name);
         within(what, got, want, hw[i]->value->numel);
         free(got);
     }
@@ -181,10 +182,11 @@ static void masked(const char *label, const char *lstm_keys, uint64_t seed)
     char layers[1024];
     snprintf(layers, sizeof layers, MASKING "{class_name: LSTM, config: {name: lstm, units: 3%s%s}}" DENSE,
              lstm_keys[0] ? ", " : "", lstm_keys);
-    for (int kind = 0; kind < 3; kind++) {
-        seed_state = seed * 7919 + (uint64_t)kind;
-        against_cpu(label, layers, 5, kind);
-    }
+    for (int kind = 0; kind < 3; kind++)
+        for (int t = 0; t < 2; t++) { /* the CPU table, the emulated CUDA one */
+            seed_state = seed * 7919 + (uint64_t)kind;
+            against_cpu(t ? rnnc__cuda_backend_ops() : rnnc_backend_ops_cpu(), label, layers, 5, kind);
+        }
 }
 
 Test(device_lstm, last_output) { masked("last output", "", 1); }
@@ -205,7 +207,8 @@ Test(device_lstm, input_dropout_and_stacked)
 
 /* ---- a fit through rnnc_trainer_set_device ------------------------------ */
 
-static rnnc_history *fit(rnnc_model *m, bool device, const rnnc_tensor *x, const rnnc_tensor *y)
+static rnnc_history *fit(rnnc_model *m, const rnnc_backend_ops *device, const rnnc_tensor *x,
+                         const rnnc_tensor *y)
 {
     rnnc_cfg *opt = NULL, *loss = NULL;
     OK(rnnc_spec_read_string("adam", 4, "optimizer", &opt));
@@ -214,7 +217,7 @@ static rnnc_history *fit(rnnc_model *m, bool device, const rnnc_tensor *x, const
     OK(rnnc_trainer_create(m, &tr));
     OK(rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL));
     if (device)
-        OK(rnnc_trainer_set_device(tr, rnnc_backend_ops_cpu()));
+        OK(rnnc_trainer_set_device(tr, device));
     rnnc_fit_options o = rnnc_fit_options_default();
     o.epochs = 3;
     o.batch_size = 4; /* 10 rows: 4, 4 and 2 */
@@ -228,41 +231,64 @@ static rnnc_history *fit(rnnc_model *m, bool device, const rnnc_tensor *x, const
     return h;
 }
 
+/* dst's weights = src's (models of one config). */
+static void copy_weights(rnnc_model *dst, rnnc_model *src)
+{
+    int n, nd;
+    rnnc_weight *ws[16], *wd[16];
+    OK(rnnc_model_weights(src, ws, 16, &n));
+    OK(rnnc_model_weights(dst, wd, 16, &nd));
+    cr_assert_eq(n, nd);
+    for (int i = 0; i < n; i++)
+        memcpy(wd[i]->value->data, ws[i]->value->data, ws[i]->value->numel * sizeof(float));
+}
+
+/* 3 epochs on the CPU path, then through rnnc_trainer_set_device on the
+ * CPU table and the emulated CUDA one: every epoch's loss within 1e-4,
+ * the final weights too. */
 Test(device_lstm, fit_matches_the_cpu_path)
 {
     const char *layers = MASKING "{class_name: LSTM, config: {name: lstm, units: 3, return_sequences: true, "
                          "dropout: 0.3, seed: 2}}, {class_name: LSTM, config: {name: lstm2, units: 2, "
                          "go_backwards: true}}" DENSE;
     seed_state = 77;
-    rnnc_model *a = seq_model("[null, 4, 3]", layers), *b = seq_model("[null, 4, 3]", layers);
-    int n, nb;
-    rnnc_weight *wa[16], *wb[16];
-    OK(rnnc_model_weights(a, wa, 16, &n));
-    OK(rnnc_model_weights(b, wb, 16, &nb));
-    for (int i = 0; i < n; i++)
-        memcpy(wb[i]->value->data, wa[i]->value->data, wa[i]->value->numel * sizeof(float));
+    rnnc_model *init = seq_model("[null, 4, 3]", layers), *a = seq_model("[null, 4, 3]", layers);
+    copy_weights(a, init);
     rnnc_tensor *x = batch(10, 4, 3, 1), *y;
     const rnnc_shape ys = RNNC_SHAPE(10, 2);
     OK(rnnc_tensor_create(RNNC_F32, &ys, &y));
     for (size_t i = 0; i < y->numel; i++)
         ((float *)y->data)[i] = uni(-1, 1);
-    rnnc_history *hc = fit(a, false, x, y), *hd = fit(b, true, x, y);
-    const double *lc = rnnc_history_get(hc, "loss"), *ld = rnnc_history_get(hd, "loss");
-    cr_assert(lc && ld && rnnc_history_n_epochs(hd) == 3);
-    for (int e = 0; e < 3; e++)
-        cr_expect(fabs(lc[e] - ld[e]) <= 1e-4 * (1 + fabs(lc[e])), "epoch %d: loss %.9g on the device, %.9g on the CPU",
-                  e + 1, ld[e], lc[e]);
+    rnnc_history *hc = fit(a, NULL, x, y);
+    const double *lc = rnnc_history_get(hc, "loss");
+    cr_assert(lc && rnnc_history_n_epochs(hc) == 3);
     cr_expect(lc[2] < lc[0], "the loss did not fall: %g -> %g", lc[0], lc[2]);
-    for (int i = 0; i < n; i++)
-        for (size_t k = 0; k < wa[i]->value->numel; k++)
-            cr_expect(fabsf(((float *)wa[i]->value->data)[k] - ((float *)wb[i]->value->data)[k]) <= 1e-4f,
-                      "final %s [%zu]", wa[i]->name, k);
+    int n;
+    rnnc_weight *wa[16], *wb[16];
+    OK(rnnc_model_weights(a, wa, 16, &n));
+    for (int t = 0; t < 2; t++) {
+        const rnnc_backend_ops *be = t ? rnnc__cuda_backend_ops() : rnnc_backend_ops_cpu();
+        rnnc_model *b = seq_model("[null, 4, 3]", layers);
+        copy_weights(b, init);
+        rnnc_history *hd = fit(b, be, x, y);
+        const double *ld = rnnc_history_get(hd, "loss");
+        cr_assert(ld && rnnc_history_n_epochs(hd) == 3);
+        for (int e = 0; e < 3; e++)
+            cr_expect(fabs(lc[e] - ld[e]) <= 1e-4 * (1 + fabs(lc[e])), "epoch %d: loss %.9g on the %s table, %.9g on the CPU path",
+                      e + 1, ld[e], be->name, lc[e]);
+        OK(rnnc_model_weights(b, wb, 16, &n));
+        for (int i = 0; i < n; i++)
+            for (size_t k = 0; k < wa[i]->value->numel; k++)
+                cr_expect(fabsf(((float *)wa[i]->value->data)[k] - ((float *)wb[i]->value->data)[k]) <= 1e-4f,
+                          "%s table: final %s [%zu]", be->name, wa[i]->name, k);
+        rnnc_history_destroy(hd);
+        rnnc_model_destroy(b);
+    }
     rnnc_history_destroy(hc);
-    rnnc_history_destroy(hd);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(y);
     rnnc_model_destroy(a);
-    rnnc_model_destroy(b);
+    rnnc_model_destroy(init);
 }
 
 /* ---- refusals ------------------------------------------------------------ */
@@ -284,7 +310,8 @@ static void refused(const rnnc_backend_ops *be, const char *lstm_keys, const cha
 Test(device_lstm, refusals)
 {
     const rnnc_backend_ops *cpu = rnnc_backend_ops_cpu();
-    refused(rnnc__cuda_backend_ops(), "", "layer 'lstm' (LSTM): the cuda backend has no lstm op");
+    refused(rnnc__cuda_backend_ops(), "use_cudnn: true",
+            "layer 'lstm' (LSTM): use_cudnn=True, but the cuda backend has no cuDNN LSTM (pass use_cudnn='auto' for the generic kernel)");
     refused(cpu, "recurrent_dropout: 0.2",
             "layer 'lstm' (LSTM): recurrent_dropout 0.2 has no device implementation (the LSTM op takes no recurrent mask; dropout runs)");
     refused(cpu, "dropout: 0.2, implementation: 1",

@@ -641,10 +641,10 @@ static const struct refusal {
     int backend;
     const char *layers, *line;
 } refusals[] = {
-    {"[null, 5, 2]", "float32", BE_EMU, /* the CPU table has the LSTM op */
-     "      - {class_name: LSTM, config: {name: lstm, units: 3}}\n"
+    {"[null, 5, 2]", "float32", BE_CPU,
+     "      - {class_name: SimpleRNN, config: {name: simple_rnn, units: 3}}\n"
      "      - {class_name: Dense, config: {name: dense, units: 1}}\n",
-     "layer 'lstm' (LSTM): the cuda backend has no lstm op"},
+     "layer 'simple_rnn' (SimpleRNN): the SimpleRNN layer has no device implementation"},
     {"[null, 5, 2]", "float32", BE_EMU,
      "      - {class_name: GRU, config: {name: gru, units: 3, return_sequences: true}}\n"
      "      - {class_name: SimpleRNN, config: {name: simple_rnn, units: 2}}\n",

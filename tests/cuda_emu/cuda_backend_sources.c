@@ -8,10 +8,12 @@
  * here. */
 #include "cuda_emu/cuda_emu.c"
 #include "cuda_emu/cuda_emu_train.c"
+#include "cuda_emu/cuda_emu_lstm.c"
 
 #include "framework/backend/cuda/cuda_alloc.c"
 #include "framework/backend/cuda/cuda_api.c"
 #include "framework/backend/cuda/cuda_backend_gru.c"
+#include "framework/backend/cuda/cuda_backend_lstm.c"
 #include "framework/backend/cuda/cuda_backend_ops.c"
 #include "framework/backend/cuda/cuda_blas.c"
 #include "framework/backend/cuda/cuda_context.c"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "framework/backend/cuda/cuda_kernels.h"
+#include "framework/backend/cuda/cuda_lstm_kernels.h"
 #include "framework/backend/cuda/cuda_ops_kernels.h"
 #include "framework/backend_ops.h"
 #include "framework/backend_ops_internal.h"
@@ -397,16 +398,10 @@ static rnnc_status cuda_batch_norm_backward(int64_t rows, int64_t cols, bool tra
     return RNNC_OK;
 }
 
-/* Every op but the LSTM (no CUDA LSTM yet: an LSTM model is refused). */
-static bool cuda_supports(rnnc_bop op, rnnc_dtype dtype)
-{
-    return op != RNNC_BOP_LSTM && rnnc__bop_supports_f32(op, dtype);
-}
-
 static const rnnc_backend_ops cuda_ops = {
     .name = "cuda",
     .device = RNNC_DEVICE_CUDA,
-    .supports = cuda_supports,
+    .supports = rnnc__bop_supports_f32,
     .alloc = cuda_alloc,
     .free = cuda_free,
     .upload = cuda_upload,
@@ -432,6 +427,10 @@ static const rnnc_backend_ops cuda_ops = {
     .gru_destroy = rnnc__cuda_bgru_destroy,
     .gru_forward = rnnc__cuda_bgru_forward,
     .gru_backward = rnnc__cuda_bgru_backward,
+    .lstm_create = rnnc__cuda_blstm_create,
+    .lstm_destroy = rnnc__cuda_blstm_destroy,
+    .lstm_forward = rnnc__cuda_blstm_forward,
+    .lstm_backward = rnnc__cuda_blstm_backward,
     .copy_block = cuda_copy_block,
     .reverse_time = cuda_reverse_time,
     .layer_norm = cuda_layer_norm,
