@@ -20,6 +20,7 @@
 #      test_backend_ops_gru's backend_ops_gru_cuda_gpu/*, test_cuda_gru,
 #      test_device_fit's device_fit_gpu/*, test_device_bidirectional's
 #      device_bidirectional_gpu/*, test_cuda_graphs's cuda_graphs_gpu/*,
+#      test_backend_ops_lstm's backend_ops_lstm_cuda_gpu/*,
 #      and test_device_model when it has any (a case that skips on a
 #      machine with a GPU counts as a failure)
 #   5. which Python has PyTorch with CUDA (python3, /usr/bin/python3, or
@@ -175,7 +176,8 @@ command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccach
 # emulation-only test proves nothing here and costs device time).
 gpu_tests=(test_backend_ops 'backend_ops_cuda_gpu/*' test_backend_ops_gru 'backend_ops_gru_cuda_gpu/*'
   test_cuda_gru '' test_device_fit 'device_fit_gpu/*' test_device_model ''
-  test_device_bidirectional 'device_bidirectional_gpu/*' test_cuda_graphs 'cuda_graphs_gpu/*')
+  test_device_bidirectional 'device_bidirectional_gpu/*' test_cuda_graphs 'cuda_graphs_gpu/*'
+  test_backend_ops_lstm 'backend_ops_lstm_cuda_gpu/*')
 tests=()
 filters=()
 for ((i = 0; i < ${#gpu_tests[@]}; i += 2)); do
