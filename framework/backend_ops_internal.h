@@ -76,6 +76,16 @@ rnnc_status rnnc__metric_check(const rnnc_backend_ops *be, rnnc_bmetric kind, in
  * (the message names <layer>_create). */
 rnnc_status rnnc__rnn_op_config_check(const rnnc_backend_ops *be, const char *layer, int64_t F,
                                       int64_t U, rnnc_act act, rnnc_act ract);
+/* Its weight-shaped buffers (weights, or gradients with prefix "d"):
+ * kernel (F, gates*U), recurrent_kernel (U, gates*U), bias of n_bias
+ * when use_bias, else none (a bias given to `layer`, "a GRU", fails). */
+rnnc_status rnnc__rnn_op_weights_check(const rnnc_backend_ops *be, const char *op, const char *prefix,
+                                       const char *layer, int64_t F, int64_t U, int gates,
+                                       size_t n_bias, bool use_bias, const rnnc_bbuf *k,
+                                       const rnnc_bbuf *r, const rnnc_bbuf *b);
+/* Its batch B and timesteps T for F inputs and G gate columns. */
+rnnc_status rnnc__rnn_op_sizes_check(const rnnc_backend_ops *be, const char *op, int64_t B,
+                                     int64_t T, int64_t F, int64_t G);
 /* The LSTM op's checks (backend_ops_lstm_checks.c): lstm_create's config
  * (sizes >= 1, element-wise activations), lstm_forward's buffers for
  * sizes B, T >= 1, lstm_backward's after a forward of sizes B, T. */

@@ -28,23 +28,41 @@ rnnc_status rnnc__lstm_config_check(const rnnc_backend_ops *be, const rnnc_blstm
                                      c->recurrent_activation);
 }
 
-static rnnc_status lstm_weights(const rnnc_backend_ops *be, const char *op, const char *prefix,
-                                const rnnc_blstm_config *c, const rnnc_bbuf *k, const rnnc_bbuf *r,
-                                const rnnc_bbuf *b)
+rnnc_status rnnc__rnn_op_weights_check(const rnnc_backend_ops *be, const char *op, const char *prefix,
+                                       const char *layer, int64_t F, int64_t U, int gates,
+                                       size_t n_bias, bool use_bias, const rnnc_bbuf *k,
+                                       const rnnc_bbuf *r, const rnnc_bbuf *b)
 {
-    const int64_t F = c->input_size, U = c->units;
     char nk[32], nr[32], nb[32];
     snprintf(nk, sizeof nk, "%skernel", prefix);
     snprintf(nr, sizeof nr, "%srecurrent_kernel", prefix);
     snprintf(nb, sizeof nb, "%sbias", prefix);
-    RNNC_TRY(rnnc__bop_check(be, op, nk, k, RNNC_F32, (size_t)(F * 4 * U)));
-    RNNC_TRY(rnnc__bop_check(be, op, nr, r, RNNC_F32, (size_t)(U * 4 * U)));
-    if (c->use_bias)
-        return rnnc__bop_check(be, op, nb, b, RNNC_F32, (size_t)(4 * U));
+    RNNC_TRY(rnnc__bop_check(be, op, nk, k, RNNC_F32, (size_t)(F * gates * U)));
+    RNNC_TRY(rnnc__bop_check(be, op, nr, r, RNNC_F32, (size_t)(U * gates * U)));
+    if (use_bias)
+        return rnnc__bop_check(be, op, nb, b, RNNC_F32, n_bias);
     if (b)
-        return rnnc_fail(RNNC_E_ARG, "%s %s: argument '%s' given to an LSTM with use_bias=False",
-                         be->name, op, nb);
+        return rnnc_fail(RNNC_E_ARG, "%s %s: argument '%s' given to %s with use_bias=False",
+                         be->name, op, nb, layer);
     return RNNC_OK;
+}
+
+rnnc_status rnnc__rnn_op_sizes_check(const rnnc_backend_ops *be, const char *op, int64_t B,
+                                     int64_t T, int64_t F, int64_t G)
+{
+    if (B < 1 || T < 1 || B > (1 << 24) || T > (1 << 24) ||
+        (double)B * (double)T * (double)(G + F) > 1.5e9)
+        return rnnc_fail(RNNC_E_SHAPE, "%s %s: batch %lld x timesteps %lld out of range (each >= 1)",
+                         be->name, op, (long long)B, (long long)T);
+    return RNNC_OK;
+}
+
+static rnnc_status lstm_weights(const rnnc_backend_ops *be, const char *op, const char *prefix,
+                                const rnnc_blstm_config *c, const rnnc_bbuf *k, const rnnc_bbuf *r,
+                                const rnnc_bbuf *b)
+{
+    return rnnc__rnn_op_weights_check(be, op, prefix, "an LSTM", c->input_size, c->units, 4,
+                                      (size_t)(4 * c->units), c->use_bias, k, r, b);
 }
 
 rnnc_status rnnc__lstm_forward_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c,
@@ -56,10 +74,7 @@ rnnc_status rnnc__lstm_forward_check(const rnnc_backend_ops *be, const rnnc_blst
 {
     const char *op = "lstm_forward";
     const int64_t F = c->input_size, U = c->units;
-    if (B < 1 || T < 1 || B > (1 << 24) || T > (1 << 24) ||
-        (double)B * (double)T * (double)(4 * U + F) > 1.5e9)
-        return rnnc_fail(RNNC_E_SHAPE, "%s %s: batch %lld x timesteps %lld out of range (each >= 1)",
-                         be->name, op, (long long)B, (long long)T);
+    RNNC_TRY(rnnc__rnn_op_sizes_check(be, op, B, T, F, 4 * U));
     const size_t bu = (size_t)(B * U);
     RNNC_TRY(rnnc__bop_check(be, op, "x", x, RNNC_F32, (size_t)(B * T * F)));
     if (h0)

@@ -74,42 +74,14 @@ static size_t gru_bias_count(const rnnc_bgru_config *c)
     return (size_t)((c->reset_after ? 6 : 3) * c->units);
 }
 
-/* A weight-sized buffer: checked when present; required unless optional. */
-static rnnc_status weight_check(const rnnc_backend_ops *be, const char *op, const char *arg,
-                                const rnnc_bbuf *b, size_t n, bool wanted)
-{
-    if (wanted)
-        return rnnc__bop_check(be, op, arg, b, RNNC_F32, n);
-    if (b)
-        return rnnc_fail(RNNC_E_ARG, "%s %s: argument '%s' given to a GRU with use_bias=False",
-                         be->name, op, arg);
-    return RNNC_OK;
-}
-
 /* The three weight-shaped buffers (weights or their gradients), named by
  * prefix ("" or "d"). */
 static rnnc_status gru_weights(const rnnc_backend_ops *be, const char *op, const char *prefix,
                                const rnnc_bgru_config *c, const rnnc_bbuf *k, const rnnc_bbuf *r,
                                const rnnc_bbuf *b)
 {
-    const int64_t F = c->input_size, U = c->units;
-    char nk[32], nr[32], nb[32];
-    snprintf(nk, sizeof nk, "%skernel", prefix);
-    snprintf(nr, sizeof nr, "%srecurrent_kernel", prefix);
-    snprintf(nb, sizeof nb, "%sbias", prefix);
-    RNNC_TRY(rnnc__bop_check(be, op, nk, k, RNNC_F32, (size_t)(F * 3 * U)));
-    RNNC_TRY(rnnc__bop_check(be, op, nr, r, RNNC_F32, (size_t)(U * 3 * U)));
-    return weight_check(be, op, nb, b, gru_bias_count(c), c->use_bias);
-}
-
-static rnnc_status gru_sizes(const rnnc_backend_ops *be, const char *op, int64_t B, int64_t T,
-                             int64_t F, int64_t U)
-{
-    if (B < 1 || T < 1 || B > (1 << 24) || T > (1 << 24) ||
-        (double)B * (double)T * (double)(3 * U + F) > 1.5e9)
-        return rnnc_fail(RNNC_E_SHAPE, "%s %s: batch %lld x timesteps %lld out of range (each >= 1)",
-                         be->name, op, (long long)B, (long long)T);
-    return RNNC_OK;
+    return rnnc__rnn_op_weights_check(be, op, prefix, "a GRU", c->input_size, c->units, 3,
+                                      gru_bias_count(c), c->use_bias, k, r, b);
 }
 
 rnnc_status rnnc__gru_forward_check(const rnnc_backend_ops *be, const rnnc_bgru_config *c, int64_t B,
@@ -119,7 +91,7 @@ rnnc_status rnnc__gru_forward_check(const rnnc_backend_ops *be, const rnnc_bgru_
 {
     const char *op = "gru_forward";
     const int64_t F = c->input_size, U = c->units;
-    RNNC_TRY(gru_sizes(be, op, B, T, F, U));
+    RNNC_TRY(rnnc__rnn_op_sizes_check(be, op, B, T, F, 3 * U));
     const size_t bu = (size_t)(B * U);
     RNNC_TRY(rnnc__bop_check(be, op, "x", x, RNNC_F32, (size_t)(B * T * F)));
     if (h0)
