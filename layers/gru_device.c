@@ -30,25 +30,18 @@
 #include "framework/backend/cuda_gru.h"
 #include "framework/device_layer.h"
 #include "framework/rnn.h"
-#include "layers/dropout_device.h"
 #include "layers/gru.h"
+#include "layers/rnn_device_common.h"
 
 struct rnnc_dlayer {
-    rnnc_dmodel *dm;
+    rnnc__drnn r;               /* weights, dropout, y, dx */
     const rnnc_backend_ops *be;
-    const rnnc_layer *l;
     rnnc_gru_cell *cell;        /* its rng is the dropout stream */
     rnnc_use_cudnn use_cudnn;
     bool unroll;
     rnnc_bgru_config cfg;
-    rnnc_dweight *w[3];         /* kernel, recurrent_kernel, bias (NULL without bias) */
     rnnc_bgru *generic, *cudnn; /* made on first use */
     rnnc_bgru *last;            /* the one the latest forward ran */
-    int64_t B, T;
-    rnnc__ddrop drop;           /* the input dropout mask (B, T, F) */
-    bool dropped;               /* the latest forward applied it */
-    rnnc_bbuf *y, *dx;
-    rnnc_bbuf *scratch[3];      /* gradients of frozen weights (never read) */
 };
 
 static void gru_ddestroy(rnnc_dlayer *dl)
@@ -58,11 +51,7 @@ static void gru_ddestroy(rnnc_dlayer *dl)
     const rnnc_backend_ops *be = dl->be;
     be->gru_destroy(dl->generic);
     be->gru_destroy(dl->cudnn);
-    be->free(dl->y);
-    be->free(dl->dx);
-    for (int i = 0; i < 3; i++)
-        be->free(dl->scratch[i]);
-    rnnc__ddrop_free(&dl->drop);
+    rnnc__drnn_free(&dl->r);
     free(dl);
 }
 
@@ -112,34 +101,12 @@ static rnnc_status gru_dcreate(const rnnc_dlayer_init *in, rnnc_dlayer **out)
     *out = NULL;
     if (!rnn || !c)
         return rnnc_fail(RNNC_E_STATE, "layer '%s' is not a GRU", l->name);
-    if (rnn->opt.stateful)
-        return rnnc__dlayer_refuse(l, "stateful=True has no device implementation");
-    if (rnn->opt.return_state)
-        return rnnc__dlayer_refuse(l, "return_state=True has no device implementation");
-    if (!rnnc_act_is_elementwise(c->activation) || !rnnc_act_is_elementwise(c->recurrent_activation))
-        return rnnc__dlayer_refuse(l, "activation '%s' / recurrent_activation '%s' has no device implementation (element-wise ones)",
-                                   rnnc_act_name(c->activation), rnnc_act_name(c->recurrent_activation));
-    /* Training-time randomness: the CPU applies a rate in (0, 1) only (rate
-     * 1 drops nothing). */
-    if (c->recurrent_dropout > 0.0 && c->recurrent_dropout < 1.0)
-        return rnnc__dlayer_refuse(l, "recurrent_dropout %g has no device implementation (the GRU op takes no recurrent mask; dropout runs)",
-                                   c->recurrent_dropout);
-    if (c->dropout > 0.0 && c->dropout < 1.0 && c->implementation == 1)
-        return rnnc__dlayer_refuse(l, "dropout %g with implementation 1 (a mask per gate) has no device implementation (implementation 2's shared mask runs)",
-                                   c->dropout);
-    if (in->in_shape.ndim != 3)
-        return rnnc__dlayer_refuse(l, "an input of rank %d (a GRU takes (batch, timesteps, features))",
-                                   in->in_shape.ndim);
-    const rnnc_bop ops[] = {RNNC_BOP_GRU, RNNC_BOP_BINARY};
-    RNNC_TRY(rnnc__dlayer_need_ops(l, in->be, ops, c->dropout > 0.0 && c->dropout < 1.0 ? 2 : 1));
+    const rnnc__drnn_cell ci = RNNC__DRNN_CELL(c, 3);
+    RNNC_TRY(rnnc__drnn_refuse(in, rnn, &ci, "GRU", "a GRU", RNNC_BOP_GRU));
     rnnc_dlayer *dl = calloc(1, sizeof *dl);
     if (!dl)
         return rnnc_fail(RNNC_E_NOMEM, "GRU: out of memory");
-    dl->dm = in->dm;
     dl->be = in->be;
-    dl->drop.dm = in->dm;
-    dl->drop.be = in->be;
-    dl->l = l;
     dl->cell = c;
     dl->use_cudnn = rnnc_gru_use_cudnn(l);
     dl->unroll = rnn->opt.unroll;
@@ -154,12 +121,11 @@ static rnnc_status gru_dcreate(const rnnc_dlayer_init *in, rnnc_dlayer **out)
         .return_sequences = rnn->opt.return_sequences,
         .zero_output_for_mask = rnn->opt.zero_output_for_mask,
     };
-    dl->w[0] = rnnc__dlayer_weight(in, c->kernel);
-    dl->w[1] = rnnc__dlayer_weight(in, c->recurrent_kernel);
-    dl->w[2] = c->use_bias ? rnnc__dlayer_weight(in, c->bias) : NULL;
-    if (!dl->w[0] || !dl->w[1] || (c->use_bias && !dl->w[2])) {
+    rnnc_status s = rnnc__drnn_init(&dl->r, in, rnn, c->kernel, c->recurrent_kernel,
+                                    c->use_bias ? c->bias : NULL, c->units, "GRU");
+    if (s) {
         free(dl);
-        return rnnc_fail(RNNC_E_STATE, "GRU '%s': its weights are not among the model's", l->name);
+        return s;
     }
     /* use_cudnn=True: what the config alone rules out fails now (the mask
      * is checked per batch). */
@@ -191,79 +157,35 @@ static rnnc_status pick(rnnc_dlayer *dl, const uint8_t *mask, int64_t B, int64_t
     return RNNC_OK;
 }
 
-/* The cell's dropout masks for this call, as gru_cell.c's begin_call
- * draws them: input mask(s) of (B, F) first, then recurrent ones of
- * (B, U); a mask the call does not apply only moves the counter by what
- * its draw would take. The one applied mask (training, 0 < dropout < 1,
- * implementation 2) multiplies x into dl->drop's buffer: *x points there. */
-static rnnc_status input_dropout(rnnc_dlayer *dl, const rnnc_dlayer_io *io, const rnnc_bbuf **x)
-{
-    rnnc_gru_cell *c = dl->cell;
-    const int64_t B = io->x_shape.dim[0], F = dl->cfg.input_size, U = dl->cfg.units;
-    const int n_in = c->dropout > 0.0 ? (c->implementation == 1 ? 3 : 1) : 0;
-    const int n_rec = c->recurrent_dropout > 0.0 ? 3 : 0;
-    dl->dropped = io->training && c->dropout > 0.0 && c->dropout < 1.0; /* implementation 2 (create) */
-    if (c->inject_pending)
-        return rnnc_fail(RNNC_E_UNSUPPORTED, "dropout masks injected with rnnc_gru_set_dropout_masks have no device implementation");
-    if (dl->dropped) {
-        const rnnc_shape noise = RNNC_SHAPE(B, 1, F);
-        RNNC_TRY(rnnc__ddrop_forward(&dl->drop, &c->rng, c->dropout, &noise, &io->x_shape, io->x, x));
-    } else {
-        c->rng.counter += (uint64_t)n_in * (uint64_t)((B * F + 1) / 2);
-    }
-    c->rng.counter += (uint64_t)n_rec * (uint64_t)((B * U + 1) / 2);
-    return RNNC_OK;
-}
-
 static rnnc_status gru_dforward(rnnc_dlayer *dl, rnnc_dlayer_io *io)
 {
-    char s[160];
-    if (io->x_shape.ndim != 3 || io->x_shape.dim[2] != dl->cfg.input_size)
-        return rnnc_fail(RNNC_E_SHAPE, "input shape %s does not match the kernel (expected (batch, timesteps, %lld))",
-                         rnnc_shape_str(&io->x_shape, s, sizeof s), (long long)dl->cfg.input_size);
-    const int64_t B = io->x_shape.dim[0], T = io->x_shape.dim[1], U = dl->cfg.units;
+    rnnc__drnn *r = &dl->r;
+    RNNC_TRY(rnnc__drnn_check_input(r, io));
+    const int64_t B = io->x_shape.dim[0], T = io->x_shape.dim[1];
     rnnc_bgru *g = NULL;
     RNNC_TRY(pick(dl, io->mask, B, T, &g));
+    const rnnc__drnn_cell ci = RNNC__DRNN_CELL(dl->cell, 3);
     const rnnc_bbuf *x = io->x;
     dl->last = NULL;
-    RNNC_TRY(input_dropout(dl, io, &x));
-    const size_t ny = (size_t)B * (size_t)(dl->cfg.return_sequences ? T : 1) * (size_t)U;
-    RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, ny, &dl->y));
-    RNNC_TRY(dl->be->gru_forward(g, B, T, x, NULL, io->mask, dl->w[0]->value, dl->w[1]->value,
-                                 dl->w[2] ? dl->w[2]->value : NULL, io->training, dl->y, NULL));
+    if (dl->cell->inject_pending)
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "dropout masks injected with rnnc_gru_set_dropout_masks have no device implementation");
+    RNNC_TRY(rnnc__drnn_begin_forward(r, &ci, io, &x));
+    RNNC_TRY(dl->be->gru_forward(g, B, T, x, NULL, io->mask, r->w[0]->value, r->w[1]->value,
+                                 r->w[2] ? r->w[2]->value : NULL, io->training, r->y, NULL));
     dl->last = g;
-    dl->B = B;
-    dl->T = T;
-    io->y = dl->y;
-    const rnnc_shape seq = RNNC_SHAPE(B, T, U), last = RNNC_SHAPE(B, U);
-    io->y_shape = dl->cfg.return_sequences ? seq : last;
-    io->y_mask = dl->cfg.return_sequences ? io->mask : NULL;
+    rnnc__drnn_end_forward(r, io);
     return RNNC_OK;
 }
 
 static rnnc_status gru_dbackward(rnnc_dlayer *dl, const rnnc_bbuf *dy, const rnnc_bbuf **dx)
 {
-    rnnc_bbuf *grad[3] = {NULL, NULL, NULL};
+    rnnc__drnn *r = &dl->r;
+    rnnc_bbuf *grad[3];
     if (!dl->last)
         return rnnc_fail(RNNC_E_STATE, "backward without a forward");
-    for (int i = 0; i < 3; i++) {
-        if (!dl->w[i])
-            continue;
-        grad[i] = dl->w[i]->grad;
-        if (!grad[i]) { /* frozen: the op still writes somewhere */
-            RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, dl->w[i]->value->n, &dl->scratch[i]));
-            RNNC_TRY(dl->be->fill(dl->scratch[i], 0.0f));
-            grad[i] = dl->scratch[i];
-        }
-    }
-    if (dx)
-        RNNC_TRY(rnnc__dbuf_ensure(dl->dm, RNNC_F32, (size_t)(dl->B * dl->T * dl->cfg.input_size), &dl->dx));
-    RNNC_TRY(dl->be->gru_backward(dl->last, dy, dx ? dl->dx : NULL, NULL, grad[0], grad[1], grad[2]));
-    if (dx && dl->dropped) /* d(x * mask) / dx */
-        RNNC_TRY(rnnc__ddrop_backward(&dl->drop, dl->dx, dl->dx));
-    if (dx)
-        *dx = dl->dx;
-    return RNNC_OK;
+    RNNC_TRY(rnnc__drnn_begin_backward(r, dx != NULL, grad));
+    RNNC_TRY(dl->be->gru_backward(dl->last, dy, dx ? r->dx : NULL, NULL, grad[0], grad[1], grad[2]));
+    return rnnc__drnn_end_backward(r, dx);
 }
 
 const struct rnnc_layer_device_class rnnc_gru_device_class = {

@@ -80,14 +80,8 @@ static rnnc_status reserve_forward(rnnc_bgru *g, int64_t B, int64_t T, bool mask
     RNNC_TRY(cpu_fbuf_reserve(&g->rh, t * b * U));
     RNNC_TRY(cpu_fbuf_reserve(&g->rec, b * 3 * U));
     RNNC_TRY(cpu_fbuf_reserve(&g->prev, b * U));
-    if (masked && b * t > g->mask_cap) {
-        uint8_t *m = realloc(g->mask, b * t);
-        if (!m)
-            return rnnc_fail(RNNC_E_NOMEM, "cpu gru: out of memory for a %lld x %lld mask",
-                             (long long)B, (long long)T);
-        g->mask = m;
-        g->mask_cap = b * t;
-    }
+    if (masked)
+        RNNC_TRY(cpu_rnn_mask_reserve(&g->mask, &g->mask_cap, B, T, "gru"));
     return RNNC_OK;
 }
 
@@ -152,17 +146,10 @@ rnnc_status rnnc__cpu_gru_forward(rnnc_bgru *g, int64_t B, int64_t T, const rnnc
     g->T = T;
     g->masked = mask != NULL;
     const int64_t F = c->input_size, U = c->units, G = 3 * U;
-    memcpy(g->W.p, kernel->data, (size_t)(F * G) * sizeof(float));
-    memcpy(g->R.p, recurrent_kernel->data, (size_t)(U * G) * sizeof(float));
-    if (bias)
-        memcpy(g->bias.p, bias->data, bias->n * sizeof(float));
-    if (training)
-        memcpy(g->x.p, x->data, (size_t)(B * T * F) * sizeof(float));
-    if (mask)
-        for (int64_t i = 0; i < B * T; i++)
-            g->mask[i] = mask[i] != 0;
     /* Input projections of every step, input bias included. */
-    cpu_rnn_project(B * T, F, G, x->data, g->W.p, bias ? g->bias.p : NULL, g->xp.p);
+    cpu_rnn_forward_load(B, T, F, U, G, x->data, mask, kernel->data, recurrent_kernel->data,
+                         bias ? bias->data : NULL, bias ? bias->n : 0, training, g->W.p, g->R.p,
+                         g->bias.p, g->x.p, g->mask, g->xp.p);
     float *hs = g->hs.p, *prev = g->prev.p, *Y = y->data;
     cpu_copy_or_zero(hs, h0 ? h0->data : NULL, (size_t)(B * U));
     memset(prev, 0, (size_t)(B * U) * sizeof(float));
@@ -178,10 +165,8 @@ rnnc_status rnnc__cpu_gru_forward(rnnc_bgru *g, int64_t B, int64_t T, const rnnc
                             c->return_sequences ? Y + (b * T + k) * U : NULL);
         }
     }
-    if (!c->return_sequences)
-        memcpy(Y, prev, (size_t)(B * U) * sizeof(float));
-    if (state)
-        memcpy(state->data, hs + T * B * U, (size_t)(B * U) * sizeof(float));
+    cpu_rnn_forward_out(c->return_sequences, (size_t)(B * U), prev, hs + T * B * U, Y,
+                        state ? state->data : NULL);
     g->has_forward = true;
     g->trained = training;
     g->backward_done = false;
@@ -210,10 +195,8 @@ static void step_backward(const rnnc_bgru *g, int64_t k, int64_t t, const float 
         for (int64_t j = 0; j < U; j++) {
             const int64_t i = b * U + j;
             const float gout = cpu_rnn_gout(ws->carry, dY, seq, k, T, b, j, U);
-            if (!keep) { /* out = previous output (or zeros); state = previous state */
-                ws->carry[i] = zofm ? 0.0f : gout;
-                ws->dhp[i] = ws->dst[i];
-                dgx[j] = dgx[U + j] = dgx[2 * U + j] = 0.0f;
+            if (!keep) {
+                cpu_rnn_masked_grad(gout, zofm, i, j, U, 3, ws->dst, ws->carry, ws->dhp, dgx);
                 dgh[j] = dgh[U + j] = dgh[2 * U + j] = 0.0f;
                 continue;
             }
@@ -243,12 +226,8 @@ rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf 
                                    rnnc_bbuf *dkernel, rnnc_bbuf *drecurrent_kernel,
                                    rnnc_bbuf *dbias)
 {
-    if (!g)
-        return rnnc_fail(RNNC_E_ARG, "cpu gru_backward: the GRU is NULL");
-    if (!g->has_forward || !g->trained)
-        return rnnc_fail(RNNC_E_STATE, "cpu gru_backward: needs a forward with training=true first");
-    if (g->backward_done)
-        return rnnc_fail(RNNC_E_STATE, "cpu gru_backward: backward already ran for this forward");
+    RNNC_TRY(cpu_rnn_backward_ready(g != NULL, g && g->has_forward && g->trained,
+                                    g && g->backward_done, "gru", "GRU"));
     const rnnc_bgru_config *c = &g->c;
     const int64_t B = g->B, T = g->T, F = c->input_size, U = c->units, G = 3 * U;
     RNNC_TRY(rnnc__gru_backward_check(BE, c, B, T, dy, dx, dh0, dkernel, drecurrent_kernel, dbias));
@@ -295,13 +274,8 @@ rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf 
     }
     if (dh0)
         memcpy(dh0->data, ws.dst, nbu * sizeof(float));
-    if (dx)
-        cpu_gemm(false, true, B * T, F, G, ws.dgx, G, g->W.p, G, 0.0f, dx->data, F);
-    cpu_gemm(true, false, F, G, B * T, g->x.p, F, ws.dgx, G, 1.0f, dkernel->data, G);
-    if (dB)
-        for (int64_t i = 0; i < B * T; i++)
-            for (int64_t j = 0; j < G; j++)
-                dB[j] += ws.dgx[i * G + j];
+    cpu_rnn_input_grads(B * T, F, G, ws.dgx, g->W.p, g->x.p, dx ? dx->data : NULL, dkernel->data,
+                        dB);
     free(mem);
     g->backward_done = true;
     return RNNC_OK;

@@ -83,14 +83,8 @@ static rnnc_status reserve_forward(rnnc_blstm *g, int64_t B, int64_t T, bool mas
     RNNC_TRY(cpu_fbuf_reserve(&g->ca, t * b * U));
     RNNC_TRY(cpu_fbuf_reserve(&g->rec, b * 4 * U));
     RNNC_TRY(cpu_fbuf_reserve(&g->prev, b * U));
-    if (masked && b * t > g->mask_cap) {
-        uint8_t *m = realloc(g->mask, b * t);
-        if (!m)
-            return rnnc_fail(RNNC_E_NOMEM, "cpu lstm: out of memory for a %lld x %lld mask",
-                             (long long)B, (long long)T);
-        g->mask = m;
-        g->mask_cap = b * t;
-    }
+    if (masked)
+        RNNC_TRY(cpu_rnn_mask_reserve(&g->mask, &g->mask_cap, B, T, "lstm"));
     return RNNC_OK;
 }
 
@@ -138,16 +132,9 @@ rnnc_status rnnc__cpu_lstm_forward(rnnc_blstm *g, int64_t B, int64_t T, const rn
     g->masked = mask != NULL;
     const int64_t F = c->input_size, U = c->units, G = 4 * U;
     const size_t nbu = (size_t)(B * U);
-    memcpy(g->W.p, kernel->data, (size_t)(F * G) * sizeof(float));
-    memcpy(g->R.p, recurrent_kernel->data, (size_t)(U * G) * sizeof(float));
-    if (bias)
-        memcpy(g->bias.p, bias->data, (size_t)G * sizeof(float));
-    if (training)
-        memcpy(g->x.p, x->data, (size_t)(B * T * F) * sizeof(float));
-    if (mask)
-        for (int64_t i = 0; i < B * T; i++)
-            g->mask[i] = mask[i] != 0;
-    cpu_rnn_project(B * T, F, G, x->data, g->W.p, bias ? g->bias.p : NULL, g->xp.p);
+    cpu_rnn_forward_load(B, T, F, U, G, x->data, mask, kernel->data, recurrent_kernel->data,
+                         bias ? bias->data : NULL, (size_t)G, training, g->W.p, g->R.p, g->bias.p,
+                         g->x.p, g->mask, g->xp.p);
     float *hs = g->hs.p, *cs = g->cs.p, *prev = g->prev.p, *Y = y->data;
     cpu_copy_or_zero(hs, h0 ? h0->data : NULL, nbu);
     cpu_copy_or_zero(cs, c0 ? c0->data : NULL, nbu);
@@ -166,10 +153,8 @@ rnnc_status rnnc__cpu_lstm_forward(rnnc_blstm *g, int64_t B, int64_t T, const rn
                             c->return_sequences ? Y + (b * T + k) * U : NULL);
         }
     }
-    if (!c->return_sequences)
-        memcpy(Y, prev, nbu * sizeof(float));
-    if (h_state)
-        memcpy(h_state->data, hs + T * B * U, nbu * sizeof(float));
+    cpu_rnn_forward_out(c->return_sequences, nbu, prev, hs + T * B * U, Y,
+                        h_state ? h_state->data : NULL);
     if (c_state)
         memcpy(c_state->data, cs + T * B * U, nbu * sizeof(float));
     g->has_forward = true;
@@ -202,10 +187,8 @@ static void step_backward(const rnnc_blstm *g, int64_t k, int64_t t, const float
         for (int64_t j = 0; j < U; j++) {
             const int64_t i = b * U + j;
             const float gout = cpu_rnn_gout(ws->carry, dY, seq, k, T, b, j, U);
-            if (!keep) { /* out = previous output (or zeros); states = previous states */
-                ws->carry[i] = zofm ? 0.0f : gout;
-                ws->dhp[i] = ws->dh[i];
-                dz[j] = dz[U + j] = dz[2 * U + j] = dz[3 * U + j] = 0.0f;
+            if (!keep) {
+                cpu_rnn_masked_grad(gout, zofm, i, j, U, 4, ws->dh, ws->carry, ws->dhp, dz);
                 continue;
             }
             ws->carry[i] = 0.0f;
@@ -226,12 +209,8 @@ rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbu
                                     rnnc_bbuf *dh0, rnnc_bbuf *dc0, rnnc_bbuf *dkernel,
                                     rnnc_bbuf *drecurrent_kernel, rnnc_bbuf *dbias)
 {
-    if (!g)
-        return rnnc_fail(RNNC_E_ARG, "cpu lstm_backward: the LSTM is NULL");
-    if (!g->has_forward || !g->trained)
-        return rnnc_fail(RNNC_E_STATE, "cpu lstm_backward: needs a forward with training=true first");
-    if (g->backward_done)
-        return rnnc_fail(RNNC_E_STATE, "cpu lstm_backward: backward already ran for this forward");
+    RNNC_TRY(cpu_rnn_backward_ready(g != NULL, g && g->has_forward && g->trained,
+                                    g && g->backward_done, "lstm", "LSTM"));
     const rnnc_blstm_config *c = &g->c;
     const int64_t B = g->B, T = g->T, F = c->input_size, U = c->units, G = 4 * U;
     RNNC_TRY(rnnc__lstm_backward_check(BE, c, B, T, dy, dx, dh0, dc0, dkernel, drecurrent_kernel, dbias));
@@ -265,15 +244,8 @@ rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbu
         memcpy(dh0->data, ws.dh, nbu * sizeof(float));
     if (dc0)
         memcpy(dc0->data, ws.dc, nbu * sizeof(float));
-    if (dx)
-        cpu_gemm(false, true, B * T, F, G, ws.dz, G, g->W.p, G, 0.0f, dx->data, F);
-    cpu_gemm(true, false, F, G, B * T, g->x.p, F, ws.dz, G, 1.0f, dkernel->data, G);
-    if (dbias) {
-        float *dB = dbias->data;
-        for (int64_t i = 0; i < B * T; i++)
-            for (int64_t j = 0; j < G; j++)
-                dB[j] += ws.dz[i * G + j];
-    }
+    cpu_rnn_input_grads(B * T, F, G, ws.dz, g->W.p, g->x.p, dx ? dx->data : NULL, dkernel->data,
+                        dbias ? dbias->data : NULL);
     free(mem);
     g->backward_done = true;
     return RNNC_OK;

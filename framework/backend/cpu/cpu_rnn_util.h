@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,6 +98,102 @@ static inline float cpu_rnn_gout(const float *carry, const float *dY, bool seq, 
     else if (k == T - 1)
         g += dY[i];
     return g;
+}
+
+/* A (B, T) mask copy's storage, grown to B * T bytes; op ("gru", "lstm")
+ * names it in the error. */
+static inline rnnc_status cpu_rnn_mask_reserve(uint8_t **mask, size_t *cap, int64_t B, int64_t T,
+                                               const char *op)
+{
+    const size_t n = (size_t)B * (size_t)T;
+    if (n <= *cap)
+        return RNNC_OK;
+    uint8_t *m = (uint8_t *)realloc(*mask, n);
+    if (!m)
+        return rnnc_fail(RNNC_E_NOMEM, "cpu %s: out of memory for a %lld x %lld mask", op,
+                         (long long)B, (long long)T);
+    *mask = m;
+    *cap = n;
+    return RNNC_OK;
+}
+
+/* The forward's copies, so the caller's buffers may change before
+ * backward: W (F, G), R (U, G), nbias floats of bias (when bias), x
+ * (B, T, F) when training, the mask as 0 / 1 (when mask); then every
+ * step's input projections xp = x W + bias[0..G). */
+static inline void cpu_rnn_forward_load(int64_t B, int64_t T, int64_t F, int64_t U, int64_t G,
+                                        const float *x, const uint8_t *mask, const float *kernel,
+                                        const float *recurrent_kernel, const float *bias,
+                                        size_t nbias, bool training, float *W, float *R,
+                                        float *bias_copy, float *x_copy, uint8_t *mask_copy,
+                                        float *xp)
+{
+    memcpy(W, kernel, (size_t)(F * G) * sizeof(float));
+    memcpy(R, recurrent_kernel, (size_t)(U * G) * sizeof(float));
+    if (bias)
+        memcpy(bias_copy, bias, nbias * sizeof(float));
+    if (training)
+        memcpy(x_copy, x, (size_t)(B * T * F) * sizeof(float));
+    if (mask)
+        for (int64_t i = 0; i < B * T; i++)
+            mask_copy[i] = mask[i] != 0;
+    cpu_rnn_project(B * T, F, G, x, W, bias ? bias_copy : NULL, xp);
+}
+
+/* The end of forward: without seq, Y (B, U) = the latest output prev;
+ * state = the last h (when state). n = B * U. */
+static inline void cpu_rnn_forward_out(bool seq, size_t n, const float *prev, const float *h_last,
+                                       float *Y, float *state)
+{
+    if (!seq)
+        memcpy(Y, prev, n * sizeof(float));
+    if (state)
+        memcpy(state, h_last, n * sizeof(float));
+}
+
+/* Backward's preconditions: the op exists (exists), a training forward
+ * ran (ready) and no backward since (done). op "gru" / "lstm", name
+ * "GRU" / "LSTM" in the messages. */
+static inline rnnc_status cpu_rnn_backward_ready(bool exists, bool ready, bool done, const char *op,
+                                                 const char *name)
+{
+    if (!exists)
+        return rnnc_fail(RNNC_E_ARG, "cpu %s_backward: the %s is NULL", op, name);
+    if (!ready)
+        return rnnc_fail(RNNC_E_STATE, "cpu %s_backward: needs a forward with training=true first", op);
+    if (done)
+        return rnnc_fail(RNNC_E_STATE, "cpu %s_backward: backward already ran for this forward", op);
+    return RNNC_OK;
+}
+
+/* A masked step of row element i (unit j) in backward: the output was
+ * the previous output (or zeros with zofm), so gout carries on; the state
+ * was the previous state, so its gradient dst passes to dhp; the gates
+ * (gates blocks of U in dz) get none. */
+static inline void cpu_rnn_masked_grad(float gout, bool zofm, int64_t i, int64_t j, int64_t U,
+                                       int gates, const float *dst, float *carry, float *dhp,
+                                       float *dz)
+{
+    carry[i] = zofm ? 0.0f : gout;
+    dhp[i] = dst[i];
+    for (int g = 0; g < gates; g++)
+        dz[g * U + j] = 0.0f;
+}
+
+/* The end of backward from the gate gradients dz (n = B * T rows of G):
+ * dx = dz W^T (when dx), dkernel += x^T dz, dbias[0..G) += dz's column
+ * sums (when dbias). */
+static inline void cpu_rnn_input_grads(int64_t n, int64_t F, int64_t G, const float *dz,
+                                       const float *W, const float *x, float *dx, float *dkernel,
+                                       float *dbias)
+{
+    if (dx)
+        cpu_gemm(false, true, n, F, G, dz, G, W, G, 0.0f, dx, F);
+    cpu_gemm(true, false, F, G, n, x, F, dz, G, 1.0f, dkernel, G);
+    if (dbias)
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < G; j++)
+                dbias[j] += dz[i * G + j];
 }
 
 #endif
