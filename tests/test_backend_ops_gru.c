@@ -64,35 +64,6 @@ static size_t n_bias(const gru_case *k)
     return (size_t)((k->c.reset_after ? 6 : 3) * k->c.units);
 }
 
-static rnnc_bbuf *up(const rnnc_backend_ops *b, const float *host, size_t n)
-{
-    if (!host)
-        return NULL;
-    rnnc_bbuf *d;
-    OK(b->alloc(RNNC_F32, n, &d));
-    OK(b->upload(d, host));
-    return d;
-}
-
-static rnnc_bbuf *zeros(const rnnc_backend_ops *b, size_t n)
-{
-    rnnc_bbuf *d;
-    OK(b->alloc(RNNC_F32, n, &d));
-    OK(b->fill(d, 0.0f));
-    return d;
-}
-
-static float *down(rnnc_bbuf *d)
-{
-    if (!d)
-        return NULL;
-    float *h = malloc((d->n ? d->n : 1) * sizeof *h);
-    cr_assert(h);
-    OK(d->be->download(h, d));
-    d->be->free(d);
-    return h;
-}
-
 /* Forward (training) and backward of case k on backend b. */
 static gru_result run_gru(const rnnc_backend_ops *b, const gru_case *k)
 {
@@ -165,18 +136,10 @@ static bool load_keras_case(const char *dir, const char *name, gru_case *k, rnnc
 {
     char path[512], *json = NULL;
     snprintf(path, sizeof path, "%s/%s.h5", dir, name);
-    rnnc_fixture *fx;
-    OK(rnnc_fixture_open(path, &fx));
-    OK(rnnc_fixture_attr_string(fx, "config_json", &json));
+    rnnc_fixture *fx = case_open(path, &json);
     memset(k, 0, sizeof *k);
-    bool ok = !json_flag(json, "stateful") && rnnc_fixture_has(fx, "x") &&
-              json_act(json, "activation", &k->c.activation) &&
-              json_act(json, "recurrent_activation", &k->c.recurrent_activation);
-    if (!ok) {
-        free(json);
-        rnnc_fixture_close(fx);
+    if (!case_usable(fx, json, &k->c.activation, &k->c.recurrent_activation))
         return false;
-    }
     k->c.use_bias = json_flag(json, "use_bias");
     k->c.reset_after = json_flag(json, "reset_after");
     k->c.go_backwards = json_flag(json, "go_backwards");
@@ -184,11 +147,7 @@ static bool load_keras_case(const char *dir, const char *name, gru_case *k, rnnc
     k->c.zero_output_for_mask = json_flag(json, "zero_output_for_mask");
     const bool ret_state = json_flag(json, "return_state");
     free(json);
-    rnnc_tensor *xt;
-    OK(rnnc_fixture_read(fx, "x", RNNC_F32, &xt));
-    k->B = xt->shape.dim[0], k->T = xt->shape.dim[1], k->c.input_size = xt->shape.dim[2];
-    rnnc_tensor_destroy(xt);
-    k->x = read_f32(fx, "x", NULL);
+    k->x = read_x(fx, &k->B, &k->T, &k->c.input_size);
     size_t nr;
     k->R = read_f32(fx, "recurrent_kernel", &nr);
     k->c.units = (int64_t)llround(sqrt((double)nr / 3.0));
@@ -197,22 +156,11 @@ static bool load_keras_case(const char *dir, const char *name, gru_case *k, rnnc
         k->bias = read_f32(fx, "bias", NULL);
     if (rnnc_fixture_has(fx, "initial_state"))
         k->h0 = read_f32(fx, "initial_state", NULL);
-    if (rnnc_fixture_has(fx, "mask")) {
-        rnnc_tensor *m;
-        OK(rnnc_fixture_read(fx, "mask", RNNC_U8, &m));
-        k->mask = malloc(m->numel);
-        memcpy(k->mask, m->data, m->numel);
-        rnnc_tensor_destroy(m);
-    }
+    k->mask = read_mask(fx);
     k->dy = read_f32(fx, "dy_0", NULL);
     /* The op takes no cotangent for the state: fold it into the last output
      * where they are the same tensor (no mask, the last output returned). */
-    double losses = 0;
-    if (rnnc_fixture_has(fx, "losses")) {
-        float *l = read_f32(fx, "losses", NULL);
-        losses = l[0];
-        free(l);
-    }
+    const double losses = read_losses(fx);
     *grads = losses == 0.0 && (!ret_state || (!k->mask && !k->c.return_sequences));
     if (ret_state && *grads) {
         float *d1 = read_f32(fx, "dy_1", NULL);
@@ -341,16 +289,6 @@ static double ref_loss(const gru_case *k, const double *x, const double *h0, con
     return s;
 }
 
-static double *to_d(const float *v, size_t n)
-{
-    if (!v)
-        return NULL;
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = v[i];
-    return d;
-}
-
 /* A random tiny case; mask_kind 0 none, 1 right-padded, 2 arbitrary (with a
  * fully masked row and leading masked steps). */
 static gru_case random_case(int64_t B, int64_t T, int64_t F, int64_t U, int mask_kind, bool h0,
@@ -442,9 +380,7 @@ Test(backend_ops_gru_cpu, gradients_match_finite_differences_of_a_double_referen
                          k.c.use_bias ? to_d(k.bias, nb) : NULL};
         double *yref = malloc(n_y(&k) * sizeof *yref);
         ref_loss(&k, ps[0], ps[1], ps[2], ps[3], ps[4], yref);
-        for (size_t i = 0; i < n_y(&k); i++)
-            cr_assert(fabs((double)r.y[i] - yref[i]) <= 1e-5, "%s: y[%zu] %.9g vs reference %.9g",
-                      name, i, (double)r.y[i], yref[i]);
+        expect_ref_y(r.y, yref, n_y(&k), name);
         fd_check(&k, ps, 0, nx, r.dx, NULL, "x", name);
         if (k.h0)
             fd_check(&k, ps, 1, nh, r.dh0, NULL, "h0", name);

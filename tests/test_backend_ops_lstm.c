@@ -45,35 +45,6 @@ static size_t n_y(const lstm_case *k)
 /* The backend run_lstm and the helpers below use. */
 static const rnnc_backend_ops *on;
 
-static rnnc_bbuf *up(const float *host, size_t n)
-{
-    if (!host)
-        return NULL;
-    rnnc_bbuf *d;
-    OK(on->alloc(RNNC_F32, n, &d));
-    OK(on->upload(d, host));
-    return d;
-}
-
-static rnnc_bbuf *zeros(size_t n)
-{
-    rnnc_bbuf *d;
-    OK(on->alloc(RNNC_F32, n, &d));
-    OK(on->fill(d, 0.0f));
-    return d;
-}
-
-static float *down(rnnc_bbuf *d)
-{
-    if (!d)
-        return NULL;
-    float *h = malloc((d->n ? d->n : 1) * sizeof *h);
-    cr_assert(h);
-    OK(on->download(h, d));
-    on->free(d);
-    return h;
-}
-
 /* Forward (training) and backward of case k, twice on one object (the
  * first backward's weight gradients thrown away). */
 static lstm_result run_lstm(const lstm_case *k)
@@ -83,14 +54,14 @@ static lstm_result run_lstm(const lstm_case *k)
                  bu = (size_t)(B * U);
     rnnc_blstm *g;
     OK(on->lstm_create(&k->c, &g));
-    rnnc_bbuf *x = up(k->x, (size_t)(B * T * F)), *h0 = up(k->h0, bu), *c0 = up(k->c0, bu);
-    rnnc_bbuf *W = up(k->W, nw), *R = up(k->R, nr), *bias = k->c.use_bias ? up(k->bias, nb) : NULL;
-    rnnc_bbuf *y = zeros(n_y(k)), *hs = zeros(bu), *cs = zeros(bu);
-    rnnc_bbuf *dy = up(k->dy, n_y(k)), *dx = zeros((size_t)(B * T * F)), *dh0 = zeros(bu),
-              *dc0 = zeros(bu);
-    rnnc_bbuf *dW = up(k->gW0, nw), *dR = up(k->gR0, nr), *dB = k->c.use_bias ? up(k->gB0, nb) : NULL;
+    rnnc_bbuf *x = up(on, k->x, (size_t)(B * T * F)), *h0 = up(on, k->h0, bu), *c0 = up(on, k->c0, bu);
+    rnnc_bbuf *W = up(on, k->W, nw), *R = up(on, k->R, nr), *bias = k->c.use_bias ? up(on, k->bias, nb) : NULL;
+    rnnc_bbuf *y = zeros(on, n_y(k)), *hs = zeros(on, bu), *cs = zeros(on, bu);
+    rnnc_bbuf *dy = up(on, k->dy, n_y(k)), *dx = zeros(on, (size_t)(B * T * F)), *dh0 = zeros(on, bu),
+              *dc0 = zeros(on, bu);
+    rnnc_bbuf *dW = up(on, k->gW0, nw), *dR = up(on, k->gR0, nr), *dB = k->c.use_bias ? up(on, k->gB0, nb) : NULL;
     OK(on->lstm_forward(g, B, T, x, h0, c0, k->mask, W, R, bias, true, y, hs, cs));
-    rnnc_bbuf *sW = zeros(nw), *sR = zeros(nr), *sB = k->c.use_bias ? zeros(nb) : NULL;
+    rnnc_bbuf *sW = zeros(on, nw), *sR = zeros(on, nr), *sB = k->c.use_bias ? zeros(on, nb) : NULL;
     OK(on->lstm_backward(g, dy, dx, dh0, dc0, sW, sR, sB));
     on->free(sW), on->free(sR), on->free(sB);
     OK(on->fill(y, 0.0f));
@@ -146,29 +117,17 @@ static bool load_keras_case(const char *name, lstm_case *k, rnnc_fixture **fxo, 
 {
     char path[512], *json = NULL;
     snprintf(path, sizeof path, "%s/lstm/%s.h5", RNNC_FIXTURES, name);
-    rnnc_fixture *fx;
-    OK(rnnc_fixture_open(path, &fx));
-    OK(rnnc_fixture_attr_string(fx, "config_json", &json));
+    rnnc_fixture *fx = case_open(path, &json);
     memset(k, 0, sizeof *k);
-    bool ok = !json_flag(json, "stateful") && rnnc_fixture_has(fx, "x") &&
-              json_act(json, "activation", &k->c.activation) &&
-              json_act(json, "recurrent_activation", &k->c.recurrent_activation);
-    if (!ok) {
-        free(json);
-        rnnc_fixture_close(fx);
+    if (!case_usable(fx, json, &k->c.activation, &k->c.recurrent_activation))
         return false;
-    }
     k->c.use_bias = json_flag(json, "use_bias");
     k->c.go_backwards = json_flag(json, "go_backwards");
     k->c.return_sequences = json_flag(json, "return_sequences");
     k->c.zero_output_for_mask = json_flag(json, "zero_output_for_mask");
     *ret_state = json_flag(json, "return_state");
     free(json);
-    rnnc_tensor *xt;
-    OK(rnnc_fixture_read(fx, "x", RNNC_F32, &xt));
-    k->B = xt->shape.dim[0], k->T = xt->shape.dim[1], k->c.input_size = xt->shape.dim[2];
-    rnnc_tensor_destroy(xt);
-    k->x = read_f32(fx, "x", NULL);
+    k->x = read_x(fx, &k->B, &k->T, &k->c.input_size);
     size_t nr;
     k->R = read_f32(fx, "recurrent_kernel", &nr);
     k->c.units = (int64_t)llround(sqrt((double)nr / 4.0));
@@ -179,20 +138,9 @@ static bool load_keras_case(const char *name, lstm_case *k, rnnc_fixture **fxo, 
         k->h0 = read_f32(fx, "initial_h", NULL);
     if (rnnc_fixture_has(fx, "initial_c"))
         k->c0 = read_f32(fx, "initial_c", NULL);
-    if (rnnc_fixture_has(fx, "mask")) {
-        rnnc_tensor *m;
-        OK(rnnc_fixture_read(fx, "mask", RNNC_U8, &m));
-        k->mask = malloc(m->numel);
-        memcpy(k->mask, m->data, m->numel);
-        rnnc_tensor_destroy(m);
-    }
+    k->mask = read_mask(fx);
     k->dy = read_f32(fx, "dy_0", NULL);
-    double losses = 0;
-    if (rnnc_fixture_has(fx, "losses")) {
-        float *l = read_f32(fx, "losses", NULL);
-        losses = l[0];
-        free(l);
-    }
+    const double losses = read_losses(fx);
     /* the op takes no cotangent for the final states */
     *grads = losses == 0.0 && !*ret_state;
     const size_t F = (size_t)k->c.input_size, U = (size_t)k->c.units;
@@ -316,16 +264,6 @@ static double ref_loss(const lstm_case *k, double *const ps[6], double *y_out)
     return s;
 }
 
-static double *to_d(const float *v, size_t n)
-{
-    if (!v)
-        return NULL;
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = v[i];
-    return d;
-}
-
 static void fd_check(const lstm_case *k, double *const ps[6], int which, size_t n, const float *got,
                      const float *init, const char *what, const char *name)
 {
@@ -409,9 +347,7 @@ Test(backend_ops_lstm_cpu, gradients_match_finite_differences_of_a_double_lstm)
                          to_d(k.R, nr), k.c.use_bias ? to_d(k.bias, nb) : NULL};
         double *yref = malloc(n_y(&k) * sizeof *yref);
         ref_loss(&k, ps, yref);
-        for (size_t i = 0; i < n_y(&k); i++)
-            cr_assert(fabs((double)r.y[i] - yref[i]) <= 1e-5, "%s: y[%zu] %.9g vs reference %.9g",
-                      name, i, (double)r.y[i], yref[i]);
+        expect_ref_y(r.y, yref, n_y(&k), name);
         fd_check(&k, ps, 0, nx, r.dx, NULL, "x", name);
         if (k.h0)
             fd_check(&k, ps, 1, nh, r.dh0, NULL, "h0", name);
@@ -443,8 +379,8 @@ Test(backend_ops_lstm_cpu, argument_and_state_errors)
     cr_assert_eq(cpu->lstm_create(&c, &g), RNNC_E_ARG);
     c.units = 3;
     OK(cpu->lstm_create(&c, &g));
-    rnnc_bbuf *x = zeros(2 * 4 * 2), *W = zeros(2 * 12), *R = zeros(3 * 12), *bias = zeros(12),
-              *y = zeros(2 * 3), *dy = zeros(2 * 3), *short_bias = zeros(9), *h = zeros(6);
+    rnnc_bbuf *x = zeros(on, 2 * 4 * 2), *W = zeros(on, 2 * 12), *R = zeros(on, 3 * 12), *bias = zeros(on, 12),
+              *y = zeros(on, 2 * 3), *dy = zeros(on, 2 * 3), *short_bias = zeros(on, 9), *h = zeros(on, 6);
     cr_assert_eq(cpu->lstm_backward(g, dy, NULL, NULL, NULL, W, R, bias), RNNC_E_STATE);
     OK(cpu->lstm_forward(g, 2, 4, x, NULL, NULL, NULL, W, R, bias, false, y, NULL, NULL));
     cr_assert_eq(cpu->lstm_backward(g, dy, NULL, NULL, NULL, W, R, bias), RNNC_E_STATE);
@@ -527,8 +463,8 @@ static void run_lstm_refusals(void)
     c.cudnn = false;
     OK(be->lstm_create(&c, &g));
     on = be;
-    rnnc_bbuf *x = zeros(16), *W = zeros(24), *R = zeros(36), *bias = zeros(12), *y = zeros(6),
-              *dy = zeros(6);
+    rnnc_bbuf *x = zeros(on, 16), *W = zeros(on, 24), *R = zeros(on, 36), *bias = zeros(on, 12), *y = zeros(on, 6),
+              *dy = zeros(on, 6);
     cr_assert_eq(be->lstm_backward(g, dy, NULL, NULL, NULL, W, R, bias), RNNC_E_STATE);
     OK(be->lstm_forward(g, 2, 4, x, NULL, NULL, NULL, W, R, bias, false, y, NULL, NULL));
     cr_assert_eq(be->lstm_backward(g, dy, NULL, NULL, NULL, W, R, bias), RNNC_E_STATE);
