@@ -92,8 +92,8 @@ int rnnc_cmd_evaluate(int argc, char **argv)
                       cmd.pos[0]);
     if (s == RNNC_OK)
         s = rnnc_app_compile(&ses, &tr);
-    /* the first batches checked again on the device (it takes y only of y_pred's shape) */
-    if (s == RNNC_OK && dev && ((s = rnnc_trainer_set_device(tr, dev)) || (s = rnnc_app_check_targets(&ses, tr)))) {
+    /* the first batches checked again on the device (it pairs fewer y shapes with y_pred) */
+    if (s == RNNC_OK && dev && ((s = rnnc_trainer_set_device_inference(tr, dev)) || (s = rnnc_app_check_targets(&ses, tr)))) {
         rc = rnnc_cli_device_fail(&cmd, rnnc_cli_get(&cmd, "--device"), ses.spec->device, s);
         rnnc_tensor_destroy(xv);
         rnnc_tensor_destroy(yv);

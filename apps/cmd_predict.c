@@ -411,7 +411,7 @@ int rnnc_cmd_predict(int argc, char **argv)
                           in.in.n != 1 ? "a model of several inputs" : in.in.mask[0] ? "an input mask" : "an initial state");
         if (s == RNNC_OK)
             s = rnnc_trainer_create(m, &tr);
-        if (s == RNNC_OK && (s = rnnc_trainer_set_device(tr, dev))) {
+        if (s == RNNC_OK && (s = rnnc_trainer_set_device_inference(tr, dev))) {
             rnnc_trainer_destroy(tr);
             predict_inputs_free(&in);
             rnnc_model_destroy(m);

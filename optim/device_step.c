@@ -32,6 +32,7 @@ struct rnnc__dstep {
     rnnc_dmodel *dm;
     rnnc__dstep_compiled c;
     bool compiled;
+    bool train_checked; /* rnnc__dstep_check_train passed */
     /* the loss */
     rnnc_bloss lkind;
     bool lauto, from_logits;
@@ -168,15 +169,28 @@ static rnnc_status check_optimizer(const rnnc_optimizer *o)
     return RNNC_OK;
 }
 
-/* The ops the step calls, on be. */
-static rnnc_status check_ops(const rnnc_backend_ops *be, const rnnc_optimizer *o, bool metrics)
+/* The ops an evaluating step calls, on be (a training step adds the
+ * optimizer's: rnnc__dstep_check_train). */
+static rnnc_status check_ops(const rnnc_backend_ops *be, bool metrics)
 {
     const rnnc_bop ops[] = {RNNC_BOP_LOSS, RNNC_BOP_REDUCE, RNNC_BOP_SCALE_ROWS, RNNC_BOP_BINARY,
-                            rnnc_optimizer_get_kind(o) == RNNC_OPTIMIZER_SGD ? RNNC_BOP_SGD : RNNC_BOP_ADAM,
                             metrics ? RNNC_BOP_METRIC : RNNC_BOP_LOSS};
     for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
         if (!be->supports(ops[i], RNNC_F32))
             return refuse("the %s backend has no %s op", be->name, rnnc_bop_name(ops[i]));
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__dstep_check_train(rnnc__dstep *d)
+{
+    if (!d->compiled || d->train_checked)
+        return RNNC_OK;
+    const rnnc_optimizer *o = d->c.opt;
+    RNNC_TRY(check_optimizer(o));
+    const rnnc_bop op = rnnc_optimizer_get_kind(o) == RNNC_OPTIMIZER_SGD ? RNNC_BOP_SGD : RNNC_BOP_ADAM;
+    if (!d->be->supports(op, RNNC_F32))
+        return refuse("the %s backend has no %s op", d->be->name, rnnc_bop_name(op));
+    d->train_checked = true;
     return RNNC_OK;
 }
 
@@ -193,8 +207,6 @@ rnnc_status rnnc__dstep_create(rnnc_model *m, const rnnc_backend_ops *be, const 
     if (c->loss) {
         d->compiled = true;
         s = check_loss(d);
-        if (!s)
-            s = check_optimizer(c->opt);
         for (int i = 0; !s && i < c->n_metrics + c->n_wmetrics; i++) {
             if (d->n_mets == DSTEP_MAX_METRICS) {
                 s = rnnc_fail(RNNC_E_UNSUPPORTED, "compile: more than %d metrics on the device", DSTEP_MAX_METRICS);
@@ -207,7 +219,9 @@ rnnc_status rnnc__dstep_create(rnnc_model *m, const rnnc_backend_ops *be, const 
         for (int i = 0; i < d->n_mets; i++)
             any_metric_op |= !d->mets[i].is_loss;
         if (!s)
-            s = check_ops(be, c->opt, any_metric_op);
+            s = check_ops(be, any_metric_op);
+        if (!s && !c->inference)
+            s = rnnc__dstep_check_train(d);
     }
     if (!s)
         s = rnnc_dmodel_create(m, be, &d->dm);
@@ -381,8 +395,8 @@ static rnnc_status upload_targets(rnnc__dstep *d, const rnnc_tensor *yb, bool id
 
 /* How y fits y_pred (rows, cols) for a per-row function: ids (one per row:
  * y shaped as y_pred without the class axis, or with a trailing 1) or
- * values (y shaped as y_pred). Keras's other pairings (ranks squeezed
- * against each other) reduce differently: refused. */
+ * values (y shaped as y_pred, or (N,) against (N, 1)). Keras's other
+ * pairings (ranks squeezed against each other) reduce differently: refused. */
 static rnnc_status target_fits(const rnnc_tensor *yb, const rnnc_shape *ps, bool ids, const char *what)
 {
     char a[160], b[160];
@@ -395,7 +409,12 @@ static rnnc_status target_fits(const rnnc_tensor *yb, const rnnc_shape *ps, bool
         for (int i = 0; ok && i < ts.ndim; i++)
             ok = ts.dim[i] == ps->dim[i];
     } else {
-        ok = rnnc_shape_eq(&ts, ps);
+        /* y (N,) against y_pred (N, 1): Keras (squeeze_or_expand_to_same_rank,
+         * expand_rank_1) and the CPU path (rnnc_loss_match_ranks) expand y to
+         * (N, 1), so every loss and metric value is the per-row one, with the
+         * same row weights: the same values in the same order. */
+        ok = rnnc_shape_eq(&ts, ps) ||
+             (ts.ndim == 1 && ps->ndim == 2 && ps->dim[1] == 1 && ts.dim[0] == ps->dim[0]);
     }
     if (!ok)
         return rnnc_fail(ids ? RNNC_E_SHAPE : RNNC_E_UNSUPPORTED,
@@ -545,8 +564,10 @@ rnnc_status rnnc__dstep_run(rnnc__dstep *d, const rnnc_tensor *xb, const rnnc_te
     const rnnc_backend_ops *be = d->be;
     if (!d->compiled)
         return rnnc_fail(RNNC_E_STATE, "device step: the trainer is not compiled");
-    if (train)
+    if (train) {
+        RNNC_TRY(rnnc__dstep_check_train(d));
         RNNC_TRY(rnnc_dmodel_zero_grad(d->dm));
+    }
     const rnnc_bbuf *yp;
     rnnc_shape ps;
     const uint8_t *mask;

@@ -47,15 +47,24 @@ typedef struct rnnc__dstep_compiled {
     rnnc_metric *const *wmetrics;
     int n_wmetrics;
     rnnc_metric *loss_tracker;
+    /* true: evaluate / predict only; the optimizer is checked (and its op
+     * asked for) by the first training step (rnnc__dstep_check_train) */
+    bool inference;
 } rnnc__dstep_compiled;
 
 /* The device instance of model m on be (rnnc_dmodel_create: refuses a
  * layer it cannot run) and, when c->loss is set, the checks of the
- * compile: RNNC_E_UNSUPPORTED and one line naming the loss, metric or
- * optimizer argument the device path cannot run exactly. */
+ * compile (without the optimizer's when c->inference): RNNC_E_UNSUPPORTED
+ * and one line naming the loss, metric or optimizer argument the device
+ * path cannot run exactly. */
 rnnc_status rnnc__dstep_create(rnnc_model *m, const rnnc_backend_ops *be, const rnnc__dstep_compiled *c,
                                rnnc__dstep **out);
 void rnnc__dstep_destroy(rnnc__dstep *d); /* NULL is a no-op */
+
+/* The checks a training step adds (the optimizer and its op): done by
+ * create unless c->inference, else by the first training call; refuses
+ * before anything changes. */
+rnnc_status rnnc__dstep_check_train(rnnc__dstep *d);
 
 /* Host weights and (when built) optimizer slots -> device; the optimizer
  * is built first when training (trainable weights in model order). */

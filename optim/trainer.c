@@ -43,6 +43,7 @@ struct rnnc_trainer {
     /* rnnc_trainer_set_device: the backend of the device step, and the
      * step (made by device_ready; remade after compile) */
     const rnnc_backend_ops *dev;
+    bool dev_inference; /* rnnc_trainer_set_device_inference */
     rnnc__dstep *dstep;
 };
 
@@ -238,21 +239,33 @@ static rnnc_status device_ready(rnnc_trainer *tr)
     const rnnc__dstep_compiled c = {tr->opt,         tr->compiled ? tr->loss : NULL,
                                     tr->metrics,     tr->n_metrics,
                                     tr->wmetrics,    tr->n_wmetrics,
-                                    tr->loss_tracker};
+                                    tr->loss_tracker,
+                                    tr->dev_inference};
     return rnnc__dstep_create(tr->model, tr->dev, &c, &tr->dstep);
 }
 
-rnnc_status rnnc_trainer_set_device(rnnc_trainer *tr, const rnnc_backend_ops *be)
+static rnnc_status set_device(rnnc_trainer *tr, const rnnc_backend_ops *be, bool inference)
 {
     if (!tr)
         return rnnc_fail(RNNC_E_ARG, "trainer: NULL trainer");
     rnnc__dstep_destroy(tr->dstep);
     tr->dstep = NULL;
     tr->dev = be;
+    tr->dev_inference = inference;
     rnnc_status s = be ? device_ready(tr) : RNNC_OK;
     if (s)
         tr->dev = NULL;
     return s;
+}
+
+rnnc_status rnnc_trainer_set_device(rnnc_trainer *tr, const rnnc_backend_ops *be)
+{
+    return set_device(tr, be, false);
+}
+
+rnnc_status rnnc_trainer_set_device_inference(rnnc_trainer *tr, const rnnc_backend_ops *be)
+{
+    return set_device(tr, be, true);
 }
 
 static rnnc_status trainable_weights(rnnc_model *m, rnnc_weight ***out, int *n);
@@ -265,6 +278,8 @@ static rnnc_status device_begin(rnnc_trainer *tr, bool train)
     if (!tr->dev)
         return RNNC_OK;
     RNNC_TRY(device_ready(tr));
+    if (train && tr->compiled)
+        RNNC_TRY(rnnc__dstep_check_train(tr->dstep)); /* before the optimizer is built */
     if (train && tr->compiled && !rnnc_optimizer_built(tr->opt)) {
         rnnc_weight **w;
         int nw;

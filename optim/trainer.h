@@ -255,6 +255,11 @@ int rnnc_trainer_gradient_buckets(const rnnc_trainer *tr);
  * next call starts) with RNNC_E_UNSUPPORTED and one line naming the layer,
  * loss, metric or optimizer argument; the trainer then stays on the CPU. */
 rnnc_status rnnc_trainer_set_device(rnnc_trainer *tr, const rnnc_backend_ops *be);
+/* As rnnc_trainer_set_device for evaluate and predict: the optimizer
+ * (which they never use) is not checked here; a later training call
+ * (fit, train_on_batch) checks it first and refuses, changing nothing,
+ * what the device path cannot run. */
+rnnc_status rnnc_trainer_set_device_inference(rnnc_trainer *tr, const rnnc_backend_ops *be);
 
 /* For callbacks. */
 rnnc_model *rnnc_trainer_model(rnnc_trainer *tr);

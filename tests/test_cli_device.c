@@ -326,6 +326,42 @@ Test(cli_device, refusals_are_one_line_and_write_nothing)
     expect_not_written("b.keras");
 }
 
+/* Evaluate never updates weights: on the device it runs a spec whose
+ * optimizer training refuses there (RMSprop with clipnorm, use_ema,
+ * gradient accumulation) and prints the CPU path's line; train still
+ * refuses it in one line, writing nothing. */
+Test(cli_device, evaluate_on_the_device_ignores_the_optimizer)
+{
+    const char *cpu[] = {"train", "tiny.yaml", "--epochs", "1", "--save-weights", "a.weights.h5", NULL};
+    rnnc_test_run r0 = run(cpu);
+    cr_assert_eq(r0.code, 0, "stderr: %s", r0.err);
+    rnnc_test_run_free(&r0);
+    char text[2048];
+    snprintf(text, sizeof text, "%s%s%s%s", head,
+             "      - {class_name: GRU, config: {name: gru, units: 4}}\n"
+             "      - {class_name: Dense, config: {name: dense, units: 1}}\n",
+             "compile: {optimizer: {class_name: RMSprop, config: {clipnorm: 1.0, use_ema: true, "
+             "gradient_accumulation_steps: 2}}, loss: mse, metrics: [mae]}\nfit: {epochs: 1}\n",
+             tail);
+    char path[128];
+    snprintf(path, sizeof path, "%s/rms.yaml", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f && fputs(text, f) >= 0 && fclose(f) == 0);
+    const char *ev_cpu[] = {"evaluate", "rms.yaml", "--weights", "a.weights.h5", NULL};
+    const char *ev_dev[] = {"evaluate", "rms.yaml", "--weights", "a.weights.h5", "--device", "cuda", NULL};
+    rnnc_test_run e0 = run(ev_cpu), e1 = run_table(ev_dev);
+    cr_assert_eq(e0.code, 0, "%s", e0.err);
+    cr_assert_eq(e1.code, 0, "--device cuda: %s", e1.err);
+    cr_assert_str_empty(e1.err, "stderr: %s", e1.err);
+    cr_assert(strstr(e0.out, "mae"), "%s", e0.out);
+    cr_assert_str_eq(e1.out, e0.out);
+    rnnc_test_run_free(&e0);
+    rnnc_test_run_free(&e1);
+    const char *w[] = {"rnnc train: --device cuda: compile.optimizer: RMSprop ('rm_sprop') has no device implementation",
+                       NULL};
+    refused_spec("rms.yaml", text, w);
+}
+
 /* x (8, 10, 2) in in.h5, and with a mask in masked.h5 */
 static void write_inputs(void)
 {

@@ -676,6 +676,75 @@ Test(device_fit, train_on_batch_matches_the_cpu_path)
     pair_close(&p);
 }
 
+/* y (N,) against the (N, 1) output: Keras and the CPU path expand y to
+ * (N, 1); the device path gives the CPU path's loss, metrics and weights,
+ * with a per-sample weight too (refused before: "y must have y_pred's
+ * shape"). */
+Test(device_fit, rank_1_targets_against_one_output_match_the_cpu_path)
+{
+    pair p = pair_open("adding", 8, 10);
+    rnnc_tensor *y1 = tensor(RNNC_F32, RNNC_SHAPE(8)), *sw = tensor(RNNC_F32, RNNC_SHAPE(8));
+    for (size_t i = 0; i < 8; i++) {
+        rnnc_tensor_set(y1, i, rnnc_tensor_get(p.d.y, i));
+        rnnc_tensor_set(sw, i, 0.25 * (double)(i % 4) + 0.5);
+    }
+    const rnnc_tensor *sws[] = {NULL, sw};
+    for (int k = 0; k < 2; k++) {
+        rnnc_logs lc, ld;
+        OK(rnnc_trainer_train_on_batch(p.tc, p.d.x, y1, sws[k], &lc));
+        OK(rnnc_trainer_train_on_batch(p.td, p.d.x, y1, sws[k], &ld));
+        same_logs(&lc, &ld, k ? "train_on_batch, y (8,), sample_weight" : "train_on_batch, y (8,)");
+        OK(rnnc_trainer_evaluate(p.tc, p.d.x, y1, sws[k], 4, &lc));
+        OK(rnnc_trainer_evaluate(p.td, p.d.x, y1, sws[k], 4, &ld));
+        same_logs(&lc, &ld, k ? "evaluate, y (8,), sample_weight" : "evaluate, y (8,)");
+    }
+    same_weights(p.mc, p.md, "train_on_batch, y (8,)");
+    rnnc_tensor_destroy(y1);
+    rnnc_tensor_destroy(sw);
+    pair_close(&p);
+}
+
+/* Evaluate never updates weights: on the device it takes a compile whose
+ * optimizer the device cannot run (rnnc_trainer_set_device_inference) and
+ * gives the CPU path's numbers; a training call then refuses it in one
+ * line, before the optimizer is built or a weight changes. */
+Test(device_fit, inference_mode_evaluates_what_training_refuses)
+{
+    static const char *const compiles[] = {"{optimizer: rmsprop, loss: mse, metrics: [mae]}",
+                                           "{optimizer: {class_name: Adam, config: {clipnorm: 1.0, use_ema: true, "
+                                           "gradient_accumulation_steps: 2}}, loss: mse}"};
+    static const char *const lines[] = {"compile.optimizer: RMSprop ('rm_sprop", /* names made unique per trainer */
+                                        "': clipnorm has no device implementation"};
+    rnnc_training_spec *spec = read_spec("adding");
+    data d = make_data("adding", 8, 11);
+    for (int i = 0; i < 2; i++)
+        for (path pa = PATH_CPU_TABLE; pa <= PATH_EMU; pa++) {
+            rnnc_model *init = model_of(spec, NULL), *mc = model_of(spec, init), *md = model_of(spec, init);
+            rnnc_trainer *tc = trainer_of(mc, spec, compiles[i]), *td = trainer_of(md, spec, compiles[i]);
+            OK(rnnc_trainer_set_device_inference(td, table_of(pa)));
+            rnnc_logs lc, ld;
+            OK(rnnc_trainer_evaluate(tc, d.x, d.y, NULL, 4, &lc));
+            OK(rnnc_trainer_evaluate(td, d.x, d.y, NULL, 4, &ld));
+            same_logs(&lc, &ld, path_names[pa]);
+            rnnc_status s = rnnc_trainer_train_on_batch(td, d.x, d.y, NULL, NULL);
+            cr_expect_eq(s, RNNC_E_UNSUPPORTED, "%s", rnnc_status_str(s));
+            cr_expect(strstr(rnnc_last_error(), lines[i]), "'%s' does not say '%s'", rnnc_last_error(), lines[i]);
+            cr_expect(!rnnc_optimizer_built(rnnc_trainer_optimizer(td)), "the optimizer is not built");
+            same_weights(init, md, "after the refused train_on_batch");
+            /* set_device (training) refuses it at once, as before */
+            s = rnnc_trainer_set_device(td, table_of(pa));
+            cr_expect_eq(s, RNNC_E_UNSUPPORTED);
+            cr_expect(strstr(rnnc_last_error(), lines[i]), "%s", rnnc_last_error());
+            rnnc_trainer_destroy(tc);
+            rnnc_trainer_destroy(td);
+            rnnc_model_destroy(mc);
+            rnnc_model_destroy(md);
+            rnnc_model_destroy(init);
+        }
+    data_free(&d);
+    rnnc_training_spec_destroy(spec);
+}
+
 /* ---- refusals: one line each, the trainer stays on the CPU -------------- */
 
 static void refused_cpu(const char *spec_name, const char *compile, const char *line, bool cpu_trains)
@@ -838,10 +907,10 @@ Test(device_fit, refuses_targets_and_weights_it_cannot_pair)
     rnnc_trainer *tr = trainer_of(m, spec, NULL);
     OK(rnnc_trainer_set_device(tr, rnnc_backend_ops_cpu()));
     data d = make_data("adding", 8, 9);
-    rnnc_tensor *y1 = tensor(RNNC_F32, RNNC_SHAPE(8)), *sw = tensor(RNNC_F32, RNNC_SHAPE(8, 3));
+    rnnc_tensor *y1 = tensor(RNNC_F32, RNNC_SHAPE(8, 1, 1)), *sw = tensor(RNNC_F32, RNNC_SHAPE(8, 3));
     rnnc_status s = rnnc_trainer_train_on_batch(tr, d.x, y1, NULL, NULL);
     cr_expect_eq(s, RNNC_E_UNSUPPORTED);
-    cr_expect(strstr(rnnc_last_error(), "loss 'mse': on the device y must have y_pred's shape; got y (8,) and y_pred (8, 1)"),
+    cr_expect(strstr(rnnc_last_error(), "loss 'mse': on the device y must have y_pred's shape; got y (8, 1, 1) and y_pred (8, 1)"),
               "%s", rnnc_last_error());
     s = rnnc_trainer_train_on_batch(tr, d.x, d.y, sw, NULL);
     cr_expect_eq(s, RNNC_E_UNSUPPORTED);
