@@ -26,18 +26,12 @@
 #include "io/spec_reader.h"
 #include "optim/trainer.h"
 
-#define OK(expr)                                                                                    \
-    do {                                                                                            \
-        const rnnc_status st_ = (expr);                                                             \
-        cr_assert_eq(st_, RNNC_OK, "%s: %s", #expr, rnnc_last_error());                             \
-    } while (0)
+#include "device_test_util.h"
 
-static uint64_t seed_state;
-
-static float uni(float lo, float hi)
+/* A Sequential over batch_shape `input` with the given layers. */
+static rnnc_model *seq_model(const char *input, const char *layers)
 {
-    seed_state = seed_state * 6364136223846793005ull + 1442695040888963407ull;
-    return lo + (hi - lo) * (float)((seed_state >> 40) & 0xffffff) / (float)0x1000000;
+    return seq_model_of(input, NULL, layers);
 }
 
 /* (B, T, F) floats; mask kind 0 none, 1 right-padded, 2 arbitrary (a row
@@ -56,47 +50,6 @@ static rnnc_tensor *batch(int64_t B, int64_t T, int64_t F, int kind)
     return x;
 }
 
-static rnnc_model *seq_model(const char *input, const char *layers)
-{
-    char text[4096];
-    rnnc_cfg *tree = NULL;
-    rnnc_model *m = NULL;
-    snprintf(text, sizeof text,
-             "{class_name: Sequential, config: {name: s, layers: [{class_name: InputLayer, config: "
-             "{batch_shape: %s}}, %s]}}",
-             input, layers);
-    OK(rnnc_spec_read_string(text, strlen(text), "model", &tree));
-    rnnc_layer_reset_names();
-    const rnnc_status s = rnnc_model_from_config(tree, NULL, &m);
-    rnnc_cfg_destroy(tree);
-    cr_assert_eq(s, RNNC_OK, "%s\n%s", rnnc_last_error(), text);
-    if (!m->layers[0]->built)
-        OK(rnnc_model_build(m, &m->input_shape));
-    return m;
-}
-
-static void within(const char *what, const float *got, const float *want, size_t n)
-{
-    double scale = 0.0;
-    size_t off = 0, at = 0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs((double)want[i]));
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)got[i] - (double)want[i]);
-        if (!(d <= 1e-5 * (fabs((double)want[i]) + scale)))
-            off++, at = i;
-    }
-    cr_expect_eq(off, 0, "%s: %zu of %zu off; e.g. [%zu] %.9g vs %.9g", what, off, n, at,
-                 n ? (double)got[at] : 0.0, n ? (double)want[at] : 0.0);
-}
-
-static float *fetch(const rnnc_backend_ops *be, const rnnc_bbuf *b)
-{
-    float *h = malloc((b->n ? b->n : 1) * sizeof *h);
-    OK(be->download(h, b));
-    return h;
-}
-
 /* The CPU model's training call and backward against the device model's
  * on table be (the same weights; the same dropout draws: each model's
  * generators start alike). */
@@ -109,15 +62,8 @@ static void against_cpu(const rnnc_backend_ops *be, const char *label, const cha
     rnnc_tensor *x = batch(4, T, 3, kind);
     rnnc_ctx *cx = rnnc_ctx_create();
     cr_assert(cx);
-    rnnc_model_zero_grad(m);
-    rnnc_call_args args = {.n_inputs = 1, .inputs = {x}, .training = true};
     rnnc_call_result res;
-    OK(rnnc_model_call(m, cx, &args, &res));
-    rnnc_tensor *y = res.outputs[0], *r;
-    OK(rnnc_tensor_create(RNNC_F32, &y->shape, &r));
-    for (size_t i = 0; i < r->numel; i++)
-        ((float *)r->data)[i] = uni(-1, 1);
-    OK(rnnc_backward_with(cx, y, r));
+    rnnc_tensor *r, *y = cpu_train_call(m, x, cx, &res, &r);
 
     /* the device runs m2: the same weights, its generators not yet used */
     int n, hn;
@@ -139,8 +85,7 @@ static void against_cpu(const rnnc_backend_ops *be, const char *label, const cha
     within(what, got, y->data, y->numel);
     free(got);
     cr_assert_eq(ymask != NULL, res.mask != NULL, "%s: output mask", label);
-    for (size_t i = 0; res.mask && i < res.mask->numel; i++)
-        cr_assert_eq(ymask[i] != 0, ((const uint8_t *)res.mask->data)[i] != 0, "%s: mask [%zu]", label, i);
+    expect_mask(ymask, res.mask, label);
     rnnc_bbuf *dy;
     OK(be->alloc(RNNC_F32, r->numel, &dy));
     OK(be->upload(dy, r->data));
