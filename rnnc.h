@@ -28,6 +28,8 @@
 #include "framework/gradcheck.h"
 #include "framework/backend.h"
 #include "framework/backend_ops.h"
+#include "framework/device_model.h"
+#include "framework/device_layer.h"
 #include "framework/block_cache.h"
 #include "framework/fpenv.h"
 #include "framework/comm.h"

@@ -21,7 +21,7 @@
  *
  * Training-time randomness (Dropout, a GRU's input dropout): the masks
  * are drawn on the host from the layers' own generators exactly as the
- * CPU layers draw them (layers/dropout_device.h) and uploaded, so a
+ * CPU layers draw them (layers/dropout_device_internal.h) and uploaded, so a
  * training forward here multiplies by the masks rnnc_model_call would,
  * and the generators advance as on the CPU path.
  *

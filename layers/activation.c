@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 /* Keras's _large_negative_number for float32/float64 (softmax.py). */

@@ -12,7 +12,7 @@
 
 #include "framework/comm.h"
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 /* Keras's backend epsilon, added to the mask weight sum (batch_normalization.py). */

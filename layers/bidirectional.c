@@ -9,7 +9,7 @@
 
 #include "framework/ops.h"
 #include "framework/rnn.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 const char *rnnc_merge_mode_name(rnnc_merge_mode m)

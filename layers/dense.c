@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 static void dense_destroy(rnnc_layer *l)

@@ -1,6 +1,6 @@
 /* dropout_device.c - Dropout on a backend (framework/device_layer.h) and
  * the host-drawn dropout mask it shares with the GRU's input dropout
- * (dropout_device.h).
+ * (dropout_device_internal.h).
  *
  * Dropout as dropout.c calls it: in a training forward with rate > 0, one
  * mask of the noise shape (None entries from the input; the input's shape
@@ -8,12 +8,12 @@
  * y = x * mask; backward dx = dy * mask. Otherwise (inference, rate 0) the
  * input passes through and so does the gradient; the generator does not
  * move, as on the CPU. The mask passes through (supports_masking). */
-#include "layers/dropout_device.h"
+#include "layers/dropout_device_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/dropout.h"
 
 /* ---- the shared mask ------------------------------------------------------- */

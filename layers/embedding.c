@@ -8,7 +8,7 @@
 
 #include "framework/ops.h"
 #include "framework/sparse_grad.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 static void emb_destroy(rnnc_layer *l)

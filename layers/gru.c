@@ -10,7 +10,7 @@
 
 #include "framework/backend/cuda_gru.h"
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/gru_fused.h"
 
 typedef struct rnnc_gru {

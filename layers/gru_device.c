@@ -12,7 +12,7 @@
  * the three gates, as the CPU's fused kernel applies it): in a training
  * call with 0 < dropout < 1 the mask is drawn on the host from the cell's
  * generator exactly as gru_cell.c's begin_call draws it
- * (dropout_device.h), expanded over the T steps, and x * mask goes into
+ * (dropout_device_internal.h), expanded over the T steps, and x * mask goes into
  * the GRU op; backward multiplies the op's dx by the same mask. Every
  * call also advances the generator where the CPU's begin_call only skips
  * a mask (inference, rate 1, recurrent_dropout 1's three masks), so the
@@ -31,7 +31,7 @@
 #include "framework/device_layer.h"
 #include "framework/rnn.h"
 #include "layers/gru.h"
-#include "layers/rnn_device_common.h"
+#include "layers/rnn_device_common_internal.h"
 
 struct rnnc_dlayer {
     rnnc__drnn r;               /* weights, dropout, y, dx */

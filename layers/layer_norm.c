@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 #define MAX_AXES 8

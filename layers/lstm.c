@@ -10,7 +10,7 @@
 
 #include "framework/backend/cuda_gru.h"
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/lstm_fused.h"
 #include "layers/registry.h"
 #include "layers/rnn_common.h"

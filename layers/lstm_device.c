@@ -10,7 +10,7 @@
  * Input dropout (`dropout`, implementation 2: one (B, F) mask shared by
  * the four gates, as lstm_fused.c applies it): in a training call with
  * 0 < dropout < 1 the mask is drawn on the host from the cell's generator
- * exactly as lstm_cell.c's begin_call draws it (dropout_device.h),
+ * exactly as lstm_cell.c's begin_call draws it (dropout_device_internal.h),
  * expanded over the T steps, and x * mask goes into the op; backward
  * multiplies the op's dx by the same mask. Every call also advances the
  * generator where the CPU's begin_call only skips a mask, so the host
@@ -25,7 +25,7 @@
 #include "framework/device_layer.h"
 #include "framework/rnn.h"
 #include "layers/lstm.h"
-#include "layers/rnn_device_common.h"
+#include "layers/rnn_device_common_internal.h"
 
 struct rnnc_dlayer {
     rnnc__drnn r;         /* weights, dropout, y, dx */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 static rnnc_status masking_output_spec(const rnnc_layer *l, const rnnc_shape *in,

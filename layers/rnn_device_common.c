@@ -1,5 +1,5 @@
-/* rnn_device_common.c - see rnn_device_common.h. */
-#include "layers/rnn_device_common.h"
+/* rnn_device_common.c - see rnn_device_common_internal.h. */
+#include "layers/rnn_device_common_internal.h"
 
 #include <stdio.h>
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "framework/ops.h"
-#include "layers/device_classes.h"
+#include "layers/device_classes_internal.h"
 #include "layers/registry.h"
 
 /* (B, T, rest...) -> (B, rest...) for the wrapped layer. */

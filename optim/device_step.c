@@ -1,5 +1,5 @@
-/* device_step.c - the trainer's step on a backend (device_step.h). */
-#include "optim/device_step.h"
+/* device_step.c - the trainer's step on a backend (device_step_internal.h). */
+#include "optim/device_step_internal.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 #include "framework/ops.h"
 #include "framework/random.h"
 #include "optim/callback_internal.h"
-#include "optim/device_step.h"
+#include "optim/device_step_internal.h"
 #include "optim/progress_internal.h"
 #include "optim/trainer_dist_internal.h"
 

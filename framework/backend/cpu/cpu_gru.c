@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "framework/backend/cpu/cpu_internal.h"
-#include "framework/backend/cpu/cpu_rnn_util.h"
+#include "framework/backend/cpu/cpu_rnn_internal.h"
 #include "framework/backend_ops_internal.h"
 
 #define BE (rnnc_backend_ops_cpu())

@@ -1,4 +1,4 @@
-/* cpu_rnn_util.h - what the CPU backend's recurrent ops (cpu_gru.c,
+/* cpu_rnn_internal.h - what the CPU backend's recurrent ops (cpu_gru.c,
  * cpu_lstm.c) share: growable float workspaces, activations evaluated in
  * double and stored as float, and row-major cblas_sgemm. */
 #ifndef RNNC_CPU_RNN_UTIL_H

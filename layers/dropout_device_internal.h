@@ -1,4 +1,4 @@
-/* dropout_device.h - training-time dropout on a backend, shared by the
+/* dropout_device_internal.h - training-time dropout on a backend, shared by the
  * Dropout layer's device class and the GRU's input dropout
  * (layers/dropout_device.c, gru_device.c).
  *

@@ -1,7 +1,7 @@
-/* rnn_device_common.h - what the GRU's and the LSTM's device classes
+/* rnn_device_common_internal.h - what the GRU's and the LSTM's device classes
  * (gru_device.c, lstm_device.c) share: the create-time refusals, the
  * three weights and their gradients (scratch for frozen ones), the input
- * dropout with the cell's generator (dropout_device.h) and the output
+ * dropout with the cell's generator (dropout_device_internal.h) and the output
  * and dx buffers. Each class embeds one rnnc__drnn and keeps its own op. */
 #ifndef RNNC_LAYERS_RNN_DEVICE_COMMON_H
 #define RNNC_LAYERS_RNN_DEVICE_COMMON_H
@@ -13,7 +13,7 @@
 #include "framework/device_layer.h"
 #include "framework/random.h"
 #include "framework/rnn.h"
-#include "layers/dropout_device.h"
+#include "layers/dropout_device_internal.h"
 
 /* The cell's settings the shared code reads (GRU: 3 gates, LSTM: 4). */
 typedef struct rnnc__drnn_cell {

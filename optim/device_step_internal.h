@@ -1,4 +1,4 @@
-/* device_step.h - the trainer's step on a backend (rnnc_trainer_set_device,
+/* device_step_internal.h - the trainer's step on a backend (rnnc_trainer_set_device,
  * trainer.h): each batch through an rnnc_dmodel (framework/device_model.h),
  * the loss, its gradient, the optimizer update and the metrics all ops of
  * the backend's table (framework/backend_ops.h), so that weights,

@@ -1,4 +1,4 @@
-/* device_classes.h - the device classes (framework/device_layer.h) of the
+/* device_classes_internal.h - the device classes (framework/device_layer.h) of the
  * layers that run on a backend; each layer's class table points its
  * `device` field at its own (layers/<layer>_device.c). */
 #ifndef RNNC_LAYERS_DEVICE_CLASSES_H
