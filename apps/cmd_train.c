@@ -324,6 +324,11 @@ static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
     printf("Reference, %s\n", rnnc_task_baseline(ses->task, d, ref, sizeof ref));
     /* A few samples: the model's own masking decides; the task mask is for predict users. */
     int64_t n = d->x->shape.dim[0] < 5 ? d->x->shape.dim[0] : 5;
+    /* a stateful model takes batches of its own size only: run one, show 5 */
+    const int64_t fixed = rnnc_app_stateful_batch(ses->model);
+    const int64_t shown = n;
+    if (fixed > 0 && fixed <= d->x->shape.dim[0])
+        n = fixed;
     rnnc_tensor *xs, *outs[RNNC_MAX_IO];
     int n_outs = 0;
     rnnc_shape s5 = d->x->shape;
@@ -335,7 +340,7 @@ static rnnc_status report_test(rnnc_app_session *ses, rnnc_trainer *tr)
     /* A Functional model ran through its graph; the task's targets are those of its first output. */
     printf("Predictions on %s samples%s:\n", d == &ses->test ? "test" : "validation",
            n_outs > 1 ? " (the model's first output)" : "");
-    rnnc_task_show(ses->task, stdout, d, outs[0], (int)n);
+    rnnc_task_show(ses->task, stdout, d, outs[0], (int)shown);
     for (int k = 0; k < n_outs; k++)
         rnnc_tensor_destroy(outs[k]);
     return RNNC_OK;

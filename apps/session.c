@@ -389,6 +389,48 @@ static bool has_stateful_rnn(rnnc_layer *l)
     return false;
 }
 
+/* The batch size of the first stored state of a stateful RNN in l, or 0. */
+static int64_t stateful_batch(rnnc_layer *l)
+{
+    rnnc_rnn *r = rnnc_rnn_of(l);
+    if (r && r->opt.stateful && r->states[0] && r->states[0]->shape.ndim >= 1)
+        return r->states[0]->shape.dim[0];
+    for (int i = 0; i < l->n_children; i++) {
+        const int64_t b = l->children[i] ? stateful_batch(l->children[i]) : 0;
+        if (b)
+            return b;
+    }
+    return 0;
+}
+
+int64_t rnnc_app_stateful_batch(const rnnc_model *m)
+{
+    for (int i = 0; i < m->n_layers; i++) {
+        const int64_t b = m->layers[i] ? stateful_batch(m->layers[i]) : 0;
+        if (b)
+            return b;
+    }
+    return 0;
+}
+
+/* A stateful model takes batches of its one size only: the split that
+ * `rnnc train` reports after training (test, else validation) is checked
+ * before training, so a run does not end in an error that loses its weights
+ * (the training and validation data: rnnc_trainer_fit checks them). */
+static rnnc_status check_stateful_report(rnnc_app_session *s, rnnc_trainer *tr)
+{
+    const bool test = s->test.x != NULL;
+    const rnnc_task_data *d = test ? &s->test : &s->validation;
+    if (!d->x || !d->y || d->x->shape.ndim < 1)
+        return RNNC_OK;
+    const int64_t rows = test ? (s->test_rows > 0 ? s->test_rows : d->x->shape.dim[0])
+                              : (s->validation_rows > 0 ? s->validation_rows : d->x->shape.dim[0]);
+    char where[1200], data[1300];
+    snprintf(data, sizeof data, "%s %s", test ? "test data" : "validation data",
+             split_source(s, test ? 2 : 1, where, sizeof where));
+    return rnnc_trainer_check_batches(tr, s->spec->path, data, rows, s->spec->batch_size, true);
+}
+
 /* The first `rows` rows of t as a view. */
 static rnnc_status first_rows(rnnc_tensor *t, int64_t rows, rnnc_tensor **out)
 {
@@ -428,7 +470,7 @@ static rnnc_status check_targets(rnnc_app_session *s, rnnc_trainer *tr)
     streams saved = {.n = 0};
     for (int i = 0; i < s->model->n_layers; i++) {
         if (has_stateful_rnn(s->model->layers[i]))
-            return RNNC_OK;
+            return check_stateful_report(s, tr);
         save_streams(s->model->layers[i], &saved);
     }
     if (saved.full || rnnc_app_model_n_inputs(s->model) != 1 || rnnc_app_model_n_outputs(s->model) != 1)

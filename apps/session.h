@@ -76,6 +76,9 @@ rnnc_status rnnc_app_compile(rnnc_app_session *s, struct rnnc_trainer **out);
  * some targets the CPU path takes (y of another rank than y_pred), so they
  * fail before training, naming the spec and the data. */
 rnnc_status rnnc_app_check_targets(rnnc_app_session *s, struct rnnc_trainer *tr);
+/* The fixed batch size of the model's first stateful RNN (its stored
+ * state's), or 0 when it has none. */
+int64_t rnnc_app_stateful_batch(const rnnc_model *m);
 
 /* A model from a spec's model section (inline config or a path). */
 rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model **out,

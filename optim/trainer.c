@@ -11,6 +11,7 @@
 
 #include "framework/ops.h"
 #include "framework/random.h"
+#include "framework/rnn.h"
 #include "optim/callback_internal.h"
 #include "optim/device_step_internal.h"
 #include "optim/progress_internal.h"
@@ -1079,6 +1080,48 @@ static int64_t *iota(int64_t n)
 }
 
 /* Loss and metrics of x, y, sw, or with x NULL of the row source tr->src. */
+/* The first stateful RNN in l (itself or a wrapped layer) whose state is
+ * stored, and its fixed batch size; NULL if none. */
+static const rnnc_layer *stateful_rnn(rnnc_layer *l, int64_t *batch)
+{
+    rnnc_rnn *r = rnnc_rnn_of(l);
+    if (r && r->opt.stateful && r->states[0] && r->states[0]->shape.ndim >= 1) {
+        *batch = r->states[0]->shape.dim[0];
+        return l;
+    }
+    for (int i = 0; i < l->n_children; i++) {
+        const rnnc_layer *c = l->children[i] ? stateful_rnn(l->children[i], batch) : NULL;
+        if (c)
+            return c;
+    }
+    return NULL;
+}
+
+rnnc_status rnnc_trainer_check_batches(const rnnc_trainer *tr, const char *what, const char *data, int64_t n,
+                                       int64_t batch_size, bool last_batch)
+{
+    const rnnc_layer *l = NULL;
+    int64_t B = 0;
+    for (int i = 0; tr && tr->model && i < tr->model->n_layers && !l; i++)
+        l = stateful_rnn(tr->model->layers[i], &B);
+    if (!l || n < 1)
+        return RNNC_OK;
+    const int64_t bs = batch_size > 0 ? batch_size : 32;
+    const int64_t first = n < bs ? n : bs, last = n % bs ? n % bs : first;
+    if (first == B && (!last_batch || last == B))
+        return RNNC_OK;
+    char why[160];
+    if (first != B)
+        snprintf(why, sizeof why, "its batches hold %lld", (long long)first);
+    else
+        snprintf(why, sizeof why, "its last batch holds %lld (%lld is not a multiple of %lld)", (long long)last,
+                 (long long)n, (long long)B);
+    return rnnc_fail(RNNC_E_SHAPE,
+                     "%s: %s '%s' is stateful with batch size %lld (its input's batch_shape), so every batch must hold exactly %lld samples, as in Keras; the %s has %lld samples in batches of %lld, and %s",
+                     what, l->cls->class_name, l->name, (long long)B, (long long)B, data, (long long)n,
+                     (long long)bs, why);
+}
+
 static rnnc_status evaluate_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                                  const rnnc_tensor *sw, int64_t bs, const char *prefix, rnnc_logs *out)
 {
@@ -1108,6 +1151,7 @@ rnnc_status rnnc_trainer_evaluate(rnnc_trainer *tr, const rnnc_tensor *x, const 
     if (batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "evaluate: batch_size must be > 0, got %lld", (long long)batch_size);
     memset(out, 0, sizeof *out);
+    RNNC_TRY(rnnc_trainer_check_batches(tr, "evaluate", "data", x->shape.dim[0], batch_size, true));
     rnnc_status s = device_begin(tr, false);
     if (!s)
         s = evaluate_impl(tr, x, y, sample_weight, batch_size ? batch_size : 32, "", out);
@@ -1143,6 +1187,7 @@ rnnc_status rnnc_trainer_evaluate_source(rnnc_trainer *tr, const rnnc_row_source
     if (batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "evaluate: batch_size must be > 0, got %lld", (long long)batch_size);
     memset(out, 0, sizeof *out);
+    RNNC_TRY(rnnc_trainer_check_batches(tr, "evaluate", "data", src->n, batch_size, true));
     rnnc_status s = device_begin(tr, false);
     if (!s)
         s = evaluate_rows(tr, src, batch_size ? batch_size : 32, "", out);
@@ -1159,6 +1204,7 @@ rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t
     if (batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "predict: batch_size must be > 0, got %lld", (long long)batch_size);
     const int64_t bs = batch_size ? batch_size : 32, n = x->shape.dim[0];
+    RNNC_TRY(rnnc_trainer_check_batches(tr, "predict", "input", n, bs, true));
     int64_t *order = iota(n);
     if (!order)
         return rnnc_fail(RNNC_E_NOMEM, "predict: out of memory");
@@ -1507,6 +1553,21 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
                       (long long)opts->initial_batch, (long long)span_count);
         goto done;
     }
+    /* a stateful RNN takes only batches of its own size: refused before any
+     * epoch (Keras fails at the first other batch, mid-run) */
+    bool last_batch = false, validates = false;
+    for (int e = opts->initial_epoch; e < opts->epochs && !(last_batch && validates); e++) {
+        rnnc_fit_epoch_span(steps, opts->steps_per_epoch, e, &span_first, &span_count, &span_pass);
+        last_batch = last_batch || span_first + span_count == steps;
+        validates = validates || (e + 1) % vfreq == 0;
+    }
+    rnnc_fit_epoch_span(steps, opts->steps_per_epoch, opts->initial_epoch, &span_first, &span_count, &span_pass);
+    if (opts->epochs > opts->initial_epoch &&
+        ((s = rnnc_trainer_check_batches(tr, "fit", "training data", n, bs, last_batch)) ||
+         (validates && (xv || opts->val_source) &&
+          (s = rnnc_trainer_check_batches(tr, "fit", "validation data", xv ? xv->shape.dim[0] : opts->val_source->n,
+                                          bs, true)))))
+        goto done;
     int64_t *order = iota(n);
     rnnc_history *h = calloc(1, sizeof *h);
     if (!order || !h) {

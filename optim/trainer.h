@@ -203,6 +203,16 @@ rnnc_status rnnc_trainer_fit_source(rnnc_trainer *tr, const rnnc_row_source *src
 rnnc_status rnnc_trainer_evaluate_source(rnnc_trainer *tr, const rnnc_row_source *src, int64_t batch_size,
                                          rnnc_logs *out);
 
+/* Refuses, in one line naming the layer and `data` (prefixed with `what`),
+ * batches a stateful RNN of the model cannot take: Keras's stateful RNN
+ * takes only batches of its stored state's batch size (the input's
+ * batch_shape) and fails at the first other one. `n` rows in batches of
+ * `batch_size` (0 -> 32); `last_batch`: whether the last (maybe partial)
+ * batch runs too. fit, evaluate and predict check this before their first
+ * batch; `rnnc train` checks its test data with it before training. */
+rnnc_status rnnc_trainer_check_batches(const rnnc_trainer *tr, const char *what, const char *data, int64_t n,
+                                       int64_t batch_size, bool last_batch);
+
 /* Keras's evaluate: loss (with the model's penalties) and metrics over
  * batches of batch_size (0 -> 32), no shuffling, training=false. */
 rnnc_status rnnc_trainer_evaluate(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
