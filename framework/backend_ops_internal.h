@@ -71,7 +71,7 @@ rnnc_status rnnc__rows_index_check(const rnnc_backend_ops *be, bool scatter, int
 rnnc_status rnnc__metric_check(const rnnc_backend_ops *be, rnnc_bmetric kind, int64_t rows,
                                int64_t cols, const rnnc_bbuf *y_true, const rnnc_bbuf *y_pred,
                                const rnnc_bbuf *values);
-/* A recurrent op's config rules (backend_ops_lstm_checks.c): sizes F, U in
+/* A recurrent op's config rules (backend_ops_rnn_checks.c): sizes F, U in
  * [1, 2^24] x [1, 2^16], element-wise activations; layer: "gru", "lstm"
  * (the message names <layer>_create). */
 rnnc_status rnnc__rnn_op_config_check(const rnnc_backend_ops *be, const char *layer, int64_t F,
@@ -86,7 +86,7 @@ rnnc_status rnnc__rnn_op_weights_check(const rnnc_backend_ops *be, const char *o
 /* Its batch B and timesteps T for F inputs and G gate columns. */
 rnnc_status rnnc__rnn_op_sizes_check(const rnnc_backend_ops *be, const char *op, int64_t B,
                                      int64_t T, int64_t F, int64_t G);
-/* The LSTM op's checks (backend_ops_lstm_checks.c): lstm_create's config
+/* The LSTM op's checks (backend_ops_rnn_checks.c): lstm_create's config
  * (sizes >= 1, element-wise activations), lstm_forward's buffers for
  * sizes B, T >= 1, lstm_backward's after a forward of sizes B, T. */
 rnnc_status rnnc__lstm_config_check(const rnnc_backend_ops *be, const rnnc_blstm_config *c);

@@ -1,5 +1,8 @@
-/* backend_ops_lstm_checks.c - the LSTM op's argument checks
- * (backend_ops_internal.h), shared by the CPU and CUDA tables. */
+/* backend_ops_rnn_checks.c - the recurrent ops' argument checks
+ * (backend_ops_internal.h), shared by the CPU and CUDA tables: the rules
+ * the GRU and LSTM ops share (config, weight buffers, batch and timesteps;
+ * the GRU op's own checks in backend_ops_train_checks.c call them) and the
+ * LSTM op's checks. */
 #include <stdio.h>
 
 #include "framework/backend_ops_internal.h"
