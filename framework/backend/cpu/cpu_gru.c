@@ -16,8 +16,8 @@
  * them and ends with one GEMM each for dx and dkernel.
  *
  * The forward copies the weights and, when training, x, so the caller's
- * buffers may change before backward. Workspaces grow to the largest
- * (B, T) seen and are reused. */
+ * buffers may change before backward. Workspaces, the backward's too, grow
+ * to the largest (B, T) seen and are reused; destroy frees them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +39,7 @@ struct rnnc_bgru {
     cpu_fbuf rh;         /* (T, B, U) reset_after: h R_h + br_h; else r * h */
     cpu_fbuf rec;        /* (B, 3U) per-step recurrent products */
     cpu_fbuf prev;       /* (B, U) previous output */
+    cpu_fbuf bwd;        /* backward: gru_bwd_ws's buffers and d(r * h), zeroed per call */
     uint8_t *mask;   /* (B, T) copy (masked) */
     size_t mask_cap;
 };
@@ -59,7 +60,7 @@ void rnnc__cpu_gru_destroy(rnnc_bgru *g)
     if (!g)
         return;
     cpu_fbuf *bufs[] = {&g->W, &g->R, &g->bias, &g->x, &g->xp, &g->hs, &g->pre, &g->act, &g->rh, &g->rec,
-                    &g->prev};
+                    &g->prev, &g->bwd};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]->p);
     free(g->mask);
@@ -231,10 +232,11 @@ rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf 
     const rnnc_bgru_config *c = &g->c;
     const int64_t B = g->B, T = g->T, F = c->input_size, U = c->units, G = 3 * U;
     RNNC_TRY(rnnc__gru_backward_check(BE, c, B, T, dy, dx, dh0, dkernel, drecurrent_kernel, dbias));
-    const size_t nbu = (size_t)(B * U);
-    float *mem = calloc((size_t)(B * T * G) + (size_t)(B * G) + 4 * nbu, sizeof(float));
-    if (!mem)
+    const size_t nbu = (size_t)(B * U), n_ws = (size_t)(B * T * G) + (size_t)(B * G) + 4 * nbu;
+    if (cpu_fbuf_reserve(&g->bwd, n_ws))
         return rnnc_fail(RNNC_E_NOMEM, "cpu gru_backward: out of memory");
+    float *mem = g->bwd.p;
+    memset(mem, 0, n_ws * sizeof *mem); /* dst and carry start at zero */
     gru_bwd_ws ws = {mem, mem + B * T * G, mem + B * T * G + B * G, NULL, NULL};
     ws.carry = ws.dst + nbu;
     ws.dhp = ws.carry + nbu;
@@ -276,7 +278,6 @@ rnnc_status rnnc__cpu_gru_backward(rnnc_bgru *g, const rnnc_bbuf *dy, rnnc_bbuf 
         memcpy(dh0->data, ws.dst, nbu * sizeof(float));
     cpu_rnn_input_grads(B * T, F, G, ws.dgx, g->W.p, g->x.p, dx ? dx->data : NULL, dkernel->data,
                         dB);
-    free(mem);
     g->backward_done = true;
     return RNNC_OK;
 }
