@@ -81,6 +81,162 @@ static char *dup_str(const char *s)
     return d;
 }
 
+/* ---- global heap collections ----
+ *
+ * Variable-length strings (h5py's attributes: a legacy Keras file's
+ * model_config, layer_names, weight_names) live in the file's global heap
+ * collections ("GCOL"). HDF5 1.10 walks a collection's objects when it
+ * loads it and loops forever where a damaged object header reads as free
+ * space of size 0 (H5HG__cache_heap_deserialize does not advance): one
+ * flipped length byte makes `rnnc predict` or `inspect` hang. So before a
+ * file's first variable-length string is read, each collection in it is
+ * walked as HDF5 walks it and a damaged one is refused (files read from
+ * disk: at that first read; in-memory images: when opened). */
+
+typedef struct heap_bytes {
+    const unsigned char *mem; /* the file's bytes, or NULL: read from fp */
+    FILE *fp;
+    uint64_t size;
+} heap_bytes;
+
+static bool heap_read(const heap_bytes *b, uint64_t off, void *dst, size_t n)
+{
+    if (off > b->size || n > b->size - off)
+        return false;
+    if (b->mem) {
+        memcpy(dst, b->mem + off, n);
+        return true;
+    }
+    return fseeko(b->fp, (off_t)off, SEEK_SET) == 0 && fread(dst, 1, n, b->fp) == n;
+}
+
+static uint64_t le_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Walks the collection at byte `at` (its signature and version read) as
+ * HDF5 does; false with *bad (the byte of the bad object) when HDF5 would
+ * not get through it. Lengths are 8 bytes (as every file rnnc reads). */
+static bool heap_walk(const heap_bytes *b, uint64_t at, uint64_t *bad)
+{
+    unsigned char h[16];
+    *bad = at;
+    if (!heap_read(b, at, h, 16))
+        return false;
+    const uint64_t size = le_u64(h + 8);
+    if (size < 16 || size > b->size - at)
+        return false;
+    const uint64_t end = at + size;
+    uint64_t p = at + 16;
+    while (p < end) {
+        if (end - p < 16) /* a tail too small for a header: free space */
+            break;
+        if (!heap_read(b, p, h, 16)) {
+            *bad = p;
+            return false;
+        }
+        const unsigned idx = (unsigned)h[0] | (unsigned)h[1] << 8;
+        const uint64_t osize = le_u64(h + 8);
+        /* HDF5: an object takes its header plus its size rounded up to 8;
+         * free space (index 0) takes its size, header included */
+        const uint64_t need = idx > 0 ? (osize > size ? UINT64_MAX : 16 + ((osize + 7) & ~(uint64_t)7)) : osize;
+        if (need < 16 || need > end - p) {
+            *bad = p;
+            return false;
+        }
+        p += need;
+    }
+    return true;
+}
+
+/* Every collection of the file (its signature and version 1 found at any
+ * byte), walked. */
+static rnnc_status heaps_check(const heap_bytes *b, const char *file)
+{
+    static const unsigned char sig[5] = {'G', 'C', 'O', 'L', 1};
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = b->mem ? NULL : malloc(CHUNK + 4);
+    if (!b->mem && !buf)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    rnnc_status s = RNNC_OK;
+    for (uint64_t base = 0; base < b->size && !s; base += CHUNK) {
+        /* this chunk plus 4 bytes of the next, so a signature across the border is seen */
+        const uint64_t left = b->size - base;
+        const size_t n = left < (uint64_t)CHUNK + 4 ? (size_t)left : (size_t)CHUNK + 4;
+        const unsigned char *c = b->mem ? b->mem + base : buf;
+        if (!b->mem && !heap_read(b, base, buf, n)) {
+            s = rnnc_fail(RNNC_E_IO, "'%s': cannot read the file's bytes (%s)", file, strerror(errno ? errno : EIO));
+            break;
+        }
+        for (size_t i = 0; i + 5 <= n && i < (size_t)CHUNK && !s; i++) {
+            const unsigned char *at = memchr(c + i, 'G', (n < (size_t)CHUNK ? n : (size_t)CHUNK) - i);
+            if (!at)
+                break;
+            i = (size_t)(at - c);
+            uint64_t bad;
+            if (i + 5 <= n && memcmp(at, sig, 5) == 0 && !heap_walk(b, base + i, &bad))
+                s = rnnc_fail(RNNC_E_FORMAT,
+                              "'%s': damaged HDF5 file: the global heap collection at byte %llu (its variable-length strings) is inconsistent at byte %llu",
+                              file, (unsigned long long)(base + i), (unsigned long long)bad);
+        }
+    }
+    free(buf);
+    return s;
+}
+
+/* The files on disk whose collections were walked and are sound (device,
+ * inode, size and modification time: a file rewritten since is walked again). */
+typedef struct heaps_file {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} heaps_file;
+
+static heaps_file heaps_ok[32];
+static unsigned heaps_ok_n;
+
+static bool heaps_same(const heaps_file *a, const struct stat *st)
+{
+    return a->dev == st->st_dev && a->ino == st->st_ino && a->size == st->st_size &&
+           a->mtime.tv_sec == st->st_mtim.tv_sec && a->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/* Before a variable-length read from obj's file: its collections walked
+ * once (a file on disk; an image was walked when opened, and its name is
+ * no file). Runs inside a quiet scope. */
+static rnnc_status heaps_check_file_of(hid_t obj, const char *file)
+{
+    hid_t f = H5Iget_file_id(obj);
+    if (f < 0)
+        return RNNC_OK;
+    char name[4096];
+    ssize_t len = H5Fget_name(f, name, sizeof name);
+    H5Fclose(f);
+    FILE *fp = len > 0 && (size_t)len < sizeof name ? fopen(name, "rb") : NULL;
+    if (!fp)
+        return RNNC_OK;
+    struct stat st;
+    rnnc_status s = RNNC_OK;
+    bool known = false;
+    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)) {
+        for (unsigned i = 0; i < heaps_ok_n && i < 32 && !known; i++)
+            known = heaps_same(&heaps_ok[i], &st);
+        if (!known) {
+            heap_bytes b = {NULL, fp, (uint64_t)st.st_size};
+            s = heaps_check(&b, file);
+            if (!s)
+                heaps_ok[heaps_ok_n++ % 32] = (heaps_file){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+        }
+    }
+    fclose(fp);
+    return s;
+}
+
 rnnc_status rnnc_h5_open_read(const char *path, hid_t *out)
 {
     struct stat st;
@@ -141,6 +297,8 @@ rnnc_status rnnc_h5_open_image(const void *buf, size_t size, const char *label, 
     if (!found)
         return rnnc_fail(RNNC_E_FORMAT, "'%s' is not an HDF5 file (no HDF5 signature; %zu bytes)",
                          label, size);
+    const heap_bytes hb = {buf, NULL, (uint64_t)size};
+    RNNC_TRY(heaps_check(&hb, label));
     rnnc_h5_quiet q;
     rnnc_h5_quiet_begin(&q);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
@@ -1203,6 +1361,8 @@ static rnnc_status read_attr(hid_t obj, const char *name, const char *file, char
         goto out;
     }
     H5Tset_cset(mem, H5Tget_cset(type));
+    if (H5Tis_variable_str(type) > 0 && (s = heaps_check_file_of(obj, file)))
+        goto out;
     if (H5Tis_variable_str(type) > 0) {
         H5Tset_size(mem, H5T_VARIABLE);
         char **buf = calloc(cnt, sizeof *buf);
