@@ -237,6 +237,208 @@ static rnnc_status heaps_check_file_of(hid_t obj, const char *file)
     return s;
 }
 
+/* The strings an attribute refers to, each checked to be an object of the
+ * collection it names, of the attribute's length: HDF5 1.10 reads an
+ * object index past the collection's table, or copies an object longer than
+ * the length into a buffer of the length, without checking (a flipped byte
+ * of a heap ID crashed `rnnc inspect`). The attribute message is found in
+ * the object header (versions 1 and 2, with continuation chunks); one kept
+ * in dense storage (a fractal heap) is not checked. Addresses are relative
+ * to the superblock's position (a user block before it). */
+
+#define HDR_MAX_CHUNKS 4096
+
+typedef struct attr_find {
+    const heap_bytes *b;
+    uint64_t base;     /* the superblock's byte */
+    const char *name;  /* the attribute's */
+    uint64_t data;     /* out: its message's data (absolute), 0 when not found */
+    uint64_t data_end; /* out: the end of its message */
+} attr_find;
+
+static uint64_t le_un(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The attribute message (type 0x0C) at byte m, `size` bytes: when its name
+ * is f->name, where its raw data starts. */
+static void attr_message(attr_find *f, uint64_t m, uint64_t size)
+{
+    unsigned char h[9];
+    if (size < 9 || !heap_read(f->b, m, h, 9))
+        return;
+    const unsigned ver = h[0], flags = h[1];
+    const uint64_t nsz = le_un(h + 2, 2), dsz = le_un(h + 4, 2), ssz = le_un(h + 6, 2);
+    if (ver < 1 || ver > 3 || (ver >= 2 && (flags & 3))) /* a shared datatype or dataspace: not checked */
+        return;
+    const size_t want = strlen(f->name) + 1;
+    if (nsz != want)
+        return;
+    const uint64_t name_at = m + (ver == 1 ? 8 : ver == 2 ? 8 : 9);
+    char *nm = malloc(want);
+    bool same = nm && heap_read(f->b, name_at, nm, want) && memcmp(nm, f->name, want) == 0;
+    free(nm);
+    if (!same)
+        return;
+    uint64_t data = ver == 1 ? name_at + ((nsz + 7) & ~7ull) + ((dsz + 7) & ~7ull) + ((ssz + 7) & ~7ull)
+                             : name_at + nsz + dsz + ssz;
+    if (data <= m + size) {
+        f->data = data;
+        f->data_end = m + size;
+    }
+}
+
+/* Walks the messages of one header chunk [at, end); v2: 1-byte types and
+ * optional creation orders. Continuations are followed (up to a limit). */
+static void header_chunk(attr_find *f, uint64_t at, uint64_t end, int ver, bool orders, int *chunks)
+{
+    if (++*chunks > HDR_MAX_CHUNKS || end > f->b->size)
+        return;
+    const uint64_t hsz = ver == 1 ? 8 : orders ? 6 : 4;
+    for (uint64_t p = at; p + hsz <= end && !f->data;) {
+        unsigned char h[8];
+        if (!heap_read(f->b, p, h, (size_t)hsz))
+            return;
+        const unsigned type = ver == 1 ? (unsigned)le_un(h, 2) : h[0];
+        const uint64_t size = ver == 1 ? le_un(h + 2, 2) : le_un(h + 1, 2);
+        const uint64_t m = p + hsz;
+        if (size > end - m)
+            return;
+        if (type == 0x0C) {
+            attr_message(f, m, size);
+        } else if (type == 0x10 && size >= 16) {
+            unsigned char c[16];
+            if (heap_read(f->b, m, c, 16)) {
+                const uint64_t off = le_un(c, 8), len = le_un(c + 8, 8);
+                if (off <= f->b->size - f->base && len <= f->b->size - f->base - off) {
+                    const uint64_t a = f->base + off;
+                    if (ver == 1)
+                        header_chunk(f, a, a + len, 1, orders, chunks);
+                    else if (len >= 8) /* "OCHK", messages, checksum */
+                        header_chunk(f, a + 4, a + len - 4, 2, orders, chunks);
+                }
+            }
+        }
+        p = m + size;
+        if (ver == 1)
+            p = at + ((p - at + 7) & ~7ull);
+    }
+}
+
+/* The object header at `addr` (relative): the attribute's data, if there. */
+static void header_find(attr_find *f, uint64_t addr)
+{
+    int chunks = 0;
+    unsigned char h[16];
+    const uint64_t a = f->base + addr;
+    if (addr > f->b->size || !heap_read(f->b, a, h, 16))
+        return;
+    if (h[0] == 1) {
+        header_chunk(f, a + 16, a + 16 + le_un(h + 8, 4), 1, false, &chunks);
+        return;
+    }
+    if (memcmp(h, "OHDR", 4) != 0 || h[4] != 2)
+        return;
+    const unsigned flags = h[5];
+    uint64_t p = a + 6 + ((flags & 0x20) ? 16 : 0) + ((flags & 0x10) ? 4 : 0);
+    const int nb = 1 << (flags & 3);
+    unsigned char sz[8];
+    if (!heap_read(f->b, p, sz, (size_t)nb))
+        return;
+    const uint64_t len = le_un(sz, nb);
+    if (len <= f->b->size && p + nb + len <= f->b->size)
+        header_chunk(f, p + nb, p + nb + len, 2, (flags & 0x04) != 0, &chunks);
+}
+
+/* Where the superblock (and so address 0) is: byte 0, 512, 1024, ... */
+static bool superblock_at(const heap_bytes *b, uint64_t *base)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char h[8];
+    for (uint64_t off = 0; off + 8 <= b->size; off = off ? off * 2 : 512)
+        if (heap_read(b, off, h, 8) && memcmp(h, sig, 8) == 0) {
+            *base = off;
+            return true;
+        }
+    return false;
+}
+
+/* Object `idx` of the collection at `at` (absolute): its size, or false
+ * when the collection has none of that index. */
+static bool heap_object(const heap_bytes *b, uint64_t at, unsigned idx, uint64_t *size)
+{
+    unsigned char h[16];
+    uint64_t bad;
+    if (idx == 0 || !heap_read(b, at, h, 16) || memcmp(h, "GCOL\001", 5) != 0 || !heap_walk(b, at, &bad))
+        return false;
+    const uint64_t end = at + le_u64(h + 8);
+    for (uint64_t p = at + 16; p + 16 <= end;) {
+        if (!heap_read(b, p, h, 16))
+            return false;
+        const unsigned i = (unsigned)h[0] | (unsigned)h[1] << 8;
+        const uint64_t osize = le_u64(h + 8);
+        if (i == idx) {
+            *size = osize;
+            return true;
+        }
+        p += i ? 16 + ((osize + 7) & ~(uint64_t)7) : osize;
+    }
+    return false;
+}
+
+static rnnc_status heap_refs_check(hid_t attr_obj, const char *name, hssize_t count, const char *file)
+{
+#if H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10
+    H5O_info_t info;
+    hid_t f = H5Iget_file_id(attr_obj);
+    if (f < 0)
+        return RNNC_OK;
+    char path[4096];
+    ssize_t len = H5Fget_name(f, path, sizeof path);
+    H5Fclose(f);
+    if (len <= 0 || (size_t)len >= sizeof path || H5Oget_info2(attr_obj, &info, H5O_INFO_BASIC) < 0)
+        return RNNC_OK;
+    FILE *fp = fopen(path, "rb");
+    struct stat st;
+    if (!fp)
+        return RNNC_OK;
+    rnnc_status s = RNNC_OK;
+    heap_bytes b = {NULL, fp, 0};
+    attr_find af = {&b, 0, name, 0, 0};
+    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)) {
+        b.size = (uint64_t)st.st_size;
+        if (superblock_at(&b, &af.base))
+            header_find(&af, info.addr);
+    }
+    for (hssize_t i = 0; af.data && i < count && !s; i++) {
+        unsigned char e[16];
+        uint64_t osize = 0;
+        const uint64_t at = af.data + 16 * (uint64_t)i;
+        if (at + 16 > af.data_end || !heap_read(&b, at, e, 16))
+            break; /* not the layout of a variable-length string: HDF5 decides */
+        const uint64_t slen = le_un(e, 4), addr = le_un(e + 4, 8), idx = le_un(e + 12, 4);
+        if (slen == 0)
+            continue;
+        if (idx > 0xffff || addr > b.size - af.base || !heap_object(&b, af.base + addr, (unsigned)idx, &osize) ||
+            osize != slen)
+            s = rnnc_fail(RNNC_E_FORMAT,
+                          "'%s': damaged HDF5 file: string %lld of attribute '%s' refers to object %llu (%llu bytes) of a global heap collection at byte %llu, which %s",
+                          file, (long long)i, name, (unsigned long long)idx, (unsigned long long)slen,
+                          (unsigned long long)(af.base + addr),
+                          osize ? "has another length" : "does not hold it");
+    }
+    fclose(fp);
+    return s;
+#else
+    (void)attr_obj, (void)name, (void)count, (void)file;
+    return RNNC_OK;
+#endif
+}
+
 rnnc_status rnnc_h5_open_read(const char *path, hid_t *out)
 {
     struct stat st;
@@ -1361,7 +1563,8 @@ static rnnc_status read_attr(hid_t obj, const char *name, const char *file, char
         goto out;
     }
     H5Tset_cset(mem, H5Tget_cset(type));
-    if (H5Tis_variable_str(type) > 0 && (s = heaps_check_file_of(obj, file)))
+    if (H5Tis_variable_str(type) > 0 &&
+        ((s = heaps_check_file_of(obj, file)) || (s = heap_refs_check(obj, name, count, file))))
         goto out;
     if (H5Tis_variable_str(type) > 0) {
         H5Tset_size(mem, H5T_VARIABLE);

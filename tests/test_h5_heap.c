@@ -5,7 +5,11 @@
  * collection where an object header reads as free space of size 0 (one
  * flipped byte of a real Keras file did it: `rnnc predict` and `rnnc
  * inspect` hung); io/h5_util.c walks each collection as HDF5 does before
- * the file's first variable-length string is read.
+ * the file's first variable-length string is read. Nor is a string whose
+ * reference (in the attribute) names an object its collection does not
+ * hold, or holds with another length: HDF5 1.10 reads past the object
+ * table there (a flipped byte of a real Keras file crashed `rnnc inspect`)
+ * or copies the object into a buffer of the reference's length.
  *
  * Oracles: the collection's layout in the committed fixture
  * (tests/fixtures/roundtrip/seq_gru_legacy.h5, written by h5py: "GCOL",
@@ -15,6 +19,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +134,56 @@ Test(h5_heap, object_running_past_its_collection_is_refused)
     put_u64(d + obj + 8, get_u64(d + obj + 8) + 8192);
     expect_refused(write_copy("long.h5", d, len));
     free(d);
+}
+
+/* Every reference to a string of the collection (its 4-byte length, the
+ * collection's 8-byte address, the object's 4-byte index, as the object
+ * table says), with its index moved past the table (`index`) or its
+ * length off by 3: HDF5 1.10 reads past its object table (a crash) or
+ * copies the object into a buffer of the wrong length. Returns how many. */
+static int damage_refs(unsigned char *d, size_t len, bool index)
+{
+    size_t at = 0;
+    while (at + 16 <= len && memcmp(d + at, "GCOL\001", 5) != 0)
+        at++;
+    cr_assert(at + 16 <= len);
+    uint64_t sizes[64] = {0};
+    const uint64_t end = at + get_u64(d + at + 8);
+    for (size_t p = at + 16; p + 16 <= end;) {
+        const unsigned idx = d[p] | d[p + 1] << 8;
+        const uint64_t size = get_u64(d + p + 8);
+        if (!idx)
+            break;
+        if (idx < 64)
+            sizes[idx] = size;
+        p += 16 + ((size + 7) & ~(uint64_t)7);
+    }
+    int n = 0;
+    for (size_t i = 4; i + 12 <= len; i++) {
+        if (get_u64(d + i) != at)
+            continue;
+        const uint32_t slen = d[i - 4] | d[i - 3] << 8 | d[i - 2] << 16 | (uint32_t)d[i - 1] << 24;
+        const uint32_t idx = d[i + 8] | d[i + 9] << 8 | d[i + 10] << 16 | (uint32_t)d[i + 11] << 24;
+        if (idx == 0 || idx >= 64 || sizes[idx] != slen || slen == 0)
+            continue;
+        if (index)
+            d[i + 10] = 1; /* idx + 0x10000 */
+        else
+            d[i - 4] = (unsigned char)(d[i - 4] + 3);
+        n++;
+    }
+    return n;
+}
+
+Test(h5_heap, string_references_that_miss_their_object_are_refused)
+{
+    for (int k = 0; k < 2; k++) {
+        size_t len, obj;
+        unsigned char *d = fixture(&len, 0, &obj);
+        cr_assert_gt(damage_refs(d, len, k == 0), 10, "the fixture's strings were not found");
+        expect_refused(write_copy(k == 0 ? "index.h5" : "length.h5", d, len));
+        free(d);
+    }
 }
 
 /* The program: one line, exit 1, for inspect and predict. */
