@@ -209,29 +209,39 @@ static bool heaps_same(const heaps_file *a, const struct stat *st)
 /* Before a variable-length read from obj's file: its collections walked
  * once (a file on disk; an image was walked when opened, and its name is
  * no file). Runs inside a quiet scope. */
-static rnnc_status heaps_check_file_of(hid_t obj, const char *file)
+/* obj's file opened by its name when it is a regular file on disk (an
+ * image's name is none), with its status; NULL otherwise. */
+static FILE *open_file_of(hid_t obj, struct stat *st)
 {
     hid_t f = H5Iget_file_id(obj);
     if (f < 0)
-        return RNNC_OK;
+        return NULL;
     char name[4096];
     ssize_t len = H5Fget_name(f, name, sizeof name);
     H5Fclose(f);
     FILE *fp = len > 0 && (size_t)len < sizeof name ? fopen(name, "rb") : NULL;
+    if (fp && (fstat(fileno(fp), st) != 0 || !S_ISREG(st->st_mode))) {
+        fclose(fp);
+        fp = NULL;
+    }
+    return fp;
+}
+
+static rnnc_status heaps_check_file_of(hid_t obj, const char *file)
+{
+    struct stat st;
+    FILE *fp = open_file_of(obj, &st);
     if (!fp)
         return RNNC_OK;
-    struct stat st;
     rnnc_status s = RNNC_OK;
     bool known = false;
-    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)) {
-        for (unsigned i = 0; i < heaps_ok_n && i < 32 && !known; i++)
-            known = heaps_same(&heaps_ok[i], &st);
-        if (!known) {
-            heap_bytes b = {NULL, fp, (uint64_t)st.st_size};
-            s = heaps_check(&b, file);
-            if (!s)
-                heaps_ok[heaps_ok_n++ % 32] = (heaps_file){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
-        }
+    for (unsigned i = 0; i < heaps_ok_n && i < 32 && !known; i++)
+        known = heaps_same(&heaps_ok[i], &st);
+    if (!known) {
+        heap_bytes b = {NULL, fp, (uint64_t)st.st_size};
+        s = heaps_check(&b, file);
+        if (!s)
+            heaps_ok[heaps_ok_n++ % 32] = (heaps_file){st.st_dev, st.st_ino, st.st_size, st.st_mtim};
     }
     fclose(fp);
     return s;
@@ -394,26 +404,17 @@ static rnnc_status heap_refs_check(hid_t attr_obj, const char *name, hssize_t co
 {
 #if H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10
     H5O_info_t info;
-    hid_t f = H5Iget_file_id(attr_obj);
-    if (f < 0)
-        return RNNC_OK;
-    char path[4096];
-    ssize_t len = H5Fget_name(f, path, sizeof path);
-    H5Fclose(f);
-    if (len <= 0 || (size_t)len >= sizeof path || H5Oget_info2(attr_obj, &info, H5O_INFO_BASIC) < 0)
-        return RNNC_OK;
-    FILE *fp = fopen(path, "rb");
     struct stat st;
+    if (H5Oget_info2(attr_obj, &info, H5O_INFO_BASIC) < 0)
+        return RNNC_OK;
+    FILE *fp = open_file_of(attr_obj, &st);
     if (!fp)
         return RNNC_OK;
     rnnc_status s = RNNC_OK;
-    heap_bytes b = {NULL, fp, 0};
+    heap_bytes b = {NULL, fp, (uint64_t)st.st_size};
     attr_find af = {&b, 0, name, 0, 0};
-    if (fstat(fileno(fp), &st) == 0 && S_ISREG(st.st_mode)) {
-        b.size = (uint64_t)st.st_size;
-        if (superblock_at(&b, &af.base))
-            header_find(&af, info.addr);
-    }
+    if (superblock_at(&b, &af.base))
+        header_find(&af, info.addr);
     for (hssize_t i = 0; af.data && i < count && !s; i++) {
         unsigned char e[16];
         uint64_t osize = 0;
