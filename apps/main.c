@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <hdf5.h>
+
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/interrupt.h"
@@ -39,6 +41,12 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* No HDF5 clean-up at exit: every file rnnc writes is closed (and
+     * written by rnnc itself) before it returns, and HDF5 1.10 cannot close
+     * a damaged file it failed to read (e.g. an object header longer than
+     * the file): its exit hook then printed "HDF5: infinite loop closing
+     * library" and a line of 1000 codes after rnnc's one-line error. */
+    H5dont_atexit();
     if (argc < 2) {
         fprintf(stderr, "rnnc: missing command; try 'rnnc train examples/adding.yaml' or 'rnnc --help'\n");
         return RNNC_EXIT_USAGE;
