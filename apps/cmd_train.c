@@ -492,8 +492,12 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
         ts.last_epoch = spec->initial_epoch - 1;
     }
     /* Outputs: none is an input, every folder takes files (before the first step). */
-    if ((s = rnnc_check_train_outputs(spec, out, init, resume ? resume_path : NULL)))
+    if ((s = rnnc_check_train_outputs(spec, out, init, resume ? resume_path : NULL)) ||
+        (s = rnnc_check_train_output(spec, "--save-model", out_model, init, resume ? resume_path : NULL)))
         goto fail;
+    for (int i = 0; i < fc.n_outputs; i++)
+        if ((s = rnnc_check_train_output(spec, fc.output_what[i], fc.outputs[i], init, resume ? resume_path : NULL)))
+            goto fail;
     if (!ses.train.y) {
         s = rnnc_fail(RNNC_E_FORMAT, "%s: the training data has no targets (y)", spec_path);
         goto fail;

@@ -206,6 +206,22 @@ static rnnc_status resolve(const rnnc_fit_callbacks *fc, const char *rel, char *
     return RNNC_OK;
 }
 
+/* A file a callback will write (a copy of path), for the check that no
+ * output is an input. */
+static rnnc_status add_output(rnnc_fit_callbacks *fc, const char *what, const char *path)
+{
+    if (fc->n_outputs >= RNNC_FIT_CALLBACKS_MAX)
+        return RNNC_OK;
+    size_t n = strlen(path) + 1;
+    char *c = malloc(n);
+    if (!c)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    memcpy(c, path, n);
+    snprintf(fc->output_what[fc->n_outputs], sizeof fc->output_what[0], "%s", what);
+    fc->outputs[fc->n_outputs++] = c;
+    return RNNC_OK;
+}
+
 /* ModelCheckpoint's save: the formatted path, its folder made, the file written. */
 typedef struct mc_user {
     rnnc_train_state *ts;
@@ -321,6 +337,8 @@ static rnnc_status build_csv(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const ch
         *slash = '/';
     }
     if (!s)
+        s = add_output(fc, "CSVLogger's filename", path);
+    if (!s)
         s = rnnc_csv_logger_create(path, sep[0], append, &cb);
     free(path);
     RNNC_TRY(s);
@@ -372,6 +390,8 @@ static rnnc_status build_checkpoint(rnnc_fit_callbacks *fc, const rnnc_cfg *c, c
     rnnc_status s = rnnc_fit_format_path(u->filepath, 0, o.save_freq > 0 ? 0 : -1, NULL, probe, sizeof probe);
     if (s)
         return rnnc_fail_context(s, "%s%s: ", what, rnnc_cfg_where(fp, w, sizeof w));
+    if (!strchr(u->filepath, '{') && !strchr(u->filepath, '}'))
+        RNNC_TRY(add_output(fc, "ModelCheckpoint's filepath", probe));
     o.save_at = mc_save;
     o.user = u;
     rnnc_callback *cb;
@@ -816,6 +836,8 @@ void rnnc_fit_callbacks_clear(rnnc_fit_callbacks *fc)
         free(u->filepath);
         free(u);
     }
+    for (int i = 0; i < fc->n_outputs; i++)
+        free(fc->outputs[i]);
     free(fc->backup.dir);
     memset(fc, 0, sizeof *fc);
 }

@@ -45,6 +45,12 @@ typedef struct rnnc_fit_callbacks {
     rnnc_train_state *ts;     /* borrowed */
     void *users[RNNC_FIT_CALLBACKS_MAX]; /* ModelCheckpoint save contexts (owned) */
     int n_users;
+    /* the files the callbacks will write whose names are known before
+     * training (CSVLogger's filename, a ModelCheckpoint filepath without
+     * fields), resolved, owned; what[i] names the spec entry */
+    char *outputs[RNNC_FIT_CALLBACKS_MAX];
+    char output_what[RNNC_FIT_CALLBACKS_MAX][64];
+    int n_outputs;
 } rnnc_fit_callbacks;
 
 /* Builds the callbacks of ts's spec (fit.callbacks; none when absent).

@@ -69,21 +69,27 @@ rnnc_status rnnc_check_output_writable(const char *path, const char *what)
     return rnnc_check_dir_writable(dir, what);
 }
 
+rnnc_status rnnc_check_train_output(const rnnc_training_spec *spec, const char *out_what, const char *out,
+                                    const char *init_weights, const char *resume_file)
+{
+    const rnnc_named_path ins[] = {
+        {"the spec", spec->path},
+        {"the spec's model", spec->model_path},
+        {"the spec's data.path", spec->train.path},
+        {"the spec's data.test", spec->test.path},
+        {"the spec's fit.validation_data", spec->validation_data.path},
+        {"--weights", init_weights},
+        {"--resume", resume_file},
+    };
+    return out ? rnnc_check_not_an_input(out_what, out, ins, (int)(sizeof ins / sizeof ins[0])) : RNNC_OK;
+}
+
 rnnc_status rnnc_check_train_outputs(const rnnc_training_spec *spec, const char *save_weights,
                                      const char *init_weights, const char *resume_file)
 {
     char what[4200];
     if (save_weights) {
-        const rnnc_named_path ins[] = {
-            {"the spec", spec->path},
-            {"the spec's model", spec->model_path},
-            {"the spec's data.path", spec->train.path},
-            {"the spec's data.test", spec->test.path},
-            {"the spec's fit.validation_data", spec->validation_data.path},
-            {"--weights", init_weights},
-            {"--resume", resume_file},
-        };
-        RNNC_TRY(rnnc_check_not_an_input("--save-weights", save_weights, ins, (int)(sizeof ins / sizeof ins[0])));
+        RNNC_TRY(rnnc_check_train_output(spec, "--save-weights", save_weights, init_weights, resume_file));
         snprintf(what, sizeof what, "--save-weights '%s'", save_weights);
         RNNC_TRY(rnnc_check_output_writable(save_weights, what));
     }

@@ -46,6 +46,10 @@ rnnc_status rnnc_check_output_writable(const char *path, const char *what);
  * the checkpoint folder (when the spec has one, and it exists) takes new
  * files. Each failure names the option or spec key. */
 struct rnnc_training_spec;
+/* That one output of `rnnc train` (out_what, e.g. "--save-model"; out NULL:
+ * none) is none of those inputs. */
+rnnc_status rnnc_check_train_output(const struct rnnc_training_spec *spec, const char *out_what, const char *out,
+                                    const char *init_weights, const char *resume_file);
 rnnc_status rnnc_check_train_outputs(const struct rnnc_training_spec *spec, const char *save_weights,
                                      const char *init_weights, const char *resume_file);
 

@@ -12,7 +12,12 @@
  *   weights of --save-weights). A stateful model whose every batch fits
  *   trains, reports its test data and its first 5 predictions (from one
  *   batch of 8: a batch of 5 used to fail there, after training, losing
- *   the weights) and saves its weights. */
+ *   the weights) and saves its weights.
+ * - The files a spec's callbacks write (CSVLogger's filename, a
+ *   ModelCheckpoint filepath without fields) and --save-model are outputs
+ *   like --save-weights: one that is an input (the spec, its data, --weights)
+ *   is refused before training, and the input is left as it was (CSVLogger
+ *   named after the training data used to replace it with its log). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <criterion/criterion.h>
@@ -127,4 +132,109 @@ Test(cli_edges, stateful_rnn_batches_are_checked_before_training)
     cr_expect_eq(r.code, 1, "exit %d, stderr: %s", r.code, r.err);
     cr_expect(strstr(r.err, "stateful with batch size 8") && strstr(r.err, "in batches of 5"), "stderr: %s", r.err);
     rnnc_test_run_free(&r);
+}
+
+/* The spec of a GRU on the committed fit_callbacks data (copied to the
+ * test's folder as data.h5), with one callback. */
+static void write_data_spec(const char *name, const char *callback)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "model:\n"
+             "  class_name: Sequential\n"
+             "  config:\n"
+             "    name: g\n"
+             "    layers:\n"
+             "      - class_name: InputLayer\n"
+             "        config: {batch_shape: [null, 5, 3]}\n"
+             "      - class_name: GRU\n"
+             "        config: {name: gru, units: 3}\n"
+             "      - class_name: Dense\n"
+             "        config: {name: dense, units: 1}\n"
+             "compile: {optimizer: sgd, loss: mse}\n"
+             "fit: {epochs: 1, batch_size: 16, verbose: 0, history: hist, callbacks: [%s]}\n"
+             "data: {path: data.h5}\n",
+             callback);
+    rnnc_test_write_file(dir, name, text, false);
+}
+
+static char *read_in_dir(const char *name, size_t *len)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *d = rnnc_test_slurp(p, len);
+    cr_assert(d, "cannot read %s", p);
+    return d;
+}
+
+/* name's bytes are still `before` (len bytes). */
+static void expect_unchanged(const char *name, const char *before, size_t len)
+{
+    size_t n;
+    char *now = read_in_dir(name, &n);
+    cr_expect(n == len && memcmp(now, before, len) == 0, "%s was changed", name);
+    free(now);
+}
+
+Test(cli_edges, callback_outputs_that_are_inputs_are_refused)
+{
+    size_t dlen;
+    char *data = rnnc_test_slurp(RNNC_FIXTURES "/fit_callbacks/data.h5", &dlen);
+    cr_assert(data);
+    char p[600];
+    snprintf(p, sizeof p, "%s/data.h5", dir);
+    FILE *f = fopen(p, "wb");
+    cr_assert(f && fwrite(data, 1, dlen, f) == dlen && fclose(f) == 0);
+
+    /* CSVLogger over the training data */
+    write_data_spec("csv.yaml", "{CSVLogger: {filename: data.h5}}");
+    rnnc_test_run r = RNNC("train", "csv.yaml");
+    expect_refused(&r, (const char *const[]){"CSVLogger's filename 'data.h5' is the same file as the spec's data.path",
+                                             NULL});
+    rnnc_test_run_free(&r);
+    expect_unchanged("data.h5", data, dlen);
+
+    /* CSVLogger over the spec itself */
+    write_data_spec("self.yaml", "{CSVLogger: {filename: ./self.yaml}}");
+    size_t slen;
+    char *spec = read_in_dir("self.yaml", &slen);
+    r = RNNC("train", "self.yaml");
+    expect_refused(&r, (const char *const[]){"is the same file as the spec 'self.yaml'", NULL});
+    rnnc_test_run_free(&r);
+    expect_unchanged("self.yaml", spec, slen);
+    free(spec);
+
+    /* ModelCheckpoint over --weights: made by a first run's --save-weights */
+    write_data_spec("ok.yaml", "{CSVLogger: {filename: log.csv}}");
+    r = RNNC("train", "ok.yaml", "--save-weights", "init.weights.h5");
+    cr_assert_eq(r.code, 0, "exit %d: %s", r.code, r.err);
+    rnnc_test_run_free(&r);
+    size_t wlen;
+    char *w = read_in_dir("init.weights.h5", &wlen);
+    write_data_spec("mc.yaml", "{ModelCheckpoint: {filepath: init.weights.h5, monitor: loss}}");
+    r = RNNC("train", "mc.yaml", "--weights", "init.weights.h5");
+    expect_refused(&r, (const char *const[]){"ModelCheckpoint's filepath 'init.weights.h5' is the same file as --weights",
+                                             NULL});
+    rnnc_test_run_free(&r);
+    expect_unchanged("init.weights.h5", w, wlen);
+    free(w);
+
+    /* --save-model over the spec's .keras model (written by a first run) */
+    r = RNNC("train", "ok.yaml", "--save-model", "m.keras");
+    cr_assert_eq(r.code, 0, "exit %d: %s", r.code, r.err);
+    rnnc_test_run_free(&r);
+    rnnc_test_write_file(dir, "fromk.yaml",
+                         "model: m.keras\n"
+                         "compile: {optimizer: sgd, loss: mse}\n"
+                         "fit: {epochs: 1, batch_size: 16, verbose: 0, history: hist}\n"
+                         "data: {path: data.h5}\n",
+                         false);
+    size_t klen;
+    char *k = read_in_dir("m.keras", &klen);
+    r = RNNC("train", "fromk.yaml", "--save-model", "m.keras");
+    expect_refused(&r, (const char *const[]){"--save-model 'm.keras' is the same file as the spec's model", NULL});
+    rnnc_test_run_free(&r);
+    expect_unchanged("m.keras", k, klen);
+    free(k);
+    free(data);
 }
