@@ -525,14 +525,21 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                (long long)ses.validation_rows);
     if (ses.eval_by_rows && spec->test.path && ses.test.x)
         printf("Each rank reads its rows of every test batch from %s\n", spec->test.path);
-    if (ts.start_batch > 0)
+    if (resume && ts.start_batch > 0)
         printf("Resuming from %s inside epoch %lld, after batch %lld\n", resume_path, (long long)ts.start_epoch + 1,
                (long long)ts.start_batch);
-    else if (ts.start_epoch > 0)
+    else if (resume && ts.start_epoch > 0)
         printf("Resuming from %s at epoch %lld\n", resume_path, (long long)ts.start_epoch);
+    else if (ts.start_epoch > 0 && ts.start_epoch < spec->epochs) /* fit.initial_epoch, no checkpoint */
+        printf("Starting at epoch %lld (fit.initial_epoch %lld)\n", (long long)ts.start_epoch + 1,
+               (long long)ts.start_epoch);
     if (ts.start_epoch >= spec->epochs) {
-        printf("Nothing to train: the checkpoint is at epoch %lld and fit.epochs is %lld (raise it with --epochs)\n",
-               (long long)ts.start_epoch, (long long)spec->epochs);
+        if (resume)
+            printf("Nothing to train: the checkpoint is at epoch %lld and fit.epochs is %lld (raise it with --epochs)\n",
+                   (long long)ts.start_epoch, (long long)spec->epochs);
+        else /* Keras's fit(initial_epoch >= epochs) trains nothing either */
+            printf("Nothing to train: fit.initial_epoch is %lld and fit.epochs is %lld (raise it with --epochs)\n",
+                   (long long)ts.start_epoch, (long long)spec->epochs);
     } else {
         rnnc_fit_options fo = rnnc_fit_options_default();
         /* the spec's callbacks, then the history and checkpoints (Keras's

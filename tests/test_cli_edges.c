@@ -13,6 +13,10 @@
  *   trains, reports its test data and its first 5 predictions (from one
  *   batch of 8: a batch of 5 used to fail there, after training, losing
  *   the weights) and saves its weights.
+ * - fit.initial_epoch without a checkpoint is no resume: `rnnc train` said
+ *   "Resuming from  at epoch 3" (an empty path) and "the checkpoint is at
+ *   epoch 3"; with initial_epoch >= epochs Keras's fit trains nothing, and
+ *   rnnc says so naming fit.initial_epoch.
  * - The files a spec's callbacks write (CSVLogger's filename, a
  *   ModelCheckpoint filepath without fields) and --save-model are outputs
  *   like --save-weights: one that is an input (the spec, its data, --weights)
@@ -237,4 +241,32 @@ Test(cli_edges, callback_outputs_that_are_inputs_are_refused)
     expect_unchanged("m.keras", k, klen);
     free(k);
     free(data);
+}
+
+Test(cli_edges, initial_epoch_is_not_a_resume)
+{
+    write_stateful_spec("st.yaml", 8, 16, 16);
+    char *spec = NULL;
+    size_t len;
+    spec = read_in_dir("st.yaml", &len);
+    /* the same spec with fit.initial_epoch 1 (of 2 epochs), then 2 */
+    for (int k = 1; k <= 2; k++) {
+        char text[4096], *at = strstr(spec, "fit: {");
+        cr_assert(at);
+        snprintf(text, sizeof text, "%.*sfit: {initial_epoch: %d, %s", (int)(at - spec), spec, k, at + strlen("fit: {"));
+        rnnc_test_write_file(dir, "ie.yaml", text, false);
+        rnnc_test_run r = RNNC("train", "ie.yaml");
+        cr_expect_eq(r.code, 0, "exit %d: %s", r.code, r.err);
+        cr_expect(!strstr(r.out, "Resuming") && !strstr(r.out, "checkpoint is at"), "no checkpoint was resumed:\n%s", r.out);
+        if (k == 1)
+            cr_expect(strstr(r.out, "Starting at epoch 2 (fit.initial_epoch 1)") && strstr(r.out, "Epoch 2/2") &&
+                          !strstr(r.out, "Epoch 1/2"),
+                      "stdout:\n%s", r.out);
+        else
+            cr_expect(strstr(r.out, "Nothing to train: fit.initial_epoch is 2 and fit.epochs is 2") &&
+                          !strstr(r.out, "Epoch "),
+                      "stdout:\n%s", r.out);
+        rnnc_test_run_free(&r);
+    }
+    free(spec);
 }
