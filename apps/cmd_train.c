@@ -245,7 +245,8 @@ static rnnc_status train_source_open(train_source *t, const rnnc_app_session *se
     const rnnc_training_spec *spec = ses->spec;
     if (ses->streaming) {
         int64_t first, count, pass;
-        rnnc_fit_epoch_span(ts->steps, spec->steps_per_epoch, ts->start_epoch, &first, &count, &pass);
+        rnnc_fit_epoch_span(ts->steps, spec->steps_per_epoch, ts->start_epoch - rnnc_train_state_pass_origin(ts),
+                            &first, &count, &pass);
         rnnc_stream_options so = {.chunk_rows = spec->chunk_size,
                                   .window_chunks = (int)spec->shuffle_window,
                                   .no_shuffle = !spec->shuffle,
@@ -564,6 +565,7 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
         fo.batch_size = spec->batch_size;
         fo.epochs = (int)spec->epochs;
         fo.initial_epoch = (int)ts.start_epoch;
+        fo.pass_origin = (int)rnnc_train_state_pass_origin(&ts);
         fo.initial_batch = ts.start_batch;
         if (ts.start_batch > 0 && (s = rnnc_trainer_set_metric_state(tr, ts.metric_state, ts.n_metric_state)))
             goto fail;
@@ -612,7 +614,8 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                 goto done;
             }
             int64_t first, count, pass;
-            rnnc_fit_epoch_span(ts.steps, spec->steps_per_epoch, stop_epoch, &first, &count, &pass);
+            rnnc_fit_epoch_span(ts.steps, spec->steps_per_epoch, stop_epoch - rnnc_train_state_pass_origin(&ts), &first,
+                                &count, &pass);
             code = interrupted(&ts, spec_path, stop_epoch, stop_batch, count);
             goto done;
         }

@@ -168,13 +168,20 @@ static rnnc_status on_epoch_begin(rnnc_callback *cb, rnnc_trainer *tr, int epoch
     /* One order per pass over the data: with steps_per_epoch an epoch may
      * continue the pass of the one before (the pass is the epoch without). */
     int64_t first, count, pass;
-    rnnc_fit_epoch_span(ts->steps, ts->ses->spec->steps_per_epoch, epoch, &first, &count, &pass);
+    rnnc_fit_epoch_span(ts->steps, ts->ses->spec->steps_per_epoch, epoch - rnnc_train_state_pass_origin(ts), &first,
+                        &count, &pass);
     epoch_permutation(ts->shuffle_seed, pass, perm, (size_t)n);
     if (perm == ts->perm)
         return RNNC_OK; /* the row source reads the file's rows in this order */
     reorder(ts, perm, n);
     free(perm);
     return RNNC_OK;
+}
+
+int64_t rnnc_train_state_pass_origin(const rnnc_train_state *ts)
+{
+    const int64_t origin = ts->ses->spec->initial_epoch;
+    return origin < ts->start_epoch ? origin : ts->start_epoch;
 }
 
 /* Rows [r0, r1) of t as a new tensor. */

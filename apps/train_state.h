@@ -62,6 +62,10 @@ void rnnc_train_state_init(rnnc_train_state *ts);
  * data here (the last fraction of the training rows becomes its
  * validation data, when it has none). */
 rnnc_status rnnc_train_state_setup(rnnc_train_state *ts, rnnc_app_session *ses, rnnc_trainer *tr);
+/* The epoch the run's passes over the data count from (steps_per_epoch):
+ * the spec's fit.initial_epoch, where Keras's fit starts a pass, also for a
+ * resumed run (so it continues the uninterrupted run's passes). */
+int64_t rnnc_train_state_pass_origin(const rnnc_train_state *ts);
 /* Loads a checkpoint into the model, the optimizer, the generators and the
  * history; start_epoch / start_batch become its position and run_id its
  * run's. Differences between the checkpoint's setup and this run's are

@@ -1288,6 +1288,7 @@ rnnc_fit_options rnnc_fit_options_default(void)
     rnnc_fit_options o;
     memset(&o, 0, sizeof o);
     o.epochs = 1;
+    o.pass_origin = -1;
     o.shuffle = true;
     o.verbose = RNNC_VERBOSE_AUTO;
     return o;
@@ -1544,10 +1545,16 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
     }
     const int64_t bs = opts->batch_size ? opts->batch_size : 32;
     const int64_t steps = n / bs + (n % bs != 0); /* no overflow for any bs */
+    /* passes over the data (steps_per_epoch) count from here: Keras's fit starts one at initial_epoch */
+    const int origin = opts->pass_origin < 0 ? opts->initial_epoch : opts->pass_origin;
+    if (origin > opts->initial_epoch) {
+        s = rnnc_fail(RNNC_E_ARG, "fit: pass_origin %d must not exceed initial_epoch %d", origin, opts->initial_epoch);
+        goto done;
+    }
     tr->interrupted = false;
     const int vfreq = opts->validation_freq > 0 ? opts->validation_freq : 1;
     int64_t span_first, span_count, span_pass;
-    rnnc_fit_epoch_span(steps, opts->steps_per_epoch, opts->initial_epoch, &span_first, &span_count, &span_pass);
+    rnnc_fit_epoch_span(steps, opts->steps_per_epoch, opts->initial_epoch - origin, &span_first, &span_count, &span_pass);
     if (opts->initial_batch < 0 || (opts->initial_batch > 0 && opts->initial_batch >= span_count)) {
         s = rnnc_fail(RNNC_E_ARG, "fit: initial_batch %lld must be below the %lld batches of an epoch",
                       (long long)opts->initial_batch, (long long)span_count);
@@ -1557,11 +1564,11 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
      * epoch (Keras fails at the first other batch, mid-run) */
     bool last_batch = false, validates = false;
     for (int e = opts->initial_epoch; e < opts->epochs && !(last_batch && validates); e++) {
-        rnnc_fit_epoch_span(steps, opts->steps_per_epoch, e, &span_first, &span_count, &span_pass);
+        rnnc_fit_epoch_span(steps, opts->steps_per_epoch, e - origin, &span_first, &span_count, &span_pass);
         last_batch = last_batch || span_first + span_count == steps;
         validates = validates || (e + 1) % vfreq == 0;
     }
-    rnnc_fit_epoch_span(steps, opts->steps_per_epoch, opts->initial_epoch, &span_first, &span_count, &span_pass);
+    rnnc_fit_epoch_span(steps, opts->steps_per_epoch, opts->initial_epoch - origin, &span_first, &span_count, &span_pass);
     if (opts->epochs > opts->initial_epoch &&
         ((s = rnnc_trainer_check_batches(tr, "fit", "training data", n, bs, last_batch)) ||
          (validates && (xv || opts->val_source) &&
@@ -1592,7 +1599,7 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
     for (int epoch = opts->initial_epoch; epoch < opts->epochs && !s; epoch++) {
         /* A run resumed inside this epoch keeps the metrics set for it. */
         const int64_t done_before = epoch == opts->initial_epoch ? opts->initial_batch : 0;
-        rnnc_fit_epoch_span(steps, opts->steps_per_epoch, epoch, &span_first, &span_count, &span_pass);
+        rnnc_fit_epoch_span(steps, opts->steps_per_epoch, epoch - origin, &span_first, &span_count, &span_pass);
         tr->fit_steps = span_count;
         const int64_t first = span_first + done_before, end = span_first + span_count;
         bool asked = ask_stop(opts);

@@ -120,6 +120,12 @@ typedef struct rnnc_fit_options {
      * Exact only when the rows are in the same order as before, i.e. with
      * shuffle off (the caller shuffles, as `rnnc train` does). 0 */
     int64_t initial_batch;
+    /* With steps_per_epoch: the epoch the passes over the data are counted
+     * from. Keras's fit starts a new pass at initial_epoch (-1, the
+     * default: initial_epoch); a run resumed at a later epoch gives the
+     * epoch its first call started at, so it continues the same passes
+     * (0: from epoch 0). Must not exceed initial_epoch. */
+    int pass_origin;
     bool shuffle;                /* true: a new permutation every epoch */
     uint64_t seed;               /* of the shuffling stream */
     double validation_split;     /* in [0, 1): the last fraction of x, y, sample_weight */
@@ -159,10 +165,10 @@ typedef struct rnnc_fit_options {
     const struct rnnc_row_source *val_source;
 } rnnc_fit_options;
 
-/* Where epoch `epoch` (0-based, counted from 0 whatever initial_epoch is)
- * lies in the passes over `steps` batches with steps_per_epoch spe (0: the
- * whole pass): its first batch of the pass, its batch count, and which
- * pass it is in (0-based). */
+/* Where epoch `epoch` (0-based, counted from the fit's pass origin: epoch
+ * - pass_origin) lies in the passes over `steps` batches with
+ * steps_per_epoch spe (0: the whole pass): its first batch of the pass, its
+ * batch count, and which pass it is in (0-based). */
 void rnnc_fit_epoch_span(int64_t steps, int64_t spe, int64_t epoch, int64_t *first, int64_t *count,
                          int64_t *pass);
 

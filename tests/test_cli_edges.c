@@ -17,6 +17,11 @@
  *   "Resuming from  at epoch 3" (an empty path) and "the checkpoint is at
  *   epoch 3"; with initial_epoch >= epochs Keras's fit trains nothing, and
  *   rnnc says so naming fit.initial_epoch.
+ * - fit.steps_per_epoch with fit.initial_epoch: Keras's epoch iterator
+ *   starts a new pass over the data at initial_epoch (its fit knows no
+ *   earlier epochs); the losses of a Keras 3.15.1 fit (fixture made by
+ *   tests/gen_cli_edges_fixtures.py) within 1e-5 (relative). rnnc counted
+ *   passes from epoch 0 and ran other batches in each epoch.
  * - The files a spec's callbacks write (CSVLogger's filename, a
  *   ModelCheckpoint filepath without fields) and --save-model are outputs
  *   like --save-weights: one that is an input (the spec, its data, --weights)
@@ -25,12 +30,14 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "helpers/program_dir.h"
+#include "io/h5_util.h"
 #include "helpers/run_program.h"
 
 #define RNNC_BIN RNNC_BUILD_DIR "/rnnc"
@@ -269,4 +276,60 @@ Test(cli_edges, initial_epoch_is_not_a_resume)
         rnnc_test_run_free(&r);
     }
     free(spec);
+}
+
+#define SPE RNNC_FIXTURES "/cli_edges/spe_initial_epoch"
+
+/* The loss column of history.csv ("epoch,loss" rows) into v; how many. */
+static int history_losses(const char *csv, double *v, int cap)
+{
+    size_t len;
+    char *t = read_in_dir(csv, &len), *line = strchr(t, '\n');
+    int n = 0;
+    while (line && line[1] && n < cap) {
+        const char *comma = strchr(line + 1, ',');
+        cr_assert(comma, "history line without a comma: %s", t);
+        v[n++] = strtod(comma + 1, NULL);
+        line = strchr(line + 1, '\n');
+    }
+    free(t);
+    return n;
+}
+
+Test(cli_edges, steps_per_epoch_with_initial_epoch_as_keras)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "model:\n"
+             "  class_name: Sequential\n"
+             "  config:\n"
+             "    name: spe\n"
+             "    layers:\n"
+             "      - class_name: InputLayer\n"
+             "        config: {batch_shape: [null, 5, 3]}\n"
+             "      - class_name: GRU\n"
+             "        config: {name: gru, units: 4}\n"
+             "      - class_name: Dense\n"
+             "        config: {name: dense, units: 1}\n"
+             "compile:\n"
+             "  optimizer: {class_name: SGD, config: {learning_rate: 0.1}}\n"
+             "  loss: mse\n"
+             "fit: {epochs: 4, initial_epoch: 1, steps_per_epoch: 2, batch_size: 8, shuffle: false, verbose: 0, history: hist}\n"
+             "data: {path: %s.h5}\n",
+             SPE);
+    rnnc_test_write_file(dir, "spe.yaml", text, false);
+    rnnc_test_run r = RNNC("train", "spe.yaml", "--weights", SPE "_init.weights.h5");
+    cr_assert_eq(r.code, 0, "exit %d: %s", r.code, r.err);
+    rnnc_test_run_free(&r);
+    double got[8], want[3];
+    hid_t f;
+    cr_assert_eq(rnnc_h5_open_read(SPE ".h5", &f), RNNC_OK);
+    hid_t d = H5Dopen2(f, "loss", H5P_DEFAULT);
+    cr_assert(d >= 0 && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, want) >= 0);
+    H5Dclose(d);
+    rnnc_h5_close(f);
+    cr_assert_eq(history_losses("hist/history.csv", got, 8), 3, "three epochs (2 to 4)");
+    for (int i = 0; i < 3; i++)
+        cr_expect(fabs(got[i] - want[i]) <= 1e-5 * fabs(want[i]), "epoch %d: loss %.9g, Keras %.9g", i + 2, got[i],
+                  want[i]);
 }
