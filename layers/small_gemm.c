@@ -5,6 +5,7 @@
  * (gru_fused.c) and LSTM (lstm_fused.c). Measurements behind the choices:
  * README.md, "Performance". */
 #include "layers/small_gemm_internal.h"
+#include "layers/small_rows_internal.h"
 
 #include <cblas.h>
 #include <stddef.h>
@@ -199,6 +200,8 @@ static __attribute__((target("avx512f"))) void small_sgemm(bool ta, int64_t m, i
 void rnnc__small_sgemm(bool ta, int64_t m, int64_t n, int64_t k, const float *A, int64_t lda,
                        const float *Bm, int64_t ldb, bool acc, float *C, int64_t ldc)
 {
+    if (!ta && rnnc__small_rows(m, n, k, A, lda, Bm, ldb, acc, C, ldc))
+        return; /* 1 to 4 rows: small_rows.c, the same bits */
     if (ta || m <= SMALL_TALL) {
         small_sgemm(ta, m, n, k, A, lda, Bm, ldb, acc, C, ldc);
         return;
