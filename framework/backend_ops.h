@@ -72,7 +72,8 @@ typedef struct rnnc_bbuf {
     X(RNNC_BOP_REVERSE_TIME, "reverse_time")                                  \
     X(RNNC_BOP_LAYER_NORM, "layer_norm") /* and layer_norm_backward */        \
     X(RNNC_BOP_BATCH_NORM, "batch_norm") /* and batch_norm_backward */ \
-    X(RNNC_BOP_LSTM, "lstm") /* lstm_create/destroy/forward/backward */
+    X(RNNC_BOP_LSTM, "lstm") /* lstm_create/destroy/forward/backward */       \
+    X(RNNC_BOP_MUL_BCAST, "mul_bcast")
 
 typedef enum {
 #define X(e, name) e,
@@ -225,6 +226,11 @@ struct rnnc_backend_ops {
      * alone); y may be x. */
     rnnc_status (*scale_rows)(int64_t rows, int64_t cols, const rnnc_bbuf *w, float alpha,
                               const rnnc_bbuf *x, rnnc_bbuf *y);
+    /* y (outer, mid, inner) = x * w (outer, inner) broadcast over mid: a
+     * dropout mask of one draw per (sample, feature) over every step, or
+     * any noise shape whose size-1 dims are one run; y may be x. */
+    rnnc_status (*mul_bcast)(int64_t outer, int64_t mid, int64_t inner, const rnnc_bbuf *x,
+                             const rnnc_bbuf *w, rnnc_bbuf *y);
 
     /* ---- embedding rows ---- */
     /* out (n, dim) = table[ids[i], :], table (rows, dim), ids int32 (n).

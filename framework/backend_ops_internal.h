@@ -63,6 +63,8 @@ rnnc_status rnnc__reduce_check(const rnnc_backend_ops *be, rnnc_redop op, int64_
 /* ---- the training-step ops (framework/backend_ops_train_checks.c) ---- */
 rnnc_status rnnc__scale_rows_check(const rnnc_backend_ops *be, int64_t rows, int64_t cols,
                                    const rnnc_bbuf *w, const rnnc_bbuf *x, const rnnc_bbuf *y);
+rnnc_status rnnc__mul_bcast_check(const rnnc_backend_ops *be, int64_t outer, int64_t mid, int64_t inner,
+                                  const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *y);
 /* gather_rows (scatter false: table, ids, out) and scatter_add_rows
  * (scatter true: dtable, ids, dy); *n_ids gets ids->n. */
 rnnc_status rnnc__rows_index_check(const rnnc_backend_ops *be, bool scatter, int64_t rows,

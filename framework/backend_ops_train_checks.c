@@ -25,6 +25,20 @@ rnnc_status rnnc__scale_rows_check(const rnnc_backend_ops *be, int64_t rows, int
     return rnnc__bop_check(be, "scale_rows", "y", y, RNNC_F32, n);
 }
 
+rnnc_status rnnc__mul_bcast_check(const rnnc_backend_ops *be, int64_t outer, int64_t mid, int64_t inner,
+                                  const rnnc_bbuf *x, const rnnc_bbuf *w, const rnnc_bbuf *y)
+{
+    size_t nw, n;
+    RNNC_TRY(rnnc__bop_dims("mul_bcast", outer, inner, &nw));
+    if (mid < 0 || (mid > 0 && nw > SIZE_MAX / (size_t)mid))
+        return rnnc_fail(RNNC_E_SHAPE, "mul_bcast: invalid sizes %lld x %lld x %lld", (long long)outer,
+                         (long long)mid, (long long)inner);
+    n = nw * (size_t)mid;
+    RNNC_TRY(rnnc__bop_check(be, "mul_bcast", "w", w, RNNC_F32, nw));
+    RNNC_TRY(rnnc__bop_check(be, "mul_bcast", "x", x, RNNC_F32, n));
+    return rnnc__bop_check(be, "mul_bcast", "y", y, RNNC_F32, n);
+}
+
 rnnc_status rnnc__rows_index_check(const rnnc_backend_ops *be, bool scatter, int64_t rows,
                                    int64_t dim, const rnnc_bbuf *table, const rnnc_bbuf *ids,
                                    const rnnc_bbuf *rows_buf, size_t *n_ids)

@@ -73,6 +73,28 @@ static void broadcast(const float *src, const rnnc_shape *from, const rnnc_shape
     }
 }
 
+/* Whether noise broadcasts to `to` over one run of dims [a, b) (those
+ * where it is 1 and `to` is not, with only size-1 dims of `to` between
+ * them): then x is (outer, mid, inner) and the mask (outer, inner). */
+static bool one_run(const rnnc_shape *noise, const rnnc_shape *to, int64_t *outer, int64_t *mid, int64_t *inner)
+{
+    int a = -1, b = -1;
+    for (int d = 0; d < to->ndim; d++)
+        if (noise->dim[d] != to->dim[d]) {
+            a = a < 0 ? d : a;
+            b = d + 1;
+        }
+    if (a < 0)
+        return false;
+    *outer = *mid = *inner = 1;
+    for (int d = 0; d < to->ndim; d++) {
+        if (d >= a && d < b && noise->dim[d] == to->dim[d] && to->dim[d] != 1)
+            return false; /* a kept dim inside the run: two runs */
+        *(d < a ? outer : d < b ? mid : inner) *= to->dim[d];
+    }
+    return true;
+}
+
 rnnc_status rnnc__ddrop_forward(rnnc__ddrop *dd, rnnc_rng *rng, double rate, const rnnc_shape *noise,
                                 const rnnc_shape *x_shape, const rnnc_bbuf *x, const rnnc_bbuf **y)
 {
@@ -82,6 +104,16 @@ rnnc_status rnnc__ddrop_forward(rnnc__ddrop *dd, rnnc_rng *rng, double rate, con
     const bool same = nn == nx;
     RNNC_TRY(grow(&dd->noise, &dd->noise_cap, nn ? nn : 1));
     rnnc__dropout_draw_host(rng, rate, dd->noise, nn);
+    dd->bcast = !same && dd->be->mul_bcast && dd->be->supports(RNNC_BOP_MUL_BCAST, RNNC_F32) &&
+                one_run(noise, x_shape, &dd->outer, &dd->mid, &dd->inner);
+    if (dd->bcast) { /* upload the draw only: (outer, inner) */
+        RNNC_TRY(rnnc__dbuf_ensure(dd->dm, RNNC_F32, nn, &dd->mask));
+        RNNC_TRY(rnnc__dbuf_ensure(dd->dm, RNNC_F32, nx, &dd->y));
+        RNNC_TRY(dd->be->upload(dd->mask, dd->noise));
+        RNNC_TRY(dd->be->mul_bcast(dd->outer, dd->mid, dd->inner, x, dd->mask, dd->y));
+        *y = dd->y;
+        return RNNC_OK;
+    }
     if (!same) {
         RNNC_TRY(grow(&dd->host, &dd->host_cap, nx ? nx : 1));
         broadcast(dd->noise, noise, x_shape, dd->host);
@@ -96,8 +128,11 @@ rnnc_status rnnc__ddrop_forward(rnnc__ddrop *dd, rnnc_rng *rng, double rate, con
 
 rnnc_status rnnc__ddrop_backward(rnnc__ddrop *dd, const rnnc_bbuf *dy, rnnc_bbuf *dx)
 {
-    if (!dd->mask || dd->mask->n != dy->n)
+    const size_t n = !dd->mask ? 0 : dd->bcast ? (size_t)(dd->outer * dd->mid * dd->inner) : dd->mask->n;
+    if (!dd->mask || n != dy->n)
         return rnnc_fail(RNNC_E_STATE, "dropout backward: no mask of %zu elements from a training forward", dy->n);
+    if (dd->bcast)
+        return dd->be->mul_bcast(dd->outer, dd->mid, dd->inner, dy, dd->mask, dx);
     return dd->be->binary(RNNC_BIN_MUL, dy, dd->mask, dx);
 }
 

@@ -9,9 +9,11 @@
  * the float32 multiplier (float)(1 / (1 - rate)) when u_i >= rate, else 0.
  * So the device multiplies by the very mask the CPU would, the host
  * generator advances by the same counts, and a checkpoint written from
- * either path resumes on the other with the same draws. The mask is then
- * broadcast on the host to the input's shape (noise_shape, or a GRU's
- * (B, F) over its T steps), uploaded, and applied with the table's binary
+ * either path resumes on the other with the same draws. A mask whose
+ * size-1 dims are one run (a GRU's or LSTM's (B, 1, F) over its T steps,
+ * noise_shape (B, 1, F) or (1, T, F)) is uploaded as drawn and applied
+ * with the table's mul_bcast; any other noise shape is broadcast on the
+ * host to the input's shape, uploaded, and applied with the binary
  * multiply: forward y = x * mask, backward dx = dy * mask. */
 #ifndef RNNC_LAYERS_DROPOUT_DEVICE_H
 #define RNNC_LAYERS_DROPOUT_DEVICE_H
@@ -33,12 +35,14 @@ typedef struct rnnc__ddrop {
     const rnnc_backend_ops *be;
     float *noise, *host;      /* the drawn mask, and broadcast to x's shape */
     size_t noise_cap, host_cap;
-    rnnc_bbuf *mask, *y;      /* device: the mask (x's shape), y = x * mask */
+    rnnc_bbuf *mask, *y;      /* device: the mask (as drawn when bcast, else x's shape), y = x * mask */
+    bool bcast;               /* the mask is (outer, inner), x (outer, mid, inner) */
+    int64_t outer, mid, inner;
 } rnnc__ddrop;
 
 /* Draws one mask of shape `noise` (each dim x_shape's or 1) from rng at
- * rate, broadcasts it to x_shape, uploads it and sets *y = x * mask (a
- * buffer of dd). */
+ * rate, uploads it (broadcast to x_shape on the host unless mul_bcast
+ * can apply it) and sets *y = x * mask (a buffer of dd). */
 rnnc_status rnnc__ddrop_forward(rnnc__ddrop *dd, rnnc_rng *rng, double rate, const rnnc_shape *noise,
                                 const rnnc_shape *x_shape, const rnnc_bbuf *x, const rnnc_bbuf **y);
 /* dx = dy * the latest forward's mask; dx may be dy. */

@@ -41,7 +41,7 @@ typedef struct rnnc__drnn {
     int64_t B, T;          /* the latest forward's */
     int64_t F, U;          /* input size, units */
     bool return_sequences;
-    rnnc__ddrop drop;      /* the input dropout mask (B, T, F) */
+    rnnc__ddrop drop;      /* the input dropout mask ((B, F), applied over T) */
     bool dropped;          /* the latest forward applied it */
     rnnc_bbuf *y, *dx;
     rnnc_bbuf *scratch[3]; /* gradients of frozen weights (never read) */

@@ -422,6 +422,60 @@ static void run_scale_rows(void)
     }
 }
 
+/* y (outer, mid, inner) = x * w (outer, inner), against a float64 loop
+ * (the exact float64 product rounded once to float32 is the float32
+ * product: equal), out of place and in place; then the checks. */
+static void run_mul_bcast(void)
+{
+    for (int rep = 0; rep < 20; rep++) {
+        const int64_t outer = rng_size(), mid = rep == 3 ? 0 : rng_size(), inner = rng_size();
+        const size_t n = (size_t)(outer * mid * inner), nw = (size_t)(outer * inner);
+        float *x = rand_vec(n, -3, 3), *w = rand_vec(nw, 0, 2);
+        for (size_t i = 0; i < nw; i += 3)
+            w[i] = 0.0f; /* a dropped entry */
+        double *want = malloc((n + 1) * sizeof *want);
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t m = 0; m < mid; m++)
+                for (int64_t j = 0; j < inner; j++) {
+                    const size_t i = (size_t)((o * mid + m) * inner + j);
+                    want[i] = (double)(float)((double)x[i] * (double)w[o * inner + j]);
+                }
+        rnnc_bbuf *dx = up(be, x, n), *dw = up(be, w, nw), *dy;
+        OK(be->alloc(RNNC_F32, n, &dy));
+        OK(be->mul_bcast(outer, mid, inner, dx, dw, dy));
+        float *got = down(dy);
+        expect_close_d(got, want, n, 0, 0, "mul_bcast");
+        free(got);
+        OK(be->mul_bcast(outer, mid, inner, dx, dw, dx));
+        got = down(dx);
+        expect_close_d(got, want, n, 0, 0, "mul_bcast in place");
+        free(got);
+        be->free(dx), be->free(dw), be->free(dy);
+        free(x), free(w), free(want);
+    }
+    rnnc_bbuf *a, *b;
+    OK(be->alloc(RNNC_F32, 24, &a));
+    OK(be->alloc(RNNC_F32, 6, &b));
+    OK(be->mul_bcast(2, 4, 3, a, b, a));
+    cr_assert_eq(be->mul_bcast(2, 4, 3, a, a, a), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "mul_bcast") && strstr(rnnc_last_error(), "w"), "%s", rnnc_last_error());
+    cr_assert_eq(be->mul_bcast(2, 3, 3, a, b, a), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "mul_bcast") && strstr(rnnc_last_error(), "x"), "%s", rnnc_last_error());
+    cr_assert_eq(be->mul_bcast(2, -1, 3, a, b, a), RNNC_E_SHAPE);
+    cr_assert(strstr(rnnc_last_error(), "mul_bcast: invalid sizes 2 x -1 x 3"), "%s", rnnc_last_error());
+    be->free(a), be->free(b);
+}
+
+/* The CPU table's mul_bcast against the float64 loop (the CUDA table's
+ * runs in BACKEND_CASES). */
+Test(backend_ops_cpu, mul_bcast_matches_a_float64_loop)
+{
+    cpu = be = rnnc_backend_ops_cpu();
+    be_label = "cpu";
+    rng_seed(17);
+    run_mul_bcast();
+}
+
 static void run_gather_scatter(void)
 {
     for (int rep = 0; rep < 20; rep++) {
@@ -722,6 +776,7 @@ static void run_batch_norm(void)
     BACKEND_CASE(suite, setup, teardown, optimizers, 8)            \
     BACKEND_CASE(suite, setup, teardown, argument_errors, 9)       \
     BACKEND_CASE(suite, setup, teardown, scale_rows, 11)           \
+    BACKEND_CASE(suite, setup, teardown, mul_bcast, 17)            \
     BACKEND_CASE(suite, setup, teardown, gather_scatter, 12)       \
     BACKEND_CASE(suite, setup, teardown, metrics, 13)              \
     BACKEND_CASE(suite, setup, teardown, layout, 14)               \

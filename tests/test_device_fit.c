@@ -607,6 +607,47 @@ Test(device_fit, one_training_step_downloads_one_scalars_buffer)
     rnnc_training_spec_destroy(spec);
 }
 
+/* ---- what one step uploads for a GRU's input dropout -------------------- */
+
+/* Bytes one training step uploads to the emulated CUDA table (after a
+ * first step) with a GRU of input dropout `rate` over 20 steps of 2
+ * features, 8 rows. */
+static size_t step_upload(const char *rate)
+{
+    char model[512];
+    snprintf(model, sizeof model,
+             "{class_name: Sequential, config: {name: drop, layers: ["
+             "{class_name: InputLayer, config: {batch_shape: [null, 20, 2]}}, "
+             "{class_name: GRU, config: {name: gru, units: 4, dropout: %s}}, "
+             "{class_name: Dense, config: {name: dense, units: 1}}]}}",
+             rate);
+    rnnc_training_spec *spec = read_spec("adding");
+    spec->model_config = yaml(model);
+    rnnc_model *m = model_of(spec, NULL);
+    rnnc_trainer *tr = trainer_of(m, spec, NULL);
+    OK(rnnc_trainer_set_device(tr, emu()));
+    data d = make_data_sized("adding", 20, 0, 8, 12);
+    OK(rnnc_trainer_train_on_batch(tr, d.x, d.y, NULL, NULL));
+    const unsigned long before = emu_h2d_bytes;
+    OK(rnnc_trainer_train_on_batch(tr, d.x, d.y, NULL, NULL));
+    const size_t n = emu_h2d_bytes - before;
+    data_free(&d);
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+    rnnc_training_spec_destroy(spec);
+    return n;
+}
+
+/* The input dropout's mask goes up as drawn, (B, F), and the table's
+ * mul_bcast applies it over the T steps (it went up expanded to (B, T, F)
+ * before: 20 times as many bytes). */
+Test(device_fit, gru_input_dropout_uploads_one_mask_of_rows_by_features)
+{
+    const size_t plain = step_upload("0.0"), dropped = step_upload("0.5");
+    cr_expect_eq(dropped - plain, 8 * 2 * sizeof(float), "the mask: %zu bytes (plain step %zu, with dropout %zu)",
+                 dropped - plain, plain, dropped);
+}
+
 /* ---- sync points ------------------------------------------------------------ */
 
 /* At each epoch end: records the Dense bias the host sees, then halves the

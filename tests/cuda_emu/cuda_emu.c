@@ -55,8 +55,9 @@
 
 static unsigned long emu_mallocs, emu_frees;
 /* Device -> host copies (cudaMemcpyDeviceToHost, 1D and 2D) and their
- * bytes: tests count what a training step downloads. */
-static unsigned long emu_d2h_copies, emu_d2h_bytes;
+ * bytes: tests count what a training step downloads; and the bytes it
+ * uploads (cudaMemcpyHostToDevice). */
+static unsigned long emu_d2h_copies, emu_d2h_bytes, emu_h2d_bytes;
 static struct { char c; } emu_stream_obj;
 
 /* ---- stream capture and graphs ------------------------------------------- */
@@ -329,6 +330,8 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaM
         emu_d2h_copies++;
         emu_d2h_bytes += count;
     }
+    if (kind == cudaMemcpyHostToDevice)
+        emu_h2d_bytes += count;
     const struct emu_copy_args a = {dst, src, count};
     return emu_launch(stream, emu_run_copy, &a, sizeof a);
 }
@@ -344,6 +347,8 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
         emu_d2h_copies++;
         emu_d2h_bytes += width * height;
     }
+    if (kind == cudaMemcpyHostToDevice)
+        emu_h2d_bytes += width * height;
     for (size_t r = 0; r < height; r++)
         memmove((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
     return cudaSuccess;

@@ -1,5 +1,5 @@
 /* cuda_emu_train.c - CPU launchers of the op table's training-step kernels
- * (cuda_ops_kernels.h: scale_rows, gather_rows, scatter_add_rows, metric,
+ * (cuda_ops_kernels.h: scale_rows, mul_bcast, gather_rows, scatter_add_rows, metric,
  * copy_block, reverse_time, layer_norm):
  * loops over the same bodies of cuda_ops_math.h the .cu kernels run, one
  * "thread" at a time (so scatter_add_rows adds in index order). Included by
@@ -12,6 +12,15 @@ cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const f
     EMU_EAGER(s);
     for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
         rnnc__b_scale_rows(y, x, w, alpha, cols, i);
+    return cudaSuccess;
+}
+
+cudaError_t rnnc__k_mul_bcast(cudaStream_t s, float *y, const float *x, const float *w, int64_t outer,
+                              int64_t mid, int64_t inner)
+{
+    EMU_EAGER(s);
+    for (size_t i = 0; i < (size_t)outer * (size_t)mid * (size_t)inner; i++)
+        rnnc__b_mul_bcast(y, x, w, mid, inner, i);
     return cudaSuccess;
 }
 

@@ -8,6 +8,8 @@
 
 rnnc_status rnnc__cpu_scale_rows(int64_t rows, int64_t cols, const rnnc_bbuf *w, float alpha,
                                  const rnnc_bbuf *x, rnnc_bbuf *y);
+rnnc_status rnnc__cpu_mul_bcast(int64_t outer, int64_t mid, int64_t inner, const rnnc_bbuf *x,
+                                const rnnc_bbuf *w, rnnc_bbuf *y);
 rnnc_status rnnc__cpu_gather_rows(int64_t rows, int64_t dim, const rnnc_bbuf *table,
                                   const rnnc_bbuf *ids, rnnc_bbuf *out);
 rnnc_status rnnc__cpu_scatter_add_rows(int64_t rows, int64_t dim, const rnnc_bbuf *ids,

@@ -399,6 +399,7 @@ static const rnnc_backend_ops cpu_ops = {
     .sgd = cpu_sgd,
     .adam = cpu_adam,
     .scale_rows = rnnc__cpu_scale_rows,
+    .mul_bcast = rnnc__cpu_mul_bcast,
     .gather_rows = rnnc__cpu_gather_rows,
     .scatter_add_rows = rnnc__cpu_scatter_add_rows,
     .metric = rnnc__cpu_metric,

@@ -1,5 +1,5 @@
 /* cpu_train_ops.c - the CPU backend's training-step ops (backend_ops.h):
- * scale_rows, gather_rows / scatter_add_rows, the metrics, copy_block,
+ * scale_rows, mul_bcast, gather_rows / scatter_add_rows, the metrics, copy_block,
  * reverse_time and layer_norm / layer_norm_backward. The metrics
  * are optim/metrics.c's per-sample functions (which framework/ cannot call,
  * tests/check_layering.sh): MAE and MSE as means over the last axis in
@@ -26,6 +26,21 @@ rnnc_status rnnc__cpu_scale_rows(int64_t rows, int64_t cols, const rnnc_bbuf *w,
         for (int64_t j = 0; j < cols; j++)
             Y[r * cols + j] = X[r * cols + j] * f;
     }
+    return RNNC_OK;
+}
+
+rnnc_status rnnc__cpu_mul_bcast(int64_t outer, int64_t mid, int64_t inner, const rnnc_bbuf *x,
+                                const rnnc_bbuf *w, rnnc_bbuf *y)
+{
+    RNNC_TRY(rnnc__mul_bcast_check(BE, outer, mid, inner, x, w, y));
+    const float *W = w->data, *X = x->data;
+    float *Y = y->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t m = 0; m < mid; m++) {
+            const int64_t r = (o * mid + m) * inner;
+            for (int64_t j = 0; j < inner; j++)
+                Y[r + j] = X[r + j] * W[o * inner + j];
+        }
     return RNNC_OK;
 }
 

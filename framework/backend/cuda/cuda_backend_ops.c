@@ -255,6 +255,16 @@ static rnnc_status cuda_scale_rows(int64_t rows, int64_t cols, const rnnc_bbuf *
     return RNNC_OK;
 }
 
+static rnnc_status cuda_mul_bcast(int64_t outer, int64_t mid, int64_t inner, const rnnc_bbuf *x,
+                                  const rnnc_bbuf *w, rnnc_bbuf *y)
+{
+    cudaStream_t s;
+    RNNC_TRY(rnnc__mul_bcast_check(BE, outer, mid, inner, x, w, y));
+    RNNC_TRY(bo_stream(&s));
+    RNNC_CUDA_CHECK(rnnc__k_mul_bcast(s, y->data, x->data, w->data, outer, mid, inner));
+    return RNNC_OK;
+}
+
 /* gather (scatter false) and scatter_add (true) of table rows by id. */
 static rnnc_status rows_by_id(bool scatter, int64_t rows, int64_t dim, const rnnc_bbuf *table,
                               const rnnc_bbuf *ids, const rnnc_bbuf *rows_buf)
@@ -420,6 +430,7 @@ static const rnnc_backend_ops cuda_ops = {
     .sgd = cuda_sgd,
     .adam = cuda_adam,
     .scale_rows = cuda_scale_rows,
+    .mul_bcast = cuda_mul_bcast,
     .gather_rows = cuda_gather_rows,
     .scatter_add_rows = cuda_scatter_add_rows,
     .metric = cuda_metric,

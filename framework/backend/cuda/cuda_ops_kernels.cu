@@ -56,6 +56,11 @@ __global__ void k_scale_rows(float *y, const float *x, const float *w, float alp
     GRID_STRIDE(i, n) rnnc__b_scale_rows(y, x, w, alpha, cols, i);
 }
 
+__global__ void k_mul_bcast(float *y, const float *x, const float *w, int64_t mid, int64_t inner, size_t n)
+{
+    GRID_STRIDE(i, n) rnnc__b_mul_bcast(y, x, w, mid, inner, i);
+}
+
 __global__ void k_gather_rows(float *out, const float *table, const int32_t *ids, int64_t rows,
                               int64_t dim, size_t n)
 {
@@ -183,6 +188,15 @@ cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const f
     const size_t n = (size_t)rows * (size_t)cols;
     if (n)
         k_scale_rows<<<blocks_for(n), THREADS, 0, s>>>(y, x, w, alpha, cols, n);
+    return cudaGetLastError();
+}
+
+cudaError_t rnnc__k_mul_bcast(cudaStream_t s, float *y, const float *x, const float *w, int64_t outer,
+                              int64_t mid, int64_t inner)
+{
+    const size_t n = (size_t)outer * (size_t)mid * (size_t)inner;
+    if (n)
+        k_mul_bcast<<<blocks_for(n), THREADS, 0, s>>>(y, x, w, mid, inner, n);
     return cudaGetLastError();
 }
 

@@ -114,6 +114,9 @@ cudaError_t rnnc__k_adam(cudaStream_t s, rnnc__adam_kargs a, float *w, const flo
 /* y (rows, cols) = x * (alpha * w[r]) (w NULL: alpha); y may be x. */
 cudaError_t rnnc__k_scale_rows(cudaStream_t s, float *y, const float *x, const float *w, float alpha,
                                int64_t rows, int64_t cols);
+/* y (outer, mid, inner) = x * w (outer, inner) broadcast over mid; y may be x. */
+cudaError_t rnnc__k_mul_bcast(cudaStream_t s, float *y, const float *x, const float *w, int64_t outer,
+                              int64_t mid, int64_t inner);
 /* out (n, dim) = table[ids[i]]; an id outside [0, rows) gives a zero row. */
 cudaError_t rnnc__k_gather_rows(cudaStream_t s, float *out, const float *table, const int32_t *ids,
                                 int64_t rows, int64_t dim, size_t n);

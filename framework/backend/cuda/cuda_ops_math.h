@@ -185,6 +185,14 @@ RNNC_HD void rnnc__b_scale_rows(float *y, const float *x, const float *w, float 
     y[i] = x[i] * (w ? alpha * w[i / (size_t)cols] : alpha);
 }
 
+/* i indexes y (outer, mid, inner); w is (outer, inner). */
+RNNC_HD void rnnc__b_mul_bcast(float *y, const float *x, const float *w, int64_t mid, int64_t inner,
+                               size_t i)
+{
+    const size_t in = (size_t)inner, o = i / ((size_t)mid * in);
+    y[i] = x[i] * w[o * in + i % in];
+}
+
 /* i indexes out (n, dim). */
 RNNC_HD void rnnc__b_gather_rows(float *out, const float *table, const int32_t *ids, int64_t rows,
                                  int64_t dim, size_t i)
