@@ -320,7 +320,7 @@ static const char *const bn_keys[] = {
     "name", "trainable", "dtype", "activity_regularizer", "axis", "momentum", "epsilon", "center",
     "scale", "beta_initializer", "gamma_initializer", "moving_mean_initializer",
     "moving_variance_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint",
-    "gamma_constraint", "synchronized", "renorm", "virtual_batch_size", "input_shape",
+    "gamma_constraint", "synchronized", "renorm", "renorm_clipping", "renorm_momentum", "virtual_batch_size", "input_shape",
     "batch_input_shape", "input_dim", "batch_size", NULL};
 
 /* axis: an int, or (Keras 2 files) a list holding one int. */
@@ -343,15 +343,24 @@ static rnnc_status read_axis(const rnnc_cfg *c, int *axis)
     return RNNC_OK;
 }
 
-/* Keras 2 (tf.keras) extras: accepted only with their inactive values. */
+/* Batch renormalization (tf.keras 2; Keras 3.15 writes renorm: false,
+ * renorm_clipping: null, renorm_momentum: 0.99 into every config) and
+ * tf.keras 2's virtual batches: accepted only inactive. With renorm off
+ * Keras ignores renorm_clipping and renorm_momentum; rnnc checks their types. */
 static rnnc_status read_tf_extras(const rnnc_cfg *c)
 {
     char w[300];
     bool renorm;
+    rnnc_layer_num rm;
     RNNC_TRY(rnnc_cfg_read_bool(c, "BatchNormalization", "renorm", false, &renorm));
     if (renorm)
-        return rnnc_fail(RNNC_E_UNSUPPORTED, "BatchNormalization: 'renorm' (batch renormalization, tf.keras 2) is not supported%s",
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "BatchNormalization: 'renorm' (batch renormalization) is not supported%s",
                          rnnc_cfg_where(rnnc_cfg_peek(c, "renorm"), w, sizeof w));
+    const rnnc_cfg *rc = rnnc_cfg_get(c, "renorm_clipping");
+    if (rc && rc->type != RNNC_CFG_NULL && rc->type != RNNC_CFG_MAP)
+        return rnnc_fail(RNNC_E_ARG, "BatchNormalization: 'renorm_clipping' must be null or a map of rmax, rmin, dmax%s",
+                         rnnc_cfg_where(rc, w, sizeof w));
+    RNNC_TRY(rnnc_layer_config_number(c, "BatchNormalization", "renorm_momentum", (rnnc_layer_num){0.99, false}, &rm));
     const rnnc_cfg *v = rnnc_cfg_get(c, "virtual_batch_size");
     if (v && v->type != RNNC_CFG_NULL)
         return rnnc_fail(RNNC_E_UNSUPPORTED, "BatchNormalization: 'virtual_batch_size' (tf.keras 2) is not supported%s",
