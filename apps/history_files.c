@@ -91,7 +91,20 @@ rnnc_status rnnc_history_files_write(const char *dir, const rnnc_cfg *history, i
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/history.json", dir);
-    RNNC_TRY(rnnc_json_write_file(history, -1, path));
+    /* strict JSON: null, not NaN / Infinity, where an epoch has no value
+     * (no validation that epoch) or a non-finite one (history.csv keeps it) */
+    rnnc_cfg *strict = rnnc_cfg_clone(history);
+    if (!strict)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory writing the history");
+    for (size_t i = 0; i < strict->n; i++)
+        for (size_t k = 0; strict->items[i]->type == RNNC_CFG_LIST && k < strict->items[i]->n; k++) {
+            rnnc_cfg *v = strict->items[i]->items[k];
+            if (v->type == RNNC_CFG_FLOAT && !isfinite(v->v.f))
+                v->type = RNNC_CFG_NULL;
+        }
+    rnnc_status js = rnnc_json_write_file(strict, -1, path);
+    rnnc_cfg_destroy(strict);
+    RNNC_TRY(js);
     char *csv = NULL;
     RNNC_TRY(csv_text(history, first_epoch, &csv));
     snprintf(path, sizeof path, "%s/history.csv", dir);

@@ -2,7 +2,8 @@
  * after every epoch and read by `rnnc plot`:
  *   history.json  {"loss": [...], "val_loss": [...], ...}: the dict of lists
  *                 of Keras's History.history (keys in first-seen order,
- *                 NaN where an epoch lacked a value)
+ *                 one entry per epoch, null where an epoch lacked a value
+ *                 or had a non-finite one: strict JSON, no NaN/Infinity)
  *   history.csv   CSVLogger's columns: epoch,<keys sorted>, one row per
  *                 epoch, "\r\n" line ends, values as Python's repr
  * Both are replaced atomically (a temporary file renamed into place).
