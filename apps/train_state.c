@@ -580,21 +580,10 @@ rnnc_status rnnc_train_state_interrupt(rnnc_train_state *ts, int epoch, int64_t 
 rnnc_status rnnc_train_state_save_weights(rnnc_train_state *ts, const char *path)
 {
     rnnc_optimizer *opt = rnnc_trainer_optimizer(ts->tr);
+    const rnnc_tensor **t = NULL;
     int n = 0;
-    if (opt)
-        RNNC_TRY(rnnc_optimizer_variables(opt, NULL, 0, &n));
-    rnnc_optimizer_variable *vars = n ? calloc((size_t)n, sizeof *vars) : NULL;
-    const rnnc_tensor **t = n ? calloc((size_t)n, sizeof *t) : NULL;
-    rnnc_status s = RNNC_OK;
-    if (n && (!vars || !t))
-        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
-    if (s == RNNC_OK && n)
-        s = rnnc_optimizer_variables(opt, vars, n, &n);
-    for (int i = 0; s == RNNC_OK && i < n; i++)
-        t[i] = vars[i].value;
-    if (s == RNNC_OK)
-        s = rnnc_weights_save(ts->ses->model, path, t, n, opt ? rnnc_optimizer_name(opt) : NULL);
-    free(vars);
+    RNNC_TRY(rnnc_model_save_optimizer_tensors(opt, &t, &n));
+    rnnc_status s = rnnc_weights_save(ts->ses->model, path, t, n, opt ? rnnc_optimizer_name(opt) : NULL);
     free(t);
     return s;
 }
@@ -619,5 +608,14 @@ rnnc_status rnnc_train_state_history_dir(const rnnc_training_spec *spec, char **
 
 rnnc_status rnnc_train_state_save_keras(rnnc_train_state *ts, const char *path)
 {
-    return rnnc_model_save(ts->ses->model, path);
+    /* Compiled as the spec's compile section says, with the optimizer's
+     * state: keras.saving.load_model gives a model that goes on training. */
+    const rnnc_cfg *c = ts->ses->spec->compile;
+    rnnc_model_compile_info ci = {
+        .optimizer = rnnc_trainer_optimizer(ts->tr),
+        .loss = c ? rnnc_cfg_peek(c, "loss") : NULL,
+        .metrics = c ? rnnc_cfg_peek(c, "metrics") : NULL,
+        .weighted_metrics = c ? rnnc_cfg_peek(c, "weighted_metrics") : NULL,
+    };
+    return rnnc_model_save_compiled(ts->ses->model, path, &ci);
 }

@@ -17,8 +17,90 @@
 #include "io/json_writer.h"
 #include "io/weights_h5_internal.h"
 
+rnnc_status rnnc_model_save_optimizer_tensors(const rnnc_optimizer *opt, const rnnc_tensor ***out, int *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    int n = 0;
+    if (opt)
+        RNNC_TRY(rnnc_optimizer_variables(opt, NULL, 0, &n));
+    if (!n)
+        return RNNC_OK;
+    rnnc_optimizer_variable *vars = calloc((size_t)n, sizeof *vars);
+    const rnnc_tensor **t = calloc((size_t)n, sizeof *t);
+    rnnc_status s = vars && t ? rnnc_optimizer_variables(opt, vars, n, &n) : rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    for (int i = 0; s == RNNC_OK && i < n; i++)
+        t[i] = vars[i].value;
+    free(vars);
+    if (s != RNNC_OK) {
+        free(t);
+        return s;
+    }
+    *out = t;
+    *n_out = n;
+    return RNNC_OK;
+}
+
+/* The model's weights and, with an optimizer, its variables (Keras's order)
+ * into an open HDF5 file. */
+static rnnc_status save_weights_and_slots(hid_t f, const rnnc_model *m, const char *path, const rnnc_optimizer *opt)
+{
+    const rnnc_tensor **t = NULL;
+    int n = 0;
+    RNNC_TRY(rnnc_model_save_optimizer_tensors(opt, &t, &n));
+    rnnc_status s = rnnc_weights_save_h5(f, m, path, t, n, n ? rnnc_optimizer_name(opt) : NULL);
+    free(t);
+    return s;
+}
+
+/* Keras 3.15.1's compile_config from what compile() got. */
+static rnnc_status compile_config(const rnnc_model_compile_info *ci, const char *path, rnnc_cfg **out)
+{
+    *out = NULL;
+    if (ci->loss && ci->loss->type != RNNC_CFG_STRING && ci->loss->type != RNNC_CFG_MAP)
+        return rnnc_fail(RNNC_E_ARG, "'%s': compile loss must be a name or a map, not %s", path,
+                         rnnc_cfg_type_name(ci->loss->type));
+    if (ci->metrics && ci->metrics->type != RNNC_CFG_LIST)
+        return rnnc_fail(RNNC_E_ARG, "'%s': compile metrics must be a list, not %s", path,
+                         rnnc_cfg_type_name(ci->metrics->type));
+    if (ci->weighted_metrics && ci->weighted_metrics->type != RNNC_CFG_LIST)
+        return rnnc_fail(RNNC_E_ARG, "'%s': compile weighted_metrics must be a list, not %s", path,
+                         rnnc_cfg_type_name(ci->weighted_metrics->type));
+    rnnc_cfg *cc = rnnc_cfg_map(), *oc = NULL;
+    if (!cc)
+        return rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    rnnc_status s = RNNC_OK;
+    if (ci->optimizer) {
+        s = rnnc_optimizer_serialize(ci->optimizer, &oc);
+        if (s == RNNC_OK)
+            s = rnnc_cfg_set(cc, "optimizer", oc);
+    } else {
+        s = rnnc_cfg_set_null(cc, "optimizer");
+    }
+    /* In Keras's order; loss_weights is always null (rnnc has none). */
+    const char *const key[4] = {"loss", "loss_weights", "metrics", "weighted_metrics"};
+    const rnnc_cfg *const part[4] = {ci->loss, NULL, ci->metrics, ci->weighted_metrics};
+    for (int i = 0; i < 4 && s == RNNC_OK; i++) {
+        rnnc_cfg *v = part[i] ? rnnc_cfg_clone(part[i]) : rnnc_cfg_null();
+        s = v ? rnnc_cfg_set(cc, key[i], v) : rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    }
+    if (s == RNNC_OK)
+        s = rnnc_cfg_set_bool(cc, "run_eagerly", false);
+    if (s == RNNC_OK)
+        s = rnnc_cfg_set_int(cc, "steps_per_execution", 1);
+    if (s == RNNC_OK)
+        s = rnnc_cfg_set_bool(cc, "jit_compile", false);
+    if (s != RNNC_OK) {
+        rnnc_cfg_destroy(cc);
+        return s;
+    }
+    *out = cc;
+    return RNNC_OK;
+}
+
 /* The weights as the bytes of an HDF5 file built in memory. */
-static rnnc_status weights_image(const rnnc_model *m, const char *path, void **buf, size_t *size)
+static rnnc_status weights_image(const rnnc_model *m, const char *path, const rnnc_optimizer *opt, void **buf,
+                                 size_t *size)
 {
     *buf = NULL;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -32,7 +114,7 @@ static rnnc_status weights_image(const rnnc_model *m, const char *path, void **b
     hid_t f = H5Fcreate("model.weights.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     rnnc_status s = f < 0 ? rnnc_fail(RNNC_E_IO, "'%s': cannot create an in-memory HDF5 file", path)
-                          : rnnc_weights_save_h5(f, m, path, NULL, 0, NULL);
+                          : save_weights_and_slots(f, m, path, opt);
     ssize_t n = -1;
     if (s == RNNC_OK && (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (n = H5Fget_file_image(f, NULL, 0)) <= 0))
         s = rnnc_fail(RNNC_E_IO, "'%s': cannot take the weights' HDF5 image", path);
@@ -109,6 +191,11 @@ static rnnc_status write_zip(const char *path, const char *tmp, const char *conf
 
 rnnc_status rnnc_model_save(const rnnc_model *m, const char *path)
 {
+    return rnnc_model_save_compiled(m, path, NULL);
+}
+
+rnnc_status rnnc_model_save_compiled(const rnnc_model *m, const char *path, const rnnc_model_compile_info *ci)
+{
     if (!m || !path || !*path)
         return rnnc_fail(RNNC_E_ARG, "rnnc_model_save: needs a model and a path");
     if (!m->built)
@@ -119,11 +206,17 @@ rnnc_status rnnc_model_save(const rnnc_model *m, const char *path)
     void *weights = NULL;
     size_t weights_size = 0;
     rnnc_status s = rnnc_model_serialize(m, &cfg);
+    if (s == RNNC_OK && ci) {
+        rnnc_cfg *cc = NULL;
+        s = compile_config(ci, path, &cc);
+        if (s == RNNC_OK)
+            s = rnnc_cfg_set(cfg, "compile_config", cc);
+    }
     if (s == RNNC_OK)
         s = rnnc_json_write(cfg, 0, &config);
     rnnc_cfg_destroy(cfg);
     if (s == RNNC_OK)
-        s = weights_image(m, path, &weights, &weights_size);
+        s = weights_image(m, path, ci ? ci->optimizer : NULL, &weights, &weights_size);
     char metadata[160], date[32] = "";
     time_t now = time(NULL);
     struct tm tm;
