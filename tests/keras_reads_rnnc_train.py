@@ -14,15 +14,22 @@ same way. Printed, each the max |difference| of predictions:
   slots    the optimizer variables Keras reads from rnnc's .weights.h5
            (compiled, built, load_weights) vs Keras's after its fit
   +1       one more epoch in Keras from each (continued training)
+  mslots   the optimizer variables of load_model(rnnc's .keras) (compiled
+           from its compile_config, slots from its model.weights.h5) vs
+           Keras's after its fit
+  m+1      one more epoch in Keras from load_model(rnnc's .keras) vs from
+           Keras's own fit
   export   Keras(load_model(rnnc export CHECKPOINT x.keras)) vs model
 Exits 1 when a difference exceeds 1e-5 (float32 noise here is ~1e-7).
 Last run (Keras 3.15.1, 2026-12-07): worst 4.8e-7 (LayerNormalization),
-every slot within 1.0e-7, one more epoch within 3.6e-7, export bit-equal
+every slot within 1.0e-7, one more epoch within 3.6e-7 (from rnnc's
+.weights.h5 and from load_model of rnnc's .keras alike), export bit-equal
 to --save-model. Before 9a86a66 batch_norm failed: rnnc refused Keras 3.15's
 BatchNormalization config (renorm_clipping).
-rnnc's .keras holds no compile_config or optimizer (io/model_save.h): Keras's
-load_model gives an uncompiled model; the optimizer state travels in the
-.weights.h5 (compile, optimizer.build, load_weights).
+rnnc train --save-model writes compile_config and the optimizer's variables
+(io/model_save.h): load_model gives a compiled model that goes on training
+(mslots, m+1; before, it was uncompiled and fit raised). rnnc export writes
+the model alone (a checkpoint's compile settings are not carried over).
 """
 import os
 import subprocess
@@ -103,11 +110,20 @@ def run(name, d):
     e_weights = np.abs(mo.predict(x, verbose=0) - want).max()
     e_slots = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
                   for a, b in zip(mo.optimizer.variables, mk.optimizer.variables))
+    ml = keras.saving.load_model(f"{d}/r.keras")
+    if not ml.compiled or ml.optimizer is None or len(ml.optimizer.variables) != len(mk.optimizer.variables):
+        return "load_model(rnnc's .keras) is not compiled with Keras's optimizer variables", 1.0
+    e_mslots = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                   for a, b in zip(ml.optimizer.variables, mk.optimizer.variables))
     mk.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     mo.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    e_more = np.abs(mo.predict(x, verbose=0) - mk.predict(x, verbose=0)).max()
-    errs = [float(e) for e in (e_model, e_weights, e_slots, e_more, e_export)]
-    return ("model %.2g  weights %.2g  slots %.2g  +1 %.2g  export %.2g" % tuple(errs)), max(errs)
+    ml.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    want = mk.predict(x, verbose=0)
+    e_more = np.abs(mo.predict(x, verbose=0) - want).max()
+    e_mmore = np.abs(ml.predict(x, verbose=0) - want).max()
+    errs = [float(e) for e in (e_model, e_weights, e_slots, e_more, e_mslots, e_mmore, e_export)]
+    return ("model %.2g  weights %.2g  slots %.2g  +1 %.2g  mslots %.2g  m+1 %.2g  export %.2g"
+            % tuple(errs)), max(errs)
 
 
 worst = 0.0
