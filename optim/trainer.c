@@ -1079,7 +1079,6 @@ static int64_t *iota(int64_t n)
     return p;
 }
 
-/* Loss and metrics of x, y, sw, or with x NULL of the row source tr->src. */
 /* The first stateful RNN in l (itself or a wrapped layer) whose state is
  * stored, and its fixed batch size; NULL if none. */
 static const rnnc_layer *stateful_rnn(rnnc_layer *l, int64_t *batch)
@@ -1122,6 +1121,7 @@ rnnc_status rnnc_trainer_check_batches(const rnnc_trainer *tr, const char *what,
                      (long long)bs, why);
 }
 
+/* Loss and metrics of x, y, sw, or with x NULL of the row source tr->src. */
 static rnnc_status evaluate_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_tensor *y,
                                  const rnnc_tensor *sw, int64_t bs, const char *prefix, rnnc_logs *out)
 {
