@@ -16,8 +16,8 @@
  * ends with one GEMM each for dx and dkernel.
  *
  * The forward copies the weights and, when training, x, so the caller's
- * buffers may change before backward. Workspaces grow to the largest
- * (B, T) seen and are reused. */
+ * buffers may change before backward. Workspaces, the backward's too, grow
+ * to the largest (B, T) seen and are reused; destroy frees them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +39,7 @@ struct rnnc_blstm {
     cpu_fbuf ca;         /* (T, B, U) activation(c') */
     cpu_fbuf rec;        /* (B, 4U) per-step recurrent products */
     cpu_fbuf prev;       /* (B, U) previous output */
+    cpu_fbuf bwd;        /* backward: lstm_bwd_ws's buffers and one step's dz rows, zeroed per call */
     uint8_t *mask;   /* (B, T) copy (masked) */
     size_t mask_cap;
 };
@@ -61,7 +62,7 @@ void rnnc__cpu_lstm_destroy(rnnc_blstm *g)
     if (!g)
         return;
     cpu_fbuf *bufs[] = {&g->W,   &g->R,   &g->bias, &g->x,   &g->xp,  &g->hs,
-                    &g->cs,  &g->pre, &g->act,  &g->ca,  &g->rec, &g->prev};
+                    &g->cs,  &g->pre, &g->act,  &g->ca,  &g->rec, &g->prev, &g->bwd};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]->p);
     free(g->mask);
@@ -214,21 +215,18 @@ rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbu
     const rnnc_blstm_config *c = &g->c;
     const int64_t B = g->B, T = g->T, F = c->input_size, U = c->units, G = 4 * U;
     RNNC_TRY(rnnc__lstm_backward_check(BE, c, B, T, dy, dx, dh0, dc0, dkernel, drecurrent_kernel, dbias));
-    const size_t nbu = (size_t)(B * U);
-    float *mem = calloc((size_t)(B * T * G) + 4 * nbu, sizeof(float));
-    if (!mem)
+    const size_t nbu = (size_t)(B * U), n_ws = (size_t)(B * T * G) + 4 * nbu + (size_t)(B * G);
+    if (cpu_fbuf_reserve(&g->bwd, n_ws))
         return rnnc_fail(RNNC_E_NOMEM, "cpu lstm_backward: out of memory");
+    float *mem = g->bwd.p;
+    memset(mem, 0, n_ws * sizeof *mem); /* dh, dc and carry start at zero */
     lstm_bwd_ws ws = {mem, mem + B * T * G, NULL, NULL, NULL};
     ws.dc = ws.dh + nbu;
     ws.carry = ws.dc + nbu;
     ws.dhp = ws.carry + nbu;
     float *dR = drecurrent_kernel->data;
     /* The step's rows of dz, gathered (B, 4U) for the recurrent products. */
-    float *dzk = malloc((size_t)(B * G) * sizeof *dzk);
-    if (!dzk) {
-        free(mem);
-        return rnnc_fail(RNNC_E_NOMEM, "cpu lstm_backward: out of memory");
-    }
+    float *dzk = ws.dhp + nbu;
     for (int64_t k = T - 1; k >= 0; k--) {
         const int64_t t = c->go_backwards ? T - 1 - k : k;
         step_backward(g, k, t, dy->data, &ws);
@@ -239,14 +237,12 @@ rnnc_status rnnc__cpu_lstm_backward(rnnc_blstm *g, const rnnc_bbuf *dy, rnnc_bbu
         cpu_gemm(true, false, U, G, B, g->hs.p + k * B * U, U, dzk, G, 1.0f, dR, G);
         memcpy(ws.dh, ws.dhp, nbu * sizeof(float));
     }
-    free(dzk);
     if (dh0)
         memcpy(dh0->data, ws.dh, nbu * sizeof(float));
     if (dc0)
         memcpy(dc0->data, ws.dc, nbu * sizeof(float));
     cpu_rnn_input_grads(B * T, F, G, ws.dz, g->W.p, g->x.p, dx ? dx->data : NULL, dkernel->data,
                         dbias ? dbias->data : NULL);
-    free(mem);
     g->backward_done = true;
     return RNNC_OK;
 }
