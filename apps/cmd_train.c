@@ -115,6 +115,31 @@ static bool check_out_path(const char *opt, const char *path)
     return true;
 }
 
+/* The folder that will hold `path` takes new files (a probe file made and
+ * removed), before any work: a read-only folder would otherwise fail the
+ * save only after training. A folder the save creates (ModelCheckpoint
+ * makes its folders) is checked at its nearest existing ancestor. */
+static rnnc_status check_out_writable(const char *what, const char *path)
+{
+    char dir[4096], label[4400];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    struct stat st;
+    while (stat(dir, &st) != 0 && errno == ENOENT) {
+        char *cut = strrchr(dir, '/');
+        if (!cut) {
+            snprintf(dir, sizeof dir, ".");
+            break;
+        }
+        *(cut == dir ? cut + 1 : cut) = '\0';
+    }
+    snprintf(label, sizeof label, "%s '%s'", what, path);
+    return rnnc_check_dir_writable(dir, label);
+}
+
 /* --resume: a file, or a directory whose newest checkpoint is used. */
 static rnnc_status resolve_resume(const char *arg, char *buf, size_t cap)
 {
@@ -498,6 +523,12 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
         goto fail;
     for (int i = 0; i < fc.n_outputs; i++)
         if ((s = rnnc_check_train_output(spec, fc.output_what[i], fc.outputs[i], init, resume ? resume_path : NULL)))
+            goto fail;
+    /* rank 0 writes them: their folders take files (before the first step) */
+    if (rank0 && out_model && (s = check_out_writable("--save-model", out_model)))
+        goto fail;
+    for (int i = 0; rank0 && i < fc.n_outputs; i++)
+        if ((s = check_out_writable(fc.output_what[i], fc.outputs[i])))
             goto fail;
     if (!ses.train.y) {
         s = rnnc_fail(RNNC_E_FORMAT, "%s: the training data has no targets (y)", spec_path);
