@@ -465,6 +465,7 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
                                    seed_override, &ses)))
         return rnnc_cli_fail(&cmd, s);
     rnnc_training_spec *spec = ses.spec;
+    ses.ranks = rnnc_comm_size(comm); /* each rank takes its part of every batch */
     if (!rnnc_cli_get(&cmd, "--device") && (rc = rnnc_cli_spec_device(&cmd, spec->device, &dev)) >= 0) {
         rnnc_app_session_close(&ses);
         return rc;

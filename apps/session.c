@@ -428,7 +428,8 @@ static rnnc_status check_stateful_report(rnnc_app_session *s, rnnc_trainer *tr)
     char where[1200], data[1300];
     snprintf(data, sizeof data, "%s %s", test ? "test data" : "validation data",
              split_source(s, test ? 2 : 1, where, sizeof where));
-    return rnnc_trainer_check_batches(tr, s->spec->path, data, rows, s->spec->batch_size, true);
+    /* under mpirun each rank evaluates its part of every batch */
+    return rnnc_trainer_check_batches_ranks(tr, s->spec->path, data, rows, s->spec->batch_size, true, s->ranks);
 }
 
 /* The first `rows` rows of t as a view. */

@@ -45,6 +45,8 @@ typedef struct rnnc_app_session {
     int64_t validation_rows, test_rows; /* their samples; `validation` / `test` hold their first rows */
     int64_t validation_from;    /* > 0: fit.validation_split read by rows: validation is rows */
                                 /* [validation_from, +validation_rows) of the training file */
+    int ranks;                  /* data-parallel: the processes that split every batch (0, 1: one); */
+                                /* set by the caller before rnnc_app_compile (its stateful batch check) */
 } rnnc_app_session;
 
 /* Reads the spec, builds the model and loads the requested splits

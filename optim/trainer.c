@@ -1096,8 +1096,8 @@ static const rnnc_layer *stateful_rnn(rnnc_layer *l, int64_t *batch)
     return NULL;
 }
 
-rnnc_status rnnc_trainer_check_batches(const rnnc_trainer *tr, const char *what, const char *data, int64_t n,
-                                       int64_t batch_size, bool last_batch)
+rnnc_status rnnc_trainer_check_batches_ranks(const rnnc_trainer *tr, const char *what, const char *data, int64_t n,
+                                             int64_t batch_size, bool last_batch, int ranks)
 {
     const rnnc_layer *l = NULL;
     int64_t B = 0;
@@ -1105,20 +1105,40 @@ rnnc_status rnnc_trainer_check_batches(const rnnc_trainer *tr, const char *what,
         l = stateful_rnn(tr->model->layers[i], &B);
     if (!l || n < 1)
         return RNNC_OK;
+    const int64_t R = ranks > 1 ? ranks : 1;
     const int64_t bs = batch_size > 0 ? batch_size : 32;
     const int64_t first = n < bs ? n : bs, last = n % bs ? n % bs : first;
-    if (first == B && (!last_batch || last == B))
+    /* data-parallel: each rank takes its part of every batch (rnnc__dist_split) */
+    const bool first_ok = first % R == 0 && first / R == B, last_ok = last % R == 0 && last / R == B;
+    if (first_ok && (!last_batch || last_ok))
         return RNNC_OK;
-    char why[160];
-    if (first != B)
+    char why[300];
+    if (R == 1 && !first_ok)
         snprintf(why, sizeof why, "its batches hold %lld", (long long)first);
-    else
+    else if (R == 1)
         snprintf(why, sizeof why, "its last batch holds %lld (%lld is not a multiple of %lld)", (long long)last,
                  (long long)n, (long long)B);
+    else {
+        /* a rank whose part is not B: rank 0 holds the most, rank R-1 the least */
+        const int64_t m = first_ok ? last : first, q = m / R, rem = m % R;
+        const bool big = rem && q + 1 != B;
+        snprintf(why, sizeof why,
+                 "data-parallel on %lld ranks, rank %lld's part of %s batch of %lld holds %lld (give fit.batch_size %lld, %lld ranks x %lld%s)",
+                 (long long)R, (long long)(big ? 0 : R - 1), first_ok ? "its last" : "a", (long long)m,
+                 (long long)(big ? q + 1 : q), (long long)(R * B), (long long)R, (long long)B,
+                 first_ok ? ", and a number of samples that is a multiple of it" : "");
+    }
     return rnnc_fail(RNNC_E_SHAPE,
                      "%s: %s '%s' is stateful with batch size %lld (its input's batch_shape), so every batch must hold exactly %lld samples, as in Keras; the %s has %lld samples in batches of %lld, and %s",
                      what, l->cls->class_name, l->name, (long long)B, (long long)B, data, (long long)n,
                      (long long)bs, why);
+}
+
+rnnc_status rnnc_trainer_check_batches(const rnnc_trainer *tr, const char *what, const char *data, int64_t n,
+                                       int64_t batch_size, bool last_batch)
+{
+    return rnnc_trainer_check_batches_ranks(tr, what, data, n, batch_size, last_batch,
+                                            tr ? rnnc_comm_size(tr->comm) : 1);
 }
 
 /* Loss and metrics of x, y, sw, or with x NULL of the row source tr->src. */
@@ -1204,7 +1224,8 @@ rnnc_status rnnc_trainer_predict(rnnc_trainer *tr, const rnnc_tensor *x, int64_t
     if (batch_size < 0)
         return rnnc_fail(RNNC_E_ARG, "predict: batch_size must be > 0, got %lld", (long long)batch_size);
     const int64_t bs = batch_size ? batch_size : 32, n = x->shape.dim[0];
-    RNNC_TRY(rnnc_trainer_check_batches(tr, "predict", "input", n, bs, true));
+    /* predict runs every batch whole on each rank */
+    RNNC_TRY(rnnc_trainer_check_batches_ranks(tr, "predict", "input", n, bs, true, 1));
     int64_t *order = iota(n);
     if (!order)
         return rnnc_fail(RNNC_E_NOMEM, "predict: out of memory");

@@ -218,6 +218,13 @@ rnnc_status rnnc_trainer_evaluate_source(rnnc_trainer *tr, const rnnc_row_source
  * batch; `rnnc train` checks its test data with it before training. */
 rnnc_status rnnc_trainer_check_batches(const rnnc_trainer *tr, const char *what, const char *data, int64_t n,
                                        int64_t batch_size, bool last_batch);
+/* The same for a data-parallel run on `ranks` processes, where each rank
+ * runs only its part of every batch (rnnc__dist_split: the first batch % ranks
+ * ranks one row more): every rank's part must hold the stateful batch size.
+ * rnnc_trainer_check_batches is this with the trainer's communicator's size
+ * (fit and evaluate split batches; predict does not, and checks with 1). */
+rnnc_status rnnc_trainer_check_batches_ranks(const rnnc_trainer *tr, const char *what, const char *data, int64_t n,
+                                             int64_t batch_size, bool last_batch, int ranks);
 
 /* Keras's evaluate: loss (with the model's penalties) and metrics over
  * batches of batch_size (0 -> 32), no shuffling, training=false. */
