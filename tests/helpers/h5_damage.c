@@ -34,3 +34,11 @@ size_t rnnc_test_gheap_size_bytes(const unsigned char *bytes, size_t n, size_t *
     }
     return got;
 }
+
+uint64_t rnnc_test_le64(const unsigned char *p) { return le(p, 8); }
+
+void rnnc_test_put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
