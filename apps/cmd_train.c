@@ -514,6 +514,18 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     }
     if (resume && (s = rnnc_train_state_resume(&ts, resume_path, stdout)))
         goto fail;
+    /* no compile section, a compiled .keras model: keras.saving.load_model + fit,
+     * the saved optimizer's slots and iteration count continue */
+    bool restored = false;
+    if (!resume && (s = rnnc_app_restore_optimizer(&ses, tr, &restored)))
+        goto fail;
+    if (restored)
+        printf("Continuing the optimizer state saved in %s (%s, iteration %lld), as keras.saving.load_model + fit\n",
+               spec->model_path, rnnc_optimizer_class_name(rnnc_trainer_optimizer(tr)),
+               (long long)rnnc_optimizer_iterations(rnnc_trainer_optimizer(tr)));
+    else if (!resume && ses.compile_from_model)
+        printf("Compiled as %s's compile_config (no optimizer state saved in it: the optimizer starts afresh)\n",
+               spec->model_path);
     if (!resume) {
         ts.start_epoch = spec->initial_epoch;
         ts.last_epoch = spec->initial_epoch - 1;

@@ -19,7 +19,9 @@
 #include "layers/simple_rnn_cell.h"
 #include "io/dataset.h"
 #include "io/row_reader.h"
+#include "io/keras_archive.h"
 #include "io/model_loader.h"
+#include "io/model_save.h"
 #include "optim/trainer.h"
 
 rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model **out,
@@ -38,6 +40,57 @@ rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model 
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "%s: model: ", spec->path);
     return RNNC_OK;
+}
+
+/* No `compile` section, and the model is a compiled .keras archive: its
+ * compile_config (optimizer, loss, metrics, weighted_metrics) becomes the
+ * spec's compile section, as keras.saving.load_model compiles the model it
+ * returns; so the checkpoints, --save-model and resume comparisons see it. */
+static rnnc_status compile_from_model(rnnc_app_session *s)
+{
+    rnnc_training_spec *spec = s->spec;
+    if (spec->compile || !spec->model_path || !rnnc_keras_archive_sniff(spec->model_path) ||
+        !spec->root || spec->root->type != RNNC_CFG_MAP)
+        return RNNC_OK;
+    rnnc_cfg *cc = NULL, *c = NULL;
+    RNNC_TRY(rnnc_model_read_compile_config(spec->model_path, &cc));
+    if (!cc)
+        return RNNC_OK;
+    const rnnc_cfg *lw = rnnc_cfg_peek(cc, "loss_weights");
+    rnnc_status st = RNNC_OK;
+    if (lw && lw->type != RNNC_CFG_NULL)
+        st = rnnc_fail(RNNC_E_UNSUPPORTED, "%s: the model '%s' was compiled with loss_weights, which rnnc does not support; give the spec a compile section",
+                       spec->path, spec->model_path);
+    else if (!(c = rnnc_cfg_map()))
+        st = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    /* run_eagerly, steps_per_execution and jit_compile change no number */
+    static const char *const keys[] = {"optimizer", "loss", "metrics", "weighted_metrics", NULL};
+    for (int i = 0; keys[i] && !st; i++) {
+        const rnnc_cfg *v = rnnc_cfg_peek(cc, keys[i]);
+        rnnc_cfg *copy = v && v->type != RNNC_CFG_NULL ? rnnc_cfg_clone(v) : NULL;
+        if (v && v->type != RNNC_CFG_NULL)
+            st = copy ? rnnc_cfg_set(c, keys[i], copy) : rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    }
+    rnnc_cfg_destroy(cc);
+    if (st) {
+        rnnc_cfg_destroy(c);
+        return st;
+    }
+    RNNC_TRY(rnnc_cfg_set(spec->root, "compile", c)); /* the root owns c (freed on failure) */
+    spec->compile = rnnc_cfg_peek(spec->root, "compile");
+    s->compile_from_model = true;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_app_restore_optimizer(rnnc_app_session *s, rnnc_trainer *tr, bool *found)
+{
+    *found = false;
+    rnnc_optimizer *opt = tr ? rnnc_trainer_optimizer(tr) : NULL;
+    if (!s->compile_from_model || !opt)
+        return RNNC_OK;
+    rnnc_status st = rnnc_model_load_optimizer(s->spec->model_path, s->model, opt, found);
+    return st ? rnnc_fail_context(st, "%s: continuing the optimizer state of the model's compile_config: ", s->spec->path)
+              : RNNC_OK;
 }
 
 int64_t rnnc_app_timesteps(const rnnc_tensor *x)
@@ -280,7 +333,7 @@ rnnc_status rnnc_app_session_open(const char *spec_path, int splits, int64_t see
         if ((st = rnnc_cfg_check_unread(s->spec->data_config, what, rnnc_task_known_keys(s->spec->task))))
             goto fail;
     }
-    if ((st = rnnc_app_model_from_spec(s->spec, &s->model, &s->model_has_weights)))
+    if ((st = rnnc_app_model_from_spec(s->spec, &s->model, &s->model_has_weights)) || (st = compile_from_model(s)))
         goto fail;
 
     if (s->task) {

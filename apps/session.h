@@ -45,6 +45,8 @@ typedef struct rnnc_app_session {
     int64_t validation_rows, test_rows; /* their samples; `validation` / `test` hold their first rows */
     int64_t validation_from;    /* > 0: fit.validation_split read by rows: validation is rows */
                                 /* [validation_from, +validation_rows) of the training file */
+    bool compile_from_model;    /* the spec has no `compile` section and its model is a compiled .keras: */
+                                /* spec->compile is the archive's compile_config (keras.saving.load_model) */
     int ranks;                  /* data-parallel: the processes that split every batch (0, 1: one); */
                                 /* set by the caller before rnnc_app_compile (its stateful batch check) */
 } rnnc_app_session;
@@ -65,13 +67,21 @@ void rnnc_app_source_options(const rnnc_app_session *s, const rnnc_spec_source *
 struct rnnc_trainer;
 
 /* A trainer for the session's model, compiled from the spec's `compile`
- * section (optimizer, loss, metrics, weighted_metrics); unknown keys there
+ * section (optimizer, loss, metrics, weighted_metrics; without one, a
+ * compiled .keras model's compile_config: compile_from_model); unknown keys there
  * are errors with file:line:col. Then the model, the loss and the metrics
  * run on a first batch of each loaded split (inference mode; weights and
  * dropout streams unchanged), so targets or sample weights that do not fit
  * the model's output and the loss fail here, naming the spec and the data,
  * before any training step. Caller owns *out. */
 rnnc_status rnnc_app_compile(rnnc_app_session *s, struct rnnc_trainer **out);
+
+/* With compile_from_model: the trainer's optimizer gets the optimizer
+ * variables saved in the model's archive (slots, iteration count, learning
+ * rate), so training continues as Keras's load_model + fit does. *found:
+ * whether the archive held them (Keras saves them once the optimizer is
+ * built). Without compile_from_model: nothing, *found false. */
+rnnc_status rnnc_app_restore_optimizer(rnnc_app_session *s, struct rnnc_trainer *tr, bool *found);
 
 /* rnnc_app_compile's check of the first batches again, on tr as it is now:
  * after rnnc_trainer_set_device it runs on the device path, which refuses

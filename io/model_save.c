@@ -15,6 +15,8 @@
 
 #include "io/h5_util.h"
 #include "io/json_writer.h"
+#include "io/keras_archive.h"
+#include "io/spec_reader.h"
 #include "io/weights_h5_internal.h"
 
 rnnc_status rnnc_model_save_optimizer_tensors(const rnnc_optimizer *opt, const rnnc_tensor ***out, int *n_out)
@@ -39,6 +41,64 @@ rnnc_status rnnc_model_save_optimizer_tensors(const rnnc_optimizer *opt, const r
     *out = t;
     *n_out = n;
     return RNNC_OK;
+}
+
+rnnc_status rnnc_model_read_compile_config(const char *path, rnnc_cfg **out)
+{
+    *out = NULL;
+    rnnc_keras_archive *a = NULL;
+    RNNC_TRY(rnnc_keras_archive_read(path, &a));
+    rnnc_cfg *root = NULL;
+    rnnc_status s = rnnc_spec_read_string(a->config_json, a->config_len, path, &root);
+    const rnnc_cfg *cc = s == RNNC_OK ? rnnc_cfg_peek(root, "compile_config") : NULL;
+    if (s == RNNC_OK && cc && cc->type != RNNC_CFG_MAP && cc->type != RNNC_CFG_NULL)
+        s = rnnc_fail(RNNC_E_FORMAT, "'%s': config.json's compile_config is a %s, not a map", path,
+                      rnnc_cfg_type_name(cc->type));
+    else if (s == RNNC_OK && cc && cc->type == RNNC_CFG_MAP && !(*out = rnnc_cfg_clone(cc)))
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    rnnc_cfg_destroy(root);
+    rnnc_keras_archive_destroy(a);
+    return s;
+}
+
+rnnc_status rnnc_model_load_optimizer(const char *path, rnnc_model *m, rnnc_optimizer *opt, bool *found)
+{
+    *found = false;
+    rnnc_keras_archive *a = NULL;
+    RNNC_TRY(rnnc_keras_archive_read(path, &a));
+    rnnc_weight *one[1], **w = NULL;
+    rnnc_optimizer_variable *vars = NULL;
+    rnnc_tensor **t = NULL;
+    int nw = 0, n = 0;
+    hid_t f = -1;
+    rnnc_status s = RNNC_OK;
+    if (!a->weights)
+        goto done;
+    if (!m->built && m->has_input)
+        s = rnnc_model_build(m, &m->input_shape);
+    if (s == RNNC_OK && (s = rnnc_model_weights(m, one, 0, &nw)) == RNNC_OK &&
+        !(w = calloc(nw ? (size_t)nw : 1, sizeof *w)))
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    if (s == RNNC_OK && (s = rnnc_model_weights(m, w, nw, &nw)) == RNNC_OK && !rnnc_optimizer_built(opt))
+        s = rnnc_optimizer_build(opt, w, nw);
+    if (s == RNNC_OK && (s = rnnc_optimizer_variables(opt, NULL, 0, &n)) == RNNC_OK &&
+        (!(vars = calloc(n ? (size_t)n : 1, sizeof *vars)) || !(t = calloc(n ? (size_t)n : 1, sizeof *t))))
+        s = rnnc_fail(RNNC_E_NOMEM, "out of memory");
+    if (s == RNNC_OK)
+        s = rnnc_optimizer_variables(opt, vars, n, &n);
+    for (int i = 0; s == RNNC_OK && i < n; i++)
+        t[i] = vars[i].value;
+    if (s == RNNC_OK)
+        s = rnnc_h5_open_image(a->weights, a->weights_size, path, &f);
+    if (s == RNNC_OK)
+        s = rnnc_weights_load_optimizer_h5(f, path, t, n, found);
+done:
+    rnnc_h5_close(f);
+    free(t);
+    free(vars);
+    free(w);
+    rnnc_keras_archive_destroy(a);
+    return s;
 }
 
 /* The model's weights and, with an optimizer, its variables (Keras's order)

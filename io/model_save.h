@@ -43,6 +43,22 @@ typedef struct rnnc_model_compile_info {
  * Same errors, plus RNNC_E_ARG for a loss/metrics of the wrong type. */
 rnnc_status rnnc_model_save_compiled(const rnnc_model *m, const char *path, const rnnc_model_compile_info *ci);
 
+/* What keras.saving.load_model restores of a compiled .keras archive at
+ * path: *out = a copy of config.json's compile_config (caller destroys), or
+ * NULL when the archive has none (an uncompiled model). Fails as
+ * rnnc_keras_archive_read, and with RNNC_E_FORMAT naming the archive when
+ * config.json is not JSON or compile_config is not a map or null. */
+rnnc_status rnnc_model_read_compile_config(const char *path, rnnc_cfg **out);
+
+/* ... and the optimizer's variables: opt (built here for m's weights when it
+ * is not; m built from its declared input when it is not) gets the values
+ * under optimizer/vars of the archive's model.weights.h5, in Keras's order
+ * (rnnc_optimizer_variables; the layout rnnc_model_save_compiled writes).
+ * *found = false, and opt unchanged, when the archive holds none. A count
+ * or shape that does not fit opt fails with RNNC_E_SHAPE naming the archive,
+ * and leaves opt's variables unchanged. */
+rnnc_status rnnc_model_load_optimizer(const char *path, rnnc_model *m, rnnc_optimizer *opt, bool *found);
+
 /* The tensors of opt's variables in Keras's order (rnnc_optimizer_variables),
  * as rnnc_weights_save takes them: *out (caller frees; the tensors stay the
  * optimizer's) and *n; NULL and 0 for a NULL or variable-less optimizer. */

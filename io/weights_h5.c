@@ -334,18 +334,26 @@ rnnc_status rnnc_weights_load(rnnc_model *m, const char *path)
 rnnc_status rnnc_weights_load_optimizer(const char *path, rnnc_tensor *const *vars, int n,
                                         bool *found)
 {
-    hid_t f, g = -1;
+    hid_t f;
+    *found = false;
+    RNNC_TRY(rnnc_h5_open_read(path, &f));
+    rnnc_status s = rnnc_weights_load_optimizer_h5(f, path, vars, n, found);
+    rnnc_h5_close(f);
+    return s;
+}
+
+rnnc_status rnnc_weights_load_optimizer_h5(hid_t f, const char *path, rnnc_tensor *const *vars, int n,
+                                           bool *found)
+{
+    hid_t g = -1;
     char ds[64], a[160], b[160];
     *found = false;
     if (n < 0 || (n > 0 && !vars))
         return rnnc_fail(RNNC_E_ARG, "'%s': optimizer variables: bad count %d", path, n);
-    RNNC_TRY(rnnc_h5_open_read(path, &f));
     rnnc_status s = RNNC_OK;
     rnnc_tensor **tmp = calloc(n ? (size_t)n : 1, sizeof *tmp);
-    if (!tmp) {
-        rnnc_h5_close(f);
+    if (!tmp)
         return rnnc_fail(RNNC_E_NOMEM, "out of memory");
-    }
     if (!rnnc_h5_exists(f, "optimizer/vars"))
         goto done;
     *found = true;
@@ -374,6 +382,5 @@ done:
     free(tmp);
     if (g >= 0)
         H5Oclose(g);
-    rnnc_h5_close(f);
     return s;
 }

@@ -21,6 +21,11 @@ rnnc_status rnnc_weights_save_h5(hid_t file, const rnnc_model *m, const char *pa
  * archive); `label` names it in messages. */
 rnnc_status rnnc_weights_load_h5(rnnc_model *m, hid_t file, const char *label);
 
+/* rnnc_weights_load_optimizer from an open HDF5 file (e.g. model.weights.h5
+ * inside a compiled .keras archive); `path` names it in messages. */
+rnnc_status rnnc_weights_load_optimizer_h5(hid_t file, const char *path, rnnc_tensor *const *vars, int n,
+                                           bool *found);
+
 /* Whether an open HDF5 file has the Keras 3 weights layout (a /layers,
  * /_layer_checkpoint_dependencies or /vars group). */
 bool rnnc_weights_h5_is_keras3(hid_t file);
