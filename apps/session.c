@@ -571,6 +571,9 @@ rnnc_status rnnc_app_compile(rnnc_app_session *s, rnnc_trainer **out)
         st = rnnc_training_spec_check_section(c, "compile", keys);
         if (st == RNNC_OK)
             st = check_targets(s, tr);
+    } else if (s->compile_from_model) {
+        st = rnnc_fail_context(st, "%s: compiling as the model '%s's compile_config says (no compile section; give one to compile it otherwise): ",
+                               s->spec->path, s->spec->model_path);
     } else {
         st = rnnc_fail_context(st, "%s: ", s->spec->path);
     }
