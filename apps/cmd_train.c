@@ -526,6 +526,9 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     else if (!resume && ses.compile_from_model)
         printf("Compiled as %s's compile_config (no optimizer state saved in it: the optimizer starts afresh)\n",
                spec->model_path);
+    else if (!resume && ses.compile_replaces_model)
+        printf("The spec's compile section recompiles %s (as model.compile after keras.saving.load_model): its saved optimizer is not used; without a compile section it would continue\n",
+               spec->model_path);
     if (!resume) {
         ts.start_epoch = spec->initial_epoch;
         ts.last_epoch = spec->initial_epoch - 1;

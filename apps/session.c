@@ -49,11 +49,16 @@ rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model 
 static rnnc_status compile_from_model(rnnc_app_session *s)
 {
     rnnc_training_spec *spec = s->spec;
-    if (spec->compile || !spec->model_path || !rnnc_keras_archive_sniff(spec->model_path) ||
-        !spec->root || spec->root->type != RNNC_CFG_MAP)
+    if (!spec->model_path || !rnnc_keras_archive_sniff(spec->model_path) || !spec->root ||
+        spec->root->type != RNNC_CFG_MAP)
         return RNNC_OK;
     rnnc_cfg *cc = NULL, *c = NULL;
     RNNC_TRY(rnnc_model_read_compile_config(spec->model_path, &cc));
+    if (cc && spec->compile) { /* model.compile(...) after load_model: a new optimizer */
+        s->compile_replaces_model = true;
+        rnnc_cfg_destroy(cc);
+        return RNNC_OK;
+    }
     if (!cc)
         return RNNC_OK;
     const rnnc_cfg *lw = rnnc_cfg_peek(cc, "loss_weights");

@@ -47,6 +47,7 @@ typedef struct rnnc_app_session {
                                 /* [validation_from, +validation_rows) of the training file */
     bool compile_from_model;    /* the spec has no `compile` section and its model is a compiled .keras: */
                                 /* spec->compile is the archive's compile_config (keras.saving.load_model) */
+    bool compile_replaces_model;  /* the spec's compile section recompiles a compiled .keras model */
     int ranks;                  /* data-parallel: the processes that split every batch (0, 1: one); */
                                 /* set by the caller before rnnc_app_compile (its stateful batch check) */
 } rnnc_app_session;

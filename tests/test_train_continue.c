@@ -166,12 +166,17 @@ static void check_case(const char *name, const char *compile)
     expect_fixture_discriminates(name);
     /* no compile section: load_model + fit */
     rnnc_test_run r = train(name, NULL);
+    /* Keras's iteration count at the save: 2 epochs of 4 batches */
+    cr_expect(strstr(r.out, "Continuing the optimizer state") && strstr(r.out, "iteration 8)"),
+              "%s: no line saying the optimizer continues from iteration 8:\n%s", name, r.out);
     rnnc_test_run_free(&r);
     double ew = weights_err(name, "w");
     cr_expect(ew <= 1e-6, "%s: weights after load_model + fit: error %.3g against Keras", name, ew);
     optimizer_err(name);
     /* a compile section: load_model + compile + fit, a new optimizer */
     r = train(name, compile);
+    cr_expect(strstr(r.out, "recompiles") != NULL, "%s: no line saying the compile section recompiles:\n%s", name,
+              r.out);
     rnnc_test_run_free(&r);
     double ef = weights_err(name, "fresh");
     cr_expect(ef <= 1e-6, "%s: weights after load_model + compile + fit: error %.3g against Keras", name, ef);
