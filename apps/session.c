@@ -45,7 +45,9 @@ rnnc_status rnnc_app_model_from_spec(const rnnc_training_spec *spec, rnnc_model 
 /* No `compile` section, and the model is a compiled .keras archive: its
  * compile_config (optimizer, loss, metrics, weighted_metrics) becomes the
  * spec's compile section, as keras.saving.load_model compiles the model it
- * returns; so the checkpoints, --save-model and resume comparisons see it. */
+ * returns; so the checkpoints, --save-model and resume comparisons see it.
+ * With a compile section, a compiled archive only sets
+ * compile_replaces_model (for rnnc train's note). */
 static rnnc_status compile_from_model(rnnc_app_session *s)
 {
     rnnc_training_spec *spec = s->spec;
@@ -53,7 +55,9 @@ static rnnc_status compile_from_model(rnnc_app_session *s)
         spec->root->type != RNNC_CFG_MAP)
         return RNNC_OK;
     rnnc_cfg *cc = NULL, *c = NULL;
-    RNNC_TRY(rnnc_model_read_compile_config(spec->model_path, &cc));
+    rnnc_status st = rnnc_model_read_compile_config(spec->model_path, &cc);
+    if (st) /* with a compile section the archive's is only for a note */
+        return spec->compile ? RNNC_OK : st;
     if (cc && spec->compile) { /* model.compile(...) after load_model: a new optimizer */
         s->compile_replaces_model = true;
         rnnc_cfg_destroy(cc);
@@ -62,7 +66,6 @@ static rnnc_status compile_from_model(rnnc_app_session *s)
     if (!cc)
         return RNNC_OK;
     const rnnc_cfg *lw = rnnc_cfg_peek(cc, "loss_weights");
-    rnnc_status st = RNNC_OK;
     if (lw && lw->type != RNNC_CFG_NULL)
         st = rnnc_fail(RNNC_E_UNSUPPORTED, "%s: the model '%s' was compiled with loss_weights, which rnnc does not support; give the spec a compile section",
                        spec->path, spec->model_path);
