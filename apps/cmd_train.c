@@ -546,6 +546,12 @@ static int train_ranks(int argc, char **argv, rnnc_comm *comm)
     for (int i = 0; rank0 && i < fc.n_outputs; i++)
         if ((s = check_out_writable(fc.output_what[i], fc.outputs[i])))
             goto fail;
+    if (rank0 && ts.history_dir) { /* written after every epoch */
+        char hist_json[4200];
+        snprintf(hist_json, sizeof hist_json, "%s/history.json", ts.history_dir);
+        if ((s = check_out_writable("the history (fit.history)", hist_json)))
+            goto fail;
+    }
     if (!ses.train.y) {
         s = rnnc_fail(RNNC_E_FORMAT, "%s: the training data has no targets (y)", spec_path);
         goto fail;

@@ -28,8 +28,9 @@ to --save-model. Before 9a86a66 batch_norm failed: rnnc refused Keras 3.15's
 BatchNormalization config (renorm_clipping).
 rnnc train --save-model writes compile_config and the optimizer's variables
 (io/model_save.h): load_model gives a compiled model that goes on training
-(mslots, m+1; before, it was uncompiled and fit raised). rnnc export writes
-the model alone (a checkpoint's compile settings are not carried over).
+(mslots, m+1; before, it was uncompiled and fit raised). rnnc export of a
+checkpoint writes the same compiled archive (the checkpoint records the
+spec's compile section and the optimizer; tests/test_export_compiled.c).
 """
 import os
 import subprocess

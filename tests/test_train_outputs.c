@@ -59,9 +59,9 @@ static rnnc_test_run run(const char *const *args)
     return r;
 }
 
-/* tiny.yaml: 2 epochs, its history in tmpdir/hist; `callbacks` (YAML flow
- * list, or NULL) as fit.callbacks. */
-static void write_spec(const char *name, const char *callbacks)
+/* tiny.yaml: 2 epochs, its history in tmpdir/<history>; `callbacks` (YAML
+ * flow list, or NULL) as fit.callbacks. */
+static void write_spec_history(const char *name, const char *callbacks, const char *history)
 {
     char buf[2048];
     snprintf(buf, sizeof buf,
@@ -79,11 +79,13 @@ static void write_spec(const char *name, const char *callbacks)
              "compile:\n"
              "  optimizer: {class_name: Adam, config: {learning_rate: 0.01}}\n"
              "  loss: mse\n"
-             "fit: {epochs: 2, batch_size: 16, seed: 1, verbose: 2, history: hist%s%s}\n"
+             "fit: {epochs: 2, batch_size: 16, seed: 1, verbose: 2, history: %s%s%s}\n"
              "data: {task: adding, timesteps: 6, samples: 32, seed: 7}\n",
-             callbacks ? ", callbacks: " : "", callbacks ? callbacks : "");
+             history, callbacks ? ", callbacks: " : "", callbacks ? callbacks : "");
     rnnc_test_write_file(tmpdir, name, buf, false);
 }
+
+static void write_spec(const char *name, const char *callbacks) { write_spec_history(name, callbacks, "hist"); }
 
 /* tmpdir/ro: a folder that takes no new files, with `sub` made in it
  * before; false (and why) when none can be made here. */
@@ -155,6 +157,10 @@ Test(train_outputs, model_outputs_into_a_read_only_folder_are_refused_before_tra
         r = run(ARGS("train", "mc.yaml"));
         expect_refused_before_training(&r, cb[i][0], cb[i][1], reason);
     }
+    /* the history, written after every epoch (no epoch line then) */
+    write_spec_history("h.yaml", NULL, "ro/h");
+    r = run(ARGS("train", "h.yaml"));
+    expect_refused_before_training(&r, "fit.history in a read-only folder", "ro/h/history.json", reason);
 }
 
 Test(train_outputs, save_model_into_a_missing_folder_or_under_a_file_is_refused_before_training)
