@@ -122,6 +122,7 @@ static void expect_refused_before_training(rnnc_test_run *r, const char *context
     cr_expect(strstr(r->out, "Epoch 1") == NULL, "%s: training ran before the check:\n%s", context, r->out);
     cr_expect(!exists("hist/history.json") && !exists("hist/history.csv"),
               "%s: a history file was written, so an epoch ran", context);
+    rnnc_test_rm_tree(tmp_path("hist")); /* for the next case */
     rnnc_test_run_free(r);
 }
 
