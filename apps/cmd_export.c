@@ -79,7 +79,10 @@ static rnnc_status export_read_compile(const char *in, rnnc_model *m, export_com
             !(s = rnnc_spec_read_string(st.optimizer_config, strlen(st.optimizer_config),
                                         "the checkpoint's optimizer config", &e->opt_cfg)))
             oc = e->opt_cfg;
-        if (!s && oc && oc->type != RNNC_CFG_NULL && !(s = rnnc_optimizer_from_config(oc, "the checkpoint's optimizer", &e->opt))) {
+        if (!s && oc && oc->type != RNNC_CFG_NULL)
+            s = rnnc_optimizer_from_config(oc, "the checkpoint's optimizer", &e->opt);
+        /* its variables: a checkpoint saved with an optimizer records its config */
+        if (!s && e->opt && st.optimizer_config) {
             rnnc_checkpoint_state_clear(&st);
             s = rnnc_checkpoint_load(in, m, e->opt, &st);
         }
