@@ -13,7 +13,8 @@ static const rnnc__opt_key adagrad_keys[] = {
 
 static int adagrad_layout(const rnnc_optimizer *o, rnnc__slot_group *g)
 {
-    g[0] = (rnnc__slot_group){{"accumulator"}, 1, o->initial_accumulator_value.v};
+    /* Keras fills it with Constant(value), whose ops.cast rounds to float32 first */
+    g[0] = (rnnc__slot_group){{"accumulator"}, 1, (double)(float)o->initial_accumulator_value.v};
     return 1;
 }
 

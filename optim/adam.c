@@ -36,8 +36,10 @@ static void adam_kernel(const rnnc_optimizer *o, rnnc_tensor *w, const void *g, 
         T *ph = o->amsgrad ? slots[2]->data : NULL;
         const T *pg = g, *psq = sq;
         const T t = (T)step;
-        const T b1p = (T)pow((double)(T)o->beta_1.v, (double)t);
-        const T b2p = (T)pow((double)(T)o->beta_2.v, (double)t);
+        /* Keras: ops.power(ops.cast(beta, dtype), t); the cast of a Python
+         * float goes through a float32 tensor, also for float64 variables */
+        const T b1p = (T)pow((double)(float)o->beta_1.v, (double)t);
+        const T b2p = (T)pow((double)(float)o->beta_2.v, (double)t);
         /* alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) */
         const T alpha = (T)((T)lr * (T)sqrt((double)(T)(1 - b2p))) / (T)(1 - b1p);
         const T c1 = (T)(1.0 - o->beta_1.v), c2 = (T)(1.0 - o->beta_2.v), eps = (T)o->epsilon.v;

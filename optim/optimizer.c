@@ -755,7 +755,8 @@ static void apply_weight_decay(const rnnc_optimizer *o, const int *idx, int n, d
             continue;
         rnnc_tensor *w = o->vars[idx[k]];
         RNNC_FLOAT_DISPATCH(w->dtype, T, {
-            const T wd = (T)o->weight_decay.v, l = (T)lr;
+            /* Keras: ops.cast(weight_decay, dtype) goes through a float32 tensor */
+            const T wd = (T)(float)o->weight_decay.v, l = (T)lr;
             T *p = w->data;
             for (size_t j = 0; j < w->numel; j++)
                 p[j] = p[j] - (T)(p[j] * wd) * l; /* w - w * wd * lr */

@@ -52,7 +52,7 @@ static rnnc_status sgd_update(const rnnc_optimizer *o, rnnc_tensor *w, const rnn
                 pw[j] = pw[j] - pg[j] * l;
         } else {
             T *pm = slots[0]->data;
-            const T mu = (T)o->momentum.v;
+            const T mu = (T)(float)o->momentum.v; /* Keras: ops.cast(momentum, dtype), via float32 */
             for (size_t j = 0; j < w->numel; j++) {
                 pm[j] = pm[j] * mu - pg[j] * l; /* m <- mu m - lr g */
                 if (o->nesterov)
@@ -87,7 +87,7 @@ static rnnc_status sgd_update_sparse(const rnnc_optimizer *o, rnnc_tensor *w, co
             }
         } else {
             T *pm = slots[0]->data, *gl = scratch[0]->data;
-            const T mu = (T)o->momentum.v;
+            const T mu = (T)(float)o->momentum.v; /* Keras: ops.cast(momentum, dtype), via float32 */
             memset(gl, 0, w->numel * sizeof *gl);
             for (int64_t i = 0; i < g->n; i++)
                 for (int64_t k = 0; k < D; k++)

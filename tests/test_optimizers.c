@@ -304,7 +304,9 @@ static rnnc_optimizer *make_opt(const char *json)
 Test(optimizers_formula, sgd_momentum_and_nesterov_two_steps)
 {
     const double w0[2] = {1.0, -2.0}, g1[2] = {0.5, 1.5}, g2[2] = {-1.0, 0.25};
-    const double lr = (double)0.1f, mu = 0.9; /* Keras keeps lr in a float32 variable */
+    /* Keras keeps lr in a float32 variable and casts momentum with ops.cast,
+     * which goes through a float32 tensor (test_optimizers_f64.c) */
+    const double lr = (double)0.1f, mu = (double)0.9f;
     for (int nest = 0; nest < 2; nest++) {
         one_var v;
         make_var(&v, w0, 2, "w");
@@ -336,9 +338,10 @@ Test(optimizers_formula, adam_first_step_and_epsilon_outside_sqrt)
     set_grad(&v, g);
     cr_assert_eq(rnnc_optimizer_apply(o, &v.wp, 1), RNNC_OK, "%s", rnnc_last_error());
     for (int j = 0; j < 3; j++) {
-        /* m = (1-b1) g, v = (1-b2) g^2, alpha = lr sqrt(1-b2)/(1-b1) */
+        /* m = (1-b1) g, v = (1-b2) g^2, alpha = lr sqrt(1-b2^1)/(1-b1^1); the
+         * powers take the betas as float32 (Keras's ops.cast, even for float64) */
         const double m = (1 - b1) * g[j], vv = (1 - b2) * g[j] * g[j];
-        const double alpha = lr * sqrt(1 - b2) / (1 - b1);
+        const double alpha = lr * sqrt(1 - (double)(float)b2) / (1 - (double)(float)b1);
         const double want = w0[j] - alpha * m / (sqrt(vv) + eps);
         cr_expect_float_eq(rnnc_f64(v.w.value)[j], want, 1e-12, "j=%d", j);
     }
