@@ -238,7 +238,7 @@ static rnnc_status mc_save(void *user, rnnc_trainer *tr, int epoch, int batch, c
     char *slash = strrchr(path, '/');
     if (slash && slash != path) {
         *slash = '\0';
-        rnnc_status s = rnnc_checkpoint_mkdir(path);
+        rnnc_status s = rnnc_mkdir_parents("ModelCheckpoint folder", path);
         *slash = '/';
         RNNC_TRY(s);
     }
@@ -333,7 +333,7 @@ static rnnc_status build_csv(rnnc_fit_callbacks *fc, const rnnc_cfg *c, const ch
     rnnc_status s = RNNC_OK;
     if (slash && slash != path) { /* its folder, as ModelCheckpoint makes its own */
         *slash = '\0';
-        s = rnnc_checkpoint_mkdir(path);
+        s = rnnc_mkdir_parents("CSVLogger folder", path);
         *slash = '/';
     }
     if (!s)
@@ -429,7 +429,7 @@ static rnnc_status backup_write(rnnc_fit_callbacks *fc, rnnc_checkpoint_pos pos)
 {
     char path[4200];
     rnnc_checkpoint_filename_at(fc->backup.dir, pos, path, sizeof path);
-    RNNC_TRY(rnnc_checkpoint_mkdir(fc->backup.dir));
+    RNNC_TRY(rnnc_mkdir_parents("BackupAndRestore backup_dir", fc->backup.dir));
     RNNC_TRY(rnnc_train_state_checkpoint(fc->ts, pos, path));
     if (fc->backup.last[0] && strcmp(fc->backup.last, path) != 0 && unlink(fc->backup.last) != 0 && errno != ENOENT)
         return rnnc_fail(RNNC_E_IO, "BackupAndRestore: cannot delete the older backup '%s': %s", fc->backup.last,
@@ -706,6 +706,9 @@ static rnnc_status build_tensorboard(rnnc_fit_callbacks *fc, const rnnc_cfg *c, 
     if (!dir[0])
         return rnnc_fail(RNNC_E_ARG, "%s: 'log_dir' is empty", what);
     RNNC_TRY(resolve(fc, dir, &t->log_dir));
+    char train_dir[4200]; /* its first writes, probed before the first step as the files are */
+    snprintf(train_dir, sizeof train_dir, "%s/train/", t->log_dir);
+    RNNC_TRY(add_output(fc, "TensorBoard's log_dir", train_dir));
     cb->on_train_begin = tb_train_begin;
     cb->on_epoch_begin = tb_epoch_begin;
     cb->on_train_batch_end = tb_batch_end;

@@ -91,7 +91,7 @@ rnnc_status rnnc_tb_writer_open(const char *dir, rnnc_tb_writer **out)
 {
     static int counter;
     *out = NULL;
-    RNNC_TRY(rnnc_checkpoint_mkdir(dir));
+    RNNC_TRY(rnnc_mkdir_parents("TensorBoard log_dir", dir));
     rnnc_tb_writer *w = calloc(1, sizeof *w);
     if (!w)
         return rnnc_fail(RNNC_E_NOMEM, "TensorBoard: out of memory");

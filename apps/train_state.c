@@ -254,7 +254,7 @@ static rnnc_status on_epoch_end(rnnc_callback *cb, rnnc_trainer *tr, int epoch, 
     (void)tr;
     RNNC_TRY(history_append(ts->history, logs));
     if (ts->history_dir) {
-        RNNC_TRY(rnnc_checkpoint_mkdir(ts->history_dir));
+        RNNC_TRY(rnnc_mkdir_parents("history folder", ts->history_dir));
         RNNC_TRY(rnnc_history_files_write(ts->history_dir, ts->history, ts->history_first_epoch));
     }
     ts->last_logs = *logs;

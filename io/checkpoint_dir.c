@@ -27,12 +27,14 @@ const char *rnnc_checkpoint_filename(const char *dir, int64_t epoch, char *buf, 
     return rnnc_checkpoint_filename_at(dir, (rnnc_checkpoint_pos){epoch, 0}, buf, cap);
 }
 
-rnnc_status rnnc_checkpoint_mkdir(const char *dir)
+rnnc_status rnnc_checkpoint_mkdir(const char *dir) { return rnnc_mkdir_parents("checkpoint directory", dir); }
+
+rnnc_status rnnc_mkdir_parents(const char *what, const char *dir)
 {
     char path[4096];
     struct stat st;
     if (strlen(dir) >= sizeof path)
-        return rnnc_fail(RNNC_E_ARG, "checkpoint directory path is too long: '%.80s...'", dir);
+        return rnnc_fail(RNNC_E_ARG, "%s path is too long: '%.80s...'", what, dir);
     snprintf(path, sizeof path, "%s", dir);
     for (char *p = path + 1;; p++) {
         if (*p != '/' && *p != '\0')
@@ -41,9 +43,9 @@ rnnc_status rnnc_checkpoint_mkdir(const char *dir)
         *p = '\0';
         if (stat(path, &st) != 0) {
             if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                return rnnc_fail(RNNC_E_IO, "cannot create checkpoint directory '%s': %s", path, strerror(errno));
+                return rnnc_fail(RNNC_E_IO, "cannot create %s '%s': %s", what, path, strerror(errno));
         } else if (!S_ISDIR(st.st_mode)) {
-            return rnnc_fail(RNNC_E_IO, "checkpoint directory '%s': '%s' exists and is not a directory", dir, path);
+            return rnnc_fail(RNNC_E_IO, "%s '%s': '%s' exists and is not a directory", what, dir, path);
         }
         *p = c;
         if (c == '\0')

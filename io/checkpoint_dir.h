@@ -32,7 +32,10 @@ int rnnc_checkpoint_pos_cmp(rnnc_checkpoint_pos a, rnnc_checkpoint_pos b);
 /* The checkpoint files of dir, oldest first (malloc'd, *n may be 0). */
 rnnc_status rnnc_checkpoint_list(const char *dir, rnnc_checkpoint_pos **out, size_t *n);
 /* Creates dir and its parents (mode 0777 & ~umask) when missing; fails with
- * RNNC_E_IO naming the part that cannot be made. */
+ * RNNC_E_IO naming what the folder is for ("TensorBoard log_dir") and the
+ * part that cannot be made. */
+rnnc_status rnnc_mkdir_parents(const char *what, const char *dir);
+/* rnnc_mkdir_parents for a checkpoint directory. */
 rnnc_status rnnc_checkpoint_mkdir(const char *dir);
 /* Rotation over the checkpoints a run wrote itself: own[0..*n) (any order)
  * are the positions of its files in dir. Deletes the oldest of them until

@@ -158,6 +158,11 @@ Test(train_outputs, model_outputs_into_a_read_only_folder_are_refused_before_tra
         r = run(ARGS("train", "mc.yaml"));
         expect_refused_before_training(&r, cb[i][0], cb[i][1], reason);
     }
+    /* TensorBoard's log_dir, after a CSVLogger that would have opened its file */
+    write_spec("tb.yaml", "[{CSVLogger: {filename: log.csv}}, {TensorBoard: {log_dir: ro/tb}}]");
+    r = run(ARGS("train", "tb.yaml"));
+    expect_refused_before_training(&r, "TensorBoard log_dir in a read-only folder", "ro/tb", reason);
+    cr_expect(!exists("log.csv"), "CSVLogger's file was made before the TensorBoard refusal");
     /* the history, written after every epoch (no epoch line then) */
     write_spec_history("h.yaml", NULL, "ro/h");
     r = run(ARGS("train", "h.yaml"));
