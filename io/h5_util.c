@@ -491,8 +491,13 @@ static bool superblock_at(const heap_bytes *b, uint64_t *base)
  * 4 KiB in HDF5's attribute heaps, ~250 strings) and shared messages; the
  * caller falls back to the coarse check there. */
 
-#define DENSE_MAX_BLOCKS 65536
-#define DENSE_MAX_NODES 65536
+/* Limits against a crafted file's loops and sizes (HDF5's attribute heaps
+ * have 4 columns and at most a few hundred blocks; its name index nodes are
+ * 512 bytes). */
+#define DENSE_MAX_BLOCKS 16384
+#define DENSE_MAX_ENTRIES (1 << 18)
+#define DENSE_MAX_NODES 16384
+#define DENSE_MAX_NODE_SIZE (1u << 16)
 
 typedef struct dense_heap {
     const heap_bytes *b;
@@ -503,7 +508,8 @@ typedef struct dense_heap {
     /* the direct blocks: address (absolute), heap offset, size */
     uint64_t (*blk)[3];
     size_t nblk, cap;
-    int nodes; /* B-tree nodes visited */
+    int nodes;      /* B-tree nodes visited */
+    long entries;   /* indirect block entries read */
 } dense_heap;
 
 /* log2 of a power of two; -1 otherwise. */
@@ -567,7 +573,7 @@ static bool dense_iblock(dense_heap *h, uint64_t addr, unsigned nrows, int depth
     for (unsigned r = 0; r < nrows; r++)
         for (unsigned c = 0; c < h->width; c++, p += 8) {
             unsigned char e[8];
-            if (!heap_read(h->b, p, e, 8))
+            if (++h->entries > DENSE_MAX_ENTRIES || !heap_read(h->b, p, e, 8))
                 return false;
             const uint64_t child = le_u64(e);
             if (child == UINT64_MAX) /* not allocated yet */
@@ -585,23 +591,35 @@ static bool dense_iblock(dense_heap *h, uint64_t addr, unsigned nrows, int depth
     return true;
 }
 
-/* The attribute message that heap ID id (len bytes) names: its byte and size. */
+static int blk_cmp(const void *a, const void *b)
+{
+    const uint64_t x = ((const uint64_t *)a)[1], y = ((const uint64_t *)b)[1];
+    return x < y ? -1 : x > y;
+}
+
+/* The attribute message that heap ID id (len bytes) names: its byte and
+ * size. h->blk is sorted by heap offset. */
 static bool dense_object(const dense_heap *h, const unsigned char *id, size_t len, uint64_t *at, uint64_t *size)
 {
     if (len < 1 + (size_t)h->off_size + h->len_size || (id[0] & 0xF0) != 0) /* version 0, managed */
         return false;
     const uint64_t off = le_un(id + 1, (int)h->off_size), n = le_un(id + 1 + h->off_size, (int)h->len_size);
-    for (size_t i = 0; i < h->nblk; i++) {
-        const uint64_t bo = h->blk[i][1], bs = h->blk[i][2];
-        if (off >= bo && off - bo < bs) {
-            if (n > bs - (off - bo))
-                return false;
-            *at = h->blk[i][0] + (off - bo);
-            *size = n;
-            return true;
-        }
+    size_t lo = 0, hi = h->nblk; /* the last block starting at or before off */
+    while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (h->blk[mid][1] <= off)
+            lo = mid;
+        else
+            hi = mid;
     }
-    return false;
+    if (!h->nblk || h->blk[lo][1] > off)
+        return false;
+    const uint64_t bo = h->blk[lo][1], bs = h->blk[lo][2];
+    if (off - bo >= bs || n > bs - (off - bo))
+        return false;
+    *at = h->blk[lo][0] + (off - bo);
+    *size = n;
+    return true;
 }
 
 /* Visits the B-tree node at addr (relative) holding nrec records, at depth
@@ -677,7 +695,7 @@ static void dense_find(attr_find *f)
     const uint32_t node_size = (uint32_t)le_un(th + 6, 4);
     const unsigned rec_size = (unsigned)le_un(th + 10, 2), depth = (unsigned)le_un(th + 12, 2);
     const uint64_t troot = le_u64(th + 16), nrec = le_un(th + 24, 2);
-    if (node_size < 64 || node_size > (1u << 20) || rec_size < 17 || depth > 8) {
+    if (node_size < 64 || node_size > DENSE_MAX_NODE_SIZE || rec_size < 17 || depth > 8) {
         free(h.blk);
         return;
     }
@@ -694,6 +712,8 @@ static void dense_find(attr_find *f)
         cum = (max + 1) * cum + max;
         extra[d] = enc_size(cum);
     }
+    if (h.nblk > 1)
+        qsort(h.blk, h.nblk, sizeof *h.blk, blk_cmp);
     if (troot != UINT64_MAX)
         dense_node(&h, f, troot, nrec, depth, node_size, rec_size, extra);
     free(h.blk);
@@ -733,7 +753,7 @@ static rnnc_status heap_refs_check(hid_t attr_obj, const char *name, hssize_t co
             continue;
         const uint64_t at = addr <= b.size - af.base ? af.base + addr : UINT64_MAX;
         const gcol *g = NULL;
-        for (unsigned k = 0; k < ncols && k < GCOL_CACHE && !g; k++)
+        for (unsigned k = 0; k < ncols && k < GCOL_CACHE && !g && at != UINT64_MAX; k++)
             if (cols[k].at == at)
                 g = &cols[k];
         if (!g && at != UINT64_MAX) {
