@@ -779,12 +779,10 @@ static rnnc_status regularization_loss(rnnc_trainer *tr, rnnc_ctx *cx, const rnn
         return RNNC_OK;
     if (reg->numel != 1)
         RNNC_TRY(rnnc_sum(cx, reg, NULL, 0, false, &reg));
-    if (reg->dtype != loss->dtype) {
-        rnnc_tensor *rc;
-        RNNC_TRY(rnnc_ctx_tensor(cx, loss->dtype, &(rnnc_shape){0}, &rc));
-        rnnc_tensor_set(rc, 0, rnnc_tensor_get(reg, 0));
-        reg = rc;
-    }
+    /* A cast on the tape: a copied constant would drop the regularizers'
+     * gradient (a float64 layer's penalty under a float32 loss) */
+    if (reg->dtype != loss->dtype)
+        RNNC_TRY(rnnc_cast(cx, reg, loss->dtype, &reg));
     return rnnc_reshape(cx, reg, &loss->shape, out);
 }
 

@@ -1,8 +1,10 @@
 /* test_autocast_metrics.c - Keras's layer autocasting (a float64 layer after
  * float32 ones, float64 data into a float32 model) and compile()'s metric
- * names when metrics and weighted_metrics repeat a name. Oracles:
+ * names when metrics and weighted_metrics repeat a name, and a float64
+ * layer's regularization under a float32 loss. Oracles:
  * tests/fixtures/optim/autocast_metrics.h5 (tests/gen_autocast_fixtures.py,
- * Keras 3.15.1 on TensorFlow). */
+ * Keras 3.15.1 on TensorFlow) and tests/fixtures/optim/reg_dtype.h5
+ * (tests/gen_reg_dtype_fixture.py). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "optim/trainer.h"
 
 #define FX RNNC_FIXTURES "/optim/autocast_metrics.h5"
+#define REG_FX RNNC_FIXTURES "/optim/reg_dtype.h5"
 
 TestSuite(autocast_metrics);
 
@@ -213,5 +216,71 @@ Test(autocast_metrics, metrics_and_weighted_metrics_share_a_name)
     rnnc_tensor_destroy(y);
     rnnc_tensor_destroy(sw);
     free(keys);
+    rnnc_fixture_close(f);
+}
+
+/* A regularized float64 layer under a float32 loss: the penalty is cast to
+ * the loss's dtype on the tape, so its gradient reaches the layer's weights.
+ * Oracle: tests/fixtures/optim/reg_dtype.h5 (tests/gen_reg_dtype_fixture.py;
+ * Keras 3.15.1's training step with the penalty cast to float32, since
+ * Keras's own fit refuses the dtype mix). */
+Test(autocast_metrics, float64_penalty_under_float32_loss_trains_its_weights, .timeout = 120)
+{
+    rnnc_fixture *f;
+    char *json = NULL, name[64];
+    cr_assert_eq(rnnc_fixture_open(REG_FX, &f), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_fixture_attr_string(f, "model", &json), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_cfg *c = parse(json, "model");
+    rnnc_model *m = NULL;
+    cr_assert_eq(rnnc_model_from_config(c, NULL, &m), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_weight *w[8];
+    int n = 0;
+    cr_assert_eq(rnnc_model_weights(m, w, 8, &n), RNNC_OK);
+    cr_assert_eq(n, 5, "GRU kernel, recurrent kernel, bias; Dense kernel, bias");
+    cr_expect_eq(w[0]->value->dtype, RNNC_F64);
+    cr_expect_eq(w[3]->value->dtype, RNNC_F32);
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "w/%d", i);
+        rnnc_tensor *t = rd(f, name, w[i]->value->dtype);
+        cr_assert_eq(rnnc_tensor_copy(w[i]->value, t), RNNC_OK, "%s: %s", name, rnnc_last_error());
+        rnnc_tensor_destroy(t);
+    }
+    rnnc_tensor *x = rd(f, "x", RNNC_F32), *y = rd(f, "y", RNNC_F32), *want_loss = rd(f, "loss", RNNC_F64);
+    rnnc_trainer *tr = NULL;
+    cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
+    rnnc_cfg *opt = parse("{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.1}}", "opt");
+    rnnc_cfg *loss = parse("\"mse\"", "loss");
+    cr_assert_eq(rnnc_trainer_compile_config(tr, opt, loss, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_fit_options fo = rnnc_fit_options_default();
+    fo.batch_size = 8;
+    fo.epochs = 2;
+    fo.shuffle = false;
+    fo.verbose = RNNC_VERBOSE_SILENT;
+    rnnc_history *h = NULL;
+    cr_assert_eq(rnnc_trainer_fit(tr, x, y, &fo, &h), RNNC_OK, "fit: %s", rnnc_last_error());
+    const double *got = rnnc_history_get(h, "loss");
+    for (int e = 0; e < 2; e++)
+        cr_expect_lt(fabs(got[e] - rnnc_f64(want_loss)[e]), 1e-5 * fabs(rnnc_f64(want_loss)[e]),
+                     "epoch %d loss %.9g, reference %.9g", e + 1, got[e], rnnc_f64(want_loss)[e]);
+    /* the old code dropped the penalty's gradient: the GRU kernels were 0.24 off */
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "after/%d", i);
+        rnnc_tensor *want = rd(f, name, w[i]->value->dtype);
+        double e = 0;
+        for (size_t j = 0; j < want->numel; j++)
+            e = fmax(e, fabs(rnnc_tensor_get(w[i]->value, j) - rnnc_tensor_get(want, j)));
+        cr_expect_lt(e, 1e-6, "weight %d (%s) differs from the reference by %g", i, w[i]->name, e);
+        rnnc_tensor_destroy(want);
+    }
+    rnnc_history_destroy(h);
+    rnnc_trainer_destroy(tr);
+    rnnc_model_destroy(m);
+    rnnc_cfg_destroy(c);
+    rnnc_cfg_destroy(opt);
+    rnnc_cfg_destroy(loss);
+    rnnc_tensor_destroy(x);
+    rnnc_tensor_destroy(y);
+    rnnc_tensor_destroy(want_loss);
+    free(json);
     rnnc_fixture_close(f);
 }
