@@ -247,6 +247,8 @@ rnnc_status rnnc_model_losses(rnnc_model *m, rnnc_ctx *cx, rnnc_tensor **loss)
         RNNC_TRY(rnnc_layer_losses(m->layers[i], cx, &l));
         if (!l)
             continue;
+        if (*loss && l->dtype != (*loss)->dtype) /* layers of several dtypes: cast on the tape */
+            RNNC_TRY(rnnc_cast(cx, l, (*loss)->dtype, &l));
         if (*loss)
             RNNC_TRY(rnnc_add(cx, *loss, l, loss));
         else

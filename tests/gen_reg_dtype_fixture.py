@@ -9,14 +9,17 @@ refuses this model (Trainer.compute_loss sums the float32 loss and the
 float64 penalty with ops.sum, which TensorFlow rejects); rnnc autocasts
 instead, so the reference is Keras's training step with that one sum made
 well-typed: total = MeanSquaredError()(y, model(x, training=True)) +
-cast(add_n(model.losses), float32), its gradient by tf.GradientTape and
+the sum of model.losses each cast to float32, its gradient by tf.GradientTape and
 Keras's SGD.apply, batch after batch. The penalty's gradient must reach the
 GRU's weights (before the fix rnnc added the penalty as a constant).
 
-Layout: root attribute "model" (the model's to_json()); "w/<i>" the
-initial weights and "after/<i>" the weights after the 2 epochs, in Keras's
-order (model.get_weights()); "x" (16, 5, 3), "y" (16, 2) float32; "loss"
-(2,) float64, each epoch's mean of the batch totals (Keras's loss tracker).
+Two cases: "gru64" as above, and "both" where the float32 Dense has a
+kernel_regularizer L2(0.3) too (penalties of two dtypes: each is cast to
+float32 and added). Layout: "x" (16, 5, 3), "y" (16, 2) float32; per case
+a root attribute "model_<case>" (the model's to_json()), "<case>/w/<i>" the
+initial weights and "<case>/after/<i>" the weights after the 2 epochs, in
+Keras's order (model.get_weights()); "<case>/loss" (2,) float64, each
+epoch's mean of the batch totals (Keras's loss tracker).
 
 Run from the repository root: /work/kenv/bin/python tests/gen_reg_dtype_fixture.py
 """
@@ -35,35 +38,44 @@ assert keras.__version__ == "3.15.1", keras.__version__
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "optim", "reg_dtype.h5")
 L, R = keras.layers, keras.regularizers
 
-keras.utils.set_random_seed(23)
 rs = np.random.RandomState(23)
 x = rs.randn(16, 5, 3).astype("float32")
 y = rs.randn(16, 2).astype("float32")
-model = keras.Sequential([keras.Input((5, 3)),
-                          L.GRU(3, dtype="float64", kernel_regularizer=R.L2(0.5), recurrent_regularizer=R.L1(0.1),
-                                name="gru"),
-                          L.Dense(2, name="dense")], name="reg_dtype")
-init = [w.copy() for w in model.get_weights()]
-opt = keras.optimizers.SGD(0.1)
-mse = keras.losses.MeanSquaredError()
-losses = []
-for epoch in range(2):
-    totals = []
-    for i in range(0, 16, 8):
-        with tf.GradientTape() as tape:
-            pred = model(x[i:i + 8], training=True)
-            total = mse(y[i:i + 8], pred) + tf.cast(tf.add_n(model.losses), tf.float32)
-        grads = tape.gradient(total, model.trainable_weights)
-        opt.apply(grads, model.trainable_weights)
-        totals.append(float(total))
-    losses.append(np.mean(totals))
-with h5py.File(OUT, "w") as f:
-    f.attrs["model"] = model.to_json()
+
+
+def case(f, group, dense_reg):
+    keras.utils.set_random_seed(23)
+    model = keras.Sequential([keras.Input((5, 3)),
+                              L.GRU(3, dtype="float64", kernel_regularizer=R.L2(0.5),
+                                    recurrent_regularizer=R.L1(0.1), name="gru"),
+                              L.Dense(2, kernel_regularizer=dense_reg, name="dense")], name="reg_dtype")
+    init = [w.copy() for w in model.get_weights()]
+    opt = keras.optimizers.SGD(0.1)
+    mse = keras.losses.MeanSquaredError()
+    losses = []
+    for epoch in range(2):
+        totals = []
+        for i in range(0, 16, 8):
+            with tf.GradientTape() as tape:
+                pred = model(x[i:i + 8], training=True)
+                total = mse(y[i:i + 8], pred)
+                for pen in model.losses:
+                    total = total + tf.cast(pen, tf.float32)
+            grads = tape.gradient(total, model.trainable_weights)
+            opt.apply(grads, model.trainable_weights)
+            totals.append(float(total))
+        losses.append(np.mean(totals))
+    f.attrs[f"model_{group}"] = model.to_json()
     for i, w in enumerate(init):
-        f[f"w/{i}"] = w
+        f[f"{group}/w/{i}"] = w
     for i, w in enumerate(model.get_weights()):
-        f[f"after/{i}"] = w
+        f[f"{group}/after/{i}"] = w
+    f[f"{group}/loss"] = np.asarray(losses, dtype="float64")
+    print(group, "loss", losses)
+
+
+with h5py.File(OUT, "w") as f:
     f["x"] = x
     f["y"] = y
-    f["loss"] = np.asarray(losses, dtype="float64")
-print("loss", losses)
+    case(f, "gru64", None)
+    case(f, "both", R.L2(0.3))

@@ -224,12 +224,13 @@ Test(autocast_metrics, metrics_and_weighted_metrics_share_a_name)
  * Oracle: tests/fixtures/optim/reg_dtype.h5 (tests/gen_reg_dtype_fixture.py;
  * Keras 3.15.1's training step with the penalty cast to float32, since
  * Keras's own fit refuses the dtype mix). */
-Test(autocast_metrics, float64_penalty_under_float32_loss_trains_its_weights, .timeout = 120)
+static void expect_reg_case(const char *group)
 {
     rnnc_fixture *f;
     char *json = NULL, name[64];
     cr_assert_eq(rnnc_fixture_open(REG_FX, &f), RNNC_OK, "%s", rnnc_last_error());
-    cr_assert_eq(rnnc_fixture_attr_string(f, "model", &json), RNNC_OK, "%s", rnnc_last_error());
+    snprintf(name, sizeof name, "model_%s", group);
+    cr_assert_eq(rnnc_fixture_attr_string(f, name, &json), RNNC_OK, "%s", rnnc_last_error());
     rnnc_cfg *c = parse(json, "model");
     rnnc_model *m = NULL;
     cr_assert_eq(rnnc_model_from_config(c, NULL, &m), RNNC_OK, "%s", rnnc_last_error());
@@ -240,12 +241,13 @@ Test(autocast_metrics, float64_penalty_under_float32_loss_trains_its_weights, .t
     cr_expect_eq(w[0]->value->dtype, RNNC_F64);
     cr_expect_eq(w[3]->value->dtype, RNNC_F32);
     for (int i = 0; i < n; i++) {
-        snprintf(name, sizeof name, "w/%d", i);
+        snprintf(name, sizeof name, "%s/w/%d", group, i);
         rnnc_tensor *t = rd(f, name, w[i]->value->dtype);
         cr_assert_eq(rnnc_tensor_copy(w[i]->value, t), RNNC_OK, "%s: %s", name, rnnc_last_error());
         rnnc_tensor_destroy(t);
     }
-    rnnc_tensor *x = rd(f, "x", RNNC_F32), *y = rd(f, "y", RNNC_F32), *want_loss = rd(f, "loss", RNNC_F64);
+    snprintf(name, sizeof name, "%s/loss", group);
+    rnnc_tensor *x = rd(f, "x", RNNC_F32), *y = rd(f, "y", RNNC_F32), *want_loss = rd(f, name, RNNC_F64);
     rnnc_trainer *tr = NULL;
     cr_assert_eq(rnnc_trainer_create(m, &tr), RNNC_OK);
     rnnc_cfg *opt = parse("{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.1}}", "opt");
@@ -261,15 +263,16 @@ Test(autocast_metrics, float64_penalty_under_float32_loss_trains_its_weights, .t
     const double *got = rnnc_history_get(h, "loss");
     for (int e = 0; e < 2; e++)
         cr_expect_lt(fabs(got[e] - rnnc_f64(want_loss)[e]), 1e-5 * fabs(rnnc_f64(want_loss)[e]),
-                     "epoch %d loss %.9g, reference %.9g", e + 1, got[e], rnnc_f64(want_loss)[e]);
-    /* the old code dropped the penalty's gradient: the GRU kernels were 0.24 off */
+                     "%s: epoch %d loss %.9g, reference %.9g", group, e + 1, got[e], rnnc_f64(want_loss)[e]);
+    /* gru64: the old code dropped the penalty's gradient (GRU kernel 0.23 off);
+     * both: the old code refused the two penalties' dtypes */
     for (int i = 0; i < n; i++) {
-        snprintf(name, sizeof name, "after/%d", i);
+        snprintf(name, sizeof name, "%s/after/%d", group, i);
         rnnc_tensor *want = rd(f, name, w[i]->value->dtype);
         double e = 0;
         for (size_t j = 0; j < want->numel; j++)
             e = fmax(e, fabs(rnnc_tensor_get(w[i]->value, j) - rnnc_tensor_get(want, j)));
-        cr_expect_lt(e, 1e-6, "weight %d (%s) differs from the reference by %g", i, w[i]->name, e);
+        cr_expect_lt(e, 1e-6, "%s: weight %d (%s) differs from the reference by %g", group, i, w[i]->name, e);
         rnnc_tensor_destroy(want);
     }
     rnnc_history_destroy(h);
@@ -283,4 +286,14 @@ Test(autocast_metrics, float64_penalty_under_float32_loss_trains_its_weights, .t
     rnnc_tensor_destroy(want_loss);
     free(json);
     rnnc_fixture_close(f);
+}
+
+Test(autocast_metrics, float64_penalty_under_float32_loss_trains_its_weights, .timeout = 120)
+{
+    expect_reg_case("gru64");
+}
+
+Test(autocast_metrics, penalties_of_two_dtypes_add_up, .timeout = 120)
+{
+    expect_reg_case("both");
 }
