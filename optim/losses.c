@@ -28,6 +28,10 @@ struct rnnc_loss {
     double delta;
     bool has_ignore_class;
     int64_t ignore_class;
+    /* The dtype it computes in: -1 = y_pred's (rnnc_loss_create); a Keras
+     * name or config: its `dtype`, default float32 (floatx), to which Keras's
+     * Loss.__call__ converts y_pred, also a float64 model's */
+    int dtype;
 };
 
 static const char *const reduction_names[] = {"sum_over_batch_size", "sum", "mean",
@@ -120,6 +124,7 @@ static rnnc_status loss_new(rnnc_loss_kind kind, const rnnc_loss_options *o, rnn
     l->delta = o->delta;
     l->has_ignore_class = o->has_ignore_class;
     l->ignore_class = o->ignore_class;
+    l->dtype = -1;
     *out = l;
     return RNNC_OK;
 }
@@ -196,6 +201,7 @@ static rnnc_status from_name_what(const char *name, const char *what, rnnc_loss 
         o.name = name;
         RNNC_TRY(loss_new(RNNC_LOSS_CROSSENTROPY_AUTO, &o, rnnc_keras_num_float(0), out));
         (*out)->function_form = true;
+        (*out)->dtype = RNNC_F32;
         return RNNC_OK;
     }
     for (const rnnc_keras_name *e = function_table; e->name; e++)
@@ -204,11 +210,15 @@ static rnnc_status from_name_what(const char *name, const char *what, rnnc_loss 
             o.name = name;
             RNNC_TRY(loss_new((rnnc_loss_kind)e->kind, &o, rnnc_keras_num_float(0), out));
             (*out)->function_form = true;
+            (*out)->dtype = RNNC_F32;
             return RNNC_OK;
         }
     for (const rnnc_keras_name *e = class_table; e->name; e++)
-        if (strcmp(e->name, name) == 0)
-            return loss_new((rnnc_loss_kind)e->kind, &o, rnnc_keras_num_float(0), out);
+        if (strcmp(e->name, name) == 0) {
+            RNNC_TRY(loss_new((rnnc_loss_kind)e->kind, &o, rnnc_keras_num_float(0), out));
+            (*out)->dtype = RNNC_F32;
+            return RNNC_OK;
+        }
     return rnnc_keras_name_lookup(all_table, name, "loss", what, &kind);
 }
 
@@ -248,7 +258,7 @@ rnnc_status rnnc_loss_from_config(const rnnc_cfg *c, const char *what, rnnc_loss
             RNNC_TRY(rnnc_cfg_read_string(conf, cls, "reduction", "sum_over_batch_size", &red));
         RNNC_TRY(rnnc_cfg_read_string(conf, cls, "dtype", NULL, &dtype));
         if (dtype && strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0)
-            return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: %s dtype '%s' is not supported (losses compute in y_pred's dtype, float32 or float64)",
+            return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: %s dtype '%s' is not supported (losses compute in float32, the default, or float64)",
                              what, cls, dtype);
         if (kind >= RNNC_LOSS_BINARY_CROSSENTROPY) {
             RNNC_TRY(rnnc_cfg_read_bool(conf, cls, "from_logits", false, &o.from_logits));
@@ -290,6 +300,15 @@ rnnc_status rnnc_loss_from_config(const rnnc_cfg *c, const char *what, rnnc_loss
     if (s != RNNC_OK)
         return rnnc_fail_context(s, "%s: ", what);
     (*out)->reduction_null = red_null;
+    (*out)->dtype = dtype && strcmp(dtype, "float64") == 0 ? RNNC_F64 : RNNC_F32;
+    return RNNC_OK;
+}
+
+rnnc_status rnnc_loss_set_compute_dtype(rnnc_loss *l, int dtype)
+{
+    if (!l || (dtype != -1 && dtype != RNNC_F32 && dtype != RNNC_F64))
+        return rnnc_fail(RNNC_E_ARG, "loss: compute dtype must be float32, float64 or -1 (y_pred's), got %d", dtype);
+    l->dtype = dtype;
     return RNNC_OK;
 }
 
@@ -593,6 +612,12 @@ rnnc_status rnnc_loss_values(const rnnc_loss *l, rnnc_ctx *cx, const rnnc_tensor
     if (!rnnc_dtype_is_float(y_pred->dtype))
         return rnnc_fail(RNNC_E_DTYPE, "%s: y_pred must be float32 or float64, got %s", l->name,
                          rnnc_dtype_name(y_pred->dtype));
+    /* Keras converts y_pred to the loss's dtype first: a float64 output
+     * meets a float32 loss through a cast, which also hides a softmax's or
+     * sigmoid's logits (TensorFlow's _keras_logits stays on the float64
+     * tensor), so the probabilities are clipped */
+    if (l->dtype >= 0 && y_pred->dtype != (rnnc_dtype)l->dtype)
+        RNNC_TRY(rnnc_cast(cx, y_pred, (rnnc_dtype)l->dtype, &y_pred));
     rnnc_loss tmp = *l;
     if (l->kind == RNNC_LOSS_CROSSENTROPY_AUTO)
         tmp.kind = auto_kind(y_true, y_pred);

@@ -85,6 +85,13 @@ rnnc_status rnnc_loss_from_name(const char *name, rnnc_loss **out);
 rnnc_status rnnc_loss_from_config(const rnnc_cfg *c, const char *what, rnnc_loss **out);
 void rnnc_loss_destroy(rnnc_loss *l); /* NULL is a no-op */
 
+/* The dtype a loss computes in. A loss made from a Keras name or config
+ * computes in float32 (Keras's floatx; its config's "dtype": "float64" gives
+ * float64): as Keras's Loss.__call__, a float64 y_pred is cast to it first
+ * (on the tape). rnnc_loss_create's computes in y_pred's dtype. Set
+ * RNNC_F32, RNNC_F64, or -1 for y_pred's dtype; RNNC_E_ARG otherwise. */
+rnnc_status rnnc_loss_set_compute_dtype(rnnc_loss *l, int dtype);
+
 const char *rnnc_loss_name(const rnnc_loss *l);
 rnnc_loss_kind rnnc_loss_get_kind(const rnnc_loss *l);
 rnnc_reduction rnnc_loss_reduction(const rnnc_loss *l);

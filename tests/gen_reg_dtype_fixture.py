@@ -13,6 +13,10 @@ the sum of model.losses each cast to float32, its gradient by tf.GradientTape an
 Keras's SGD.apply, batch after batch. The penalty's gradient must reach the
 GRU's weights (before the fix rnnc added the penalty as a constant).
 
+Also two float64 models with a crossentropy over saturated softmax / sigmoid
+outputs ("f64_cce", "f64_bce", trained by model.fit, SGD(0.01), with their
+own "<case>/x", "<case>/y"): Keras's losses compute in float32.
+
 Two cases: "gru64" as above, and "both" where the float32 Dense has a
 kernel_regularizer L2(0.3) too (penalties of two dtypes: each is cast to
 float32 and added). Layout: "x" (16, 5, 3), "y" (16, 2) float32; per case
@@ -74,8 +78,38 @@ def case(f, group, dense_reg):
     print(group, "loss", losses)
 
 
+def loss_case(f, group, act, loss, y_of):
+    """A float64 model's crossentropy: Keras's Loss casts y_pred to float32
+    (its dtype, floatx), which drops TensorFlow's _keras_logits, so the
+    saturated probabilities are clipped to [1e-7, 1 - 1e-7] (rnnc used the
+    float64 logits: loss 48.7 where Keras has 10.1). model.fit itself."""
+    keras.utils.set_random_seed(24)
+    r = np.random.RandomState(24)
+    xs = r.randn(16, 4, 3).astype("float32")
+    ys = y_of(r)
+    model = keras.Sequential([keras.Input((4, 3)), L.Flatten(dtype="float64"),
+                              L.Dense(3, activation=act, dtype="float64",
+                                      kernel_initializer=keras.initializers.RandomNormal(stddev=20.0), name="dense")],
+                             name="loss_dtype")
+    init = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    h = model.fit(xs, ys, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    f.attrs[f"model_{group}"] = model.to_json()
+    for i, w in enumerate(init):
+        f[f"{group}/w/{i}"] = w
+    for i, w in enumerate(model.get_weights()):
+        f[f"{group}/after/{i}"] = w
+    f[f"{group}/x"] = xs
+    f[f"{group}/y"] = ys
+    f[f"{group}/loss"] = np.asarray(h.history["loss"], dtype="float64")
+    print(group, "loss", h.history["loss"])
+
+
 with h5py.File(OUT, "w") as f:
     f["x"] = x
     f["y"] = y
     case(f, "gru64", None)
     case(f, "both", R.L2(0.3))
+    loss_case(f, "f64_cce", "softmax", "categorical_crossentropy",
+              lambda r: np.eye(3, dtype="float32")[r.randint(0, 3, size=16)])
+    loss_case(f, "f64_bce", "sigmoid", "binary_crossentropy", lambda r: (r.rand(16, 3) > 0.5).astype("float32"))

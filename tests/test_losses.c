@@ -179,6 +179,8 @@ static double loss_value(const char *name, rnnc_tensor *yt, rnnc_tensor *yp, rnn
 {
     rnnc_loss *l = NULL;
     cr_assert_eq(rnnc_loss_from_name(name, &l), RNNC_OK, "%s", rnnc_last_error());
+    /* float64 arithmetic checked by hand (a Keras name computes in float32) */
+    cr_assert_eq(rnnc_loss_set_compute_dtype(l, RNNC_F64), RNNC_OK);
     rnnc_ctx *cx = rnnc_ctx_create();
     rnnc_tensor *out = NULL;
     cr_assert_eq(rnnc_loss_call(l, cx, yt, yp, sw, mask, &out), RNNC_OK, "%s", rnnc_last_error());
@@ -394,6 +396,7 @@ static void gradcheck_loss(const char *json, rnnc_tensor *y_true, const rnnc_sha
                            double lo, double hi, rnnc_tensor *sw, rnnc_tensor *mask)
 {
     gc_user u = {loss_from_json(json), y_true, sw, mask};
+    cr_assert_eq(rnnc_loss_set_compute_dtype(u.loss, RNNC_F64), RNNC_OK); /* float64 finite differences */
     rnnc_tensor *yp = NULL;
     cr_assert_eq(rnnc_fixture_uniform(RNNC_F64, pshape, 99, lo, hi, &yp), RNNC_OK);
     cr_assert_eq(rnnc_tensor_set_requires_grad(yp, true), RNNC_OK);
