@@ -312,6 +312,11 @@ rnnc_status rnnc_loss_set_compute_dtype(rnnc_loss *l, int dtype)
     return RNNC_OK;
 }
 
+int rnnc_loss_compute_dtype(const rnnc_loss *l)
+{
+    return l ? l->dtype : -1;
+}
+
 rnnc_status rnnc_loss_get_config(const rnnc_loss *l, rnnc_cfg **out)
 {
     rnnc_cfg *c = rnnc_cfg_map();

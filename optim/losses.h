@@ -91,6 +91,7 @@ void rnnc_loss_destroy(rnnc_loss *l); /* NULL is a no-op */
  * (on the tape). rnnc_loss_create's computes in y_pred's dtype. Set
  * RNNC_F32, RNNC_F64, or -1 for y_pred's dtype; RNNC_E_ARG otherwise. */
 rnnc_status rnnc_loss_set_compute_dtype(rnnc_loss *l, int dtype);
+int rnnc_loss_compute_dtype(const rnnc_loss *l); /* RNNC_F32, RNNC_F64 or -1 */
 
 const char *rnnc_loss_name(const rnnc_loss *l);
 rnnc_loss_kind rnnc_loss_get_kind(const rnnc_loss *l);

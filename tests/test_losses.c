@@ -180,7 +180,9 @@ static double loss_value(const char *name, rnnc_tensor *yt, rnnc_tensor *yp, rnn
     rnnc_loss *l = NULL;
     cr_assert_eq(rnnc_loss_from_name(name, &l), RNNC_OK, "%s", rnnc_last_error());
     /* float64 arithmetic checked by hand (a Keras name computes in float32) */
+    cr_assert_eq(rnnc_loss_compute_dtype(l), RNNC_F32);
     cr_assert_eq(rnnc_loss_set_compute_dtype(l, RNNC_F64), RNNC_OK);
+    cr_assert_eq(rnnc_loss_compute_dtype(l), RNNC_F64);
     rnnc_ctx *cx = rnnc_ctx_create();
     rnnc_tensor *out = NULL;
     cr_assert_eq(rnnc_loss_call(l, cx, yt, yp, sw, mask, &out), RNNC_OK, "%s", rnnc_last_error());
