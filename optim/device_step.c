@@ -144,6 +144,14 @@ static rnnc_status check_metric(dmetric *dm, rnnc_metric *m, bool weighted)
         return refuse("compile.%s: '%s' has no device implementation", weighted ? "weighted_metrics" : "metrics",
                       rnnc_metric_name(m));
     }
+    if (dm->is_loss) { /* a Keras metric object may set these */
+        bool logits, ignore;
+        double ls;
+        RNNC_TRY(loss_options(rnnc_metric_loss(m), &logits, &ls, &ignore));
+        if (logits || ls != 0)
+            return refuse("compile.%s: '%s': from_logits or label_smoothing has no device implementation",
+                          weighted ? "weighted_metrics" : "metrics", rnnc_metric_name(m));
+    }
     return RNNC_OK;
 }
 

@@ -11,6 +11,7 @@
 
 #include "framework/autograd.h"
 #include "framework/config.h"
+#include "framework/keras_object.h"
 #include "optim/losses.h"
 
 struct rnnc_metric {
@@ -145,6 +146,117 @@ rnnc_status rnnc_metric_from_name(const char *id, rnnc_metric **out)
     return rnnc_fail(RNNC_E_ARG, "metric: unknown metric '%s' (known: accuracy, mse, mae, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy and their class names)",
                      id);
 }
+
+/* Keras's metric classes that compile() takes as objects, in
+ * keras.metrics' spelling. Accuracy is the exact-equality class. */
+static const rnnc_keras_name metric_classes[] = {
+    {"MeanSquaredError", RNNC_METRIC_MEAN_SQUARED_ERROR},
+    {"MeanAbsoluteError", RNNC_METRIC_MEAN_ABSOLUTE_ERROR},
+    {"Accuracy", RNNC_METRIC_ACCURACY},
+    {"BinaryAccuracy", RNNC_METRIC_BINARY_ACCURACY},
+    {"CategoricalAccuracy", RNNC_METRIC_CATEGORICAL_ACCURACY},
+    {"SparseCategoricalAccuracy", RNNC_METRIC_SPARSE_CATEGORICAL_ACCURACY},
+    {"BinaryCrossentropy", RNNC_METRIC_BINARY_CROSSENTROPY},
+    {"CategoricalCrossentropy", RNNC_METRIC_CATEGORICAL_CROSSENTROPY},
+    {"SparseCategoricalCrossentropy", RNNC_METRIC_SPARSE_CATEGORICAL_CROSSENTROPY},
+    {NULL, 0},
+};
+
+/* The config keys of a class (Keras's get_config), read into the metric's
+ * arguments; anything else is refused by the caller's unread check. */
+static rnnc_status read_class_config(const rnnc_cfg *conf, rnnc_metric_kind kind, const char *what,
+                                     const char *cls, const char **name, double *threshold,
+                                     rnnc_loss_options *lo)
+{
+    const char *dtype = NULL;
+    RNNC_TRY(rnnc_cfg_read_string(conf, what, "name", NULL, name));
+    RNNC_TRY(rnnc_cfg_read_string(conf, what, "dtype", NULL, &dtype));
+    /* values are summed in double either way; y_pred's dtype computes them, as in Keras */
+    if (dtype && strcmp(dtype, "float32") != 0 && strcmp(dtype, "float64") != 0)
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: %s dtype '%s' is not supported (a metric's dtype is float32, the default, or float64)",
+                         what, cls, dtype);
+    if (kind == RNNC_METRIC_BINARY_ACCURACY) {
+        rnnc_keras_num t;
+        RNNC_TRY(rnnc_keras_num_read(conf, what, "threshold", rnnc_keras_num_float(0.5), &t));
+        if (!(t.v > 0 && t.v < 1)) /* Keras's BinaryAccuracy refuses it too */
+            return rnnc_fail(RNNC_E_ARG, "%s: %s threshold must be in (0, 1), got %g", what, cls, t.v);
+        *threshold = t.v;
+    }
+    if (kind >= RNNC_METRIC_BINARY_CROSSENTROPY && kind <= RNNC_METRIC_SPARSE_CATEGORICAL_CROSSENTROPY) {
+        RNNC_TRY(rnnc_cfg_read_bool(conf, what, "from_logits", false, &lo->from_logits));
+        rnnc_keras_num v;
+        RNNC_TRY(rnnc_keras_num_read(conf, what, "axis", rnnc_keras_num_int(-1), &v));
+        if (!v.is_int || v.v != -1)
+            return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: %s axis=%g is not supported (only the last axis, -1)", what,
+                             cls, v.v);
+        if (kind != RNNC_METRIC_SPARSE_CATEGORICAL_CROSSENTROPY) {
+            RNNC_TRY(rnnc_keras_num_read(conf, what, "label_smoothing", rnnc_keras_num_float(0.0), &v));
+            lo->label_smoothing = v.v;
+        }
+    }
+    static const char *const keys[][6] = {
+        [RNNC_METRIC_MEAN_SQUARED_ERROR] = {"name", "dtype", NULL},
+        [RNNC_METRIC_MEAN_ABSOLUTE_ERROR] = {"name", "dtype", NULL},
+        [RNNC_METRIC_ACCURACY] = {"name", "dtype", NULL},
+        [RNNC_METRIC_BINARY_ACCURACY] = {"name", "dtype", "threshold", NULL},
+        [RNNC_METRIC_CATEGORICAL_ACCURACY] = {"name", "dtype", NULL},
+        [RNNC_METRIC_SPARSE_CATEGORICAL_ACCURACY] = {"name", "dtype", NULL},
+        [RNNC_METRIC_BINARY_CROSSENTROPY] = {"name", "dtype", "from_logits", "label_smoothing", "axis", NULL},
+        [RNNC_METRIC_CATEGORICAL_CROSSENTROPY] = {"name", "dtype", "from_logits", "label_smoothing", "axis", NULL},
+        [RNNC_METRIC_SPARSE_CATEGORICAL_CROSSENTROPY] = {"name", "dtype", "from_logits", "axis", NULL},
+    };
+    char w[320];
+    snprintf(w, sizeof w, "%s: %s config", what, cls);
+    return rnnc_cfg_check_unread(conf, w, keys[kind]);
+}
+
+rnnc_status rnnc_metric_from_config(const rnnc_cfg *c, const char *what, rnnc_metric **out)
+{
+    char where[256];
+    *out = NULL;
+    what = rnnc_keras_what(what, "metric");
+    if (!c)
+        return rnnc_fail(RNNC_E_ARG, "%s: no metric given", what);
+    if (c->type == RNNC_CFG_STRING) {
+        rnnc_status s = rnnc_metric_from_name(c->v.s, out);
+        return s ? rnnc_fail_context(s, "%s: ", what) : RNNC_OK;
+    }
+    if (c->type != RNNC_CFG_MAP)
+        return rnnc_fail(RNNC_E_ARG, "%s: expected a metric name or a Keras metric config {class_name, config}, got %s%s",
+                         what, rnnc_cfg_type_name(c->type), rnnc_cfg_where(c, where, sizeof where));
+    rnnc_keras_object obj;
+    RNNC_TRY(rnnc_keras_object_parse(c, "metric", "keras.metrics", what, &obj));
+    int kind = -1;
+    for (const rnnc_keras_name *e = metric_classes; e->name; e++)
+        if (strcmp(e->name, obj.class_name) == 0)
+            kind = e->kind;
+    if (kind < 0)
+        return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: metric class '%s' is not supported (rnnc computes MeanSquaredError, MeanAbsoluteError, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)",
+                         what, obj.class_name);
+    const char *name = NULL;
+    double threshold = 0.5;
+    rnnc_loss_options lo = rnnc_loss_options_default();
+    if (obj.config)
+        RNNC_TRY(read_class_config(obj.config, (rnnc_metric_kind)kind, what, obj.class_name, &name, &threshold, &lo));
+    if (name && (!name[0] || strcmp(name, "loss") == 0))
+        return rnnc_fail(RNNC_E_ARG, "%s: %s name '%s' cannot name a metric", what, obj.class_name, name);
+    RNNC_TRY(rnnc_metric_create((rnnc_metric_kind)kind, name, out));
+    (*out)->threshold = threshold;
+    if ((*out)->loss && (lo.from_logits || lo.label_smoothing != 0)) {
+        rnnc_loss *l = NULL;
+        rnnc_status s = rnnc_loss_create(loss_kind_of((rnnc_metric_kind)kind), &lo, &l);
+        if (s) {
+            rnnc_metric_destroy(*out);
+            *out = NULL;
+            return rnnc_fail_context(s, "%s: %s: ", what, obj.class_name);
+        }
+        rnnc_loss_destroy((*out)->loss);
+        (*out)->loss = l;
+    }
+    return RNNC_OK;
+}
+
+const rnnc_loss *rnnc_metric_loss(const rnnc_metric *m) { return m->loss; }
 
 const char *rnnc_metric_name(const rnnc_metric *m) { return m->name; }
 rnnc_metric_kind rnnc_metric_get_kind(const rnnc_metric *m) { return m->kind; }

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 
+#include "framework/config.h"
 #include "framework/tensor.h"
 
 typedef enum {
@@ -47,12 +48,29 @@ rnnc_status rnnc_metric_create(rnnc_metric_kind kind, const char *name, rnnc_met
  * "sparse_categorical_crossentropy" .... The metric is named by the
  * identifier, as compile() names it. Unknown -> RNNC_E_ARG. */
 rnnc_status rnnc_metric_from_name(const char *id, rnnc_metric **out);
+/* A compile() metric as a spec or a .keras compile_config gives it: a name
+ * (rnnc_metric_from_name) or Keras's serialized object {"module":
+ * "keras.metrics", "class_name": "MeanAbsoluteError", "config": {"name":
+ * "mae_1", "dtype": "float32"}, "registered_name": null} (module and
+ * registered_name optional). Classes: MeanSquaredError, MeanAbsoluteError,
+ * Accuracy (exact equality), BinaryAccuracy (threshold in (0, 1)),
+ * CategoricalAccuracy, SparseCategoricalAccuracy, BinaryCrossentropy,
+ * CategoricalCrossentropy (from_logits, label_smoothing),
+ * SparseCategoricalCrossentropy (from_logits); axis only -1. config.name
+ * names the metric (default: the class's, "mean_absolute_error"); dtype
+ * float32 or float64. Another class, key or value -> one-line error
+ * (RNNC_E_ARG / RNNC_E_UNSUPPORTED) prefixed by `what`. */
+rnnc_status rnnc_metric_from_config(const rnnc_cfg *c, const char *what, rnnc_metric **out);
 void rnnc_metric_destroy(rnnc_metric *m); /* NULL is a no-op */
 
 const char *rnnc_metric_name(const rnnc_metric *m);
 /* Renames the metric (what compile() does to repeated names). RNNC_E_NOMEM. */
 rnnc_status rnnc_metric_set_name(rnnc_metric *m, const char *name);
 rnnc_metric_kind rnnc_metric_get_kind(const rnnc_metric *m);
+/* The loss function of a crossentropy metric (its from_logits and
+ * label_smoothing), NULL for the others. */
+struct rnnc_loss;
+const struct rnnc_loss *rnnc_metric_loss(const rnnc_metric *m);
 /* +1 when larger is better (accuracies), -1 when smaller is (errors,
  * losses, Mean): what EarlyStopping's mode="auto" uses. */
 int rnnc_metric_direction(const rnnc_metric *m);

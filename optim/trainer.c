@@ -582,16 +582,20 @@ static rnnc_status metric_list(const rnnc_cfg *c, const char *what, rnnc_metric 
     for (size_t i = 0; i < count; i++) {
         one = c->type == RNNC_CFG_LIST ? c->items[i] : c;
         rnnc_status s;
-        if (one->type != RNNC_CFG_STRING)
-            s = rnnc_fail(RNNC_E_ARG, "%s[%zu]: expected a metric name, got %s%s", what, i,
-                          rnnc_cfg_type_name(one->type), rnnc_cfg_where(one, where, sizeof where));
-        else
-            s = rnnc_metric_from_name(one->v.s, &ms[i]);
+        if (one->type == RNNC_CFG_MAP) { /* a Keras metric object */
+            snprintf(where, sizeof where, "%s[%zu]", what, i);
+            s = rnnc_metric_from_config(one, where, &ms[i]);
+        } else if (one->type != RNNC_CFG_STRING) {
+            s = rnnc_fail(RNNC_E_ARG, "%s[%zu]: expected a metric name or a Keras metric config {class_name, config}, got %s%s",
+                          what, i, rnnc_cfg_type_name(one->type), rnnc_cfg_where(one, where, sizeof where));
+        } else if ((s = rnnc_metric_from_name(one->v.s, &ms[i]))) {
+            s = rnnc_fail_context(s, "%s: ", what);
+        }
         if (s != RNNC_OK) {
             for (size_t j = 0; j < i; j++)
                 rnnc_metric_destroy(ms[j]);
             free(ms);
-            return rnnc_fail_context(s, "%s: ", what);
+            return s;
         }
     }
     *out = ms;

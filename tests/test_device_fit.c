@@ -931,6 +931,9 @@ Test(device_fit, refuses_losses_and_metrics)
             "compile.loss: 'sparse_categorical_crossentropy': ignore_class has no device implementation");
     refused_cpu("adding", "{optimizer: adam, loss: {class_name: MeanSquaredError, config: {reduction: none}}}",
                 "reduction 'none' cannot train", false);
+    /* a Keras metric object may set what the device's loss metrics lack */
+    refused("adding", "{optimizer: adam, loss: mse, metrics: [{class_name: BinaryCrossentropy, config: {name: bce, from_logits: true}}]}",
+            "compile.metrics: 'bce': from_logits or label_smoothing has no device implementation");
 }
 
 Test(device_fit, refuses_layers_the_device_lacks)
