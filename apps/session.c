@@ -504,18 +504,49 @@ static rnnc_status first_rows(rnnc_tensor *t, int64_t rows, rnnc_tensor **out)
     return rnnc_tensor_view(t, 0, &sh, out);
 }
 
-/* Runs the model, the loss and the metrics on the first `rows` samples of d. */
-static rnnc_status try_batch(rnnc_trainer *tr, const rnnc_task_data *d, int64_t rows)
+/* Runs the model, the loss and the metrics on the first `rows` samples of d,
+ * weighted by weights (all of d's rows), else by d's own sample weights. */
+static rnnc_status try_batch(rnnc_trainer *tr, const rnnc_task_data *d, rnnc_tensor *weights, int64_t rows)
 {
     rnnc_tensor *x, *y, *sw;
     rnnc_logs logs;
     rnnc_status st;
     if (!(st = first_rows(d->x, rows, &x)) && !(st = first_rows(d->y, rows, &y)) &&
-        !(st = first_rows(d->sample_weight, rows, &sw)))
+        !(st = first_rows(weights ? weights : d->sample_weight, rows, &sw)))
         st = rnnc_trainer_evaluate(tr, x, y, sw, rows, &logs);
     rnnc_tensor_destroy(x);
     rnnc_tensor_destroy(y);
     rnnc_tensor_destroy(sw);
+    return st;
+}
+
+/* fit.class_weight makes one weight per training sample from its class, so
+ * it needs one class per sample and a loss of one value per sample: refused
+ * here, before training, for sequence targets ((N, T, C), or (N, T) ids
+ * under a per-step loss), which Keras 3.15.1 refuses too. The batch tried
+ * has neither 1 nor T rows when it can, so that (rows,) weights cannot
+ * broadcast over a (rows, T) loss by chance. */
+static rnnc_status check_class_weight(rnnc_app_session *s, rnnc_trainer *tr, const rnnc_task_data *d)
+{
+    char where[1200], sh[96];
+    rnnc_tensor *cw;
+    split_source(s, 0, where, sizeof where);
+    rnnc_shape_str(&d->y->shape, sh, sizeof sh);
+    rnnc_status st = rnnc_trainer_class_weights(d->y, s->spec->class_weight, s->spec->n_class_weight, &cw);
+    if (st == RNNC_E_SHAPE)
+        return rnnc_fail(RNNC_E_SHAPE, "%s: fit.class_weight needs one class per sample (targets (N,), (N, 1) or one-hot (N, C)), but the training targets %s have shape %s",
+                         s->spec->path, where, sh);
+    if (st != RNNC_OK)
+        return st;
+    const int64_t n = d->x->shape.dim[0], bs = s->spec->batch_size, t = d->y->shape.ndim > 1 ? d->y->shape.dim[1] : 1;
+    int64_t rows = n < bs ? n : bs;
+    if (rows == t && rows > 2)
+        rows--;
+    st = try_batch(tr, d, cw, rows);
+    rnnc_tensor_destroy(cw);
+    if (st != RNNC_OK)
+        st = rnnc_fail_context(st, "%s: fit.class_weight needs one class per sample and a loss of one value per sample, but the training targets %s have shape %s and the loss is not per sample (checked before training): ",
+                               s->spec->path, where, sh);
     return st;
 }
 
@@ -547,14 +578,16 @@ static rnnc_status check_targets(rnnc_app_session *s, rnnc_trainer *tr)
             (d->sample_weight && (d->sample_weight->shape.ndim < 1 || d->sample_weight->shape.dim[0] != d->x->shape.dim[0])))
             continue; /* no targets, or row counts the trainer reports itself */
         const int64_t n = d->x->shape.dim[0], bs = s->spec->batch_size;
-        st = try_batch(tr, d, n < bs ? n : bs);
+        st = try_batch(tr, d, NULL, n < bs ? n : bs);
         if (!st && n > bs && n % bs)
-            st = try_batch(tr, d, n % bs);
+            st = try_batch(tr, d, NULL, n % bs);
         if (st != RNNC_OK) {
             char where[1200];
             st = rnnc_fail_context(st, "%s: the %s %s does not fit the model's output and the compiled loss (checked before training): ",
                                    s->spec->path, names[i], split_source(s, i, where, sizeof where));
         }
+        if (!st && i == 0 && s->spec->class_weight && !d->sample_weight)
+            st = check_class_weight(s, tr, d);
     }
     for (int i = 0; i < saved.n; i++)
         *saved.at[i] = saved.saved[i];

@@ -415,8 +415,14 @@ static rnnc_status read_endpoints(const loader *ld, const rnnc_cfg *v, const cha
         return rnnc_fail(RNNC_E_ARG, "Functional '%s': %zu %s are more than the %d supported%s", ld->model, v->n, key,
                          RNNC_MAX_IO, where(v, w, sizeof w));
     for (size_t i = 0; i < v->n; i++) {
+        const rnnc_cfg *it = v->items[i];
+        /* a nested list: the states of an RNN over StackedRNNCells with
+         * return_state, one list per cell (Keras's nested outputs) */
+        if (it->type == RNNC_CFG_LIST && it->n > 0 && is_history(it->items[0]))
+            return rnnc_fail(RNNC_E_UNSUPPORTED, "Functional '%s': '%s'[%zu] is a nested list of the outputs of layer '%s': an RNN over StackedRNNCells with return_state (its states one list per cell) is not supported as a model output; list its state tensors one by one%s",
+                             ld->model, key, i, it->items[0]->items[0]->v.s, where(it, w, sizeof w));
         snprintf(user, sizeof user, "'%s'[%zu]", key, i);
-        RNNC_TRY(resolve(ld, v->items[i], user, &refs[i]));
+        RNNC_TRY(resolve(ld, it, user, &refs[i]));
     }
     *as_list = true;
     *n = (int)v->n;

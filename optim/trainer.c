@@ -1333,8 +1333,14 @@ void rnnc_fit_epoch_span(int64_t steps, int64_t spe, int64_t epoch, int64_t *fir
 }
 
 /* class_weight -> per-sample weights, as Keras's class_weight_to_sample_weights. */
-static rnnc_status class_weights(const rnnc_tensor *y, const double *cw, int n_cw, rnnc_tensor **out)
+rnnc_status rnnc_trainer_class_weights(const rnnc_tensor *y, const double *cw, int n_cw, rnnc_tensor **out)
 {
+    *out = NULL;
+    if (y->shape.ndim < 1 || y->shape.ndim > 2) {
+        char sh[96];
+        return rnnc_fail(RNNC_E_SHAPE, "fit: class_weight needs one class per sample (targets (N,), (N, 1) or one-hot (N, C)), but the targets have shape %s",
+                         rnnc_shape_str(&y->shape, sh, sizeof sh));
+    }
     const int64_t n = y->shape.dim[0];
     const rnnc_shape sh = RNNC_SHAPE(n);
     RNNC_TRY(rnnc_tensor_create(RNNC_F32, &sh, out));
@@ -1550,7 +1556,7 @@ static rnnc_status fit_impl(rnnc_trainer *tr, const rnnc_tensor *x, const rnnc_t
         n = at;
     }
     if (opts->class_weight) {
-        if ((s = class_weights(yt, opts->class_weight, opts->n_class_weight, &f.cw)))
+        if ((s = rnnc_trainer_class_weights(yt, opts->class_weight, opts->n_class_weight, &f.cw)))
             goto done;
         swt = f.cw;
     }

@@ -174,6 +174,13 @@ void rnnc_fit_epoch_span(int64_t steps, int64_t spe, int64_t epoch, int64_t *fir
 
 rnnc_fit_options rnnc_fit_options_default(void);
 
+/* fit's class_weight as per-sample weights *out (N,) float32 (caller owns),
+ * as Keras's class_weight_to_sample_weights: the class of a sample is y's
+ * rounded value ((N,), (N, 1)) or its argmax over the last axis; a class
+ * c >= n_cw weighs 1. Targets of more than 2 axes (sequence targets) ->
+ * RNNC_E_SHAPE naming the shape (Keras refuses them too). */
+rnnc_status rnnc_trainer_class_weights(const rnnc_tensor *y, const double *cw, int n_cw, rnnc_tensor **out);
+
 /* Keras's fit. x: (N, ...) float32 or int32 (token ids); y: (N, ...). On
  * success *history (may be NULL) receives the History (caller owns).
  * Mismatched lengths, a validation split that leaves no data, class_weight
