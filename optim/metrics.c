@@ -192,6 +192,12 @@ static rnnc_status read_class_config(const rnnc_cfg *conf, rnnc_metric_kind kind
         if (kind != RNNC_METRIC_SPARSE_CATEGORICAL_CROSSENTROPY) {
             RNNC_TRY(rnnc_keras_num_read(conf, what, "label_smoothing", rnnc_keras_num_float(0.0), &v));
             lo->label_smoothing = v.v;
+        } else { /* Keras writes ignore_class: null into every config of this class */
+            const rnnc_cfg *ic = rnnc_cfg_get(conf, "ignore_class");
+            char where[256];
+            if (ic && ic->type != RNNC_CFG_NULL)
+                return rnnc_fail(RNNC_E_UNSUPPORTED, "%s: %s ignore_class is not supported in a metric (only null)%s",
+                                 what, cls, rnnc_cfg_where(ic, where, sizeof where));
         }
     }
     static const char *const keys[][6] = {
@@ -203,7 +209,7 @@ static rnnc_status read_class_config(const rnnc_cfg *conf, rnnc_metric_kind kind
         [RNNC_METRIC_SPARSE_CATEGORICAL_ACCURACY] = {"name", "dtype", NULL},
         [RNNC_METRIC_BINARY_CROSSENTROPY] = {"name", "dtype", "from_logits", "label_smoothing", "axis", NULL},
         [RNNC_METRIC_CATEGORICAL_CROSSENTROPY] = {"name", "dtype", "from_logits", "label_smoothing", "axis", NULL},
-        [RNNC_METRIC_SPARSE_CATEGORICAL_CROSSENTROPY] = {"name", "dtype", "from_logits", "axis", NULL},
+        [RNNC_METRIC_SPARSE_CATEGORICAL_CROSSENTROPY] = {"name", "dtype", "from_logits", "ignore_class", "axis", NULL},
     };
     char w[320];
     snprintf(w, sizeof w, "%s: %s config", what, cls);

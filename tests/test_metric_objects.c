@@ -193,6 +193,35 @@ Test(metric_objects, keras_metric_classes_map_to_rnnc_metrics)
     rnnc_metric_destroy(m);
 }
 
+/* Each class's config as Keras 3.15.1's get_config() writes it for the
+ * defaults (printed by Keras, pasted here): all keys are accepted. */
+Test(metric_objects, keras_default_configs_are_accepted)
+{
+    static const char *const configs[] = {
+        "{class_name: MeanSquaredError, config: {'name': 'mean_squared_error', 'dtype': 'float32'}}",
+        "{class_name: MeanAbsoluteError, config: {'name': 'mean_absolute_error', 'dtype': 'float32'}}",
+        "{class_name: Accuracy, config: {'name': 'accuracy', 'dtype': 'float32'}}",
+        "{class_name: BinaryAccuracy, config: {'name': 'binary_accuracy', 'dtype': 'float32', 'threshold': 0.5}}",
+        "{class_name: CategoricalAccuracy, config: {'name': 'categorical_accuracy', 'dtype': 'float32'}}",
+        "{class_name: SparseCategoricalAccuracy, config: {'name': 'sparse_categorical_accuracy', 'dtype': 'float32'}}",
+        "{class_name: BinaryCrossentropy, config: {'name': 'binary_crossentropy', 'dtype': 'float32', 'from_logits': "
+        "false, 'label_smoothing': 0}}",
+        "{class_name: CategoricalCrossentropy, config: {'name': 'categorical_crossentropy', 'dtype': 'float32', "
+        "'from_logits': false, 'label_smoothing': 0, 'axis': -1}}",
+        "{class_name: SparseCategoricalCrossentropy, config: {'name': 'sparse_categorical_crossentropy', 'dtype': "
+        "'float32', 'from_logits': false, 'ignore_class': null, 'axis': -1}}",
+    };
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        rnnc_metric *m = NULL;
+        char *e = from_config(configs[i], &m);
+        cr_expect_null(e, "%s: %s", configs[i], e);
+        free(e);
+        rnnc_metric_destroy(m);
+    }
+    expect_refused("{class_name: SparseCategoricalCrossentropy, config: {ignore_class: 2}}", "ignore_class",
+                   "SparseCategoricalCrossentropy");
+}
+
 /* BinaryCrossentropy(from_logits=True) as a metric: Keras's value for
  * y_true [1, 0], logits [2, -1]: mean(log(1 + e^-2), log(1 + e^-1)). */
 Test(metric_objects, crossentropy_metric_object_honours_from_logits)
