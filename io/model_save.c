@@ -61,6 +61,27 @@ rnnc_status rnnc_model_read_compile_config(const char *path, rnnc_cfg **out)
     return s;
 }
 
+/* A model compiled but not trained is saved by Keras with its optimizer
+ * unbuilt: optimizer/vars holds only iteration and learning_rate (the
+ * variables before the slots). Then *n becomes that count, and the slots
+ * keep the fresh values build gave them, as Keras builds them at fit. */
+static rnnc_status unbuilt_count(hid_t f, const char *path, const rnnc_optimizer_variable *vars, int *n)
+{
+    if (!rnnc_h5_exists(f, "optimizer/vars"))
+        return RNNC_OK;
+    hid_t g = -1;
+    size_t count = 0;
+    RNNC_TRY(rnnc_h5_group_open(f, "optimizer/vars", path, &g));
+    rnnc_status s = rnnc_h5_group_count(g, path, &count);
+    H5Oclose(g);
+    int base = 0;
+    while (base < *n && (strcmp(vars[base].name, "iteration") == 0 || strcmp(vars[base].name, "learning_rate") == 0))
+        base++;
+    if (s == RNNC_OK && count == (size_t)base && base < *n)
+        *n = base;
+    return s;
+}
+
 rnnc_status rnnc_model_load_optimizer(const char *path, rnnc_model *m, rnnc_optimizer *opt, bool *found)
 {
     *found = false;
@@ -90,6 +111,8 @@ rnnc_status rnnc_model_load_optimizer(const char *path, rnnc_model *m, rnnc_opti
         t[i] = vars[i].value;
     if (s == RNNC_OK)
         s = rnnc_h5_open_image(a->weights, a->weights_size, path, &f);
+    if (s == RNNC_OK)
+        s = unbuilt_count(f, path, vars, &n);
     if (s == RNNC_OK)
         s = rnnc_weights_load_optimizer_h5(f, path, t, n, found);
 done:

@@ -433,13 +433,17 @@ static rnnc_status check_same_shape(const char *fn, const rnnc_tensor *t, const 
     return RNNC_OK;
 }
 
-/* TensorFlow keeps the pre-activation of a sigmoid/softmax output and the
- * crossentropies use it (keras/src/backend/tensorflow/nn.py _get_logits). */
-static rnnc_tensor *logits_of(rnnc_tensor *y_pred, const char *act)
+/* TensorFlow keeps the pre-activation of a sigmoid/softmax output
+ * (_keras_logits) and every crossentropy uses it, whichever of the two
+ * made it (keras/src/backend/tensorflow/nn.py _get_logits): a binary
+ * crossentropy over a softmax output takes the softmax's input as sigmoid
+ * logits, a categorical one over a sigmoid output as softmax logits. */
+static rnnc_tensor *logits_of(rnnc_tensor *y_pred)
 {
     const rnnc_node *n = y_pred->node;
     if (n && n->n_in == 1 && n->n_out == 1 && n->out[0] == y_pred && n->op &&
-        strcmp(n->op, act) == 0 && n->in[0] && n->in[0]->dtype == y_pred->dtype &&
+        (strcmp(n->op, "sigmoid") == 0 || strcmp(n->op, "softmax") == 0) && n->in[0] &&
+        n->in[0]->dtype == y_pred->dtype &&
         rnnc_shape_eq(&n->in[0]->shape, &y_pred->shape))
         return n->in[0];
     return NULL;
@@ -486,7 +490,7 @@ static rnnc_status bce_values(const rnnc_loss *l, rnnc_ctx *cx, rnnc_tensor *yt,
     if (ls != 0.0)
         for (size_t i = 0; i < yt->numel; i++)
             rnnc_tensor_set(yt, i, rnnc_tensor_get(yt, i) * (1.0 - ls) + 0.5 * ls);
-    rnnc_tensor *logits = l->from_logits ? yp : logits_of(yp, "sigmoid"), *e;
+    rnnc_tensor *logits = l->from_logits ? yp : logits_of(yp), *e;
     if (logits) {
         RNNC_TRY(rnnc__sigmoid_xent(cx, yt, logits, &e));
         return mean_last(cx, e, out);
@@ -519,7 +523,7 @@ static rnnc_status cce_values(const rnnc_loss *l, rnnc_ctx *cx, rnnc_tensor *yt,
     if (ls != 0.0)
         for (size_t i = 0; i < yt->numel; i++)
             rnnc_tensor_set(yt, i, rnnc_tensor_get(yt, i) * (1.0 - ls) + ls / c);
-    rnnc_tensor *logits = l->from_logits ? yp : logits_of(yp, "softmax");
+    rnnc_tensor *logits = l->from_logits ? yp : logits_of(yp);
     if (logits)
         return rnnc__softmax_xent(cx, yt, logits, out);
     const int ax = -1;
@@ -572,7 +576,7 @@ static rnnc_status scce_values(const rnnc_loss *l, rnnc_ctx *cx, rnnc_tensor *yt
         RNNC_TRY(rnnc_where(cx, valid_e, yp, zeros, &yp2));
         yp = yp2;
     }
-    rnnc_tensor *logits = l->from_logits ? yp : logits_of(yp, "softmax"), *res;
+    rnnc_tensor *logits = l->from_logits ? yp : logits_of(yp), *res;
     if (!logits) {
         double lo, hi;
         rnnc_tensor *pc;

@@ -172,6 +172,48 @@ KERAS_CASE(seq_scce_mask_ignore)
 KERAS_CASE(seq_mse_all_masked)
 KERAS_CASE(seq_mae_none)
 
+/* A crossentropy over the OTHER activation's output: TensorFlow's
+ * _keras_logits is set by sigmoid and softmax alike and every crossentropy
+ * takes it, so binary crossentropy over a softmax output treats the
+ * softmax's input as sigmoid logits, and (sparse) categorical crossentropy
+ * over a sigmoid output treats the sigmoid's input as softmax logits.
+ * Keras 3.15.1's values, printed by
+ *   z = tf.constant([[1.0, 0.2, -0.5], [0.1, 0.4, 0.3]]); y = one-hot [0, 1]
+ *   keras.losses.BinaryCrossentropy()(y, keras.activations.softmax(z))        0.616207480430603
+ *   keras.losses.CategoricalCrossentropy()(y, keras.activations.sigmoid(z))   0.7436070442199707
+ *   keras.losses.SparseCategoricalCrossentropy()([0, 1], ...sigmoid(z))        0.7436070442199707
+ * (on the softmax's probabilities, without the logits, the first would be
+ * 0.4483959972858429). */
+static double other_activation_loss(const char *loss_name, rnnc_act act, bool sparse)
+{
+    const double z[] = {1.0, 0.2, -0.5, 0.1, 0.4, 0.3}, onehot[] = {1, 0, 0, 0, 1, 0}, ids[] = {0, 1};
+    rnnc_tensor *src = th_tensor(RNNC_F32, RNNC_SHAPE(2, 3), z);
+    rnnc_tensor *yt = sparse ? th_tensor(RNNC_F32, RNNC_SHAPE(2), ids) : th_tensor(RNNC_F32, RNNC_SHAPE(2, 3), onehot);
+    cr_assert_eq(rnnc_tensor_set_requires_grad(src, true), RNNC_OK); /* as a model's output under training */
+    rnnc_loss *l = NULL;
+    cr_assert_eq(rnnc_loss_from_name(loss_name, &l), RNNC_OK, "%s", rnnc_last_error());
+    rnnc_ctx *cx = rnnc_ctx_create();
+    rnnc_tensor *yp = NULL, *out = NULL;
+    cr_assert_eq(rnnc_activation(cx, act, src, &yp), RNNC_OK, "%s", rnnc_last_error());
+    cr_assert_eq(rnnc_loss_call(l, cx, yt, yp, NULL, NULL, &out), RNNC_OK, "%s", rnnc_last_error());
+    const double v = rnnc_tensor_get(out, 0);
+    rnnc_ctx_destroy(cx);
+    rnnc_loss_destroy(l);
+    rnnc_tensor_destroy(src);
+    rnnc_tensor_destroy(yt);
+    return v;
+}
+
+Test(losses_keras, crossentropy_over_the_other_activation_uses_its_logits)
+{
+    double v = other_activation_loss("binary_crossentropy", RNNC_ACT_SOFTMAX, false);
+    cr_expect(fabs(v - 0.616207480430603) <= 1e-6, "bce over softmax: %.9g, Keras 0.616207480", v);
+    v = other_activation_loss("categorical_crossentropy", RNNC_ACT_SIGMOID, false);
+    cr_expect(fabs(v - 0.7436070442199707) <= 1e-6, "cce over sigmoid: %.9g, Keras 0.743607044", v);
+    v = other_activation_loss("sparse_categorical_crossentropy", RNNC_ACT_SIGMOID, true);
+    cr_expect(fabs(v - 0.7436070442199707) <= 1e-6, "scce over sigmoid: %.9g, Keras 0.743607044", v);
+}
+
 /* ---- hand-computed values ------------------------------------------------ */
 
 static double loss_value(const char *name, rnnc_tensor *yt, rnnc_tensor *yp, rnnc_tensor *sw,

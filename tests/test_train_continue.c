@@ -192,3 +192,18 @@ Test(train_continue, rmsprop_continues_from_a_compiled_keras_archive)
     check_case("rmsprop", "{optimizer: {class_name: RMSprop, config: {learning_rate: 0.005, momentum: 0.5, "
                           "centered: true}}, loss: mse, metrics: [mae]}");
 }
+
+/* A model compiled but saved before any training: Keras writes its
+ * optimizer unbuilt (optimizer/vars holds iteration and learning_rate
+ * only) and load_model + fit builds the slots at the first step. rnnc
+ * refused it before ("the optimizer expects 12 variables but
+ * '/optimizer/vars' holds 2"). */
+Test(train_continue, a_compiled_archive_saved_before_training_continues_from_iteration_0)
+{
+    rnnc_test_run r = train("unbuilt", NULL);
+    cr_expect(strstr(r.out, "Continuing the optimizer state") && strstr(r.out, "iteration 0)"),
+              "no line saying the optimizer continues from iteration 0:\n%s", r.out);
+    rnnc_test_run_free(&r);
+    double ew = weights_err("unbuilt", "w");
+    cr_expect(ew <= 1e-6, "weights after load_model + fit: error %.3g against Keras", ew);
+}
