@@ -455,9 +455,10 @@ static rnnc_status targets(rnnc__dstep *d, batch_targets *t, const rnnc_tensor *
 
 /* What a crossentropy of kind k takes: y_pred, or (*logits true) the
  * output's logits when the loss is over probabilities (!from_logits) and
- * the output is the activation it undoes (sigmoid for BCE, softmax for
- * CCE and SCCE) -- the CPU path's rule (optim/losses.c logits_of, Keras's
- * _keras_logits on TensorFlow), so nothing is clipped there. */
+ * the output is a sigmoid's or a softmax's, whichever the loss (BCE over
+ * a softmax takes its input as sigmoid logits, CCE/SCCE over a sigmoid
+ * as softmax logits) -- the CPU path's rule (optim/losses.c logits_of,
+ * Keras's _keras_logits on TensorFlow), so nothing is clipped there. */
 static const rnnc_bbuf *loss_input(const rnnc__dstep *d, rnnc_bloss k, bool from_logits, const rnnc_bbuf *yp,
                                    bool *logits)
 {
@@ -466,8 +467,8 @@ static const rnnc_bbuf *loss_input(const rnnc__dstep *d, rnnc_bloss k, bool from
     *logits = from_logits;
     if (from_logits || !z)
         return yp;
-    if ((k == RNNC_BLOSS_BCE && act == RNNC_ACT_SIGMOID) ||
-        ((k == RNNC_BLOSS_CCE || k == RNNC_BLOSS_SCCE) && act == RNNC_ACT_SOFTMAX)) {
+    if ((k == RNNC_BLOSS_BCE || k == RNNC_BLOSS_CCE || k == RNNC_BLOSS_SCCE) &&
+        (act == RNNC_ACT_SIGMOID || act == RNNC_ACT_SOFTMAX)) {
         *logits = true;
         return z;
     }

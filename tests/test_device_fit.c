@@ -546,6 +546,21 @@ Test(device_fit, adamw_amsgrad)
                   "{optimizer: {class_name: AdamW, config: {learning_rate: 0.01, beta_2: 0.9, weight_decay: 0.05, "
                   "amsgrad: true}}, loss: mse, metrics: [mae]}");
 }
+/* A sparse crossentropy over a SIGMOID output: Keras on TensorFlow takes
+ * the sigmoid's input as softmax logits (_keras_logits; test_losses checks
+ * the CPU path against Keras's values), and the device must do the same. */
+static const char varlen_sigmoid[] =
+    "{class_name: Sequential, config: {name: vsig, layers: ["
+    "{class_name: InputLayer, config: {batch_shape: [null, 30, 3]}}, "
+    "{class_name: Masking, config: {name: masking, mask_value: 0.0}}, "
+    "{class_name: GRU, config: {name: gru, units: 8}}, "
+    "{class_name: Dense, config: {name: dense, units: 3, activation: sigmoid}}]}}";
+
+Test(device_fit, sparse_crossentropy_over_a_sigmoid_output_takes_its_logits)
+{
+    example_of("varlen", varlen_sigmoid, "varlen", "{optimizer: adam, loss: sparse_categorical_crossentropy}");
+}
+
 Test(device_fit, varlen_mean_with_sample_weight_and_accuracy_auto)
 {
     example_short("varlen", 12, "{optimizer: adam, loss: {class_name: SparseCategoricalCrossentropy, "

@@ -240,6 +240,24 @@ Test(metric_objects, crossentropy_metric_object_honours_from_logits)
     rnnc_tensor_destroy(yp);
 }
 
+/* BinaryCrossentropy(label_smoothing=0.1) as a metric, on probabilities:
+ * Keras 3.15.1's metric (and loss) value for these y_true, y_pred is
+ * 0.4334695339 (0.3858032823 without smoothing). */
+Test(metric_objects, binary_crossentropy_metric_object_honours_label_smoothing)
+{
+    rnnc_metric *m = NULL;
+    cr_assert_null(from_config("{class_name: BinaryCrossentropy, config: {label_smoothing: 0.1}}", &m));
+    const rnnc_shape s = {.ndim = 2, .dim = {2, 3}};
+    rnnc_tensor *yt = NULL, *yp = NULL;
+    cr_assert_eq(rnnc_tensor_from(RNNC_F32, &s, (const float[]){1, 0, 0, 0, 1, 0}, &yt), RNNC_OK);
+    cr_assert_eq(rnnc_tensor_from(RNNC_F32, &s, (const float[]){0.7f, 0.2f, 0.1f, 0.3f, 0.4f, 0.3f}, &yp), RNNC_OK);
+    cr_assert_eq(rnnc_metric_update(m, yt, yp, NULL, NULL), RNNC_OK, "%s", rnnc_last_error());
+    cr_expect(fabs(rnnc_metric_result(m) - 0.4334695339) <= 1e-6, "%.9g, Keras 0.4334695339", rnnc_metric_result(m));
+    rnnc_metric_destroy(m);
+    rnnc_tensor_destroy(yt);
+    rnnc_tensor_destroy(yp);
+}
+
 Test(metric_objects, metric_objects_rnnc_cannot_honour_are_refused_in_one_line)
 {
     expect_refused("{class_name: RootMeanSquaredError, config: {name: rmse}}", "RootMeanSquaredError",
